@@ -1,0 +1,125 @@
+"""exam_app: the professional exam units of the BTS SAM (E4, E5, E6)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application: configuration, extensions, blueprints, CLI."""
+    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from exam_app import config as settings
+
+    config = config or {}
+    app.config.update(settings.DEFAULTS)
+    app.config.update(
+        settings.from_environment(app.instance_path, with_secret="SECRET_KEY" not in config)
+    )
+    app.config.update(config)
+
+    from exam_app.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    _import_models()
+
+    from exam_app.accounts.views import bp as accounts_bp
+    from exam_app.e6.views import bp as e6_bp
+    from exam_app.enrolment.views import bp as enrolment_bp
+    from exam_app.juries.views import bp as juries_bp
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(enrolment_bp)
+    app.register_blueprint(juries_bp)
+    app.register_blueprint(e6_bp)
+
+    from exam_app import cli, formatting
+
+    cli.register(app)
+    formatting.register(app)
+    _register_errors(app)
+    _register_security_headers(app)
+    return app
+
+
+def _import_models() -> None:
+    # Every model module, so that metadata (and Alembic) sees all tables.
+    from exam_app.accounts import models as _accounts  # noqa: F401
+    from exam_app.audit import models as _audit  # noqa: F401
+    from exam_app.enrolment import models as _enrolment  # noqa: F401
+    from exam_app.juries import models as _juries  # noqa: F401
+
+
+ERROR_TEXTS = {
+    400: ("Requête invalide", "La requête n'a pas pu être comprise."),
+    403: ("Accès refusé", "Vous n'avez pas le droit d'accéder à cette page."),
+    404: ("Page introuvable", "Cette page n'existe pas ou a été déplacée."),
+    405: ("Méthode non autorisée", "Cette action n'est pas possible sur cette page."),
+    413: (
+        "Fichier trop volumineux",
+        "Le fichier envoyé dépasse la taille autorisée. Rien n'a été enregistré.",
+    ),
+    429: ("Trop de tentatives", "Trop de tentatives : patientez avant de réessayer."),
+    500: (
+        "Erreur interne",
+        "Une erreur inattendue s'est produite. Rien n'a été enregistré ; "
+        "réessayez ou prévenez la division des examens.",
+    ),
+}
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.is_json or best == "application/json"
+
+
+def _register_errors(app: Flask) -> None:
+    def render(code: int, message: str | None = None):
+        title, text = ERROR_TEXTS[code]
+        if _wants_json():
+            return {"error": title, "message": message or text}, code
+        return render_template("errors/error.html", code=code, title=title,
+                               message=message or text), code
+
+    for code in ERROR_TEXTS:
+        if code == 500:
+            continue
+        app.register_error_handler(code, lambda e, code=code: render(code))
+
+    @app.errorhandler(500)
+    def internal_error(error):
+        from exam_app.extensions import db
+
+        db.session.rollback()
+        return render(500)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render(
+            400,
+            "Le formulaire a expiré ou n'est pas valide (jeton de sécurité manquant). "
+            "Rechargez la page et recommencez : rien n'a été enregistré.",
+        )
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; object-src 'self'; "
+            "frame-ancestors 'self'; base-uri 'self'; form-action 'self'",
+        )
+        return response

@@ -1,0 +1,151 @@
+"""Users, their roles and scopes, and login attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from exam_app.clock import UTCDateTime, utcnow
+from exam_app.extensions import db
+
+
+class Role(StrEnum):
+    GESTIONNAIRE = "gestionnaire"
+    CHEF_CENTRE = "chef_centre"
+    EXAMINATEUR = "examinateur"
+    CORRECTEUR = "correcteur"
+    CANDIDAT = "candidat"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.GESTIONNAIRE: "Gestionnaire (division des examens)",
+    Role.CHEF_CENTRE: "Chef de centre",
+    Role.EXAMINATEUR: "Examinateur",
+    Role.CORRECTEUR: "Correcteur",
+    Role.CANDIDAT: "Candidat",
+}
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    first_name: Mapped[str] = mapped_column(sa.String(100))
+    last_name: Mapped[str] = mapped_column(sa.String(100))
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    # Bumped on password change so that other sessions of the user end.
+    session_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    roles: Mapped[list[RoleAssignment]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def set_password(self, password: str) -> None:
+        import secrets
+
+        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.session_token = secrets.token_hex(16)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    # Flask-Login: the id in the cookie carries the token, so a password
+    # change or a disabled account ends every open session.
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.is_enabled
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def role_set(self) -> frozenset[Role]:
+        return frozenset(Role(r.role) for r in self.roles)
+
+    def has_role(self, *roles: Role) -> bool:
+        return bool(self.role_set.intersection(roles))
+
+    def centre_ids(self) -> frozenset[int]:
+        return frozenset(
+            r.centre_id for r in self.roles if r.role == Role.CHEF_CENTRE and r.centre_id
+        )
+
+    def candidate_ids(self) -> frozenset[int]:
+        return frozenset(
+            r.candidate_id for r in self.roles if r.role == Role.CANDIDAT and r.candidate_id
+        )
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
+
+
+class RoleAssignment(db.Model):
+    """A role held by a user, with its scope.
+
+    chef de centre -> ``centre_id``; candidat -> ``candidate_id``;
+    examinateur -> the commissions they sit on (``CommissionMember``);
+    gestionnaire and correcteur are académie-wide (correcteurs then see only
+    the anonymous copies of the lots assigned to them).
+    """
+
+    __tablename__ = "role_assignment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(sa.String(20))
+    centre_id: Mapped[int | None] = mapped_column(sa.ForeignKey("centre.id", ondelete="CASCADE"))
+    candidate_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("candidate.id", ondelete="CASCADE")
+    )
+
+    user: Mapped[User] = relationship(back_populates="roles")
+
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "role", "centre_id", "candidate_id"),
+        sa.CheckConstraint(
+            "role IN ('gestionnaire', 'chef_centre', 'examinateur', 'correcteur', 'candidat')",
+            name="role_known",
+        ),
+        sa.CheckConstraint(
+            "(role = 'chef_centre') = (centre_id IS NOT NULL)", name="centre_scope"
+        ),
+        sa.CheckConstraint(
+            "(role = 'candidat') = (candidate_id IS NOT NULL)", name="candidate_scope"
+        ),
+        sa.Index("ix_role_assignment_user_id", "user_id"),
+    )
+
+
+class LoginAttempt(db.Model):
+    """Failed and successful logins, for throttling and for the record."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(120))
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        sa.Index("ix_login_attempt_username_at", "username", "at"),
+        sa.Index("ix_login_attempt_ip_at", "ip", "at"),
+    )

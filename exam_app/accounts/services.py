@@ -1,0 +1,135 @@
+"""Authentication and user management."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from exam_app.accounts.models import LoginAttempt, Role, RoleAssignment, User
+from exam_app.audit.services import record
+from exam_app.clock import utcnow
+from exam_app.extensions import db
+
+
+class LoginThrottled(Exception):
+    def __init__(self, retry_after_minutes: int):
+        super().__init__(retry_after_minutes)
+        self.retry_after_minutes = retry_after_minutes
+
+
+# Same work whether or not the user exists, so timing does not reveal accounts.
+_DUMMY_HASH = None
+
+
+def _dummy_check(password: str) -> None:
+    global _DUMMY_HASH
+    from werkzeug.security import check_password_hash, generate_password_hash
+
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
+    check_password_hash(_DUMMY_HASH, password)
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def authenticate(
+    *,
+    username: str,
+    password: str,
+    ip: str | None,
+    max_failures: int,
+    max_failures_per_ip: int,
+    window_seconds: int,
+    now: datetime | None = None,
+) -> User | None:
+    """Check a login; record the attempt; raise LoginThrottled after too many failures."""
+    now = now or utcnow()
+    username = normalise_username(username)
+    since = now - timedelta(seconds=window_seconds)
+    failures = db.session.scalar(
+        sa.select(sa.func.count(LoginAttempt.id)).where(
+            LoginAttempt.username == username,
+            LoginAttempt.at >= since,
+            LoginAttempt.succeeded.is_(False),
+        )
+    )
+    ip_failures = 0
+    if ip:
+        ip_failures = db.session.scalar(
+            sa.select(sa.func.count(LoginAttempt.id)).where(
+                LoginAttempt.ip == ip,
+                LoginAttempt.at >= since,
+                LoginAttempt.succeeded.is_(False),
+            )
+        )
+    if failures >= max_failures or ip_failures >= max_failures_per_ip:
+        oldest = db.session.scalar(
+            sa.select(sa.func.min(LoginAttempt.at)).where(
+                sa.or_(LoginAttempt.username == username, LoginAttempt.ip == ip),
+                LoginAttempt.at >= since,
+                LoginAttempt.succeeded.is_(False),
+            )
+        )
+        remaining = (oldest + timedelta(seconds=window_seconds) - now) if oldest else None
+        minutes = max(1, int(remaining.total_seconds() // 60) + 1) if remaining else 1
+        raise LoginThrottled(minutes)
+
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    if user is None:
+        _dummy_check(password)
+        ok = False
+    else:
+        ok = user.check_password(password) and user.is_enabled
+    db.session.add(LoginAttempt(username=username, ip=ip, at=now, succeeded=ok))
+    if ok:
+        user.last_login_at = now
+    db.session.flush()
+    return user if ok else None
+
+
+def create_user(
+    *,
+    username: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    roles: list[tuple[Role, dict]] | None = None,
+    email: str | None = None,
+    actor=None,
+) -> User:
+    """Create a user with roles given as (role, scope) pairs, e.g. (CHEF_CENTRE, {"centre_id": 3})."""
+    username = normalise_username(username)
+    if not username:
+        raise ValueError("Identifiant vide.")
+    if db.session.scalar(sa.select(User.id).where(User.username == username)):
+        raise ValueError(f"L'identifiant « {username} » existe déjà.")
+    if len(password) < 8:
+        raise ValueError("Le mot de passe doit contenir au moins 8 caractères.")
+    user = User(username=username, first_name=first_name, last_name=last_name, email=email)
+    user.set_password(password)
+    for role, scope in roles or []:
+        user.roles.append(RoleAssignment(role=Role(role).value, **scope))
+    db.session.add(user)
+    db.session.flush()
+    record(
+        actor=actor,
+        action="user.create",
+        object_type="user",
+        object_id=user.id,
+        after={"username": username, "roles": [Role(r).value for r, _ in roles or []]},
+    )
+    return user
+
+
+def load_user_from_cookie(value: str) -> User | None:
+    """Flask-Login loader: the cookie id is 'user_id:session_token'."""
+    user_id, _, token = value.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or user.session_token != token:
+        return None
+    return user

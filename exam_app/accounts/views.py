@@ -1,0 +1,100 @@
+"""Login, logout and each role's landing page."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from exam_app.accounts.forms import LoginForm, LogoutForm
+from exam_app.accounts.models import Role
+from exam_app.accounts.services import LoginThrottled, authenticate, load_user_from_cookie
+from exam_app.extensions import db, login_manager
+
+bp = Blueprint("accounts", __name__)
+
+ROLE_HOMES = {
+    Role.GESTIONNAIRE: "enrolment.dashboard",
+    Role.CHEF_CENTRE: "enrolment.centre_home",
+    Role.EXAMINATEUR: "juries.home",
+    Role.CORRECTEUR: "e6.correcteur_home",
+    Role.CANDIDAT: "enrolment.candidate_home",
+}
+
+
+@login_manager.user_loader
+def _load_user(value: str):
+    return load_user_from_cookie(value)
+
+
+@bp.app_context_processor
+def _inject_logout_form():
+    return {"logout_form": LogoutForm(), "Role": Role, "role_homes": ROLE_HOMES}
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Only same-site absolute paths: '/x', never '//evil', 'https://evil' or '/\\\\evil'."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and "\\" not in target
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+def login():
+    """Log in with username and password; throttled after repeated failures."""
+    if current_user.is_authenticated:
+        return redirect(url_for("accounts.home"))
+    form = LoginForm(next=request.args.get("next", ""))
+    status = 200
+    if form.validate_on_submit():
+        config = current_app.config
+        try:
+            user = authenticate(
+                username=form.username.data,
+                password=form.password.data,
+                ip=request.remote_addr,
+                max_failures=config["LOGIN_MAX_FAILURES"],
+                max_failures_per_ip=config["LOGIN_MAX_FAILURES_PER_IP"],
+                window_seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"],
+            )
+        except LoginThrottled as exc:
+            db.session.rollback()
+            flash(
+                "Trop de tentatives de connexion échouées. Réessayez dans "
+                f"{exc.retry_after_minutes} minute{'s' if exc.retry_after_minutes > 1 else ''}.",
+                "error",
+            )
+            return render_template("accounts/login.html", form=form), 429
+        db.session.commit()
+        if user is None:
+            flash("Identifiant ou mot de passe incorrect.", "error")
+            status = 401
+        else:
+            login_user(user)
+            target = form.next.data
+            return redirect(target if is_safe_next(target) else url_for("accounts.home"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("accounts/login.html", form=form), status
+
+
+@bp.route("/deconnexion", methods=["POST"])
+def logout():
+    """Log out (POST with CSRF token, so a link elsewhere cannot log you out)."""
+    form = LogoutForm()
+    if form.validate_on_submit():
+        logout_user()
+        flash("Vous êtes déconnecté.", "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/")
+@login_required
+def home():
+    """Send each user to their role's home; let users with several roles choose."""
+    roles = sorted(current_user.role_set, key=list(ROLE_HOMES).index)
+    if len(roles) == 1:
+        return redirect(url_for(ROLE_HOMES[roles[0]]))
+    return render_template("accounts/home.html", roles=roles)

@@ -1,0 +1,130 @@
+"""Flask commands: ``flask --app exam_app demo | import-candidates | create-user``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from exam_app.extensions import db
+
+
+def _print_logins(logins) -> None:
+    from exam_app.demo import demo_password
+
+    click.echo("")
+    click.echo(f"Comptes de démonstration (mot de passe commun : {demo_password()})")
+    for login in logins:
+        click.echo(f"  {login.role:<18} {login.username:<14} {login.who}")
+    click.echo("")
+
+
+@click.command("demo")
+@click.option("--candidates", default=150, show_default=True, help="Nombre de candidats.")
+def demo_command(candidates: int) -> None:
+    """Charge la session de démonstration (ne fait rien si elle existe déjà)."""
+    from exam_app import demo
+
+    if demo.is_loaded():
+        click.echo("La session de démonstration est déjà chargée : rien à faire.")
+        _print_logins(demo.logins_for_display())
+        return
+    demo.load(candidates=candidates)
+    db.session.commit()
+    click.echo(f"Session de démonstration « {demo.DEMO_CODE} » chargée ({candidates} candidats).")
+    _print_logins(demo.logins_for_display())
+
+
+@click.command("import-candidates")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--session", "session_code", default=None,
+              help="Code de la session (facultatif s'il n'y en a qu'une).")
+def import_candidates_command(file: Path, session_code: str | None) -> None:
+    """Importe les candidats d'un fichier CSV (tout ou rien)."""
+    from exam_app.enrolment.services import UnknownSession, import_candidates, resolve_session
+
+    try:
+        session = resolve_session(session_code)
+    except UnknownSession as exc:
+        raise click.ClickException(str(exc)) from None
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    if file.stat().st_size > limit:
+        raise click.ClickException(
+            f"Le fichier dépasse {limit // (1024 * 1024)} Mo : découpez-le. Rien n'a été importé.")
+    report = import_candidates(session=session, data=file.read_bytes(), actor=None,
+                               max_rows=current_app.config["IMPORT_MAX_ROWS"],
+                               filename=file.name)
+    if not report.ok:
+        db.session.rollback()
+        click.echo(f"Import refusé : {report.error_count} erreur(s). Rien n'a été importé.",
+                   err=True)
+        for error in report.errors:
+            click.echo(f"  {error}", err=True)
+        if report.error_count > len(report.errors):
+            click.echo(f"  … et {report.error_count - len(report.errors)} autres.", err=True)
+        sys.exit(1)
+    db.session.commit()
+    click.echo(f"Import terminé dans {session.code} : {report.created} créé(s), "
+               f"{report.updated} mis à jour, {report.unchanged} inchangé(s), "
+               f"{report.establishments_created} établissement(s) créé(s).")
+
+
+@click.command("create-user")
+@click.option("--username", required=True, help="Identifiant de connexion.")
+@click.option("--first-name", required=True)
+@click.option("--last-name", required=True)
+@click.option("--email", default=None)
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["gestionnaire", "chef_centre", "examinateur", "correcteur",
+                                 "candidat"]))
+@click.option("--centre", "centre_code", default=None, help="Code du centre (chef_centre).")
+@click.option("--candidate", "candidate_number", default=None,
+              help="N° candidat (candidat).")
+@click.option("--session", "session_code", default=None)
+@click.password_option("--password", help="Mot de passe (demandé s'il n'est pas donné).")
+def create_user_command(username, first_name, last_name, email, roles, centre_code,
+                        candidate_number, session_code, password) -> None:
+    """Crée un compte utilisateur avec ses rôles."""
+    from exam_app.accounts.models import Role
+    from exam_app.accounts.services import create_user
+    from exam_app.enrolment.models import Candidate, Centre
+    from exam_app.enrolment.services import UnknownSession, resolve_session
+
+    scoped = []
+    session = None
+    if {"chef_centre", "candidat"} & set(roles):
+        try:
+            session = resolve_session(session_code)
+        except UnknownSession as exc:
+            raise click.ClickException(str(exc)) from None
+    for role in roles:
+        scope: dict = {}
+        if role == "chef_centre":
+            centre = db.session.scalar(sa.select(Centre).where(
+                Centre.session_id == session.id, Centre.code == (centre_code or "")))
+            if centre is None:
+                raise click.ClickException("Rôle chef_centre : --centre CODE inconnu ou absent.")
+            scope = {"centre_id": centre.id}
+        if role == "candidat":
+            candidate = db.session.scalar(sa.select(Candidate).where(
+                Candidate.session_id == session.id, Candidate.number == (candidate_number or "")))
+            if candidate is None:
+                raise click.ClickException("Rôle candidat : --candidate NUMERO inconnu ou absent.")
+            scope = {"candidate_id": candidate.id}
+        scoped.append((Role(role), scope))
+    try:
+        user = create_user(username=username, password=password, first_name=first_name,
+                           last_name=last_name, email=email, roles=scoped)
+    except ValueError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Compte « {user.username} » créé ({', '.join(roles)}).")
+
+
+def register(app: Flask) -> None:
+    for command in (demo_command, import_candidates_command, create_user_command):
+        app.cli.add_command(command)

@@ -1,0 +1,74 @@
+"""Settings read from the environment. No secret lives in code."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on", "oui"}
+
+
+def load_secret_key(instance_path: str) -> str:
+    """SECRET_KEY from the environment, else one generated once into instance/."""
+    from_env = os.environ.get("SECRET_KEY")
+    if from_env:
+        return from_env
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: two workers starting at once must agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
+    """The configuration mapping for ``create_app``."""
+    default_db = "sqlite:///" + str(Path(instance_path) / "exam_app.db")
+    database_url = os.environ.get("DATABASE_URL", default_db)
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy wants a driver name.
+    if database_url.startswith(("postgres://", "postgresql://")):
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    values = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "STORAGE_DIR": os.environ.get("STORAGE_DIR", str(Path(instance_path).parent / "storage")),
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
+    }
+    if with_secret:
+        values["SECRET_KEY"] = load_secret_key(instance_path)
+    return values
+
+
+DEFAULTS: dict = {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 8 * 3600,  # one exam day
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+    # Largest request body accepted anywhere; uploads set their own lower limits.
+    "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+    # Candidate CSV import limits.
+    "IMPORT_MAX_BYTES": 10 * 1024 * 1024,
+    "IMPORT_MAX_ROWS": 20_000,
+    # Login throttling: this many failures in the window lock the account name.
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_FAILURE_WINDOW_SECONDS": 15 * 60,
+    "LOGIN_MAX_FAILURES_PER_IP": 30,
+    "CANDIDATES_PER_PAGE": 50,
+}

@@ -1,0 +1,207 @@
+"""The demo session: a believable académie session to explore the app.
+
+Deterministic (seeded), loaded by ``flask --app exam_app demo`` only when the
+database holds no session with the demo code. Demo accounts share one
+password, printed by the command: never load the demo in production.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from exam_app.accounts.models import Role, RoleAssignment, User
+from exam_app.audit.services import record
+from exam_app.enrolment.models import Candidate, Centre, E5Form, Establishment, ExamSession
+from exam_app.extensions import db
+from exam_app.juries.models import Commission, CommissionMember, MemberRole
+
+DEMO_CODE = "SAM2027"
+
+
+def demo_password() -> str:
+    return os.environ.get("DEMO_PASSWORD", "demo-sam-2027")
+
+
+LAST_NAMES = ["Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau", "Laurent", "Simon", "Michel", "Lefèvre", "Leroy", "Roux", "David", "Bertrand", "Morel", "Fournier", "Girard", "Bonnet", "Dupont", "Lambert", "Fontaine", "Rousseau", "Vincent", "Muller", "Lefebvre", "Faure", "André", "Mercier", "Blanc", "Guérin", "Boyer", "Garnier", "Chevalier", "François", "Legrand", "Gauthier", "Garcia", "Perrin", "Robin", "Clément", "Morin", "Nicolas", "Henry", "Roussel", "Mathieu", "Gautier", "Masson", "Marchand", "Duval", "Denis", "Dumont", "Marie", "Lemaire", "Noël", "Meyer", "Dufour", "Meunier", "Brun", "Blanchard", "Giraud", "Joly", "Rivière", "Lucas", "Brunet", "Gaillard", "Barbier", "Arnaud", "Martinez", "Gérard", "Roche", "Renard", "Schmitt", "Roy", "Leroux", "Colin", "Vidal", "Caron", "Picard", "Roger", "Fabre", "Aubert", "Lemoine", "Renaud", "Dumas", "Lacroix", "Olivier", "Philippe", "Bourgeois", "Pierre", "Benoît", "Rey", "Leclerc", "Payet", "Rolland", "Leclercq", "Guillaume", "Lecomte", "N'Diaye", "Nguyen", "Benali", "Haddad", "Ferreira"]
+FIRST_NAMES = ["Emma", "Louise", "Jade", "Alice", "Chloé", "Lina", "Léa", "Rose", "Anna", "Mila", "Inès", "Ambre", "Julia", "Mia", "Léna", "Manon", "Juliette", "Lou", "Zoé", "Camille", "Sarah", "Agathe", "Jeanne", "Eva", "Nina", "Romane", "Lucie", "Inaya", "Margaux", "Clara", "Gabriel", "Léo", "Raphaël", "Arthur", "Louis", "Jules", "Adam", "Maël", "Lucas", "Hugo", "Noah", "Liam", "Gabin", "Sacha", "Paul", "Nathan", "Aaron", "Mohamed", "Ethan", "Tom", "Éden", "Léon", "Noé", "Tiago", "Théo", "Isaac", "Marius", "Victor", "Ayden", "Martin", "Yasmine", "Océane", "Maëlys", "Anaïs", "Élodie", "Mélissa", "Kenza", "Salomé", "Laura", "Amandine"]
+
+ESTABLISHMENTS = (
+    # uai, name, city, centre index, main status ("ccf" = students, "ponctuel" = apprentices)
+    ("0690026D", "Lycée Édouard-Herriot", "Lyon", 0, "ccf"),
+    ("0690104P", "Lycée La Martinière-Diderot", "Lyon", 0, "ccf"),
+    ("0691664X", "CFA Métiers du tertiaire", "Lyon", 0, "ponctuel"),
+    ("0420013L", "Lycée Honoré-d'Urfé", "Saint-Étienne", 1, "ccf"),
+    ("0421788R", "Lycée Simone-Weil", "Saint-Étienne", 1, "ccf"),
+    ("0010016Z", "Lycée Lalande", "Bourg-en-Bresse", 2, "ccf"),
+    ("0011194T", "Lycée Saint-Joseph (privé)", "Bourg-en-Bresse", 2, "ccf"),
+    ("0690713Z", "GRETA Lyon Métropole", "Villeurbanne", 2, "ponctuel"),
+)
+CENTRES = (
+    ("LYO01", "Lycée Jean-Monnet — centre d'examen", "12 rue du Plat", "69002", "Lyon"),
+    ("STE01", "Lycée Claude-Fauriel — centre d'examen", "28 avenue de la Libération", "42000",
+     "Saint-Étienne"),
+    ("BRG01", "Lycée Quinet — centre d'examen", "5 boulevard Édouard-Herriot", "01000",
+     "Bourg-en-Bresse"),
+)
+
+CENTRE_HEADS = (("Patrick", "Lemoine"), ("Nadia", "Benali"), ("Hélène", "Caron"))
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    username: str
+    who: str
+
+
+def _user(username: str, first: str, last: str, roles: list[tuple[Role, dict]]) -> User:
+    user = User(username=username, first_name=first, last_name=last,
+                email=f"{username}@demo.invalid")
+    user.set_password(demo_password())
+    for role, scope in roles:
+        user.roles.append(RoleAssignment(role=role.value, **scope))
+    db.session.add(user)
+    return user
+
+
+def is_loaded() -> bool:
+    return db.session.scalar(sa.select(ExamSession.id).where(ExamSession.code == DEMO_CODE)) \
+        is not None
+
+
+def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
+    """Create the demo session and its people. Flushes; the caller commits."""
+    rng = random.Random(seed)
+    session = ExamSession(code=DEMO_CODE, name="BTS SAM 2027", academie="Académie de Lyon",
+                          year=2027, e4_fiche_max_pages=2)
+    db.session.add(session)
+    centres = [Centre(session=session, code=c, name=n, address=a, postal_code=p, city=v)
+               for c, n, a, p, v in CENTRES]
+    db.session.add_all(centres)
+    known = {e.uai: e for e in db.session.scalars(sa.select(Establishment))}
+    establishments = []
+    for uai, name, city, _, _ in ESTABLISHMENTS:
+        establishment = known.get(uai) or Establishment(uai=uai, name=name, city=city)
+        db.session.add(establishment)
+        establishments.append(establishment)
+    db.session.flush()
+
+    people: list[Candidate] = []
+    used_numbers: set[str] = set()
+    for index in range(candidates):
+        spec = ESTABLISHMENTS[index % len(ESTABLISHMENTS)]
+        establishment = establishments[index % len(ESTABLISHMENTS)]
+        # Students sit E5 in CCF; apprentices and some late enrolments, ponctuel.
+        form = spec[4] if rng.random() > 0.1 else "ponctuel"
+        number = f"02{rng.randrange(10**8, 10**9)}"
+        while number in used_numbers:
+            number = f"02{rng.randrange(10**8, 10**9)}"
+        used_numbers.add(number)
+        birth = date(2005, 1, 1) + timedelta(days=rng.randrange(0, 3 * 365))
+        candidate = Candidate(
+            session=session,
+            number=number,
+            last_name=rng.choice(LAST_NAMES).upper(),
+            first_name=rng.choice(FIRST_NAMES),
+            birth_date=birth,
+            establishment=establishment,
+            centre=centres[spec[3]],
+            e5_form=E5Form(form).value,
+            extra_time="1/3" if rng.random() < 0.05 else None,
+        )
+        candidate.refresh_search_text()
+        people.append(candidate)
+    db.session.add_all(people)
+    db.session.flush()
+
+    logins: list[DemoLogin] = []
+    gestion = _user("gestion", "Claire", "Vasseur", [(Role.GESTIONNAIRE, {})])
+    logins.append(DemoLogin("gestionnaire", "gestion", "Claire Vasseur, division des examens"))
+    for index, centre in enumerate(centres, start=1):
+        first, last = CENTRE_HEADS[index - 1]
+        _user(f"centre{index}", first, last, [(Role.CHEF_CENTRE, {"centre_id": centre.id})])
+        logins.append(DemoLogin("chef de centre", f"centre{index}", centre.name))
+
+    juror_names = iter(rng.sample([(f, last) for f in FIRST_NAMES for last in LAST_NAMES], 80))
+    jury_index = 0
+
+    def juror(member_role: MemberRole, establishment: Establishment | None) -> tuple[User, str]:
+        nonlocal jury_index
+        jury_index += 1
+        first, last = next(juror_names)
+        username = f"jury{jury_index}"
+        return _user(username, first, last, [(Role.EXAMINATEUR, {})]), username
+
+    def teacher_from_elsewhere(centre_index: int) -> Establishment:
+        # Conflict of interest: a ponctuel teacher never examines their own students.
+        choices = [e for e, spec in zip(establishments, ESTABLISHMENTS, strict=True)
+                   if spec[3] != centre_index and spec[4] == "ccf"]
+        return rng.choice(choices)
+
+    for unit in ("E4", "E5"):
+        for index, centre in enumerate(centres):
+            commission = Commission(session=session, unit_code=unit, form="ponctuel",
+                                    code=f"{unit}-{centre.code}", centre=centre)
+            teacher_school = teacher_from_elsewhere(index)
+            teacher, t_login = juror(MemberRole.TEACHER, teacher_school)
+            pro, p_login = juror(MemberRole.PROFESSIONAL, None)
+            commission.members = [
+                CommissionMember(user=teacher, member_role=MemberRole.TEACHER.value,
+                                 establishment=teacher_school),
+                CommissionMember(user=pro, member_role=MemberRole.PROFESSIONAL.value),
+            ]
+            db.session.add(commission)
+            if index == 0:
+                logins.append(DemoLogin(f"examinateur {unit}", t_login,
+                                        f"enseignant, commission {commission.code}"))
+                logins.append(DemoLogin(f"examinateur {unit}", p_login,
+                                        f"professionnel, commission {commission.code}"))
+    for establishment, spec in zip(establishments, ESTABLISHMENTS, strict=True):
+        if spec[4] != "ccf":
+            continue
+        commission = Commission(session=session, unit_code="E5", form="ccf",
+                                code=f"E5-CCF-{establishment.uai}", establishment=establishment)
+        teacher, _ = juror(MemberRole.TEACHER, establishment)
+        pro, _ = juror(MemberRole.PROFESSIONAL, None)
+        commission.members = [
+            CommissionMember(user=teacher, member_role=MemberRole.TEACHER.value,
+                             establishment=establishment),
+            CommissionMember(user=pro, member_role=MemberRole.PROFESSIONAL.value),
+        ]
+        db.session.add(commission)
+
+    for index in range(1, 4):
+        first, last = next(juror_names)
+        _user(f"correcteur{index}", first, last, [(Role.CORRECTEUR, {})])
+    logins.append(DemoLogin("correcteur", "correcteur1", "correcteur E6"))
+
+    for index, candidate in enumerate(people[:3], start=1):
+        _user(f"candidat{index}", candidate.first_name, candidate.last_name,
+              [(Role.CANDIDAT, {"candidate_id": candidate.id})])
+        logins.append(DemoLogin("candidat", f"candidat{index}",
+                                f"{candidate.first_name} {candidate.last_name}, "
+                                f"n° {candidate.number}"))
+    db.session.flush()
+    record(actor=gestion, action="demo.load", object_type="exam_session", object_id=session.id,
+           session_id=session.id, after={"candidates": candidates})
+    return logins
+
+
+def logins_for_display() -> list[DemoLogin]:
+    """The demo logins, rebuilt from the database (for a second ``make run``)."""
+    if not is_loaded():
+        return []
+    wanted = ["gestion", "centre1", "jury1", "jury2", "jury7", "jury8", "correcteur1",
+              "candidat1"]
+    users = {u.username: u for u in db.session.scalars(sa.select(User).where(
+        User.username.in_(wanted)))}
+    labels = {"gestion": "gestionnaire", "centre1": "chef de centre", "jury1": "examinateur E4",
+              "jury2": "examinateur E4", "jury7": "examinateur E5", "jury8": "examinateur E5",
+              "correcteur1": "correcteur", "candidat1": "candidat"}
+    return [DemoLogin(labels[name], name, users[name].display_name)
+            for name in wanted if name in users]

@@ -1,0 +1,72 @@
+"""E4 — Optimisation des processus administratifs (bloc 1): oral, ponctuel, 55 min."""
+
+from exam_app.units import (
+    Criterion,
+    ExamUnit,
+    Grid,
+    GridSection,
+    Phase,
+    Piece,
+    UnitForm,
+    UnitKind,
+    Variant,
+    register,
+)
+
+E4 = register(
+    ExamUnit(
+        code="E4",
+        title="Optimisation des processus administratifs",
+        bloc=1,
+        kind=UnitKind.ORAL,
+        coefficient=4,
+        variants=(
+            Variant(
+                code="ponctuel",
+                label="Forme ponctuelle",
+                form=UnitForm.PONCTUEL,
+                phases=(
+                    Phase(
+                        "presentation",
+                        "Présentation du parcours de professionnalisation et des missions",
+                        25,
+                    ),
+                    Phase("entretien", "Entretien avec la commission", 30),
+                ),
+            ),
+        ),
+        pieces=(
+            Piece("sommaire", "Sommaire"),
+            Piece("description_missions", "Description des missions menées"),
+            Piece("non_plagiat", "Attestation de non-plagiat", needs_signature=True),
+            Piece(
+                "attestations_stage",
+                "Attestations de stage ou certificats de travail",
+                min_count=1,
+                max_count=10,
+                needs_signature=True,
+            ),
+            Piece("fiches_mission", "Fiches descriptives de mission", min_count=4, max_count=4),
+        ),
+        grid=Grid(
+            sections=(
+                GridSection(
+                    "performance",
+                    "Capacité à répondre aux critères de performance",
+                    (
+                        Criterion("comportementales", "Compétences comportementales"),
+                        Criterion("operationnels", "Performance en termes opérationnels"),
+                        Criterion("information", "Gestion de l'information"),
+                        Criterion("communication", "Communication adaptée à la situation"),
+                        Criterion("outils_presentes", "Pertinence et maîtrise des outils présentés"),
+                        Criterion("numerique", "Compétences numériques mobilisées"),
+                        Criterion(
+                            "posture",
+                            "Posture, autonomie et polyvalence démontrées par les missions",
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    )
+)

@@ -1,0 +1,343 @@
+"""Parsing and validating the candidates CSV (DOMAIN.md, "Candidate import").
+
+Pure functions: bytes in, validated rows or a list of French errors out.
+Nothing here touches the database; ``services.import_candidates`` applies
+the rows all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from fractions import Fraction
+
+from exam_app.enrolment.models import E5Form
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str
+    label: str
+    required: bool
+    aliases: tuple[str, ...]
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("number", "N° candidat", True,
+           ("ncandidat", "nocandidat", "numcandidat", "numerocandidat", "numero", "ninscription")),
+    Column("last_name", "Nom", True, ("nom", "nomdefamille", "nomdenaissance")),
+    Column("first_name", "Prénom", True, ("prenom", "prenoms")),
+    Column("birth_date", "Date de naissance", True, ("datedenaissance", "naissance", "datenaissance")),
+    Column("uai", "UAI", True, ("uai", "codeuai", "rne", "uaietablissement")),
+    Column("establishment", "Établissement", False,
+           ("etablissement", "nometablissement", "etablissementdeformation")),
+    Column("e5_form", "Forme E5", True, ("formee5", "forme", "modalitee5", "formedelepreuvee5")),
+    Column("extra_time", "Aménagement", False,
+           ("amenagement", "amenagements", "tempsmajore", "tierstemps")),
+    Column("email", "Courriel", False, ("courriel", "email", "mail", "adressemail", "emailcandidat")),
+)
+
+NUMBER_RE = re.compile(r"^[A-Z0-9]{1,20}$")
+UAI_RE = re.compile(r"^\d{7}[A-Z]$")
+FRACTION_RE = re.compile(r"^(\d{1,2})\s*/\s*(\d{1,2})$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_ERRORS_LISTED = 200
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"ligne {self.line}" if self.line else "fichier"
+        if self.column:
+            where += f", colonne « {self.column} »"
+        return f"{where} : {self.message}"
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    line: int
+    number: str
+    last_name: str
+    first_name: str
+    birth_date: date
+    uai: str
+    establishment: str | None
+    e5_form: str
+    extra_time: str | None
+    email: str | None
+
+
+@dataclass
+class ParseResult:
+    rows: list[CandidateRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    encoding: str = ""
+    delimiter: str = ""
+
+    def error(self, line: int, column: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_LISTED:
+            self.errors.append(RowError(line, column, message))
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+
+def normalise_header(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]", "", ascii_text.lower())
+
+
+HEADER_INDEX = {alias: column for column in COLUMNS for alias in column.aliases}
+
+
+class UnreadableFile(ValueError):
+    """The file as a whole cannot be read as a CSV."""
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Bytes -> (text, encoding name). UTF-8 (with or without BOM), UTF-16 with BOM,
+    or Windows-1252, as French spreadsheets export them."""
+    if not data.strip():
+        raise UnreadableFile("Le fichier est vide.")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "UTF-16"
+        except UnicodeDecodeError:
+            raise UnreadableFile("Le fichier est en UTF-16 mais son contenu est illisible.") from None
+    if b"\x00" in data[:65536] or data.startswith((b"%PDF", b"PK\x03\x04", b"\x7fELF", b"MZ")):
+        raise UnreadableFile(
+            "Ce fichier n'est pas un fichier CSV (contenu binaire : tableur, PDF ou archive ?). "
+            "Depuis le tableur, choisissez « Enregistrer sous » puis « CSV (séparateur : "
+            "point-virgule) »."
+        )
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "UTF-8 (BOM)"
+        except UnicodeDecodeError:
+            raise UnreadableFile(
+                "Le fichier annonce l'encodage UTF-8 mais contient des caractères invalides."
+            ) from None
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise UnreadableFile(
+            "Encodage du fichier non reconnu : enregistrez-le en UTF-8 ou en "
+            "« CSV (séparateur : point-virgule) » depuis le tableur."
+        ) from None
+    return text, "Windows-1252"
+
+
+def _has_binary_controls(text: str) -> bool:
+    sample = text[:65536]
+    controls = sum(1 for c in sample if ord(c) < 32 and c not in "\t\r\n")
+    return controls > 0
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    semicolons, commas = header_line.count(";"), header_line.count(",")
+    if semicolons == 0 and commas == 0:
+        raise UnreadableFile(
+            "Séparateur de colonnes non reconnu : la première ligne doit contenir les en-têtes "
+            "séparés par des points-virgules (;) ou des virgules (,)."
+        )
+    return ";" if semicolons >= commas else ","
+
+
+def parse_date(text: str) -> date | None:
+    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, pattern).date()  # noqa: DTZ007 - a calendar date
+        except ValueError:
+            continue
+    return None
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.replace("\u00a0", " ").split())
+
+
+def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResult:
+    """Read and validate every row; return the rows, or every error found."""
+    result = ParseResult()
+    today = today or date.today()  # noqa: DTZ011 - plausibility bound only
+    try:
+        text, result.encoding = decode(data)
+        if _has_binary_controls(text):
+            raise UnreadableFile(
+                "Ce fichier contient des caractères de contrôle : ce n'est pas un CSV texte."
+            )
+        first_line = text.lstrip("\r\n").split("\n", 1)[0]
+        result.delimiter = _sniff_delimiter(first_line)
+    except UnreadableFile as exc:
+        result.error(0, "", str(exc))
+        return result
+
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=result.delimiter)
+    try:
+        header: list[str] = []
+        for raw in reader:
+            if any(cell.strip() for cell in raw):
+                header = raw
+                break
+        header_line = reader.line_num
+        while header and not header[-1].strip():
+            header.pop()
+
+        positions: dict[str, int] = {}
+        for index, name in enumerate(header):
+            column = HEADER_INDEX.get(normalise_header(name))
+            if column is None:
+                continue  # extra columns from the spreadsheet are ignored
+            if column.field in positions:
+                result.error(header_line, name, f"la colonne « {column.label} » apparaît deux fois.")
+            positions[column.field] = index
+        missing = [c.label for c in COLUMNS if c.required and c.field not in positions]
+        if missing:
+            result.error(
+                header_line,
+                "",
+                "colonne(s) obligatoire(s) absente(s) : "
+                + ", ".join(f"« {m} »" for m in missing)
+                + ". En-têtes attendus : "
+                + " ; ".join(c.label for c in COLUMNS)
+                + ".",
+            )
+            return result
+        if not result.ok:
+            return result
+
+        seen_numbers: dict[str, int] = {}
+        new_uai_names: dict[str, str] = {}
+        row_count = 0
+        for raw in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in raw):
+                continue
+            row_count += 1
+            if row_count > max_rows:
+                result.error(
+                    0,
+                    "",
+                    f"le fichier contient plus de {max_rows:,} candidats".replace(",", "\u202f")
+                    + " : découpez-le en plusieurs fichiers. Rien n'a été importé.",
+                )
+                return result
+            _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, today)
+    except csv.Error as exc:
+        result.error(reader.line_num, "", f"ligne CSV mal formée ({exc}).")
+        return result
+    if row_count == 0:
+        result.error(0, "", "le fichier ne contient aucun candidat (seulement des en-têtes).")
+    return result
+
+
+def _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, today) -> None:
+    labels = {c.field: c.label for c in COLUMNS}
+
+    def cell(name: str) -> str:
+        index = positions.get(name)
+        if index is None or index >= len(raw):
+            return ""
+        return _clean(raw[index])
+
+    errors_before = result.error_count
+
+    def required(name: str) -> str:
+        value = cell(name)
+        if not value:
+            result.error(line, labels[name], "valeur obligatoire manquante.")
+        return value
+
+    number = required("number").upper().replace(" ", "")
+    if number and not NUMBER_RE.match(number):
+        result.error(line, labels["number"],
+                     f"« {number} » n'est pas un numéro de candidat valide "
+                     "(chiffres et lettres, 20 caractères au plus).")
+    elif number in seen_numbers:
+        result.error(line, labels["number"],
+                     f"le numéro {number} figure déjà ligne {seen_numbers[number]}.")
+    elif number:
+        seen_numbers[number] = line
+
+    last_name = required("last_name")
+    first_name = required("first_name")
+    for name, value in (("last_name", last_name), ("first_name", first_name)):
+        if len(value) > 100:
+            result.error(line, labels[name], "100 caractères au plus.")
+
+    birth_text = required("birth_date")
+    birth = parse_date(birth_text) if birth_text else None
+    if birth_text and birth is None:
+        result.error(line, labels["birth_date"],
+                     f"« {birth_text} » n'est pas une date valide (JJ/MM/AAAA ou AAAA-MM-JJ).")
+    elif birth and not (date(1900, 1, 1) <= birth <= today):
+        result.error(line, labels["birth_date"],
+                     f"« {birth_text} » n'est pas une date de naissance plausible.")
+
+    uai = required("uai").upper().replace(" ", "")
+    if uai and not UAI_RE.match(uai):
+        result.error(line, labels["uai"],
+                     f"« {uai} » n'est pas un code UAI (7 chiffres suivis d'une lettre).")
+    establishment = cell("establishment") or None
+    if establishment and len(establishment) > 200:
+        result.error(line, labels["establishment"], "200 caractères au plus.")
+    if uai and establishment:
+        new_uai_names.setdefault(uai, establishment)
+
+    form_text = required("e5_form")
+    form = normalise_header(form_text)
+    if form in {"ccf", "controleencoursdeformation"}:
+        e5_form = E5Form.CCF.value
+    elif form in {"ponctuel", "ponctuelle", "p"}:
+        e5_form = E5Form.PONCTUEL.value
+    else:
+        e5_form = ""
+        if form_text:
+            result.error(line, labels["e5_form"], f"« {form_text} » : attendu CCF ou ponctuel.")
+
+    extra_text = cell("extra_time")
+    extra = None
+    if extra_text and extra_text not in {"0", "-", "non", "aucun"}:
+        match = FRACTION_RE.match(extra_text)
+        value = Fraction(int(match[1]), int(match[2])) if match and int(match[2]) else None
+        if value is None or not (0 < value <= 1):
+            result.error(line, labels["extra_time"],
+                         f"« {extra_text} » n'est pas une fraction de temps valide (ex. 1/3).")
+        else:
+            extra = f"{value.numerator}/{value.denominator}"
+
+    email = cell("email") or None
+    if email and (len(email) > 254 or not EMAIL_RE.match(email)):
+        result.error(line, labels["email"], f"« {email} » n'est pas une adresse électronique.")
+
+    if result.error_count == errors_before:
+        result.rows.append(
+            CandidateRow(
+                line=line,
+                number=number,
+                last_name=last_name,
+                first_name=first_name,
+                birth_date=birth,
+                uai=uai,
+                establishment=new_uai_names.get(uai) if establishment is None else establishment,
+                e5_form=e5_form,
+                extra_time=extra,
+                email=email,
+            )
+        )

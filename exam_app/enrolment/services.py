@@ -1,0 +1,253 @@
+"""Enrolment operations: candidate import, queries for lists and dashboards."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from exam_app.audit.services import record
+from exam_app.clock import utcnow
+from exam_app.enrolment import csv_import
+from exam_app.enrolment.models import (
+    Candidate,
+    Centre,
+    E5Form,
+    Establishment,
+    ExamSession,
+    search_key,
+)
+from exam_app.extensions import db
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+    unchanged: int
+    establishments_created: int
+    errors: list[csv_import.RowError]
+    error_count: int
+    encoding: str
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+
+class UnknownSession(LookupError):
+    pass
+
+
+def resolve_session(code: str | None) -> ExamSession:
+    """The session with this code; without a code, the only session there is."""
+    if code:
+        session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
+        if session is None:
+            raise UnknownSession(f"Aucune session n'a le code « {code} ».")
+        return session
+    sessions = db.session.scalars(sa.select(ExamSession).limit(2)).all()
+    if len(sessions) != 1:
+        raise UnknownSession(
+            "Aucune session n'existe." if not sessions
+            else "Plusieurs sessions existent : précisez --session CODE."
+        )
+    return sessions[0]
+
+
+CANDIDATE_FIELDS = ("last_name", "first_name", "birth_date", "e5_form", "extra_time", "email")
+
+
+def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int,
+                      filename: str = "") -> ImportReport:
+    """Validate every row, then create or update candidates, all or nothing.
+
+    Idempotent on the candidate number: importing the same file twice
+    changes nothing the second time. Nothing is written when any row is wrong.
+    """
+    parsed = csv_import.parse(data, max_rows=max_rows)
+    if parsed.ok:
+        _check_establishments(parsed)
+    if not parsed.ok:
+        return ImportReport(0, 0, 0, 0, parsed.errors, parsed.error_count, parsed.encoding)
+
+    establishments = {
+        e.uai: e
+        for e in db.session.scalars(
+            sa.select(Establishment).where(Establishment.uai.in_({r.uai for r in parsed.rows}))
+        )
+    }
+    existing = {
+        c.number: c
+        for c in db.session.scalars(
+            sa.select(Candidate).where(
+                Candidate.session_id == session.id,
+                Candidate.number.in_([r.number for r in parsed.rows]),
+            )
+        )
+    }
+    created = updated = unchanged = new_establishments = 0
+    now = utcnow()
+    for row in parsed.rows:
+        establishment = establishments.get(row.uai)
+        if establishment is None:
+            establishment = Establishment(uai=row.uai, name=row.establishment or row.uai)
+            db.session.add(establishment)
+            establishments[row.uai] = establishment
+            new_establishments += 1
+        values = {
+            "last_name": row.last_name,
+            "first_name": row.first_name,
+            "birth_date": row.birth_date,
+            "e5_form": row.e5_form,
+            "extra_time": row.extra_time,
+            "email": row.email,
+        }
+        candidate = existing.get(row.number)
+        if candidate is None:
+            candidate = Candidate(session_id=session.id, number=row.number,
+                                  establishment=establishment, created_at=now, updated_at=now,
+                                  **values)
+            candidate.refresh_search_text()
+            db.session.add(candidate)
+            existing[row.number] = candidate
+            created += 1
+            continue
+        changed = {k: v for k, v in values.items() if getattr(candidate, k) != v}
+        if candidate.establishment_id != getattr(establishment, "id", None):
+            changed["establishment"] = establishment
+        if not changed:
+            unchanged += 1
+            continue
+        for key, value in changed.items():
+            setattr(candidate, key, value)
+        candidate.updated_at = now
+        candidate.refresh_search_text()
+        updated += 1
+    db.session.flush()
+    record(
+        actor=actor,
+        action="candidate.import",
+        object_type="exam_session",
+        object_id=session.id,
+        session_id=session.id,
+        after={
+            "file": filename,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "rows": len(parsed.rows),
+            "created": created,
+            "updated": updated,
+            "unchanged": unchanged,
+            "establishments_created": new_establishments,
+        },
+    )
+    return ImportReport(created, updated, unchanged, new_establishments, [], 0, parsed.encoding)
+
+
+def _check_establishments(parsed: csv_import.ParseResult) -> None:
+    """Unknown UAI codes are errors unless the same file names the establishment."""
+    known = set(
+        db.session.scalars(
+            sa.select(Establishment.uai).where(Establishment.uai.in_({r.uai for r in parsed.rows}))
+        )
+    )
+    for row in parsed.rows:
+        if row.uai not in known and not row.establishment:
+            parsed.error(
+                row.line,
+                "UAI",
+                f"établissement {row.uai} inconnu : ajoutez son nom dans une colonne "
+                "« Établissement » ou créez-le d'abord.",
+            )
+
+
+@dataclass(frozen=True)
+class CandidateFilters:
+    q: str = ""
+    establishment_id: int | None = None
+    centre_id: int | None = None
+    e5_form: str | None = None
+
+
+def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Select:
+    """Candidates of a session matching the filters, in alphabetical order."""
+    query = sa.select(Candidate).where(Candidate.session_id == session.id)
+    key = search_key(filters.q).strip()
+    if key:
+        for word in key.split()[:5]:
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(Candidate.search_text.like(f"%{escaped}%", escape="\\"))
+    if filters.establishment_id:
+        query = query.where(Candidate.establishment_id == filters.establishment_id)
+    if filters.centre_id:
+        query = query.where(Candidate.centre_id == filters.centre_id)
+    if filters.e5_form in {f.value for f in E5Form}:
+        query = query.where(Candidate.e5_form == filters.e5_form)
+    return query.order_by(Candidate.last_name, Candidate.first_name, Candidate.number)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def paginate(query: sa.Select, *, page: int, per_page: int) -> Page:
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    page = max(1, min(page, max(1, -(-total // per_page))))
+    items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique().all()
+    return Page(list(items), total, page, per_page)
+
+
+def dashboard_counts(session: ExamSession) -> dict:
+    """Candidates per centre and per establishment, split by E5 form, plus totals."""
+    form_count = {
+        form.value: sa.func.sum(sa.case((Candidate.e5_form == form.value, 1), else_=0))
+        for form in E5Form
+    }
+    by_centre = db.session.execute(
+        sa.select(Centre, sa.func.count(Candidate.id), form_count["ponctuel"], form_count["ccf"])
+        .outerjoin(Candidate, Candidate.centre_id == Centre.id)
+        .where(Centre.session_id == session.id)
+        .group_by(Centre.id)
+        .order_by(Centre.code)
+    ).all()
+    by_establishment = db.session.execute(
+        sa.select(Establishment, sa.func.count(Candidate.id), form_count["ponctuel"],
+                  form_count["ccf"])
+        .join(Candidate, Candidate.establishment_id == Establishment.id)
+        .where(Candidate.session_id == session.id)
+        .group_by(Establishment.id)
+        .order_by(Establishment.name)
+    ).all()
+    total, ponctuel, ccf, no_centre = db.session.execute(
+        sa.select(
+            sa.func.count(Candidate.id),
+            form_count["ponctuel"],
+            form_count["ccf"],
+            sa.func.sum(sa.case((Candidate.centre_id.is_(None), 1), else_=0)),
+        ).where(Candidate.session_id == session.id)
+    ).one()
+    return {
+        "by_centre": [(c, n, p or 0, f or 0) for c, n, p, f in by_centre],
+        "by_establishment": [(e, n, p or 0, f or 0) for e, n, p, f in by_establishment],
+        "total": total,
+        "ponctuel": ponctuel or 0,
+        "ccf": ccf or 0,
+        "without_centre": no_centre or 0,
+    }

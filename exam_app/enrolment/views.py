@@ -1,0 +1,215 @@
+"""Académie pages (session dashboard, candidates, import, centres, establishments,
+users), the chef de centre's home and the candidate's home."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from exam_app.accounts.models import Role, RoleAssignment, User
+from exam_app.enrolment import services
+from exam_app.enrolment.forms import CandidateImportForm
+from exam_app.enrolment.models import Candidate, Centre, E5Form, Establishment, ExamSession
+from exam_app.extensions import db
+from exam_app.juries.models import Commission
+from exam_app.permissions import can_view_centre, roles_required
+from exam_app.units import all_units
+
+bp = Blueprint("enrolment", __name__)
+
+
+def _session_or_404(code: str) -> ExamSession:
+    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
+    if session is None:
+        abort(404)
+    return session
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@bp.route("/gestion/")
+@roles_required(Role.GESTIONNAIRE)
+def dashboard():
+    """Open the most recent session's dashboard (or the list when there is none)."""
+    sessions = db.session.scalars(
+        sa.select(ExamSession).order_by(ExamSession.year.desc(), ExamSession.id.desc())
+    ).all()
+    if len(sessions) == 1 or (sessions and not request.args.get("toutes")):
+        return redirect(url_for("enrolment.session_dashboard", code=sessions[0].code))
+    return render_template("enrolment/sessions.html", sessions=sessions)
+
+
+@bp.route("/gestion/sessions/<code>/")
+@roles_required(Role.GESTIONNAIRE)
+def session_dashboard(code: str):
+    """Counts per unit, centre and establishment for one session."""
+    session = _session_or_404(code)
+    counts = services.dashboard_counts(session)
+    commissions = dict(
+        db.session.execute(
+            sa.select(Commission.unit_code, sa.func.count(Commission.id))
+            .where(Commission.session_id == session.id)
+            .group_by(Commission.unit_code)
+        ).all()
+    )
+    sessions = db.session.scalars(sa.select(ExamSession).order_by(ExamSession.year.desc())).all()
+    return render_template(
+        "enrolment/dashboard.html",
+        session=session,
+        sessions=sessions,
+        counts=counts,
+        commissions=commissions,
+        units=all_units(),
+    )
+
+
+@bp.route("/gestion/sessions/<code>/candidats")
+@roles_required(Role.GESTIONNAIRE)
+def candidates(code: str):
+    """Search, filter and page through the session's candidates."""
+    session = _session_or_404(code)
+    filters = services.CandidateFilters(
+        q=request.args.get("q", "")[:100],
+        establishment_id=_int_arg("etablissement"),
+        centre_id=_int_arg("centre"),
+        e5_form=request.args.get("forme") or None,
+    )
+    page = services.paginate(
+        services.candidate_query(session, filters),
+        page=_int_arg("page") or 1,
+        per_page=current_app.config["CANDIDATES_PER_PAGE"],
+    )
+    establishments = db.session.scalars(
+        sa.select(Establishment)
+        .where(Establishment.id.in_(
+            sa.select(Candidate.establishment_id).where(Candidate.session_id == session.id)
+        ))
+        .order_by(Establishment.name)
+    ).all()
+    return render_template(
+        "enrolment/candidates.html",
+        session=session,
+        page=page,
+        filters=filters,
+        establishments=establishments,
+        centres=session.centres,
+        forms=list(E5Form),
+    )
+
+
+@bp.route("/gestion/sessions/<code>/candidats/import", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def import_candidates(code: str):
+    """Import candidates from a CSV file: all rows valid, or nothing written."""
+    session = _session_or_404(code)
+    form = CandidateImportForm()
+    report = None
+    status = 200
+    if form.validate_on_submit():
+        limit = current_app.config["IMPORT_MAX_BYTES"]
+        data = form.file.data.stream.read(limit + 1)
+        if len(data) > limit:
+            flash(
+                f"Le fichier dépasse {limit // (1024 * 1024)} Mo : découpez-le. "
+                "Rien n'a été importé.",
+                "error",
+            )
+            status = 413
+        else:
+            report = services.import_candidates(
+                session=session,
+                data=data,
+                actor=current_user,
+                max_rows=current_app.config["IMPORT_MAX_ROWS"],
+                filename=form.file.data.filename or "",
+            )
+            if report.ok:
+                db.session.commit()
+                flash(
+                    f"Import terminé : {report.created} candidat(s) créé(s), "
+                    f"{report.updated} mis à jour, {report.unchanged} inchangé(s).",
+                    "success",
+                )
+                return redirect(url_for("enrolment.candidates", code=session.code))
+            db.session.rollback()
+            status = 422
+    elif request.method == "POST":
+        status = 400
+    return render_template("enrolment/import.html", session=session, form=form,
+                           report=report), status
+
+
+@bp.route("/gestion/sessions/<code>/centres")
+@roles_required(Role.GESTIONNAIRE)
+def centres(code: str):
+    """The session's exam centres with their candidate counts."""
+    session = _session_or_404(code)
+    counts = services.dashboard_counts(session)
+    return render_template("enrolment/centres.html", session=session, counts=counts)
+
+
+@bp.route("/gestion/etablissements")
+@roles_required(Role.GESTIONNAIRE)
+def establishments():
+    """All establishments known to the académie."""
+    rows = db.session.execute(
+        sa.select(Establishment, sa.func.count(Candidate.id))
+        .outerjoin(Candidate, Candidate.establishment_id == Establishment.id)
+        .group_by(Establishment.id)
+        .order_by(Establishment.name)
+    ).all()
+    return render_template("enrolment/establishments.html", rows=rows)
+
+
+@bp.route("/gestion/utilisateurs")
+@roles_required(Role.GESTIONNAIRE)
+def users():
+    """Accounts and their roles, filterable by role."""
+    role = request.args.get("role", "")
+    query = sa.select(User).order_by(User.last_name, User.first_name)
+    if role in {r.value for r in Role}:
+        query = query.where(User.id.in_(sa.select(RoleAssignment.user_id).where(
+            RoleAssignment.role == role)))
+    page = services.paginate(query, page=_int_arg("page") or 1, per_page=100)
+    centres_by_id = {c.id: c for c in db.session.scalars(sa.select(Centre))}
+    return render_template("enrolment/users.html", page=page, role=role, roles=list(Role),
+                           centres_by_id=centres_by_id)
+
+
+@bp.route("/centre/")
+@roles_required(Role.CHEF_CENTRE)
+def centre_home():
+    """The chef de centre's home: their centre(s), candidates and commissions."""
+    centres = db.session.scalars(
+        sa.select(Centre).where(Centre.id.in_(current_user.centre_ids())).order_by(Centre.code)
+    ).all()
+    for centre in centres:
+        if not can_view_centre(current_user, centre):
+            abort(403)
+    blocks = []
+    for centre in centres:
+        candidates = db.session.scalars(
+            sa.select(Candidate).where(Candidate.centre_id == centre.id)
+            .order_by(Candidate.last_name, Candidate.first_name)
+        ).all()
+        commissions = db.session.scalars(
+            sa.select(Commission).where(Commission.centre_id == centre.id)
+            .order_by(Commission.code)
+        ).all()
+        blocks.append((centre, candidates, commissions))
+    return render_template("enrolment/centre_home.html", blocks=blocks)
+
+
+@bp.route("/candidat/")
+@roles_required(Role.CANDIDAT)
+def candidate_home():
+    """The candidate's home: identity, centre and the units they sit."""
+    candidates = db.session.scalars(
+        sa.select(Candidate).where(Candidate.id.in_(current_user.candidate_ids()))
+    ).all()
+    return render_template("enrolment/candidate_home.html", candidates=candidates,
+                           units=all_units())

@@ -1,0 +1,70 @@
+"""French formatting for templates and printed documents."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import Flask
+
+from exam_app.clock import to_local
+
+DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin", "juillet",
+    "août", "septembre", "octobre", "novembre", "décembre",
+)
+
+
+def long_date(value: date | datetime | None) -> str:
+    """'lundi 12 mai 2027'."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_local(value)
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{DAYS[value.weekday()]} {day} {MONTHS[value.month - 1]} {value.year}"
+
+
+def short_date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_local(value)
+    return value.strftime("%d/%m/%Y")
+
+
+def local_datetime(value: datetime | None) -> str:
+    """'12/05/2027 à 14 h 05' in Europe/Paris."""
+    if value is None:
+        return ""
+    local = to_local(value)
+    return f"{local:%d/%m/%Y} à {local:%H} h {local:%M}"
+
+
+def decimal_fr(value: Decimal | float | int | None, places: int | None = None) -> str:
+    """'14,5' — French decimal comma, no trailing zeros."""
+    if value is None:
+        return ""
+    number = Decimal(str(value))
+    if places is not None:
+        number = round(number, places)
+    text = format(number.normalize(), "f") if number == number.to_integral() else str(number)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace(".", ",")
+
+
+def thousands(value: int | None) -> str:
+    """'10 000' with a narrow no-break space."""
+    if value is None:
+        return ""
+    return f"{value:,}".replace(",", "\u202f")
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(long_date)
+    app.add_template_filter(short_date)
+    app.add_template_filter(local_datetime)
+    app.add_template_filter(decimal_fr)
+    app.add_template_filter(thousands)

@@ -1,0 +1,58 @@
+"""Who may do what: named checks and role decorators.
+
+Views load an object through a query already filtered by what the user may
+see, then call the matching ``can_*`` check and ``abort(403)`` when it fails.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from exam_app.accounts.models import Role, User
+
+
+def roles_required(*roles: Role):
+    """Decorator: logged in and holding one of ``roles``, else 403."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def can_manage(user: User, session=None) -> bool:
+    """The académie's exam office manages every session."""
+    return user.is_authenticated and user.has_role(Role.GESTIONNAIRE)
+
+
+def can_view_centre(user: User, centre) -> bool:
+    if can_manage(user):
+        return True
+    return centre is not None and centre.id in user.centre_ids()
+
+
+def can_view_candidate(user: User, candidate) -> bool:
+    """The académie, the candidate themself, and the head of the candidate's centre."""
+    if can_manage(user):
+        return True
+    if candidate.id in user.candidate_ids():
+        return True
+    return candidate.centre_id is not None and candidate.centre_id in user.centre_ids()
+
+
+def can_view_commission(user: User, commission) -> bool:
+    if can_manage(user):
+        return True
+    if commission.centre_id is not None and commission.centre_id in user.centre_ids():
+        return True
+    return any(m.user_id == user.id for m in commission.members)

@@ -1,0 +1,274 @@
+"""Shared fixtures: app, db (emptied after each test), client, login_as, builders.
+
+The database is TEST_DATABASE_URL when set (CI sets it to PostgreSQL), else a
+temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from datetime import date
+from itertools import count
+
+import pytest
+import sqlalchemy as sa
+from flask import has_app_context
+from flask.testing import FlaskClient
+
+os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="exam_app-instance-"))
+
+from exam_app import create_app  # noqa: E402
+from exam_app.accounts.models import Role, RoleAssignment, User  # noqa: E402
+from exam_app.audit.models import APPEND_ONLY_DDL, APPEND_ONLY_DROP  # noqa: E402
+from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession  # noqa: E402
+from exam_app.extensions import db as _db  # noqa: E402
+from exam_app.juries.models import Commission, CommissionMember, MemberRole  # noqa: E402
+
+PASSWORD = "motdepasse-test"
+
+
+def database_url(tmp_dir: str) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_dir}/test.db"
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app")
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": database_url(str(tmp)),
+            "SESSION_COOKIE_SECURE": False,
+            "REMEMBER_COOKIE_SECURE": False,
+            "STORAGE_DIR": str(tmp / "storage"),
+        }
+    )
+    with app.app_context():
+        _db.drop_all()
+        _drop_leftover_tables()
+        _db.create_all()
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+def _drop_leftover_tables() -> None:
+    """Drop tables a previous run (or an older schema) left in a shared test database."""
+    inspector = sa.inspect(_db.engine)
+    names = inspector.get_table_names()
+    if not names:
+        return
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            quoted = ", ".join(f'"{n}"' for n in names)
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quoted} CASCADE")
+            conn.exec_driver_sql("DROP FUNCTION IF EXISTS audit_event_append_only() CASCADE")
+        else:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            for name in names:
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def empty_database() -> None:
+    """Remove every row, the append-only audit trail included (tests only)."""
+    _db.session.remove()
+    tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
+    with _db.engine.begin() as conn:
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            # TRUNCATE does not fire the row triggers that keep audit_event append-only.
+            conn.exec_driver_sql(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+            return
+        for statement in APPEND_ONLY_DROP.get(dialect, []):
+            conn.exec_driver_sql(statement)
+        for table in tables:
+            conn.exec_driver_sql(f'DELETE FROM "{table}"')
+        for statement in APPEND_ONLY_DDL.get(dialect, []):
+            conn.exec_driver_sql(statement)
+
+
+@pytest.fixture()
+def db(app):
+    with app.app_context():
+        yield _db
+        empty_database()
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context, as in production.
+
+    Before a request the test's pending rows are committed so the view sees
+    them; after it the test's objects are expired so the test sees what the
+    view wrote. Each request, redirects included, gets a fresh ``g``.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            _db.session.commit()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        if has_app_context():
+            _db.session.expire_all()
+        return response
+
+
+@pytest.fixture()
+def client(app, db):
+    app.test_client_class = IsolatedClient
+    return app.test_client()
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.fixture()
+def login_as(client):
+    """Log the test client in as ``user`` through the real login form."""
+
+    def login(user: User, password: str = PASSWORD):
+        page = client.get("/connexion")
+        if page.status_code == 302:  # already logged in as someone
+            client.post("/deconnexion", data={"csrf_token": _token_for_logout(client)})
+            page = client.get("/connexion")
+        response = client.post(
+            "/connexion",
+            data={"username": user.username, "password": password,
+                  "csrf_token": csrf_token_from(page.get_data(as_text=True))},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return client
+
+    return login
+
+
+def _token_for_logout(client) -> str:
+    page = client.get("/", follow_redirects=True)
+    return csrf_token_from(page.get_data(as_text=True))
+
+
+# ---- builders -------------------------------------------------------------
+
+_seq = count(1)
+_password_hash_cache: dict[str, str] = {}
+
+
+def _hash(password: str) -> str:
+    if password not in _password_hash_cache:
+        user = User(username="x", first_name="x", last_name="x")
+        user.set_password(password)
+        _password_hash_cache[password] = user.password_hash
+    return _password_hash_cache[password]
+
+
+@pytest.fixture()
+def create_session(db):
+    def build(**values) -> ExamSession:
+        n = next(_seq)
+        session = ExamSession(**{"code": f"S{n}", "name": f"BTS SAM test {n}", "year": 2027,
+                                 "academie": "Académie de test", **values})
+        db.session.add(session)
+        db.session.flush()
+        return session
+
+    return build
+
+
+@pytest.fixture()
+def create_establishment(db):
+    def build(**values) -> Establishment:
+        n = next(_seq)
+        establishment = Establishment(**{"uai": f"{n:07d}A", "name": f"Lycée {n}", **values})
+        db.session.add(establishment)
+        db.session.flush()
+        return establishment
+
+    return build
+
+
+@pytest.fixture()
+def create_centre(db, create_session):
+    def build(session: ExamSession | None = None, **values) -> Centre:
+        n = next(_seq)
+        centre = Centre(**{"session": session or create_session(), "code": f"C{n}",
+                           "name": f"Centre {n}", "city": "Lyon", **values})
+        db.session.add(centre)
+        db.session.flush()
+        return centre
+
+    return build
+
+
+@pytest.fixture()
+def create_candidate(db, create_session, create_establishment):
+    def build(session: ExamSession | None = None, **values) -> Candidate:
+        n = next(_seq)
+        candidate = Candidate(**{
+            "session": session or create_session(),
+            "number": f"{n:011d}",
+            "last_name": f"NOM{n}",
+            "first_name": f"Prénom{n}",
+            "birth_date": date(2005, 3, 14),
+            "establishment": values.pop("establishment", None) or create_establishment(),
+            "e5_form": "ponctuel",
+            **values,
+        })
+        candidate.refresh_search_text()
+        db.session.add(candidate)
+        db.session.flush()
+        return candidate
+
+    return build
+
+
+@pytest.fixture()
+def create_user(db):
+    def build(*roles: Role, username: str | None = None, password: str = PASSWORD,
+              centre=None, candidate=None, **values) -> User:
+        n = next(_seq)
+        user = User(**{"username": username or f"user{n}", "first_name": f"Prénom{n}",
+                       "last_name": f"Nom{n}", **values})
+        user.password_hash = _hash(password)
+        user.session_token = f"token{n}"
+        for role in roles:
+            scope = {}
+            if role == Role.CHEF_CENTRE:
+                scope["centre_id"] = centre.id
+            if role == Role.CANDIDAT:
+                scope["candidate_id"] = candidate.id
+            user.roles.append(RoleAssignment(role=role.value, **scope))
+        db.session.add(user)
+        db.session.flush()
+        return user
+
+    return build
+
+
+@pytest.fixture()
+def create_commission(db, create_session, create_user):
+    def build(session: ExamSession | None = None, *, unit_code: str = "E4",
+              form: str = "ponctuel", centre=None, teacher=None, professional=None,
+              teacher_establishment=None) -> Commission:
+        n = next(_seq)
+        commission = Commission(session=session or create_session(), unit_code=unit_code,
+                                form=form, code=f"{unit_code}-{n}", centre=centre)
+        teacher = teacher or create_user(Role.EXAMINATEUR)
+        professional = professional or create_user(Role.EXAMINATEUR)
+        commission.members = [
+            CommissionMember(user=teacher, member_role=MemberRole.TEACHER.value,
+                             establishment=teacher_establishment),
+            CommissionMember(user=professional, member_role=MemberRole.PROFESSIONAL.value),
+        ]
+        db.session.add(commission)
+        db.session.flush()
+        return commission
+
+    return build
