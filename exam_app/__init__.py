@@ -33,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     _import_models()
 
     from exam_app.accounts.views import bp as accounts_bp
+    from exam_app.documents.views import bp as documents_bp
     from exam_app.e6.views import bp as e6_bp
     from exam_app.enrolment.views import bp as enrolment_bp
     from exam_app.juries.views import bp as juries_bp
@@ -41,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(enrolment_bp)
     app.register_blueprint(juries_bp)
     app.register_blueprint(e6_bp)
+    app.register_blueprint(documents_bp)
 
     from exam_app import cli, formatting
 

@@ -32,6 +32,7 @@ ACCESS: dict[str, frozenset] = {
     "enrolment.candidate_home": frozenset({Role.CANDIDAT}),
     "juries.home": frozenset({Role.EXAMINATEUR}),
     "e6.correcteur_home": frozenset({Role.CORRECTEUR}),
+    "documents.verify_document": PUBLIC,
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
@@ -57,6 +58,7 @@ def world(create_session, create_centre, create_candidate, create_user, create_c
         "candidate_id": candidate.id,
         "centre_id": centre.id,
         "commission_id": commission.id,
+        "token": "not-a-token",
     }
     return {"session": session, "users": users, "args": args}
 
