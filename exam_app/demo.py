@@ -42,10 +42,10 @@ ESTABLISHMENTS = (
     ("0690713Z", "GRETA Lyon Métropole", "Villeurbanne", 2, "ponctuel"),
 )
 CENTRES = (
-    ("LYO01", "Lycée Jean-Monnet — centre d'examen", "12 rue du Plat", "69002", "Lyon"),
-    ("STE01", "Lycée Claude-Fauriel — centre d'examen", "28 avenue de la Libération", "42000",
+    ("LYO01", "Lycée Jean-Monnet", "12 rue du Plat", "69002", "Lyon"),
+    ("STE01", "Lycée Claude-Fauriel", "28 avenue de la Libération", "42000",
      "Saint-Étienne"),
-    ("BRG01", "Lycée Quinet — centre d'examen", "5 boulevard Édouard-Herriot", "01000",
+    ("BRG01", "Lycée Quinet", "5 boulevard Édouard-Herriot", "01000",
      "Bourg-en-Bresse"),
 )
 

@@ -25,6 +25,10 @@ class Role(StrEnum):
     def label(self) -> str:
         return ROLE_LABELS[self]
 
+    @property
+    def nav_label(self) -> str:
+        return ROLE_NAV_LABELS[self]
+
 
 ROLE_LABELS = {
     Role.GESTIONNAIRE: "Gestionnaire (division des examens)",
@@ -32,6 +36,14 @@ ROLE_LABELS = {
     Role.EXAMINATEUR: "Examinateur",
     Role.CORRECTEUR: "Correcteur",
     Role.CANDIDAT: "Candidat",
+}
+
+ROLE_NAV_LABELS = {
+    Role.GESTIONNAIRE: "Division des examens",
+    Role.CHEF_CENTRE: "Mon centre",
+    Role.EXAMINATEUR: "Jury",
+    Role.CORRECTEUR: "Correction E6",
+    Role.CANDIDAT: "Mon espace",
 }
 
 
