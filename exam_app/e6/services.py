@@ -240,7 +240,7 @@ def parse_decimal(value, *, what: str) -> Decimal:
         raise E6Error(f"{what} : nombre attendu.")
     text = str(value).strip().replace(",", ".").replace("\u202f", "").replace(" ", "")
     if not re.fullmatch(r"-?\d{1,3}(\.\d{1,3})?", text):
-        raise E6Error(f"{what} : « {str(value)[:20]} » n'est pas un nombre (ex. 12,5).")
+        raise E6Error(f"{what} : « {str(value).strip()[:20]} » n'est pas un nombre (ex. 12,5).")
     try:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the regexp already checked
@@ -402,63 +402,76 @@ def plan_lots(copies: list[tuple[int, int]], markers: list[tuple[int, int | None
     n, k = len(copies), len(markers)
     if n == 0:
         return {m[0]: [] for m in markers}
-    for cap in range(math.ceil(n / k), n + 1):
-        flow = _max_flow_assignment(by_establishment, establishments, markers, cap)
-        if sum(flow.values()) == n:
-            break
-    else:  # pragma: no cover - cap == n always succeeds once orphans are excluded
-        raise LotPlanError("Répartition impossible.")
-    # Turn counts per (establishment, marker) into copy ids.
+    flow = _LotFlow(by_establishment, establishments, markers)
+    # Fill every lot up to n // k first, then raise the cap: flow into a correcteur
+    # never decreases while augmenting, so small lots stay as full as possible.
+    flow.augment(n // k)
+    cap = math.ceil(n / k)
+    while flow.total() < n:
+        flow.augment(cap)
+        cap += 1
+    counts = flow.counts()
     lots: dict[int, list[int]] = {m[0]: [] for m in markers}
     for establishment in establishments:
         pool = iter(by_establishment[establishment])
         for marker_id, _ in markers:
-            for _ in range(flow.get((establishment, marker_id), 0)):
+            for _ in range(counts.get((establishment, marker_id), 0)):
                 lots[marker_id].append(next(pool))
     return {marker: sorted(ids) for marker, ids in lots.items()}
 
 
-def _max_flow_assignment(by_establishment, establishments, markers, cap
-                         ) -> dict[tuple[int, int], int]:
-    """Edmonds–Karp on source -> establishment (its copies) -> allowed marker (inf) -> sink
-    (cap). Small graphs: a few dozen establishments, a few dozen correcteurs."""
-    source, sink = ("s",), ("t",)
-    capacity: dict = defaultdict(lambda: defaultdict(int))
-    for e in establishments:
-        capacity[source][("e", e)] = len(by_establishment[e])
-        for marker_id, marker_establishment in markers:
-            if marker_establishment != e:
-                capacity[("e", e)][("m", marker_id)] = len(by_establishment[e])
-    for marker_id, _ in markers:
-        capacity[("m", marker_id)][sink] = cap
-    flow: dict = defaultdict(lambda: defaultdict(int))
+class _LotFlow:
+    """Edmonds–Karp on source -> establishment (its copies) -> allowed correcteur ->
+    sink (the lot cap). Small graphs: a few dozen establishments and correcteurs."""
 
-    def residual(u, v):
-        return capacity[u][v] - flow[u][v] + flow[v][u]
+    SOURCE, SINK = ("s",), ("t",)
 
-    nodes = [source] + [("e", e) for e in establishments] + [("m", m) for m, _ in markers] + [sink]
-    while True:
-        parent = {source: None}
-        queue = [source]
-        while queue and sink not in parent:
-            u = queue.pop(0)
-            for v in nodes:
-                if v not in parent and residual(u, v) > 0:
-                    parent[v] = u
-                    queue.append(v)
-        if sink not in parent:
-            break
-        path, v = [], sink
-        while parent[v] is not None:
-            path.append((parent[v], v))
-            v = parent[v]
-        push = min(residual(u, v) for u, v in path)
-        for u, v in path:
-            back = min(push, flow[v][u])
-            flow[v][u] -= back
-            flow[u][v] += push - back
-    return {(e, m): flow[("e", e)][("m", m)] for e in establishments for m, _ in markers
-            if flow[("e", e)][("m", m)] > 0}
+    def __init__(self, by_establishment, establishments, markers):
+        self.capacity: dict = defaultdict(lambda: defaultdict(int))
+        self.flow: dict = defaultdict(lambda: defaultdict(int))
+        self.establishments = establishments
+        self.markers = markers
+        for e in establishments:
+            self.capacity[self.SOURCE][("e", e)] = len(by_establishment[e])
+            for marker_id, marker_establishment in markers:
+                if marker_establishment != e:
+                    self.capacity[("e", e)][("m", marker_id)] = len(by_establishment[e])
+        self.nodes = ([self.SOURCE] + [("e", e) for e in establishments]
+                      + [("m", m) for m, _ in markers] + [self.SINK])
+
+    def _residual(self, u, v) -> int:
+        return self.capacity[u][v] - self.flow[u][v] + self.flow[v][u]
+
+    def total(self) -> int:
+        return sum(self.flow[self.SOURCE][("e", e)] for e in self.establishments)
+
+    def counts(self) -> dict[tuple[int, int], int]:
+        return {(e, m): self.flow[("e", e)][("m", m)] for e in self.establishments
+                for m, _ in self.markers if self.flow[("e", e)][("m", m)] > 0}
+
+    def augment(self, cap: int) -> None:
+        for marker_id, _ in self.markers:
+            self.capacity[("m", marker_id)][self.SINK] = cap
+        while True:
+            parent = {self.SOURCE: None}
+            queue = [self.SOURCE]
+            while queue and self.SINK not in parent:
+                u = queue.pop(0)
+                for v in self.nodes:
+                    if v not in parent and self._residual(u, v) > 0:
+                        parent[v] = u
+                        queue.append(v)
+            if self.SINK not in parent:
+                return
+            path, v = [], self.SINK
+            while parent[v] is not None:
+                path.append((parent[v], v))
+                v = parent[v]
+            push = min(self._residual(u, v) for u, v in path)
+            for u, v in path:
+                back = min(push, self.flow[v][u])
+                self.flow[v][u] -= back
+                self.flow[u][v] += push - back
 
 
 def form_lots(*, session: ExamSession, actor, now: datetime | None = None) -> list[E6Lot]:
@@ -600,7 +613,8 @@ def save_copy(*, copy: E6Copy, points: dict, comment: str | None, version: int, 
     if comment_changed:
         copy.comment = comment
     complete = set(after) >= {str(q) for q in by_id}
-    copy.raw_total = sum((p.points for p in copy.points), Decimal(0)) if complete else None
+    copy.raw_total = (sum((p.points for p in copy.points), Decimal(0)).quantize(Decimal("0.01"))
+                      if complete else None)
     copy.mark = copy.raw_total
     copy.version += 1
     copy.updated_at = now
