@@ -33,7 +33,9 @@ def labels_pdf(*, centre: Centre, session: ExamSession) -> bytes:
     """The centre's sticker sheets, in attendance-list order; a label names no one."""
     labels = []
     for room, copy in services.centre_label_copies(centre.id):
-        token = _token(COPY_KIND, [copy.id], {"n": copy.anonymous_number})
+        # The anonymous number, not the row id: ids follow the attendance order.
+        token = _token(COPY_KIND, [session.id, copy.anonymous_number],
+                       {"n": copy.anonymous_number})
         labels.append({"number": copy.anonymous_number, "room": room.name if room else "",
                        "qr": qr_svg(_verify_url(token))})
     sheets = [labels[i:i + LABELS_PER_SHEET] for i in range(0, len(labels), LABELS_PER_SHEET)]
@@ -77,7 +79,10 @@ def bordereau_pdf(*, session: ExamSession) -> bytes:
 
 def check_copy(payload) -> Verification:
     """A label: authentic while its copy exists with the same anonymous number."""
-    copy = db.session.get(E6Copy, payload.ids[0]) if payload.ids else None
+    copy = None
+    if len(payload.ids) == 2:
+        copy = db.session.scalar(sa.select(E6Copy).where(
+            E6Copy.session_id == payload.ids[0], E6Copy.anonymous_number == str(payload.ids[1])))
     if copy is None or content_hash({"n": copy.anonymous_number}) != payload.hash:
         return Verification(Status.NOT_AUTHENTIC)
     session = db.session.get(ExamSession, copy.session_id)

@@ -89,14 +89,16 @@ def test_nothing_a_correcteur_reaches_names_a_candidate(app, client, login_as, e
         "candidate_id": e6_world["candidates"][0].id, "commission_id": 0,
         "room_id": e6_world["room"].id, "lot_id": first.id,
         "anonymous_number": copy.anonymous_number, "corrector_id": 1,
-        "token": make_token(secret_key=secret, kind=documents.COPY_KIND, ids=[copy.id],
+        "token": make_token(secret_key=secret, kind=documents.COPY_KIND,
+                            ids=[e6_world["session"].id, copy.anonymous_number],
                             content={"n": copy.anonymous_number}),
     }
     extra_tokens = [
         make_token(secret_key=secret, kind=documents.BORDEREAU_KIND,
                    ids=[e6_world["session"].id],
                    content=documents.bordereau_content(e6_world["session"].id)),
-        make_token(secret_key=secret, kind=documents.COPY_KIND, ids=[other_copy.id],
+        make_token(secret_key=secret, kind=documents.COPY_KIND,
+                   ids=[e6_world["session"].id, other_copy.anonymous_number],
                    content={"n": other_copy.anonymous_number}),
     ]
     identities = _identities(e6_world)
