@@ -53,7 +53,9 @@
     if (row.dataset.saving) { row.dataset.pending = "1"; return; }
     if (!check(row)) {
       var bad = row.querySelector('input[aria-invalid="true"]');
-      setStatus(row, "Erreur : " + bad.value + " hors barème (0 à " + bad.dataset.max.replace(".", ",") + ")", "error");
+      var text = bad.value.trim();
+      setStatus(row, "Erreur : " + (isNaN(parse(text)) ? "« " + text + " » n'est pas un nombre (ex. 12,5)"
+        : text + " hors barème (0 à " + fr(parseFloat(bad.dataset.max)) + ")"), "error");
       return;
     }
     row.dataset.saving = "1";
