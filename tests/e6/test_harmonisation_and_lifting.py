@@ -171,3 +171,39 @@ def test_bordereau_pdf_lists_marks_and_absences(client, login_as, e6_world):
     assert "ZARATHOUSTRA" in text
     assert "ABSENTISSIME" in text
     assert "7 candidat(s) : 6 noté(s), 1 absent(s), 0 NV." in text
+
+
+def test_reopened_lot_goes_back_to_its_correcteur_with_an_audited_reason(db, e6_world):
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
+    with pytest.raises(E6Error, match="Indiquez le motif"):
+        services.reopen_lot(lot=lot, reason="", actor=e6_world["gestionnaire"])
+    services.reopen_lot(lot=lot, reason="Copie mal lue", actor=e6_world["gestionnaire"])
+    assert lot.state == "open"
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "e6.lot.reopen"))
+    assert event.reason == "Copie mal lue"
+
+
+def test_final_lot_can_be_neither_adjusted_nor_reopened(db, e6_world):
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
+    services.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
+    with pytest.raises(E6Error, match="définitif"):
+        services.adjust_lot(lot=lot, factor=Decimal(1), offset_points=Decimal(1),
+                            reason="Trop tard", actor=e6_world["gestionnaire"])
+    with pytest.raises(E6Error, match="Seul un lot validé"):
+        services.reopen_lot(lot=lot, reason="Trop tard", actor=e6_world["gestionnaire"])
+
+
+def test_lift_page_refuses_and_lists_the_open_lots(client, login_as, e6_world):
+    login_as(e6_world["gestionnaire"])
+    code = e6_world["session"].code
+    page = client.get(f"/gestion/sessions/{code}/e6/").get_data(as_text=True)
+    response = client.post(f"/gestion/sessions/{code}/e6/levee",
+                           data={"csrf_token": csrf_token_from(page), "confirm": "y"},
+                           follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert "La levée d&#39;anonymat est refusée" in html
+    for lot, marker in zip(e6_world["lots"], e6_world["markers"], strict=True):
+        assert f"Lot {lot.code} ({marker.display_name}) : en cours de correction" in html
+    assert services.release_of(e6_world["session"].id) is None
