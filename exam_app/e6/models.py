@@ -171,7 +171,7 @@ class E6Copy(db.Model):
     raw_total: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
     mark: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
     comment: Mapped[str] = mapped_column(sa.Text, default="")
-    # Bumped at every save: an autosave based on an older version is refused (409).
+    # Bumped by SQLAlchemy at every update: a save based on an older version is refused.
     version: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -184,6 +184,8 @@ class E6Copy(db.Model):
         sa.UniqueConstraint("session_id", "anonymous_number"),
         sa.Index("ix_e6_copy_lot_id", "lot_id"),
     )
+    # UPDATE ... WHERE version = <read version>: two concurrent saves cannot both win.
+    __mapper_args__ = {"version_id_col": version}
 
 
 class E6Points(db.Model):

@@ -619,7 +619,6 @@ def save_copy(*, copy: E6Copy, points: dict, comment: str | None, version: int, 
     copy.raw_total = (sum((p.points for p in copy.points), Decimal(0)).quantize(Decimal("0.01"))
                       if complete else None)
     copy.mark = copy.raw_total
-    copy.version += 1
     copy.updated_at = now
     db.session.flush()
     record(actor=actor, action="e6.copy.save", object_type="e6_copy", object_id=copy.id,
@@ -721,7 +720,6 @@ def adjust_lot(*, lot: E6Lot, factor: Decimal, offset_points: Decimal, reason: s
         after = min(max(after, Decimal(0)), top)
         adjustment.changes.append(E6AdjustedMark(copy_id=copy.id, before=before, after=after))
         copy.mark = after
-        copy.version += 1
         changes[copy.anonymous_number] = {"before": before, "after": after}
     db.session.flush()
     record(actor=actor, action="e6.lot.adjust", object_type="e6_lot", object_id=lot.id,

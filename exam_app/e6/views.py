@@ -12,6 +12,7 @@ from datetime import UTC
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
 
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.clock import PARIS
@@ -34,6 +35,8 @@ from exam_app.permissions import can_manage, can_view_centre, roles_required
 bp = Blueprint("e6", __name__)
 
 MAX_SAVE_BYTES = 20_000
+CONCURRENT_SAVE = ("Cette copie vient d'être enregistrée ailleurs (autre onglet ?) : rechargez la "
+                   "page. Votre saisie n'a pas été enregistrée.")
 
 
 def _flash_error(exc: E6Error) -> None:
@@ -553,7 +556,15 @@ def save_copy(lot_id: int, anonymous_number: str):
     except E6Error as exc:
         db.session.rollback()
         return _json_error(exc.message, 409 if "validé" in exc.message else 422, exc.field)
-    db.session.commit()
+    except (StaleDataError, sa.exc.IntegrityError):
+        # Another save of the same copy won the race (two tabs, a replayed request).
+        db.session.rollback()
+        return _json_error(CONCURRENT_SAVE, 409)
+    try:
+        db.session.commit()
+    except (StaleDataError, sa.exc.IntegrityError):
+        db.session.rollback()
+        return _json_error(CONCURRENT_SAVE, 409)
     from exam_app.formatting import decimal_fr, local_datetime
 
     return {"ok": True, "version": copy.version,

@@ -62,7 +62,7 @@ def _prepare(e6_world, state: str) -> None:
     q = e6_world["questions"]
     copy = services.lot_copies(first)[0]
     services.save_copy(copy=copy, points={q[0].id: "4", q[1].id: "5"}, comment="À revoir",
-                       version=0, actor=e6_world["markers"][0])
+                       version=copy.version, actor=e6_world["markers"][0])
     if state == "marking":
         return
     for c in services.lot_copies(first):
