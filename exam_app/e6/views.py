@@ -43,6 +43,18 @@ def _flash_error(exc: E6Error) -> None:
     flash(exc.message + (" " + " · ".join(exc.details) if exc.details else ""), "error")
 
 
+def _commit() -> bool:
+    """Commit; on a race lost to a concurrent request (unique constraint), roll back and say so."""
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        flash("Une autre opération a modifié ces données au même moment : rechargez la page et "
+              "vérifiez. Rien n'a été enregistré.", "error")
+        return False
+    return True
+
+
 def _session_or_404(code: str) -> ExamSession:
     session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
     if session is None:
@@ -117,8 +129,8 @@ def add_room(centre_id: int):
             db.session.rollback()
             _flash_error(exc)
         else:
-            db.session.commit()
-            flash(f"Salle « {form.name.data.strip()} » ajoutée.", "success")
+            if _commit():
+                flash(f"Salle « {form.name.data.strip()} » ajoutée.", "success")
     else:
         for errors in form.errors.values():
             flash(" ".join(errors), "error")
@@ -138,8 +150,8 @@ def distribute(centre_id: int):
         db.session.rollback()
         _flash_error(exc)
     else:
-        db.session.commit()
-        flash(f"{seated} candidat(s) placé(s) dans les salles.", "success")
+        if _commit():
+            flash(f"{seated} candidat(s) placé(s) dans les salles.", "success")
     return redirect(url_for("e6.sitting", centre_id=centre.id))
 
 
@@ -177,9 +189,9 @@ def room(room_id: int):
                 _flash_error(exc)
                 status = 409
             else:
-                db.session.commit()
-                flash(f"Présence enregistrée : {changed['present']} présent(s), "
-                      f"{changed['absent']} absent(s) modifié(s).", "success")
+                if _commit():
+                    flash(f"Présence enregistrée : {changed['present']} présent(s), "
+                          f"{changed['absent']} absent(s) modifié(s).", "success")
                 return redirect(url_for("e6.room", room_id=room.id))
     roster = services.room_roster(room, session)
     return render_template("e6/room.html", room=room, centre=room.centre, session=session,
@@ -245,8 +257,8 @@ def bareme(code: str):
             errors = [exc.message, *exc.details]
             status = 422
         else:
-            db.session.commit()
-            flash("Barème enregistré.", "success")
+            if _commit():
+                flash("Barème enregistré.", "success")
             return redirect(url_for("e6.manage", code=session.code))
     elif request.method == "POST":
         status = 400
@@ -277,8 +289,8 @@ def add_corrector(code: str):
             db.session.rollback()
             _flash_error(exc)
         else:
-            db.session.commit()
-            flash(f"{user.display_name} est inscrit comme correcteur.", "success")
+            if _commit():
+                flash(f"{user.display_name} est inscrit comme correcteur.", "success")
     else:
         flash("Choisissez un correcteur dans la liste.", "error")
     return redirect(url_for("e6.manage", code=session.code))
@@ -299,8 +311,8 @@ def remove_corrector(corrector_id: int):
         db.session.rollback()
         _flash_error(exc)
     else:
-        db.session.commit()
-        flash("Correcteur retiré.", "success")
+        if _commit():
+            flash("Correcteur retiré.", "success")
     return redirect(url_for("e6.manage", code=session.code))
 
 
@@ -318,8 +330,8 @@ def form_lots(code: str):
         db.session.rollback()
         _flash_error(exc)
     else:
-        db.session.commit()
-        flash(f"{len(lots)} lot(s) formé(s).", "success")
+        if _commit():
+            flash(f"{len(lots)} lot(s) formé(s).", "success")
     return redirect(url_for("e6.manage", code=session.code))
 
 
@@ -382,9 +394,9 @@ def adjust_lot(lot_id: int):
         db.session.rollback()
         _flash_error(exc)
     else:
-        db.session.commit()
-        flash(f"Lot {lot.code} ajusté ({adjustment.description}) : "
-              f"{len(adjustment.changes)} note(s) recalculée(s).", "success")
+        if _commit():
+            flash(f"Lot {lot.code} ajusté ({adjustment.description}) : "
+                  f"{len(adjustment.changes)} note(s) recalculée(s).", "success")
     return _back_to_harmonisation(lot)
 
 
@@ -402,8 +414,8 @@ def finalize_lot(lot_id: int):
         db.session.rollback()
         _flash_error(exc)
     else:
-        db.session.commit()
-        flash(f"Lot {lot.code} définitif.", "success")
+        if _commit():
+            flash(f"Lot {lot.code} définitif.", "success")
     return _back_to_harmonisation(lot)
 
 
@@ -422,8 +434,8 @@ def reopen_lot(lot_id: int):
         db.session.rollback()
         _flash_error(exc)
     else:
-        db.session.commit()
-        flash(f"Lot {lot.code} rouvert : le correcteur peut de nouveau le modifier.", "success")
+        if _commit():
+            flash(f"Lot {lot.code} rouvert : le correcteur peut de nouveau le modifier.", "success")
     return _back_to_harmonisation(lot)
 
 
@@ -441,9 +453,9 @@ def lift(code: str):
         db.session.rollback()
         _flash_error(exc)
     else:
-        db.session.commit()
-        flash("Anonymat levé : le bordereau et l'export des résultats sont disponibles.",
-              "success")
+        if _commit():
+            flash("Anonymat levé : le bordereau et l'export des résultats sont disponibles.",
+                  "success")
     return redirect(url_for("e6.manage", code=session.code))
 
 
@@ -588,6 +600,6 @@ def validate_lot(lot_id: int):
         db.session.rollback()
         _flash_error(exc)
     else:
-        db.session.commit()
-        flash(f"Lot {lot.code} validé. Merci !", "success")
+        if _commit():
+            flash(f"Lot {lot.code} validé. Merci !", "success")
     return redirect(url_for("e6.lot", lot_id=lot.id))
