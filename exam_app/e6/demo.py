@@ -54,12 +54,14 @@ def load_e6(*, session, establishments, gestion, rng: random.Random) -> None:
                                   establishment=establishment, actor=gestion)
     lots = services.form_lots(session=session, actor=gestion)
     questions = services.questions(session.id)
-    # correcteur1: a few copies marked; correcteur2: lot marked and validated
-    # (so the harmonisation page has figures); correcteur3: just started.
-    for lot, how_many, validate in zip(lots, (6, None, 2), (False, True, False), strict=True):
+    # correcteur1 (the demo login): a few copies marked, the rest to do; correcteur2
+    # and correcteur3 (more severe): lots marked and validated, so the harmonisation
+    # page has two correcteurs to compare.
+    plans = ((6, False, (0.3, 0.95)), (None, True, (0.3, 0.95)), (None, True, (0.2, 0.8)))
+    for lot, (how_many, validate, (low, high)) in zip(lots, plans, strict=True):
         copies = services.lot_copies(lot)
         for copy in copies[:how_many]:
-            level = rng.uniform(0.3, 0.95)
+            level = rng.uniform(low, high)
             points = {q.id: min(q.max_points, max(Decimal(0), services.round_to_step(
                 q.max_points * Decimal(level) + Decimal(rng.choice((-1, 0, 0, 1))) / 2,
                 session.mark_step))) for q in questions}
