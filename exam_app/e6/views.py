@@ -459,7 +459,7 @@ def lift(code: str):
     return redirect(url_for("e6.manage", code=session.code))
 
 
-def _released_session_or_409(code: str) -> ExamSession:
+def _released_session_or_redirect(code: str) -> ExamSession:
     session = _session_or_404(code)
     if not services.is_released(session.id):
         flash("Disponible après la levée d'anonymat.", "error")
@@ -471,7 +471,7 @@ def _released_session_or_409(code: str) -> ExamSession:
 @roles_required(Role.GESTIONNAIRE)
 def bordereau(code: str):
     """The E6 bordereau de notation (PDF), after the levée d'anonymat."""
-    session = _released_session_or_409(code)
+    session = _released_session_or_redirect(code)
     return _file_response(documents.bordereau_pdf(session=session), "application/pdf",
                           f"bordereau-e6-{session.code}.pdf")
 
@@ -480,7 +480,7 @@ def bordereau(code: str):
 @roles_required(Role.GESTIONNAIRE)
 def export_csv(code: str):
     """Results (number, name, E4, E5, E6) as CSV, after the levée d'anonymat."""
-    session = _released_session_or_409(code)
+    session = _released_session_or_redirect(code)
     return _file_response(exports.export_csv(session.id), "text/csv; charset=utf-8",
                           f"resultats-{session.code}.csv")
 
@@ -489,7 +489,7 @@ def export_csv(code: str):
 @roles_required(Role.GESTIONNAIRE)
 def export_xlsx(code: str):
     """Results (number, name, E4, E5, E6) as XLSX, after the levée d'anonymat."""
-    session = _released_session_or_409(code)
+    session = _released_session_or_redirect(code)
     return _file_response(
         exports.export_xlsx(session.id, title=f"Résultats {session.name}"),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

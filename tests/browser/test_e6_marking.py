@@ -32,8 +32,7 @@ def live_e6(tmp_path):
 
     from exam_app import create_app
     from exam_app.accounts.models import Role, RoleAssignment, User
-    from exam_app.e6 import services
-    from exam_app.e6.models import Attendance
+    from exam_app.e6.models import Attendance, E6Copy
     from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
     from exam_app.extensions import db
     from tests.e6.builders import add_questions, add_room, enroll, make_lot, seat
@@ -63,7 +62,7 @@ def live_e6(tmp_path):
         db.session.add(marker)
         db.session.flush()
         enroll(session, marker)
-        copies = list(db.session.scalars(db.select(services.E6Copy)))
+        copies = list(db.session.scalars(db.select(E6Copy)))
         lot = make_lot(session, marker, copies)
         db.session.commit()
         lot_id = lot.id
