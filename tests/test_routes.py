@@ -39,6 +39,7 @@ ACCESS: dict[str, frozenset] = {
     "e6.distribute": frozenset({G, Role.CHEF_CENTRE}),
     "e6.room": frozenset({G, Role.CHEF_CENTRE}),
     "e6.labels": frozenset({G, Role.CHEF_CENTRE}),
+    "e6.attendance_sheet": frozenset({G, Role.CHEF_CENTRE}),
     "e6.manage": frozenset({G}),
     "e6.bareme": frozenset({G}),
     "e6.add_corrector": frozenset({G}),

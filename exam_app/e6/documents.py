@@ -16,6 +16,7 @@ from exam_app.extensions import db
 
 COPY_KIND = "e6-copie"
 BORDEREAU_KIND = "e6-bordereau"
+SHEET_KIND = "e6-emargement"
 LABELS_PER_SHEET = 24  # A4, 3 columns x 8 rows of 70 x 37 mm stickers
 
 
@@ -42,6 +43,33 @@ def labels_pdf(*, centre: Centre, session: ExamSession) -> bytes:
     html = render_template("print/e6_labels.html", centre=centre, session=session,
                            sheets=sheets)
     return render_pdf(html)
+
+
+def sheet_content(room) -> list[str]:
+    return [line.candidate.number for line in services.room_roster(room, room.centre.session)]
+
+
+def attendance_sheet_pdf(*, room) -> bytes:
+    """The room's liste d'émargement: candidates alphabetically, end time, signature."""
+    session = room.centre.session
+    roster = services.room_roster(room, session)
+    token = _token(SHEET_KIND, [room.id], [line.candidate.number for line in roster])
+    html = render_template("print/e6_emargement.html", room=room, centre=room.centre,
+                           session=session, roster=roster, qr=qr_svg(_verify_url(token)))
+    return render_pdf(html)
+
+
+def check_sheet(payload) -> Verification:
+    from exam_app.e6.models import E6Room
+
+    room = db.session.get(E6Room, payload.ids[0]) if payload.ids else None
+    if room is None:
+        return Verification(Status.NOT_AUTHENTIC)
+    facts = (("Session", room.centre.session.name), ("Centre", room.centre.name),
+             ("Salle", room.name))
+    status = Status.AUTHENTIC if content_hash(sheet_content(room)) == payload.hash \
+        else Status.SUPERSEDED
+    return Verification(status, "Liste d'émargement E6", facts)
 
 
 def bordereau_rows(session_id: int) -> list[tuple[Centre | None, list[tuple[Candidate, str]]]]:
@@ -106,3 +134,4 @@ def register_checks() -> None:
 
     verification.register(COPY_KIND, check_copy)
     verification.register(BORDEREAU_KIND, check_bordereau)
+    verification.register(SHEET_KIND, check_sheet)

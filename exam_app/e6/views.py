@@ -199,6 +199,15 @@ def room(room_id: int):
                            released=services.is_released(session.id)), status
 
 
+@bp.route("/centre/e6/salles/<int:room_id>/emargement.pdf")
+@roles_required(Role.CHEF_CENTRE, Role.GESTIONNAIRE)
+def attendance_sheet(room_id: int):
+    """The room's liste d'émargement (PDF): candidates, end times, signature column."""
+    room = _room_or_403(room_id)
+    return _file_response(documents.attendance_sheet_pdf(room=room), "application/pdf",
+                          f"emargement-e6-{room.centre.code}-{room.id}.pdf")
+
+
 @bp.route("/centre/<int:centre_id>/e6/etiquettes.pdf")
 @roles_required(Role.CHEF_CENTRE, Role.GESTIONNAIRE)
 def labels(centre_id: int):

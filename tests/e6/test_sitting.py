@@ -97,3 +97,26 @@ def test_labels_pdf_shows_anonymous_numbers_and_names_nobody(client, login_as, e
     assert sorted(re.findall(r"[A-Z0-9]{4}-[A-Z0-9]{4}", text)) == numbers
     for candidate in e6_world["candidates"]:
         assert candidate.last_name not in text
+
+
+def test_attendance_sheet_pdf_lists_the_room_with_end_times(client, login_as, e6_world):
+    from exam_app.documents.qr import read_token
+    from exam_app.documents.verification import Status, verify
+
+    chef = e6_world["gestionnaire"]
+    login_as(chef)
+    response = client.get(f"/centre/e6/salles/{e6_world['room'].id}/emargement.pdf")
+    assert response.status_code == 200
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
+    for candidate in e6_world["candidates"]:
+        assert candidate.last_name in text
+    assert "7 candidat(s) convoqué(s) dans cette salle." in text
+    assert "18/05/2027 à 12 h 00" in text
+    assert "Signature" in text
+    from flask import current_app
+
+    from exam_app.e6 import documents
+    token = documents._token(documents.SHEET_KIND, [e6_world["room"].id],
+                             documents.sheet_content(e6_world["room"]))
+    payload = read_token(secret_key=current_app.config["SECRET_KEY"], token=token)
+    assert verify(payload).status is Status.AUTHENTIC
