@@ -477,6 +477,12 @@ class _LotFlow:
                 self.flow[u][v] += push - back
 
 
+def marks_entered(session_id: int) -> bool:
+    return db.session.scalar(
+        sa.select(E6Points.id).join(E6Copy, E6Copy.id == E6Points.copy_id)
+        .where(E6Copy.session_id == session_id).limit(1)) is not None
+
+
 def form_lots(*, session: ExamSession, actor, now: datetime | None = None) -> list[E6Lot]:
     """Form (or re-form, while no mark is entered) the lots of the session's copies."""
     now = now or utcnow()
@@ -495,12 +501,8 @@ def form_lots(*, session: ExamSession, actor, now: datetime | None = None) -> li
     if missing:
         raise E6Error("Les lots ne peuvent pas encore être formés.", missing)
     existing = list(db.session.scalars(sa.select(E6Lot).where(E6Lot.session_id == session.id)))
-    if existing:
-        marked = db.session.scalar(
-            sa.select(sa.func.count(E6Points.id)).join(E6Copy, E6Copy.id == E6Points.copy_id)
-            .where(E6Copy.session_id == session.id))
-        if marked:
-            raise E6Error("Des notes sont déjà saisies : les lots ne peuvent plus être refaits.")
+    if existing and marks_entered(session.id):
+        raise E6Error("Des notes sont déjà saisies : les lots ne peuvent plus être refaits.")
     rows = db.session.execute(
         sa.select(E6Copy, Candidate.establishment_id)
         .join(Candidate, Candidate.id == E6Copy.candidate_id)

@@ -246,6 +246,7 @@ def manage(code: str):
         attendance=attendance, questions=services.questions(session.id), markers=markers,
         corrector_form=form, form=CsrfOnlyForm(), confirm_form=ConfirmForm(),
         blockers=services.lifting_blockers(session.id), release=services.release_of(session.id),
+        marks_entered=services.marks_entered(session.id),
         centres=session.centres)
 
 
