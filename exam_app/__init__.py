@@ -44,6 +44,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(e6_bp)
     app.register_blueprint(documents_bp)
 
+    from exam_app.e6.documents import register_checks as register_e6_checks
+
+    register_e6_checks()
+
     from exam_app import cli, formatting
 
     cli.register(app)
@@ -57,6 +61,7 @@ def _import_models() -> None:
     # Every model module, so that metadata (and Alembic) sees all tables.
     from exam_app.accounts import models as _accounts  # noqa: F401
     from exam_app.audit import models as _audit  # noqa: F401
+    from exam_app.e6 import models as _e6  # noqa: F401
     from exam_app.enrolment import models as _enrolment  # noqa: F401
     from exam_app.juries import models as _juries  # noqa: F401
 

@@ -189,6 +189,9 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     db.session.flush()
     record(actor=gestion, action="demo.load", object_type="exam_session", object_id=session.id,
            session_id=session.id, after={"candidates": candidates})
+    from exam_app.e6.demo import load_e6
+
+    load_e6(session=session, establishments=establishments, gestion=gestion, rng=rng)
     return logins
 
 

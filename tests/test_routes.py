@@ -11,6 +11,7 @@ import pytest
 
 from exam_app.accounts.models import Role
 from tests.conftest import csrf_token_from
+from tests.e6.builders import route_args as e6_route_args
 
 ANONYMOUS = "anonyme"
 PUBLIC = frozenset({ANONYMOUS, *Role})
@@ -33,6 +34,29 @@ ACCESS: dict[str, frozenset] = {
     "juries.home": frozenset({Role.EXAMINATEUR}),
     "e6.correcteur_home": frozenset({Role.CORRECTEUR}),
     "documents.verify_document": PUBLIC,
+    "e6.sitting": frozenset({G, Role.CHEF_CENTRE}),
+    "e6.add_room": frozenset({G, Role.CHEF_CENTRE}),
+    "e6.distribute": frozenset({G, Role.CHEF_CENTRE}),
+    "e6.room": frozenset({G, Role.CHEF_CENTRE}),
+    "e6.labels": frozenset({G, Role.CHEF_CENTRE}),
+    "e6.attendance_sheet": frozenset({G, Role.CHEF_CENTRE}),
+    "e6.manage": frozenset({G}),
+    "e6.bareme": frozenset({G}),
+    "e6.add_corrector": frozenset({G}),
+    "e6.remove_corrector": frozenset({G}),
+    "e6.form_lots": frozenset({G}),
+    "e6.correspondence": frozenset({G}),
+    "e6.harmonisation": frozenset({G}),
+    "e6.adjust_lot": frozenset({G}),
+    "e6.finalize_lot": frozenset({G}),
+    "e6.reopen_lot": frozenset({G}),
+    "e6.lift": frozenset({G}),
+    "e6.bordereau": frozenset({G}),
+    "e6.export_csv": frozenset({G}),
+    "e6.export_xlsx": frozenset({G}),
+    "e6.lot": frozenset({Role.CORRECTEUR}),
+    "e6.save_copy": frozenset({Role.CORRECTEUR}),
+    "e6.validate_lot": frozenset({Role.CORRECTEUR}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
@@ -60,6 +84,8 @@ def world(create_session, create_centre, create_candidate, create_user, create_c
         "commission_id": commission.id,
         "token": "not-a-token",
     }
+    args.update(e6_route_args(session=session, centre=centre, candidate=candidate,
+                              correcteur=users[Role.CORRECTEUR]))
     return {"session": session, "users": users, "args": args}
 
 

@@ -1,0 +1,71 @@
+"""The E6 part of the demo session: rooms, attendance, anonymous copies, a barème,
+lots for correcteur1..3 and some marks, so that every E6 page shows something."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from exam_app.accounts.models import User
+from exam_app.clock import PARIS
+from exam_app.e6 import services
+from exam_app.e6.models import Attendance, E6Copy, E6Room, E6Sitting
+from exam_app.enrolment.models import Candidate
+from exam_app.extensions import db
+
+BAREME = ("1. Diagnostic de la situation RH ; 6\n"
+          "2. Recrutement et intégration ; 5\n"
+          "3. Formation et développement des compétences ; 5\n"
+          "4. Communication et climat social ; 4")
+
+
+def load_e6(*, session, establishments, gestion, rng: random.Random) -> None:
+    """Flushes; the caller commits."""
+    starts_at = datetime(2027, 5, 18, 8, 0, tzinfo=PARIS)
+    taken: set[str] = set()
+    for centre in session.centres:
+        room = E6Room(centre_id=centre.id, name="Amphithéâtre", starts_at=starts_at,
+                      capacity=300)
+        db.session.add(room)
+        db.session.flush()
+        candidates = db.session.scalars(sa.select(Candidate).where(
+            Candidate.centre_id == centre.id).order_by(Candidate.last_name)).all()
+        for candidate in candidates:
+            present = rng.random() > 0.04
+            db.session.add(E6Sitting(candidate_id=candidate.id, room_id=room.id,
+                                     attendance=(Attendance.PRESENT if present
+                                                 else Attendance.ABSENT).value,
+                                     recorded_at=starts_at))
+            if present:
+                db.session.add(E6Copy(session_id=session.id, candidate_id=candidate.id,
+                                      anonymous_number=services.new_anonymous_number(
+                                          session.id, taken=taken, choice=rng.choice)))
+    db.session.flush()
+    services.set_bareme(session=session, text=BAREME, actor=gestion)
+    markers = {u.username: u for u in db.session.scalars(sa.select(User).where(
+        User.username.in_(["correcteur1", "correcteur2", "correcteur3"])))}
+    for username, establishment in (("correcteur1", establishments[0]),
+                                    ("correcteur2", establishments[3]),
+                                    ("correcteur3", None)):
+        services.enroll_corrector(session=session, user=markers[username],
+                                  establishment=establishment, actor=gestion)
+    lots = services.form_lots(session=session, actor=gestion)
+    questions = services.questions(session.id)
+    # correcteur1 (the demo login): a few copies marked, the rest to do; correcteur2
+    # and correcteur3 (more severe): lots marked and validated, so the harmonisation
+    # page has two correcteurs to compare.
+    plans = ((6, False, (0.3, 0.95)), (None, True, (0.3, 0.95)), (None, True, (0.2, 0.8)))
+    for lot, (how_many, validate, (low, high)) in zip(lots, plans, strict=True):
+        copies = services.lot_copies(lot)
+        for copy in copies[:how_many]:
+            level = rng.uniform(low, high)
+            points = {q.id: min(q.max_points, max(Decimal(0), services.round_to_step(
+                q.max_points * Decimal(level) + Decimal(rng.choice((-1, 0, 0, 1))) / 2,
+                session.mark_step))) for q in questions}
+            services.save_copy(copy=copy, points=points, comment="", version=copy.version,
+                               actor=lot.corrector)
+        if validate:
+            services.validate_lot(lot=lot, actor=lot.corrector)

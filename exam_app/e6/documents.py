@@ -1,0 +1,137 @@
+"""E6 printed documents: label sheets (anonymous number + QR) and the bordereau,
+and the checks that let ``/verifier/<token>`` vouch for them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app, render_template, request, url_for
+
+from exam_app.documents.pdf import render_pdf
+from exam_app.documents.qr import content_hash, make_token, qr_svg
+from exam_app.documents.verification import Status, Verification
+from exam_app.e6 import services
+from exam_app.e6.models import E6Copy
+from exam_app.enrolment.models import Candidate, Centre, ExamSession
+from exam_app.extensions import db
+
+COPY_KIND = "e6-copie"
+BORDEREAU_KIND = "e6-bordereau"
+SHEET_KIND = "e6-emargement"
+LABELS_PER_SHEET = 24  # A4, 3 columns x 8 rows of 70 x 37 mm stickers
+
+
+def _verify_url(token: str) -> str:
+    base = current_app.config.get("PUBLIC_URL") or request.host_url
+    return base.rstrip("/") + url_for("documents.verify_document", token=token)
+
+
+def _token(kind: str, ids: list, content) -> str:
+    return make_token(secret_key=current_app.config["SECRET_KEY"], kind=kind, ids=ids,
+                      content=content)
+
+
+def labels_pdf(*, centre: Centre, session: ExamSession) -> bytes:
+    """The centre's sticker sheets, in attendance-list order; a label names no one."""
+    labels = []
+    for room, copy in services.centre_label_copies(centre.id):
+        # The anonymous number, not the row id: ids follow the attendance order.
+        token = _token(COPY_KIND, [session.id, copy.anonymous_number],
+                       {"n": copy.anonymous_number})
+        labels.append({"number": copy.anonymous_number, "room": room.name if room else "",
+                       "qr": qr_svg(_verify_url(token))})
+    sheets = [labels[i:i + LABELS_PER_SHEET] for i in range(0, len(labels), LABELS_PER_SHEET)]
+    html = render_template("print/e6_labels.html", centre=centre, session=session,
+                           sheets=sheets)
+    return render_pdf(html)
+
+
+def sheet_content(room) -> list[str]:
+    return [line.candidate.number for line in services.room_roster(room, room.centre.session)]
+
+
+def attendance_sheet_pdf(*, room) -> bytes:
+    """The room's liste d'émargement: candidates alphabetically, end time, signature."""
+    session = room.centre.session
+    roster = services.room_roster(room, session)
+    token = _token(SHEET_KIND, [room.id], [line.candidate.number for line in roster])
+    html = render_template("print/e6_emargement.html", room=room, centre=room.centre,
+                           session=session, roster=roster, qr=qr_svg(_verify_url(token)))
+    return render_pdf(html)
+
+
+def check_sheet(payload) -> Verification:
+    from exam_app.e6.models import E6Room
+
+    room = db.session.get(E6Room, payload.ids[0]) if payload.ids else None
+    if room is None:
+        return Verification(Status.NOT_AUTHENTIC)
+    facts = (("Session", room.centre.session.name), ("Centre", room.centre.name),
+             ("Salle", room.name))
+    status = Status.AUTHENTIC if content_hash(sheet_content(room)) == payload.hash \
+        else Status.SUPERSEDED
+    return Verification(status, "Liste d'émargement E6", facts)
+
+
+def bordereau_rows(session_id: int) -> list[tuple[Centre | None, list[tuple[Candidate, str]]]]:
+    results = services.e6_results(session_id)
+    candidates = db.session.scalars(
+        sa.select(Candidate).where(Candidate.session_id == session_id)
+        .order_by(Candidate.number)).all()
+    by_centre: dict = {}
+    for candidate in candidates:
+        by_centre.setdefault(candidate.centre, []).append((candidate, results[candidate.id]))
+    return sorted(by_centre.items(), key=lambda item: item[0].code if item[0] else "~")
+
+
+def bordereau_content(session_id: int) -> list:
+    return [[c.number, r] for _, rows in bordereau_rows(session_id) for c, r in rows]
+
+
+def bordereau_pdf(*, session: ExamSession) -> bytes:
+    """The E6 bordereau de notation (after the levée d'anonymat), one section per centre."""
+    token = _token(BORDEREAU_KIND, [session.id], bordereau_content(session.id))
+    blocks = []
+    for centre, rows in bordereau_rows(session.id):
+        marks = [r for _, r in rows if r not in ("", "ABS", "NV")]
+        blocks.append({
+            "centre": centre, "rows": rows,
+            "present": len(marks),
+            "absent": sum(1 for _, r in rows if r == "ABS"),
+            "nv": sum(1 for _, r in rows if r == "NV"),
+        })
+    html = render_template("print/e6_bordereau.html", session=session, blocks=blocks,
+                           release=services.release_of(session.id),
+                           qr=qr_svg(_verify_url(token)))
+    return render_pdf(html)
+
+
+def check_copy(payload) -> Verification:
+    """A label: authentic while its copy exists with the same anonymous number."""
+    copy = None
+    if len(payload.ids) == 2:
+        copy = db.session.scalar(sa.select(E6Copy).where(
+            E6Copy.session_id == payload.ids[0], E6Copy.anonymous_number == str(payload.ids[1])))
+    if copy is None or content_hash({"n": copy.anonymous_number}) != payload.hash:
+        return Verification(Status.NOT_AUTHENTIC)
+    session = db.session.get(ExamSession, copy.session_id)
+    return Verification(Status.AUTHENTIC, "Étiquette de copie anonyme E6",
+                        (("Session", session.name), ("Copie", copy.anonymous_number)))
+
+
+def check_bordereau(payload) -> Verification:
+    session = db.session.get(ExamSession, payload.ids[0]) if payload.ids else None
+    if session is None:
+        return Verification(Status.NOT_AUTHENTIC)
+    current = content_hash(bordereau_content(session.id))
+    facts = (("Session", session.name), ("Épreuve", "E6 — bordereau de notation"))
+    if current != payload.hash:
+        return Verification(Status.SUPERSEDED, "Bordereau E6", facts)
+    return Verification(Status.AUTHENTIC, "Bordereau E6", facts)
+
+
+def register_checks() -> None:
+    from exam_app.documents import verification
+
+    verification.register(COPY_KIND, check_copy)
+    verification.register(BORDEREAU_KIND, check_bordereau)
+    verification.register(SHEET_KIND, check_sheet)

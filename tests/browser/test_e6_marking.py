@@ -1,0 +1,155 @@
+"""A correcteur marks three anonymous copies with the keyboard only (Chromium).
+
+The live server and its database are local to this file (a SQLite file in a
+temporary directory) so that they do not depend on the shared browser fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "motdepasse-navigateur"
+
+if not os.path.exists(CHROMIUM) or not shutil.which(CHROMIUM):
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"REQUIRE_BROWSER=1 but Chromium is missing at {CHROMIUM}")
+    pytest.skip(f"Chromium is not installed at {CHROMIUM} (set REQUIRE_BROWSER=1 to fail instead)",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture()
+def live_e6(tmp_path):
+    from werkzeug.serving import make_server
+
+    from exam_app import create_app
+    from exam_app.accounts.models import Role, RoleAssignment, User
+    from exam_app.e6.models import Attendance, E6Copy
+    from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+    from exam_app.extensions import db
+    from tests.e6.builders import add_questions, add_room, enroll, make_lot, seat
+
+    app = create_app({"SECRET_KEY": "browser-secret", "SESSION_COOKIE_SECURE": False,
+                      "REMEMBER_COOKIE_SECURE": False,
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/browser.db"})
+    with app.app_context():
+        db.create_all()
+        session = ExamSession(code="B1", name="BTS SAM navigateur", year=2027)
+        centre = Centre(session=session, code="C1", name="Centre 1")
+        school = Establishment(uai="0770003M", name="Lycée navigateur")
+        db.session.add_all([session, centre, school])
+        db.session.flush()
+        room = add_room(centre)
+        for n in range(3):
+            candidate = Candidate(session=session, number=f"0300000000{n}", last_name=f"NOM{n}",
+                                  first_name="Test", birth_date=date(2005, 1, 1),
+                                  establishment=school, centre=centre, e5_form="ponctuel")
+            db.session.add(candidate)
+            db.session.flush()
+            seat(candidate, room, Attendance.PRESENT)
+        add_questions(session, ("8", "7", "5"))
+        marker = User(username="correcteur", first_name="Claude", last_name="Correcteur")
+        marker.set_password(PASSWORD)
+        marker.roles.append(RoleAssignment(role=Role.CORRECTEUR.value))
+        db.session.add(marker)
+        db.session.flush()
+        enroll(session, marker)
+        copies = list(db.session.scalars(db.select(E6Copy)))
+        lot = make_lot(session, marker, copies)
+        db.session.commit()
+        lot_id = lot.id
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{server.server_port}", "app": app, "lot_id": lot_id}
+    server.shutdown()
+    thread.join(5)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture()
+def page():
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run"])
+    context = browser.new_context(viewport={"width": 1024, "height": 768})  # a tablet
+    yield context.new_page()
+    context.close()
+    browser.close()
+    playwright.stop()
+
+
+def test_correcteur_marks_three_copies_with_the_keyboard(live_e6, page):
+    from playwright.sync_api import expect
+
+    from exam_app.e6 import services
+    from exam_app.e6.models import E6Lot
+    from exam_app.extensions import db
+
+    base = live_e6["url"]
+    page.goto(f"{base}/connexion")
+    page.locator("#username").focus()
+    page.keyboard.type("correcteur")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/correction/")
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/correction/lots/{live_e6['lot_id']}")
+    expect(page.locator("input.points").first).to_be_focused()
+
+    # The first points box has the focus; Tab walks a row, then into the next row.
+    marks = [("7", "6,5", "4"), ("3,5", "2", "1"), ("8", "7", "5")]
+    for row in marks:
+        for value in row:
+            page.keyboard.type(value)
+            page.keyboard.press("Tab")
+        page.keyboard.type("Copie lue")  # the comment
+        page.keyboard.press("Tab")
+    statuses = page.locator("tr.marking__row .status")
+    assert errors == []
+    for index in range(3):
+        expect(statuses.nth(index)).to_have_text("Enregistré — complète", timeout=10_000)
+    expect(page.locator("tr.marking__row .total")).to_have_text(["17,5", "6,5", "20"])
+
+    # Arrow up goes to the same question of the previous copy; an out-of-bounds
+    # value is flagged and not saved.
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")  # last row, question 3
+    page.keyboard.press("ArrowUp")
+    page.keyboard.type("9")
+    expect(statuses.nth(1)).to_contain_text("hors barème", timeout=5_000)
+    expect(statuses.nth(1)).to_have_text("Erreur : 9 hors barème (0 à 5)")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("1")  # a valid value again
+    expect(statuses.nth(1)).to_have_text("Enregistré — complète", timeout=10_000)
+
+    # Validate the lot with the keyboard: tick the confirmation, submit.
+    page.locator("input[name=confirm]").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator(".flash--success")).to_contain_text("validé")
+
+    with live_e6["app"].app_context():
+        lot = db.session.get(E6Lot, live_e6["lot_id"])
+        assert lot.state == "validated"
+        totals = sorted(c.raw_total for c in services.lot_copies(lot))
+        assert totals == [Decimal("6.50"), Decimal("17.50"), Decimal("20.00")]
+        assert {c.comment for c in services.lot_copies(lot)} == {"Copie lue"}

@@ -1,0 +1,51 @@
+"""An E6 session ready for marking: candidates seated, barème, correcteurs, lots."""
+
+from __future__ import annotations
+
+import pytest
+
+from exam_app.accounts.models import Role
+from exam_app.e6 import services
+from exam_app.e6.models import Attendance
+from tests.e6.builders import add_questions, add_room, enroll, seat
+
+
+@pytest.fixture()
+def e6_world(create_session, create_centre, create_candidate, create_establishment,
+             create_user):
+    session = create_session()
+    centre = create_centre(session)
+    room = add_room(centre)
+    schools = [
+        create_establishment(name="Lycée Témoin-Alpha", uai="0770001K"),
+        create_establishment(name="Lycée Témoin-Bêta", uai="0770002L"),
+    ]
+    identities = [("ZARATHOUSTRA", "Philomène"), ("QUENTINOVSKI", "Barnabé"),
+                  ("VLADIMIRESCU", "Ysoline"), ("ABRACADABRA", "Théodule"),
+                  ("KORRIGANIUS", "Mélisande"), ("PAMPLEMOUSSE", "Eudoxie"),
+                  ("ABSENTISSIME", "Fantômette")]
+    candidates = []
+    for index, (last, first) in enumerate(identities):
+        candidate = create_candidate(session, centre=centre, establishment=schools[index % 2],
+                                     last_name=last, first_name=first,
+                                     number=f"0271{index:07d}")
+        candidates.append(candidate)
+        seat(candidate, room, Attendance.ABSENT if last == "ABSENTISSIME" else Attendance.PRESENT)
+    questions = add_questions(session, ("6", "8", "6"))
+    markers = [create_user(Role.CORRECTEUR, username=f"corr{n}") for n in (1, 2)]
+    enroll(session, markers[0], schools[0])
+    enroll(session, markers[1], schools[1])
+    lots = services.form_lots(session=session, actor=None)
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    return {"session": session, "centre": centre, "room": room, "schools": schools,
+            "candidates": candidates, "questions": questions, "markers": markers,
+            "lots": lots, "gestionnaire": gestionnaire}
+
+
+def mark_lot(lot, questions, values, actor):
+    """Give every copy of the lot the same points per question, then validate the lot."""
+    for copy in services.lot_copies(lot):
+        services.save_copy(copy=copy, points={q.id: v for q, v in zip(questions, values,
+                                                                       strict=True)},
+                           comment="", version=copy.version, actor=actor)
+    services.validate_lot(lot=lot, actor=actor)

@@ -1,0 +1,209 @@
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import load_workbook
+
+from exam_app.audit.models import AuditEvent
+from exam_app.e6 import exports, services
+from exam_app.e6.services import E6Error
+from tests.conftest import csrf_token_from
+from tests.e6.conftest import mark_lot
+
+
+def test_adjustment_keeps_before_and_after_with_reason_and_audit(db, e6_world):
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4,5", "4"), e6_world["markers"][0])  # 11,5
+    adjustment = services.adjust_lot(lot=lot, factor=Decimal("1"), offset_points=Decimal("1"),
+                                     reason="Lot plus sévère que la moyenne",
+                                     actor=e6_world["gestionnaire"])
+    copies = services.lot_copies(lot)
+    assert [(m.before, m.after) for m in adjustment.changes] == \
+        [(Decimal("11.50"), Decimal("12.50"))] * len(copies)
+    assert [c.raw_total for c in copies] == [Decimal("11.50")] * len(copies)
+    assert [c.mark for c in copies] == [Decimal("12.50")] * len(copies)
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "e6.lot.adjust"))
+    assert event.reason == "Lot plus sévère que la moyenne"
+    assert event.actor_id == e6_world["gestionnaire"].id
+    assert event.before == {c.anonymous_number: "11.50" for c in copies}
+    assert event.after == {c.anonymous_number: "12.50" for c in copies}
+
+
+def test_linear_rescale_rounds_to_the_step_and_stays_within_twenty(db, e6_world):
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("6", "8", "5,5"), e6_world["markers"][0])  # 19,5
+    services.adjust_lot(lot=lot, factor=Decimal("1.1"), offset_points=Decimal("0"),
+                        reason="Rescale", actor=e6_world["gestionnaire"])
+    assert {c.mark for c in services.lot_copies(lot)} == {Decimal("20.00")}
+
+
+@pytest.mark.parametrize(("factor", "offset", "reason", "message"), [
+    ("1", "1", "", "Indiquez le motif de l'ajustement (5 caractères au moins)."),
+    ("1", "0", "Aucun effet", "Cet ajustement ne change aucune note."),
+    ("3", "0", "Trop fort", "Le coefficient doit être compris entre 0,5 et 2."),
+    ("1", "6", "Trop fort", "Le décalage doit être compris entre −5 et +5 points."),
+])
+def test_adjustment_refuses_bad_input(db, e6_world, factor, offset, reason, message):
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
+    with pytest.raises(E6Error) as caught:
+        services.adjust_lot(lot=lot, factor=Decimal(factor), offset_points=Decimal(offset),
+                            reason=reason, actor=e6_world["gestionnaire"])
+    assert caught.value.message == message
+    assert lot.adjustments == []
+
+
+def test_open_lot_cannot_be_adjusted(db, e6_world):
+    with pytest.raises(E6Error, match="pas encore validé"):
+        services.adjust_lot(lot=e6_world["lots"][0], factor=Decimal(1), offset_points=Decimal(1),
+                            reason="Motif valable", actor=e6_world["gestionnaire"])
+
+
+def test_correcteur_sees_who_adjusted_their_lot_when_and_why(client, login_as, e6_world):
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])  # 11
+    login_as(e6_world["gestionnaire"])
+    page = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/harmonisation")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<svg role=\"img\"" in html
+    token = csrf_token_from(html)
+    response = client.post(f"/gestion/e6/lots/{lot.id}/ajuster", data={
+        f"lot{lot.id}-csrf_token": token, f"lot{lot.id}-factor": "1",
+        f"lot{lot.id}-offset": "-0,5", f"lot{lot.id}-reason": "Notation trop généreuse"})
+    assert response.status_code == 302
+    login_as(e6_world["markers"][0])
+    html = client.get(f"/correction/lots/{lot.id}").get_data(as_text=True)
+    gestionnaire = e6_world["gestionnaire"].display_name
+    assert "Votre lot a été ajusté par la commission d'entente" in html
+    assert f"par {gestionnaire} : <strong>− 0,5 point(s)</strong>" in html
+    assert "Motif : Notation trop généreuse" in html
+    assert '<td class="num">11</td><td class="num">10,5</td>' in html
+
+
+def test_lifting_is_refused_while_a_lot_is_open_and_lists_what_is_missing(db, e6_world):
+    first, second = e6_world["lots"]
+    mark_lot(first, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
+    services.finalize_lot(lot=first, actor=e6_world["gestionnaire"])
+    with pytest.raises(E6Error) as caught:
+        services.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
+    name = e6_world["markers"][1].display_name
+    assert caught.value.details == [
+        f"Lot L02 ({name}) : en cours de correction, pas encore définitif."]
+    assert services.release_of(e6_world["session"].id) is None
+
+
+def test_exports_are_refused_before_lifting(client, login_as, e6_world):
+    login_as(e6_world["gestionnaire"])
+    code = e6_world["session"].code
+    for suffix in ("resultats.csv", "resultats.xlsx", "bordereau.pdf"):
+        response = client.get(f"/gestion/sessions/{code}/e6/{suffix}")
+        assert response.status_code == 302
+        assert response.headers["Location"] == f"/gestion/sessions/{code}/e6/"
+
+
+def _lift(e6_world):
+    first, second = e6_world["lots"]
+    mark_lot(first, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])  # 11
+    mark_lot(second, e6_world["questions"], ("5", "6,5", "3"), e6_world["markers"][1])  # 14,5
+    services.adjust_lot(lot=second, factor=Decimal(1), offset_points=Decimal("-1"),
+                        reason="Harmonisation", actor=e6_world["gestionnaire"])  # 13,5
+    for lot in (first, second):
+        services.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
+    services.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
+    return {c.candidate_id: c.lot_id for c in
+            [*services.lot_copies(first), *services.lot_copies(second)]}
+
+
+def _expected_rows(e6_world, lot_of):
+    first = e6_world["lots"][0].id
+    rows = []
+    for c in sorted(e6_world["candidates"], key=lambda c: c.number):
+        e6 = "ABS" if c.id not in lot_of else ("11" if lot_of[c.id] == first else "13,5")
+        rows.append([c.number, c.last_name, c.first_name, "", "", e6])
+    return rows
+
+
+def test_csv_export_after_lifting(client, login_as, e6_world):
+    lot_of = _lift(e6_world)
+    login_as(e6_world["gestionnaire"])
+    response = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/resultats.csv")
+    assert response.status_code == 200
+    text = response.data.decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    assert rows[0] == ["N° candidat", "Nom", "Prénom", "E4", "E5", "E6"]
+    assert rows[1:] == _expected_rows(e6_world, lot_of)
+
+
+def test_xlsx_export_after_lifting(client, login_as, e6_world):
+    lot_of = _lift(e6_world)
+    login_as(e6_world["gestionnaire"])
+    response = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/resultats.xlsx")
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    values = [[cell if cell is not None else "" for cell in row]
+              for row in sheet.iter_rows(values_only=True)]
+    expected = [[*r[:5], {"11": 11.0, "13,5": 13.5}.get(r[5], r[5])]
+                for r in _expected_rows(e6_world, lot_of)]
+    assert values[0] == ["N° candidat", "Nom", "Prénom", "E4", "E5", "E6"]
+    assert values[1:] == expected
+
+
+def test_export_neutralises_spreadsheet_formulas(db, e6_world):
+    candidate = e6_world["candidates"][0]
+    candidate.last_name = "=HYPERLINK(\"x\")"
+    _lift(e6_world)
+    text = exports.export_csv(e6_world["session"].id).decode("utf-8")
+    assert "'=HYPERLINK" in text
+
+
+def test_bordereau_pdf_lists_marks_and_absences(client, login_as, e6_world):
+    from pypdf import PdfReader
+
+    _lift(e6_world)
+    login_as(e6_world["gestionnaire"])
+    response = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/bordereau.pdf")
+    assert response.status_code == 200
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+    assert "ZARATHOUSTRA" in text
+    assert "ABSENTISSIME" in text
+    assert "7 candidat(s) : 6 noté(s), 1 absent(s), 0 NV." in text
+
+
+def test_reopened_lot_goes_back_to_its_correcteur_with_an_audited_reason(db, e6_world):
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
+    with pytest.raises(E6Error, match="Indiquez le motif"):
+        services.reopen_lot(lot=lot, reason="", actor=e6_world["gestionnaire"])
+    services.reopen_lot(lot=lot, reason="Copie mal lue", actor=e6_world["gestionnaire"])
+    assert lot.state == "open"
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "e6.lot.reopen"))
+    assert event.reason == "Copie mal lue"
+
+
+def test_final_lot_can_be_neither_adjusted_nor_reopened(db, e6_world):
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
+    services.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
+    with pytest.raises(E6Error, match="définitif"):
+        services.adjust_lot(lot=lot, factor=Decimal(1), offset_points=Decimal(1),
+                            reason="Trop tard", actor=e6_world["gestionnaire"])
+    with pytest.raises(E6Error, match="Seul un lot validé"):
+        services.reopen_lot(lot=lot, reason="Trop tard", actor=e6_world["gestionnaire"])
+
+
+def test_lift_page_refuses_and_lists_the_open_lots(client, login_as, e6_world):
+    login_as(e6_world["gestionnaire"])
+    code = e6_world["session"].code
+    page = client.get(f"/gestion/sessions/{code}/e6/").get_data(as_text=True)
+    response = client.post(f"/gestion/sessions/{code}/e6/levee",
+                           data={"csrf_token": csrf_token_from(page), "confirm": "y"},
+                           follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert "La levée d&#39;anonymat est refusée" in html
+    for lot, marker in zip(e6_world["lots"], e6_world["markers"], strict=True):
+        assert f"Lot {lot.code} ({marker.display_name}) : en cours de correction" in html
+    assert services.release_of(e6_world["session"].id) is None

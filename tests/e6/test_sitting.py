@@ -1,0 +1,122 @@
+import io
+import re
+from datetime import UTC, datetime
+from fractions import Fraction
+
+import pytest
+from pypdf import PdfReader
+
+from exam_app.accounts.models import Role
+from exam_app.e6 import services
+from exam_app.e6.models import Attendance, E6Copy
+from exam_app.e6.services import ANONYMOUS_ALPHABET, E6Error
+from tests.conftest import csrf_token_from
+from tests.e6.builders import add_room, seat
+
+
+def test_end_time_adds_the_candidates_extra_time():
+    start = datetime(2027, 5, 18, 6, 0, tzinfo=UTC)
+    assert services.end_time(starts_at=start, duration_minutes=240,
+                             extra_fraction=Fraction(0)) == datetime(2027, 5, 18, 10, 0, tzinfo=UTC)
+    assert services.end_time(starts_at=start, duration_minutes=240,
+                             extra_fraction=Fraction(1, 3)) == datetime(2027, 5, 18, 11, 20,
+                                                                        tzinfo=UTC)
+
+
+def test_distribute_fills_rooms_in_order_and_refuses_without_enough_seats(
+        db, create_session, create_centre, create_candidate):
+    session = create_session()
+    centre = create_centre(session)
+    for name in ("DURAND", "ARNAUD", "MARTIN"):
+        create_candidate(session, centre=centre, last_name=name)
+    add_room(centre, "A", capacity=1)
+    with pytest.raises(E6Error, match="Places insuffisantes : 3 candidat"):
+        services.distribute_candidates(centre=centre, actor=None)
+    add_room(centre, "B", capacity=5)
+    assert services.distribute_candidates(centre=centre, actor=None) == 3
+    rooms = services.centre_rooms(centre.id)
+    assert [[line.candidate.last_name for line in services.room_roster(r, session)]
+            for r in rooms] == [["ARNAUD"], ["DURAND", "MARTIN"]]
+
+
+def test_chef_de_centre_records_attendance_and_present_copies_get_random_numbers(
+        client, login_as, create_session, create_centre, create_candidate, create_user):
+    session = create_session()
+    centre = create_centre(session)
+    room = add_room(centre)
+    present = create_candidate(session, centre=centre, extra_time="1/3")
+    absent = create_candidate(session, centre=centre)
+    seat(present, room, attendance=None)
+    seat(absent, room, attendance=None)
+    login_as(create_user(Role.CHEF_CENTRE, centre=centre))
+    page = client.get(f"/centre/e6/salles/{room.id}").get_data(as_text=True)
+    assert "temps majoré 1/3" in page
+    assert "18/05/2027 à 13 h 20" in page
+    response = client.post(f"/centre/e6/salles/{room.id}", data={
+        "csrf_token": csrf_token_from(page), f"presence-{present.id}": "present",
+        f"presence-{absent.id}": "absent"})
+    assert response.status_code == 302
+    copies = E6Copy.query.all()
+    assert [c.candidate_id for c in copies] == [present.id]
+    number = copies[0].anonymous_number
+    assert re.fullmatch(f"[{ANONYMOUS_ALPHABET}]{{4}}-[{ANONYMOUS_ALPHABET}]{{4}}", number)
+    assert present.number not in number.replace("-", "")
+
+
+def test_attendance_of_another_centre_is_forbidden(client, login_as, create_session,
+                                                   create_centre, create_user):
+    session = create_session()
+    room = add_room(create_centre(session))
+    login_as(create_user(Role.CHEF_CENTRE, centre=create_centre(session)))
+    assert client.get(f"/centre/e6/salles/{room.id}").status_code == 403
+
+
+def test_anonymous_numbers_are_unique_in_a_session(db, create_session):
+    session = create_session()
+    taken: set[str] = set()
+    numbers = [services.new_anonymous_number(session.id, taken=taken) for _ in range(2000)]
+    assert len(set(numbers)) == 2000
+
+
+def test_marked_copy_cannot_become_absent(db, e6_world):
+    lot = e6_world["lots"][0]
+    copy = services.lot_copies(lot)[0]
+    with pytest.raises(E6Error, match="ne peut plus être déclaré absent"):
+        services.record_attendance(room=e6_world["room"],
+                                   statuses={copy.candidate_id: Attendance.ABSENT}, actor=None)
+    assert db.session.get(E6Copy, copy.id) is not None
+
+
+def test_labels_pdf_shows_anonymous_numbers_and_names_nobody(client, login_as, e6_world):
+    login_as(e6_world["gestionnaire"])
+    response = client.get(f"/centre/{e6_world['centre'].id}/e6/etiquettes.pdf")
+    assert response.status_code == 200
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
+    numbers = sorted(c.anonymous_number for lot in e6_world["lots"]
+                     for c in services.lot_copies(lot))
+    assert sorted(re.findall(r"[A-Z0-9]{4}-[A-Z0-9]{4}", text)) == numbers
+    for candidate in e6_world["candidates"]:
+        assert candidate.last_name not in text
+
+
+def test_attendance_sheet_pdf_lists_the_room_with_end_times(client, login_as, e6_world):
+    from exam_app.documents.qr import read_token
+    from exam_app.documents.verification import Status, verify
+
+    chef = e6_world["gestionnaire"]
+    login_as(chef)
+    response = client.get(f"/centre/e6/salles/{e6_world['room'].id}/emargement.pdf")
+    assert response.status_code == 200
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
+    for candidate in e6_world["candidates"]:
+        assert candidate.last_name in text
+    assert "7 candidat(s) convoqué(s) dans cette salle." in text
+    assert "18/05/2027 à 12 h 00" in text
+    assert "Signature" in text
+    from flask import current_app
+
+    from exam_app.e6 import documents
+    token = documents._token(documents.SHEET_KIND, [e6_world["room"].id],
+                             documents.sheet_content(e6_world["room"]))
+    payload = read_token(secret_key=current_app.config["SECRET_KEY"], token=token)
+    assert verify(payload).status is Status.AUTHENTIC
