@@ -390,7 +390,7 @@ def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
     token = upload.token
     # Serialise finalisations of one dossier (two uploads of one piece at once).
     dossier = db.session.scalar(
-        sa.select(Dossier).where(Dossier.id == upload.dossier_id).with_for_update()
+        sa.select(Dossier).where(Dossier.id == upload.dossier_id).with_for_update(of=Dossier)
         .execution_options(populate_existing=True))
     candidate = dossier.candidate
     unit = dossier_unit(dossier.unit_code)

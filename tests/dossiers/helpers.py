@@ -21,7 +21,9 @@ def make_pdf(pages: int = 1, *, marker: str = "", encrypt: str | None = None,
     # A marker makes each PDF's bytes (and hash) distinct.
     writer.add_metadata({"/Title": marker or "document", "/Subject": "x" * padding})
     if javascript:
-        writer.add_js("app.alert('bonjour');")
+        from pypdf.actions import JavaScript
+
+        writer.add_open_action(JavaScript("app.alert('bonjour');"))
     if attachment:
         writer.add_attachment("note.txt", b"bonjour")
     if encrypt:
