@@ -189,6 +189,9 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     db.session.flush()
     record(actor=gestion, action="demo.load", object_type="exam_session", object_id=session.id,
            session_id=session.id, after={"candidates": candidates})
+    from exam_app.dossiers import demo as dossiers_demo
+
+    dossiers_demo.load(session=session, candidates=people, actor=gestion)
     return logins
 
 

@@ -70,6 +70,9 @@ def dossier_unit(unit_code: str) -> ExamUnit:
 
 
 def megabytes(size: int) -> str:
+    """'1,2 Mo', or '35 Ko' for small files."""
+    if size < 100_000:
+        return f"{max(1, round(size / 1000))} Ko"
     return f"{size / MB:.1f}".replace(".", ",") + " Mo"
 
 
