@@ -100,11 +100,13 @@ def test_upload_refuses_junk_behind_a_pdf_header_without_parsing_it(depositor):
 def test_upload_refuses_a_file_over_the_size_limit_before_reading_it(app, depositor):
     app.config["DOSSIER_FILE_MAX_BYTES"] = 50_000
     try:
-        response = depositor.create("sommaire", 50_001, "gros.pdf")
+        response = depositor.create("sommaire", 50_400, "gros.pdf")
     finally:
         app.config["DOSSIER_FILE_MAX_BYTES"] = 20 * 1000 * 1000
     assert response.status_code == 413
-    assert "taille maximale est de 0,1 Mo par fichier" in response.get_json()["message"]
+    assert response.get_json()["message"] == (
+        "Le fichier fait 50 Ko : la taille maximale est de 50 Ko par fichier. "
+        "Réduisez-le (export PDF « taille réduite ») et recommencez.")
 
 
 def test_upload_refuses_a_body_longer_than_announced(depositor):
