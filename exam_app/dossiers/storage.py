@@ -29,6 +29,35 @@ class ClientDisconnected(StorageError):
     """The request body ended before the announced length (connection lost)."""
 
 
+class _BackgroundHasher:
+    """SHA-256 computed in a second thread while the request thread reads and writes.
+
+    hashlib releases the GIL on large buffers, so hashing overlaps the socket
+    reads and the disk writes; the bounded queue holds at most a few chunks.
+    """
+
+    def __init__(self):
+        import queue
+        import threading
+
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def feed(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> str:
+        self._queue.put(None)
+        self._thread.join()
+        return self._digest.hexdigest()
+
+
 class Storage(ABC):
     @abstractmethod
     def temp_size(self, token: str) -> int:
@@ -99,9 +128,8 @@ class LocalStorage(Storage):
 
     def append(self, token: str, stream: BinaryIO, *, offset: int, length: int) -> tuple[int, str | None]:
         path = self.temp_path(token)
-        digest = hashlib.sha256() if offset == 0 else None
-        flags = os.O_WRONLY | os.O_CREAT
-        fd = os.open(path, flags, 0o600)
+        hasher = _BackgroundHasher() if offset == 0 else None
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         written = 0
         try:
             os.ftruncate(fd, offset)  # drop any byte past what the server acknowledged
@@ -114,21 +142,22 @@ class LocalStorage(Storage):
                     chunk = b""
                 if not chunk:
                     break
+                if hasher is not None:
+                    hasher.feed(chunk)
                 view = memoryview(chunk)
                 while view:
                     n = os.write(fd, view)
                     view = view[n:]
-                if digest is not None:
-                    digest.update(chunk)
                 written += len(chunk)
                 remaining -= len(chunk)
             os.fsync(fd)
         finally:
             os.close(fd)
+            digest = hasher.close() if hasher is not None else None
         held = offset + written
         if written < length:
             raise ClientDisconnected(f"{held}")
-        return held, digest.hexdigest() if digest is not None else None
+        return held, digest
 
     def read_head_tail(self, token: str, size: int) -> tuple[bytes, bytes]:
         with open(self.temp_path(token), "rb") as handle:
