@@ -50,6 +50,8 @@ ACCESS: dict[str, frozenset] = {
     "dossiers.dashboard_csv": frozenset({G}),
     "dossiers.queue": frozenset({G}),
     "dossiers.check": frozenset({G}),
+    "dossiers.commission_dossiers": frozenset({G, Role.EXAMINATEUR}),
+    "dossiers.reasons": frozenset({G}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).

@@ -573,6 +573,33 @@ def reasons_for(session_id: int) -> list[Reason]:
     return [Reason(r.code, r.label, r.makes_nv) for r in rows]
 
 
+def configure_reasons(*, session: ExamSession, reasons: list[Reason], actor,
+                      now: datetime | None = None) -> None:
+    """Replace the session's reason list (labels and NV effect), audited."""
+    now = now or utcnow()
+    if not reasons:
+        raise DepositError("Gardez au moins un motif.", 400)
+    codes = [r.code for r in reasons]
+    if len(set(codes)) != len(codes) or not all(codes):
+        raise DepositError("Deux motifs ont le même intitulé.", 400)
+    before = [r.__dict__ for r in reasons_for(session.id)]
+    db.session.execute(sa.delete(ConformityReason).where(ConformityReason.session_id == session.id))
+    for position, reason in enumerate(reasons):
+        db.session.add(ConformityReason(session_id=session.id, code=reason.code,
+                                        label=reason.label[:200], makes_nv=reason.makes_nv,
+                                        position=position))
+    db.session.flush()
+    record(actor=actor, action="dossier.reasons_configured", object_type="exam_session",
+           object_id=session.id, session_id=session.id, before={"reasons": before},
+           after={"reasons": [r.__dict__ for r in reasons]}, now=now)
+
+
+def reason_code(label: str) -> str:
+    from exam_app.enrolment.models import search_key
+
+    return re.sub(r"[^a-z0-9]+", "_", search_key(label).lower()).strip("_")[:40]
+
+
 @dataclass(frozen=True)
 class Check:
     label: str

@@ -39,7 +39,7 @@ from exam_app.dossiers.forms import (
 from exam_app.dossiers.models import Decision, Dossier, DossierFile, InternshipPeriod, Upload
 from exam_app.dossiers.services import DepositError, Limits
 from exam_app.dossiers.storage import ClientDisconnected, get_storage
-from exam_app.dossiers.validity import unit_validity
+from exam_app.dossiers.validity import nv_candidate_ids, unit_validity
 from exam_app.enrolment.models import Candidate, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.permissions import can_read_dossier, roles_required
@@ -430,6 +430,36 @@ def view_dossier(candidate_id: int, unit_code: str):
                                     for r in services.reasons_for(candidate.session_id)})
 
 
+@bp.route("/jury/commissions/<int:commission_id>/dossiers")
+@roles_required(Role.EXAMINATEUR, Role.GESTIONNAIRE)
+def commission_dossiers(commission_id: int):
+    """The dossiers a commission's jurors may read, with each unit's validity."""
+    from exam_app.juries.models import Commission
+
+    commission = db.session.get(Commission, commission_id)
+    if commission is None:
+        abort(404)
+    if not (current_user.has_role(Role.GESTIONNAIRE)
+            or any(m.user_id == current_user.id for m in commission.members)):
+        abort(403)
+    unit = _unit_or_404(commission.unit_code)
+    query = sa.select(Candidate).where(Candidate.session_id == commission.session_id)
+    if commission.form == "ccf":
+        query = query.where(Candidate.establishment_id == commission.establishment_id,
+                            Candidate.e5_form == "ccf")
+    else:
+        query = query.where(Candidate.centre_id == commission.centre_id)
+        if unit.code == "E5":
+            query = query.where(Candidate.e5_form == "ponctuel")
+    candidates = db.session.scalars(query.order_by(Candidate.last_name,
+                                                   Candidate.first_name)).all()
+    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)
+    rows = [(c, services.dossier_view(candidate=c, unit_code=unit.code), c.id in nv)
+            for c in candidates]
+    return render_template("dossiers/commission.html", commission=commission, unit=unit,
+                           rows=rows)
+
+
 # ---- académie: deadlines, extensions -------------------------------------------
 
 def _paris_to_utc(value: datetime) -> datetime:
@@ -566,6 +596,42 @@ def queue(code: str, unit_code: str):
                            views=listed, total=len(views), decided=decided,
                            pending_only=pending_only, units=services.units_with_dossier(),
                            labels=services.STATUS_LABELS, Decision=Decision)
+
+
+@bp.route("/gestion/sessions/<code>/conformite/motifs", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def reasons(code: str):
+    """Configure the non-conformity reasons and which ones make the unit NV."""
+    session = _session_or_404(code)
+    current = services.reasons_for(session.id)
+    form = ConfirmForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            updated = []
+            for reason in current:
+                if request.form.get(f"remove-{reason.code}"):
+                    continue
+                label = (request.form.get(f"label-{reason.code}") or reason.label).strip()
+                updated.append(services.Reason(reason.code, label[:200],
+                                               bool(request.form.get(f"nv-{reason.code}"))))
+            new_label = (request.form.get("new_label") or "").strip()
+            if new_label:
+                updated.append(services.Reason(services.reason_code(new_label), new_label[:200],
+                                               bool(request.form.get("new_nv"))))
+            try:
+                services.configure_reasons(session=session, reasons=updated, actor=current_user)
+            except DepositError as error:
+                db.session.rollback()
+                flash(error.message, "error")
+                status = 400
+            else:
+                db.session.commit()
+                flash("Motifs de non-conformité enregistrés.", "success")
+                return redirect(url_for("dossiers.reasons", code=session.code))
+        else:
+            status = 400
+    return render_template("dossiers/reasons.html", session=session, reasons=current, form=form), status
 
 
 def _decision_form(candidate: Candidate, dossier: Dossier | None) -> DecisionForm:

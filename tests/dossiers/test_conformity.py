@@ -185,3 +185,21 @@ def test_dashboard_counts_and_csv(app, client, login_as, create_session, create_
     assert {r[0]: r[6] for r in rows[1:]} == {absent.number: "Absent", partial.number: "Incomplet",
                                              complete.number: "Déposé (complet)"}
     assert db.session.scalar(sa.select(sa.func.count(Dossier.id))) == 2
+
+
+def test_gestionnaire_configures_reasons_and_their_nv_effect(client, login_as, create_session,
+                                                            create_user):
+    session = create_session()
+    login_as(create_user(Role.GESTIONNAIRE))
+    page = client.get(f"/gestion/sessions/{session.code}/conformite/motifs").get_data(as_text=True)
+    data = {"csrf_token": csrf_token_from(page), "new_label": "Attestation illisible"}
+    for reason in services.DEFAULT_REASONS:
+        data[f"label-{reason.code}"] = reason.label
+        if reason.code != "pieces_non_signees":
+            data[f"nv-{reason.code}"] = "1"
+    data["remove-hors_delai"] = "1"
+    response = client.post(f"/gestion/sessions/{session.code}/conformite/motifs", data=data)
+    assert response.status_code == 302
+    assert [(r.code, r.makes_nv) for r in services.reasons_for(session.id)] == [
+        ("absence_dossier", True), ("pieces_manquantes", True), ("stage_insuffisant", True),
+        ("pieces_non_signees", False), ("attestation_illisible", False)]
