@@ -45,8 +45,10 @@ def render_receipt(view) -> bytes:
 
 def check_receipt(payload: TokenPayload) -> Verification:
     """Authentic when the dossier still holds exactly the files the receipt lists."""
-    dossier = db.session.get(Dossier, payload.ids[0]) if payload.ids else None
-    if dossier is None or not isinstance(payload.ids[0], int):
+    if len(payload.ids) != 1 or not isinstance(payload.ids[0], int):
+        return Verification(Status.NOT_AUTHENTIC)
+    dossier = db.session.get(Dossier, payload.ids[0])
+    if dossier is None:
         return Verification(Status.NOT_AUTHENTIC)
     candidate = dossier.candidate
     facts = (

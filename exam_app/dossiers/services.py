@@ -470,6 +470,18 @@ def cancel_upload(*, upload: Upload, storage: Storage) -> None:
     db.session.flush()
 
 
+def purge_stale_uploads(*, storage: Storage, older_than: timedelta = timedelta(days=2),
+                        now: datetime | None = None) -> int:
+    """Forget uploads nobody resumed for ``older_than`` (rows and temp files)."""
+    now = now or utcnow()
+    stale = db.session.scalars(sa.select(Upload).where(Upload.updated_at < now - older_than)).all()
+    for upload in stale:
+        storage.discard(upload.token)
+        db.session.delete(upload)
+    db.session.flush()
+    return len(stale)
+
+
 def remove_file(*, file: DossierFile, actor, now: datetime | None = None) -> None:
     """Remove a deposited file before the deadline (its bytes stay, content-addressed)."""
     now = now or utcnow()

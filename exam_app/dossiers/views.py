@@ -44,7 +44,17 @@ from exam_app.enrolment.models import Candidate, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.permissions import can_read_dossier, roles_required
 
-bp = Blueprint("dossiers", __name__)
+bp = Blueprint("dossiers", __name__, cli_group="dossiers")
+
+
+@bp.cli.command("purge-uploads")
+def purge_uploads_command() -> None:
+    """Forget uploads abandoned for two days (``flask --app exam_app dossiers purge-uploads``)."""
+    import click
+
+    count = services.purge_stale_uploads(storage=get_storage())
+    db.session.commit()
+    click.echo(f"{count} envoi(s) abandonné(s) supprimé(s).")
 
 
 # ---- loading with scope ------------------------------------------------------

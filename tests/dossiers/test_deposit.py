@@ -9,6 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from exam_app.clock import utcnow
 from exam_app.dossiers import services
 from exam_app.dossiers.models import Dossier, DossierFile, Upload
 from exam_app.extensions import db
@@ -248,3 +249,19 @@ def test_candidate_home_shows_pieces_deadline_and_state(depositor):
     assert "Compte rendu de veille informationnelle" in page
     assert "home.pdf" in page
     assert "il reste 9 j" in page or "il reste 10 j" in page
+
+
+def test_purge_command_forgets_abandoned_uploads_only(app, depositor):
+    data = make_pdf(1, marker="abandon", padding=5000)
+    old_url = depositor.create("sommaire", len(data), "vieux.pdf").get_json()["url"]
+    depositor.patch(old_url, data[:1000], 0)
+    fresh_url = depositor.create("description_missions", len(data), "neuf.pdf").get_json()["url"]
+    old = db.session.scalar(sa.select(Upload).where(Upload.original_name == "vieux.pdf"))
+    old.updated_at = utcnow() - timedelta(days=3)
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["dossiers", "purge-uploads"])
+    assert result.output == "1 envoi(s) abandonné(s) supprimé(s).\n"
+    db.session.expire_all()
+    assert [u.original_name for u in db.session.scalars(sa.select(Upload))] == ["neuf.pdf"]
+    assert depositor.client.get(old_url).status_code == 404
+    assert depositor.client.get(fresh_url).status_code == 200
