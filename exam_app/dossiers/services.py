@@ -618,6 +618,7 @@ class Check:
     ok: bool
     detail: str = ""
     reason: str | None = None  # the non-conformity reason a failure suggests
+    manual: bool = False  # the checker must look (signatures): no automatic verdict
 
 
 def automatic_checks(view: DossierView) -> list[Check]:
@@ -650,8 +651,8 @@ def automatic_checks(view: DossierView) -> list[Check]:
                         ", ".join(f.original_name for f in flagged)))
     for state in view.pieces:
         if state.piece.needs_signature:
-            checks.append(Check(f"{state.piece.label} : signée / visée (à vérifier à l'œil)",
-                                True, "contrôle manuel", "pieces_non_signees"))
+            checks.append(Check(f"{state.piece.label} : signée / visée", True,
+                                "à vérifier dans la pièce", "pieces_non_signees", manual=True))
     return checks
 
 
