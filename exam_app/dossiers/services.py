@@ -594,7 +594,20 @@ def configure_reasons(*, session: ExamSession, reasons: list[Reason], actor,
     codes = [r.code for r in reasons]
     if len(set(codes)) != len(codes) or not all(codes):
         raise DepositError("Deux motifs ont le même intitulé.", 400)
-    before = [r.__dict__ for r in reasons_for(session.id)]
+    current = reasons_for(session.id)
+    removed = {r.code for r in current} - set(codes)
+    if removed:
+        used = set()
+        for reasons_used in db.session.scalars(
+                sa.select(Dossier.decision_reasons).join(Candidate)
+                .where(Candidate.session_id == session.id, Dossier.decision.is_not(None))):
+            used |= set(reasons_used or [])
+        blocked = [r.label for r in current if r.code in removed & used]
+        if blocked:
+            raise DepositError(
+                f"Motif utilisé par des décisions, il ne peut pas être retiré : {', '.join(blocked)} "
+                "(vous pouvez changer son effet NV).", 409)
+    before = [r.__dict__ for r in current]
     db.session.execute(sa.delete(ConformityReason).where(ConformityReason.session_id == session.id))
     for position, reason in enumerate(reasons):
         db.session.add(ConformityReason(session_id=session.id, code=reason.code,

@@ -203,3 +203,20 @@ def test_gestionnaire_configures_reasons_and_their_nv_effect(client, login_as, c
     assert [(r.code, r.makes_nv) for r in services.reasons_for(session.id)] == [
         ("absence_dossier", True), ("pieces_manquantes", True), ("stage_insuffisant", True),
         ("pieces_non_signees", False), ("attestation_illisible", False)]
+
+
+def test_reason_used_by_a_decision_cannot_be_removed(app, create_session, create_candidate):
+    session = create_session()
+    candidate = create_candidate(session)
+    services.decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
+                    reasons=["hors_delai"], comment="", actor=None, now=NOW)
+    kept = [r for r in services.DEFAULT_REASONS if r.code != "hors_delai"]
+    try:
+        services.configure_reasons(session=session, reasons=kept, actor=None)
+    except services.DepositError as error:
+        assert error.message.startswith("Motif utilisé par des décisions, il ne peut pas être "
+                                        "retiré : Dépôt hors délai")
+    else:
+        raise AssertionError("a reason in use was removed")
+    assert [r.code for r in services.reasons_for(session.id)] == [
+        r.code for r in services.DEFAULT_REASONS]
