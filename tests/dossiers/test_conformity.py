@@ -220,3 +220,23 @@ def test_reason_used_by_a_decision_cannot_be_removed(app, create_session, create
         raise AssertionError("a reason in use was removed")
     assert [r.code for r in services.reasons_for(session.id)] == [
         r.code for r in services.DEFAULT_REASONS]
+
+
+def test_extension_form_sets_paris_time_and_reopens_the_dossier(client, login_as, create_session,
+                                                                create_candidate, create_user):
+    session = create_session()
+    candidate = create_candidate(session)
+    _deadline(session, at=datetime(2020, 1, 1, tzinfo=UTC))
+    login_as(create_user(Role.GESTIONNAIRE))
+    url = f"/gestion/dossiers/{candidate.id}/E4/derogation"
+    token = csrf_token_from(client.get(url).get_data(as_text=True))
+    missing = client.post(url, data={"csrf_token": token, "until": "2099-06-30T12:00"})
+    assert missing.status_code == 400
+    assert "Indiquez le motif de la dérogation." in missing.get_data(as_text=True)
+    response = client.post(url, data={"csrf_token": token, "until": "2099-06-30T12:00",
+                                      "reason": "Hospitalisation"})
+    assert response.status_code == 302
+    dossier = services.find_dossier(candidate_id=candidate.id, unit_code="E4")
+    assert (dossier.extended_until, dossier.extension_reason) == (
+        datetime(2099, 6, 30, 10, 0, tzinfo=UTC), "Hospitalisation")
+    assert services.dossier_view(candidate=candidate, unit_code="E4").is_open is True
