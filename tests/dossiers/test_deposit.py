@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from exam_app.clock import utcnow
 from exam_app.dossiers import services
-from exam_app.dossiers.models import Dossier, DossierFile, Upload
+from exam_app.dossiers.models import DepositDeadline, Dossier, DossierFile, Upload
 from exam_app.extensions import db
 from tests.dossiers.helpers import make_pdf
 
@@ -265,3 +265,24 @@ def test_purge_command_forgets_abandoned_uploads_only(app, depositor):
     assert [u.original_name for u in db.session.scalars(sa.select(Upload))] == ["neuf.pdf"]
     assert depositor.client.get(old_url).status_code == 404
     assert depositor.client.get(fresh_url).status_code == 200
+
+
+def test_after_the_deadline_the_page_is_read_only_and_the_fallback_refuses(depositor):
+    depositor.upload("sommaire", make_pdf(1, marker="avant"), name="avant.pdf")
+    deadline = db.session.scalar(sa.select(DepositDeadline).where(
+        DepositDeadline.session_id == depositor.session.id,
+        DepositDeadline.unit_code == "E4"))
+    deadline.deadline_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    page = depositor.client.get("/candidat/").get_data(as_text=True)
+    e4 = page[page.index('id="dossier-E4"'):page.index('id="dossier-E5"')]
+    assert "Le délai de dépôt est dépassé : le dossier est en lecture seule." in e4
+    assert "Supprimer" not in e4
+    assert "data-drop" not in e4
+    response = depositor.client.post(
+        f"/candidat/{depositor.candidate.id}/dossiers/E4/fichiers",
+        data={"csrf_token": depositor.token, "uE4-piece": "description_missions",
+              "uE4-file": (io.BytesIO(make_pdf(1, marker="apres")), "apres.pdf")},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert "Le délai de dépôt est dépassé" in response.get_data(as_text=True)
+    assert [f.original_name for f in _files(depositor.candidate.id)] == ["avant.pdf"]
