@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from exam_app.accounts.views import bp as accounts_bp
     from exam_app.documents.views import bp as documents_bp
+    from exam_app.dossiers.views import bp as dossiers_bp
     from exam_app.e6.views import bp as e6_bp
     from exam_app.enrolment.views import bp as enrolment_bp
     from exam_app.juries.views import bp as juries_bp
@@ -43,6 +44,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(juries_bp)
     app.register_blueprint(e6_bp)
     app.register_blueprint(documents_bp)
+    app.register_blueprint(dossiers_bp)
+
+    from exam_app.documents import verification
+    from exam_app.dossiers.receipts import check_receipt
+
+    verification.register("receipt", check_receipt)
 
     from exam_app.e6.documents import register_checks as register_e6_checks
 
@@ -61,6 +68,7 @@ def _import_models() -> None:
     # Every model module, so that metadata (and Alembic) sees all tables.
     from exam_app.accounts import models as _accounts  # noqa: F401
     from exam_app.audit import models as _audit  # noqa: F401
+    from exam_app.dossiers import models as _dossiers  # noqa: F401
     from exam_app.e6 import models as _e6  # noqa: F401
     from exam_app.enrolment import models as _enrolment  # noqa: F401
     from exam_app.juries import models as _juries  # noqa: F401

@@ -71,4 +71,7 @@ DEFAULTS: dict = {
     "LOGIN_FAILURE_WINDOW_SECONDS": 15 * 60,
     "LOGIN_MAX_FAILURES_PER_IP": 30,
     "CANDIDATES_PER_PAGE": 50,
+    # Dossier deposit limits (DOMAIN.md: configurable).
+    "DOSSIER_FILE_MAX_BYTES": 20 * 1000 * 1000,
+    "DOSSIER_MAX_BYTES": 60 * 1000 * 1000,
 }

@@ -192,6 +192,9 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     from exam_app.e6.demo import load_e6
 
     load_e6(session=session, establishments=establishments, gestion=gestion, rng=rng)
+    from exam_app.dossiers import demo as dossiers_demo
+
+    dossiers_demo.load(session=session, candidates=people, actor=gestion)
     return logins
 
 

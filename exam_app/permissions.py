@@ -56,3 +56,42 @@ def can_view_commission(user: User, commission) -> bool:
     if commission.centre_id is not None and commission.centre_id in user.centre_ids():
         return True
     return any(m.user_id == user.id for m in commission.members)
+
+
+def can_read_dossier(user: User, dossier) -> bool:
+    """The académie, the candidate themself, and the jurors of the candidate's commission.
+
+    Until passages exist, a juror's commission is one of the same session and
+    unit in the candidate's centre (ponctuel) or establishment (CCF); narrow
+    this to the candidate's passages when they arrive.
+    """
+    if not user.is_authenticated:
+        return False
+    if can_manage(user):
+        return True
+    candidate = dossier.candidate
+    if candidate.id in user.candidate_ids():
+        return True
+    if not user.has_role(Role.EXAMINATEUR):
+        return False
+    import sqlalchemy as sa
+
+    from exam_app.extensions import db
+    from exam_app.juries.models import Commission, CommissionMember
+
+    scope = []
+    if candidate.centre_id is not None:
+        scope.append(sa.and_(Commission.form == "ponctuel",
+                             Commission.centre_id == candidate.centre_id))
+    scope.append(sa.and_(Commission.form == "ccf",
+                         Commission.establishment_id == candidate.establishment_id))
+    found = db.session.scalar(
+        sa.select(Commission.id)
+        .join(CommissionMember, CommissionMember.commission_id == Commission.id)
+        .where(CommissionMember.user_id == user.id,
+               Commission.session_id == candidate.session_id,
+               Commission.unit_code == dossier.unit_code,
+               sa.or_(*scope))
+        .limit(1)
+    )
+    return found is not None

@@ -70,6 +70,8 @@ class Piece:
     # Page cap per file; None means "set by the session" (national circular).
     max_pages: int | None = None
     needs_signature: bool = False
+    # Name of the ExamSession attribute holding the page cap, when the session sets it.
+    max_pages_setting: str | None = None
 
 
 @dataclass(frozen=True)

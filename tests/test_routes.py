@@ -57,6 +57,25 @@ ACCESS: dict[str, frozenset] = {
     "e6.lot": frozenset({Role.CORRECTEUR}),
     "e6.save_copy": frozenset({Role.CORRECTEUR}),
     "e6.validate_lot": frozenset({Role.CORRECTEUR}),
+    "dossiers.create_upload": frozenset({Role.CANDIDAT}),
+    "dossiers.upload_status": frozenset({Role.CANDIDAT}),
+    "dossiers.upload_chunk": frozenset({Role.CANDIDAT}),
+    "dossiers.cancel_upload": frozenset({Role.CANDIDAT}),
+    "dossiers.upload_form": frozenset({Role.CANDIDAT}),
+    "dossiers.remove_file": frozenset({Role.CANDIDAT}),
+    "dossiers.add_internship": frozenset({Role.CANDIDAT}),
+    "dossiers.remove_internship": frozenset({Role.CANDIDAT}),
+    "dossiers.receipt": frozenset({G, Role.CANDIDAT, Role.EXAMINATEUR}),
+    "dossiers.file": frozenset({G, Role.CANDIDAT, Role.EXAMINATEUR}),
+    "dossiers.view_dossier": frozenset({G, Role.CANDIDAT, Role.EXAMINATEUR}),
+    "dossiers.deadlines": frozenset({G}),
+    "dossiers.extension": frozenset({G}),
+    "dossiers.dashboard": frozenset({G}),
+    "dossiers.dashboard_csv": frozenset({G}),
+    "dossiers.queue": frozenset({G}),
+    "dossiers.check": frozenset({G}),
+    "dossiers.commission_dossiers": frozenset({G, Role.EXAMINATEUR}),
+    "dossiers.reasons": frozenset({G}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
@@ -64,7 +83,7 @@ UNCHECKED_POSTS = {"accounts.login", "accounts.logout"}
 
 
 @pytest.fixture()
-def world(create_session, create_centre, create_candidate, create_user, create_commission):
+def world(app, create_session, create_centre, create_candidate, create_user, create_commission):
     """One session with one of everything, and one user per role scoped to it."""
     session = create_session()
     centre = create_centre(session)
@@ -77,7 +96,9 @@ def world(create_session, create_centre, create_candidate, create_user, create_c
         Role.CANDIDAT: create_user(Role.CANDIDAT, candidate=candidate),
     }
     commission = create_commission(session, centre=centre, teacher=users[Role.EXAMINATEUR])
+    dossier_args = _dossier_world(app, session, candidate, users[Role.CANDIDAT])
     args = {
+        **dossier_args,
         "code": session.code,
         "candidate_id": candidate.id,
         "centre_id": centre.id,
@@ -87,6 +108,30 @@ def world(create_session, create_centre, create_candidate, create_user, create_c
     args.update(e6_route_args(session=session, centre=centre, candidate=candidate,
                               correcteur=users[Role.CORRECTEUR]))
     return {"session": session, "users": users, "args": args}
+
+
+def _dossier_world(app, session, candidate, user) -> dict:
+    """A deposited E4 file, an upload in progress and an internship; the deadline is past,
+    so that the walk's POSTs (remove a file, ...) change nothing the GETs need."""
+    from datetime import timedelta
+
+    from exam_app.clock import utcnow
+    from exam_app.dossiers.models import DepositDeadline, InternshipPeriod, Upload
+    from exam_app.extensions import db
+    from tests.dossiers.helpers import deposit
+
+    file = deposit(app, candidate, "E4", "sommaire")
+    db.session.add(DepositDeadline(session_id=session.id, unit_code="E4",
+                                   deadline_at=utcnow() - timedelta(days=1)))
+    upload = Upload(token="w" * 32, dossier_id=file.dossier_id, user_id=user.id,
+                    piece_code="sommaire", original_name="x.pdf", size=10)
+    period = InternshipPeriod(candidate_id=candidate.id, organisation="Org",
+                              start_date=utcnow().date(),
+                              end_date=utcnow().date() + timedelta(days=30))
+    db.session.add_all([upload, period])
+    db.session.flush()
+    return {"unit_code": "E4", "file_id": file.id, "upload_token": upload.token,
+            "period_id": period.id}
 
 
 def _routes(app):

@@ -2,7 +2,15 @@
 
 The jury day (no scoring when NV), the documents (NV on the bordereau) and
 exports ask only these two functions; the dossier feature decides the answer
-from deposits, deadlines and the conformity control.
+from deposits, deadlines and the conformity control:
+
+- a unit without dossier pieces (E6) is VALID;
+- a decision *conforme* makes it VALID;
+- a decision *non conforme* makes it NV when one of its reasons is configured
+  as NV for the session; with only non-NV reasons the unit stays VALID (the
+  reason is recorded and shown, the candidate is interviewed);
+- without a decision: NV once the (possibly extended) deadline has passed
+  without a complete dossier; PENDING otherwise.
 """
 
 from __future__ import annotations
@@ -21,11 +29,56 @@ class UnitValidity(StrEnum):
         return {"en_attente": "En attente", "valide": "Valide", "nv": "NV (non valide)"}[self.value]
 
 
+def _validity(view, nv_reasons: set[str]) -> UnitValidity:
+    from exam_app.dossiers.models import Decision
+
+    dossier = view.dossier
+    if dossier is not None and dossier.decision == Decision.CONFORME:
+        return UnitValidity.VALID
+    if dossier is not None and dossier.decision == Decision.NON_CONFORME:
+        if set(dossier.decision_reasons or []) & nv_reasons:
+            return UnitValidity.NV
+        return UnitValidity.VALID
+    if view.deadline is not None and view.now > view.deadline and not view.complete:
+        return UnitValidity.NV
+    return UnitValidity.PENDING
+
+
+def _nv_reasons(session_id: int) -> set[str]:
+    from exam_app.dossiers.services import reasons_for
+
+    return {r.code for r in reasons_for(session_id) if r.makes_nv}
+
+
 def unit_validity(*, candidate_id: int, unit_code: str, now: datetime | None = None) -> UnitValidity:
-    """The validity of one candidate's unit. Until dossiers exist, every unit is valid."""
-    return UnitValidity.VALID
+    """The validity of one candidate's unit."""
+    from exam_app.dossiers import services
+    from exam_app.enrolment.models import Candidate
+    from exam_app.extensions import db
+    from exam_app.units import get_unit
+
+    if not get_unit(unit_code).has_dossier:
+        return UnitValidity.VALID
+    candidate = db.session.get(Candidate, candidate_id)
+    if candidate is None:
+        raise LookupError(f"no candidate {candidate_id}")
+    view = services.dossier_view(candidate=candidate, unit_code=unit_code, now=now)
+    return _validity(view, _nv_reasons(candidate.session_id))
 
 
 def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = None) -> set[int]:
     """All candidates of a session whose unit is NV, in one query (for lists and bordereaux)."""
-    return set()
+    from exam_app.dossiers import services
+    from exam_app.enrolment.models import ExamSession
+    from exam_app.extensions import db
+    from exam_app.units import get_unit
+
+    if not get_unit(unit_code).has_dossier:
+        return set()
+    session = db.session.get(ExamSession, session_id)
+    if session is None:
+        return set()
+    nv_reasons = _nv_reasons(session_id)
+    return {view.candidate.id
+            for view in services.session_views(session=session, unit_code=unit_code, now=now)
+            if _validity(view, nv_reasons) is UnitValidity.NV}

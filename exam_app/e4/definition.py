@@ -46,7 +46,13 @@ E4 = register(
                 max_count=10,
                 needs_signature=True,
             ),
-            Piece("fiches_mission", "Fiches descriptives de mission", min_count=4, max_count=4),
+            Piece(
+                "fiches_mission",
+                "Fiches descriptives de mission",
+                min_count=4,
+                max_count=4,
+                max_pages_setting="e4_fiche_max_pages",
+            ),
         ),
         grid=Grid(
             sections=(

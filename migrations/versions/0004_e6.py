@@ -1,7 +1,7 @@
 """E6 written exam
 
 Revision ID: 0004_e6
-Revises: 0001_foundation
+Revises: 0002_dossiers
 Create Date: 2026-11-27 07:53:07.971188
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004_e6'
-down_revision = '0001_foundation'
+down_revision = '0002_dossiers'
 branch_labels = None
 depends_on = None
 

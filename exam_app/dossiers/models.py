@@ -1,0 +1,159 @@
+"""Dossiers: deadlines, deposited files, resumable uploads, internships, conformity."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from exam_app.clock import UTCDateTime, utcnow
+from exam_app.extensions import db
+
+
+class Decision(StrEnum):
+    CONFORME = "conforme"
+    NON_CONFORME = "non_conforme"
+
+    @property
+    def label(self) -> str:
+        return "Conforme" if self is Decision.CONFORME else "Non conforme"
+
+
+class DepositDeadline(db.Model):
+    """The deposit deadline of one unit in one session (stored in UTC)."""
+
+    __tablename__ = "deposit_deadline"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
+    unit_code: Mapped[str] = mapped_column(sa.String(10))
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("session_id", "unit_code"),)
+
+
+class Dossier(db.Model):
+    """One candidate's dossier for one unit: its files, extension and conformity decision."""
+
+    __tablename__ = "dossier"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))
+    unit_code: Mapped[str] = mapped_column(sa.String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Last time a file was added, replaced or removed (the receipt's deposit time).
+    deposited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Individual extension (dérogation): replaces the session deadline for this dossier.
+    extended_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    extension_reason: Mapped[str | None] = mapped_column(sa.Text)
+    decision: Mapped[str | None] = mapped_column(sa.String(15))
+    decision_reasons: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    decision_comment: Mapped[str | None] = mapped_column(sa.Text)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+
+    candidate = relationship("Candidate", lazy="joined")
+    decided_by = relationship("User")
+    files: Mapped[list[DossierFile]] = relationship(
+        back_populates="dossier", order_by="DossierFile.id", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        sa.UniqueConstraint("candidate_id", "unit_code"),
+        sa.CheckConstraint(
+            "decision IS NULL OR decision IN ('conforme', 'non_conforme')", name="decision_known"
+        ),
+    )
+
+
+class DossierFile(db.Model):
+    """A deposited file: complete and checked. The bytes live in storage, named by hash."""
+
+    __tablename__ = "dossier_file"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(sa.ForeignKey("dossier.id", ondelete="CASCADE"))
+    piece_code: Mapped[str] = mapped_column(sa.String(40))
+    original_name: Mapped[str] = mapped_column(sa.String(255))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    pages: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_key: Mapped[str] = mapped_column(sa.String(200))
+    has_javascript: Mapped[bool] = mapped_column(default=False)
+    has_embedded_files: Mapped[bool] = mapped_column(default=False)
+    deposited_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    dossier: Mapped[Dossier] = relationship(back_populates="files")
+
+    __table_args__ = (
+        # A duplicate of a file already in the dossier is refused by the database too.
+        sa.UniqueConstraint("dossier_id", "sha256"),
+        sa.Index("ix_dossier_file_dossier_piece", "dossier_id", "piece_code"),
+    )
+
+    @property
+    def is_flagged(self) -> bool:
+        return self.has_javascript or self.has_embedded_files
+
+
+class Upload(db.Model):
+    """A resumable upload in progress (tus-like): bytes received so far live in a temp file."""
+
+    __tablename__ = "upload"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    dossier_id: Mapped[int] = mapped_column(sa.ForeignKey("dossier.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    piece_code: Mapped[str] = mapped_column(sa.String(40))
+    original_name: Mapped[str] = mapped_column(sa.String(255))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    received: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    replaces_file_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("dossier_file.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    dossier: Mapped[Dossier] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("received >= 0 AND received <= size", name="received_range"),
+        sa.Index("ix_upload_dossier_id", "dossier_id"),
+    )
+
+
+class InternshipPeriod(db.Model):
+    """An internship (or work) period the candidate declares: organisation and dates."""
+
+    __tablename__ = "internship_period"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))
+    organisation: Mapped[str] = mapped_column(sa.String(200))
+    start_date: Mapped[date]
+    end_date: Mapped[date]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint("end_date >= start_date", name="dates_ordered"),
+        sa.Index("ix_internship_period_candidate_id", "candidate_id"),
+    )
+
+
+class ConformityReason(db.Model):
+    """A non-conformity reason configured for a session, and whether it makes the unit NV."""
+
+    __tablename__ = "conformity_reason"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(sa.String(40))
+    label: Mapped[str] = mapped_column(sa.String(200))
+    makes_nv: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (sa.UniqueConstraint("session_id", "code"),)

@@ -1,0 +1,123 @@
+"""Checking that an uploaded file is a readable, unencrypted PDF, cheaply first.
+
+Order matters for cost: the ``%PDF-`` header and the ``%%EOF`` trailer are
+read from the first and last kilobytes (microseconds); the ``startxref``
+offset must point inside the file at a cross-reference table or stream.
+Only then does pypdf open the file, which reads the xref and the page tree
+without scanning the body. A file of junk behind a valid header fails the
+cheap checks, so pypdf never spends seconds rebuilding a broken xref on it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+HEAD_TAIL = 2048
+_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF", re.S)
+
+
+class PdfRejected(ValueError):
+    """A file refused, with the French message shown to the candidate."""
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    pages: int
+    has_javascript: bool
+    has_embedded_files: bool
+
+
+NOT_PDF = "Ce fichier n'est pas un PDF (son contenu ne commence pas par « %PDF- ») : exportez-le en PDF."
+EMPTY = "Le fichier est vide (0 octet)."
+TRUNCATED = ("Le fichier PDF est incomplet ou tronqué (fin de fichier absente) : "
+             "renvoyez-le en entier.")
+UNREADABLE = "Le fichier PDF est endommagé ou illisible : ouvrez-le et réenregistrez-le en PDF."
+ENCRYPTED = ("Le fichier PDF est protégé par un mot de passe ou chiffré : "
+             "enregistrez-en une copie sans protection.")
+
+
+def check_head_tail(head: bytes, tail: bytes, size: int) -> int:
+    """Cheap checks; return the startxref offset."""
+    if size == 0:
+        raise PdfRejected(EMPTY)
+    if not head.startswith(b"%PDF-"):
+        raise PdfRejected(NOT_PDF)
+    if b"%%EOF" not in tail:
+        raise PdfRejected(TRUNCATED)
+    matches = list(_STARTXREF.finditer(tail))
+    if not matches:
+        raise PdfRejected(UNREADABLE)
+    offset = int(matches[-1].group(1))
+    if offset <= 0 or offset >= size:
+        raise PdfRejected(UNREADABLE)
+    return offset
+
+
+def _points_at_xref(path: Path, offset: int) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        start = handle.read(64).lstrip()
+    return start.startswith(b"xref") or re.match(rb"\d+\s+\d+\s+obj", start) is not None
+
+
+def inspect_pdf(path: Path, size: int, head: bytes, tail: bytes) -> PdfInfo:
+    """Page count and flags of a PDF, or ``PdfRejected`` with the reason."""
+    offset = check_head_tail(head, tail, size)
+    if not _points_at_xref(path, offset):
+        raise PdfRejected(UNREADABLE)
+
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    # An open file, not a path: given a path, pypdf reads the whole file into memory.
+    with open(path, "rb") as handle:
+        info = _inspect(handle, PdfReader, PdfReadError)
+    if not info.has_javascript:
+        info = PdfInfo(info.pages, _raw_mentions_js(path), info.has_embedded_files)
+    return info
+
+
+def _inspect(handle, PdfReader, PdfReadError) -> PdfInfo:  # noqa: N803 - lazily imported classes
+    try:
+        reader = PdfReader(handle, strict=False)
+        if reader.is_encrypted:
+            raise PdfRejected(ENCRYPTED)
+        pages = len(reader.pages)
+        root = reader.trailer["/Root"].get_object()
+        names = root.get("/Names")
+        names = names.get_object() if names is not None else {}
+        has_js = "/JavaScript" in names or _open_action_is_js(root) or "/AA" in root
+        has_files = "/EmbeddedFiles" in names
+    except PdfRejected:
+        raise
+    except (PdfReadError, KeyError, ValueError, TypeError, AttributeError, IndexError,
+            RecursionError, OSError) as exc:
+        raise PdfRejected(UNREADABLE) from exc
+    if pages == 0:
+        raise PdfRejected(UNREADABLE)
+    return PdfInfo(pages=pages, has_javascript=bool(has_js), has_embedded_files=bool(has_files))
+
+
+def _open_action_is_js(root) -> bool:
+    action = root.get("/OpenAction")
+    if action is None:
+        return False
+    action = action.get_object()
+    return hasattr(action, "get") and action.get("/S") == "/JavaScript"
+
+
+_ACTIVE = re.compile(rb"/J(?:avaScript|S\s*[(<])")
+
+
+def _raw_mentions_js(path: Path) -> bool:
+    # Uncompressed JavaScript actions anywhere in the file: one regex pass over a
+    # memory map (no copy; the literal "/J" prefix keeps it fast).
+    import mmap
+
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return _ACTIVE.search(data) is not None

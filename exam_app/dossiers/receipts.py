@@ -1,0 +1,63 @@
+"""The accusé de dépôt: a PDF listing every file with its hash, and its QR verification."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template, url_for
+
+from exam_app.clock import utcnow
+from exam_app.documents.pdf import render_pdf
+from exam_app.documents.qr import TokenPayload, content_hash, make_token, qr_svg
+from exam_app.documents.verification import Status, Verification
+from exam_app.dossiers.models import Dossier
+from exam_app.extensions import db
+from exam_app.formatting import local_datetime
+
+KIND = "receipt"
+
+
+def receipt_content(dossier: Dossier | None) -> list[list]:
+    """What the receipt vouches for: each file's piece, size and hash."""
+    if dossier is None:
+        return []
+    return sorted([f.piece_code, f.size, f.sha256] for f in dossier.files)
+
+
+def receipt_token(dossier: Dossier) -> str:
+    return make_token(secret_key=current_app.config["SECRET_KEY"], kind=KIND, ids=[dossier.id],
+                      content=receipt_content(dossier))
+
+
+def verification_url(token: str) -> str:
+    base = current_app.config.get("PUBLIC_URL") or ""
+    path = url_for("documents.verify_document", token=token)
+    return base.rstrip("/") + path if base else url_for("documents.verify_document", token=token,
+                                                         _external=True)
+
+
+def render_receipt(view) -> bytes:
+    """The receipt PDF of a dossier view (see ``services.dossier_view``)."""
+    token = receipt_token(view.dossier) if view.dossier is not None else None
+    url = verification_url(token) if token else ""
+    html = render_template("print/receipt.html", view=view, qr=qr_svg(url) if url else "",
+                           verify_url=url, printed_at=utcnow())
+    return render_pdf(html)
+
+
+def check_receipt(payload: TokenPayload) -> Verification:
+    """Authentic when the dossier still holds exactly the files the receipt lists."""
+    if len(payload.ids) != 1 or not isinstance(payload.ids[0], int):
+        return Verification(Status.NOT_AUTHENTIC)
+    dossier = db.session.get(Dossier, payload.ids[0])
+    if dossier is None:
+        return Verification(Status.NOT_AUTHENTIC)
+    candidate = dossier.candidate
+    facts = (
+        ("Candidat", f"{candidate.full_name} (n° {candidate.number})"),
+        ("Épreuve", dossier.unit_code),
+        ("Fichiers déposés", str(len(dossier.files))),
+        ("Dernier dépôt", local_datetime(dossier.deposited_at)),
+    )
+    if content_hash(receipt_content(dossier)) == payload.hash:
+        return Verification(Status.AUTHENTIC, "Accusé de dépôt", facts)
+    return Verification(Status.SUPERSEDED, "Accusé de dépôt", facts,
+                        changed_at=dossier.deposited_at)

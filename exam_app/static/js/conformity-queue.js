@@ -1,0 +1,122 @@
+/* Conformity queue: load each dossier without reloading the page, decide with the keyboard.
+ * j / ArrowDown next, k / ArrowUp previous, o open the next piece in the viewer,
+ * c decide "conforme" (saved at once), n "non conforme" (pick reasons, then Enter). */
+(function () {
+  "use strict";
+  var queue = document.querySelector("[data-queue]");
+  if (!queue) { return; }
+  var list = queue.querySelector("[data-queue-list]");
+  var panel = queue.querySelector("[data-queue-panel]");
+  var links = Array.prototype.slice.call(list.querySelectorAll("a[data-fragment]"));
+  var index = -1;
+  var fileIndex = 0;
+
+  function csrfToken() {
+    var input = document.querySelector('input[name="csrf_token"]');
+    return input ? input.value : "";
+  }
+
+  function select(i) {
+    if (i < 0 || i >= links.length) { return; }
+    index = i;
+    fileIndex = 0;
+    links.forEach(function (a, k) { if (k === i) { a.setAttribute("aria-current", "true"); } else { a.removeAttribute("aria-current"); } });
+    links[i].scrollIntoView({ block: "nearest" });
+    panel.setAttribute("aria-busy", "true");
+    fetch(links[i].dataset.fragment, { credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        panel.innerHTML = html;
+        panel.removeAttribute("aria-busy");
+        bindForm();
+      })
+      .catch(function () { panel.textContent = "Chargement impossible : vérifiez la connexion."; });
+  }
+
+  function bindForm() {
+    var form = panel.querySelector("[data-decision-form]");
+    if (!form) { return; }
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      submit(form);
+    });
+  }
+
+  function submit(form) {
+    var message = form.querySelector("[data-form-message]");
+    message.textContent = "Enregistrement…";
+    fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+      body: new FormData(form)
+    }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (result) {
+      if (!result.ok) { message.textContent = result.body.message || "Décision refusée."; return; }
+      var info = links[index].querySelector(".muted");
+      if (info) { info.textContent = (result.body.decision === "conforme" ? "Conforme" : "Non conforme") + " · " + result.body.label; }
+      links[index].classList.add("decided");
+      if (index + 1 < links.length) { select(index + 1); } else { message.textContent = "Décision enregistrée. Fin de la liste."; }
+    }).catch(function () { message.textContent = "Connexion perdue : la décision n'est pas enregistrée, réessayez."; });
+  }
+
+  function openNextFile() {
+    var files = panel.querySelectorAll("a[data-file]");
+    var viewer = panel.querySelector("[data-viewer]");
+    if (!files.length || !viewer) { return; }
+    fileIndex = (fileIndex + 1) % files.length;
+    viewer.src = files[fileIndex].href;
+    viewer.title = "Aperçu de " + files[fileIndex].textContent;
+  }
+
+  function choose(value) {
+    var form = panel.querySelector("[data-decision-form]");
+    if (!form) { return; }
+    var radio = form.querySelector('input[name="decision"][value="' + value + '"]');
+    if (!radio) { return; }
+    radio.checked = true;
+    if (value === "conforme") {
+      if (form.querySelector('textarea[name="revision_reason"]')) { form.querySelector('textarea[name="revision_reason"]').focus(); return; }
+      submit(form);
+    } else {
+      var first = form.querySelector('input[name="reasons"]');
+      if (first) { first.focus(); }
+    }
+  }
+
+  list.addEventListener("click", function (e) {
+    var a = e.target.closest("a[data-fragment]");
+    if (!a) { return; }
+    e.preventDefault();
+    select(links.indexOf(a));
+  });
+
+  panel.addEventListener("click", function (e) {
+    var a = e.target.closest("a[data-file]");
+    var viewer = panel.querySelector("[data-viewer]");
+    if (!a || !viewer) { return; }
+    e.preventDefault();
+    viewer.src = a.href;
+    fileIndex = Array.prototype.indexOf.call(panel.querySelectorAll("a[data-file]"), a);
+  });
+
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) { return; }
+    var tag = (e.target.tagName || "").toLowerCase();
+    var typing = tag === "textarea" || (tag === "input" && !/^(radio|checkbox)$/.test(e.target.type)) || tag === "select";
+    if (typing) { return; }
+    var handled = true;
+    switch (e.key) {
+      case "j": case "ArrowDown": select(index + 1); break;
+      case "k": case "ArrowUp": select(index - 1); break;
+      case "o": openNextFile(); break;
+      case "c": choose("conforme"); break;
+      case "n": choose("non_conforme"); break;
+      default: handled = false;
+    }
+    if (handled) { e.preventDefault(); }
+  });
+
+  if (links.length) { select(0); }
+})();

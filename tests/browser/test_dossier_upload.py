@@ -1,0 +1,192 @@
+"""A candidate uploads three files with the progress bar, then downloads the receipt (Chromium)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from datetime import timedelta
+
+import pytest
+from werkzeug.serving import make_server
+
+from exam_app.accounts.models import Role
+from exam_app.clock import utcnow
+from exam_app.dossiers.models import DepositDeadline
+from tests.conftest import PASSWORD
+from tests.dossiers.conftest import pdf_text, squeeze
+from tests.dossiers.helpers import make_pdf
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.browser
+
+
+def _require_browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required (REQUIRE_BROWSER=1)")
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+
+
+@pytest.fixture()
+def live_server(app, db):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+
+
+def test_candidate_uploads_three_files_with_progress_and_downloads_the_receipt(
+        app, db, tmp_path, live_server, create_session, create_centre, create_candidate,
+        create_user):
+    _require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    shutil.rmtree(app.config["STORAGE_DIR"], ignore_errors=True)
+    session = create_session()
+    candidate = create_candidate(session, centre=create_centre(session))
+    user = create_user(Role.CANDIDAT, candidate=candidate)
+    db.session.add(DepositDeadline(session_id=session.id, unit_code="E4",
+                                   deadline_at=utcnow() + timedelta(days=3)))
+    db.session.commit()
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"Attestation stage {n + 1} é.pdf"
+        path.write_bytes(make_pdf(1, marker=f"browser-{n}", padding=200_000 * (n + 1)))
+        paths.append(path)
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"])
+    try:
+        context = browser.new_context(accept_downloads=True)
+        page = context.new_page()
+        page.goto(live_server + "/connexion")
+        page.fill("#username", user.username)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(live_server + "/candidat/")
+        section = page.locator("#dossier-E4")
+        section.locator('tr[data-piece="attestations_stage"] input[type=file]').set_input_files(
+            [str(p) for p in paths])
+        expect(section.locator(".upload--ok")).to_have_count(3, timeout=30_000)
+        bars = section.locator(".upload progress")
+        assert bars.count() == 3
+        assert [bars.nth(i).get_attribute("value") for i in range(3)] == ["100"] * 3
+        expect(section.locator('tr[data-piece="attestations_stage"]')).to_contain_text(
+            "Attestation stage 3", timeout=10_000)
+        with page.expect_download() as download_info:
+            section.locator("[data-receipt]").click()
+        receipt = download_info.value.path()
+        with open(receipt, "rb") as handle:
+            text = squeeze(pdf_text(handle.read()))
+        context.close()
+    finally:
+        browser.close()
+        pw.stop()
+    for path in paths:
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in text
+    assert squeeze("Attestation stage 2 é.pdf") in text
+
+
+def _launch():
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"])
+    return pw, browser
+
+
+def _login(page, base: str, user) -> None:
+    page.goto(base + "/connexion")
+    page.fill("#username", user.username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_upload_resumes_after_the_connection_drops(app, db, tmp_path, live_server, create_session,
+                                                   create_centre, create_candidate, create_user):
+    _require_browser()
+    from playwright.sync_api import expect
+
+    shutil.rmtree(app.config["STORAGE_DIR"], ignore_errors=True)
+    session = create_session()
+    candidate = create_candidate(session, centre=create_centre(session))
+    user = create_user(Role.CANDIDAT, candidate=candidate)
+    db.session.commit()
+    path = tmp_path / "Sommaire.pdf"
+    path.write_bytes(make_pdf(2, marker="resume-browser", padding=300_000))
+    pw, browser = _launch()
+    dropped = []
+    try:
+        page = browser.new_context().new_page()
+        _login(page, live_server, user)
+        page.goto(live_server + "/candidat/")
+
+        def drop_first_patch(route):
+            if route.request.method == "PATCH" and not dropped:
+                dropped.append(route.request.url)
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+
+        page.route("**/candidat/envois/*", drop_first_patch)
+        page.locator('#dossier-E4 tr[data-piece="sommaire"] input[type=file]').set_input_files(
+            str(path))
+        expect(page.locator("#dossier-E4 .upload--ok")).to_have_count(1, timeout=30_000)
+    finally:
+        browser.close()
+        pw.stop()
+    assert len(dropped) == 1
+    from exam_app.dossiers.models import DossierFile
+
+    db.session.expire_all()
+    assert [f.sha256 for f in db.session.query(DossierFile)] == [
+        hashlib.sha256(path.read_bytes()).hexdigest()]
+
+
+def test_conformity_queue_decides_with_the_keyboard(app, db, live_server, create_session,
+                                                    create_candidate, create_user):
+    _require_browser()
+    from playwright.sync_api import expect
+
+    from exam_app.dossiers.models import Dossier
+    from tests.dossiers.helpers import deposit
+
+    session = create_session()
+    first, second = create_candidate(session, last_name="AAA"), create_candidate(session,
+                                                                                   last_name="BBB")
+    deposit(app, first, "E4", "sommaire")
+    manager = create_user(Role.GESTIONNAIRE)
+    db.session.commit()
+    pw, browser = _launch()
+    try:
+        page = browser.new_context().new_page()
+        _login(page, live_server, manager)
+        page.goto(f"{live_server}/gestion/sessions/{session.code}/conformite/E4")
+        panel = page.locator("[data-queue-panel]")
+        expect(panel).to_contain_text(first.full_name)
+        page.keyboard.press("c")
+        expect(panel).to_contain_text(second.full_name)
+        page.keyboard.press("n")
+        page.keyboard.press("Space")  # the focused first reason: absence de dossier
+        page.locator("[data-queue-panel] button[type=submit]").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("[data-queue-list] a").nth(1)).to_contain_text("Non conforme")
+        page.keyboard.press("k")
+        expect(panel).to_contain_text(first.full_name)
+    finally:
+        browser.close()
+        pw.stop()
+    db.session.expire_all()
+    decisions = {d.candidate_id: (d.decision, d.decision_reasons)
+                 for d in db.session.query(Dossier)}
+    assert decisions == {first.id: ("conforme", []),
+                         second.id: ("non_conforme", ["absence_dossier"])}

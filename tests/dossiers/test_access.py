@@ -1,0 +1,107 @@
+"""Who may read a dossier: the candidate, the académie and the jurors of the candidate's commission."""
+
+from __future__ import annotations
+
+from exam_app.accounts.models import Role
+from tests.dossiers.helpers import deposit, make_pdf
+
+
+def test_candidate_cannot_read_or_detect_another_candidates_files(app, client, login_as,
+                                                                  create_session, create_centre,
+                                                                  create_candidate, create_user):
+    session = create_session()
+    centre = create_centre(session)
+    alice, bob = create_candidate(session, centre=centre), create_candidate(session, centre=centre)
+    file = deposit(app, alice, "E4", "sommaire")
+    login_as(create_user(Role.CANDIDAT, candidate=bob))
+    urls = [f"/dossiers/fichiers/{file.id}", f"/dossiers/fichiers/{file.id + 1000}",
+            f"/dossiers/{alice.id}/E4", f"/dossiers/{alice.id}/E4/accuse-de-depot.pdf",
+            f"/dossiers/{alice.id + 1000}/E4"]
+    # Existing and non-existing objects answer alike: nothing to detect.
+    assert [client.get(u).status_code for u in urls] == [404, 404, 404, 404, 404]
+    created = client.post(f"/candidat/{alice.id}/dossiers/E4/envois", json={"piece": "sommaire",
+                          "name": "x.pdf", "size": 10}, headers={"X-CSRFToken": _token(client)})
+    assert created.status_code == 404
+
+
+def _token(client) -> str:
+    from tests.conftest import csrf_token_from
+
+    return csrf_token_from(client.get("/candidat/").get_data(as_text=True))
+
+
+def test_juror_of_the_candidates_commission_reads_the_file_inline(app, client, login_as,
+                                                                 create_session, create_centre,
+                                                                 create_candidate,
+                                                                 create_commission):
+    session = create_session()
+    centre = create_centre(session)
+    candidate = create_candidate(session, centre=centre)
+    data = make_pdf(2, marker="jury")
+    file = deposit(app, candidate, "E4", "sommaire", data=data, name="Sommaire été.pdf", pages=2)
+    commission = create_commission(session, unit_code="E4", centre=centre)
+    login_as(commission.members[0].user)
+    response = client.get(f"/dossiers/fichiers/{file.id}")
+    assert response.status_code == 200
+    assert response.get_data() == data
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.headers["Content-Disposition"].startswith('inline; filename="Sommaire ')
+    page = client.get(f"/dossiers/{candidate.id}/E4")
+    assert page.status_code == 200
+    assert "Sommaire été.pdf" in page.get_data(as_text=True)
+
+
+def test_juror_of_another_commission_gets_403(app, client, login_as, create_session, create_centre,
+                                              create_candidate, create_commission):
+    session = create_session()
+    centre, other_centre = create_centre(session), create_centre(session)
+    candidate = create_candidate(session, centre=centre)
+    file = deposit(app, candidate, "E4", "sommaire")
+    elsewhere = create_commission(session, unit_code="E4", centre=other_centre)
+    other_unit = create_commission(session, unit_code="E5", centre=centre)
+    for commission in (elsewhere, other_unit):
+        login_as(commission.members[0].user)
+        assert client.get(f"/dossiers/fichiers/{file.id}").status_code == 403
+        assert client.get(f"/dossiers/{candidate.id}/E4").status_code == 403
+
+
+def test_ccf_juror_of_the_candidates_establishment_reads_the_e5_dossier(
+        app, client, login_as, db, create_session, create_candidate, create_commission):
+    session = create_session()
+    candidate = create_candidate(session, e5_form="ccf")
+    file = deposit(app, candidate, "E5", "fiches_projet")
+    commission = create_commission(session, unit_code="E5", form="ccf")
+    commission.establishment_id = candidate.establishment_id
+    db.session.flush()
+    login_as(commission.members[1].user)
+    assert client.get(f"/dossiers/fichiers/{file.id}").status_code == 200
+
+
+def test_chef_de_centre_cannot_read_dossiers(app, client, login_as, create_session, create_centre,
+                                             create_candidate, create_user):
+    session = create_session()
+    centre = create_centre(session)
+    candidate = create_candidate(session, centre=centre)
+    file = deposit(app, candidate, "E4", "sommaire")
+    login_as(create_user(Role.CHEF_CENTRE, centre=centre))
+    assert client.get(f"/dossiers/fichiers/{file.id}").status_code == 403
+
+
+def test_commission_page_lists_its_candidates_for_members_only(app, client, login_as,
+                                                               create_session, create_centre,
+                                                               create_candidate,
+                                                               create_commission):
+    session = create_session()
+    centre, other_centre = create_centre(session), create_centre(session)
+    mine = create_candidate(session, centre=centre)
+    other = create_candidate(session, centre=other_centre)
+    deposit(app, mine, "E4", "sommaire")
+    commission = create_commission(session, unit_code="E4", centre=centre)
+    outsider = create_commission(session, unit_code="E4", centre=other_centre)
+    login_as(commission.members[0].user)
+    page = client.get(f"/jury/commissions/{commission.id}/dossiers").get_data(as_text=True)
+    assert mine.full_name in page
+    assert other.full_name not in page
+    assert f"/dossiers/{mine.id}/E4" in page
+    login_as(outsider.members[0].user)
+    assert client.get(f"/jury/commissions/{commission.id}/dossiers").status_code == 403
