@@ -1,0 +1,727 @@
+"""Jury-day operations: planning, attendance, timer, grids, joint validation.
+
+Every function takes keyword-only arguments, flushes and audits, never commits
+and never reads ``request``. Refusals raise :class:`JuryError` with a French
+message the view shows as is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+import sqlalchemy as sa
+
+from exam_app.audit.services import record
+from exam_app.clock import PARIS, utcnow
+from exam_app.dossiers import validity
+from exam_app.enrolment.models import Candidate
+from exam_app.extensions import db
+from exam_app.juries import timer
+from exam_app.juries.models import (
+    AGREED,
+    Attendance,
+    ClientOperation,
+    Commission,
+    CommissionMember,
+    CommissionSettings,
+    Grid,
+    GridField,
+    MemberRole,
+    Passage,
+    PassageSegment,
+    TimerPause,
+    Validation,
+)
+from exam_app.units import UnitForm, get_unit
+
+
+class JuryError(Exception):
+    """A refused operation; ``str(error)`` is the French message for the user."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.status = status
+
+
+# ---- settings and planning ---------------------------------------------------
+
+
+def settings_for(commission: Commission) -> CommissionSettings:
+    """The commission's planning settings, created with defaults when absent."""
+    settings = db.session.get(CommissionSettings, commission.id)
+    if settings is None:
+        settings = CommissionSettings(commission_id=commission.id, day_start=time(8, 0),
+                                      break_minutes=10, lunch_start=time(12, 0),
+                                      lunch_minutes=60, prep_workstations=2, room="")
+        db.session.add(settings)
+        db.session.flush()
+    return settings
+
+
+def conflict_of_interest(commission: Commission, candidate: Candidate) -> str | None:
+    """The conflict that forbids this commission to examine this candidate, if any."""
+    if commission.form != UnitForm.PONCTUEL.value:
+        return None  # CCF: the candidate's own teachers examine, by design
+    for member in commission.members:
+        if (member.member_role == MemberRole.TEACHER.value and member.establishment_id
+                and member.establishment_id == candidate.establishment_id):
+            return (f"Conflit d'intérêts : {member.user.display_name} enseigne à "
+                    f"{candidate.establishment.name}, l'établissement de "
+                    f"{candidate.full_name} (n° {candidate.number}) ; en forme ponctuelle, "
+                    "un enseignant n'interroge jamais un candidat de son établissement.")
+    return None
+
+
+def variants_for(commission: Commission) -> list:
+    return list(get_unit(commission.unit_code).variants_for(commission.form))
+
+
+def field_names(unit_code: str, variant_code: str) -> list[str]:
+    """The fields of a grid, from the unit definition: levels, comments, appreciation, mark."""
+    unit = get_unit(unit_code)
+    wanted = unit.variant(variant_code).grid_sections
+    names = []
+    for section in unit.grid.sections:
+        if wanted and section.code not in wanted:
+            continue
+        names.extend(f"c:{c.code}" for c in section.criteria)
+        names.append(f"s:{section.code}")
+    return [*names, "appreciation", "mark"]
+
+
+def _create_grid(passage: Passage, key: str, owner_id: int | None) -> Grid:
+    grid = Grid(passage_id=passage.id, key=key, owner_id=owner_id)
+    grid.fields = [GridField(name=n, value="", version=0)
+                   for n in field_names(passage.unit_code, passage.variant_code)]
+    db.session.add(grid)
+    return grid
+
+
+def assign_candidates(*, commission: Commission, numbers: list[str], variant_code: str,
+                      actor, now: datetime | None = None) -> list[Passage]:
+    """Create one passage per candidate number, all or none, with every check."""
+    now = now or utcnow()
+    allowed = {v.code for v in variants_for(commission)}
+    if variant_code not in allowed:
+        raise JuryError("Cette situation d'épreuve ne correspond pas à la forme de la commission.",
+                        400)
+    numbers = [n.strip().upper() for n in numbers if n.strip()]
+    if not numbers:
+        raise JuryError("Indiquez au moins un numéro de candidat.", 400)
+    if len(set(numbers)) != len(numbers):
+        raise JuryError("Un même numéro de candidat figure deux fois dans la liste.", 400)
+    candidates = {c.number.upper(): c for c in db.session.scalars(
+        sa.select(Candidate).where(Candidate.session_id == commission.session_id,
+                                   sa.func.upper(Candidate.number).in_(numbers)))}
+    errors = []
+    for number in numbers:
+        candidate = candidates.get(number)
+        if candidate is None:
+            errors.append(f"Candidat n° {number} inconnu dans cette session.")
+            continue
+        if commission.unit_code == "E5" and candidate.e5_form != commission.form:
+            errors.append(f"{candidate.full_name} (n° {number}) passe l'E5 en forme "
+                          f"{candidate.e5_form_label}, pas dans cette commission.")
+            continue
+        conflict = conflict_of_interest(commission, candidate)
+        if conflict:
+            errors.append(conflict)
+            continue
+        existing = db.session.scalar(sa.select(Passage).where(
+            Passage.candidate_id == candidate.id, Passage.unit_code == commission.unit_code,
+            Passage.variant_code == variant_code))
+        if existing is not None:
+            errors.append(f"{candidate.full_name} (n° {number}) a déjà un passage "
+                          f"(commission {existing.commission.code}).")
+    if errors:
+        raise JuryError(" ".join(errors), 400)
+    last = db.session.scalar(sa.select(sa.func.max(Passage.position))
+                             .where(Passage.commission_id == commission.id)) or 0
+    settings = settings_for(commission)
+    passages = []
+    for offset, number in enumerate(numbers, start=1):
+        passage = Passage(commission_id=commission.id, candidate_id=candidates[number].id,
+                          unit_code=commission.unit_code, variant_code=variant_code,
+                          room=settings.room, position=last + offset,
+                          attendance=Attendance.UNKNOWN.value, agreed_revision=0)
+        db.session.add(passage)
+        db.session.flush()
+        _create_grid(passage, AGREED, None)
+        for member in commission.members:
+            _create_grid(passage, f"juror:{member.user_id}", member.user_id)
+        passages.append(passage)
+    db.session.flush()
+    record(actor=actor, action="passage.assign", object_type="commission",
+           object_id=commission.id, session_id=commission.session_id, now=now,
+           after={"candidates": numbers, "variant": variant_code})
+    return passages
+
+
+def _plan_for(passage: Passage, seconds_per_minute: int = 60) -> list[timer.PlannedSegment]:
+    return timer.plan(passage.unit_code, passage.variant_code,
+                      extra_time=passage.candidate.extra_time_fraction,
+                      seconds_per_minute=seconds_per_minute)
+
+
+def generate_schedule(*, commission: Commission, day: date, day_start: time, break_minutes: int,
+                      lunch_start: time, lunch_minutes: int, workstations: int, room: str,
+                      actor, now: datetime | None = None) -> list[Passage]:
+    """Set the scheduled start of every not-yet-started passage, in order."""
+    settings = settings_for(commission)
+    settings.day_start, settings.break_minutes = day_start, break_minutes
+    settings.lunch_start, settings.lunch_minutes = lunch_start, lunch_minutes
+    settings.prep_workstations, settings.room = workstations, room
+    passages = [p for p in commission_passages(commission) if p.started_at is None]
+    if not passages:
+        raise JuryError("Aucun passage à planifier : affectez d'abord des candidats.", 400)
+    items = [timer.solo_and_jury_seconds(_plan_for(p)) for p in passages]
+    starts = timer.schedule(
+        items,
+        start=datetime.combine(day, day_start, PARIS),
+        break_seconds=break_minutes * 60,
+        lunch_start=datetime.combine(day, lunch_start, PARIS),
+        lunch_seconds=lunch_minutes * 60,
+        workstations=workstations,
+    )
+    for passage, start in zip(passages, starts, strict=True):
+        passage.scheduled_at = start.astimezone(UTC)
+        passage.room = room
+    db.session.flush()
+    record(actor=actor, action="passage.schedule", object_type="commission",
+           object_id=commission.id, session_id=commission.session_id, now=now,
+           after={"day": day, "passages": len(passages), "break_minutes": break_minutes,
+                  "lunch": f"{lunch_start:%H:%M}+{lunch_minutes}", "workstations": workstations})
+    return passages
+
+
+def commission_passages(commission: Commission) -> list[Passage]:
+    return list(db.session.scalars(
+        sa.select(Passage).where(Passage.commission_id == commission.id)
+        .order_by(Passage.scheduled_at.is_(None), Passage.scheduled_at, Passage.position,
+                  Passage.id)))
+
+
+def _require_unstarted(passage: Passage) -> None:
+    if passage.started_at is not None or passage.is_final:
+        raise JuryError(f"Le passage de {passage.candidate.full_name} a déjà commencé : "
+                        "il ne peut plus être déplacé.")
+
+
+def move_passage(*, passage: Passage, scheduled_at: datetime, actor,
+                 now: datetime | None = None) -> None:
+    """Move a passage to another start time."""
+    _require_unstarted(passage)
+    before = passage.scheduled_at
+    passage.scheduled_at = scheduled_at
+    db.session.flush()
+    record(actor=actor, action="passage.move", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           before={"scheduled_at": before}, after={"scheduled_at": scheduled_at})
+
+
+def swap_passages(*, first: Passage, second: Passage, actor, now: datetime | None = None) -> None:
+    """Swap two candidates' slots (time, room, commission), with the same checks."""
+    if first.id == second.id:
+        raise JuryError("Choisissez deux passages différents.", 400)
+    if (first.unit_code, first.variant_code) != (second.unit_code, second.variant_code) or \
+            first.commission.session_id != second.commission.session_id:
+        raise JuryError("On n'échange que deux passages de la même épreuve et de la même session.",
+                        400)
+    _require_unstarted(first)
+    _require_unstarted(second)
+    for passage, target in ((first, second.commission), (second, first.commission)):
+        conflict = conflict_of_interest(target, passage.candidate)
+        if conflict:
+            raise JuryError(conflict)
+    before = {"first": [first.commission_id, first.scheduled_at, first.room],
+              "second": [second.commission_id, second.scheduled_at, second.room]}
+    if first.commission_id != second.commission_id:
+        # Independent grids belong to the jurors of the commission.
+        for passage in (first, second):
+            for grid in db.session.scalars(sa.select(Grid).where(
+                    Grid.passage_id == passage.id, Grid.key != AGREED)):
+                db.session.delete(grid)
+        db.session.flush()
+    first.commission_id, second.commission_id = second.commission_id, first.commission_id
+    first.scheduled_at, second.scheduled_at = second.scheduled_at, first.scheduled_at
+    first.room, second.room = second.room, first.room
+    first.position, second.position = second.position, first.position
+    db.session.flush()
+    if before["first"][0] != before["second"][0]:
+        for passage in (first, second):
+            db.session.refresh(passage)
+            for member in passage.commission.members:
+                _create_grid(passage, f"juror:{member.user_id}", member.user_id)
+    db.session.flush()
+    record(actor=actor, action="passage.swap", object_type="passage",
+           object_id=f"{first.id},{second.id}", session_id=first.commission.session_id,
+           now=now, before=before,
+           after={"first": [first.commission_id, first.scheduled_at, first.room],
+                  "second": [second.commission_id, second.scheduled_at, second.room]})
+
+
+# ---- the examinateur's side --------------------------------------------------
+
+
+def is_member(passage_or_commission_id: int, user_id: int) -> bool:
+    return db.session.scalar(sa.select(CommissionMember.id).where(
+        CommissionMember.commission_id == passage_or_commission_id,
+        CommissionMember.user_id == user_id)) is not None
+
+
+def is_nv(passage: Passage) -> bool:
+    return validity.unit_validity(candidate_id=passage.candidate_id,
+                                  unit_code=passage.unit_code) == validity.UnitValidity.NV
+
+
+def status(passage: Passage, *, nv: bool) -> str:
+    """à venir, en cours, terminé, absent or NV."""
+    if nv:
+        return "nv"
+    if passage.is_absent:
+        return "absent"
+    if passage.is_final or passage.ended_at is not None:
+        return "termine"
+    if passage.started_at is not None:
+        return "en_cours"
+    return "a_venir"
+
+
+STATUS_LABELS = {"a_venir": "À venir", "en_cours": "En cours", "termine": "Terminé",
+                 "absent": "Absent", "nv": "NV"}
+
+
+def result_label(passage: Passage, *, nv: bool) -> str | None:
+    """What the bordereau shows: NV, ABS, the final mark, or None while pending."""
+    if nv:
+        return "NV"
+    if passage.is_absent:
+        return "ABS"
+    if passage.final_mark is not None:
+        return mark_text(passage.final_mark)
+    return None
+
+
+def mark_text(mark: Decimal | None) -> str | None:
+    """'14.5', '15': a mark without trailing zeros (the database gives 15.00)."""
+    if mark is None:
+        return None
+    return str(mark.normalize()) if mark % 1 else str(int(mark))
+
+
+def _require_scorable(passage: Passage) -> None:
+    if is_nv(passage):
+        raise JuryError("Dossier non valide (NV) : ce candidat ne peut pas être évalué.")
+    if passage.is_absent:
+        raise JuryError("Candidat absent (ABS) : ce passage ne peut pas être évalué.")
+
+
+def set_attendance(*, passage: Passage, attendance: Attendance, actor,
+                   now: datetime | None = None) -> None:
+    """Mark the candidate present or absent (ABS)."""
+    now = now or utcnow()
+    if passage.is_final:
+        raise JuryError("La note est définitive : la présence ne peut plus changer.")
+    if attendance is Attendance.ABSENT and passage.started_at is not None:
+        raise JuryError("Le passage a commencé : le candidat ne peut plus être déclaré absent.")
+    if attendance is Attendance.PRESENT and is_nv(passage):
+        raise JuryError("Dossier non valide (NV) : ce candidat n'est pas interrogé.")
+    before = passage.attendance
+    if before == attendance.value:
+        return
+    passage.attendance = attendance.value
+    passage.attendance_at = now
+    db.session.flush()
+    record(actor=actor, action="passage.attendance", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           before={"attendance": before}, after={"attendance": attendance.value})
+
+
+def timer_state(passage: Passage, now: datetime | None = None) -> timer.TimerState:
+    now = now or utcnow()
+    return timer.compute(
+        _planned(passage),
+        [timer.SegmentRun(s.index, s.allowed_seconds, s.started_at, s.ended_at)
+         for s in passage.segments],
+        [timer.PauseRun(p.segment_index, p.started_at, p.ended_at, p.reason)
+         for p in passage.pauses],
+        now,
+    )
+
+
+def _planned(passage: Passage) -> list[timer.PlannedSegment]:
+    from flask import current_app
+
+    return _plan_for(passage, current_app.config.get("JURY_SECONDS_PER_MINUTE", 60))
+
+
+def _open_segment(passage: Passage) -> PassageSegment | None:
+    return next((s for s in passage.segments if s.ended_at is None), None)
+
+
+def _open_pause(passage: Passage) -> TimerPause | None:
+    return next((p for p in passage.pauses if p.ended_at is None), None)
+
+
+def _start_segment(passage: Passage, index: int, actor, now: datetime) -> None:
+    planned = _planned(passage)[index]
+    passage.segments.append(PassageSegment(
+        index=index, phase_code=planned.phase_code, step_code=planned.step_code,
+        allowed_seconds=planned.allowed_seconds, started_at=now,
+        started_by_id=getattr(actor, "id", None)))
+
+
+def start_passage(*, passage: Passage, actor, now: datetime | None = None) -> None:
+    """Start the first phase; the candidate is then present. Idempotent."""
+    now = now or utcnow()
+    if passage.started_at is not None:
+        return
+    _require_scorable(passage)
+    if passage.attendance != Attendance.PRESENT.value:
+        set_attendance(passage=passage, attendance=Attendance.PRESENT, actor=actor, now=now)
+    passage.started_at = now
+    _start_segment(passage, 0, actor, now)
+    db.session.flush()
+    record(actor=actor, action="timer.start", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now)
+
+
+def advance(*, passage: Passage, from_index: int, actor, now: datetime | None = None) -> None:
+    """End segment ``from_index`` and start the next (or end the passage).
+
+    Naming the segment makes a double press, or both jurors pressing at once,
+    advance once only.
+    """
+    now = now or utcnow()
+    current = _open_segment(passage)
+    if current is None or current.index != from_index:
+        return
+    pause = _open_pause(passage)
+    if pause is not None:
+        pause.ended_at = now
+    current.ended_at = now
+    planned = _planned(passage)
+    if from_index + 1 < len(planned):
+        _start_segment(passage, from_index + 1, actor, now)
+    else:
+        passage.ended_at = now
+    db.session.flush()
+    record(actor=actor, action="timer.advance", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           after={"ended": f"{current.phase_code}/{current.step_code}",
+                  "seconds": round((now - current.started_at).total_seconds())})
+
+
+def pause(*, passage: Passage, reason: str, actor, now: datetime | None = None) -> None:
+    """Pause the timer for an incident; the reason is required and recorded."""
+    now = now or utcnow()
+    reason = (reason or "").strip()
+    if not reason:
+        raise JuryError("Indiquez le motif de la pause (par exemple : panne de matériel).", 400)
+    if len(reason) > 300:
+        raise JuryError("Le motif de la pause ne doit pas dépasser 300 caractères.", 400)
+    current = _open_segment(passage)
+    if current is None:
+        raise JuryError("Le minuteur ne tourne pas : rien à mettre en pause.")
+    if _open_pause(passage) is not None:
+        return
+    passage.pauses.append(TimerPause(segment_index=current.index, reason=reason, started_at=now,
+                                     by_id=getattr(actor, "id", None)))
+    db.session.flush()
+    record(actor=actor, action="timer.pause", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now, reason=reason)
+
+
+def resume(*, passage: Passage, actor, now: datetime | None = None) -> None:
+    """End the open incident pause."""
+    now = now or utcnow()
+    open_pause = _open_pause(passage)
+    if open_pause is None:
+        return
+    open_pause.ended_at = now
+    db.session.flush()
+    record(actor=actor, action="timer.resume", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           after={"paused_seconds": round((now - open_pause.started_at).total_seconds())})
+
+
+# ---- grids -------------------------------------------------------------------
+
+
+def grid_key_for(user_id: int) -> str:
+    return f"juror:{user_id}"
+
+
+def clean_value(*, name: str, value, unit_code: str, mark_step: Decimal) -> str:
+    """The stored text of a field value, or JuryError(400) with the reason."""
+    if not isinstance(value, str):
+        raise JuryError("Valeur invalide : texte attendu.", 400)
+    value = value.strip() if name.startswith("c:") or name == "mark" else value
+    if name.startswith("c:"):
+        if value and value not in get_unit(unit_code).grid.level_codes():
+            raise JuryError(f"Niveau inconnu : {value[:10]!r}.", 400)
+        return value
+    if name == "mark":
+        return clean_mark(value, mark_step) if value else ""
+    limit = 4000 if name == "appreciation" else 2000
+    if len(value) > limit:
+        raise JuryError(f"Texte trop long ({len(value)} caractères, {limit} au plus).", 400)
+    return value
+
+
+def clean_mark(value: str, step: Decimal) -> str:
+    try:
+        mark = Decimal(value.replace(",", "."))
+    except InvalidOperation:
+        raise JuryError(f"Note invalide : « {value[:10]} » n'est pas un nombre.", 400) from None
+    if not mark.is_finite() or mark < 0 or mark > 20:
+        raise JuryError("La note doit être comprise entre 0 et 20.", 400)
+    if mark % step != 0:
+        raise JuryError(f"La note doit être un multiple de {str(step.normalize()).replace('.', ',')}.",
+                        400)
+    return str(mark.normalize()) if mark % 1 else str(int(mark))
+
+
+@dataclass
+class SaveContext:
+    """What an autosave needs about a passage, read in one query."""
+
+    passage_id: int
+    session_id: int
+    candidate_id: int
+    unit_code: str
+    attendance: str
+    finalized: bool
+    mark_step: Decimal
+
+
+def save_context(*, passage_id: int, user_id: int) -> SaveContext | None:
+    """The passage, if ``user_id`` sits on its commission, in one query."""
+    from exam_app.enrolment.models import ExamSession
+
+    row = db.session.execute(
+        sa.select(Passage.id, Commission.session_id, Passage.candidate_id, Passage.unit_code,
+                  Passage.attendance, Passage.finalized_at, ExamSession.mark_step)
+        .join(Commission, Commission.id == Passage.commission_id)
+        .join(ExamSession, ExamSession.id == Commission.session_id)
+        .join(CommissionMember, CommissionMember.commission_id == Passage.commission_id)
+        .where(Passage.id == passage_id, CommissionMember.user_id == user_id)
+    ).first()
+    if row is None:
+        return None
+    return SaveContext(row[0], row[1], row[2], row[3], row[4], row[5] is not None, row[6])
+
+
+def save_fields(*, context: SaveContext, grid_key: str, ops: list[dict], actor,
+                now: datetime | None = None) -> list[dict]:
+    """Apply autosave operations with compare-and-set per field; replays answer as before.
+
+    Each op is ``{"op": id, "field": name, "value": text, "base": version}``.
+    A stale ``base`` is a conflict, reported with the current value; it never
+    overwrites. Returns one result per op.
+    """
+    now = now or utcnow()
+    op_ids = [str(op.get("op", ""))[:64] for op in ops]
+    if any(not op_id for op_id in op_ids) or len(set(op_ids)) != len(op_ids):
+        raise JuryError("Chaque modification doit porter un identifiant unique.", 400)
+    done = dict(db.session.execute(
+        sa.select(ClientOperation.op_id, ClientOperation.result)
+        .where(ClientOperation.op_id.in_(op_ids))).all())
+    pending = [op for op, op_id in zip(ops, op_ids, strict=True) if op_id not in done]
+    if pending:
+        if context.finalized and grid_key == AGREED:
+            raise JuryError("La note est définitive et verrouillée : seule la division des "
+                            "examens peut la rouvrir.")
+        if context.attendance == Attendance.ABSENT.value:
+            raise JuryError("Candidat absent (ABS) : ce passage ne peut pas être évalué.")
+        if validity.unit_validity(candidate_id=context.candidate_id,
+                                  unit_code=context.unit_code) == validity.UnitValidity.NV:
+            raise JuryError("Dossier non valide (NV) : ce candidat ne peut pas être évalué.")
+    grid_row = db.session.execute(sa.select(Grid.id, Grid.revealed_at).where(
+        Grid.passage_id == context.passage_id, Grid.key == grid_key)).first()
+    if grid_row is None:
+        raise JuryError("Grille introuvable pour ce passage.", 404)
+    if pending and grid_row[1] is not None and grid_key != AGREED:
+        raise JuryError("Votre grille individuelle est dévoilée : elle ne change plus. "
+                        "Continuez dans la grille commune.")
+    results: dict[str, dict] = {}
+    changed_agreed = False
+    mark_changes = []
+    user_id = getattr(actor, "id", None)
+    for op, op_id in zip(ops, op_ids, strict=True):
+        if op_id in done:
+            results[op_id] = {**done[op_id], "replayed": True}
+            continue
+        name = str(op.get("field", ""))
+        base = op.get("base")
+        if not isinstance(base, int) or isinstance(base, bool):
+            raise JuryError("Version de base manquante ou invalide.", 400)
+        value = clean_value(name=name, value=op.get("value"), unit_code=context.unit_code,
+                            mark_step=context.mark_step)
+        previous = db.session.execute(
+            sa.select(GridField.value, GridField.version, GridField.updated_by_id)
+            .where(GridField.grid_id == grid_row[0], GridField.name == name)
+        ).first() if name == "mark" and grid_key == AGREED else None
+        new_version = db.session.execute(
+            sa.update(GridField)
+            .where(GridField.grid_id == grid_row[0], GridField.name == name,
+                   GridField.version == base)
+            .values(value=value, version=GridField.version + 1, updated_at=now,
+                    updated_by_id=user_id)
+            .returning(GridField.version)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+        if new_version is not None:
+            result = {"op": op_id, "field": name, "status": "ok", "version": new_version,
+                      "value": value}
+            if grid_key == AGREED:
+                changed_agreed = True
+                if name == "mark" and previous is not None and previous[0] != value:
+                    mark_changes.append((previous[0], value))
+        else:
+            current = db.session.execute(
+                sa.select(GridField.value, GridField.version, GridField.updated_by_id)
+                .where(GridField.grid_id == grid_row[0], GridField.name == name)).first()
+            if current is None:
+                raise JuryError(f"Champ inconnu dans la grille : {name[:40]!r}.", 400)
+            if current[0] == value:  # the same edit from both sides: no conflict
+                result = {"op": op_id, "field": name, "status": "ok", "version": current[1],
+                          "value": value}
+            else:
+                result = {"op": op_id, "field": name, "status": "conflict", "version": current[1],
+                          "value": current[0], "by": current[2]}
+        results[op_id] = result
+        db.session.add(ClientOperation(op_id=op_id, user_id=user_id,
+                                       passage_id=context.passage_id, result=result,
+                                       created_at=now))
+    if changed_agreed:
+        _agreed_changed(context=context, actor=actor, now=now)
+    for before, after in mark_changes:
+        record(actor=actor, action="mark.change", object_type="passage",
+               object_id=context.passage_id, session_id=context.session_id, now=now,
+               before={"mark": before}, after={"mark": after})
+    db.session.flush()
+    return [results[op_id] for op_id in op_ids]
+
+
+def _agreed_changed(*, context: SaveContext, actor, now: datetime) -> None:
+    """Bump the agreed revision; any validation given earlier no longer holds."""
+    db.session.execute(
+        sa.update(Passage).where(Passage.id == context.passage_id)
+        .values(agreed_revision=Passage.agreed_revision + 1)
+        .execution_options(synchronize_session=False))
+    cleared = db.session.execute(
+        sa.delete(Validation).where(Validation.passage_id == context.passage_id)
+        .returning(Validation.user_id, Validation.mark)
+        .execution_options(synchronize_session=False)).all()
+    if cleared:
+        record(actor=actor, action="validation.cleared", object_type="passage",
+               object_id=context.passage_id, session_id=context.session_id, now=now,
+               before={"validated_by": [row[0] for row in cleared],
+                       "mark": str(cleared[0][1])},
+               reason="grille commune modifiée après validation")
+
+
+def reveal(*, passage: Passage, actor, now: datetime | None = None) -> None:
+    """Reveal one's independent grid; the other's shows once both have."""
+    now = now or utcnow()
+    grid = db.session.scalar(sa.select(Grid).where(Grid.passage_id == passage.id,
+                                                   Grid.key == grid_key_for(actor.id)))
+    if grid is None:
+        raise JuryError("Vous n'avez pas de grille individuelle pour ce passage.", 404)
+    if grid.revealed_at is None:
+        grid.revealed_at = now
+        db.session.flush()
+        record(actor=actor, action="grid.reveal", object_type="passage", object_id=passage.id,
+               session_id=passage.commission.session_id, now=now)
+
+
+def grids_view(passage: Passage, user_id: int) -> dict:
+    """The grids a juror may see: the agreed one, their own, the other's once both revealed."""
+    grids = list(db.session.scalars(sa.select(Grid).where(Grid.passage_id == passage.id)))
+    own = next((g for g in grids if g.key == grid_key_for(user_id)), None)
+    others = [g for g in grids if g.key not in (AGREED, grid_key_for(user_id))]
+    both_revealed = own is not None and own.revealed_at is not None and bool(others) and all(
+        g.revealed_at is not None for g in others)
+
+    def fields(grid):
+        return {f.name: {"value": f.value, "version": f.version} for f in grid.fields}
+
+    agreed = next(g for g in grids if g.key == AGREED)
+    return {
+        "agreed": fields(agreed),
+        "own": fields(own) if own else None,
+        "own_revealed": own is not None and own.revealed_at is not None,
+        "other": fields(others[0]) if both_revealed else None,
+        "other_revealed": bool(others) and others[0].revealed_at is not None,
+    }
+
+
+def validate(*, passage: Passage, revision: int, actor, now: datetime | None = None) -> bool:
+    """A juror validates the agreed grid as of ``revision``; True when the mark becomes final."""
+    now = now or utcnow()
+    if passage.is_final:
+        raise JuryError("La note est déjà définitive.")
+    _require_scorable(passage)
+    if revision != passage.agreed_revision:
+        raise JuryError("La grille commune a changé depuis votre lecture : relisez-la puis "
+                        "validez de nouveau.")
+    stored_mark = db.session.scalar(
+        sa.select(GridField.value).join(Grid, Grid.id == GridField.grid_id)
+        .where(Grid.passage_id == passage.id, Grid.key == AGREED, GridField.name == "mark"))
+    if not stored_mark:
+        raise JuryError("Saisissez la note proposée dans la grille commune avant de valider.", 400)
+    mark = Decimal(stored_mark)
+    existing = next((v for v in passage.validations if v.user_id == actor.id), None)
+    if existing is None:
+        passage.validations.append(Validation(user_id=actor.id, revision=revision, mark=mark,
+                                              validated_at=now))
+    else:
+        existing.revision, existing.mark, existing.validated_at = revision, mark, now
+    db.session.flush()
+    record(actor=actor, action="mark.validate", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           after={"mark": mark_text(mark), "revision": revision})
+    members = {m.user_id for m in passage.commission.members}
+    validated = {v.user_id for v in passage.validations if v.revision == revision}
+    if members and members <= validated:
+        passage.final_mark = mark
+        passage.finalized_at = now
+        db.session.flush()
+        record(actor=actor, action="mark.final", object_type="passage", object_id=passage.id,
+               session_id=passage.commission.session_id, now=now,
+               before={"mark": None}, after={"mark": mark_text(mark)})
+        return True
+    return False
+
+
+def reopen(*, passage: Passage, reason: str, actor, now: datetime | None = None) -> None:
+    """The gestionnaire reopens a final mark, with a reason; audited before/after."""
+    now = now or utcnow()
+    reason = (reason or "").strip()
+    if not passage.is_final:
+        raise JuryError("Cette note n'est pas définitive : rien à rouvrir.")
+    if len(reason) < 5:
+        raise JuryError("Indiquez le motif de la réouverture (5 caractères au moins).", 400)
+    before = {"mark": mark_text(passage.final_mark), "finalized_at": passage.finalized_at,
+              "validated_by": sorted(v.user_id for v in passage.validations)}
+    passage.final_mark = None
+    passage.finalized_at = None
+    passage.validations.clear()
+    db.session.flush()
+    record(actor=actor, action="mark.reopen", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now, reason=reason[:1000],
+           before=before, after={"mark": None, "finalized_at": None})
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """UTC bounds of a Europe/Paris day."""
+    start = datetime.combine(day, time(0, 0), PARIS)
+    return start, start + timedelta(days=1)
+
+
+def extra_label(fraction: Fraction) -> str:
+    return "" if not fraction else f"+{fraction.numerator}/{fraction.denominator}"
