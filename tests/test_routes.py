@@ -33,6 +33,20 @@ ACCESS: dict[str, frozenset] = {
     "juries.home": frozenset({Role.EXAMINATEUR}),
     "e6.correcteur_home": frozenset({Role.CORRECTEUR}),
     "documents.verify_document": PUBLIC,
+    "juries.server_time": frozenset({Role.EXAMINATEUR}),
+    "juries.passage_page": frozenset({Role.EXAMINATEUR}),
+    "juries.passage_state": frozenset({Role.EXAMINATEUR}),
+    "juries.timer_action": frozenset({Role.EXAMINATEUR}),
+    "juries.autosave": frozenset({Role.EXAMINATEUR}),
+    "juries.reveal": frozenset({Role.EXAMINATEUR}),
+    "juries.validate": frozenset({Role.EXAMINATEUR}),
+    "juries.attendance": frozenset({Role.EXAMINATEUR}),
+    "juries.commissions": frozenset({G}),
+    "juries.planning": frozenset({G}),
+    "juries.move": frozenset({G}),
+    "juries.swap": frozenset({G}),
+    "juries.reopen": frozenset({G}),
+    "juries.board": frozenset({G}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
@@ -59,8 +73,17 @@ def world(create_session, create_centre, create_candidate, create_user, create_c
         "centre_id": centre.id,
         "commission_id": commission.id,
         "token": "not-a-token",
+        "passage_id": _passage_for(commission, candidate, users[Role.GESTIONNAIRE]).id,
+        "grid": "commune",
     }
     return {"session": session, "users": users, "args": args}
+
+
+def _passage_for(commission, candidate, actor):
+    from exam_app.juries.services import assign_candidates
+
+    return assign_candidates(commission=commission, numbers=[candidate.number],
+                             variant_code="ponctuel", actor=actor)[0]
 
 
 def _routes(app):

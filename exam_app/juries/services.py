@@ -343,7 +343,7 @@ def set_attendance(*, passage: Passage, attendance: Attendance, actor,
 def timer_state(passage: Passage, now: datetime | None = None) -> timer.TimerState:
     now = now or utcnow()
     return timer.compute(
-        _planned(passage),
+        planned_segments(passage),
         [timer.SegmentRun(s.index, s.allowed_seconds, s.started_at, s.ended_at)
          for s in passage.segments],
         [timer.PauseRun(p.segment_index, p.started_at, p.ended_at, p.reason)
@@ -352,7 +352,7 @@ def timer_state(passage: Passage, now: datetime | None = None) -> timer.TimerSta
     )
 
 
-def _planned(passage: Passage) -> list[timer.PlannedSegment]:
+def planned_segments(passage: Passage) -> list[timer.PlannedSegment]:
     from flask import current_app
 
     return _plan_for(passage, current_app.config.get("JURY_SECONDS_PER_MINUTE", 60))
@@ -367,7 +367,7 @@ def _open_pause(passage: Passage) -> TimerPause | None:
 
 
 def _start_segment(passage: Passage, index: int, actor, now: datetime) -> None:
-    planned = _planned(passage)[index]
+    planned = planned_segments(passage)[index]
     passage.segments.append(PassageSegment(
         index=index, phase_code=planned.phase_code, step_code=planned.step_code,
         allowed_seconds=planned.allowed_seconds, started_at=now,
@@ -403,7 +403,7 @@ def advance(*, passage: Passage, from_index: int, actor, now: datetime | None = 
     if pause is not None:
         pause.ended_at = now
     current.ended_at = now
-    planned = _planned(passage)
+    planned = planned_segments(passage)
     if from_index + 1 < len(planned):
         _start_segment(passage, from_index + 1, actor, now)
     else:
