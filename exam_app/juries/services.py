@@ -496,6 +496,8 @@ class SaveContext:
     attendance: str
     finalized: bool
     mark_step: Decimal
+    # The agreed grid's revision after a save that changed it.
+    revision: int | None = None
 
 
 def save_context(*, passage_id: int, user_id: int) -> SaveContext | None:
@@ -609,10 +611,11 @@ def save_fields(*, context: SaveContext, grid_key: str, ops: list[dict], actor,
 
 def _agreed_changed(*, context: SaveContext, actor, now: datetime) -> None:
     """Bump the agreed revision; any validation given earlier no longer holds."""
-    db.session.execute(
+    context.revision = db.session.execute(
         sa.update(Passage).where(Passage.id == context.passage_id)
         .values(agreed_revision=Passage.agreed_revision + 1)
-        .execution_options(synchronize_session=False))
+        .returning(Passage.agreed_revision)
+        .execution_options(synchronize_session=False)).scalar()
     cleared = db.session.execute(
         sa.delete(Validation).where(Validation.passage_id == context.passage_id)
         .returning(Validation.user_id, Validation.mark)

@@ -265,7 +265,8 @@ def autosave(passage_id: int, grid: str):
                     raise
     except JuryError as error:
         return _json_error(error)
-    return jsonify({"results": results, "server_time": _ms(utcnow())})
+    return jsonify({"results": results, "revision": context.revision,
+                    "server_time": _ms(utcnow())})
 
 
 @bp.route("/jury/passages/<int:passage_id>/reveler", methods=["POST"])

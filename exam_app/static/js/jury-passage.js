@@ -55,8 +55,8 @@
     } else if (Object.keys(conflicts).length) {
       el.textContent = "Conflit : un champ a été modifié par l'autre juré — choisissez la valeur à garder";
       el.className = "net-status net-status--conflict";
-    } else if (n) {
-      el.textContent = "Enregistrement… (" + n + " en attente)";
+    } else if (n || Object.keys(timers).length) {
+      el.textContent = "Enregistrement…" + (n ? " (" + n + " en attente)" : "");
       el.className = "net-status net-status--saving";
     } else {
       el.textContent = "Connecté — tout est enregistré";
@@ -101,6 +101,9 @@
     }).then(function (data) {
       setOnline(true);
       data.results.forEach(function (result) { applyResult(grid, result); });
+      if (state && data.revision !== null && data.revision !== undefined) {
+        state.passage.revision = Math.max(state.passage.revision, data.revision);
+      }
     }).catch(function (error) {
       if (error.status) {
         // Refused (locked, absent, invalid value): drop the batch, say why.
@@ -116,6 +119,17 @@
       showNet();
       if (online && queue.length) { setTimeout(flush, 0); }
     });
+  }
+
+  // Send the debounced edits now (before validating).
+  function saveNow() {
+    Object.keys(timers).forEach(function (key) {
+      clearTimeout(timers[key]);
+      delete timers[key];
+      var parts = key.split("|");
+      enqueue(parts[0], parts[1], readField(parts[0], parts[1]));
+    });
+    flush();
   }
 
   function remove(opId) {
@@ -170,6 +184,8 @@
   function onEdit(event) {
     var el = event.target;
     if (!el.dataset || !el.dataset.field) { return; }
+    // Radios save on "change", text on "input" ("change" on blur would save twice).
+    if ((el.type === "radio") !== (event.type === "change")) { return; }
     var grid = el.closest(".grid-form").dataset.grid;
     var name = el.dataset.field;
     var key = grid + "|" + name;
@@ -281,6 +297,8 @@
   }
 
   function applyState(data, receivedAt) {
+    // The revision only grows: a poll sent before our last save must not lower it.
+    if (state && state.passage.revision > data.passage.revision) { data.passage.revision = state.passage.revision; }
     state = data;
     stateAt = receivedAt;
     var p = data.passage;
@@ -469,11 +487,22 @@
   var validate = $("btn-validate");
   if (validate) {
     validate.addEventListener("click", function () {
-      if (queue.length || Object.keys(timers).length) { say("Attendez la fin de l'enregistrement avant de valider."); flush(); return; }
       if (Object.keys(conflicts).length) { say("Réglez d'abord les conflits de saisie."); return; }
-      post(cfg.validateUrl, { revision: state.passage.revision })
-        .then(function (data) { applyState(data, Date.now()); })
-        .catch(function (error) { say(error.message); });
+      saveNow();
+      validate.disabled = true;
+      var waited = 0;
+      // Validate what was typed: wait for the last edits to be saved first.
+      (function whenSaved() {
+        if (queue.length || inflight) {
+          waited += 100;
+          if (waited > 10000 || !online) { validate.disabled = false; say("Enregistrement impossible pour le moment : validez quand la connexion est rétablie."); return; }
+          setTimeout(whenSaved, 100);
+          return;
+        }
+        post(cfg.validateUrl, { revision: state.passage.revision })
+          .then(function (data) { applyState(data, Date.now()); })
+          .catch(function (error) { validate.disabled = false; say(error.message); });
+      })();
     });
   }
   window.addEventListener("online", function () { flush(); });
