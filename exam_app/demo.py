@@ -252,7 +252,7 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
             ops.append({"op": f"demo-{first.id}-a", "field": "appreciation", "base": 0,
                         "value": "Missions bien présentées, outils maîtrisés ; analyse réflexive à approfondir."})
             ops.append({"op": f"demo-{first.id}-m", "field": "mark", "value": "14,5", "base": 0})
-            services.save_fields(context=context, grid_key="agreed", ops=ops, actor=jurors[0],
+            services.save_fields(context=context, ops=ops, actor=jurors[0],
                                  now=start + timedelta(minutes=56))
             db.session.refresh(first)
             for juror in jurors:

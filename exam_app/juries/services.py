@@ -485,6 +485,55 @@ def clean_mark(value: str, step: Decimal) -> str:
     return str(mark.normalize()) if mark % 1 else str(int(mark))
 
 
+class _HotStatements:
+    """The autosave path's statements, built once with bind parameters and run on the
+    session's connection: building SQL expressions and the ORM bulk layer cost more
+    than the queries themselves on this path."""
+
+    def __init__(self) -> None:
+        from exam_app.enrolment.models import ExamSession
+
+        p, c, m, g = (Passage.__table__, Commission.__table__, CommissionMember.__table__,
+                      Grid.__table__)
+        f, v, o = GridField.__table__, Validation.__table__, ClientOperation.__table__
+        s = ExamSession.__table__
+        self.context = (
+            sa.select(p.c.id, c.c.session_id, p.c.candidate_id, p.c.unit_code, p.c.attendance,
+                      p.c.finalized_at, s.c.mark_step, g.c.id, g.c.revealed_at,
+                      sa.exists().where(v.c.passage_id == p.c.id))
+            .select_from(p.join(c, c.c.id == p.c.commission_id)
+                         .join(s, s.c.id == c.c.session_id)
+                         .join(m, m.c.commission_id == p.c.commission_id)
+                         .outerjoin(g, sa.and_(g.c.passage_id == p.c.id,
+                                               g.c.key == sa.bindparam("grid_key"))))
+            .where(p.c.id == sa.bindparam("passage_id"), m.c.user_id == sa.bindparam("user_id")))
+        self.field = sa.select(f.c.value, f.c.version, f.c.updated_by_id).where(
+            f.c.grid_id == sa.bindparam("in_grid"), f.c.name == sa.bindparam("field_name"))
+        self.cas = (
+            f.update()
+            .where(f.c.grid_id == sa.bindparam("in_grid"), f.c.name == sa.bindparam("field_name"),
+                   f.c.version == sa.bindparam("base"))
+            .values(value=sa.bindparam("new_value"), version=f.c.version + 1,
+                    updated_at=sa.bindparam("now"), updated_by_id=sa.bindparam("by_user"))
+            .returning(f.c.version))
+        self.bump = (p.update().where(p.c.id == sa.bindparam("in_passage"))
+                     .values(agreed_revision=p.c.agreed_revision + 1)
+                     .returning(p.c.agreed_revision))
+        self.insert_op = o.insert()
+        self.replays = sa.select(o.c.op_id, o.c.result).where(
+            o.c.op_id.in_(sa.bindparam("op_ids", expanding=True)))
+
+
+_hot: _HotStatements | None = None
+
+
+def _statements() -> _HotStatements:
+    global _hot
+    if _hot is None:
+        _hot = _HotStatements()
+    return _hot
+
+
 @dataclass
 class SaveContext:
     """What an autosave needs about a passage, read in one query."""
@@ -496,42 +545,48 @@ class SaveContext:
     attendance: str
     finalized: bool
     mark_step: Decimal
+    grid_key: str
+    grid_id: int | None
+    grid_revealed: bool
+    has_validations: bool
     # The agreed grid's revision after a save that changed it.
     revision: int | None = None
 
 
-def save_context(*, passage_id: int, user_id: int) -> SaveContext | None:
-    """The passage, if ``user_id`` sits on its commission, in one query."""
-    from exam_app.enrolment.models import ExamSession
+def save_context(*, passage_id: int, user_id: int, grid_key: str = AGREED) -> SaveContext | None:
+    """The passage and grid, if ``user_id`` sits on its commission, in one query.
 
-    row = db.session.execute(
-        sa.select(Passage.id, Commission.session_id, Passage.candidate_id, Passage.unit_code,
-                  Passage.attendance, Passage.finalized_at, ExamSession.mark_step)
-        .join(Commission, Commission.id == Passage.commission_id)
-        .join(ExamSession, ExamSession.id == Commission.session_id)
-        .join(CommissionMember, CommissionMember.commission_id == Passage.commission_id)
-        .where(Passage.id == passage_id, CommissionMember.user_id == user_id)
-    ).first()
+    The autosave path is hot (every debounced keystroke of two jurors per
+    room), so it reads everything it checks at once.
+    """
+    row = db.session.connection().execute(
+        _statements().context, {"passage_id": passage_id, "user_id": user_id,
+                                "grid_key": grid_key}).first()
     if row is None:
         return None
-    return SaveContext(row[0], row[1], row[2], row[3], row[4], row[5] is not None, row[6])
+    return SaveContext(row[0], row[1], row[2], row[3], row[4], row[5] is not None, row[6],
+                       grid_key, row[7], row[8] is not None, bool(row[9]))
 
 
-def save_fields(*, context: SaveContext, grid_key: str, ops: list[dict], actor,
-                now: datetime | None = None) -> list[dict]:
+def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime | None = None,
+                check_replays: bool = True) -> list[dict]:
     """Apply autosave operations with compare-and-set per field; replays answer as before.
 
     Each op is ``{"op": id, "field": name, "value": text, "base": version}``.
     A stale ``base`` is a conflict, reported with the current value; it never
-    overwrites. Returns one result per op.
+    overwrites. Returns one result per op. With ``check_replays=False`` the
+    caller expects new operations: a replayed id then fails on the unique
+    ``op_id`` at flush (IntegrityError), and the caller retries with the check.
     """
     now = now or utcnow()
+    grid_key = context.grid_key
     op_ids = [str(op.get("op", ""))[:64] for op in ops]
     if any(not op_id for op_id in op_ids) or len(set(op_ids)) != len(op_ids):
         raise JuryError("Chaque modification doit porter un identifiant unique.", 400)
-    done = dict(db.session.execute(
-        sa.select(ClientOperation.op_id, ClientOperation.result)
-        .where(ClientOperation.op_id.in_(op_ids))).all())
+    hot = _statements()
+    connection = db.session.connection()
+    done = dict(connection.execute(hot.replays, {"op_ids": op_ids}).all()) \
+        if check_replays else {}
     pending = [op for op, op_id in zip(ops, op_ids, strict=True) if op_id not in done]
     if pending:
         if context.finalized and grid_key == AGREED:
@@ -542,14 +597,14 @@ def save_fields(*, context: SaveContext, grid_key: str, ops: list[dict], actor,
         if validity.unit_validity(candidate_id=context.candidate_id,
                                   unit_code=context.unit_code) == validity.UnitValidity.NV:
             raise JuryError("Dossier non valide (NV) : ce candidat ne peut pas être évalué.")
-    grid_row = db.session.execute(sa.select(Grid.id, Grid.revealed_at).where(
-        Grid.passage_id == context.passage_id, Grid.key == grid_key)).first()
-    if grid_row is None:
+    if context.grid_id is None:
         raise JuryError("Grille introuvable pour ce passage.", 404)
-    if pending and grid_row[1] is not None and grid_key != AGREED:
+    if pending and context.grid_revealed and grid_key != AGREED:
         raise JuryError("Votre grille individuelle est dévoilée : elle ne change plus. "
                         "Continuez dans la grille commune.")
+    grid_id = context.grid_id
     results: dict[str, dict] = {}
+    stored_ops = []
     changed_agreed = False
     mark_changes = []
     user_id = getattr(actor, "id", None)
@@ -563,19 +618,12 @@ def save_fields(*, context: SaveContext, grid_key: str, ops: list[dict], actor,
             raise JuryError("Version de base manquante ou invalide.", 400)
         value = clean_value(name=name, value=op.get("value"), unit_code=context.unit_code,
                             mark_step=context.mark_step)
-        previous = db.session.execute(
-            sa.select(GridField.value, GridField.version, GridField.updated_by_id)
-            .where(GridField.grid_id == grid_row[0], GridField.name == name)
-        ).first() if name == "mark" and grid_key == AGREED else None
-        new_version = db.session.execute(
-            sa.update(GridField)
-            .where(GridField.grid_id == grid_row[0], GridField.name == name,
-                   GridField.version == base)
-            .values(value=value, version=GridField.version + 1, updated_at=now,
-                    updated_by_id=user_id)
-            .returning(GridField.version)
-            .execution_options(synchronize_session=False)
-        ).scalar()
+        where = {"in_grid": grid_id, "field_name": name}
+        previous = connection.execute(hot.field, where).first() \
+            if name == "mark" and grid_key == AGREED else None
+        new_version = connection.execute(
+            hot.cas, {**where, "base": base, "new_value": value, "now": now,
+                      "by_user": user_id}).scalar()
         if new_version is not None:
             result = {"op": op_id, "field": name, "status": "ok", "version": new_version,
                       "value": value}
@@ -584,9 +632,7 @@ def save_fields(*, context: SaveContext, grid_key: str, ops: list[dict], actor,
                 if name == "mark" and previous is not None and previous[0] != value:
                     mark_changes.append((previous[0], value))
         else:
-            current = db.session.execute(
-                sa.select(GridField.value, GridField.version, GridField.updated_by_id)
-                .where(GridField.grid_id == grid_row[0], GridField.name == name)).first()
+            current = connection.execute(hot.field, where).first()
             if current is None:
                 raise JuryError(f"Champ inconnu dans la grille : {name[:40]!r}.", 400)
             if current[0] == value:  # the same edit from both sides: no conflict
@@ -596,30 +642,30 @@ def save_fields(*, context: SaveContext, grid_key: str, ops: list[dict], actor,
                 result = {"op": op_id, "field": name, "status": "conflict", "version": current[1],
                           "value": current[0], "by": current[2]}
         results[op_id] = result
-        db.session.add(ClientOperation(op_id=op_id, user_id=user_id,
-                                       passage_id=context.passage_id, result=result,
-                                       created_at=now))
+        stored_ops.append({"op_id": op_id, "user_id": user_id, "passage_id": context.passage_id,
+                           "result": result, "created_at": now})
+    if stored_ops:
+        connection.execute(hot.insert_op, stored_ops)
     if changed_agreed:
         _agreed_changed(context=context, actor=actor, now=now)
     for before, after in mark_changes:
         record(actor=actor, action="mark.change", object_type="passage",
                object_id=context.passage_id, session_id=context.session_id, now=now,
                before={"mark": before}, after={"mark": after})
-    db.session.flush()
     return [results[op_id] for op_id in op_ids]
 
 
 def _agreed_changed(*, context: SaveContext, actor, now: datetime) -> None:
     """Bump the agreed revision; any validation given earlier no longer holds."""
-    context.revision = db.session.execute(
-        sa.update(Passage).where(Passage.id == context.passage_id)
-        .values(agreed_revision=Passage.agreed_revision + 1)
-        .returning(Passage.agreed_revision)
-        .execution_options(synchronize_session=False)).scalar()
+    context.revision = db.session.connection().execute(
+        _statements().bump, {"in_passage": context.passage_id}).scalar()
+    if not context.has_validations:
+        return
     cleared = db.session.execute(
         sa.delete(Validation).where(Validation.passage_id == context.passage_id)
         .returning(Validation.user_id, Validation.mark)
         .execution_options(synchronize_session=False)).all()
+    context.has_validations = False
     if cleared:
         record(actor=actor, action="validation.cleared", object_type="passage",
                object_id=context.passage_id, session_id=context.session_id, now=now,

@@ -4,6 +4,7 @@ reopening and live board."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, time
 
 import sqlalchemy as sa
@@ -241,10 +242,10 @@ def autosave(passage_id: int, grid: str):
     """Autosave grid fields: per-field compare-and-set, idempotent operation ids."""
     if grid not in GRID_KEYS:
         abort(404)
-    context = services.save_context(passage_id=passage_id, user_id=current_user.id)
+    key = AGREED if grid == "commune" else services.grid_key_for(current_user.id)
+    context = services.save_context(passage_id=passage_id, user_id=current_user.id, grid_key=key)
     if context is None:
         abort(403 if db.session.get(Passage, passage_id) is not None else 404)
-    key = AGREED if grid == "commune" else services.grid_key_for(current_user.id)
     try:
         body = _json_body()
         ops = body.get("ops")
@@ -254,18 +255,21 @@ def autosave(passage_id: int, grid: str):
             raise JuryError("Trop de modifications à la fois.", 413)
         for attempt in range(2):
             try:
-                results = services.save_fields(context=context, grid_key=key, ops=ops,
-                                               actor=current_user)
+                # First as new operations (one query less); a replayed id fails on the
+                # unique op_id, and the second attempt answers it from the store.
+                attempt_context = dataclasses.replace(context)
+                results = services.save_fields(context=attempt_context, ops=ops,
+                                               actor=current_user, check_replays=bool(attempt))
                 db.session.commit()
+                saved_revision = attempt_context.revision
                 break
             except IntegrityError:
-                # The same operation id arrived twice at once: the replay answers from store.
                 db.session.rollback()
                 if attempt:
                     raise
     except JuryError as error:
         return _json_error(error)
-    return jsonify({"results": results, "revision": context.revision,
+    return jsonify({"results": results, "revision": saved_revision,
                     "server_time": _ms(utcnow())})
 
 

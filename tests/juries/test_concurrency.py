@@ -47,7 +47,7 @@ def test_concurrent_saves_none_lost(app, db, create_passage):
                     context = services.save_context(passage_id=passage_id, user_id=user.id)
                     try:
                         [result] = services.save_fields(
-                            context=context, grid_key=AGREED, actor=user,
+                            context=context, actor=user,
                             ops=[{"op": f"{number}-{index}-{attempt}", "field": field,
                                   "value": value, "base": base}])
                         db.session.commit()

@@ -28,8 +28,8 @@ def _field(db, passage, key, name):
 
 
 def _save(passage, user, field, value, base, op, key=AGREED, now=T0):
-    context = services.save_context(passage_id=passage.id, user_id=user.id)
-    results = services.save_fields(context=context, grid_key=key, actor=user, now=now,
+    context = services.save_context(passage_id=passage.id, user_id=user.id, grid_key=key)
+    results = services.save_fields(context=context, actor=user, now=now,
                                    ops=[{"op": op, "field": field, "value": value, "base": base}])
     # The save writes with bulk UPDATEs, as a request would in its own session.
     services.db.session.expire_all()
