@@ -161,8 +161,18 @@ def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, jury_bro
     b.wait_for_timeout(1500)
     assert (queued, b.locator("#timer-clock").inner_text() != before) == ([2], True)
 
-    # The network returns: the queue is sent once, and Alice sees Bruno's changes.
+    # Bruno reloads while the saves still cannot get through: the queue survives.
+    ctx_b.route("**/grilles/*/champs", lambda route: route.abort())
     ctx_b.set_offline(False)
+    b.reload()
+    expect(b.locator("#net-status")).to_have_text("Hors ligne — 2 modifications en attente",
+                                                  timeout=8000)
+    expect(b.locator("#commune-appreciation")).to_have_value(
+        "Présentation claire, outils maîtrisés.")
+    expect(b.locator("#commune-numerique-TS")).to_be_checked()
+
+    # The network returns: the queue is sent once, and Alice sees Bruno's changes.
+    ctx_b.unroute("**/grilles/*/champs")
     expect(b.locator("#net-status")).to_have_text("Connecté — tout est enregistré", timeout=8000)
     expect(a.locator("#commune-appreciation")).to_have_value(
         "Présentation claire, outils maîtrisés.", timeout=5000)

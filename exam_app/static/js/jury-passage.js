@@ -247,7 +247,15 @@
     Object.keys(fields).forEach(function (name) {
       var f = fields[name];
       var first = known[grid][name] === undefined;
-      if (isPending(grid, name)) { if (first) { known[grid][name] = f.version; } return; }
+      if (isPending(grid, name)) {
+        if (first) {
+          // After a reload, show the edits still waiting in the queue.
+          known[grid][name] = f.version;
+          var queued = queue.filter(function (op) { return op.grid === grid && op.field === name; });
+          writeField(grid, name, queued.length ? queued[queued.length - 1].value : f.value);
+        }
+        return;
+      }
       if (first || f.version !== known[grid][name]) {
         var el = document.activeElement;
         var editing = el && el.dataset && el.dataset.field === name && el.type !== "radio" &&
