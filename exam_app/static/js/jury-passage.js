@@ -338,8 +338,8 @@
     if (!grids.other) { return; }
     section.querySelectorAll("[data-gap]").forEach(function (row) {
       var name = row.dataset.gap;
-      var mine = (grids.own[name] || {}).value || "—";
-      var theirs = (grids.other[name] || {}).value || "—";
+      var mine = ((grids.own[name] || {}).value || "—").replace(".", ",");
+      var theirs = ((grids.other[name] || {}).value || "—").replace(".", ",");
       row.querySelector("[data-mine]").textContent = mine;
       row.querySelector("[data-theirs]").textContent = theirs;
       var diff = row.querySelector("[data-diff]");
@@ -384,6 +384,8 @@
       return seg.elapsed + (serverNow() - state.server_time) / 1000;
     };
     panel.dataset.state = t.status;
+    var presence = $("presence");
+    if (presence) { presence.hidden = t.status !== "a_venir"; }
     $("btn-start").hidden = t.status !== "a_venir";
     $("btn-next").hidden = !(t.status === "en_cours" || t.status === "en_pause");
     $("btn-next").textContent = current && current.index === segments.length - 1 ? "Terminer le passage" : "Étape suivante";
