@@ -312,8 +312,17 @@ def mark_text(mark: Decimal | None) -> str | None:
     return str(mark.normalize()) if mark % 1 else str(int(mark))
 
 
+def interview_blocked(passage: Passage) -> bool:
+    """NV, and the session keeps NV candidates from being interviewed (the default).
+
+    When the session allows it, an NV candidate is interviewed and scored, and
+    the result still reads NV.
+    """
+    return passage.commission.session.nv_excludes_interview and is_nv(passage)
+
+
 def _require_scorable(passage: Passage) -> None:
-    if is_nv(passage):
+    if interview_blocked(passage):
         raise JuryError("Dossier non valide (NV) : ce candidat ne peut pas être évalué.")
     if passage.is_absent:
         raise JuryError("Candidat absent (ABS) : ce passage ne peut pas être évalué.")
@@ -327,7 +336,7 @@ def set_attendance(*, passage: Passage, attendance: Attendance, actor,
         raise JuryError("La note est définitive : la présence ne peut plus changer.")
     if attendance is Attendance.ABSENT and passage.started_at is not None:
         raise JuryError("Le passage a commencé : le candidat ne peut plus être déclaré absent.")
-    if attendance is Attendance.PRESENT and is_nv(passage):
+    if attendance is Attendance.PRESENT and interview_blocked(passage):
         raise JuryError("Dossier non valide (NV) : ce candidat n'est pas interrogé.")
     before = passage.attendance
     if before == attendance.value:
@@ -500,7 +509,7 @@ class _HotStatements:
         self.context = (
             sa.select(p.c.id, c.c.session_id, p.c.candidate_id, p.c.unit_code, p.c.attendance,
                       p.c.finalized_at, s.c.mark_step, g.c.id, g.c.revealed_at,
-                      sa.exists().where(v.c.passage_id == p.c.id))
+                      sa.exists().where(v.c.passage_id == p.c.id), s.c.nv_excludes_interview)
             .select_from(p.join(c, c.c.id == p.c.commission_id)
                          .join(s, s.c.id == c.c.session_id)
                          .join(m, m.c.commission_id == p.c.commission_id)
@@ -549,6 +558,7 @@ class SaveContext:
     grid_id: int | None
     grid_revealed: bool
     has_validations: bool
+    nv_excludes_interview: bool
     # The agreed grid's revision after a save that changed it.
     revision: int | None = None
 
@@ -565,7 +575,7 @@ def save_context(*, passage_id: int, user_id: int, grid_key: str = AGREED) -> Sa
     if row is None:
         return None
     return SaveContext(row[0], row[1], row[2], row[3], row[4], row[5] is not None, row[6],
-                       grid_key, row[7], row[8] is not None, bool(row[9]))
+                       grid_key, row[7], row[8] is not None, bool(row[9]), bool(row[10]))
 
 
 def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime | None = None,
@@ -594,8 +604,9 @@ def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime |
                             "examens peut la rouvrir.")
         if context.attendance == Attendance.ABSENT.value:
             raise JuryError("Candidat absent (ABS) : ce passage ne peut pas être évalué.")
-        if validity.unit_validity(candidate_id=context.candidate_id,
-                                  unit_code=context.unit_code) == validity.UnitValidity.NV:
+        if context.nv_excludes_interview and validity.unit_validity(
+                candidate_id=context.candidate_id,
+                unit_code=context.unit_code) == validity.UnitValidity.NV:
             raise JuryError("Dossier non valide (NV) : ce candidat ne peut pas être évalué.")
     if context.grid_id is None:
         raise JuryError("Grille introuvable pour ce passage.", 404)

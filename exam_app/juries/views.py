@@ -153,11 +153,13 @@ def passage_page(passage_id: int):
     sections = [s for s in unit.grid.sections
                 if not variant.grid_sections or s.code in variant.grid_sections]
     nv = services.is_nv(passage)
+    blocked = services.interview_blocked(passage)
     other = next((m.user for m in passage.commission.members if m.user_id != current_user.id),
                  None)
     return render_template(
         "juries/passage.html", passage=passage, unit=unit, variant=variant, sections=sections,
-        levels=unit.grid.levels, level_codes=unit.grid.level_codes(), nv=nv, other=other,
+        levels=unit.grid.levels, level_codes=unit.grid.level_codes(), nv=nv, blocked=blocked,
+        other=other,
         planned=services.planned_segments(passage), attendance_form=AttendanceForm(),
         status=services.status(passage, nv=nv), status_labels=services.STATUS_LABELS,
         mark_step=passage.commission.session.mark_step,
@@ -177,6 +179,7 @@ def _state(passage: Passage) -> dict:
         "server_time": _ms(now),
         "passage": {
             "id": passage.id, "status": services.status(passage, nv=nv), "nv": nv,
+            "blocked": services.interview_blocked(passage),
             "absent": passage.is_absent, "final": passage.is_final,
             "final_mark": services.mark_text(passage.final_mark),
             "revision": passage.agreed_revision,

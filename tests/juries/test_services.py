@@ -279,3 +279,62 @@ def test_mark_change_audited_before_after(db, create_passage):
                                 .order_by(AuditEvent.id)).all()
     assert [(e.before, e.after) for e in events] == [({"mark": ""}, {"mark": "10"}),
                                                      ({"mark": "10"}, {"mark": "11"})]
+
+
+def test_nv_interviewed_when_session_allows_still_reads_nv(create_passage, monkeypatch):
+    passage = create_passage()
+    passage.commission.session.nv_excludes_interview = False
+    juror = _members(passage)[0]
+    monkeypatch.setattr(validity, "unit_validity", lambda **kw: validity.UnitValidity.NV)
+    services.start_passage(passage=passage, actor=juror, now=T0)
+    saved = _save(passage, juror, "mark", "12", 0, "op-nv-ok")
+    assert (saved[0]["status"], services.result_label(passage, nv=True)) == ("ok", "NV")
+
+
+def test_move_and_swap_audited(db, create_passage, create_candidate, create_user):
+    first = create_passage()
+    commission = first.commission
+    second = create_passage(commission=commission,
+                            candidate=create_candidate(commission.session, e5_form="ponctuel"))
+    gestion = create_user(Role.GESTIONNAIRE)
+    services.move_passage(passage=first, scheduled_at=T0, actor=gestion, now=T0)
+    services.move_passage(passage=second, scheduled_at=T0 + timedelta(hours=1), actor=gestion,
+                          now=T0)
+    services.swap_passages(first=first, second=second, actor=gestion, now=T0)
+    actions = db.session.scalars(sa.select(AuditEvent.action).where(
+        AuditEvent.action.in_(["passage.move", "passage.swap"])).order_by(AuditEvent.id)).all()
+    assert (first.scheduled_at, second.scheduled_at, actions) == (
+        T0 + timedelta(hours=1), T0, ["passage.move", "passage.move", "passage.swap"])
+
+
+def test_started_passage_cannot_move(create_passage, create_user):
+    passage = create_passage()
+    services.start_passage(passage=passage, actor=_members(passage)[0], now=T0)
+    with pytest.raises(JuryError) as error:
+        services.move_passage(passage=passage, scheduled_at=T0, actor=create_user(Role.GESTIONNAIRE))
+    assert str(error.value) == (f"Le passage de {passage.candidate.full_name} a déjà commencé : "
+                                "il ne peut plus être déplacé.")
+
+
+def test_pause_reason_in_audit_trail(db, create_passage):
+    passage = create_passage()
+    juror = _members(passage)[0]
+    services.start_passage(passage=passage, actor=juror, now=T0)
+    services.pause(passage=passage, reason="Coupure réseau", actor=juror, now=T0)
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "timer.pause"))
+    assert (event.reason, event.actor_id) == ("Coupure réseau", juror.id)
+
+
+def test_generate_schedule_e5_ponctuel_pipelines(create_passage, create_candidate, create_user):
+    first = create_passage(unit_code="E5")
+    commission = first.commission
+    for _ in range(2):
+        create_passage(commission=commission,
+                       candidate=create_candidate(commission.session, e5_form="ponctuel"))
+    passages = services.generate_schedule(
+        commission=commission, day=date(2027, 5, 12), day_start=time(8, 0), break_minutes=10,
+        lunch_start=time(12, 0), lunch_minutes=60, workstations=2, room="",
+        actor=create_user(Role.GESTIONNAIRE))
+    # Preparation 45 min alone, then 45 min with the commission; the next one prepares
+    # meanwhile (UTC times; 08:00 Paris is 06:00 UTC in May).
+    assert [p.scheduled_at.strftime("%H:%M") for p in passages] == ["06:00", "06:55", "07:50"]

@@ -310,7 +310,7 @@
     state = data;
     stateAt = receivedAt;
     var p = data.passage;
-    var locked = p.final || p.nv || p.absent;
+    var locked = p.final || p.blocked || p.absent;
     var grids = data.grids;
     applyGrid("commune", grids.agreed);
     applyGrid("perso", grids.own);
@@ -366,7 +366,7 @@
     }
     final.hidden = true;
     button.hidden = false;
-    button.disabled = mineDone || p.nv || p.absent;
+    button.disabled = mineDone || p.blocked || p.absent;
     button.textContent = mineDone ? "Vous avez validé" : "Valider la note";
     summary.textContent = names.length ? "Validée par " + names.join(" et ") + " ; la note est définitive quand les deux jurés ont validé. Toute modification de la grille commune annule les validations." :
       "Aucune validation. La note devient définitive quand les deux jurés ont validé la même version de la grille commune.";
@@ -398,7 +398,7 @@
     var detail = $("timer-detail");
     if (t.status === "a_venir") {
       clock.textContent = fmt(segments[0].allowed);
-      detail.textContent = state.passage.absent ? "Candidat absent (ABS)" : (state.passage.nv ? "Dossier non valide (NV)" : "Passage non commencé");
+      detail.textContent = state.passage.absent ? "Candidat absent (ABS)" : (state.passage.blocked ? "Dossier non valide (NV)" : "Passage non commencé");
       panel.classList.remove("timer--warn", "timer--over");
     } else if (t.status === "termine") {
       clock.textContent = "Terminé";
