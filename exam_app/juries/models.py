@@ -286,7 +286,8 @@ class Validation(db.Model):
     passage_id: Mapped[int] = mapped_column(sa.ForeignKey("passage.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
     revision: Mapped[int]
-    mark: Mapped[Decimal] = mapped_column(sa.Numeric(4, 2))
+    # None for a situation that records its grid only (E5 CCF situation A).
+    mark: Mapped[Decimal | None] = mapped_column(sa.Numeric(4, 2))
     validated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     passage: Mapped[Passage] = relationship(back_populates="validations")

@@ -79,6 +79,26 @@ def variants_for(commission: Commission) -> list:
     return list(get_unit(commission.unit_code).variants_for(commission.form))
 
 
+def carries_mark(unit_code: str, variant_code: str) -> bool:
+    """Whether this situation's passage sets the unit's mark.
+
+    A form with several situations (E5 CCF: A then B) gets one global mark,
+    agreed at the last situation in definition order with every situation's
+    grid shown (DOMAIN.md default); earlier situations record their grid only.
+    """
+    unit = get_unit(unit_code)
+    variant = unit.variant(variant_code)
+    return unit.variants_for(variant.form)[-1].code == variant.code
+
+
+def earlier_situations(unit_code: str, variant_code: str) -> list[str]:
+    """Codes of the situations before this one in the same form (definition order)."""
+    unit = get_unit(unit_code)
+    variant = unit.variant(variant_code)
+    codes = [v.code for v in unit.variants_for(variant.form)]
+    return codes[:codes.index(variant.code)]
+
+
 def field_names(unit_code: str, variant_code: str) -> list[str]:
     """The fields of a grid, from the unit definition: levels, comments, appreciation, mark."""
     unit = get_unit(unit_code)
@@ -89,7 +109,7 @@ def field_names(unit_code: str, variant_code: str) -> list[str]:
             continue
         names.extend(f"c:{c.code}" for c in section.criteria)
         names.append(f"s:{section.code}")
-    return [*names, "appreciation", "mark"]
+    return [*names, "appreciation", *(["mark"] if carries_mark(unit_code, variant_code) else [])]
 
 
 def _create_grid(passage: Passage, key: str, owner_id: int | None) -> Grid:
@@ -681,7 +701,7 @@ def _agreed_changed(*, context: SaveContext, actor, now: datetime) -> None:
         record(actor=actor, action="validation.cleared", object_type="passage",
                object_id=context.passage_id, session_id=context.session_id, now=now,
                before={"validated_by": [row[0] for row in cleared],
-                       "mark": str(cleared[0][1])},
+                       "mark": mark_text(cleared[0][1])},
                reason="grille commune modifiée après validation")
 
 
@@ -729,12 +749,15 @@ def validate(*, passage: Passage, revision: int, actor, now: datetime | None = N
     if revision != passage.agreed_revision:
         raise JuryError("La grille commune a changé depuis votre lecture : relisez-la puis "
                         "validez de nouveau.")
-    stored_mark = db.session.scalar(
-        sa.select(GridField.value).join(Grid, Grid.id == GridField.grid_id)
-        .where(Grid.passage_id == passage.id, Grid.key == AGREED, GridField.name == "mark"))
-    if not stored_mark:
-        raise JuryError("Saisissez la note proposée dans la grille commune avant de valider.", 400)
-    mark = Decimal(stored_mark)
+    mark = None
+    if carries_mark(passage.unit_code, passage.variant_code):
+        stored_mark = db.session.scalar(
+            sa.select(GridField.value).join(Grid, Grid.id == GridField.grid_id)
+            .where(Grid.passage_id == passage.id, Grid.key == AGREED, GridField.name == "mark"))
+        if not stored_mark:
+            raise JuryError("Saisissez la note proposée dans la grille commune avant de valider.",
+                            400)
+        mark = Decimal(stored_mark)
     existing = next((v for v in passage.validations if v.user_id == actor.id), None)
     if existing is None:
         passage.validations.append(Validation(user_id=actor.id, revision=revision, mark=mark,

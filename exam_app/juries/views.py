@@ -35,6 +35,7 @@ from exam_app.juries.models import (
     Commission,
     CommissionMember,
     CommissionSettings,
+    Grid,
     Passage,
 )
 from exam_app.juries.services import JuryError
@@ -164,9 +165,32 @@ def passage_page(passage_id: int):
         status=services.status(passage, nv=nv), status_labels=services.STATUS_LABELS,
         mark_step=passage.commission.session.mark_step,
         extra=services.extra_label(passage.candidate.extra_time_fraction),
+        with_mark=services.carries_mark(passage.unit_code, passage.variant_code),
+        earlier=_earlier_grids(passage, unit),
         home_url=url_for("juries.home", jour=to_local(passage.scheduled_at).date().isoformat()
                          if passage.scheduled_at else None),
     )
+
+
+def _earlier_grids(passage: Passage, unit) -> list[dict]:
+    """The agreed grids of the candidate's earlier situations (shown before the global mark)."""
+    codes = services.earlier_situations(passage.unit_code, passage.variant_code)
+    if not codes or not services.carries_mark(passage.unit_code, passage.variant_code):
+        return []
+    earlier = db.session.scalars(sa.select(Passage).where(
+        Passage.candidate_id == passage.candidate_id, Passage.unit_code == passage.unit_code,
+        Passage.variant_code.in_(codes))).all()
+    result = []
+    for other in sorted(earlier, key=lambda p: codes.index(p.variant_code)):
+        variant = unit.variant(other.variant_code)
+        grid = db.session.scalar(sa.select(Grid).where(Grid.passage_id == other.id,
+                                                       Grid.key == AGREED))
+        values = {f.name: f.value for f in grid.fields} if grid else {}
+        sections = [s for s in unit.grid.sections
+                    if not variant.grid_sections or s.code in variant.grid_sections]
+        result.append({"passage": other, "variant": variant, "values": values,
+                       "sections": sections})
+    return result
 
 
 def _state(passage: Passage) -> dict:

@@ -115,7 +115,7 @@ def upgrade():
     sa.Column('passage_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
-    sa.Column('mark', sa.Numeric(precision=4, scale=2), nullable=False),
+    sa.Column('mark', sa.Numeric(precision=4, scale=2), nullable=True),
     sa.Column('validated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['passage_id'], ['passage.id'], name=op.f('fk_validation_passage_id_passage'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_validation_user_id_user'), ondelete='CASCADE'),

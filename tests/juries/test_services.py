@@ -338,3 +338,14 @@ def test_generate_schedule_e5_ponctuel_pipelines(create_passage, create_candidat
     # Preparation 45 min alone, then 45 min with the commission; the next one prepares
     # meanwhile (UTC times; 08:00 Paris is 06:00 UTC in May).
     assert [p.scheduled_at.strftime("%H:%M") for p in passages] == ["06:00", "06:55", "07:50"]
+
+
+def test_ccf_situation_a_validated_without_mark(create_passage):
+    passage = create_passage(unit_code="E5", variant_code="ccf_a", form="ccf")
+    first, second = _members(passage)
+    services.start_passage(passage=passage, actor=first, now=T0)
+    services.validate(passage=passage, revision=0, actor=first, now=T0)
+    final = services.validate(passage=passage, revision=0, actor=second, now=T0)
+    assert (final, passage.final_mark, passage.is_final,
+            services.carries_mark("E5", "ccf_a"), services.carries_mark("E5", "ccf_b"),
+            services.carries_mark("E4", "ponctuel")) == (True, None, True, False, True, True)

@@ -223,4 +223,20 @@ def test_grid_field_rows_created_for_each_grid(db, create_passage):
     names = db.session.scalars(sa.select(GridField.name).join(Grid).where(
         Grid.passage_id == passage.id, Grid.key == "agreed").order_by(GridField.id)).all()
     assert names == ["c:sujet", "c:demarche_veille", "c:outils_veille", "c:resultat_veille",
-                     "c:maitrise_veille", "s:veille", "appreciation", "mark"]
+                     "c:maitrise_veille", "s:veille", "appreciation"]
+
+
+def test_ccf_b_page_shows_situation_a_grid_and_sets_global_mark(client, login_as, create_passage,
+                                                                 create_candidate):
+    situation_a = create_passage(unit_code="E5", variant_code="ccf_a", form="ccf")
+    commission = situation_a.commission
+    situation_b = create_passage(commission=commission, candidate=situation_a.candidate,
+                                 variant_code="ccf_b")
+    login_as(_jurors(situation_a)[0])
+    token = _page_token(client, situation_a)
+    _save(client, situation_a, token, "c:sujet", "TS", 0, "op-a1")
+    page_a = client.get(f"/jury/passages/{situation_a.id}").get_data(as_text=True)
+    page_b = client.get(f"/jury/passages/{situation_b.id}").get_data(as_text=True)
+    assert ('id="commune-mark"' in page_a, 'id="commune-mark"' in page_b,
+            "CCF — situation A (veille informationnelle) <span" in page_b,
+            "<td>TS</td>" in page_b) == (False, True, True, True)

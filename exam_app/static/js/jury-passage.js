@@ -360,14 +360,16 @@
     if (p.final) {
       summary.textContent = "Validée par les deux jurés.";
       final.hidden = false;
-      final.textContent = "Note définitive : " + p.final_mark.replace(".", ",") + " / 20 — verrouillée (seule la division des examens peut la rouvrir).";
+      final.textContent = p.final_mark === null ?
+        "Grille validée par les deux jurés — verrouillée (la note est arrêtée lors de la dernière situation)." :
+        "Note définitive : " + p.final_mark.replace(".", ",") + " / 20 — verrouillée (seule la division des examens peut la rouvrir).";
       button.hidden = true;
       return;
     }
     final.hidden = true;
     button.hidden = false;
     button.disabled = mineDone || p.blocked || p.absent;
-    button.textContent = mineDone ? "Vous avez validé" : "Valider la note";
+    button.textContent = mineDone ? "Vous avez validé" : (document.getElementById("commune-mark") ? "Valider la note" : "Valider la grille");
     summary.textContent = names.length ? "Validée par " + names.join(" et ") + " ; la note est définitive quand les deux jurés ont validé. Toute modification de la grille commune annule les validations." :
       "Aucune validation. La note devient définitive quand les deux jurés ont validé la même version de la grille commune.";
   }
