@@ -71,4 +71,10 @@ DEFAULTS: dict = {
     "LOGIN_FAILURE_WINDOW_SECONDS": 15 * 60,
     "LOGIN_MAX_FAILURES_PER_IP": 30,
     "CANDIDATES_PER_PAGE": 50,
+    # Jury day: seconds per exam minute (tests shorten the clock), polling period of the
+    # passage screen, and the autosave request limits.
+    "JURY_SECONDS_PER_MINUTE": 60,
+    "JURY_POLL_MS": 2000,
+    "JURY_MAX_JSON_BYTES": 256 * 1024,
+    "JURY_MAX_OPS": 100,
 }

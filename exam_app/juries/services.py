@@ -610,9 +610,10 @@ def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime |
     """
     now = now or utcnow()
     grid_key = context.grid_key
-    op_ids = [str(op.get("op", ""))[:64] for op in ops]
-    if any(not op_id for op_id in op_ids) or len(set(op_ids)) != len(op_ids):
-        raise JuryError("Chaque modification doit porter un identifiant unique.", 400)
+    op_ids = [str(op.get("op", "")) for op in ops]
+    if any(not op_id or len(op_id) > 64 for op_id in op_ids) or len(set(op_ids)) != len(op_ids):
+        raise JuryError("Chaque modification doit porter un identifiant unique "
+                        "(64 caractères au plus).", 400)
     hot = _statements()
     connection = db.session.connection()
     done = dict(connection.execute(hot.replays, {"op_ids": op_ids}).all()) \

@@ -240,3 +240,12 @@ def test_ccf_b_page_shows_situation_a_grid_and_sets_global_mark(client, login_as
     assert ('id="commune-mark"' in page_a, 'id="commune-mark"' in page_b,
             "CCF — situation A (veille informationnelle) <span" in page_b,
             "<td>TS</td>" in page_b) == (False, True, True, True)
+
+
+def test_autosave_overlong_operation_id_refused(client, login_as, create_passage):
+    passage = create_passage()
+    login_as(_jurors(passage)[0])
+    token = _page_token(client, passage)
+    response = _save(client, passage, token, "appreciation", "x", 0, "o" * 65)
+    assert (response.status_code, response.get_json()["error"]) == (
+        400, "Chaque modification doit porter un identifiant unique (64 caractères au plus).")
