@@ -75,6 +75,12 @@ def conflict_of_interest(commission: Commission, candidate: Candidate) -> str | 
     return None
 
 
+def has_several_forms(unit_code: str) -> bool:
+    """A unit sat in CCF or ponctuel by candidate status (E5): the candidate's form
+    (``Candidate.e5_form``, the only per-candidate form enrolment records) decides."""
+    return len({v.form for v in get_unit(unit_code).variants}) > 1
+
+
 def variants_for(commission: Commission) -> list:
     return list(get_unit(commission.unit_code).variants_for(commission.form))
 
@@ -142,7 +148,7 @@ def assign_candidates(*, commission: Commission, numbers: list[str], variant_cod
         if candidate is None:
             errors.append(f"Candidat n° {number} inconnu dans cette session.")
             continue
-        if commission.unit_code == "E5" and candidate.e5_form != commission.form:
+        if has_several_forms(commission.unit_code) and candidate.e5_form != commission.form:
             errors.append(f"{candidate.full_name} (n° {number}) passe l'E5 en forme "
                           f"{candidate.e5_form_label}, pas dans cette commission.")
             continue
@@ -215,6 +221,24 @@ def generate_schedule(*, commission: Commission, day: date, day_start: time, bre
            after={"day": day, "passages": len(passages), "break_minutes": break_minutes,
                   "lunch": f"{lunch_start:%H:%M}+{lunch_minutes}", "workstations": workstations})
     return passages
+
+
+def unassigned_candidates(commission: Commission, limit: int = 200) -> list[Candidate]:
+    """Candidates of the commission's centre (ponctuel) or establishment (CCF) who sit
+    this unit in this form and have no passage yet for it, without a conflict of interest."""
+    query = sa.select(Candidate).where(
+        Candidate.session_id == commission.session_id,
+        ~sa.exists().where(Passage.candidate_id == Candidate.id,
+                           Passage.unit_code == commission.unit_code))
+    if has_several_forms(commission.unit_code):
+        query = query.where(Candidate.e5_form == commission.form)
+    if commission.form == UnitForm.CCF.value:
+        query = query.where(Candidate.establishment_id == commission.establishment_id)
+    elif commission.centre_id is not None:
+        query = query.where(Candidate.centre_id == commission.centre_id)
+    candidates = db.session.scalars(
+        query.order_by(Candidate.last_name, Candidate.first_name).limit(limit)).all()
+    return [c for c in candidates if conflict_of_interest(commission, c) is None]
 
 
 def commission_passages(commission: Commission) -> list[Passage]:

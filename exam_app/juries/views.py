@@ -445,12 +445,13 @@ def planning(commission_id: int):
         status = 400
     passages = services.commission_passages(commission)
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code)
+    unassigned = services.unassigned_candidates(commission)
     swap_choices = _swap_choices(commission)
     return render_template(
         "juries/planning.html", commission=commission, passages=passages,
         assign_form=assign_form, schedule_form=schedule_form, nv=nv, services=services,
         get_unit=get_unit, swap_choices=swap_choices, variants=services.variants_for(commission),
-        move_form=MoveForm(), swap_form=SwapForm(),
+        move_form=MoveForm(), swap_form=SwapForm(), unassigned=unassigned,
     ), status
 
 

@@ -249,3 +249,22 @@ def test_autosave_overlong_operation_id_refused(client, login_as, create_passage
     response = _save(client, passage, token, "appreciation", "x", 0, "o" * 65)
     assert (response.status_code, response.get_json()["error"]) == (
         400, "Chaque modification doit porter un identifiant unique (64 caractères au plus).")
+
+
+def test_planning_lists_eligible_unassigned_candidates(client, login_as, create_session,
+                                                        create_centre, create_commission,
+                                                        create_candidate, create_user,
+                                                        create_establishment):
+    session = create_session()
+    centre = create_centre(session)
+    school = create_establishment()
+    commission = create_commission(session, unit_code="E5", centre=centre,
+                                   teacher_establishment=school)
+    eligible = create_candidate(session, centre=centre, e5_form="ponctuel")
+    ccf = create_candidate(session, centre=centre, e5_form="ccf")
+    conflicted = create_candidate(session, centre=centre, e5_form="ponctuel", establishment=school)
+    login_as(create_user(Role.GESTIONNAIRE))
+    html = client.get(f"/gestion/commissions/{commission.id}/planning").get_data(as_text=True)
+    listed = re.findall(r"<li><code>([^<]+)</code>", html)
+    assert (listed, ccf.number in listed, conflicted.number in listed) == (
+        [eligible.number], False, False)
