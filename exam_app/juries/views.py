@@ -459,7 +459,8 @@ def _swap_choices(commission: Commission) -> list[tuple[int, str]]:
     rows = db.session.execute(
         sa.select(Passage, Commission.code).join(Commission, Commission.id == Passage.commission_id)
         .where(Commission.session_id == commission.session_id,
-               Commission.unit_code == commission.unit_code, Passage.started_at.is_(None))
+               Commission.unit_code == commission.unit_code, Commission.form == commission.form,
+               Passage.started_at.is_(None), Passage.finalized_at.is_(None))
         .order_by(Commission.code, Passage.scheduled_at, Passage.position)).all()
     return [(p.id, f"{code} — {p.candidate.full_name}"
              + (f" ({to_local(p.scheduled_at):%d/%m %H:%M})" if p.scheduled_at else ""))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from exam_app.accounts.models import Role
 from exam_app.audit.models import AuditEvent
 from exam_app.dossiers import validity
+from exam_app.extensions import db as _db
 from exam_app.juries import services
 from exam_app.juries.models import AGREED, Attendance, Grid, GridField
 from exam_app.juries.services import JuryError
@@ -32,7 +33,7 @@ def _save(passage, user, field, value, base, op, key=AGREED, now=T0):
     results = services.save_fields(context=context, actor=user, now=now,
                                    ops=[{"op": op, "field": field, "value": value, "base": base}])
     # The save writes with bulk UPDATEs, as a request would in its own session.
-    services.db.session.expire_all()
+    _db.session.expire_all()
     return results
 
 
