@@ -79,7 +79,7 @@ def seed(database_url: str, tmp: Path) -> list[dict]:
     from exam_app.accounts.models import Role, RoleAssignment, User
     from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
     from exam_app.extensions import db
-    from exam_app.juries import services
+    from exam_app.juries import planning
     from exam_app.juries.models import Commission, CommissionMember, MemberRole
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench",
@@ -113,7 +113,7 @@ def seed(database_url: str, tmp: Path) -> list[dict]:
                                   establishment=school, centre=centre, e5_form="ponctuel")
             db.session.add_all([commission, candidate])
             db.session.flush()
-            [passage] = services.assign_candidates(commission=commission,
+            [passage] = planning.assign_candidates(commission=commission,
                                                    numbers=[candidate.number],
                                                    variant_code="ponctuel", actor=None)
             # The two jurors of a pair write different fields of the shared agreed grid.

@@ -214,7 +214,7 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
     from datetime import time
 
     from exam_app.clock import to_local, utcnow
-    from exam_app.juries import services
+    from exam_app.juries import planning, services
 
     now = utcnow()
     day = day or to_local(now).date()
@@ -226,10 +226,10 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
                                        Candidate.centre_id == commission.centre_id,
                                        Candidate.e5_form == "ponctuel" if unit == "E5" else sa.true())
             .order_by(Candidate.last_name, Candidate.id)).all()
-        chosen = [c for c in pool if services.conflict_of_interest(commission, c) is None][:count]
-        services.assign_candidates(commission=commission, numbers=[c.number for c in chosen],
+        chosen = [c for c in pool if planning.conflict_of_interest(commission, c) is None][:count]
+        planning.assign_candidates(commission=commission, numbers=[c.number for c in chosen],
                                    variant_code="ponctuel", actor=actor)
-        passages = services.generate_schedule(
+        passages = planning.generate_schedule(
             commission=commission, day=day, day_start=time(8, 0), break_minutes=10,
             lunch_start=time(12, 0), lunch_minutes=60, workstations=2,
             room="B12" if unit == "E4" else "C04", actor=actor)

@@ -80,7 +80,7 @@ def world(create_session, create_centre, create_candidate, create_user, create_c
 
 
 def _passage_for(commission, candidate, actor):
-    from exam_app.juries.services import assign_candidates
+    from exam_app.juries.planning import assign_candidates
 
     return assign_candidates(commission=commission, numbers=[candidate.number],
                              variant_code="ponctuel", actor=actor)[0]

@@ -27,6 +27,7 @@ from exam_app.clock import PARIS, to_local, utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
+from exam_app.juries import planning as plans
 from exam_app.juries import services
 from exam_app.juries.forms import AssignForm, AttendanceForm, MoveForm, ReopenForm, ScheduleForm, SwapForm
 from exam_app.juries.models import (
@@ -411,7 +412,7 @@ def planning(commission_id: int):
         numbers = [n for line in assign_form.numbers.data.splitlines()
                    for n in line.replace(";", ",").split(",")]
         try:
-            created = services.assign_candidates(commission=commission, numbers=numbers,
+            created = plans.assign_candidates(commission=commission, numbers=numbers,
                                                  variant_code=assign_form.variant.data,
                                                  actor=current_user)
         except JuryError as error:
@@ -425,7 +426,7 @@ def planning(commission_id: int):
             return redirect(url_for("juries.planning", commission_id=commission.id))
     elif "plan-go" in request.form and schedule_form.validate_on_submit():
         try:
-            planned = services.generate_schedule(
+            planned = plans.generate_schedule(
                 commission=commission, day=schedule_form.day.data,
                 day_start=schedule_form.day_start.data,
                 break_minutes=schedule_form.break_minutes.data,
@@ -443,14 +444,14 @@ def planning(commission_id: int):
             return redirect(url_for("juries.planning", commission_id=commission.id))
     elif request.method == "POST":
         status = 400
-    passages = services.commission_passages(commission)
+    passages = plans.commission_passages(commission)
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code)
-    unassigned = services.unassigned_candidates(commission)
+    unassigned = plans.unassigned_candidates(commission)
     swap_choices = _swap_choices(commission)
     return render_template(
         "juries/planning.html", commission=commission, passages=passages,
         assign_form=assign_form, schedule_form=schedule_form, nv=nv, services=services,
-        get_unit=get_unit, swap_choices=swap_choices, variants=services.variants_for(commission),
+        get_unit=get_unit, swap_choices=swap_choices, variants=plans.variants_for(commission),
         move_form=MoveForm(), swap_form=SwapForm(), unassigned=unassigned,
     ), status
 
@@ -486,7 +487,7 @@ def move(passage_id: int):
         return redirect(target)
     when = form.scheduled_at.data.replace(tzinfo=PARIS).astimezone(UTC)
     try:
-        services.move_passage(passage=passage, scheduled_at=when, actor=current_user)
+        plans.move_passage(passage=passage, scheduled_at=when, actor=current_user)
     except JuryError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -508,7 +509,7 @@ def swap(passage_id: int):
         return redirect(target)
     other = _passage_or_404(form.other.data)
     try:
-        services.swap_passages(first=passage, second=other, actor=current_user)
+        plans.swap_passages(first=passage, second=other, actor=current_user)
     except JuryError as error:
         db.session.rollback()
         flash(str(error), "error")

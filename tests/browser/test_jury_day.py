@@ -20,7 +20,7 @@ from exam_app import create_app
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
 from exam_app.extensions import db
-from exam_app.juries import services
+from exam_app.juries import planning, services
 from exam_app.juries.models import Commission, CommissionMember, MemberRole, Passage
 
 CHROMIUM = "/usr/bin/chromium"
@@ -72,7 +72,7 @@ def jury_server(tmp_path):
         ]
         db.session.add_all([session, centre, school, candidate, commission])
         db.session.flush()
-        [passage] = services.assign_candidates(commission=commission,
+        [passage] = planning.assign_candidates(commission=commission,
                                                numbers=[candidate.number],
                                                variant_code="ponctuel", actor=None)
         db.session.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exam_app.accounts.models import Role
-from exam_app.juries import services
+from exam_app.juries import planning
 
 
 @pytest.fixture()
@@ -19,7 +19,7 @@ def create_passage(db, create_session, create_centre, create_candidate, create_c
             commission = create_commission(session, unit_code=unit_code, form=form, centre=centre)
         candidate = candidate or create_candidate(session, e5_form=form, **candidate_values)
         gestionnaire = create_user(Role.GESTIONNAIRE)
-        [passage] = services.assign_candidates(commission=commission, numbers=[candidate.number],
+        [passage] = planning.assign_candidates(commission=commission, numbers=[candidate.number],
                                                variant_code=variant_code, actor=gestionnaire)
         return passage
 

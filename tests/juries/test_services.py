@@ -12,7 +12,7 @@ from exam_app.accounts.models import Role
 from exam_app.audit.models import AuditEvent
 from exam_app.dossiers import validity
 from exam_app.extensions import db as _db
-from exam_app.juries import services
+from exam_app.juries import planning, services
 from exam_app.juries.models import AGREED, Attendance, Grid, GridField
 from exam_app.juries.services import JuryError
 
@@ -48,7 +48,7 @@ def test_assign_conflict_of_interest_refused_naming_it(create_session, create_ce
     candidate = create_candidate(session, establishment=school, last_name="DURAND",
                                  first_name="Léa")
     with pytest.raises(JuryError) as error:
-        services.assign_candidates(commission=commission, numbers=[candidate.number],
+        planning.assign_candidates(commission=commission, numbers=[candidate.number],
                                    variant_code="ponctuel", actor=teacher)
     assert str(error.value) == (
         f"Conflit d'intérêts : Anne Roy enseigne à Lycée du Parc, l'établissement de "
@@ -64,7 +64,7 @@ def test_assign_ccf_own_teacher_allowed(create_passage):
 def test_assign_duplicate_and_unknown_refused(create_passage, create_user):
     passage = create_passage()
     with pytest.raises(JuryError) as error:
-        services.assign_candidates(commission=passage.commission,
+        planning.assign_candidates(commission=passage.commission,
                                    numbers=[passage.candidate.number, "ZZZ"],
                                    variant_code="ponctuel", actor=create_user(Role.GESTIONNAIRE))
     assert str(error.value) == (
@@ -91,7 +91,7 @@ def test_swap_into_conflicting_commission_refused(create_passage, create_establi
     second = create_passage(commission=other,
                             candidate=create_candidate(session, establishment=school))
     with pytest.raises(JuryError) as error:
-        services.swap_passages(first=first, second=second, actor=create_user(Role.GESTIONNAIRE))
+        planning.swap_passages(first=first, second=second, actor=create_user(Role.GESTIONNAIRE))
     assert str(error.value).startswith("Conflit d'intérêts")
 
 
@@ -101,7 +101,7 @@ def test_generate_schedule_e4_with_lunch(create_passage, create_candidate, creat
     for _ in range(3):
         create_passage(commission=commission,
                        candidate=create_candidate(commission.session, e5_form="ponctuel"))
-    passages = services.generate_schedule(
+    passages = planning.generate_schedule(
         commission=commission, day=date(2027, 5, 12), day_start=time(9, 0), break_minutes=10,
         lunch_start=time(12, 0), lunch_minutes=60, workstations=1, room="B12",
         actor=create_user(Role.GESTIONNAIRE))
@@ -298,10 +298,10 @@ def test_move_and_swap_audited(db, create_passage, create_candidate, create_user
     second = create_passage(commission=commission,
                             candidate=create_candidate(commission.session, e5_form="ponctuel"))
     gestion = create_user(Role.GESTIONNAIRE)
-    services.move_passage(passage=first, scheduled_at=T0, actor=gestion, now=T0)
-    services.move_passage(passage=second, scheduled_at=T0 + timedelta(hours=1), actor=gestion,
+    planning.move_passage(passage=first, scheduled_at=T0, actor=gestion, now=T0)
+    planning.move_passage(passage=second, scheduled_at=T0 + timedelta(hours=1), actor=gestion,
                           now=T0)
-    services.swap_passages(first=first, second=second, actor=gestion, now=T0)
+    planning.swap_passages(first=first, second=second, actor=gestion, now=T0)
     actions = db.session.scalars(sa.select(AuditEvent.action).where(
         AuditEvent.action.in_(["passage.move", "passage.swap"])).order_by(AuditEvent.id)).all()
     assert (first.scheduled_at, second.scheduled_at, actions) == (
@@ -312,7 +312,7 @@ def test_started_passage_cannot_move(create_passage, create_user):
     passage = create_passage()
     services.start_passage(passage=passage, actor=_members(passage)[0], now=T0)
     with pytest.raises(JuryError) as error:
-        services.move_passage(passage=passage, scheduled_at=T0, actor=create_user(Role.GESTIONNAIRE))
+        planning.move_passage(passage=passage, scheduled_at=T0, actor=create_user(Role.GESTIONNAIRE))
     assert str(error.value) == (f"Le passage de {passage.candidate.full_name} a déjà commencé : "
                                 "il ne peut plus être déplacé.")
 
@@ -332,7 +332,7 @@ def test_generate_schedule_e5_ponctuel_pipelines(create_passage, create_candidat
     for _ in range(2):
         create_passage(commission=commission,
                        candidate=create_candidate(commission.session, e5_form="ponctuel"))
-    passages = services.generate_schedule(
+    passages = planning.generate_schedule(
         commission=commission, day=date(2027, 5, 12), day_start=time(8, 0), break_minutes=10,
         lunch_start=time(12, 0), lunch_minutes=60, workstations=2, room="",
         actor=create_user(Role.GESTIONNAIRE))
