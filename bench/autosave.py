@@ -5,8 +5,9 @@ temporary SQLite file, or a temporary database created in BENCH_DATABASE_URL's
 PostgreSQL server), logs CONNECTIONS jurors in, then, in the same run:
   1. baseline: GET /jury/heure (logged in, returns the server time as JSON);
   2. autosave: POST /jury/passages/<id>/grilles/commune/champs (one field each).
-Each phase is a fixed number of requests (bounded; an overall deadline stops
-it). Afterwards it counts the rows: every acknowledged write must be in the
+The two endpoints alternate in ROUNDS short rounds so that both see the same
+machine load; each is a fixed number of requests (bounded; an overall
+deadline stops it). Afterwards it counts the rows: every acknowledged write must be in the
 database with the expected version and value ("lost" = 0). Prints ONE JSON
 line; never fails on a timing (the exit code is non-zero only on errors).
 
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", 16))
 REQUESTS_PER_CONNECTION = int(os.environ.get("BENCH_REQUESTS", 150))
 WORKERS = 2
+ROUNDS = 6
 DEADLINE_SECONDS = 240
 PASSWORD = "bench-password"  # noqa: S105 - a throwaway account in a temporary database
 
@@ -173,7 +175,8 @@ def wait_for(port: int, process: subprocess.Popen) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
-def run_phase(clients, make_request, deadline) -> dict:
+def run_phase(clients, make_request, deadline, count, offset) -> dict:
+    """``count`` requests per connection, all connections at once."""
     latencies: list[float] = []
     errors = []
     lock = threading.Lock()
@@ -182,7 +185,7 @@ def run_phase(clients, make_request, deadline) -> dict:
     def worker(index: int) -> None:
         mine = []
         barrier.wait()
-        for n in range(REQUESTS_PER_CONNECTION):
+        for n in range(offset, offset + count):
             if time.monotonic() > deadline:
                 break
             started = time.perf_counter()
@@ -203,14 +206,18 @@ def run_phase(clients, make_request, deadline) -> dict:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - began
-    latencies.sort()
+    return {"latencies": latencies, "wall": time.perf_counter() - began, "errors": errors}
+
+
+def summary(phases: list[dict]) -> dict:
+    latencies = sorted(x for phase in phases for x in phase["latencies"])
+    wall = sum(phase["wall"] for phase in phases)
     return {
         "requests": len(latencies),
         "median_ms": round(statistics.median(latencies), 2),
         "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 2),
         "rps": round(len(latencies) / wall, 1),
-        "errors": errors,
+        "errors": [e for phase in phases for e in phase["errors"]],
     }
 
 
@@ -266,8 +273,15 @@ def main() -> int:
             sent[index] = {"version": result["version"], "value": value}
             return True
 
-        baseline = run_phase(clients, trivial, deadline)
-        saves = run_phase(clients, autosave, deadline)
+        # Alternate short rounds of each endpoint so that both see the same machine load
+        # (a shared CI machine's load changes within a minute).
+        per_round = max(1, REQUESTS_PER_CONNECTION // ROUNDS)
+        trivial_phases, save_phases = [], []
+        for round_index in range(ROUNDS):
+            offset = round_index * per_round
+            trivial_phases.append(run_phase(clients, trivial, deadline, per_round, offset))
+            save_phases.append(run_phase(clients, autosave, deadline, per_round, offset))
+        baseline, saves = summary(trivial_phases), summary(save_phases)
         lost = count_lost(database_url, jurors, sent, tmp)
     finally:
         if process is not None:
@@ -285,7 +299,7 @@ def main() -> int:
     print(json.dumps({
         "bench": "autosave",
         "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
-        "workers": WORKERS, "connections": len(jurors),
+        "workers": WORKERS, "connections": len(jurors), "rounds": ROUNDS,
         "requests": saves["requests"],
         "median_ms": saves["median_ms"], "p99_ms": saves["p99_ms"], "rps": saves["rps"],
         "baseline_requests": baseline["requests"],
