@@ -19,6 +19,7 @@
   var known = { commune: {}, perso: {} };  // field -> last reconciled server version
   var timers = {};           // debounce timers per "grid|field"
   var beeped = {};
+  var lastAnnounce = null;
   var $ = function (id) { return document.getElementById(id); };
 
   // ---- the operation queue (persisted, survives a reload) -------------------
@@ -385,6 +386,13 @@
       if (seg.ended_at !== null || t.status === "en_pause") { return seg.elapsed; }
       return seg.elapsed + (serverNow() - state.server_time) / 1000;
     };
+    // Screen readers hear phase changes and pauses, not every tick of the clock.
+    var announce = t.status + ":" + t.current;
+    if (lastAnnounce !== null && announce !== lastAnnounce) {
+      $("live").textContent = t.status === "termine" ? "Passage terminé" :
+        (t.status === "en_pause" ? "Minuteur en pause" : (current ? current.phase + (current.step !== current.phase ? " — " + current.step : "") : ""));
+    }
+    lastAnnounce = announce;
     panel.dataset.state = t.status;
     var presence = $("presence");
     if (presence) { presence.hidden = t.status !== "a_venir"; }
