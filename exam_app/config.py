@@ -74,4 +74,10 @@ DEFAULTS: dict = {
     # Dossier deposit limits (DOMAIN.md: configurable).
     "DOSSIER_FILE_MAX_BYTES": 20 * 1000 * 1000,
     "DOSSIER_MAX_BYTES": 60 * 1000 * 1000,
+    # Jury day: seconds per exam minute (tests shorten the clock), polling period of the
+    # passage screen, and the autosave request limits.
+    "JURY_SECONDS_PER_MINUTE": 60,
+    "JURY_POLL_MS": 2000,
+    "JURY_MAX_JSON_BYTES": 256 * 1024,
+    "JURY_MAX_OPS": 100,
 }

@@ -187,6 +187,7 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
                                 f"{candidate.first_name} {candidate.last_name}, "
                                 f"n° {candidate.number}"))
     db.session.flush()
+    load_jury_day(session=session, actor=gestion)
     record(actor=gestion, action="demo.load", object_type="exam_session", object_id=session.id,
            session_id=session.id, after={"candidates": candidates})
     from exam_app.e6.demo import load_e6
@@ -211,3 +212,59 @@ def logins_for_display() -> list[DemoLogin]:
               "correcteur1": "correcteur", "candidat1": "candidat"}
     return [DemoLogin(labels[name], name, users[name].display_name)
             for name in wanted if name in users]
+
+
+def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> None:
+    """Passages for today at the LYO01 centre (E4 with jury1/jury2, E5 ponctuel), the
+    morning's first E4 passage already marked when the demo loads after it."""
+    from datetime import time
+
+    from exam_app.clock import to_local, utcnow
+    from exam_app.juries import planning, services
+
+    now = utcnow()
+    day = day or to_local(now).date()
+    for unit, count in (("E4", 8), ("E5", 4)):
+        commission = db.session.scalar(sa.select(Commission).where(
+            Commission.session_id == session.id, Commission.code == f"{unit}-LYO01"))
+        pool = db.session.scalars(
+            sa.select(Candidate).where(Candidate.session_id == session.id,
+                                       Candidate.centre_id == commission.centre_id,
+                                       Candidate.e5_form == "ponctuel" if unit == "E5" else sa.true())
+            .order_by(Candidate.last_name, Candidate.id)).all()
+        chosen = [c for c in pool if planning.conflict_of_interest(commission, c) is None][:count]
+        planning.assign_candidates(commission=commission, numbers=[c.number for c in chosen],
+                                   variant_code="ponctuel", actor=actor)
+        passages = planning.generate_schedule(
+            commission=commission, day=day, day_start=time(8, 0), break_minutes=10,
+            lunch_start=time(12, 0), lunch_minutes=60, workstations=2,
+            room="B12" if unit == "E4" else "C04", actor=actor)
+        if unit != "E4" or len(passages) < 2:
+            continue
+        first, second = passages[0], passages[1]
+        jurors = [m.user for m in commission.members]
+        start = first.scheduled_at
+        if start + timedelta(minutes=60) <= now:
+            services.start_passage(passage=first, actor=jurors[0], now=start)
+            services.advance(passage=first, from_index=0, actor=jurors[0],
+                             now=start + timedelta(minutes=24))
+            services.advance(passage=first, from_index=1, actor=jurors[1],
+                             now=start + timedelta(minutes=53))
+            context = services.save_context(passage_id=first.id, user_id=jurors[0].id)
+            grid = services.field_names("E4", "ponctuel")
+            levels = ["S", "TS", "S", "S", "I", "S", "TS"]
+            ops = [{"op": f"demo-{first.id}-{n}", "field": name, "value": value, "base": 0}
+                   for n, (name, value) in enumerate(zip(grid, levels, strict=False))]
+            ops.append({"op": f"demo-{first.id}-a", "field": "appreciation", "base": 0,
+                        "value": "Missions bien présentées, outils maîtrisés ; analyse réflexive à approfondir."})
+            ops.append({"op": f"demo-{first.id}-m", "field": "mark", "value": "14,5", "base": 0})
+            services.save_fields(context=context, ops=ops, actor=jurors[0],
+                                 now=start + timedelta(minutes=56))
+            db.session.refresh(first)
+            for juror in jurors:
+                services.validate(passage=first, revision=first.agreed_revision, actor=juror,
+                                  now=start + timedelta(minutes=58))
+        if second.scheduled_at + timedelta(minutes=15) <= now:
+            services.set_attendance(passage=second, attendance=services.Attendance.ABSENT,
+                                    actor=jurors[0], now=second.scheduled_at)
+    db.session.flush()

@@ -6,7 +6,8 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints so that Alembic can drop and alter them on every backend.
@@ -32,3 +33,17 @@ login_manager.login_message = "Veuillez vous connecter pour accéder à cette pa
 login_manager.login_message_category = "info"
 login_manager.needs_refresh_message = "Votre session a expiré : reconnectez-vous."
 login_manager.session_protection = "strong"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_for_concurrent_writers(dbapi_connection, connection_record):
+    """SQLite under several gunicorn workers: WAL lets readers run during a write, and a
+    writer waits (busy_timeout) instead of failing at once with "database is locked"."""
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

@@ -76,6 +76,20 @@ ACCESS: dict[str, frozenset] = {
     "dossiers.check": frozenset({G}),
     "dossiers.commission_dossiers": frozenset({G, Role.EXAMINATEUR}),
     "dossiers.reasons": frozenset({G}),
+    "juries.server_time": frozenset({Role.EXAMINATEUR}),
+    "juries.passage_page": frozenset({Role.EXAMINATEUR}),
+    "juries.passage_state": frozenset({Role.EXAMINATEUR}),
+    "juries.timer_action": frozenset({Role.EXAMINATEUR}),
+    "juries.autosave": frozenset({Role.EXAMINATEUR}),
+    "juries.reveal": frozenset({Role.EXAMINATEUR}),
+    "juries.validate": frozenset({Role.EXAMINATEUR}),
+    "juries.attendance": frozenset({Role.EXAMINATEUR}),
+    "juries.commissions": frozenset({G}),
+    "juries.planning": frozenset({G}),
+    "juries.move": frozenset({G}),
+    "juries.swap": frozenset({G}),
+    "juries.reopen": frozenset({G}),
+    "juries.board": frozenset({G}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
@@ -104,6 +118,8 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
         "centre_id": centre.id,
         "commission_id": commission.id,
         "token": "not-a-token",
+        "passage_id": _passage_for(commission, candidate, users[Role.GESTIONNAIRE]).id,
+        "grid": "commune",
     }
     args.update(e6_route_args(session=session, centre=centre, candidate=candidate,
                               correcteur=users[Role.CORRECTEUR]))
@@ -132,6 +148,13 @@ def _dossier_world(app, session, candidate, user) -> dict:
     db.session.flush()
     return {"unit_code": "E4", "file_id": file.id, "upload_token": upload.token,
             "period_id": period.id}
+
+
+def _passage_for(commission, candidate, actor):
+    from exam_app.juries.planning import assign_candidates
+
+    return assign_candidates(commission=commission, numbers=[candidate.number],
+                             variant_code="ponctuel", actor=actor)[0]
 
 
 def _routes(app):

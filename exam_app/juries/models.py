@@ -1,12 +1,17 @@
-"""Commissions of two jurors. Passages, timer and grids come with the jury-day issue."""
+"""Commissions of two jurors, their planning settings, passages, the timer record,
+evaluation grids (with per-field versions) and joint validations."""
 
 from __future__ import annotations
 
+from datetime import datetime, time
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from exam_app.clock import UTCDateTime, utcnow
 from exam_app.extensions import db
 
 
@@ -86,3 +91,205 @@ class CommissionMember(db.Model):
     @property
     def role_label(self) -> str:
         return MemberRole(self.member_role).label
+
+
+# ---- Jury day: planning settings, passages, timer, grids, validations --------
+
+
+class CommissionSettings(db.Model):
+    """Planning settings of a commission (defaults apply when no row exists)."""
+
+    __tablename__ = "commission_settings"
+
+    commission_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("commission.id", ondelete="CASCADE"), primary_key=True
+    )
+    day_start: Mapped[time] = mapped_column(sa.Time(), default=time(8, 0))
+    break_minutes: Mapped[int] = mapped_column(default=10)
+    lunch_start: Mapped[time] = mapped_column(sa.Time(), default=time(12, 0))
+    lunch_minutes: Mapped[int] = mapped_column(default=60)
+    prep_workstations: Mapped[int] = mapped_column(default=2)
+    room: Mapped[str] = mapped_column(sa.String(60), default="")
+
+    __table_args__ = (
+        sa.CheckConstraint("break_minutes >= 0 AND break_minutes <= 120", name="break_range"),
+        sa.CheckConstraint("lunch_minutes >= 0 AND lunch_minutes <= 180", name="lunch_range"),
+        sa.CheckConstraint("prep_workstations >= 1 AND prep_workstations <= 50",
+                           name="workstations_range"),
+    )
+
+
+class Attendance(StrEnum):
+    UNKNOWN = "inconnu"
+    PRESENT = "present"
+    ABSENT = "absent"
+
+
+class Passage(db.Model):
+    """A candidate sitting one variant of a unit before a commission, at a time and room.
+
+    The timer state lives in ``PassageSegment`` and ``TimerPause`` rows (UTC
+    timestamps); the mark in the agreed ``Grid``; finality in ``finalized_at``.
+    """
+
+    __tablename__ = "passage"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commission_id: Mapped[int] = mapped_column(sa.ForeignKey("commission.id", ondelete="CASCADE"))
+    candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))
+    unit_code: Mapped[str] = mapped_column(sa.String(10))
+    variant_code: Mapped[str] = mapped_column(sa.String(20))
+    room: Mapped[str] = mapped_column(sa.String(60), default="")
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    position: Mapped[int] = mapped_column(default=0)
+    attendance: Mapped[str] = mapped_column(sa.String(10), default=Attendance.UNKNOWN.value)
+    attendance_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    final_mark: Mapped[Decimal | None] = mapped_column(sa.Numeric(4, 2))
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped by every change of the agreed grid; validations name the revision they saw.
+    agreed_revision: Mapped[int] = mapped_column(default=0)
+
+    commission: Mapped[Commission] = relationship(lazy="joined")
+    candidate = relationship("Candidate", lazy="joined")
+    segments: Mapped[list[PassageSegment]] = relationship(
+        back_populates="passage", cascade="all, delete-orphan", order_by="PassageSegment.index",
+        lazy="selectin",
+    )
+    pauses: Mapped[list[TimerPause]] = relationship(
+        back_populates="passage", cascade="all, delete-orphan", order_by="TimerPause.started_at",
+        lazy="selectin",
+    )
+    validations: Mapped[list[Validation]] = relationship(
+        back_populates="passage", cascade="all, delete-orphan", lazy="selectin",
+    )
+
+    __table_args__ = (
+        sa.UniqueConstraint("candidate_id", "unit_code", "variant_code"),
+        sa.CheckConstraint("attendance IN ('inconnu', 'present', 'absent')",
+                           name="attendance_known"),
+        sa.CheckConstraint("final_mark IS NULL OR (final_mark >= 0 AND final_mark <= 20)",
+                           name="final_mark_range"),
+        sa.Index("ix_passage_commission_scheduled", "commission_id", "scheduled_at"),
+    )
+
+    @property
+    def is_final(self) -> bool:
+        return self.finalized_at is not None
+
+    @property
+    def is_absent(self) -> bool:
+        return self.attendance == Attendance.ABSENT.value
+
+
+class PassageSegment(db.Model):
+    """One timed segment (a phase, or a step of a phase) as it actually ran."""
+
+    __tablename__ = "passage_segment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    passage_id: Mapped[int] = mapped_column(sa.ForeignKey("passage.id", ondelete="CASCADE"))
+    index: Mapped[int]
+    phase_code: Mapped[str] = mapped_column(sa.String(40))
+    step_code: Mapped[str] = mapped_column(sa.String(40))
+    # Allowed length, extra time included, fixed when the segment starts.
+    allowed_seconds: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+
+    passage: Mapped[Passage] = relationship(back_populates="segments")
+
+    __table_args__ = (sa.UniqueConstraint("passage_id", "index"),)
+
+
+class TimerPause(db.Model):
+    """An incident pause of the timer, with its reason."""
+
+    __tablename__ = "timer_pause"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    passage_id: Mapped[int] = mapped_column(sa.ForeignKey("passage.id", ondelete="CASCADE"))
+    segment_index: Mapped[int]
+    reason: Mapped[str] = mapped_column(sa.String(300))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+
+    passage: Mapped[Passage] = relationship(back_populates="pauses")
+
+    __table_args__ = (sa.Index("ix_timer_pause_passage_id", "passage_id"),)
+
+
+AGREED = "agreed"
+
+
+class Grid(db.Model):
+    """An evaluation grid of a passage: one per juror (private until both reveal)
+    and the agreed one (key ``agreed``). Its values live in ``GridField`` rows."""
+
+    __tablename__ = "grid"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    passage_id: Mapped[int] = mapped_column(sa.ForeignKey("passage.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(20))  # "agreed" or "juror:<user id>"
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    fields: Mapped[list[GridField]] = relationship(
+        back_populates="grid", cascade="all, delete-orphan", lazy="selectin",
+        order_by="GridField.id",
+    )
+
+    __table_args__ = (sa.UniqueConstraint("passage_id", "key"),)
+
+
+class GridField(db.Model):
+    """One value of a grid with its version, for compare-and-set autosave."""
+
+    __tablename__ = "grid_field"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(sa.ForeignKey("grid.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(80))
+    value: Mapped[str] = mapped_column(sa.Text, default="")
+    version: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+
+    grid: Mapped[Grid] = relationship(back_populates="fields")
+
+    __table_args__ = (sa.UniqueConstraint("grid_id", "name"),)
+
+
+class ClientOperation(db.Model):
+    """An operation id sent by a browser, with its result, so a replay is answered
+    identically and applied once."""
+
+    __tablename__ = "client_operation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    op_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    passage_id: Mapped[int] = mapped_column(sa.ForeignKey("passage.id", ondelete="CASCADE"))
+    result: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Validation(db.Model):
+    """A juror's validation of the agreed grid at one revision."""
+
+    __tablename__ = "validation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    passage_id: Mapped[int] = mapped_column(sa.ForeignKey("passage.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    revision: Mapped[int]
+    # None for a situation that records its grid only (E5 CCF situation A).
+    mark: Mapped[Decimal | None] = mapped_column(sa.Numeric(4, 2))
+    validated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    passage: Mapped[Passage] = relationship(back_populates="validations")
+
+    __table_args__ = (sa.UniqueConstraint("passage_id", "user_id"),)

@@ -1,7 +1,7 @@
 """E6 written exam
 
 Revision ID: 0004_e6
-Revises: 0002_dossiers
+Revises: 0003_juries
 Create Date: 2026-11-27 07:53:07.971188
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004_e6'
-down_revision = '0002_dossiers'
+down_revision = '0003_juries'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,251 @@
+"""Planning the jury day: commission settings, assigning candidates (with the
+conflict-of-interest rule), generating the sequence, moving and swapping passages.
+
+Same contract as ``services``: keyword-only arguments, flush and audit, never
+commit, never read ``request``; refusals raise ``JuryError``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import sqlalchemy as sa
+
+from exam_app.audit.services import record
+from exam_app.clock import PARIS, utcnow
+from exam_app.enrolment.models import Candidate
+from exam_app.extensions import db
+from exam_app.juries import timer
+from exam_app.juries.models import (
+    AGREED,
+    Attendance,
+    Commission,
+    CommissionSettings,
+    Grid,
+    GridField,
+    MemberRole,
+    Passage,
+)
+from exam_app.juries.services import JuryError, field_names, plan_for
+from exam_app.units import UnitForm, get_unit
+
+
+def settings_for(commission: Commission) -> CommissionSettings:
+    """The commission's planning settings, created with defaults when absent."""
+    settings = db.session.get(CommissionSettings, commission.id)
+    if settings is None:
+        settings = CommissionSettings(commission_id=commission.id, day_start=time(8, 0),
+                                      break_minutes=10, lunch_start=time(12, 0),
+                                      lunch_minutes=60, prep_workstations=2, room="")
+        db.session.add(settings)
+        db.session.flush()
+    return settings
+
+
+def conflict_of_interest(commission: Commission, candidate: Candidate) -> str | None:
+    """The conflict that forbids this commission to examine this candidate, if any."""
+    if commission.form != UnitForm.PONCTUEL.value:
+        return None  # CCF: the candidate's own teachers examine, by design
+    for member in commission.members:
+        if (member.member_role == MemberRole.TEACHER.value and member.establishment_id
+                and member.establishment_id == candidate.establishment_id):
+            return (f"Conflit d'intérêts : {member.user.display_name} enseigne à "
+                    f"{candidate.establishment.name}, l'établissement de "
+                    f"{candidate.full_name} (n° {candidate.number}) ; en forme ponctuelle, "
+                    "un enseignant n'interroge jamais un candidat de son établissement.")
+    return None
+
+
+def has_several_forms(unit_code: str) -> bool:
+    """A unit sat in CCF or ponctuel by candidate status (E5): the candidate's form
+    (``Candidate.e5_form``, the only per-candidate form enrolment records) decides."""
+    return len({v.form for v in get_unit(unit_code).variants}) > 1
+
+
+def variants_for(commission: Commission) -> list:
+    return list(get_unit(commission.unit_code).variants_for(commission.form))
+
+
+def _create_grid(passage: Passage, key: str, owner_id: int | None) -> Grid:
+    grid = Grid(passage_id=passage.id, key=key, owner_id=owner_id)
+    grid.fields = [GridField(name=n, value="", version=0)
+                   for n in field_names(passage.unit_code, passage.variant_code)]
+    db.session.add(grid)
+    return grid
+
+
+def assign_candidates(*, commission: Commission, numbers: list[str], variant_code: str,
+                      actor, now: datetime | None = None) -> list[Passage]:
+    """Create one passage per candidate number, all or none, with every check."""
+    now = now or utcnow()
+    allowed = {v.code for v in variants_for(commission)}
+    if variant_code not in allowed:
+        raise JuryError("Cette situation d'épreuve ne correspond pas à la forme de la commission.",
+                        400)
+    numbers = [n.strip().upper() for n in numbers if n.strip()]
+    if not numbers:
+        raise JuryError("Indiquez au moins un numéro de candidat.", 400)
+    if len(set(numbers)) != len(numbers):
+        raise JuryError("Un même numéro de candidat figure deux fois dans la liste.", 400)
+    candidates = {c.number.upper(): c for c in db.session.scalars(
+        sa.select(Candidate).where(Candidate.session_id == commission.session_id,
+                                   sa.func.upper(Candidate.number).in_(numbers)))}
+    errors = []
+    for number in numbers:
+        candidate = candidates.get(number)
+        if candidate is None:
+            errors.append(f"Candidat n° {number} inconnu dans cette session.")
+            continue
+        if has_several_forms(commission.unit_code) and candidate.e5_form != commission.form:
+            errors.append(f"{candidate.full_name} (n° {number}) passe l'E5 en forme "
+                          f"{candidate.e5_form_label}, pas dans cette commission.")
+            continue
+        conflict = conflict_of_interest(commission, candidate)
+        if conflict:
+            errors.append(conflict)
+            continue
+        existing = db.session.scalar(sa.select(Passage).where(
+            Passage.candidate_id == candidate.id, Passage.unit_code == commission.unit_code,
+            Passage.variant_code == variant_code))
+        if existing is not None:
+            errors.append(f"{candidate.full_name} (n° {number}) a déjà un passage "
+                          f"(commission {existing.commission.code}).")
+    if errors:
+        raise JuryError(" ".join(errors), 400)
+    last = db.session.scalar(sa.select(sa.func.max(Passage.position))
+                             .where(Passage.commission_id == commission.id)) or 0
+    settings = settings_for(commission)
+    passages = []
+    for offset, number in enumerate(numbers, start=1):
+        passage = Passage(commission_id=commission.id, candidate_id=candidates[number].id,
+                          unit_code=commission.unit_code, variant_code=variant_code,
+                          room=settings.room, position=last + offset,
+                          attendance=Attendance.UNKNOWN.value, agreed_revision=0)
+        db.session.add(passage)
+        db.session.flush()
+        _create_grid(passage, AGREED, None)
+        for member in commission.members:
+            _create_grid(passage, f"juror:{member.user_id}", member.user_id)
+        passages.append(passage)
+    db.session.flush()
+    record(actor=actor, action="passage.assign", object_type="commission",
+           object_id=commission.id, session_id=commission.session_id, now=now,
+           after={"candidates": numbers, "variant": variant_code})
+    return passages
+
+
+def generate_schedule(*, commission: Commission, day: date, day_start: time, break_minutes: int,
+                      lunch_start: time, lunch_minutes: int, workstations: int, room: str,
+                      actor, now: datetime | None = None) -> list[Passage]:
+    """Set the scheduled start of every not-yet-started passage, in order."""
+    settings = settings_for(commission)
+    settings.day_start, settings.break_minutes = day_start, break_minutes
+    settings.lunch_start, settings.lunch_minutes = lunch_start, lunch_minutes
+    settings.prep_workstations, settings.room = workstations, room
+    passages = [p for p in commission_passages(commission) if p.started_at is None]
+    if not passages:
+        raise JuryError("Aucun passage à planifier : affectez d'abord des candidats.", 400)
+    items = [timer.solo_and_jury_seconds(plan_for(p)) for p in passages]
+    starts = timer.schedule(
+        items,
+        start=datetime.combine(day, day_start, PARIS),
+        break_seconds=break_minutes * 60,
+        lunch_start=datetime.combine(day, lunch_start, PARIS),
+        lunch_seconds=lunch_minutes * 60,
+        workstations=workstations,
+    )
+    for passage, start in zip(passages, starts, strict=True):
+        passage.scheduled_at = start.astimezone(UTC)
+        passage.room = room
+    db.session.flush()
+    record(actor=actor, action="passage.schedule", object_type="commission",
+           object_id=commission.id, session_id=commission.session_id, now=now,
+           after={"day": day, "passages": len(passages), "break_minutes": break_minutes,
+                  "lunch": f"{lunch_start:%H:%M}+{lunch_minutes}", "workstations": workstations})
+    return passages
+
+
+def unassigned_candidates(commission: Commission, limit: int = 200) -> list[Candidate]:
+    """Candidates of the commission's centre (ponctuel) or establishment (CCF) who sit
+    this unit in this form and have no passage yet for it, without a conflict of interest."""
+    query = sa.select(Candidate).where(
+        Candidate.session_id == commission.session_id,
+        ~sa.exists().where(Passage.candidate_id == Candidate.id,
+                           Passage.unit_code == commission.unit_code))
+    if has_several_forms(commission.unit_code):
+        query = query.where(Candidate.e5_form == commission.form)
+    if commission.form == UnitForm.CCF.value:
+        query = query.where(Candidate.establishment_id == commission.establishment_id)
+    elif commission.centre_id is not None:
+        query = query.where(Candidate.centre_id == commission.centre_id)
+    candidates = db.session.scalars(
+        query.order_by(Candidate.last_name, Candidate.first_name).limit(limit)).all()
+    return [c for c in candidates if conflict_of_interest(commission, c) is None]
+
+
+def commission_passages(commission: Commission) -> list[Passage]:
+    return list(db.session.scalars(
+        sa.select(Passage).where(Passage.commission_id == commission.id)
+        .order_by(Passage.scheduled_at.is_(None), Passage.scheduled_at, Passage.position,
+                  Passage.id)))
+
+
+def _require_unstarted(passage: Passage) -> None:
+    if passage.started_at is not None or passage.is_final:
+        raise JuryError(f"Le passage de {passage.candidate.full_name} a déjà commencé : "
+                        "il ne peut plus être déplacé.")
+
+
+def move_passage(*, passage: Passage, scheduled_at: datetime, actor,
+                 now: datetime | None = None) -> None:
+    """Move a passage to another start time."""
+    _require_unstarted(passage)
+    before = passage.scheduled_at
+    passage.scheduled_at = scheduled_at
+    db.session.flush()
+    record(actor=actor, action="passage.move", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           before={"scheduled_at": before}, after={"scheduled_at": scheduled_at})
+
+
+def swap_passages(*, first: Passage, second: Passage, actor, now: datetime | None = None) -> None:
+    """Swap two candidates' slots (time, room, commission), with the same checks."""
+    if first.id == second.id:
+        raise JuryError("Choisissez deux passages différents.", 400)
+    if (first.unit_code, first.variant_code) != (second.unit_code, second.variant_code) or \
+            first.commission.session_id != second.commission.session_id:
+        raise JuryError("On n'échange que deux passages de la même épreuve et de la même session.",
+                        400)
+    _require_unstarted(first)
+    _require_unstarted(second)
+    for passage, target in ((first, second.commission), (second, first.commission)):
+        conflict = conflict_of_interest(target, passage.candidate)
+        if conflict:
+            raise JuryError(conflict)
+    before = {"first": [first.commission_id, first.scheduled_at, first.room],
+              "second": [second.commission_id, second.scheduled_at, second.room]}
+    if first.commission_id != second.commission_id:
+        # Independent grids belong to the jurors of the commission.
+        for passage in (first, second):
+            for grid in db.session.scalars(sa.select(Grid).where(
+                    Grid.passage_id == passage.id, Grid.key != AGREED)):
+                db.session.delete(grid)
+        db.session.flush()
+    first.commission_id, second.commission_id = second.commission_id, first.commission_id
+    first.scheduled_at, second.scheduled_at = second.scheduled_at, first.scheduled_at
+    first.room, second.room = second.room, first.room
+    first.position, second.position = second.position, first.position
+    db.session.flush()
+    if before["first"][0] != before["second"][0]:
+        for passage in (first, second):
+            db.session.refresh(passage)
+            for member in passage.commission.members:
+                _create_grid(passage, f"juror:{member.user_id}", member.user_id)
+    db.session.flush()
+    record(actor=actor, action="passage.swap", object_type="passage",
+           object_id=f"{first.id},{second.id}", session_id=first.commission.session_id,
+           now=now, before=before,
+           after={"first": [first.commission_id, first.scheduled_at, first.room],
+                  "second": [second.commission_id, second.scheduled_at, second.room]})
+
+

@@ -1,0 +1,533 @@
+/* The passage screen: server-authoritative timer, debounced autosave with an
+ * offline queue (localStorage, idempotent operation ids), per-field versions
+ * and conflicts, reveal, gaps and joint validation. No dependency. */
+(function () {
+  "use strict";
+  var root = document.getElementById("jury");
+  if (!root) { return; }
+
+  var cfg = root.dataset;
+  var me = parseInt(cfg.me, 10);
+  var queueKey = "jury-queue:" + cfg.passage + ":" + me;
+  var pollMs = parseInt(cfg.pollMs, 10) || 2000;
+  var offset = 0;            // server clock minus browser clock (ms)
+  var state = null;          // last state from the server
+  var stateAt = 0;           // browser time when it arrived (ms)
+  var online = true;
+  var inflight = false;
+  var conflicts = {};        // "grid|field" -> server {value, version}
+  var known = { commune: {}, perso: {} };  // field -> last reconciled server version
+  var timers = {};           // debounce timers per "grid|field"
+  var beeped = {};
+  var lastAnnounce = null;
+  var $ = function (id) { return document.getElementById(id); };
+
+  // ---- the operation queue (persisted, survives a reload) -------------------
+  function loadQueue() {
+    try { return JSON.parse(localStorage.getItem(queueKey)) || []; } catch (e) { return []; }
+  }
+  var queue = loadQueue();
+  function persist() {
+    try { localStorage.setItem(queueKey, JSON.stringify(queue)); } catch (e) { /* private mode */ }
+  }
+  function newId() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function enqueue(grid, field, value) {
+    for (var i = 0; i < queue.length; i++) {
+      var op = queue[i];
+      if (op.grid === grid && op.field === field && !op.sent) { op.value = value; persist(); return; }
+    }
+    var base = known[grid][field];
+    queue.push({ op: newId(), grid: grid, field: field, value: value, base: base === undefined ? 0 : base });
+    persist();
+  }
+
+  function showNet() {
+    var el = $("net-status");
+    var n = queue.length;
+    if (!online) {
+      el.textContent = "Hors ligne — " + n + " modification" + (n > 1 ? "s" : "") + " en attente";
+      el.className = "net-status net-status--offline";
+    } else if (Object.keys(conflicts).length) {
+      el.textContent = "Conflit : un champ a été modifié par l'autre juré — choisissez la valeur à garder";
+      el.className = "net-status net-status--conflict";
+    } else if (n || Object.keys(timers).length) {
+      el.textContent = "Enregistrement…" + (n ? " (" + n + " en attente)" : "");
+      el.className = "net-status net-status--saving";
+    } else {
+      el.textContent = "Connecté — tout est enregistré";
+      el.className = "net-status net-status--ok";
+    }
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": cfg.csrf, "Accept": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) {
+          var error = new Error(data.message || data.error || ("Erreur " + response.status));
+          error.status = response.status;
+          throw error;
+        }
+        return data;
+      });
+    });
+  }
+
+  function flush() {
+    if (inflight || !queue.length) { showNet(); return; }
+    // One op per field per request: a second edit of a field waits for the first.
+    var grid = queue[0].grid;
+    var seen = {};
+    var batch = queue.filter(function (op) {
+      if (op.grid !== grid || seen[op.field]) { return false; }
+      seen[op.field] = true;
+      return true;
+    }).slice(0, 50);
+    batch.forEach(function (op) { op.sent = true; });
+    persist();
+    inflight = true;
+    showNet();
+    post(grid === "commune" ? cfg.saveCommune : cfg.savePerso, {
+      ops: batch.map(function (op) { return { op: op.op, field: op.field, value: op.value, base: op.base }; })
+    }).then(function (data) {
+      setOnline(true);
+      data.results.forEach(function (result) { applyResult(grid, result); });
+      if (state && data.revision !== null && data.revision !== undefined) {
+        state.passage.revision = Math.max(state.passage.revision, data.revision);
+      }
+    }).catch(function (error) {
+      if (error.status) {
+        // Refused (locked, absent, invalid value): drop the batch, say why.
+        batch.forEach(function (op) { remove(op.op); });
+        say(error.message);
+      } else {
+        batch.forEach(function (op) { op.sent = false; });
+        setOnline(false);
+      }
+    }).then(function () {
+      inflight = false;
+      persist();
+      showNet();
+      if (online && queue.length) { setTimeout(flush, 0); }
+    });
+  }
+
+  // Send the debounced edits now (before validating).
+  function saveNow() {
+    Object.keys(timers).forEach(function (key) {
+      clearTimeout(timers[key]);
+      delete timers[key];
+      var parts = key.split("|");
+      enqueue(parts[0], parts[1], readField(parts[0], parts[1]));
+    });
+    flush();
+  }
+
+  function remove(opId) {
+    queue = queue.filter(function (op) { return op.op !== opId; });
+  }
+
+  function applyResult(grid, result) {
+    var sent = queue.filter(function (op) { return op.op === result.op; })[0];
+    remove(result.op);
+    var key = grid + "|" + result.field;
+    if (result.status === "ok") {
+      var oldBase = sent ? sent.base : undefined;
+      known[grid][result.field] = result.version;
+      // Later edits of the same field were based on this one.
+      queue.forEach(function (op) {
+        if (op.grid === grid && op.field === result.field && op.base === oldBase) { op.base = result.version; }
+      });
+      delete conflicts[key];
+      renderConflicts();
+    } else if (result.status === "conflict") {
+      // Drop later local edits of the field too: the juror decides explicitly.
+      queue = queue.filter(function (op) { return !(op.grid === grid && op.field === result.field); });
+      conflicts[key] = { value: result.value, version: result.version, mine: sent ? sent.value : "" };
+      renderConflicts();
+    }
+  }
+
+  // ---- fields ----------------------------------------------------------------
+  function fieldsOf(grid) {
+    var form = document.querySelector('.grid-form[data-grid="' + grid + '"]');
+    return form ? form.querySelectorAll("[data-field]") : [];
+  }
+  function readField(grid, name) {
+    var value = "";
+    Array.prototype.forEach.call(fieldsOf(grid), function (el) {
+      if (el.dataset.field !== name) { return; }
+      if (el.type === "radio") { if (el.checked) { value = el.value; } } else { value = el.value; }
+    });
+    return value;
+  }
+  function writeField(grid, name, value) {
+    Array.prototype.forEach.call(fieldsOf(grid), function (el) {
+      if (el.dataset.field !== name) { return; }
+      if (el.type === "radio") { el.checked = el.value === value; } else if (el.value !== value) { el.value = value; }
+    });
+  }
+  function isPending(grid, name) {
+    if (timers[grid + "|" + name] || conflicts[grid + "|" + name]) { return true; }
+    return queue.some(function (op) { return op.grid === grid && op.field === name; });
+  }
+
+  function onEdit(event) {
+    var el = event.target;
+    if (!el.dataset || !el.dataset.field) { return; }
+    // Radios save on "change", text on "input" ("change" on blur would save twice).
+    if ((el.type === "radio") !== (event.type === "change")) { return; }
+    var grid = el.closest(".grid-form").dataset.grid;
+    var name = el.dataset.field;
+    var key = grid + "|" + name;
+    clearTimeout(timers[key]);
+    var delay = el.type === "radio" ? 0 : 700;
+    timers[key] = setTimeout(function () {
+      delete timers[key];
+      enqueue(grid, name, readField(grid, name));
+      if (online) { flush(); } else { showNet(); }
+    }, delay);
+    showNet();
+  }
+
+  function renderConflicts() {
+    document.querySelectorAll("[data-conflicts]").forEach(function (box) { box.textContent = ""; });
+    Object.keys(conflicts).forEach(function (key) {
+      var parts = key.split("|");
+      var grid = parts[0], name = parts[1], c = conflicts[key];
+      var box = document.querySelector('.grid-form[data-grid="' + grid + '"] [data-conflicts]');
+      if (!box) { return; }
+      var p = document.createElement("p");
+      p.className = "conflict";
+      p.textContent = "Conflit sur « " + labelOf(grid, name) + " » : l'autre juré a enregistré « " +
+        (c.value || "vide") + " », vous aviez saisi « " + (c.mine || "vide") + " ». ";
+      var keep = document.createElement("button");
+      keep.type = "button"; keep.className = "button"; keep.textContent = "Garder ma valeur";
+      keep.addEventListener("click", function () {
+        delete conflicts[key];
+        known[grid][name] = c.version;
+        writeField(grid, name, c.mine);
+        enqueue(grid, name, c.mine);
+        renderConflicts(); flush();
+      });
+      var take = document.createElement("button");
+      take.type = "button"; take.className = "button"; take.textContent = "Prendre la sienne";
+      take.addEventListener("click", function () {
+        delete conflicts[key];
+        known[grid][name] = c.version;
+        writeField(grid, name, c.value);
+        renderConflicts(); showNet();
+      });
+      p.appendChild(keep); p.appendChild(document.createTextNode(" ")); p.appendChild(take);
+      box.appendChild(p);
+    });
+    showNet();
+  }
+
+  function labelOf(grid, name) {
+    if (name === "mark") { return "Note proposée"; }
+    if (name === "appreciation") { return "Appréciation globale"; }
+    var row = document.querySelector('.grid-form[data-grid="' + grid + '"] [data-row="' + name + '"] th');
+    if (row) { return row.textContent; }
+    return "Commentaire";
+  }
+
+  // Apply the server's grid values, except fields with local edits in progress.
+  function applyGrid(grid, fields) {
+    if (!fields) { return; }
+    Object.keys(fields).forEach(function (name) {
+      var f = fields[name];
+      var first = known[grid][name] === undefined;
+      if (isPending(grid, name)) {
+        if (first) {
+          // After a reload, show the edits still waiting in the queue.
+          known[grid][name] = f.version;
+          var queued = queue.filter(function (op) { return op.grid === grid && op.field === name; });
+          writeField(grid, name, queued.length ? queued[queued.length - 1].value : f.value);
+        }
+        return;
+      }
+      if (first || f.version !== known[grid][name]) {
+        var el = document.activeElement;
+        var editing = el && el.dataset && el.dataset.field === name && el.type !== "radio" &&
+          el.closest(".grid-form").dataset.grid === grid && el.value !== f.value && !first;
+        if (editing) { return; }  // the next keystroke will save with the old base: conflict shown
+        known[grid][name] = f.version;
+        writeField(grid, name, f.value);
+      }
+    });
+  }
+
+  function setDisabled(grid, disabled) {
+    Array.prototype.forEach.call(fieldsOf(grid), function (el) { el.disabled = disabled; });
+  }
+
+  // ---- state, timer ---------------------------------------------------------
+  function fmt(seconds) {
+    var s = Math.floor(Math.abs(seconds));
+    var text = ("0" + Math.floor(s / 60)).slice(-2) + ":" + ("0" + (s % 60)).slice(-2);
+    return text;
+  }
+  function serverNow() { return Date.now() + offset; }
+
+  function poll() {
+    var sentAt = Date.now();
+    fetch(cfg.stateUrl, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        if (response.status === 401 || response.redirected) { say("Session expirée : reconnectez-vous."); throw new Error("auth"); }
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.json();
+      })
+      .then(function (data) {
+        var receivedAt = Date.now();
+        // Round-trip midpoint: the offset is accurate to half the round trip.
+        offset = data.server_time - (sentAt + receivedAt) / 2;
+        setOnline(true);
+        applyState(data, receivedAt);
+        if (queue.length) { flush(); }
+      })
+      .catch(function () { setOnline(false); })
+      .then(function () { setTimeout(poll, pollMs); });
+  }
+
+  function setOnline(value) {
+    if (online !== value) { online = value; }
+    showNet();
+  }
+
+  function applyState(data, receivedAt) {
+    // The revision only grows: a poll sent before our last save must not lower it.
+    if (state && state.passage.revision > data.passage.revision) { data.passage.revision = state.passage.revision; }
+    state = data;
+    stateAt = receivedAt;
+    var p = data.passage;
+    var locked = p.final || p.blocked || p.absent;
+    var grids = data.grids;
+    applyGrid("commune", grids.agreed);
+    applyGrid("perso", grids.own);
+    setDisabled("commune", locked);
+    setDisabled("perso", locked || grids.own_revealed);
+    var reveal = $("btn-reveal");
+    if (reveal) {
+      reveal.hidden = grids.own_revealed;
+      $("perso-visibility").textContent = grids.own_revealed ?
+        (grids.other ? "Les deux grilles sont dévoilées." : "Dévoilée — en attente de l'autre juré.") :
+        "Visible par vous seul jusqu'à ce que les deux jurés la dévoilent.";
+    }
+    renderGaps(grids);
+    renderValidation(data);
+    var status = $("passage-status");
+    status.textContent = { a_venir: "À venir", en_cours: "En cours", termine: "Terminé", absent: "Absent", nv: "NV" }[p.status];
+    status.className = "tag state state--" + p.status;
+    renderTimer();
+  }
+
+  function renderGaps(grids) {
+    var section = $("gaps");
+    if (!section) { return; }
+    section.hidden = !grids.other;
+    if (!grids.other) { return; }
+    section.querySelectorAll("[data-gap]").forEach(function (row) {
+      var name = row.dataset.gap;
+      var mine = ((grids.own[name] || {}).value || "—").replace(".", ",");
+      var theirs = ((grids.other[name] || {}).value || "—").replace(".", ",");
+      row.querySelector("[data-mine]").textContent = mine;
+      row.querySelector("[data-theirs]").textContent = theirs;
+      var diff = row.querySelector("[data-diff]");
+      diff.textContent = mine === theirs ? "=" : "≠";
+      row.classList.toggle("gap--differs", mine !== theirs);
+    });
+  }
+
+  function renderValidation(data) {
+    var summary = $("validation-summary");
+    if (!summary) { return; }
+    var p = data.passage;
+    var names = data.validations.filter(function (v) { return v.revision === p.revision; })
+      .map(function (v) { return v.user_id === me ? "vous" : v.name; });
+    var mineDone = data.validations.some(function (v) { return v.user_id === me && v.revision === p.revision; });
+    var button = $("btn-validate");
+    var final = $("final-mark");
+    if (p.final) {
+      summary.textContent = "Validée par les deux jurés.";
+      final.hidden = false;
+      final.textContent = p.final_mark === null ?
+        "Grille validée par les deux jurés — verrouillée (la note est arrêtée lors de la dernière situation)." :
+        "Note définitive : " + p.final_mark.replace(".", ",") + " / 20 — verrouillée (seule la division des examens peut la rouvrir).";
+      button.hidden = true;
+      return;
+    }
+    final.hidden = true;
+    button.hidden = false;
+    button.disabled = mineDone || p.blocked || p.absent;
+    button.textContent = mineDone ? "Vous avez validé" : (document.getElementById("commune-mark") ? "Valider la note" : "Valider la grille");
+    summary.textContent = names.length ? "Validée par " + names.join(" et ") + " ; la note est définitive quand les deux jurés ont validé. Toute modification de la grille commune annule les validations." :
+      "Aucune validation. La note devient définitive quand les deux jurés ont validé la même version de la grille commune.";
+  }
+
+  function renderTimer() {
+    if (!state) { return; }
+    var t = state.timer;
+    var panel = $("timer");
+    var segments = t.segments;
+    var current = t.current === null ? null : segments[t.current];
+    var liveElapsed = function (seg) {
+      if (seg.started_at === null) { return 0; }
+      if (seg.ended_at !== null || t.status === "en_pause") { return seg.elapsed; }
+      return seg.elapsed + (serverNow() - state.server_time) / 1000;
+    };
+    // Screen readers hear phase changes and pauses, not every tick of the clock.
+    var announce = t.status + ":" + t.current;
+    if (lastAnnounce !== null && announce !== lastAnnounce) {
+      $("live").textContent = t.status === "termine" ? "Passage terminé" :
+        (t.status === "en_pause" ? "Minuteur en pause" : (current ? current.phase + (current.step !== current.phase ? " — " + current.step : "") : ""));
+    }
+    lastAnnounce = announce;
+    panel.dataset.state = t.status;
+    var presence = $("presence");
+    if (presence) { presence.hidden = t.status !== "a_venir"; }
+    $("btn-start").hidden = t.status !== "a_venir";
+    $("btn-next").hidden = !(t.status === "en_cours" || t.status === "en_pause");
+    $("btn-next").textContent = current && current.index === segments.length - 1 ? "Terminer le passage" : "Étape suivante";
+    $("btn-resume").hidden = t.status !== "en_pause";
+    $("pause-form").hidden = t.status !== "en_cours";
+    var shown = current || (t.status === "termine" ? segments[segments.length - 1] : segments[0]);
+    $("timer-phase").textContent = shown.phase;
+    $("timer-step").textContent = shown.step !== shown.phase ? shown.step : "";
+    var clock = $("timer-clock");
+    var detail = $("timer-detail");
+    if (t.status === "a_venir") {
+      clock.textContent = fmt(segments[0].allowed);
+      detail.textContent = state.passage.absent ? "Candidat absent (ABS)" : (state.passage.blocked ? "Dossier non valide (NV)" : "Passage non commencé");
+      panel.classList.remove("timer--warn", "timer--over");
+    } else if (t.status === "termine") {
+      clock.textContent = "Terminé";
+      detail.textContent = "Durée réelle : " + fmt(segments.reduce(function (sum, s) { return sum + s.elapsed; }, 0));
+      panel.classList.remove("timer--warn", "timer--over");
+    } else {
+      var elapsed = liveElapsed(current);
+      var remaining = current.allowed - elapsed;
+      clock.textContent = (remaining < 0 ? "+" : "") + fmt(remaining);
+      panel.classList.toggle("timer--over", remaining < 0);
+      panel.classList.toggle("timer--warn", remaining >= 0 && remaining <= 60);
+      detail.textContent = t.status === "en_pause" ? "En pause — " + t.pause_reason :
+        (remaining < 0 ? "Dépassement du maximum — écoulé " + fmt(elapsed) : "Écoulé " + fmt(elapsed) + " sur " + fmt(current.allowed));
+      var key = state.passage.id + ":" + current.index;
+      if (remaining <= 60 && remaining > 55 && !beeped[key + ":1"]) { beeped[key + ":1"] = true; beep(); }
+      if (remaining <= 0 && remaining > -5 && !beeped[key + ":0"]) { beeped[key + ":0"] = true; beep(); beep(300); }
+    }
+    document.querySelectorAll("#timer-segments li").forEach(function (li) {
+      var seg = segments[parseInt(li.dataset.index, 10)];
+      var actual = li.querySelector("[data-actual]");
+      li.classList.toggle("seg--current", current !== null && seg.index === current.index);
+      li.classList.toggle("seg--done", seg.ended_at !== null);
+      actual.textContent = seg.started_at === null ? "" : (seg.ended_at !== null ? "durée réelle " : "en cours ") + fmt(liveElapsed(seg));
+    });
+  }
+
+  var audio = null;
+  function beep(delay) {
+    if (!$("sound-toggle").checked) { return; }
+    setTimeout(function () {
+      try {
+        audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+        var osc = audio.createOscillator();
+        var gain = audio.createGain();
+        osc.frequency.value = 660;
+        gain.gain.value = 0.05;
+        osc.connect(gain); gain.connect(audio.destination);
+        osc.start(); osc.stop(audio.currentTime + 0.2);
+      } catch (e) { /* no audio */ }
+    }, delay || 0);
+  }
+
+  function timerAction(body) {
+    var sentAt = Date.now();
+    post(cfg.timerUrl, body).then(function (data) {
+      var receivedAt = Date.now();
+      offset = data.server_time - (sentAt + receivedAt) / 2;
+      applyState(data, receivedAt);
+    }).catch(function (error) {
+      say(error.status ? error.message : "Hors ligne : l'action n'a pas été transmise. Le minuteur continue ; réessayez quand le réseau revient.");
+      if (!error.status) { setOnline(false); }
+    });
+  }
+
+  function say(message) {
+    $("live").textContent = message;
+    var el = $("net-status");
+    el.textContent = message;
+    el.className = "net-status net-status--error";
+    setTimeout(showNet, 6000);
+  }
+
+  // ---- wiring ----------------------------------------------------------------
+  document.querySelectorAll(".grid-form").forEach(function (form) {
+    form.addEventListener("input", onEdit);
+    form.addEventListener("change", onEdit);
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
+  });
+  $("btn-start").addEventListener("click", function () { timerAction({ action: "start" }); });
+  $("btn-next").addEventListener("click", function () {
+    if (state && state.timer.current !== null) { timerAction({ action: "next", from: state.timer.current }); }
+  });
+  $("btn-resume").addEventListener("click", function () { timerAction({ action: "resume" }); });
+  $("pause-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var reason = $("pause-reason").value.trim();
+    if (!reason) { say("Indiquez le motif de la pause."); $("pause-reason").focus(); return; }
+    timerAction({ action: "pause", reason: reason });
+    $("pause-reason").value = "";
+  });
+  $("btn-fullscreen").addEventListener("click", function () {
+    var panel = $("timer");
+    if (document.fullscreenElement) { document.exitFullscreen(); } else if (panel.requestFullscreen) { panel.requestFullscreen(); }
+  });
+  var sound = $("sound-toggle");
+  sound.checked = localStorage.getItem("jury-sound") === "1";
+  sound.addEventListener("change", function () { localStorage.setItem("jury-sound", sound.checked ? "1" : "0"); });
+  var reveal = $("btn-reveal");
+  if (reveal) {
+    reveal.addEventListener("click", function () {
+      if (!window.confirm("Dévoiler votre grille ? Elle ne pourra plus être modifiée ; la suite se fait dans la grille commune.")) { return; }
+      post(cfg.revealUrl, {}).then(function (data) { applyState(data, Date.now()); })
+        .catch(function (error) { say(error.message); });
+    });
+  }
+  var validate = $("btn-validate");
+  if (validate) {
+    validate.addEventListener("click", function () {
+      if (Object.keys(conflicts).length) { say("Réglez d'abord les conflits de saisie."); return; }
+      saveNow();
+      validate.disabled = true;
+      var waited = 0;
+      // Validate what was typed: wait for the last edits to be saved first.
+      (function whenSaved() {
+        if (queue.length || inflight) {
+          waited += 100;
+          if (waited > 10000 || !online) { validate.disabled = false; say("Enregistrement impossible pour le moment : validez quand la connexion est rétablie."); return; }
+          setTimeout(whenSaved, 100);
+          return;
+        }
+        post(cfg.validateUrl, { revision: state.passage.revision })
+          .then(function (data) { applyState(data, Date.now()); })
+          .catch(function (error) { validate.disabled = false; say(error.message); });
+      })();
+    });
+  }
+  window.addEventListener("online", function () { flush(); });
+  window.addEventListener("offline", function () { setOnline(false); });
+  setInterval(renderTimer, 250);
+  showNet();
+  poll();
+})();

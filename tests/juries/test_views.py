@@ -1,0 +1,270 @@
+"""Jury-day pages and JSON endpoints through the test client."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from exam_app.accounts.models import Role
+from exam_app.audit.models import AuditEvent
+from exam_app.dossiers import validity
+from exam_app.juries.models import Grid, GridField, Passage
+from tests.conftest import csrf_token_from
+
+
+def _jurors(passage):
+    return [m.user for m in passage.commission.members]
+
+
+def _page_token(client, passage):
+    html = client.get(f"/jury/passages/{passage.id}").get_data(as_text=True)
+    return re.search(r'data-csrf="([^"]+)"', html).group(1)
+
+
+def _post_json(client, url, body, token):
+    return client.post(url, json=body, headers={"X-CSRFToken": token})
+
+
+def _save(client, passage, token, field, value, base, op, grid="commune"):
+    return _post_json(client, f"/jury/passages/{passage.id}/grilles/{grid}/champs",
+                      {"ops": [{"op": op, "field": field, "value": value, "base": base}]}, token)
+
+
+def test_passage_page_shows_phases_from_definition(client, login_as, create_passage):
+    passage = create_passage(unit_code="E5", variant_code="ponctuel", form="ponctuel")
+    login_as(_jurors(passage)[0])
+    html = client.get(f"/jury/passages/{passage.id}").get_data(as_text=True)
+    labels = [label.strip() for label in re.findall(r'<span class="seg__label">([^<]+)', html)]
+    assert labels == [
+        "Préparation sur poste informatique (nouvelle demande)",
+        "Simulation et entretien — Résultat de la nouvelle demande",
+        "Simulation et entretien — Entretien",
+        "Présentation de la veille informationnelle — Présentation des travaux de veille",
+        "Présentation de la veille informationnelle — Entretien"]
+
+
+def test_autosave_without_csrf_header_refused(client, login_as, create_passage):
+    passage = create_passage()
+    login_as(_jurors(passage)[0])
+    response = client.post(f"/jury/passages/{passage.id}/grilles/commune/champs",
+                           json={"ops": [{"op": "x", "field": "mark", "value": "10", "base": 0}]})
+    assert response.status_code == 400
+
+
+def test_autosave_then_state_visible_to_other_juror(client, login_as, create_passage):
+    passage = create_passage()
+    first, second = _jurors(passage)
+    login_as(first)
+    token = _page_token(client, passage)
+    saved = _save(client, passage, token, "c:posture", "TS", 0, "op-1")
+    login_as(second)
+    state = client.get(f"/jury/passages/{passage.id}/etat").get_json()
+    assert (saved.status_code, saved.get_json()["results"][0]["status"],
+            state["grids"]["agreed"]["c:posture"], state["passage"]["revision"]) == (
+        200, "ok", {"value": "TS", "version": 1}, 1)
+
+
+def test_autosave_conflict_and_replay(client, login_as, create_passage):
+    passage = create_passage()
+    login_as(_jurors(passage)[0])
+    token = _page_token(client, passage)
+    _save(client, passage, token, "appreciation", "Très bien", 0, "op-a")
+    replay = _save(client, passage, token, "appreciation", "Très bien", 0, "op-a")
+    conflict = _save(client, passage, token, "appreciation", "Bien", 0, "op-b")
+    assert (replay.get_json()["results"][0]["replayed"], conflict.get_json()["results"][0]) == (
+        True, {"op": "op-b", "field": "appreciation", "status": "conflict", "version": 1,
+               "value": "Très bien", "by": _jurors(passage)[0].id})
+
+
+def test_autosave_invalid_body_and_value_rejected_clearly(client, login_as, create_passage):
+    passage = create_passage()
+    login_as(_jurors(passage)[0])
+    token = _page_token(client, passage)
+    not_json = client.post(f"/jury/passages/{passage.id}/grilles/commune/champs", data="x",
+                           headers={"X-CSRFToken": token, "Content-Type": "application/json"})
+    bad_mark = _save(client, passage, token, "mark", "21", 0, "op-z")
+    assert (not_json.status_code, not_json.get_json()["error"], bad_mark.status_code,
+            bad_mark.get_json()["error"]) == (
+        400, "Requête invalide : un objet JSON est attendu.", 400,
+        "La note doit être comprise entre 0 et 20.")
+
+
+def test_private_grid_hidden_from_other_juror(client, login_as, create_passage):
+    passage = create_passage()
+    first, second = _jurors(passage)
+    login_as(first)
+    _save(client, passage, _page_token(client, passage), "mark", "12", 0, "op-p", grid="perso")
+    login_as(second)
+    state = client.get(f"/jury/passages/{passage.id}/etat").get_json()
+    assert (state["grids"]["other"], state["grids"]["own"]["mark"]) == (
+        None, {"value": "", "version": 0})
+
+
+def test_non_member_juror_gets_403(client, login_as, create_passage, create_user):
+    passage = create_passage()
+    login_as(create_user(Role.EXAMINATEUR))
+    assert [client.get(f"/jury/passages/{passage.id}").status_code,
+            client.get(f"/jury/passages/{passage.id}/etat").status_code] == [403, 403]
+
+
+def test_timer_endpoint_start_and_double_next_advances_once(client, login_as, create_passage):
+    passage = create_passage()
+    login_as(_jurors(passage)[0])
+    token = _page_token(client, passage)
+    url = f"/jury/passages/{passage.id}/minuteur"
+    started = _post_json(client, url, {"action": "start"}, token).get_json()
+    _post_json(client, url, {"action": "next", "from": 0}, token)
+    state = _post_json(client, url, {"action": "next", "from": 0}, token).get_json()
+    assert (started["timer"]["current"], state["timer"]["current"], state["timer"]["status"],
+            isinstance(state["server_time"], int)) == (0, 1, "en_cours", True)
+
+
+def test_both_validate_through_endpoint_mark_final(client, login_as, create_passage, db):
+    passage = create_passage()
+    first, second = _jurors(passage)
+    login_as(first)
+    token = _page_token(client, passage)
+    _save(client, passage, token, "mark", "13,5", 0, "op-v")
+    one = _post_json(client, f"/jury/passages/{passage.id}/valider", {"revision": 1}, token)
+    login_as(second)
+    token = _page_token(client, passage)
+    two = _post_json(client, f"/jury/passages/{passage.id}/valider", {"revision": 1}, token)
+    locked = _save(client, passage, token, "mark", "14", 1, "op-w")
+    assert (one.get_json()["passage"]["final"], two.get_json()["passage"]["final_mark"],
+            locked.status_code) == (False, "13.5", 409)
+
+
+def test_absent_form_needs_confirmation(client, login_as, create_passage, db):
+    passage = create_passage()
+    login_as(_jurors(passage)[0])
+    html = client.get(f"/jury/passages/{passage.id}").get_data(as_text=True)
+    token = csrf_token_from(html)
+    client.post(f"/jury/passages/{passage.id}/presence",
+                data={"csrf_token": token, "attendance": "absent"})
+    unconfirmed = db.session.get(Passage, passage.id).attendance
+    client.post(f"/jury/passages/{passage.id}/presence",
+                data={"csrf_token": token, "attendance": "absent", "confirm": "y"})
+    home = client.get("/jury/?jour=2000-01-01").status_code
+    assert (unconfirmed, db.session.get(Passage, passage.id).attendance, home) == (
+        "inconnu", "absent", 200)
+
+
+def test_home_lists_today_passage_with_nv(client, login_as, create_passage, monkeypatch, db):
+    from exam_app.clock import utcnow
+
+    passage = create_passage()
+    passage.scheduled_at = utcnow()
+    monkeypatch.setattr("exam_app.juries.views.nv_candidate_ids",
+                        lambda **kw: {passage.candidate_id})
+    monkeypatch.setattr(validity, "unit_validity", lambda **kw: validity.UnitValidity.NV)
+    login_as(_jurors(passage)[0])
+    html = client.get("/jury/").get_data(as_text=True)
+    assert (passage.candidate.full_name in html, 'state--nv">NV<' in html,
+            _jurors(passage)[1].display_name in html) == (True, True, True)
+
+
+def test_planning_assign_conflict_message_shown(client, login_as, create_session, create_centre,
+                                                create_commission, create_candidate,
+                                                create_establishment, create_user):
+    session = create_session()
+    school = create_establishment(name="Lycée Ampère")
+    commission = create_commission(session, centre=create_centre(session),
+                                   teacher_establishment=school)
+    candidate = create_candidate(session, establishment=school)
+    login_as(create_user(Role.GESTIONNAIRE))
+    url = f"/gestion/commissions/{commission.id}/planning"
+    token = csrf_token_from(client.get(url).get_data(as_text=True))
+    response = client.post(url, data={"csrf_token": token, "assign-numbers": candidate.number,
+                                      "assign-variant": "ponctuel"})
+    html = response.get_data(as_text=True)
+    assert (response.status_code, "Conflit d&#39;intérêts" in html,
+            db_count(Passage)) == (400, True, 0)
+
+
+def db_count(model):
+    from exam_app.extensions import db
+
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def test_planning_generate_and_reopen_flow(client, login_as, create_passage, create_user, db):
+    passage = create_passage()
+    first, second = _jurors(passage)
+    gestion = create_user(Role.GESTIONNAIRE)
+    login_as(gestion)
+    url = f"/gestion/commissions/{passage.commission_id}/planning"
+    token = csrf_token_from(client.get(url).get_data(as_text=True))
+    planned = client.post(url, data={
+        "csrf_token": token, "plan-go": "1", "plan-day": "2027-05-12",
+        "plan-day_start": "08:30", "plan-break_minutes": "10", "plan-lunch_start": "12:00",
+        "plan-lunch_minutes": "60", "plan-workstations": "2", "plan-room": "A101"})
+    scheduled = db.session.get(Passage, passage.id).scheduled_at.strftime("%Y-%m-%d %H:%M")
+    for juror in (first, second):
+        login_as(juror)
+        jtoken = _page_token(client, passage)
+        if juror is first:
+            _save(client, passage, jtoken, "mark", "9", 0, "op-r")
+        _post_json(client, f"/jury/passages/{passage.id}/valider", {"revision": 1}, jtoken)
+    login_as(gestion)
+    reopen_url = f"/gestion/passages/{passage.id}/rouvrir"
+    token = csrf_token_from(client.get(reopen_url).get_data(as_text=True))
+    unconfirmed = client.post(reopen_url, data={"csrf_token": token, "reason": "Erreur"})
+    done = client.post(reopen_url, data={"csrf_token": token, "reason": "Erreur de saisie",
+                                         "confirm": "y"})
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "mark.reopen"))
+    assert (planned.status_code, scheduled, unconfirmed.status_code, done.status_code,
+            event.before["mark"], db.session.get(Passage, passage.id).finalized_at) == (
+        302, "2027-05-12 06:30", 400, 302, "9", None)
+
+
+def test_grid_field_rows_created_for_each_grid(db, create_passage):
+    passage = create_passage(unit_code="E5", variant_code="ccf_a", form="ccf")
+    names = db.session.scalars(sa.select(GridField.name).join(Grid).where(
+        Grid.passage_id == passage.id, Grid.key == "agreed").order_by(GridField.id)).all()
+    assert names == ["c:sujet", "c:demarche_veille", "c:outils_veille", "c:resultat_veille",
+                     "c:maitrise_veille", "s:veille", "appreciation"]
+
+
+def test_ccf_b_page_shows_situation_a_grid_and_sets_global_mark(client, login_as, create_passage,
+                                                                 create_candidate):
+    situation_a = create_passage(unit_code="E5", variant_code="ccf_a", form="ccf")
+    commission = situation_a.commission
+    situation_b = create_passage(commission=commission, candidate=situation_a.candidate,
+                                 variant_code="ccf_b")
+    login_as(_jurors(situation_a)[0])
+    token = _page_token(client, situation_a)
+    _save(client, situation_a, token, "c:sujet", "TS", 0, "op-a1")
+    page_a = client.get(f"/jury/passages/{situation_a.id}").get_data(as_text=True)
+    page_b = client.get(f"/jury/passages/{situation_b.id}").get_data(as_text=True)
+    assert ('id="commune-mark"' in page_a, 'id="commune-mark"' in page_b,
+            "CCF — situation A (veille informationnelle) <span" in page_b,
+            "<td>TS</td>" in page_b) == (False, True, True, True)
+
+
+def test_autosave_overlong_operation_id_refused(client, login_as, create_passage):
+    passage = create_passage()
+    login_as(_jurors(passage)[0])
+    token = _page_token(client, passage)
+    response = _save(client, passage, token, "appreciation", "x", 0, "o" * 65)
+    assert (response.status_code, response.get_json()["error"]) == (
+        400, "Chaque modification doit porter un identifiant unique (64 caractères au plus).")
+
+
+def test_planning_lists_eligible_unassigned_candidates(client, login_as, create_session,
+                                                        create_centre, create_commission,
+                                                        create_candidate, create_user,
+                                                        create_establishment):
+    session = create_session()
+    centre = create_centre(session)
+    school = create_establishment()
+    commission = create_commission(session, unit_code="E5", centre=centre,
+                                   teacher_establishment=school)
+    eligible = create_candidate(session, centre=centre, e5_form="ponctuel")
+    ccf = create_candidate(session, centre=centre, e5_form="ccf")
+    conflicted = create_candidate(session, centre=centre, e5_form="ponctuel", establishment=school)
+    login_as(create_user(Role.GESTIONNAIRE))
+    html = client.get(f"/gestion/commissions/{commission.id}/planning").get_data(as_text=True)
+    listed = re.findall(r"<li><code>([^<]+)</code>", html)
+    assert (listed, ccf.number in listed, conflicted.number in listed) == (
+        [eligible.number], False, False)
