@@ -15,14 +15,10 @@ HEADER = ("N° candidat", "Nom", "Prénom", "E4", "E5", "E6")
 
 
 def jury_marks(*, session_id: int, unit_code: str) -> dict[int, str]:
-    """E4 or E5 result per candidate id, as printed ('14,5', 'ABS', 'NV').
+    """E4 or E5 result per candidate id, as printed ('14,5', 'ABS', 'NV'); pending ones are absent."""
+    from exam_app.juries.services import unit_results
 
-    The single place the export reads oral marks from. It returns {} (empty
-    columns) until the juries feature lands; at merge, wire it to the final
-    (jointly validated) jury marks, ABS for absent and NV from
-    ``dossiers.validity.nv_candidate_ids``.
-    """
-    return {}
+    return unit_results(session_id=session_id, unit_code=unit_code)
 
 
 def _cell(value: str) -> str:

@@ -127,6 +127,35 @@ def result_label(passage: Passage, *, nv: bool) -> str | None:
     return None
 
 
+def unit_results(*, session_id: int, unit_code: str) -> dict[int, str]:
+    """Each candidate's result for a unit, as printed: 'NV', 'ABS' or the final mark ('14,5').
+
+    Candidates still pending are left out. NV comes from the dossier validity
+    and wins over everything; absence from any situation of the unit gives
+    ABS; otherwise the mark of the passage that carries the unit's mark, once
+    both jurors have validated it.
+    """
+    from exam_app.formatting import decimal_fr
+
+    nv = validity.nv_candidate_ids(session_id=session_id, unit_code=unit_code)
+    results = dict.fromkeys(nv, "NV")
+    rows = db.session.execute(
+        sa.select(Passage.candidate_id, Passage.variant_code, Passage.attendance,
+                  Passage.final_mark, Passage.finalized_at)
+        .join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.session_id == session_id, Passage.unit_code == unit_code)
+    ).all()
+    for candidate_id, _, attendance, _, _ in rows:
+        if candidate_id not in nv and attendance == Attendance.ABSENT.value:
+            results[candidate_id] = "ABS"
+    for candidate_id, variant_code, _, mark, finalized_at in rows:
+        if candidate_id in results or finalized_at is None or mark is None:
+            continue
+        if carries_mark(unit_code, variant_code):
+            results[candidate_id] = decimal_fr(mark)
+    return results
+
+
 def mark_text(mark: Decimal | None) -> str | None:
     """'14.5', '15': a mark without trailing zeros (the database gives 15.00)."""
     if mark is None:

@@ -1,0 +1,58 @@
+"""Unit results as the exports and bordereaux print them: mark, ABS, NV, pending."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from exam_app.dossiers import validity
+from exam_app.e6.exports import result_rows
+from exam_app.juries.models import Attendance
+from exam_app.juries.services import unit_results
+
+FINALIZED = datetime(2027, 5, 12, 10, 0, tzinfo=UTC)
+
+
+def test_unit_results_give_final_marks_abs_and_nv(db, monkeypatch, create_passage):
+    marked = create_passage()
+    commission = marked.commission
+    absent = create_passage(commission=commission)
+    pending = create_passage(commission=commission)
+    not_valid = create_passage(commission=commission)
+    marked.final_mark, marked.finalized_at = Decimal("14.50"), FINALIZED
+    absent.attendance = Attendance.ABSENT.value
+    pending.final_mark = Decimal("12")  # proposed, not validated by both jurors
+    db.session.flush()
+    monkeypatch.setattr(validity, "nv_candidate_ids",
+                        lambda **kwargs: {not_valid.candidate_id})
+
+    results = unit_results(session_id=commission.session_id, unit_code="E4")
+
+    assert results == {marked.candidate_id: "14,5", absent.candidate_id: "ABS",
+                       not_valid.candidate_id: "NV"}
+
+
+def test_e5_ccf_result_comes_from_the_situation_that_carries_the_mark(db, monkeypatch,
+                                                                       create_passage):
+    situation_a = create_passage(unit_code="E5", variant_code="ccf_a", form="ccf")
+    situation_b = create_passage(unit_code="E5", variant_code="ccf_b", form="ccf",
+                                 candidate=situation_a.candidate,
+                                 commission=situation_a.commission)
+    situation_a.final_mark, situation_a.finalized_at = Decimal("3"), FINALIZED
+    situation_b.final_mark, situation_b.finalized_at = Decimal("16"), FINALIZED
+    db.session.flush()
+    monkeypatch.setattr(validity, "nv_candidate_ids", lambda **kwargs: set())
+
+    results = unit_results(session_id=situation_a.commission.session_id, unit_code="E5")
+
+    assert results == {situation_a.candidate_id: "16"}
+
+
+def test_results_export_carries_the_jury_marks(db, monkeypatch, create_passage):
+    marked = create_passage()
+    marked.final_mark, marked.finalized_at = Decimal("9.5"), FINALIZED
+    db.session.flush()
+    monkeypatch.setattr(validity, "nv_candidate_ids", lambda **kwargs: set())
+
+    rows = result_rows(marked.commission.session_id)
+
+    candidate = marked.candidate
+    assert rows == [(candidate.number, candidate.last_name, candidate.first_name, "9,5", "", "")]
