@@ -28,7 +28,8 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("number", "N° candidat", True,
-           ("ncandidat", "nocandidat", "numcandidat", "numerocandidat", "numero", "ninscription")),
+           ("ncandidat", "nocandidat", "numcandidat", "numerocandidat", "numero", "ninscription",
+            "ndecandidat", "nodecandidat", "numerodecandidat", "numerodinscription")),
     Column("last_name", "Nom", True, ("nom", "nomdefamille", "nomdenaissance")),
     Column("first_name", "Prénom", True, ("prenom", "prenoms")),
     Column("birth_date", "Date de naissance", True, ("datedenaissance", "naissance", "datenaissance")),
@@ -188,14 +189,17 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
         result.error(0, "", str(exc))
         return result
 
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=result.delimiter)
+    # strict: an unclosed or stray quote is an error, not a field swallowing the file.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=result.delimiter, strict=True)
+    start_line = 1
     try:
         header: list[str] = []
         for raw in reader:
             if any(cell.strip() for cell in raw):
                 header = raw
                 break
-        header_line = reader.line_num
+            start_line = reader.line_num + 1
+        header_line = start_line
         while header and not header[-1].strip():
             header.pop()
 
@@ -225,8 +229,10 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
         seen_numbers: dict[str, int] = {}
         new_uai_names: dict[str, str] = {}
         row_count = 0
+        start_line = reader.line_num + 1
         for raw in reader:
-            line = reader.line_num
+            # A quoted cell may span lines: report the line where the row starts.
+            line, start_line = start_line, reader.line_num + 1
             if not any(cell.strip() for cell in raw):
                 continue
             row_count += 1
@@ -239,8 +245,13 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
                 )
                 return result
             _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, today)
-    except csv.Error as exc:
-        result.error(reader.line_num, "", f"ligne CSV mal formée ({exc}).")
+    except csv.Error:
+        result.error(
+            start_line,
+            "",
+            "ligne CSV mal formée : guillemet (\") non fermé ou mal placé. Vérifiez cette ligne "
+            "et les suivantes, ou réenregistrez le fichier depuis le tableur.",
+        )
         return result
     if row_count == 0:
         result.error(0, "", "le fichier ne contient aucun candidat (seulement des en-têtes).")

@@ -67,8 +67,13 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     changes nothing the second time. Nothing is written when any row is wrong.
     """
     parsed = csv_import.parse(data, max_rows=max_rows)
-    if parsed.ok:
-        _check_establishments(parsed)
+    # A new UAI may be named on any of its rows, not only the first.
+    new_names: dict[str, str] = {}
+    for row in parsed.rows:
+        if row.establishment:
+            new_names.setdefault(row.uai, row.establishment)
+    if parsed.rows:  # also when other rows are wrong: list every error in one go
+        _check_establishments(parsed, new_names)
     if not parsed.ok:
         return ImportReport(0, 0, 0, 0, parsed.errors, parsed.error_count, parsed.encoding)
 
@@ -92,7 +97,7 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     for row in parsed.rows:
         establishment = establishments.get(row.uai)
         if establishment is None:
-            establishment = Establishment(uai=row.uai, name=row.establishment or row.uai)
+            establishment = Establishment(uai=row.uai, name=new_names[row.uai])
             db.session.add(establishment)
             establishments[row.uai] = establishment
             new_establishments += 1
@@ -145,7 +150,7 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     return ImportReport(created, updated, unchanged, new_establishments, [], 0, parsed.encoding)
 
 
-def _check_establishments(parsed: csv_import.ParseResult) -> None:
+def _check_establishments(parsed: csv_import.ParseResult, new_names: dict[str, str]) -> None:
     """Unknown UAI codes are errors unless the same file names the establishment."""
     known = set(
         db.session.scalars(
@@ -153,7 +158,7 @@ def _check_establishments(parsed: csv_import.ParseResult) -> None:
         )
     )
     for row in parsed.rows:
-        if row.uai not in known and not row.establishment:
+        if row.uai not in known and row.uai not in new_names:
             parsed.error(
                 row.line,
                 "UAI",

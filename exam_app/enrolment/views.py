@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.enrolment import services
@@ -120,23 +121,36 @@ def import_candidates(code: str):
             )
             status = 413
         else:
-            report = services.import_candidates(
-                session=session,
-                data=data,
-                actor=current_user,
-                max_rows=current_app.config["IMPORT_MAX_ROWS"],
-                filename=form.file.data.filename or "",
-            )
-            if report.ok:
-                db.session.commit()
+            try:
+                report = services.import_candidates(
+                    session=session,
+                    data=data,
+                    actor=current_user,
+                    max_rows=current_app.config["IMPORT_MAX_ROWS"],
+                    filename=form.file.data.filename or "",
+                )
+                if report.ok:
+                    db.session.commit()
+            except IntegrityError:
+                # Another import wrote the same candidate numbers or UAI in the meantime.
+                db.session.rollback()
+                flash(
+                    "Un autre import a enregistré les mêmes candidats au même moment : "
+                    "rien n'a été importé par celui-ci. Réimportez le fichier.",
+                    "error",
+                )
+                report = None
+                status = 409
+            if report is not None and report.ok:
                 flash(
                     f"Import terminé : {report.created} candidat(s) créé(s), "
                     f"{report.updated} mis à jour, {report.unchanged} inchangé(s).",
                     "success",
                 )
                 return redirect(url_for("enrolment.candidates", code=session.code))
-            db.session.rollback()
-            status = 422
+            if report is not None:
+                db.session.rollback()
+                status = 422
     elif request.method == "POST":
         status = 400
     return render_template("enrolment/import.html", session=session, form=form,
