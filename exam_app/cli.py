@@ -25,13 +25,21 @@ def _print_logins(logins) -> None:
 
 @click.command("demo")
 @click.option("--candidates", default=150, show_default=True, help="Nombre de candidats.")
-def demo_command(candidates: int) -> None:
+@click.option("--force", is_flag=True,
+              help="Charger la démonstration même si la base contient déjà d'autres sessions.")
+def demo_command(candidates: int, force: bool) -> None:
     """Charge la session de démonstration (ne fait rien si elle existe déjà)."""
     from exam_app import demo
+    from exam_app.enrolment.models import ExamSession
 
     if demo.is_loaded():
         click.echo("La session de démonstration est déjà chargée : rien à faire.")
         _print_logins(demo.logins_for_display())
+        return
+    # `make run` calls this on every start: never mix demo accounts into real data.
+    if not force and db.session.scalar(sa.select(ExamSession.id).limit(1)) is not None:
+        click.echo("La base contient déjà des sessions : la démonstration n'est pas chargée "
+                   "(--force pour la charger quand même).")
         return
     demo.load(candidates=candidates)
     db.session.commit()
