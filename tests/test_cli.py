@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, RoleAssignment, User
@@ -27,6 +28,11 @@ def _csv(tmp_path, *rows: str, name="candidats.csv", encoding="utf-8"):
 
 def _count(db, model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(fast_password_hashing):
+    pass
 
 
 # ---- demo -----------------------------------------------------------------------------

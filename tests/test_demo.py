@@ -12,7 +12,7 @@ from exam_app.enrolment.models import Candidate, Centre, Establishment
 from exam_app.juries.models import Commission
 
 
-def test_demo_session_is_complete_and_consistent(db):
+def test_demo_session_is_complete_and_consistent(db, fast_password_hashing):
     assert demo.is_loaded() is False
     logins = demo.load()
     db.session.commit()
