@@ -83,6 +83,10 @@ class ParseResult:
     error_count: int = 0
     encoding: str = ""
     delimiter: str = ""
+    # Every well-formed UAI with its line, and the first name given for each UAI,
+    # rows with other errors included, so unknown establishments are reported at once.
+    uai_lines: list[tuple[int, str]] = field(default_factory=list)
+    uai_names: dict[str, str] = field(default_factory=dict)
 
     def error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
@@ -227,7 +231,6 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
             return result
 
         seen_numbers: dict[str, int] = {}
-        new_uai_names: dict[str, str] = {}
         row_count = 0
         start_line = reader.line_num + 1
         for raw in reader:
@@ -244,7 +247,7 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
                     + " : découpez-le en plusieurs fichiers. Rien n'a été importé.",
                 )
                 return result
-            _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, today)
+            _validate_row(raw, line, positions, result, seen_numbers, today)
     except csv.Error:
         result.error(
             start_line,
@@ -258,7 +261,7 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
     return result
 
 
-def _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, today) -> None:
+def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
     labels = {c.field: c.label for c in COLUMNS}
 
     def cell(name: str) -> str:
@@ -308,8 +311,10 @@ def _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, tod
     establishment = cell("establishment") or None
     if establishment and len(establishment) > 200:
         result.error(line, labels["establishment"], "200 caractères au plus.")
-    if uai and establishment:
-        new_uai_names.setdefault(uai, establishment)
+    if uai and UAI_RE.match(uai):
+        result.uai_lines.append((line, uai))
+        if establishment:
+            result.uai_names.setdefault(uai, establishment)
 
     form_text = required("e5_form")
     form = normalise_header(form_text)
@@ -346,7 +351,7 @@ def _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, tod
                 first_name=first_name,
                 birth_date=birth,
                 uai=uai,
-                establishment=new_uai_names.get(uai) if establishment is None else establishment,
+                establishment=establishment,
                 e5_form=e5_form,
                 extra_time=extra,
                 email=email,

@@ -68,12 +68,10 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     """
     parsed = csv_import.parse(data, max_rows=max_rows)
     # A new UAI may be named on any of its rows, not only the first.
-    new_names: dict[str, str] = {}
-    for row in parsed.rows:
-        if row.establishment:
-            new_names.setdefault(row.uai, row.establishment)
-    if parsed.rows:  # also when other rows are wrong: list every error in one go
-        _check_establishments(parsed, new_names)
+    new_names = parsed.uai_names
+    # Also when other rows are wrong: list every error in one go, in line order.
+    _check_establishments(parsed)
+    parsed.errors.sort(key=lambda e: e.line)
     if not parsed.ok:
         return ImportReport(0, 0, 0, 0, parsed.errors, parsed.error_count, parsed.encoding)
 
@@ -150,19 +148,18 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     return ImportReport(created, updated, unchanged, new_establishments, [], 0, parsed.encoding)
 
 
-def _check_establishments(parsed: csv_import.ParseResult, new_names: dict[str, str]) -> None:
+def _check_establishments(parsed: csv_import.ParseResult) -> None:
     """Unknown UAI codes are errors unless the same file names the establishment."""
-    known = set(
-        db.session.scalars(
-            sa.select(Establishment.uai).where(Establishment.uai.in_({r.uai for r in parsed.rows}))
-        )
-    )
-    for row in parsed.rows:
-        if row.uai not in known and row.uai not in new_names:
+    uais = {uai for _, uai in parsed.uai_lines}
+    if not uais:
+        return
+    known = set(db.session.scalars(sa.select(Establishment.uai).where(Establishment.uai.in_(uais))))
+    for line, uai in parsed.uai_lines:
+        if uai not in known and uai not in parsed.uai_names:
             parsed.error(
-                row.line,
+                line,
                 "UAI",
-                f"établissement {row.uai} inconnu : ajoutez son nom dans une colonne "
+                f"établissement {uai} inconnu : ajoutez son nom dans une colonne "
                 "« Établissement » ou créez-le d'abord.",
             )
 

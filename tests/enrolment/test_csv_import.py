@@ -442,6 +442,24 @@ def test_import_refuses_an_unknown_uai_without_establishment_name(db, create_ses
     assert _candidates(db, session) == []
 
 
+def test_import_lists_unknown_uai_with_the_other_errors_in_line_order(db, create_session, lycee):
+    session = create_session()
+    report = _import(session, csv_text(
+        row(number="B1", uai="0421788R", email="b1@"),
+        row(number="B2", birth="31/02/2005"),
+        row(number="B3", uai="0421788R")))
+    assert [str(e) for e in report.errors] == [
+        "ligne 2, colonne « Courriel » : « b1@ » n'est pas une adresse électronique.",
+        "ligne 2, colonne « UAI » : établissement 0421788R inconnu : ajoutez son nom dans une "
+        "colonne « Établissement » ou créez-le d'abord.",
+        "ligne 3, colonne « Date de naissance » : « 31/02/2005 » n'est pas une date valide "
+        "(JJ/MM/AAAA ou AAAA-MM-JJ).",
+        "ligne 4, colonne « UAI » : établissement 0421788R inconnu : ajoutez son nom dans une "
+        "colonne « Établissement » ou créez-le d'abord.",
+    ]
+    assert report.error_count == 4
+
+
 def test_import_creates_an_unknown_establishment_named_in_the_file(db, create_session, lycee):
     session = create_session()
     # The name may be on any row of that UAI, not only the first one.
