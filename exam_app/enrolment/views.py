@@ -29,7 +29,8 @@ def _session_or_404(code: str) -> ExamSession:
 
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    # Nine digits at most: a longer number overflows the database's integers (a 500).
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 @bp.route("/gestion/")

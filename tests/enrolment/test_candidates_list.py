@@ -297,3 +297,16 @@ def test_candidates_page_with_10000_candidates(client, db, create_session, creat
     assert _rows(found) == ["B009999"]
     ponctuel = client.get("/gestion/sessions/BIG/candidats?forme=ponctuel")
     assert "3\u202f334 candidats" in _text(ponctuel)
+
+
+def test_candidates_page_survives_huge_numbers_in_the_query(client, small_world, gestionnaire):
+    huge = "9" * 30
+    response = client.get(_list_url(small_world, etablissement=huge, centre=huge, page=huge))
+    assert response.status_code == 200
+    assert len(_rows(response)) == 7
+
+
+def test_candidates_page_ignores_non_ascii_digits(client, small_world, gestionnaire):
+    response = client.get(_list_url(small_world, page="²", centre="١"))
+    assert response.status_code == 200
+    assert len(_rows(response)) == 7
