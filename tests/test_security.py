@@ -261,3 +261,23 @@ def test_app_reads_database_url_from_the_environment(tmp_path, monkeypatch):
     app = _fresh_app(tmp_path, monkeypatch, DATABASE_URL="postgres://exam@db.example/exam",
                      SECRET_KEY="x")
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://exam@db.example/exam"
+
+
+# ---- NUL bytes (PostgreSQL text cannot hold them) -----------------------------------------
+
+
+def test_nul_byte_in_a_form_is_a_clear_400(client, db):
+    token = csrf_token_from(client.get("/connexion").get_data(as_text=True))
+    response = client.post("/connexion", data={"username": "a\x00b", "password": "x",
+                                               "csrf_token": token})
+    assert response.status_code == 400
+    assert "La requête n'a pas pu être comprise." in _text(response)
+
+
+def test_nul_byte_in_the_url_is_a_clear_400(client, login_as, create_user, create_session):
+    session = create_session()
+    login_as(create_user(Role.GESTIONNAIRE))
+    assert client.get(f"/gestion/sessions/{session.code}/candidats?q=a%00b").status_code == 400
+    assert client.get("/gestion/sessions/a%00b/").status_code == 400
+    assert client.get("/verifier/a%00b").status_code == 400
+    assert client.get(f"/gestion/sessions/{session.code}/candidats?q=ab").status_code == 200
