@@ -30,7 +30,9 @@ def _load_user(value: str):
 
 @bp.app_context_processor
 def _inject_logout_form():
-    return {"logout_form": LogoutForm(), "Role": Role, "role_homes": ROLE_HOMES}
+    # formdata=None: never read the request body here; on a 413 error page that
+    # read raises again and turns the clear message into a 500.
+    return {"logout_form": LogoutForm(formdata=None), "Role": Role, "role_homes": ROLE_HOMES}
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -517,6 +517,16 @@ def test_reimport_updates_changed_candidates_only(db, create_session, lycee, cre
         "updated"] == 2
 
 
+def test_import_keeps_candidates_absent_from_the_file(db, create_session, lycee):
+    session = create_session()
+    _import(session, csv_text(row(), row(number="B2")))
+    db.session.commit()
+    report = _import(session, csv_text(row(number="B3")))
+    db.session.commit()
+    assert (report.created, report.updated, report.unchanged) == (1, 0, 0)
+    assert [c[0] for c in _candidates(db, session)] == ["02712345678", "B2", "B3"]
+
+
 def test_import_keeps_sessions_apart(db, create_session, lycee):
     first, second = create_session(), create_session()
     _import(first, csv_text(row()))
@@ -652,6 +662,19 @@ def test_import_page_refuses_a_file_over_the_size_limit(client, db, app, monkeyp
     response = _upload(client, session, data)
     assert response.status_code == 413
     assert "Le fichier dépasse 2 Mo : découpez-le. Rien n'a été importé." in _text(response)
+    assert _candidates(db, session) == []
+
+
+def test_import_page_refuses_a_body_over_the_request_limit(client, db, app, monkeypatch,
+                                                           create_session, lycee, gestionnaire):
+    session = create_session()
+    token = csrf_token_from(client.get(_url(session)).get_data(as_text=True))
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 100_000)
+    data = csv_text(*(row(number=f"N{i}") for i in range(3_000))).encode()
+    response = _upload(client, session, data, token=token)
+    assert response.status_code == 413
+    assert ("Le fichier envoyé dépasse la taille autorisée. Rien n'a été enregistré."
+            in _text(response))
     assert _candidates(db, session) == []
 
 
