@@ -281,3 +281,18 @@ def test_nul_byte_in_the_url_is_a_clear_400(client, login_as, create_user, creat
     assert client.get("/gestion/sessions/a%00b/").status_code == 400
     assert client.get("/verifier/a%00b").status_code == 400
     assert client.get(f"/gestion/sessions/{session.code}/candidats?q=ab").status_code == 200
+
+
+def test_wsgi_module_builds_the_app_from_the_environment(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    for name in ("SECRET_KEY", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("DATABASE_URL", "postgres://exam@db.example/exam")
+    monkeypatch.delitem(sys.modules, "wsgi", raising=False)
+    wsgi = importlib.import_module("wsgi")
+    assert wsgi.app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://exam@db.example/exam"
+    assert wsgi.app.config["SESSION_COOKIE_SECURE"] is True
+    assert (tmp_path / "instance" / "secret_key").exists()

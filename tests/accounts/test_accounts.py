@@ -128,3 +128,14 @@ def test_database_refuses_a_scoped_role_without_its_scope(db):
     with pytest.raises(sa.exc.IntegrityError):
         db.session.flush()
     db.session.rollback()
+
+
+def test_overlong_login_fields_get_french_messages(client, db):
+    token = csrf_token_from(client.get("/connexion").get_data(as_text=True))
+    response = client.post("/connexion", data={"username": "a" * 121, "password": "b" * 201,
+                                               "csrf_token": token})
+    assert response.status_code == 400
+    page = html.unescape(response.get_data(as_text=True))
+    assert "L'identifiant fait 120 caractères au plus." in page
+    assert "Le mot de passe fait 200 caractères au plus." in page
+    assert db.session.scalar(sa.select(sa.func.count(LoginAttempt.id))) == 0

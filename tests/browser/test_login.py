@@ -120,3 +120,13 @@ def test_forbidden_page_answers_in_french(page, live_server, people, screenshot)
     assert page.locator("h1").inner_text() == "Accès refusé"
     assert "Vous n'avez pas le droit d'accéder à cette page." in page.locator("main").inner_text()
     screenshot(page, "error-403")
+
+
+def test_skip_link_is_the_first_tab_stop_and_moves_focus_to_main(page, live_server, people):
+    _log_in(page, live_server, "gestion", PASSWORD)
+    page.goto(f"{live_server}/gestion/etablissements")  # a page without autofocus
+    page.keyboard.press("Tab")
+    focused = page.evaluate("[document.activeElement.className, document.activeElement.innerText]")
+    assert focused == ["skip-link", "Aller au contenu"]
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "contenu"
