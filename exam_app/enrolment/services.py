@@ -164,6 +164,11 @@ def _check_establishments(parsed: csv_import.ParseResult) -> None:
             )
 
 
+def by_name(establishment: Establishment) -> tuple[str, str]:
+    """Sort key: establishments in French alphabetical order (accents ignored)."""
+    return search_key(establishment.name), establishment.uai
+
+
 @dataclass(frozen=True)
 class CandidateFilters:
     q: str = ""
@@ -186,7 +191,9 @@ def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Selec
         query = query.where(Candidate.centre_id == filters.centre_id)
     if filters.e5_form in {f.value for f in E5Form}:
         query = query.where(Candidate.e5_form == filters.e5_form)
-    return query.order_by(Candidate.last_name, Candidate.first_name, Candidate.number)
+    # search_text is "LAST FIRST NUMBER" without accents: French alphabetical order on
+    # every backend (by last_name, ÉMERY would come after ZOLA in C collations).
+    return query.order_by(Candidate.search_text, Candidate.id)
 
 
 @dataclass(frozen=True)
@@ -235,7 +242,6 @@ def dashboard_counts(session: ExamSession) -> dict:
         .join(Candidate, Candidate.establishment_id == Establishment.id)
         .where(Candidate.session_id == session.id)
         .group_by(Establishment.id)
-        .order_by(Establishment.name)
     ).all()
     total, ponctuel, ccf, no_centre = db.session.execute(
         sa.select(
@@ -247,7 +253,8 @@ def dashboard_counts(session: ExamSession) -> dict:
     ).one()
     return {
         "by_centre": [(c, n, p or 0, f or 0) for c, n, p, f in by_centre],
-        "by_establishment": [(e, n, p or 0, f or 0) for e, n, p, f in by_establishment],
+        "by_establishment": sorted(((e, n, p or 0, f or 0) for e, n, p, f in by_establishment),
+                                   key=lambda row: by_name(row[0])),
         "total": total,
         "ponctuel": ponctuel or 0,
         "ccf": ccf or 0,

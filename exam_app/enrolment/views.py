@@ -85,13 +85,12 @@ def candidates(code: str):
         page=_int_arg("page") or 1,
         per_page=current_app.config["CANDIDATES_PER_PAGE"],
     )
-    establishments = db.session.scalars(
+    establishments = sorted(db.session.scalars(
         sa.select(Establishment)
         .where(Establishment.id.in_(
             sa.select(Candidate.establishment_id).where(Candidate.session_id == session.id)
         ))
-        .order_by(Establishment.name)
-    ).all()
+    ).all(), key=services.by_name)
     return render_template(
         "enrolment/candidates.html",
         session=session,
@@ -171,12 +170,11 @@ def centres(code: str):
 @roles_required(Role.GESTIONNAIRE)
 def establishments():
     """All establishments known to the académie."""
-    rows = db.session.execute(
+    rows = sorted(db.session.execute(
         sa.select(Establishment, sa.func.count(Candidate.id))
         .outerjoin(Candidate, Candidate.establishment_id == Establishment.id)
         .group_by(Establishment.id)
-        .order_by(Establishment.name)
-    ).all()
+    ).all(), key=lambda row: services.by_name(row[0]))
     return render_template("enrolment/establishments.html", rows=rows)
 
 
@@ -209,7 +207,7 @@ def centre_home():
     for centre in centres:
         candidates = db.session.scalars(
             sa.select(Candidate).where(Candidate.centre_id == centre.id)
-            .order_by(Candidate.last_name, Candidate.first_name)
+            .order_by(Candidate.search_text, Candidate.id)
         ).all()
         commissions = db.session.scalars(
             sa.select(Commission).where(Commission.centre_id == centre.id)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from exam_app.accounts.models import Role
 from exam_app.clock import utcnow
-from exam_app.enrolment.models import Candidate, search_key
+from exam_app.enrolment.models import Candidate, Establishment, search_key
 from exam_app.enrolment.services import CandidateFilters, candidate_query, dashboard_counts, paginate
 
 
@@ -79,9 +79,9 @@ def test_dashboard_counts_are_exact(db, small_world):
         7, 3, 4, 2)
     assert [(c.code, n, p, f) for c, n, p, f in counts["by_centre"]] == [
         ("LYO01", 3, 2, 1), ("STE01", 2, 0, 2)]
-    # Sorted by name; how "É" sorts depends on the database's collation, so compare by UAI.
-    assert sorted((e.uai, n, p, f) for e, n, p, f in counts["by_establishment"]) == [
-        ("0421788R", 2, 0, 2), ("0690026D", 3, 1, 2), ("0690713Z", 2, 2, 0)]
+    # French alphabetical order, accents ignored (GRETA, Édouard-Herriot, Simone-Weil).
+    assert [(e.uai, n, p, f) for e, n, p, f in counts["by_establishment"]] == [
+        ("0690713Z", 2, 2, 0), ("0690026D", 3, 1, 2), ("0421788R", 2, 0, 2)]
 
 
 def test_dashboard_counts_of_an_empty_session(db, create_session, create_centre):
@@ -310,3 +310,32 @@ def test_candidates_page_ignores_non_ascii_digits(client, small_world, gestionna
     response = client.get(_list_url(small_world, page="²", centre="١"))
     assert response.status_code == 200
     assert len(_rows(response)) == 7
+
+
+def test_lists_sort_names_alphabetically_ignoring_accents(client, db, create_session,
+                                                         create_centre, create_establishment,
+                                                         create_candidate, create_user, login_as):
+    session = create_session(code="ORDRE")
+    centre = create_centre(session)
+    for name in ("Lycée Zola", "Lycée Émile-Loubet", "lycée Arago", "Lycée Édouard-Herriot"):
+        create_establishment(name=name)
+    establishments = {e.name: e for e in db.session.scalars(sa.select(Establishment))}
+    for number, last, first in [("A1", "ZOLA", "Émile"), ("A2", "ÉMERY", "Zoé"), ("A3", "EMERY", "Anna"),
+                                ("A4", "DUPONT", "Élise"), ("A5", "DUPONT", "Eric"), ("A6", "dupont", "Ève")]:
+        create_candidate(session, number=number, last_name=last, first_name=first, centre=centre,
+                         establishment=establishments["Lycée Zola"] if number == "A1"
+                         else establishments["Lycée Émile-Loubet"])
+    expected = ["A4", "A5", "A6", "A3", "A2", "A1"]  # DUPONT Élise, Eric, Ève; EMERY; ÉMERY; ZOLA
+    assert [c.number for c in db.session.scalars(
+        candidate_query(session, CandidateFilters())).unique()] == expected
+    login_as(create_user(Role.GESTIONNAIRE))
+    assert _rows(client.get("/gestion/sessions/ORDRE/candidats")) == expected
+    page = _text(client.get("/gestion/etablissements"))
+    positions = [page.index(name) for name in
+                 ("lycée Arago", "Lycée Édouard-Herriot", "Lycée Émile-Loubet", "Lycée Zola")]
+    assert positions == sorted(positions)
+    counts = dashboard_counts(session)
+    assert [e.name for e, *_ in counts["by_establishment"]] == ["Lycée Émile-Loubet", "Lycée Zola"]
+    login_as(create_user(Role.CHEF_CENTRE, centre=centre))
+    centre_page = client.get("/centre/").get_data(as_text=True)
+    assert re.findall(r"<td><code>([^<]+)</code></td>", centre_page) == expected
