@@ -119,8 +119,16 @@ def test_session_expires_after_an_exam_day(app, client, login_as, create_user, l
     response = client.get("/gestion/etablissements")
     assert response.status_code == 302
     assert response.headers["Location"] == "/connexion?next=%2Fgestion%2Fetablissements"
-    assert "Veuillez vous connecter pour accéder à cette page." in _text(
+    assert "Votre session a expiré : reconnectez-vous." in _text(
         client.get(response.headers["Location"]))
+
+
+def test_first_visit_asks_to_log_in_not_expired(client, db):
+    response = client.get("/gestion/etablissements")
+    assert response.headers["Location"] == "/connexion?next=%2Fgestion%2Fetablissements"
+    page = _text(client.get(response.headers["Location"]))
+    assert "Veuillez vous connecter pour accéder à cette page." in page
+    assert "expiré" not in page
 
 
 def test_expired_form_is_refused_in_french_and_nothing_happens(app, client, create_user, later):
