@@ -109,13 +109,18 @@ def create_user_service(**values):
     return create_user(password="un-long-mot-de-passe", first_name="A", last_name="B", **values)
 
 
-@pytest.mark.parametrize(("username", "password", "message"), [
-    ("  ", "un-long-mot-de-passe", "Identifiant vide."),
-    ("x", "court", "Le mot de passe doit contenir au moins 8 caractères."),
+@pytest.mark.parametrize(("values", "message"), [
+    ({"username": "  "}, "Identifiant vide."),
+    ({"password": "court"}, "Le mot de passe doit contenir au moins 8 caractères."),
+    ({"first_name": " "}, "Le prénom et le nom sont obligatoires."),
+    ({"last_name": ""}, "Le prénom et le nom sont obligatoires."),
+    ({"username": "x" * 121}, r"Identifiant \(120\), prénom et nom \(100\) : trop long."),
+    ({"email": "claire@"}, "« claire@ » n'est pas une adresse électronique."),
 ])
-def test_create_user_service_refuses_bad_input(db, username, password, message):
+def test_create_user_service_refuses_bad_input(db, values, message):
     with pytest.raises(ValueError, match=message):
-        create_user(username=username, password=password, first_name="A", last_name="B")
+        create_user(**{"username": "x", "password": "un-long-mot-de-passe", "first_name": "A",
+                       "last_name": "B", **values})
     assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
 
 
