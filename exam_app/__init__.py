@@ -61,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     formatting.register(app)
     _register_errors(app)
     _register_security_headers(app)
+    _register_input_guard(app)
     return app
 
 
@@ -138,3 +139,17 @@ def _register_security_headers(app: Flask) -> None:
             "frame-ancestors 'self'; base-uri 'self'; form-action 'self'",
         )
         return response
+
+
+def _register_input_guard(app: Flask) -> None:
+    # PostgreSQL text cannot hold NUL: refuse it up front (a clear 400, not a 500),
+    # so every backend behaves the same. Uploaded files are not checked here.
+    from flask import abort
+
+    @app.before_request
+    def refuse_nul_bytes():
+        values = [request.path, *request.args.values()]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values.extend(request.form.values())
+        if any("\x00" in value for value in values):
+            abort(400)

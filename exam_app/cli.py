@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from sqlalchemy.exc import IntegrityError
 
 from exam_app.extensions import db
 
@@ -24,13 +25,21 @@ def _print_logins(logins) -> None:
 
 @click.command("demo")
 @click.option("--candidates", default=150, show_default=True, help="Nombre de candidats.")
-def demo_command(candidates: int) -> None:
+@click.option("--force", is_flag=True,
+              help="Charger la démonstration même si la base contient déjà d'autres sessions.")
+def demo_command(candidates: int, force: bool) -> None:
     """Charge la session de démonstration (ne fait rien si elle existe déjà)."""
     from exam_app import demo
+    from exam_app.enrolment.models import ExamSession
 
     if demo.is_loaded():
         click.echo("La session de démonstration est déjà chargée : rien à faire.")
         _print_logins(demo.logins_for_display())
+        return
+    # `make run` calls this on every start: never mix demo accounts into real data.
+    if not force and db.session.scalar(sa.select(ExamSession.id).limit(1)) is not None:
+        click.echo("La base contient déjà des sessions : la démonstration n'est pas chargée "
+                   "(--force pour la charger quand même).")
         return
     demo.load(candidates=candidates)
     db.session.commit()
@@ -54,9 +63,17 @@ def import_candidates_command(file: Path, session_code: str | None) -> None:
     if file.stat().st_size > limit:
         raise click.ClickException(
             f"Le fichier dépasse {limit // (1024 * 1024)} Mo : découpez-le. Rien n'a été importé.")
-    report = import_candidates(session=session, data=file.read_bytes(), actor=None,
-                               max_rows=current_app.config["IMPORT_MAX_ROWS"],
-                               filename=file.name)
+    try:
+        report = import_candidates(session=session, data=file.read_bytes(), actor=None,
+                                   max_rows=current_app.config["IMPORT_MAX_ROWS"],
+                                   filename=file.name)
+        if report.ok:
+            db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise click.ClickException(
+            "Un autre import a enregistré les mêmes candidats au même moment : "
+            "rien n'a été importé. Relancez la commande.") from None
     if not report.ok:
         db.session.rollback()
         click.echo(f"Import refusé : {report.error_count} erreur(s). Rien n'a été importé.",
@@ -66,7 +83,6 @@ def import_candidates_command(file: Path, session_code: str | None) -> None:
         if report.error_count > len(report.errors):
             click.echo(f"  … et {report.error_count - len(report.errors)} autres.", err=True)
         sys.exit(1)
-    db.session.commit()
     click.echo(f"Import terminé dans {session.code} : {report.created} créé(s), "
                f"{report.updated} mis à jour, {report.unchanged} inchangé(s), "
                f"{report.establishments_created} établissement(s) créé(s).")

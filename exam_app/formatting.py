@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Flask
 
@@ -48,7 +48,8 @@ def decimal_fr(value: Decimal | float | int | None, places: int | None = None) -
         return ""
     number = Decimal(str(value))
     if places is not None:
-        number = round(number, places)
+        # Half up, as people round by hand (round() would give 14,5 -> 14).
+        number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     text = format(number.normalize(), "f") if number == number.to_integral() else str(number)
     if "." in text:
         text = text.rstrip("0").rstrip(".")

@@ -272,3 +272,14 @@ def create_commission(db, create_session, create_user):
         return commission
 
     return build
+
+
+@pytest.fixture()
+def fast_password_hashing(monkeypatch):
+    """Hash each distinct password once (scrypt is slow on purpose; the demo makes ~40 users)."""
+    from functools import lru_cache
+
+    from exam_app.accounts import models as account_models
+
+    monkeypatch.setattr(account_models, "generate_password_hash",
+                        lru_cache(maxsize=None)(account_models.generate_password_hash))

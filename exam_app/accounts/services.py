@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -10,6 +11,8 @@ from exam_app.accounts.models import LoginAttempt, Role, RoleAssignment, User
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.extensions import db
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class LoginThrottled(Exception):
@@ -108,6 +111,14 @@ def create_user(
         raise ValueError(f"L'identifiant « {username} » existe déjà.")
     if len(password) < 8:
         raise ValueError("Le mot de passe doit contenir au moins 8 caractères.")
+    first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
+    if not first_name or not last_name:
+        raise ValueError("Le prénom et le nom sont obligatoires.")
+    if len(username) > 120 or len(first_name) > 100 or len(last_name) > 100:
+        raise ValueError("Identifiant (120), prénom et nom (100) : trop long.")
+    email = (email or "").strip() or None
+    if email and (len(email) > 254 or not EMAIL_RE.match(email)):
+        raise ValueError(f"« {email} » n'est pas une adresse électronique.")
     user = User(username=username, first_name=first_name, last_name=last_name, email=email)
     user.set_password(password)
     for role, scope in roles or []:

@@ -28,9 +28,23 @@ def _load_user(value: str):
     return load_user_from_cookie(value)
 
 
+@login_manager.unauthorized_handler
+def _unauthorized():
+    """To the login page, saying why: a session cookie that no longer opens (its day is
+    over, or the key changed) means the session expired; otherwise, not logged in yet."""
+    from flask import session
+    from flask_login.utils import login_url
+
+    expired = bool(request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])) and not session
+    flash(login_manager.needs_refresh_message if expired else login_manager.login_message, "info")
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
+
+
 @bp.app_context_processor
 def _inject_logout_form():
-    return {"logout_form": LogoutForm(), "Role": Role, "role_homes": ROLE_HOMES}
+    # formdata=None: never read the request body here; on a 413 error page that
+    # read raises again and turns the clear message into a 500.
+    return {"logout_form": LogoutForm(formdata=None), "Role": Role, "role_homes": ROLE_HOMES}
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -28,7 +28,8 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("number", "N° candidat", True,
-           ("ncandidat", "nocandidat", "numcandidat", "numerocandidat", "numero", "ninscription")),
+           ("ncandidat", "nocandidat", "numcandidat", "numerocandidat", "numero", "ninscription",
+            "ndecandidat", "nodecandidat", "numerodecandidat", "numerodinscription")),
     Column("last_name", "Nom", True, ("nom", "nomdefamille", "nomdenaissance")),
     Column("first_name", "Prénom", True, ("prenom", "prenoms")),
     Column("birth_date", "Date de naissance", True, ("datedenaissance", "naissance", "datenaissance")),
@@ -82,6 +83,10 @@ class ParseResult:
     error_count: int = 0
     encoding: str = ""
     delimiter: str = ""
+    # Every well-formed UAI with its line, and the first name given for each UAI,
+    # rows with other errors included, so unknown establishments are reported at once.
+    uai_lines: list[tuple[int, str]] = field(default_factory=list)
+    uai_names: dict[str, str] = field(default_factory=dict)
 
     def error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
@@ -188,14 +193,17 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
         result.error(0, "", str(exc))
         return result
 
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=result.delimiter)
+    # strict: an unclosed or stray quote is an error, not a field swallowing the file.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=result.delimiter, strict=True)
+    start_line = 1
     try:
         header: list[str] = []
         for raw in reader:
             if any(cell.strip() for cell in raw):
                 header = raw
                 break
-        header_line = reader.line_num
+            start_line = reader.line_num + 1
+        header_line = start_line
         while header and not header[-1].strip():
             header.pop()
 
@@ -223,10 +231,11 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
             return result
 
         seen_numbers: dict[str, int] = {}
-        new_uai_names: dict[str, str] = {}
         row_count = 0
+        start_line = reader.line_num + 1
         for raw in reader:
-            line = reader.line_num
+            # A quoted cell may span lines: report the line where the row starts.
+            line, start_line = start_line, reader.line_num + 1
             if not any(cell.strip() for cell in raw):
                 continue
             row_count += 1
@@ -238,16 +247,21 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
                     + " : découpez-le en plusieurs fichiers. Rien n'a été importé.",
                 )
                 return result
-            _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, today)
-    except csv.Error as exc:
-        result.error(reader.line_num, "", f"ligne CSV mal formée ({exc}).")
+            _validate_row(raw, line, positions, result, seen_numbers, today)
+    except csv.Error:
+        result.error(
+            start_line,
+            "",
+            "ligne CSV mal formée : guillemet (\") non fermé ou mal placé. Vérifiez cette ligne "
+            "et les suivantes, ou réenregistrez le fichier depuis le tableur.",
+        )
         return result
     if row_count == 0:
         result.error(0, "", "le fichier ne contient aucun candidat (seulement des en-têtes).")
     return result
 
 
-def _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, today) -> None:
+def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
     labels = {c.field: c.label for c in COLUMNS}
 
     def cell(name: str) -> str:
@@ -297,8 +311,10 @@ def _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, tod
     establishment = cell("establishment") or None
     if establishment and len(establishment) > 200:
         result.error(line, labels["establishment"], "200 caractères au plus.")
-    if uai and establishment:
-        new_uai_names.setdefault(uai, establishment)
+    if uai and UAI_RE.match(uai):
+        result.uai_lines.append((line, uai))
+        if establishment:
+            result.uai_names.setdefault(uai, establishment)
 
     form_text = required("e5_form")
     form = normalise_header(form_text)
@@ -335,7 +351,7 @@ def _validate_row(raw, line, positions, result, seen_numbers, new_uai_names, tod
                 first_name=first_name,
                 birth_date=birth,
                 uai=uai,
-                establishment=new_uai_names.get(uai) if establishment is None else establishment,
+                establishment=establishment,
                 e5_form=e5_form,
                 extra_time=extra,
                 email=email,

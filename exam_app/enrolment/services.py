@@ -67,8 +67,11 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     changes nothing the second time. Nothing is written when any row is wrong.
     """
     parsed = csv_import.parse(data, max_rows=max_rows)
-    if parsed.ok:
-        _check_establishments(parsed)
+    # A new UAI may be named on any of its rows, not only the first.
+    new_names = parsed.uai_names
+    # Also when other rows are wrong: list every error in one go, in line order.
+    _check_establishments(parsed)
+    parsed.errors.sort(key=lambda e: e.line)
     if not parsed.ok:
         return ImportReport(0, 0, 0, 0, parsed.errors, parsed.error_count, parsed.encoding)
 
@@ -92,7 +95,7 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     for row in parsed.rows:
         establishment = establishments.get(row.uai)
         if establishment is None:
-            establishment = Establishment(uai=row.uai, name=row.establishment or row.uai)
+            establishment = Establishment(uai=row.uai, name=new_names[row.uai])
             db.session.add(establishment)
             establishments[row.uai] = establishment
             new_establishments += 1
@@ -147,19 +150,23 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
 
 def _check_establishments(parsed: csv_import.ParseResult) -> None:
     """Unknown UAI codes are errors unless the same file names the establishment."""
-    known = set(
-        db.session.scalars(
-            sa.select(Establishment.uai).where(Establishment.uai.in_({r.uai for r in parsed.rows}))
-        )
-    )
-    for row in parsed.rows:
-        if row.uai not in known and not row.establishment:
+    uais = {uai for _, uai in parsed.uai_lines}
+    if not uais:
+        return
+    known = set(db.session.scalars(sa.select(Establishment.uai).where(Establishment.uai.in_(uais))))
+    for line, uai in parsed.uai_lines:
+        if uai not in known and uai not in parsed.uai_names:
             parsed.error(
-                row.line,
+                line,
                 "UAI",
-                f"établissement {row.uai} inconnu : ajoutez son nom dans une colonne "
+                f"établissement {uai} inconnu : ajoutez son nom dans une colonne "
                 "« Établissement » ou créez-le d'abord.",
             )
+
+
+def by_name(establishment: Establishment) -> tuple[str, str]:
+    """Sort key: establishments in French alphabetical order (accents ignored)."""
+    return search_key(establishment.name), establishment.uai
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,9 @@ def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Selec
         query = query.where(Candidate.centre_id == filters.centre_id)
     if filters.e5_form in {f.value for f in E5Form}:
         query = query.where(Candidate.e5_form == filters.e5_form)
-    return query.order_by(Candidate.last_name, Candidate.first_name, Candidate.number)
+    # search_text is "LAST FIRST NUMBER" without accents: French alphabetical order on
+    # every backend (by last_name, ÉMERY would come after ZOLA in C collations).
+    return query.order_by(Candidate.search_text, Candidate.id)
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,6 @@ def dashboard_counts(session: ExamSession) -> dict:
         .join(Candidate, Candidate.establishment_id == Establishment.id)
         .where(Candidate.session_id == session.id)
         .group_by(Establishment.id)
-        .order_by(Establishment.name)
     ).all()
     total, ponctuel, ccf, no_centre = db.session.execute(
         sa.select(
@@ -245,7 +253,8 @@ def dashboard_counts(session: ExamSession) -> dict:
     ).one()
     return {
         "by_centre": [(c, n, p or 0, f or 0) for c, n, p, f in by_centre],
-        "by_establishment": [(e, n, p or 0, f or 0) for e, n, p, f in by_establishment],
+        "by_establishment": sorted(((e, n, p or 0, f or 0) for e, n, p, f in by_establishment),
+                                   key=lambda row: by_name(row[0])),
         "total": total,
         "ponctuel": ponctuel or 0,
         "ccf": ccf or 0,

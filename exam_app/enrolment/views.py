@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.enrolment import services
@@ -28,7 +29,8 @@ def _session_or_404(code: str) -> ExamSession:
 
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    # Nine digits at most: a longer number overflows the database's integers (a 500).
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 @bp.route("/gestion/")
@@ -83,13 +85,12 @@ def candidates(code: str):
         page=_int_arg("page") or 1,
         per_page=current_app.config["CANDIDATES_PER_PAGE"],
     )
-    establishments = db.session.scalars(
+    establishments = sorted(db.session.scalars(
         sa.select(Establishment)
         .where(Establishment.id.in_(
             sa.select(Candidate.establishment_id).where(Candidate.session_id == session.id)
         ))
-        .order_by(Establishment.name)
-    ).all()
+    ).all(), key=services.by_name)
     return render_template(
         "enrolment/candidates.html",
         session=session,
@@ -120,23 +121,36 @@ def import_candidates(code: str):
             )
             status = 413
         else:
-            report = services.import_candidates(
-                session=session,
-                data=data,
-                actor=current_user,
-                max_rows=current_app.config["IMPORT_MAX_ROWS"],
-                filename=form.file.data.filename or "",
-            )
-            if report.ok:
-                db.session.commit()
+            try:
+                report = services.import_candidates(
+                    session=session,
+                    data=data,
+                    actor=current_user,
+                    max_rows=current_app.config["IMPORT_MAX_ROWS"],
+                    filename=form.file.data.filename or "",
+                )
+                if report.ok:
+                    db.session.commit()
+            except IntegrityError:
+                # Another import wrote the same candidate numbers or UAI in the meantime.
+                db.session.rollback()
+                flash(
+                    "Un autre import a enregistré les mêmes candidats au même moment : "
+                    "rien n'a été importé par celui-ci. Réimportez le fichier.",
+                    "error",
+                )
+                report = None
+                status = 409
+            if report is not None and report.ok:
                 flash(
                     f"Import terminé : {report.created} candidat(s) créé(s), "
                     f"{report.updated} mis à jour, {report.unchanged} inchangé(s).",
                     "success",
                 )
                 return redirect(url_for("enrolment.candidates", code=session.code))
-            db.session.rollback()
-            status = 422
+            if report is not None:
+                db.session.rollback()
+                status = 422
     elif request.method == "POST":
         status = 400
     return render_template("enrolment/import.html", session=session, form=form,
@@ -156,12 +170,11 @@ def centres(code: str):
 @roles_required(Role.GESTIONNAIRE)
 def establishments():
     """All establishments known to the académie."""
-    rows = db.session.execute(
+    rows = sorted(db.session.execute(
         sa.select(Establishment, sa.func.count(Candidate.id))
         .outerjoin(Candidate, Candidate.establishment_id == Establishment.id)
         .group_by(Establishment.id)
-        .order_by(Establishment.name)
-    ).all()
+    ).all(), key=lambda row: services.by_name(row[0]))
     return render_template("enrolment/establishments.html", rows=rows)
 
 
@@ -194,7 +207,7 @@ def centre_home():
     for centre in centres:
         candidates = db.session.scalars(
             sa.select(Candidate).where(Candidate.centre_id == centre.id)
-            .order_by(Candidate.last_name, Candidate.first_name)
+            .order_by(Candidate.search_text, Candidate.id)
         ).all()
         commissions = db.session.scalars(
             sa.select(Commission).where(Commission.centre_id == centre.id)

@@ -41,10 +41,10 @@ def live_server(app, db):
 
 
 def test_candidate_uploads_three_files_with_progress_and_downloads_the_receipt(
-        app, db, tmp_path, live_server, create_session, create_centre, create_candidate,
-        create_user):
+        app, db, tmp_path, live_server, chromium, create_session, create_centre,
+        create_candidate, create_user):
     _require_browser()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     shutil.rmtree(app.config["STORAGE_DIR"], ignore_errors=True)
     session = create_session()
@@ -59,12 +59,8 @@ def test_candidate_uploads_three_files_with_progress_and_downloads_the_receipt(
         path.write_bytes(make_pdf(1, marker=f"browser-{n}", padding=200_000 * (n + 1)))
         paths.append(path)
 
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"])
+    context = chromium.new_context(accept_downloads=True)
     try:
-        context = browser.new_context(accept_downloads=True)
         page = context.new_page()
         page.goto(live_server + "/connexion")
         page.fill("#username", user.username)
@@ -85,23 +81,11 @@ def test_candidate_uploads_three_files_with_progress_and_downloads_the_receipt(
         receipt = download_info.value.path()
         with open(receipt, "rb") as handle:
             text = squeeze(pdf_text(handle.read()))
-        context.close()
     finally:
-        browser.close()
-        pw.stop()
+        context.close()
     for path in paths:
         assert hashlib.sha256(path.read_bytes()).hexdigest() in text
     assert squeeze("Attestation stage 2 é.pdf") in text
-
-
-def _launch():
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"])
-    return pw, browser
 
 
 def _login(page, base: str, user) -> None:
@@ -111,8 +95,9 @@ def _login(page, base: str, user) -> None:
     page.click("button[type=submit]")
 
 
-def test_upload_resumes_after_the_connection_drops(app, db, tmp_path, live_server, create_session,
-                                                   create_centre, create_candidate, create_user):
+def test_upload_resumes_after_the_connection_drops(app, db, tmp_path, live_server, chromium,
+                                                   create_session, create_centre,
+                                                   create_candidate, create_user):
     _require_browser()
     from playwright.sync_api import expect
 
@@ -123,10 +108,10 @@ def test_upload_resumes_after_the_connection_drops(app, db, tmp_path, live_serve
     db.session.commit()
     path = tmp_path / "Sommaire.pdf"
     path.write_bytes(make_pdf(2, marker="resume-browser", padding=300_000))
-    pw, browser = _launch()
     dropped = []
+    context = chromium.new_context()
     try:
-        page = browser.new_context().new_page()
+        page = context.new_page()
         _login(page, live_server, user)
         page.goto(live_server + "/candidat/")
 
@@ -142,8 +127,7 @@ def test_upload_resumes_after_the_connection_drops(app, db, tmp_path, live_serve
             str(path))
         expect(page.locator("#dossier-E4 .upload--ok")).to_have_count(1, timeout=30_000)
     finally:
-        browser.close()
-        pw.stop()
+        context.close()
     assert len(dropped) == 1
     from exam_app.dossiers.models import DossierFile
 
@@ -152,8 +136,8 @@ def test_upload_resumes_after_the_connection_drops(app, db, tmp_path, live_serve
         hashlib.sha256(path.read_bytes()).hexdigest()]
 
 
-def test_conformity_queue_decides_with_the_keyboard(app, db, live_server, create_session,
-                                                    create_candidate, create_user):
+def test_conformity_queue_decides_with_the_keyboard(app, db, live_server, chromium,
+                                                    create_session, create_candidate, create_user):
     _require_browser()
     from playwright.sync_api import expect
 
@@ -166,9 +150,9 @@ def test_conformity_queue_decides_with_the_keyboard(app, db, live_server, create
     deposit(app, first, "E4", "sommaire")
     manager = create_user(Role.GESTIONNAIRE)
     db.session.commit()
-    pw, browser = _launch()
+    context = chromium.new_context()
     try:
-        page = browser.new_context().new_page()
+        page = context.new_page()
         _login(page, live_server, manager)
         page.goto(f"{live_server}/gestion/sessions/{session.code}/conformite/E4")
         panel = page.locator("[data-queue-panel]")
@@ -183,8 +167,7 @@ def test_conformity_queue_decides_with_the_keyboard(app, db, live_server, create
         page.keyboard.press("k")
         expect(panel).to_contain_text(first.full_name)
     finally:
-        browser.close()
-        pw.stop()
+        context.close()
     db.session.expire_all()
     decisions = {d.candidate_id: (d.decision, d.decision_reasons)
                  for d in db.session.query(Dossier)}

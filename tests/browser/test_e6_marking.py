@@ -78,19 +78,11 @@ def live_e6(tmp_path):
 
 
 @pytest.fixture()
-def page():
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--no-first-run"])
-    context = browser.new_context(viewport={"width": 1024, "height": 768})  # a tablet
+def page(chromium):
+    """A tablet-sized tab in the session's shared Chromium (one Playwright per run)."""
+    context = chromium.new_context(viewport={"width": 1024, "height": 768})
     yield context.new_page()
     context.close()
-    browser.close()
-    playwright.stop()
 
 
 def test_correcteur_marks_three_copies_with_the_keyboard(live_e6, page):

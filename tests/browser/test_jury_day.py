@@ -91,22 +91,6 @@ def jury_server(tmp_path):
             db.engine.dispose()
 
 
-@pytest.fixture()
-def jury_browser():
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"])
-    try:
-        yield browser
-    finally:
-        browser.close()
-        playwright.stop()
-
-
 def _login(browser, base, username):
     context = browser.new_context(viewport={"width": 1024, "height": 1366}, locale="fr-FR")
     page = context.new_page()
@@ -124,13 +108,13 @@ def _seconds(text: str) -> int:
     return sign * (int(minutes) * 60 + int(seconds))
 
 
-def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, jury_browser):
+def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, chromium):
     from playwright.sync_api import expect
 
     base, passage_id = jury_server["url"], jury_server["passage_id"]
     url = f"{base}/jury/passages/{passage_id}"
-    ctx_a, a = _login(jury_browser, base, "jurya")
-    ctx_b, b = _login(jury_browser, base, "juryb")
+    ctx_a, a = _login(chromium, base, "jurya")
+    ctx_b, b = _login(chromium, base, "juryb")
     errors = []
     for page in (a, b):
         page.on("pageerror", lambda error: errors.append(str(error)))

@@ -1,0 +1,51 @@
+"""The main pages fit a tablet held upright (768 px): no sideways scrolling of the page."""
+
+from __future__ import annotations
+
+import pytest
+
+from exam_app import demo
+from exam_app.accounts.models import Role
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+PAGES = {
+    "dashboard": "/gestion/sessions/SAM2027/",
+    "candidates": "/gestion/sessions/SAM2027/candidats",
+    "import": "/gestion/sessions/SAM2027/candidats/import",
+    "centres": "/gestion/sessions/SAM2027/centres",
+    "establishments": "/gestion/etablissements",
+    "users": "/gestion/utilisateurs",
+}
+
+
+@pytest.fixture()
+def demo_session(db, fast_password_hashing, create_user):
+    demo.load()
+    user = create_user(Role.GESTIONNAIRE, username="tablette", first_name="Claire",
+                       last_name="Vasseur")
+    db.session.commit()
+    return user
+
+
+@pytest.mark.parametrize("width", [768, 1280])
+def test_gestion_pages_fit_the_screen(chromium, live_server, demo_session, screenshot, width):
+    context = chromium.new_context(viewport={"width": width, "height": 1024}, locale="fr-FR")
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server}/connexion")
+        page.get_by_label("Identifiant").fill("tablette")
+        page.get_by_label("Mot de passe").fill(PASSWORD)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Se connecter").click()
+        too_wide = {}
+        for name, path in PAGES.items():
+            page.goto(f"{live_server}{path}")
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            if overflow > 0:
+                too_wide[name] = overflow
+            screenshot(page, f"{width}-{name}")
+        assert too_wide == {}
+    finally:
+        context.close()

@@ -1,0 +1,306 @@
+"""Error pages in French, expired sessions and forms, cookie flags, and configuration
+from the environment (secret key, database URL)."""
+
+from __future__ import annotations
+
+import html
+import os
+import stat
+import time
+
+import pytest
+from itsdangerous import TimestampSigner
+
+from exam_app import config as settings
+from exam_app import create_app
+from exam_app.accounts.models import Role
+from tests.conftest import PASSWORD, csrf_token_from
+
+FORBIDDEN_MESSAGE = "Vous n'avez pas le droit d'accéder à cette page."
+
+
+def _text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+# ---- error pages --------------------------------------------------------------------------
+
+# One page each role may not open, with the role that may.
+FORBIDDEN = {
+    Role.GESTIONNAIRE: "/candidat/",
+    Role.CHEF_CENTRE: "/gestion/utilisateurs",
+    Role.EXAMINATEUR: "/centre/",
+    Role.CORRECTEUR: "/jury/",
+    Role.CANDIDAT: "/correction/",
+}
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+def test_forbidden_page_is_a_french_403(client, login_as, create_user, create_centre,
+                                        create_candidate, role):
+    user = create_user(role, centre=create_centre(), candidate=create_candidate())
+    login_as(user)
+    response = client.get(FORBIDDEN[role])
+    assert response.status_code == 403
+    page = _text(response)
+    assert "<title>Accès refusé — Examens BTS SAM</title>" in page
+    assert "Erreur 403" in page
+    assert FORBIDDEN_MESSAGE in page
+    assert user.display_name in page  # still logged in, with the normal header
+
+
+def test_forbidden_json_request_gets_a_json_403(client, login_as, create_user):
+    login_as(create_user(Role.CORRECTEUR))
+    response = client.get("/gestion/utilisateurs", headers={"Accept": "application/json"})
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "Accès refusé", "message": FORBIDDEN_MESSAGE}
+
+
+def test_unknown_page_is_a_french_404(client, db):
+    response = client.get("/nulle-part")
+    assert response.status_code == 404
+    page = _text(response)
+    assert "<title>Page introuvable — Examens BTS SAM</title>" in page
+    assert "Cette page n'existe pas ou a été déplacée." in page
+    assert 'href="/connexion"' in page  # anonymous: back to the login page
+
+
+def test_wrong_method_is_a_french_405(client, db):
+    response = client.get("/deconnexion")
+    assert response.status_code == 405
+    assert "Cette action n'est pas possible sur cette page." in _text(response)
+
+
+def test_internal_error_is_a_french_500_and_rolls_back(app, tmp_path):
+    failing = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/e.db",
+                          "SESSION_COOKIE_SECURE": False})
+
+    @failing.route("/boum")
+    def boom():
+        raise RuntimeError("boum")
+
+    response = failing.test_client().get("/boum")
+    assert response.status_code == 500
+    page = _text(response)
+    assert "<title>Erreur interne — Examens BTS SAM</title>" in page
+    assert "Une erreur inattendue s'est produite. Rien n'a été enregistré" in page
+    assert "RuntimeError" not in page
+
+
+def test_security_headers_are_set(client, db):
+    headers = client.get("/connexion").headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["Content-Security-Policy"].startswith("default-src 'self'; ")
+    assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
+
+
+# ---- expired session and forms -------------------------------------------------------------
+
+
+@pytest.fixture()
+def later(monkeypatch):
+    """Move the signing clock (session cookie, CSRF token) forward by some seconds."""
+
+    def move(seconds: int) -> None:
+        monkeypatch.setattr(TimestampSigner, "get_timestamp",
+                            lambda self: int(time.time()) + seconds)
+
+    return move
+
+
+def test_session_expires_after_an_exam_day(app, client, login_as, create_user, later):
+    login_as(create_user(Role.GESTIONNAIRE))
+    assert client.get("/gestion/etablissements").status_code == 200
+    later(app.config["PERMANENT_SESSION_LIFETIME"] - 60)
+    assert client.get("/gestion/etablissements").status_code == 200
+    later(app.config["PERMANENT_SESSION_LIFETIME"] + 60)
+    response = client.get("/gestion/etablissements")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/connexion?next=%2Fgestion%2Fetablissements"
+    assert "Votre session a expiré : reconnectez-vous." in _text(
+        client.get(response.headers["Location"]))
+
+
+def test_first_visit_asks_to_log_in_not_expired(client, db):
+    response = client.get("/gestion/etablissements")
+    assert response.headers["Location"] == "/connexion?next=%2Fgestion%2Fetablissements"
+    page = _text(client.get(response.headers["Location"]))
+    assert "Veuillez vous connecter pour accéder à cette page." in page
+    assert "expiré" not in page
+
+
+def test_expired_form_is_refused_in_french_and_nothing_happens(app, client, create_user, later):
+    user = create_user(Role.GESTIONNAIRE)
+    token = csrf_token_from(client.get("/connexion").get_data(as_text=True))
+    later(app.config["WTF_CSRF_TIME_LIMIT"] + 60)
+    response = client.post("/connexion", data={"username": user.username, "password": PASSWORD,
+                                               "csrf_token": token})
+    assert response.status_code == 400
+    assert ("Le formulaire a expiré ou n'est pas valide (jeton de sécurité manquant). Rechargez la "
+            "page et recommencez : rien n'a été enregistré.") in _text(response)
+    assert client.get("/").status_code == 302  # not logged in
+
+
+def test_tampered_session_cookie_is_ignored(client, login_as, create_user):
+    login_as(create_user(Role.GESTIONNAIRE))
+    cookie = client.get_cookie("session")
+    client.set_cookie("session", cookie.value[:-4] + "AAAA")
+    response = client.get("/gestion/etablissements")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/connexion")
+
+
+# ---- cookies ------------------------------------------------------------------------------
+
+
+def _fresh_app(tmp_path, monkeypatch, **env):
+    for name in ("SECRET_KEY", "DATABASE_URL", "SESSION_COOKIE_SECURE", "STORAGE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    return create_app()
+
+
+def test_cookies_are_secure_httponly_and_samesite_by_default(tmp_path, monkeypatch):
+    app = _fresh_app(tmp_path, monkeypatch)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["REMEMBER_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["REMEMBER_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert app.config["REMEMBER_COOKIE_SAMESITE"] == "Lax"
+    response = app.test_client().get("/connexion", base_url="https://localhost")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("session=")
+    assert "; Secure" in cookie
+    assert "; HttpOnly" in cookie
+    assert "; SameSite=Lax" in cookie
+    assert "Expires=" not in cookie  # a browser-session cookie; the server still ends it
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", False), ("false", False), ("non", False),
+                                                 ("1", True), ("oui", True), ("", True)])
+def test_secure_cookie_flag_comes_from_the_environment(tmp_path, monkeypatch, value, expected):
+    app = _fresh_app(tmp_path, monkeypatch, SESSION_COOKIE_SECURE=value)
+    assert app.config["SESSION_COOKIE_SECURE"] is expected
+    assert app.config["REMEMBER_COOKIE_SECURE"] is expected
+
+
+# ---- secret key ---------------------------------------------------------------------------
+
+
+def test_secret_key_is_generated_once_into_instance(tmp_path, monkeypatch):
+    first = _fresh_app(tmp_path, monkeypatch)
+    key_file = tmp_path / "instance" / "secret_key"
+    key = key_file.read_text()
+    assert len(key) == 64
+    assert int(key, 16) > 0
+    assert first.config["SECRET_KEY"] == key
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    second = _fresh_app(tmp_path, monkeypatch)
+    assert second.config["SECRET_KEY"] == key
+
+
+def test_secret_key_from_the_environment_writes_no_file(tmp_path, monkeypatch):
+    app = _fresh_app(tmp_path, monkeypatch, SECRET_KEY="clé-de-production")
+    assert app.config["SECRET_KEY"] == "clé-de-production"
+    assert not (tmp_path / "instance" / "secret_key").exists()
+
+
+def test_secret_key_given_in_config_writes_no_file(tmp_path, monkeypatch):
+    for name in ("SECRET_KEY", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"SECRET_KEY": "donnée"})
+    assert app.config["SECRET_KEY"] == "donnée"
+    assert not (tmp_path / "instance" / "secret_key").exists()
+
+
+def test_two_workers_starting_together_agree_on_the_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    (tmp_path / "secret_key").write_text("deja-ecrit\n")
+    assert settings.load_secret_key(str(tmp_path)) == "deja-ecrit"
+
+
+def test_no_secret_key_constant_in_the_code():
+    from pathlib import Path
+
+    package = Path(settings.__file__).parent
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        assert 'SECRET_KEY"] = "' not in text, path
+        assert "SECRET_KEY = '" not in text and 'SECRET_KEY = "' not in text, path
+
+
+# ---- database URL and storage ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://exam:pw@db.example:5432/exam", "postgresql+psycopg://exam:pw@db.example:5432/exam"),
+        ("postgresql://exam@127.0.0.1/exam", "postgresql+psycopg://exam@127.0.0.1/exam"),
+        ("postgresql+psycopg://exam@127.0.0.1/exam", "postgresql+psycopg://exam@127.0.0.1/exam"),
+        ("sqlite:////var/lib/exam/exam.db", "sqlite:////var/lib/exam/exam.db"),
+    ],
+)
+def test_database_url_is_rewritten_for_the_psycopg_driver(tmp_path, monkeypatch, url, expected):
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("SECRET_KEY", "x")
+    values = settings.from_environment(str(tmp_path / "instance"))
+    assert values["SQLALCHEMY_DATABASE_URI"] == expected
+
+
+def test_database_and_storage_default_next_to_instance(tmp_path, monkeypatch):
+    for name in ("DATABASE_URL", "STORAGE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECRET_KEY", "x")
+    values = settings.from_environment(str(tmp_path / "instance"))
+    assert values["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/instance/exam_app.db"
+    assert values["STORAGE_DIR"] == f"{tmp_path}/storage"
+    monkeypatch.setenv("STORAGE_DIR", "/srv/exam/fichiers")
+    assert settings.from_environment(str(tmp_path / "instance"))["STORAGE_DIR"] == "/srv/exam/fichiers"
+
+
+def test_app_reads_database_url_from_the_environment(tmp_path, monkeypatch):
+    app = _fresh_app(tmp_path, monkeypatch, DATABASE_URL="postgres://exam@db.example/exam",
+                     SECRET_KEY="x")
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://exam@db.example/exam"
+
+
+# ---- NUL bytes (PostgreSQL text cannot hold them) -----------------------------------------
+
+
+def test_nul_byte_in_a_form_is_a_clear_400(client, db):
+    token = csrf_token_from(client.get("/connexion").get_data(as_text=True))
+    response = client.post("/connexion", data={"username": "a\x00b", "password": "x",
+                                               "csrf_token": token})
+    assert response.status_code == 400
+    assert "La requête n'a pas pu être comprise." in _text(response)
+
+
+def test_nul_byte_in_the_url_is_a_clear_400(client, login_as, create_user, create_session):
+    session = create_session()
+    login_as(create_user(Role.GESTIONNAIRE))
+    assert client.get(f"/gestion/sessions/{session.code}/candidats?q=a%00b").status_code == 400
+    assert client.get("/gestion/sessions/a%00b/").status_code == 400
+    assert client.get("/verifier/a%00b").status_code == 400
+    assert client.get(f"/gestion/sessions/{session.code}/candidats?q=ab").status_code == 200
+
+
+def test_wsgi_module_builds_the_app_from_the_environment(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    for name in ("SECRET_KEY", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("DATABASE_URL", "postgres://exam@db.example/exam")
+    monkeypatch.delitem(sys.modules, "wsgi", raising=False)
+    wsgi = importlib.import_module("wsgi")
+    assert wsgi.app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://exam@db.example/exam"
+    assert wsgi.app.config["SESSION_COOKIE_SECURE"] is True
+    assert (tmp_path / "instance" / "secret_key").exists()
