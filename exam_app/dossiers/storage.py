@@ -88,18 +88,19 @@ class _ChunkWatchers:
     """Runs the SHA-256 and the other watchers of an upload in a second thread.
 
     The request thread receives into one of a few reusable buffers, writes it
-    to the file and hands it over; this thread hashes it (hashlib releases the
-    GIL) and feeds it to the watchers while the next buffer is being
-    received, then gives the buffer back. At most ``BUFFERS`` chunks are in
-    memory whatever the file size.
+    to the file and hands it over; this thread starts the write-back of those
+    bytes, hashes them (both release the GIL) and feeds them to the watchers
+    while the next buffer is being received, then gives the buffer back. At
+    most ``BUFFERS`` chunks are in memory whatever the file size.
     """
 
     BUFFERS = 3
 
-    def __init__(self, size: int, watchers):
+    def __init__(self, fd: int, size: int, watchers):
         import queue
         import threading
 
+        self._fd = fd
         self._digest = hashlib.sha256()
         self._watchers = list(watchers)
         self._free: queue.Queue = queue.Queue()
@@ -112,9 +113,10 @@ class _ChunkWatchers:
 
     def _run(self) -> None:
         while (item := self._work.get()) is not None:
-            buffer, n = item
+            buffer, position, n = item
             try:
                 if self._error is None:
+                    _start_writeback(self._fd, position, n)
                     chunk = buffer[:n]
                     self._digest.update(chunk)
                     for watch in self._watchers:
@@ -127,8 +129,8 @@ class _ChunkWatchers:
     def buffer(self) -> memoryview:
         return self._free.get()
 
-    def feed(self, buffer: memoryview, n: int) -> None:
-        self._work.put((buffer, n))
+    def feed(self, buffer: memoryview, position: int, n: int) -> None:
+        self._work.put((buffer, position, n))
 
     def give_back(self, buffer: memoryview) -> None:
         self._free.put(buffer)
@@ -144,14 +146,15 @@ class _ChunkWatchers:
 class _Inline:
     """The same interface without a thread or a hash: one buffer (resumed uploads)."""
 
-    def __init__(self, size: int):
+    def __init__(self, fd: int, size: int):
+        self._fd = fd
         self._buffer = memoryview(bytearray(size))
 
     def buffer(self) -> memoryview:
         return self._buffer
 
-    def feed(self, buffer: memoryview, n: int) -> None:
-        pass
+    def feed(self, buffer: memoryview, position: int, n: int) -> None:
+        _start_writeback(self._fd, position, n)
 
     def give_back(self, buffer: memoryview) -> None:
         pass
@@ -237,9 +240,9 @@ class LocalStorage(Storage):
                watchers=()) -> tuple[int, str | None]:
         path = self.temp_path(token)
         size = max(1, min(CHUNK_SIZE, length))
-        # Reusable buffers: the body goes socket -> buffer -> file (and hash), no other copy.
-        pipeline = _ChunkWatchers(size, watchers) if offset == 0 else _Inline(size)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        # Reusable buffers: the body goes socket -> buffer -> file (and hash), no other copy.
+        pipeline = _ChunkWatchers(fd, size, watchers) if offset == 0 else _Inline(fd, size)
         written = 0
         digest = None
         try:
@@ -255,16 +258,17 @@ class LocalStorage(Storage):
                 chunk = buffer[:n]
                 while chunk:
                     chunk = chunk[os.write(fd, chunk):]
-                pipeline.feed(buffer, n)
-                _start_writeback(fd, offset + written, n)
+                pipeline.feed(buffer, offset + written, n)
                 written += n
                 remaining -= n
                 if ended:
                     break
             os.fsync(fd)
         finally:
-            os.close(fd)
-            digest = pipeline.close()
+            try:
+                digest = pipeline.close()  # before closing the file it may still flush
+            finally:
+                os.close(fd)
         held = offset + written
         if written < length:
             raise ClientDisconnected(f"{held}")
