@@ -62,8 +62,13 @@ def _points_at_xref(path: Path, offset: int) -> bool:
     return start.startswith(b"xref") or re.match(rb"\d+\s+\d+\s+obj", start) is not None
 
 
-def inspect_pdf(path: Path, size: int, head: bytes, tail: bytes) -> PdfInfo:
-    """Page count and flags of a PDF, or ``PdfRejected`` with the reason."""
+def inspect_pdf(path: Path, size: int, head: bytes, tail: bytes,
+                raw_javascript: bool | None = None) -> PdfInfo:
+    """Page count and flags of a PDF, or ``PdfRejected`` with the reason.
+
+    ``raw_javascript`` is the result of an ``ActiveContentScanner`` fed the
+    whole file while it was received; None scans the file here.
+    """
     offset = check_head_tail(head, tail, size)
     if not _points_at_xref(path, offset):
         raise PdfRejected(UNREADABLE)
@@ -78,7 +83,8 @@ def inspect_pdf(path: Path, size: int, head: bytes, tail: bytes) -> PdfInfo:
     with open(path, "rb") as handle:
         info = _inspect(handle, PdfReader, PdfReadError)
     if not info.has_javascript:
-        info = PdfInfo(info.pages, _raw_mentions_js(path), info.has_embedded_files)
+        found = _raw_mentions_js(path) if raw_javascript is None else raw_javascript
+        info = PdfInfo(info.pages, found, info.has_embedded_files)
     return info
 
 
@@ -121,3 +127,44 @@ def _raw_mentions_js(path: Path) -> bool:
 
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
         return _ACTIVE.search(data) is not None
+
+
+# What may end a chunk and still become an ``_ACTIVE`` match with the next one:
+# "/", "/J", "/Java", "/JS   " ... (one "/", then letters of the keyword or blanks).
+_PARTIAL = re.compile(rb"/(?:J(?:a(?:v(?:a(?:S(?:c(?:r(?:i(?:pt?)?)?)?)?)?)?)?|S\s*)?)?")
+_BLANKS = b" \t\n\r\f\v"  # what ``\s`` matches in a bytes pattern
+_TAIL = 256
+
+
+def _carry(data) -> bytes:
+    """The end of ``data`` that may begin a match continued in the next chunk (or b"")."""
+    tail = bytes(data[-_TAIL:])
+    # A partial match is at most 10 non-blank bytes ("/JavaScrip"), then blanks.
+    if len(tail.rstrip(_BLANKS)) < 16 and len(data) > _TAIL:
+        whole = bytes(data)  # a long run of blanks at the end: rare, look further back
+        tail = whole[max(0, len(whole.rstrip(_BLANKS)) - 16):]
+    last = tail.rfind(b"/")
+    return tail[last:] if last != -1 and _PARTIAL.fullmatch(tail, last) else b""
+
+
+class ActiveContentScanner:
+    """``_raw_mentions_js`` over a file fed chunk by chunk, while it is received.
+
+    Fed from the upload's hashing thread, so the scan overlaps the socket
+    reads and disk writes instead of re-reading the written file afterwards.
+    A match split across two chunks is found: the end of a chunk that may
+    begin one (see ``_PARTIAL``) is carried over to the next.
+    """
+
+    def __init__(self):
+        self.found = False
+        self._carry = b""
+
+    def feed(self, chunk) -> None:
+        if self.found or not len(chunk):
+            return
+        data = self._carry + bytes(chunk) if self._carry else chunk
+        if _ACTIVE.search(data) is not None:
+            self.found = True
+            return
+        self._carry = _carry(data)

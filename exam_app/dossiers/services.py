@@ -375,20 +375,29 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
     if length < 0 or offset + length > upload.size:
         raise DepositError("Ce morceau dépasse la taille annoncée du fichier.", 413,
                            code="too_large")
-    held, digest = storage.append(upload.token, stream, offset=offset, length=length)
+    # A whole file in one request: hashed and scanned for JavaScript while it streams.
+    scanner = pdfcheck.ActiveContentScanner() if offset == 0 else None
+    held, digest = storage.append(upload.token, stream, offset=offset, length=length,
+                                  watchers=[scanner.feed] if scanner is not None else ())
     upload.received = held
     upload.updated_at = now
     db.session.flush()
     result = ChunkResult(upload=upload, offset=held)
     if held == upload.size:
-        result.file = finalize_upload(upload=upload, storage=storage, actor=actor, limits=limits,
-                                      sha256=digest, now=now)
+        result.file = finalize_upload(
+            upload=upload, storage=storage, actor=actor, limits=limits, sha256=digest,
+            raw_javascript=scanner.found if scanner is not None else None, now=now)
     return result
 
 
 def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
-                    sha256: str | None = None, now: datetime | None = None) -> DossierFile:
-    """Check a complete upload and make it a deposited file (or refuse it, keeping nothing)."""
+                    sha256: str | None = None, raw_javascript: bool | None = None,
+                    now: datetime | None = None) -> DossierFile:
+    """Check a complete upload and make it a deposited file (or refuse it, keeping nothing).
+
+    ``sha256`` and ``raw_javascript`` come from the streaming pass when the
+    whole file arrived in one request; None computes them from the file.
+    """
     now = now or utcnow()
     token = upload.token
     # Serialise finalisations of one dossier (two uploads of one piece at once).
@@ -416,7 +425,8 @@ def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
                     replaces=replaces)
         head, tail = storage.read_head_tail(token, pdfcheck.HEAD_TAIL)
         try:
-            info = pdfcheck.inspect_pdf(storage.temp_path(token), upload.size, head, tail)
+            info = pdfcheck.inspect_pdf(storage.temp_path(token), upload.size, head, tail,
+                                        raw_javascript=raw_javascript)
         except pdfcheck.PdfRejected as exc:
             raise DepositError(str(exc), 422, code="not_pdf") from None
         cap = page_cap(piece, candidate.session)
@@ -479,6 +489,7 @@ def purge_stale_uploads(*, storage: Storage, older_than: timedelta = timedelta(d
         storage.discard(upload.token)
         db.session.delete(upload)
     db.session.flush()
+    storage.sweep()
     return len(stale)
 
 

@@ -28,6 +28,7 @@ from wtforms import SelectChoice
 from exam_app.accounts.models import Role
 from exam_app.clock import PARIS, to_local, utcnow
 from exam_app.dossiers import receipts, services
+from exam_app.dossiers.body import request_body
 from exam_app.dossiers.forms import (
     ConfirmForm,
     DeadlineForm,
@@ -214,7 +215,7 @@ def upload_chunk(upload_token: str):
                         "message": "Ce morceau dépasse la taille annoncée du fichier."}), 413
     storage = get_storage()
     try:
-        result = services.receive_chunk(upload=upload, stream=request.stream, offset=offset,
+        result = services.receive_chunk(upload=upload, stream=request_body(request), offset=offset,
                                         length=length, storage=storage, actor=current_user,
                                         limits=_limits())
     except DepositError as error:
@@ -234,6 +235,7 @@ def upload_chunk(upload_token: str):
         body["file"] = _file_json(result.file)
     response = jsonify(body)
     response.headers["Upload-Offset"] = str(result.offset)
+    response.call_on_close(storage.sweep)
     return response
 
 
@@ -312,7 +314,9 @@ def upload_form(candidate_id: int, unit_code: str):
         return redirect(home)
     db.session.commit()
     flash(f"« {result.file.original_name} » est déposé ({result.file.pages} page(s)).", "success")
-    return redirect(home)
+    response = redirect(home)
+    response.call_on_close(storage.sweep)
+    return response
 
 
 @bp.route("/candidat/fichiers/<int:file_id>/supprimer", methods=["POST"])
