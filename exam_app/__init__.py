@@ -55,6 +55,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_e6_checks()
 
+    from exam_app.documents import attendance, bordereau, convocation, evaluation
+
+    verification.register(bordereau.KIND, bordereau.check)
+    verification.register(evaluation.KIND, evaluation.check)
+    verification.register(convocation.KIND, convocation.check)
+    verification.register(attendance.KIND, attendance.check)
+
     from exam_app import cli, formatting
 
     cli.register(app)
