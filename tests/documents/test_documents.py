@@ -137,3 +137,35 @@ def test_user_text_with_a_file_url_is_escaped_and_never_fetched(jury_day, reques
     text = pdf_text(render_pdf(evaluation.build(passage, now=T0).html, fetcher=fetcher))
     assert fetcher.refused == []
     assert '<img src="file:///etc/passwd">' in text.replace("\n", "")
+
+
+def test_convocation_verifies_as_superseded_after_the_passage_moves(jury_day, client, app):
+    from exam_app.documents.qr import read_token
+    from exam_app.juries import planning
+
+    passage = jury_day["passages"][2]
+    with app.test_request_context("/", base_url="https://examens.example/"):
+        printed = convocation.build(passage, now=T0 - timedelta(days=20))
+    url = printed.html.split('<span class="url">')[1].split("</span>")[0]
+    token = url.rsplit("/", 1)[1]
+    assert read_token(secret_key=app.config["SECRET_KEY"], token=token).kind == "convocation"
+    planning.move_passage(passage=passage, scheduled_at=T0 + timedelta(hours=6),
+                          actor=jury_day["gestionnaire"], now=T0 - timedelta(days=5))
+    page = _verify(client, url)
+    assert "Document authentique mais remplacé" in page
+    assert "les données ont été modifiées le 07/05/2027 à 09 h 00" in page
+    assert "15 h 00" not in page
+
+
+def test_fiche_verifies_as_superseded_after_a_reopened_mark(jury_day, client, app):
+    passage = jury_day["passages"][0]
+    finalize(passage, "14,5")
+    with app.test_request_context("/", base_url="https://examens.example/"):
+        printed = evaluation.build(passage, now=T0 + timedelta(hours=2))
+    url = printed.html.split('<span class="url">')[1].split("</span>")[0]
+    assert "Document authentique et à jour." in _verify(client, url)
+    juries.reopen(passage=passage, reason="Erreur de saisie", actor=jury_day["gestionnaire"],
+                  now=T0 + timedelta(hours=3))
+    page = _verify(client, url)
+    assert "Document authentique mais remplacé" in page
+    assert "les données ont été modifiées le 12/05/2027 à 12 h 00" in page
