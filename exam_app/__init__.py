@@ -55,6 +55,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_e6_checks()
 
+    from exam_app.documents import attendance, bordereau, convocation, evaluation
+
+    verification.register(bordereau.KIND, bordereau.check)
+    verification.register(evaluation.KIND, evaluation.check)
+    verification.register(convocation.KIND, convocation.check)
+    verification.register(attendance.KIND, attendance.check)
+
     from exam_app import cli, formatting
 
     cli.register(app)
@@ -69,6 +76,7 @@ def _import_models() -> None:
     # Every model module, so that metadata (and Alembic) sees all tables.
     from exam_app.accounts import models as _accounts  # noqa: F401
     from exam_app.audit import models as _audit  # noqa: F401
+    from exam_app.documents import models as _documents  # noqa: F401
     from exam_app.dossiers import models as _dossiers  # noqa: F401
     from exam_app.e6 import models as _e6  # noqa: F401
     from exam_app.enrolment import models as _enrolment  # noqa: F401

@@ -141,6 +141,54 @@ def create_user_command(username, first_name, last_name, email, roles, centre_co
     click.echo(f"Compte « {user.username} » créé ({', '.join(roles)}).")
 
 
+@click.command("print-pack")
+@click.option("--centre", "centre_code", required=True, help="Code du centre.")
+@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Jour des épreuves (AAAA-MM-JJ).")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Fichier PDF (ou ZIP avec --zip) à écrire.")
+@click.option("--session", "session_code", default=None,
+              help="Code de la session (si le code du centre est ambigu).")
+@click.option("--kinds", default="convocation,emargement,fiche,bordereau", show_default=True,
+              help="Documents, séparés par des virgules.")
+@click.option("--zip", "as_zip", is_flag=True, help="Un ZIP d'un PDF par document.")
+def print_pack_command(centre_code: str, day, output: Path, session_code: str | None,
+                       kinds: str, as_zip: bool) -> None:
+    """Write a centre's print pack for one day (same code as the web pack, synchronously)."""
+    from exam_app.documents import packs
+    from exam_app.enrolment.models import Centre
+    from exam_app.enrolment.services import UnknownSession, resolve_session
+
+    query = sa.select(Centre).where(Centre.code == centre_code)
+    if session_code:
+        try:
+            query = query.where(Centre.session_id == resolve_session(session_code).id)
+        except UnknownSession as exc:
+            raise click.ClickException(str(exc)) from None
+    centres = db.session.scalars(query.limit(2)).all()
+    if not centres:
+        raise click.ClickException(f"Centre « {centre_code} » inconnu.")
+    if len(centres) > 1:
+        raise click.ClickException(f"Le centre « {centre_code} » existe dans plusieurs sessions : "
+                                   "précisez --session CODE.")
+    centre = centres[0]
+    app = current_app._get_current_object()
+    base = app.config.get("PUBLIC_URL") or "http://localhost/"
+    try:
+        chosen = packs.normalise_kinds([k.strip() for k in kinds.split(",") if k.strip()])
+        with app.test_request_context("/", base_url=base):
+            data = packs.build_pack(centre, day.date(), chosen.split(","),
+                                    fmt="zip" if as_zip else "pdf",
+                                    workers=app.config.get("PRINT_PACK_WORKERS", 2))
+    except packs.PackError as exc:
+        raise click.ClickException(str(exc)) from None
+    tmp = output.with_name(output.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(output)
+    click.echo(f"Lot écrit dans {output} ({len(data)} octets).")
+
+
 def register(app: Flask) -> None:
-    for command in (demo_command, import_candidates_command, create_user_command):
+    for command in (demo_command, import_candidates_command, create_user_command,
+                    print_pack_command):
         app.cli.add_command(command)

@@ -90,6 +90,11 @@ ACCESS: dict[str, frozenset] = {
     "juries.swap": frozenset({G}),
     "juries.reopen": frozenset({G}),
     "juries.board": frozenset({G}),
+    "documents.packs": frozenset({G, Role.CHEF_CENTRE}),
+    "documents.pack": frozenset({G, Role.CHEF_CENTRE}),
+    "documents.pack_state": frozenset({G, Role.CHEF_CENTRE}),
+    "documents.pack_regenerate": frozenset({G, Role.CHEF_CENTRE}),
+    "documents.pack_file": frozenset({G, Role.CHEF_CENTRE}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
@@ -123,6 +128,7 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
     }
     args.update(e6_route_args(session=session, centre=centre, candidate=candidate,
                               correcteur=users[Role.CORRECTEUR]))
+    args["pack_id"] = _pack_for(centre, users[Role.GESTIONNAIRE]).id
     return {"session": session, "users": users, "args": args}
 
 
@@ -155,6 +161,15 @@ def _passage_for(commission, candidate, actor):
 
     return assign_candidates(commission=commission, numbers=[candidate.number],
                              variant_code="ponctuel", actor=actor)[0]
+
+
+def _pack_for(centre, actor):
+    from datetime import date
+
+    from exam_app.documents.packs import request_pack
+
+    return request_pack(centre=centre, day=date(2027, 5, 12), kinds=["convocation"], fmt="pdf",
+                        actor=actor)[0]
 
 
 def _routes(app):

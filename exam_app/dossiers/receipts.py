@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, url_for
+from flask import current_app, url_for
 
 from exam_app.clock import utcnow
+from exam_app.documents import common
 from exam_app.documents.pdf import render_pdf
 from exam_app.documents.qr import TokenPayload, content_hash, make_token, qr_svg
 from exam_app.documents.verification import Status, Verification
@@ -38,8 +39,11 @@ def render_receipt(view) -> bytes:
     """The receipt PDF of a dossier view (see ``services.dossier_view``)."""
     token = receipt_token(view.dossier) if view.dossier is not None else None
     url = verification_url(token) if token else ""
-    html = render_template("print/receipt.html", view=view, qr=qr_svg(url) if url else "",
-                           verify_url=url, printed_at=utcnow())
+    now = utcnow()
+    html = common.render("print/receipt.html", title=f"Accusé de dépôt {view.unit.code}",
+                         session=view.candidate.session, now=now, view=view,
+                         qr=qr_svg(url) if url else "", verify_url="", receipt_url=url,
+                         printed_at=now)
     return render_pdf(html)
 
 

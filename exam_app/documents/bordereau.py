@@ -1,0 +1,97 @@
+"""Bordereau de notation: one per commission and unit.
+
+PROVISOIRE policy: while any mark of the bordereau is not final (neither
+ABS nor NV nor a mark validated by both jurors), the bordereau is printed with
+a "PROVISOIRE" watermark and carries no QR code: it cannot be verified, so it
+cannot pass for the final document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from exam_app.clock import utcnow
+from exam_app.documents import common
+from exam_app.documents.qr import TokenPayload, content_hash
+from exam_app.documents.verification import Status, Verification
+from exam_app.dossiers.validity import nv_candidate_ids
+from exam_app.enrolment.models import Candidate
+from exam_app.extensions import db
+from exam_app.juries import services as juries
+from exam_app.juries.models import Commission, MemberRole, Passage
+from exam_app.units import get_unit
+
+KIND = "bordereau"
+
+
+def bordereau_rows(commission: Commission) -> list[dict]:
+    """The commission's candidates for the unit's mark, by candidate number."""
+    passages = db.session.scalars(
+        sa.select(Passage).join(Candidate, Candidate.id == Passage.candidate_id)
+        .where(Passage.commission_id == commission.id).order_by(Candidate.number, Passage.id))
+    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code)
+    rows = []
+    for passage in passages:
+        if not juries.carries_mark(passage.unit_code, passage.variant_code):
+            continue
+        c = passage.candidate
+        result = juries.result_label(passage, nv=passage.candidate_id in nv)
+        rows.append({"passage_id": passage.id, "number": c.number, "last_name": c.last_name,
+                     "first_name": c.first_name, "result": result})
+    return rows
+
+
+def jurors(commission: Commission) -> list[str]:
+    names = []
+    for role in (MemberRole.TEACHER, MemberRole.PROFESSIONAL):
+        member = commission.member(role)
+        names.append(member.user.display_name if member else "")
+    return names
+
+
+def bordereau_content(commission: Commission, rows: list[dict]) -> list:
+    """What the bordereau vouches for: who, and each result (mark, ABS or NV)."""
+    return [commission.code, commission.unit_code, jurors(commission),
+            [[r["number"], r["last_name"], r["first_name"], r["result"]] for r in rows]]
+
+
+def build(commission: Commission, *, now: datetime | None = None) -> common.Printed:
+    now = now or utcnow()
+    rows = bordereau_rows(commission)
+    provisional = any(r["result"] is None for r in rows)
+    qr = url = ""
+    if not provisional:
+        qr, url = common.sign(kind=KIND, ids=[commission.id, common.stamp(now)],
+                              content=bordereau_content(commission, rows))
+    counts = {"total": len(rows),
+              "marked": sum(1 for r in rows if r["result"] not in (None, "ABS", "NV")),
+              "absent": sum(1 for r in rows if r["result"] == "ABS"),
+              "nv": sum(1 for r in rows if r["result"] == "NV")}
+    unit = get_unit(commission.unit_code)
+    html = common.render(
+        "print/bordereau.html", title=f"Bordereau de notation {unit.code}",
+        session=commission.session, centre=commission.centre, now=now, provisional=provisional,
+        commission=commission, unit=unit, rows=rows, counts=counts, jurors=jurors(commission),
+        qr=qr, verify_url=url)
+    return common.Printed(KIND, f"bordereau-{commission.code}.pdf", html)
+
+
+def check(payload: TokenPayload) -> Verification:
+    """Authentic while every result of the commission is what was printed."""
+    if len(payload.ids) != 2:
+        return Verification(Status.NOT_AUTHENTIC)
+    commission = db.session.get(Commission, payload.ids[0])
+    if commission is None:
+        return Verification(Status.NOT_AUTHENTIC)
+    rows = bordereau_rows(commission)
+    facts = (("Session", commission.session.name), ("Épreuve", commission.unit_code),
+             ("Commission", commission.code), ("Candidats", str(len(rows))))
+    title = "Bordereau de notation"
+    if content_hash(bordereau_content(commission, rows)) == payload.hash:
+        return Verification(Status.AUTHENTIC, title, facts)
+    changed = common.changed_since(object_type="passage",
+                                   object_ids=[r["passage_id"] for r in rows],
+                                   since=common.from_stamp(payload.ids[1]))
+    return Verification(Status.SUPERSEDED, title, facts, changed_at=changed)

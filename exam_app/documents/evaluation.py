@@ -1,0 +1,121 @@
+"""Fiche d'évaluation: one per passage — the agreed grid with levels, the
+appraisal, the mark, the actual phase durations and both jurors.
+
+Same PROVISOIRE policy as the bordereau: while the passage's result is not
+final (ABS, NV or a mark validated by both jurors), the fiche is watermarked
+"PROVISOIRE" and carries no QR code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from exam_app.clock import utcnow
+from exam_app.documents import common
+from exam_app.documents.bordereau import jurors
+from exam_app.documents.qr import TokenPayload, content_hash
+from exam_app.documents.verification import Status, Verification
+from exam_app.dossiers.validity import UnitValidity, unit_validity
+from exam_app.extensions import db
+from exam_app.juries import services as juries
+from exam_app.juries.models import AGREED, Grid, Passage
+from exam_app.units import NOT_EVALUATED, get_unit
+
+KIND = "fiche"
+
+
+def _agreed_values(passage: Passage) -> dict[str, str]:
+    grid = db.session.scalar(sa.select(Grid).where(Grid.passage_id == passage.id,
+                                                   Grid.key == AGREED))
+    return {f.name: f.value for f in grid.fields} if grid else {}
+
+
+def _durations(passage: Passage) -> list[dict]:
+    """Each planned segment with its allowed and actual length (minutes, seconds)."""
+    ran = {s.index: s for s in passage.segments}
+    rows = []
+    for index, planned in enumerate(juries.planned_segments(passage)):
+        segment = ran.get(index)
+        actual = None
+        if segment is not None and segment.ended_at is not None:
+            actual = int((segment.ended_at - segment.started_at).total_seconds())
+            actual -= sum(int((p.ended_at - p.started_at).total_seconds())
+                          for p in passage.pauses
+                          if p.segment_index == index and p.ended_at is not None)
+        label = planned.phase_label if planned.step_code == planned.phase_code else (
+            f"{planned.phase_label} — {planned.step_label}")
+        rows.append({"label": label, "allowed": planned.allowed_seconds,
+                     "actual": actual})
+    return rows
+
+
+def fiche_view(passage: Passage) -> dict:
+    unit = get_unit(passage.unit_code)
+    variant = unit.variant(passage.variant_code)
+    values = _agreed_values(passage)
+    levels = {lv.code: lv.label for lv in (*unit.grid.levels, NOT_EVALUATED)}
+    sections = []
+    for section in unit.grid.sections:
+        if variant.grid_sections and section.code not in variant.grid_sections:
+            continue
+        sections.append({"label": section.label, "comment": values.get(f"s:{section.code}", ""),
+                         "criteria": [{"label": c.label, "level": values.get(f"c:{c.code}", "")}
+                                      for c in section.criteria]})
+    nv = unit_validity(candidate_id=passage.candidate_id,
+                       unit_code=passage.unit_code) == UnitValidity.NV
+    return {"unit": unit, "variant": variant, "levels": unit.grid.levels, "level_labels": levels,
+            "sections": sections, "appreciation": values.get("appreciation", ""),
+            "result": juries.result_label(passage, nv=nv),
+            "carries_mark": juries.carries_mark(passage.unit_code, passage.variant_code),
+            "durations": _durations(passage), "jurors": jurors(passage.commission)}
+
+
+def fiche_content(passage: Passage, view: dict) -> list:
+    """What the fiche vouches for: the agreed grid, the result, the durations, the jurors."""
+    return [passage.candidate.number, passage.unit_code, passage.variant_code,
+            sorted(_agreed_values(passage).items()), view["result"],
+            [d["actual"] for d in view["durations"]], view["jurors"]]
+
+
+def is_final(passage: Passage, view: dict) -> bool:
+    if view["result"] in ("ABS", "NV"):
+        return True
+    return passage.is_final
+
+
+def build(passage: Passage, *, now: datetime | None = None) -> common.Printed:
+    now = now or utcnow()
+    view = fiche_view(passage)
+    provisional = not is_final(passage, view)
+    qr = url = ""
+    if not provisional:
+        qr, url = common.sign(kind=KIND, ids=[passage.id, common.stamp(now)],
+                              content=fiche_content(passage, view))
+    commission = passage.commission
+    html = common.render(
+        "print/evaluation.html", title=f"Fiche d'évaluation {view['unit'].code}",
+        session=commission.session, centre=commission.centre, now=now, provisional=provisional,
+        passage=passage, candidate=passage.candidate, commission=commission, qr=qr,
+        verify_url=url, **view)
+    return common.Printed(KIND, f"fiche-{passage.unit_code}-{passage.candidate.number}.pdf",
+                          html)
+
+
+def check(payload: TokenPayload) -> Verification:
+    if len(payload.ids) != 2:
+        return Verification(Status.NOT_AUTHENTIC)
+    passage = db.session.get(Passage, payload.ids[0])
+    if passage is None:
+        return Verification(Status.NOT_AUTHENTIC)
+    view = fiche_view(passage)
+    c = passage.candidate
+    facts = (("Session", passage.commission.session.name), ("Épreuve", passage.unit_code),
+             ("Candidat", f"{c.number} — {c.last_name} {c.first_name}"))
+    title = "Fiche d'évaluation"
+    if content_hash(fiche_content(passage, view)) == payload.hash:
+        return Verification(Status.AUTHENTIC, title, facts)
+    changed = common.changed_since(object_type="passage", object_ids=[passage.id],
+                                   since=common.from_stamp(payload.ids[1]))
+    return Verification(Status.SUPERSEDED, title, facts, changed_at=changed)

@@ -1,0 +1,126 @@
+"""A gestionnaire requests a print pack, watches the progress bar, and downloads it (Chromium).
+
+The live server and its database are local to this file (a SQLite file in a
+temporary directory).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "motdepasse-navigateur"
+SHOTS = "/tmp/shots-documents"
+
+if not os.path.exists(CHROMIUM) or not shutil.which(CHROMIUM):
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"REQUIRE_BROWSER=1 but Chromium is missing at {CHROMIUM}")
+    pytest.skip(f"Chromium is not installed at {CHROMIUM} (set REQUIRE_BROWSER=1 to fail instead)",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture()
+def live_packs(tmp_path):
+    from werkzeug.serving import make_server
+
+    from exam_app import create_app
+    from exam_app.accounts.models import Role, RoleAssignment, User
+    from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+    from exam_app.extensions import db
+    from exam_app.juries.models import Commission, CommissionMember, Passage
+
+    app = create_app({"SECRET_KEY": "browser-secret", "SESSION_COOKIE_SECURE": False,
+                      "REMEMBER_COOKIE_SECURE": False, "STORAGE_DIR": str(tmp_path / "storage"),
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/browser.db"})
+    with app.app_context():
+        db.create_all()
+        session = ExamSession(code="B1", name="BTS SAM navigateur", year=2027,
+                              academie="Académie de Lyon")
+        centre = Centre(session=session, code="C1", name="Lycée Ampère", city="Lyon")
+        school = Establishment(uai="0770003M", name="Lycée navigateur")
+        manager = User(username="gestion", first_name="Gaëlle", last_name="Gestion")
+        manager.set_password(PASSWORD)
+        manager.roles.append(RoleAssignment(role=Role.GESTIONNAIRE.value))
+        members = []
+        for role in ("enseignant", "professionnel"):
+            juror = User(username=f"jury-{role}", first_name="Juré", last_name=role.title())
+            juror.set_password(PASSWORD)
+            members.append(CommissionMember(user=juror, member_role=role))
+        commission = Commission(session=session, unit_code="E4", form="ponctuel", code="E4-01",
+                                centre=centre, members=members)
+        db.session.add_all([session, centre, school, manager, commission])
+        for n in range(4):
+            candidate = Candidate(session=session, number=f"0300000000{n}", last_name=f"NOM{n}",
+                                  first_name="Test", birth_date=date(2005, 1, 1),
+                                  establishment=school, centre=centre, e5_form="ponctuel")
+            db.session.add(Passage(commission=commission, candidate=candidate, unit_code="E4",
+                                   variant_code="ponctuel", room="B12", position=n,
+                                   scheduled_at=datetime(2027, 5, 12, 6, tzinfo=UTC)
+                                   + timedelta(hours=n)))
+        db.session.commit()
+        centre_id = centre.id
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{server.server_port}", "app": app, "centre_id": centre_id}
+    server.shutdown()
+    thread.join(5)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture()
+def page():
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run"])
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, accept_downloads=True)
+    yield context.new_page()
+    context.close()
+    browser.close()
+    playwright.stop()
+
+
+def test_print_pack_progress_then_download(live_packs, page):
+    from playwright.sync_api import expect
+    from pypdf import PdfReader
+
+    os.makedirs(SHOTS, exist_ok=True)
+    base = live_packs["url"]
+    page.goto(f"{base}/connexion")
+    page.fill("#username", "gestion")
+    page.fill("#password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/connexion" not in url)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/centres/{live_packs['centre_id']}/impressions")
+    page.fill("#day", "2027-05-12")
+    page.screenshot(path=f"{SHOTS}/packs-form.png", full_page=True)
+    page.get_by_role("button", name="Générer le lot").press("Enter")
+    page.wait_for_url(f"{base}/impressions/*")
+    expect(page.locator("#pack-label")).to_contain_text("Terminé", timeout=60_000)
+    expect(page.locator("#pack-label")).to_contain_text("10 / 10 document(s)")
+    assert page.locator("#pack-progress").get_attribute("value") is not None
+    assert page.eval_on_selector("#pack-progress", "el => el.value") == 100
+    page.screenshot(path=f"{SHOTS}/pack-done.png", full_page=True)
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Télécharger le lot (PDF)").click()
+    with open(download_info.value.path(), "rb") as downloaded:
+        data = downloaded.read()
+    assert len(PdfReader(io.BytesIO(data)).pages) == 10
+    assert errors == []

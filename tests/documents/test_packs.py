@@ -1,0 +1,161 @@
+import io
+import time
+from datetime import date
+
+from pypdf import PdfReader
+
+from exam_app.accounts.models import Role
+from exam_app.cli import print_pack_command
+from exam_app.documents import packs
+from exam_app.documents.models import PackState, PrintPack
+from exam_app.extensions import db as _db
+from tests.conftest import csrf_token_from
+from tests.documents.conftest import DAY, finalize, pdf_text
+
+ALL = ["convocation", "emargement", "fiche", "bordereau"]
+
+
+def _pages(pdf: bytes) -> int:
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_pack_documents_come_in_print_order(jury_day, app):
+    with app.test_request_context("/"):
+        printed = packs.pack_documents(jury_day["centre"], DAY, ALL)
+    assert [p.kind for p in printed] == ["convocation"] * 3 + ["emargement"] + ["fiche"] * 3 + [
+        "bordereau"]
+
+
+def test_build_pack_in_two_processes_merges_every_page(jury_day, app):
+    finalize(jury_day["passages"][0], "14,5")
+    with app.test_request_context("/"):
+        pdf = packs.build_pack(jury_day["centre"], DAY, ALL, workers=2)
+    text = pdf_text(pdf)
+    assert _pages(pdf) == 8
+    assert text.count("Convocation — épreuve E4") == 3
+    assert "14,5" in text and "ABS" in text and "NV" in text
+
+
+def test_build_pack_zip_has_one_pdf_per_document(jury_day, app):
+    import zipfile
+
+    with app.test_request_context("/"):
+        data = packs.build_pack(jury_day["centre"], DAY, ["convocation"], fmt="zip", workers=1)
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert names == [f"00{n}-convocation-E4-{c.number}.pdf" for n, c in
+                     enumerate((jury_day["marked"], jury_day["absent"], jury_day["nv"]), 1)]
+
+
+def test_request_pack_twice_shares_one_job(jury_day):
+    centre, actor = jury_day["centre"], jury_day["gestionnaire"]
+    first, run_first = packs.request_pack(centre=centre, day=DAY, kinds=["fiche", "convocation"],
+                                          fmt="pdf", actor=actor)
+    second, run_second = packs.request_pack(centre=centre, day=DAY,
+                                            kinds=["convocation", "fiche"], fmt="pdf",
+                                            actor=actor)
+    assert (first.id, run_first, run_second) == (second.id, True, False)
+    assert first.kinds == "convocation,fiche"
+    assert _db.session.query(PrintPack).count() == 1
+
+
+def test_request_pack_refuses_unknown_kinds(jury_day):
+    import pytest
+
+    with pytest.raises(packs.PackError):
+        packs.request_pack(centre=jury_day["centre"], day=DAY, kinds=["convocation", "x"],
+                           fmt="pdf", actor=jury_day["gestionnaire"])
+
+
+def _post_pack(client, centre_id, day="2027-05-12", kinds=("convocation", "bordereau")):
+    page = client.get(f"/centres/{centre_id}/impressions").get_data(as_text=True)
+    return client.post(f"/centres/{centre_id}/impressions",
+                       data={"csrf_token": csrf_token_from(page), "day": day,
+                             "kinds": list(kinds), "fmt": "pdf"})
+
+
+def test_pack_page_runs_inline_then_downloads_and_does_not_rerun(
+        jury_day, client, login_as, create_user, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PRINT_PACK_INLINE", True)
+    monkeypatch.setitem(app.config, "PRINT_PACK_WORKERS", 1)
+    centre = jury_day["centre"]
+    login_as(create_user(Role.CHEF_CENTRE, centre=centre))
+    response = _post_pack(client, centre.id)
+    assert response.status_code == 302
+    pack_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    state = client.get(f"/impressions/{pack_id}/etat").get_json()
+    assert (state["state"], state["done"], state["total"], state["percent"]) == (
+        "termine", 4, 4, 100)
+    download = client.get(state["download_url"])
+    data = download.data
+    download.close()
+    assert download.mimetype == "application/pdf"
+    assert _pages(data) == 4
+    finished = _db.session.get(PrintPack, pack_id).finished_at
+
+    again = _post_pack(client, centre.id, kinds=("bordereau", "convocation"))
+    assert again.headers["Location"].endswith(f"/impressions/{pack_id}")
+    page = client.get(f"/impressions/{pack_id}").get_data(as_text=True)
+    assert "Ce lot est déjà généré ou en cours : il n&#39;est pas refait." in page
+    assert _db.session.get(PrintPack, pack_id).finished_at == finished
+
+
+def test_pack_of_an_empty_day_fails_with_a_clear_message(
+        jury_day, client, login_as, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PRINT_PACK_INLINE", True)
+    login_as(jury_day["gestionnaire"])
+    response = _post_pack(client, jury_day["centre"].id, day="2027-05-13")
+    state = client.get(response.headers["Location"] + "/etat").get_json()
+    assert state["state"] == "erreur"
+    assert state["error"] == ("Aucun document à imprimer pour ce centre ce jour-là "
+                              "(aucun passage planifié).")
+    assert state["download_url"] is None
+
+
+def test_pack_runs_in_a_background_thread(jury_day, client, login_as, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PRINT_PACK_INLINE", False)
+    login_as(jury_day["gestionnaire"])
+    response = _post_pack(client, jury_day["centre"].id, kinds=("emargement",))
+    url = response.headers["Location"] + "/etat"
+    deadline = time.monotonic() + 60
+    state = client.get(url).get_json()
+    while state["state"] in ("en_attente", "en_cours") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state = client.get(url).get_json()
+    assert (state["state"], state["total"]) == ("termine", 1)
+    download = client.get(state["download_url"])
+    data = download.data
+    download.close()
+    assert _pages(data) == 1
+
+
+def test_chef_of_another_centre_cannot_see_the_pack(
+        jury_day, client, login_as, create_user, create_centre):
+    job, _ = packs.request_pack(centre=jury_day["centre"], day=DAY, kinds=["fiche"], fmt="pdf",
+                                actor=jury_day["gestionnaire"])
+    other = create_centre(jury_day["session"])
+    login_as(create_user(Role.CHEF_CENTRE, centre=other))
+    assert client.get(f"/impressions/{job.id}").status_code == 403
+    assert client.get(f"/impressions/{job.id}/etat").status_code == 403
+    assert client.get(f"/centres/{jury_day['centre'].id}/impressions").status_code == 403
+
+
+def test_print_pack_cli_writes_the_pdf(jury_day, app, tmp_path):
+    _db.session.commit()
+    output = tmp_path / "pack.pdf"
+    result = app.test_cli_runner().invoke(print_pack_command, [
+        "--centre", jury_day["centre"].code, "--date", "2027-05-12", "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert _pages(output.read_bytes()) == 8
+    assert "NGUYEN" in pdf_text(output.read_bytes())
+
+
+def test_print_pack_cli_unknown_centre(app, db, tmp_path):
+    result = app.test_cli_runner().invoke(print_pack_command, [
+        "--centre", "NOPE", "--date", "2027-05-12", "--output", str(tmp_path / "x.pdf")])
+    assert result.exit_code == 1
+    assert "Centre « NOPE » inconnu." in result.output
+
+
+def test_pack_state_labels_are_french():
+    assert PackState.DONE.label == "Terminé"
+    assert date(2027, 5, 12) == DAY
