@@ -2,6 +2,8 @@
 
 Without /usr/bin/chromium (or Playwright) the browser tests are skipped with a
 visible reason, unless REQUIRE_BROWSER=1 is set (CI): then they fail.
+Browser tests use the session-scoped ``chromium`` fixture: Playwright's sync API
+cannot start twice in one process, so never call ``sync_playwright()`` in a test.
 """
 
 from __future__ import annotations

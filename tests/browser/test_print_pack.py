@@ -79,19 +79,11 @@ def live_packs(tmp_path):
 
 
 @pytest.fixture()
-def page():
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync", "--no-first-run"])
-    context = browser.new_context(viewport={"width": 1024, "height": 768}, accept_downloads=True)
+def page(chromium):
+    """A tab in the session's shared Chromium (one Playwright per run)."""
+    context = chromium.new_context(viewport={"width": 1024, "height": 768}, accept_downloads=True)
     yield context.new_page()
     context.close()
-    browser.close()
-    playwright.stop()
 
 
 def test_print_pack_progress_then_download(live_packs, page):
