@@ -95,3 +95,16 @@ def can_read_dossier(user: User, dossier) -> bool:
         .limit(1)
     )
     return found is not None
+
+
+def centre_or_403(centre_id: int):
+    """The centre, if the current user may see it: 404 when unknown, 403 when out of scope."""
+    from exam_app.enrolment.models import Centre
+    from exam_app.extensions import db
+
+    centre = db.session.get(Centre, centre_id)
+    if centre is None:
+        abort(404)
+    if not can_view_centre(current_user, centre):
+        abort(403)
+    return centre

@@ -23,9 +23,8 @@ from exam_app.documents.forms import PackForm, RegenerateForm
 from exam_app.documents.models import PackState, PrintPack
 from exam_app.documents.qr import read_token
 from exam_app.documents.verification import Status, verify
-from exam_app.enrolment.models import Centre
 from exam_app.extensions import db
-from exam_app.permissions import can_view_centre, roles_required
+from exam_app.permissions import can_view_centre, centre_or_403, roles_required
 
 bp = Blueprint("documents", __name__)
 
@@ -41,15 +40,6 @@ def verify_document(token: str):
 # ---- print packs (chef de centre of the centre, gestionnaire) -----------------
 
 PACK_ROLES = (Role.GESTIONNAIRE, Role.CHEF_CENTRE)
-
-
-def _centre_or_403(centre_id: int) -> Centre:
-    centre = db.session.get(Centre, centre_id)
-    if centre is None:
-        abort(404)
-    if not can_view_centre(current_user, centre):
-        abort(403)
-    return centre
 
 
 def _pack_or_403(pack_id: int) -> PrintPack:
@@ -72,7 +62,7 @@ def _pack_state(job: PrintPack) -> dict:
 @roles_required(*PACK_ROLES)
 def packs(centre_id: int):
     """List the centre's print packs and request a new one."""
-    centre = _centre_or_403(centre_id)
+    centre = centre_or_403(centre_id)
     form = PackForm()
     if form.validate_on_submit():
         try:

@@ -28,9 +28,9 @@ from exam_app.e6.forms import (
 )
 from exam_app.e6.models import Attendance, E6Copy, E6Corrector, E6Lot, E6Room, E6Sitting
 from exam_app.e6.services import E6Error, StaleCopy
-from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+from exam_app.enrolment.models import Candidate, Establishment, ExamSession
 from exam_app.extensions import db
-from exam_app.permissions import can_manage, can_view_centre, roles_required
+from exam_app.permissions import can_manage, can_view_centre, centre_or_403, roles_required
 
 bp = Blueprint("e6", __name__)
 
@@ -74,15 +74,6 @@ def _file_response(data: bytes, mimetype: str, filename: str):
 # ---- centre: rooms, attendance, labels -------------------------------------
 
 
-def _centre_or_403(centre_id: int) -> Centre:
-    centre = db.session.get(Centre, centre_id)
-    if centre is None:
-        abort(404)
-    if not can_view_centre(current_user, centre):
-        abort(403)
-    return centre
-
-
 def _room_or_403(room_id: int) -> E6Room:
     room = db.session.get(E6Room, room_id)
     if room is None:
@@ -96,7 +87,7 @@ def _room_or_403(room_id: int) -> E6Room:
 @roles_required(Role.CHEF_CENTRE, Role.GESTIONNAIRE)
 def sitting(centre_id: int):
     """The centre's E6 sitting: rooms, who is seated where, attendance counts."""
-    centre = _centre_or_403(centre_id)
+    centre = centre_or_403(centre_id)
     rooms = services.centre_rooms(centre.id)
     counts = dict(db.session.execute(
         sa.select(E6Sitting.room_id, sa.func.count(E6Sitting.id))
@@ -118,7 +109,7 @@ def sitting(centre_id: int):
 @roles_required(Role.CHEF_CENTRE, Role.GESTIONNAIRE)
 def add_room(centre_id: int):
     """Add a room to the centre's E6 sitting."""
-    centre = _centre_or_403(centre_id)
+    centre = centre_or_403(centre_id)
     form = RoomForm()
     if form.validate_on_submit():
         starts_at = form.starts_at.data.replace(tzinfo=PARIS).astimezone(UTC)
@@ -141,7 +132,7 @@ def add_room(centre_id: int):
 @roles_required(Role.CHEF_CENTRE, Role.GESTIONNAIRE)
 def distribute(centre_id: int):
     """Seat the candidates without a room, alphabetically."""
-    centre = _centre_or_403(centre_id)
+    centre = centre_or_403(centre_id)
     if not CsrfOnlyForm().validate_on_submit():
         abort(400)
     try:
@@ -212,7 +203,7 @@ def attendance_sheet(room_id: int):
 @roles_required(Role.CHEF_CENTRE, Role.GESTIONNAIRE)
 def labels(centre_id: int):
     """The A4 sticker sheets of the centre's anonymous copies (PDF)."""
-    centre = _centre_or_403(centre_id)
+    centre = centre_or_403(centre_id)
     pdf = documents.labels_pdf(centre=centre, session=centre.session)
     return _file_response(pdf, "application/pdf", f"etiquettes-e6-{centre.code}.pdf")
 
