@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import threading
 from datetime import timedelta
@@ -18,15 +17,7 @@ from tests.conftest import PASSWORD
 from tests.dossiers.conftest import pdf_text, squeeze
 from tests.dossiers.helpers import make_pdf
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
-
-
-def _require_browser():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("REQUIRE_BROWSER"):
-            pytest.fail("Chromium is required (REQUIRE_BROWSER=1)")
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
 
 
 @pytest.fixture()
@@ -43,7 +34,6 @@ def live_server(app, db):
 def test_candidate_uploads_three_files_with_progress_and_downloads_the_receipt(
         app, db, tmp_path, live_server, chromium, create_session, create_centre,
         create_candidate, create_user):
-    _require_browser()
     from playwright.sync_api import expect
 
     shutil.rmtree(app.config["STORAGE_DIR"], ignore_errors=True)
@@ -98,7 +88,6 @@ def _login(page, base: str, user) -> None:
 def test_upload_resumes_after_the_connection_drops(app, db, tmp_path, live_server, chromium,
                                                    create_session, create_centre,
                                                    create_candidate, create_user):
-    _require_browser()
     from playwright.sync_api import expect
 
     shutil.rmtree(app.config["STORAGE_DIR"], ignore_errors=True)
@@ -138,7 +127,6 @@ def test_upload_resumes_after_the_connection_drops(app, db, tmp_path, live_serve
 
 def test_conformity_queue_decides_with_the_keyboard(app, db, live_server, chromium,
                                                     create_session, create_candidate, create_user):
-    _require_browser()
     from playwright.sync_api import expect
 
     from exam_app.dossiers.models import Dossier

@@ -8,10 +8,8 @@ Fixtures live here (prefixed ``jury_``) so as not to collide with the shared
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import date
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -23,24 +21,14 @@ from exam_app.extensions import db
 from exam_app.juries import planning, services
 from exam_app.juries.models import Commission, CommissionMember, MemberRole, Passage
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "mot-de-passe-jury"
 
 pytestmark = pytest.mark.browser
 
 
-def _require_chromium():
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
-    pytest.skip(f"{CHROMIUM} is missing (install Debian's chromium to run browser tests)")
-
-
 @pytest.fixture()
 def jury_server(tmp_path):
     """A live server on a private SQLite database, with a passage ready for two jurors."""
-    _require_chromium()
     from werkzeug.serving import make_server
 
     app = create_app({
