@@ -44,6 +44,27 @@ def _validity(view, nv_reasons: set[str]) -> UnitValidity:
     return UnitValidity.PENDING
 
 
+def settled_without_files(*, decision: str | None, extended_until: datetime | None,
+                          session_deadline: datetime | None,
+                          now: datetime) -> UnitValidity | None:
+    """The validity when the dossier row and the deadline alone decide it, else None.
+
+    A dossier decided *conforme* is VALID, and an undecided one whose
+    (possibly extended) deadline has not passed is PENDING, whatever its
+    files. Hot paths (every autosave) read these columns in their own query
+    and call ``unit_validity`` only when this returns None.
+    """
+    from exam_app.dossiers.models import Decision
+
+    if decision == Decision.CONFORME:
+        return UnitValidity.VALID
+    if decision is None:
+        deadline = extended_until if extended_until is not None else session_deadline
+        if deadline is None or now <= deadline:
+            return UnitValidity.PENDING
+    return None
+
+
 def _nv_reasons(session_id: int) -> set[str]:
     from exam_app.dossiers.services import reasons_for
 

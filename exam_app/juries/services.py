@@ -351,21 +351,27 @@ class _HotStatements:
     than the queries themselves on this path."""
 
     def __init__(self) -> None:
+        from exam_app.dossiers.models import DepositDeadline, Dossier
         from exam_app.enrolment.models import ExamSession
 
         p, c, m, g = (Passage.__table__, Commission.__table__, CommissionMember.__table__,
                       Grid.__table__)
         f, v, o = GridField.__table__, Validation.__table__, ClientOperation.__table__
-        s = ExamSession.__table__
+        s, d, dl = ExamSession.__table__, Dossier.__table__, DepositDeadline.__table__
         self.context = (
             sa.select(p.c.id, c.c.session_id, p.c.candidate_id, p.c.unit_code, p.c.attendance,
                       p.c.finalized_at, s.c.mark_step, g.c.id, g.c.revealed_at,
-                      sa.exists().where(v.c.passage_id == p.c.id), s.c.nv_excludes_interview)
+                      sa.exists().where(v.c.passage_id == p.c.id), s.c.nv_excludes_interview,
+                      d.c.decision, d.c.extended_until, dl.c.deadline_at)
             .select_from(p.join(c, c.c.id == p.c.commission_id)
                          .join(s, s.c.id == c.c.session_id)
                          .join(m, m.c.commission_id == p.c.commission_id)
                          .outerjoin(g, sa.and_(g.c.passage_id == p.c.id,
-                                               g.c.key == sa.bindparam("grid_key"))))
+                                               g.c.key == sa.bindparam("grid_key")))
+                         .outerjoin(d, sa.and_(d.c.candidate_id == p.c.candidate_id,
+                                               d.c.unit_code == p.c.unit_code))
+                         .outerjoin(dl, sa.and_(dl.c.session_id == c.c.session_id,
+                                                dl.c.unit_code == p.c.unit_code)))
             .where(p.c.id == sa.bindparam("passage_id"), m.c.user_id == sa.bindparam("user_id")))
         self.field = sa.select(f.c.value, f.c.version, f.c.updated_by_id).where(
             f.c.grid_id == sa.bindparam("in_grid"), f.c.name == sa.bindparam("field_name"))
@@ -410,6 +416,11 @@ class SaveContext:
     grid_revealed: bool
     has_validations: bool
     nv_excludes_interview: bool
+    # The dossier row's decision and extension, and the session's deposit deadline:
+    # enough to settle the unit's validity without loading files in the usual cases.
+    dossier_decision: str | None = None
+    dossier_extended_until: datetime | None = None
+    deposit_deadline: datetime | None = None
     # The agreed grid's revision after a save that changed it.
     revision: int | None = None
 
@@ -426,7 +437,20 @@ def save_context(*, passage_id: int, user_id: int, grid_key: str = AGREED) -> Sa
     if row is None:
         return None
     return SaveContext(row[0], row[1], row[2], row[3], row[4], row[5] is not None, row[6],
-                       grid_key, row[7], row[8] is not None, bool(row[9]), bool(row[10]))
+                       grid_key, row[7], row[8] is not None, bool(row[9]), bool(row[10]),
+                       row[11], row[12], row[13])
+
+
+def _context_is_nv(context: SaveContext, now: datetime) -> bool:
+    """Whether the passage's unit is NV: from the context's columns when they settle
+    it (decided conforme, or deadline not passed), else the full dossier check."""
+    settled = validity.settled_without_files(
+        decision=context.dossier_decision, extended_until=context.dossier_extended_until,
+        session_deadline=context.deposit_deadline, now=now)
+    if settled is not None:
+        return settled == validity.UnitValidity.NV
+    return validity.unit_validity(candidate_id=context.candidate_id, unit_code=context.unit_code,
+                                  now=now) == validity.UnitValidity.NV
 
 
 def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime | None = None,
@@ -456,9 +480,7 @@ def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime |
                             "examens peut la rouvrir.")
         if context.attendance == Attendance.ABSENT.value:
             raise JuryError("Candidat absent (ABS) : ce passage ne peut pas être évalué.")
-        if context.nv_excludes_interview and validity.unit_validity(
-                candidate_id=context.candidate_id,
-                unit_code=context.unit_code) == validity.UnitValidity.NV:
+        if context.nv_excludes_interview and _context_is_nv(context, now):
             raise JuryError("Dossier non valide (NV) : ce candidat ne peut pas être évalué.")
     if context.grid_id is None:
         raise JuryError("Grille introuvable pour ce passage.", 404)

@@ -120,10 +120,21 @@ def test_absent_candidate_cannot_be_scored(create_passage):
         "Candidat absent (ABS) : ce passage ne peut pas être évalué.", "ABS")
 
 
-def test_nv_candidate_cannot_be_scored(create_passage, monkeypatch):
+def _past_deadline(passage, at=T0 - timedelta(days=30)):
+    from exam_app.dossiers import services as dossiers
+
+    dossiers.set_deadline(session=passage.commission.session, unit_code=passage.unit_code,
+                          deadline_at=at, actor=None, now=at - timedelta(days=1))
+
+
+def test_nv_candidate_cannot_be_scored(create_passage):
+    # No dossier at a deadline that has passed: NV for real, no stand-in.
+    # (start_passage reads the real clock: the deadline is in the real past.)
+    from exam_app.clock import utcnow
+
     passage = create_passage()
+    _past_deadline(passage, at=utcnow() - timedelta(days=1))
     juror = _members(passage)[0]
-    monkeypatch.setattr(validity, "unit_validity", lambda **kw: validity.UnitValidity.NV)
     with pytest.raises(JuryError) as start_error:
         services.start_passage(passage=passage, actor=juror, now=T0)
     with pytest.raises(JuryError) as save_error:
@@ -131,6 +142,57 @@ def test_nv_candidate_cannot_be_scored(create_passage, monkeypatch):
     assert (str(start_error.value), str(save_error.value), services.status(passage, nv=True)) == (
         "Dossier non valide (NV) : ce candidat ne peut pas être évalué.",
         "Dossier non valide (NV) : ce candidat ne peut pas être évalué.", "nv")
+
+
+@pytest.mark.parametrize("state, expected", [
+    ("no deadline, no dossier", validity.UnitValidity.PENDING),
+    ("deadline passed, no dossier", validity.UnitValidity.NV),
+    ("deadline passed, extension running", validity.UnitValidity.PENDING),
+    ("deadline passed, extension over", validity.UnitValidity.NV),
+    ("deadline passed, complete, undecided", validity.UnitValidity.PENDING),
+    ("deadline passed, incomplete, conforme", validity.UnitValidity.VALID),
+    ("non conforme, NV reason", validity.UnitValidity.NV),
+    ("non conforme, reason without NV", validity.UnitValidity.VALID),
+])
+def test_autosave_nv_check_agrees_with_full_validity(app, create_passage, state, expected):
+    """The autosave reads the dossier's decision and deadline in its own query and calls
+    the full check only when they do not settle it: same answer in every case."""
+    from exam_app.dossiers import services as dossiers
+    from exam_app.dossiers.models import Decision
+    from tests.dossiers.helpers import complete_dossier, deposit
+
+    passage = create_passage()
+    candidate = passage.candidate
+    juror = _members(passage)[0]
+    if state != "no deadline, no dossier":
+        _past_deadline(passage)
+    if "extension" in state:
+        deposit(app, candidate, "E4", "sommaire")
+        dossier = dossiers.find_dossier(candidate_id=candidate.id, unit_code="E4")
+        dossier.extended_until = T0 + timedelta(days=1 if "running" in state else -1)
+    if "complete" in state:
+        complete_dossier(app, candidate)
+    if "incomplete" in state:
+        deposit(app, candidate, "E4", "sommaire")
+    if state == "non conforme, reason without NV":
+        dossiers.configure_reasons(
+            session=passage.commission.session, actor=None,
+            reasons=[dossiers.Reason("pieces_non_signees", "Pièces non signées", False)])
+    if "conforme" in state:
+        decision = Decision.NON_CONFORME if "non conforme" in state else Decision.CONFORME
+        reasons = ["pieces_non_signees"] if "reason without NV" in state else (
+            ["pieces_manquantes"] if decision is Decision.NON_CONFORME else [])
+        dossiers.decide(candidate=candidate, unit_code="E4", decision=decision, reasons=reasons,
+                        comment="", actor=None, now=T0 - timedelta(days=2))
+    _db.session.flush()
+    full = validity.unit_validity(candidate_id=candidate.id, unit_code="E4", now=T0)
+    try:
+        outcome = _save(passage, juror, "appreciation", "Bien", 0, f"op-{state}")[0]["status"]
+    except JuryError as error:
+        outcome = str(error)
+    assert (full, outcome) == (expected, (
+        "Dossier non valide (NV) : ce candidat ne peut pas être évalué."
+        if expected is validity.UnitValidity.NV else "ok"))
 
 
 def test_timer_start_advance_pause_resume_with_injected_clock(app, create_passage):
