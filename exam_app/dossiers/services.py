@@ -379,11 +379,12 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
     scanner = pdfcheck.ActiveContentScanner() if offset == 0 else None
     held, digest = storage.append(upload.token, stream, offset=offset, length=length,
                                   watchers=[scanner.feed] if scanner is not None else ())
-    upload.received = held
-    upload.updated_at = now
-    db.session.flush()
     result = ChunkResult(upload=upload, offset=held)
-    if held == upload.size:
+    if held < upload.size:
+        upload.received = held
+        upload.updated_at = now
+        db.session.flush()
+    else:  # complete: the upload row is deleted (deposited or refused), no need to update it
         result.file = finalize_upload(
             upload=upload, storage=storage, actor=actor, limits=limits, sha256=digest,
             raw_javascript=scanner.found if scanner is not None else None, now=now)
@@ -429,7 +430,8 @@ def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
                                         raw_javascript=raw_javascript)
         except pdfcheck.PdfRejected as exc:
             raise DepositError(str(exc), 422, code="not_pdf") from None
-        cap = page_cap(piece, candidate.session)
+        # (The session is loaded only when the piece's cap is a session setting.)
+        cap = page_cap(piece, candidate.session) if piece.max_pages_setting else piece.max_pages
         if cap is not None and info.pages > cap:
             raise DepositError(
                 f"« {upload.original_name} » compte {info.pages} pages : la pièce "

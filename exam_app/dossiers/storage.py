@@ -84,6 +84,33 @@ def _read_into(stream, view: memoryview) -> tuple[int, bool]:
     return filled, False
 
 
+class _BufferPool:
+    """Receive buffers kept between uploads: allocating and faulting in a few MiB per
+    request costs milliseconds. At most ``keep`` sets are kept (threaded servers)."""
+
+    def __init__(self, keep: int = 4):
+        import threading
+
+        self._lock = threading.Lock()
+        self._sets: list[tuple[int, list[memoryview]]] = []
+        self._keep = keep
+
+    def take(self, count: int, size: int) -> list[memoryview]:
+        with self._lock:
+            for index, (set_size, views) in enumerate(self._sets):
+                if set_size == size and len(views) == count:
+                    return self._sets.pop(index)[1]
+        return [memoryview(bytearray(size)) for _ in range(count)]
+
+    def give(self, size: int, views: list[memoryview]) -> None:
+        with self._lock:
+            if len(self._sets) < self._keep:
+                self._sets.append((size, views))
+
+
+_POOL = _BufferPool()
+
+
 class _ChunkWatchers:
     """Runs the SHA-256 and the other watchers of an upload in a second thread.
 
@@ -103,9 +130,11 @@ class _ChunkWatchers:
         self._fd = fd
         self._digest = hashlib.sha256()
         self._watchers = list(watchers)
+        self._size = size
+        self._buffers = _POOL.take(self.BUFFERS, size)
         self._free: queue.Queue = queue.Queue()
-        for _ in range(self.BUFFERS):
-            self._free.put(memoryview(bytearray(size)))
+        for buffer in self._buffers:
+            self._free.put(buffer)
         self._work: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -138,6 +167,7 @@ class _ChunkWatchers:
     def close(self) -> str:
         self._work.put(None)
         self._thread.join()
+        _POOL.give(self._size, self._buffers)
         if self._error is not None:
             raise self._error
         return self._digest.hexdigest()

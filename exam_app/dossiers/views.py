@@ -23,6 +23,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from sqlalchemy.orm import contains_eager
 from wtforms import SelectChoice
 
 from exam_app.accounts.models import Role
@@ -94,8 +95,9 @@ def _readable(candidate_id: int, unit_code: str):
 
 
 def _own_upload(token: str) -> Upload:
+    # The dossier comes with it (and its candidate, joined): the chunk path needs both.
     upload = db.session.scalar(
-        sa.select(Upload).join(Dossier).where(
+        sa.select(Upload).join(Upload.dossier).options(contains_eager(Upload.dossier)).where(
             Upload.token == token[:64],
             Dossier.candidate_id.in_(current_user.candidate_ids())))
     if upload is None:
@@ -174,9 +176,10 @@ def create_upload(candidate_id: int, unit_code: str):
     except DepositError as error:
         db.session.rollback()
         return _error_json(error)
+    token, size = upload.token, upload.size  # read before the commit expires them
     db.session.commit()
-    url = url_for("dossiers.upload_status", upload_token=upload.token)
-    response = jsonify({"token": upload.token, "url": url, "offset": 0, "size": upload.size})
+    url = url_for("dossiers.upload_status", upload_token=token)
+    response = jsonify({"token": token, "url": url, "offset": 0, "size": size})
     response.status_code = 201
     response.headers["Location"] = url
     response.headers["Upload-Offset"] = "0"
@@ -229,10 +232,11 @@ def upload_chunk(upload_token: str):
     except ClientDisconnected:
         db.session.rollback()
         return jsonify({"error": "disconnected", "message": "Connexion interrompue."}), 400
-    db.session.commit()
+    # The answer is read before the commit, which would expire (and reload) the rows.
     body = {"offset": result.offset, "size": upload.size, "complete": result.file is not None}
     if result.file is not None:
         body["file"] = _file_json(result.file)
+    db.session.commit()
     response = jsonify(body)
     response.headers["Upload-Offset"] = str(result.offset)
     response.call_on_close(storage.sweep)

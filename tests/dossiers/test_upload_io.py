@@ -46,6 +46,14 @@ def test_scanner_agrees_with_a_whole_file_search_at_every_split(data):
     assert _scan([data[i:i + 1] for i in range(len(data))]) is expected
 
 
+@pytest.mark.parametrize("data", SAMPLES[:4])
+def test_scanner_finds_a_match_across_its_internal_slices_of_a_big_chunk(data):
+    step = pdfcheck.ActiveContentScanner.STEP
+    for shift in range(1, len(data)):
+        chunk = b"z" * (step - shift) + data + b"z" * step
+        assert _scan([chunk]), shift
+
+
 def test_scanner_expectations_on_the_samples():
     assert [pdfcheck._ACTIVE.search(d) is not None for d in SAMPLES] == [
         True, True, True, True, False, False, False]
