@@ -75,10 +75,11 @@ def prepare_database(tmp: Path) -> tuple[str, callable]:
 
 def seed(database_url: str, tmp: Path) -> list[dict]:
     """One commission and passage per pair of jurors; returns the jurors."""
-    from datetime import date
+    from datetime import UTC, date, datetime, timedelta
 
     from exam_app import create_app
     from exam_app.accounts.models import Role, RoleAssignment, User
+    from exam_app.dossiers.models import Decision, DepositDeadline, Dossier
     from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
     from exam_app.extensions import db
     from exam_app.juries import planning
@@ -90,6 +91,10 @@ def seed(database_url: str, tmp: Path) -> list[dict]:
     with app.app_context():
         db.create_all()
         session = ExamSession(code="BENCH", name="Bench", year=2027)
+        db.session.add(session)
+        db.session.flush()
+        db.session.add(DepositDeadline(session_id=session.id, unit_code="E4",
+                                       deadline_at=datetime.now(UTC) - timedelta(days=30)))
         centre = Centre(session=session, code="B1", name="Centre bench")
         school = Establishment(uai="0000001B", name="Lycée bench")
         db.session.add_all([session, centre, school])
@@ -115,6 +120,11 @@ def seed(database_url: str, tmp: Path) -> list[dict]:
                                   establishment=school, centre=centre, e5_form="ponctuel")
             db.session.add_all([commission, candidate])
             db.session.flush()
+            # As on exam day: the deposit deadline has passed and the dossier was
+            # decided conforme (the autosave checks the unit's validity on every save).
+            db.session.add(Dossier(candidate_id=candidate.id, unit_code="E4",
+                                   decision_reasons=[], decision=Decision.CONFORME.value,
+                                   decided_at=datetime.now(UTC)))
             [passage] = planning.assign_candidates(commission=commission,
                                                    numbers=[candidate.number],
                                                    variant_code="ponctuel", actor=None)
