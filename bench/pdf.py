@@ -2,14 +2,21 @@
 
 In one run, on the same HTML:
   1. app: the app's code builds each document (queries, content hash, signed
-     QR as one SVG path, template) and renders it with ``render_pdf`` (the
-     static-only url_fetcher), one process;
+     QR as one SVG path, template; the fiches through ``evaluation.build_many``
+     as a print pack builds them, its batch queries counted) and renders it
+     with ``render_pdf`` (the static-only url_fetcher), one process;
   2. raw: WeasyPrint renders the same HTML strings, one process, default
-     fetcher (the stylesheet read from disk);
-  3. pack: the print-pack renderer (``packs.render_all``) on the same HTML with
-     PRINT_PACK_WORKERS=2 processes, plus the pypdf merge.
+     fetcher and default font configuration, the stylesheet link pointing to
+     the same file on disk (``file://``; a root-relative ``/static/...`` link
+     does not resolve against a ``file:`` base URL, and the raw rendering used
+     to run without any stylesheet);
+  3. pack: the print-pack renderer (``packs.render_to_file``) on the same HTML
+     with 2 processes: chunks of documents rendered into temporary files by
+     the workers, merged into one output file, as a print pack does.
 overhead_ratio = app / raw; parallel_speedup = pack pages/s / raw pages/s;
-peak_rss_mb = the largest peak RSS of this process and of the pool's workers.
+parent_peak_rss_mb = this process (which also ran 1 and 2),
+workers_peak_rss_mb = the largest peak RSS reported by the pack's workers,
+peak_rss_mb = the larger of the two.
 Prints ONE JSON line; never fails on a timing.
 
     .venv/bin/python bench/pdf.py            # BENCH_CANDIDATES=500 by default
@@ -21,6 +28,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -85,9 +93,7 @@ def build_world(db):
 
 
 def peak_rss_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def main() -> None:
@@ -104,49 +110,65 @@ def main() -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.db",
                       "SECRET_KEY": "bench-secret", "STORAGE_DIR": str(tmp / "storage"),
                       "PUBLIC_URL": "https://examens.example"})
+    raw_base = STATIC_DIR.parent.as_uri() + "/"
+
+    def raw_html(html: str) -> str:
+        return html.replace('href="/static/', f'href="{STATIC_DIR.as_uri()}/')
+
     with app.app_context():
         db.create_all()
         commissions, passages = build_world(db)
+        db.session.expire_all()
         with app.test_request_context("/"):
             # Warm-up (fonts, template compilation), not measured.
-            render_pdf(bordereau.build(commissions[0]).html)
+            warm = bordereau.build(commissions[0]).html
+            render_pdf(warm)
+            HTML(string=raw_html(warm), base_url=raw_base).write_pdf()
             # App and raw alternate document by document, so both see the same machine load.
-            raw_base = STATIC_DIR.parent.as_uri() + "/"
-            htmls, pdfs = [], []
+            htmls: list[str] = []
+            pages = 0
             build_seconds = app_seconds = raw_seconds = 0.0
-            jobs = [(bordereau.build, c) for c in commissions] + [
-                (evaluation.build, p) for p in passages]
-            for builder, subject in jobs:
+            builders = [lambda c=c: bordereau.build(c) for c in commissions]
+            fiches = evaluation.build_many(passages)
+            builders += [lambda: next(fiches)] * len(passages)
+            for builder in builders:
                 t = time.perf_counter()
-                html = builder(subject).html
+                html = builder().html
                 built = time.perf_counter()
-                pdfs.append(render_pdf(html))
+                pdf = render_pdf(html)
                 done = time.perf_counter()
-                HTML(string=html, base_url=raw_base).write_pdf()
+                HTML(string=raw_html(html), base_url=raw_base).write_pdf()
                 raw_seconds += time.perf_counter() - done
                 build_seconds += built - t
                 app_seconds += done - t
+                pages += len(PdfReader(io.BytesIO(pdf)).pages)
                 htmls.append(html)
-    pages = sum(len(PdfReader(io.BytesIO(pdf)).pages) for pdf in pdfs)
-    del pdfs
+    del pdf
 
+    output = tmp / "pack.pdf"
     start = time.perf_counter()
-    merged = packs.merge(packs.render_all(htmls, workers=2))
+    stats = packs.render_to_file(htmls, output, workers=2)
     pack_seconds = time.perf_counter() - start
-    pack_pages = len(PdfReader(io.BytesIO(merged)).pages)
+    pack_pages = len(PdfReader(output).pages)
+    assert pack_pages == stats.pages == pages, (pack_pages, stats.pages, pages)
 
     raw_rate = pages / raw_seconds
+    parent_rss = peak_rss_mb()
+    workers_rss = round(stats.worker_peak_rss_mb, 1)
     print(json.dumps({
         "bench": "pdf", "candidates": CANDIDATES, "documents": len(htmls), "pages": pages,
         "seconds": round(app_seconds, 2), "raw_seconds": round(raw_seconds, 2),
         "overhead_ratio": round(app_seconds / raw_seconds, 3),
         "build_seconds": round(build_seconds, 2),
+        "render_seconds": round(app_seconds - build_seconds, 2),
         "pages_per_s": round(pages / app_seconds, 2), "raw_pages_per_s": round(raw_rate, 2),
         "pack_seconds": round(pack_seconds, 2), "pack_pages": pack_pages,
         "pack_pages_per_s": round(pack_pages / pack_seconds, 2),
         "parallel_speedup": round((pack_pages / pack_seconds) / raw_rate, 2),
-        "peak_rss_mb": peak_rss_mb(),
+        "parent_peak_rss_mb": parent_rss, "workers_peak_rss_mb": workers_rss,
+        "peak_rss_mb": max(parent_rss, workers_rss),
     }))
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -176,16 +176,15 @@ def print_pack_command(centre_code: str, day, output: Path, session_code: str | 
     base = app.config.get("PUBLIC_URL") or "http://localhost/"
     try:
         chosen = packs.normalise_kinds([k.strip() for k in kinds.split(",") if k.strip()])
+        tmp = output.with_name(output.name + ".part")
         with app.test_request_context("/", base_url=base):
-            data = packs.build_pack(centre, day.date(), chosen.split(","),
-                                    fmt="zip" if as_zip else "pdf",
-                                    workers=app.config.get("PRINT_PACK_WORKERS", 2))
+            packs.write_pack(centre, day.date(), chosen.split(","), tmp,
+                             fmt="zip" if as_zip else "pdf",
+                             workers=app.config.get("PRINT_PACK_WORKERS", 2))
     except packs.PackError as exc:
         raise click.ClickException(str(exc)) from None
-    tmp = output.with_name(output.name + ".part")
-    tmp.write_bytes(data)
     tmp.replace(output)
-    click.echo(f"Lot écrit dans {output} ({len(data)} octets).")
+    click.echo(f"Lot écrit dans {output} ({output.stat().st_size} octets).")
 
 
 def register(app: Flask) -> None:

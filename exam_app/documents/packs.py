@@ -1,20 +1,26 @@
 """Print packs: every document of a centre for one day, as one PDF or a ZIP.
 
-The documents' HTML is built in the app (one query per document); the PDF
-rendering, which is CPU-bound, runs in a ``ProcessPoolExecutor`` of
-``PRINT_PACK_WORKERS`` processes (2: both cores), then pypdf merges the
-results. The web request only creates the job; a thread runs it (``start``),
-and the command line runs the same ``run`` synchronously.
+The documents' HTML is built in the app (a few queries per batch of
+documents); the PDF rendering, which is CPU-bound, runs in a
+``ProcessPoolExecutor`` of ``PRINT_PACK_WORKERS`` processes (2: both cores).
+Each task renders a chunk of documents into one PDF file in a temporary
+directory (fonts embedded once per chunk); the parent only waits, moves the
+progress, and at the end merges the few chunk files into the output file with
+pypdf. Nothing holds all the PDFs in memory. The web request only creates the
+job; a thread runs it (``start``), and the command line runs the same
+``write_pack`` synchronously.
 """
 
 from __future__ import annotations
 
-import io
 import multiprocessing
+import resource
+import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +32,7 @@ from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.documents import attendance, bordereau, common, convocation, evaluation
 from exam_app.documents.models import PackState, PrintPack
-from exam_app.documents.pdf import render_pdf
+from exam_app.documents.pdf import render_pdf, render_pdfs_to_file
 from exam_app.enrolment.models import Centre
 from exam_app.extensions import db
 from exam_app.juries.models import Commission
@@ -40,6 +46,9 @@ KINDS = {
 }
 # A running job that has not moved for this long died with its process: it may restart.
 STALE_AFTER = timedelta(minutes=10)
+# Documents per rendering task, at most: a chunk's laid-out pages stay in the
+# worker's memory until its file is written.
+CHUNK_MAX = 16
 
 
 class PackError(Exception):
@@ -65,7 +74,7 @@ def pack_documents(centre: Centre, day: date, kinds: list[str], *,
         printed += [attendance.build(centre, day, room, half, now=now)
                     for room, half in attendance.sheets(centre.id, day)]
     if "fiche" in kinds:
-        printed += [evaluation.build(p, now=now) for p in passages]
+        printed += list(evaluation.build_many(passages, now=now))
     if "bordereau" in kinds:
         commission_ids = sorted({p.commission_id for p in passages})
         commissions = db.session.scalars(sa.select(Commission).where(
@@ -74,57 +83,153 @@ def pack_documents(centre: Centre, day: date, kinds: list[str], *,
     return printed
 
 
-def render_all(htmls: list[str], *, workers: int,
-               on_done: Callable[[int], None] | None = None) -> list[bytes]:
-    """Render each HTML to PDF bytes, in order; ``on_done(count)`` after each one."""
-    if workers <= 1 or len(htmls) <= 1:
-        pdfs = []
-        for html in htmls:
-            pdfs.append(render_pdf(html))
-            if on_done:
-                on_done(len(pdfs))
-        return pdfs
-    # forkserver: never fork a process that runs threads (the web server's).
+# ---- rendering ----------------------------------------------------------------
+
+
+@dataclass
+class RenderStats:
+    documents: int
+    pages: int  # pages of the merged PDF (0 for a ZIP)
+    worker_peak_rss_mb: float  # the largest peak RSS of the processes that rendered
+
+
+def chunks(total: int, workers: int) -> list[range]:
+    """Consecutive ranges of documents: CHUNK_MAX at most, smaller towards the end
+    so that the workers finish together (guided scheduling)."""
+    out, start = [], 0
+    while start < total:
+        size = max(1, min(CHUNK_MAX, (total - start) // (2 * max(workers, 1))))
+        out.append(range(start, start + size))
+        start += size
+    return out
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _render_chunk(htmls: list[str], path: str) -> tuple[int, float]:
+    """(pages, peak RSS in MB) of this process after rendering ``htmls`` into ``path``."""
+    return render_pdfs_to_file(htmls, path), _peak_rss_mb()
+
+
+def _render_each(htmls: list[str]) -> tuple[list[bytes], float]:
+    return [render_pdf(html) for html in htmls], _peak_rss_mb()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # forkserver: never fork a process that runs threads (the web server's). The
+    # server imports WeasyPrint and this module once, so each worker starts ready.
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pdfs = []
-        for pdf in pool.map(render_pdf, htmls, chunksize=1):
-            pdfs.append(pdf)
+    context.set_forkserver_preload(["exam_app.documents.packs"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _run_tasks(function, tasks: list[tuple], sizes: list[int], workers: int,
+               on_done: Callable[[int], None] | None, on_result: Callable[[int, object], None]
+               ) -> float:
+    """Run ``function(*task)`` for each task (in a pool when workers > 1); results
+    reach ``on_result(index, result)`` in task order, progress moves as tasks end.
+    Returns the largest peak RSS (MB) reported by the tasks."""
+    peak, done = 0.0, 0
+    if workers <= 1 or len(tasks) <= 1:
+        for index, task in enumerate(tasks):
+            result, rss = function(*task)
+            peak = max(peak, rss)
+            on_result(index, result)
+            done += sizes[index]
             if on_done:
-                on_done(len(pdfs))
-        return pdfs
+                on_done(done)
+        return peak
+    with _pool(workers) as pool:
+        futures = [pool.submit(function, *task) for task in tasks]
+        index_of = {future: n for n, future in enumerate(futures)}
+        pending, ready, next_index = set(futures), {}, 0
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                result, rss = future.result()
+                peak = max(peak, rss)
+                ready[index_of[future]] = result
+                done += sizes[index_of[future]]
+            while next_index in ready:
+                on_result(next_index, ready.pop(next_index))
+                next_index += 1
+            if on_done:
+                on_done(done)
+    return peak
 
 
-def merge(pdfs: list[bytes]) -> bytes:
+def render_to_file(htmls: list[str], output: Path, *, workers: int,
+                   on_done: Callable[[int], None] | None = None) -> RenderStats:
+    """Render the documents into one PDF file ``output``, in order; ``on_done(count)``
+    as chunks of documents are rendered."""
+    output = Path(output)
+    with tempfile.TemporaryDirectory(prefix="pack-", dir=output.parent) as tmp:
+        parts = chunks(len(htmls), workers)
+        paths = [str(Path(tmp) / f"{n:05d}.pdf") for n in range(len(parts))]
+        pages = [0] * len(parts)
+
+        def keep(index: int, count: int) -> None:
+            pages[index] = count
+
+        peak = _run_tasks(_render_chunk, [([htmls[i] for i in part], path)
+                                          for part, path in zip(parts, paths, strict=True)],
+                          [len(part) for part in parts], workers, on_done, keep)
+        merge(paths, output)
+    return RenderStats(documents=len(htmls), pages=sum(pages), worker_peak_rss_mb=peak)
+
+
+def merge(paths: list[str], output: Path) -> None:
+    """Concatenate PDF files into ``output``."""
     writer = PdfWriter()
-    for pdf in pdfs:
-        writer.append(io.BytesIO(pdf))
-    out = io.BytesIO()
-    writer.write(out)
+    for path in paths:
+        writer.append(path)
+    with open(output, "wb") as out:
+        writer.write(out)
     writer.close()
-    return out.getvalue()
 
 
-def zip_of(printed: list[common.Printed], pdfs: list[bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for n, (doc, pdf) in enumerate(zip(printed, pdfs, strict=True), start=1):
-            archive.writestr(f"{n:03d}-{doc.filename}", pdf)
-    return out.getvalue()
+def zip_to_file(printed: list[common.Printed], output: Path, *, workers: int,
+                on_done: Callable[[int], None] | None = None) -> RenderStats:
+    """One PDF per document in a ZIP file ``output``, numbered in print order."""
+    parts = chunks(len(printed), workers)
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
+        def write(index: int, pdfs: list[bytes]) -> None:
+            for n, pdf in zip(parts[index], pdfs, strict=True):
+                archive.writestr(f"{n + 1:03d}-{printed[n].filename}", pdf)
+
+        peak = _run_tasks(_render_each, [([printed[i].html for i in part],) for part in parts],
+                          [len(part) for part in parts], workers, on_done, write)
+    return RenderStats(documents=len(printed), pages=0, worker_peak_rss_mb=peak)
 
 
-def build_pack(centre: Centre, day: date, kinds: list[str], *, fmt: str = "pdf",
+def write_pack(centre: Centre, day: date, kinds: list[str], output: Path, *, fmt: str = "pdf",
                workers: int = 2, on_total: Callable[[int], None] | None = None,
-               on_done: Callable[[int], None] | None = None) -> bytes:
-    """The pack's bytes (needs a request context for the verification URLs)."""
+               on_done: Callable[[int], None] | None = None) -> RenderStats:
+    """Write the pack to ``output`` (needs a request context for the verification URLs)."""
     printed = pack_documents(centre, day, kinds)
     if not printed:
         raise PackError("Aucun document à imprimer pour ce centre ce jour-là "
                         "(aucun passage planifié).")
     if on_total:
         on_total(len(printed))
-    pdfs = render_all([doc.html for doc in printed], workers=workers, on_done=on_done)
-    return zip_of(printed, pdfs) if fmt == "zip" else merge(pdfs)
+    if fmt == "zip":
+        return zip_to_file(printed, output, workers=workers, on_done=on_done)
+    htmls = [doc.html for doc in printed]
+    del printed
+    return render_to_file(htmls, output, workers=workers, on_done=on_done)
+
+
+def build_pack(centre: Centre, day: date, kinds: list[str], *, fmt: str = "pdf",
+               workers: int = 2, on_total: Callable[[int], None] | None = None,
+               on_done: Callable[[int], None] | None = None) -> bytes:
+    """The pack's bytes (needs a request context for the verification URLs)."""
+    with tempfile.TemporaryDirectory(prefix="pack-") as tmp:
+        output = Path(tmp) / f"pack.{fmt}"
+        write_pack(centre, day, kinds, output, fmt=fmt, workers=workers, on_total=on_total,
+                   on_done=on_done)
+        return output.read_bytes()
 
 
 # ---- jobs -------------------------------------------------------------------
@@ -207,14 +312,13 @@ def run(app, job_id: int, *, base_url: str = "") -> None:
             db.session.commit()
 
         try:
-            data = build_pack(job.centre, job.day, job.kind_list, fmt=job.fmt,
-                              workers=app.config.get("PRINT_PACK_WORKERS", 2),
-                              on_total=on_total, on_done=on_done)
             relative = f"packs/pack-{job.id}-{job.centre.code}-{job.day.isoformat()}.{job.fmt}"
             path = Path(app.config["STORAGE_DIR"]) / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".part")
-            tmp.write_bytes(data)
+            write_pack(job.centre, job.day, job.kind_list, tmp, fmt=job.fmt,
+                       workers=app.config.get("PRINT_PACK_WORKERS", 2),
+                       on_total=on_total, on_done=on_done)
             tmp.replace(path)
             job.result_path, job.state = relative, PackState.DONE.value
             job.finished_at = job.updated_at = utcnow()

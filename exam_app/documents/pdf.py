@@ -4,19 +4,37 @@ Print templates link their stylesheet with ``url_for('static', ...)``; the
 document is rendered against a fake base URL whose ``/static/`` prefix maps
 to ``exam_app/static``. Every other URL (http, https, file, ...) is refused,
 so a template or a user-provided text cannot make the server fetch anything.
+
+Each thread keeps one WeasyPrint ``FontConfiguration`` for all the documents
+it renders: a new one per document (WeasyPrint's default) loads the fonts
+again every time and leaks about 0.25 MB per document in a long-lived
+process (measured with WeasyPrint 70; see BENCHMARKS.md, "pdf").
 """
 
 from __future__ import annotations
 
 import mimetypes
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from weasyprint import HTML
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 BASE_URL = "https://exam-app.invalid/"
+
+
+_local = threading.local()
+
+
+def font_config() -> FontConfiguration:
+    """This thread's font configuration (Pango is not safe to share between threads)."""
+    config = getattr(_local, "font_config", None)
+    if config is None:
+        config = _local.font_config = FontConfiguration()
+    return config
 
 
 class RefusedURL(ValueError):
@@ -51,4 +69,21 @@ class StaticOnlyFetcher(URLFetcher):
 def render_pdf(html: str, *, fetcher: StaticOnlyFetcher | None = None) -> bytes:
     """Render one HTML document to PDF bytes."""
     fetcher = fetcher or StaticOnlyFetcher()
-    return HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).write_pdf()
+    return HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).write_pdf(
+        font_config=font_config())
+
+
+def render_pdfs_to_file(htmls: list[str], path: str | Path) -> int:
+    """Render several HTML documents into ONE PDF file, their pages in order; the page count.
+
+    The pages of the separately laid-out documents are written together
+    (``Document.copy``, as WeasyPrint's documentation shows for combining
+    documents): each font is subset and embedded once for the whole file.
+    """
+    fetcher = StaticOnlyFetcher()
+    config = font_config()
+    documents = [HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).render(
+        font_config=config) for html in htmls]
+    pages = [page for document in documents for page in document.pages]
+    documents[0].copy(pages).write_pdf(str(path))
+    return len(pages)

@@ -726,17 +726,21 @@ def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons:
 STATUS_LABELS = {"deposited": "Déposé (complet)", "incomplete": "Incomplet", "missing": "Absent"}
 
 
-def session_views(*, session: ExamSession, unit_code: str, now: datetime | None = None
-                  ) -> list[DossierView]:
-    """Every candidate's dossier view for a unit, in a few queries (dashboards, queue)."""
+def session_views(*, session: ExamSession, unit_code: str, now: datetime | None = None,
+                  candidate_ids: set[int] | None = None) -> list[DossierView]:
+    """Every candidate's dossier view for a unit, in a few queries (dashboards, queue).
+
+    ``candidate_ids``: only those candidates of the session (e.g. a print pack's).
+    """
     now = now or utcnow()
     unit = dossier_unit(unit_code)
+    only = () if candidate_ids is None else (Candidate.id.in_(sorted(candidate_ids)),)
     candidates = db.session.scalars(
-        sa.select(Candidate).where(Candidate.session_id == session.id)
+        sa.select(Candidate).where(Candidate.session_id == session.id, *only)
         .order_by(Candidate.last_name, Candidate.first_name, Candidate.id)).all()
     dossiers = {d.candidate_id: d for d in db.session.scalars(
         sa.select(Dossier).join(Candidate).where(Candidate.session_id == session.id,
-                                                  Dossier.unit_code == unit_code)
+                                                  Dossier.unit_code == unit_code, *only)
         .options(sa.orm.selectinload(Dossier.files)))}
     deadline = session_deadline(session_id=session.id, unit_code=unit_code)
     views = []

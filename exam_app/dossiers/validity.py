@@ -87,8 +87,12 @@ def unit_validity(*, candidate_id: int, unit_code: str, now: datetime | None = N
     return _validity(view, _nv_reasons(candidate.session_id))
 
 
-def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = None) -> set[int]:
-    """All candidates of a session whose unit is NV, in one query (for lists and bordereaux)."""
+def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = None,
+                     candidate_ids: set[int] | None = None) -> set[int]:
+    """All candidates of a session whose unit is NV, in one query (for lists and bordereaux).
+
+    ``candidate_ids`` limits the answer (and the query) to those candidates.
+    """
     from exam_app.dossiers import services
     from exam_app.enrolment.models import ExamSession
     from exam_app.extensions import db
@@ -101,5 +105,6 @@ def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = 
         return set()
     nv_reasons = _nv_reasons(session_id)
     return {view.candidate.id
-            for view in services.session_views(session=session, unit_code=unit_code, now=now)
+            for view in services.session_views(session=session, unit_code=unit_code, now=now,
+                                               candidate_ids=candidate_ids)
             if _validity(view, nv_reasons) is UnitValidity.NV}

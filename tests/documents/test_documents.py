@@ -169,3 +169,14 @@ def test_fiche_verifies_as_superseded_after_a_reopened_mark(jury_day, client, ap
     page = _verify(client, url)
     assert "Document authentique mais remplacé" in page
     assert "les données ont été modifiées le 12/05/2027 à 12 h 00" in page
+
+
+def test_fiches_built_in_batch_equal_one_by_one_and_keep_nv(jury_day, request_context):
+    finalize(jury_day["passages"][0], "14,5")
+    now = T0 + timedelta(hours=1)
+    passages = jury_day["passages"]
+    batch = list(evaluation.build_many(passages, now=now))
+    assert [p.html for p in batch] == [evaluation.build(p, now=now).html for p in passages]
+    text = pdf_text(render_pdf(batch[2].html))
+    assert "NGUYEN Linh" in text and "Note : NV" in text
+    assert "PROVISOIRE" not in text

@@ -159,3 +159,48 @@ def test_print_pack_cli_unknown_centre(app, db, tmp_path):
 def test_pack_state_labels_are_french():
     assert PackState.DONE.label == "Terminé"
     assert date(2027, 5, 12) == DAY
+
+
+def test_pack_merged_from_chunk_files_has_every_page_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(packs, "CHUNK_MAX", 2)
+    htmls = [f"<p>Page {n:02d}</p>" for n in range(7)]
+    progress = []
+    output = tmp_path / "pack.pdf"
+    stats = packs.render_to_file(htmls, output, workers=2, on_done=progress.append)
+    reader = PdfReader(output)
+    assert [page.extract_text() for page in reader.pages] == [f"Page {n:02d}" for n in range(7)]
+    assert (stats.documents, stats.pages) == (7, 7)
+    assert progress == sorted(progress) and progress[-1] == 7 and len(progress) > 1
+    assert stats.worker_peak_rss_mb > 0
+    assert list(tmp_path.iterdir()) == [output]  # the chunk files are gone
+
+
+def test_chunks_cover_every_document_once_smaller_at_the_end():
+    parts = packs.chunks(100, 2)
+    assert [i for part in parts for i in part] == list(range(100))
+    assert max(len(p) for p in parts) == packs.CHUNK_MAX
+    assert len(parts[-1]) == 1
+    assert packs.chunks(0, 2) == []
+
+
+def test_run_moves_progress_to_the_total(jury_day, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PRINT_PACK_WORKERS", 2)
+    seen = []
+    real = packs.render_to_file
+
+    def spy(htmls, output, *, workers, on_done=None):
+        def record(count):
+            seen.append(count)
+            on_done(count)
+        return real(htmls, output, workers=workers, on_done=record)
+
+    monkeypatch.setattr(packs, "render_to_file", spy)
+    monkeypatch.setattr(packs, "CHUNK_MAX", 1)
+    job, _ = packs.request_pack(centre=jury_day["centre"], day=DAY, kinds=ALL, fmt="pdf",
+                                actor=jury_day["gestionnaire"])
+    _db.session.commit()
+    packs.run(app, job.id)
+    job = _db.session.get(PrintPack, job.id)
+    assert (job.state, job.done, job.total) == (PackState.DONE.value, 8, 8)
+    assert len(seen) > 1 and seen[-1] == 8
+    assert _pages(packs.result_file(app, job).read_bytes()) == 8

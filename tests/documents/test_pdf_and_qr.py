@@ -76,3 +76,43 @@ def test_verification_page_uses_the_registered_check(client, app):
     page = client.get(f"/verifier/{token}").get_data(as_text=True)
     assert "Document authentique mais remplacé" in page
     assert "C12" in page
+
+
+def test_qr_svg_path_covers_exactly_the_dark_modules():
+    import re
+
+    import qrcode
+
+    data = "https://examens.example/verifier/abc.def"
+    code = qrcode.QRCode(border=2)
+    code.add_data(data)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    drawn = set()
+    for x, y, width in re.findall(r"M(\d+),(\d+)h(\d+)v1h-\3z", qr_svg(data)):
+        drawn |= {(int(x) + i, int(y)) for i in range(int(width))}
+    assert drawn == {(x, y) for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark}
+
+
+def test_documents_rendered_into_one_file_keep_order_and_refuse_fetches(tmp_path, monkeypatch):
+    from pypdf import PdfReader
+
+    from exam_app.documents.pdf import render_pdfs_to_file
+
+    refused = []
+    fetch = StaticOnlyFetcher.fetch
+
+    def spy(self, url, headers=None):
+        try:
+            return fetch(self, url, headers)
+        except RefusedURL:
+            refused.append(url)
+            raise
+
+    monkeypatch.setattr(StaticOnlyFetcher, "fetch", spy)
+    htmls = [f'<p>Document {n}</p><img src="file:///etc/passwd">' for n in range(3)]
+    path = tmp_path / "three.pdf"
+    assert render_pdfs_to_file(htmls, path) == 3
+    texts = [page.extract_text() for page in PdfReader(path).pages]
+    assert texts == ["Document 0", "Document 1", "Document 2"]
+    assert refused == ["file:///etc/passwd"] * 3
