@@ -5,18 +5,21 @@ In one run, on the same HTML:
      QR as one SVG path, template; the fiches through ``evaluation.build_many``
      as a print pack builds them, its batch queries counted) and renders it
      with ``render_pdf`` (the static-only url_fetcher), one process;
-  2. raw: WeasyPrint renders the same HTML strings, one process, default
-     fetcher and default font configuration, the stylesheet link pointing to
-     the same file on disk (``file://``; a root-relative ``/static/...`` link
-     does not resolve against a ``file:`` base URL, and the raw rendering used
-     to run without any stylesheet);
+  2. raw: WeasyPrint renders the same HTML strings in one process of its own
+     (a child started with ``spawn``; each document is sent to it right after
+     the app rendered it, so both alternate and see the same machine load),
+     default fetcher and default font configuration, the stylesheet link
+     pointing to the same file on disk (``file://``; a root-relative
+     ``/static/...`` link does not resolve against a ``file:`` base URL, and
+     the raw rendering used to run without any stylesheet);
   3. pack: the print-pack renderer (``packs.render_to_file``) on the same HTML
      with 2 processes: chunks of documents rendered into temporary files by
      the workers, merged into one output file, as a print pack does.
 overhead_ratio = app / raw; parallel_speedup = pack pages/s / raw pages/s;
-parent_peak_rss_mb = this process (which also ran 1 and 2),
+parent_peak_rss_mb = this process (the test data, step 1, then the pack's parent),
 workers_peak_rss_mb = the largest peak RSS reported by the pack's workers,
-peak_rss_mb = the larger of the two.
+peak_rss_mb = the larger of the two; raw_peak_rss_mb = the raw process (WeasyPrint's
+default font configuration grows by about 0.25 MB a document), for comparison.
 Prints ONE JSON line; never fails on a timing.
 
     .venv/bin/python bench/pdf.py            # BENCH_CANDIDATES=500 by default
@@ -92,6 +95,20 @@ def build_world(db):
     return commissions, [p for p, _ in passages]
 
 
+def raw_renderer(connection) -> None:
+    """The raw side, in its own process: render each HTML received, answer the seconds."""
+    from weasyprint import HTML
+
+    from exam_app.documents.pdf import STATIC_DIR
+
+    base = STATIC_DIR.parent.as_uri() + "/"
+    while (html := connection.recv()) is not None:
+        start = time.perf_counter()
+        HTML(string=html, base_url=base).write_pdf()
+        connection.send(time.perf_counter() - start)
+    connection.send(peak_rss_mb())
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -99,8 +116,9 @@ def peak_rss_mb() -> float:
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
     os.environ.setdefault("SECRET_KEY", "bench-secret")
+    import multiprocessing
+
     from pypdf import PdfReader
-    from weasyprint import HTML
 
     from exam_app import create_app
     from exam_app.documents import bordereau, evaluation, packs
@@ -110,7 +128,14 @@ def main() -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.db",
                       "SECRET_KEY": "bench-secret", "STORAGE_DIR": str(tmp / "storage"),
                       "PUBLIC_URL": "https://examens.example"})
-    raw_base = STATIC_DIR.parent.as_uri() + "/"
+    raw_side, raw_end = multiprocessing.get_context("spawn").Pipe()
+    raw_process = multiprocessing.get_context("spawn").Process(target=raw_renderer,
+                                                               args=(raw_end,))
+    raw_process.start()
+
+    def raw_render(html: str) -> float:
+        raw_side.send(raw_html(html))
+        return raw_side.recv()
 
     def raw_html(html: str) -> str:
         return html.replace('href="/static/', f'href="{STATIC_DIR.as_uri()}/')
@@ -123,7 +148,7 @@ def main() -> None:
             # Warm-up (fonts, template compilation), not measured.
             warm = bordereau.build(commissions[0]).html
             render_pdf(warm)
-            HTML(string=raw_html(warm), base_url=raw_base).write_pdf()
+            raw_render(warm)
             # App and raw alternate document by document, so both see the same machine load.
             htmls: list[str] = []
             pages = 0
@@ -137,13 +162,15 @@ def main() -> None:
                 built = time.perf_counter()
                 pdf = render_pdf(html)
                 done = time.perf_counter()
-                HTML(string=raw_html(html), base_url=raw_base).write_pdf()
-                raw_seconds += time.perf_counter() - done
+                raw_seconds += raw_render(html)
                 build_seconds += built - t
                 app_seconds += done - t
                 pages += len(PdfReader(io.BytesIO(pdf)).pages)
                 htmls.append(html)
     del pdf
+    raw_side.send(None)
+    raw_rss = raw_side.recv()
+    raw_process.join()
 
     output = tmp / "pack.pdf"
     start = time.perf_counter()
@@ -166,7 +193,7 @@ def main() -> None:
         "pack_pages_per_s": round(pack_pages / pack_seconds, 2),
         "parallel_speedup": round((pack_pages / pack_seconds) / raw_rate, 2),
         "parent_peak_rss_mb": parent_rss, "workers_peak_rss_mb": workers_rss,
-        "peak_rss_mb": max(parent_rss, workers_rss),
+        "peak_rss_mb": max(parent_rss, workers_rss), "raw_peak_rss_mb": raw_rss,
     }))
     shutil.rmtree(tmp, ignore_errors=True)
 
