@@ -386,8 +386,49 @@ class _HotStatements:
                      .values(agreed_revision=p.c.agreed_revision + 1)
                      .returning(p.c.agreed_revision))
         self.insert_op = o.insert()
+        self.fused_pg = self._fused_pg(p, f, o)
         self.replays = sa.select(o.c.op_id, o.c.result).where(
             o.c.op_id.in_(sa.bindparam("op_ids", expanding=True)))
+
+
+    @staticmethod
+    def _fused_pg(p, f, o):
+        """PostgreSQL only: one op's compare-and-set, the agreed revision bump and the
+        op's record in one statement (data-modifying CTEs), i.e. one round trip
+        instead of three. Returns (new version or NULL, new revision or NULL, rows
+        stored); on a conflict nothing is written and the caller goes the long way."""
+        cas = (f.update()
+               .where(f.c.grid_id == sa.bindparam("in_grid"),
+                      f.c.name == sa.bindparam("field_name"),
+                      f.c.version == sa.bindparam("base"))
+               .values(value=sa.bindparam("new_value"), version=f.c.version + 1,
+                       updated_at=sa.bindparam("now"), updated_by_id=sa.bindparam("by_user"))
+               .returning(f.c.version).cte("cas"))
+        bump = (p.update()
+                .where(p.c.id == sa.bindparam("in_passage"),
+                       sa.bindparam("is_agreed", type_=sa.Boolean),
+                       sa.exists(sa.select(cas.c.version)))
+                .values(agreed_revision=p.c.agreed_revision + 1)
+                .returning(p.c.agreed_revision).cte("bump"))
+        text = sa.Text()
+        result = sa.func.json_build_object(
+            "op", sa.cast(sa.bindparam("op_id"), text),
+            "field", sa.cast(sa.bindparam("field_name"), text), "status", "ok",
+            "version", cas.c.version, "value", sa.cast(sa.bindparam("new_value"), text),
+            type_=o.c.result.type)
+        stored = (o.insert()
+                  .from_select(["op_id", "user_id", "passage_id", "result", "created_at"],
+                               sa.select(sa.cast(sa.bindparam("op_id"), o.c.op_id.type),
+                                         sa.cast(sa.bindparam("by_user"), o.c.user_id.type),
+                                         sa.cast(sa.bindparam("in_passage"),
+                                                 o.c.passage_id.type),
+                                         result,
+                                         sa.bindparam("now", type_=o.c.created_at.type))
+                               .select_from(cas))
+                  .returning(o.c.id).cte("stored"))
+        return sa.select(sa.select(cas.c.version).scalar_subquery(),
+                         sa.select(bump.c.agreed_revision).scalar_subquery(),
+                         sa.select(sa.func.count()).select_from(stored).scalar_subquery())
 
 
 _hot: _HotStatements | None = None
@@ -493,6 +534,9 @@ def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime |
     changed_agreed = False
     mark_changes = []
     user_id = getattr(actor, "id", None)
+    # The usual autosave (one field) on PostgreSQL: one statement does it all.
+    fused = len(pending) == 1 and connection.dialect.name == "postgresql"
+    bumped = False
     for op, op_id in zip(ops, op_ids, strict=True):
         if op_id in done:
             results[op_id] = {**done[op_id], "replayed": True}
@@ -506,9 +550,17 @@ def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime |
         where = {"in_grid": grid_id, "field_name": name}
         previous = connection.execute(hot.field, where).first() \
             if name == "mark" and grid_key == AGREED else None
-        new_version = connection.execute(
-            hot.cas, {**where, "base": base, "new_value": value, "now": now,
-                      "by_user": user_id}).scalar()
+        params = {**where, "base": base, "new_value": value, "now": now, "by_user": user_id}
+        stored = False
+        if fused:
+            new_version, revision, stored_rows = connection.execute(hot.fused_pg, {
+                **params, "op_id": op_id, "in_passage": context.passage_id,
+                "is_agreed": grid_key == AGREED}).one()
+            stored = bool(stored_rows)
+            if revision is not None:
+                context.revision, bumped = revision, True
+        else:
+            new_version = connection.execute(hot.cas, params).scalar()
         if new_version is not None:
             result = {"op": op_id, "field": name, "status": "ok", "version": new_version,
                       "value": value}
@@ -527,12 +579,14 @@ def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime |
                 result = {"op": op_id, "field": name, "status": "conflict", "version": current[1],
                           "value": current[0], "by": current[2]}
         results[op_id] = result
+        if stored:
+            continue
         stored_ops.append({"op_id": op_id, "user_id": user_id, "passage_id": context.passage_id,
                            "result": result, "created_at": now})
     if stored_ops:
         connection.execute(hot.insert_op, stored_ops)
     if changed_agreed:
-        _agreed_changed(context=context, actor=actor, now=now)
+        _agreed_changed(context=context, actor=actor, now=now, bumped=bumped)
     for before, after in mark_changes:
         record(actor=actor, action="mark.change", object_type="passage",
                object_id=context.passage_id, session_id=context.session_id, now=now,
@@ -540,10 +594,12 @@ def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime |
     return [results[op_id] for op_id in op_ids]
 
 
-def _agreed_changed(*, context: SaveContext, actor, now: datetime) -> None:
-    """Bump the agreed revision; any validation given earlier no longer holds."""
-    context.revision = db.session.connection().execute(
-        _statements().bump, {"in_passage": context.passage_id}).scalar()
+def _agreed_changed(*, context: SaveContext, actor, now: datetime, bumped: bool = False) -> None:
+    """Bump the agreed revision (unless the save already did); any validation given
+    earlier no longer holds."""
+    if not bumped:
+        context.revision = db.session.connection().execute(
+            _statements().bump, {"in_passage": context.passage_id}).scalar()
     if not context.has_validations:
         return
     cleared = db.session.execute(

@@ -249,6 +249,19 @@ def test_save_replayed_operation_applied_once(db, create_passage):
             _field(db, passage, AGREED, "appreciation").version) == ("ok", True, 1)
 
 
+def test_replay_answers_exactly_what_the_save_answered(db, create_passage):
+    # On PostgreSQL the save stores its result from SQL (one statement): the replay
+    # must read back the same answer as the first time, and the revision moved once.
+    passage = create_passage()
+    juror = _members(passage)[0]
+    first = _save(passage, juror, "s:performance", "Clair, « précis » : 12 €", 0, "op-json")
+    replay = _save(passage, juror, "s:performance", "Clair, « précis » : 12 €", 0, "op-json")
+    db.session.refresh(passage)
+    assert (replay[0], passage.agreed_revision) == ({**first[0], "replayed": True}, 1)
+    assert first[0] == {"op": "op-json", "field": "s:performance", "status": "ok",
+                        "version": 1, "value": "Clair, « précis » : 12 €"}
+
+
 def test_save_bad_level_and_mark_step_refused(create_passage):
     passage = create_passage()
     juror = _members(passage)[0]
