@@ -147,6 +147,15 @@ def _carry(data) -> bytes:
     return tail[last:] if last != -1 and _PARTIAL.fullmatch(tail, last) else b""
 
 
+# A stream's data begins after its dictionary and the "stream" keyword with its
+# end of line; its declared length, when direct, is in that dictionary.
+_STREAM_START = re.compile(rb">>\s{0,64}stream(?:\r\n|\n)")
+_LENGTH = re.compile(rb"/Length\s+(\d{1,12})(?![\d.]|\s+\d+\s+R)")
+_STREAM_END = re.compile(rb"\s{0,4}endstream")
+_LOOKBACK = 1024  # text kept to read a stream's dictionary across slices
+_END_PROBE = 13  # bytes after a skipped stream in which "endstream" must appear
+
+
 class ActiveContentScanner:
     """``_raw_mentions_js`` over a file fed chunk by chunk, while it is received.
 
@@ -154,16 +163,33 @@ class ActiveContentScanner:
     reads and disk writes instead of re-reading the written file afterwards.
     A match split across two chunks is found: the end of a chunk that may
     begin one (see ``_PARTIAL``) is carried over to the next.
-    """
 
-    def __init__(self):
-        self.found = False
-        self._carry = b""
+    The data of a stream whose dictionary gives a direct ``/Length`` is
+    skipped, not searched: JavaScript actions are dictionaries, and stream
+    data (images, fonts, compressed content: nearly all of a big PDF's bytes)
+    is where a regex spends its time. The skipped length is checked: when
+    "endstream" does not follow where the length said (a damaged or crafted
+    file), ``complete`` is False and the caller scans the whole file instead.
+    A stream with an indirect length is searched like the rest.
+    """
 
     # The regex holds the GIL while it runs: scanning a 1 MiB chunk in one call
     # stalls the request thread (receiving the next chunk) for about a millisecond
     # each time; slices this long keep each stall in the tens of microseconds.
     STEP = 64 * 1024
+
+    def __init__(self):
+        self.found = False
+        self._carry = b""
+        self._tail = b""  # the last text searched, for a stream's dictionary
+        self._skip = 0  # bytes of stream data still to skip
+        self._probe: bytes | None = None  # what follows a skipped stream, being checked
+        self._mismatch = False
+
+    @property
+    def complete(self) -> bool:
+        """Whether ``found`` covers the whole file (False: scan the file itself)."""
+        return self.found or not (self._mismatch or self._skip or self._probe is not None)
 
     def feed(self, chunk) -> None:
         if len(chunk) <= self.STEP:
@@ -174,6 +200,41 @@ class ActiveContentScanner:
             self._feed(view[start:start + self.STEP])
 
     def _feed(self, chunk) -> None:
+        view = memoryview(chunk)
+        while len(view) and not self.found:
+            if self._skip:
+                n = min(self._skip, len(view))
+                self._skip -= n
+                view = view[n:]
+                if not self._skip:
+                    self._probe = b""
+                continue
+            if self._probe is not None:  # peek: these bytes are searched below too
+                self._probe += bytes(view[:_END_PROBE - len(self._probe)])
+                if len(self._probe) >= _END_PROBE or _STREAM_END.match(self._probe):
+                    self._mismatch |= _STREAM_END.match(self._probe) is None
+                    self._probe = None
+            text = bytes(view)
+            window = self._tail + text
+            match = _STREAM_START.search(window, max(0, len(self._tail) - 80))
+            while match is not None and match.end() <= len(self._tail):
+                match = _STREAM_START.search(window, match.start() + 1)
+            if match is None:
+                self._search(text)
+                self._tail = window[-_LOOKBACK:]
+                return
+            upto = match.end() - len(self._tail)
+            self._search(text[:upto])
+            view = view[upto:]
+            length = _declared_length(window[:match.start()])
+            if length is None:  # indirect length: search the data as text
+                self._tail = window[:match.end()][-_LOOKBACK:]
+                continue
+            self._carry, self._tail, self._skip = b"", b"", length
+            if not length:
+                self._probe = b""
+
+    def _search(self, chunk) -> None:
         if self.found or not len(chunk):
             return
         data = self._carry + bytes(chunk) if self._carry else chunk
@@ -181,3 +242,13 @@ class ActiveContentScanner:
             self.found = True
             return
         self._carry = _carry(data)
+
+
+def _declared_length(before: bytes) -> int | None:
+    """The direct /Length of the dictionary ending ``before`` (its object's text)."""
+    window = before[-_LOOKBACK:]
+    start = window.rfind(b"obj")
+    if start == -1:
+        return None
+    lengths = list(_LENGTH.finditer(window, start))
+    return int(lengths[-1].group(1)) if lengths else None

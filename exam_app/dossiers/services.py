@@ -387,7 +387,8 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
     else:  # complete: the upload row is deleted (deposited or refused), no need to update it
         result.file = finalize_upload(
             upload=upload, storage=storage, actor=actor, limits=limits, sha256=digest,
-            raw_javascript=scanner.found if scanner is not None else None, now=now)
+            raw_javascript=scanner.found if scanner is not None and scanner.complete else None,
+            now=now)
     return result
 
 

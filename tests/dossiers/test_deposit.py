@@ -211,6 +211,37 @@ def test_pdf_with_javascript_or_attachment_is_accepted_and_flagged(depositor):
     assert flags == [(True, False), (False, True), (False, False)]
 
 
+def _pdf_with_objects(*extra: bytes) -> bytes:
+    """A one-page PDF (correct xref) with ``extra`` objects (numbered from 4) after it."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>", *extra]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_javascript_after_a_stream_of_wrong_length_is_still_flagged(depositor):
+    # The streaming scan skips stream data by its declared length; a length that
+    # overshoots (hiding the action that follows) sends the deposit to a full scan.
+    lying = b"<< /Length 1300 >>\nstream\n" + b"z" * 1000 + b"\nendstream"
+    action = b"<< /S /JavaScript /JS (app.alert(1)) >>"
+    honest = b"<< /Length 1000 >>\nstream\n" + b"z" * 1000 + b"\nendstream"
+    flagged = depositor.upload("sommaire", _pdf_with_objects(lying, action, b"(" + b"p" * 400 + b")"))
+    clean = depositor.upload("non_plagiat", _pdf_with_objects(honest))
+    assert [r.status_code for r in (flagged, clean)] == [200, 200]
+    assert [(f.piece_code, f.has_javascript) for f in _files(depositor.candidate.id)] == [
+        ("sommaire", True), ("non_plagiat", False)]
+
+
 def test_replacing_a_file_swaps_it(depositor):
     depositor.upload("sommaire", make_pdf(1, marker="v1"), name="v1.pdf")
     old = _files(depositor.candidate.id)[0]

@@ -54,6 +54,61 @@ def test_scanner_finds_a_match_across_its_internal_slices_of_a_big_chunk(data):
         assert _scan([chunk]), shift
 
 
+def _stream_object(data: bytes, length: bytes | None = None, number: int = 1) -> bytes:
+    length = str(len(data)).encode() if length is None else length
+    return (b"%d 0 obj\n<< /Filter /FlateDecode /Length " % number + length + b" >>\nstream\n"
+            + data + b"\nendstream\nendobj\n")
+
+
+JS_DICT = b"2 0 obj\n<< /S /JavaScript /JS (app.alert(1)) >>\nendobj\n"
+JS_IN_DATA = b"x" * 5000 + b"/S /JavaScript /JS (not an action: stream data)" + b"y" * 70000
+
+
+def _scanned(data: bytes, cuts=()) -> pdfcheck.ActiveContentScanner:
+    scanner = pdfcheck.ActiveContentScanner()
+    edges = [0, *cuts, len(data)]
+    for a, b in zip(edges, edges[1:], strict=False):
+        scanner.feed(memoryview(bytearray(data[a:b])))
+    return scanner
+
+
+def _cuts(data: bytes) -> list[tuple]:
+    """Splits in the dictionary, the keyword, the data, the end keyword and the JS."""
+    marks = [data.index(k) for k in (b"/Length", b"stream\n", b"endstream", b"/JavaScript")
+             if k in data]
+    return [()] + [(m + d,) for m in marks for d in (-1, 0, 1, 3)]
+
+
+def test_scanner_skips_stream_data_of_declared_length_but_not_what_follows():
+    skipped = b"%PDF-1.7\n" + _stream_object(JS_IN_DATA)
+    followed = skipped + JS_DICT
+    for cuts in _cuts(followed):
+        scanner = _scanned(followed, cuts)
+        assert (scanner.found, scanner.complete) == (True, True), cuts
+    for cuts in _cuts(skipped):
+        scanner = _scanned(skipped, cuts)
+        # JavaScript-looking bytes inside stream data are not an action.
+        assert (scanner.found, scanner.complete) == (False, True), cuts
+
+
+def test_scanner_searches_a_stream_of_indirect_length():
+    data = b"%PDF-1.7\n" + _stream_object(JS_IN_DATA, length=b"5 0 R")
+    for cuts in _cuts(data):
+        assert _scanned(data, cuts).found is True, cuts
+
+
+def test_scanner_says_incomplete_when_a_declared_length_is_wrong():
+    # The length hides the JavaScript dictionary that follows: the scanner must not
+    # vouch for the file (the deposit then scans the whole file, see below).
+    data = (b"%PDF-1.7\n" + _stream_object(b"z" * 1000, length=b"1100") + JS_DICT
+            + b"z" * 200)
+    for cuts in _cuts(data):
+        scanner = _scanned(data, cuts)
+        assert (scanner.found, scanner.complete) == (False, False), cuts
+    short = b"%PDF-1.7\n" + _stream_object(b"z" * 1000, length=b"99999")
+    assert _scanned(short).complete is False
+
+
 def test_scanner_expectations_on_the_samples():
     assert [pdfcheck._ACTIVE.search(d) is not None for d in SAMPLES] == [
         True, True, True, True, False, False, False]
