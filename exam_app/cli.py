@@ -174,15 +174,19 @@ def print_pack_command(centre_code: str, day, output: Path, session_code: str | 
     centre = centres[0]
     app = current_app._get_current_object()
     base = app.config.get("PUBLIC_URL") or "http://localhost/"
+    tmp = output.with_name(output.name + ".part")
     try:
         chosen = packs.normalise_kinds([k.strip() for k in kinds.split(",") if k.strip()])
-        tmp = output.with_name(output.name + ".part")
         with app.test_request_context("/", base_url=base):
             packs.write_pack(centre, day.date(), chosen.split(","), tmp,
                              fmt="zip" if as_zip else "pdf",
                              workers=app.config.get("PRINT_PACK_WORKERS", 2))
     except packs.PackError as exc:
+        tmp.unlink(missing_ok=True)
         raise click.ClickException(str(exc)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(output)
     click.echo(f"Lot écrit dans {output} ({output.stat().st_size} octets).")
 

@@ -311,6 +311,7 @@ def run(app, job_id: int, *, base_url: str = "") -> None:
             job.done, job.updated_at = count, utcnow()
             db.session.commit()
 
+        tmp = None
         try:
             relative = f"packs/pack-{job.id}-{job.centre.code}-{job.day.isoformat()}.{job.fmt}"
             path = Path(app.config["STORAGE_DIR"]) / relative
@@ -324,6 +325,8 @@ def run(app, job_id: int, *, base_url: str = "") -> None:
             job.finished_at = job.updated_at = utcnow()
             db.session.commit()
         except Exception as exc:  # noqa: BLE001 - the job records any failure for the user
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)  # a partial pack is never left behind
             db.session.rollback()
             job = db.session.get(PrintPack, job_id)
             job.state, job.updated_at = PackState.FAILED.value, utcnow()

@@ -63,11 +63,13 @@ def _points_at_xref(path: Path, offset: int) -> bool:
 
 
 def inspect_pdf(path: Path, size: int, head: bytes, tail: bytes,
-                raw_javascript: bool | None = None) -> PdfInfo:
+                raw_javascript: bool | None = None, skipped=()) -> PdfInfo:
     """Page count and flags of a PDF, or ``PdfRejected`` with the reason.
 
     ``raw_javascript`` is the result of an ``ActiveContentScanner`` fed the
-    whole file while it was received; None scans the file here.
+    whole file while it was received, ``skipped`` the byte ranges of stream
+    data it did not search; None scans the file here, and so does an object
+    of the cross-reference table that starts inside a skipped range.
     """
     offset = check_head_tail(head, tail, size)
     if not _points_at_xref(path, offset):
@@ -81,16 +83,23 @@ def inspect_pdf(path: Path, size: int, head: bytes, tail: bytes,
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     # An open file, not a path: given a path, pypdf reads the whole file into memory.
     with open(path, "rb") as handle:
-        info = _inspect(handle, PdfReader, PdfReadError)
+        info, offsets = _inspect(handle, PdfReader, PdfReadError)
+    if skipped and raw_javascript is False and any(
+            start <= offset < end for offset in offsets for start, end in skipped):
+        raw_javascript = None  # an object hides in "stream data": search everything
     if not info.has_javascript:
         found = _raw_mentions_js(path) if raw_javascript is None else raw_javascript
         info = PdfInfo(info.pages, found, info.has_embedded_files)
     return info
 
 
-def _inspect(handle, PdfReader, PdfReadError) -> PdfInfo:  # noqa: N803 - lazily imported classes
+def _inspect(handle, PdfReader, PdfReadError  # noqa: N803 - lazily imported classes
+             ) -> tuple[PdfInfo, list[int]]:
+    """The PDF's info and the file offsets of its cross-reference table's objects."""
     try:
         reader = PdfReader(handle, strict=False)
+        offsets = [offset for table in reader.xref.values() for offset in table.values()
+                   if isinstance(offset, int)]
         if reader.is_encrypted:
             raise PdfRejected(ENCRYPTED)
         pages = len(reader.pages)
@@ -106,7 +115,8 @@ def _inspect(handle, PdfReader, PdfReadError) -> PdfInfo:  # noqa: N803 - lazily
         raise PdfRejected(UNREADABLE) from exc
     if pages == 0:
         raise PdfRejected(UNREADABLE)
-    return PdfInfo(pages=pages, has_javascript=bool(has_js), has_embedded_files=bool(has_files))
+    return (PdfInfo(pages=pages, has_javascript=bool(has_js), has_embedded_files=bool(has_files)),
+            offsets)
 
 
 def _open_action_is_js(root) -> bool:
@@ -170,7 +180,10 @@ class ActiveContentScanner:
     is where a regex spends its time. The skipped length is checked: when
     "endstream" does not follow where the length said (a damaged or crafted
     file), ``complete`` is False and the caller scans the whole file instead.
-    A stream with an indirect length is searched like the rest.
+    A stream with an indirect length, and an object stream (``/ObjStm``, whose
+    data are objects), are searched like the rest. ``skipped`` lists the
+    byte ranges not searched, so that a file whose cross-reference table
+    points into one of them is scanned whole (``inspect_pdf``).
     """
 
     # The regex holds the GIL while it runs: scanning a 1 MiB chunk in one call
@@ -185,6 +198,8 @@ class ActiveContentScanner:
         self._skip = 0  # bytes of stream data still to skip
         self._probe: bytes | None = None  # what follows a skipped stream, being checked
         self._mismatch = False
+        self._seen = 0  # bytes fed before the current slice
+        self.skipped: list[tuple[int, int]] = []  # [start, end) of stream data not searched
 
     @property
     def complete(self) -> bool:
@@ -201,6 +216,8 @@ class ActiveContentScanner:
 
     def _feed(self, chunk) -> None:
         view = memoryview(chunk)
+        base, total = self._seen, len(view)
+        self._seen += total
         while len(view) and not self.found:
             if self._skip:
                 n = min(self._skip, len(view))
@@ -231,6 +248,8 @@ class ActiveContentScanner:
                 self._tail = window[:match.end()][-_LOOKBACK:]
                 continue
             self._carry, self._tail, self._skip = b"", b"", length
+            start = base + total - len(view)
+            self.skipped.append((start, start + length))
             if not length:
                 self._probe = b""
 
@@ -245,10 +264,11 @@ class ActiveContentScanner:
 
 
 def _declared_length(before: bytes) -> int | None:
-    """The direct /Length of the dictionary ending ``before`` (its object's text)."""
+    """The direct /Length of the dictionary ending ``before`` (its object's text); None
+    when unknown, and for an object stream, whose data are objects to search."""
     window = before[-_LOOKBACK:]
     start = window.rfind(b"obj")
-    if start == -1:
+    if start == -1 or b"/ObjStm" in window[start:]:
         return None
     lengths = list(_LENGTH.finditer(window, start))
     return int(lengths[-1].group(1)) if lengths else None

@@ -388,12 +388,12 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
         result.file = finalize_upload(
             upload=upload, storage=storage, actor=actor, limits=limits, sha256=digest,
             raw_javascript=scanner.found if scanner is not None and scanner.complete else None,
-            now=now)
+            skipped=scanner.skipped if scanner is not None else (), now=now)
     return result
 
 
 def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
-                    sha256: str | None = None, raw_javascript: bool | None = None,
+                    sha256: str | None = None, raw_javascript: bool | None = None, skipped=(),
                     now: datetime | None = None) -> DossierFile:
     """Check a complete upload and make it a deposited file (or refuse it, keeping nothing).
 
@@ -428,7 +428,7 @@ def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
         head, tail = storage.read_head_tail(token, pdfcheck.HEAD_TAIL)
         try:
             info = pdfcheck.inspect_pdf(storage.temp_path(token), upload.size, head, tail,
-                                        raw_javascript=raw_javascript)
+                                        raw_javascript=raw_javascript, skipped=skipped)
         except pdfcheck.PdfRejected as exc:
             raise DepositError(str(exc), 422, code="not_pdf") from None
         # (The session is loaded only when the piece's cap is a session setting.)

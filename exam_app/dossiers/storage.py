@@ -103,6 +103,9 @@ class _BufferPool:
         return [memoryview(bytearray(size)) for _ in range(count)]
 
     def give(self, size: int, views: list[memoryview]) -> None:
+        # Only full-size sets are worth keeping (small files get small, cheap buffers).
+        if size != CHUNK_SIZE:
+            return
         with self._lock:
             if len(self._sets) < self._keep:
                 self._sets.append((size, views))

@@ -95,7 +95,7 @@ def _readable(candidate_id: int, unit_code: str):
 
 
 def _own_upload(token: str) -> Upload:
-    # The dossier comes with it (and its candidate, joined): the chunk path needs both.
+    # The dossier comes with it (its candidate is a joined load): the chunk path needs both.
     upload = db.session.scalar(
         sa.select(Upload).join(Upload.dossier).options(contains_eager(Upload.dossier)).where(
             Upload.token == token[:64],

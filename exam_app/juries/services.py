@@ -352,12 +352,13 @@ class _HotStatements:
 
     def __init__(self) -> None:
         from exam_app.dossiers.models import DepositDeadline, Dossier
-        from exam_app.enrolment.models import ExamSession
+        from exam_app.enrolment.models import Candidate, ExamSession
 
         p, c, m, g = (Passage.__table__, Commission.__table__, CommissionMember.__table__,
                       Grid.__table__)
         f, v, o = GridField.__table__, Validation.__table__, ClientOperation.__table__
         s, d, dl = ExamSession.__table__, Dossier.__table__, DepositDeadline.__table__
+        k = Candidate.__table__
         self.context = (
             sa.select(p.c.id, c.c.session_id, p.c.candidate_id, p.c.unit_code, p.c.attendance,
                       p.c.finalized_at, s.c.mark_step, g.c.id, g.c.revealed_at,
@@ -370,7 +371,9 @@ class _HotStatements:
                                                g.c.key == sa.bindparam("grid_key")))
                          .outerjoin(d, sa.and_(d.c.candidate_id == p.c.candidate_id,
                                                d.c.unit_code == p.c.unit_code))
-                         .outerjoin(dl, sa.and_(dl.c.session_id == c.c.session_id,
+                         .join(k, k.c.id == p.c.candidate_id)
+                         # The deadline of the candidate's session, as unit_validity reads it.
+                         .outerjoin(dl, sa.and_(dl.c.session_id == k.c.session_id,
                                                 dl.c.unit_code == p.c.unit_code)))
             .where(p.c.id == sa.bindparam("passage_id"), m.c.user_id == sa.bindparam("user_id")))
         self.field = sa.select(f.c.value, f.c.version, f.c.updated_by_id).where(

@@ -242,6 +242,26 @@ def test_javascript_after_a_stream_of_wrong_length_is_still_flagged(depositor):
         ("sommaire", True), ("non_plagiat", False)]
 
 
+def test_object_hidden_in_skipped_stream_data_is_still_flagged(depositor):
+    # Stream data are skipped by the streaming scan; a cross-reference entry that
+    # points inside them (an object a reader would load from there) means the file
+    # is scanned whole.
+    hidden = b"5 0 obj\n<< /Type /Annot /A << /S /JavaScript /JS (app.alert(1)) >> >>\nendobj\n"
+    data = b"z" * 300 + hidden + b"z" * 300
+    pdf = bytearray(_pdf_with_objects(b"<< /Length %d >>\nstream\n" % len(data) + data
+                                      + b"\nendstream"))
+    # Add object 5 to the cross-reference table, at its place inside stream 4.
+    at = pdf.index(hidden)
+    xref = pdf.index(b"xref\n")
+    head, table = bytes(pdf[:xref]), bytes(pdf[xref:])
+    table = table.replace(b"0 5\n", b"0 6\n", 1).replace(
+        b"trailer", b"%010d 00000 n \ntrailer" % at, 1).replace(b"/Size 5", b"/Size 6", 1)
+    response = depositor.upload("sommaire", head + table.replace(
+        b"startxref\n%d" % xref, b"startxref\n%d" % len(head), 1))
+    assert response.status_code == 200, response.get_json()
+    assert [f.has_javascript for f in _files(depositor.candidate.id)] == [True]
+
+
 def test_replacing_a_file_swaps_it(depositor):
     depositor.upload("sommaire", make_pdf(1, marker="v1"), name="v1.pdf")
     old = _files(depositor.candidate.id)[0]

@@ -91,6 +91,23 @@ def test_scanner_skips_stream_data_of_declared_length_but_not_what_follows():
         assert (scanner.found, scanner.complete) == (False, True), cuts
 
 
+def test_scanner_searches_an_object_stream_whose_data_are_objects():
+    objects = b"2 0 << /S /JavaScript /JS (app.alert(1)) >>"
+    data = (b"%PDF-1.7\n" + b"1 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Length %d >>\nstream\n"
+            % len(objects) + objects + b"\nendstream\nendobj\n")
+    for cuts in _cuts(data):
+        assert _scanned(data, cuts).found is True, cuts
+
+
+def test_scanner_reports_the_byte_ranges_it_skipped():
+    data = b"%PDF-1.7\n" + _stream_object(JS_IN_DATA) + _stream_object(b"abc", number=3)
+    first = data.index(b"stream\n") + len(b"stream\n")
+    second = data.index(b"stream\n", data.index(b"3 0 obj")) + len(b"stream\n")
+    for cuts in _cuts(data):
+        assert _scanned(data, cuts).skipped == [(first, first + len(JS_IN_DATA)),
+                                                (second, second + 3)], cuts
+
+
 def test_scanner_searches_a_stream_of_indirect_length():
     data = b"%PDF-1.7\n" + _stream_object(JS_IN_DATA, length=b"5 0 R")
     for cuts in _cuts(data):
