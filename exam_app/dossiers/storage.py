@@ -85,30 +85,30 @@ def _read_into(stream, view: memoryview) -> tuple[int, bool]:
 
 
 class _BufferPool:
-    """Receive buffers kept between uploads: allocating and faulting in a few MiB per
-    request costs milliseconds. At most ``keep`` sets are kept (threaded servers)."""
+    """Full-size receive buffers kept between uploads: allocating and faulting in a few
+    MiB per request costs milliseconds. At most ``keep`` sets are kept (threaded
+    servers); small uploads get small buffers, not worth keeping."""
 
     def __init__(self, keep: int = 4):
         import threading
 
         self._lock = threading.Lock()
-        self._sets: list[tuple[int, list[memoryview]]] = []
+        self._sets: list[list[memoryview]] = []
         self._keep = keep
 
     def take(self, count: int, size: int) -> list[memoryview]:
-        with self._lock:
-            for index, (set_size, views) in enumerate(self._sets):
-                if set_size == size and len(views) == count:
-                    return self._sets.pop(index)[1]
+        if size == CHUNK_SIZE:
+            with self._lock:
+                if self._sets:
+                    return self._sets.pop()
         return [memoryview(bytearray(size)) for _ in range(count)]
 
     def give(self, size: int, views: list[memoryview]) -> None:
-        # Only full-size sets are worth keeping (small files get small, cheap buffers).
         if size != CHUNK_SIZE:
             return
         with self._lock:
             if len(self._sets) < self._keep:
-                self._sets.append((size, views))
+                self._sets.append(views)
 
 
 _POOL = _BufferPool()
