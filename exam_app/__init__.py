@@ -11,7 +11,11 @@ from flask_wtf.csrf import CSRFError
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: configuration, extensions, blueprints, CLI."""
-    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH") or None,
+        template_folder=str(template_folder()),
+    )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from exam_app import config as settings
@@ -70,6 +74,15 @@ def create_app(config: dict | None = None) -> Flask:
     _register_security_headers(app)
     _register_input_guard(app)
     return app
+
+
+def template_folder() -> Path:
+    """Where the Jinja templates are: the top-level ``templates/`` of a source
+    checkout, or ``exam_app/templates`` inside an installed wheel, where
+    pyproject.toml maps the top-level folder (``package-dir``)."""
+    package = Path(__file__).resolve().parent
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
 
 
 def _import_models() -> None:
