@@ -114,16 +114,20 @@ ERROR_TEXTS = {
 }
 
 
-def _wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return request.is_json or best == "application/json"
+ERROR_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+               413: "too_large", 429: "too_many_requests", 500: "internal_error"}
 
 
 def _register_errors(app: Flask) -> None:
+    from exam_app import errors
+    from exam_app.errors import error_body, wants_json
+
+    errors.register(app)
+
     def render(code: int, message: str | None = None):
         title, text = ERROR_TEXTS[code]
-        if _wants_json():
-            return {"error": title, "message": message or text}, code
+        if wants_json():
+            return error_body(ERROR_CODES[code], message or text), code
         return render_template("errors/error.html", code=code, title=title,
                                message=message or text), code
 

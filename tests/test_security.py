@@ -53,7 +53,8 @@ def test_forbidden_json_request_gets_a_json_403(client, login_as, create_user):
     login_as(create_user(Role.CORRECTEUR))
     response = client.get("/gestion/utilisateurs", headers={"Accept": "application/json"})
     assert response.status_code == 403
-    assert response.get_json() == {"error": "Accès refusé", "message": FORBIDDEN_MESSAGE}
+    assert response.get_json() == {"error": "forbidden", "message": FORBIDDEN_MESSAGE,
+                                   "field": None, "details": []}
 
 
 def test_unknown_page_is_a_french_404(client, db):

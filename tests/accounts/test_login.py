@@ -166,5 +166,5 @@ def test_unknown_page_is_a_french_404(client, db):
 def test_json_clients_get_json_errors(client, db):
     response = client.get("/nulle-part", headers={"Accept": "application/json"})
     assert response.status_code == 404
-    assert response.get_json() == {"error": "Page introuvable",
+    assert response.get_json() == {"error": "not_found", "field": None, "details": [],
                                    "message": "Cette page n'existe pas ou a été déplacée."}

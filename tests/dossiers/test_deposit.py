@@ -125,7 +125,9 @@ def test_request_over_the_global_limit_gets_413_in_french(app, depositor):
         headers={"X-CSRFToken": depositor.token, "Upload-Offset": "0", "Accept": "application/json",
                  "Content-Type": "application/offset+octet-stream"})
     assert response.status_code == 413
-    assert response.get_json()["error"] == "Fichier trop volumineux"
+    assert response.get_json() == {
+        "error": "too_large", "field": None, "details": [],
+        "message": "Le fichier envoyé dépasse la taille autorisée. Rien n'a été enregistré."}
 
 
 def test_upload_refuses_to_exceed_the_dossier_limit(app, depositor):
