@@ -41,23 +41,6 @@ def can_view_centre(user: User, centre) -> bool:
     return centre is not None and centre.id in user.centre_ids()
 
 
-def can_view_candidate(user: User, candidate) -> bool:
-    """The académie, the candidate themself, and the head of the candidate's centre."""
-    if can_manage(user):
-        return True
-    if candidate.id in user.candidate_ids():
-        return True
-    return candidate.centre_id is not None and candidate.centre_id in user.centre_ids()
-
-
-def can_view_commission(user: User, commission) -> bool:
-    if can_manage(user):
-        return True
-    if commission.centre_id is not None and commission.centre_id in user.centre_ids():
-        return True
-    return any(m.user_id == user.id for m in commission.members)
-
-
 def can_read_dossier(user: User, dossier) -> bool:
     """The académie, the candidate themself, and the jurors of the candidate's commission.
 

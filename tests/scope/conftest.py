@@ -20,7 +20,6 @@ from exam_app.accounts.models import Role
 from exam_app.clock import utcnow
 from exam_app.documents.packs import request_pack
 from exam_app.dossiers.models import DepositDeadline, InternshipPeriod, Upload
-from exam_app.extensions import db
 from exam_app.juries.planning import assign_candidates
 from tests.dossiers.helpers import deposit
 from tests.e6.builders import add_questions, add_room, enroll, make_lot, seat

@@ -326,3 +326,28 @@ def test_listing_pages_show_only_own_objects(app, client, login_as, worlds, role
     assert not _shows(worlds.other.names[name], body)
     if sibling is not None:
         assert _shows(worlds.sibling.names[name], body) is sibling
+
+
+def test_correcteur_json_and_pages_name_no_candidate(app, client, login_as, worlds):
+    """A real save of the correcteur's own copy, then his pages: no candidate is named."""
+    from exam_app.e6 import services
+    from exam_app.e6.models import E6Copy
+    from exam_app.extensions import db
+
+    token = _login(client, login_as, worlds, K)
+    copy = db.session.scalar(db.select(E6Copy).where(
+        E6Copy.anonymous_number == worlds.own.args["anonymous_number"]))
+    points = {str(q.id): "4" for q in services.questions(worlds.session.id)}
+    saved = client.post(f"/correction/lots/{worlds.own.args['lot_id']}/copies/"
+                        f"{copy.anonymous_number}",
+                        json={"points": points, "comment": "Bien", "version": copy.version},
+                        headers={"X-CSRFToken": token})
+    assert saved.status_code == 200
+    assert saved.get_json()["complete"] is True
+    bodies = [saved.get_data(as_text=True)]
+    for url in ("/correction/", f"/correction/lots/{worlds.own.args['lot_id']}"):
+        page = client.get(url)
+        assert page.status_code == 200
+        bodies.append(page.get_data(as_text=True))
+    assert copy.anonymous_number in bodies[-1]
+    assert [_leaks(_identities(worlds), body) for body in bodies] == [[], [], []]
