@@ -54,9 +54,6 @@ class Worlds:
             return {**self.own.args, **self.sibling.args}
         return {"own": self.own, "other": self.other}[scope].args
 
-    def candidates(self):
-        return [self.own.candidate, self.other.candidate, self.sibling.candidate]
-
 
 @pytest.fixture()
 def worlds(app, db, create_session, create_centre, create_candidate, create_user,
@@ -74,6 +71,7 @@ def worlds(app, db, create_session, create_centre, create_candidate, create_user
         commission = create_commission(session, centre=centre, teacher=examinateur)
         [passage] = assign_candidates(commission=commission, numbers=[candidate.number],
                                       variant_code="ponctuel", actor=gestionnaire)
+        passage.scheduled_at = utcnow()  # today: on the jurors' home page
         file = deposit(app, candidate, "E4", "sommaire")
         user = create_user(Role.CANDIDAT, candidate=candidate)
         upload = Upload(token=secrets.token_hex(16), dossier_id=file.dossier_id, user_id=user.id,

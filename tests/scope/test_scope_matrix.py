@@ -12,7 +12,10 @@ object ids in its URL, each method maps each role allowed by
 every scope (the gestionnaire manages every session) or ``(own, other)`` /
 ``(own, other, sibling)``; every other role gets 403 (anonymous: 302 to the
 login page). State-changing methods carry a valid CSRF token, so a 403 comes
-from the scope check. Endpoints without object ids are listed in ``UNSCOPED``
+from the scope check, and a refused request records no audit event. Every
+answer a correcteur gets is searched for every candidate's name, number and
+establishment (anonymity). ``MIXED`` names objects of both worlds in one
+request (own lot, another's copy). Endpoints without object ids are listed in ``UNSCOPED``
 with the reason; their listings are checked in
 ``test_listing_pages_show_only_own_objects``.
 
@@ -23,14 +26,15 @@ Known scope holes stay in ``MATRIX`` with the right answer and are listed in
 
 from __future__ import annotations
 
-import re
+import html
 
 import pytest
 
 from exam_app.accounts.models import Role
 from tests.conftest import csrf_token_from
+from tests.e6.test_anonymity import _identities, _leaks
 from tests.scope.conftest import SIBLING_KEYS
-from tests.test_routes import ACCESS, ANONYMOUS
+from tests.test_routes import ACCESS, ANONYMOUS, _routes
 
 C, E, K, H, G = (Role.CANDIDAT, Role.EXAMINATEUR, Role.CORRECTEUR, Role.CHEF_CENTRE,
                  Role.GESTIONNAIRE)
@@ -150,8 +154,9 @@ HOLES: dict[tuple[str, str, Role, str], str] = {
     ("dossiers.file", "GET", E, "sibling"): DOSSIER_HOLE,
 }
 
-def _routes(app):
-    return [rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"]
+
+def _rule(app, endpoint: str):
+    return next(rule for rule in _routes(app) if rule.endpoint == endpoint)
 
 
 def _methods(rule) -> set[str]:
@@ -238,34 +243,29 @@ def _cases(app, worlds):
     return sorted(cases, key=lambda c: (_order(c[1]), SCOPES.index(c[2]) == 2))
 
 
-def _identities(worlds) -> set[str]:
-    values = set()
-    for c in worlds.candidates():
-        values |= {c.last_name, c.first_name, c.number, c.establishment.name,
-                   c.establishment.uai}
-    return values
-
-
-def _leaks(identities, body: str) -> list[str]:
-    body = body.casefold()
-    return sorted(i for i in identities
-                  if re.search(rf"(?<!\w){re.escape(i.casefold())}(?!\w)", body))
+def _named(identities: set[str], body: str) -> list[str]:
+    """Which of ``identities`` the body names (whole words, case-insensitive)."""
+    folded = html.unescape(body).casefold()
+    return sorted(i for i in identities if _leaks(i, folded))
 
 
 @pytest.mark.parametrize("role", [ANONYMOUS, *Role], ids=str)
 def test_scope_matrix(app, client, login_as, worlds, role):
     token = _login(client, login_as, worlds, role)
-    identities = _identities(worlds)
+    identities = _identities()
     failures = []
     for endpoint, method, scope, url in _cases(app, worlds):
         expected = expected_status(endpoint, method, role, scope)
         if expected is None or (endpoint, method, role, scope) in HOLES:
             continue
+        before = _audit_count()
         response = send(client, method, url, token)
         if response.status_code != expected:
             failures.append(f"{method} {url} ({endpoint}, {scope}): "
                             f"{response.status_code}, expected {expected}")
-        if role == K and (leaked := _leaks(identities, response.get_data(as_text=True))):
+        elif (expected in (403, 404) or role == ANONYMOUS) and _audit_count() != before:
+            failures.append(f"{method} {url}: refused, yet an audit event was recorded")
+        if role == K and (leaked := _named(identities, response.get_data(as_text=True))):
             failures.append(f"{method} {url}: a correcteur sees {leaked}")
     assert not failures, "\n".join(failures)
 
@@ -276,10 +276,19 @@ def test_objects_of_two_worlds_in_one_request(app, client, login_as, worlds, end
                                               role, from_other, data, expected):
     token = _login(client, login_as, worlds, role)
     args = {**worlds.own.args, **{k: worlds.other.args[k] for k in from_other}}
-    rule = next(r for r in _routes(app) if r.endpoint == endpoint)
+    rule = _rule(app, endpoint)
     url = rule.build(args, append_unknown=False)[1]
     form = {k.format(**worlds.other.args): v for k, v in data.items()}
+    before = _audit_count()
     assert send(client, method, url, token, form).status_code == expected
+    assert _audit_count() == before  # nothing changed
+
+
+def _audit_count() -> int:
+    from exam_app.audit.models import AuditEvent
+    from exam_app.extensions import db
+
+    return db.session.scalar(db.select(db.func.count(AuditEvent.id)))
 
 
 @pytest.mark.parametrize(
@@ -288,7 +297,7 @@ def test_objects_of_two_worlds_in_one_request(app, client, login_as, worlds, end
      for key, reason in HOLES.items()])
 def test_scope_hole(app, client, login_as, worlds, endpoint, method, role, scope):
     token = _login(client, login_as, worlds, role)
-    rule = next(r for r in _routes(app) if r.endpoint == endpoint)
+    rule = _rule(app, endpoint)
     url = rule.build(worlds.args(scope), append_unknown=False)[1]
     assert send(client, method, url, token).status_code == expected_status(endpoint, method,
                                                                            role, scope)
@@ -301,6 +310,8 @@ LISTINGS = [
     (H, "enrolment.centre_home", "candidate", True),
     (H, "enrolment.centre_home", "commission", True),
     (E, "juries.home", "commission", False),
+    (E, "juries.home", "candidate", False),
+    (E, "dossiers.commission_dossiers", "candidate", None),
     pytest.param(E, "dossiers.commission_dossiers", "candidate", False, marks=pytest.mark.xfail(
         strict=True, reason="scope hole: a commission's dossier list shows every candidate of "
         "the centre and unit, those of the centre's other commissions too")),
@@ -311,14 +322,14 @@ LISTINGS = [
 
 
 def _shows(name: str, body: str) -> bool:
-    return bool(_leaks({name}, body))
+    return bool(_named({name}, body))
 
 
 @pytest.mark.parametrize(("role", "endpoint", "name", "sibling"), LISTINGS, ids=str)
 def test_listing_pages_show_only_own_objects(app, client, login_as, worlds, role, endpoint,
                                              name, sibling):
     _login(client, login_as, worlds, role)
-    rule = next(r for r in _routes(app) if r.endpoint == endpoint)
+    rule = _rule(app, endpoint)
     page = client.get(rule.build(worlds.own.args, append_unknown=False)[1])
     assert page.status_code == 200
     body = page.get_data(as_text=True)
@@ -350,4 +361,4 @@ def test_correcteur_json_and_pages_name_no_candidate(app, client, login_as, worl
         assert page.status_code == 200
         bodies.append(page.get_data(as_text=True))
     assert copy.anonymous_number in bodies[-1]
-    assert [_leaks(_identities(worlds), body) for body in bodies] == [[], [], []]
+    assert [_named(_identities(), body) for body in bodies] == [[], [], []]
