@@ -16,7 +16,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.clock import PARIS
-from exam_app.e6 import documents, exports, plot, services
+from exam_app.e6 import bareme as bareme_service
+from exam_app.e6 import common as common_service
+from exam_app.e6 import documents, exports, plot
+from exam_app.e6 import harmonisation as harmonisation_service
+from exam_app.e6 import lots as lots_service
+from exam_app.e6 import marking as marking_service
+from exam_app.e6 import release as release_service
+from exam_app.e6 import sitting as sitting_service
+from exam_app.e6.common import E6Error, StaleCopy
 from exam_app.e6.forms import (
     AdjustForm,
     BaremeForm,
@@ -27,7 +35,6 @@ from exam_app.e6.forms import (
     RoomForm,
 )
 from exam_app.e6.models import Attendance, E6Copy, E6Corrector, E6Lot, E6Room, E6Sitting
-from exam_app.e6.services import E6Error, StaleCopy
 from exam_app.enrolment.models import Candidate, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.permissions import can_manage, can_view_centre, centre_or_403, roles_required
@@ -88,7 +95,7 @@ def _room_or_403(room_id: int) -> E6Room:
 def sitting(centre_id: int):
     """The centre's E6 sitting: rooms, who is seated where, attendance counts."""
     centre = centre_or_403(centre_id)
-    rooms = services.centre_rooms(centre.id)
+    rooms = sitting_service.centre_rooms(centre.id)
     counts = dict(db.session.execute(
         sa.select(E6Sitting.room_id, sa.func.count(E6Sitting.id))
         .join(Candidate, Candidate.id == E6Sitting.candidate_id)
@@ -114,7 +121,7 @@ def add_room(centre_id: int):
     if form.validate_on_submit():
         starts_at = form.starts_at.data.replace(tzinfo=PARIS).astimezone(UTC)
         try:
-            services.add_room(centre=centre, name=form.name.data, starts_at=starts_at,
+            sitting_service.add_room(centre=centre, name=form.name.data, starts_at=starts_at,
                               capacity=form.capacity.data, actor=current_user)
         except E6Error as exc:
             db.session.rollback()
@@ -136,7 +143,7 @@ def distribute(centre_id: int):
     if not CsrfOnlyForm().validate_on_submit():
         abort(400)
     try:
-        seated = services.distribute_candidates(centre=centre, actor=current_user)
+        seated = sitting_service.distribute_candidates(centre=centre, actor=current_user)
     except E6Error as exc:
         db.session.rollback()
         _flash_error(exc)
@@ -173,7 +180,7 @@ def room(room_id: int):
             status = 400
         else:
             try:
-                changed = services.record_attendance(room=room, statuses=statuses,
+                changed = sitting_service.record_attendance(room=room, statuses=statuses,
                                                      actor=current_user)
             except E6Error as exc:
                 db.session.rollback()
@@ -184,10 +191,10 @@ def room(room_id: int):
                     flash(f"Présence enregistrée : {changed['present']} présent(s), "
                           f"{changed['absent']} absent(s) modifié(s).", "success")
                 return redirect(url_for("e6.room", room_id=room.id))
-    roster = services.room_roster(room, session)
+    roster = sitting_service.room_roster(room, session)
     return render_template("e6/room.html", room=room, centre=room.centre, session=session,
                            roster=roster, form=form,
-                           released=services.is_released(session.id)), status
+                           released=release_service.is_released(session.id)), status
 
 
 @bp.route("/centre/e6/salles/<int:room_id>/emargement.pdf")
@@ -216,13 +223,13 @@ def labels(centre_id: int):
 def manage(code: str):
     """The E6 workflow for a session: sitting, barème, correcteurs, lots, levée d'anonymat."""
     session = _session_or_404(code)
-    lots = services.session_lots(session.id)
+    lots = lots_service.session_lots(session.id)
     attendance = dict(db.session.execute(
         sa.select(E6Sitting.attendance, sa.func.count(Candidate.id))
         .select_from(Candidate)
         .outerjoin(E6Sitting, E6Sitting.candidate_id == Candidate.id)
         .where(Candidate.session_id == session.id).group_by(E6Sitting.attendance)).all())
-    markers = services.correctors(session.id)
+    markers = lots_service.correctors(session.id)
     form = CorrectorForm()
     enrolled = {m.user_id for m in markers}
     form.user_id.choices = [(0, "— choisir —")] + [
@@ -233,11 +240,11 @@ def manage(code: str):
         (e.id, f"{e.name} ({e.uai})") for e in db.session.scalars(
             sa.select(Establishment).order_by(Establishment.name))]
     return render_template(
-        "e6/manage.html", session=session, lots=lots, sizes=services.lot_sizes(session.id),
-        attendance=attendance, questions=services.questions(session.id), markers=markers,
+        "e6/manage.html", session=session, lots=lots, sizes=lots_service.lot_sizes(session.id),
+        attendance=attendance, questions=bareme_service.questions(session.id), markers=markers,
         corrector_form=form, form=CsrfOnlyForm(), confirm_form=ConfirmForm(),
-        blockers=services.lifting_blockers(session.id), release=services.release_of(session.id),
-        marks_entered=services.marks_entered(session.id),
+        blockers=release_service.lifting_blockers(session.id), release=release_service.release_of(session.id),
+        marks_entered=lots_service.marks_entered(session.id),
         centres=session.centres)
 
 
@@ -247,12 +254,12 @@ def bareme(code: str):
     """Define the barème: one question per line, points totalling 20."""
     session = _session_or_404(code)
     form = BaremeForm()
-    frozen = services.lots_exist(session.id)
+    frozen = bareme_service.lots_exist(session.id)
     errors: list[str] = []
     status = 200
     if form.validate_on_submit():
         try:
-            services.set_bareme(session=session, text=form.text.data, actor=current_user)
+            bareme_service.set_bareme(session=session, text=form.text.data, actor=current_user)
         except E6Error as exc:
             db.session.rollback()
             errors = [exc.message, *exc.details]
@@ -264,9 +271,9 @@ def bareme(code: str):
     elif request.method == "POST":
         status = 400
     else:
-        form.text.data = services.bareme_text(session.id)
+        form.text.data = bareme_service.bareme_text(session.id)
     return render_template("e6/bareme.html", session=session, form=form, errors=errors,
-                           frozen=frozen, questions=services.questions(session.id)), status
+                           frozen=frozen, questions=bareme_service.questions(session.id)), status
 
 
 @bp.route("/gestion/sessions/<code>/e6/correcteurs", methods=["POST"])
@@ -284,7 +291,7 @@ def add_corrector(code: str):
         establishment = db.session.get(Establishment, form.establishment_id.data) \
             if form.establishment_id.data else None
         try:
-            services.enroll_corrector(session=session, user=user, establishment=establishment,
+            lots_service.enroll_corrector(session=session, user=user, establishment=establishment,
                                       actor=current_user)
         except E6Error as exc:
             db.session.rollback()
@@ -307,7 +314,7 @@ def remove_corrector(corrector_id: int):
         flash("Cochez la case pour confirmer le retrait.", "error")
         return redirect(url_for("e6.manage", code=session.code))
     try:
-        services.remove_corrector(corrector=corrector, actor=current_user)
+        lots_service.remove_corrector(corrector=corrector, actor=current_user)
     except E6Error as exc:
         db.session.rollback()
         _flash_error(exc)
@@ -326,7 +333,7 @@ def form_lots(code: str):
         flash("Cochez la case pour confirmer la formation des lots.", "error")
         return redirect(url_for("e6.manage", code=session.code))
     try:
-        lots = services.form_lots(session=session, actor=current_user)
+        lots = lots_service.form_lots(session=session, actor=current_user)
     except E6Error as exc:
         db.session.rollback()
         _flash_error(exc)
@@ -342,7 +349,7 @@ def correspondence(code: str):
     """The anonymous number <-> candidate table, kept by the académie only."""
     session = _session_or_404(code)
     return render_template("e6/correspondence.html", session=session,
-                           rows=services.correspondence(session.id))
+                           rows=release_service.correspondence(session.id))
 
 
 @bp.route("/gestion/sessions/<code>/e6/harmonisation")
@@ -350,16 +357,16 @@ def correspondence(code: str):
 def harmonisation(code: str):
     """Per correcteur: count, mean, standard deviation, distribution against all copies."""
     session = _session_or_404(code)
-    rows, everyone = services.harmonisation_stats(session.id)
-    lots = services.session_lots(session.id)
+    rows, everyone = harmonisation_service.harmonisation_stats(session.id)
+    lots = lots_service.session_lots(session.id)
     return render_template(
         "e6/harmonisation.html", session=session, rows=rows, everyone=everyone,
-        plot=plot.build_plot(rows, everyone, int(services.max_mark())) if rows else None,
+        plot=plot.build_plot(rows, everyone, int(common_service.max_mark())) if rows else None,
         open_lots=[lot for lot in lots if lot.state == "open"],
         adjust_forms={lot.id: AdjustForm(prefix=f"lot{lot.id}") for lot in lots},
         reason_forms={lot.id: ReasonForm(prefix=f"lot{lot.id}") for lot in lots},
         confirm_form=ConfirmForm(),
-        copies={lot.id: services.lot_copies(lot) for lot in lots if lot.state != "open"})
+        copies={lot.id: marking_service.lot_copies(lot) for lot in lots if lot.state != "open"})
 
 
 def _managed_lot(lot_id: int) -> E6Lot:
@@ -387,9 +394,9 @@ def adjust_lot(lot_id: int):
             flash(" ".join(errors), "error")
         return _back_to_harmonisation(lot)
     try:
-        factor = services.parse_decimal(form.factor.data, what="Coefficient")
-        offset = services.parse_decimal(form.offset.data, what="Points ajoutés")
-        adjustment = services.adjust_lot(lot=lot, factor=factor, offset_points=offset,
+        factor = common_service.parse_decimal(form.factor.data, what="Coefficient")
+        offset = common_service.parse_decimal(form.offset.data, what="Points ajoutés")
+        adjustment = harmonisation_service.adjust_lot(lot=lot, factor=factor, offset_points=offset,
                                          reason=form.reason.data, actor=current_user)
     except E6Error as exc:
         db.session.rollback()
@@ -410,7 +417,7 @@ def finalize_lot(lot_id: int):
         flash("Cochez la case pour confirmer.", "error")
         return _back_to_harmonisation(lot)
     try:
-        services.finalize_lot(lot=lot, actor=current_user)
+        harmonisation_service.finalize_lot(lot=lot, actor=current_user)
     except E6Error as exc:
         db.session.rollback()
         _flash_error(exc)
@@ -430,7 +437,7 @@ def reopen_lot(lot_id: int):
         flash("Indiquez le motif de la réouverture.", "error")
         return _back_to_harmonisation(lot)
     try:
-        services.reopen_lot(lot=lot, reason=form.reason.data, actor=current_user)
+        harmonisation_service.reopen_lot(lot=lot, reason=form.reason.data, actor=current_user)
     except E6Error as exc:
         db.session.rollback()
         _flash_error(exc)
@@ -449,7 +456,7 @@ def lift(code: str):
         flash("Cochez la case pour confirmer la levée d'anonymat.", "error")
         return redirect(url_for("e6.manage", code=session.code))
     try:
-        services.lift_anonymity(session=session, actor=current_user)
+        release_service.lift_anonymity(session=session, actor=current_user)
     except E6Error as exc:
         db.session.rollback()
         _flash_error(exc)
@@ -462,7 +469,7 @@ def lift(code: str):
 
 def _released_session_or_redirect(code: str) -> ExamSession:
     session = _session_or_404(code)
-    if not services.is_released(session.id):
+    if not release_service.is_released(session.id):
         flash("Disponible après la levée d'anonymat.", "error")
         abort(redirect(url_for("e6.manage", code=session.code)))
     return session
@@ -512,12 +519,12 @@ def _own_lot(lot_id: int) -> E6Lot:
 @roles_required(Role.CORRECTEUR)
 def correcteur_home():
     """The correcteur's home: the lots of anonymous copies assigned to them."""
-    lots = services.corrector_lots(current_user.id)
+    lots = marking_service.corrector_lots(current_user.id)
     progress = {}
     for lot in lots:
-        question_ids = {q.id for q in services.questions(lot.session_id)}
-        copies = services.lot_copies(lot)
-        progress[lot.id] = (sum(1 for c in copies if services.copy_is_complete(c, question_ids)),
+        question_ids = {q.id for q in bareme_service.questions(lot.session_id)}
+        copies = marking_service.lot_copies(lot)
+        progress[lot.id] = (sum(1 for c in copies if marking_service.copy_is_complete(c, question_ids)),
                             len(copies))
     return render_template("e6/correcteur_home.html", lots=lots, progress=progress)
 
@@ -528,11 +535,11 @@ def lot(lot_id: int):
     """Mark the lot's anonymous copies: points per question, autosaved, totals computed."""
     lot = _own_lot(lot_id)
     session = db.session.get(ExamSession, lot.session_id)
-    questions = services.questions(lot.session_id)
-    copies = services.lot_copies(lot)
+    questions = bareme_service.questions(lot.session_id)
+    copies = marking_service.lot_copies(lot)
     points = {c.id: {p.question_id: p.points for p in c.points} for c in copies}
     question_ids = {q.id for q in questions}
-    complete = sum(1 for c in copies if services.copy_is_complete(c, question_ids))
+    complete = sum(1 for c in copies if marking_service.copy_is_complete(c, question_ids))
     return render_template("e6/lot.html", lot=lot, session=session, questions=questions,
                            copies=copies, points=points, complete=complete,
                            form=CsrfOnlyForm(), confirm_form=ConfirmForm(),
@@ -561,7 +568,7 @@ def save_copy(lot_id: int, anonymous_number: str):
             or not isinstance(data.get("comment", ""), str):
         return _json_error("Saisie illisible : rechargez la page. Rien n'a été enregistré.", 400)
     try:
-        services.save_copy(copy=copy, points=data["points"], comment=data.get("comment"),
+        marking_service.save_copy(copy=copy, points=data["points"], comment=data.get("comment"),
                            version=data["version"], actor=current_user)
     except StaleCopy as exc:
         db.session.rollback()
@@ -596,7 +603,7 @@ def validate_lot(lot_id: int):
         flash("Cochez la case pour confirmer la validation du lot.", "error")
         return redirect(url_for("e6.lot", lot_id=lot.id))
     try:
-        services.validate_lot(lot=lot, actor=current_user)
+        marking_service.validate_lot(lot=lot, actor=current_user)
     except E6Error as exc:
         db.session.rollback()
         _flash_error(exc)

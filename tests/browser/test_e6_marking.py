@@ -79,7 +79,7 @@ def page(chromium):
 def test_correcteur_marks_three_copies_with_the_keyboard(live_e6, page):
     from playwright.sync_api import expect
 
-    from exam_app.e6 import services
+    from exam_app.e6 import marking
     from exam_app.e6.models import E6Lot
     from exam_app.extensions import db
 
@@ -133,6 +133,6 @@ def test_correcteur_marks_three_copies_with_the_keyboard(live_e6, page):
     with live_e6["app"].app_context():
         lot = db.session.get(E6Lot, live_e6["lot_id"])
         assert lot.state == "validated"
-        totals = sorted(c.raw_total for c in services.lot_copies(lot))
+        totals = sorted(c.raw_total for c in marking.lot_copies(lot))
         assert totals == [Decimal("6.50"), Decimal("17.50"), Decimal("20.00")]
-        assert {c.comment for c in services.lot_copies(lot)} == {"Copie lue"}
+        assert {c.comment for c in marking.lot_copies(lot)} == {"Copie lue"}

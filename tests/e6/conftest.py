@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from exam_app.accounts.models import Role
-from exam_app.e6 import services
+from exam_app.e6 import marking
+from exam_app.e6.lots import form_lots
 from exam_app.e6.models import Attendance
 from tests.e6.builders import add_questions, add_room, enroll, seat
 
@@ -35,7 +36,7 @@ def e6_world(create_session, create_centre, create_candidate, create_establishme
     markers = [create_user(Role.CORRECTEUR, username=f"corr{n}") for n in (1, 2)]
     enroll(session, markers[0], schools[0])
     enroll(session, markers[1], schools[1])
-    lots = services.form_lots(session=session, actor=None)
+    lots = form_lots(session=session, actor=None)
     gestionnaire = create_user(Role.GESTIONNAIRE)
     return {"session": session, "centre": centre, "room": room, "schools": schools,
             "candidates": candidates, "questions": questions, "markers": markers,
@@ -44,8 +45,8 @@ def e6_world(create_session, create_centre, create_candidate, create_establishme
 
 def mark_lot(lot, questions, values, actor):
     """Give every copy of the lot the same points per question, then validate the lot."""
-    for copy in services.lot_copies(lot):
-        services.save_copy(copy=copy, points={q.id: v for q, v in zip(questions, values,
+    for copy in marking.lot_copies(lot):
+        marking.save_copy(copy=copy, points={q.id: v for q, v in zip(questions, values,
                                                                        strict=True)},
                            comment="", version=copy.version, actor=actor)
-    services.validate_lot(lot=lot, actor=actor)
+    marking.validate_lot(lot=lot, actor=actor)

@@ -5,14 +5,14 @@ import pytest
 import sqlalchemy as sa
 
 from exam_app.audit.models import AuditEvent
-from exam_app.e6 import services
-from exam_app.e6.services import E6Error, StaleCopy
+from exam_app.e6 import marking
+from exam_app.e6.common import E6Error, StaleCopy
 from tests.conftest import csrf_token_from
 
 
 def _first_copy(e6_world):
     lot = e6_world["lots"][0]
-    return lot, services.lot_copies(lot)[0]
+    return lot, marking.lot_copies(lot)[0]
 
 
 def test_save_copy_computes_the_total_once_every_question_is_marked(db, e6_world):
@@ -20,11 +20,11 @@ def test_save_copy_computes_the_total_once_every_question_is_marked(db, e6_world
     q1, q2, q3 = e6_world["questions"]
     marker = e6_world["markers"][0]
     start = copy.version
-    services.save_copy(copy=copy, points={q1.id: "4,5", q2.id: "7"}, comment="",
+    marking.save_copy(copy=copy, points={q1.id: "4,5", q2.id: "7"}, comment="",
                        version=start, actor=marker)
     assert copy.raw_total is None
     assert copy.version == start + 1
-    services.save_copy(copy=copy, points={q3.id: "5.5"}, comment="Bonne analyse",
+    marking.save_copy(copy=copy, points={q3.id: "5.5"}, comment="Bonne analyse",
                        version=start + 1,
                        actor=marker)
     assert copy.raw_total == Decimal("17.00")
@@ -47,7 +47,7 @@ def test_save_copy_refuses_points_outside_the_bareme(db, e6_world, value, messag
     q1, q2, _ = e6_world["questions"]
     start = copy.version
     with pytest.raises(E6Error) as caught:
-        services.save_copy(copy=copy, points={q2.id: "3", q1.id: value}, comment="",
+        marking.save_copy(copy=copy, points={q2.id: "3", q1.id: value}, comment="",
                            version=start, actor=e6_world["markers"][0])
     assert caught.value.message == message
     # Validation happens before any change: the valid value of question 2 is not kept either.
@@ -59,10 +59,10 @@ def test_save_copy_refuses_a_stale_version(db, e6_world):
     lot, copy = _first_copy(e6_world)
     q1 = e6_world["questions"][0]
     start = copy.version
-    services.save_copy(copy=copy, points={q1.id: "3"}, comment="", version=start,
+    marking.save_copy(copy=copy, points={q1.id: "3"}, comment="", version=start,
                        actor=e6_world["markers"][0])
     with pytest.raises(StaleCopy):
-        services.save_copy(copy=copy, points={q1.id: "5"}, comment="", version=start,
+        marking.save_copy(copy=copy, points={q1.id: "5"}, comment="", version=start,
                            actor=e6_world["markers"][0])
     assert [p.points for p in copy.points] == [Decimal("3")]
 
@@ -70,9 +70,9 @@ def test_save_copy_refuses_a_stale_version(db, e6_world):
 def test_validate_lot_lists_the_copies_still_incomplete(db, e6_world):
     lot, copy = _first_copy(e6_world)
     with pytest.raises(E6Error) as caught:
-        services.validate_lot(lot=lot, actor=e6_world["markers"][0])
+        marking.validate_lot(lot=lot, actor=e6_world["markers"][0])
     assert caught.value.details == [f"Copie {c.anonymous_number}"
-                                    for c in services.lot_copies(lot)]
+                                    for c in marking.lot_copies(lot)]
     assert lot.validated_at is None
 
 
@@ -106,7 +106,7 @@ def test_autosave_endpoint_saves_and_refuses_bad_requests(client, login_as, e6_w
         {"version": start + 1, "points": {}, "comment": "x" * 30000}), content_type="application/json")
     assert oversize.status_code == 413
     assert client.get(f"/correction/lots/{e6_world['lots'][1].id}").status_code == 403
-    assert services.lot_copies(lot)[0].raw_total == Decimal("15.50")
+    assert marking.lot_copies(lot)[0].raw_total == Decimal("15.50")
 
 
 def test_validated_lot_refuses_further_saves(client, login_as, e6_world):
@@ -134,5 +134,5 @@ def test_concurrent_save_of_the_same_copy_cannot_both_win(db, e6_world):
     db.session.execute(sa.text("UPDATE e6_copy SET version = version + 1 WHERE id = :id"),
                        {"id": copy.id})
     with pytest.raises(StaleDataError):
-        services.save_copy(copy=copy, points={q1.id: "3"}, comment="x", version=start,
+        marking.save_copy(copy=copy, points={q1.id: "3"}, comment="x", version=start,
                            actor=e6_world["markers"][0])
