@@ -123,6 +123,21 @@ def test_correcteur_marks_three_copies_with_the_keyboard(live_e6, page):
     page.keyboard.type("1")  # a valid value again
     expect(statuses.nth(1)).to_have_text("Enregistré — complète", timeout=10_000)
 
+    # A value the server refuses (off the session's 0,5 step): its message is shown
+    # and its box flagged from the error's field.
+    box = page.locator("tr.marking__row").nth(1).locator("input.points").nth(2)
+    page.keyboard.press("Backspace")
+    page.keyboard.type("2,25")
+    expect(statuses.nth(1)).to_have_text(
+        "Non enregistré : Question « Question 3 » : les points vont par pas de 0,5.",
+        timeout=10_000)
+    expect(box).to_have_attribute("aria-invalid", "true")
+    for _ in range(4):
+        page.keyboard.press("Backspace")
+    page.keyboard.type("1")
+    expect(statuses.nth(1)).to_have_text("Enregistré — complète", timeout=10_000)
+    expect(box).to_have_attribute("aria-invalid", "false")
+
     # Validate the lot with the keyboard: tick the confirmation, submit.
     page.locator("input[name=confirm]").focus()
     page.keyboard.press("Space")

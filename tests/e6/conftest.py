@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from exam_app.accounts.models import Role
-from exam_app.e6 import marking
+from exam_app.e6 import harmonisation, marking, release
 from exam_app.e6.lots import form_lots
 from exam_app.e6.models import Attendance
 from tests.e6.builders import add_questions, add_room, enroll, seat
@@ -50,3 +52,18 @@ def mark_lot(lot, questions, values, actor):
                                                                        strict=True)},
                            comment="", version=copy.version, actor=actor)
     marking.validate_lot(lot=lot, actor=actor)
+
+
+def lift(e6_world):
+    """Mark both lots, adjust the second, make both final and lift anonymity;
+    returns candidate id -> lot id."""
+    first, second = e6_world["lots"]
+    mark_lot(first, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])  # 11
+    mark_lot(second, e6_world["questions"], ("5", "6,5", "3"), e6_world["markers"][1])  # 14,5
+    harmonisation.adjust_lot(lot=second, factor=Decimal(1), offset_points=Decimal("-1"),
+                             reason="Harmonisation", actor=e6_world["gestionnaire"])  # 13,5
+    for lot in (first, second):
+        harmonisation.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
+    release.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
+    return {c.candidate_id: c.lot_id for c in
+            [*marking.lot_copies(first), *marking.lot_copies(second)]}

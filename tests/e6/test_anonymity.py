@@ -70,15 +70,15 @@ def _prepare(e6_world, state: str) -> None:
     q = e6_world["questions"]
     copy = marking.lot_copies(first)[0]
     marking.save_copy(copy=copy, points={q[0].id: "4", q[1].id: "5"}, comment="À revoir",
-                       version=copy.version, actor=e6_world["markers"][0])
+                      version=copy.version, actor=e6_world["markers"][0])
     if state == "marking":
         return
     for c in marking.lot_copies(first):
         marking.save_copy(copy=c, points={x.id: "2" for x in q}, comment="", version=c.version,
-                           actor=e6_world["markers"][0])
+                          actor=e6_world["markers"][0])
     marking.validate_lot(lot=first, actor=e6_world["markers"][0])
     harmonisation.adjust_lot(lot=first, factor=Decimal(1), offset_points=Decimal(1),
-                        reason="Harmonisation du lot", actor=e6_world["gestionnaire"])
+                             reason="Harmonisation du lot", actor=e6_world["gestionnaire"])
     harmonisation.finalize_lot(lot=first, actor=e6_world["gestionnaire"])
     mark_lot(second, q, ("3", "3", "3"), e6_world["markers"][1])
     harmonisation.finalize_lot(lot=second, actor=e6_world["gestionnaire"])

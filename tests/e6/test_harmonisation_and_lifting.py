@@ -10,15 +10,15 @@ from exam_app.audit.models import AuditEvent
 from exam_app.e6 import exports, harmonisation, marking, release
 from exam_app.e6.common import E6Error
 from tests.conftest import csrf_token_from
-from tests.e6.conftest import mark_lot
+from tests.e6.conftest import lift, mark_lot
 
 
 def test_adjustment_keeps_before_and_after_with_reason_and_audit(db, e6_world):
     lot = e6_world["lots"][0]
     mark_lot(lot, e6_world["questions"], ("3", "4,5", "4"), e6_world["markers"][0])  # 11,5
     adjustment = harmonisation.adjust_lot(lot=lot, factor=Decimal("1"), offset_points=Decimal("1"),
-                                     reason="Lot plus sévère que la moyenne",
-                                     actor=e6_world["gestionnaire"])
+                                          reason="Lot plus sévère que la moyenne",
+                                          actor=e6_world["gestionnaire"])
     copies = marking.lot_copies(lot)
     assert [(m.before, m.after) for m in adjustment.changes] == \
         [(Decimal("11.50"), Decimal("12.50"))] * len(copies)
@@ -35,7 +35,7 @@ def test_linear_rescale_rounds_to_the_step_and_stays_within_twenty(db, e6_world)
     lot = e6_world["lots"][0]
     mark_lot(lot, e6_world["questions"], ("6", "8", "5,5"), e6_world["markers"][0])  # 19,5
     harmonisation.adjust_lot(lot=lot, factor=Decimal("1.1"), offset_points=Decimal("0"),
-                        reason="Rescale", actor=e6_world["gestionnaire"])
+                             reason="Rescale", actor=e6_world["gestionnaire"])
     assert {c.mark for c in marking.lot_copies(lot)} == {Decimal("20.00")}
 
 
@@ -50,7 +50,7 @@ def test_adjustment_refuses_bad_input(db, e6_world, factor, offset, reason, mess
     mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
     with pytest.raises(E6Error) as caught:
         harmonisation.adjust_lot(lot=lot, factor=Decimal(factor), offset_points=Decimal(offset),
-                            reason=reason, actor=e6_world["gestionnaire"])
+                                 reason=reason, actor=e6_world["gestionnaire"])
     assert caught.value.message == message
     assert lot.adjustments == []
 
@@ -58,7 +58,7 @@ def test_adjustment_refuses_bad_input(db, e6_world, factor, offset, reason, mess
 def test_open_lot_cannot_be_adjusted(db, e6_world):
     with pytest.raises(E6Error, match="pas encore validé"):
         harmonisation.adjust_lot(lot=e6_world["lots"][0], factor=Decimal(1), offset_points=Decimal(1),
-                            reason="Motif valable", actor=e6_world["gestionnaire"])
+                                 reason="Motif valable", actor=e6_world["gestionnaire"])
 
 
 def test_correcteur_sees_who_adjusted_their_lot_when_and_why(client, login_as, e6_world):
@@ -104,19 +104,6 @@ def test_exports_are_refused_before_lifting(client, login_as, e6_world):
         assert response.headers["Location"] == f"/gestion/sessions/{code}/e6/"
 
 
-def _lift(e6_world):
-    first, second = e6_world["lots"]
-    mark_lot(first, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])  # 11
-    mark_lot(second, e6_world["questions"], ("5", "6,5", "3"), e6_world["markers"][1])  # 14,5
-    harmonisation.adjust_lot(lot=second, factor=Decimal(1), offset_points=Decimal("-1"),
-                        reason="Harmonisation", actor=e6_world["gestionnaire"])  # 13,5
-    for lot in (first, second):
-        harmonisation.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
-    release.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
-    return {c.candidate_id: c.lot_id for c in
-            [*marking.lot_copies(first), *marking.lot_copies(second)]}
-
-
 def _expected_rows(e6_world, lot_of):
     first = e6_world["lots"][0].id
     rows = []
@@ -127,7 +114,7 @@ def _expected_rows(e6_world, lot_of):
 
 
 def test_csv_export_after_lifting(client, login_as, e6_world):
-    lot_of = _lift(e6_world)
+    lot_of = lift(e6_world)
     login_as(e6_world["gestionnaire"])
     response = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/resultats.csv")
     assert response.status_code == 200
@@ -139,7 +126,7 @@ def test_csv_export_after_lifting(client, login_as, e6_world):
 
 
 def test_xlsx_export_after_lifting(client, login_as, e6_world):
-    lot_of = _lift(e6_world)
+    lot_of = lift(e6_world)
     login_as(e6_world["gestionnaire"])
     response = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/resultats.xlsx")
     assert response.status_code == 200
@@ -155,7 +142,7 @@ def test_xlsx_export_after_lifting(client, login_as, e6_world):
 def test_export_neutralises_spreadsheet_formulas(db, e6_world):
     candidate = e6_world["candidates"][0]
     candidate.last_name = "=HYPERLINK(\"x\")"
-    _lift(e6_world)
+    lift(e6_world)
     text = exports.export_csv(e6_world["session"].id).decode("utf-8")
     assert "'=HYPERLINK" in text
 
@@ -163,7 +150,7 @@ def test_export_neutralises_spreadsheet_formulas(db, e6_world):
 def test_bordereau_pdf_lists_marks_and_absences(client, login_as, e6_world):
     from pypdf import PdfReader
 
-    _lift(e6_world)
+    lift(e6_world)
     login_as(e6_world["gestionnaire"])
     response = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/bordereau.pdf")
     assert response.status_code == 200
@@ -190,7 +177,7 @@ def test_final_lot_can_be_neither_adjusted_nor_reopened(db, e6_world):
     harmonisation.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
     with pytest.raises(E6Error, match="définitif"):
         harmonisation.adjust_lot(lot=lot, factor=Decimal(1), offset_points=Decimal(1),
-                            reason="Trop tard", actor=e6_world["gestionnaire"])
+                                 reason="Trop tard", actor=e6_world["gestionnaire"])
     with pytest.raises(E6Error, match="Seul un lot validé"):
         harmonisation.reopen_lot(lot=lot, reason="Trop tard", actor=e6_world["gestionnaire"])
 

@@ -84,7 +84,7 @@ def test_form_lots_refused_while_attendance_is_missing(db, create_session, creat
 
 def test_parse_bareme_accepts_lines_totalling_twenty():
     lines = bareme.parse_bareme("1. Diagnostic RH ; 6\n\n2. Recrutement ; 7,5\n3. Formation;6.5\n",
-                                  step=Decimal("0.5"))
+                                step=Decimal("0.5"))
     assert lines == [("1. Diagnostic RH", Decimal("6")), ("2. Recrutement", Decimal("7.5")),
                      ("3. Formation", Decimal("6.5"))]
 

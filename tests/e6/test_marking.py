@@ -21,12 +21,12 @@ def test_save_copy_computes_the_total_once_every_question_is_marked(db, e6_world
     marker = e6_world["markers"][0]
     start = copy.version
     marking.save_copy(copy=copy, points={q1.id: "4,5", q2.id: "7"}, comment="",
-                       version=start, actor=marker)
+                      version=start, actor=marker)
     assert copy.raw_total is None
     assert copy.version == start + 1
     marking.save_copy(copy=copy, points={q3.id: "5.5"}, comment="Bonne analyse",
-                       version=start + 1,
-                       actor=marker)
+                      version=start + 1,
+                      actor=marker)
     assert copy.raw_total == Decimal("17.00")
     assert copy.mark == Decimal("17.00")
     assert copy.comment == "Bonne analyse"
@@ -48,7 +48,7 @@ def test_save_copy_refuses_points_outside_the_bareme(db, e6_world, value, messag
     start = copy.version
     with pytest.raises(E6Error) as caught:
         marking.save_copy(copy=copy, points={q2.id: "3", q1.id: value}, comment="",
-                           version=start, actor=e6_world["markers"][0])
+                          version=start, actor=e6_world["markers"][0])
     assert caught.value.message == message
     # Validation happens before any change: the valid value of question 2 is not kept either.
     assert copy.points == []
@@ -60,10 +60,10 @@ def test_save_copy_refuses_a_stale_version(db, e6_world):
     q1 = e6_world["questions"][0]
     start = copy.version
     marking.save_copy(copy=copy, points={q1.id: "3"}, comment="", version=start,
-                       actor=e6_world["markers"][0])
+                      actor=e6_world["markers"][0])
     with pytest.raises(StaleCopy):
         marking.save_copy(copy=copy, points={q1.id: "5"}, comment="", version=start,
-                           actor=e6_world["markers"][0])
+                          actor=e6_world["markers"][0])
     assert [p.points for p in copy.points] == [Decimal("3")]
 
 
@@ -95,16 +95,33 @@ def test_autosave_endpoint_saves_and_refuses_bad_requests(client, login_as, e6_w
     assert saved.get_json()["version"] == start + 1
     replayed = client.post(url, json=body, headers={"X-CSRFToken": token})
     assert replayed.status_code == 409
+    assert replayed.get_json() == {
+        "error": "conflict", "field": None, "details": [],
+        "message": "Cette copie a été modifiée entre-temps (autre onglet ?) : rechargez la page "
+                   "pour voir la dernière version. Votre saisie n'a pas été enregistrée."}
     out_of_bounds = client.post(url, headers={"X-CSRFToken": token}, json={
         "version": start + 1, "points": {str(q1.id): "7"}})
     assert out_of_bounds.status_code == 422
-    assert out_of_bounds.get_json()["field"] == str(q1.id)
+    assert out_of_bounds.get_json() == {
+        "error": "refused", "field": str(q1.id), "details": [],
+        "message": "Question « Question 1 » : 7 hors barème (entre 0 et 6)."}
     garbage = client.post(url, data="{not json", content_type="application/json",
                           headers={"X-CSRFToken": token})
     assert garbage.status_code == 400
+    assert garbage.get_json() == {
+        "error": "bad_request", "field": None, "details": [],
+        "message": "Saisie illisible : rechargez la page. Rien n'a été enregistré."}
     oversize = client.post(url, headers={"X-CSRFToken": token}, data=json.dumps(
         {"version": start + 1, "points": {}, "comment": "x" * 30000}), content_type="application/json")
     assert oversize.status_code == 413
+    assert oversize.get_json() == {
+        "error": "too_large", "field": None, "details": [],
+        "message": "Saisie trop volumineuse : rien n'a été enregistré."}
+    unknown = client.post(url.rsplit("/", 1)[0] + "/XXXX-XXXX", json=body,
+                          headers={"X-CSRFToken": token})
+    assert (unknown.status_code, unknown.get_json()) == (404, {
+        "error": "not_found", "field": None, "details": [],
+        "message": "Copie inconnue dans ce lot : rechargez la page."})
     assert client.get(f"/correction/lots/{e6_world['lots'][1].id}").status_code == 403
     assert marking.lot_copies(lot)[0].raw_total == Decimal("15.50")
 
@@ -120,8 +137,9 @@ def test_validated_lot_refuses_further_saves(client, login_as, e6_world):
                            headers={"X-CSRFToken": token},
                            json={"version": copy.version, "points": {}})
     assert response.status_code == 409
-    assert response.get_json()["error"] == ("Ce lot est validé : les notes ne peuvent plus "
-                                            "être modifiées.")
+    assert response.get_json() == {
+        "error": "locked", "field": None, "details": [],
+        "message": "Ce lot est validé : les notes ne peuvent plus être modifiées."}
 
 
 def test_concurrent_save_of_the_same_copy_cannot_both_win(db, e6_world):
@@ -135,4 +153,25 @@ def test_concurrent_save_of_the_same_copy_cannot_both_win(db, e6_world):
                        {"id": copy.id})
     with pytest.raises(StaleDataError):
         marking.save_copy(copy=copy, points={q1.id: "3"}, comment="x", version=start,
-                           actor=e6_world["markers"][0])
+                          actor=e6_world["markers"][0])
+
+
+def test_autosave_that_loses_a_race_answers_a_conflict(client, login_as, e6_world, monkeypatch):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from exam_app.e6 import views_marking
+
+    lot, copy = _first_copy(e6_world)
+    login_as(e6_world["markers"][0])
+    token = csrf_token_from(client.get(f"/correction/lots/{lot.id}").get_data(as_text=True))
+
+    def lost_race(**kwargs):
+        raise StaleDataError("another save won")
+
+    monkeypatch.setattr(views_marking.marking_service, "save_copy", lost_race)
+    response = client.post(f"/correction/lots/{lot.id}/copies/{copy.anonymous_number}",
+                           headers={"X-CSRFToken": token},
+                           json={"version": copy.version, "points": {}})
+    assert (response.status_code, response.get_json()) == (409, {
+        "error": "conflict", "field": None, "details": [],
+        "message": views_marking.CONCURRENT_SAVE})

@@ -18,10 +18,10 @@ from tests.e6.builders import add_room, seat
 def test_end_time_adds_the_candidates_extra_time():
     start = datetime(2027, 5, 18, 6, 0, tzinfo=UTC)
     assert sitting.end_time(starts_at=start, duration_minutes=240,
-                             extra_fraction=Fraction(0)) == datetime(2027, 5, 18, 10, 0, tzinfo=UTC)
+                            extra_fraction=Fraction(0)) == datetime(2027, 5, 18, 10, 0, tzinfo=UTC)
     assert sitting.end_time(starts_at=start, duration_minutes=240,
-                             extra_fraction=Fraction(1, 3)) == datetime(2027, 5, 18, 11, 20,
-                                                                        tzinfo=UTC)
+                            extra_fraction=Fraction(1, 3)) == datetime(2027, 5, 18, 11, 20,
+                                                                       tzinfo=UTC)
 
 
 def test_distribute_fills_rooms_in_order_and_refuses_without_enough_seats(
@@ -84,7 +84,7 @@ def test_marked_copy_cannot_become_absent(db, e6_world):
     copy = marking.lot_copies(lot)[0]
     with pytest.raises(E6Error, match="ne peut plus être déclaré absent"):
         sitting.record_attendance(room=e6_world["room"],
-                                   statuses={copy.candidate_id: Attendance.ABSENT}, actor=None)
+                                  statuses={copy.candidate_id: Attendance.ABSENT}, actor=None)
     assert db.session.get(E6Copy, copy.id) is not None
 
 
