@@ -57,12 +57,14 @@ def parse_bareme(text: str, *, step: Decimal) -> list[tuple[str, Decimal]]:
 
 
 def questions(session_id: int) -> list[E6Question]:
+    """The session's barème questions, in order."""
     return list(db.session.scalars(
         sa.select(E6Question).where(E6Question.session_id == session_id)
         .order_by(E6Question.position)))
 
 
 def lots_exist(session_id: int) -> bool:
+    """Whether the session's lots are formed (which freezes the barème)."""
     return db.session.scalar(sa.select(E6Lot.id).where(E6Lot.session_id == session_id)
                              .limit(1)) is not None
 
@@ -89,4 +91,5 @@ def set_bareme(*, session: ExamSession, text: str, actor, now: datetime | None =
 
 
 def bareme_text(session_id: int) -> str:
+    """The barème as the form shows it: one 'label ; points' per line."""
     return "\n".join(f"{q.label} ; {decimal_fr(q.max_points)}" for q in questions(session_id))

@@ -35,6 +35,7 @@ class LotPlanError(E6Error):
 
 
 def max_mark() -> Decimal:
+    """The unit's maximum mark (20), from its definition."""
     return Decimal(E6.max_mark)
 
 
@@ -52,9 +53,11 @@ def parse_decimal(value, *, what: str) -> Decimal:
 
 
 def is_multiple(value: Decimal, step: Decimal) -> bool:
+    """Whether ``value`` is a whole number of ``step``."""
     return (value / step) == (value / step).to_integral_value()
 
 
 def round_to_step(value: Decimal, step: Decimal) -> Decimal:
+    """The nearest multiple of ``step`` (halves up), to the hundredth."""
     steps = (value / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     return (steps * step).quantize(Decimal("0.01"))

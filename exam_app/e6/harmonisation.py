@@ -20,6 +20,7 @@ from exam_app.extensions import db
 
 @dataclass
 class MarkerStats:
+    """The marks of one lot (or of all copies) and their statistics."""
     label: str
     lot: E6Lot | None
     marks: list[Decimal] = field(default_factory=list)

@@ -17,6 +17,7 @@ from exam_app.extensions import db
 
 
 def correctors(session_id: int) -> list[E6Corrector]:
+    """The session's correcteurs, in enrolment order."""
     return list(db.session.scalars(
         sa.select(E6Corrector).where(E6Corrector.session_id == session_id)
         .order_by(E6Corrector.id)))
@@ -56,6 +57,7 @@ def remove_corrector(*, corrector: E6Corrector, actor, now: datetime | None = No
 
 
 def marks_entered(session_id: int) -> bool:
+    """Whether any point is entered on a copy of the session."""
     return db.session.scalar(
         sa.select(E6Points.id).join(E6Copy, E6Copy.id == E6Points.copy_id)
         .where(E6Copy.session_id == session_id).limit(1)) is not None
@@ -113,11 +115,13 @@ def form_lots(*, session: ExamSession, actor, now: datetime | None = None) -> li
 
 
 def session_lots(session_id: int) -> list[E6Lot]:
+    """The session's lots by code."""
     return list(db.session.scalars(
         sa.select(E6Lot).where(E6Lot.session_id == session_id).order_by(E6Lot.code)))
 
 
 def lot_sizes(session_id: int) -> dict[int, int]:
+    """Lot id -> number of copies."""
     return dict(db.session.execute(
         sa.select(E6Copy.lot_id, sa.func.count(E6Copy.id))
         .where(E6Copy.session_id == session_id, E6Copy.lot_id.is_not(None))

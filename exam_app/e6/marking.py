@@ -19,6 +19,7 @@ from exam_app.formatting import decimal_fr
 
 
 def corrector_lots(user_id: int) -> list[E6Lot]:
+    """A correcteur's lots, newest first."""
     return list(db.session.scalars(
         sa.select(E6Lot).where(E6Lot.corrector_id == user_id)
         .order_by(E6Lot.created_at.desc(), E6Lot.code)))
@@ -31,6 +32,7 @@ def lot_copies(lot: E6Lot) -> list[E6Copy]:
 
 
 def copy_is_complete(copy: E6Copy, question_ids: set[int]) -> bool:
+    """Whether the copy has points for every question."""
     return {p.question_id for p in copy.points} >= question_ids
 
 

@@ -18,6 +18,7 @@ from exam_app.extensions import db
 
 
 def is_released(session_id: int) -> bool:
+    """Whether the session's anonymity is lifted."""
     return db.session.scalar(sa.select(E6Release.id).where(E6Release.session_id == session_id)) \
         is not None
 
@@ -68,6 +69,7 @@ def lift_anonymity(*, session: ExamSession, actor, now: datetime | None = None) 
 
 
 def release_of(session_id: int) -> E6Release | None:
+    """The session's levée d'anonymat, if any."""
     return db.session.scalar(sa.select(E6Release).where(E6Release.session_id == session_id))
 
 

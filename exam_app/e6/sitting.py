@@ -42,6 +42,7 @@ def add_room(*, centre: Centre, name: str, starts_at: datetime, capacity: int, a
 
 
 def centre_rooms(centre_id: int) -> list[E6Room]:
+    """The centre's rooms by start time and name."""
     return list(db.session.scalars(
         sa.select(E6Room).where(E6Room.centre_id == centre_id).order_by(E6Room.starts_at,
                                                                         E6Room.name)))
@@ -85,6 +86,7 @@ def distribute_candidates(*, centre: Centre, actor, now: datetime | None = None)
 
 @dataclass(frozen=True)
 class RosterLine:
+    """One line of a room's attendance list."""
     sitting: E6Sitting
     candidate: Candidate
     ends_at: datetime

@@ -147,6 +147,21 @@ def test_export_neutralises_spreadsheet_formulas(db, e6_world):
     assert "'=HYPERLINK" in text
 
 
+def test_export_columns_come_from_the_unit_registry(db, e6_world, monkeypatch):
+    from exam_app.units import get_unit
+
+    lot_of = lift(e6_world)
+    # A registry without E5: its column goes, the others keep their data.
+    monkeypatch.setattr(exports, "all_units", lambda: (get_unit("E4"), get_unit("E6")))
+    text = exports.export_csv(e6_world["session"].id).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    assert rows[0] == ["N° candidat", "Nom", "Prénom", "E4", "E6"]
+    assert rows[1:] == [[*r[:4], r[5]] for r in _expected_rows(e6_world, lot_of)]
+    sheet = load_workbook(io.BytesIO(exports.export_xlsx(e6_world["session"].id,
+                                                         title="t"))).active
+    assert [cell.value for cell in sheet[1]] == ["N° candidat", "Nom", "Prénom", "E4", "E6"]
+
+
 def test_bordereau_pdf_lists_marks_and_absences(client, login_as, e6_world):
     from pypdf import PdfReader
 

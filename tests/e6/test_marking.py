@@ -175,3 +175,16 @@ def test_autosave_that_loses_a_race_answers_a_conflict(client, login_as, e6_worl
     assert (response.status_code, response.get_json()) == (409, {
         "error": "conflict", "field": None, "details": [],
         "message": views_marking.CONCURRENT_SAVE})
+
+
+def test_e6_refusals_are_service_errors_whose_class_gives_the_status():
+    from exam_app.e6.common import E6Locked
+    from exam_app.errors import Conflict, ServiceError
+
+    refused, locked, stale = E6Error("x"), E6Locked("x"), StaleCopy("x")
+    assert isinstance(refused, ServiceError)
+    assert (refused.status, refused.code) == (422, "refused")
+    assert isinstance(locked, E6Error) and isinstance(locked, Conflict)
+    assert (locked.status, locked.code) == (409, "locked")
+    assert isinstance(stale, E6Error) and isinstance(stale, Conflict)
+    assert (stale.status, stale.code) == (409, "conflict")
