@@ -91,3 +91,63 @@ def centre_or_403(centre_id: int):
     if not can_view_centre(current_user, centre):
         abort(403)
     return centre
+
+
+# --- E6
+
+
+def e6_room_for_centre_staff_or_403(room_id: int):
+    """An E6 room, if the current user may see its centre: 404 when unknown, 403 when out of scope."""
+    from exam_app.e6.models import E6Room
+    from exam_app.extensions import db
+
+    room = db.session.get(E6Room, room_id)
+    if room is None:
+        abort(404)
+    if not can_view_centre(current_user, room.centre):
+        abort(403)
+    return room
+
+
+def lot_for_manager_or_403(lot_id: int):
+    """An E6 lot, for the académie: 404 when unknown, 403 for anyone else."""
+    from exam_app.e6.models import E6Lot
+    from exam_app.extensions import db
+
+    lot = db.session.get(E6Lot, lot_id)
+    if lot is None:
+        abort(404)
+    if not can_manage(current_user):
+        abort(403)
+    return lot
+
+
+def lot_for_corrector_or_403(lot_id: int):
+    """An E6 lot, if the current user is its correcteur: 404 when unknown, 403 when another's."""
+    import sqlalchemy as sa
+
+    from exam_app.e6.models import E6Lot
+    from exam_app.extensions import db
+
+    lot = db.session.scalar(sa.select(E6Lot).where(E6Lot.id == lot_id,
+                                                   E6Lot.corrector_id == current_user.id))
+    if lot is None:
+        abort(403 if db.session.get(E6Lot, lot_id) else 404)
+    return lot
+
+
+def copy_for_corrector_or_404(lot_id: int, anonymous_number: str):
+    """An anonymous copy of the current correcteur's lot (checked as by
+    lot_for_corrector_or_403); a copy outside that lot is refused with NotFound."""
+    import sqlalchemy as sa
+
+    from exam_app.e6.models import E6Copy
+    from exam_app.errors import NotFound
+    from exam_app.extensions import db
+
+    lot = lot_for_corrector_or_403(lot_id)
+    copy = db.session.scalar(sa.select(E6Copy).where(
+        E6Copy.lot_id == lot.id, E6Copy.anonymous_number == anonymous_number[:20]))
+    if copy is None:
+        raise NotFound("Copie inconnue dans ce lot : rechargez la page.")
+    return copy

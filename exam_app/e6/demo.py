@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from exam_app.accounts.models import User
 from exam_app.clock import PARIS
-from exam_app.e6 import services
+from exam_app.e6 import bareme, common, marking, sitting
+from exam_app.e6.lots import enroll_corrector, form_lots
 from exam_app.e6.models import Attendance, E6Copy, E6Room, E6Sitting
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
@@ -41,31 +42,31 @@ def load_e6(*, session, establishments, gestion, rng: random.Random) -> None:
                                      recorded_at=starts_at))
             if present:
                 db.session.add(E6Copy(session_id=session.id, candidate_id=candidate.id,
-                                      anonymous_number=services.new_anonymous_number(
+                                      anonymous_number=sitting.new_anonymous_number(
                                           session.id, taken=taken, choice=rng.choice)))
     db.session.flush()
-    services.set_bareme(session=session, text=BAREME, actor=gestion)
+    bareme.set_bareme(session=session, text=BAREME, actor=gestion)
     markers = {u.username: u for u in db.session.scalars(sa.select(User).where(
         User.username.in_(["correcteur1", "correcteur2", "correcteur3"])))}
     for username, establishment in (("correcteur1", establishments[0]),
                                     ("correcteur2", establishments[3]),
                                     ("correcteur3", None)):
-        services.enroll_corrector(session=session, user=markers[username],
-                                  establishment=establishment, actor=gestion)
-    lots = services.form_lots(session=session, actor=gestion)
-    questions = services.questions(session.id)
+        enroll_corrector(session=session, user=markers[username],
+                         establishment=establishment, actor=gestion)
+    lots = form_lots(session=session, actor=gestion)
+    questions = bareme.questions(session.id)
     # correcteur1 (the demo login): a few copies marked, the rest to do; correcteur2
     # and correcteur3 (more severe): lots marked and validated, so the harmonisation
     # page has two correcteurs to compare.
     plans = ((6, False, (0.3, 0.95)), (None, True, (0.3, 0.95)), (None, True, (0.2, 0.8)))
     for lot, (how_many, validate, (low, high)) in zip(lots, plans, strict=True):
-        copies = services.lot_copies(lot)
+        copies = marking.lot_copies(lot)
         for copy in copies[:how_many]:
             level = rng.uniform(low, high)
-            points = {q.id: min(q.max_points, max(Decimal(0), services.round_to_step(
+            points = {q.id: min(q.max_points, max(Decimal(0), common.round_to_step(
                 q.max_points * Decimal(level) + Decimal(rng.choice((-1, 0, 0, 1))) / 2,
                 session.mark_step))) for q in questions}
-            services.save_copy(copy=copy, points=points, comment="", version=copy.version,
-                               actor=lot.corrector)
+            marking.save_copy(copy=copy, points=points, comment="", version=copy.version,
+                              actor=lot.corrector)
         if validate:
-            services.validate_lot(lot=lot, actor=lot.corrector)
+            marking.validate_lot(lot=lot, actor=lot.corrector)

@@ -9,8 +9,11 @@ from flask import current_app, render_template, request, url_for
 from exam_app.documents.pdf import render_pdf
 from exam_app.documents.qr import content_hash, make_token, qr_svg
 from exam_app.documents.verification import Status, Verification
-from exam_app.e6 import services
+from exam_app.e6.definition import E6
 from exam_app.e6.models import E6Copy
+from exam_app.e6.release import release_of
+from exam_app.e6.results import e6_results
+from exam_app.e6.sitting import centre_label_copies, room_roster
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.extensions import db
 
@@ -33,7 +36,7 @@ def _token(kind: str, ids: list, content) -> str:
 def labels_pdf(*, centre: Centre, session: ExamSession) -> bytes:
     """The centre's sticker sheets, in attendance-list order; a label names no one."""
     labels = []
-    for room, copy in services.centre_label_copies(centre.id):
+    for room, copy in centre_label_copies(centre.id):
         # The anonymous number, not the row id: ids follow the attendance order.
         token = _token(COPY_KIND, [session.id, copy.anonymous_number],
                        {"n": copy.anonymous_number})
@@ -46,13 +49,13 @@ def labels_pdf(*, centre: Centre, session: ExamSession) -> bytes:
 
 
 def sheet_content(room) -> list[str]:
-    return [line.candidate.number for line in services.room_roster(room, room.centre.session)]
+    return [line.candidate.number for line in room_roster(room, room.centre.session)]
 
 
 def attendance_sheet_pdf(*, room) -> bytes:
     """The room's liste d'émargement: candidates alphabetically, end time, signature."""
     session = room.centre.session
-    roster = services.room_roster(room, session)
+    roster = room_roster(room, session)
     token = _token(SHEET_KIND, [room.id], [line.candidate.number for line in roster])
     html = render_template("print/e6_emargement.html", room=room, centre=room.centre,
                            session=session, roster=roster, qr=qr_svg(_verify_url(token)))
@@ -69,11 +72,11 @@ def check_sheet(payload) -> Verification:
              ("Salle", room.name))
     status = Status.AUTHENTIC if content_hash(sheet_content(room)) == payload.hash \
         else Status.SUPERSEDED
-    return Verification(status, "Liste d'émargement E6", facts)
+    return Verification(status, f"Liste d'émargement {E6.code}", facts)
 
 
 def bordereau_rows(session_id: int) -> list[tuple[Centre | None, list[tuple[Candidate, str]]]]:
-    results = services.e6_results(session_id)
+    results = e6_results(session_id)
     candidates = db.session.scalars(
         sa.select(Candidate).where(Candidate.session_id == session_id)
         .order_by(Candidate.number)).all()
@@ -100,7 +103,7 @@ def bordereau_pdf(*, session: ExamSession) -> bytes:
             "nv": sum(1 for _, r in rows if r == "NV"),
         })
     html = render_template("print/e6_bordereau.html", session=session, blocks=blocks,
-                           release=services.release_of(session.id),
+                           release=release_of(session.id),
                            qr=qr_svg(_verify_url(token)))
     return render_pdf(html)
 
@@ -114,7 +117,7 @@ def check_copy(payload) -> Verification:
     if copy is None or content_hash({"n": copy.anonymous_number}) != payload.hash:
         return Verification(Status.NOT_AUTHENTIC)
     session = db.session.get(ExamSession, copy.session_id)
-    return Verification(Status.AUTHENTIC, "Étiquette de copie anonyme E6",
+    return Verification(Status.AUTHENTIC, f"Étiquette de copie anonyme {E6.code}",
                         (("Session", session.name), ("Copie", copy.anonymous_number)))
 
 
@@ -123,10 +126,10 @@ def check_bordereau(payload) -> Verification:
     if session is None:
         return Verification(Status.NOT_AUTHENTIC)
     current = content_hash(bordereau_content(session.id))
-    facts = (("Session", session.name), ("Épreuve", "E6 — bordereau de notation"))
+    facts = (("Session", session.name), ("Épreuve", f"{E6.code} — bordereau de notation"))
     if current != payload.hash:
-        return Verification(Status.SUPERSEDED, "Bordereau E6", facts)
-    return Verification(Status.AUTHENTIC, "Bordereau E6", facts)
+        return Verification(Status.SUPERSEDED, f"Bordereau {E6.code}", facts)
+    return Verification(Status.AUTHENTIC, f"Bordereau {E6.code}", facts)
 
 
 def register_checks() -> None:

@@ -1,17 +1,26 @@
-"""Results export (CSV and XLSX) after the levée d'anonymat: number, name, E4, E5, E6."""
+"""Results export (CSV and XLSX) after the levée d'anonymat: number, name, then one
+column per exam unit of the registry (E4, E5, E6 today)."""
 
 from __future__ import annotations
 
-import csv
 import io
 
 import sqlalchemy as sa
 
-from exam_app.e6.services import e6_results
+from exam_app.csv_export import safe_cell, write_csv
+from exam_app.e6.definition import E6
+from exam_app.e6.results import e6_results
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
+from exam_app.units import ExamUnit, all_units
 
-HEADER = ("N° candidat", "Nom", "Prénom", "E4", "E5", "E6")
+IDENTITY = ("N° candidat", "Nom", "Prénom")
+NOT_A_MARK = ("ABS", "NV")
+
+
+def header() -> tuple[str, ...]:
+    """The identity columns, then one column per unit of the registry (ordered by code)."""
+    return IDENTITY + tuple(unit.code for unit in all_units())
 
 
 def jury_marks(*, session_id: int, unit_code: str) -> dict[int, str]:
@@ -21,52 +30,54 @@ def jury_marks(*, session_id: int, unit_code: str) -> dict[int, str]:
     return unit_results(session_id=session_id, unit_code=unit_code)
 
 
-def _cell(value: str) -> str:
-    # A name starting with = + - @ would run as a formula in a spreadsheet.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def unit_marks(*, session_id: int, unit: ExamUnit) -> dict[int, str]:
+    """One unit's printed result per candidate id: E6 from its anonymous copies, the
+    others from their juries."""
+    if unit.code == E6.code:
+        return e6_results(session_id)
+    return jury_marks(session_id=session_id, unit_code=unit.code)
 
 
 def result_rows(session_id: int) -> list[tuple[str, ...]]:
+    """One row per candidate, by number, in the order of :func:`header`."""
     candidates = db.session.scalars(
         sa.select(Candidate).where(Candidate.session_id == session_id)
         .order_by(Candidate.number)).all()
-    e4 = jury_marks(session_id=session_id, unit_code="E4")
-    e5 = jury_marks(session_id=session_id, unit_code="E5")
-    e6 = e6_results(session_id)
-    return [(c.number, c.last_name, c.first_name, e4.get(c.id, ""), e5.get(c.id, ""),
-             e6.get(c.id, "")) for c in candidates]
+    marks = [unit_marks(session_id=session_id, unit=unit) for unit in all_units()]
+    return [(c.number, c.last_name, c.first_name, *(m.get(c.id, "") for m in marks))
+            for c in candidates]
 
 
 def export_csv(session_id: int) -> bytes:
     """UTF-8 with BOM and ';' so that spreadsheets in French open it as is."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(HEADER)
-    for row in result_rows(session_id):
-        writer.writerow([_cell(v) for v in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return write_csv(header(), result_rows(session_id))
 
 
 def export_xlsx(session_id: int, *, title: str) -> bytes:
+    """The same table as a workbook, marks as numbers; every text cell neutralised."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
+    columns = header()
+    mark_columns = range(len(IDENTITY), len(columns))
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "Résultats"
-    sheet.append(list(HEADER))
+    sheet.append(list(columns))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in result_rows(session_id):
-        values = [_cell(v) for v in row]
+        values: list[str | float] = [safe_cell(v) for v in row]
         # Marks as numbers (so they sort and average), ABS / NV as text.
-        for index in (3, 4, 5):
+        for index in mark_columns:
             text = values[index]
-            if text and text not in ("ABS", "NV"):
-                values[index] = float(text.replace(",", "."))
+            if text and text not in NOT_A_MARK:
+                values[index] = float(str(text).replace(",", "."))
         sheet.append(values)
-    for column, width in zip("ABCDEF", (16, 24, 20, 8, 8, 8), strict=True):
-        sheet.column_dimensions[column].width = width
+    widths = (16, 24, 20) + (8,) * len(mark_columns)
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = "A2"
     workbook.properties.title = title[:200]
     out = io.BytesIO()

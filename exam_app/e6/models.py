@@ -3,7 +3,7 @@ harmonisation adjustments and the lifting of anonymity.
 
 The only link between a copy and a candidate is ``E6Copy.candidate_id``: pages
 reachable by a correcteur read copies through their lot and never join the
-candidate (see ``services.lot_copies``).
+candidate (see ``marking.lot_copies``).
 """
 
 from __future__ import annotations

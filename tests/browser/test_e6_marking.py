@@ -79,7 +79,7 @@ def page(chromium):
 def test_correcteur_marks_three_copies_with_the_keyboard(live_e6, page):
     from playwright.sync_api import expect
 
-    from exam_app.e6 import services
+    from exam_app.e6 import marking
     from exam_app.e6.models import E6Lot
     from exam_app.extensions import db
 
@@ -123,6 +123,21 @@ def test_correcteur_marks_three_copies_with_the_keyboard(live_e6, page):
     page.keyboard.type("1")  # a valid value again
     expect(statuses.nth(1)).to_have_text("Enregistré — complète", timeout=10_000)
 
+    # A value the server refuses (off the session's 0,5 step): its message is shown
+    # and its box flagged from the error's field.
+    box = page.locator("tr.marking__row").nth(1).locator("input.points").nth(2)
+    page.keyboard.press("Backspace")
+    page.keyboard.type("2,25")
+    expect(statuses.nth(1)).to_have_text(
+        "Non enregistré : Question « Question 3 » : les points vont par pas de 0,5.",
+        timeout=10_000)
+    expect(box).to_have_attribute("aria-invalid", "true")
+    for _ in range(4):
+        page.keyboard.press("Backspace")
+    page.keyboard.type("1")
+    expect(statuses.nth(1)).to_have_text("Enregistré — complète", timeout=10_000)
+    expect(box).to_have_attribute("aria-invalid", "false")
+
     # Validate the lot with the keyboard: tick the confirmation, submit.
     page.locator("input[name=confirm]").focus()
     page.keyboard.press("Space")
@@ -133,6 +148,6 @@ def test_correcteur_marks_three_copies_with_the_keyboard(live_e6, page):
     with live_e6["app"].app_context():
         lot = db.session.get(E6Lot, live_e6["lot_id"])
         assert lot.state == "validated"
-        totals = sorted(c.raw_total for c in services.lot_copies(lot))
+        totals = sorted(c.raw_total for c in marking.lot_copies(lot))
         assert totals == [Decimal("6.50"), Decimal("17.50"), Decimal("20.00")]
-        assert {c.comment for c in services.lot_copies(lot)} == {"Copie lue"}
+        assert {c.comment for c in marking.lot_copies(lot)} == {"Copie lue"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from exam_app.e6 import services
+from exam_app.e6 import sitting
 from exam_app.e6.models import (
     Attendance,
     E6Copy,
@@ -43,7 +43,7 @@ def seat(candidate, room, attendance: Attendance | None = Attendance.PRESENT) ->
         db.session.flush()
         return None
     copy = E6Copy(session_id=candidate.session_id, candidate_id=candidate.id,
-                  anonymous_number=services.new_anonymous_number(candidate.session_id))
+                  anonymous_number=sitting.new_anonymous_number(candidate.session_id))
     db.session.add(copy)
     db.session.flush()
     return copy

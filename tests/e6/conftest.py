@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from exam_app.accounts.models import Role
-from exam_app.e6 import services
+from exam_app.e6 import harmonisation, marking, release
+from exam_app.e6.lots import form_lots
 from exam_app.e6.models import Attendance
 from tests.e6.builders import add_questions, add_room, enroll, seat
 
@@ -35,7 +38,7 @@ def e6_world(create_session, create_centre, create_candidate, create_establishme
     markers = [create_user(Role.CORRECTEUR, username=f"corr{n}") for n in (1, 2)]
     enroll(session, markers[0], schools[0])
     enroll(session, markers[1], schools[1])
-    lots = services.form_lots(session=session, actor=None)
+    lots = form_lots(session=session, actor=None)
     gestionnaire = create_user(Role.GESTIONNAIRE)
     return {"session": session, "centre": centre, "room": room, "schools": schools,
             "candidates": candidates, "questions": questions, "markers": markers,
@@ -44,8 +47,23 @@ def e6_world(create_session, create_centre, create_candidate, create_establishme
 
 def mark_lot(lot, questions, values, actor):
     """Give every copy of the lot the same points per question, then validate the lot."""
-    for copy in services.lot_copies(lot):
-        services.save_copy(copy=copy, points={q.id: v for q, v in zip(questions, values,
+    for copy in marking.lot_copies(lot):
+        marking.save_copy(copy=copy, points={q.id: v for q, v in zip(questions, values,
                                                                        strict=True)},
                            comment="", version=copy.version, actor=actor)
-    services.validate_lot(lot=lot, actor=actor)
+    marking.validate_lot(lot=lot, actor=actor)
+
+
+def lift(e6_world):
+    """Mark both lots, adjust the second, make both final and lift anonymity;
+    returns candidate id -> lot id."""
+    first, second = e6_world["lots"]
+    mark_lot(first, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])  # 11
+    mark_lot(second, e6_world["questions"], ("5", "6,5", "3"), e6_world["markers"][1])  # 14,5
+    harmonisation.adjust_lot(lot=second, factor=Decimal(1), offset_points=Decimal("-1"),
+                             reason="Harmonisation", actor=e6_world["gestionnaire"])  # 13,5
+    for lot in (first, second):
+        harmonisation.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
+    release.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
+    return {c.candidate_id: c.lot_id for c in
+            [*marking.lot_copies(first), *marking.lot_copies(second)]}

@@ -21,7 +21,7 @@ import pytest
 from flask import current_app
 
 from exam_app.documents.qr import make_token
-from exam_app.e6 import documents, services
+from exam_app.e6 import documents, harmonisation, marking, release
 from tests.conftest import csrf_token_from
 from tests.e6.conftest import mark_lot
 from tests.test_routes import ACCESS, world  # noqa: F401 - the route-access world fixture
@@ -68,21 +68,21 @@ def _links(body: str) -> list[str]:
 def _prepare(e6_world, state: str) -> None:
     first, second = e6_world["lots"]
     q = e6_world["questions"]
-    copy = services.lot_copies(first)[0]
-    services.save_copy(copy=copy, points={q[0].id: "4", q[1].id: "5"}, comment="À revoir",
-                       version=copy.version, actor=e6_world["markers"][0])
+    copy = marking.lot_copies(first)[0]
+    marking.save_copy(copy=copy, points={q[0].id: "4", q[1].id: "5"}, comment="À revoir",
+                      version=copy.version, actor=e6_world["markers"][0])
     if state == "marking":
         return
-    for c in services.lot_copies(first):
-        services.save_copy(copy=c, points={x.id: "2" for x in q}, comment="", version=c.version,
-                           actor=e6_world["markers"][0])
-    services.validate_lot(lot=first, actor=e6_world["markers"][0])
-    services.adjust_lot(lot=first, factor=Decimal(1), offset_points=Decimal(1),
-                        reason="Harmonisation du lot", actor=e6_world["gestionnaire"])
-    services.finalize_lot(lot=first, actor=e6_world["gestionnaire"])
+    for c in marking.lot_copies(first):
+        marking.save_copy(copy=c, points={x.id: "2" for x in q}, comment="", version=c.version,
+                          actor=e6_world["markers"][0])
+    marking.validate_lot(lot=first, actor=e6_world["markers"][0])
+    harmonisation.adjust_lot(lot=first, factor=Decimal(1), offset_points=Decimal(1),
+                             reason="Harmonisation du lot", actor=e6_world["gestionnaire"])
+    harmonisation.finalize_lot(lot=first, actor=e6_world["gestionnaire"])
     mark_lot(second, q, ("3", "3", "3"), e6_world["markers"][1])
-    services.finalize_lot(lot=second, actor=e6_world["gestionnaire"])
-    services.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
+    harmonisation.finalize_lot(lot=second, actor=e6_world["gestionnaire"])
+    release.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
 
 
 @pytest.mark.parametrize("state", ["marking", "after_lifting"])
@@ -90,8 +90,8 @@ def test_nothing_a_correcteur_reaches_names_a_candidate(app, client, login_as, w
                                                         e6_world, state):
     _prepare(e6_world, state)
     first = e6_world["lots"][0]
-    copy = services.lot_copies(first)[0]
-    other_copy = services.lot_copies(e6_world["lots"][1])[0]
+    copy = marking.lot_copies(first)[0]
+    other_copy = marking.lot_copies(e6_world["lots"][1])[0]
     secret = current_app.config["SECRET_KEY"]
     # The world's arguments fill every declared route (other features' included);
     # this session's objects replace them where the correcteur has something to see.

@@ -7,19 +7,19 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from exam_app.audit.models import AuditEvent
-from exam_app.e6 import exports, services
-from exam_app.e6.services import E6Error
+from exam_app.e6 import exports, harmonisation, marking, release
+from exam_app.e6.common import E6Error
 from tests.conftest import csrf_token_from
-from tests.e6.conftest import mark_lot
+from tests.e6.conftest import lift, mark_lot
 
 
 def test_adjustment_keeps_before_and_after_with_reason_and_audit(db, e6_world):
     lot = e6_world["lots"][0]
     mark_lot(lot, e6_world["questions"], ("3", "4,5", "4"), e6_world["markers"][0])  # 11,5
-    adjustment = services.adjust_lot(lot=lot, factor=Decimal("1"), offset_points=Decimal("1"),
-                                     reason="Lot plus sévère que la moyenne",
-                                     actor=e6_world["gestionnaire"])
-    copies = services.lot_copies(lot)
+    adjustment = harmonisation.adjust_lot(lot=lot, factor=Decimal("1"), offset_points=Decimal("1"),
+                                          reason="Lot plus sévère que la moyenne",
+                                          actor=e6_world["gestionnaire"])
+    copies = marking.lot_copies(lot)
     assert [(m.before, m.after) for m in adjustment.changes] == \
         [(Decimal("11.50"), Decimal("12.50"))] * len(copies)
     assert [c.raw_total for c in copies] == [Decimal("11.50")] * len(copies)
@@ -34,9 +34,9 @@ def test_adjustment_keeps_before_and_after_with_reason_and_audit(db, e6_world):
 def test_linear_rescale_rounds_to_the_step_and_stays_within_twenty(db, e6_world):
     lot = e6_world["lots"][0]
     mark_lot(lot, e6_world["questions"], ("6", "8", "5,5"), e6_world["markers"][0])  # 19,5
-    services.adjust_lot(lot=lot, factor=Decimal("1.1"), offset_points=Decimal("0"),
-                        reason="Rescale", actor=e6_world["gestionnaire"])
-    assert {c.mark for c in services.lot_copies(lot)} == {Decimal("20.00")}
+    harmonisation.adjust_lot(lot=lot, factor=Decimal("1.1"), offset_points=Decimal("0"),
+                             reason="Rescale", actor=e6_world["gestionnaire"])
+    assert {c.mark for c in marking.lot_copies(lot)} == {Decimal("20.00")}
 
 
 @pytest.mark.parametrize(("factor", "offset", "reason", "message"), [
@@ -49,16 +49,16 @@ def test_adjustment_refuses_bad_input(db, e6_world, factor, offset, reason, mess
     lot = e6_world["lots"][0]
     mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
     with pytest.raises(E6Error) as caught:
-        services.adjust_lot(lot=lot, factor=Decimal(factor), offset_points=Decimal(offset),
-                            reason=reason, actor=e6_world["gestionnaire"])
+        harmonisation.adjust_lot(lot=lot, factor=Decimal(factor), offset_points=Decimal(offset),
+                                 reason=reason, actor=e6_world["gestionnaire"])
     assert caught.value.message == message
     assert lot.adjustments == []
 
 
 def test_open_lot_cannot_be_adjusted(db, e6_world):
     with pytest.raises(E6Error, match="pas encore validé"):
-        services.adjust_lot(lot=e6_world["lots"][0], factor=Decimal(1), offset_points=Decimal(1),
-                            reason="Motif valable", actor=e6_world["gestionnaire"])
+        harmonisation.adjust_lot(lot=e6_world["lots"][0], factor=Decimal(1), offset_points=Decimal(1),
+                                 reason="Motif valable", actor=e6_world["gestionnaire"])
 
 
 def test_correcteur_sees_who_adjusted_their_lot_when_and_why(client, login_as, e6_world):
@@ -86,13 +86,13 @@ def test_correcteur_sees_who_adjusted_their_lot_when_and_why(client, login_as, e
 def test_lifting_is_refused_while_a_lot_is_open_and_lists_what_is_missing(db, e6_world):
     first, second = e6_world["lots"]
     mark_lot(first, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
-    services.finalize_lot(lot=first, actor=e6_world["gestionnaire"])
+    harmonisation.finalize_lot(lot=first, actor=e6_world["gestionnaire"])
     with pytest.raises(E6Error) as caught:
-        services.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
+        release.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
     name = e6_world["markers"][1].display_name
     assert caught.value.details == [
         f"Lot L02 ({name}) : en cours de correction, pas encore définitif."]
-    assert services.release_of(e6_world["session"].id) is None
+    assert release.release_of(e6_world["session"].id) is None
 
 
 def test_exports_are_refused_before_lifting(client, login_as, e6_world):
@@ -102,19 +102,6 @@ def test_exports_are_refused_before_lifting(client, login_as, e6_world):
         response = client.get(f"/gestion/sessions/{code}/e6/{suffix}")
         assert response.status_code == 302
         assert response.headers["Location"] == f"/gestion/sessions/{code}/e6/"
-
-
-def _lift(e6_world):
-    first, second = e6_world["lots"]
-    mark_lot(first, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])  # 11
-    mark_lot(second, e6_world["questions"], ("5", "6,5", "3"), e6_world["markers"][1])  # 14,5
-    services.adjust_lot(lot=second, factor=Decimal(1), offset_points=Decimal("-1"),
-                        reason="Harmonisation", actor=e6_world["gestionnaire"])  # 13,5
-    for lot in (first, second):
-        services.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
-    services.lift_anonymity(session=e6_world["session"], actor=e6_world["gestionnaire"])
-    return {c.candidate_id: c.lot_id for c in
-            [*services.lot_copies(first), *services.lot_copies(second)]}
 
 
 def _expected_rows(e6_world, lot_of):
@@ -127,7 +114,7 @@ def _expected_rows(e6_world, lot_of):
 
 
 def test_csv_export_after_lifting(client, login_as, e6_world):
-    lot_of = _lift(e6_world)
+    lot_of = lift(e6_world)
     login_as(e6_world["gestionnaire"])
     response = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/resultats.csv")
     assert response.status_code == 200
@@ -139,7 +126,7 @@ def test_csv_export_after_lifting(client, login_as, e6_world):
 
 
 def test_xlsx_export_after_lifting(client, login_as, e6_world):
-    lot_of = _lift(e6_world)
+    lot_of = lift(e6_world)
     login_as(e6_world["gestionnaire"])
     response = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/resultats.xlsx")
     assert response.status_code == 200
@@ -155,15 +142,30 @@ def test_xlsx_export_after_lifting(client, login_as, e6_world):
 def test_export_neutralises_spreadsheet_formulas(db, e6_world):
     candidate = e6_world["candidates"][0]
     candidate.last_name = "=HYPERLINK(\"x\")"
-    _lift(e6_world)
+    lift(e6_world)
     text = exports.export_csv(e6_world["session"].id).decode("utf-8")
     assert "'=HYPERLINK" in text
+
+
+def test_export_columns_come_from_the_unit_registry(db, e6_world, monkeypatch):
+    from exam_app.units import get_unit
+
+    lot_of = lift(e6_world)
+    # A registry without E5: its column goes, the others keep their data.
+    monkeypatch.setattr(exports, "all_units", lambda: (get_unit("E4"), get_unit("E6")))
+    text = exports.export_csv(e6_world["session"].id).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    assert rows[0] == ["N° candidat", "Nom", "Prénom", "E4", "E6"]
+    assert rows[1:] == [[*r[:4], r[5]] for r in _expected_rows(e6_world, lot_of)]
+    sheet = load_workbook(io.BytesIO(exports.export_xlsx(e6_world["session"].id,
+                                                         title="t"))).active
+    assert [cell.value for cell in sheet[1]] == ["N° candidat", "Nom", "Prénom", "E4", "E6"]
 
 
 def test_bordereau_pdf_lists_marks_and_absences(client, login_as, e6_world):
     from pypdf import PdfReader
 
-    _lift(e6_world)
+    lift(e6_world)
     login_as(e6_world["gestionnaire"])
     response = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/bordereau.pdf")
     assert response.status_code == 200
@@ -177,8 +179,8 @@ def test_reopened_lot_goes_back_to_its_correcteur_with_an_audited_reason(db, e6_
     lot = e6_world["lots"][0]
     mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
     with pytest.raises(E6Error, match="Indiquez le motif"):
-        services.reopen_lot(lot=lot, reason="", actor=e6_world["gestionnaire"])
-    services.reopen_lot(lot=lot, reason="Copie mal lue", actor=e6_world["gestionnaire"])
+        harmonisation.reopen_lot(lot=lot, reason="", actor=e6_world["gestionnaire"])
+    harmonisation.reopen_lot(lot=lot, reason="Copie mal lue", actor=e6_world["gestionnaire"])
     assert lot.state == "open"
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "e6.lot.reopen"))
     assert event.reason == "Copie mal lue"
@@ -187,12 +189,12 @@ def test_reopened_lot_goes_back_to_its_correcteur_with_an_audited_reason(db, e6_
 def test_final_lot_can_be_neither_adjusted_nor_reopened(db, e6_world):
     lot = e6_world["lots"][0]
     mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
-    services.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
+    harmonisation.finalize_lot(lot=lot, actor=e6_world["gestionnaire"])
     with pytest.raises(E6Error, match="définitif"):
-        services.adjust_lot(lot=lot, factor=Decimal(1), offset_points=Decimal(1),
-                            reason="Trop tard", actor=e6_world["gestionnaire"])
+        harmonisation.adjust_lot(lot=lot, factor=Decimal(1), offset_points=Decimal(1),
+                                 reason="Trop tard", actor=e6_world["gestionnaire"])
     with pytest.raises(E6Error, match="Seul un lot validé"):
-        services.reopen_lot(lot=lot, reason="Trop tard", actor=e6_world["gestionnaire"])
+        harmonisation.reopen_lot(lot=lot, reason="Trop tard", actor=e6_world["gestionnaire"])
 
 
 def test_lift_page_refuses_and_lists_the_open_lots(client, login_as, e6_world):
@@ -206,4 +208,4 @@ def test_lift_page_refuses_and_lists_the_open_lots(client, login_as, e6_world):
     assert "La levée d&#39;anonymat est refusée" in html
     for lot, marker in zip(e6_world["lots"], e6_world["markers"], strict=True):
         assert f"Lot {lot.code} ({marker.display_name}) : en cours de correction" in html
-    assert services.release_of(e6_world["session"].id) is None
+    assert release.release_of(e6_world["session"].id) is None

@@ -4,9 +4,11 @@ from decimal import Decimal
 import pytest
 
 from exam_app.accounts.models import Role
-from exam_app.e6 import services
+from exam_app.e6 import bareme
+from exam_app.e6.common import E6Error
+from exam_app.e6.lot_plan import plan_lots
+from exam_app.e6.lots import form_lots
 from exam_app.e6.models import E6Copy, E6Lot
-from exam_app.e6.services import E6Error, plan_lots
 from tests.e6.builders import add_questions, add_room, enroll, seat
 
 
@@ -53,7 +55,7 @@ def test_form_lots_respects_the_establishment_rule_in_the_database(
     markers = [create_user(Role.CORRECTEUR) for _ in range(3)]
     for marker, school in zip(markers, schools, strict=True):
         enroll(session, marker, school)
-    lots = services.form_lots(session=session, actor=None)
+    lots = form_lots(session=session, actor=None)
     assert [lot.code for lot in lots] == ["L01", "L02", "L03"]
     sizes = Counter()
     for lot, school in zip(lots, schools, strict=True):
@@ -75,14 +77,14 @@ def test_form_lots_refused_while_attendance_is_missing(db, create_session, creat
     add_questions(session)
     enroll(session, create_user(Role.CORRECTEUR))
     with pytest.raises(E6Error) as caught:
-        services.form_lots(session=session, actor=None)
+        form_lots(session=session, actor=None)
     assert caught.value.details == ["1 candidat(s) sans présence enregistrée."]
     assert db.session.query(E6Lot).count() == 0
 
 
 def test_parse_bareme_accepts_lines_totalling_twenty():
-    lines = services.parse_bareme("1. Diagnostic RH ; 6\n\n2. Recrutement ; 7,5\n3. Formation;6.5\n",
-                                  step=Decimal("0.5"))
+    lines = bareme.parse_bareme("1. Diagnostic RH ; 6\n\n2. Recrutement ; 7,5\n3. Formation;6.5\n",
+                                step=Decimal("0.5"))
     assert lines == [("1. Diagnostic RH", Decimal("6")), ("2. Recrutement", Decimal("7.5")),
                      ("3. Formation", Decimal("6.5"))]
 
@@ -102,19 +104,19 @@ def test_parse_bareme_accepts_lines_totalling_twenty():
 ])
 def test_parse_bareme_refuses_bad_input(text, message, details):
     with pytest.raises(E6Error) as caught:
-        services.parse_bareme(text, step=Decimal("0.5"))
+        bareme.parse_bareme(text, step=Decimal("0.5"))
     assert caught.value.message == message
     assert caught.value.details == details
 
 
 def test_bareme_is_frozen_once_lots_exist(db, create_session, create_user):
     session = create_session()
-    services.set_bareme(session=session, text="A ; 10\nB ; 10", actor=None)
+    bareme.set_bareme(session=session, text="A ; 10\nB ; 10", actor=None)
     from tests.e6.builders import make_lot
     make_lot(session, create_user(Role.CORRECTEUR), [])
     with pytest.raises(E6Error, match="le barème ne peut plus être modifié"):
-        services.set_bareme(session=session, text="A ; 20", actor=None)
-    assert [q.label for q in services.questions(session.id)] == ["A", "B"]
+        bareme.set_bareme(session=session, text="A ; 20", actor=None)
+    assert [q.label for q in bareme.questions(session.id)] == ["A", "B"]
 
 
 def test_bareme_page_shows_errors_and_saves_nothing(client, login_as, create_session, create_user):
@@ -127,9 +129,9 @@ def test_bareme_page_shows_errors_and_saves_nothing(client, login_as, create_ses
                            data={"csrf_token": token, "text": "Q1 ; 15\nQ2 ; 6"})
     assert response.status_code == 422
     assert "Le total du barème est 21 points" in response.get_data(as_text=True)
-    assert services.questions(session.id) == []
+    assert bareme.questions(session.id) == []
     response = client.post(f"/gestion/sessions/{session.code}/e6/bareme",
                            data={"csrf_token": token, "text": "Q1 ; 14\nQ2 ; 6"})
     assert response.status_code == 302
-    assert [(q.label, q.max_points) for q in services.questions(session.id)] == [
+    assert [(q.label, q.max_points) for q in bareme.questions(session.id)] == [
         ("Q1", Decimal("14.00")), ("Q2", Decimal("6.00"))]

@@ -7,20 +7,21 @@ import pytest
 from pypdf import PdfReader
 
 from exam_app.accounts.models import Role
-from exam_app.e6 import services
+from exam_app.e6 import marking, sitting
+from exam_app.e6.common import E6Error
 from exam_app.e6.models import Attendance, E6Copy
-from exam_app.e6.services import ANONYMOUS_ALPHABET, E6Error
+from exam_app.e6.sitting import ANONYMOUS_ALPHABET
 from tests.conftest import csrf_token_from
 from tests.e6.builders import add_room, seat
 
 
 def test_end_time_adds_the_candidates_extra_time():
     start = datetime(2027, 5, 18, 6, 0, tzinfo=UTC)
-    assert services.end_time(starts_at=start, duration_minutes=240,
-                             extra_fraction=Fraction(0)) == datetime(2027, 5, 18, 10, 0, tzinfo=UTC)
-    assert services.end_time(starts_at=start, duration_minutes=240,
-                             extra_fraction=Fraction(1, 3)) == datetime(2027, 5, 18, 11, 20,
-                                                                        tzinfo=UTC)
+    assert sitting.end_time(starts_at=start, duration_minutes=240,
+                            extra_fraction=Fraction(0)) == datetime(2027, 5, 18, 10, 0, tzinfo=UTC)
+    assert sitting.end_time(starts_at=start, duration_minutes=240,
+                            extra_fraction=Fraction(1, 3)) == datetime(2027, 5, 18, 11, 20,
+                                                                       tzinfo=UTC)
 
 
 def test_distribute_fills_rooms_in_order_and_refuses_without_enough_seats(
@@ -31,11 +32,11 @@ def test_distribute_fills_rooms_in_order_and_refuses_without_enough_seats(
         create_candidate(session, centre=centre, last_name=name)
     add_room(centre, "A", capacity=1)
     with pytest.raises(E6Error, match="Places insuffisantes : 3 candidat"):
-        services.distribute_candidates(centre=centre, actor=None)
+        sitting.distribute_candidates(centre=centre, actor=None)
     add_room(centre, "B", capacity=5)
-    assert services.distribute_candidates(centre=centre, actor=None) == 3
-    rooms = services.centre_rooms(centre.id)
-    assert [[line.candidate.last_name for line in services.room_roster(r, session)]
+    assert sitting.distribute_candidates(centre=centre, actor=None) == 3
+    rooms = sitting.centre_rooms(centre.id)
+    assert [[line.candidate.last_name for line in sitting.room_roster(r, session)]
             for r in rooms] == [["ARNAUD"], ["DURAND", "MARTIN"]]
 
 
@@ -74,16 +75,16 @@ def test_attendance_of_another_centre_is_forbidden(client, login_as, create_sess
 def test_anonymous_numbers_are_unique_in_a_session(db, create_session):
     session = create_session()
     taken: set[str] = set()
-    numbers = [services.new_anonymous_number(session.id, taken=taken) for _ in range(2000)]
+    numbers = [sitting.new_anonymous_number(session.id, taken=taken) for _ in range(2000)]
     assert len(set(numbers)) == 2000
 
 
 def test_marked_copy_cannot_become_absent(db, e6_world):
     lot = e6_world["lots"][0]
-    copy = services.lot_copies(lot)[0]
+    copy = marking.lot_copies(lot)[0]
     with pytest.raises(E6Error, match="ne peut plus être déclaré absent"):
-        services.record_attendance(room=e6_world["room"],
-                                   statuses={copy.candidate_id: Attendance.ABSENT}, actor=None)
+        sitting.record_attendance(room=e6_world["room"],
+                                  statuses={copy.candidate_id: Attendance.ABSENT}, actor=None)
     assert db.session.get(E6Copy, copy.id) is not None
 
 
@@ -93,7 +94,7 @@ def test_labels_pdf_shows_anonymous_numbers_and_names_nobody(client, login_as, e
     assert response.status_code == 200
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
     numbers = sorted(c.anonymous_number for lot in e6_world["lots"]
-                     for c in services.lot_copies(lot))
+                     for c in marking.lot_copies(lot))
     assert sorted(re.findall(r"[A-Z0-9]{4}-[A-Z0-9]{4}", text)) == numbers
     for candidate in e6_world["candidates"]:
         assert candidate.last_name not in text

@@ -66,7 +66,7 @@
       headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify(payload(row))
     }).then(function (response) {
-      return response.json().catch(function () { return { ok: false, error: "Réponse illisible du serveur." }; })
+      return response.json().catch(function () { return { message: "Réponse illisible du serveur." }; })
         .then(function (data) { return { status: response.status, data: data }; });
     }).then(function (result) {
       delete row.dataset.saving;
@@ -80,7 +80,8 @@
         return;
       }
       if (result.status === 409) { row.dataset.conflict = "1"; }
-      setStatus(row, "Non enregistré : " + (result.data.error || "erreur " + result.status), "error");
+      // Refusals use the one error shape: {error, message, field, details}.
+      setStatus(row, "Non enregistré : " + (result.data.message || "erreur " + result.status), "error");
       if (result.data.field) {
         var input = row.querySelector('input[data-question="' + result.data.field + '"]');
         if (input) { input.setAttribute("aria-invalid", "true"); }
