@@ -29,7 +29,7 @@ from wtforms import SelectChoice
 from exam_app.accounts.models import Role
 from exam_app.clock import PARIS, to_local, utcnow
 from exam_app.dossiers import receipts, services
-from exam_app.dossiers.body import request_body
+from exam_app.dossiers.body import body_reader
 from exam_app.dossiers.forms import (
     ConfirmForm,
     DeadlineForm,
@@ -218,7 +218,8 @@ def upload_chunk(upload_token: str):
                         "message": "Ce morceau dépasse la taille annoncée du fichier."}), 413
     storage = get_storage()
     try:
-        result = services.receive_chunk(upload=upload, stream=request_body(request), offset=offset,
+        stream = body_reader(current_app.config)(request)
+        result = services.receive_chunk(upload=upload, stream=stream, offset=offset,
                                         length=length, storage=storage, actor=current_user,
                                         limits=_limits())
     except DepositError as error:
