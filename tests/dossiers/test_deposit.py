@@ -10,7 +10,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from exam_app.clock import utcnow
-from exam_app.dossiers import services
+from exam_app.dossiers import deposit as deposit_services
+from exam_app.dossiers.deadlines import session_deadline
 from exam_app.dossiers.models import DepositDeadline, Dossier, DossierFile, Upload
 from exam_app.extensions import db
 from tests.dossiers.helpers import make_pdf
@@ -190,8 +191,8 @@ def test_upload_finishing_one_second_after_the_deadline_is_refused(monkeypatch, 
     data = make_pdf(1, marker="tard")
     url = depositor.create("description_missions", len(data), "tard.pdf").get_json()["url"]
     assert depositor.patch(url, data[:300], 0).status_code == 200
-    deadline = services.session_deadline(session_id=depositor.session.id, unit_code="E4")
-    monkeypatch.setattr(services, "utcnow", lambda: deadline + timedelta(seconds=1))
+    deadline = session_deadline(session_id=depositor.session.id, unit_code="E4")
+    monkeypatch.setattr(deposit_services, "utcnow", lambda: deadline + timedelta(seconds=1))
     response = depositor.patch(url, data[300:], 300)
     assert response.status_code == 409
     assert response.get_json()["error"] == "late"
