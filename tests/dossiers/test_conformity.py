@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -191,6 +193,24 @@ def test_dashboard_counts_and_csv(app, client, login_as, create_session, create_
                                              complete.number: "Déposé (complet)"}
     assert db.session.scalar(sa.select(sa.func.count(Dossier.id))) == 2
 
+
+
+def test_depots_csv_neutralises_formulas_in_names(app, client, login_as, create_session,
+                                                  create_candidate, create_user):
+    session = create_session()
+    tricky = create_candidate(session, last_name='=HYPERLINK("http://x";"clic")',
+                              first_name="+33 6")
+    deposit(app, tricky, "E4", "sommaire")
+    login_as(create_user(Role.GESTIONNAIRE))
+    response = client.get(f"/gestion/sessions/{session.code}/dossiers/depots.csv?unite=E4")
+    assert response.headers["Content-Disposition"] == (
+        f"attachment; filename=depots-{session.code}-E4.csv")
+    assert response.mimetype == "text/csv"
+    data = response.get_data()
+    assert data.startswith("\ufeff".encode()) and b"\r\n" in data
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[1][:3] == [tricky.number, "'=HYPERLINK(\"http://x\";\"clic\")", "'+33 6"]
+    assert rows[1][6] == "Incomplet"
 
 def test_gestionnaire_configures_reasons_and_their_nv_effect(client, login_as, create_session,
                                                             create_user):

@@ -340,3 +340,25 @@ def test_after_the_deadline_the_page_is_read_only_and_the_fallback_refuses(depos
         content_type="multipart/form-data", follow_redirects=True)
     assert "Le délai de dépôt est dépassé" in response.get_data(as_text=True)
     assert [f.original_name for f in _files(depositor.candidate.id)] == ["avant.pdf"]
+
+
+def test_refusals_are_service_errors_in_the_one_json_shape(depositor):
+    from exam_app.dossiers.common import DepositError
+    from exam_app.errors import ServiceError
+
+    assert issubclass(DepositError, ServiceError)
+    data = make_pdf(1, marker="forme")
+    url = depositor.create("sommaire", len(data), "forme.pdf").get_json()["url"]
+    assert depositor.patch(url, data[:200], 0).status_code == 200
+    wrong = depositor.patch(url, data[100:], 100)
+    # The upload script resumes on error == "offset" from the Upload-Offset header.
+    assert (wrong.status_code, wrong.headers["Upload-Offset"]) == (409, "200")
+    assert wrong.get_json() == {
+        "error": "offset", "field": None, "details": [],
+        "message": "Décalage incorrect : le serveur détient 200 octets, reprise à partir de là."}
+    no_json = depositor.client.post(f"/candidat/{depositor.candidate.id}/dossiers/E4/envois",
+                                    data="x", headers={"X-CSRFToken": depositor.token})
+    assert no_json.status_code == 400
+    assert no_json.get_json() == {
+        "error": "bad_request", "field": None, "details": [],
+        "message": "Requête invalide : JSON attendu (pièce, nom, taille)."}

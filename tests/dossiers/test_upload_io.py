@@ -17,7 +17,7 @@ from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
 from exam_app.dossiers import pdfcheck
-from exam_app.dossiers.body_fast import GunicornSocketBody, request_body
+from exam_app.dossiers.body_fast import GunicornSocketBody, gunicorn_supported, request_body
 from exam_app.dossiers.storage import CHUNK_SIZE, ClientDisconnected, LocalStorage
 from exam_app.dossiers.storage_fast import FastLocalStorage
 
@@ -165,6 +165,13 @@ def _send(client: socket.socket, data: bytes, close: bool = True) -> threading.T
     return thread
 
 
+needs_supported_gunicorn = pytest.mark.skipif(
+    not gunicorn_supported(),
+    reason="the installed gunicorn is outside body_fast.GUNICORN_VERSIONS: the fast reader is "
+           "not used (test_fast_paths.py tests the fallback)")
+
+
+@needs_supported_gunicorn
 def test_gunicorn_body_reads_what_gunicorn_holds_then_the_socket(tmp_path):
     data = bytes(range(256)) * 12_000  # 3 MB: several buffers
     server, client = _sockets()
@@ -210,6 +217,7 @@ def test_request_body_off_gunicorn_is_werkzeugs_stream():
     assert request_body(request) is request.stream
 
 
+@needs_supported_gunicorn
 def test_request_body_after_a_partial_read_is_werkzeugs_stream():
     server, client = _sockets()
     with server, client:
