@@ -47,6 +47,9 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
+        # Upload fast paths: "fast" (default) or "reference" (dossiers/body.py, storage.py).
+        "DOSSIER_BODY_READER": os.environ.get("DOSSIER_BODY_READER") or "fast",
+        "DOSSIER_STORAGE_WRITER": os.environ.get("DOSSIER_STORAGE_WRITER") or "fast",
     }
     if with_secret:
         values["SECRET_KEY"] = load_secret_key(instance_path)

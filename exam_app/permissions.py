@@ -151,3 +151,130 @@ def copy_for_corrector_or_404(lot_id: int, anonymous_number: str):
     if copy is None:
         raise NotFound("Copie inconnue dans ce lot : rechargez la page.")
     return copy
+
+# --- Dossiers
+# A candidate's own objects (their candidacies, uploads, files, internships) are
+# loaded through a query filtered by ``current_user.candidate_ids()``: another
+# candidate's are 404, not even detectable. Reading a dossier is wider
+# (``can_read_dossier``: the académie, the candidate, the commission's jurors).
+
+
+def candidate_for_self_or_404(candidate_id: int):
+    """A candidate the current user *is*; others are 404."""
+    from exam_app.enrolment.models import Candidate
+    from exam_app.extensions import db
+
+    if candidate_id not in current_user.candidate_ids():
+        abort(404)
+    candidate = db.session.get(Candidate, candidate_id)
+    if candidate is None:
+        abort(404)
+    return candidate
+
+
+def dossier_unit_or_404(unit_code: str):
+    """The unit, if it exists and has a dossier; 404 otherwise."""
+    from exam_app.dossiers.common import dossier_unit
+
+    try:
+        return dossier_unit(unit_code)
+    except KeyError:
+        abort(404)
+
+
+def dossier_for_reader_or_403(candidate_id: int, unit_code: str):
+    """(candidate, dossier or None) that the current user may read: 404 when unknown
+    (or another candidate's, for a candidate), 403 when out of the reader's scope."""
+    from types import SimpleNamespace
+
+    from exam_app.dossiers.common import find_dossier
+    from exam_app.enrolment.models import Candidate
+    from exam_app.extensions import db
+
+    dossier_unit_or_404(unit_code)
+    privileged = current_user.has_role(Role.GESTIONNAIRE, Role.EXAMINATEUR)
+    if not privileged and candidate_id not in current_user.candidate_ids():
+        abort(404)
+    candidate = db.session.get(Candidate, candidate_id)
+    if candidate is None:
+        abort(404)
+    dossier = find_dossier(candidate_id=candidate.id, unit_code=unit_code)
+    subject = dossier or SimpleNamespace(candidate=candidate, unit_code=unit_code)
+    if not can_read_dossier(current_user, subject):
+        abort(403)
+    return candidate, dossier
+
+
+def dossier_file_for_reader_or_403(file_id: int):
+    """A deposited file whose dossier the current user may read (see above)."""
+    from exam_app.dossiers.models import DossierFile
+    from exam_app.extensions import db
+
+    file = db.session.get(DossierFile, file_id)
+    if file is None:
+        abort(404)
+    dossier_for_reader_or_403(file.dossier.candidate_id, file.dossier.unit_code)
+    return file
+
+
+def dossier_file_for_owner_or_404(file_id: int):
+    """A deposited file of one of the current user's own dossiers; others are 404."""
+    import sqlalchemy as sa
+
+    from exam_app.dossiers.models import Dossier, DossierFile
+    from exam_app.extensions import db
+
+    file = db.session.scalar(sa.select(DossierFile).join(Dossier).where(
+        DossierFile.id == file_id, Dossier.candidate_id.in_(current_user.candidate_ids())))
+    if file is None:
+        abort(404)
+    return file
+
+
+def upload_for_owner_or_404(token: str):
+    """An upload in progress of the current user's own dossiers; others are 404.
+
+    Its dossier comes with it (a joined load): the chunk path needs both.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.orm import contains_eager
+
+    from exam_app.dossiers.models import Dossier, Upload
+    from exam_app.extensions import db
+
+    upload = db.session.scalar(
+        sa.select(Upload).join(Upload.dossier).options(contains_eager(Upload.dossier)).where(
+            Upload.token == token[:64],
+            Dossier.candidate_id.in_(current_user.candidate_ids())))
+    if upload is None:
+        abort(404)
+    return upload
+
+
+def internship_for_owner_or_404(period_id: int):
+    """An internship period the current user declared as a candidate; others are 404."""
+    import sqlalchemy as sa
+
+    from exam_app.dossiers.models import InternshipPeriod
+    from exam_app.extensions import db
+
+    period = db.session.scalar(sa.select(InternshipPeriod).where(
+        InternshipPeriod.id == period_id,
+        InternshipPeriod.candidate_id.in_(current_user.candidate_ids())))
+    if period is None:
+        abort(404)
+    return period
+
+
+def commission_for_dossier_reader_or_403(commission_id: int):
+    """A commission whose dossiers the current user may list: the académie, its members."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import Commission
+
+    commission = db.session.get(Commission, commission_id)
+    if commission is None:
+        abort(404)
+    if not (current_user.has_role(Role.GESTIONNAIRE)
+            or any(m.user_id == current_user.id for m in commission.members)):
+        abort(403)
+    return commission

@@ -36,7 +36,7 @@ def verification_url(token: str) -> str:
 
 
 def render_receipt(view) -> bytes:
-    """The receipt PDF of a dossier view (see ``services.dossier_view``)."""
+    """The receipt PDF of a dossier view (see ``state.dossier_view``)."""
     token = receipt_token(view.dossier) if view.dossier is not None else None
     url = verification_url(token) if token else ""
     now = utcnow()

@@ -1,10 +1,18 @@
-"""Where dossier files live: a small interface and its local-disk implementation.
+"""Where dossier files live: a small interface and its plain local-disk implementation.
 
 Uploads are written to a temporary object (one per upload token), chunk by
 chunk, then promoted to a permanent object named by the SHA-256 of its
 content, never by the client's file name. An S3-compatible store would
 implement the same methods (temp parts as a multipart upload, ``promote`` as
 a copy to the content-addressed key).
+
+``LocalStorage`` is the reference implementation: read a chunk, hash it,
+write it, and at the end ``fsync`` and rename; nothing else. The faster
+writer (a hashing thread, reused buffers, early write-back) lives in
+``storage_fast.py`` behind the same interface; ``get_storage`` picks one from
+``DOSSIER_STORAGE_WRITER`` (``"fast"``, the default, or ``"reference"``), and
+``tests/dossiers/test_fast_paths.py`` checks that both store the same bytes
+and give the same answers.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from typing import BinaryIO
 CHUNK_SIZE = 1024 * 1024
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
-_SET_ASIDE = ".done"  # a complete upload whose content was already stored
+SET_ASIDE = ".done"  # a complete upload whose content was already stored (fast writer)
+WRITERS = ("fast", "reference")
 
 
 class StorageError(RuntimeError):
@@ -28,172 +37,6 @@ class StorageError(RuntimeError):
 
 class ClientDisconnected(StorageError):
     """The request body ended before the announced length (connection lost)."""
-
-
-def _libc_sync_file_range():
-    """``sync_file_range(2)`` where the C library has it (Linux), else None."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        function = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
-
-
-_SYNC_FILE_RANGE = _libc_sync_file_range()
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _start_writeback(fd: int, offset: int, nbytes: int) -> None:
-    """Ask the kernel to start writing these bytes to disk now, without waiting.
-
-    The final ``fsync`` is what makes the file durable; starting the
-    write-back while the rest of the body is still arriving leaves it less
-    to wait for. A no-op where the call does not exist.
-    """
-    if _SYNC_FILE_RANGE is not None and nbytes > 0:
-        _SYNC_FILE_RANGE(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE)
-
-
-def _read_into(stream, view: memoryview) -> tuple[int, bool]:
-    """Fill ``view`` from ``stream`` as far as it goes: (byte count, whether the stream ended).
-
-    A read that fails (connection lost) ends the stream; the bytes read
-    before it are kept, so the client can resume after them.
-    """
-    filled = 0
-    readinto = getattr(stream, "readinto", None)
-    while filled < len(view):
-        try:
-            if readinto is not None:
-                n = readinto(view[filled:])
-            else:
-                data = stream.read(len(view) - filled)
-                n = len(data)
-                view[filled:filled + n] = data
-        except Exception:  # noqa: BLE001 - any read failure is a lost connection
-            return filled, True
-        if not n:
-            return filled, True
-        filled += n
-    return filled, False
-
-
-class _BufferPool:
-    """Full-size receive buffers kept between uploads: allocating and faulting in a few
-    MiB per request costs milliseconds. At most ``keep`` sets are kept (threaded
-    servers); small uploads get small buffers, not worth keeping."""
-
-    def __init__(self, keep: int = 4):
-        import threading
-
-        self._lock = threading.Lock()
-        self._sets: list[list[memoryview]] = []
-        self._keep = keep
-
-    def take(self, count: int, size: int) -> list[memoryview]:
-        if size == CHUNK_SIZE:
-            with self._lock:
-                if self._sets:
-                    return self._sets.pop()
-        return [memoryview(bytearray(size)) for _ in range(count)]
-
-    def give(self, size: int, views: list[memoryview]) -> None:
-        if size != CHUNK_SIZE:
-            return
-        with self._lock:
-            if len(self._sets) < self._keep:
-                self._sets.append(views)
-
-
-_POOL = _BufferPool()
-
-
-class _ChunkWatchers:
-    """Runs the SHA-256 and the other watchers of an upload in a second thread.
-
-    The request thread receives into one of a few reusable buffers, writes it
-    to the file and hands it over; this thread starts the write-back of those
-    bytes, hashes them (both release the GIL) and feeds them to the watchers
-    while the next buffer is being received, then gives the buffer back. At
-    most ``BUFFERS`` chunks are in memory whatever the file size.
-    """
-
-    BUFFERS = 3
-
-    def __init__(self, fd: int, size: int, watchers):
-        import queue
-        import threading
-
-        self._fd = fd
-        self._digest = hashlib.sha256()
-        self._watchers = list(watchers)
-        self._size = size
-        self._buffers = _POOL.take(self.BUFFERS, size)
-        self._free: queue.Queue = queue.Queue()
-        for buffer in self._buffers:
-            self._free.put(buffer)
-        self._work: queue.Queue = queue.Queue()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._work.get()) is not None:
-            buffer, position, n = item
-            try:
-                if self._error is None:
-                    _start_writeback(self._fd, position, n)
-                    chunk = buffer[:n]
-                    self._digest.update(chunk)
-                    for watch in self._watchers:
-                        watch(chunk)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the request thread
-                self._error = exc
-            finally:
-                self._free.put(buffer)
-
-    def buffer(self) -> memoryview:
-        return self._free.get()
-
-    def feed(self, buffer: memoryview, position: int, n: int) -> None:
-        self._work.put((buffer, position, n))
-
-    def give_back(self, buffer: memoryview) -> None:
-        self._free.put(buffer)
-
-    def close(self) -> str:
-        self._work.put(None)
-        self._thread.join()
-        _POOL.give(self._size, self._buffers)
-        if self._error is not None:
-            raise self._error
-        return self._digest.hexdigest()
-
-
-class _Inline:
-    """The same interface without a thread or a hash: one buffer (resumed uploads)."""
-
-    def __init__(self, fd: int, size: int):
-        self._fd = fd
-        self._buffer = memoryview(bytearray(size))
-
-    def buffer(self) -> memoryview:
-        return self._buffer
-
-    def feed(self, buffer: memoryview, position: int, n: int) -> None:
-        _start_writeback(self._fd, position, n)
-
-    def give_back(self, buffer: memoryview) -> None:
-        pass
-
-    def close(self) -> None:
-        return None
 
 
 class Storage(ABC):
@@ -272,40 +115,29 @@ class LocalStorage(Storage):
     def append(self, token: str, stream: BinaryIO, *, offset: int, length: int,
                watchers=()) -> tuple[int, str | None]:
         path = self.temp_path(token)
-        size = max(1, min(CHUNK_SIZE, length))
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-        # Reusable buffers: the body goes socket -> buffer -> file (and hash), no other copy.
-        pipeline = _ChunkWatchers(fd, size, watchers) if offset == 0 else _Inline(fd, size)
+        digest = hashlib.sha256() if offset == 0 else None
+        watchers = list(watchers) if offset == 0 else []
         written = 0
-        digest = None
-        try:
-            os.ftruncate(fd, offset)  # drop any byte past what the server acknowledged
-            os.lseek(fd, offset, os.SEEK_SET)
-            remaining = length
-            while remaining > 0:
-                buffer = pipeline.buffer()
-                n, ended = _read_into(stream, buffer[:min(len(buffer), remaining)])
-                if not n:
-                    pipeline.give_back(buffer)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.truncate(offset)  # drop any byte past what the server acknowledged
+            handle.seek(offset)
+            while written < length:
+                data = _read(stream, min(CHUNK_SIZE, length - written))
+                if not data:
                     break
-                chunk = buffer[:n]
-                while chunk:
-                    chunk = chunk[os.write(fd, chunk):]
-                pipeline.feed(buffer, offset + written, n)
-                written += n
-                remaining -= n
-                if ended:
-                    break
-            os.fsync(fd)
-        finally:
-            try:
-                digest = pipeline.close()  # before closing the file it may still flush
-            finally:
-                os.close(fd)
+                handle.write(data)
+                if digest is not None:
+                    digest.update(data)
+                for watch in watchers:
+                    watch(data)
+                written += len(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         held = offset + written
         if written < length:
             raise ClientDisconnected(f"{held}")
-        return held, digest
+        return held, digest.hexdigest() if digest is not None else None
 
     def read_head_tail(self, token: str, size: int) -> tuple[bytes, bytes]:
         with open(self.temp_path(token), "rb") as handle:
@@ -327,11 +159,8 @@ class LocalStorage(Storage):
         source = self.temp_path(token)
         target = self._object_path(sha256)
         if target.is_file():
-            # Same content, same name, already stored (a file removed and sent
-            # again): keep it. Freeing the new copy's blocks takes ~13 ms for
-            # 20 MB on this disk, so the copy is set aside and deleted by
-            # ``sweep`` once the response is sent.
-            os.replace(source, source.with_suffix(_SET_ASIDE))
+            # Same content, same name, already stored (a file removed and sent again).
+            source.unlink()
             return sha256
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
@@ -346,7 +175,9 @@ class LocalStorage(Storage):
         self.temp_path(token).unlink(missing_ok=True)
 
     def sweep(self) -> None:
-        for path in self.tmp_dir.glob(f"*{_SET_ASIDE}"):
+        # Only the fast writer sets copies aside; swept here too so that switching
+        # writers never leaves any behind.
+        for path in self.tmp_dir.glob(f"*{SET_ASIDE}"):
             path.unlink(missing_ok=True)
 
     def open(self, key: str) -> BinaryIO:
@@ -368,7 +199,29 @@ class LocalStorage(Storage):
         return self.promote(token, sha)
 
 
+def storage_class(writer: str) -> type[LocalStorage]:
+    """The local-disk implementation for ``DOSSIER_STORAGE_WRITER``."""
+    if writer == "reference":
+        return LocalStorage
+    if writer == "fast":
+        from exam_app.dossiers.storage_fast import FastLocalStorage
+
+        return FastLocalStorage
+    raise ValueError(f"DOSSIER_STORAGE_WRITER must be one of {WRITERS}, not {writer!r}")
+
+
 def get_storage() -> Storage:
+    """The application's storage, with the configured writer."""
     from flask import current_app
 
-    return LocalStorage(current_app.config["STORAGE_DIR"])
+    config = current_app.config
+    return storage_class(config.get("DOSSIER_STORAGE_WRITER", "fast"))(config["STORAGE_DIR"])
+
+
+def _read(stream, size: int) -> bytes:
+    """Up to ``size`` bytes of ``stream``; b"" when it ended or failed (connection lost:
+    the bytes read before are kept, so the client can resume after them)."""
+    try:
+        return stream.read(size) or b""
+    except Exception:  # noqa: BLE001 - any read failure is a lost connection
+        return b""

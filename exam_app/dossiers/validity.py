@@ -66,14 +66,14 @@ def settled_without_files(*, decision: str | None, extended_until: datetime | No
 
 
 def _nv_reasons(session_id: int) -> set[str]:
-    from exam_app.dossiers.services import reasons_for
+    from exam_app.dossiers.conformity import reasons_for
 
     return {r.code for r in reasons_for(session_id) if r.makes_nv}
 
 
 def unit_validity(*, candidate_id: int, unit_code: str, now: datetime | None = None) -> UnitValidity:
     """The validity of one candidate's unit."""
-    from exam_app.dossiers import services
+    from exam_app.dossiers.state import dossier_view
     from exam_app.enrolment.models import Candidate
     from exam_app.extensions import db
     from exam_app.units import get_unit
@@ -83,7 +83,7 @@ def unit_validity(*, candidate_id: int, unit_code: str, now: datetime | None = N
     candidate = db.session.get(Candidate, candidate_id)
     if candidate is None:
         raise LookupError(f"no candidate {candidate_id}")
-    view = services.dossier_view(candidate=candidate, unit_code=unit_code, now=now)
+    view = dossier_view(candidate=candidate, unit_code=unit_code, now=now)
     return _validity(view, _nv_reasons(candidate.session_id))
 
 
@@ -93,7 +93,7 @@ def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = 
 
     ``candidate_ids`` limits the answer (and the query) to those candidates.
     """
-    from exam_app.dossiers import services
+    from exam_app.dossiers.dashboards import session_views
     from exam_app.enrolment.models import ExamSession
     from exam_app.extensions import db
     from exam_app.units import get_unit
@@ -105,6 +105,6 @@ def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = 
         return set()
     nv_reasons = _nv_reasons(session_id)
     return {view.candidate.id
-            for view in services.session_views(session=session, unit_code=unit_code, now=now,
-                                               candidate_ids=candidate_ids)
+            for view in session_views(session=session, unit_code=unit_code, now=now,
+                                      candidate_ids=candidate_ids)
             if _validity(view, nv_reasons) is UnitValidity.NV}

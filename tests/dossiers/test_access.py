@@ -105,3 +105,34 @@ def test_commission_page_lists_its_candidates_for_members_only(app, client, logi
     assert f"/dossiers/{mine.id}/E4" in page
     login_as(outsider.members[0].user)
     assert client.get(f"/jury/commissions/{commission.id}/dossiers").status_code == 403
+
+
+def test_files_are_sent_inline_or_as_downloads_under_their_original_name(
+        app, client, login_as, create_session, create_candidate, create_user):
+    session = create_session()
+    candidate = create_candidate(session)
+    data = make_pdf(1, marker="nom")
+    file = deposit(app, candidate, "E4", "sommaire", data=data, name="Sommaire « été » 2027.pdf")
+    login_as(create_user(Role.GESTIONNAIRE))
+    quoted = "Sommaire%20%C2%AB%20%C3%A9t%C3%A9%20%C2%BB%202027.pdf"
+    inline = client.get(f"/dossiers/fichiers/{file.id}")
+    assert inline.get_data() == data
+    assert inline.headers["Content-Disposition"] == (
+        f"inline; filename=\"Sommaire  ete  2027.pdf\"; filename*=UTF-8''{quoted}")
+    assert (inline.headers["Content-Type"], inline.headers["Content-Length"]) == (
+        "application/pdf", str(len(data)))
+    assert inline.headers["Cache-Control"] == "private, no-store"
+    assert inline.headers["ETag"] == f'"{file.sha256}"'
+    download = client.get(f"/dossiers/fichiers/{file.id}?telecharger=1")
+    assert download.get_data() == data
+    assert download.headers["Content-Disposition"].startswith("attachment; filename=")
+    assert download.headers["Content-Disposition"].endswith(f"filename*=UTF-8''{quoted}")
+    plain = deposit(app, candidate, "E4", "description_missions", name="missions.pdf")
+    assert client.get(f"/dossiers/fichiers/{plain.id}").headers["Content-Disposition"] == (
+        "inline; filename=missions.pdf")
+    receipt = client.get(f"/dossiers/{candidate.id}/E4/accuse-de-depot.pdf")
+    assert receipt.status_code == 200
+    assert receipt.headers["Content-Disposition"] == (
+        f"attachment; filename=accuse-de-depot-E4-{candidate.number}.pdf")
+    assert receipt.headers["Cache-Control"] == "no-store"
+    assert receipt.get_data().startswith(b"%PDF-")

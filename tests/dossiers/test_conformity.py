@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
 from exam_app.accounts.models import Role
 from exam_app.audit.models import AuditEvent
-from exam_app.dossiers import services
+from exam_app.dossiers.common import DepositError, Limits, find_dossier
+from exam_app.dossiers.conformity import DEFAULT_REASONS, configure_reasons, decide, reasons_for
+from exam_app.dossiers.deadlines import grant_extension, session_deadline
+from exam_app.dossiers.deposit import create_upload
+from exam_app.dossiers.internships import add_internship, internship_days, internships
 from exam_app.dossiers.models import ConformityReason, Decision, DepositDeadline, Dossier
+from exam_app.dossiers.state import dossier_view
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
 from exam_app.extensions import db
 from tests.conftest import csrf_token_from
@@ -47,11 +54,11 @@ def test_extension_keeps_the_dossier_open_and_is_audited(app, create_session, cr
     candidate = create_candidate(session)
     _deadline(session)
     manager = create_user(Role.GESTIONNAIRE)
-    services.grant_extension(candidate=candidate, unit_code="E4", until=NOW + timedelta(days=2),
+    grant_extension(candidate=candidate, unit_code="E4", until=NOW + timedelta(days=2),
                              reason="Hospitalisation", actor=manager, now=NOW)
-    upload = services.create_upload(candidate=candidate, unit_code="E4", piece_code="sommaire",
+    upload = create_upload(candidate=candidate, unit_code="E4", piece_code="sommaire",
                                     filename="a.pdf", size=10, actor=None,
-                                    limits=services.Limits(), now=NOW + timedelta(days=1))
+                                    limits=Limits(), now=NOW + timedelta(days=1))
     assert upload.id is not None
     assert unit_validity(candidate_id=candidate.id, unit_code="E4",
                          now=NOW + timedelta(days=1)) is UnitValidity.PENDING
@@ -65,17 +72,17 @@ def test_decisions_set_validity_and_revision_needs_a_reason(app, create_session,
     candidate = create_candidate(session)
     complete_dossier(app, candidate, "E4")
     manager = create_user(Role.GESTIONNAIRE)
-    services.decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
+    decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
                     reasons=["stage_insuffisant"], comment="62 jours", actor=manager, now=NOW)
     assert unit_validity(candidate_id=candidate.id, unit_code="E4", now=NOW) is UnitValidity.NV
     try:
-        services.decide(candidate=candidate, unit_code="E4", decision=Decision.CONFORME,
+        decide(candidate=candidate, unit_code="E4", decision=Decision.CONFORME,
                         reasons=[], comment="", actor=manager, now=NOW)
-    except services.DepositError as error:
+    except DepositError as error:
         assert error.status == 409
     else:
         raise AssertionError("a revision without a reason was accepted")
-    services.decide(candidate=candidate, unit_code="E4", decision=Decision.CONFORME, reasons=[],
+    decide(candidate=candidate, unit_code="E4", decision=Decision.CONFORME, reasons=[],
                     comment="", actor=manager, revision_reason="Attestation reçue", now=NOW)
     assert unit_validity(candidate_id=candidate.id, unit_code="E4", now=NOW) is UnitValidity.VALID
     events = db.session.scalars(sa.select(AuditEvent).where(
@@ -96,7 +103,7 @@ def test_reason_configured_without_nv_effect_keeps_the_unit_valid(app, create_se
         ConformityReason(session_id=session.id, code="absence_dossier",
                          label="Absence de dossier", makes_nv=True, position=0)])
     db.session.flush()
-    services.decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
+    decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
                     reasons=["pieces_non_signees"], comment="", actor=None, now=NOW)
     assert unit_validity(candidate_id=candidate.id, unit_code="E4", now=NOW) is UnitValidity.VALID
 
@@ -105,11 +112,11 @@ def test_internship_days_count_working_days_once(app, create_session, create_can
     session = create_session()
     candidate = create_candidate(session)
     # Monday 4 Jan - Friday 29 Jan 2027 (20 days) and an overlapping week.
-    services.add_internship(candidate=candidate, organisation="Mairie", start_date=date(2027, 1, 4),
+    add_internship(candidate=candidate, organisation="Mairie", start_date=date(2027, 1, 4),
                             end_date=date(2027, 1, 29), actor=None)
-    services.add_internship(candidate=candidate, organisation="Mairie bis",
+    add_internship(candidate=candidate, organisation="Mairie bis",
                             start_date=date(2027, 1, 25), end_date=date(2027, 2, 5), actor=None)
-    assert services.internship_days(services.internships(candidate.id)) == 25
+    assert internship_days(internships(candidate.id)) == 25
 
 
 def test_candidate_declares_internships_and_sees_the_total(depositor):
@@ -134,7 +141,7 @@ def test_gestionnaire_sets_the_deadline_in_paris_time(client, login_as, create_s
     response = client.post(f"/gestion/sessions/{session.code}/dossiers/echeances",
                            data={"csrf_token": token, "unit": "E5", "deadline": "2027-03-15T23:59"})
     assert response.status_code == 302
-    assert services.session_deadline(session_id=session.id, unit_code="E5") == datetime(
+    assert session_deadline(session_id=session.id, unit_code="E5") == datetime(
         2027, 3, 15, 22, 59, tzinfo=UTC)
 
 
@@ -187,20 +194,38 @@ def test_dashboard_counts_and_csv(app, client, login_as, create_session, create_
     assert db.session.scalar(sa.select(sa.func.count(Dossier.id))) == 2
 
 
+
+def test_depots_csv_neutralises_formulas_in_names(app, client, login_as, create_session,
+                                                  create_candidate, create_user):
+    session = create_session()
+    tricky = create_candidate(session, last_name='=HYPERLINK("http://x";"clic")',
+                              first_name="+33 6")
+    deposit(app, tricky, "E4", "sommaire")
+    login_as(create_user(Role.GESTIONNAIRE))
+    response = client.get(f"/gestion/sessions/{session.code}/dossiers/depots.csv?unite=E4")
+    assert response.headers["Content-Disposition"] == (
+        f"attachment; filename=depots-{session.code}-E4.csv")
+    assert response.mimetype == "text/csv"
+    data = response.get_data()
+    assert data.startswith("\ufeff".encode()) and b"\r\n" in data
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[1][:3] == [tricky.number, "'=HYPERLINK(\"http://x\";\"clic\")", "'+33 6"]
+    assert rows[1][6] == "Incomplet"
+
 def test_gestionnaire_configures_reasons_and_their_nv_effect(client, login_as, create_session,
                                                             create_user):
     session = create_session()
     login_as(create_user(Role.GESTIONNAIRE))
     page = client.get(f"/gestion/sessions/{session.code}/conformite/motifs").get_data(as_text=True)
     data = {"csrf_token": csrf_token_from(page), "new_label": "Attestation illisible"}
-    for reason in services.DEFAULT_REASONS:
+    for reason in DEFAULT_REASONS:
         data[f"label-{reason.code}"] = reason.label
         if reason.code != "pieces_non_signees":
             data[f"nv-{reason.code}"] = "1"
     data["remove-hors_delai"] = "1"
     response = client.post(f"/gestion/sessions/{session.code}/conformite/motifs", data=data)
     assert response.status_code == 302
-    assert [(r.code, r.makes_nv) for r in services.reasons_for(session.id)] == [
+    assert [(r.code, r.makes_nv) for r in reasons_for(session.id)] == [
         ("absence_dossier", True), ("pieces_manquantes", True), ("stage_insuffisant", True),
         ("pieces_non_signees", False), ("attestation_illisible", False)]
 
@@ -208,18 +233,18 @@ def test_gestionnaire_configures_reasons_and_their_nv_effect(client, login_as, c
 def test_reason_used_by_a_decision_cannot_be_removed(app, create_session, create_candidate):
     session = create_session()
     candidate = create_candidate(session)
-    services.decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
+    decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
                     reasons=["hors_delai"], comment="", actor=None, now=NOW)
-    kept = [r for r in services.DEFAULT_REASONS if r.code != "hors_delai"]
+    kept = [r for r in DEFAULT_REASONS if r.code != "hors_delai"]
     try:
-        services.configure_reasons(session=session, reasons=kept, actor=None)
-    except services.DepositError as error:
+        configure_reasons(session=session, reasons=kept, actor=None)
+    except DepositError as error:
         assert error.message.startswith("Motif utilisé par des décisions, il ne peut pas être "
                                         "retiré : Dépôt hors délai")
     else:
         raise AssertionError("a reason in use was removed")
-    assert [r.code for r in services.reasons_for(session.id)] == [
-        r.code for r in services.DEFAULT_REASONS]
+    assert [r.code for r in reasons_for(session.id)] == [
+        r.code for r in DEFAULT_REASONS]
 
 
 def test_extension_form_sets_paris_time_and_reopens_the_dossier(client, login_as, create_session,
@@ -236,7 +261,7 @@ def test_extension_form_sets_paris_time_and_reopens_the_dossier(client, login_as
     response = client.post(url, data={"csrf_token": token, "until": "2099-06-30T12:00",
                                       "reason": "Hospitalisation"})
     assert response.status_code == 302
-    dossier = services.find_dossier(candidate_id=candidate.id, unit_code="E4")
+    dossier = find_dossier(candidate_id=candidate.id, unit_code="E4")
     assert (dossier.extended_until, dossier.extension_reason) == (
         datetime(2099, 6, 30, 10, 0, tzinfo=UTC), "Hospitalisation")
-    assert services.dossier_view(candidate=candidate, unit_code="E4").is_open is True
+    assert dossier_view(candidate=candidate, unit_code="E4").is_open is True

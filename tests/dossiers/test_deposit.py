@@ -10,7 +10,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from exam_app.clock import utcnow
-from exam_app.dossiers import services
+from exam_app.dossiers import deposit as deposit_services
+from exam_app.dossiers.deadlines import session_deadline
 from exam_app.dossiers.models import DepositDeadline, Dossier, DossierFile, Upload
 from exam_app.extensions import db
 from tests.dossiers.helpers import make_pdf
@@ -190,8 +191,8 @@ def test_upload_finishing_one_second_after_the_deadline_is_refused(monkeypatch, 
     data = make_pdf(1, marker="tard")
     url = depositor.create("description_missions", len(data), "tard.pdf").get_json()["url"]
     assert depositor.patch(url, data[:300], 0).status_code == 200
-    deadline = services.session_deadline(session_id=depositor.session.id, unit_code="E4")
-    monkeypatch.setattr(services, "utcnow", lambda: deadline + timedelta(seconds=1))
+    deadline = session_deadline(session_id=depositor.session.id, unit_code="E4")
+    monkeypatch.setattr(deposit_services, "utcnow", lambda: deadline + timedelta(seconds=1))
     response = depositor.patch(url, data[300:], 300)
     assert response.status_code == 409
     assert response.get_json()["error"] == "late"
@@ -339,3 +340,25 @@ def test_after_the_deadline_the_page_is_read_only_and_the_fallback_refuses(depos
         content_type="multipart/form-data", follow_redirects=True)
     assert "Le délai de dépôt est dépassé" in response.get_data(as_text=True)
     assert [f.original_name for f in _files(depositor.candidate.id)] == ["avant.pdf"]
+
+
+def test_refusals_are_service_errors_in_the_one_json_shape(depositor):
+    from exam_app.dossiers.common import DepositError
+    from exam_app.errors import ServiceError
+
+    assert issubclass(DepositError, ServiceError)
+    data = make_pdf(1, marker="forme")
+    url = depositor.create("sommaire", len(data), "forme.pdf").get_json()["url"]
+    assert depositor.patch(url, data[:200], 0).status_code == 200
+    wrong = depositor.patch(url, data[100:], 100)
+    # The upload script resumes on error == "offset" from the Upload-Offset header.
+    assert (wrong.status_code, wrong.headers["Upload-Offset"]) == (409, "200")
+    assert wrong.get_json() == {
+        "error": "offset", "field": None, "details": [],
+        "message": "Décalage incorrect : le serveur détient 200 octets, reprise à partir de là."}
+    no_json = depositor.client.post(f"/candidat/{depositor.candidate.id}/dossiers/E4/envois",
+                                    data="x", headers={"X-CSRFToken": depositor.token})
+    assert no_json.status_code == 400
+    assert no_json.get_json() == {
+        "error": "bad_request", "field": None, "details": [],
+        "message": "Requête invalide : JSON attendu (pièce, nom, taille)."}

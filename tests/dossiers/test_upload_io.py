@@ -1,5 +1,8 @@
 """The upload's I/O path below the views: gunicorn's socket read, the streaming
-JavaScript scan and the storage copy (hash, watchers, lost connections)."""
+JavaScript scan and the storage copy (hash, watchers, lost connections).
+
+Storage tests run on both writers (``FastLocalStorage``, the default, and the
+reference ``LocalStorage``); ``test_fast_paths.py`` compares them directly."""
 
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
 from exam_app.dossiers import pdfcheck
-from exam_app.dossiers.body import GunicornSocketBody, request_body
+from exam_app.dossiers.body_fast import GunicornSocketBody, gunicorn_supported, request_body
 from exam_app.dossiers.storage import CHUNK_SIZE, ClientDisconnected, LocalStorage
+from exam_app.dossiers.storage_fast import FastLocalStorage
 
 TOKEN = "t" * 24
 
@@ -161,6 +165,13 @@ def _send(client: socket.socket, data: bytes, close: bool = True) -> threading.T
     return thread
 
 
+needs_supported_gunicorn = pytest.mark.skipif(
+    not gunicorn_supported(),
+    reason="the installed gunicorn is outside body_fast.GUNICORN_VERSIONS: the fast reader is "
+           "not used (test_fast_paths.py tests the fallback)")
+
+
+@needs_supported_gunicorn
 def test_gunicorn_body_reads_what_gunicorn_holds_then_the_socket(tmp_path):
     data = bytes(range(256)) * 12_000  # 3 MB: several buffers
     server, client = _sockets()
@@ -169,7 +180,7 @@ def test_gunicorn_body_reads_what_gunicorn_holds_then_the_socket(tmp_path):
         stream = request_body(request)
         assert isinstance(stream, GunicornSocketBody)
         sender = _send(client, data[5000:] + b"GET /next HTTP/1.1\r\n")
-        storage = LocalStorage(tmp_path)
+        storage = FastLocalStorage(tmp_path)
         held, digest = storage.append(TOKEN, stream, offset=0, length=len(data))
         sender.join()
         assert (held, digest) == (len(data), hashlib.sha256(data).hexdigest())
@@ -185,7 +196,7 @@ def test_gunicorn_body_keeps_what_arrived_before_a_lost_connection(tmp_path):
     with server, client:
         request, body = _gunicorn_request(server, 500_000)
         sender = _send(client, data)
-        storage = LocalStorage(tmp_path)
+        storage = FastLocalStorage(tmp_path)
         with pytest.raises(ClientDisconnected) as lost:
             storage.append(TOKEN, request_body(request), offset=0, length=500_000)
         sender.join()
@@ -206,6 +217,7 @@ def test_request_body_off_gunicorn_is_werkzeugs_stream():
     assert request_body(request) is request.stream
 
 
+@needs_supported_gunicorn
 def test_request_body_after_a_partial_read_is_werkzeugs_stream():
     server, client = _sockets()
     with server, client:
@@ -215,12 +227,17 @@ def test_request_body_after_a_partial_read_is_werkzeugs_stream():
         assert request_body(request) is request.stream
 
 
-def test_append_hashes_and_scans_across_the_chunk_boundary(tmp_path):
+WRITERS = pytest.mark.parametrize("storage_class", [FastLocalStorage, LocalStorage],
+                                  ids=["fast", "reference"])
+
+
+@WRITERS
+def test_append_hashes_and_scans_across_the_chunk_boundary(tmp_path, storage_class):
     action = b"/S /JavaScript /JS (app.alert(1))"
     data = b"%PDF-1.7\n" + b"z" * (CHUNK_SIZE - 20) + action + b"z" * 1000
     assert data.index(action) < CHUNK_SIZE < data.index(action) + len(action)
     scanner = pdfcheck.ActiveContentScanner()
-    held, digest = LocalStorage(tmp_path).append(
+    held, digest = storage_class(tmp_path).append(
         TOKEN, io.BytesIO(data), offset=0, length=len(data), watchers=[scanner.feed])
     assert (held, digest, scanner.found) == (len(data), hashlib.sha256(data).hexdigest(), True)
 
@@ -235,8 +252,9 @@ class _ReadOnly:
         return self._data.read(min(size, 7000))
 
 
-def test_append_resumed_at_an_offset_returns_no_hash_and_feeds_no_watcher(tmp_path):
-    storage = LocalStorage(tmp_path)
+@WRITERS
+def test_append_resumed_at_an_offset_returns_no_hash_and_feeds_no_watcher(tmp_path, storage_class):
+    storage = storage_class(tmp_path)
     data = bytes(range(256)) * 100
     seen = []
     assert storage.append(TOKEN, _ReadOnly(data[:1000]), offset=0, length=1000,
@@ -249,7 +267,7 @@ def test_append_resumed_at_an_offset_returns_no_hash_and_feeds_no_watcher(tmp_pa
 
 
 def test_promote_of_content_already_stored_sets_the_copy_aside_until_sweep(tmp_path):
-    storage = LocalStorage(tmp_path)
+    storage = FastLocalStorage(tmp_path)
     data = b"%PDF-1.7 same bytes"
     key = storage.put_bytes(data)
     _, digest = storage.append(TOKEN, io.BytesIO(data), offset=0, length=len(data))
@@ -257,6 +275,16 @@ def test_promote_of_content_already_stored_sets_the_copy_aside_until_sweep(tmp_p
     assert storage.path(key).read_bytes() == data
     assert [p.name for p in storage.tmp_dir.iterdir()] == [f"{TOKEN}.done"]
     storage.sweep()
+    assert list(storage.tmp_dir.iterdir()) == []
+    assert storage.path(key).read_bytes() == data
+
+
+def test_reference_promote_of_content_already_stored_deletes_the_copy_at_once(tmp_path):
+    storage = LocalStorage(tmp_path)
+    data = b"%PDF-1.7 same bytes"
+    key = storage.put_bytes(data)
+    _, digest = storage.append(TOKEN, io.BytesIO(data), offset=0, length=len(data))
+    assert storage.promote(TOKEN, digest) == key
     assert list(storage.tmp_dir.iterdir()) == []
     assert storage.path(key).read_bytes() == data
 
@@ -274,6 +302,9 @@ def test_sending_a_removed_file_again_deposits_it_and_leaves_no_copy(app, deposi
     assert again.get_json()["file"]["sha256"] == hashlib.sha256(data).hexdigest()
     storage = LocalStorage(app.config["STORAGE_DIR"])
     assert storage.path(first["sha256"]).read_bytes() == data
-    assert [p.suffix for p in storage.tmp_dir.iterdir()] == [".done"]
+    # The fast writer sets the new copy aside until the response is sent; the
+    # reference deletes it at once.
+    fast = app.config["DOSSIER_STORAGE_WRITER"] == "fast"
+    assert [p.suffix for p in storage.tmp_dir.iterdir()] == ([".done"] if fast else [])
     again.close()  # what the WSGI server does once the response is sent
     assert list(storage.tmp_dir.iterdir()) == []

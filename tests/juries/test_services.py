@@ -121,7 +121,7 @@ def test_absent_candidate_cannot_be_scored(create_passage):
 
 
 def _past_deadline(passage, at=T0 - timedelta(days=30)):
-    from exam_app.dossiers import services as dossiers
+    from exam_app.dossiers import deadlines as dossiers
 
     dossiers.set_deadline(session=passage.commission.session, unit_code=passage.unit_code,
                           deadline_at=at, actor=None, now=at - timedelta(days=1))
@@ -157,7 +157,8 @@ def test_nv_candidate_cannot_be_scored(create_passage):
 def test_autosave_nv_check_agrees_with_full_validity(app, create_passage, state, expected):
     """The autosave reads the dossier's decision and deadline in its own query and calls
     the full check only when they do not settle it: same answer in every case."""
-    from exam_app.dossiers import services as dossiers
+    from exam_app.dossiers.common import find_dossier
+    from exam_app.dossiers.conformity import Reason, configure_reasons, decide
     from exam_app.dossiers.models import Decision
     from tests.dossiers.helpers import complete_dossier, deposit
 
@@ -168,22 +169,22 @@ def test_autosave_nv_check_agrees_with_full_validity(app, create_passage, state,
         _past_deadline(passage)
     if "extension" in state:
         deposit(app, candidate, "E4", "sommaire")
-        dossier = dossiers.find_dossier(candidate_id=candidate.id, unit_code="E4")
+        dossier = find_dossier(candidate_id=candidate.id, unit_code="E4")
         dossier.extended_until = T0 + timedelta(days=1 if "running" in state else -1)
     if "complete" in state:
         complete_dossier(app, candidate)
     if "incomplete" in state:
         deposit(app, candidate, "E4", "sommaire")
     if state == "non conforme, reason without NV":
-        dossiers.configure_reasons(
+        configure_reasons(
             session=passage.commission.session, actor=None,
-            reasons=[dossiers.Reason("pieces_non_signees", "Pièces non signées", False)])
+            reasons=[Reason("pieces_non_signees", "Pièces non signées", False)])
     if "conforme" in state:
         decision = Decision.NON_CONFORME if "non conforme" in state else Decision.CONFORME
         reasons = ["pieces_non_signees"] if "reason without NV" in state else (
             ["pieces_manquantes"] if decision is Decision.NON_CONFORME else [])
-        dossiers.decide(candidate=candidate, unit_code="E4", decision=decision, reasons=reasons,
-                        comment="", actor=None, now=T0 - timedelta(days=2))
+        decide(candidate=candidate, unit_code="E4", decision=decision, reasons=reasons,
+               comment="", actor=None, now=T0 - timedelta(days=2))
     _db.session.flush()
     full = validity.unit_validity(candidate_id=candidate.id, unit_code="E4", now=T0)
     try:

@@ -1,0 +1,89 @@
+"""What every dossier service shares: the refusal class, the size limits, the
+units that have a dossier, and finding (or creating) a candidate's dossier row.
+
+Services (deadlines, deposit, internships, conformity) take keyword-only
+arguments, flush and audit, never commit and never read ``request``. ``now``
+defaults to the server clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from exam_app.clock import utcnow
+from exam_app.dossiers.models import Dossier
+from exam_app.enrolment.models import Candidate
+from exam_app.errors import ServiceError
+from exam_app.extensions import db
+from exam_app.units import ExamUnit, all_units, get_unit
+
+MB = 1000 * 1000
+
+
+class DepositError(ServiceError):
+    """A refused dossier operation: French message, HTTP status and a stable ``code``.
+
+    The codes are read by the upload script (``static/js/dossier-upload.js``
+    resumes on ``"offset"``): keep them.
+    """
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of a deposit (DOMAIN.md: configurable)."""
+
+    file_max_bytes: int = 20 * MB
+    dossier_max_bytes: int = 60 * MB
+
+    @classmethod
+    def from_config(cls, config) -> Limits:
+        """The limits the application is configured with."""
+        return cls(file_max_bytes=config["DOSSIER_FILE_MAX_BYTES"],
+                   dossier_max_bytes=config["DOSSIER_MAX_BYTES"])
+
+
+def units_with_dossier() -> tuple[ExamUnit, ...]:
+    """The units whose definition lists dossier pieces."""
+    return tuple(u for u in all_units() if u.has_dossier)
+
+
+def dossier_unit(unit_code: str) -> ExamUnit:
+    """The unit, if it has a dossier; KeyError otherwise."""
+    unit = get_unit(unit_code)
+    if not unit.has_dossier:
+        raise KeyError(unit_code)
+    return unit
+
+
+def megabytes(size: int) -> str:
+    """'1,2 Mo', or '35 Ko' for small files."""
+    if size < 100_000:
+        return f"{max(1, round(size / 1000))} Ko"
+    return f"{size / MB:.1f}".replace(".", ",") + " Mo"
+
+
+def find_dossier(*, candidate_id: int, unit_code: str) -> Dossier | None:
+    """The candidate's dossier for the unit, if one was started."""
+    return db.session.scalar(sa.select(Dossier).where(
+        Dossier.candidate_id == candidate_id, Dossier.unit_code == unit_code))
+
+
+def get_or_create_dossier(*, candidate: Candidate, unit_code: str,
+                          now: datetime | None = None) -> Dossier:
+    """The candidate's dossier for the unit, created (race-safe) when missing."""
+    dossier_unit(unit_code)
+    dossier = find_dossier(candidate_id=candidate.id, unit_code=unit_code)
+    if dossier is None:
+        dossier = Dossier(candidate_id=candidate.id, unit_code=unit_code,
+                          created_at=now or utcnow(), decision_reasons=[])
+        # Two first uploads at once: the unique constraint keeps one row.
+        try:
+            with db.session.begin_nested():
+                db.session.add(dossier)
+                db.session.flush()
+        except sa.exc.IntegrityError:
+            dossier = find_dossier(candidate_id=candidate.id, unit_code=unit_code)
+    return dossier

@@ -1,0 +1,73 @@
+"""The académie's deposit dashboard: every candidate's dossier for a unit in a
+few queries, counts per establishment, and the ``depots.csv`` export."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from exam_app.clock import utcnow
+from exam_app.csv_export import write_csv
+from exam_app.dossiers.common import dossier_unit
+from exam_app.dossiers.deadlines import session_deadline
+from exam_app.dossiers.models import Decision, Dossier
+from exam_app.dossiers.state import DossierView
+from exam_app.enrolment.models import Candidate, ExamSession
+from exam_app.extensions import db
+
+STATUS_LABELS = {"deposited": "Déposé (complet)", "incomplete": "Incomplet", "missing": "Absent"}
+
+CSV_HEADER = ("N° candidat", "Nom", "Prénom", "UAI", "Établissement", "Épreuve", "État",
+              "Fichiers", "Pièces complètes", "Décision")
+
+
+def session_views(*, session: ExamSession, unit_code: str, now: datetime | None = None,
+                  candidate_ids: set[int] | None = None) -> list[DossierView]:
+    """Every candidate's dossier view for a unit, in a few queries (dashboards, queue).
+
+    ``candidate_ids``: only those candidates of the session (e.g. a print pack's).
+    """
+    now = now or utcnow()
+    unit = dossier_unit(unit_code)
+    only = () if candidate_ids is None else (Candidate.id.in_(sorted(candidate_ids)),)
+    candidates = db.session.scalars(
+        sa.select(Candidate).where(Candidate.session_id == session.id, *only)
+        .order_by(Candidate.last_name, Candidate.first_name, Candidate.id)).all()
+    dossiers = {d.candidate_id: d for d in db.session.scalars(
+        sa.select(Dossier).join(Candidate).where(Candidate.session_id == session.id,
+                                                  Dossier.unit_code == unit_code, *only)
+        .options(sa.orm.selectinload(Dossier.files)))}
+    deadline = session_deadline(session_id=session.id, unit_code=unit_code)
+    views = []
+    for candidate in candidates:
+        dossier = dossiers.get(candidate.id)
+        files = dossier.files if dossier else []
+        view = DossierView(candidate=candidate, unit=unit, dossier=dossier, now=now,
+                           deadline=(dossier.extended_until if dossier and dossier.extended_until
+                                     else deadline))
+        views.append(view.add_pieces(files, session))
+    return views
+
+
+def establishment_counts(views: list[DossierView]) -> list[dict]:
+    """Per establishment (by name): how many dossiers are deposited, incomplete, missing."""
+    by_establishment: dict[int, dict] = {}
+    for view in views:
+        est = view.candidate.establishment
+        row = by_establishment.setdefault(est.id, {"establishment": est, "deposited": 0,
+                                                   "incomplete": 0, "missing": 0})
+        row[view.status] += 1
+    return sorted(by_establishment.values(), key=lambda r: r["establishment"].name)
+
+
+def deposits_csv(views: list[DossierView], unit_code: str) -> bytes:
+    """The deposit state of every candidate of the views, as CSV bytes (``write_csv``)."""
+    rows = []
+    for v in views:
+        decision = Decision(v.dossier.decision).label if v.dossier and v.dossier.decision else ""
+        rows.append([v.candidate.number, v.candidate.last_name, v.candidate.first_name,
+                     v.candidate.establishment.uai, v.candidate.establishment.name,
+                     unit_code, STATUS_LABELS[v.status], len(v.files),
+                     f"{sum(p.complete for p in v.pieces)}/{len(v.pieces)}", decision])
+    return write_csv(CSV_HEADER, rows)

@@ -1,0 +1,75 @@
+"""Internship periods a candidate declares, and the working days they cover."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from exam_app.audit.services import record
+from exam_app.clock import utcnow
+from exam_app.dossiers.common import DepositError
+from exam_app.dossiers.models import InternshipPeriod
+from exam_app.enrolment.models import Candidate
+from exam_app.extensions import db
+
+
+def working_days(start: date, end: date) -> set[date]:
+    """Monday-to-Friday days from ``start`` to ``end`` included."""
+    days = set()
+    current = start
+    while current <= end:
+        if current.weekday() < 5:
+            days.add(current)
+        current += timedelta(days=1)
+    return days
+
+
+def internship_days(periods: list[InternshipPeriod]) -> int:
+    """Working days (Monday to Friday) covered by the periods, overlaps counted once.
+
+    14 weeks of 5 days make the 70 days the regulation requires.
+    """
+    covered: set[date] = set()
+    for period in periods:
+        covered |= working_days(period.start_date, period.end_date)
+    return len(covered)
+
+
+def internships(candidate_id: int) -> list[InternshipPeriod]:
+    """The candidate's declared periods, oldest first."""
+    return list(db.session.scalars(sa.select(InternshipPeriod).where(
+        InternshipPeriod.candidate_id == candidate_id).order_by(InternshipPeriod.start_date)))
+
+
+def add_internship(*, candidate: Candidate, organisation: str, start_date: date, end_date: date,
+                   actor, now: datetime | None = None) -> InternshipPeriod:
+    """Declare an internship period."""
+    now = now or utcnow()
+    organisation = (organisation or "").strip()
+    if not organisation:
+        raise DepositError("Indiquez l'organisation d'accueil.", status=400)
+    if end_date < start_date:
+        raise DepositError("La date de fin précède la date de début.", status=400)
+    if (end_date - start_date).days > 3 * 366:
+        raise DepositError("Une période de stage ne peut dépasser trois ans.", status=400)
+    period = InternshipPeriod(candidate_id=candidate.id, organisation=organisation[:200],
+                              start_date=start_date, end_date=end_date, created_at=now)
+    db.session.add(period)
+    db.session.flush()
+    record(actor=actor, action="dossier.internship_added", object_type="internship_period",
+           object_id=period.id, session_id=candidate.session_id,
+           after={"organisation": period.organisation, "start": start_date, "end": end_date},
+           now=now)
+    return period
+
+
+def remove_internship(*, period: InternshipPeriod, candidate: Candidate, actor,
+                      now: datetime | None = None) -> None:
+    """Remove a declared internship period (audited)."""
+    before = {"organisation": period.organisation, "start": period.start_date,
+              "end": period.end_date}
+    db.session.delete(period)
+    db.session.flush()
+    record(actor=actor, action="dossier.internship_removed", object_type="internship_period",
+           object_id=period.id, session_id=candidate.session_id, before=before, now=now)
