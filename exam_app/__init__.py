@@ -42,11 +42,13 @@ def create_app(config: dict | None = None) -> Flask:
     from exam_app.e6.views import bp as e6_bp
     from exam_app.enrolment.views import bp as enrolment_bp
     from exam_app.juries.views import bp as juries_bp
+    from exam_app.results.views import bp as results_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(enrolment_bp)
     app.register_blueprint(juries_bp)
     app.register_blueprint(e6_bp)
+    app.register_blueprint(results_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(dossiers_bp)
 

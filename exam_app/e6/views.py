@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.clock import PARIS
-from exam_app.e6 import documents, exports, plot, services
+from exam_app.e6 import documents, plot, services
 from exam_app.e6.forms import (
     AdjustForm,
     BaremeForm,
@@ -475,26 +475,6 @@ def bordereau(code: str):
     session = _released_session_or_redirect(code)
     return _file_response(documents.bordereau_pdf(session=session), "application/pdf",
                           f"bordereau-e6-{session.code}.pdf")
-
-
-@bp.route("/gestion/sessions/<code>/e6/resultats.csv")
-@roles_required(Role.GESTIONNAIRE)
-def export_csv(code: str):
-    """Results (number, name, E4, E5, E6) as CSV, after the levée d'anonymat."""
-    session = _released_session_or_redirect(code)
-    return _file_response(exports.export_csv(session.id), "text/csv; charset=utf-8",
-                          f"resultats-{session.code}.csv")
-
-
-@bp.route("/gestion/sessions/<code>/e6/resultats.xlsx")
-@roles_required(Role.GESTIONNAIRE)
-def export_xlsx(code: str):
-    """Results (number, name, E4, E5, E6) as XLSX, after the levée d'anonymat."""
-    session = _released_session_or_redirect(code)
-    return _file_response(
-        exports.export_xlsx(session.id, title=f"Résultats {session.name}"),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        f"resultats-{session.code}.xlsx")
 
 
 # ---- correcteur: anonymous copies only -------------------------------------

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
 import sqlalchemy as sa
 
+from exam_app.csv_export import safe_cell, write_csv
 from exam_app.e6.services import e6_results
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
+from exam_app.juries.services import unit_results
 
 HEADER = ("N° candidat", "Nom", "Prénom", "E4", "E5", "E6")
 
 
 def jury_marks(*, session_id: int, unit_code: str) -> dict[int, str]:
     """E4 or E5 result per candidate id, as printed ('14,5', 'ABS', 'NV'); pending ones are absent."""
-    from exam_app.juries.services import unit_results
-
     return unit_results(session_id=session_id, unit_code=unit_code)
-
-
-def _cell(value: str) -> str:
-    # A name starting with = + - @ would run as a formula in a spreadsheet.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def result_rows(session_id: int) -> list[tuple[str, ...]]:
@@ -39,12 +33,7 @@ def result_rows(session_id: int) -> list[tuple[str, ...]]:
 
 def export_csv(session_id: int) -> bytes:
     """UTF-8 with BOM and ';' so that spreadsheets in French open it as is."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(HEADER)
-    for row in result_rows(session_id):
-        writer.writerow([_cell(v) for v in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return write_csv(HEADER, result_rows(session_id))
 
 
 def export_xlsx(session_id: int, *, title: str) -> bytes:
@@ -58,7 +47,7 @@ def export_xlsx(session_id: int, *, title: str) -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in result_rows(session_id):
-        values = [_cell(v) for v in row]
+        values = [safe_cell(v) for v in row]
         # Marks as numbers (so they sort and average), ABS / NV as text.
         for index in (3, 4, 5):
             text = values[index]
