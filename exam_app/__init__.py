@@ -42,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     from exam_app.e6.views import bp as e6_bp
     from exam_app.enrolment.views import bp as enrolment_bp
     from exam_app.juries.views import bp as juries_bp
+    from exam_app.overview.views import bp as overview_bp
     from exam_app.results.views import bp as results_bp
 
     app.register_blueprint(accounts_bp)
@@ -50,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(e6_bp)
     app.register_blueprint(results_bp)
     app.register_blueprint(documents_bp)
+    app.register_blueprint(overview_bp)
     app.register_blueprint(dossiers_bp)
 
     register_verification_checks()
