@@ -62,7 +62,7 @@ def module_package(module: str) -> str:
     parts = module.split(".")[1:]
     if not parts:
         return "__init__"
-    if parts[0] in ("e4", "e5") or parts[1:2] == ["definition"]:
+    if parts[0] in ("e4", "e5") or (parts[0] == "e6" and parts[1:2] == ["definition"]):
         return "units"  # unit definitions: data registered by units.py
     return parts[0]
 
