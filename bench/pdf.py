@@ -99,7 +99,7 @@ def raw_renderer(connection) -> None:
     """The raw side, in its own process: render each HTML received, answer the seconds."""
     from weasyprint import HTML
 
-    from exam_app.documents.pdf import STATIC_DIR
+    from exam_app.printing.pdf import STATIC_DIR
 
     base = STATIC_DIR.parent.as_uri() + "/"
     while (html := connection.recv()) is not None:
@@ -122,8 +122,8 @@ def main() -> None:
 
     from exam_app import create_app
     from exam_app.documents import bordereau, evaluation, packs
-    from exam_app.documents.pdf import STATIC_DIR, render_pdf
     from exam_app.extensions import db
+    from exam_app.printing.pdf import STATIC_DIR, render_pdf
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.db",
                       "SECRET_KEY": "bench-secret", "STORAGE_DIR": str(tmp / "storage"),

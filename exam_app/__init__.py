@@ -42,29 +42,19 @@ def create_app(config: dict | None = None) -> Flask:
     from exam_app.e6.views import bp as e6_bp
     from exam_app.enrolment.views import bp as enrolment_bp
     from exam_app.juries.views import bp as juries_bp
+    from exam_app.overview.views import bp as overview_bp
+    from exam_app.results.views import bp as results_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(enrolment_bp)
     app.register_blueprint(juries_bp)
     app.register_blueprint(e6_bp)
+    app.register_blueprint(results_bp)
     app.register_blueprint(documents_bp)
+    app.register_blueprint(overview_bp)
     app.register_blueprint(dossiers_bp)
 
-    from exam_app.documents import verification
-    from exam_app.dossiers.receipts import check_receipt
-
-    verification.register("receipt", check_receipt)
-
-    from exam_app.e6.documents import register_checks as register_e6_checks
-
-    register_e6_checks()
-
-    from exam_app.documents import attendance, bordereau, convocation, evaluation
-
-    verification.register(bordereau.KIND, bordereau.check)
-    verification.register(evaluation.KIND, evaluation.check)
-    verification.register(convocation.KIND, convocation.check)
-    verification.register(attendance.KIND, attendance.check)
+    register_verification_checks()
 
     from exam_app import cli, formatting
 
@@ -83,6 +73,28 @@ def template_folder() -> Path:
     package = Path(__file__).resolve().parent
     installed = package / "templates"
     return installed if installed.is_dir() else package.parent / "templates"
+
+
+def register_verification_checks() -> None:
+    """Every kind of printed document that ``/verifier/<token>`` vouches for, and its check:
+    the one place where checks are registered (the printing core knows no feature)."""
+    from exam_app.documents import attendance, bordereau, convocation, evaluation
+    from exam_app.dossiers import receipts
+    from exam_app.e6 import documents as e6_documents
+    from exam_app.printing import verification
+
+    checks = {
+        receipts.KIND: receipts.check_receipt,
+        e6_documents.COPY_KIND: e6_documents.check_copy,
+        e6_documents.BORDEREAU_KIND: e6_documents.check_bordereau,
+        e6_documents.SHEET_KIND: e6_documents.check_sheet,
+        bordereau.KIND: bordereau.check,
+        evaluation.KIND: evaluation.check,
+        convocation.KIND: convocation.check,
+        attendance.KIND: attendance.check,
+    }
+    for kind, check in checks.items():
+        verification.register(kind, check)
 
 
 def _import_models() -> None:

@@ -75,8 +75,37 @@ def is_loaded() -> bool:
 
 
 def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
-    """Create the demo session and its people. Flushes; the caller commits."""
+    """Create the demo session and its people. Flushes; the caller commits.
+
+    The steps draw from one seeded generator in a fixed order: reordering
+    them changes the demo's names and numbers."""
     rng = random.Random(seed)
+    session, centres, establishments = _session_and_places()
+    people = _candidates(rng, session=session, centres=centres,
+                         establishments=establishments, count=candidates)
+    logins: list[DemoLogin] = []
+    gestion = _office_and_centre_heads(centres, logins)
+    jurors = _Jurors(rng)
+    _ponctuel_commissions(rng, session=session, centres=centres,
+                          establishments=establishments, jurors=jurors, logins=logins)
+    _ccf_commissions(session=session, establishments=establishments, jurors=jurors)
+    _correcteurs(jurors, logins)
+    _candidate_accounts(people, logins)
+    db.session.flush()
+    load_jury_day(session=session, actor=gestion)
+    record(actor=gestion, action="demo.load", object_type="exam_session", object_id=session.id,
+           session_id=session.id, after={"candidates": candidates})
+    from exam_app.e6.demo import load_e6
+
+    load_e6(session=session, establishments=establishments, gestion=gestion, rng=rng)
+    from exam_app.dossiers import demo as dossiers_demo
+
+    dossiers_demo.load(session=session, candidates=people, actor=gestion)
+    return logins
+
+
+def _session_and_places() -> tuple[ExamSession, list[Centre], list[Establishment]]:
+    """The demo session, its centres, and its establishments (reused when already known)."""
     session = ExamSession(code=DEMO_CODE, name="BTS SAM 2027", academie="Académie de Lyon",
                           year=2027, e4_fiche_max_pages=2)
     db.session.add(session)
@@ -90,10 +119,15 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
         db.session.add(establishment)
         establishments.append(establishment)
     db.session.flush()
+    return session, centres, establishments
 
+
+def _candidates(rng: random.Random, *, session: ExamSession, centres: list[Centre],
+                establishments: list[Establishment], count: int) -> list[Candidate]:
+    """``count`` candidates spread over the establishments, with unique random numbers."""
     people: list[Candidate] = []
     used_numbers: set[str] = set()
-    for index in range(candidates):
+    for index in range(count):
         spec = ESTABLISHMENTS[index % len(ESTABLISHMENTS)]
         establishment = establishments[index % len(ESTABLISHMENTS)]
         # Students sit E5 in CCF; apprentices and some late enrolments, ponctuel.
@@ -118,24 +152,58 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
         people.append(candidate)
     db.session.add_all(people)
     db.session.flush()
+    return people
 
-    logins: list[DemoLogin] = []
+
+def _office_and_centre_heads(centres: list[Centre], logins: list[DemoLogin]) -> User:
+    """The exam office's account and one chef de centre per centre; the office's user."""
     gestion = _user("gestion", "Claire", "Vasseur", [(Role.GESTIONNAIRE, {})])
     logins.append(DemoLogin("gestionnaire", "gestion", "Claire Vasseur, division des examens"))
     for index, centre in enumerate(centres, start=1):
         first, last = CENTRE_HEADS[index - 1]
         _user(f"centre{index}", first, last, [(Role.CHEF_CENTRE, {"centre_id": centre.id})])
         logins.append(DemoLogin("chef de centre", f"centre{index}", centre.name))
+    return gestion
 
-    juror_names = iter(rng.sample([(f, last) for f in FIRST_NAMES for last in LAST_NAMES], 80))
-    jury_index = 0
 
-    def juror(member_role: MemberRole, establishment: Establishment | None) -> tuple[User, str]:
-        nonlocal jury_index
-        jury_index += 1
-        first, last = next(juror_names)
-        username = f"jury{jury_index}"
+class _Jurors:
+    """Names drawn once from the seeded generator, handed out in order to jurors
+    (``jury1``, ``jury2``...) and then to correcteurs."""
+
+    def __init__(self, rng: random.Random):
+        self.names = iter(rng.sample([(f, last) for f in FIRST_NAMES for last in LAST_NAMES], 80))
+        self.count = 0
+
+    def next_name(self) -> tuple[str, str]:
+        return next(self.names)
+
+    def examiner(self) -> tuple[User, str]:
+        """A new examinateur account and its username."""
+        self.count += 1
+        first, last = self.next_name()
+        username = f"jury{self.count}"
         return _user(username, first, last, [(Role.EXAMINATEUR, {})]), username
+
+
+def _add_commission(commission: Commission, *, teacher_school: Establishment,
+                    jurors: _Jurors) -> tuple[str, str]:
+    """Staff ``commission`` with a teacher of ``teacher_school`` and a professional; their
+    usernames."""
+    teacher, t_login = jurors.examiner()
+    pro, p_login = jurors.examiner()
+    commission.members = [
+        CommissionMember(user=teacher, member_role=MemberRole.TEACHER.value,
+                         establishment=teacher_school),
+        CommissionMember(user=pro, member_role=MemberRole.PROFESSIONAL.value),
+    ]
+    db.session.add(commission)
+    return t_login, p_login
+
+
+def _ponctuel_commissions(rng: random.Random, *, session: ExamSession, centres: list[Centre],
+                          establishments: list[Establishment], jurors: _Jurors,
+                          logins: list[DemoLogin]) -> None:
+    """One ponctuel commission per unit (E4, E5) and centre; the first centre's jurors log in."""
 
     def teacher_from_elsewhere(centre_index: int) -> Establishment:
         # Conflict of interest: a ponctuel teacher never examines their own students.
@@ -147,56 +215,42 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
         for index, centre in enumerate(centres):
             commission = Commission(session=session, unit_code=unit, form="ponctuel",
                                     code=f"{unit}-{centre.code}", centre=centre)
-            teacher_school = teacher_from_elsewhere(index)
-            teacher, t_login = juror(MemberRole.TEACHER, teacher_school)
-            pro, p_login = juror(MemberRole.PROFESSIONAL, None)
-            commission.members = [
-                CommissionMember(user=teacher, member_role=MemberRole.TEACHER.value,
-                                 establishment=teacher_school),
-                CommissionMember(user=pro, member_role=MemberRole.PROFESSIONAL.value),
-            ]
-            db.session.add(commission)
+            t_login, p_login = _add_commission(
+                commission, teacher_school=teacher_from_elsewhere(index), jurors=jurors)
             if index == 0:
                 logins.append(DemoLogin(f"examinateur {unit}", t_login,
                                         f"enseignant, commission {commission.code}"))
                 logins.append(DemoLogin(f"examinateur {unit}", p_login,
                                         f"professionnel, commission {commission.code}"))
+
+
+def _ccf_commissions(*, session: ExamSession, establishments: list[Establishment],
+                     jurors: _Jurors) -> None:
+    """One E5 CCF commission per establishment of students, with one of its teachers."""
     for establishment, spec in zip(establishments, ESTABLISHMENTS, strict=True):
         if spec[4] != "ccf":
             continue
         commission = Commission(session=session, unit_code="E5", form="ccf",
                                 code=f"E5-CCF-{establishment.uai}", establishment=establishment)
-        teacher, _ = juror(MemberRole.TEACHER, establishment)
-        pro, _ = juror(MemberRole.PROFESSIONAL, None)
-        commission.members = [
-            CommissionMember(user=teacher, member_role=MemberRole.TEACHER.value,
-                             establishment=establishment),
-            CommissionMember(user=pro, member_role=MemberRole.PROFESSIONAL.value),
-        ]
-        db.session.add(commission)
+        _add_commission(commission, teacher_school=establishment, jurors=jurors)
 
+
+def _correcteurs(jurors: _Jurors, logins: list[DemoLogin]) -> None:
+    """Three E6 correcteurs (``correcteur1``..``3``)."""
     for index in range(1, 4):
-        first, last = next(juror_names)
+        first, last = jurors.next_name()
         _user(f"correcteur{index}", first, last, [(Role.CORRECTEUR, {})])
     logins.append(DemoLogin("correcteur", "correcteur1", "correcteur E6"))
 
+
+def _candidate_accounts(people: list[Candidate], logins: list[DemoLogin]) -> None:
+    """Accounts for the first three candidates (``candidat1``..``3``)."""
     for index, candidate in enumerate(people[:3], start=1):
         _user(f"candidat{index}", candidate.first_name, candidate.last_name,
               [(Role.CANDIDAT, {"candidate_id": candidate.id})])
         logins.append(DemoLogin("candidat", f"candidat{index}",
                                 f"{candidate.first_name} {candidate.last_name}, "
                                 f"n° {candidate.number}"))
-    db.session.flush()
-    load_jury_day(session=session, actor=gestion)
-    record(actor=gestion, action="demo.load", object_type="exam_session", object_id=session.id,
-           session_id=session.id, after={"candidates": candidates})
-    from exam_app.e6.demo import load_e6
-
-    load_e6(session=session, establishments=establishments, gestion=gestion, rng=rng)
-    from exam_app.dossiers import demo as dossiers_demo
-
-    dossiers_demo.load(session=session, candidates=people, actor=gestion)
-    return logins
 
 
 def logins_for_display() -> list[DemoLogin]:
@@ -220,7 +274,7 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
     from datetime import time
 
     from exam_app.clock import to_local, utcnow
-    from exam_app.juries import planning, services
+    from exam_app.juries import planning
 
     now = utcnow()
     day = day or to_local(now).date()
@@ -239,32 +293,39 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
             commission=commission, day=day, day_start=time(8, 0), break_minutes=10,
             lunch_start=time(12, 0), lunch_minutes=60, workstations=2,
             room="B12" if unit == "E4" else "C04", actor=actor)
-        if unit != "E4" or len(passages) < 2:
-            continue
-        first, second = passages[0], passages[1]
-        jurors = [m.user for m in commission.members]
-        start = first.scheduled_at
-        if start + timedelta(minutes=60) <= now:
-            services.start_passage(passage=first, actor=jurors[0], now=start)
-            services.advance(passage=first, from_index=0, actor=jurors[0],
-                             now=start + timedelta(minutes=24))
-            services.advance(passage=first, from_index=1, actor=jurors[1],
-                             now=start + timedelta(minutes=53))
-            context = services.save_context(passage_id=first.id, user_id=jurors[0].id)
-            grid = services.field_names("E4", "ponctuel")
-            levels = ["S", "TS", "S", "S", "I", "S", "TS"]
-            ops = [{"op": f"demo-{first.id}-{n}", "field": name, "value": value, "base": 0}
-                   for n, (name, value) in enumerate(zip(grid, levels, strict=False))]
-            ops.append({"op": f"demo-{first.id}-a", "field": "appreciation", "base": 0,
-                        "value": "Missions bien présentées, outils maîtrisés ; analyse réflexive à approfondir."})
-            ops.append({"op": f"demo-{first.id}-m", "field": "mark", "value": "14,5", "base": 0})
-            services.save_fields(context=context, ops=ops, actor=jurors[0],
-                                 now=start + timedelta(minutes=56))
-            db.session.refresh(first)
-            for juror in jurors:
-                services.validate(passage=first, revision=first.agreed_revision, actor=juror,
-                                  now=start + timedelta(minutes=58))
-        if second.scheduled_at + timedelta(minutes=15) <= now:
-            services.set_attendance(passage=second, attendance=services.Attendance.ABSENT,
-                                    actor=jurors[0], now=second.scheduled_at)
+        if unit == "E4" and len(passages) >= 2:
+            _play_first_passages(commission, passages, now=now)
     db.session.flush()
+
+
+def _play_first_passages(commission: Commission, passages: list, *, now) -> None:
+    """The morning's first passage marked and validated, and the second one absent, when
+    their time has passed."""
+    from exam_app.juries import services
+
+    first, second = passages[0], passages[1]
+    jurors = [m.user for m in commission.members]
+    start = first.scheduled_at
+    if start + timedelta(minutes=60) <= now:
+        services.start_passage(passage=first, actor=jurors[0], now=start)
+        services.advance(passage=first, from_index=0, actor=jurors[0],
+                         now=start + timedelta(minutes=24))
+        services.advance(passage=first, from_index=1, actor=jurors[1],
+                         now=start + timedelta(minutes=53))
+        context = services.save_context(passage_id=first.id, user_id=jurors[0].id)
+        grid = services.field_names("E4", "ponctuel")
+        levels = ["S", "TS", "S", "S", "I", "S", "TS"]
+        ops = [{"op": f"demo-{first.id}-{n}", "field": name, "value": value, "base": 0}
+               for n, (name, value) in enumerate(zip(grid, levels, strict=False))]
+        ops.append({"op": f"demo-{first.id}-a", "field": "appreciation", "base": 0,
+                    "value": "Missions bien présentées, outils maîtrisés ; analyse réflexive à approfondir."})
+        ops.append({"op": f"demo-{first.id}-m", "field": "mark", "value": "14,5", "base": 0})
+        services.save_fields(context=context, ops=ops, actor=jurors[0],
+                             now=start + timedelta(minutes=56))
+        db.session.refresh(first)
+        for juror in jurors:
+            services.validate(passage=first, revision=first.agreed_revision, actor=juror,
+                              now=start + timedelta(minutes=58))
+    if second.scheduled_at + timedelta(minutes=15) <= now:
+        services.set_attendance(passage=second, attendance=services.Attendance.ABSENT,
+                                actor=jurors[0], now=second.scheduled_at)

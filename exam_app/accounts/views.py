@@ -16,7 +16,7 @@ bp = Blueprint("accounts", __name__)
 
 ROLE_HOMES = {
     Role.GESTIONNAIRE: "enrolment.dashboard",
-    Role.CHEF_CENTRE: "enrolment.centre_home",
+    Role.CHEF_CENTRE: "overview.centre_home",
     Role.EXAMINATEUR: "juries.home",
     Role.CORRECTEUR: "e6.correcteur_home",
     Role.CANDIDAT: "enrolment.candidate_home",

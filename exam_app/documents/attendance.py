@@ -8,13 +8,13 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from exam_app.clock import to_local, utcnow
-from exam_app.documents import common
-from exam_app.documents.qr import TokenPayload, content_hash
-from exam_app.documents.verification import Status, Verification
 from exam_app.enrolment.models import Centre
 from exam_app.extensions import db
 from exam_app.juries.models import Commission, Passage
 from exam_app.juries.services import day_bounds
+from exam_app.printing import document, signing
+from exam_app.printing.signing import TokenPayload, content_hash
+from exam_app.printing.verification import Status, Verification
 
 KIND = "emargement"
 HALVES = {"matin": "matin", "apres-midi": "après-midi"}
@@ -54,18 +54,18 @@ def attendance_content(passages: list[Passage]) -> list:
 
 
 def build(centre: Centre, day: date, room: str, half: str, *,
-          now: datetime | None = None) -> common.Printed:
+          now: datetime | None = None) -> document.Printed:
     now = now or utcnow()
     passages = roster(centre.id, day, room, half)
-    qr, url = common.sign(kind=KIND,
-                          ids=[centre.id, day.isoformat(), room, half, common.stamp(now)],
-                          content=attendance_content(passages))
-    html = common.render(
+    qr, url = signing.sign(kind=KIND,
+                           ids=[centre.id, day.isoformat(), room, half, signing.stamp(now)],
+                           content=attendance_content(passages))
+    html = document.render(
         "print/attendance.html", title="Liste d'émargement", session=centre.session,
         centre=centre, now=now, day=day, room=room, half=HALVES[half], passages=passages,
         qr=qr, verify_url=url)
     slug = (room or "sans-salle").replace("/", "-").replace(" ", "-")
-    return common.Printed(KIND, f"emargement-{day.isoformat()}-{half}-{slug}.pdf", html)
+    return document.Printed(KIND, f"emargement-{day.isoformat()}-{half}-{slug}.pdf", html)
 
 
 def check(payload: TokenPayload) -> Verification:

@@ -13,14 +13,14 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from exam_app.clock import utcnow
-from exam_app.documents import common
-from exam_app.documents.qr import TokenPayload, content_hash
-from exam_app.documents.verification import Status, Verification
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import services as juries
 from exam_app.juries.models import Commission, MemberRole, Passage
+from exam_app.printing import document, signing, verification
+from exam_app.printing.signing import TokenPayload, content_hash
+from exam_app.printing.verification import Status, Verification
 from exam_app.units import get_unit
 
 KIND = "bordereau"
@@ -57,25 +57,25 @@ def bordereau_content(commission: Commission, rows: list[dict]) -> list:
             [[r["number"], r["last_name"], r["first_name"], r["result"]] for r in rows]]
 
 
-def build(commission: Commission, *, now: datetime | None = None) -> common.Printed:
+def build(commission: Commission, *, now: datetime | None = None) -> document.Printed:
     now = now or utcnow()
     rows = bordereau_rows(commission)
     provisional = any(r["result"] is None for r in rows)
     qr = url = ""
     if not provisional:
-        qr, url = common.sign(kind=KIND, ids=[commission.id, common.stamp(now)],
-                              content=bordereau_content(commission, rows))
+        qr, url = signing.sign(kind=KIND, ids=[commission.id, signing.stamp(now)],
+                               content=bordereau_content(commission, rows))
     counts = {"total": len(rows),
               "marked": sum(1 for r in rows if r["result"] not in (None, "ABS", "NV")),
               "absent": sum(1 for r in rows if r["result"] == "ABS"),
               "nv": sum(1 for r in rows if r["result"] == "NV")}
     unit = get_unit(commission.unit_code)
-    html = common.render(
+    html = document.render(
         "print/bordereau.html", title=f"Bordereau de notation {unit.code}",
         session=commission.session, centre=commission.centre, now=now, provisional=provisional,
         commission=commission, unit=unit, rows=rows, counts=counts, jurors=jurors(commission),
         qr=qr, verify_url=url)
-    return common.Printed(KIND, f"bordereau-{commission.code}.pdf", html)
+    return document.Printed(KIND, f"bordereau-{commission.code}.pdf", html)
 
 
 def check(payload: TokenPayload) -> Verification:
@@ -91,7 +91,7 @@ def check(payload: TokenPayload) -> Verification:
     title = "Bordereau de notation"
     if content_hash(bordereau_content(commission, rows)) == payload.hash:
         return Verification(Status.AUTHENTIC, title, facts)
-    changed = common.changed_since(object_type="passage",
-                                   object_ids=[r["passage_id"] for r in rows],
-                                   since=common.from_stamp(payload.ids[1]))
+    changed = verification.changed_since(object_type="passage",
+                                         object_ids=[r["passage_id"] for r in rows],
+                                         since=signing.from_stamp(payload.ids[1]))
     return Verification(Status.SUPERSEDED, title, facts, changed_at=changed)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from exam_app.clock import utcnow
-from exam_app.documents import common
-from exam_app.documents.qr import TokenPayload, content_hash
-from exam_app.documents.verification import Status, Verification
 from exam_app.extensions import db
 from exam_app.juries.models import Passage
+from exam_app.printing import document, signing, verification
+from exam_app.printing.signing import TokenPayload, content_hash
+from exam_app.printing.verification import Status, Verification
 from exam_app.units import UnitKind, get_unit
 
 KIND = "convocation"
@@ -24,18 +24,18 @@ def convocation_content(passage: Passage) -> list:
             if centre else None]
 
 
-def build(passage: Passage, *, now: datetime | None = None) -> common.Printed:
+def build(passage: Passage, *, now: datetime | None = None) -> document.Printed:
     now = now or utcnow()
     unit = get_unit(passage.unit_code)
-    qr, url = common.sign(kind=KIND, ids=[passage.id, common.stamp(now)],
-                          content=convocation_content(passage))
+    qr, url = signing.sign(kind=KIND, ids=[passage.id, signing.stamp(now)],
+                           content=convocation_content(passage))
     commission = passage.commission
-    html = common.render(
+    html = document.render(
         "print/convocation.html", title=f"Convocation {unit.code}", session=commission.session,
         centre=commission.centre, now=now, passage=passage, candidate=passage.candidate,
         unit=unit, variant=unit.variant(passage.variant_code),
         own_equipment=unit.kind == UnitKind.ORAL and unit.has_dossier, qr=qr, verify_url=url)
-    return common.Printed(KIND, f"convocation-{unit.code}-{passage.candidate.number}.pdf", html)
+    return document.Printed(KIND, f"convocation-{unit.code}-{passage.candidate.number}.pdf", html)
 
 
 def check(payload: TokenPayload) -> Verification:
@@ -49,6 +49,6 @@ def check(payload: TokenPayload) -> Verification:
              ("Candidat", f"{c.number} — {c.last_name} {c.first_name}"))
     if content_hash(convocation_content(passage)) == payload.hash:
         return Verification(Status.AUTHENTIC, "Convocation", facts)
-    changed = common.changed_since(object_type="passage", object_ids=[passage.id],
-                                   since=common.from_stamp(payload.ids[1]))
+    changed = verification.changed_since(object_type="passage", object_ids=[passage.id],
+                                         since=signing.from_stamp(payload.ids[1]))
     return Verification(Status.SUPERSEDED, "Convocation", facts, changed_at=changed)

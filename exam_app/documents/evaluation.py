@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from exam_app.clock import utcnow
-from exam_app.documents import common
 from exam_app.documents.bordereau import jurors
-from exam_app.documents.qr import TokenPayload, content_hash
-from exam_app.documents.verification import Status, Verification
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
 from exam_app.extensions import db
 from exam_app.juries import services as juries
 from exam_app.juries.models import AGREED, Grid, Passage
+from exam_app.printing import document, signing, verification
+from exam_app.printing.signing import TokenPayload, content_hash
+from exam_app.printing.verification import Status, Verification
 from exam_app.units import NOT_EVALUATED, get_unit
 
 KIND = "fiche"
@@ -92,21 +92,21 @@ def is_final(passage: Passage, view: dict) -> bool:
 
 
 def build(passage: Passage, *, now: datetime | None = None, nv: bool | None = None,
-          values: dict[str, str] | None = None) -> common.Printed:
+          values: dict[str, str] | None = None) -> document.Printed:
     now = now or utcnow()
     view = fiche_view(passage, nv=nv, values=values)
     provisional = not is_final(passage, view)
     qr = url = ""
     if not provisional:
-        qr, url = common.sign(kind=KIND, ids=[passage.id, common.stamp(now)],
-                              content=fiche_content(passage, view))
+        qr, url = signing.sign(kind=KIND, ids=[passage.id, signing.stamp(now)],
+                               content=fiche_content(passage, view))
     commission = passage.commission
-    html = common.render(
+    html = document.render(
         "print/evaluation.html", title=f"Fiche d'évaluation {view['unit'].code}",
         session=commission.session, centre=commission.centre, now=now, provisional=provisional,
         passage=passage, candidate=passage.candidate, commission=commission, qr=qr,
         verify_url=url, **view)
-    return common.Printed(KIND, f"fiche-{passage.unit_code}-{passage.candidate.number}.pdf",
+    return document.Printed(KIND, f"fiche-{passage.unit_code}-{passage.candidate.number}.pdf",
                           html)
 
 
@@ -114,7 +114,7 @@ BATCH = 500  # passages per IN (...) query
 
 
 def build_many(passages: Iterable[Passage], *, now: datetime | None = None
-               ) -> Iterator[common.Printed]:
+               ) -> Iterator[document.Printed]:
     """The fiches of many passages, in order, with a few queries per batch (print packs).
 
     One query for the agreed grids and one NV set per session and unit,
@@ -154,6 +154,6 @@ def check(payload: TokenPayload) -> Verification:
     title = "Fiche d'évaluation"
     if content_hash(fiche_content(passage, view)) == payload.hash:
         return Verification(Status.AUTHENTIC, title, facts)
-    changed = common.changed_since(object_type="passage", object_ids=[passage.id],
-                                   since=common.from_stamp(payload.ids[1]))
+    changed = verification.changed_since(object_type="passage", object_ids=[passage.id],
+                                         since=signing.from_stamp(payload.ids[1]))
     return Verification(Status.SUPERSEDED, title, facts, changed_at=changed)

@@ -30,12 +30,13 @@ from sqlalchemy.exc import IntegrityError
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
-from exam_app.documents import attendance, bordereau, common, convocation, evaluation
+from exam_app.documents import attendance, bordereau, convocation, evaluation
 from exam_app.documents.models import PackState, PrintPack
-from exam_app.documents.pdf import render_pdf, render_pdfs_to_file
 from exam_app.enrolment.models import Centre
 from exam_app.extensions import db
 from exam_app.juries.models import Commission
+from exam_app.printing import document
+from exam_app.printing.pdf import render_pdf, render_pdfs_to_file
 
 # In print order: what the candidates get, what the room needs, what the jury fills.
 KINDS = {
@@ -63,11 +64,11 @@ def normalise_kinds(kinds) -> str:
 
 
 def pack_documents(centre: Centre, day: date, kinds: list[str], *,
-                   now: datetime | None = None) -> list[common.Printed]:
+                   now: datetime | None = None) -> list[document.Printed]:
     """The documents of the pack, in print order (needs a request context for URLs)."""
     now = now or utcnow()
     passages = attendance.day_passages(centre.id, day)
-    printed: list[common.Printed] = []
+    printed: list[document.Printed] = []
     if "convocation" in kinds:
         printed += [convocation.build(p, now=now) for p in passages]
     if "emargement" in kinds:
@@ -190,7 +191,7 @@ def merge(paths: list[str], output: Path) -> None:
     writer.close()
 
 
-def zip_to_file(printed: list[common.Printed], output: Path, *, workers: int,
+def zip_to_file(printed: list[document.Printed], output: Path, *, workers: int,
                 on_done: Callable[[int], None] | None = None) -> RenderStats:
     """One PDF per document in a ZIP file ``output``, numbered in print order."""
     parts = chunks(len(printed), workers)

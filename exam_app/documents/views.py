@@ -21,10 +21,10 @@ from exam_app.accounts.models import Role
 from exam_app.documents import packs as pack_services
 from exam_app.documents.forms import PackForm, RegenerateForm
 from exam_app.documents.models import PackState, PrintPack
-from exam_app.documents.qr import read_token
-from exam_app.documents.verification import Status, verify
 from exam_app.extensions import db
 from exam_app.permissions import can_view_centre, centre_or_403, roles_required
+from exam_app.printing.signing import read_app_token
+from exam_app.printing.verification import Status, verify
 
 bp = Blueprint("documents", __name__)
 
@@ -32,8 +32,7 @@ bp = Blueprint("documents", __name__)
 @bp.route("/verifier/<token>")
 def verify_document(token: str):
     """Say whether a printed document is authentic and current, superseded, or not authentic."""
-    payload = read_token(secret_key=current_app.config["SECRET_KEY"], token=token[:2000])
-    result = verify(payload)
+    result = verify(read_app_token(token[:2000]))
     return render_template("documents/verify.html", result=result, Status=Status)
 
 

@@ -17,7 +17,7 @@ from exam_app.units import get_unit
 
 
 def _piece_pdf(title: str, body: str, pages: int = 1) -> bytes:
-    from exam_app.documents.pdf import render_pdf
+    from exam_app.printing.pdf import render_pdf
 
     sheets = "".join(
         f'<section style="page-break-after: always"><h1>{title}</h1><p>{body}</p>'

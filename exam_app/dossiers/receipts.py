@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, url_for
-
 from exam_app.clock import utcnow
-from exam_app.documents import common
-from exam_app.documents.pdf import render_pdf
-from exam_app.documents.qr import TokenPayload, content_hash, make_token, qr_svg
-from exam_app.documents.verification import Status, Verification
 from exam_app.dossiers.models import Dossier
 from exam_app.extensions import db
 from exam_app.formatting import local_datetime
+from exam_app.printing.document import render
+from exam_app.printing.pdf import render_pdf
+from exam_app.printing.signing import TokenPayload, content_hash, sign
+from exam_app.printing.verification import Status, Verification
 
 KIND = "receipt"
 
@@ -23,27 +21,15 @@ def receipt_content(dossier: Dossier | None) -> list[list]:
     return sorted([f.piece_code, f.size, f.sha256] for f in dossier.files)
 
 
-def receipt_token(dossier: Dossier) -> str:
-    return make_token(secret_key=current_app.config["SECRET_KEY"], kind=KIND, ids=[dossier.id],
-                      content=receipt_content(dossier))
-
-
-def verification_url(token: str) -> str:
-    base = current_app.config.get("PUBLIC_URL") or ""
-    path = url_for("documents.verify_document", token=token)
-    return base.rstrip("/") + path if base else url_for("documents.verify_document", token=token,
-                                                         _external=True)
-
-
 def render_receipt(view) -> bytes:
     """The receipt PDF of a dossier view (see ``state.dossier_view``)."""
-    token = receipt_token(view.dossier) if view.dossier is not None else None
-    url = verification_url(token) if token else ""
+    qr = url = ""
+    if view.dossier is not None:
+        qr, url = sign(kind=KIND, ids=[view.dossier.id], content=receipt_content(view.dossier))
     now = utcnow()
-    html = common.render("print/receipt.html", title=f"Accusé de dépôt {view.unit.code}",
-                         session=view.candidate.session, now=now, view=view,
-                         qr=qr_svg(url) if url else "", verify_url="", receipt_url=url,
-                         printed_at=now)
+    html = render("print/receipt.html", title=f"Accusé de dépôt {view.unit.code}",
+                  session=view.candidate.session, now=now, view=view, qr=qr, verify_url="",
+                  receipt_url=url, printed_at=now)
     return render_pdf(html)
 
 

@@ -4,11 +4,8 @@ and the checks that let ``/verifier/<token>`` vouch for them."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import current_app, render_template, request, url_for
+from flask import render_template
 
-from exam_app.documents.pdf import render_pdf
-from exam_app.documents.qr import content_hash, make_token, qr_svg
-from exam_app.documents.verification import Status, Verification
 from exam_app.e6.definition import E6
 from exam_app.e6.models import E6Copy
 from exam_app.e6.release import release_of
@@ -16,21 +13,17 @@ from exam_app.e6.results import e6_results
 from exam_app.e6.sitting import centre_label_copies, room_roster
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.extensions import db
+from exam_app.printing.pdf import render_pdf
+from exam_app.printing.qr import qr_svg
+from exam_app.printing.signing import app_token as _token
+from exam_app.printing.signing import content_hash
+from exam_app.printing.signing import verify_url as _verify_url
+from exam_app.printing.verification import Status, Verification
 
 COPY_KIND = "e6-copie"
 BORDEREAU_KIND = "e6-bordereau"
 SHEET_KIND = "e6-emargement"
 LABELS_PER_SHEET = 24  # A4, 3 columns x 8 rows of 70 x 37 mm stickers
-
-
-def _verify_url(token: str) -> str:
-    base = current_app.config.get("PUBLIC_URL") or request.host_url
-    return base.rstrip("/") + url_for("documents.verify_document", token=token)
-
-
-def _token(kind: str, ids: list, content) -> str:
-    return make_token(secret_key=current_app.config["SECRET_KEY"], kind=kind, ids=ids,
-                      content=content)
 
 
 def labels_pdf(*, centre: Centre, session: ExamSession) -> bytes:
@@ -130,11 +123,3 @@ def check_bordereau(payload) -> Verification:
     if current != payload.hash:
         return Verification(Status.SUPERSEDED, f"Bordereau {E6.code}", facts)
     return Verification(Status.AUTHENTIC, f"Bordereau {E6.code}", facts)
-
-
-def register_checks() -> None:
-    from exam_app.documents import verification
-
-    verification.register(COPY_KIND, check_copy)
-    verification.register(BORDEREAU_KIND, check_bordereau)
-    verification.register(SHEET_KIND, check_sheet)

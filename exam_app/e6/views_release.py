@@ -1,5 +1,5 @@
-"""E6 levée d'anonymat, and what it makes available to the académie: the
-bordereau de notation and the results exports."""
+"""E6 levée d'anonymat, and the bordereau de notation it makes available to the
+académie (the results exports it opens are in exam_app/results)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
-from exam_app.e6 import documents, exports
+from exam_app.e6 import documents
 from exam_app.e6 import release as release_service
 from exam_app.e6.blueprint import bp, commit, download, flash_error, session_or_404
 from exam_app.e6.common import E6Error
@@ -16,8 +16,6 @@ from exam_app.e6.forms import ConfirmForm
 from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
 from exam_app.permissions import roles_required
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.route("/gestion/sessions/<code>/e6/levee", methods=["POST"])
@@ -55,22 +53,3 @@ def bordereau(code: str):
     session = _released_session_or_redirect(code)
     return download(documents.bordereau_pdf(session=session), mimetype="application/pdf",
                     filename=f"bordereau-{E6.code.lower()}-{session.code}.pdf")
-
-
-@bp.route("/gestion/sessions/<code>/e6/resultats.csv")
-@roles_required(Role.GESTIONNAIRE)
-def export_csv(code: str):
-    """Results (number, name, one column per unit) as CSV, after the levée d'anonymat."""
-    session = _released_session_or_redirect(code)
-    # send_file adds "; charset=utf-8" to a text type.
-    return download(exports.export_csv(session.id), mimetype="text/csv",
-                    filename=f"resultats-{session.code}.csv")
-
-
-@bp.route("/gestion/sessions/<code>/e6/resultats.xlsx")
-@roles_required(Role.GESTIONNAIRE)
-def export_xlsx(code: str):
-    """Results (number, name, one column per unit) as XLSX, after the levée d'anonymat."""
-    session = _released_session_or_redirect(code)
-    return download(exports.export_xlsx(session.id, title=f"Résultats {session.name}"),
-                    mimetype=XLSX, filename=f"resultats-{session.code}.xlsx")

@@ -182,75 +182,22 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
     result = ParseResult()
     today = today or date.today()  # noqa: DTZ011 - plausibility bound only
     try:
-        text, result.encoding = decode(data)
-        if _has_binary_controls(text):
-            raise UnreadableFile(
-                "Ce fichier contient des caractères de contrôle : ce n'est pas un CSV texte."
-            )
-        first_line = text.lstrip("\r\n").split("\n", 1)[0]
-        result.delimiter = _sniff_delimiter(first_line)
+        text = _text(data, result)
     except UnreadableFile as exc:
         result.error(0, "", str(exc))
         return result
 
     # strict: an unclosed or stray quote is an error, not a field swallowing the file.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=result.delimiter, strict=True)
-    start_line = 1
+    cursor = _Cursor()
     try:
-        header: list[str] = []
-        for raw in reader:
-            if any(cell.strip() for cell in raw):
-                header = raw
-                break
-            start_line = reader.line_num + 1
-        header_line = start_line
-        while header and not header[-1].strip():
-            header.pop()
-
-        positions: dict[str, int] = {}
-        for index, name in enumerate(header):
-            column = HEADER_INDEX.get(normalise_header(name))
-            if column is None:
-                continue  # extra columns from the spreadsheet are ignored
-            if column.field in positions:
-                result.error(header_line, name, f"la colonne « {column.label} » apparaît deux fois.")
-            positions[column.field] = index
-        missing = [c.label for c in COLUMNS if c.required and c.field not in positions]
-        if missing:
-            result.error(
-                header_line,
-                "",
-                "colonne(s) obligatoire(s) absente(s) : "
-                + ", ".join(f"« {m} »" for m in missing)
-                + ". En-têtes attendus : "
-                + " ; ".join(c.label for c in COLUMNS)
-                + ".",
-            )
+        positions = _read_header(reader, cursor, result)
+        if positions is None:
             return result
-        if not result.ok:
-            return result
-
-        seen_numbers: dict[str, int] = {}
-        row_count = 0
-        start_line = reader.line_num + 1
-        for raw in reader:
-            # A quoted cell may span lines: report the line where the row starts.
-            line, start_line = start_line, reader.line_num + 1
-            if not any(cell.strip() for cell in raw):
-                continue
-            row_count += 1
-            if row_count > max_rows:
-                result.error(
-                    0,
-                    "",
-                    f"le fichier contient plus de {max_rows:,} candidats".replace(",", "\u202f")
-                    + " : découpez-le en plusieurs fichiers. Rien n'a été importé.",
-                )
-                return result
-            _validate_row(raw, line, positions, result, seen_numbers, today)
+        row_count = _read_rows(reader, cursor, positions, result, max_rows=max_rows, today=today)
     except csv.Error:
         result.error(
-            start_line,
+            cursor.line,
             "",
             "ligne CSV mal formée : guillemet (\") non fermé ou mal placé. Vérifiez cette ligne "
             "et les suivantes, ou réenregistrez le fichier depuis le tableur.",
@@ -261,87 +208,122 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
     return result
 
 
-def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
-    labels = {c.field: c.label for c in COLUMNS}
+def _text(data: bytes, result: ParseResult) -> str:
+    """The file as text; notes its encoding and delimiter in ``result``."""
+    text, result.encoding = decode(data)
+    if _has_binary_controls(text):
+        raise UnreadableFile(
+            "Ce fichier contient des caractères de contrôle : ce n'est pas un CSV texte."
+        )
+    first_line = text.lstrip("\r\n").split("\n", 1)[0]
+    result.delimiter = _sniff_delimiter(first_line)
+    return text
 
-    def cell(name: str) -> str:
-        index = positions.get(name)
-        if index is None or index >= len(raw):
+
+@dataclass
+class _Cursor:
+    """The line where the row being read starts (a quoted cell may span lines)."""
+
+    line: int = 1
+
+
+def _read_header(reader, cursor: _Cursor, result: ParseResult) -> dict[str, int] | None:
+    """Each known column's position in the first non-blank row, or None after reporting
+    a missing or repeated column."""
+    header: list[str] = []
+    for raw in reader:
+        if any(cell.strip() for cell in raw):
+            header = raw
+            break
+        cursor.line = reader.line_num + 1
+    header_line = cursor.line
+    while header and not header[-1].strip():
+        header.pop()
+
+    positions: dict[str, int] = {}
+    for index, name in enumerate(header):
+        column = HEADER_INDEX.get(normalise_header(name))
+        if column is None:
+            continue  # extra columns from the spreadsheet are ignored
+        if column.field in positions:
+            result.error(header_line, name, f"la colonne « {column.label} » apparaît deux fois.")
+        positions[column.field] = index
+    missing = [c.label for c in COLUMNS if c.required and c.field not in positions]
+    if missing:
+        result.error(
+            header_line,
+            "",
+            "colonne(s) obligatoire(s) absente(s) : "
+            + ", ".join(f"« {m} »" for m in missing)
+            + ". En-têtes attendus : "
+            + " ; ".join(c.label for c in COLUMNS)
+            + ".",
+        )
+        return None
+    return positions if result.ok else None
+
+
+def _read_rows(reader, cursor: _Cursor, positions: dict[str, int], result: ParseResult, *,
+               max_rows: int, today: date) -> int:
+    """Validate each non-blank row after the header; the number of rows read."""
+    seen_numbers: dict[str, int] = {}
+    row_count = 0
+    cursor.line = reader.line_num + 1
+    for raw in reader:
+        # A quoted cell may span lines: report the line where the row starts.
+        line, cursor.line = cursor.line, reader.line_num + 1
+        if not any(cell.strip() for cell in raw):
+            continue
+        row_count += 1
+        if row_count > max_rows:
+            result.error(
+                0,
+                "",
+                f"le fichier contient plus de {max_rows:,} candidats".replace(",", "\u202f")
+                + " : découpez-le en plusieurs fichiers. Rien n'a été importé.",
+            )
+            return row_count
+        _validate_row(raw, line, positions, result, seen_numbers, today)
+    return row_count
+
+
+LABELS = {c.field: c.label for c in COLUMNS}
+
+
+class _Row:
+    """One CSV row's cells by field name, and its errors (reported on its line)."""
+
+    def __init__(self, raw: list[str], line: int, positions: dict[str, int],
+                 result: ParseResult):
+        self.raw, self.line, self.positions, self.result = raw, line, positions, result
+
+    def cell(self, name: str) -> str:
+        index = self.positions.get(name)
+        if index is None or index >= len(self.raw):
             return ""
-        return _clean(raw[index])
+        return _clean(self.raw[index])
 
-    errors_before = result.error_count
-
-    def required(name: str) -> str:
-        value = cell(name)
+    def required(self, name: str) -> str:
+        value = self.cell(name)
         if not value:
-            result.error(line, labels[name], "valeur obligatoire manquante.")
+            self.error(name, "valeur obligatoire manquante.")
         return value
 
-    number = required("number").upper().replace(" ", "")
-    if number and not NUMBER_RE.match(number):
-        result.error(line, labels["number"],
-                     f"« {number} » n'est pas un numéro de candidat valide "
-                     "(chiffres et lettres, 20 caractères au plus).")
-    elif number in seen_numbers:
-        result.error(line, labels["number"],
-                     f"le numéro {number} figure déjà ligne {seen_numbers[number]}.")
-    elif number:
-        seen_numbers[number] = line
+    def error(self, name: str, message: str) -> None:
+        self.result.error(self.line, LABELS[name], message)
 
-    last_name = required("last_name")
-    first_name = required("first_name")
-    for name, value in (("last_name", last_name), ("first_name", first_name)):
-        if len(value) > 100:
-            result.error(line, labels[name], "100 caractères au plus.")
 
-    birth_text = required("birth_date")
-    birth = parse_date(birth_text) if birth_text else None
-    if birth_text and birth is None:
-        result.error(line, labels["birth_date"],
-                     f"« {birth_text} » n'est pas une date valide (JJ/MM/AAAA ou AAAA-MM-JJ).")
-    elif birth and not (date(1900, 1, 1) <= birth <= today):
-        result.error(line, labels["birth_date"],
-                     f"« {birth_text} » n'est pas une date de naissance plausible.")
-
-    uai = required("uai").upper().replace(" ", "")
-    if uai and not UAI_RE.match(uai):
-        result.error(line, labels["uai"],
-                     f"« {uai} » n'est pas un code UAI (7 chiffres suivis d'une lettre).")
-    establishment = cell("establishment") or None
-    if establishment and len(establishment) > 200:
-        result.error(line, labels["establishment"], "200 caractères au plus.")
-    if uai and UAI_RE.match(uai):
-        result.uai_lines.append((line, uai))
-        if establishment:
-            result.uai_names.setdefault(uai, establishment)
-
-    form_text = required("e5_form")
-    form = normalise_header(form_text)
-    if form in {"ccf", "controleencoursdeformation"}:
-        e5_form = E5Form.CCF.value
-    elif form in {"ponctuel", "ponctuelle", "p"}:
-        e5_form = E5Form.PONCTUEL.value
-    else:
-        e5_form = ""
-        if form_text:
-            result.error(line, labels["e5_form"], f"« {form_text} » : attendu CCF ou ponctuel.")
-
-    extra_text = cell("extra_time")
-    extra = None
-    if extra_text and extra_text not in {"0", "-", "non", "aucun"}:
-        match = FRACTION_RE.match(extra_text)
-        value = Fraction(int(match[1]), int(match[2])) if match and int(match[2]) else None
-        if value is None or not (0 < value <= 1):
-            result.error(line, labels["extra_time"],
-                         f"« {extra_text} » n'est pas une fraction de temps valide (ex. 1/3).")
-        else:
-            extra = f"{value.numerator}/{value.denominator}"
-
-    email = cell("email") or None
-    if email and (len(email) > 254 or not EMAIL_RE.match(email)):
-        result.error(line, labels["email"], f"« {email} » n'est pas une adresse électronique.")
-
+def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
+    """Check each cell of one row (every error reported); keep the row when all are valid."""
+    row = _Row(raw, line, positions, result)
+    errors_before = result.error_count
+    number = _number(row, seen_numbers)
+    last_name, first_name = _names(row)
+    birth = _birth_date(row, today)
+    uai, establishment = _establishment(row, result)
+    e5_form = _e5_form(row)
+    extra = _extra_time(row)
+    email = _email(row)
     if result.error_count == errors_before:
         result.rows.append(
             CandidateRow(
@@ -357,3 +339,83 @@ def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
                 email=email,
             )
         )
+
+
+def _number(row: _Row, seen_numbers: dict[str, int]) -> str:
+    number = row.required("number").upper().replace(" ", "")
+    if number and not NUMBER_RE.match(number):
+        row.error("number", f"« {number} » n'est pas un numéro de candidat valide "
+                            "(chiffres et lettres, 20 caractères au plus).")
+    elif number in seen_numbers:
+        row.error("number", f"le numéro {number} figure déjà ligne {seen_numbers[number]}.")
+    elif number:
+        seen_numbers[number] = row.line
+    return number
+
+
+def _names(row: _Row) -> tuple[str, str]:
+    last_name = row.required("last_name")
+    first_name = row.required("first_name")
+    for name, value in (("last_name", last_name), ("first_name", first_name)):
+        if len(value) > 100:
+            row.error(name, "100 caractères au plus.")
+    return last_name, first_name
+
+
+def _birth_date(row: _Row, today: date) -> date | None:
+    birth_text = row.required("birth_date")
+    birth = parse_date(birth_text) if birth_text else None
+    if birth_text and birth is None:
+        row.error("birth_date",
+                  f"« {birth_text} » n'est pas une date valide (JJ/MM/AAAA ou AAAA-MM-JJ).")
+    elif birth and not (date(1900, 1, 1) <= birth <= today):
+        row.error("birth_date", f"« {birth_text} » n'est pas une date de naissance plausible.")
+    return birth
+
+
+def _establishment(row: _Row, result: ParseResult) -> tuple[str, str | None]:
+    """The UAI and the establishment's name; a well-formed UAI is noted in ``result``
+    (with the first name given for it) even when the row has other errors."""
+    uai = row.required("uai").upper().replace(" ", "")
+    if uai and not UAI_RE.match(uai):
+        row.error("uai", f"« {uai} » n'est pas un code UAI (7 chiffres suivis d'une lettre).")
+    establishment = row.cell("establishment") or None
+    if establishment and len(establishment) > 200:
+        row.error("establishment", "200 caractères au plus.")
+    if uai and UAI_RE.match(uai):
+        result.uai_lines.append((row.line, uai))
+        if establishment:
+            result.uai_names.setdefault(uai, establishment)
+    return uai, establishment
+
+
+def _e5_form(row: _Row) -> str:
+    form_text = row.required("e5_form")
+    form = normalise_header(form_text)
+    if form in {"ccf", "controleencoursdeformation"}:
+        return E5Form.CCF.value
+    if form in {"ponctuel", "ponctuelle", "p"}:
+        return E5Form.PONCTUEL.value
+    if form_text:
+        row.error("e5_form", f"« {form_text} » : attendu CCF ou ponctuel.")
+    return ""
+
+
+def _extra_time(row: _Row) -> str | None:
+    extra_text = row.cell("extra_time")
+    if not extra_text or extra_text in {"0", "-", "non", "aucun"}:
+        return None
+    match = FRACTION_RE.match(extra_text)
+    value = Fraction(int(match[1]), int(match[2])) if match and int(match[2]) else None
+    if value is None or not (0 < value <= 1):
+        row.error("extra_time",
+                  f"« {extra_text} » n'est pas une fraction de temps valide (ex. 1/3).")
+        return None
+    return f"{value.numerator}/{value.denominator}"
+
+
+def _email(row: _Row) -> str | None:
+    email = row.cell("email") or None
+    if email and (len(email) > 254 or not EMAIL_RE.match(email)):
+        row.error("email", f"« {email} » n'est pas une adresse électronique.")
+    return email

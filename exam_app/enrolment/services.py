@@ -67,14 +67,44 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     changes nothing the second time. Nothing is written when any row is wrong.
     """
     parsed = csv_import.parse(data, max_rows=max_rows)
-    # A new UAI may be named on any of its rows, not only the first.
-    new_names = parsed.uai_names
     # Also when other rows are wrong: list every error in one go, in line order.
     _check_establishments(parsed)
     parsed.errors.sort(key=lambda e: e.line)
     if not parsed.ok:
         return ImportReport(0, 0, 0, 0, parsed.errors, parsed.error_count, parsed.encoding)
 
+    tally = _apply_rows(session=session, parsed=parsed)
+    db.session.flush()
+    record(
+        actor=actor,
+        action="candidate.import",
+        object_type="exam_session",
+        object_id=session.id,
+        session_id=session.id,
+        after={
+            "file": filename,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "rows": len(parsed.rows),
+            "created": tally.created,
+            "updated": tally.updated,
+            "unchanged": tally.unchanged,
+            "establishments_created": tally.establishments_created,
+        },
+    )
+    return ImportReport(tally.created, tally.updated, tally.unchanged,
+                        tally.establishments_created, [], 0, parsed.encoding)
+
+
+@dataclass
+class _Tally:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    establishments_created: int = 0
+
+
+def _apply_rows(*, session: ExamSession, parsed: csv_import.ParseResult) -> _Tally:
+    """Create the new establishments and candidates, update the changed candidates."""
     establishments = {
         e.uai: e
         for e in db.session.scalars(
@@ -90,62 +120,52 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
             )
         )
     }
-    created = updated = unchanged = new_establishments = 0
+    tally = _Tally()
     now = utcnow()
     for row in parsed.rows:
         establishment = establishments.get(row.uai)
         if establishment is None:
-            establishment = Establishment(uai=row.uai, name=new_names[row.uai])
+            # A new UAI may be named on any of its rows, not only the first.
+            establishment = Establishment(uai=row.uai, name=parsed.uai_names[row.uai])
             db.session.add(establishment)
             establishments[row.uai] = establishment
-            new_establishments += 1
-        values = {
-            "last_name": row.last_name,
-            "first_name": row.first_name,
-            "birth_date": row.birth_date,
-            "e5_form": row.e5_form,
-            "extra_time": row.extra_time,
-            "email": row.email,
-        }
-        candidate = existing.get(row.number)
-        if candidate is None:
-            candidate = Candidate(session_id=session.id, number=row.number,
-                                  establishment=establishment, created_at=now, updated_at=now,
-                                  **values)
-            candidate.refresh_search_text()
-            db.session.add(candidate)
-            existing[row.number] = candidate
-            created += 1
-            continue
-        changed = {k: v for k, v in values.items() if getattr(candidate, k) != v}
-        if candidate.establishment_id != getattr(establishment, "id", None):
-            changed["establishment"] = establishment
-        if not changed:
-            unchanged += 1
-            continue
-        for key, value in changed.items():
-            setattr(candidate, key, value)
-        candidate.updated_at = now
+            tally.establishments_created += 1
+        outcome = _apply_row(session=session, row=row, establishment=establishment,
+                             existing=existing, now=now)
+        setattr(tally, outcome, getattr(tally, outcome) + 1)
+    return tally
+
+
+def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
+               establishment: Establishment, existing: dict[str, Candidate], now) -> str:
+    """Create or update the row's candidate: "created", "updated" or "unchanged"."""
+    values = {
+        "last_name": row.last_name,
+        "first_name": row.first_name,
+        "birth_date": row.birth_date,
+        "e5_form": row.e5_form,
+        "extra_time": row.extra_time,
+        "email": row.email,
+    }
+    candidate = existing.get(row.number)
+    if candidate is None:
+        candidate = Candidate(session_id=session.id, number=row.number,
+                              establishment=establishment, created_at=now, updated_at=now,
+                              **values)
         candidate.refresh_search_text()
-        updated += 1
-    db.session.flush()
-    record(
-        actor=actor,
-        action="candidate.import",
-        object_type="exam_session",
-        object_id=session.id,
-        session_id=session.id,
-        after={
-            "file": filename,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "rows": len(parsed.rows),
-            "created": created,
-            "updated": updated,
-            "unchanged": unchanged,
-            "establishments_created": new_establishments,
-        },
-    )
-    return ImportReport(created, updated, unchanged, new_establishments, [], 0, parsed.encoding)
+        db.session.add(candidate)
+        existing[row.number] = candidate
+        return "created"
+    changed = {k: v for k, v in values.items() if getattr(candidate, k) != v}
+    if candidate.establishment_id != getattr(establishment, "id", None):
+        changed["establishment"] = establishment
+    if not changed:
+        return "unchanged"
+    for key, value in changed.items():
+        setattr(candidate, key, value)
+    candidate.updated_at = now
+    candidate.refresh_search_text()
+    return "updated"
 
 
 def _check_establishments(parsed: csv_import.ParseResult) -> None:

@@ -1,5 +1,6 @@
-"""Académie pages (session dashboard, candidates, import, centres, establishments,
-users), the chef de centre's home and the candidate's home."""
+"""Académie pages (sessions, candidates, import, centres, establishments, users) and
+the candidate's home. The session dashboard and the chef de centre's home, which
+also show commissions, are in ``overview``."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from exam_app.enrolment import services
 from exam_app.enrolment.forms import CandidateImportForm
 from exam_app.enrolment.models import Candidate, Centre, E5Form, Establishment, ExamSession
 from exam_app.extensions import db
-from exam_app.juries.models import Commission
-from exam_app.permissions import can_view_centre, roles_required
+from exam_app.permissions import roles_required
 from exam_app.units import all_units
 
 bp = Blueprint("enrolment", __name__)
@@ -41,32 +41,8 @@ def dashboard():
         sa.select(ExamSession).order_by(ExamSession.year.desc(), ExamSession.id.desc())
     ).all()
     if len(sessions) == 1 or (sessions and not request.args.get("toutes")):
-        return redirect(url_for("enrolment.session_dashboard", code=sessions[0].code))
+        return redirect(url_for("overview.session_dashboard", code=sessions[0].code))
     return render_template("enrolment/sessions.html", sessions=sessions)
-
-
-@bp.route("/gestion/sessions/<code>/")
-@roles_required(Role.GESTIONNAIRE)
-def session_dashboard(code: str):
-    """Counts per unit, centre and establishment for one session."""
-    session = _session_or_404(code)
-    counts = services.dashboard_counts(session)
-    commissions = dict(
-        db.session.execute(
-            sa.select(Commission.unit_code, sa.func.count(Commission.id))
-            .where(Commission.session_id == session.id)
-            .group_by(Commission.unit_code)
-        ).all()
-    )
-    sessions = db.session.scalars(sa.select(ExamSession).order_by(ExamSession.year.desc())).all()
-    return render_template(
-        "enrolment/dashboard.html",
-        session=session,
-        sessions=sessions,
-        counts=counts,
-        commissions=commissions,
-        units=all_units(),
-    )
 
 
 @bp.route("/gestion/sessions/<code>/candidats")
@@ -191,30 +167,6 @@ def users():
     centres_by_id = {c.id: c for c in db.session.scalars(sa.select(Centre))}
     return render_template("enrolment/users.html", page=page, role=role, roles=list(Role),
                            centres_by_id=centres_by_id)
-
-
-@bp.route("/centre/")
-@roles_required(Role.CHEF_CENTRE)
-def centre_home():
-    """The chef de centre's home: their centre(s), candidates and commissions."""
-    centres = db.session.scalars(
-        sa.select(Centre).where(Centre.id.in_(current_user.centre_ids())).order_by(Centre.code)
-    ).all()
-    for centre in centres:
-        if not can_view_centre(current_user, centre):
-            abort(403)
-    blocks = []
-    for centre in centres:
-        candidates = db.session.scalars(
-            sa.select(Candidate).where(Candidate.centre_id == centre.id)
-            .order_by(Candidate.search_text, Candidate.id)
-        ).all()
-        commissions = db.session.scalars(
-            sa.select(Commission).where(Commission.centre_id == centre.id)
-            .order_by(Commission.code)
-        ).all()
-        blocks.append((centre, candidates, commissions))
-    return render_template("enrolment/centre_home.html", blocks=blocks)
 
 
 @bp.route("/candidat/")

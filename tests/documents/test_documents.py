@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 
 from exam_app.documents import attendance, bordereau, convocation, evaluation
-from exam_app.documents.pdf import StaticOnlyFetcher, render_pdf
 from exam_app.juries import services as juries
+from exam_app.printing.pdf import StaticOnlyFetcher, render_pdf
 from tests.documents.conftest import DAY, T0, decode_qr, finalize, needs_poppler_zbar, pdf_text
 
 
@@ -140,8 +140,8 @@ def test_user_text_with_a_file_url_is_escaped_and_never_fetched(jury_day, reques
 
 
 def test_convocation_verifies_as_superseded_after_the_passage_moves(jury_day, client, app):
-    from exam_app.documents.qr import read_token
     from exam_app.juries import planning
+    from exam_app.printing.signing import read_token
 
     passage = jury_day["passages"][2]
     with app.test_request_context("/", base_url="https://examens.example/"):

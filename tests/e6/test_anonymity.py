@@ -20,8 +20,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from flask import current_app
 
-from exam_app.documents.qr import make_token
 from exam_app.e6 import documents, harmonisation, marking, release
+from exam_app.printing.signing import make_token
 from tests.conftest import csrf_token_from
 from tests.e6.conftest import mark_lot
 from tests.test_routes import ACCESS, world  # noqa: F401 - the route-access world fixture

@@ -7,8 +7,9 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from exam_app.audit.models import AuditEvent
-from exam_app.e6 import exports, harmonisation, marking, release
+from exam_app.e6 import harmonisation, marking, release
 from exam_app.e6.common import E6Error
+from exam_app.results import exports
 from tests.conftest import csrf_token_from
 from tests.e6.conftest import lift, mark_lot
 

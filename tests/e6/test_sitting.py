@@ -101,8 +101,8 @@ def test_labels_pdf_shows_anonymous_numbers_and_names_nobody(client, login_as, e
 
 
 def test_attendance_sheet_pdf_lists_the_room_with_end_times(client, login_as, e6_world):
-    from exam_app.documents.qr import read_token
-    from exam_app.documents.verification import Status, verify
+    from exam_app.printing.signing import read_token
+    from exam_app.printing.verification import Status, verify
 
     chef = e6_world["gestionnaire"]
     login_as(chef)

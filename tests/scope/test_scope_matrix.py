@@ -48,7 +48,7 @@ UNSCOPED = {
     "enrolment.dashboard": "académie-wide list of sessions (gestionnaire)",
     "enrolment.establishments": "académie-wide list (gestionnaire)",
     "enrolment.users": "académie-wide list (gestionnaire)",
-    "enrolment.centre_home": "lists the user's own centres (listing test)",
+    "overview.centre_home": "lists the user's own centres (listing test)",
     "enrolment.candidate_home": "lists the user's own candidacies (listing test)",
     "juries.home": "lists the user's own commissions and passages (listing test)",
     "juries.server_time": "the server clock",
@@ -110,7 +110,7 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "e6.reopen_lot": {"POST": {G: 302}},
     "e6.remove_corrector": {"POST": {G: 302}},
     # -- session pages (the académie's)
-    "enrolment.session_dashboard": SESSION,
+    "overview.session_dashboard": SESSION,
     "enrolment.candidates": SESSION,
     "enrolment.import_candidates": {"GET": {G: 200}, "POST": {G: 400}},
     "enrolment.centres": SESSION,
@@ -129,8 +129,8 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "e6.correspondence": SESSION,
     "e6.harmonisation": SESSION,
     "e6.bordereau": {"GET": {G: 302}},
-    "e6.export_csv": {"GET": {G: 302}},
-    "e6.export_xlsx": {"GET": {G: 302}},
+    "results.export_csv": {"GET": {G: 302}},
+    "results.export_xlsx": {"GET": {G: 302}},
 }
 
 # Requests whose URL and body name objects of two worlds: (endpoint, method, role, URL
@@ -307,8 +307,8 @@ LISTINGS = [
     # (role, page, which name): world A's shows, world B's never; the sibling's (another
     # candidate and commission in A's centre) shows only on the chef de centre's page.
     (C, "enrolment.candidate_home", "candidate", False),
-    (H, "enrolment.centre_home", "candidate", True),
-    (H, "enrolment.centre_home", "commission", True),
+    (H, "overview.centre_home", "candidate", True),
+    (H, "overview.centre_home", "commission", True),
     (E, "juries.home", "commission", False),
     (E, "juries.home", "candidate", False),
     (E, "dossiers.commission_dossiers", "candidate", None),
@@ -341,14 +341,14 @@ def test_listing_pages_show_only_own_objects(app, client, login_as, worlds, role
 
 def test_correcteur_json_and_pages_name_no_candidate(app, client, login_as, worlds):
     """A real save of the correcteur's own copy, then his pages: no candidate is named."""
-    from exam_app.e6 import services
+    from exam_app.e6 import bareme
     from exam_app.e6.models import E6Copy
     from exam_app.extensions import db
 
     token = _login(client, login_as, worlds, K)
     copy = db.session.scalar(db.select(E6Copy).where(
         E6Copy.anonymous_number == worlds.own.args["anonymous_number"]))
-    points = {str(q.id): "4" for q in services.questions(worlds.session.id)}
+    points = {str(q.id): "4" for q in bareme.questions(worlds.session.id)}
     saved = client.post(f"/correction/lots/{worlds.own.args['lot_id']}/copies/"
                         f"{copy.anonymous_number}",
                         json={"points": points, "comment": "Bien", "version": copy.version},

@@ -12,6 +12,7 @@ from exam_app.e6.definition import E6
 from exam_app.e6.results import e6_results
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
+from exam_app.juries.services import unit_results
 from exam_app.units import ExamUnit, all_units
 
 IDENTITY = ("N° candidat", "Nom", "Prénom")
@@ -25,8 +26,6 @@ def header() -> tuple[str, ...]:
 
 def jury_marks(*, session_id: int, unit_code: str) -> dict[int, str]:
     """E4 or E5 result per candidate id, as printed ('14,5', 'ABS', 'NV'); pending ones are absent."""
-    from exam_app.juries.services import unit_results
-
     return unit_results(session_id=session_id, unit_code=unit_code)
 
 

@@ -3,10 +3,11 @@ import subprocess
 
 import pytest
 
-from exam_app.documents import verification
-from exam_app.documents.pdf import RefusedURL, StaticOnlyFetcher, render_pdf
-from exam_app.documents.qr import make_token, qr_svg, read_token
-from exam_app.documents.verification import Status, Verification
+from exam_app.printing import verification
+from exam_app.printing.pdf import RefusedURL, StaticOnlyFetcher, render_pdf
+from exam_app.printing.qr import qr_svg
+from exam_app.printing.signing import make_token, read_token
+from exam_app.printing.verification import Status, Verification
 
 needs_poppler_zbar = pytest.mark.skipif(
     not (shutil.which("pdftoppm") and shutil.which("zbarimg")),
@@ -97,7 +98,7 @@ def test_qr_svg_path_covers_exactly_the_dark_modules():
 def test_documents_rendered_into_one_file_keep_order_and_refuse_fetches(tmp_path, monkeypatch):
     from pypdf import PdfReader
 
-    from exam_app.documents.pdf import render_pdfs_to_file
+    from exam_app.printing.pdf import render_pdfs_to_file
 
     refused = []
     fetch = StaticOnlyFetcher.fetch
@@ -116,3 +117,15 @@ def test_documents_rendered_into_one_file_keep_order_and_refuse_fetches(tmp_path
     texts = [page.extract_text() for page in PdfReader(path).pages]
     assert texts == ["Document 0", "Document 1", "Document 2"]
     assert refused == ["file:///etc/passwd"] * 3
+
+
+def test_every_printed_kind_has_its_check_registered_by_create_app(app):
+    from exam_app.documents import attendance, bordereau, convocation, evaluation
+    from exam_app.dossiers import receipts
+    from exam_app.e6 import documents as e6_documents
+
+    expected = {receipts.KIND, e6_documents.COPY_KIND, e6_documents.BORDEREAU_KIND,
+                e6_documents.SHEET_KIND, bordereau.KIND, evaluation.KIND, convocation.KIND,
+                attendance.KIND}
+    assert len(expected) == 8
+    assert expected <= set(verification._CHECKS)

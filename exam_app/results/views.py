@@ -1,0 +1,56 @@
+"""The results exports (number, name, E4, E5, E6) for the académie, after the
+levée d'anonymat. Their URLs sit beside the E6 pages where they are offered."""
+
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, send_file, url_for
+
+from exam_app.accounts.models import Role
+from exam_app.e6.release import is_released
+from exam_app.enrolment.models import ExamSession
+from exam_app.extensions import db
+from exam_app.permissions import roles_required
+from exam_app.results import exports
+
+bp = Blueprint("results", __name__)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _released_session_or_redirect(code: str) -> ExamSession:
+    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
+    if session is None:
+        abort(404)
+    if not is_released(session.id):
+        flash("Disponible après la levée d'anonymat.", "error")
+        abort(redirect(url_for("e6.manage", code=session.code)))
+    return session
+
+
+def _download(data: bytes, mimetype: str, filename: str):
+    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                         download_name=filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/gestion/sessions/<code>/e6/resultats.csv")
+@roles_required(Role.GESTIONNAIRE)
+def export_csv(code: str):
+    """Results (number, name, one column per unit) as CSV, after the levée d'anonymat."""
+    session = _released_session_or_redirect(code)
+    # send_file adds "; charset=utf-8" to a text type.
+    return _download(exports.export_csv(session.id), "text/csv",
+                     f"resultats-{session.code}.csv")
+
+
+@bp.route("/gestion/sessions/<code>/e6/resultats.xlsx")
+@roles_required(Role.GESTIONNAIRE)
+def export_xlsx(code: str):
+    """Results (number, name, one column per unit) as XLSX, after the levée d'anonymat."""
+    session = _released_session_or_redirect(code)
+    return _download(exports.export_xlsx(session.id, title=f"Résultats {session.name}"), XLSX,
+                     f"resultats-{session.code}.xlsx")
