@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user, login_required
 
@@ -57,7 +58,6 @@ def can_read_dossier(user: User, dossier) -> bool:
         return True
     if not user.has_role(Role.EXAMINATEUR):
         return False
-    import sqlalchemy as sa
 
     from exam_app.extensions import db
     from exam_app.juries.models import Commission, CommissionMember
@@ -124,7 +124,6 @@ def lot_for_manager_or_403(lot_id: int):
 
 def lot_for_corrector_or_403(lot_id: int):
     """An E6 lot, if the current user is its correcteur: 404 when unknown, 403 when another's."""
-    import sqlalchemy as sa
 
     from exam_app.e6.models import E6Lot
     from exam_app.extensions import db
@@ -139,7 +138,6 @@ def lot_for_corrector_or_403(lot_id: int):
 def copy_for_corrector_or_404(lot_id: int, anonymous_number: str):
     """An anonymous copy of the current correcteur's lot (checked as by
     lot_for_corrector_or_403); a copy outside that lot is refused with NotFound."""
-    import sqlalchemy as sa
 
     from exam_app.e6.models import E6Copy
     from exam_app.errors import NotFound
@@ -174,12 +172,15 @@ def candidate_for_self_or_404(candidate_id: int):
 
 def dossier_unit_or_404(unit_code: str):
     """The unit, if it exists and has a dossier; 404 otherwise."""
-    from exam_app.dossiers.common import dossier_unit
+    from exam_app.units import get_unit
 
     try:
-        return dossier_unit(unit_code)
+        unit = get_unit(unit_code)
     except KeyError:
         abort(404)
+    if not unit.has_dossier:
+        abort(404)
+    return unit
 
 
 def dossier_for_reader_or_403(candidate_id: int, unit_code: str):
@@ -187,7 +188,7 @@ def dossier_for_reader_or_403(candidate_id: int, unit_code: str):
     (or another candidate's, for a candidate), 403 when out of the reader's scope."""
     from types import SimpleNamespace
 
-    from exam_app.dossiers.common import find_dossier
+    from exam_app.dossiers.models import Dossier
     from exam_app.enrolment.models import Candidate
     from exam_app.extensions import db
 
@@ -198,7 +199,8 @@ def dossier_for_reader_or_403(candidate_id: int, unit_code: str):
     candidate = db.session.get(Candidate, candidate_id)
     if candidate is None:
         abort(404)
-    dossier = find_dossier(candidate_id=candidate.id, unit_code=unit_code)
+    dossier = db.session.scalar(sa.select(Dossier).where(
+        Dossier.candidate_id == candidate.id, Dossier.unit_code == unit_code))
     subject = dossier or SimpleNamespace(candidate=candidate, unit_code=unit_code)
     if not can_read_dossier(current_user, subject):
         abort(403)
@@ -219,7 +221,6 @@ def dossier_file_for_reader_or_403(file_id: int):
 
 def dossier_file_for_owner_or_404(file_id: int):
     """A deposited file of one of the current user's own dossiers; others are 404."""
-    import sqlalchemy as sa
 
     from exam_app.dossiers.models import Dossier, DossierFile
     from exam_app.extensions import db
@@ -236,7 +237,6 @@ def upload_for_owner_or_404(token: str):
 
     Its dossier comes with it (a joined load): the chunk path needs both.
     """
-    import sqlalchemy as sa
     from sqlalchemy.orm import contains_eager
 
     from exam_app.dossiers.models import Dossier, Upload
@@ -253,7 +253,6 @@ def upload_for_owner_or_404(token: str):
 
 def internship_for_owner_or_404(period_id: int):
     """An internship period the current user declared as a candidate; others are 404."""
-    import sqlalchemy as sa
 
     from exam_app.dossiers.models import InternshipPeriod
     from exam_app.extensions import db
