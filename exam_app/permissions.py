@@ -45,9 +45,10 @@ def can_view_centre(user: User, centre) -> bool:
 def can_read_dossier(user: User, dossier) -> bool:
     """The académie, the candidate themself, and the jurors of the candidate's commission.
 
-    Until passages exist, a juror's commission is one of the same session and
-    unit in the candidate's centre (ponctuel) or establishment (CCF); narrow
-    this to the candidate's passages when they arrive.
+    Once the candidate has passages for the unit, their commission is the one (or
+    those) holding them. Before planning, it is any commission of the same session
+    and unit in the candidate's centre (ponctuel) or establishment (CCF), so that
+    jurors can prepare.
     """
     if not user.is_authenticated:
         return False
@@ -58,10 +59,15 @@ def can_read_dossier(user: User, dossier) -> bool:
         return True
     if not user.has_role(Role.EXAMINATEUR):
         return False
-
     from exam_app.extensions import db
-    from exam_app.juries.models import Commission, CommissionMember
+    from exam_app.juries.models import Commission, CommissionMember, Passage
 
+    planned = sa.select(Passage.commission_id).where(Passage.candidate_id == candidate.id,
+                                                     Passage.unit_code == dossier.unit_code)
+    mine = sa.select(CommissionMember.commission_id).where(CommissionMember.user_id == user.id)
+    if db.session.scalar(sa.select(planned.exists())):
+        return db.session.scalar(sa.select(planned.where(Passage.commission_id.in_(mine))
+                                           .exists())) or False
     scope = []
     if candidate.centre_id is not None:
         scope.append(sa.and_(Commission.form == "ponctuel",
@@ -70,8 +76,7 @@ def can_read_dossier(user: User, dossier) -> bool:
                          Commission.establishment_id == candidate.establishment_id))
     found = db.session.scalar(
         sa.select(Commission.id)
-        .join(CommissionMember, CommissionMember.commission_id == Commission.id)
-        .where(CommissionMember.user_id == user.id,
+        .where(Commission.id.in_(mine),
                Commission.session_id == candidate.session_id,
                Commission.unit_code == dossier.unit_code,
                sa.or_(*scope))

@@ -18,10 +18,6 @@ establishment (anonymity). ``MIXED`` names objects of both worlds in one
 request (own lot, another's copy). Endpoints without object ids are listed in ``UNSCOPED``
 with the reason; their listings are checked in
 ``test_listing_pages_show_only_own_objects``.
-
-Known scope holes stay in ``MATRIX`` with the right answer and are listed in
-``HOLES``: the walk skips them and ``test_scope_hole`` expects them to fail
-(strict xfail), so fixing one makes that test say so.
 """
 
 from __future__ import annotations
@@ -143,18 +139,6 @@ MIXED = [
     ("e6.room", "POST", G, (), {"presence-{candidate_id}": "absent"}, 409),
 ]
 
-# Known scope holes: (endpoint, method, role, scope) -> what is wrong. The lead fixes them.
-DOSSIER_HOLE = ("a juror reads the dossier of a candidate of the same centre and unit whose "
-                "passage is in another commission: permissions.can_read_dossier still allows "
-                "any commission of the centre ('until passages exist'); narrow it to the "
-                "commissions holding one of the candidate's passages")
-HOLES: dict[tuple[str, str, Role, str], str] = {
-    ("dossiers.view_dossier", "GET", E, "sibling"): DOSSIER_HOLE,
-    ("dossiers.receipt", "GET", E, "sibling"): DOSSIER_HOLE,
-    ("dossiers.file", "GET", E, "sibling"): DOSSIER_HOLE,
-}
-
-
 def _rule(app, endpoint: str):
     return next(rule for rule in _routes(app) if rule.endpoint == endpoint)
 
@@ -188,8 +172,6 @@ def test_matrix_agrees_with_routes_and_access(app):
                 wants_sibling = bool(rule.arguments & SIBLING_KEYS) and role != G
                 if isinstance(codes, tuple) and (len(codes) == 3) != wants_sibling:
                     problems.append(f"{rule.endpoint} {method} {role}: sibling answer")
-    for endpoint, method, role, scope in HOLES:
-        assert expected_status(endpoint, method, role, scope) is not None
     assert not problems, "\n".join(problems)
 
 
@@ -256,7 +238,7 @@ def test_scope_matrix(app, client, login_as, worlds, role):
     failures = []
     for endpoint, method, scope, url in _cases(app, worlds):
         expected = expected_status(endpoint, method, role, scope)
-        if expected is None or (endpoint, method, role, scope) in HOLES:
+        if expected is None:
             continue
         before = _audit_count()
         response = send(client, method, url, token)
@@ -291,18 +273,6 @@ def _audit_count() -> int:
     return db.session.scalar(db.select(db.func.count(AuditEvent.id)))
 
 
-@pytest.mark.parametrize(
-    ("endpoint", "method", "role", "scope"),
-    [pytest.param(*key, marks=pytest.mark.xfail(strict=True, reason=f"scope hole: {reason}"))
-     for key, reason in HOLES.items()])
-def test_scope_hole(app, client, login_as, worlds, endpoint, method, role, scope):
-    token = _login(client, login_as, worlds, role)
-    rule = _rule(app, endpoint)
-    url = rule.build(worlds.args(scope), append_unknown=False)[1]
-    assert send(client, method, url, token).status_code == expected_status(endpoint, method,
-                                                                           role, scope)
-
-
 LISTINGS = [
     # (role, page, which name): world A's shows, world B's never; the sibling's (another
     # candidate and commission in A's centre) shows only on the chef de centre's page.
@@ -312,9 +282,7 @@ LISTINGS = [
     (E, "juries.home", "commission", False),
     (E, "juries.home", "candidate", False),
     (E, "dossiers.commission_dossiers", "candidate", None),
-    pytest.param(E, "dossiers.commission_dossiers", "candidate", False, marks=pytest.mark.xfail(
-        strict=True, reason="scope hole: a commission's dossier list shows every candidate of "
-        "the centre and unit, those of the centre's other commissions too")),
+    (E, "dossiers.commission_dossiers", "candidate", False),
     (K, "e6.correcteur_home", "lot", None),
     (H, "e6.sitting", "room", None),
     (H, "documents.packs", "pack", None),
