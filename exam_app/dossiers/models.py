@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_app.clock import UTCDateTime, utcnow
+from exam_app.db_types import enum_type
 from exam_app.extensions import db
 
 
@@ -49,7 +50,7 @@ class Dossier(db.Model):
     # Individual extension (dérogation): replaces the session deadline for this dossier.
     extended_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     extension_reason: Mapped[str | None] = mapped_column(sa.Text)
-    decision: Mapped[str | None] = mapped_column(sa.String(15))
+    decision: Mapped[Decision | None] = mapped_column(enum_type(Decision, 15))
     decision_reasons: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     decision_comment: Mapped[str | None] = mapped_column(sa.Text)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

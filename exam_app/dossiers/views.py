@@ -463,12 +463,10 @@ def commission_dossiers(commission_id: int):
     unit = _unit_or_404(commission.unit_code)
     query = sa.select(Candidate).where(Candidate.session_id == commission.session_id)
     if commission.form == "ccf":
-        query = query.where(Candidate.establishment_id == commission.establishment_id,
-                            Candidate.e5_form == "ccf")
+        query = query.where(Candidate.establishment_id == commission.establishment_id)
     else:
         query = query.where(Candidate.centre_id == commission.centre_id)
-        if unit.code == "E5":
-            query = query.where(Candidate.e5_form == "ponctuel")
+    query = query.where(Candidate.sits_in(unit.code, commission.form))
     candidates = db.session.scalars(query.order_by(Candidate.last_name,
                                                    Candidate.first_name)).all()
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)

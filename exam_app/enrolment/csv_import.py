@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
 
-from exam_app.enrolment.models import E5Form
+from exam_app.units import UnitForm
 
 
 @dataclass(frozen=True)
@@ -319,9 +319,9 @@ def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
     form_text = required("e5_form")
     form = normalise_header(form_text)
     if form in {"ccf", "controleencoursdeformation"}:
-        e5_form = E5Form.CCF.value
+        e5_form = UnitForm.CCF.value
     elif form in {"ponctuel", "ponctuelle", "p"}:
-        e5_form = E5Form.PONCTUEL.value
+        e5_form = UnitForm.PONCTUEL.value
     else:
         e5_form = ""
         if form_text:

@@ -7,17 +7,20 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.enrolment import services
 from exam_app.enrolment.forms import CandidateImportForm
-from exam_app.enrolment.models import Candidate, Centre, E5Form, Establishment, ExamSession
+from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.juries.models import Commission
 from exam_app.permissions import can_view_centre, roles_required
-from exam_app.units import all_units
+from exam_app.units import UnitForm, all_units
 
 bp = Blueprint("enrolment", __name__)
+# Templates show a candidate's form as ``c.form_for(form_unit_code()).label``.
+bp.add_app_template_global(services.form_unit_code, "form_unit_code")
 
 
 def _session_or_404(code: str) -> ExamSession:
@@ -98,7 +101,7 @@ def candidates(code: str):
         filters=filters,
         establishments=establishments,
         centres=session.centres,
-        forms=list(E5Form),
+        forms=list(UnitForm),
     )
 
 
@@ -207,6 +210,7 @@ def centre_home():
     for centre in centres:
         candidates = db.session.scalars(
             sa.select(Candidate).where(Candidate.centre_id == centre.id)
+            .options(selectinload(Candidate.unit_forms))
             .order_by(Candidate.search_text, Candidate.id)
         ).all()
         commissions = db.session.scalars(
