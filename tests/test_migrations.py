@@ -123,9 +123,8 @@ def _fill_0005(conn) -> None:
 
 def _assert_checks(conn, statements) -> None:
     for statement in statements:
-        with pytest.raises(sa.exc.IntegrityError):
-            with conn.begin_nested():
-                conn.execute(sa.text(statement))
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+            conn.execute(sa.text(statement))
 
 
 def test_0006_carries_forms_and_states_over_and_back(empty_database_url):
