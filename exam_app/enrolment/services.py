@@ -186,7 +186,8 @@ class CandidateFilters:
     q: str = ""
     establishment_id: int | None = None
     centre_id: int | None = None
-    e5_form: str | None = None
+    # The candidate's form in the unit that has several (form_unit_code()).
+    form: str | None = None
 
 
 def _recorded_form(candidate: Candidate, unit_code: str) -> UnitForm | None:
@@ -205,11 +206,11 @@ def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Selec
         query = query.where(Candidate.establishment_id == filters.establishment_id)
     if filters.centre_id:
         query = query.where(Candidate.centre_id == filters.centre_id)
-    if filters.e5_form in {f.value for f in UnitForm}:
+    if filters.form in {f.value for f in UnitForm}:
         query = query.where(sa.exists().where(
             CandidateUnitForm.candidate_id == Candidate.id,
             CandidateUnitForm.unit_code == form_unit_code(),
-            CandidateUnitForm.form == UnitForm(filters.e5_form)))
+            CandidateUnitForm.form == UnitForm(filters.form)))
     # search_text is "LAST FIRST NUMBER" without accents: French alphabetical order on
     # every backend (by last_name, ÉMERY would come after ZOLA in C collations).
     return query.options(selectinload(Candidate.unit_forms)).order_by(

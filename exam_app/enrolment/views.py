@@ -81,7 +81,7 @@ def candidates(code: str):
         q=request.args.get("q", "")[:100],
         establishment_id=_int_arg("etablissement"),
         centre_id=_int_arg("centre"),
-        e5_form=request.args.get("forme") or None,
+        form=request.args.get("forme") or None,
     )
     page = services.paginate(
         services.candidate_query(session, filters),

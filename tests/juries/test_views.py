@@ -147,7 +147,7 @@ def test_absent_form_needs_confirmation(client, login_as, create_passage, db):
                 data={"csrf_token": token, "attendance": "absent", "confirm": "y"})
     home = client.get("/jury/?jour=2000-01-01").status_code
     assert (unconfirmed, db.session.get(Passage, passage.id).attendance, home) == (
-        "inconnu", "absent", 200)
+        "unknown", "absent", 200)
 
 
 def test_home_lists_today_passage_with_nv(client, login_as, create_passage, monkeypatch, db):
