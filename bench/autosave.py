@@ -124,7 +124,7 @@ def seed(database_url: str, tmp: Path) -> list[dict]:
             # As on exam day: the deposit deadline has passed and the dossier was
             # decided conforme (the autosave checks the unit's validity on every save).
             db.session.add(Dossier(candidate_id=candidate.id, unit_code="E4",
-                                   decision_reasons=[], decision=Decision.CONFORME.value,
+                                   decision_reasons=[], decision=Decision.COMPLIANT.value,
                                    decided_at=datetime.now(UTC)))
             [passage] = planning.assign_candidates(commission=commission,
                                                    numbers=[candidate.number],

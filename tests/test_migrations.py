@@ -94,7 +94,8 @@ def _rows(conn, sql: str) -> list[tuple]:
 
 def _fill_0005(conn) -> None:
     """A session at 0005_documents: candidates with each E5 form, passages with each
-    attendance, print packs in each state, and rows that reference the candidates."""
+    attendance, dossiers with each decision, print packs in each state, and rows that
+    reference the rebuilt tables."""
     _insert(conn, "exam_session", id=1, code="S1", name="Session", academie="Lyon", year=2027,
             timezone="Europe/Paris", created_at=NOW, mark_step=0.5, internship_min_days=70,
             e4_fiche_max_pages=2, e6_duration_minutes=200, nv_excludes_interview=True)
@@ -115,6 +116,12 @@ def _fill_0005(conn) -> None:
                 variant_code="ponctuel", room="", position=id_, attendance=attendance,
                 agreed_revision=0)
     _insert(conn, "e6_sitting", id=1, candidate_id=2, attendance="absent")
+    for id_, decision in ((1, "conforme"), (2, "non_conforme"), (3, None)):
+        _insert(conn, "dossier", id=id_, candidate_id=id_, unit_code="E4", created_at=NOW,
+                decision=decision, decision_reasons="[]")
+    _insert(conn, "dossier_file", id=1, dossier_id=2, piece_code="fiche", original_name="f.pdf",
+            size=10, pages=1, sha256="0" * 64, storage_key="k", has_javascript=False,
+            has_embedded_files=False, deposited_at=NOW)
     for id_, state in enumerate(("en_attente", "en_cours", "termine", "erreur"), start=1):
         _insert(conn, "print_pack", id=id_, centre_id=1, day="2027-05-1" + str(id_),
                 kinds="convocation", fmt="pdf", state=state, total=0, done=0,
@@ -144,6 +151,9 @@ def test_0006_carries_forms_and_states_over_and_back(empty_database_url):
                 ("unknown",), ("present",), ("absent",)]
             assert _rows(conn, "SELECT state FROM print_pack ORDER BY id") == [
                 ("pending",), ("running",), ("done",), ("failed",)]
+            assert _rows(conn, "SELECT decision FROM dossier ORDER BY id") == [
+                ("compliant",), ("non_compliant",), (None,)]
+            assert _rows(conn, "SELECT id, dossier_id FROM dossier_file") == [(1, 2)]
             # Untouched: the session's settings and the rows that reference candidates.
             assert _rows(conn, "SELECT e4_fiche_max_pages, e6_duration_minutes "
                                "FROM exam_session") == [(2, 200)]
@@ -154,6 +164,7 @@ def test_0006_carries_forms_and_states_over_and_back(empty_database_url):
             _assert_checks(conn, [
                 "UPDATE passage SET attendance = 'inconnu' WHERE id = 1",
                 "UPDATE print_pack SET state = 'termine' WHERE id = 1",
+                "UPDATE dossier SET decision = 'conforme' WHERE id = 1",
                 "UPDATE candidate_unit_form SET form = 'autre' WHERE candidate_id = 1",
                 "INSERT INTO candidate_unit_form (candidate_id, unit_code, form) "
                 "VALUES (1, 'E5', 'ccf')",
@@ -168,10 +179,14 @@ def test_0006_carries_forms_and_states_over_and_back(empty_database_url):
                 ("inconnu",), ("present",), ("absent",)]
             assert _rows(conn, "SELECT state FROM print_pack ORDER BY id") == [
                 ("en_attente",), ("en_cours",), ("termine",), ("erreur",)]
+            assert _rows(conn, "SELECT decision FROM dossier ORDER BY id") == [
+                ("conforme",), ("non_conforme",), (None,)]
+            assert _rows(conn, "SELECT id, dossier_id FROM dossier_file") == [(1, 2)]
             assert _rows(conn, "SELECT candidate_id FROM role_assignment") == [(1,)]
             _assert_checks(conn, [
                 "UPDATE passage SET attendance = 'unknown' WHERE id = 1",
                 "UPDATE print_pack SET state = 'done' WHERE id = 1",
+                "UPDATE dossier SET decision = 'compliant' WHERE id = 1",
                 "UPDATE candidate SET e5_form = 'autre' WHERE id = 1",
                 "UPDATE candidate SET e5_form = NULL WHERE id = 1",
             ])

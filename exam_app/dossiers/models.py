@@ -14,12 +14,17 @@ from exam_app.extensions import db
 
 
 class Decision(StrEnum):
-    CONFORME = "conforme"
-    NON_CONFORME = "non_conforme"
+    """The conformity control's decision on a dossier (conforme / non conforme)."""
+
+    COMPLIANT = "compliant"
+    NON_COMPLIANT = "non_compliant"
 
     @property
     def label(self) -> str:
-        return "Conforme" if self is Decision.CONFORME else "Non conforme"
+        return DECISION_LABELS[self]
+
+
+DECISION_LABELS = {Decision.COMPLIANT: "Conforme", Decision.NON_COMPLIANT: "Non conforme"}
 
 
 class DepositDeadline(db.Model):
@@ -65,7 +70,7 @@ class Dossier(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("candidate_id", "unit_code"),
         sa.CheckConstraint(
-            "decision IS NULL OR decision IN ('conforme', 'non_conforme')", name="decision_known"
+            "decision IS NULL OR decision IN ('compliant', 'non_compliant')", name="decision_known"
         ),
     )
 

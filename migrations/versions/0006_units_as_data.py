@@ -2,9 +2,11 @@
 
 - The candidate's form moves from ``candidate.e5_form`` to one row per candidate
   and unit in ``candidate_unit_form`` (data carried over as unit ``E5``).
-- State values in English: passage attendance ``inconnu`` -> ``unknown``; print
-  pack states ``en_attente/en_cours/termine/erreur`` -> ``pending/running/done/failed``
-  (stored rows rewritten, CHECK constraints follow).
+- State values in English: passage attendance ``inconnu`` -> ``unknown``; dossier
+  decisions ``conforme/non_conforme`` -> ``compliant/non_compliant``; print pack
+  states ``en_attente/en_cours/termine/erreur`` -> ``pending/running/done/failed``
+  (stored rows rewritten, CHECK constraints follow). The audit trail is
+  append-only history and keeps the values it recorded.
 - Enum columns are typed as their enums in the models (``exam_app.db_types.enum_type``):
   non-native, still VARCHAR of the same length, so no DDL beyond the above.
 - The session's unit settings already have unit-prefixed names
@@ -31,6 +33,7 @@ depends_on = None
 # The only unit with several forms when the form lived on the candidate.
 FORM_UNIT = 'E5'
 ATTENDANCE = {'inconnu': 'unknown'}
+DECISIONS = {'conforme': 'compliant', 'non_conforme': 'non_compliant'}
 PACK_STATES = {'en_attente': 'pending', 'en_cours': 'running', 'termine': 'done',
                'erreur': 'failed'}
 
@@ -41,12 +44,11 @@ def _rewrite(table, column, mapping):
                    .bindparams(old=old, new=new))
 
 
-def _replace_check(table, name, condition, rewrite=None):
+def _replace_check(table, name, condition, rewrite):
     """Drop a CHECK constraint, rewrite the stored values, create it again."""
     with op.batch_alter_table(table, schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f(f'ck_{table}_{name}'), type_='check')
-    if rewrite:
-        rewrite()
+    rewrite()
     with op.batch_alter_table(table, schema=None) as batch_op:
         batch_op.create_check_constraint(batch_op.f(f'ck_{table}_{name}'), condition)
 
@@ -76,6 +78,9 @@ def upgrade():
     _replace_check('passage', 'attendance_known',
                    _in('attendance', ('unknown', 'present', 'absent')),
                    lambda: _rewrite('passage', 'attendance', ATTENDANCE))
+    _replace_check('dossier', 'decision_known',
+                   'decision IS NULL OR ' + _in('decision', DECISIONS.values()),
+                   lambda: _rewrite('dossier', 'decision', DECISIONS))
     _replace_check('print_pack', 'state_known', _in('state', PACK_STATES.values()),
                    lambda: _rewrite('print_pack', 'state', PACK_STATES))
 
@@ -84,6 +89,10 @@ def downgrade():
     _replace_check('print_pack', 'state_known', _in('state', PACK_STATES.keys()),
                    lambda: _rewrite('print_pack', 'state',
                                     {new: old for old, new in PACK_STATES.items()}))
+    _replace_check('dossier', 'decision_known',
+                   'decision IS NULL OR ' + _in('decision', DECISIONS.keys()),
+                   lambda: _rewrite('dossier', 'decision',
+                                    {new: old for old, new in DECISIONS.items()}))
     _replace_check('passage', 'attendance_known',
                    _in('attendance', ('inconnu', 'present', 'absent')),
                    lambda: _rewrite('passage', 'attendance',

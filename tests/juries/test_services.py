@@ -179,9 +179,9 @@ def test_autosave_nv_check_agrees_with_full_validity(app, create_passage, state,
             session=passage.commission.session, actor=None,
             reasons=[dossiers.Reason("pieces_non_signees", "Pièces non signées", False)])
     if "conforme" in state:
-        decision = Decision.NON_CONFORME if "non conforme" in state else Decision.CONFORME
+        decision = Decision.NON_COMPLIANT if "non conforme" in state else Decision.COMPLIANT
         reasons = ["pieces_non_signees"] if "reason without NV" in state else (
-            ["pieces_manquantes"] if decision is Decision.NON_CONFORME else [])
+            ["pieces_manquantes"] if decision is Decision.NON_COMPLIANT else [])
         dossiers.decide(candidate=candidate, unit_code="E4", decision=decision, reasons=reasons,
                         comment="", actor=None, now=T0 - timedelta(days=2))
     _db.session.flush()
