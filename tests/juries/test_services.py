@@ -209,7 +209,7 @@ def test_timer_start_advance_pause_resume_with_injected_clock(app, create_passag
     assert (passage.attendance, state.status, state.current,
             [s.elapsed_seconds for s in state.segments],
             [s.allowed_seconds for s in state.segments]) == (
-        "present", "en_cours", 1, [37 * 60.0, 600.0], [2000, 2400])
+        "present", "running", 1, [37 * 60.0, 600.0], [2000, 2400])
 
 
 def test_timer_pause_without_reason_refused(create_passage):
@@ -228,7 +228,7 @@ def test_timer_ends_after_last_segment(create_passage):
     services.advance(passage=passage, from_index=0, actor=juror, now=T0 + timedelta(minutes=20))
     services.advance(passage=passage, from_index=1, actor=juror, now=T0 + timedelta(minutes=52))
     assert (passage.ended_at, services.status(passage, nv=False)) == (
-        T0 + timedelta(minutes=52), "termine")
+        T0 + timedelta(minutes=52), "finished")
 
 
 def test_save_conflict_reported_never_overwritten(db, create_passage):
