@@ -67,6 +67,10 @@ def form_unit_code() -> str:
     return next(u.code for u in all_units() if u.has_several_forms)
 
 
+def _recorded_form(candidate: Candidate, unit_code: str) -> UnitForm | None:
+    return next((r.form for r in candidate.unit_forms if r.unit_code == unit_code), None)
+
+
 def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int,
                       filename: str = "") -> ImportReport:
     """Validate every row, then create or update candidates, all or nothing.
@@ -190,10 +194,6 @@ class CandidateFilters:
     form: str | None = None
 
 
-def _recorded_form(candidate: Candidate, unit_code: str) -> UnitForm | None:
-    return next((r.form for r in candidate.unit_forms if r.unit_code == unit_code), None)
-
-
 def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Select:
     """Candidates of a session matching the filters, in alphabetical order."""
     query = sa.select(Candidate).where(Candidate.session_id == session.id)
@@ -207,10 +207,7 @@ def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Selec
     if filters.centre_id:
         query = query.where(Candidate.centre_id == filters.centre_id)
     if filters.form in {f.value for f in UnitForm}:
-        query = query.where(sa.exists().where(
-            CandidateUnitForm.candidate_id == Candidate.id,
-            CandidateUnitForm.unit_code == form_unit_code(),
-            CandidateUnitForm.form == UnitForm(filters.form)))
+        query = query.where(Candidate.sits_in(form_unit_code(), filters.form))
     # search_text is "LAST FIRST NUMBER" without accents: French alphabetical order on
     # every backend (by last_name, ÉMERY would come after ZOLA in C collations).
     return query.options(selectinload(Candidate.unit_forms)).order_by(
