@@ -80,7 +80,7 @@ def seed(database_url: str, tmp: Path) -> list[dict]:
     from exam_app import create_app
     from exam_app.accounts.models import Role, RoleAssignment, User
     from exam_app.dossiers.models import Decision, DepositDeadline, Dossier
-    from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+    from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
     from exam_app.extensions import db
     from exam_app.juries import planning
     from exam_app.juries.models import Commission, CommissionMember, MemberRole
@@ -117,13 +117,14 @@ def seed(database_url: str, tmp: Path) -> list[dict]:
                 CommissionMember(user=users[1], member_role=MemberRole.PROFESSIONAL.value)]
             candidate = Candidate(session=session, number=f"B{pair:06d}", last_name="BENCH",
                                   first_name=str(pair), birth_date=date(2005, 1, 1),
-                                  establishment=school, centre=centre, e5_form="ponctuel")
+                                  establishment=school, centre=centre,
+                                  unit_forms=[CandidateUnitForm(unit_code="E5", form="ponctuel")])
             db.session.add_all([commission, candidate])
             db.session.flush()
             # As on exam day: the deposit deadline has passed and the dossier was
             # decided conforme (the autosave checks the unit's validity on every save).
             db.session.add(Dossier(candidate_id=candidate.id, unit_code="E4",
-                                   decision_reasons=[], decision=Decision.CONFORME.value,
+                                   decision_reasons=[], decision=Decision.COMPLIANT.value,
                                    decided_at=datetime.now(UTC)))
             [passage] = planning.assign_candidates(commission=commission,
                                                    numbers=[candidate.number],

@@ -28,7 +28,13 @@ import sqlalchemy as sa  # noqa: E402
 from exam_app import create_app  # noqa: E402
 from exam_app.accounts.models import Role, RoleAssignment, User  # noqa: E402
 from exam_app.clock import utcnow  # noqa: E402
-from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession  # noqa: E402
+from exam_app.enrolment.models import (  # noqa: E402
+    Candidate,
+    CandidateUnitForm,
+    Centre,
+    Establishment,
+    ExamSession,
+)
 from exam_app.extensions import db  # noqa: E402
 
 CANDIDATES = int(os.environ.get("BENCH_CANDIDATES", "10000"))
@@ -51,9 +57,15 @@ def build(app) -> None:
             {"session_id": session.id, "number": f"02{i:09d}", "last_name": f"NOM{i:05d}",
              "first_name": "Élève", "birth_date": date(2005, 1, 1),
              "establishment_id": establishments[i % 8].id, "centre_id": centres[i % 3].id,
-             "e5_form": "ccf" if i % 4 else "ponctuel",
              "search_text": f"NOM{i:05d} ELEVE 02{i:09d}", "created_at": now, "updated_at": now}
             for i in range(CANDIDATES)
+        ])
+        ids = db.session.execute(sa.select(Candidate.id, Candidate.number)
+                                 .where(Candidate.session_id == session.id)).all()
+        db.session.execute(sa.insert(CandidateUnitForm), [
+            {"candidate_id": id_, "unit_code": "E5",
+             "form": "ccf" if int(number[2:]) % 4 else "ponctuel"}
+            for id_, number in ids
         ])
         user = User(username="bench", first_name="Bench", last_name="Gestion")
         user.set_password(PASSWORD)

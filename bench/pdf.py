@@ -49,7 +49,7 @@ DAY_START = datetime(2027, 5, 12, 6, 0, tzinfo=UTC)
 
 def build_world(db):
     from exam_app.accounts.models import User
-    from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+    from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
     from exam_app.juries.models import AGREED, Commission, CommissionMember, Grid, GridField, Passage
 
     session = ExamSession(code="BENCH", name="BTS SAM session 2027", year=2027,
@@ -74,7 +74,8 @@ def build_world(db):
             db.session.add(commission)
         candidate = Candidate(session=session, number=f"{n:011d}", last_name=f"NOM{n}",
                               first_name=f"Prénom{n}", birth_date=date(2005, 1, 1),
-                              establishment=school, centre=centre, e5_form="ponctuel")
+                              establishment=school, centre=centre,
+                              unit_forms=[CandidateUnitForm(unit_code="E5", form="ponctuel")])
         absent = n % 20 == 7
         passage = Passage(commission=commission, candidate=candidate, unit_code="E4",
                           variant_code="ponctuel", room="B12", position=n,

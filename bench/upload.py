@@ -76,7 +76,7 @@ def seed(db_url: str, storage: str) -> tuple[str, int]:
     from exam_app.accounts.models import Role, RoleAssignment, User
     from exam_app.clock import utcnow
     from exam_app.dossiers.models import DepositDeadline
-    from exam_app.enrolment.models import Candidate, Establishment, ExamSession
+    from exam_app.enrolment.models import Candidate, CandidateUnitForm, Establishment, ExamSession
     from exam_app.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": db_url, "SECRET_KEY": "bench",
@@ -87,7 +87,7 @@ def seed(db_url: str, storage: str) -> tuple[str, int]:
         establishment = Establishment(uai="0000001A", name="Lycée bench")
         candidate = Candidate(session=session, number="B1", last_name="BENCH", first_name="Bob",
                               birth_date=date(2005, 1, 1), establishment=establishment,
-                              e5_form="ponctuel")
+                              unit_forms=[CandidateUnitForm(unit_code="E5", form="ponctuel")])
         user = User(username="bench", first_name="Bob", last_name="Bench")
         user.set_password(PASSWORD)
         db.session.add_all([session, establishment, candidate, user])

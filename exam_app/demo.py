@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.audit.services import record
-from exam_app.enrolment.models import Candidate, Centre, E5Form, Establishment, ExamSession
+from exam_app.e5.definition import E5
+from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.juries.models import Commission, CommissionMember, MemberRole
 
@@ -145,9 +146,9 @@ def _candidates(rng: random.Random, *, session: ExamSession, centres: list[Centr
             birth_date=birth,
             establishment=establishment,
             centre=centres[spec[3]],
-            e5_form=E5Form(form).value,
             extra_time="1/3" if rng.random() < 0.05 else None,
         )
+        candidate.set_form(E5.code, form)
         candidate.refresh_search_text()
         people.append(candidate)
     db.session.add_all(people)
@@ -284,7 +285,7 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
         pool = db.session.scalars(
             sa.select(Candidate).where(Candidate.session_id == session.id,
                                        Candidate.centre_id == commission.centre_id,
-                                       Candidate.e5_form == "ponctuel" if unit == "E5" else sa.true())
+                                       Candidate.sits_in(unit, "ponctuel"))
             .order_by(Candidate.last_name, Candidate.id)).all()
         chosen = [c for c in pool if planning.conflict_of_interest(commission, c) is None][:count]
         planning.assign_candidates(commission=commission, numbers=[c.number for c in chosen],

@@ -18,6 +18,10 @@ class UnitForm(StrEnum):
     PONCTUEL = "ponctuel"
     CCF = "ccf"
 
+    @property
+    def label(self) -> str:
+        return "CCF" if self is UnitForm.CCF else "Ponctuel"
+
 
 class UnitKind(StrEnum):
     ORAL = "oral"
@@ -148,6 +152,8 @@ class ExamUnit:
     default_mark_step: Decimal = Decimal("0.5")
     anonymous: bool = False
     notes: tuple[str, ...] = field(default=())
+    # Name of the ExamSession attribute holding the duration, when the session sets it.
+    duration_setting: str | None = None
 
     @property
     def has_dossier(self) -> bool:
@@ -161,6 +167,21 @@ class ExamUnit:
 
     def variants_for(self, form: UnitForm | str) -> tuple[Variant, ...]:
         return tuple(v for v in self.variants if v.form == UnitForm(form))
+
+    @property
+    def forms(self) -> tuple[UnitForm, ...]:
+        """The forms this unit is sat in, in the order of its variants."""
+        return tuple(dict.fromkeys(v.form for v in self.variants))
+
+    @property
+    def has_several_forms(self) -> bool:
+        """True when each candidate's form must be recorded (E5: ponctuel or CCF)."""
+        return len(self.forms) > 1
+
+    @property
+    def solo_phase(self) -> Phase | None:
+        """The first phase a candidate works alone in (which planning pipelines), if any."""
+        return next((p for v in self.variants for p in v.phases if not p.jury_present), None)
 
     def piece(self, code: str) -> Piece:
         for piece in self.pieces:

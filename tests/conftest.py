@@ -209,7 +209,8 @@ def create_centre(db, create_session):
 
 @pytest.fixture()
 def create_candidate(db, create_session, create_establishment):
-    def build(session: ExamSession | None = None, **values) -> Candidate:
+    def build(session: ExamSession | None = None, *, e5_form: str = "ponctuel",
+              **values) -> Candidate:
         n = next(_seq)
         candidate = Candidate(**{
             "session": session or create_session(),
@@ -218,9 +219,9 @@ def create_candidate(db, create_session, create_establishment):
             "first_name": f"Prénom{n}",
             "birth_date": date(2005, 3, 14),
             "establishment": values.pop("establishment", None) or create_establishment(),
-            "e5_form": "ponctuel",
             **values,
         })
+        candidate.set_form("E5", e5_form)
         candidate.refresh_search_text()
         db.session.add(candidate)
         db.session.flush()

@@ -23,7 +23,7 @@ def test_demo_session_is_complete_and_consistent(db, fast_password_hashing):
     assert len({c.number for c in candidates}) == 150
     assert all(re.fullmatch(r"02\d{9}", c.number) for c in candidates)
     assert all(c.centre_id is not None for c in candidates)
-    assert {c.e5_form for c in candidates} == {"ccf", "ponctuel"}
+    assert {c.form_for("E5") for c in candidates} == {"ccf", "ponctuel"}
     assert all(c.search_text for c in candidates)
 
     establishments = db.session.scalars(sa.select(Establishment)).all()

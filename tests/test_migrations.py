@@ -75,3 +75,133 @@ def test_downgrade_to_base_removes_every_table(empty_database_url):
         tables = set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
         db.engine.dispose()
     assert tables == set()
+
+
+# ---- 0006_units_as_data: data carried over, and back ---------------------------
+
+NOW = "2026-06-01 08:00:00"
+
+
+def _insert(conn, table: str, **values) -> None:
+    columns = ", ".join(f'"{c}"' for c in values)
+    params = ", ".join(f":{c}" for c in values)
+    conn.execute(sa.text(f'INSERT INTO "{table}" ({columns}) VALUES ({params})'), values)
+
+
+def _rows(conn, sql: str) -> list[tuple]:
+    return [tuple(row) for row in conn.execute(sa.text(sql))]
+
+
+def _fill_0005(conn) -> None:
+    """A session at 0005_documents: candidates with each E5 form, passages with each
+    attendance, dossiers with each decision, print packs in each state, and rows that
+    reference the rebuilt tables."""
+    _insert(conn, "exam_session", id=1, code="S1", name="Session", academie="Lyon", year=2027,
+            timezone="Europe/Paris", created_at=NOW, mark_step=0.5, internship_min_days=70,
+            e4_fiche_max_pages=2, e6_duration_minutes=200, nv_excludes_interview=True)
+    _insert(conn, "establishment", id=1, uai="0690001A", name="Lycée", city="Lyon")
+    _insert(conn, "centre", id=1, session_id=1, code="C1", name="Centre", address="",
+            postal_code="", city="Lyon")
+    for id_, form in ((1, "ccf"), (2, "ponctuel"), (3, "ponctuel")):
+        _insert(conn, "candidate", id=id_, session_id=1, number=f"N{id_}", last_name="NOM",
+                first_name="P", birth_date="2005-01-01", establishment_id=1, centre_id=1,
+                e5_form=form, search_text="", created_at=NOW, updated_at=NOW)
+    _insert(conn, "user", id=1, username="u", first_name="U", last_name="U",
+            password_hash="x", is_enabled=True, session_token="t", created_at=NOW)
+    _insert(conn, "role_assignment", id=1, user_id=1, role="candidat", candidate_id=1)
+    _insert(conn, "commission", id=1, session_id=1, unit_code="E4", form="ponctuel", code="E4-1",
+            centre_id=1)
+    for id_, attendance in ((1, "inconnu"), (2, "present"), (3, "absent")):
+        _insert(conn, "passage", id=id_, commission_id=1, candidate_id=id_, unit_code="E4",
+                variant_code="ponctuel", room="", position=id_, attendance=attendance,
+                agreed_revision=0)
+    _insert(conn, "e6_sitting", id=1, candidate_id=2, attendance="absent")
+    for id_, decision in ((1, "conforme"), (2, "non_conforme"), (3, None)):
+        _insert(conn, "dossier", id=id_, candidate_id=id_, unit_code="E4", created_at=NOW,
+                decision=decision, decision_reasons="[]")
+    _insert(conn, "dossier_file", id=1, dossier_id=2, piece_code="fiche", original_name="f.pdf",
+            size=10, pages=1, sha256="0" * 64, storage_key="k", has_javascript=False,
+            has_embedded_files=False, deposited_at=NOW)
+    for id_, state in enumerate(("en_attente", "en_cours", "termine", "erreur"), start=1):
+        _insert(conn, "print_pack", id=id_, centre_id=1, day="2027-05-1" + str(id_),
+                kinds="convocation", fmt="pdf", state=state, total=0, done=0,
+                created_at=NOW, updated_at=NOW)
+
+
+def _assert_checks(conn, statements) -> None:
+    for statement in statements:
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+            conn.execute(sa.text(statement))
+
+
+def test_0006_carries_forms_and_states_over_and_back(empty_database_url):
+    app = _app_for(empty_database_url)
+    with app.app_context():
+        upgrade(revision="0005_documents")
+        with db.engine.begin() as conn:
+            _fill_0005(conn)
+
+        upgrade(revision="0006_units_as_data")
+        with db.engine.begin() as conn:
+            assert _rows(conn, "SELECT candidate_id, unit_code, form FROM candidate_unit_form "
+                               "ORDER BY candidate_id") == [
+                (1, "E5", "ccf"), (2, "E5", "ponctuel"), (3, "E5", "ponctuel")]
+            assert "e5_form" not in {c["name"] for c in sa.inspect(conn).get_columns("candidate")}
+            assert _rows(conn, "SELECT attendance FROM passage ORDER BY id") == [
+                ("unknown",), ("present",), ("absent",)]
+            assert _rows(conn, "SELECT state FROM print_pack ORDER BY id") == [
+                ("pending",), ("running",), ("done",), ("failed",)]
+            assert _rows(conn, "SELECT decision FROM dossier ORDER BY id") == [
+                ("compliant",), ("non_compliant",), (None,)]
+            assert _rows(conn, "SELECT id, dossier_id FROM dossier_file") == [(1, 2)]
+            # Untouched: the session's settings and the rows that reference candidates.
+            assert _rows(conn, "SELECT e4_fiche_max_pages, e6_duration_minutes "
+                               "FROM exam_session") == [(2, 200)]
+            assert _rows(conn, "SELECT candidate_id FROM role_assignment") == [(1,)]
+            assert _rows(conn, "SELECT candidate_id, attendance FROM e6_sitting") == [
+                (2, "absent")]
+            assert _rows(conn, "SELECT COUNT(*) FROM candidate") == [(3,)]
+            _assert_checks(conn, [
+                "UPDATE passage SET attendance = 'inconnu' WHERE id = 1",
+                "UPDATE print_pack SET state = 'termine' WHERE id = 1",
+                "UPDATE dossier SET decision = 'conforme' WHERE id = 1",
+                "UPDATE candidate_unit_form SET form = 'autre' WHERE candidate_id = 1",
+                "INSERT INTO candidate_unit_form (candidate_id, unit_code, form) "
+                "VALUES (1, 'E5', 'ccf')",
+            ])
+
+        downgrade(revision="0005_documents")
+        with db.engine.begin() as conn:
+            assert "candidate_unit_form" not in sa.inspect(conn).get_table_names()
+            assert _rows(conn, "SELECT id, e5_form FROM candidate ORDER BY id") == [
+                (1, "ccf"), (2, "ponctuel"), (3, "ponctuel")]
+            assert _rows(conn, "SELECT attendance FROM passage ORDER BY id") == [
+                ("inconnu",), ("present",), ("absent",)]
+            assert _rows(conn, "SELECT state FROM print_pack ORDER BY id") == [
+                ("en_attente",), ("en_cours",), ("termine",), ("erreur",)]
+            assert _rows(conn, "SELECT decision FROM dossier ORDER BY id") == [
+                ("conforme",), ("non_conforme",), (None,)]
+            assert _rows(conn, "SELECT id, dossier_id FROM dossier_file") == [(1, 2)]
+            assert _rows(conn, "SELECT candidate_id FROM role_assignment") == [(1,)]
+            _assert_checks(conn, [
+                "UPDATE passage SET attendance = 'unknown' WHERE id = 1",
+                "UPDATE print_pack SET state = 'done' WHERE id = 1",
+                "UPDATE dossier SET decision = 'compliant' WHERE id = 1",
+                "UPDATE candidate SET e5_form = 'autre' WHERE id = 1",
+                "UPDATE candidate SET e5_form = NULL WHERE id = 1",
+            ])
+        db.engine.dispose()
+
+
+def test_0006_upgrade_with_data_matches_models(empty_database_url):
+    app = _app_for(empty_database_url)
+    with app.app_context():
+        upgrade(revision="0005_documents")
+        with db.engine.begin() as conn:
+            _fill_0005(conn)
+        upgrade()
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, db.metadata)
+        db.engine.dispose()
+    assert diff == []

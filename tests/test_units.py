@@ -179,3 +179,28 @@ def test_variant_without_steps_counts_the_phase_as_one_segment():
     variant = Variant("v", "V", UnitForm.PONCTUEL, phases=(Phase("p", "P", 12, jury_present=False),))
     assert [(s.code, s.label, s.max_minutes) for s in variant.phases[0].segments()] == [("p", "P", 12)]
     assert (variant.max_minutes, variant.jury_minutes) == (12, 0)
+
+
+def test_units_say_which_forms_they_have_and_what_templates_ask():
+    e4, e5, e6 = (get_unit(code) for code in ("E4", "E5", "E6"))
+    assert (e4.forms, e5.forms, e6.forms) == (
+        (UnitForm.PONCTUEL,), (UnitForm.PONCTUEL, UnitForm.CCF), (UnitForm.PONCTUEL,))
+    assert [u.has_several_forms for u in (e4, e5, e6)] == [False, True, False]
+    assert (e4.solo_phase, e5.solo_phase.code, e5.solo_phase.max_minutes, e6.solo_phase) == (
+        None, "preparation", 45, None)
+    assert [u.duration_setting for u in (e4, e5, e6)] == [None, None, "e6_duration_minutes"]
+    assert (UnitForm.CCF.label, UnitForm.PONCTUEL.label) == ("CCF", "Ponctuel")
+
+
+def test_templates_ask_the_definition_not_a_unit_code():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "templates"
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.html"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        for code in ("E4", "E5", "E6")
+        if f"'{code}'" in line or f'"{code}"' in line
+    ]
+    assert offenders == []

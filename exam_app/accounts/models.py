@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from exam_app.clock import UTCDateTime, utcnow
+from exam_app.db_types import enum_type
 from exam_app.extensions import db
 
 
@@ -122,7 +123,7 @@ class RoleAssignment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
-    role: Mapped[str] = mapped_column(sa.String(20))
+    role: Mapped[Role] = mapped_column(enum_type(Role, 20))
     centre_id: Mapped[int | None] = mapped_column(sa.ForeignKey("centre.id", ondelete="CASCADE"))
     candidate_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("candidate.id", ondelete="CASCADE")

@@ -9,19 +9,27 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_app.clock import UTCDateTime, utcnow
+from exam_app.db_types import enum_type
 from exam_app.extensions import db
 
 
 class PackState(StrEnum):
-    PENDING = "en_attente"
-    RUNNING = "en_cours"
-    DONE = "termine"
-    FAILED = "erreur"
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
     @property
     def label(self) -> str:
-        return {"en_attente": "En attente", "en_cours": "En cours", "termine": "Terminé",
-                "erreur": "Erreur"}[self.value]
+        return PACK_STATE_LABELS[self]
+
+
+PACK_STATE_LABELS = {
+    PackState.PENDING: "En attente",
+    PackState.RUNNING: "En cours",
+    PackState.DONE: "Terminé",
+    PackState.FAILED: "Erreur",
+}
 
 
 class PrintPack(db.Model):
@@ -36,7 +44,7 @@ class PrintPack(db.Model):
     # Sorted, comma-separated document kinds (convocation,bordereau,...).
     kinds: Mapped[str] = mapped_column(sa.String(120))
     fmt: Mapped[str] = mapped_column(sa.String(5), default="pdf")
-    state: Mapped[str] = mapped_column(sa.String(12), default=PackState.PENDING.value)
+    state: Mapped[PackState] = mapped_column(enum_type(PackState, 12), default=PackState.PENDING)
     total: Mapped[int] = mapped_column(default=0)
     done: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
@@ -55,7 +63,7 @@ class PrintPack(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("centre_id", "day", "kinds", "fmt"),
         sa.CheckConstraint("fmt IN ('pdf', 'zip')", name="fmt_known"),
-        sa.CheckConstraint("state IN ('en_attente', 'en_cours', 'termine', 'erreur')",
+        sa.CheckConstraint("state IN ('pending', 'running', 'done', 'failed')",
                            name="state_known"),
     )
 

@@ -145,9 +145,9 @@ def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons:
     unknown = [r for r in reasons if r not in known]
     if unknown:
         raise DepositError("Motif de non-conformité inconnu.", status=400)
-    if decision is Decision.NON_CONFORME and not reasons:
+    if decision is Decision.NON_COMPLIANT and not reasons:
         raise DepositError("Choisissez au moins un motif de non-conformité.", status=400)
-    if decision is Decision.CONFORME:
+    if decision is Decision.COMPLIANT:
         reasons = []
     dossier = get_or_create_dossier(candidate=candidate, unit_code=unit_code, now=now)
     revision_reason = (revision_reason or "").strip() or None

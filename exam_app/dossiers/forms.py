@@ -54,8 +54,8 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class DecisionForm(FlaskForm):
-    decision = RadioField("Décision", choices=[SelectChoice("conforme", "Conforme"),
-                                               SelectChoice("non_conforme", "Non conforme")],
+    decision = RadioField("Décision", choices=[SelectChoice("compliant", "Conforme"),
+                                               SelectChoice("non_compliant", "Non conforme")],
                           validators=[InputRequired("Choisissez conforme ou non conforme.")])
     reasons = MultiCheckboxField("Motifs de non-conformité", choices=[], validate_choice=False)
     comment = TextAreaField("Commentaire", validators=[Length(max=2000)])

@@ -9,16 +9,22 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_app.clock import UTCDateTime, utcnow
+from exam_app.db_types import enum_type
 from exam_app.extensions import db
 
 
 class Decision(StrEnum):
-    CONFORME = "conforme"
-    NON_CONFORME = "non_conforme"
+    """The conformity control's decision on a dossier (conforme / non conforme)."""
+
+    COMPLIANT = "compliant"
+    NON_COMPLIANT = "non_compliant"
 
     @property
     def label(self) -> str:
-        return "Conforme" if self is Decision.CONFORME else "Non conforme"
+        return DECISION_LABELS[self]
+
+
+DECISION_LABELS = {Decision.COMPLIANT: "Conforme", Decision.NON_COMPLIANT: "Non conforme"}
 
 
 class DepositDeadline(db.Model):
@@ -49,7 +55,7 @@ class Dossier(db.Model):
     # Individual extension (dérogation): replaces the session deadline for this dossier.
     extended_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     extension_reason: Mapped[str | None] = mapped_column(sa.Text)
-    decision: Mapped[str | None] = mapped_column(sa.String(15))
+    decision: Mapped[Decision | None] = mapped_column(enum_type(Decision, 15))
     decision_reasons: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     decision_comment: Mapped[str | None] = mapped_column(sa.Text)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -64,7 +70,7 @@ class Dossier(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("candidate_id", "unit_code"),
         sa.CheckConstraint(
-            "decision IS NULL OR decision IN ('conforme', 'non_conforme')", name="decision_known"
+            "decision IS NULL OR decision IN ('compliant', 'non_compliant')", name="decision_known"
         ),
     )
 

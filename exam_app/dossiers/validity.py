@@ -20,22 +20,29 @@ from enum import StrEnum
 
 
 class UnitValidity(StrEnum):
-    PENDING = "en_attente"  # deadline not passed, or the control not yet decided
-    VALID = "valide"  # dossier conforme (or the unit has no dossier, e.g. E6)
-    NV = "nv"  # no dossier at the deadline, or decided non conforme
+    PENDING = "pending"  # deadline not passed, or the control not yet decided
+    VALID = "valid"  # dossier conforme (or the unit has no dossier, e.g. E6)
+    NV = "nv"  # "non valide": no dossier at the deadline, or decided non conforme
 
     @property
     def label(self) -> str:
-        return {"en_attente": "En attente", "valide": "Valide", "nv": "NV (non valide)"}[self.value]
+        return VALIDITY_LABELS[self]
+
+
+VALIDITY_LABELS = {
+    UnitValidity.PENDING: "En attente",
+    UnitValidity.VALID: "Valide",
+    UnitValidity.NV: "NV (non valide)",
+}
 
 
 def _validity(view, nv_reasons: set[str]) -> UnitValidity:
     from exam_app.dossiers.models import Decision
 
     dossier = view.dossier
-    if dossier is not None and dossier.decision == Decision.CONFORME:
+    if dossier is not None and dossier.decision == Decision.COMPLIANT:
         return UnitValidity.VALID
-    if dossier is not None and dossier.decision == Decision.NON_CONFORME:
+    if dossier is not None and dossier.decision == Decision.NON_COMPLIANT:
         if set(dossier.decision_reasons or []) & nv_reasons:
             return UnitValidity.NV
         return UnitValidity.VALID
@@ -56,7 +63,7 @@ def settled_without_files(*, decision: str | None, extended_until: datetime | No
     """
     from exam_app.dossiers.models import Decision
 
-    if decision == Decision.CONFORME:
+    if decision == Decision.COMPLIANT:
         return UnitValidity.VALID
     if decision is None:
         deadline = extended_until if extended_until is not None else session_deadline

@@ -111,15 +111,12 @@ def commission_dossiers(commission_id: int):
     commission = commission_for_dossier_reader_or_403(commission_id)
     unit = dossier_unit_or_404(commission.unit_code)
     query = sa.select(Candidate).where(Candidate.session_id == commission.session_id)
-    # Where the unit can also be sat in CCF, the candidate's form decides the commission.
-    has_ccf = bool(unit.variants_for(UnitForm.CCF))
     if commission.form == UnitForm.CCF:
-        query = query.where(Candidate.establishment_id == commission.establishment_id,
-                            Candidate.e5_form == UnitForm.CCF.value)
+        query = query.where(Candidate.establishment_id == commission.establishment_id)
     else:
         query = query.where(Candidate.centre_id == commission.centre_id)
-        if has_ccf:
-            query = query.where(Candidate.e5_form == UnitForm.PONCTUEL.value)
+    # Where the unit can be sat in several forms, the candidate's form decides the commission.
+    query = query.where(Candidate.sits_in(unit.code, commission.form))
     candidates = db.session.scalars(query.order_by(Candidate.last_name,
                                                    Candidate.first_name)).all()
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)

@@ -22,5 +22,6 @@ E6 = register(
             ),
         ),
         anonymous=True,
+        duration_setting="e6_duration_minutes",
     )
 )

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_app.clock import UTCDateTime, utcnow
+from exam_app.db_types import enum_type
+from exam_app.enrolment.models import Attendance
 from exam_app.extensions import db
-
-
-class Attendance(StrEnum):
-    PRESENT = "present"
-    ABSENT = "absent"
-
-    @property
-    def label(self) -> str:
-        return "Présent" if self is Attendance.PRESENT else "Absent"
 
 
 class E6Room(db.Model):
@@ -57,7 +49,8 @@ class E6Sitting(db.Model):
         sa.ForeignKey("candidate.id", ondelete="CASCADE"), unique=True
     )
     room_id: Mapped[int | None] = mapped_column(sa.ForeignKey("e6_room.id", ondelete="SET NULL"))
-    attendance: Mapped[str | None] = mapped_column(sa.String(10))
+    # None until recorded (the sitting never stores Attendance.UNKNOWN).
+    attendance: Mapped[Attendance | None] = mapped_column(enum_type(Attendance, 10))
     recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recorded_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user.id", ondelete="SET NULL")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
 
-from exam_app.enrolment.models import E5Form
+from exam_app.units import UnitForm
 
 
 @dataclass(frozen=True)
@@ -393,9 +393,9 @@ def _e5_form(row: _Row) -> str:
     form_text = row.required("e5_form")
     form = normalise_header(form_text)
     if form in {"ccf", "controleencoursdeformation"}:
-        return E5Form.CCF.value
+        return UnitForm.CCF.value
     if form in {"ponctuel", "ponctuelle", "p"}:
-        return E5Form.PONCTUEL.value
+        return UnitForm.PONCTUEL.value
     if form_text:
         row.error("e5_form", f"« {form_text} » : attendu CCF ou ponctuel.")
     return ""

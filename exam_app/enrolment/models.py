@@ -12,17 +12,28 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_app.clock import UTCDateTime, utcnow
+from exam_app.db_types import enum_type
 from exam_app.extensions import db
-from exam_app.units import UnitForm
+from exam_app.units import UnitForm, get_unit
 
 
-class E5Form(StrEnum):
-    CCF = UnitForm.CCF.value
-    PONCTUEL = UnitForm.PONCTUEL.value
+class Attendance(StrEnum):
+    """Whether a candidate came to a sitting: a jury passage or the E6 written exam."""
+
+    UNKNOWN = "unknown"
+    PRESENT = "present"
+    ABSENT = "absent"
 
     @property
     def label(self) -> str:
-        return "CCF" if self is E5Form.CCF else "Ponctuel"
+        return ATTENDANCE_LABELS[self]
+
+
+ATTENDANCE_LABELS = {
+    Attendance.UNKNOWN: "Non renseigné",
+    Attendance.PRESENT: "Présent",
+    Attendance.ABSENT: "Absent",
+}
 
 
 class ExamSession(db.Model):
@@ -112,7 +123,6 @@ class Candidate(db.Model):
     birth_date: Mapped[date]
     establishment_id: Mapped[int] = mapped_column(sa.ForeignKey("establishment.id"))
     centre_id: Mapped[int | None] = mapped_column(sa.ForeignKey("centre.id", ondelete="SET NULL"))
-    e5_form: Mapped[str] = mapped_column(sa.String(10))
     # Extra time as a fraction of each timed phase, e.g. "1/3"; None for none.
     extra_time: Mapped[str | None] = mapped_column(sa.String(10))
     email: Mapped[str | None] = mapped_column(sa.String(254))
@@ -123,10 +133,14 @@ class Candidate(db.Model):
     session: Mapped[ExamSession] = relationship()
     establishment: Mapped[Establishment] = relationship(lazy="joined")
     centre: Mapped[Centre | None] = relationship(lazy="joined")
+    # Loaded on access (form_for); list pages selectinload it.
+    unit_forms: Mapped[list[CandidateUnitForm]] = relationship(
+        back_populates="candidate", cascade="all, delete-orphan",
+        order_by="CandidateUnitForm.unit_code",
+    )
 
     __table_args__ = (
         sa.UniqueConstraint("session_id", "number"),
-        sa.CheckConstraint("e5_form IN ('ccf', 'ponctuel')", name="e5_form_known"),
         sa.Index("ix_candidate_session_name", "session_id", "last_name", "first_name"),
         sa.Index("ix_candidate_establishment_id", "establishment_id"),
         sa.Index("ix_candidate_centre_id", "centre_id"),
@@ -140,9 +154,53 @@ class Candidate(db.Model):
     def extra_time_fraction(self) -> Fraction:
         return Fraction(self.extra_time) if self.extra_time else Fraction(0)
 
-    @property
-    def e5_form_label(self) -> str:
-        return E5Form(self.e5_form).label
+    def form_for(self, unit_code: str) -> UnitForm:
+        """The form this candidate sits the unit in: the recorded one, else the unit's only form."""
+        for row in self.unit_forms:
+            if row.unit_code == unit_code:
+                return row.form
+        forms = get_unit(unit_code).forms
+        if len(forms) == 1:
+            return forms[0]
+        raise LookupError(f"candidate {self.number}: no form recorded for {unit_code}")
+
+    @classmethod
+    def sits_in(cls, unit_code: str, form: UnitForm | str) -> sa.ColumnElement[bool]:
+        """SQL condition: the candidate sits the unit in this form (as ``form_for`` says)."""
+        unit = get_unit(unit_code)
+        if not unit.has_several_forms:
+            return sa.true() if UnitForm(form) in unit.forms else sa.false()
+        return sa.exists().where(CandidateUnitForm.candidate_id == cls.id,
+                                 CandidateUnitForm.unit_code == unit_code,
+                                 CandidateUnitForm.form == UnitForm(form))
+
+    def set_form(self, unit_code: str, form: UnitForm | str) -> None:
+        """Record the form this candidate sits the unit in (units with several forms)."""
+        for row in self.unit_forms:
+            if row.unit_code == unit_code:
+                row.form = UnitForm(form)
+                return
+        self.unit_forms.append(CandidateUnitForm(unit_code=unit_code, form=UnitForm(form)))
 
     def refresh_search_text(self) -> None:
         self.search_text = search_key(self.last_name, self.first_name, self.number)
+
+
+class CandidateUnitForm(db.Model):
+    """The form (ponctuel or CCF) a candidate sits one unit in, for units that have
+    several forms (E5); a unit with a single form needs no row (``Candidate.form_for``)."""
+
+    __tablename__ = "candidate_unit_form"
+
+    candidate_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("candidate.id", ondelete="CASCADE"), primary_key=True
+    )
+    unit_code: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    form: Mapped[UnitForm] = mapped_column(enum_type(UnitForm, 10))
+
+    candidate: Mapped[Candidate] = relationship(back_populates="unit_forms")
+
+    __table_args__ = (
+        sa.CheckConstraint("form IN ('ponctuel', 'ccf')", name="form_known"),
+        sa.Index("ix_candidate_unit_form_unit_form", "unit_code", "form"),
+    )

@@ -6,19 +6,21 @@ import hashlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.enrolment import csv_import
 from exam_app.enrolment.models import (
     Candidate,
+    CandidateUnitForm,
     Centre,
-    E5Form,
     Establishment,
     ExamSession,
     search_key,
 )
 from exam_app.extensions import db
+from exam_app.units import UnitForm, all_units
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,17 @@ def resolve_session(code: str | None) -> ExamSession:
     return sessions[0]
 
 
-CANDIDATE_FIELDS = ("last_name", "first_name", "birth_date", "e5_form", "extra_time", "email")
+CANDIDATE_FIELDS = ("last_name", "first_name", "birth_date", "extra_time", "email")
+
+
+def form_unit_code() -> str:
+    """The unit whose form each candidate is enrolled in (E5: ponctuel or CCF): the
+    import's form column, the list's form filter and the dashboard's split refer to it."""
+    return next(u.code for u in all_units() if u.has_several_forms)
+
+
+def _recorded_form(candidate: Candidate, unit_code: str) -> UnitForm | None:
+    return next((r.form for r in candidate.unit_forms if r.unit_code == unit_code), None)
 
 
 def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int,
@@ -117,7 +129,7 @@ def _apply_rows(*, session: ExamSession, parsed: csv_import.ParseResult) -> _Tal
             sa.select(Candidate).where(
                 Candidate.session_id == session.id,
                 Candidate.number.in_([r.number for r in parsed.rows]),
-            )
+            ).options(selectinload(Candidate.unit_forms))
         )
     }
     tally = _Tally()
@@ -143,7 +155,6 @@ def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
         "last_name": row.last_name,
         "first_name": row.first_name,
         "birth_date": row.birth_date,
-        "e5_form": row.e5_form,
         "extra_time": row.extra_time,
         "email": row.email,
     }
@@ -152,6 +163,7 @@ def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
         candidate = Candidate(session_id=session.id, number=row.number,
                               establishment=establishment, created_at=now, updated_at=now,
                               **values)
+        candidate.set_form(form_unit_code(), row.e5_form)
         candidate.refresh_search_text()
         db.session.add(candidate)
         existing[row.number] = candidate
@@ -159,10 +171,13 @@ def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
     changed = {k: v for k, v in values.items() if getattr(candidate, k) != v}
     if candidate.establishment_id != getattr(establishment, "id", None):
         changed["establishment"] = establishment
-    if not changed:
+    form_changed = _recorded_form(candidate, form_unit_code()) != row.e5_form
+    if not changed and not form_changed:
         return "unchanged"
     for key, value in changed.items():
         setattr(candidate, key, value)
+    if form_changed:
+        candidate.set_form(form_unit_code(), row.e5_form)
     candidate.updated_at = now
     candidate.refresh_search_text()
     return "updated"
@@ -194,7 +209,8 @@ class CandidateFilters:
     q: str = ""
     establishment_id: int | None = None
     centre_id: int | None = None
-    e5_form: str | None = None
+    # The candidate's form in the unit that has several (form_unit_code()).
+    form: str | None = None
 
 
 def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Select:
@@ -209,11 +225,12 @@ def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Selec
         query = query.where(Candidate.establishment_id == filters.establishment_id)
     if filters.centre_id:
         query = query.where(Candidate.centre_id == filters.centre_id)
-    if filters.e5_form in {f.value for f in E5Form}:
-        query = query.where(Candidate.e5_form == filters.e5_form)
+    if filters.form in {f.value for f in UnitForm}:
+        query = query.where(Candidate.sits_in(form_unit_code(), filters.form))
     # search_text is "LAST FIRST NUMBER" without accents: French alphabetical order on
     # every backend (by last_name, ÉMERY would come after ZOLA in C collations).
-    return query.order_by(Candidate.search_text, Candidate.id)
+    return query.options(selectinload(Candidate.unit_forms)).order_by(
+        Candidate.search_text, Candidate.id)
 
 
 @dataclass(frozen=True)
@@ -246,12 +263,16 @@ def paginate(query: sa.Select, *, page: int, per_page: int) -> Page:
 def dashboard_counts(session: ExamSession) -> dict:
     """Candidates per centre and per establishment, split by E5 form, plus totals."""
     form_count = {
-        form.value: sa.func.sum(sa.case((Candidate.e5_form == form.value, 1), else_=0))
-        for form in E5Form
+        form.value: sa.func.sum(sa.case((CandidateUnitForm.form == form, 1), else_=0))
+        for form in UnitForm
     }
+    # At most one row per candidate: the counts of candidates are unchanged by the join.
+    with_form = (CandidateUnitForm, sa.and_(CandidateUnitForm.candidate_id == Candidate.id,
+                                            CandidateUnitForm.unit_code == form_unit_code()))
     by_centre = db.session.execute(
         sa.select(Centre, sa.func.count(Candidate.id), form_count["ponctuel"], form_count["ccf"])
         .outerjoin(Candidate, Candidate.centre_id == Centre.id)
+        .outerjoin(*with_form)
         .where(Centre.session_id == session.id)
         .group_by(Centre.id)
         .order_by(Centre.code)
@@ -260,6 +281,7 @@ def dashboard_counts(session: ExamSession) -> dict:
         sa.select(Establishment, sa.func.count(Candidate.id), form_count["ponctuel"],
                   form_count["ccf"])
         .join(Candidate, Candidate.establishment_id == Establishment.id)
+        .outerjoin(*with_form)
         .where(Candidate.session_id == session.id)
         .group_by(Establishment.id)
     ).all()
@@ -269,7 +291,7 @@ def dashboard_counts(session: ExamSession) -> dict:
             form_count["ponctuel"],
             form_count["ccf"],
             sa.func.sum(sa.case((Candidate.centre_id.is_(None), 1), else_=0)),
-        ).where(Candidate.session_id == session.id)
+        ).select_from(Candidate).outerjoin(*with_form).where(Candidate.session_id == session.id)
     ).one()
     return {
         "by_centre": [(c, n, p or 0, f or 0) for c, n, p, f in by_centre],

@@ -12,12 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.enrolment import services
 from exam_app.enrolment.forms import CandidateImportForm
-from exam_app.enrolment.models import Candidate, Centre, E5Form, Establishment, ExamSession
+from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.permissions import roles_required
-from exam_app.units import all_units
+from exam_app.units import UnitForm, all_units
 
 bp = Blueprint("enrolment", __name__)
+# Templates show a candidate's form as ``c.form_for(form_unit_code()).label``.
+bp.add_app_template_global(services.form_unit_code, "form_unit_code")
 
 
 def _session_or_404(code: str) -> ExamSession:
@@ -54,7 +56,7 @@ def candidates(code: str):
         q=request.args.get("q", "")[:100],
         establishment_id=_int_arg("etablissement"),
         centre_id=_int_arg("centre"),
-        e5_form=request.args.get("forme") or None,
+        form=request.args.get("forme") or None,
     )
     page = services.paginate(
         services.candidate_query(session, filters),
@@ -74,7 +76,7 @@ def candidates(code: str):
         filters=filters,
         establishments=establishments,
         centres=session.centres,
-        forms=list(E5Form),
+        forms=list(UnitForm),
     )
 
 

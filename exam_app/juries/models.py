@@ -12,7 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_app.clock import UTCDateTime, utcnow
+from exam_app.db_types import enum_type
+from exam_app.enrolment.models import Attendance
 from exam_app.extensions import db
+from exam_app.units import UnitForm
 
 
 class MemberRole(StrEnum):
@@ -33,7 +36,7 @@ class Commission(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
     unit_code: Mapped[str] = mapped_column(sa.String(10))
-    form: Mapped[str] = mapped_column(sa.String(10))
+    form: Mapped[UnitForm] = mapped_column(enum_type(UnitForm, 10))
     code: Mapped[str] = mapped_column(sa.String(30))
     centre_id: Mapped[int | None] = mapped_column(sa.ForeignKey("centre.id", ondelete="SET NULL"))
     establishment_id: Mapped[int | None] = mapped_column(
@@ -71,7 +74,7 @@ class CommissionMember(db.Model):
         sa.ForeignKey("commission.id", ondelete="CASCADE")
     )
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
-    member_role: Mapped[str] = mapped_column(sa.String(15))
+    member_role: Mapped[MemberRole] = mapped_column(enum_type(MemberRole, 15))
     establishment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("establishment.id", ondelete="SET NULL")
     )
@@ -119,12 +122,6 @@ class CommissionSettings(db.Model):
     )
 
 
-class Attendance(StrEnum):
-    UNKNOWN = "inconnu"
-    PRESENT = "present"
-    ABSENT = "absent"
-
-
 class Passage(db.Model):
     """A candidate sitting one variant of a unit before a commission, at a time and room.
 
@@ -142,7 +139,8 @@ class Passage(db.Model):
     room: Mapped[str] = mapped_column(sa.String(60), default="")
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     position: Mapped[int] = mapped_column(default=0)
-    attendance: Mapped[str] = mapped_column(sa.String(10), default=Attendance.UNKNOWN.value)
+    attendance: Mapped[Attendance] = mapped_column(enum_type(Attendance, 10),
+                                                   default=Attendance.UNKNOWN)
     attendance_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -167,7 +165,7 @@ class Passage(db.Model):
 
     __table_args__ = (
         sa.UniqueConstraint("candidate_id", "unit_code", "variant_code"),
-        sa.CheckConstraint("attendance IN ('inconnu', 'present', 'absent')",
+        sa.CheckConstraint("attendance IN ('unknown', 'present', 'absent')",
                            name="attendance_known"),
         sa.CheckConstraint("final_mark IS NULL OR (final_mark >= 0 AND final_mark <= 20)",
                            name="final_mark_range"),
@@ -180,7 +178,7 @@ class Passage(db.Model):
 
     @property
     def is_absent(self) -> bool:
-        return self.attendance == Attendance.ABSENT.value
+        return self.attendance == Attendance.ABSENT
 
 
 class PassageSegment(db.Model):

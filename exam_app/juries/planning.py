@@ -58,8 +58,8 @@ def conflict_of_interest(commission: Commission, candidate: Candidate) -> str | 
 
 def has_several_forms(unit_code: str) -> bool:
     """A unit sat in CCF or ponctuel by candidate status (E5): the candidate's form
-    (``Candidate.e5_form``, the only per-candidate form enrolment records) decides."""
-    return len({v.form for v in get_unit(unit_code).variants}) > 1
+    (``Candidate.form_for``) decides."""
+    return get_unit(unit_code).has_several_forms
 
 
 def variants_for(commission: Commission) -> list:
@@ -96,9 +96,10 @@ def assign_candidates(*, commission: Commission, numbers: list[str], variant_cod
         if candidate is None:
             errors.append(f"Candidat n° {number} inconnu dans cette session.")
             continue
-        if has_several_forms(commission.unit_code) and candidate.e5_form != commission.form:
-            errors.append(f"{candidate.full_name} (n° {number}) passe l'E5 en forme "
-                          f"{candidate.e5_form_label}, pas dans cette commission.")
+        if (has_several_forms(commission.unit_code)
+                and (form := candidate.form_for(commission.unit_code)) != commission.form):
+            errors.append(f"{candidate.full_name} (n° {number}) passe l'{commission.unit_code} "
+                          f"en forme {form.label}, pas dans cette commission.")
             continue
         conflict = conflict_of_interest(commission, candidate)
         if conflict:
@@ -173,7 +174,7 @@ def unassigned_candidates(commission: Commission, limit: int = 200) -> list[Cand
         ~sa.exists().where(Passage.candidate_id == Candidate.id,
                            Passage.unit_code == commission.unit_code))
     if has_several_forms(commission.unit_code):
-        query = query.where(Candidate.e5_form == commission.form)
+        query = query.where(Candidate.sits_in(commission.unit_code, commission.form))
     if commission.form == UnitForm.CCF.value:
         query = query.where(Candidate.establishment_id == commission.establishment_id)
     elif commission.centre_id is not None:

@@ -106,13 +106,13 @@ def status(passage: Passage, *, nv: bool) -> str:
     if passage.is_absent:
         return "absent"
     if passage.is_final or passage.ended_at is not None:
-        return "termine"
+        return "finished"
     if passage.started_at is not None:
-        return "en_cours"
-    return "a_venir"
+        return "running"
+    return "upcoming"
 
 
-STATUS_LABELS = {"a_venir": "À venir", "en_cours": "En cours", "termine": "Terminé",
+STATUS_LABELS = {"upcoming": "À venir", "running": "En cours", "finished": "Terminé",
                  "absent": "Absent", "nv": "NV"}
 
 

@@ -93,7 +93,7 @@ class SegmentState:
 
 @dataclass(frozen=True)
 class TimerState:
-    status: str  # "a_venir", "en_cours", "en_pause", "termine"
+    status: str  # "upcoming", "running", "paused", "finished"
     current: int | None
     segments: tuple[SegmentState, ...]
     pause_reason: str | None = None
@@ -128,13 +128,13 @@ def compute(planned: list[PlannedSegment], runs: list[SegmentRun], pauses: list[
             current = segment.index
     open_pause = next((p for p in pauses if p.ended_at is None), None)
     if not runs:
-        status = "a_venir"
+        status = "upcoming"
     elif current is None:
-        status = "termine"
+        status = "finished"
     elif open_pause is not None:
-        status = "en_pause"
+        status = "paused"
     else:
-        status = "en_cours"
+        status = "running"
     return TimerState(status, current, tuple(states),
                       open_pause.reason if open_pause is not None else None)
 

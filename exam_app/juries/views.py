@@ -563,15 +563,15 @@ def board(code: str):
     for passage in passages:
         nv = passage.candidate_id in nv_sets.get(passage.unit_code, set())
         status = services.status(passage, nv=nv)
-        late = status == "a_venir" and passage.scheduled_at is not None and \
+        late = status == "upcoming" and passage.scheduled_at is not None and \
             passage.scheduled_at < now
         entry = boards.setdefault(passage.commission_id, {
-            "commission": passage.commission, "total": 0, "termine": 0, "en_cours": 0,
-            "late": 0, "absent": 0, "nv": 0, "final": 0, "pending": 0, "a_venir": 0})
+            "commission": passage.commission, "total": 0, "finished": 0, "running": 0,
+            "late": 0, "absent": 0, "nv": 0, "final": 0, "pending": 0, "upcoming": 0})
         entry["total"] += 1
         entry[status] += 1
         entry["late"] += int(late)
-        if status in ("termine", "en_cours"):
+        if status in ("finished", "running"):
             entry["final" if passage.is_final else "pending"] += 1
     return render_template("juries/board.html", session=session, day=day, now=now,
                            boards=list(boards.values()), get_unit=get_unit)

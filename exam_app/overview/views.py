@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, render_template
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from exam_app.accounts.models import Role
 from exam_app.enrolment import services
@@ -57,6 +58,7 @@ def centre_home():
     for centre in centres:
         candidates = db.session.scalars(
             sa.select(Candidate).where(Candidate.centre_id == centre.id)
+            .options(selectinload(Candidate.unit_forms))
             .order_by(Candidate.search_text, Candidate.id)
         ).all()
         commissions = db.session.scalars(

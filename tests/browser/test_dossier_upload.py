@@ -159,5 +159,5 @@ def test_conformity_queue_decides_with_the_keyboard(app, db, live_server, chromi
     db.session.expire_all()
     decisions = {d.candidate_id: (d.decision, d.decision_reasons)
                  for d in db.session.query(Dossier)}
-    assert decisions == {first.id: ("conforme", []),
-                         second.id: ("non_conforme", ["absence_dossier"])}
+    assert decisions == {first.id: ("compliant", []),
+                         second.id: ("non_compliant", ["absence_dossier"])}

@@ -24,7 +24,7 @@ def live_e6(tmp_path):
     from exam_app import create_app
     from exam_app.accounts.models import Role, RoleAssignment, User
     from exam_app.e6.models import Attendance, E6Copy
-    from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+    from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
     from exam_app.extensions import db
     from tests.e6.builders import add_questions, add_room, enroll, make_lot, seat
 
@@ -42,7 +42,8 @@ def live_e6(tmp_path):
         for n in range(3):
             candidate = Candidate(session=session, number=f"0300000000{n}", last_name=f"NOM{n}",
                                   first_name="Test", birth_date=date(2005, 1, 1),
-                                  establishment=school, centre=centre, e5_form="ponctuel")
+                                  establishment=school, centre=centre,
+                                  unit_forms=[CandidateUnitForm(unit_code="E5", form="ponctuel")])
             db.session.add(candidate)
             db.session.flush()
             seat(candidate, room, Attendance.PRESENT)

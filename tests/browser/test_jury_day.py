@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from exam_app import create_app
 from exam_app.accounts.models import Role, RoleAssignment, User
-from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.juries import planning, services
 from exam_app.juries.models import Commission, CommissionMember, MemberRole, Passage
@@ -45,7 +45,8 @@ def jury_server(tmp_path):
         school = Establishment(uai="0690001A", name="Lycée du test")
         candidate = Candidate(session=session, number="99000000001", last_name="TESTEUR",
                               first_name="Ana", birth_date=date(2005, 1, 1),
-                              establishment=school, centre=centre, e5_form="ponctuel")
+                              establishment=school, centre=centre,
+                              unit_forms=[CandidateUnitForm(unit_code="E5", form="ponctuel")])
         jurors = []
         for username, first in (("jurya", "Alice"), ("juryb", "Bruno")):
             user = User(username=username, first_name=first, last_name="Juré")

@@ -25,7 +25,7 @@ def live_packs(tmp_path):
 
     from exam_app import create_app
     from exam_app.accounts.models import Role, RoleAssignment, User
-    from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+    from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
     from exam_app.extensions import db
     from exam_app.juries.models import Commission, CommissionMember, Passage
 
@@ -52,7 +52,8 @@ def live_packs(tmp_path):
         for n in range(4):
             candidate = Candidate(session=session, number=f"0300000000{n}", last_name=f"NOM{n}",
                                   first_name="Test", birth_date=date(2005, 1, 1),
-                                  establishment=school, centre=centre, e5_form="ponctuel")
+                                  establishment=school, centre=centre,
+                                  unit_forms=[CandidateUnitForm(unit_code="E5", form="ponctuel")])
             db.session.add(Passage(commission=commission, candidate=candidate, unit_code="E4",
                                    variant_code="ponctuel", room="B12", position=n,
                                    scheduled_at=datetime(2027, 5, 12, 6, tzinfo=UTC)

@@ -94,7 +94,7 @@ def jury_day(db, create_session, create_centre, create_candidate, create_commiss
                                    deadline_at=utcnow() - timedelta(days=1)))
     for c in (marked, absent):
         db.session.add(Dossier(candidate_id=c.id, unit_code="E4",
-                               decision=Decision.CONFORME.value, decided_at=T0))
+                               decision=Decision.COMPLIANT.value, decided_at=T0))
     passages = planning.assign_candidates(
         commission=commission, numbers=[marked.number, absent.number, nv.number],
         variant_code="ponctuel", actor=gestionnaire, now=T0 - timedelta(days=10))

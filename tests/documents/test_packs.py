@@ -84,7 +84,7 @@ def test_pack_page_runs_inline_then_downloads_and_does_not_rerun(
     pack_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
     state = client.get(f"/impressions/{pack_id}/etat").get_json()
     assert (state["state"], state["done"], state["total"], state["percent"]) == (
-        "termine", 4, 4, 100)
+        "done", 4, 4, 100)
     download = client.get(state["download_url"])
     data = download.data
     download.close()
@@ -105,7 +105,7 @@ def test_pack_of_an_empty_day_fails_with_a_clear_message(
     login_as(jury_day["gestionnaire"])
     response = _post_pack(client, jury_day["centre"].id, day="2027-05-13")
     state = client.get(response.headers["Location"] + "/etat").get_json()
-    assert state["state"] == "erreur"
+    assert state["state"] == "failed"
     assert state["error"] == ("Aucun document à imprimer pour ce centre ce jour-là "
                               "(aucun passage planifié).")
     assert state["download_url"] is None
@@ -118,10 +118,10 @@ def test_pack_runs_in_a_background_thread(jury_day, client, login_as, app, monke
     url = response.headers["Location"] + "/etat"
     deadline = time.monotonic() + 60
     state = client.get(url).get_json()
-    while state["state"] in ("en_attente", "en_cours") and time.monotonic() < deadline:
+    while state["state"] in ("pending", "running") and time.monotonic() < deadline:
         time.sleep(0.2)
         state = client.get(url).get_json()
-    assert (state["state"], state["total"]) == ("termine", 1)
+    assert (state["state"], state["total"]) == ("done", 1)
     download = client.get(state["download_url"])
     data = download.data
     download.close()

@@ -72,24 +72,24 @@ def test_decisions_set_validity_and_revision_needs_a_reason(app, create_session,
     candidate = create_candidate(session)
     complete_dossier(app, candidate, "E4")
     manager = create_user(Role.GESTIONNAIRE)
-    decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
+    decide(candidate=candidate, unit_code="E4", decision=Decision.NON_COMPLIANT,
                     reasons=["stage_insuffisant"], comment="62 jours", actor=manager, now=NOW)
     assert unit_validity(candidate_id=candidate.id, unit_code="E4", now=NOW) is UnitValidity.NV
     try:
-        decide(candidate=candidate, unit_code="E4", decision=Decision.CONFORME,
+        decide(candidate=candidate, unit_code="E4", decision=Decision.COMPLIANT,
                         reasons=[], comment="", actor=manager, now=NOW)
     except DepositError as error:
         assert error.status == 409
     else:
         raise AssertionError("a revision without a reason was accepted")
-    decide(candidate=candidate, unit_code="E4", decision=Decision.CONFORME, reasons=[],
+    decide(candidate=candidate, unit_code="E4", decision=Decision.COMPLIANT, reasons=[],
                     comment="", actor=manager, revision_reason="Attestation reçue", now=NOW)
     assert unit_validity(candidate_id=candidate.id, unit_code="E4", now=NOW) is UnitValidity.VALID
     events = db.session.scalars(sa.select(AuditEvent).where(
         AuditEvent.action.like("dossier.conformity%")).order_by(AuditEvent.id)).all()
     assert [(e.action, e.reason, e.after["decision"]) for e in events] == [
-        ("dossier.conformity_decided", None, "non_conforme"),
-        ("dossier.conformity_revised", "Attestation reçue", "conforme")]
+        ("dossier.conformity_decided", None, "non_compliant"),
+        ("dossier.conformity_revised", "Attestation reçue", "compliant")]
     assert events[1].before["reasons"] == ["stage_insuffisant"]
 
 
@@ -103,7 +103,7 @@ def test_reason_configured_without_nv_effect_keeps_the_unit_valid(app, create_se
         ConformityReason(session_id=session.id, code="absence_dossier",
                          label="Absence de dossier", makes_nv=True, position=0)])
     db.session.flush()
-    decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
+    decide(candidate=candidate, unit_code="E4", decision=Decision.NON_COMPLIANT,
                     reasons=["pieces_non_signees"], comment="", actor=None, now=NOW)
     assert unit_validity(candidate_id=candidate.id, unit_code="E4", now=NOW) is UnitValidity.VALID
 
@@ -161,12 +161,12 @@ def test_queue_decides_with_json_and_the_candidate_sees_the_reasons(app, client,
     assert "<html" not in fragment
     token = csrf_token_from(fragment)
     response = client.post(f"/gestion/conformite/{candidate.id}/E4", data={
-        "csrf_token": token, "decision": "non_conforme", "reasons": ["pieces_manquantes"],
+        "csrf_token": token, "decision": "non_compliant", "reasons": ["pieces_manquantes"],
         "comment": "Fiches absentes"}, headers={"Accept": "application/json"})
-    assert response.get_json() == {"decision": "non_conforme", "validity": "nv",
+    assert response.get_json() == {"decision": "non_compliant", "validity": "nv",
                                    "label": "NV (non valide)"}
     again = client.post(f"/gestion/conformite/{candidate.id}/E4", data={
-        "csrf_token": token, "decision": "conforme"}, headers={"Accept": "application/json"})
+        "csrf_token": token, "decision": "compliant"}, headers={"Accept": "application/json"})
     assert again.status_code == 409
     login_as(create_user(Role.CANDIDAT, candidate=candidate))
     home = client.get("/candidat/").get_data(as_text=True)
@@ -233,7 +233,7 @@ def test_gestionnaire_configures_reasons_and_their_nv_effect(client, login_as, c
 def test_reason_used_by_a_decision_cannot_be_removed(app, create_session, create_candidate):
     session = create_session()
     candidate = create_candidate(session)
-    decide(candidate=candidate, unit_code="E4", decision=Decision.NON_CONFORME,
+    decide(candidate=candidate, unit_code="E4", decision=Decision.NON_COMPLIANT,
                     reasons=["hors_delai"], comment="", actor=None, now=NOW)
     kept = [r for r in DEFAULT_REASONS if r.code != "hors_delai"]
     try:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from exam_app.accounts.models import Role
 from exam_app.clock import utcnow
-from exam_app.enrolment.models import Candidate, Establishment, search_key
+from exam_app.enrolment.models import Candidate, CandidateUnitForm, Establishment, search_key
 from exam_app.enrolment.services import CandidateFilters, candidate_query, dashboard_counts, paginate
 
 
@@ -180,10 +180,10 @@ def test_filters_by_establishment_centre_and_form(db, small_world):
 
     assert names(establishment_id=small_world["herriot"].id) == ["DUPRÉ", "GUÉRIN", "LEFÈVRE"]
     assert names(centre_id=small_world["lyon"].id) == ["DUPRÉ", "LEFÈVRE", "MARTINEZ"]
-    assert names(e5_form="ccf") == ["GUÉRIN", "LEFÈVRE", "MARTIN", "N'DIAYE"]
-    assert names(e5_form="ponctuel") == ["DUPRÉ", "MARTINEZ", "ROUX"]
-    assert names(e5_form="oral") == names()  # an unknown form is no filter
-    assert names(establishment_id=small_world["herriot"].id, e5_form="ccf") == ["GUÉRIN", "LEFÈVRE"]
+    assert names(form="ccf") == ["GUÉRIN", "LEFÈVRE", "MARTIN", "N'DIAYE"]
+    assert names(form="ponctuel") == ["DUPRÉ", "MARTINEZ", "ROUX"]
+    assert names(form="oral") == names()  # an unknown form is no filter
+    assert names(establishment_id=small_world["herriot"].id, form="ccf") == ["GUÉRIN", "LEFÈVRE"]
     assert names(centre_id=small_world["stetienne"].id, q="noe") == ["MARTIN"]
     assert names(centre_id=small_world["stetienne"].id, establishment_id=small_world["greta"].id) \
         == []
@@ -216,6 +216,18 @@ def test_candidates_page_of_unknown_session_is_404(client, db, gestionnaire):
 # ---- paging -----------------------------------------------------------------------------
 
 
+def _insert_forms(session, form_of) -> None:
+    """Bulk-insert each candidate's E5 form, ``form_of(number)``."""
+    from exam_app.extensions import db
+
+    numbers = db.session.execute(sa.select(Candidate.id, Candidate.number)
+                                 .where(Candidate.session_id == session.id)).all()
+    db.session.execute(sa.insert(CandidateUnitForm), [
+        {"candidate_id": id_, "unit_code": "E5", "form": form_of(number)}
+        for id_, number in numbers
+    ])
+
+
 @pytest.fixture()
 def many(db, create_session, create_establishment):
     """120 candidates NOM001..NOM120, bulk inserted."""
@@ -225,10 +237,10 @@ def many(db, create_session, create_establishment):
     db.session.execute(sa.insert(Candidate), [
         {"session_id": session.id, "number": f"N{i:05d}", "last_name": f"NOM{i:03d}",
          "first_name": "Test", "birth_date": date(2005, 1, 1), "establishment_id": establishment.id,
-         "e5_form": "ccf", "search_text": f"NOM{i:03d} TEST N{i:05d}", "created_at": now,
-         "updated_at": now}
+         "search_text": f"NOM{i:03d} TEST N{i:05d}", "created_at": now, "updated_at": now}
         for i in range(1, 121)
     ])
+    _insert_forms(session, lambda number: "ccf")
     return session
 
 
@@ -282,10 +294,10 @@ def test_candidates_page_with_10000_candidates(client, db, create_session, creat
     db.session.execute(sa.insert(Candidate), [
         {"session_id": session.id, "number": f"B{i:06d}", "last_name": f"NOM{i:05d}",
          "first_name": "Élève", "birth_date": date(2005, 1, 1), "establishment_id": establishment.id,
-         "e5_form": "ccf" if i % 3 else "ponctuel", "search_text": f"NOM{i:05d} ELEVE B{i:06d}",
-         "created_at": now, "updated_at": now}
+         "search_text": f"NOM{i:05d} ELEVE B{i:06d}", "created_at": now, "updated_at": now}
         for i in range(10_000)
     ])
+    _insert_forms(session, lambda number: "ccf" if int(number[1:]) % 3 else "ponctuel")
     response = client.get("/gestion/sessions/BIG/candidats")
     assert response.status_code == 200
     assert "10\u202f000 candidats" in _text(response)

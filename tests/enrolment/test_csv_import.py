@@ -19,7 +19,7 @@ from exam_app.accounts.models import Role
 from exam_app.audit.models import AuditEvent
 from exam_app.enrolment import csv_import, services
 from exam_app.enrolment.csv_import import RowError, parse
-from exam_app.enrolment.models import Candidate, Establishment
+from exam_app.enrolment.models import Candidate, CandidateUnitForm, Establishment
 from exam_app.enrolment.services import import_candidates
 from tests.conftest import csrf_token_from
 
@@ -362,9 +362,11 @@ def lycee(create_establishment):
 def _candidates(db, session) -> list[tuple]:
     return db.session.execute(
         sa.select(Candidate.number, Candidate.last_name, Candidate.first_name, Candidate.birth_date,
-                  Establishment.uai, Candidate.e5_form, Candidate.extra_time, Candidate.email,
+                  Establishment.uai, CandidateUnitForm.form, Candidate.extra_time, Candidate.email,
                   Candidate.search_text)
         .join(Establishment, Candidate.establishment_id == Establishment.id)
+        .outerjoin(CandidateUnitForm, sa.and_(CandidateUnitForm.candidate_id == Candidate.id,
+                                              CandidateUnitForm.unit_code == "E5"))
         .where(Candidate.session_id == session.id).order_by(Candidate.number)
     ).all()
 

@@ -180,9 +180,9 @@ def test_autosave_nv_check_agrees_with_full_validity(app, create_passage, state,
             session=passage.commission.session, actor=None,
             reasons=[Reason("pieces_non_signees", "Pièces non signées", False)])
     if "conforme" in state:
-        decision = Decision.NON_CONFORME if "non conforme" in state else Decision.CONFORME
+        decision = Decision.NON_COMPLIANT if "non conforme" in state else Decision.COMPLIANT
         reasons = ["pieces_non_signees"] if "reason without NV" in state else (
-            ["pieces_manquantes"] if decision is Decision.NON_CONFORME else [])
+            ["pieces_manquantes"] if decision is Decision.NON_COMPLIANT else [])
         decide(candidate=candidate, unit_code="E4", decision=decision, reasons=reasons,
                comment="", actor=None, now=T0 - timedelta(days=2))
     _db.session.flush()
@@ -210,7 +210,7 @@ def test_timer_start_advance_pause_resume_with_injected_clock(app, create_passag
     assert (passage.attendance, state.status, state.current,
             [s.elapsed_seconds for s in state.segments],
             [s.allowed_seconds for s in state.segments]) == (
-        "present", "en_cours", 1, [37 * 60.0, 600.0], [2000, 2400])
+        "present", "running", 1, [37 * 60.0, 600.0], [2000, 2400])
 
 
 def test_timer_pause_without_reason_refused(create_passage):
@@ -229,7 +229,7 @@ def test_timer_ends_after_last_segment(create_passage):
     services.advance(passage=passage, from_index=0, actor=juror, now=T0 + timedelta(minutes=20))
     services.advance(passage=passage, from_index=1, actor=juror, now=T0 + timedelta(minutes=52))
     assert (passage.ended_at, services.status(passage, nv=False)) == (
-        T0 + timedelta(minutes=52), "termine")
+        T0 + timedelta(minutes=52), "finished")
 
 
 def test_save_conflict_reported_never_overwritten(db, create_passage):

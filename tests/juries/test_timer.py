@@ -43,13 +43,13 @@ def _state(runs, pauses=(), now=T0):
 
 def test_compute_not_started():
     state = _state([])
-    assert (state.status, state.current) == ("a_venir", None)
+    assert (state.status, state.current) == ("upcoming", None)
 
 
 def test_compute_running_remaining():
     state = _state([timer.SegmentRun(0, 1500, T0, None)], now=T0 + timedelta(minutes=10))
     assert (state.status, state.current, state.current_segment.remaining_seconds) == (
-        "en_cours", 0, 900.0)
+        "running", 0, 900.0)
 
 
 def test_compute_overrun_keeps_counting():
@@ -62,7 +62,7 @@ def test_compute_pause_excluded_and_reason_shown():
               timer.PauseRun(0, T0 + timedelta(minutes=12), None, "vidéoprojecteur")]
     state = _state([timer.SegmentRun(0, 1500, T0, None)], pauses, now=T0 + timedelta(minutes=15))
     assert (state.status, state.pause_reason, state.current_segment.elapsed_seconds,
-            state.current_segment.paused_seconds) == ("en_pause", "vidéoprojecteur", 540.0, 360.0)
+            state.current_segment.paused_seconds) == ("paused", "vidéoprojecteur", 540.0, 360.0)
 
 
 def test_compute_phase_order_and_actual_durations():
@@ -70,7 +70,7 @@ def test_compute_phase_order_and_actual_durations():
             timer.SegmentRun(1, 1800, T0 + timedelta(minutes=26), T0 + timedelta(minutes=50))]
     state = _state(runs, now=T0 + timedelta(hours=2))
     assert (state.status, [s.elapsed_seconds for s in state.segments],
-            [s.overrun for s in state.segments]) == ("termine", [1560.0, 1440.0], [True, False])
+            [s.overrun for s in state.segments]) == ("finished", [1560.0, 1440.0], [True, False])
 
 
 def _schedule(items, workstations=1, lunch_minutes=60):

@@ -117,7 +117,7 @@ def test_timer_endpoint_start_and_double_next_advances_once(client, login_as, cr
     _post_json(client, url, {"action": "next", "from": 0}, token)
     state = _post_json(client, url, {"action": "next", "from": 0}, token).get_json()
     assert (started["timer"]["current"], state["timer"]["current"], state["timer"]["status"],
-            isinstance(state["server_time"], int)) == (0, 1, "en_cours", True)
+            isinstance(state["server_time"], int)) == (0, 1, "running", True)
 
 
 def test_both_validate_through_endpoint_mark_final(client, login_as, create_passage, db):
@@ -147,7 +147,7 @@ def test_absent_form_needs_confirmation(client, login_as, create_passage, db):
                 data={"csrf_token": token, "attendance": "absent", "confirm": "y"})
     home = client.get("/jury/?jour=2000-01-01").status_code
     assert (unconfirmed, db.session.get(Passage, passage.id).attendance, home) == (
-        "inconnu", "absent", 200)
+        "unknown", "absent", 200)
 
 
 def test_home_lists_today_passage_with_nv(client, login_as, create_passage, monkeypatch, db):

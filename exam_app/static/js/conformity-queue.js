@@ -55,7 +55,7 @@
     }).then(function (result) {
       if (!result.ok) { message.textContent = result.body.message || "Décision refusée."; return; }
       var info = links[index].querySelector(".muted");
-      if (info) { info.textContent = (result.body.decision === "conforme" ? "Conforme" : "Non conforme") + " · " + result.body.label; }
+      if (info) { info.textContent = (result.body.decision === "compliant" ? "Conforme" : "Non conforme") + " · " + result.body.label; }
       links[index].classList.add("decided");
       if (index + 1 < links.length) { select(index + 1); } else { message.textContent = "Décision enregistrée. Fin de la liste."; }
     }).catch(function () { message.textContent = "Connexion perdue : la décision n'est pas enregistrée, réessayez."; });
@@ -76,7 +76,7 @@
     var radio = form.querySelector('input[name="decision"][value="' + value + '"]');
     if (!radio) { return; }
     radio.checked = true;
-    if (value === "conforme") {
+    if (value === "compliant") {
       if (form.querySelector('textarea[name="revision_reason"]')) { form.querySelector('textarea[name="revision_reason"]').focus(); return; }
       submit(form);
     } else {
@@ -111,8 +111,8 @@
       case "j": case "ArrowDown": select(index + 1); break;
       case "k": case "ArrowUp": select(index - 1); break;
       case "o": openNextFile(); break;
-      case "c": choose("conforme"); break;
-      case "n": choose("non_conforme"); break;
+      case "c": choose("compliant"); break;
+      case "n": choose("non_compliant"); break;
       default: handled = false;
     }
     if (handled) { e.preventDefault(); }

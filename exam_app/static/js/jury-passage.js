@@ -327,7 +327,7 @@
     renderGaps(grids);
     renderValidation(data);
     var status = $("passage-status");
-    status.textContent = { a_venir: "À venir", en_cours: "En cours", termine: "Terminé", absent: "Absent", nv: "NV" }[p.status];
+    status.textContent = { upcoming: "À venir", running: "En cours", finished: "Terminé", absent: "Absent", nv: "NV" }[p.status];
     status.className = "tag state state--" + p.status;
     renderTimer();
   }
@@ -383,34 +383,34 @@
     var current = t.current === null ? null : segments[t.current];
     var liveElapsed = function (seg) {
       if (seg.started_at === null) { return 0; }
-      if (seg.ended_at !== null || t.status === "en_pause") { return seg.elapsed; }
+      if (seg.ended_at !== null || t.status === "paused") { return seg.elapsed; }
       return seg.elapsed + (serverNow() - state.server_time) / 1000;
     };
     // Screen readers hear phase changes and pauses, not every tick of the clock.
     var announce = t.status + ":" + t.current;
     if (lastAnnounce !== null && announce !== lastAnnounce) {
-      $("live").textContent = t.status === "termine" ? "Passage terminé" :
-        (t.status === "en_pause" ? "Minuteur en pause" : (current ? current.phase + (current.step !== current.phase ? " — " + current.step : "") : ""));
+      $("live").textContent = t.status === "finished" ? "Passage terminé" :
+        (t.status === "paused" ? "Minuteur en pause" : (current ? current.phase + (current.step !== current.phase ? " — " + current.step : "") : ""));
     }
     lastAnnounce = announce;
     panel.dataset.state = t.status;
     var presence = $("presence");
-    if (presence) { presence.hidden = t.status !== "a_venir"; }
-    $("btn-start").hidden = t.status !== "a_venir";
-    $("btn-next").hidden = !(t.status === "en_cours" || t.status === "en_pause");
+    if (presence) { presence.hidden = t.status !== "upcoming"; }
+    $("btn-start").hidden = t.status !== "upcoming";
+    $("btn-next").hidden = !(t.status === "running" || t.status === "paused");
     $("btn-next").textContent = current && current.index === segments.length - 1 ? "Terminer le passage" : "Étape suivante";
-    $("btn-resume").hidden = t.status !== "en_pause";
-    $("pause-form").hidden = t.status !== "en_cours";
-    var shown = current || (t.status === "termine" ? segments[segments.length - 1] : segments[0]);
+    $("btn-resume").hidden = t.status !== "paused";
+    $("pause-form").hidden = t.status !== "running";
+    var shown = current || (t.status === "finished" ? segments[segments.length - 1] : segments[0]);
     $("timer-phase").textContent = shown.phase;
     $("timer-step").textContent = shown.step !== shown.phase ? shown.step : "";
     var clock = $("timer-clock");
     var detail = $("timer-detail");
-    if (t.status === "a_venir") {
+    if (t.status === "upcoming") {
       clock.textContent = fmt(segments[0].allowed);
       detail.textContent = state.passage.absent ? "Candidat absent (ABS)" : (state.passage.blocked ? "Dossier non valide (NV)" : "Passage non commencé");
       panel.classList.remove("timer--warn", "timer--over");
-    } else if (t.status === "termine") {
+    } else if (t.status === "finished") {
       clock.textContent = "Terminé";
       detail.textContent = "Durée réelle : " + fmt(segments.reduce(function (sum, s) { return sum + s.elapsed; }, 0));
       panel.classList.remove("timer--warn", "timer--over");
@@ -420,7 +420,7 @@
       clock.textContent = (remaining < 0 ? "+" : "") + fmt(remaining);
       panel.classList.toggle("timer--over", remaining < 0);
       panel.classList.toggle("timer--warn", remaining >= 0 && remaining <= 60);
-      detail.textContent = t.status === "en_pause" ? "En pause — " + t.pause_reason :
+      detail.textContent = t.status === "paused" ? "En pause — " + t.pause_reason :
         (remaining < 0 ? "Dépassement du maximum — écoulé " + fmt(elapsed) : "Écoulé " + fmt(elapsed) + " sur " + fmt(current.allowed));
       var key = state.passage.id + ":" + current.index;
       if (remaining <= 60 && remaining > 55 && !beeped[key + ":1"]) { beeped[key + ":1"] = true; beep(); }

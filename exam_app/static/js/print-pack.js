@@ -27,7 +27,7 @@
       download.querySelector("a").href = state.download_url;
       download.hidden = false;
     }
-    regenerate.hidden = state.state === "en_attente" || state.state === "en_cours";
+    regenerate.hidden = state.state === "pending" || state.state === "running";
   }
 
   function poll() {
@@ -39,7 +39,7 @@
       .then(function (state) {
         show(state);
         delay = 1000;
-        if (state.state === "en_attente" || state.state === "en_cours") {
+        if (state.state === "pending" || state.state === "running") {
           window.setTimeout(poll, delay);
         }
       })
@@ -51,5 +51,5 @@
   }
 
   var initial = root.getAttribute("data-state");
-  if (initial === "en_attente" || initial === "en_cours") { window.setTimeout(poll, delay); }
+  if (initial === "pending" || initial === "running") { window.setTimeout(poll, delay); }
 })();
