@@ -220,7 +220,8 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
     from datetime import time
 
     from exam_app.clock import to_local, utcnow
-    from exam_app.juries import planning, services
+    from exam_app.juries import autosave, grids, lifecycle, planning, validation
+    from exam_app.juries.models import Attendance
 
     now = utcnow()
     day = day or to_local(now).date()
@@ -245,26 +246,26 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
         jurors = [m.user for m in commission.members]
         start = first.scheduled_at
         if start + timedelta(minutes=60) <= now:
-            services.start_passage(passage=first, actor=jurors[0], now=start)
-            services.advance(passage=first, from_index=0, actor=jurors[0],
-                             now=start + timedelta(minutes=24))
-            services.advance(passage=first, from_index=1, actor=jurors[1],
-                             now=start + timedelta(minutes=53))
-            context = services.save_context(passage_id=first.id, user_id=jurors[0].id)
-            grid = services.field_names("E4", "ponctuel")
+            lifecycle.start_passage(passage=first, actor=jurors[0], now=start)
+            lifecycle.advance(passage=first, from_index=0, actor=jurors[0],
+                              now=start + timedelta(minutes=24))
+            lifecycle.advance(passage=first, from_index=1, actor=jurors[1],
+                              now=start + timedelta(minutes=53))
+            context = autosave.save_context(passage_id=first.id, user_id=jurors[0].id)
+            grid = grids.field_names("E4", "ponctuel")
             levels = ["S", "TS", "S", "S", "I", "S", "TS"]
             ops = [{"op": f"demo-{first.id}-{n}", "field": name, "value": value, "base": 0}
                    for n, (name, value) in enumerate(zip(grid, levels, strict=False))]
             ops.append({"op": f"demo-{first.id}-a", "field": "appreciation", "base": 0,
                         "value": "Missions bien présentées, outils maîtrisés ; analyse réflexive à approfondir."})
             ops.append({"op": f"demo-{first.id}-m", "field": "mark", "value": "14,5", "base": 0})
-            services.save_fields(context=context, ops=ops, actor=jurors[0],
+            autosave.save_fields(context=context, ops=ops, actor=jurors[0],
                                  now=start + timedelta(minutes=56))
             db.session.refresh(first)
             for juror in jurors:
-                services.validate(passage=first, revision=first.agreed_revision, actor=juror,
-                                  now=start + timedelta(minutes=58))
+                validation.validate(passage=first, revision=first.agreed_revision,
+                                    actor=juror, now=start + timedelta(minutes=58))
         if second.scheduled_at + timedelta(minutes=15) <= now:
-            services.set_attendance(passage=second, attendance=services.Attendance.ABSENT,
-                                    actor=jurors[0], now=second.scheduled_at)
+            lifecycle.set_attendance(passage=second, attendance=Attendance.ABSENT,
+                                     actor=jurors[0], now=second.scheduled_at)
     db.session.flush()

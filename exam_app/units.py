@@ -168,6 +168,12 @@ class ExamUnit:
                 return piece
         raise KeyError(f"{self.code} has no piece {code!r}")
 
+    @property
+    def preparation(self) -> Phase | None:
+        """The first phase a candidate sits alone (E5's preparation), in any variant; a
+        planning overlaps it with the previous candidate's interview."""
+        return next((p for v in self.variants for p in v.phases if not p.jury_present), None)
+
 
 _REGISTRY: dict[str, ExamUnit] = {}
 

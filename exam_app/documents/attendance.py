@@ -13,8 +13,8 @@ from exam_app.documents.qr import TokenPayload, content_hash
 from exam_app.documents.verification import Status, Verification
 from exam_app.enrolment.models import Centre
 from exam_app.extensions import db
+from exam_app.juries.lifecycle import day_bounds
 from exam_app.juries.models import Commission, Passage
-from exam_app.juries.services import day_bounds
 
 KIND = "emargement"
 HALVES = {"matin": "matin", "apres-midi": "après-midi"}

@@ -16,7 +16,7 @@ HEADER = ("N° candidat", "Nom", "Prénom", "E4", "E5", "E6")
 
 def jury_marks(*, session_id: int, unit_code: str) -> dict[int, str]:
     """E4 or E5 result per candidate id, as printed ('14,5', 'ABS', 'NV'); pending ones are absent."""
-    from exam_app.juries.services import unit_results
+    from exam_app.juries.results import unit_results
 
     return unit_results(session_id=session_id, unit_code=unit_code)
 

@@ -13,7 +13,7 @@ import threading
 import sqlalchemy as sa
 
 from exam_app.accounts.models import User
-from exam_app.juries import services
+from exam_app.juries import autosave
 from exam_app.juries.models import AGREED, ClientOperation, Grid, GridField
 
 THREADS = 8
@@ -44,9 +44,9 @@ def test_concurrent_saves_none_lost(app, db, create_passage):
                             Grid.passage_id == passage_id, Grid.key == AGREED,
                             GridField.name == field))
                     db.session.rollback()  # a fresh snapshot for the write
-                    context = services.save_context(passage_id=passage_id, user_id=user.id)
+                    context = autosave.save_context(passage_id=passage_id, user_id=user.id)
                     try:
-                        [result] = services.save_fields(
+                        [result] = autosave.save_fields(
                             context=context, actor=user,
                             ops=[{"op": f"{number}-{index}-{attempt}", "field": field,
                                   "value": value, "base": base}])

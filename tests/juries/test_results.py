@@ -6,7 +6,7 @@ from decimal import Decimal
 from exam_app.dossiers import validity
 from exam_app.e6.exports import result_rows
 from exam_app.juries.models import Attendance
-from exam_app.juries.services import unit_results
+from exam_app.juries.results import unit_results
 
 FINALIZED = datetime(2027, 5, 12, 10, 0, tzinfo=UTC)
 

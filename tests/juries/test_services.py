@@ -12,9 +12,9 @@ from exam_app.accounts.models import Role
 from exam_app.audit.models import AuditEvent
 from exam_app.dossiers import validity
 from exam_app.extensions import db as _db
-from exam_app.juries import planning, services
+from exam_app.juries import autosave, grids, lifecycle, planning, validation
+from exam_app.juries.errors import JuryError
 from exam_app.juries.models import AGREED, Attendance, Grid, GridField
-from exam_app.juries.services import JuryError
 
 T0 = datetime(2027, 5, 12, 7, 0, tzinfo=UTC)
 
@@ -29,8 +29,8 @@ def _field(db, passage, key, name):
 
 
 def _save(passage, user, field, value, base, op, key=AGREED, now=T0):
-    context = services.save_context(passage_id=passage.id, user_id=user.id, grid_key=key)
-    results = services.save_fields(context=context, actor=user, now=now,
+    context = autosave.save_context(passage_id=passage.id, user_id=user.id, grid_key=key)
+    results = autosave.save_fields(context=context, actor=user, now=now,
                                    ops=[{"op": op, "field": field, "value": value, "base": base}])
     # The save writes with bulk UPDATEs, as a request would in its own session.
     _db.session.expire_all()
@@ -75,7 +75,7 @@ def test_assign_duplicate_and_unknown_refused(create_passage, create_user):
 def test_assign_creates_three_grids_from_definition(db, create_passage):
     passage = create_passage()
     keys = sorted(db.session.scalars(sa.select(Grid.key).where(Grid.passage_id == passage.id)))
-    names = services.field_names("E4", "ponctuel")
+    names = grids.field_names("E4", "ponctuel")
     assert (len(keys), names[0], names[-3:]) == (3, "c:comportementales",
                                                  ["s:performance", "appreciation", "mark"])
 
@@ -113,10 +113,10 @@ def test_generate_schedule_e4_with_lunch(create_passage, create_candidate, creat
 def test_absent_candidate_cannot_be_scored(create_passage):
     passage = create_passage()
     juror = _members(passage)[0]
-    services.set_attendance(passage=passage, attendance=Attendance.ABSENT, actor=juror, now=T0)
+    lifecycle.set_attendance(passage=passage, attendance=Attendance.ABSENT, actor=juror, now=T0)
     with pytest.raises(JuryError) as error:
-        services.start_passage(passage=passage, actor=juror, now=T0)
-    assert (str(error.value), services.result_label(passage, nv=False)) == (
+        lifecycle.start_passage(passage=passage, actor=juror, now=T0)
+    assert (str(error.value), lifecycle.result_label(passage, nv=False)) == (
         "Candidat absent (ABS) : ce passage ne peut pas être évalué.", "ABS")
 
 
@@ -136,10 +136,10 @@ def test_nv_candidate_cannot_be_scored(create_passage):
     _past_deadline(passage, at=utcnow() - timedelta(days=1))
     juror = _members(passage)[0]
     with pytest.raises(JuryError) as start_error:
-        services.start_passage(passage=passage, actor=juror, now=T0)
+        lifecycle.start_passage(passage=passage, actor=juror, now=T0)
     with pytest.raises(JuryError) as save_error:
         _save(passage, juror, "mark", "12", 0, "op-nv")
-    assert (str(start_error.value), str(save_error.value), services.status(passage, nv=True)) == (
+    assert (str(start_error.value), str(save_error.value), lifecycle.status(passage, nv=True)) == (
         "Dossier non valide (NV) : ce candidat ne peut pas être évalué.",
         "Dossier non valide (NV) : ce candidat ne peut pas être évalué.", "nv")
 
@@ -198,14 +198,14 @@ def test_autosave_nv_check_agrees_with_full_validity(app, create_passage, state,
 def test_timer_start_advance_pause_resume_with_injected_clock(app, create_passage):
     passage = create_passage(extra_time="1/3")
     juror, other = _members(passage)
-    services.start_passage(passage=passage, actor=juror, now=T0)
-    services.pause(passage=passage, reason="Panne du vidéoprojecteur", actor=other,
+    lifecycle.start_passage(passage=passage, actor=juror, now=T0)
+    lifecycle.pause(passage=passage, reason="Panne du vidéoprojecteur", actor=other,
                    now=T0 + timedelta(minutes=10))
-    services.resume(passage=passage, actor=juror, now=T0 + timedelta(minutes=13))
+    lifecycle.resume(passage=passage, actor=juror, now=T0 + timedelta(minutes=13))
     # Both jurors press "next" on segment 0: it advances once.
-    services.advance(passage=passage, from_index=0, actor=juror, now=T0 + timedelta(minutes=40))
-    services.advance(passage=passage, from_index=0, actor=other, now=T0 + timedelta(minutes=40))
-    state = services.timer_state(passage, now=T0 + timedelta(minutes=50))
+    lifecycle.advance(passage=passage, from_index=0, actor=juror, now=T0 + timedelta(minutes=40))
+    lifecycle.advance(passage=passage, from_index=0, actor=other, now=T0 + timedelta(minutes=40))
+    state = lifecycle.timer_state(passage, now=T0 + timedelta(minutes=50))
     assert (passage.attendance, state.status, state.current,
             [s.elapsed_seconds for s in state.segments],
             [s.allowed_seconds for s in state.segments]) == (
@@ -215,19 +215,19 @@ def test_timer_start_advance_pause_resume_with_injected_clock(app, create_passag
 def test_timer_pause_without_reason_refused(create_passage):
     passage = create_passage()
     juror = _members(passage)[0]
-    services.start_passage(passage=passage, actor=juror, now=T0)
+    lifecycle.start_passage(passage=passage, actor=juror, now=T0)
     with pytest.raises(JuryError) as error:
-        services.pause(passage=passage, reason="  ", actor=juror, now=T0)
+        lifecycle.pause(passage=passage, reason="  ", actor=juror, now=T0)
     assert str(error.value) == "Indiquez le motif de la pause (par exemple : panne de matériel)."
 
 
 def test_timer_ends_after_last_segment(create_passage):
     passage = create_passage()
     juror = _members(passage)[0]
-    services.start_passage(passage=passage, actor=juror, now=T0)
-    services.advance(passage=passage, from_index=0, actor=juror, now=T0 + timedelta(minutes=20))
-    services.advance(passage=passage, from_index=1, actor=juror, now=T0 + timedelta(minutes=52))
-    assert (passage.ended_at, services.status(passage, nv=False)) == (
+    lifecycle.start_passage(passage=passage, actor=juror, now=T0)
+    lifecycle.advance(passage=passage, from_index=0, actor=juror, now=T0 + timedelta(minutes=20))
+    lifecycle.advance(passage=passage, from_index=1, actor=juror, now=T0 + timedelta(minutes=52))
+    assert (passage.ended_at, lifecycle.status(passage, nv=False)) == (
         T0 + timedelta(minutes=52), "termine")
 
 
@@ -276,20 +276,20 @@ def test_save_bad_level_and_mark_step_refused(create_passage):
 def test_independent_grid_private_until_both_reveal(create_passage):
     passage = create_passage()
     first, second = _members(passage)
-    _save(passage, first, "c:posture", "TS", 0, "op-i1", key=services.grid_key_for(first.id))
-    services.reveal(passage=passage, actor=first, now=T0)
-    before = services.grids_view(passage, second.id)["other"]
-    services.reveal(passage=passage, actor=second, now=T0)
-    after = services.grids_view(passage, second.id)["other"]
+    _save(passage, first, "c:posture", "TS", 0, "op-i1", key=grids.grid_key_for(first.id))
+    grids.reveal(passage=passage, actor=first, now=T0)
+    before = grids.grids_view(passage, second.id)["other"]
+    grids.reveal(passage=passage, actor=second, now=T0)
+    after = grids.grids_view(passage, second.id)["other"]
     assert (before, after["c:posture"]) == (None, {"value": "TS", "version": 1})
 
 
 def _validate_both(passage, mark="14,5"):
     first, second = _members(passage)
-    services.start_passage(passage=passage, actor=first, now=T0)
+    lifecycle.start_passage(passage=passage, actor=first, now=T0)
     _save(passage, first, "mark", mark, 0, f"op-mark-{passage.id}")
-    services.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=T0)
-    return services.validate(passage=passage, revision=passage.agreed_revision, actor=second,
+    validation.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=T0)
+    return validation.validate(passage=passage, revision=passage.agreed_revision, actor=second,
                              now=T0)
 
 
@@ -297,7 +297,7 @@ def test_both_jurors_validate_mark_final(db, create_passage):
     passage = create_passage()
     final = _validate_both(passage)
     db.session.refresh(passage)
-    assert (final, passage.final_mark, services.result_label(passage, nv=False)) == (
+    assert (final, passage.final_mark, lifecycle.result_label(passage, nv=False)) == (
         True, Decimal("14.5"), "14.5")
 
 
@@ -306,13 +306,13 @@ def test_change_after_one_validation_clears_it(db, create_passage):
     first, second = _members(passage)
     _save(passage, first, "mark", "12", 0, "op-m1")
     db.session.refresh(passage)
-    services.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=T0)
+    validation.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=T0)
     _save(passage, second, "appreciation", "Correct", 0, "op-m2")
     db.session.refresh(passage)
     with pytest.raises(JuryError):
-        services.validate(passage=passage, revision=passage.agreed_revision - 1, actor=second,
+        validation.validate(passage=passage, revision=passage.agreed_revision - 1, actor=second,
                           now=T0)
-    final = services.validate(passage=passage, revision=passage.agreed_revision, actor=second,
+    final = validation.validate(passage=passage, revision=passage.agreed_revision, actor=second,
                               now=T0)
     assert (final, [v.user_id for v in passage.validations], passage.final_mark) == (
         False, [second.id], None)
@@ -325,7 +325,7 @@ def test_final_mark_locked_then_reopened_with_audit(db, create_passage, create_u
     with pytest.raises(JuryError) as locked:
         _save(passage, juror, "mark", "18", 1, "op-late")
     gestion = create_user(Role.GESTIONNAIRE)
-    services.reopen(passage=passage, reason="Erreur de report signalée", actor=gestion, now=T0)
+    validation.reopen(passage=passage, reason="Erreur de report signalée", actor=gestion, now=T0)
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "mark.reopen"))
     after_reopen = _save(passage, juror, "mark", "16", 1, "op-after")
     assert (str(locked.value).startswith("La note est définitive et verrouillée"),
@@ -337,10 +337,10 @@ def test_reopen_needs_a_final_mark_and_a_reason(create_passage, create_user):
     passage = create_passage()
     gestion = create_user(Role.GESTIONNAIRE)
     with pytest.raises(JuryError) as not_final:
-        services.reopen(passage=passage, reason="motif valable", actor=gestion)
+        validation.reopen(passage=passage, reason="motif valable", actor=gestion)
     _validate_both(passage)
     with pytest.raises(JuryError) as no_reason:
-        services.reopen(passage=passage, reason=" ", actor=gestion)
+        validation.reopen(passage=passage, reason=" ", actor=gestion)
     assert (str(not_final.value), str(no_reason.value)) == (
         "Cette note n'est pas définitive : rien à rouvrir.",
         "Indiquez le motif de la réouverture (5 caractères au moins).")
@@ -362,9 +362,9 @@ def test_nv_interviewed_when_session_allows_still_reads_nv(create_passage, monke
     passage.commission.session.nv_excludes_interview = False
     juror = _members(passage)[0]
     monkeypatch.setattr(validity, "unit_validity", lambda **kw: validity.UnitValidity.NV)
-    services.start_passage(passage=passage, actor=juror, now=T0)
+    lifecycle.start_passage(passage=passage, actor=juror, now=T0)
     saved = _save(passage, juror, "mark", "12", 0, "op-nv-ok")
-    assert (saved[0]["status"], services.result_label(passage, nv=True)) == ("ok", "NV")
+    assert (saved[0]["status"], lifecycle.result_label(passage, nv=True)) == ("ok", "NV")
 
 
 def test_move_and_swap_audited(db, create_passage, create_candidate, create_user):
@@ -385,7 +385,7 @@ def test_move_and_swap_audited(db, create_passage, create_candidate, create_user
 
 def test_started_passage_cannot_move(create_passage, create_user):
     passage = create_passage()
-    services.start_passage(passage=passage, actor=_members(passage)[0], now=T0)
+    lifecycle.start_passage(passage=passage, actor=_members(passage)[0], now=T0)
     with pytest.raises(JuryError) as error:
         planning.move_passage(passage=passage, scheduled_at=T0, actor=create_user(Role.GESTIONNAIRE))
     assert str(error.value) == (f"Le passage de {passage.candidate.full_name} a déjà commencé : "
@@ -395,8 +395,8 @@ def test_started_passage_cannot_move(create_passage, create_user):
 def test_pause_reason_in_audit_trail(db, create_passage):
     passage = create_passage()
     juror = _members(passage)[0]
-    services.start_passage(passage=passage, actor=juror, now=T0)
-    services.pause(passage=passage, reason="Coupure réseau", actor=juror, now=T0)
+    lifecycle.start_passage(passage=passage, actor=juror, now=T0)
+    lifecycle.pause(passage=passage, reason="Coupure réseau", actor=juror, now=T0)
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "timer.pause"))
     assert (event.reason, event.actor_id) == ("Coupure réseau", juror.id)
 
@@ -419,9 +419,9 @@ def test_generate_schedule_e5_ponctuel_pipelines(create_passage, create_candidat
 def test_ccf_situation_a_validated_without_mark(create_passage):
     passage = create_passage(unit_code="E5", variant_code="ccf_a", form="ccf")
     first, second = _members(passage)
-    services.start_passage(passage=passage, actor=first, now=T0)
-    services.validate(passage=passage, revision=0, actor=first, now=T0)
-    final = services.validate(passage=passage, revision=0, actor=second, now=T0)
+    lifecycle.start_passage(passage=passage, actor=first, now=T0)
+    validation.validate(passage=passage, revision=0, actor=first, now=T0)
+    final = validation.validate(passage=passage, revision=0, actor=second, now=T0)
     assert (final, passage.final_mark, passage.is_final,
-            services.carries_mark("E5", "ccf_a"), services.carries_mark("E5", "ccf_b"),
-            services.carries_mark("E4", "ponctuel")) == (True, None, True, False, True, True)
+            grids.carries_mark("E5", "ccf_a"), grids.carries_mark("E5", "ccf_b"),
+            grids.carries_mark("E4", "ponctuel")) == (True, None, True, False, True, True)

@@ -84,10 +84,12 @@ def test_autosave_invalid_body_and_value_rejected_clearly(client, login_as, crea
     not_json = client.post(f"/jury/passages/{passage.id}/grilles/commune/champs", data="x",
                            headers={"X-CSRFToken": token, "Content-Type": "application/json"})
     bad_mark = _save(client, passage, token, "mark", "21", 0, "op-z")
-    assert (not_json.status_code, not_json.get_json()["error"], bad_mark.status_code,
-            bad_mark.get_json()["error"]) == (
-        400, "Requête invalide : un objet JSON est attendu.", 400,
-        "La note doit être comprise entre 0 et 20.")
+    assert (not_json.status_code, not_json.get_json(), bad_mark.status_code,
+            bad_mark.get_json()) == (
+        400, {"error": "invalid", "message": "Requête invalide : un objet JSON est attendu.",
+              "field": None, "details": []},
+        400, {"error": "invalid", "message": "La note doit être comprise entre 0 et 20.",
+              "field": "mark", "details": []})
 
 
 def test_private_grid_hidden_from_other_juror(client, login_as, create_passage):
@@ -155,7 +157,7 @@ def test_home_lists_today_passage_with_nv(client, login_as, create_passage, monk
 
     passage = create_passage()
     passage.scheduled_at = utcnow()
-    monkeypatch.setattr("exam_app.juries.views.nv_candidate_ids",
+    monkeypatch.setattr("exam_app.juries.views_jury.nv_candidate_ids",
                         lambda **kw: {passage.candidate_id})
     monkeypatch.setattr(validity, "unit_validity", lambda **kw: validity.UnitValidity.NV)
     login_as(_jurors(passage)[0])
@@ -247,8 +249,11 @@ def test_autosave_overlong_operation_id_refused(client, login_as, create_passage
     login_as(_jurors(passage)[0])
     token = _page_token(client, passage)
     response = _save(client, passage, token, "appreciation", "x", 0, "o" * 65)
-    assert (response.status_code, response.get_json()["error"]) == (
-        400, "Chaque modification doit porter un identifiant unique (64 caractères au plus).")
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "invalid",
+              "message": "Chaque modification doit porter un identifiant unique "
+                         "(64 caractères au plus).",
+              "field": None, "details": []})
 
 
 def test_planning_lists_eligible_unassigned_candidates(client, login_as, create_session,
