@@ -90,7 +90,7 @@ def timer_action(passage_id: int):
             lifecycle.advance(passage=passage, from_index=index, actor=current_user)
         elif action == "pause":
             lifecycle.pause(passage=passage, reason=str(body.get("reason") or ""),
-                           actor=current_user)
+                            actor=current_user)
         elif action == "resume":
             lifecycle.resume(passage=passage, actor=current_user)
         else:

@@ -102,7 +102,7 @@ def jury_day(db, create_session, create_centre, create_candidate, create_commiss
         p.room = "B12"
     db.session.flush()
     lifecycle.set_attendance(passage=passages[1], attendance=Attendance.ABSENT, actor=teacher,
-                          now=T0)
+                             now=T0)
     return {"session": session, "centre": centre, "commission": commission,
             "passages": passages, "marked": marked, "absent": absent, "nv": nv,
             "teacher": teacher, "pro": pro, "gestionnaire": gestionnaire}
