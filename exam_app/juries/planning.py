@@ -65,6 +65,7 @@ def has_several_forms(unit_code: str) -> bool:
 
 
 def variants_for(commission: Commission) -> list:
+    """The unit's situations sat in the commission's form."""
     return list(get_unit(commission.unit_code).variants_for(commission.form))
 
 
@@ -187,6 +188,7 @@ def unassigned_candidates(commission: Commission, limit: int = 200) -> list[Cand
 
 
 def commission_passages(commission: Commission) -> list[Passage]:
+    """The commission's passages in the day's order (unscheduled last)."""
     return list(db.session.scalars(
         sa.select(Passage).where(Passage.commission_id == commission.id)
         .order_by(Passage.scheduled_at.is_(None), Passage.scheduled_at, Passage.position,
