@@ -9,6 +9,7 @@ refusals raise ``JuryError``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -61,43 +62,38 @@ class SaveContext:
     revision: int | None = None
 
 
-_context_statement: sa.Select | None = None
-
-
+@functools.cache
 def _context_query() -> sa.Select:
     """The context's one query, built once with bind parameters (labelled columns)."""
-    global _context_statement
-    if _context_statement is None:
-        from exam_app.dossiers.models import DepositDeadline, Dossier
-        from exam_app.enrolment.models import Candidate, ExamSession
+    from exam_app.dossiers.models import DepositDeadline, Dossier
+    from exam_app.enrolment.models import Candidate, ExamSession
 
-        _context_statement = (
-            sa.select(
-                Passage.id.label("passage_id"), Commission.session_id.label("session_id"),
-                Passage.candidate_id.label("candidate_id"), Passage.unit_code.label("unit_code"),
-                Passage.attendance.label("attendance"), Passage.finalized_at.label("finalized_at"),
-                ExamSession.mark_step.label("mark_step"), Grid.id.label("grid_id"),
-                Grid.revealed_at.label("grid_revealed_at"),
-                sa.exists().where(Validation.passage_id == Passage.id).label("has_validations"),
-                ExamSession.nv_excludes_interview.label("nv_excludes_interview"),
-                Dossier.decision.label("dossier_decision"),
-                Dossier.extended_until.label("dossier_extended_until"),
-                DepositDeadline.deadline_at.label("deposit_deadline"))
-            .select_from(Passage)
-            .join(Commission, Commission.id == Passage.commission_id)
-            .join(ExamSession, ExamSession.id == Commission.session_id)
-            .join(CommissionMember, CommissionMember.commission_id == Passage.commission_id)
-            .outerjoin(Grid, sa.and_(Grid.passage_id == Passage.id,
-                                     Grid.key == sa.bindparam("grid_key")))
-            .outerjoin(Dossier, sa.and_(Dossier.candidate_id == Passage.candidate_id,
-                                        Dossier.unit_code == Passage.unit_code))
-            .join(Candidate, Candidate.id == Passage.candidate_id)
-            # The deadline of the candidate's session, as unit_validity reads it.
-            .outerjoin(DepositDeadline, sa.and_(DepositDeadline.session_id == Candidate.session_id,
-                                                DepositDeadline.unit_code == Passage.unit_code))
-            .where(Passage.id == sa.bindparam("passage_id"),
-                   CommissionMember.user_id == sa.bindparam("user_id")))
-    return _context_statement
+    return (
+        sa.select(
+            Passage.id.label("passage_id"), Commission.session_id.label("session_id"),
+            Passage.candidate_id.label("candidate_id"), Passage.unit_code.label("unit_code"),
+            Passage.attendance.label("attendance"), Passage.finalized_at.label("finalized_at"),
+            ExamSession.mark_step.label("mark_step"), Grid.id.label("grid_id"),
+            Grid.revealed_at.label("grid_revealed_at"),
+            sa.exists().where(Validation.passage_id == Passage.id).label("has_validations"),
+            ExamSession.nv_excludes_interview.label("nv_excludes_interview"),
+            Dossier.decision.label("dossier_decision"),
+            Dossier.extended_until.label("dossier_extended_until"),
+            DepositDeadline.deadline_at.label("deposit_deadline"))
+        .select_from(Passage)
+        .join(Commission, Commission.id == Passage.commission_id)
+        .join(ExamSession, ExamSession.id == Commission.session_id)
+        .join(CommissionMember, CommissionMember.commission_id == Passage.commission_id)
+        .outerjoin(Grid, sa.and_(Grid.passage_id == Passage.id,
+                                 Grid.key == sa.bindparam("grid_key")))
+        .outerjoin(Dossier, sa.and_(Dossier.candidate_id == Passage.candidate_id,
+                                    Dossier.unit_code == Passage.unit_code))
+        .join(Candidate, Candidate.id == Passage.candidate_id)
+        # The deadline of the candidate's session, as unit_validity reads it.
+        .outerjoin(DepositDeadline, sa.and_(DepositDeadline.session_id == Candidate.session_id,
+                                            DepositDeadline.unit_code == Passage.unit_code))
+        .where(Passage.id == sa.bindparam("passage_id"),
+               CommissionMember.user_id == sa.bindparam("user_id")))
 
 
 def save_context(*, passage_id: int, user_id: int, grid_key: str = AGREED) -> SaveContext | None:

@@ -11,6 +11,8 @@ revision bump and the operation's record, one round trip instead of three.
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 
 from exam_app.juries.autosave_reference import FieldRow, FieldWrite, Written
@@ -80,15 +82,10 @@ class _Statements:
             sa.select(sa.func.count()).select_from(stored).scalar_subquery().label("recorded"))
 
 
-_statements: _Statements | None = None
-
-
+@functools.cache
 def statements() -> _Statements:
     """The statements, built on first use (the models must be mapped)."""
-    global _statements
-    if _statements is None:
-        _statements = _Statements()
-    return _statements
+    return _Statements()
 
 
 class FastStore:

@@ -127,21 +127,26 @@ def autosave(passage_id: int, grid: str):
 
 
 def _save_and_commit(context: autosaving.SaveContext, ops: list[dict]) -> tuple[list[dict], int]:
-    """Save and commit; the results and the agreed revision after the save."""
-    for attempt in range(2):
-        try:
-            # First as new operations (one query less); a replayed id fails on the
-            # unique op_id, and the second attempt answers it from the store.
-            attempt_context = dataclasses.replace(context)
-            results = autosaving.save_fields(context=attempt_context, ops=ops,
-                                             actor=current_user, check_replays=bool(attempt))
-            db.session.commit()
-            return results, attempt_context.revision
-        except IntegrityError:
-            db.session.rollback()
-            if attempt:
-                raise
-    raise AssertionError("unreachable")  # the second attempt returns or raises
+    """Save and commit; the results and the agreed revision after the save.
+
+    First as new operations (one query less); a replayed id fails on the unique
+    op_id, and the second attempt answers it from the store.
+    """
+    try:
+        return _save_once(context, ops, check_replays=False)
+    except IntegrityError:
+        db.session.rollback()
+    return _save_once(context, ops, check_replays=True)
+
+
+def _save_once(context: autosaving.SaveContext, ops: list[dict], *,
+               check_replays: bool) -> tuple[list[dict], int]:
+    """One attempt, on a copy of the context (a failed attempt leaves it untouched)."""
+    attempt = dataclasses.replace(context)
+    results = autosaving.save_fields(context=attempt, ops=ops, actor=current_user,
+                                     check_replays=check_replays)
+    db.session.commit()
+    return results, attempt.revision
 
 
 @bp.route("/jury/passages/<int:passage_id>/reveler", methods=["POST"])
