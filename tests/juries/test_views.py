@@ -273,3 +273,41 @@ def test_planning_lists_eligible_unassigned_candidates(client, login_as, create_
     listed = re.findall(r"<li><code>([^<]+)</code>", html)
     assert (listed, ccf.number in listed, conflicted.number in listed) == (
         [eligible.number], False, False)
+
+
+def test_planning_hint_reads_the_preparation_from_the_definition(client, login_as,
+                                                                 create_session,
+                                                                 create_commission, create_user):
+    session = create_session()
+    commissions = [create_commission(session, unit_code=unit) for unit in ("E4", "E5")]
+    login_as(create_user(Role.GESTIONNAIRE))
+    pages = [client.get(f"/gestion/commissions/{c.id}/planning").get_data(as_text=True)
+             for c in commissions]
+    assert [("la préparation de 45 min du candidat suivant" in page,
+             "pause entre deux candidats et déjeuner" in page) for page in pages] == [
+        (False, True), (True, False)]
+
+
+def test_board_counts_nv_for_units_with_a_dossier(client, login_as, create_passage, create_user,
+                                                  monkeypatch, db):
+    from exam_app.clock import to_local, utcnow
+
+    passages = [create_passage(unit_code=unit) for unit in ("E4", "E5")]
+    for passage in passages:
+        passage.scheduled_at = utcnow()
+        passage.commission.session_id = passages[0].commission.session_id
+    nv_units = []
+
+    def nv_ids(*, session_id, unit_code):
+        nv_units.append(unit_code)
+        return {p.candidate_id for p in passages}
+
+    monkeypatch.setattr("exam_app.juries.views_gestion.nv_candidate_ids", nv_ids)
+    code = passages[0].commission.session.code
+    login_as(create_user(Role.GESTIONNAIRE))
+    html = client.get(f"/gestion/sessions/{code}/suivi?jour={to_local(utcnow()).date()}")
+    # Per commission: planned, done, in progress, late, absent, NV, final, pending.
+    rows = [re.findall(r'<td class="num[^"]*">(\d+)</td>', row)
+            for row in re.findall(r"<tr>(.*?)</tr>", html.get_data(as_text=True), re.S)]
+    assert (html.status_code, sorted(nv_units), [r for r in rows if r]) == (
+        200, ["E4", "E5"], [["1", "0", "0", "0", "0", "1", "0", "0"]] * 2)
