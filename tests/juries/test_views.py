@@ -311,3 +311,20 @@ def test_board_counts_nv_for_units_with_a_dossier(client, login_as, create_passa
             for row in re.findall(r"<tr>(.*?)</tr>", html.get_data(as_text=True), re.S)]
     assert (html.status_code, sorted(nv_units), [r for r in rows if r]) == (
         200, ["E4", "E5"], [["1", "0", "0", "0", "0", "1", "0", "0"]] * 2)
+
+
+def test_scope_loaders_answer_404_unknown_and_403_out_of_scope(client, login_as, create_passage,
+                                                               create_user):
+    passage = create_passage()
+    missing = passage.id + 1000
+    login_as(create_user(Role.EXAMINATEUR))
+    token = csrf_token_from(client.get("/jury/").get_data(as_text=True))
+    juror = [client.get(f"/jury/passages/{pid}").status_code for pid in (passage.id, missing)]
+    autosave = [_post_json(client, f"/jury/passages/{pid}/grilles/commune/champs",
+                           {"ops": [{"op": f"s-{pid}", "field": "mark", "value": "1", "base": 0}]},
+                           token).status_code for pid in (passage.id, missing)]
+    login_as(create_user(Role.GESTIONNAIRE))
+    manager = [client.get(url).status_code for url in (
+        f"/gestion/passages/{missing}/rouvrir", f"/gestion/commissions/{missing}/planning",
+        f"/gestion/passages/{passage.id}/rouvrir")]
+    assert (juror, autosave, manager) == ([403, 404], [403, 404], [404, 404, 200])
