@@ -83,4 +83,7 @@ DEFAULTS: dict = {
     "JURY_POLL_MS": 2000,
     "JURY_MAX_JSON_BYTES": 256 * 1024,
     "JURY_MAX_OPS": 100,
+    # Autosave through the fast field store (prebuilt statements; one fused statement on
+    # PostgreSQL); False selects the plain reference store (juries/autosave_reference.py).
+    "JURY_AUTOSAVE_FAST": True,
 }

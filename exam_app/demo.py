@@ -302,31 +302,32 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
 def _play_first_passages(commission: Commission, passages: list, *, now) -> None:
     """The morning's first passage marked and validated, and the second one absent, when
     their time has passed."""
-    from exam_app.juries import services
+    from exam_app.juries import autosave, grids, lifecycle, validation
+    from exam_app.juries.models import Attendance
 
     first, second = passages[0], passages[1]
     jurors = [m.user for m in commission.members]
     start = first.scheduled_at
     if start + timedelta(minutes=60) <= now:
-        services.start_passage(passage=first, actor=jurors[0], now=start)
-        services.advance(passage=first, from_index=0, actor=jurors[0],
+        lifecycle.start_passage(passage=first, actor=jurors[0], now=start)
+        lifecycle.advance(passage=first, from_index=0, actor=jurors[0],
                          now=start + timedelta(minutes=24))
-        services.advance(passage=first, from_index=1, actor=jurors[1],
+        lifecycle.advance(passage=first, from_index=1, actor=jurors[1],
                          now=start + timedelta(minutes=53))
-        context = services.save_context(passage_id=first.id, user_id=jurors[0].id)
-        grid = services.field_names("E4", "ponctuel")
+        context = autosave.save_context(passage_id=first.id, user_id=jurors[0].id)
+        grid = grids.field_names("E4", "ponctuel")
         levels = ["S", "TS", "S", "S", "I", "S", "TS"]
         ops = [{"op": f"demo-{first.id}-{n}", "field": name, "value": value, "base": 0}
                for n, (name, value) in enumerate(zip(grid, levels, strict=False))]
         ops.append({"op": f"demo-{first.id}-a", "field": "appreciation", "base": 0,
                     "value": "Missions bien présentées, outils maîtrisés ; analyse réflexive à approfondir."})
         ops.append({"op": f"demo-{first.id}-m", "field": "mark", "value": "14,5", "base": 0})
-        services.save_fields(context=context, ops=ops, actor=jurors[0],
+        autosave.save_fields(context=context, ops=ops, actor=jurors[0],
                              now=start + timedelta(minutes=56))
         db.session.refresh(first)
         for juror in jurors:
-            services.validate(passage=first, revision=first.agreed_revision, actor=juror,
+            validation.validate(passage=first, revision=first.agreed_revision, actor=juror,
                               now=start + timedelta(minutes=58))
     if second.scheduled_at + timedelta(minutes=15) <= now:
-        services.set_attendance(passage=second, attendance=services.Attendance.ABSENT,
+        lifecycle.set_attendance(passage=second, attendance=Attendance.ABSENT,
                                 actor=jurors[0], now=second.scheduled_at)

@@ -282,3 +282,46 @@ def commission_for_dossier_reader_or_403(commission_id: int):
             or any(m.user_id == current_user.id for m in commission.members)):
         abort(403)
     return commission
+
+
+# --- Juries
+
+
+def passage_for_juror_or_403(passage_id: int):
+    """A passage of one of the current juror's commissions: 404 when unknown, 403 otherwise."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import CommissionMember, Passage
+
+    passage = db.session.scalar(
+        sa.select(Passage).join(CommissionMember,
+                                CommissionMember.commission_id == Passage.commission_id)
+        .where(Passage.id == passage_id, CommissionMember.user_id == current_user.id))
+    if passage is None:
+        abort(403 if db.session.get(Passage, passage_id) is not None else 404)
+    return passage
+
+
+def passage_for_manager_or_403(passage_id: int):
+    """A passage, for the académie's exam office: 404 when unknown, 403 otherwise."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import Passage
+
+    passage = db.session.get(Passage, passage_id)
+    if passage is None:
+        abort(404)
+    if not can_manage(current_user):
+        abort(403)
+    return passage
+
+
+def commission_for_manager_or_403(commission_id: int):
+    """A commission, for the académie's exam office: 404 when unknown, 403 otherwise."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import Commission
+
+    commission = db.session.get(Commission, commission_id)
+    if commission is None:
+        abort(404)
+    if not can_manage(current_user):
+        abort(403)
+    return commission

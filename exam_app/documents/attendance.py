@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from exam_app.clock import to_local, utcnow
 from exam_app.enrolment.models import Centre
 from exam_app.extensions import db
+from exam_app.juries.lifecycle import day_bounds
 from exam_app.juries.models import Commission, Passage
-from exam_app.juries.services import day_bounds
 from exam_app.printing import document, signing
 from exam_app.printing.signing import TokenPayload, content_hash
 from exam_app.printing.verification import Status, Verification

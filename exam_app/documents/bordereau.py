@@ -16,7 +16,8 @@ from exam_app.clock import utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
-from exam_app.juries import services as juries
+from exam_app.juries.grids import carries_mark
+from exam_app.juries.lifecycle import result_label
 from exam_app.juries.models import Commission, MemberRole, Passage
 from exam_app.printing import document, signing, verification
 from exam_app.printing.signing import TokenPayload, content_hash
@@ -34,10 +35,10 @@ def bordereau_rows(commission: Commission) -> list[dict]:
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code)
     rows = []
     for passage in passages:
-        if not juries.carries_mark(passage.unit_code, passage.variant_code):
+        if not carries_mark(passage.unit_code, passage.variant_code):
             continue
         c = passage.candidate
-        result = juries.result_label(passage, nv=passage.candidate_id in nv)
+        result = result_label(passage, nv=passage.candidate_id in nv)
         rows.append({"passage_id": passage.id, "number": c.number, "last_name": c.last_name,
                      "first_name": c.first_name, "result": result})
     return rows

@@ -18,7 +18,8 @@ from exam_app.clock import utcnow
 from exam_app.documents.bordereau import jurors
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
 from exam_app.extensions import db
-from exam_app.juries import services as juries
+from exam_app.juries.grids import carries_mark
+from exam_app.juries.lifecycle import planned_segments, result_label
 from exam_app.juries.models import AGREED, Grid, Passage
 from exam_app.printing import document, signing, verification
 from exam_app.printing.signing import TokenPayload, content_hash
@@ -38,7 +39,7 @@ def _durations(passage: Passage) -> list[dict]:
     """Each planned segment with its allowed and actual length (minutes, seconds)."""
     ran = {s.index: s for s in passage.segments}
     rows = []
-    for index, planned in enumerate(juries.planned_segments(passage)):
+    for index, planned in enumerate(planned_segments(passage)):
         segment = ran.get(index)
         actual = None
         if segment is not None and segment.ended_at is not None:
@@ -73,8 +74,8 @@ def fiche_view(passage: Passage, *, nv: bool | None = None,
     return {"agreed": values, "unit": unit, "variant": variant, "levels": unit.grid.levels,
             "level_labels": levels,
             "sections": sections, "appreciation": values.get("appreciation", ""),
-            "result": juries.result_label(passage, nv=nv),
-            "carries_mark": juries.carries_mark(passage.unit_code, passage.variant_code),
+            "result": result_label(passage, nv=nv),
+            "carries_mark": carries_mark(passage.unit_code, passage.variant_code),
             "durations": _durations(passage), "jurors": jurors(passage.commission)}
 
 

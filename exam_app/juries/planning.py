@@ -1,7 +1,7 @@
 """Planning the jury day: commission settings, assigning candidates (with the
 conflict-of-interest rule), generating the sequence, moving and swapping passages.
 
-Same contract as ``services``: keyword-only arguments, flush and audit, never
+Same contract as every jury service: keyword-only arguments, flush and audit, never
 commit, never read ``request``; refusals raise ``JuryError``.
 """
 
@@ -16,6 +16,9 @@ from exam_app.clock import PARIS, utcnow
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import timer
+from exam_app.juries.errors import JuryError, JuryInvalid
+from exam_app.juries.grids import field_names, grid_key_for
+from exam_app.juries.lifecycle import plan_for
 from exam_app.juries.models import (
     AGREED,
     Attendance,
@@ -26,7 +29,6 @@ from exam_app.juries.models import (
     MemberRole,
     Passage,
 )
-from exam_app.juries.services import JuryError, field_names, plan_for
 from exam_app.units import UnitForm, get_unit
 
 
@@ -63,6 +65,7 @@ def has_several_forms(unit_code: str) -> bool:
 
 
 def variants_for(commission: Commission) -> list:
+    """The unit's situations sat in the commission's form."""
     return list(get_unit(commission.unit_code).variants_for(commission.form))
 
 
@@ -80,13 +83,13 @@ def assign_candidates(*, commission: Commission, numbers: list[str], variant_cod
     now = now or utcnow()
     allowed = {v.code for v in variants_for(commission)}
     if variant_code not in allowed:
-        raise JuryError("Cette situation d'épreuve ne correspond pas à la forme de la commission.",
-                        400)
+        raise JuryInvalid(
+            "Cette situation d'épreuve ne correspond pas à la forme de la commission.")
     numbers = [n.strip().upper() for n in numbers if n.strip()]
     if not numbers:
-        raise JuryError("Indiquez au moins un numéro de candidat.", 400)
+        raise JuryInvalid("Indiquez au moins un numéro de candidat.")
     if len(set(numbers)) != len(numbers):
-        raise JuryError("Un même numéro de candidat figure deux fois dans la liste.", 400)
+        raise JuryInvalid("Un même numéro de candidat figure deux fois dans la liste.")
     candidates = {c.number.upper(): c for c in db.session.scalars(
         sa.select(Candidate).where(Candidate.session_id == commission.session_id,
                                    sa.func.upper(Candidate.number).in_(numbers)))}
@@ -112,7 +115,7 @@ def assign_candidates(*, commission: Commission, numbers: list[str], variant_cod
             errors.append(f"{candidate.full_name} (n° {number}) a déjà un passage "
                           f"(commission {existing.commission.code}).")
     if errors:
-        raise JuryError(" ".join(errors), 400)
+        raise JuryInvalid(" ".join(errors))
     last = db.session.scalar(sa.select(sa.func.max(Passage.position))
                              .where(Passage.commission_id == commission.id)) or 0
     settings = settings_for(commission)
@@ -126,7 +129,7 @@ def assign_candidates(*, commission: Commission, numbers: list[str], variant_cod
         db.session.flush()
         _create_grid(passage, AGREED, None)
         for member in commission.members:
-            _create_grid(passage, f"juror:{member.user_id}", member.user_id)
+            _create_grid(passage, grid_key_for(member.user_id), member.user_id)
         passages.append(passage)
     db.session.flush()
     record(actor=actor, action="passage.assign", object_type="commission",
@@ -145,7 +148,7 @@ def generate_schedule(*, commission: Commission, day: date, day_start: time, bre
     settings.prep_workstations, settings.room = workstations, room
     passages = [p for p in commission_passages(commission) if p.started_at is None]
     if not passages:
-        raise JuryError("Aucun passage à planifier : affectez d'abord des candidats.", 400)
+        raise JuryInvalid("Aucun passage à planifier : affectez d'abord des candidats.")
     items = [timer.solo_and_jury_seconds(plan_for(p)) for p in passages]
     starts = timer.schedule(
         items,
@@ -185,6 +188,7 @@ def unassigned_candidates(commission: Commission, limit: int = 200) -> list[Cand
 
 
 def commission_passages(commission: Commission) -> list[Passage]:
+    """The commission's passages in the day's order (unscheduled last)."""
     return list(db.session.scalars(
         sa.select(Passage).where(Passage.commission_id == commission.id)
         .order_by(Passage.scheduled_at.is_(None), Passage.scheduled_at, Passage.position,
@@ -212,11 +216,11 @@ def move_passage(*, passage: Passage, scheduled_at: datetime, actor,
 def swap_passages(*, first: Passage, second: Passage, actor, now: datetime | None = None) -> None:
     """Swap two candidates' slots (time, room, commission), with the same checks."""
     if first.id == second.id:
-        raise JuryError("Choisissez deux passages différents.", 400)
+        raise JuryInvalid("Choisissez deux passages différents.")
     if (first.unit_code, first.variant_code) != (second.unit_code, second.variant_code) or \
             first.commission.session_id != second.commission.session_id:
-        raise JuryError("On n'échange que deux passages de la même épreuve et de la même session.",
-                        400)
+        raise JuryInvalid(
+            "On n'échange que deux passages de la même épreuve et de la même session.")
     _require_unstarted(first)
     _require_unstarted(second)
     for passage, target in ((first, second.commission), (second, first.commission)):
@@ -241,7 +245,7 @@ def swap_passages(*, first: Passage, second: Passage, actor, now: datetime | Non
         for passage in (first, second):
             db.session.refresh(passage)
             for member in passage.commission.members:
-                _create_grid(passage, f"juror:{member.user_id}", member.user_id)
+                _create_grid(passage, grid_key_for(member.user_id), member.user_id)
     db.session.flush()
     record(actor=actor, action="passage.swap", object_type="passage",
            object_id=f"{first.id},{second.id}", session_id=first.commission.session_id,

@@ -12,7 +12,7 @@ from exam_app.e6.definition import E6
 from exam_app.e6.results import e6_results
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
-from exam_app.juries.services import unit_results
+from exam_app.juries.results import unit_results
 from exam_app.units import ExamUnit, all_units
 
 IDENTITY = ("N° candidat", "Nom", "Prénom")

@@ -18,7 +18,7 @@ from exam_app import create_app
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
 from exam_app.extensions import db
-from exam_app.juries import planning, services
+from exam_app.juries import grids, planning
 from exam_app.juries.models import Commission, CommissionMember, MemberRole, Passage
 
 PASSWORD = "mot-de-passe-jury"
@@ -175,7 +175,7 @@ def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, chromium
 
     with jury_server["app"].app_context():
         passage = db.session.get(Passage, passage_id)
-        fields = services.grids_view(passage, passage.commission.members[0].user_id)["agreed"]
+        fields = grids.grids_view(passage, passage.commission.members[0].user_id)["agreed"]
         durations = [s.ended_at is not None for s in passage.segments]
         result = (str(passage.final_mark), len(passage.validations), durations,
                   fields["appreciation"]["value"], fields["c:numerique"]["value"],

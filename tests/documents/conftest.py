@@ -16,8 +16,7 @@ from pypdf import PdfReader
 from exam_app.accounts.models import Role
 from exam_app.clock import utcnow
 from exam_app.dossiers.models import Decision, DepositDeadline, Dossier
-from exam_app.juries import planning
-from exam_app.juries import services as juries
+from exam_app.juries import autosave, lifecycle, planning, validation
 from exam_app.juries.models import AGREED, Attendance
 
 DAY = date(2027, 5, 12)
@@ -50,8 +49,8 @@ def save_agreed(passage, user, values: dict[str, str], now=T0):
     for name, value in values.items():
         ops.append({"op": uuid.uuid4().hex, "field": name, "value": value,
                     "base": _version(passage, name)})
-    context = juries.save_context(passage_id=passage.id, user_id=user.id, grid_key=AGREED)
-    juries.save_fields(context=context, ops=ops, actor=user, now=now)
+    context = autosave.save_context(passage_id=passage.id, user_id=user.id, grid_key=AGREED)
+    autosave.save_fields(context=context, ops=ops, actor=user, now=now)
     from exam_app.extensions import db
 
     db.session.expire_all()
@@ -69,12 +68,12 @@ def _version(passage, name) -> int:
 def finalize(passage, mark: str, now=T0):
     first, second = (m.user for m in passage.commission.members)
     if passage.started_at is None:
-        juries.start_passage(passage=passage, actor=first, now=now)
+        lifecycle.start_passage(passage=passage, actor=first, now=now)
     save_agreed(passage, first, {"mark": mark, "c:posture": "TS",
                                  "appreciation": "Présentation claire & <b>structurée</b>."},
                 now=now)
-    juries.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=now)
-    juries.validate(passage=passage, revision=passage.agreed_revision, actor=second, now=now)
+    validation.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=now)
+    validation.validate(passage=passage, revision=passage.agreed_revision, actor=second, now=now)
 
 
 @pytest.fixture()
@@ -102,8 +101,8 @@ def jury_day(db, create_session, create_centre, create_candidate, create_commiss
         p.scheduled_at = T0 + timedelta(hours=n)
         p.room = "B12"
     db.session.flush()
-    juries.set_attendance(passage=passages[1], attendance=Attendance.ABSENT, actor=teacher,
-                          now=T0)
+    lifecycle.set_attendance(passage=passages[1], attendance=Attendance.ABSENT, actor=teacher,
+                             now=T0)
     return {"session": session, "centre": centre, "commission": commission,
             "passages": passages, "marked": marked, "absent": absent, "nv": nv,
             "teacher": teacher, "pro": pro, "gestionnaire": gestionnaire}

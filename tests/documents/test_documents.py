@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 
 from exam_app.documents import attendance, bordereau, convocation, evaluation
-from exam_app.juries import services as juries
+from exam_app.juries import lifecycle, validation
 from exam_app.printing.pdf import StaticOnlyFetcher, render_pdf
 from tests.documents.conftest import DAY, T0, decode_qr, finalize, needs_poppler_zbar, pdf_text
 
@@ -58,8 +58,8 @@ def test_bordereau_qr_decodes_and_verifies_then_superseded_after_reopen(
     one_byte = url[:-10] + chr(ord(url[-10]) ^ 1) + url[-9:]
     assert "Document non authentique." in _verify(client, one_byte)
 
-    juries.reopen(passage=passage, reason="Erreur de report de la note",
-                  actor=jury_day["gestionnaire"], now=T0 + timedelta(days=1))
+    validation.reopen(passage=passage, reason="Erreur de report de la note",
+                      actor=jury_day["gestionnaire"], now=T0 + timedelta(days=1))
     finalize(passage, "16", now=T0 + timedelta(days=1, hours=1))
     page = _verify(client, url)
     assert "Document authentique mais remplacé" in page
@@ -71,8 +71,8 @@ def test_bordereau_qr_decodes_and_verifies_then_superseded_after_reopen(
 def test_fiche_shows_the_agreed_grid_mark_durations_and_jurors(jury_day, request_context):
     passage = jury_day["passages"][0]
     finalize(passage, "14,5")
-    juries.advance(passage=passage, from_index=0, actor=jury_day["teacher"],
-                   now=T0 + timedelta(minutes=20))
+    lifecycle.advance(passage=passage, from_index=0, actor=jury_day["teacher"],
+                      now=T0 + timedelta(minutes=20))
     printed = evaluation.build(passage, now=T0 + timedelta(hours=1))
     text = pdf_text(render_pdf(printed.html))
     for expected in ("Fiche d'évaluation — E4", "DUPONT Léa", "Note : 14,5 / 20",
@@ -128,8 +128,8 @@ def test_user_text_with_a_file_url_is_escaped_and_never_fetched(jury_day, reques
     finalize(passage, "12")
     from tests.documents.conftest import save_agreed
 
-    juries.reopen(passage=passage, reason="Correction", actor=jury_day["gestionnaire"],
-                  now=T0 + timedelta(hours=1))
+    validation.reopen(passage=passage, reason="Correction", actor=jury_day["gestionnaire"],
+                      now=T0 + timedelta(hours=1))
     hostile = '<img src="file:///etc/passwd"><img src="http://127.0.0.1:9/x.png">'
     save_agreed(passage, jury_day["teacher"], {"appreciation": hostile},
                 now=T0 + timedelta(hours=1))
@@ -164,8 +164,8 @@ def test_fiche_verifies_as_superseded_after_a_reopened_mark(jury_day, client, ap
         printed = evaluation.build(passage, now=T0 + timedelta(hours=2))
     url = printed.html.split('<span class="url">')[1].split("</span>")[0]
     assert "Document authentique et à jour." in _verify(client, url)
-    juries.reopen(passage=passage, reason="Erreur de saisie", actor=jury_day["gestionnaire"],
-                  now=T0 + timedelta(hours=3))
+    validation.reopen(passage=passage, reason="Erreur de saisie", actor=jury_day["gestionnaire"],
+                      now=T0 + timedelta(hours=3))
     page = _verify(client, url)
     assert "Document authentique mais remplacé" in page
     assert "les données ont été modifiées le 12/05/2027 à 12 h 00" in page

@@ -3,17 +3,18 @@
 Every thread writes with compare-and-set and retries on conflict, as a juror
 choosing "keep mine" would. No write may be lost or silently overwritten:
 each field's successful writes get versions 1..n exactly once, and the final
-value is the last write's.
+value is the last write's. Through the fast store and through the reference one.
 """
 
 from __future__ import annotations
 
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from exam_app.accounts.models import User
-from exam_app.juries import services
+from exam_app.juries import autosave
 from exam_app.juries.models import AGREED, ClientOperation, Grid, GridField
 
 THREADS = 8
@@ -21,7 +22,9 @@ WRITES = 15
 FIELDS = ("appreciation", "s:performance")
 
 
-def test_concurrent_saves_none_lost(app, db, create_passage):
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+def test_concurrent_saves_none_lost(app, db, create_passage, monkeypatch, fast):
+    monkeypatch.setitem(app.config, "JURY_AUTOSAVE_FAST", fast)
     passage = create_passage()
     passage_id = passage.id
     juror_ids = [m.user_id for m in passage.commission.members]
@@ -44,9 +47,9 @@ def test_concurrent_saves_none_lost(app, db, create_passage):
                             Grid.passage_id == passage_id, Grid.key == AGREED,
                             GridField.name == field))
                     db.session.rollback()  # a fresh snapshot for the write
-                    context = services.save_context(passage_id=passage_id, user_id=user.id)
+                    context = autosave.save_context(passage_id=passage_id, user_id=user.id)
                     try:
-                        [result] = services.save_fields(
+                        [result] = autosave.save_fields(
                             context=context, actor=user,
                             ops=[{"op": f"{number}-{index}-{attempt}", "field": field,
                                   "value": value, "base": base}])

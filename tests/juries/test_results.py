@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from exam_app.dossiers import validity
 from exam_app.juries.models import Attendance
-from exam_app.juries.services import unit_results
+from exam_app.juries.results import unit_results
 from exam_app.results.exports import result_rows
 
 FINALIZED = datetime(2027, 5, 12, 10, 0, tzinfo=UTC)

@@ -84,10 +84,12 @@ def test_autosave_invalid_body_and_value_rejected_clearly(client, login_as, crea
     not_json = client.post(f"/jury/passages/{passage.id}/grilles/commune/champs", data="x",
                            headers={"X-CSRFToken": token, "Content-Type": "application/json"})
     bad_mark = _save(client, passage, token, "mark", "21", 0, "op-z")
-    assert (not_json.status_code, not_json.get_json()["error"], bad_mark.status_code,
-            bad_mark.get_json()["error"]) == (
-        400, "Requête invalide : un objet JSON est attendu.", 400,
-        "La note doit être comprise entre 0 et 20.")
+    assert (not_json.status_code, not_json.get_json(), bad_mark.status_code,
+            bad_mark.get_json()) == (
+        400, {"error": "invalid", "message": "Requête invalide : un objet JSON est attendu.",
+              "field": None, "details": []},
+        400, {"error": "invalid", "message": "La note doit être comprise entre 0 et 20.",
+              "field": "mark", "details": []})
 
 
 def test_private_grid_hidden_from_other_juror(client, login_as, create_passage):
@@ -155,7 +157,7 @@ def test_home_lists_today_passage_with_nv(client, login_as, create_passage, monk
 
     passage = create_passage()
     passage.scheduled_at = utcnow()
-    monkeypatch.setattr("exam_app.juries.views.nv_candidate_ids",
+    monkeypatch.setattr("exam_app.juries.views_jury.nv_candidate_ids",
                         lambda **kw: {passage.candidate_id})
     monkeypatch.setattr(validity, "unit_validity", lambda **kw: validity.UnitValidity.NV)
     login_as(_jurors(passage)[0])
@@ -247,8 +249,11 @@ def test_autosave_overlong_operation_id_refused(client, login_as, create_passage
     login_as(_jurors(passage)[0])
     token = _page_token(client, passage)
     response = _save(client, passage, token, "appreciation", "x", 0, "o" * 65)
-    assert (response.status_code, response.get_json()["error"]) == (
-        400, "Chaque modification doit porter un identifiant unique (64 caractères au plus).")
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "invalid",
+              "message": "Chaque modification doit porter un identifiant unique "
+                         "(64 caractères au plus).",
+              "field": None, "details": []})
 
 
 def test_planning_lists_eligible_unassigned_candidates(client, login_as, create_session,
@@ -268,3 +273,58 @@ def test_planning_lists_eligible_unassigned_candidates(client, login_as, create_
     listed = re.findall(r"<li><code>([^<]+)</code>", html)
     assert (listed, ccf.number in listed, conflicted.number in listed) == (
         [eligible.number], False, False)
+
+
+def test_planning_hint_reads_the_preparation_from_the_definition(client, login_as,
+                                                                 create_session,
+                                                                 create_commission, create_user):
+    session = create_session()
+    commissions = [create_commission(session, unit_code=unit) for unit in ("E4", "E5")]
+    login_as(create_user(Role.GESTIONNAIRE))
+    pages = [client.get(f"/gestion/commissions/{c.id}/planning").get_data(as_text=True)
+             for c in commissions]
+    assert [("la préparation de 45 min du candidat suivant" in page,
+             "pause entre deux candidats et déjeuner" in page) for page in pages] == [
+        (False, True), (True, False)]
+
+
+def test_board_counts_nv_for_units_with_a_dossier(client, login_as, create_passage, create_user,
+                                                  monkeypatch, db):
+    from exam_app.clock import to_local, utcnow
+
+    passages = [create_passage(unit_code=unit) for unit in ("E4", "E5")]
+    for passage in passages:
+        passage.scheduled_at = utcnow()
+        passage.commission.session_id = passages[0].commission.session_id
+    nv_units = []
+
+    def nv_ids(*, session_id, unit_code):
+        nv_units.append(unit_code)
+        return {p.candidate_id for p in passages}
+
+    monkeypatch.setattr("exam_app.juries.views_gestion.nv_candidate_ids", nv_ids)
+    code = passages[0].commission.session.code
+    login_as(create_user(Role.GESTIONNAIRE))
+    html = client.get(f"/gestion/sessions/{code}/suivi?jour={to_local(utcnow()).date()}")
+    # Per commission: planned, done, in progress, late, absent, NV, final, pending.
+    rows = [re.findall(r'<td class="num[^"]*">(\d+)</td>', row)
+            for row in re.findall(r"<tr>(.*?)</tr>", html.get_data(as_text=True), re.S)]
+    assert (html.status_code, sorted(nv_units), [r for r in rows if r]) == (
+        200, ["E4", "E5"], [["1", "0", "0", "0", "0", "1", "0", "0"]] * 2)
+
+
+def test_scope_loaders_answer_404_unknown_and_403_out_of_scope(client, login_as, create_passage,
+                                                               create_user):
+    passage = create_passage()
+    missing = passage.id + 1000
+    login_as(create_user(Role.EXAMINATEUR))
+    token = csrf_token_from(client.get("/jury/").get_data(as_text=True))
+    juror = [client.get(f"/jury/passages/{pid}").status_code for pid in (passage.id, missing)]
+    autosave = [_post_json(client, f"/jury/passages/{pid}/grilles/commune/champs",
+                           {"ops": [{"op": f"s-{pid}", "field": "mark", "value": "1", "base": 0}]},
+                           token).status_code for pid in (passage.id, missing)]
+    login_as(create_user(Role.GESTIONNAIRE))
+    manager = [client.get(url).status_code for url in (
+        f"/gestion/passages/{missing}/rouvrir", f"/gestion/commissions/{missing}/planning",
+        f"/gestion/passages/{passage.id}/rouvrir")]
+    assert (juror, autosave, manager) == ([403, 404], [403, 404], [404, 404, 200])

@@ -1,0 +1,281 @@
+"""Autosave of grid fields: per-field compare-and-set, idempotent operation ids.
+
+The database work goes through a field store (``autosave_reference``): the
+fast one (``autosave_fast.FastStore``) unless ``JURY_AUTOSAVE_FAST`` is off,
+then the plain ``ReferenceStore``. Same contract as every service:
+keyword-only arguments, flush and audit, never commit, never read ``request``;
+refusals raise ``JuryError``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import current_app
+
+from exam_app.audit.services import record
+from exam_app.clock import utcnow
+from exam_app.dossiers import validity
+from exam_app.extensions import db
+from exam_app.juries.autosave_fast import FastStore
+from exam_app.juries.autosave_reference import FieldStore, FieldWrite, ReferenceStore
+from exam_app.juries.errors import JuryError, JuryInvalid, JuryNotFound
+from exam_app.juries.grids import clean_value
+from exam_app.juries.lifecycle import mark_text
+from exam_app.juries.models import (
+    AGREED,
+    Attendance,
+    Commission,
+    CommissionMember,
+    Grid,
+    Passage,
+    Validation,
+)
+
+
+@dataclass
+class SaveContext:
+    """What an autosave needs about a passage, read in one query."""
+
+    passage_id: int
+    session_id: int
+    candidate_id: int
+    unit_code: str
+    attendance: str
+    finalized: bool
+    mark_step: Decimal
+    grid_key: str
+    grid_id: int | None
+    grid_revealed: bool
+    has_validations: bool
+    nv_excludes_interview: bool
+    # The dossier row's decision and extension, and the session's deposit deadline:
+    # enough to settle the unit's validity without loading files in the usual cases.
+    dossier_decision: str | None = None
+    dossier_extended_until: datetime | None = None
+    deposit_deadline: datetime | None = None
+    # The agreed grid's revision after a save that changed it.
+    revision: int | None = None
+
+
+@functools.cache
+def _context_query() -> sa.Select:
+    """The context's one query, built once with bind parameters (labelled columns)."""
+    from exam_app.dossiers.models import DepositDeadline, Dossier
+    from exam_app.enrolment.models import Candidate, ExamSession
+
+    return (
+        sa.select(
+            Passage.id.label("passage_id"), Commission.session_id.label("session_id"),
+            Passage.candidate_id.label("candidate_id"), Passage.unit_code.label("unit_code"),
+            Passage.attendance.label("attendance"), Passage.finalized_at.label("finalized_at"),
+            ExamSession.mark_step.label("mark_step"), Grid.id.label("grid_id"),
+            Grid.revealed_at.label("grid_revealed_at"),
+            sa.exists().where(Validation.passage_id == Passage.id).label("has_validations"),
+            ExamSession.nv_excludes_interview.label("nv_excludes_interview"),
+            Dossier.decision.label("dossier_decision"),
+            Dossier.extended_until.label("dossier_extended_until"),
+            DepositDeadline.deadline_at.label("deposit_deadline"))
+        .select_from(Passage)
+        .join(Commission, Commission.id == Passage.commission_id)
+        .join(ExamSession, ExamSession.id == Commission.session_id)
+        .join(CommissionMember, CommissionMember.commission_id == Passage.commission_id)
+        .outerjoin(Grid, sa.and_(Grid.passage_id == Passage.id,
+                                 Grid.key == sa.bindparam("grid_key")))
+        .outerjoin(Dossier, sa.and_(Dossier.candidate_id == Passage.candidate_id,
+                                    Dossier.unit_code == Passage.unit_code))
+        .join(Candidate, Candidate.id == Passage.candidate_id)
+        # The deadline of the candidate's session, as unit_validity reads it.
+        .outerjoin(DepositDeadline, sa.and_(DepositDeadline.session_id == Candidate.session_id,
+                                            DepositDeadline.unit_code == Passage.unit_code))
+        .where(Passage.id == sa.bindparam("passage_id"),
+               CommissionMember.user_id == sa.bindparam("user_id")))
+
+
+def save_context(*, passage_id: int, user_id: int, grid_key: str = AGREED) -> SaveContext | None:
+    """The passage and grid, if ``user_id`` sits on its commission, in one query.
+
+    The autosave path is hot (every debounced keystroke of two jurors per
+    room), so it reads everything it checks at once.
+    """
+    row = db.session.connection().execute(
+        _context_query(), {"passage_id": passage_id, "user_id": user_id,
+                           "grid_key": grid_key}).first()
+    if row is None:
+        return None
+    columns = row._mapping
+    return SaveContext(
+        passage_id=columns["passage_id"], session_id=columns["session_id"],
+        candidate_id=columns["candidate_id"], unit_code=columns["unit_code"],
+        attendance=columns["attendance"], finalized=columns["finalized_at"] is not None,
+        mark_step=columns["mark_step"], grid_key=grid_key, grid_id=columns["grid_id"],
+        grid_revealed=columns["grid_revealed_at"] is not None,
+        has_validations=bool(columns["has_validations"]),
+        nv_excludes_interview=bool(columns["nv_excludes_interview"]),
+        dossier_decision=columns["dossier_decision"],
+        dossier_extended_until=columns["dossier_extended_until"],
+        deposit_deadline=columns["deposit_deadline"])
+
+
+def field_store() -> FieldStore:
+    """The configured store: fast by default (``JURY_AUTOSAVE_FAST``), else the reference."""
+    if current_app.config.get("JURY_AUTOSAVE_FAST", True):
+        return FastStore(db.session.connection())
+    return ReferenceStore()
+
+
+def _context_is_nv(context: SaveContext, now: datetime) -> bool:
+    """Whether the passage's unit is NV: from the context's columns when they settle
+    it (decided conforme, or deadline not passed), else the full dossier check."""
+    settled = validity.settled_without_files(
+        decision=context.dossier_decision, extended_until=context.dossier_extended_until,
+        session_deadline=context.deposit_deadline, now=now)
+    if settled is not None:
+        return settled == validity.UnitValidity.NV
+    return validity.unit_validity(candidate_id=context.candidate_id, unit_code=context.unit_code,
+                                  now=now) == validity.UnitValidity.NV
+
+
+def _op_ids(ops: list[dict]) -> list[str]:
+    """Each op's id, refused unless all are present, unique and at most 64 characters."""
+    op_ids = [str(op.get("op", "")) for op in ops]
+    if any(not op_id or len(op_id) > 64 for op_id in op_ids) or len(set(op_ids)) != len(op_ids):
+        raise JuryInvalid("Chaque modification doit porter un identifiant unique "
+                          "(64 caractères au plus).")
+    return op_ids
+
+
+def _check_writable(context: SaveContext, *, pending: bool, now: datetime) -> None:
+    """Refuse new writes to a final, absent, NV-blocked or revealed grid (replays pass)."""
+    agreed = context.grid_key == AGREED
+    if pending:
+        if context.finalized and agreed:
+            raise JuryError("La note est définitive et verrouillée : seule la division des "
+                            "examens peut la rouvrir.")
+        if context.attendance == Attendance.ABSENT.value:
+            raise JuryError("Candidat absent (ABS) : ce passage ne peut pas être évalué.")
+        if context.nv_excludes_interview and _context_is_nv(context, now):
+            raise JuryError("Dossier non valide (NV) : ce candidat ne peut pas être évalué.")
+    if context.grid_id is None:
+        raise JuryNotFound("Grille introuvable pour ce passage.")
+    if pending and context.grid_revealed and not agreed:
+        raise JuryError("Votre grille individuelle est dévoilée : elle ne change plus. "
+                        "Continuez dans la grille commune.")
+
+
+@dataclass
+class _Save:
+    """One call of ``save_fields``: the store, and what its ops accumulate."""
+
+    context: SaveContext
+    store: FieldStore
+    now: datetime
+    user_id: int | None
+    alone: bool  # a single new op: the store may fuse its record and revision bump
+    unrecorded: list[dict] = field(default_factory=list)
+    changed_agreed: bool = False
+    bumped: bool = False
+    mark_changes: list[tuple[str, str]] = field(default_factory=list)
+
+    def apply(self, op: dict, op_id: str) -> dict:
+        """Compare-and-set one field; the op's result (ok, or conflict with the stored value)."""
+        context, name, base = self.context, str(op.get("field", "")), op.get("base")
+        if not isinstance(base, int) or isinstance(base, bool):
+            raise JuryInvalid("Version de base manquante ou invalide.", field=name)
+        value = clean_value(name=name, value=op.get("value"), unit_code=context.unit_code,
+                            mark_step=context.mark_step)
+        agreed = context.grid_key == AGREED
+        previous = self.store.current(grid_id=context.grid_id, name=name) \
+            if name == "mark" and agreed else None
+        written = self.store.write(FieldWrite(
+            op_id=op_id, passage_id=context.passage_id, grid_id=context.grid_id, name=name,
+            base=base, value=value, now=self.now, user_id=self.user_id, agreed=agreed,
+            alone=self.alone))
+        if written.revision is not None:
+            context.revision, self.bumped = written.revision, True
+        if written.version is not None:
+            result = {"op": op_id, "field": name, "status": "ok", "version": written.version,
+                      "value": value}
+            if agreed:
+                self.changed_agreed = True
+                if name == "mark" and previous is not None and previous.value != value:
+                    self.mark_changes.append((previous.value, value))
+        else:
+            result = self._not_written(op_id, name, value)
+        if not written.recorded:
+            self.unrecorded.append({"op_id": op_id, "user_id": self.user_id,
+                                    "passage_id": context.passage_id, "result": result,
+                                    "created_at": self.now})
+        return result
+
+    def _not_written(self, op_id: str, name: str, value: str) -> dict:
+        """A stale base: ok when the field already holds the value, else a conflict."""
+        current = self.store.current(grid_id=self.context.grid_id, name=name)
+        if current is None:
+            raise JuryInvalid(f"Champ inconnu dans la grille : {name[:40]!r}.", field=name)
+        if current.value == value:  # the same edit from both sides: no conflict
+            return {"op": op_id, "field": name, "status": "ok", "version": current.version,
+                    "value": value}
+        return {"op": op_id, "field": name, "status": "conflict", "version": current.version,
+                "value": current.value, "by": current.updated_by_id}
+
+    def finish(self, actor) -> None:
+        """Record the ops, bump the agreed revision and audit mark changes."""
+        if self.unrecorded:
+            self.store.record_ops(self.unrecorded)
+        if self.changed_agreed:
+            _agreed_changed(context=self.context, store=self.store, actor=actor, now=self.now,
+                            bumped=self.bumped)
+        for before, after in self.mark_changes:
+            record(actor=actor, action="mark.change", object_type="passage",
+                   object_id=self.context.passage_id, session_id=self.context.session_id,
+                   now=self.now, before={"mark": before}, after={"mark": after})
+
+
+def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime | None = None,
+                check_replays: bool = True) -> list[dict]:
+    """Apply autosave operations with compare-and-set per field; replays answer as before.
+
+    Each op is ``{"op": id, "field": name, "value": text, "base": version}``.
+    A stale ``base`` is a conflict, reported with the current value; it never
+    overwrites. Returns one result per op. With ``check_replays=False`` the
+    caller expects new operations: a replayed id then fails on the unique
+    ``op_id`` at flush (IntegrityError), and the caller retries with the check.
+    """
+    now = now or utcnow()
+    op_ids = _op_ids(ops)
+    store = field_store()
+    done = store.replays(op_ids) if check_replays else {}
+    pending = [op for op, op_id in zip(ops, op_ids, strict=True) if op_id not in done]
+    _check_writable(context, pending=bool(pending), now=now)
+    save = _Save(context=context, store=store, now=now, user_id=getattr(actor, "id", None),
+                 alone=len(pending) == 1)
+    results = {op_id: {**done[op_id], "replayed": True} if op_id in done else save.apply(op, op_id)
+               for op, op_id in zip(ops, op_ids, strict=True)}
+    save.finish(actor)
+    return [results[op_id] for op_id in op_ids]
+
+
+def _agreed_changed(*, context: SaveContext, store: FieldStore, actor, now: datetime,
+                    bumped: bool = False) -> None:
+    """Bump the agreed revision (unless the save already did); any validation given
+    earlier no longer holds."""
+    if not bumped:
+        context.revision = store.bump_revision(passage_id=context.passage_id)
+    if not context.has_validations:
+        return
+    cleared = db.session.execute(
+        sa.delete(Validation).where(Validation.passage_id == context.passage_id)
+        .returning(Validation.user_id, Validation.mark)
+        .execution_options(synchronize_session=False)).all()
+    context.has_validations = False
+    if cleared:
+        record(actor=actor, action="validation.cleared", object_type="passage",
+               object_id=context.passage_id, session_id=context.session_id, now=now,
+               before={"validated_by": [row.user_id for row in cleared],
+                       "mark": mark_text(cleared[0].mark)},
+               reason="grille commune modifiée après validation")

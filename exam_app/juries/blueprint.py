@@ -1,0 +1,64 @@
+"""The jury-day blueprint and what its view modules share: template filters,
+the day argument, JSON bodies and JSON refusals.
+
+The routes live in ``views_jury`` (the examinateur's pages), ``views_api``
+(the passage screen's JSON endpoints) and ``views_gestion`` (the
+gestionnaire's commissions, planning, reopening and board); ``views``
+imports them all so that they register on ``bp``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Blueprint, current_app, request
+
+from exam_app.clock import to_local, utcnow
+from exam_app.errors import json_error
+from exam_app.extensions import db
+from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
+
+bp = Blueprint("juries", __name__)
+
+
+@bp.app_template_filter("local_hm")
+def local_hm(value: datetime | None) -> str:
+    """'14:05' in Europe/Paris."""
+    return "" if value is None else f"{to_local(value):%H:%M}"
+
+
+@bp.app_template_filter("local_iso")
+def local_iso(value: datetime | None) -> str:
+    """'2027-05-12T14:05' in Europe/Paris, for datetime-local inputs."""
+    return "" if value is None else f"{to_local(value):%Y-%m-%dT%H:%M}"
+
+
+def ms(value: datetime | None) -> int | None:
+    """Milliseconds since the epoch, as the browser's clock counts."""
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def day_arg() -> date:
+    """The ``jour`` query argument (ISO date), today in Europe/Paris by default."""
+    text = request.args.get("jour", "")
+    try:
+        return date.fromisoformat(text) if text else to_local(utcnow()).date()
+    except ValueError:
+        return to_local(utcnow()).date()
+
+
+def json_body() -> dict:
+    """The request's JSON object, within the size limit, else a refusal."""
+    limit = current_app.config.get("JURY_MAX_JSON_BYTES", 256 * 1024)
+    if request.content_length is not None and request.content_length > limit:
+        raise JuryTooLarge("Requête trop volumineuse : envoyez moins de modifications à la fois.")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise JuryInvalid("Requête invalide : un objet JSON est attendu.")
+    return body
+
+
+def json_refusal(error: JuryError):
+    """Roll back and answer the refusal in the app's one JSON error shape."""
+    db.session.rollback()
+    return json_error(error)

@@ -1,0 +1,179 @@
+"""The passage screen's JSON endpoints: server time, state (polled by both
+jurors), timer, autosave, reveal and validation. Refusals answer in the app's
+one JSON error shape; the CSRF token travels in X-CSRFToken."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask import abort, current_app, jsonify
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+
+from exam_app.accounts.models import Role
+from exam_app.clock import utcnow
+from exam_app.extensions import db
+from exam_app.juries import autosave as autosaving
+from exam_app.juries import grids, lifecycle, validation
+from exam_app.juries.blueprint import bp, json_body, json_refusal, ms
+from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
+from exam_app.juries.models import AGREED, Passage
+from exam_app.permissions import passage_for_juror_or_403, roles_required
+
+GRID_KEYS = ("commune", "perso")
+
+
+@bp.route("/jury/heure")
+@roles_required(Role.EXAMINATEUR)
+def server_time():
+    """The server clock (ms since the epoch), for the browser's offset correction."""
+    return jsonify({"server_time": ms(utcnow())})
+
+
+def _state(passage: Passage) -> dict:
+    """Everything the passage screen shows, as the current juror may see it."""
+    now = utcnow()
+    state = lifecycle.timer_state(passage, now)
+    planned = lifecycle.planned_segments(passage)
+    nv = lifecycle.is_nv(passage)
+    names = {m.user_id: m.user.display_name for m in passage.commission.members}
+    return {
+        "server_time": ms(now),
+        "passage": {
+            "id": passage.id, "status": lifecycle.status(passage, nv=nv), "nv": nv,
+            "blocked": lifecycle.interview_blocked(passage),
+            "absent": passage.is_absent, "final": passage.is_final,
+            "final_mark": lifecycle.mark_text(passage.final_mark),
+            "revision": passage.agreed_revision,
+        },
+        "timer": {
+            "status": state.status, "current": state.current, "pause_reason": state.pause_reason,
+            "segments": [{
+                "index": p.index, "phase": p.phase_label, "step": p.step_label,
+                "jury_present": p.jury_present, "fixed": p.fixed,
+                "allowed": s.allowed_seconds, "elapsed": round(s.elapsed_seconds, 3),
+                "started_at": ms(s.started_at), "ended_at": ms(s.ended_at),
+            } for p, s in zip(planned, state.segments, strict=True)],
+        },
+        "grids": grids.grids_view(passage, current_user.id),
+        "validations": [{"user_id": v.user_id, "name": names.get(v.user_id, "?"),
+                         "revision": v.revision} for v in passage.validations],
+        "members": [{"id": uid, "name": name} for uid, name in names.items()],
+        "me": current_user.id,
+    }
+
+
+@bp.route("/jury/passages/<int:passage_id>/etat")
+@roles_required(Role.EXAMINATEUR)
+def passage_state(passage_id: int):
+    """JSON state of the passage, with the server time (polled by both jurors)."""
+    passage = passage_for_juror_or_403(passage_id)
+    response = jsonify(_state(passage))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/jury/passages/<int:passage_id>/minuteur", methods=["POST"])
+@roles_required(Role.EXAMINATEUR)
+def timer_action(passage_id: int):
+    """Start, advance, pause or resume the timer (JSON; CSRF in X-CSRFToken)."""
+    passage = passage_for_juror_or_403(passage_id)
+    try:
+        body = json_body()
+        action = body.get("action")
+        if action == "start":
+            lifecycle.start_passage(passage=passage, actor=current_user)
+        elif action == "next":
+            index = body.get("from")
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise JuryInvalid("Étape courante manquante.", field="from")
+            lifecycle.advance(passage=passage, from_index=index, actor=current_user)
+        elif action == "pause":
+            lifecycle.pause(passage=passage, reason=str(body.get("reason") or ""),
+                            actor=current_user)
+        elif action == "resume":
+            lifecycle.resume(passage=passage, actor=current_user)
+        else:
+            raise JuryInvalid("Action du minuteur inconnue.", field="action")
+    except JuryError as error:
+        return json_refusal(error)
+    db.session.commit()
+    return jsonify(_state(passage))
+
+
+@bp.route("/jury/passages/<int:passage_id>/grilles/<grid>/champs", methods=["POST"])
+@roles_required(Role.EXAMINATEUR)
+def autosave(passage_id: int, grid: str):
+    """Autosave grid fields: per-field compare-and-set, idempotent operation ids."""
+    if grid not in GRID_KEYS:
+        abort(404)
+    key = AGREED if grid == "commune" else grids.grid_key_for(current_user.id)
+    context = autosaving.save_context(passage_id=passage_id, user_id=current_user.id,
+                                      grid_key=key)
+    if context is None:
+        passage_for_juror_or_403(passage_id)  # 404 when unknown, 403 when out of scope
+        abort(403)
+    try:
+        body = json_body()
+        ops = body.get("ops")
+        if not isinstance(ops, list) or not ops or not all(isinstance(o, dict) for o in ops):
+            raise JuryInvalid("Requête invalide : liste de modifications attendue.", field="ops")
+        if len(ops) > current_app.config.get("JURY_MAX_OPS", 100):
+            raise JuryTooLarge("Trop de modifications à la fois.", field="ops")
+        results, revision = _save_and_commit(context, ops)
+    except JuryError as error:
+        return json_refusal(error)
+    return jsonify({"results": results, "revision": revision, "server_time": ms(utcnow())})
+
+
+def _save_and_commit(context: autosaving.SaveContext, ops: list[dict]) -> tuple[list[dict], int]:
+    """Save and commit; the results and the agreed revision after the save.
+
+    First as new operations (one query less); a replayed id fails on the unique
+    op_id, and the second attempt answers it from the store.
+    """
+    try:
+        return _save_once(context, ops, check_replays=False)
+    except IntegrityError:
+        db.session.rollback()
+    return _save_once(context, ops, check_replays=True)
+
+
+def _save_once(context: autosaving.SaveContext, ops: list[dict], *,
+               check_replays: bool) -> tuple[list[dict], int]:
+    """One attempt, on a copy of the context (a failed attempt leaves it untouched)."""
+    attempt = dataclasses.replace(context)
+    results = autosaving.save_fields(context=attempt, ops=ops, actor=current_user,
+                                     check_replays=check_replays)
+    db.session.commit()
+    return results, attempt.revision
+
+
+@bp.route("/jury/passages/<int:passage_id>/reveler", methods=["POST"])
+@roles_required(Role.EXAMINATEUR)
+def reveal(passage_id: int):
+    """Reveal one's independent grid to the other juror."""
+    passage = passage_for_juror_or_403(passage_id)
+    try:
+        grids.reveal(passage=passage, actor=current_user)
+    except JuryError as error:
+        return json_refusal(error)
+    db.session.commit()
+    return jsonify(_state(passage))
+
+
+@bp.route("/jury/passages/<int:passage_id>/valider", methods=["POST"])
+@roles_required(Role.EXAMINATEUR)
+def validate(passage_id: int):
+    """Validate the agreed grid and mark at the revision the juror saw."""
+    passage = passage_for_juror_or_403(passage_id)
+    try:
+        body = json_body()
+        revision = body.get("revision")
+        if not isinstance(revision, int) or isinstance(revision, bool):
+            raise JuryInvalid("Révision de la grille manquante.", field="revision")
+        validation.validate(passage=passage, revision=revision, actor=current_user)
+    except JuryError as error:
+        return json_refusal(error)
+    db.session.commit()
+    return jsonify(_state(passage))

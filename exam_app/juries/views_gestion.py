@@ -1,0 +1,247 @@
+"""The gestionnaire's jury pages: a session's commissions, a commission's
+planning (assign, generate, move, swap), reopening a final mark, and the live
+board of a day."""
+
+from __future__ import annotations
+
+from datetime import UTC, time
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from exam_app.accounts.models import Role
+from exam_app.clock import PARIS, to_local, utcnow
+from exam_app.dossiers.validity import nv_candidate_ids
+from exam_app.enrolment.models import ExamSession
+from exam_app.extensions import db
+from exam_app.juries import lifecycle, validation
+from exam_app.juries import planning as plans
+from exam_app.juries.blueprint import bp, day_arg
+from exam_app.juries.errors import JuryError
+from exam_app.juries.forms import AssignForm, MoveForm, ReopenForm, ScheduleForm, SwapForm
+from exam_app.juries.models import Commission, CommissionSettings, Passage
+from exam_app.permissions import (
+    commission_for_manager_or_403,
+    passage_for_manager_or_403,
+    roles_required,
+)
+from exam_app.units import all_units, get_unit
+
+
+def _session_or_404(code: str) -> ExamSession:
+    """The exam session with this code (the gestionnaire manages every session)."""
+    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
+    if session is None:
+        abort(404)
+    return session
+
+
+@bp.route("/gestion/sessions/<code>/commissions")
+@roles_required(Role.GESTIONNAIRE)
+def commissions(code: str):
+    """The session's commissions with their passage counts."""
+    session = _session_or_404(code)
+    rows = db.session.execute(
+        sa.select(Commission, sa.func.count(Passage.id))
+        .outerjoin(Passage, Passage.commission_id == Commission.id)
+        .where(Commission.session_id == session.id)
+        .group_by(Commission.id).order_by(Commission.unit_code, Commission.code)).all()
+    return render_template("juries/commissions.html", session=session, rows=rows,
+                           get_unit=get_unit)
+
+
+@bp.route("/gestion/commissions/<int:commission_id>/planning", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def planning(commission_id: int):
+    """Assign candidates to a commission and generate the day's sequence."""
+    commission = commission_for_manager_or_403(commission_id)
+    assign_form = AssignForm(prefix="assign")
+    schedule_form = ScheduleForm(prefix="plan")
+    if request.method == "GET":
+        _fill_schedule_defaults(schedule_form, commission)
+    status = 200
+    if "assign-numbers" in request.form and assign_form.validate_on_submit():
+        status = _assign(commission, assign_form)
+    elif "plan-go" in request.form and schedule_form.validate_on_submit():
+        status = _schedule(commission, schedule_form)
+    elif request.method == "POST":
+        status = 400
+    if status is None:
+        return redirect(url_for("juries.planning", commission_id=commission.id))
+    return render_template(
+        "juries/planning.html", commission=commission,
+        passages=plans.commission_passages(commission),
+        assign_form=assign_form, schedule_form=schedule_form,
+        nv=nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code),
+        status_of=lifecycle.status, status_labels=lifecycle.STATUS_LABELS,
+        result_of=lifecycle.result_label,
+        get_unit=get_unit, swap_choices=_swap_choices(commission),
+        variants=plans.variants_for(commission), move_form=MoveForm(), swap_form=SwapForm(),
+        unassigned=plans.unassigned_candidates(commission),
+    ), status
+
+
+def _fill_schedule_defaults(form: ScheduleForm, commission: Commission) -> None:
+    """The schedule form as last saved for the commission, or the usual day."""
+    first = db.session.scalar(sa.select(sa.func.min(Passage.scheduled_at))
+                              .where(Passage.commission_id == commission.id))
+    form.day.data = to_local(first).date() if first else to_local(utcnow()).date()
+    settings = db.session.get(CommissionSettings, commission.id) or CommissionSettings()
+    form.day_start.data = settings.day_start or time(8, 0)
+    form.break_minutes.data = 10 if settings.break_minutes is None else settings.break_minutes
+    form.lunch_start.data = settings.lunch_start or time(12, 0)
+    form.lunch_minutes.data = 60 if settings.lunch_minutes is None else settings.lunch_minutes
+    form.workstations.data = settings.prep_workstations or 2
+    form.room.data = settings.room or ""
+
+
+def _assign(commission: Commission, form: AssignForm) -> int | None:
+    """Assign the listed candidates: None once committed, else the refusal's status."""
+    numbers = [n for line in form.numbers.data.splitlines()
+               for n in line.replace(";", ",").split(",")]
+    try:
+        created = plans.assign_candidates(commission=commission, numbers=numbers,
+                                          variant_code=form.variant.data, actor=current_user)
+    except JuryError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return error.status
+    db.session.commit()
+    flash(f"{len(created)} candidat(s) affecté(s) à la commission {commission.code}.", "success")
+    return None
+
+
+def _schedule(commission: Commission, form: ScheduleForm) -> int | None:
+    """Generate the day's sequence: None once committed, else the refusal's status."""
+    try:
+        planned = plans.generate_schedule(
+            commission=commission, day=form.day.data, day_start=form.day_start.data,
+            break_minutes=form.break_minutes.data, lunch_start=form.lunch_start.data,
+            lunch_minutes=form.lunch_minutes.data, workstations=form.workstations.data,
+            room=(form.room.data or "").strip(), actor=current_user)
+    except JuryError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return error.status
+    db.session.commit()
+    flash(f"Journée planifiée : {len(planned)} passage(s).", "success")
+    return None
+
+
+def _swap_choices(commission: Commission) -> list[tuple[int, str]]:
+    """Passages not started of the same session, unit and form, to swap with."""
+    rows = db.session.execute(
+        sa.select(Passage, Commission.code).join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.session_id == commission.session_id,
+               Commission.unit_code == commission.unit_code, Commission.form == commission.form,
+               Passage.started_at.is_(None), Passage.finalized_at.is_(None))
+        .order_by(Commission.code, Passage.scheduled_at, Passage.position)).all()
+    return [(p.id, f"{code} — {p.candidate.full_name}"
+             + (f" ({to_local(p.scheduled_at):%d/%m %H:%M})" if p.scheduled_at else ""))
+            for p, code in rows]
+
+
+@bp.route("/gestion/passages/<int:passage_id>/deplacer", methods=["POST"])
+@roles_required(Role.GESTIONNAIRE)
+def move(passage_id: int):
+    """Move a passage to another time (Europe/Paris)."""
+    passage = passage_for_manager_or_403(passage_id)
+    form = MoveForm()
+    target = url_for("juries.planning", commission_id=passage.commission_id)
+    if not form.validate_on_submit():
+        flash("Horaire invalide : indiquez la date et l'heure.", "error")
+        return redirect(target)
+    when = form.scheduled_at.data.replace(tzinfo=PARIS).astimezone(UTC)
+    try:
+        plans.move_passage(passage=passage, scheduled_at=when, actor=current_user)
+    except JuryError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(target)
+    db.session.commit()
+    flash(f"Passage de {passage.candidate.full_name} déplacé.", "success")
+    return redirect(target)
+
+
+@bp.route("/gestion/passages/<int:passage_id>/echanger", methods=["POST"])
+@roles_required(Role.GESTIONNAIRE)
+def swap(passage_id: int):
+    """Swap two candidates' slots, with the conflict-of-interest check."""
+    passage = passage_for_manager_or_403(passage_id)
+    form = SwapForm()
+    target = url_for("juries.planning", commission_id=passage.commission_id)
+    if not form.validate_on_submit():
+        flash("Choisissez le passage avec lequel échanger.", "error")
+        return redirect(target)
+    other = passage_for_manager_or_403(form.other.data)
+    try:
+        plans.swap_passages(first=passage, second=other, actor=current_user)
+    except JuryError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(target)
+    db.session.commit()
+    flash(f"{passage.candidate.full_name} et {other.candidate.full_name} ont échangé leurs "
+          "créneaux.", "success")
+    return redirect(target)
+
+
+@bp.route("/gestion/passages/<int:passage_id>/rouvrir", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def reopen(passage_id: int):
+    """Reopen a final mark, with a reason and a confirmation (audited)."""
+    passage = passage_for_manager_or_403(passage_id)
+    form = ReopenForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            validation.reopen(passage=passage, reason=form.reason.data, actor=current_user)
+        except JuryError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            status = error.status
+        else:
+            db.session.commit()
+            flash(f"Note de {passage.candidate.full_name} rouverte : les deux jurés doivent la "
+                  "valider de nouveau.", "success")
+            return redirect(url_for("juries.planning", commission_id=passage.commission_id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("juries/reopen.html", passage=passage, form=form,
+                           mark=lifecycle.mark_text(passage.final_mark)), status
+
+
+@bp.route("/gestion/sessions/<code>/suivi")
+@roles_required(Role.GESTIONNAIRE)
+def board(code: str):
+    """Live board of a day across centres: done, in progress, late, absent, marks."""
+    session = _session_or_404(code)
+    day = day_arg()
+    start, end = lifecycle.day_bounds(day)
+    now = utcnow()
+    day_passages = db.session.scalars(
+        sa.select(Passage).join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.session_id == session.id, Passage.scheduled_at >= start,
+               Passage.scheduled_at < end)
+        .order_by(Commission.code, Passage.scheduled_at)).all()
+    # NV comes from the dossier: only units with a dossier have NV candidates.
+    nv_sets = {unit.code: nv_candidate_ids(session_id=session.id, unit_code=unit.code)
+               for unit in all_units() if unit.has_dossier}
+    boards: dict[int, dict] = {}
+    for passage in day_passages:
+        nv = passage.candidate_id in nv_sets.get(passage.unit_code, set())
+        status = lifecycle.status(passage, nv=nv)
+        late = status == "upcoming" and passage.scheduled_at is not None and \
+            passage.scheduled_at < now
+        entry = boards.setdefault(passage.commission_id, {
+            "commission": passage.commission, "total": 0, "finished": 0, "running": 0,
+            "late": 0, "absent": 0, "nv": 0, "final": 0, "pending": 0, "upcoming": 0})
+        entry["total"] += 1
+        entry[status] += 1
+        entry["late"] += int(late)
+        if status in ("finished", "running"):
+            entry["final" if passage.is_final else "pending"] += 1
+    return render_template("juries/board.html", session=session, day=day, now=now,
+                           boards=list(boards.values()), get_unit=get_unit)
+

@@ -1,0 +1,131 @@
+"""The examinateur's pages: the day's passages and the passage screen, and the
+attendance form (the screen's live parts are in ``views_api``)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from exam_app.accounts.models import Role
+from exam_app.clock import to_local
+from exam_app.dossiers.validity import nv_candidate_ids
+from exam_app.extensions import db
+from exam_app.juries import grids, lifecycle
+from exam_app.juries.blueprint import bp, day_arg
+from exam_app.juries.errors import JuryError
+from exam_app.juries.forms import AttendanceForm
+from exam_app.juries.models import AGREED, Attendance, Commission, CommissionMember, Grid, Passage
+from exam_app.permissions import passage_for_juror_or_403, roles_required
+from exam_app.units import get_unit
+
+
+@bp.route("/jury/")
+@roles_required(Role.EXAMINATEUR)
+def home():
+    """The examinateur's day: passages in order with state, and their commissions."""
+    day = day_arg()
+    start, end = lifecycle.day_bounds(day)
+    my_commissions = sa.select(CommissionMember.commission_id).where(
+        CommissionMember.user_id == current_user.id)
+    day_passages = db.session.scalars(
+        sa.select(Passage).where(Passage.commission_id.in_(my_commissions),
+                                 Passage.scheduled_at >= start, Passage.scheduled_at < end)
+        .order_by(Passage.scheduled_at, Passage.position)).all()
+    rows = []
+    nv_cache: dict[tuple[int, str], set[int]] = {}
+    for passage in day_passages:
+        key = (passage.commission.session_id, passage.unit_code)
+        if key not in nv_cache:
+            nv_cache[key] = nv_candidate_ids(session_id=key[0], unit_code=key[1])
+        nv = passage.candidate_id in nv_cache[key]
+        other = next((m.user for m in passage.commission.members
+                      if m.user_id != current_user.id), None)
+        rows.append({"passage": passage, "nv": nv, "status": lifecycle.status(passage, nv=nv),
+                     "other": other, "result": lifecycle.result_label(passage, nv=nv),
+                     "variant": get_unit(passage.unit_code).variant(passage.variant_code)})
+    days = db.session.scalars(
+        sa.select(Passage.scheduled_at).where(Passage.commission_id.in_(my_commissions),
+                                              Passage.scheduled_at.is_not(None))).all()
+    other_days = sorted({to_local(d).date() for d in days} - {day})
+    commissions = db.session.scalars(
+        sa.select(Commission).where(Commission.id.in_(my_commissions))
+        .order_by(Commission.unit_code, Commission.code)).all()
+    return render_template("juries/home.html", rows=rows, day=day, other_days=other_days,
+                           commissions=commissions, get_unit=get_unit,
+                           status_labels=lifecycle.STATUS_LABELS)
+
+
+@bp.route("/jury/passages/<int:passage_id>")
+@roles_required(Role.EXAMINATEUR)
+def passage_page(passage_id: int):
+    """The passage screen: timer, grids, gaps, joint validation."""
+    passage = passage_for_juror_or_403(passage_id)
+    unit = get_unit(passage.unit_code)
+    variant = unit.variant(passage.variant_code)
+    sections = [s for s in unit.grid.sections
+                if not variant.grid_sections or s.code in variant.grid_sections]
+    nv = lifecycle.is_nv(passage)
+    blocked = lifecycle.interview_blocked(passage)
+    other = next((m.user for m in passage.commission.members if m.user_id != current_user.id),
+                 None)
+    return render_template(
+        "juries/passage.html", passage=passage, unit=unit, variant=variant, sections=sections,
+        levels=unit.grid.levels, level_codes=unit.grid.level_codes(), nv=nv, blocked=blocked,
+        other=other,
+        planned=lifecycle.planned_segments(passage), attendance_form=AttendanceForm(),
+        status=lifecycle.status(passage, nv=nv), status_labels=lifecycle.STATUS_LABELS,
+        mark_step=passage.commission.session.mark_step,
+        extra=lifecycle.extra_label(passage.candidate.extra_time_fraction),
+        with_mark=grids.carries_mark(passage.unit_code, passage.variant_code),
+        earlier=_earlier_grids(passage, unit),
+        home_url=url_for("juries.home", jour=to_local(passage.scheduled_at).date().isoformat()
+                         if passage.scheduled_at else None),
+    )
+
+
+def _earlier_grids(passage: Passage, unit) -> list[dict]:
+    """The agreed grids of the candidate's earlier situations (shown before the global mark)."""
+    codes = grids.earlier_situations(passage.unit_code, passage.variant_code)
+    if not codes or not grids.carries_mark(passage.unit_code, passage.variant_code):
+        return []
+    earlier = db.session.scalars(sa.select(Passage).where(
+        Passage.candidate_id == passage.candidate_id, Passage.unit_code == passage.unit_code,
+        Passage.variant_code.in_(codes))).all()
+    result = []
+    for other in sorted(earlier, key=lambda p: codes.index(p.variant_code)):
+        variant = unit.variant(other.variant_code)
+        grid = db.session.scalar(sa.select(Grid).where(Grid.passage_id == other.id,
+                                                       Grid.key == AGREED))
+        values = {f.name: f.value for f in grid.fields} if grid else {}
+        sections = [s for s in unit.grid.sections
+                    if not variant.grid_sections or s.code in variant.grid_sections]
+        result.append({"passage": other, "variant": variant, "values": values,
+                       "sections": sections})
+    return result
+
+
+@bp.route("/jury/passages/<int:passage_id>/presence", methods=["POST"])
+@roles_required(Role.EXAMINATEUR)
+def attendance(passage_id: int):
+    """Mark the candidate present or absent (absence needs a confirmation)."""
+    passage = passage_for_juror_or_403(passage_id)
+    form = AttendanceForm()
+    target = url_for("juries.passage_page", passage_id=passage.id)
+    if not form.validate_on_submit():
+        flash("Choisissez présent ou absent.", "error")
+        return redirect(target)
+    value = Attendance(form.attendance.data)
+    if value is Attendance.ABSENT and not form.confirm.data:
+        flash("Cochez la confirmation pour déclarer le candidat absent.", "error")
+        return redirect(target)
+    try:
+        lifecycle.set_attendance(passage=passage, attendance=value, actor=current_user)
+    except JuryError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(target)
+    db.session.commit()
+    flash("Candidat déclaré absent (ABS)." if value is Attendance.ABSENT
+          else "Candidat déclaré présent.", "success")
+    return redirect(target)

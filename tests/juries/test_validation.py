@@ -1,0 +1,89 @@
+"""Joint validation of the agreed grid, final marks and their reopening."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from exam_app.accounts.models import Role
+from exam_app.audit.models import AuditEvent
+from exam_app.dossiers import validity
+from exam_app.juries import grids, lifecycle, validation
+from exam_app.juries.errors import JuryError
+from tests.juries.helpers import T0, members, save, validate_both
+
+
+def test_both_jurors_validate_mark_final(db, create_passage):
+    passage = create_passage()
+    final = validate_both(passage)
+    db.session.refresh(passage)
+    assert (final, passage.final_mark, lifecycle.result_label(passage, nv=False)) == (
+        True, Decimal("14.5"), "14.5")
+
+
+def test_change_after_one_validation_clears_it(db, create_passage):
+    passage = create_passage()
+    first, second = members(passage)
+    save(passage, first, "mark", "12", 0, "op-m1")
+    db.session.refresh(passage)
+    validation.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=T0)
+    save(passage, second, "appreciation", "Correct", 0, "op-m2")
+    db.session.refresh(passage)
+    with pytest.raises(JuryError):
+        validation.validate(passage=passage, revision=passage.agreed_revision - 1, actor=second,
+                            now=T0)
+    final = validation.validate(passage=passage, revision=passage.agreed_revision, actor=second,
+                                now=T0)
+    assert (final, [v.user_id for v in passage.validations], passage.final_mark) == (
+        False, [second.id], None)
+
+
+def test_final_mark_locked_then_reopened_with_audit(db, create_passage, create_user):
+    passage = create_passage()
+    validate_both(passage, "15")
+    juror = members(passage)[0]
+    with pytest.raises(JuryError) as locked:
+        save(passage, juror, "mark", "18", 1, "op-late")
+    gestion = create_user(Role.GESTIONNAIRE)
+    validation.reopen(passage=passage, reason="Erreur de report signalée", actor=gestion, now=T0)
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "mark.reopen"))
+    after_reopen = save(passage, juror, "mark", "16", 1, "op-after")
+    assert (str(locked.value).startswith("La note est définitive et verrouillée"),
+            event.before["mark"], event.after, event.reason, after_reopen[0]["status"]) == (
+        True, "15", {"mark": None, "finalized_at": None}, "Erreur de report signalée", "ok")
+
+
+def test_reopen_needs_a_final_mark_and_a_reason(create_passage, create_user):
+    passage = create_passage()
+    gestion = create_user(Role.GESTIONNAIRE)
+    with pytest.raises(JuryError) as not_final:
+        validation.reopen(passage=passage, reason="motif valable", actor=gestion)
+    validate_both(passage)
+    with pytest.raises(JuryError) as no_reason:
+        validation.reopen(passage=passage, reason=" ", actor=gestion)
+    assert (str(not_final.value), str(no_reason.value)) == (
+        "Cette note n'est pas définitive : rien à rouvrir.",
+        "Indiquez le motif de la réouverture (5 caractères au moins).")
+
+
+def test_nv_interviewed_when_session_allows_still_reads_nv(create_passage, monkeypatch):
+    passage = create_passage()
+    passage.commission.session.nv_excludes_interview = False
+    juror = members(passage)[0]
+    monkeypatch.setattr(validity, "unit_validity", lambda **kw: validity.UnitValidity.NV)
+    lifecycle.start_passage(passage=passage, actor=juror, now=T0)
+    saved = save(passage, juror, "mark", "12", 0, "op-nv-ok")
+    assert (saved[0]["status"], lifecycle.result_label(passage, nv=True)) == ("ok", "NV")
+
+
+def test_ccf_situation_a_validated_without_mark(create_passage):
+    passage = create_passage(unit_code="E5", variant_code="ccf_a", form="ccf")
+    first, second = members(passage)
+    lifecycle.start_passage(passage=passage, actor=first, now=T0)
+    validation.validate(passage=passage, revision=0, actor=first, now=T0)
+    final = validation.validate(passage=passage, revision=0, actor=second, now=T0)
+    assert (final, passage.final_mark, passage.is_final,
+            grids.carries_mark("E5", "ccf_a"), grids.carries_mark("E5", "ccf_b"),
+            grids.carries_mark("E4", "ponctuel")) == (True, None, True, False, True, True)
