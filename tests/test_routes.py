@@ -74,7 +74,7 @@ ACCESS: dict[str, frozenset] = {
     "dossiers.dashboard_csv": frozenset({G}),
     "dossiers.queue": frozenset({G}),
     "dossiers.check": frozenset({G}),
-    "dossiers.commission_dossiers": frozenset({G, Role.EXAMINATEUR}),
+    "juries.commission_dossiers": frozenset({G, Role.EXAMINATEUR}),
     "dossiers.reasons": frozenset({G}),
     "juries.server_time": frozenset({Role.EXAMINATEUR}),
     "juries.passage_page": frozenset({Role.EXAMINATEUR}),

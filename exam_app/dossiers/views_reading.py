@@ -6,24 +6,18 @@ from __future__ import annotations
 
 import io
 
-import sqlalchemy as sa
 from flask import render_template, request, send_file
 
 from exam_app.accounts.models import Role
 from exam_app.dossiers import conformity, receipts, state
 from exam_app.dossiers.blueprint import bp
 from exam_app.dossiers.storage import get_storage
-from exam_app.dossiers.validity import nv_candidate_ids, unit_validity
-from exam_app.enrolment.models import Candidate
-from exam_app.extensions import db
+from exam_app.dossiers.validity import unit_validity
 from exam_app.permissions import (
-    commission_for_dossier_reader_or_403,
     dossier_file_for_reader_or_403,
     dossier_for_reader_or_403,
-    dossier_unit_or_404,
     roles_required,
 )
-from exam_app.units import UnitForm
 
 
 @bp.route("/dossiers/<int:candidate_id>/<unit_code>/accuse-de-depot.pdf")
@@ -102,25 +96,3 @@ def view_dossier(candidate_id: int, unit_code: str):
                            validity=unit_validity(candidate_id=candidate.id, unit_code=unit_code),
                            reasons={r.code: r.label
                                     for r in conformity.reasons_for(candidate.session_id)})
-
-
-@bp.route("/jury/commissions/<int:commission_id>/dossiers")
-@roles_required(Role.EXAMINATEUR, Role.GESTIONNAIRE)
-def commission_dossiers(commission_id: int):
-    """The dossiers a commission's jurors may read, with each unit's validity."""
-    commission = commission_for_dossier_reader_or_403(commission_id)
-    unit = dossier_unit_or_404(commission.unit_code)
-    query = sa.select(Candidate).where(Candidate.session_id == commission.session_id)
-    if commission.form == UnitForm.CCF:
-        query = query.where(Candidate.establishment_id == commission.establishment_id)
-    else:
-        query = query.where(Candidate.centre_id == commission.centre_id)
-    # Where the unit can be sat in several forms, the candidate's form decides the commission.
-    query = query.where(Candidate.sits_in(unit.code, commission.form))
-    candidates = db.session.scalars(query.order_by(Candidate.last_name,
-                                                   Candidate.first_name)).all()
-    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)
-    rows = [(c, state.dossier_view(candidate=c, unit_code=unit.code), c.id in nv)
-            for c in candidates]
-    return render_template("dossiers/commission.html", commission=commission, unit=unit,
-                           rows=rows)

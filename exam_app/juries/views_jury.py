@@ -1,5 +1,5 @@
-"""The examinateur's pages: the day's passages and the passage screen, and the
-attendance form (the screen's live parts are in ``views_api``)."""
+"""The examinateur's pages: the day's passages, the commission's dossiers, the
+passage screen, and the attendance form (the screen's live parts are in ``views_api``)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,22 @@ from flask_login import current_user
 
 from exam_app.accounts.models import Role
 from exam_app.clock import to_local
+from exam_app.dossiers import state
 from exam_app.dossiers.validity import nv_candidate_ids
+from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import grids, lifecycle
 from exam_app.juries.blueprint import bp, day_arg
 from exam_app.juries.errors import JuryError
 from exam_app.juries.forms import AttendanceForm
 from exam_app.juries.models import AGREED, Attendance, Commission, CommissionMember, Grid, Passage
-from exam_app.permissions import passage_for_juror_or_403, roles_required
-from exam_app.units import get_unit
+from exam_app.permissions import (
+    commission_for_dossier_reader_or_403,
+    dossier_unit_or_404,
+    passage_for_juror_or_403,
+    roles_required,
+)
+from exam_app.units import UnitForm, get_unit
 
 
 @bp.route("/jury/")
@@ -129,3 +136,29 @@ def attendance(passage_id: int):
     flash("Candidat déclaré absent (ABS)." if value is Attendance.ABSENT
           else "Candidat déclaré présent.", "success")
     return redirect(target)
+
+
+@bp.route("/jury/commissions/<int:commission_id>/dossiers")
+@roles_required(Role.EXAMINATEUR, Role.GESTIONNAIRE)
+def commission_dossiers(commission_id: int):
+    """The dossiers a commission's jurors may read, with each unit's validity."""
+    commission = commission_for_dossier_reader_or_403(commission_id)
+    unit = dossier_unit_or_404(commission.unit_code)
+    query = sa.select(Candidate).where(Candidate.session_id == commission.session_id)
+    if commission.form == UnitForm.CCF:
+        query = query.where(Candidate.establishment_id == commission.establishment_id)
+    else:
+        query = query.where(Candidate.centre_id == commission.centre_id)
+    # Where the unit can be sat in several forms, the candidate's form decides the commission;
+    # once planned, the commission holding the candidate's passage does.
+    planned_elsewhere = sa.select(Passage.id).where(Passage.candidate_id == Candidate.id,
+                                                    Passage.unit_code == unit.code,
+                                                    Passage.commission_id != commission.id)
+    query = query.where(Candidate.sits_in(unit.code, commission.form), ~planned_elsewhere.exists())
+    candidates = db.session.scalars(query.order_by(Candidate.last_name,
+                                                   Candidate.first_name)).all()
+    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)
+    rows = [(c, state.dossier_view(candidate=c, unit_code=unit.code), c.id in nv)
+            for c in candidates]
+    return render_template("juries/commission_dossiers.html", commission=commission, unit=unit,
+                           rows=rows)

@@ -87,26 +87,6 @@ def test_chef_de_centre_cannot_read_dossiers(app, client, login_as, create_sessi
     assert client.get(f"/dossiers/fichiers/{file.id}").status_code == 403
 
 
-def test_commission_page_lists_its_candidates_for_members_only(app, client, login_as,
-                                                               create_session, create_centre,
-                                                               create_candidate,
-                                                               create_commission):
-    session = create_session()
-    centre, other_centre = create_centre(session), create_centre(session)
-    mine = create_candidate(session, centre=centre)
-    other = create_candidate(session, centre=other_centre)
-    deposit(app, mine, "E4", "sommaire")
-    commission = create_commission(session, unit_code="E4", centre=centre)
-    outsider = create_commission(session, unit_code="E4", centre=other_centre)
-    login_as(commission.members[0].user)
-    page = client.get(f"/jury/commissions/{commission.id}/dossiers").get_data(as_text=True)
-    assert mine.full_name in page
-    assert other.full_name not in page
-    assert f"/dossiers/{mine.id}/E4" in page
-    login_as(outsider.members[0].user)
-    assert client.get(f"/jury/commissions/{commission.id}/dossiers").status_code == 403
-
-
 def test_files_are_sent_inline_or_as_downloads_under_their_original_name(
         app, client, login_as, create_session, create_candidate, create_user):
     session = create_session()

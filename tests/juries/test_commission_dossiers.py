@@ -1,0 +1,50 @@
+"""The commission's list of dossiers (a jury page): its own candidates, with each
+dossier's state as the conformity control left it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from exam_app.clock import utcnow
+from exam_app.dossiers.conformity import decide
+from exam_app.dossiers.models import Decision
+from tests.dossiers.helpers import deposit
+
+
+def test_commission_page_lists_its_candidates_for_members_only(app, client, login_as,
+                                                               create_session, create_centre,
+                                                               create_candidate,
+                                                               create_commission):
+    session = create_session()
+    centre, other_centre = create_centre(session), create_centre(session)
+    mine = create_candidate(session, centre=centre)
+    other = create_candidate(session, centre=other_centre)
+    deposit(app, mine, "E4", "sommaire")
+    commission = create_commission(session, unit_code="E4", centre=centre)
+    outsider = create_commission(session, unit_code="E4", centre=other_centre)
+    login_as(commission.members[0].user)
+    page = client.get(f"/jury/commissions/{commission.id}/dossiers").get_data(as_text=True)
+    assert mine.full_name in page
+    assert other.full_name not in page
+    assert f"/dossiers/{mine.id}/E4" in page
+    login_as(outsider.members[0].user)
+    assert client.get(f"/jury/commissions/{commission.id}/dossiers").status_code == 403
+
+
+def test_commission_page_shows_the_conformity_decision(app, client, login_as, db, create_session,
+                                                       create_centre, create_candidate,
+                                                       create_commission):
+    session = create_session()
+    centre = create_centre(session)
+    compliant, undecided = (create_candidate(session, centre=centre) for _ in range(2))
+    for candidate in (compliant, undecided):
+        deposit(app, candidate, "E4", "sommaire")
+    decide(candidate=compliant, unit_code="E4", decision=Decision.COMPLIANT, reasons=[],
+           comment="", actor=None, now=utcnow() + timedelta(days=400))
+    commission = create_commission(session, unit_code="E4", centre=centre)
+    login_as(commission.members[0].user)
+    page = client.get(f"/jury/commissions/{commission.id}/dossiers").get_data(as_text=True)
+    rows = {c.full_name: page.split(c.full_name, 1)[1].split("</tr>", 1)[0]
+            for c in (compliant, undecided)}
+    assert "Conforme" in rows[compliant.full_name]
+    assert "Conforme" not in rows[undecided.full_name]
