@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.audit.services import record
+from exam_app.e4.definition import E4
 from exam_app.e5.definition import E5
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
 from exam_app.extensions import db
@@ -212,7 +213,7 @@ def _ponctuel_commissions(rng: random.Random, *, session: ExamSession, centres: 
                    if spec[3] != centre_index and spec[4] == "ccf"]
         return rng.choice(choices)
 
-    for unit in ("E4", "E5"):
+    for unit in (E4.code, E5.code):
         for index, centre in enumerate(centres):
             commission = Commission(session=session, unit_code=unit, form="ponctuel",
                                     code=f"{unit}-{centre.code}", centre=centre)
@@ -231,8 +232,8 @@ def _ccf_commissions(*, session: ExamSession, establishments: list[Establishment
     for establishment, spec in zip(establishments, ESTABLISHMENTS, strict=True):
         if spec[4] != "ccf":
             continue
-        commission = Commission(session=session, unit_code="E5", form="ccf",
-                                code=f"E5-CCF-{establishment.uai}", establishment=establishment)
+        commission = Commission(session=session, unit_code=E5.code, form="ccf",
+                                code=f"{E5.code}-CCF-{establishment.uai}", establishment=establishment)
         _add_commission(commission, teacher_school=establishment, jurors=jurors)
 
 
@@ -279,7 +280,7 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
 
     now = utcnow()
     day = day or to_local(now).date()
-    for unit, count in (("E4", 8), ("E5", 4)):
+    for unit, count in ((E4.code, 8), (E5.code, 4)):
         commission = db.session.scalar(sa.select(Commission).where(
             Commission.session_id == session.id, Commission.code == f"{unit}-LYO01"))
         pool = db.session.scalars(
@@ -293,8 +294,8 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
         passages = planning.generate_schedule(
             commission=commission, day=day, day_start=time(8, 0), break_minutes=10,
             lunch_start=time(12, 0), lunch_minutes=60, workstations=2,
-            room="B12" if unit == "E4" else "C04", actor=actor)
-        if unit == "E4" and len(passages) >= 2:
+            room="B12" if unit == E4.code else "C04", actor=actor)
+        if unit == E4.code and len(passages) >= 2:
             _play_first_passages(commission, passages, now=now)
     db.session.flush()
 
@@ -315,7 +316,7 @@ def _play_first_passages(commission: Commission, passages: list, *, now) -> None
         lifecycle.advance(passage=first, from_index=1, actor=jurors[1],
                          now=start + timedelta(minutes=53))
         context = autosave.save_context(passage_id=first.id, user_id=jurors[0].id)
-        grid = grids.field_names("E4", "ponctuel")
+        grid = grids.field_names(E4.code, "ponctuel")
         levels = ["S", "TS", "S", "S", "I", "S", "TS"]
         ops = [{"op": f"demo-{first.id}-{n}", "field": name, "value": value, "base": 0}
                for n, (name, value) in enumerate(zip(grid, levels, strict=False))]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
 
+from exam_app.enrolment.csv_decode import UnreadableFile, decode, has_binary_controls, sniff_delimiter
 from exam_app.units import UnitForm
 
 
@@ -107,63 +108,6 @@ def normalise_header(text: str) -> str:
 HEADER_INDEX = {alias: column for column in COLUMNS for alias in column.aliases}
 
 
-class UnreadableFile(ValueError):
-    """The file as a whole cannot be read as a CSV."""
-
-
-def decode(data: bytes) -> tuple[str, str]:
-    """Bytes -> (text, encoding name). UTF-8 (with or without BOM), UTF-16 with BOM,
-    or Windows-1252, as French spreadsheets export them."""
-    if not data.strip():
-        raise UnreadableFile("Le fichier est vide.")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16"), "UTF-16"
-        except UnicodeDecodeError:
-            raise UnreadableFile("Le fichier est en UTF-16 mais son contenu est illisible.") from None
-    if b"\x00" in data[:65536] or data.startswith((b"%PDF", b"PK\x03\x04", b"\x7fELF", b"MZ")):
-        raise UnreadableFile(
-            "Ce fichier n'est pas un fichier CSV (contenu binaire : tableur, PDF ou archive ?). "
-            "Depuis le tableur, choisissez « Enregistrer sous » puis « CSV (séparateur : "
-            "point-virgule) »."
-        )
-    if data.startswith(b"\xef\xbb\xbf"):
-        try:
-            return data[3:].decode("utf-8"), "UTF-8 (BOM)"
-        except UnicodeDecodeError:
-            raise UnreadableFile(
-                "Le fichier annonce l'encodage UTF-8 mais contient des caractères invalides."
-            ) from None
-    try:
-        return data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise UnreadableFile(
-            "Encodage du fichier non reconnu : enregistrez-le en UTF-8 ou en "
-            "« CSV (séparateur : point-virgule) » depuis le tableur."
-        ) from None
-    return text, "Windows-1252"
-
-
-def _has_binary_controls(text: str) -> bool:
-    sample = text[:65536]
-    controls = sum(1 for c in sample if ord(c) < 32 and c not in "\t\r\n")
-    return controls > 0
-
-
-def _sniff_delimiter(header_line: str) -> str:
-    semicolons, commas = header_line.count(";"), header_line.count(",")
-    if semicolons == 0 and commas == 0:
-        raise UnreadableFile(
-            "Séparateur de colonnes non reconnu : la première ligne doit contenir les en-têtes "
-            "séparés par des points-virgules (;) ou des virgules (,)."
-        )
-    return ";" if semicolons >= commas else ","
-
-
 def parse_date(text: str) -> date | None:
     for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
         try:
@@ -211,12 +155,12 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
 def _text(data: bytes, result: ParseResult) -> str:
     """The file as text; notes its encoding and delimiter in ``result``."""
     text, result.encoding = decode(data)
-    if _has_binary_controls(text):
+    if has_binary_controls(text):
         raise UnreadableFile(
             "Ce fichier contient des caractères de contrôle : ce n'est pas un CSV texte."
         )
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    result.delimiter = _sniff_delimiter(first_line)
+    result.delimiter = sniff_delimiter(first_line)
     return text
 
 
