@@ -4,10 +4,9 @@ one dossier's checklist and decision)."""
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 
-from flask import flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -21,6 +20,7 @@ from exam_app.dossiers.forms import ConfirmForm, DeadlineForm, DecisionForm, Ext
 from exam_app.dossiers.internships import internship_days, internships
 from exam_app.dossiers.models import Decision
 from exam_app.dossiers.validity import unit_validity
+from exam_app.downloads import attachment
 from exam_app.enrolment.models import Candidate, Establishment
 from exam_app.extensions import db
 from exam_app.permissions import dossier_for_reader_or_403, dossier_unit_or_404, roles_required
@@ -122,8 +122,8 @@ def dashboard_csv(code: str):
     unit_code = request.args.get("unite") or units_with_dossier()[0].code
     dossier_unit_or_404(unit_code)
     views = dashboards.session_views(session=session, unit_code=unit_code)
-    return send_file(io.BytesIO(dashboards.deposits_csv(views, unit_code)), mimetype="text/csv",
-                     as_attachment=True, download_name=f"depots-{session.code}-{unit_code}.csv")
+    return attachment(dashboards.deposits_csv(views, unit_code), mimetype="text/csv",
+                      filename=f"depots-{session.code}-{unit_code}.csv")
 
 
 # ---- conformity control ---------------------------------------------------------------------

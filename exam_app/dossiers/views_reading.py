@@ -4,8 +4,6 @@ commission's dossiers."""
 
 from __future__ import annotations
 
-import io
-
 from flask import render_template, request, send_file
 
 from exam_app.accounts.models import Role
@@ -13,6 +11,7 @@ from exam_app.dossiers import conformity, receipts, state
 from exam_app.dossiers.blueprint import bp
 from exam_app.dossiers.storage import get_storage
 from exam_app.dossiers.validity import unit_validity
+from exam_app.downloads import attachment
 from exam_app.permissions import (
     dossier_file_for_reader_or_403,
     dossier_for_reader_or_403,
@@ -27,10 +26,8 @@ def receipt(candidate_id: int, unit_code: str):
     candidate, _ = dossier_for_reader_or_403(candidate_id, unit_code)
     view = state.dossier_view(candidate=candidate, unit_code=unit_code)
     pdf = receipts.render_receipt(view)
-    response = send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=True,
-                         download_name=f"accuse-de-depot-{unit_code}-{candidate.number}.pdf")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return attachment(pdf, mimetype="application/pdf",
+                      filename=f"accuse-de-depot-{unit_code}-{candidate.number}.pdf")
 
 
 @bp.route("/dossiers/fichiers/<int:file_id>")

@@ -9,10 +9,8 @@ so that ``exam_app.e6.views.bp`` carries every route.
 
 from __future__ import annotations
 
-import io
-
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, send_file
+from flask import Blueprint, abort, flash
 
 from exam_app.enrolment.models import ExamSession
 from exam_app.errors import ServiceError
@@ -46,9 +44,3 @@ def session_or_404(code: str) -> ExamSession:
     return session
 
 
-def download(data: bytes, *, mimetype: str, filename: str):
-    """A generated file as an attachment, never cached."""
-    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
-                         download_name=filename)
-    response.headers["Cache-Control"] = "no-store"
-    return response

@@ -7,9 +7,10 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
+from exam_app.downloads import attachment
 from exam_app.e6 import documents
 from exam_app.e6 import release as release_service
-from exam_app.e6.blueprint import bp, commit, download, flash_error, session_or_404
+from exam_app.e6.blueprint import bp, commit, flash_error, session_or_404
 from exam_app.e6.common import E6Error
 from exam_app.e6.definition import E6
 from exam_app.e6.forms import ConfirmForm
@@ -51,5 +52,5 @@ def _released_session_or_redirect(code: str) -> ExamSession:
 def bordereau(code: str):
     """The E6 bordereau de notation (PDF), after the levée d'anonymat."""
     session = _released_session_or_redirect(code)
-    return download(documents.bordereau_pdf(session=session), mimetype="application/pdf",
+    return attachment(documents.bordereau_pdf(session=session), mimetype="application/pdf",
                     filename=f"bordereau-{E6.code.lower()}-{session.code}.pdf")

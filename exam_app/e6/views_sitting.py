@@ -10,10 +10,11 @@ from flask_login import current_user
 
 from exam_app.accounts.models import Role
 from exam_app.clock import PARIS
+from exam_app.downloads import attachment
 from exam_app.e6 import documents
 from exam_app.e6 import release as release_service
 from exam_app.e6 import sitting as sitting_service
-from exam_app.e6.blueprint import bp, commit, download, flash_error
+from exam_app.e6.blueprint import bp, commit, flash_error
 from exam_app.e6.common import E6Error
 from exam_app.e6.definition import E6
 from exam_app.e6.forms import CsrfOnlyForm, RoomForm
@@ -141,7 +142,7 @@ def room(room_id: int):
 def attendance_sheet(room_id: int):
     """The room's liste d'émargement (PDF): candidates, end times, signature column."""
     room = e6_room_for_centre_staff_or_403(room_id)
-    return download(documents.attendance_sheet_pdf(room=room), mimetype="application/pdf",
+    return attachment(documents.attendance_sheet_pdf(room=room), mimetype="application/pdf",
                     filename=f"emargement-{E6.code.lower()}-{room.centre.code}-{room.id}.pdf")
 
 
@@ -151,5 +152,5 @@ def labels(centre_id: int):
     """The A4 sticker sheets of the centre's anonymous copies (PDF)."""
     centre = centre_or_403(centre_id)
     pdf = documents.labels_pdf(centre=centre, session=centre.session)
-    return download(pdf, mimetype="application/pdf",
+    return attachment(pdf, mimetype="application/pdf",
                     filename=f"etiquettes-{E6.code.lower()}-{centre.code}.pdf")

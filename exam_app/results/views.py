@@ -3,12 +3,11 @@ levée d'anonymat. Their URLs sit beside the E6 pages where they are offered."""
 
 from __future__ import annotations
 
-import io
-
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, url_for
 
 from exam_app.accounts.models import Role
+from exam_app.downloads import attachment
 from exam_app.e6.release import is_released
 from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
@@ -30,21 +29,13 @@ def _released_session_or_redirect(code: str) -> ExamSession:
     return session
 
 
-def _download(data: bytes, mimetype: str, filename: str):
-    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
-                         download_name=filename)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @bp.route("/gestion/sessions/<code>/e6/resultats.csv")
 @roles_required(Role.GESTIONNAIRE)
 def export_csv(code: str):
     """Results (number, name, one column per unit) as CSV, after the levée d'anonymat."""
     session = _released_session_or_redirect(code)
-    # send_file adds "; charset=utf-8" to a text type.
-    return _download(exports.export_csv(session.id), "text/csv",
-                     f"resultats-{session.code}.csv")
+    return attachment(exports.export_csv(session.id), mimetype="text/csv",
+                      filename=f"resultats-{session.code}.csv")
 
 
 @bp.route("/gestion/sessions/<code>/e6/resultats.xlsx")
@@ -52,5 +43,5 @@ def export_csv(code: str):
 def export_xlsx(code: str):
     """Results (number, name, one column per unit) as XLSX, after the levée d'anonymat."""
     session = _released_session_or_redirect(code)
-    return _download(exports.export_xlsx(session.id, title=f"Résultats {session.name}"), XLSX,
-                     f"resultats-{session.code}.xlsx")
+    return attachment(exports.export_xlsx(session.id, title=f"Résultats {session.name}"),
+                      mimetype=XLSX, filename=f"resultats-{session.code}.xlsx")

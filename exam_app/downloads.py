@@ -1,0 +1,20 @@
+"""Generated files (PDF, CSV, XLSX) sent as attachments: one way, through
+``send_file`` (which writes ``Content-Disposition`` with an ASCII fallback and
+``filename*`` for accented names), never cached since they hold personal data."""
+
+from __future__ import annotations
+
+import io
+
+from flask import send_file
+
+
+def attachment(data: bytes, *, mimetype: str, filename: str):
+    """The bytes as a download named ``filename``; ``Cache-Control: no-store``.
+
+    Give text types without a charset: ``send_file`` adds ``; charset=utf-8``.
+    """
+    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                         download_name=filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
