@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections import Counter
 from datetime import date
 from itertools import count
 
@@ -283,3 +284,33 @@ def fast_password_hashing(monkeypatch):
 
     monkeypatch.setattr(account_models, "generate_password_hash",
                         lru_cache(maxsize=None)(account_models.generate_password_hash))
+
+
+# ---- what was skipped, and why ------------------------------------------------------
+
+
+def _skip_reason(report) -> str:
+    # pytest gives (path, line, "Skipped: reason") for a skip.
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr
+    return str(reason).removeprefix("Skipped: ")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """End the run with what was skipped and why (after pytest's short summary)."""
+    result = yield
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if r.skipped]
+    terminalreporter.write_sep("=", "skipped, and why")
+    if not skipped:
+        terminalreporter.write_line("Nothing skipped.")
+        return result
+    reasons = Counter(_skip_reason(r) for r in skipped)
+    terminalreporter.write_line(
+        f"Skipped: {len(skipped)} test{'s' if len(skipped) > 1 else ''} — reasons:", yellow=True)
+    for reason, n in reasons.most_common():
+        terminalreporter.write_line(f"  {n:>4} × {reason}", yellow=True)
+    if any("navigateur" in reason for reason in reasons):
+        terminalreporter.write_line("  (REQUIRE_BROWSER=1 turns skipped browser tests into "
+                                    "failures, as CI does.)")
+    return result
