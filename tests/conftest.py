@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
 
 os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="exam_app-instance-"))
 
@@ -170,13 +171,17 @@ def _token_for_logout(client) -> str:
 
 _seq = count(1)
 _password_hash_cache: dict[str, str] = {}
+# Users built by the fixtures get a scrypt hash with a 32 times smaller cost, so that each
+# login of a test costs milliseconds, not a tenth of a second. The app's own hashing
+# (User.set_password: the CLI, the demo, password changes) keeps werkzeug's strong
+# parameters: tests/accounts/test_login.py checks them.
+TEST_PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
 
 
 def _hash(password: str) -> str:
     if password not in _password_hash_cache:
-        user = User(username="x", first_name="x", last_name="x")
-        user.set_password(password)
-        _password_hash_cache[password] = user.password_hash
+        _password_hash_cache[password] = generate_password_hash(
+            password, method=TEST_PASSWORD_HASH_METHOD)
     return _password_hash_cache[password]
 
 
