@@ -437,6 +437,15 @@ def demo_copy(loaded_demo, tmp_path):
 # ---- what was skipped, and why ------------------------------------------------------
 
 
+def on_postgresql() -> bool:
+    return (os.environ.get("TEST_DATABASE_URL") or "").startswith("postgresql")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres") and not on_postgresql():
+        pytest.skip("PostgreSQL only: set TEST_DATABASE_URL=postgresql+psycopg://… to run it")
+
+
 def _skip_reason(report) -> str:
     # pytest gives (path, line, "Skipped: reason") for a skip.
     longrepr = report.longrepr
