@@ -92,15 +92,17 @@ def empty_database() -> None:
     tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
     with _db.engine.begin() as conn:
         dialect = conn.dialect.name
-        if dialect == "postgresql":
-            quoted = ", ".join(f'"{t}"' for t in tables)
-            # TRUNCATE does not fire the row triggers that keep audit_event append-only.
-            conn.exec_driver_sql(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
-            return
+        # DELETE, children first, rather than TRUNCATE: on PostgreSQL, TRUNCATE gives every
+        # table new files, about 0.4 s per test where the DELETEs of a test's few rows take
+        # milliseconds. The append-only triggers of audit_event are lifted meanwhile.
         for statement in APPEND_ONLY_DROP.get(dialect, []):
             conn.exec_driver_sql(statement)
         for table in tables:
             conn.exec_driver_sql(f'DELETE FROM "{table}"')
+        if dialect == "postgresql":  # ids restart at 1, as SQLite's do once a table is empty
+            conn.exec_driver_sql(
+                "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = current_schema()")
         for statement in APPEND_ONLY_DDL.get(dialect, []):
             conn.exec_driver_sql(statement)
 
