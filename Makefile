@@ -1,6 +1,7 @@
 # exam_app — the commands the README shows.
 #   make run    install, migrate, load the demo session (if empty), serve on :5000
-#   make test   run the test suite (SQLite by default; TEST_DATABASE_URL for PostgreSQL)
+#   make test   run the test suite (SQLite by default; TEST_DATABASE_URL for PostgreSQL),
+#               ending with what it skipped and why
 #   make bench  run the benchmarks (one JSON line each)
 #   make lint   ruff
 

@@ -38,13 +38,15 @@ def _fast_hashing(fast_password_hashing):
 # ---- demo -----------------------------------------------------------------------------
 
 
-def test_demo_loads_the_session_once_and_prints_the_logins(app, db):
-    first = _invoke(app, db, "demo")
-    assert first.exit_code == 0, first.output
-    assert "Session de démonstration « SAM2027 » chargée (150 candidats)." in first.output
-    assert "Comptes de démonstration (mot de passe commun : demo-sam-2027)" in first.output
+def test_demo_loads_the_session_once_and_prints_the_logins(loaded_demo, demo_db):
+    # The shared demo was loaded by `flask demo` into an empty database.
+    db = demo_db
+    first_output = loaded_demo.output
+    assert loaded_demo.exit_code == 0, first_output
+    assert "Session de démonstration « SAM2027 » chargée (150 candidats)." in first_output
+    assert "Comptes de démonstration (mot de passe commun : demo-sam-2027)" in first_output
     for username in ("gestion", "centre1", "jury1", "jury7", "correcteur1", "candidat1"):
-        assert f" {username} " in first.output
+        assert f" {username} " in first_output
     session = db.session.scalars(sa.select(ExamSession)).one()
     assert (session.code, session.name) == ("SAM2027", "BTS SAM 2027")
     assert _count(db, Centre) == 3
@@ -54,7 +56,8 @@ def test_demo_loads_the_session_once_and_prints_the_logins(app, db):
     assert set(db.session.scalars(sa.select(RoleAssignment.role)).all()) == {r.value for r in Role}
     users = _count(db, User)
 
-    second = _invoke(app, db, "demo")
+    second = loaded_demo.app.test_cli_runner().invoke(args=["demo"])
+    db.session.expire_all()
     assert second.exit_code == 0, second.output
     assert "La session de démonstration est déjà chargée : rien à faire." in second.output
     assert "Comptes de démonstration (mot de passe commun : demo-sam-2027)" in second.output
@@ -65,10 +68,12 @@ def test_demo_loads_the_session_once_and_prints_the_logins(app, db):
     assert _count(db, User) == users
 
 
-def test_demo_demo_accounts_log_in_with_the_printed_password(app, db, client):
-    _invoke(app, db, "demo", "--candidates", "10")
-    from tests.conftest import csrf_token_from
+def test_demo_demo_accounts_log_in_with_the_printed_password(demo_copy):
+    from tests.conftest import IsolatedClient, csrf_token_from
 
+    app = demo_copy.app()
+    app.test_client_class = IsolatedClient
+    client = app.test_client()
     page = client.get("/connexion")
     response = client.post("/connexion", data={
         "username": "gestion", "password": "demo-sam-2027",

@@ -12,13 +12,12 @@ from exam_app.enrolment.models import Candidate, Centre, Establishment
 from exam_app.juries.models import Commission
 
 
-def test_demo_session_is_complete_and_consistent(db, fast_password_hashing):
-    assert demo.is_loaded() is False
-    logins = demo.load()
-    db.session.commit()
+def test_demo_session_is_complete_and_consistent(loaded_demo, demo_db):
+    assert loaded_demo.loaded_before is False
+    logins = loaded_demo.logins
     assert demo.is_loaded() is True
 
-    candidates = db.session.scalars(sa.select(Candidate)).all()
+    candidates = demo_db.session.scalars(sa.select(Candidate)).all()
     assert len(candidates) == 150
     assert len({c.number for c in candidates}) == 150
     assert all(re.fullmatch(r"02\d{9}", c.number) for c in candidates)
@@ -26,16 +25,16 @@ def test_demo_session_is_complete_and_consistent(db, fast_password_hashing):
     assert {c.form_for("E5") for c in candidates} == {"ccf", "ponctuel"}
     assert all(c.search_text for c in candidates)
 
-    establishments = db.session.scalars(sa.select(Establishment)).all()
+    establishments = demo_db.session.scalars(sa.select(Establishment)).all()
     assert len(establishments) == 8
     assert all(re.fullmatch(r"\d{7}[A-Z]", e.uai) for e in establishments)
-    assert db.session.scalar(sa.select(sa.func.count(Centre.id))) == 3
+    assert demo_db.session.scalar(sa.select(sa.func.count(Centre.id))) == 3
 
-    commissions = db.session.scalars(sa.select(Commission)).all()
+    commissions = demo_db.session.scalars(sa.select(Commission)).all()
     ponctuel = [c for c in commissions if c.form == "ponctuel"]
     assert sorted((c.unit_code, c.centre.code) for c in ponctuel) == sorted(
         (unit, centre.code) for unit in ("E4", "E5")
-        for centre in db.session.scalars(sa.select(Centre)))
+        for centre in demo_db.session.scalars(sa.select(Centre)))
     for commission in commissions:
         assert sorted(m.member_role for m in commission.members) == ["enseignant", "professionnel"]
     # Conflict of interest: in ponctuel form a teacher never examines their own students.
@@ -49,10 +48,10 @@ def test_demo_session_is_complete_and_consistent(db, fast_password_hashing):
         teacher = next(m for m in commission.members if m.member_role == "enseignant")
         assert teacher.establishment_id == commission.establishment_id
 
-    assert set(db.session.scalars(sa.select(RoleAssignment.role))) == {r.value for r in Role}
-    usernames = set(db.session.scalars(sa.select(User.username)))
+    assert set(demo_db.session.scalars(sa.select(RoleAssignment.role))) == {r.value for r in Role}
+    usernames = set(demo_db.session.scalars(sa.select(User.username)))
     assert {login.username for login in logins} <= usernames
     assert [login.username for login in demo.logins_for_display()] == [
         "gestion", "centre1", "jury1", "jury2", "jury7", "jury8", "correcteur1", "candidat1"]
-    gestion = db.session.scalar(sa.select(User).where(User.username == "gestion"))
+    gestion = demo_db.session.scalar(sa.select(User).where(User.username == "gestion"))
     assert gestion.check_password(demo.demo_password()) is True

@@ -22,6 +22,8 @@ def test_password_is_hashed_with_scrypt(db):
     user = User(username="a", first_name="A", last_name="B")
     user.set_password("un mot de passe")
     assert user.password_hash.startswith("scrypt:")
+    # werkzeug's strong parameters (N=2**15, r=8, p=1); only the fixtures' users are cheaper.
+    assert user.password_hash.split("$")[0] == "scrypt:32768:8:1"
     assert "un mot de passe" not in user.password_hash
     assert user.check_password("un mot de passe") is True
     assert user.check_password("autre chose") is False

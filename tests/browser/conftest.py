@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,20 +36,13 @@ def _unavailable(reason: str):
     pytest.skip(f"tests navigateur ignorés : {reason} (apt-get install -y chromium)")
 
 
-@pytest.fixture(scope="session")
-def live_server(app):
-    """The app served over HTTP on 127.0.0.1 (free port), on the test database.
+# Served apps are not in TESTING mode, so errors are handled as in production.
+SERVED_CONFIG = {"TESTING": False, "SECRET_KEY": "browser-test-secret"}
 
-    A second app on the same database as ``app`` (whose fixture created the
-    schema), not in TESTING mode, so errors are handled as in production.
-    """
-    served = create_app({
-        "SECRET_KEY": "browser-test-secret",
-        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-        "SESSION_COOKIE_SECURE": False,
-        "REMEMBER_COOKIE_SECURE": False,
-        "STORAGE_DIR": app.config["STORAGE_DIR"],
-    })
+
+@contextmanager
+def serving(served):
+    """``served`` over HTTP on 127.0.0.1 (free port), in a thread: yields its base URL."""
     server = make_server("127.0.0.1", 0, served, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -62,6 +56,24 @@ def live_server(app):
             from exam_app.extensions import db
 
             db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served over HTTP on 127.0.0.1 (free port), on the test database.
+
+    A second app on the same database as ``app`` (whose fixture created the
+    schema), not in TESTING mode.
+    """
+    served = create_app({
+        "SECRET_KEY": "browser-test-secret",
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+        "STORAGE_DIR": app.config["STORAGE_DIR"],
+    })
+    with serving(served) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from exam_app import demo
 from exam_app.accounts.models import Role
-from tests.conftest import PASSWORD
+from exam_app.extensions import db
+from tests.browser.conftest import SERVED_CONFIG, serving
+from tests.conftest import PASSWORD, build_user
 
 pytestmark = pytest.mark.browser
 
@@ -21,27 +22,30 @@ PAGES = {
 
 
 @pytest.fixture()
-def demo_session(db, fast_password_hashing, create_user):
-    demo.load()
-    user = create_user(Role.GESTIONNAIRE, username="tablette", first_name="Claire",
-                       last_name="Vasseur")
-    db.session.commit()
-    return user
+def demo_server(chromium, demo_copy):
+    """A copy of the demo, with a gestionnaire « tablette », served over HTTP."""
+    served = demo_copy.app(**SERVED_CONFIG)
+    with served.app_context():
+        build_user(Role.GESTIONNAIRE, username="tablette", first_name="Claire",
+                   last_name="Vasseur")
+        db.session.commit()
+    with serving(served) as url:
+        yield url
 
 
 @pytest.mark.parametrize("width", [768, 1280])
-def test_gestion_pages_fit_the_screen(chromium, live_server, demo_session, screenshot, width):
+def test_gestion_pages_fit_the_screen(chromium, demo_server, screenshot, width):
     context = chromium.new_context(viewport={"width": width, "height": 1024}, locale="fr-FR")
     page = context.new_page()
     try:
-        page.goto(f"{live_server}/connexion")
+        page.goto(f"{demo_server}/connexion")
         page.get_by_label("Identifiant").fill("tablette")
         page.get_by_label("Mot de passe").fill(PASSWORD)
         with page.expect_navigation():
             page.get_by_role("button", name="Se connecter").click()
         too_wide = {}
         for name, path in PAGES.items():
-            page.goto(f"{live_server}{path}")
+            page.goto(f"{demo_server}{path}")
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             if overflow > 0:
                 too_wide[name] = overflow

@@ -3,8 +3,7 @@ from exam_app.e6 import bareme, marking
 from exam_app.e6.lots import session_lots
 
 
-def test_demo_gives_each_demo_correcteur_a_lot_with_some_marks(db):
-    demo.load(candidates=40)
+def test_demo_gives_each_demo_correcteur_a_lot_with_some_marks(demo_db):
     session = demo.ExamSession.query.filter_by(code=demo.DEMO_CODE).one()
     lots = session_lots(session.id)
     assert [lot.corrector.username for lot in lots] == ["correcteur1", "correcteur2",
