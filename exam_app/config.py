@@ -47,9 +47,11 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
-        # Upload fast paths: "fast" (default) or "reference" (dossiers/body.py, storage.py).
+        # Fast paths: "fast" (default) or "reference" (dossiers/body.py, dossiers/storage.py,
+        # juries/autosave_reference.py), each beside its fast module with an equivalence test.
         "DOSSIER_BODY_READER": os.environ.get("DOSSIER_BODY_READER") or "fast",
         "DOSSIER_STORAGE_WRITER": os.environ.get("DOSSIER_STORAGE_WRITER") or "fast",
+        "JURY_AUTOSAVE_STORE": os.environ.get("JURY_AUTOSAVE_STORE") or "fast",
     }
     if with_secret:
         values["SECRET_KEY"] = load_secret_key(instance_path)
@@ -85,5 +87,4 @@ DEFAULTS: dict = {
     "JURY_MAX_OPS": 100,
     # Autosave through the fast field store (prebuilt statements; one fused statement on
     # PostgreSQL); False selects the plain reference store (juries/autosave_reference.py).
-    "JURY_AUTOSAVE_FAST": True,
 }

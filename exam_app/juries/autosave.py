@@ -1,7 +1,7 @@
 """Autosave of grid fields: per-field compare-and-set, idempotent operation ids.
 
 The database work goes through a field store (``autosave_reference``): the
-fast one (``autosave_fast.FastStore``) unless ``JURY_AUTOSAVE_FAST`` is off,
+fast one (``autosave_fast.FastStore``) unless ``JURY_AUTOSAVE_STORE`` is ``reference``,
 then the plain ``ReferenceStore``. Same contract as every service:
 keyword-only arguments, flush and audit, never commit, never read ``request``;
 refusals raise ``JuryError``.
@@ -122,8 +122,8 @@ def save_context(*, passage_id: int, user_id: int, grid_key: str = AGREED) -> Sa
 
 
 def field_store() -> FieldStore:
-    """The configured store: fast by default (``JURY_AUTOSAVE_FAST``), else the reference."""
-    if current_app.config.get("JURY_AUTOSAVE_FAST", True):
+    """The configured store: fast by default (``JURY_AUTOSAVE_STORE``), else the reference."""
+    if current_app.config.get("JURY_AUTOSAVE_STORE", "fast") != "reference":
         return FastStore(db.session.connection())
     return ReferenceStore()
 

@@ -3,7 +3,7 @@
 The same script of saves (new values, a replay of the same op id, stale
 versions, the same edit from both jurors, batches, refused values, unknown
 fields, private grids, validations cleared by a later save, a final mark)
-goes through the autosave endpoint once with ``JURY_AUTOSAVE_FAST`` on and
+goes through the autosave endpoint once with ``JURY_AUTOSAVE_STORE`` fast and
 once with it off, each on a passage of its own. The responses and the rows
 (grid values, versions, authors and times, the agreed revision, the
 operation records, validations and the audit trail) must be the same once
@@ -161,7 +161,7 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
     db.session.commit()
     answers, rows = {}, {}
     for run, fast in (("fast", True), ("reference", False)):
-        monkeypatch.setitem(app.config, "JURY_AUTOSAVE_FAST", fast)
+        monkeypatch.setitem(app.config, "JURY_AUTOSAVE_STORE", "fast" if fast else "reference")
         answers[run] = _run(app, db, passages[run], f"{run}-")
         db.session.expire_all()
         rows[run] = _rows(db, ids[run], f"{run}-")
@@ -181,7 +181,7 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
 def test_store_selected_by_configuration(app, db, monkeypatch, fast):
-    monkeypatch.setitem(app.config, "JURY_AUTOSAVE_FAST", fast)
+    monkeypatch.setitem(app.config, "JURY_AUTOSAVE_STORE", "fast" if fast else "reference")
     store = autosave.field_store()
     postgres = db.session.connection().dialect.name == "postgresql"
     assert (type(store), getattr(store, "fuse", None)) == (

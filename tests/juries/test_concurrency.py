@@ -24,7 +24,7 @@ FIELDS = ("appreciation", "s:performance")
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
 def test_concurrent_saves_none_lost(app, db, create_passage, monkeypatch, fast):
-    monkeypatch.setitem(app.config, "JURY_AUTOSAVE_FAST", fast)
+    monkeypatch.setitem(app.config, "JURY_AUTOSAVE_STORE", "fast" if fast else "reference")
     passage = create_passage()
     passage_id = passage.id
     juror_ids = [m.user_id for m in passage.commission.members]
