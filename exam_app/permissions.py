@@ -85,6 +85,30 @@ def can_read_dossier(user: User, dossier) -> bool:
     return found is not None
 
 
+def session_or_404(code: str):
+    """The exam session with this code; the views that take one are the académie's, whose
+    role decorator already admits every session (``can_manage``)."""
+    from exam_app.enrolment.models import ExamSession
+    from exam_app.extensions import db
+
+    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
+    if session is None:
+        abort(404)
+    return session
+
+
+def _managed_or_403(model, object_id: int):
+    """An object that only the académie's exam office reaches: 404 when unknown, 403 otherwise."""
+    from exam_app.extensions import db
+
+    found = db.session.get(model, object_id)
+    if found is None:
+        abort(404)
+    if not can_manage(current_user):
+        abort(403)
+    return found
+
+
 def centre_or_403(centre_id: int):
     """The centre, if the current user may see it: 404 when unknown, 403 when out of scope."""
     from exam_app.enrolment.models import Centre
@@ -117,14 +141,8 @@ def e6_room_for_centre_staff_or_403(room_id: int):
 def lot_for_manager_or_403(lot_id: int):
     """An E6 lot, for the académie: 404 when unknown, 403 for anyone else."""
     from exam_app.e6.models import E6Lot
-    from exam_app.extensions import db
 
-    lot = db.session.get(E6Lot, lot_id)
-    if lot is None:
-        abort(404)
-    if not can_manage(current_user):
-        abort(403)
-    return lot
+    return _managed_or_403(E6Lot, lot_id)
 
 
 def lot_for_corrector_or_403(lot_id: int):
@@ -303,25 +321,13 @@ def passage_for_juror_or_403(passage_id: int):
 
 def passage_for_manager_or_403(passage_id: int):
     """A passage, for the académie's exam office: 404 when unknown, 403 otherwise."""
-    from exam_app.extensions import db
     from exam_app.juries.models import Passage
 
-    passage = db.session.get(Passage, passage_id)
-    if passage is None:
-        abort(404)
-    if not can_manage(current_user):
-        abort(403)
-    return passage
+    return _managed_or_403(Passage, passage_id)
 
 
 def commission_for_manager_or_403(commission_id: int):
     """A commission, for the académie's exam office: 404 when unknown, 403 otherwise."""
-    from exam_app.extensions import db
     from exam_app.juries.models import Commission
 
-    commission = db.session.get(Commission, commission_id)
-    if commission is None:
-        abort(404)
-    if not can_manage(current_user):
-        abort(403)
-    return commission
+    return _managed_or_403(Commission, commission_id)

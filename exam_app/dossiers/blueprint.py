@@ -8,12 +8,10 @@ the candidate, the jurors and the académie) and ``views_academie.py``
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from exam_app.dossiers.common import Limits
 from exam_app.dossiers.models import DossierFile
-from exam_app.enrolment.models import ExamSession
 from exam_app.errors import ServiceError, error_body, json_error
 from exam_app.extensions import db
 
@@ -31,14 +29,6 @@ def purge_uploads_command() -> None:
     count = purge_stale_uploads(storage=get_storage())
     db.session.commit()
     click.echo(f"{count} envoi(s) abandonné(s) supprimé(s).")
-
-
-def session_or_404(code: str) -> ExamSession:
-    """The exam session with this code (the académie manages every session)."""
-    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
-    if session is None:
-        abort(404)
-    return session
 
 
 def limits() -> Limits:

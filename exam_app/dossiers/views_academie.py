@@ -14,7 +14,7 @@ from exam_app.accounts.models import Role
 from exam_app.clock import PARIS, to_local
 from exam_app.dossiers import conformity, dashboards, state
 from exam_app.dossiers import deadlines as deadline_services
-from exam_app.dossiers.blueprint import bp, error_json, error_response, session_or_404
+from exam_app.dossiers.blueprint import bp, error_json, error_response
 from exam_app.dossiers.common import DepositError, units_with_dossier
 from exam_app.dossiers.forms import ConfirmForm, DeadlineForm, DecisionForm, ExtensionForm
 from exam_app.dossiers.internships import internship_days, internships
@@ -23,7 +23,12 @@ from exam_app.dossiers.validity import unit_validity
 from exam_app.downloads import attachment
 from exam_app.enrolment.models import Candidate, Establishment
 from exam_app.extensions import db
-from exam_app.permissions import dossier_for_reader_or_403, dossier_unit_or_404, roles_required
+from exam_app.permissions import (
+    dossier_for_reader_or_403,
+    dossier_unit_or_404,
+    roles_required,
+    session_or_404,
+)
 
 # ---- deadlines, extensions ------------------------------------------------------------
 

@@ -10,9 +10,8 @@ so that ``exam_app.e6.views.bp`` carries every route.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash
+from flask import Blueprint, flash
 
-from exam_app.enrolment.models import ExamSession
 from exam_app.errors import ServiceError
 from exam_app.extensions import db
 
@@ -34,13 +33,5 @@ def commit() -> bool:
               "vérifiez. Rien n'a été enregistré.", "error")
         return False
     return True
-
-
-def session_or_404(code: str) -> ExamSession:
-    """The exam session with this code (the académie manages them all)."""
-    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
-    if session is None:
-        abort(404)
-    return session
 
 

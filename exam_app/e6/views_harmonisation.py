@@ -11,13 +11,13 @@ from exam_app.e6 import common, plot
 from exam_app.e6 import harmonisation as harmonisation_service
 from exam_app.e6 import lots as lots_service
 from exam_app.e6 import marking as marking_service
-from exam_app.e6.blueprint import bp, commit, flash_error, session_or_404
+from exam_app.e6.blueprint import bp, commit, flash_error
 from exam_app.e6.common import E6Error
 from exam_app.e6.forms import AdjustForm, ConfirmForm, ReasonForm
 from exam_app.e6.models import E6Lot
 from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
-from exam_app.permissions import lot_for_manager_or_403, roles_required
+from exam_app.permissions import lot_for_manager_or_403, roles_required, session_or_404
 
 
 @bp.route("/gestion/sessions/<code>/e6/harmonisation")

@@ -11,13 +11,13 @@ from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.e6 import bareme as bareme_service
 from exam_app.e6 import lots as lots_service
 from exam_app.e6 import release as release_service
-from exam_app.e6.blueprint import bp, commit, flash_error, session_or_404
+from exam_app.e6.blueprint import bp, commit, flash_error
 from exam_app.e6.common import E6Error
 from exam_app.e6.forms import BaremeForm, ConfirmForm, CorrectorForm, CsrfOnlyForm
 from exam_app.e6.models import E6Corrector, E6Sitting
 from exam_app.enrolment.models import Candidate, Establishment, ExamSession
 from exam_app.extensions import db
-from exam_app.permissions import roles_required
+from exam_app.permissions import roles_required, session_or_404
 
 
 @bp.route("/gestion/sessions/<code>/e6/")

@@ -10,13 +10,13 @@ from exam_app.accounts.models import Role
 from exam_app.downloads import attachment
 from exam_app.e6 import documents
 from exam_app.e6 import release as release_service
-from exam_app.e6.blueprint import bp, commit, flash_error, session_or_404
+from exam_app.e6.blueprint import bp, commit, flash_error
 from exam_app.e6.common import E6Error
 from exam_app.e6.definition import E6
 from exam_app.e6.forms import ConfirmForm
 from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
-from exam_app.permissions import roles_required
+from exam_app.permissions import roles_required, session_or_404
 
 
 @bp.route("/gestion/sessions/<code>/e6/levee", methods=["POST"])
@@ -39,7 +39,8 @@ def lift(code: str):
     return redirect(url_for("e6.manage", code=session.code))
 
 
-def _released_session_or_redirect(code: str) -> ExamSession:
+def released_session_or_redirect(code: str) -> ExamSession:
+    """The session, once its E6 anonymity is lifted; otherwise back to the E6 page, saying so."""
     session = session_or_404(code)
     if not release_service.is_released(session.id):
         flash("Disponible après la levée d'anonymat.", "error")
@@ -51,6 +52,6 @@ def _released_session_or_redirect(code: str) -> ExamSession:
 @roles_required(Role.GESTIONNAIRE)
 def bordereau(code: str):
     """The E6 bordereau de notation (PDF), after the levée d'anonymat."""
-    session = _released_session_or_redirect(code)
+    session = released_session_or_redirect(code)
     return attachment(documents.bordereau_pdf(session=session), mimetype="application/pdf",
                     filename=f"bordereau-{E6.code.lower()}-{session.code}.pdf")

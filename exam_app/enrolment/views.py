@@ -5,7 +5,7 @@ also show commissions, are in ``overview``."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
@@ -14,19 +14,12 @@ from exam_app.enrolment import services
 from exam_app.enrolment.forms import CandidateImportForm
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
 from exam_app.extensions import db
-from exam_app.permissions import roles_required
+from exam_app.permissions import roles_required, session_or_404
 from exam_app.units import UnitForm, all_units
 
 bp = Blueprint("enrolment", __name__)
 # Templates show a candidate's form as ``c.form_for(form_unit_code()).label``.
 bp.add_app_template_global(services.form_unit_code, "form_unit_code")
-
-
-def _session_or_404(code: str) -> ExamSession:
-    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
-    if session is None:
-        abort(404)
-    return session
 
 
 def _int_arg(name: str) -> int | None:
@@ -51,7 +44,7 @@ def dashboard():
 @roles_required(Role.GESTIONNAIRE)
 def candidates(code: str):
     """Search, filter and page through the session's candidates."""
-    session = _session_or_404(code)
+    session = session_or_404(code)
     filters = services.CandidateFilters(
         q=request.args.get("q", "")[:100],
         establishment_id=_int_arg("etablissement"),
@@ -84,7 +77,7 @@ def candidates(code: str):
 @roles_required(Role.GESTIONNAIRE)
 def import_candidates(code: str):
     """Import candidates from a CSV file: all rows valid, or nothing written."""
-    session = _session_or_404(code)
+    session = session_or_404(code)
     form = CandidateImportForm()
     report = None
     status = 200
@@ -139,7 +132,7 @@ def import_candidates(code: str):
 @roles_required(Role.GESTIONNAIRE)
 def centres(code: str):
     """The session's exam centres with their candidate counts."""
-    session = _session_or_404(code)
+    session = session_or_404(code)
     counts = services.dashboard_counts(session)
     return render_template("enrolment/centres.html", session=session, counts=counts)
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 from datetime import UTC, time
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
 from exam_app.clock import PARIS, to_local, utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
-from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
 from exam_app.juries import lifecycle, validation
 from exam_app.juries import planning as plans
@@ -25,23 +24,16 @@ from exam_app.permissions import (
     commission_for_manager_or_403,
     passage_for_manager_or_403,
     roles_required,
+    session_or_404,
 )
 from exam_app.units import all_units, get_unit
-
-
-def _session_or_404(code: str) -> ExamSession:
-    """The exam session with this code (the gestionnaire manages every session)."""
-    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
-    if session is None:
-        abort(404)
-    return session
 
 
 @bp.route("/gestion/sessions/<code>/commissions")
 @roles_required(Role.GESTIONNAIRE)
 def commissions(code: str):
     """The session's commissions with their passage counts."""
-    session = _session_or_404(code)
+    session = session_or_404(code)
     rows = db.session.execute(
         sa.select(Commission, sa.func.count(Passage.id))
         .outerjoin(Passage, Passage.commission_id == Commission.id)
@@ -216,7 +208,7 @@ def reopen(passage_id: int):
 @roles_required(Role.GESTIONNAIRE)
 def board(code: str):
     """Live board of a day across centres: done, in progress, late, absent, marks."""
-    session = _session_or_404(code)
+    session = session_or_404(code)
     day = day_arg()
     start, end = lifecycle.day_bounds(day)
     now = utcnow()

@@ -12,7 +12,7 @@ from exam_app.enrolment import services
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.extensions import db
 from exam_app.juries.models import Commission
-from exam_app.permissions import can_view_centre, roles_required
+from exam_app.permissions import can_view_centre, roles_required, session_or_404
 from exam_app.units import all_units
 
 bp = Blueprint("overview", __name__)
@@ -22,9 +22,7 @@ bp = Blueprint("overview", __name__)
 @roles_required(Role.GESTIONNAIRE)
 def session_dashboard(code: str):
     """Counts per unit, centre and establishment for one session."""
-    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
-    if session is None:
-        abort(404)
+    session = session_or_404(code)
     counts = services.dashboard_counts(session)
     commissions = dict(
         db.session.execute(

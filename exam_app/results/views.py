@@ -3,14 +3,11 @@ levée d'anonymat. Their URLs sit beside the E6 pages where they are offered."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint
 
 from exam_app.accounts.models import Role
 from exam_app.downloads import attachment
-from exam_app.e6.release import is_released
-from exam_app.enrolment.models import ExamSession
-from exam_app.extensions import db
+from exam_app.e6.views_release import released_session_or_redirect
 from exam_app.permissions import roles_required
 from exam_app.results import exports
 
@@ -19,21 +16,11 @@ bp = Blueprint("results", __name__)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _released_session_or_redirect(code: str) -> ExamSession:
-    session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
-    if session is None:
-        abort(404)
-    if not is_released(session.id):
-        flash("Disponible après la levée d'anonymat.", "error")
-        abort(redirect(url_for("e6.manage", code=session.code)))
-    return session
-
-
 @bp.route("/gestion/sessions/<code>/e6/resultats.csv")
 @roles_required(Role.GESTIONNAIRE)
 def export_csv(code: str):
     """Results (number, name, one column per unit) as CSV, after the levée d'anonymat."""
-    session = _released_session_or_redirect(code)
+    session = released_session_or_redirect(code)
     return attachment(exports.export_csv(session.id), mimetype="text/csv",
                       filename=f"resultats-{session.code}.csv")
 
@@ -42,6 +29,6 @@ def export_csv(code: str):
 @roles_required(Role.GESTIONNAIRE)
 def export_xlsx(code: str):
     """Results (number, name, one column per unit) as XLSX, after the levée d'anonymat."""
-    session = _released_session_or_redirect(code)
+    session = released_session_or_redirect(code)
     return attachment(exports.export_xlsx(session.id, title=f"Résultats {session.name}"),
                       mimetype=XLSX, filename=f"resultats-{session.code}.xlsx")
