@@ -14,7 +14,7 @@ from exam_app.clock import utcnow
 from exam_app.dossiers.common import DepositError, get_or_create_dossier
 from exam_app.dossiers.internships import internship_days, internships
 from exam_app.dossiers.models import ConformityReason, Decision, Dossier
-from exam_app.dossiers.state import DossierView
+from exam_app.dossiers.state import DossierView, dossier_view
 from exam_app.enrolment.models import Candidate, ExamSession
 from exam_app.extensions import db
 
@@ -134,10 +134,50 @@ def automatic_checks(view: DossierView) -> list[Check]:
     return checks
 
 
+def missing_pieces(view: DossierView) -> list[str]:
+    """The required pieces without enough files, as the checker reads them."""
+    return [state.piece.label if state.count == 0
+            else f"{state.piece.label} ({state.count}/{state.piece.min_count})"
+            for state in view.pieces if not state.complete]
+
+
+def _required_confirmations(view: DossierView, decision: Decision, *, confirm_missing: bool,
+                            confirm_early: bool) -> dict:
+    """Refuse a conforme decision on an incomplete dossier, or any decision before the
+    deadline, unless confirmed; returns what was confirmed (for the audit event)."""
+    from exam_app.formatting import local_datetime
+
+    confirmed: dict = {}
+    missing = missing_pieces(view) if decision is Decision.COMPLIANT else []
+    if missing and not confirm_missing:
+        raise DepositError(
+            f"Pièces manquantes : {', '.join(missing)}. Confirmez pour déclarer ce dossier "
+            "conforme malgré tout.", status=409, code="confirm_missing", field="confirm_missing",
+            details=missing)
+    if missing:
+        confirmed["confirmed_missing"] = missing
+    if view.is_open and not confirm_early:
+        when = (f"la date limite de dépôt ({local_datetime(view.deadline)}, heure de Paris) "
+                "n'est pas passée" if view.deadline is not None
+                else "la date limite de dépôt n'est pas fixée")
+        raise DepositError(
+            f"Décision avant la date limite : {when}, le candidat peut encore déposer. "
+            "Confirmez pour décider dès maintenant.", status=409, code="confirm_early",
+            field="confirm_early", details=[when])
+    if view.is_open:
+        confirmed["confirmed_early"] = {"deadline": view.deadline}
+    return confirmed
+
+
 def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons: list[str],
            comment: str, actor, revision_reason: str | None = None,
+           confirm_missing: bool = False, confirm_early: bool = False,
            now: datetime | None = None) -> Dossier:
-    """Record the conformity decision; changing an existing one needs a reason (audited)."""
+    """Record the conformity decision; changing an existing one needs a reason (audited).
+
+    Declaring conforme a dossier with missing pieces needs ``confirm_missing``;
+    deciding before the (possibly extended) deadline needs ``confirm_early``.
+    """
     now = now or utcnow()
     decision = Decision(decision)
     known = {r.code for r in reasons_for(candidate.session_id)}
@@ -149,12 +189,16 @@ def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons:
         raise DepositError("Choisissez au moins un motif de non-conformité.", status=400)
     if decision is Decision.COMPLIANT:
         reasons = []
-    dossier = get_or_create_dossier(candidate=candidate, unit_code=unit_code, now=now)
+    view = dossier_view(candidate=candidate, unit_code=unit_code, now=now)
     revision_reason = (revision_reason or "").strip() or None
-    if dossier.decision is not None and revision_reason is None:
+    if view.dossier is not None and view.dossier.decision is not None and revision_reason is None:
         raise DepositError(
             "Une décision a déjà été prise : indiquez le motif de la révision pour la modifier.",
             status=409)
+    confirmed = _required_confirmations(view, decision, confirm_missing=confirm_missing,
+                                        confirm_early=confirm_early)
+    dossier = view.dossier or get_or_create_dossier(candidate=candidate, unit_code=unit_code,
+                                                    now=now)
     before = None
     if dossier.decision is not None:
         before = {"decision": dossier.decision, "reasons": list(dossier.decision_reasons or []),
@@ -168,6 +212,6 @@ def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons:
     record(actor=actor, action="dossier.conformity_revised" if before else "dossier.conformity_decided",
            object_type="dossier", object_id=dossier.id, session_id=candidate.session_id,
            before=before, after={"unit": unit_code, "decision": decision.value, "reasons": reasons,
-                                 "comment": dossier.decision_comment},
+                                 "comment": dossier.decision_comment, **confirmed},
            reason=revision_reason, now=now)
     return dossier

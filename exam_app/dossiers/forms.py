@@ -1,6 +1,7 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
+    BooleanField,
     DateField,
     DateTimeLocalField,
     HiddenField,
@@ -61,3 +62,6 @@ class DecisionForm(FlaskForm):
     comment = TextAreaField("Commentaire", validators=[Length(max=2000)])
     revision_reason = TextAreaField("Motif de la révision (si une décision existe déjà)",
                                     validators=[Length(max=2000)])
+    confirm_missing = BooleanField("Je confirme déclarer ce dossier conforme malgré les pièces "
+                                   "manquantes")
+    confirm_early = BooleanField("Je confirme décider avant la date limite de dépôt")

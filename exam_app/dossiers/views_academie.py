@@ -212,7 +212,9 @@ def check(candidate_id: int, unit_code: str):
                 conformity.decide(candidate=candidate, unit_code=unit_code,
                                   decision=Decision(form.decision.data),
                                   reasons=form.reasons.data or [], comment=form.comment.data or "",
-                                  revision_reason=form.revision_reason.data, actor=current_user)
+                                  revision_reason=form.revision_reason.data,
+                                  confirm_missing=form.confirm_missing.data,
+                                  confirm_early=form.confirm_early.data, actor=current_user)
             except DepositError as error:
                 db.session.rollback()
                 if wants_json:
@@ -243,6 +245,7 @@ def _check_page(candidate: Candidate, unit_code: str, form: DecisionForm) -> str
     periods = internships(candidate.id)
     context = {
         "view": view, "form": form, "checks": conformity.automatic_checks(view),
+        "missing": conformity.missing_pieces(view),
         "validity": unit_validity(candidate_id=candidate.id, unit_code=unit_code),
         "reasons": {r.code: r.label for r in conformity.reasons_for(candidate.session_id)},
         "periods": periods, "Decision": Decision, "days": internship_days(periods),

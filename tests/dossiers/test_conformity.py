@@ -23,6 +23,7 @@ from tests.conftest import csrf_token_from
 from tests.dossiers.helpers import complete_dossier, deposit
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+PAST = datetime(2020, 1, 1, tzinfo=UTC)  # a deadline passed both for NOW and the real clock
 
 
 def _deadline(session, unit="E4", at=NOW):
@@ -69,6 +70,7 @@ def test_extension_keeps_the_dossier_open_and_is_audited(app, create_session, cr
 def test_decisions_set_validity_and_revision_needs_a_reason(app, create_session, create_candidate,
                                                             create_user):
     session = create_session()
+    _deadline(session, at=PAST)
     candidate = create_candidate(session)
     complete_dossier(app, candidate, "E4")
     manager = create_user(Role.GESTIONNAIRE)
@@ -96,6 +98,7 @@ def test_decisions_set_validity_and_revision_needs_a_reason(app, create_session,
 def test_reason_configured_without_nv_effect_keeps_the_unit_valid(app, create_session,
                                                                   create_candidate, create_user):
     session = create_session()
+    _deadline(session, at=PAST)
     candidate = create_candidate(session)
     db.session.add_all([
         ConformityReason(session_id=session.id, code="pieces_non_signees",
@@ -150,6 +153,7 @@ def test_queue_decides_with_json_and_the_candidate_sees_the_reasons(app, client,
                                                                     create_candidate,
                                                                     create_user):
     session = create_session()
+    _deadline(session, at=PAST)
     candidate = create_candidate(session)
     deposit(app, candidate, "E4", "sommaire")
     login_as(create_user(Role.GESTIONNAIRE))
@@ -232,6 +236,7 @@ def test_gestionnaire_configures_reasons_and_their_nv_effect(client, login_as, c
 
 def test_reason_used_by_a_decision_cannot_be_removed(app, create_session, create_candidate):
     session = create_session()
+    _deadline(session, at=PAST)
     candidate = create_candidate(session)
     decide(candidate=candidate, unit_code="E4", decision=Decision.NON_COMPLIANT,
                     reasons=["hors_delai"], comment="", actor=None, now=NOW)

@@ -1,6 +1,9 @@
 /* Conformity queue: load each dossier without reloading the page, decide with the keyboard.
  * j / ArrowDown next, k / ArrowUp previous, o open the next piece in the viewer,
- * c decide "conforme" (saved at once), n "non conforme" (pick reasons, then Enter). */
+ * c decide "conforme" (saved at once), n "non conforme" (pick reasons, then Enter).
+ * A conforme decision on a dossier with missing pieces, and any decision before the
+ * deadline, first opens a dialog naming what is confirmed (Enter confirms, Escape cancels);
+ * the server refuses them without the confirmation anyway. */
 (function () {
   "use strict";
   var queue = document.querySelector("[data-queue]");
@@ -42,7 +45,80 @@
     });
   }
 
+  var dialog = document.querySelector("[data-confirm-dialog]");
+
+  function decisionOf(form) {
+    var radio = form.querySelector('input[name="decision"]:checked');
+    return radio ? radio.value : "";
+  }
+
+  // What this decision still needs confirming: [{box, text}], from the fragment's data.
+  function pendingConfirmations(form) {
+    var box = form.querySelector("[data-confirmations]");
+    var lines = [];
+    if (!box) { return lines; }
+    var missing = [];
+    try { missing = JSON.parse(box.dataset.missing || "[]"); } catch (err) { missing = []; }
+    var missingBox = form.querySelector('input[name="confirm_missing"]');
+    var earlyBox = form.querySelector('input[name="confirm_early"]');
+    if (decisionOf(form) === "compliant" && missing.length && missingBox && !missingBox.checked) {
+      lines.push({ box: missingBox, text: "Pièces manquantes : " + missing.join(", ") + "." });
+    }
+    if (box.dataset.early && earlyBox && !earlyBox.checked) {
+      lines.push({ box: earlyBox, text: "Décision avant la date limite : " + box.dataset.early + "." });
+    }
+    return lines;
+  }
+
+  function confirmThen(form, lines, then) {
+    var message = form.querySelector("[data-form-message]");
+    var label = decisionOf(form) === "compliant" ? "conforme" : "non conforme";
+    if (!dialog || typeof dialog.showModal !== "function") {
+      if (window.confirm("Déclarer ce dossier " + label + " ?\n" + lines.map(function (l) { return l.text; }).join("\n"))) {
+        lines.forEach(function (l) { l.box.checked = true; });
+        then();
+      }
+      return;
+    }
+    dialog.querySelector("[data-confirm-intro]").textContent = "Déclarer ce dossier " + label + " malgré :";
+    var list = dialog.querySelector("[data-confirm-list]");
+    list.innerHTML = "";
+    lines.forEach(function (l) { var li = document.createElement("li"); li.textContent = l.text; list.appendChild(li); });
+    dialog.returnValue = "";
+    dialog.addEventListener("close", function onClose() {
+      dialog.removeEventListener("close", onClose);
+      if (dialog.returnValue === "confirm") {
+        lines.forEach(function (l) { l.box.checked = true; });
+        then();
+      } else if (message) {
+        message.textContent = "Décision non enregistrée (confirmation annulée).";
+      }
+    });
+    dialog.showModal();
+    dialog.querySelector("[data-confirm-ok]").focus();
+  }
+
+  // The server asks for a confirmation the page did not know of (the dossier changed).
+  function confirmationBox(form, name) {
+    var box = form.querySelector('input[name="' + name + '"]');
+    if (!box) {
+      box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = name;
+      box.value = "y";
+      box.hidden = true;
+      form.appendChild(box);
+    }
+    return box;
+  }
+
   function submit(form) {
+    var lines = pendingConfirmations(form);
+    if (lines.length) { confirmThen(form, lines, function () { send(form); }); return; }
+    send(form);
+  }
+
+  function send(form) {
     var message = form.querySelector("[data-form-message]");
     message.textContent = "Enregistrement…";
     fetch(form.action, {
@@ -53,7 +129,14 @@
     }).then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     }).then(function (result) {
-      if (!result.ok) { message.textContent = result.body.message || "Décision refusée."; return; }
+      if (!result.ok) {
+        message.textContent = result.body.message || "Décision refusée.";
+        if (result.body.error === "confirm_missing" || result.body.error === "confirm_early") {
+          confirmThen(form, [{ box: confirmationBox(form, result.body.error), text: result.body.message }],
+                      function () { send(form); });
+        }
+        return;
+      }
       var info = links[index].querySelector(".muted");
       if (info) { info.textContent = (result.body.decision === "compliant" ? "Conforme" : "Non conforme") + " · " + result.body.label; }
       links[index].classList.add("decided");
@@ -103,6 +186,7 @@
 
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) { return; }
+    if (dialog && dialog.open) { return; }
     var tag = (e.target.tagName || "").toLowerCase();
     var typing = tag === "textarea" || (tag === "input" && !/^(radio|checkbox)$/.test(e.target.type)) || tag === "select";
     if (typing) { return; }
