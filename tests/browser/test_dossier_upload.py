@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from werkzeug.serving import make_server
@@ -127,15 +127,21 @@ def test_upload_resumes_after_the_connection_drops(app, db, tmp_path, live_serve
 
 def test_conformity_queue_decides_with_the_keyboard(app, db, live_server, chromium,
                                                     create_session, create_candidate, create_user):
+    """``c`` decides a complete dossier at once; on an incomplete one it opens a dialog
+    naming the missing pieces (Escape cancels, Enter confirms)."""
     from playwright.sync_api import expect
 
+    from exam_app.audit.models import AuditEvent
     from exam_app.dossiers.models import Dossier
-    from tests.dossiers.helpers import deposit
+    from tests.dossiers.helpers import complete_dossier, deposit
 
     session = create_session()
-    first, second = create_candidate(session, last_name="AAA"), create_candidate(session,
-                                                                                   last_name="BBB")
-    deposit(app, first, "E4", "sommaire")
+    db.session.add(DepositDeadline(session_id=session.id, unit_code="E4",
+                                   deadline_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    complete, partial, absent = (create_candidate(session, last_name=name)
+                                 for name in ("AAA", "BBB", "CCC"))
+    complete_dossier(app, complete, "E4")
+    deposit(app, partial, "E4", "sommaire")
     manager = create_user(Role.GESTIONNAIRE)
     db.session.commit()
     context = chromium.new_context()
@@ -144,20 +150,84 @@ def test_conformity_queue_decides_with_the_keyboard(app, db, live_server, chromi
         _login(page, live_server, manager)
         page.goto(f"{live_server}/gestion/sessions/{session.code}/conformite/E4")
         panel = page.locator("[data-queue-panel]")
-        expect(panel).to_contain_text(first.full_name)
+        dialog = page.locator("[data-confirm-dialog]")
+        expect(panel).to_contain_text(complete.full_name)
+        page.keyboard.press("c")  # complete: decided at once, no dialog
+        expect(panel).to_contain_text(partial.full_name)
+        expect(dialog).to_be_hidden()
+        expect(page.locator("[data-queue-list] a").nth(0)).to_contain_text("Conforme")
+        page.keyboard.press("c")  # incomplete: the dialog names what is missing
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("Pièces manquantes : Description des missions menées, "
+                                       "Attestation de non-plagiat")
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+        expect(panel.locator("[data-form-message]")).to_contain_text("confirmation annulée")
         page.keyboard.press("c")
-        expect(panel).to_contain_text(second.full_name)
+        expect(dialog).to_be_visible()
+        page.keyboard.press("Enter")
+        expect(panel).to_contain_text(absent.full_name)
+        expect(page.locator("[data-queue-list] a").nth(1)).to_contain_text("Conforme")
         page.keyboard.press("n")
         page.keyboard.press("Space")  # the focused first reason: absence de dossier
         page.locator("[data-queue-panel] button[type=submit]").focus()
         page.keyboard.press("Enter")
-        expect(page.locator("[data-queue-list] a").nth(1)).to_contain_text("Non conforme")
+        expect(page.locator("[data-queue-list] a").nth(2)).to_contain_text("Non conforme")
+        expect(dialog).to_be_hidden()
         page.keyboard.press("k")
-        expect(panel).to_contain_text(first.full_name)
+        expect(panel).to_contain_text(partial.full_name)
     finally:
         context.close()
     db.session.expire_all()
     decisions = {d.candidate_id: (d.decision, d.decision_reasons)
                  for d in db.session.query(Dossier)}
-    assert decisions == {first.id: ("compliant", []),
-                         second.id: ("non_compliant", ["absence_dossier"])}
+    assert decisions == {complete.id: ("compliant", []), partial.id: ("compliant", []),
+                         absent.id: ("non_compliant", ["absence_dossier"])}
+    confirmed = {e.object_id: e.after.get("confirmed_missing") for e in db.session.query(
+        AuditEvent).filter(AuditEvent.action == "dossier.conformity_decided")}
+    assert confirmed[str(_dossier_id(partial))][:1] == ["Description des missions menées"]
+    assert confirmed[str(_dossier_id(complete))] is None
+
+
+def _dossier_id(candidate) -> int:
+    from exam_app.dossiers.common import find_dossier
+
+    return find_dossier(candidate_id=candidate.id, unit_code="E4").id
+
+
+def test_conformity_queue_asks_before_deciding_before_the_deadline(
+        app, db, live_server, chromium, create_session, create_candidate, create_user):
+    """Before the deadline even a complete dossier needs the confirmation (the dialog says why)."""
+    from playwright.sync_api import expect
+
+    from exam_app.audit.models import AuditEvent
+    from tests.dossiers.helpers import complete_dossier
+
+    session = create_session()
+    db.session.add(DepositDeadline(session_id=session.id, unit_code="E4",
+                                   deadline_at=datetime(2099, 6, 30, 21, 59, tzinfo=UTC)))
+    candidate = create_candidate(session)
+    complete_dossier(app, candidate, "E4")
+    manager = create_user(Role.GESTIONNAIRE)
+    db.session.commit()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        _login(page, live_server, manager)
+        page.goto(f"{live_server}/gestion/sessions/{session.code}/conformite/E4")
+        dialog = page.locator("[data-confirm-dialog]")
+        expect(page.locator("[data-queue-panel]")).to_contain_text(candidate.full_name)
+        page.keyboard.press("c")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("Décision avant la date limite : la date limite de dépôt "
+                                       "(30/06/2099 à 23 h 59) n'est pas passée")
+        expect(dialog).not_to_contain_text("Pièces manquantes")
+        page.keyboard.press("Enter")
+        expect(page.locator("[data-queue-panel] [data-form-message]")).to_contain_text(
+            "Fin de la liste")
+    finally:
+        context.close()
+    db.session.expire_all()
+    [event] = db.session.query(AuditEvent).filter(
+        AuditEvent.action == "dossier.conformity_decided").all()
+    assert event.after["confirmed_early"] == {"deadline": "2099-06-30T21:59:00+00:00"}
