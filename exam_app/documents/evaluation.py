@@ -54,6 +54,17 @@ def _durations(passage: Passage) -> list[dict]:
     return rows
 
 
+def start_exception_line(passage: Passage) -> str | None:
+    """'Dérogation accordée par … le … : motif' when the passage started by exception."""
+    from exam_app.formatting import local_datetime
+
+    if passage.start_exception_at is None:
+        return None
+    by = passage.start_exception_by.display_name if passage.start_exception_by else "—"
+    return (f"Dérogation accordée par {by} le {local_datetime(passage.start_exception_at)} : "
+            f"{passage.start_exception_reason}")
+
+
 def fiche_view(passage: Passage, *, nv: bool | None = None,
                values: dict[str, str] | None = None) -> dict:
     """What the fiche shows; ``nv`` and ``values`` (the agreed grid) when already known."""
@@ -72,6 +83,7 @@ def fiche_view(passage: Passage, *, nv: bool | None = None,
         nv = unit_validity(candidate_id=passage.candidate_id,
                            unit_code=passage.unit_code) == UnitValidity.NV
     return {"agreed": values, "unit": unit, "variant": variant, "levels": unit.grid.levels,
+            "exception": start_exception_line(passage),
             "level_labels": levels,
             "sections": sections, "appreciation": values.get("appreciation", ""),
             "result": result_label(passage, nv=nv),
@@ -81,9 +93,11 @@ def fiche_view(passage: Passage, *, nv: bool | None = None,
 
 def fiche_content(passage: Passage, view: dict) -> list:
     """What the fiche vouches for: the agreed grid, the result, the durations, the jurors."""
-    return [passage.candidate.number, passage.unit_code, passage.variant_code,
-            sorted(view["agreed"].items()), view["result"],
-            [d["actual"] for d in view["durations"]], view["jurors"]]
+    content = [passage.candidate.number, passage.unit_code, passage.variant_code,
+               sorted(view["agreed"].items()), view["result"],
+               [d["actual"] for d in view["durations"]], view["jurors"]]
+    # Only fiches with an exception carry it: the fiches signed before keep their hash.
+    return content + [view["exception"]] if view["exception"] else content
 
 
 def is_final(passage: Passage, view: dict) -> bool:

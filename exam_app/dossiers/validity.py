@@ -115,3 +115,18 @@ def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = 
             for view in session_views(session=session, unit_code=unit_code, now=now,
                                       candidate_ids=candidate_ids)
             if _validity(view, nv_reasons) is UnitValidity.NV}
+
+
+def conformity_decided(*, candidate_id: int, unit_code: str) -> bool:
+    """Whether the conformity control has decided the candidate's dossier for the unit
+    (a unit without dossier pieces has nothing to decide: True)."""
+    import sqlalchemy as sa
+
+    from exam_app.dossiers.models import Dossier
+    from exam_app.extensions import db
+    from exam_app.units import get_unit
+
+    if not get_unit(unit_code).has_dossier:
+        return True
+    return db.session.scalar(sa.select(Dossier.decision).where(
+        Dossier.candidate_id == candidate_id, Dossier.unit_code == unit_code)) is not None

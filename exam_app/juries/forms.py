@@ -69,3 +69,10 @@ class ReopenForm(FlaskForm):
     confirm = BooleanField("Je confirme : la note redevient provisoire et le bordereau imprimé "
                            "n'est plus valable.",
                            validators=[DataRequired("Cochez la confirmation.")])
+
+
+class StartExceptionForm(FlaskForm):
+    reason = TextAreaField(
+        "Motif de la dérogation",
+        validators=[DataRequired("Indiquez le motif de la dérogation."),
+                    Length(min=5, max=1000, message="Entre 5 et 1000 caractères.")])

@@ -80,6 +80,18 @@ def require_scorable(passage: Passage) -> None:
         raise JuryError("Candidat absent (ABS) : ce passage ne peut pas être évalué.")
 
 
+def require_conformity_decided(passage: Passage) -> None:
+    """Refuse to start before the conformity control has decided the dossier, unless the
+    gestionnaire authorised this passage (``start_exception_at``)."""
+    if passage.start_exception_at is not None or validity.conformity_decided(
+            candidate_id=passage.candidate_id, unit_code=passage.unit_code):
+        return
+    raise JuryError(
+        f"Contrôle de conformité non décidé : le dossier {passage.unit_code} de ce candidat n'a "
+        "pas de décision, le passage ne peut pas commencer. Le gestionnaire doit décider la "
+        "conformité ou accorder une dérogation pour ce passage.", code="not_decided")
+
+
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """UTC bounds of a Europe/Paris day."""
     start = datetime.combine(day, time(0, 0), PARIS)
@@ -167,6 +179,7 @@ def start_passage(*, passage: Passage, actor, now: datetime | None = None) -> No
     if passage.started_at is not None:
         return
     require_scorable(passage)
+    require_conformity_decided(passage)
     if passage.attendance != Attendance.PRESENT.value:
         set_attendance(passage=passage, attendance=Attendance.PRESENT, actor=actor, now=now)
     passage.started_at = now

@@ -148,8 +148,14 @@ class Passage(db.Model):
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Bumped by every change of the agreed grid; validations name the revision they saw.
     agreed_revision: Mapped[int] = mapped_column(default=0)
+    # The gestionnaire's exception: start although the conformity control has not decided.
+    start_exception_reason: Mapped[str | None] = mapped_column(sa.Text())
+    start_exception_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    start_exception_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL"))
 
     commission: Mapped[Commission] = relationship(lazy="joined")
+    start_exception_by = relationship("User", foreign_keys=[start_exception_by_id])
     candidate = relationship("Candidate", lazy="joined")
     segments: Mapped[list[PassageSegment]] = relationship(
         back_populates="passage", cascade="all, delete-orphan", order_by="PassageSegment.index",

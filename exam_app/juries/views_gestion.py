@@ -14,11 +14,18 @@ from exam_app.accounts.models import Role
 from exam_app.clock import PARIS, to_local, utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.extensions import db
-from exam_app.juries import lifecycle, validation
+from exam_app.juries import derogation, lifecycle, validation
 from exam_app.juries import planning as plans
 from exam_app.juries.blueprint import bp, day_arg
 from exam_app.juries.errors import JuryError
-from exam_app.juries.forms import AssignForm, MoveForm, ReopenForm, ScheduleForm, SwapForm
+from exam_app.juries.forms import (
+    AssignForm,
+    MoveForm,
+    ReopenForm,
+    ScheduleForm,
+    StartExceptionForm,
+    SwapForm,
+)
 from exam_app.juries.models import Commission, CommissionSettings, Passage
 from exam_app.permissions import (
     commission_for_manager_or_403,
@@ -67,7 +74,7 @@ def planning(commission_id: int):
         assign_form=assign_form, schedule_form=schedule_form,
         nv=nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code),
         status_of=lifecycle.status, status_labels=lifecycle.STATUS_LABELS,
-        result_of=lifecycle.result_label,
+        result_of=lifecycle.result_label, needs_exception=derogation.needs_exception,
         get_unit=get_unit, swap_choices=_swap_choices(commission),
         variants=plans.variants_for(commission), move_form=MoveForm(), swap_form=SwapForm(),
         unassigned=plans.unassigned_candidates(commission),
@@ -237,3 +244,28 @@ def board(code: str):
     return render_template("juries/board.html", session=session, day=day, now=now,
                            boards=list(boards.values()), get_unit=get_unit)
 
+
+@bp.route("/gestion/passages/<int:passage_id>/derogation", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def start_exception(passage_id: int):
+    """Authorise a passage to start without a conformity decision, with a reason (audited)."""
+    passage = passage_for_manager_or_403(passage_id)
+    form = StartExceptionForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            derogation.grant_start_exception(passage=passage, reason=form.reason.data,
+                                             actor=current_user)
+        except JuryError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            status = error.status
+        else:
+            db.session.commit()
+            flash(f"Dérogation accordée : le passage de {passage.candidate.full_name} peut "
+                  "commencer sans décision de conformité.", "success")
+            return redirect(url_for("juries.planning", commission_id=passage.commission_id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("juries/start_exception.html", passage=passage, form=form,
+                           needed=derogation.needs_exception(passage)), status
