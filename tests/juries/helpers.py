@@ -31,6 +31,24 @@ def save(passage, user, field, value, base, op, key=AGREED, now=T0):
     return results
 
 
+def decide_conforme(passage, at=T0 - timedelta(days=20)):
+    """The conformity control decided the candidate's dossier conforme (a unit with a dossier)."""
+    from exam_app.dossiers.common import find_dossier
+    from exam_app.dossiers.models import Decision, Dossier
+    from exam_app.units import get_unit
+
+    if not get_unit(passage.unit_code).has_dossier:
+        return
+    dossier = find_dossier(candidate_id=passage.candidate_id, unit_code=passage.unit_code)
+    if dossier is None:
+        dossier = Dossier(candidate_id=passage.candidate_id, unit_code=passage.unit_code,
+                          created_at=at, decision_reasons=[])
+        _db.session.add(dossier)
+    dossier.decision = Decision.COMPLIANT.value
+    dossier.decided_at = at
+    _db.session.flush()
+
+
 def past_deadline(passage, at=T0 - timedelta(days=30)):
     from exam_app.dossiers import deadlines as dossiers
 

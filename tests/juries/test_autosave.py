@@ -34,7 +34,7 @@ def test_autosave_nv_check_agrees_with_full_validity(app, create_passage, state,
     from exam_app.dossiers.models import Decision
     from tests.dossiers.helpers import complete_dossier, deposit
 
-    passage = create_passage()
+    passage = create_passage(conforme=False)
     candidate = passage.candidate
     juror = members(passage)[0]
     if state != "no deadline, no dossier":

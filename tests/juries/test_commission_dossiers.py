@@ -40,7 +40,8 @@ def test_commission_page_shows_the_conformity_decision(app, client, login_as, db
     for candidate in (compliant, undecided):
         deposit(app, candidate, "E4", "sommaire")
     decide(candidate=compliant, unit_code="E4", decision=Decision.COMPLIANT, reasons=[],
-           comment="", actor=None, now=utcnow() + timedelta(days=400))
+           comment="", actor=None, now=utcnow() + timedelta(days=400),
+           confirm_missing=True, confirm_early=True)
     commission = create_commission(session, unit_code="E4", centre=centre)
     login_as(commission.members[0].user)
     page = client.get(f"/jury/commissions/{commission.id}/dossiers").get_data(as_text=True)

@@ -29,7 +29,7 @@ def test_nv_candidate_cannot_be_scored(create_passage):
     # (start_passage reads the real clock: the deadline is in the real past.)
     from exam_app.clock import utcnow
 
-    passage = create_passage()
+    passage = create_passage(conforme=False)
     past_deadline(passage, at=utcnow() - timedelta(days=1))
     juror = members(passage)[0]
     with pytest.raises(JuryError) as start_error:
