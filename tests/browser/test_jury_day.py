@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from exam_app import create_app
 from exam_app.accounts.models import Role, RoleAssignment, User
+from exam_app.dossiers.models import Decision, Dossier
 from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.juries import grids, planning
@@ -64,6 +65,9 @@ def jury_server(tmp_path):
         [passage] = planning.assign_candidates(commission=commission,
                                                numbers=[candidate.number],
                                                variant_code="ponctuel", actor=None)
+        # The conformity control decided the dossier: the passage may start.
+        db.session.add(Dossier(candidate_id=candidate.id, unit_code="E4", decision_reasons=[],
+                               decision=Decision.COMPLIANT.value))
         db.session.commit()
         passage_id = passage.id
     server = make_server("127.0.0.1", 0, app, threaded=True)
