@@ -180,3 +180,31 @@ def test_fiches_built_in_batch_equal_one_by_one_and_keep_nv(jury_day, request_co
     text = pdf_text(render_pdf(batch[2].html))
     assert "NGUYEN Linh" in text and "Note : NV" in text
     assert "PROVISOIRE" not in text
+
+
+def test_fiche_prints_the_start_exception(jury_day, app, request_context):
+    """A passage started by the gestionnaire's exception says so on its fiche (and signs it)."""
+    from exam_app.dossiers.common import find_dossier
+    from exam_app.juries import derogation
+    from tests.dossiers.helpers import complete_dossier
+
+    passage = jury_day["passages"][0]
+    dossier = find_dossier(candidate_id=passage.candidate_id, unit_code="E4")
+    dossier.decision, dossier.decided_at = None, None  # complete but not decided yet
+    complete_dossier(app, passage.candidate, "E4")
+    jury_day["gestionnaire"].first_name, jury_day["gestionnaire"].last_name = "Gaëlle", "Bureau"
+    derogation.grant_start_exception(passage=passage, reason="Dossier papier remis le matin",
+                                     actor=jury_day["gestionnaire"],
+                                     now=T0 - timedelta(minutes=30))
+    finalize(passage, "14,5")
+    printed = evaluation.build(passage, now=T0 + timedelta(hours=1))
+    text = pdf_text(render_pdf(printed.html))
+    assert ("Dérogation accordée par Gaëlle Bureau le 12/05/2027 à 08 h 30 : Dossier papier "
+            "remis le matin") in " ".join(text.split())
+    assert "PROVISOIRE" not in text
+    view = evaluation.fiche_view(passage)
+    assert evaluation.fiche_content(passage, view)[-1] == view["exception"]
+    other = evaluation.fiche_view(jury_day["passages"][1])
+    assert other["exception"] is None
+    assert "Dérogation" not in pdf_text(render_pdf(evaluation.build(jury_day["passages"][1],
+                                                                    now=T0).html))
