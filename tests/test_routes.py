@@ -89,6 +89,7 @@ ACCESS: dict[str, frozenset] = {
     "juries.move": frozenset({G}),
     "juries.swap": frozenset({G}),
     "juries.reopen": frozenset({G}),
+    "juries.start_exception": frozenset({G}),
     "juries.board": frozenset({G}),
     "documents.packs": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack": frozenset({G, Role.CHEF_CENTRE}),
