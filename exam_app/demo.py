@@ -295,23 +295,22 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
             commission=commission, day=day, day_start=time(8, 0), break_minutes=10,
             lunch_start=time(12, 0), lunch_minutes=60, workstations=2,
             room="B12" if unit == E4.code else "C04", actor=actor)
-        _decide_complete_dossiers(chosen, unit, actor=actor, now=now)
+        _grant_demo_exceptions(passages, actor=actor, now=now - timedelta(days=1))
         if unit == E4.code and len(passages) >= 2:
             _play_first_passages(commission, passages, now=now)
     db.session.flush()
 
 
-def _decide_complete_dossiers(candidates: list[Candidate], unit_code: str, *, actor, now) -> None:
-    """The conformity control of the day's candidates: complete dossiers conforme (early, the
-    demo's deadline is still ahead); the others stay undecided and need a dérogation."""
-    from exam_app.dossiers.conformity import decide
-    from exam_app.dossiers.models import Decision
-    from exam_app.dossiers.state import dossier_view
+def _grant_demo_exceptions(passages: list, *, actor, now) -> None:
+    """The demo's jury day runs before its dossiers are controlled: each passage gets the
+    gestionnaire's exception (audited, printed on the fiche) so that its jurors can start."""
+    from exam_app.juries.derogation import grant_start_exception, needs_exception
 
-    for candidate in candidates:
-        if dossier_view(candidate=candidate, unit_code=unit_code, now=now).complete:
-            decide(candidate=candidate, unit_code=unit_code, decision=Decision.COMPLIANT,
-                   reasons=[], comment="", actor=actor, confirm_early=True, now=now)
+    for passage in passages:
+        if needs_exception(passage):
+            grant_start_exception(passage=passage, actor=actor, now=now,
+                                  reason="Démonstration : journée d'oral avant la fin du "
+                                         "contrôle de conformité.")
 
 
 def _play_first_passages(commission: Commission, passages: list, *, now) -> None:
@@ -324,11 +323,6 @@ def _play_first_passages(commission: Commission, passages: list, *, now) -> None
     jurors = [m.user for m in commission.members]
     start = first.scheduled_at
     if start + timedelta(minutes=60) <= now:
-        from exam_app.juries.derogation import grant_start_exception, needs_exception
-
-        if needs_exception(first):
-            grant_start_exception(passage=first, actor=None, now=start - timedelta(hours=1),
-                                  reason="Démonstration : dossier remis sur papier le jour même.")
         lifecycle.start_passage(passage=first, actor=jurors[0], now=start)
         lifecycle.advance(passage=first, from_index=0, actor=jurors[0],
                          now=start + timedelta(minutes=24))
