@@ -85,6 +85,7 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "juries.move": {"POST": {G: 302}},
     "juries.swap": {"POST": {G: 302}},
     "juries.reopen": {"GET": {G: 200}, "POST": {G: 400}},
+    "juries.start_exception": {"GET": {G: 200}, "POST": {G: 400}},
     # -- a centre's E6 sitting and print packs: its chef de centre and the académie
     "e6.sitting": {"GET": {H: (200, 403), G: 200}},
     "e6.add_room": {"POST": {H: (302, 403), G: 302}},
