@@ -26,6 +26,7 @@ from exam_app.juries.autosave_fast import FastStore
 from exam_app.juries.autosave_reference import ReferenceStore
 from exam_app.juries.models import ClientOperation, Grid, GridField, Passage, Validation
 from tests.conftest import PASSWORD, IsolatedClient, csrf_token_from
+from tests.juries.helpers import complete_grid
 
 NOW = datetime(2027, 5, 12, 8, 30, tzinfo=UTC)
 
@@ -157,6 +158,8 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
 
     monkeypatch.setattr(FastStore, "write", spy)
     passages = {"fast": create_passage(), "reference": create_passage()}
+    for passage in passages.values():  # the script sets the rest before validating
+        complete_grid(passage, skip=("c:posture", "appreciation"))
     ids = {run: p.id for run, p in passages.items()}
     db.session.commit()
     answers, rows = {}, {}
