@@ -14,6 +14,7 @@ import http.cookiejar
 import json
 import re
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -53,7 +54,8 @@ class Juror:
             return response.read().decode()
 
     def open_passage(self, passage_id: int) -> None:
-        """Load the passage page once, for the CSRF token its JSON calls carry."""
+        """Load a passage page once, for the CSRF token the JSON calls carry (the
+        session's token: the same for every passage)."""
         page = self.get(f"/jury/passages/{passage_id}")
         self.token = re.search(r'data-csrf="([^"]+)"', page).group(1)
 
@@ -72,13 +74,16 @@ class Juror:
                 return error.code, {"raw": text[:200].decode(errors="replace")}
 
 
-def race(first, second) -> tuple:
-    """Run both calls at the same instant in two threads; their results."""
+def race(first, second, *, delay: float = 0.0) -> tuple:
+    """Run both calls at the same instant in two threads (the second ``delay`` seconds
+    later, to spread which one the server sees first); their results."""
     results: list = [None, None]
     barrier = threading.Barrier(2)
 
     def run(slot: int, call) -> None:
         barrier.wait()
+        if slot == 1 and delay:
+            time.sleep(delay)
         try:
             results[slot] = call()
         except Exception as error:  # noqa: BLE001 - reported by the assertions
@@ -113,7 +118,10 @@ def bench(db, served, create_passage):
     jurors = members(first)
     db.session.commit()
     live, url = served
-    return live, passages, jurors, [Juror(url, user) for user in jurors]
+    clients = [Juror(url, user) for user in jurors]
+    for client in clients:
+        client.open_passage(first.id)
+    return live, passages, jurors, clients
 
 
 def _audited(db, passage_id: int, action: str) -> int:
@@ -160,15 +168,14 @@ def test_validate_races_edit(db, bench, store):
     live, passages, jurors, (a, b) = bench
     live.config["JURY_AUTOSAVE_STORE"] = store
     outcomes = {"final": 0, "edited": 0}
-    for passage in passages:
+    for number, passage in enumerate(passages):
         _prepare_validated_once(db, passage, jurors)
-        a.open_passage(passage.id)
-        b.open_passage(passage.id)
         url = f"/jury/passages/{passage.id}"
         validated, edited = race(
             lambda url=url: b.post(url + "/valider", {"revision": 1}),
             lambda url=url, p=passage: a.post(url + "/grilles/commune/champs", {"ops": [
-                {"op": f"race-edit-{p.id}", "field": "mark", "value": "18", "base": 1}]}))
+                {"op": f"race-edit-{p.id}", "field": "mark", "value": "18", "base": 1}]}),
+            delay=(number % 6) * 0.004)  # the edit 0 to 20 ms later: both orders, and overlaps
         assert {validated[0], edited[0]} <= {200, 409}, (validated, edited)
         current, mark, rows = _final_state(db, passage.id)
         if current.is_final:
@@ -192,8 +199,6 @@ def test_both_validate_at_once_end_final(db, bench):
         complete_grid(passage)
         save(passage, jurors[0], "mark", "13,5", 0, f"race-mark-{passage.id}")
         db.session.commit()
-        a.open_passage(passage.id)
-        b.open_passage(passage.id)
         url = f"/jury/passages/{passage.id}/valider"
         one, two = race(lambda url=url: a.post(url, {"revision": 1}),
                         lambda url=url: b.post(url, {"revision": 1}))
@@ -208,8 +213,6 @@ def test_both_validate_at_once_end_final(db, bench):
 def test_both_start_at_once_start_once(db, bench):
     _, passages, _, (a, b) = bench
     for passage in passages:
-        a.open_passage(passage.id)
-        b.open_passage(passage.id)
         url = f"/jury/passages/{passage.id}/minuteur"
         one, two = race(lambda url=url: a.post(url, {"action": "start"}),
                         lambda url=url: b.post(url, {"action": "start"}))
@@ -228,8 +231,6 @@ def test_both_advance_at_once_advance_once(db, bench):
     for passage in passages:
         lifecycle.start_passage(passage=passage, actor=jurors[0])
         db.session.commit()
-        a.open_passage(passage.id)
-        b.open_passage(passage.id)
         url = f"/jury/passages/{passage.id}/minuteur"
         one, two = race(lambda url=url: a.post(url, {"action": "next", "from": 0}),
                         lambda url=url: b.post(url, {"action": "next", "from": 0}))
