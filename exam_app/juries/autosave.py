@@ -5,6 +5,12 @@ fast one (``autosave_fast.FastStore``) unless ``JURY_AUTOSAVE_STORE`` is ``refer
 then the plain ``ReferenceStore``. Same contract as every service:
 keyword-only arguments, flush and audit, never commit, never read ``request``;
 refusals raise ``JuryError``.
+
+A final mark locks every grid of its passage (agreed and private). The context's
+check answers the usual case; a save racing the validation that finalises the
+mark is refused by the stores' conditional statements (``finalized_at IS NULL``
+in the compare-and-set, and in the revision bump, which PostgreSQL re-checks
+under the passage row's lock): nothing of it is kept.
 """
 
 from __future__ import annotations
