@@ -4,8 +4,10 @@ Starts gunicorn (2 sync workers) on loopback with a temporary database (a
 temporary SQLite file, or a temporary database created in BENCH_DATABASE_URL's
 PostgreSQL server), logs CONNECTIONS jurors in, then, in the same run:
   1. baseline: GET /jury/heure (logged in, returns the server time as JSON);
-  2. autosave: POST /jury/passages/<id>/grilles/commune/champs (one field each).
-The two endpoints alternate in ROUNDS short rounds so that both see the same
+  2. autosave: POST /jury/passages/<id>/grilles/commune/champs (one field each);
+  3. contended: both jurors of a pair saving the mark of the same agreed grid and
+     validating it, passage after passage (bench/autosave_contended.py).
+The endpoints alternate in ROUNDS short rounds so that both see the same
 machine load; each is a fixed number of requests (bounded; an overall
 deadline stops it). Afterwards it counts the rows: every acknowledged write must be in the
 database with the expected version and value ("lost" = 0). Prints ONE JSON
@@ -38,11 +40,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.autosave_contended import Contended, seed_contended  # noqa: E402 - after the path is set
+
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", 16))
 REQUESTS_PER_CONNECTION = int(os.environ.get("BENCH_REQUESTS", 150))
 WORKERS = 2
 ROUNDS = 6
 DEADLINE_SECONDS = 240
+# Passages per pair for the contended case: a juror moves on at each final mark,
+# which takes at least a save and a validation.
+CONTENDED_PASSAGES = REQUESTS_PER_CONNECTION // 2 + 2
 PASSWORD = "bench-password"  # noqa: S105 - a throwaway account in a temporary database
 
 
@@ -129,10 +136,15 @@ def seed(database_url: str, tmp: Path) -> list[dict]:
             [passage] = planning.assign_candidates(commission=commission,
                                                    numbers=[candidate.number],
                                                    variant_code="ponctuel", actor=None)
-            # The two jurors of a pair write different fields of the shared agreed grid.
+            contended = seed_contended(db=db, commission=commission, session=session,
+                                       centre=centre, school=school, pair=pair,
+                                       count=CONTENDED_PASSAGES)
+            # The two jurors of a pair write different fields of the shared agreed grid
+            # (and, in the contended case, the same mark of the same passages).
             for member, user in enumerate(users):
                 jurors.append({"username": user.username, "passage": passage.id,
-                               "field": "appreciation" if member == 0 else "s:performance"})
+                               "field": "appreciation" if member == 0 else "s:performance",
+                               "contended": contended})
         db.session.commit()
         db.engine.dispose()
     return jurors[:CONNECTIONS]
@@ -287,13 +299,17 @@ def main() -> int:
         # Alternate short rounds of each endpoint so that both see the same machine load
         # (a shared CI machine's load changes within a minute).
         per_round = max(1, REQUESTS_PER_CONNECTION // ROUNDS)
-        trivial_phases, save_phases = [], []
+        contention = Contended(clients, tokens, jurors)
+        trivial_phases, save_phases, contended_phases = [], [], []
         for round_index in range(ROUNDS):
             offset = round_index * per_round
             trivial_phases.append(run_phase(clients, trivial, deadline, per_round, offset))
             save_phases.append(run_phase(clients, autosave, deadline, per_round, offset))
+            contended_phases.append(run_phase(clients, contention.request, deadline, per_round,
+                                              offset))
         baseline, saves = summary(trivial_phases), summary(save_phases)
-        lost = count_lost(database_url, jurors, sent, tmp)
+        contended = summary(contended_phases)
+        lost, contended_lost = count_lost(database_url, jurors, sent, tmp, contention)
     finally:
         if process is not None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -305,7 +321,9 @@ def main() -> int:
         drop_database()
         shutil.rmtree(tmp, ignore_errors=True)
     errors = len(baseline["errors"]) + len(saves["errors"])
+    contended_errors = len(contended["errors"])
     ratio_median = round(saves["median_ms"] / baseline["median_ms"], 2)
+    contended_ratio_median = round(contended["median_ms"] / baseline["median_ms"], 2)
     ratio_p99 = round(saves["p99_ms"] / baseline["p99_ms"], 2)
     print(json.dumps({
         "bench": "autosave",
@@ -319,14 +337,22 @@ def main() -> int:
         "ratio_median": ratio_median, "ratio_p99": ratio_p99,
         "target_met": ratio_median <= 2 and ratio_p99 <= 5,
         "errors": errors, "lost": lost,
+        "contended_requests": contended["requests"],
+        "contended_median_ms": contended["median_ms"], "contended_p99_ms": contended["p99_ms"],
+        "contended_ratio_median": contended_ratio_median,
+        "contended_target_met": contended_ratio_median <= 3,
+        "contended_errors": contended_errors, "contended_lost": contended_lost,
+        "contended_finals": contention.finals,
         "load_average_1min": round(os.getloadavg()[0], 2),
-        "first_errors": (baseline["errors"] + saves["errors"])[:3],
+        "first_errors": (baseline["errors"] + saves["errors"] + contended["errors"])[:3],
     }, ensure_ascii=False))
-    return 1 if errors or lost else 0
+    return 1 if errors or lost or contended_errors or contended_lost else 0
 
 
-def count_lost(database_url: str, jurors: list[dict], sent: list[dict], tmp: Path) -> int:
-    """Acknowledged writes missing from the database (wrong final version or value)."""
+def count_lost(database_url: str, jurors: list[dict], sent: list[dict], tmp: Path,
+               contention: Contended) -> tuple[int, int]:
+    """Acknowledged writes missing from the database (wrong final version or value), in
+    the uncontended case and in the contended one (with final marks that do not match)."""
     import sqlalchemy as sa
 
     from exam_app import create_app
@@ -346,11 +372,14 @@ def count_lost(database_url: str, jurors: list[dict], sent: list[dict], tmp: Pat
             if last and (row.version != last["version"] or row.value != last["value"]):
                 lost += 1
         acknowledged = sum(s.get("version", 0) for s in sent)
-        stored = db.session.scalar(sa.select(sa.func.count()).select_from(ClientOperation))
+        stored = db.session.scalar(sa.select(sa.func.count()).select_from(ClientOperation)
+                                   .where(ClientOperation.passage_id.in_(
+                                       {juror["passage"] for juror in jurors})))
         lost += max(0, acknowledged - stored)
+        contended_lost = contention.count_lost(db)
         db.session.remove()
         db.engine.dispose()
-    return lost
+    return lost, contended_lost
 
 
 if __name__ == "__main__":

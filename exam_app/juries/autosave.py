@@ -5,6 +5,12 @@ fast one (``autosave_fast.FastStore``) unless ``JURY_AUTOSAVE_STORE`` is ``refer
 then the plain ``ReferenceStore``. Same contract as every service:
 keyword-only arguments, flush and audit, never commit, never read ``request``;
 refusals raise ``JuryError``.
+
+A final mark locks every grid of its passage (agreed and private). The context's
+check answers the usual case; a save racing the validation that finalises the
+mark is refused by the stores' conditional statements (``finalized_at IS NULL``
+in the compare-and-set, and in the revision bump, which PostgreSQL re-checks
+under the passage row's lock): nothing of it is kept.
 """
 
 from __future__ import annotations
@@ -149,13 +155,28 @@ def _op_ids(ops: list[dict]) -> list[str]:
     return op_ids
 
 
+FINAL_AGREED = ("La note est définitive et verrouillée : seule la division des examens peut "
+                "la rouvrir.")
+FINAL_PRIVATE = ("La note est définitive : votre grille individuelle est verrouillée avec elle.")
+
+
+def _refuse_final(context: SaveContext) -> JuryError:
+    """The refusal of a write to a final passage's grid (agreed or private)."""
+    return JuryError(FINAL_AGREED if context.grid_key == AGREED else FINAL_PRIVATE)
+
+
+def _passage_final(passage_id: int) -> bool:
+    """Whether the passage is final now (after a compare-and-set that wrote nothing)."""
+    return db.session.connection().execute(
+        sa.select(Passage.finalized_at).where(Passage.id == passage_id)).scalar() is not None
+
+
 def _check_writable(context: SaveContext, *, pending: bool, now: datetime) -> None:
     """Refuse new writes to a final, absent, NV-blocked or revealed grid (replays pass)."""
     agreed = context.grid_key == AGREED
     if pending:
-        if context.finalized and agreed:
-            raise JuryError("La note est définitive et verrouillée : seule la division des "
-                            "examens peut la rouvrir.")
+        if context.finalized:
+            raise _refuse_final(context)
         if context.attendance == Attendance.ABSENT.value:
             raise JuryError("Candidat absent (ABS) : ce passage ne peut pas être évalué.")
         if context.nv_excludes_interview and _context_is_nv(context, now):
@@ -195,6 +216,8 @@ class _Save:
             op_id=op_id, passage_id=context.passage_id, grid_id=context.grid_id, name=name,
             base=base, value=value, now=self.now, user_id=self.user_id, agreed=agreed,
             alone=self.alone))
+        if written.final:
+            raise _refuse_final(context)
         if written.revision is not None:
             context.revision, self.bumped = written.revision, True
         if written.version is not None:
@@ -213,7 +236,10 @@ class _Save:
         return result
 
     def _not_written(self, op_id: str, name: str, value: str) -> dict:
-        """A stale base: ok when the field already holds the value, else a conflict."""
+        """A stale base: ok when the field already holds the value, else a conflict
+        (refused when the compare-and-set found the passage final)."""
+        if _passage_final(self.context.passage_id):
+            raise _refuse_final(self.context)
         current = self.store.current(grid_id=self.context.grid_id, name=name)
         if current is None:
             raise JuryInvalid(f"Champ inconnu dans la grille : {name[:40]!r}.", field=name)
@@ -266,6 +292,8 @@ def _agreed_changed(*, context: SaveContext, store: FieldStore, actor, now: date
     earlier no longer holds."""
     if not bumped:
         context.revision = store.bump_revision(passage_id=context.passage_id)
+        if context.revision is None:  # finalised since the save began: nothing is kept
+            raise _refuse_final(context)
     if not context.has_validations:
         return
     cleared = db.session.execute(

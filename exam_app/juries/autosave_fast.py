@@ -26,8 +26,9 @@ class _Statements:
         p, f, o = Passage.__table__, GridField.__table__, ClientOperation.__table__
         self.field = sa.select(f.c.value, f.c.version, f.c.updated_by_id).where(
             f.c.grid_id == sa.bindparam("in_grid"), f.c.name == sa.bindparam("field_name"))
-        self.cas = self._cas(f)
-        self.bump = (p.update().where(p.c.id == sa.bindparam("in_passage"))
+        self.cas = self._cas(f, p)
+        self.bump = (p.update().where(p.c.id == sa.bindparam("in_passage"),
+                                      p.c.finalized_at.is_(None))
                      .values(agreed_revision=p.c.agreed_revision + 1)
                      .returning(p.c.agreed_revision))
         self.insert_op = o.insert()
@@ -36,12 +37,15 @@ class _Statements:
             o.c.op_id.in_(sa.bindparam("op_ids", expanding=True)))
 
     @staticmethod
-    def _cas(f):
-        """The field's compare-and-set, returning the new version (no row: stale base)."""
+    def _cas(f, p):
+        """The field's compare-and-set, returning the new version (no row: stale base, or
+        the passage is final: nothing is written to a locked mark's grids)."""
         return (f.update()
                 .where(f.c.grid_id == sa.bindparam("in_grid"),
                        f.c.name == sa.bindparam("field_name"),
-                       f.c.version == sa.bindparam("base"))
+                       f.c.version == sa.bindparam("base"),
+                       sa.exists().where(p.c.id == sa.bindparam("in_passage"),
+                                         p.c.finalized_at.is_(None)))
                 .values(value=sa.bindparam("new_value"), version=f.c.version + 1,
                         updated_at=sa.bindparam("now"), updated_by_id=sa.bindparam("by_user"))
                 .returning(f.c.version))
@@ -51,10 +55,12 @@ class _Statements:
         """PostgreSQL only: one op's compare-and-set, the agreed revision bump and the
         op's record in one statement (data-modifying CTEs). Returns (version: new
         version or NULL, revision: new revision or NULL, recorded: rows stored); on a
-        conflict nothing is written and the caller goes the long way."""
-        cas = cls._cas(f).cte("cas")
+        conflict nothing is written and the caller goes the long way. The bump re-checks
+        ``finalized_at`` under the row's lock: a validation that finalised the mark
+        meanwhile leaves a written field without a revision, and the caller refuses."""
+        cas = cls._cas(f, p).cte("cas")
         bump = (p.update()
-                .where(p.c.id == sa.bindparam("in_passage"),
+                .where(p.c.id == sa.bindparam("in_passage"), p.c.finalized_at.is_(None),
                        sa.bindparam("is_agreed", type_=sa.Boolean),
                        sa.exists(sa.select(cas.c.version)))
                 .values(agreed_revision=p.c.agreed_revision + 1)
@@ -110,20 +116,22 @@ class FastStore:
     def write(self, change: FieldWrite) -> Written:
         """Compare-and-set; a lone op on PostgreSQL also records itself and bumps the revision."""
         params = {"in_grid": change.grid_id, "field_name": change.name, "base": change.base,
-                  "new_value": change.value, "now": change.now, "by_user": change.user_id}
+                  "new_value": change.value, "now": change.now, "by_user": change.user_id,
+                  "in_passage": change.passage_id}
         if self.fuse and change.alone:
             row = self.connection.execute(self.statements.fused_pg, {
-                **params, "op_id": change.op_id, "in_passage": change.passage_id,
-                "is_agreed": change.agreed}).one()
+                **params, "op_id": change.op_id, "is_agreed": change.agreed}).one()
             return Written(version=row.version, revision=row.revision,
-                           recorded=bool(row.recorded))
+                           recorded=bool(row.recorded),
+                           final=change.agreed and row.version is not None
+                           and row.revision is None)
         return Written(version=self.connection.execute(self.statements.cas, params).scalar())
 
     def record_ops(self, rows: list[dict]) -> None:
         """Store operation records; a known op id fails with IntegrityError."""
         self.connection.execute(self.statements.insert_op, rows)
 
-    def bump_revision(self, *, passage_id: int) -> int:
-        """Add one to the passage's agreed revision and return it."""
+    def bump_revision(self, *, passage_id: int) -> int | None:
+        """Add one to the passage's agreed revision and return it (None: the passage is final)."""
         return self.connection.execute(self.statements.bump,
                                        {"in_passage": passage_id}).scalar()

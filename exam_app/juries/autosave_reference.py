@@ -56,6 +56,7 @@ class Written:
     version: int | None  # the field's new version; None when ``base`` was stale
     revision: int | None = None  # the agreed revision, when the store bumped it with the write
     recorded: bool = False  # the store recorded the operation with the write
+    final: bool = False  # the passage turned final before the revision bump: refuse the save
 
 
 class FieldStore(Protocol):
@@ -73,8 +74,8 @@ class FieldStore(Protocol):
     def record_ops(self, rows: list[dict]) -> None:
         """Store operation records; a known op id fails with IntegrityError."""
 
-    def bump_revision(self, *, passage_id: int) -> int:
-        """Add one to the passage's agreed revision and return it."""
+    def bump_revision(self, *, passage_id: int) -> int | None:
+        """Add one to the passage's agreed revision and return it (None: the passage is final)."""
 
 
 class ReferenceStore:
@@ -94,11 +95,14 @@ class ReferenceStore:
         return None if row is None else FieldRow(row.value, row.version, row.updated_by_id)
 
     def write(self, change: FieldWrite) -> Written:
-        """Compare-and-set: the UPDATE matches only while the version is still ``base``."""
+        """Compare-and-set: the UPDATE matches only while the version is still ``base``
+        and the passage is not final."""
         result = db.session.execute(
             sa.update(GridField)
             .where(GridField.grid_id == change.grid_id, GridField.name == change.name,
-                   GridField.version == change.base)
+                   GridField.version == change.base,
+                   sa.exists().where(Passage.id == change.passage_id,
+                                     Passage.finalized_at.is_(None)))
             .values(value=change.value, version=GridField.version + 1, updated_at=change.now,
                     updated_by_id=change.user_id)
             .execution_options(synchronize_session=False))
@@ -109,11 +113,14 @@ class ReferenceStore:
         db.session.add_all([ClientOperation(**row) for row in rows])
         db.session.flush()
 
-    def bump_revision(self, *, passage_id: int) -> int:
-        """Add one to the passage's agreed revision and return it (the row stays locked)."""
-        db.session.execute(
-            sa.update(Passage).where(Passage.id == passage_id)
+    def bump_revision(self, *, passage_id: int) -> int | None:
+        """Add one to the passage's agreed revision and return it (the row stays locked);
+        None when the passage is final (re-checked under the row's lock)."""
+        bumped = db.session.execute(
+            sa.update(Passage).where(Passage.id == passage_id, Passage.finalized_at.is_(None))
             .values(agreed_revision=Passage.agreed_revision + 1)
             .execution_options(synchronize_session=False))
+        if bumped.rowcount != 1:
+            return None
         return db.session.scalar(sa.select(Passage.agreed_revision)
                                  .where(Passage.id == passage_id))

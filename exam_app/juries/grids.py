@@ -15,6 +15,7 @@ from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.extensions import db
 from exam_app.juries.errors import JuryInvalid, JuryNotFound
+from exam_app.juries.locking import lock_passage
 from exam_app.juries.models import AGREED, Grid, Passage
 from exam_app.units import get_unit
 
@@ -102,6 +103,7 @@ def clean_mark(value: str, step: Decimal) -> str:
 def reveal(*, passage: Passage, actor, now: datetime | None = None) -> None:
     """Reveal one's independent grid; the other's shows once both have."""
     now = now or utcnow()
+    passage = lock_passage(passage)
     grid = db.session.scalar(sa.select(Grid).where(Grid.passage_id == passage.id,
                                                    Grid.key == grid_key_for(actor.id)))
     if grid is None:

@@ -17,6 +17,7 @@ from exam_app.dossiers import validity
 from exam_app.extensions import db
 from exam_app.juries import timer
 from exam_app.juries.errors import JuryError, JuryInvalid
+from exam_app.juries.locking import lock_passage
 from exam_app.juries.models import Attendance, Passage, PassageSegment, TimerPause
 
 # ---- state and labels ----------------------------------------------------------
@@ -110,6 +111,7 @@ def set_attendance(*, passage: Passage, attendance: Attendance, actor,
                    now: datetime | None = None) -> None:
     """Mark the candidate present or absent (ABS)."""
     now = now or utcnow()
+    passage = lock_passage(passage)
     if passage.is_final:
         raise JuryError("La note est définitive : la présence ne peut plus changer.")
     if attendance is Attendance.ABSENT and passage.started_at is not None:
@@ -173,11 +175,13 @@ def _start_segment(passage: Passage, index: int, actor, now: datetime) -> None:
         started_by_id=getattr(actor, "id", None)))
 
 
-def start_passage(*, passage: Passage, actor, now: datetime | None = None) -> None:
-    """Start the first phase; the candidate is then present. Idempotent."""
+def start_passage(*, passage: Passage, actor, now: datetime | None = None) -> bool:
+    """Start the first phase; the candidate is then present. Idempotent: False when
+    the passage had already started (a double press, or both jurors at once)."""
     now = now or utcnow()
+    passage = lock_passage(passage)
     if passage.started_at is not None:
-        return
+        return False
     require_scorable(passage)
     require_conformity_decided(passage)
     if passage.attendance != Attendance.PRESENT.value:
@@ -187,18 +191,23 @@ def start_passage(*, passage: Passage, actor, now: datetime | None = None) -> No
     db.session.flush()
     record(actor=actor, action="timer.start", object_type="passage", object_id=passage.id,
            session_id=passage.commission.session_id, now=now)
+    return True
 
 
-def advance(*, passage: Passage, from_index: int, actor, now: datetime | None = None) -> None:
-    """End segment ``from_index`` and start the next (or end the passage).
+def advance(*, passage: Passage, from_index: int, actor, now: datetime | None = None) -> bool:
+    """End segment ``from_index`` and start the next (or end the passage); False
+    when that segment had already ended.
 
     Naming the segment makes a double press, or both jurors pressing at once,
-    advance once only.
+    advance once only; the second press is an idempotent success.
     """
     now = now or utcnow()
+    passage = lock_passage(passage)
     current = _open_segment(passage)
     if current is None or current.index != from_index:
-        return
+        if any(s.index == from_index and s.ended_at is not None for s in passage.segments):
+            return False
+        raise JuryError("Cette étape n'est pas en cours : rechargez la page.")
     pause = _open_pause(passage)
     if pause is not None:
         pause.ended_at = now
@@ -213,6 +222,7 @@ def advance(*, passage: Passage, from_index: int, actor, now: datetime | None = 
            session_id=passage.commission.session_id, now=now,
            after={"ended": f"{current.phase_code}/{current.step_code}",
                   "seconds": round((now - current.started_at).total_seconds())})
+    return True
 
 
 def pause(*, passage: Passage, reason: str, actor, now: datetime | None = None) -> None:
@@ -225,6 +235,7 @@ def pause(*, passage: Passage, reason: str, actor, now: datetime | None = None) 
     if len(reason) > 300:
         raise JuryInvalid("Le motif de la pause ne doit pas dépasser 300 caractères.",
                           field="reason")
+    passage = lock_passage(passage)
     current = _open_segment(passage)
     if current is None:
         raise JuryError("Le minuteur ne tourne pas : rien à mettre en pause.")
@@ -240,6 +251,7 @@ def pause(*, passage: Passage, reason: str, actor, now: datetime | None = None) 
 def resume(*, passage: Passage, actor, now: datetime | None = None) -> None:
     """End the open incident pause."""
     now = now or utcnow()
+    passage = lock_passage(passage)
     open_pause = _open_pause(passage)
     if open_pause is None:
         return

@@ -18,31 +18,45 @@ from exam_app.extensions import db
 from exam_app.juries.errors import JuryError, JuryInvalid
 from exam_app.juries.grids import carries_mark
 from exam_app.juries.lifecycle import mark_text, require_scorable
+from exam_app.juries.locking import lock_passage
 from exam_app.juries.models import AGREED, Grid, GridField, Passage, Validation
+from exam_app.units import NOT_EVALUATED, get_unit
 
 
 def validate(*, passage: Passage, revision: int, actor, now: datetime | None = None) -> bool:
-    """A juror validates the agreed grid as of ``revision``; True when the mark becomes final."""
+    """A juror validates the agreed grid as of ``revision``; True when the mark becomes final.
+
+    One serialised decision under the passage's lock: the revision, the grid and
+    the other juror's validation are read after taking it, so two jurors
+    validating at once end final, and an edit racing a validation either lands
+    before it (the revision no longer matches) or is refused after it.
+    """
     now = now or utcnow()
+    passage = lock_passage(passage)
     if passage.is_final:
         raise JuryError("La note est déjà définitive.")
     require_scorable(passage)
     if revision != passage.agreed_revision:
         raise JuryError("La grille commune a changé depuis votre lecture : relisez-la puis "
                         "validez de nouveau.")
-    mark = _agreed_mark(passage)
+    values = _agreed_values(passage)
+    mark = _agreed_mark(passage, values)
+    require_complete(passage, values)
+    # A validation given at another revision no longer holds (an edit raced its clearing).
+    for stale in [v for v in passage.validations if v.revision != revision]:
+        passage.validations.remove(stale)
     existing = next((v for v in passage.validations if v.user_id == actor.id), None)
     if existing is None:
         passage.validations.append(Validation(user_id=actor.id, revision=revision, mark=mark,
                                               validated_at=now))
     else:
-        existing.revision, existing.mark, existing.validated_at = revision, mark, now
+        existing.mark, existing.validated_at = mark, now
     db.session.flush()
     record(actor=actor, action="mark.validate", object_type="passage", object_id=passage.id,
            session_id=passage.commission.session_id, now=now,
            after={"mark": mark_text(mark), "revision": revision})
     members = {m.user_id for m in passage.commission.members}
-    validated = {v.user_id for v in passage.validations if v.revision == revision}
+    validated = {v.user_id for v in passage.validations}
     if members and members <= validated:
         passage.final_mark = mark
         passage.finalized_at = now
@@ -54,13 +68,54 @@ def validate(*, passage: Passage, revision: int, actor, now: datetime | None = N
     return False
 
 
-def _agreed_mark(passage: Passage) -> Decimal | None:
+def _agreed_values(passage: Passage) -> dict[str, str]:
+    """The agreed grid's stored values by field name, read now (under the lock)."""
+    return dict(db.session.execute(
+        sa.select(GridField.name, GridField.value).join(Grid, Grid.id == GridField.grid_id)
+        .where(Grid.passage_id == passage.id, Grid.key == AGREED)).all())
+
+
+def missing_for_validation(passage: Passage, values: dict[str, str]) -> list[tuple[str, str]]:
+    """(field, French reason) for what the agreed grid lacks before a joint validation:
+    every criterion of the variant assessed ("non évalué" with the reason in its
+    section's comment) and the appréciation."""
+    unit = get_unit(passage.unit_code)
+    wanted = unit.variant(passage.variant_code).grid_sections
+    missing = []
+    for section in unit.grid.sections:
+        if wanted and section.code not in wanted:
+            continue
+        for criterion in section.criteria:
+            level = (values.get(f"c:{criterion.code}") or "").strip()
+            if not level:
+                missing.append((f"c:{criterion.code}",
+                                f"Critère « {criterion.label} » : niveau non renseigné."))
+            elif level == NOT_EVALUATED.code and not (values.get(f"s:{section.code}")
+                                                      or "").strip():
+                missing.append((f"s:{section.code}",
+                                f"Critère « {criterion.label} » non évalué : indiquez le motif "
+                                f"dans le commentaire de « {section.label} »."))
+    if not (values.get("appreciation") or "").strip():
+        missing.append(("appreciation", "L'appréciation est vide."))
+    return missing
+
+
+def require_complete(passage: Passage, values: dict[str, str]) -> None:
+    """Refuse a joint validation of an incomplete agreed grid, naming what is missing."""
+    missing = missing_for_validation(passage, values)
+    if missing:
+        count = len(missing)
+        raise JuryError(
+            f"Grille commune incomplète ({count} élément{'s' if count > 1 else ''} "
+            f"manquant{'s' if count > 1 else ''}) : complétez-la avant de valider.",
+            field=missing[0][0], details=[reason for _, reason in missing])
+
+
+def _agreed_mark(passage: Passage, values: dict[str, str]) -> Decimal | None:
     """The proposed mark of the agreed grid, required where the passage carries the mark."""
     if not carries_mark(passage.unit_code, passage.variant_code):
         return None
-    stored_mark = db.session.scalar(
-        sa.select(GridField.value).join(Grid, Grid.id == GridField.grid_id)
-        .where(Grid.passage_id == passage.id, Grid.key == AGREED, GridField.name == "mark"))
+    stored_mark = values.get("mark")
     if not stored_mark:
         raise JuryInvalid("Saisissez la note proposée dans la grille commune avant de valider.",
                           field="mark")
@@ -71,6 +126,7 @@ def reopen(*, passage: Passage, reason: str, actor, now: datetime | None = None)
     """The gestionnaire reopens a final mark, with a reason; audited before/after."""
     now = now or utcnow()
     reason = (reason or "").strip()
+    passage = lock_passage(passage)
     if not passage.is_final:
         raise JuryError("Cette note n'est pas définitive : rien à rouvrir.")
     if len(reason) < 5:

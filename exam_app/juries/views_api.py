@@ -81,13 +81,14 @@ def timer_action(passage_id: int):
     try:
         body = json_body()
         action = body.get("action")
+        done = True
         if action == "start":
-            lifecycle.start_passage(passage=passage, actor=current_user)
+            done = lifecycle.start_passage(passage=passage, actor=current_user)
         elif action == "next":
             index = body.get("from")
             if not isinstance(index, int) or isinstance(index, bool):
                 raise JuryInvalid("Étape courante manquante.", field="from")
-            lifecycle.advance(passage=passage, from_index=index, actor=current_user)
+            done = lifecycle.advance(passage=passage, from_index=index, actor=current_user)
         elif action == "pause":
             lifecycle.pause(passage=passage, reason=str(body.get("reason") or ""),
                             actor=current_user)
@@ -98,7 +99,14 @@ def timer_action(passage_id: int):
     except JuryError as error:
         return json_refusal(error)
     db.session.commit()
-    return jsonify(_state(passage))
+    answer = {**_state(passage), "ok": True, "already": not done}
+    if not done:  # a double press, or the other juror pressed first: nothing more to do
+        answer["message"] = (ALREADY_STARTED if action == "start" else ALREADY_ADVANCED)
+    return jsonify(answer)
+
+
+ALREADY_STARTED = "Le passage était déjà démarré : rien n'a changé."
+ALREADY_ADVANCED = "Cette étape était déjà terminée (par vous ou l'autre juré) : rien n'a changé."
 
 
 @bp.route("/jury/passages/<int:passage_id>/grilles/<grid>/champs", methods=["POST"])

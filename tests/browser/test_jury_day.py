@@ -20,7 +20,7 @@ from exam_app.dossiers.models import Decision, Dossier
 from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.juries import grids, planning
-from exam_app.juries.models import Commission, CommissionMember, MemberRole, Passage
+from exam_app.juries.models import Commission, CommissionMember, Grid, MemberRole, Passage
 
 PASSWORD = "mot-de-passe-jury"
 
@@ -68,6 +68,13 @@ def jury_server(tmp_path):
         # The conformity control decided the dossier: the passage may start.
         db.session.add(Dossier(candidate_id=candidate.id, unit_code="E4", decision_reasons=[],
                                decision=Decision.COMPLIANT.value))
+        # The criteria the jurors do not click below are already assessed: a joint
+        # validation needs every criterion (issue 11, rule 15).
+        for grid in passage_grids(passage):
+            for field in grid.fields:
+                if grid.key == "agreed" and field.name.startswith("c:") and field.name not in (
+                        "c:posture", "c:numerique"):
+                    field.value = "S"
         db.session.commit()
         passage_id = passage.id
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -82,6 +89,10 @@ def jury_server(tmp_path):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def passage_grids(passage):
+    return db.session.scalars(sa.select(Grid).where(Grid.passage_id == passage.id)).all()
 
 
 def _login(browser, base, username):

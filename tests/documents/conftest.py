@@ -16,7 +16,7 @@ from pypdf import PdfReader
 from exam_app.accounts.models import Role
 from exam_app.clock import utcnow
 from exam_app.dossiers.models import Decision, DepositDeadline, Dossier
-from exam_app.juries import autosave, lifecycle, planning, validation
+from exam_app.juries import autosave, grids, lifecycle, planning, validation
 from exam_app.juries.models import AGREED, Attendance
 
 DAY = date(2027, 5, 12)
@@ -69,7 +69,10 @@ def finalize(passage, mark: str, now=T0):
     first, second = (m.user for m in passage.commission.members)
     if passage.started_at is None:
         lifecycle.start_passage(passage=passage, actor=first, now=now)
-    save_agreed(passage, first, {"mark": mark, "c:posture": "TS",
+    # A joint validation needs every criterion assessed (issue 11, rule 15).
+    criteria = {name: "S" for name in grids.field_names(passage.unit_code, passage.variant_code)
+                if name.startswith("c:")}
+    save_agreed(passage, first, {**criteria, "mark": mark, "c:posture": "TS",
                                  "appreciation": "Présentation claire & <b>structurée</b>."},
                 now=now)
     validation.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=now)

@@ -49,6 +49,21 @@ def decide_conforme(passage, at=T0 - timedelta(days=20)):
     _db.session.flush()
 
 
+def complete_grid(passage, *, skip=(), level="S", appreciation="Prestation solide."):
+    """Fill the agreed grid's empty criteria and appréciation (not ``skip``) straight in the
+    database, without a revision bump: a joint validation needs a complete grid."""
+    rows = _db.session.scalars(sa.select(GridField).join(Grid).where(
+        Grid.passage_id == passage.id, Grid.key == AGREED)).all()
+    for row in rows:
+        if row.name in skip or row.value:
+            continue
+        if row.name.startswith("c:"):
+            row.value = level
+        elif row.name == "appreciation":
+            row.value = appreciation
+    _db.session.flush()
+
+
 def past_deadline(passage, at=T0 - timedelta(days=30)):
     from exam_app.dossiers import deadlines as dossiers
 
@@ -59,6 +74,7 @@ def past_deadline(passage, at=T0 - timedelta(days=30)):
 def validate_both(passage, mark="14,5"):
     first, second = members(passage)
     lifecycle.start_passage(passage=passage, actor=first, now=T0)
+    complete_grid(passage)
     save(passage, first, "mark", mark, 0, f"op-mark-{passage.id}")
     validation.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=T0)
     return validation.validate(passage=passage, revision=passage.agreed_revision, actor=second,

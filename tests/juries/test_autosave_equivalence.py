@@ -26,6 +26,7 @@ from exam_app.juries.autosave_fast import FastStore
 from exam_app.juries.autosave_reference import ReferenceStore
 from exam_app.juries.models import ClientOperation, Grid, GridField, Passage, Validation
 from tests.conftest import PASSWORD, IsolatedClient, csrf_token_from
+from tests.juries.helpers import complete_grid
 
 NOW = datetime(2027, 5, 12, 8, 30, tzinfo=UTC)
 
@@ -55,6 +56,7 @@ SCRIPT = [
     ("a", "validate", None, "validate again"),
     ("b", "validate", None, "both validated: final"),
     ("b", "commune", [("o19", "mark", "15", 3)], "final: locked"),
+    ("a", "perso", [("o20", "mark", "11", 1)], "final: the private grid is locked too"),
     # Refused as today: the first attempt takes every op as new (see views_api._save_and_commit).
     ("a", "commune", [("o7", "mark", "12,5", 1)], "a replay after the mark is final"),
 ]
@@ -157,6 +159,8 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
 
     monkeypatch.setattr(FastStore, "write", spy)
     passages = {"fast": create_passage(), "reference": create_passage()}
+    for passage in passages.values():  # the script sets the rest before validating
+        complete_grid(passage, skip=("c:posture", "appreciation"))
     ids = {run: p.id for run, p in passages.items()}
     db.session.commit()
     answers, rows = {}, {}
@@ -173,7 +177,7 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
     # The script did what it says (so that agreeing is not agreeing on nothing).
     statuses = [answer[1] for answer in answers["reference"]]
     assert statuses == [200, 200, 200, 200, 200, 200, 400, 400, 400, 200, 400, 400, 200, 200,
-                        200, 200, 200, 200, 409, 409]
+                        200, 200, 200, 200, 409, 409, 409]
     assert (rows["reference"]["revision"], rows["reference"]["final_mark"],
             len(rows["reference"]["operations"]), rows["reference"]["audit"][3][0]) == (
         4, Decimal("12.5"), 12, "validation.cleared")
@@ -187,3 +191,38 @@ def test_store_selected_by_configuration(app, db, monkeypatch, fast):
     assert (type(store), getattr(store, "fuse", None)) == (
         (FastStore, postgres) if fast else (ReferenceStore, None))
 
+
+
+@pytest.mark.parametrize("grid", ["agreed", "private"])
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])
+def test_save_after_final_refused_by_both_stores(app, db, create_passage, monkeypatch, fast,
+                                                 grid):
+    """A save whose context was read before the mark turned final (a request racing the
+    validation) is refused by the store's conditional statements, not only by the
+    context's check: nothing is written, recorded or bumped."""
+    from exam_app.juries.errors import JuryError
+    from exam_app.juries.grids import grid_key_for
+    from tests.juries.helpers import members, stored_field, validate_both
+
+    monkeypatch.setitem(app.config, "JURY_AUTOSAVE_STORE", "fast" if fast else "reference")
+    passage = create_passage()
+    juror = members(passage)[0]
+    key = "agreed" if grid == "agreed" else grid_key_for(juror.id)
+    stale = autosave.save_context(passage_id=passage.id, user_id=juror.id, grid_key=key)
+    validate_both(passage, "15")
+    db.session.commit()
+    version, revision = stored_field(db, passage, key, "mark").version, passage.agreed_revision
+    with pytest.raises(JuryError) as refused:
+        autosave.save_fields(context=stale, actor=juror, now=NOW, ops=[
+            {"op": f"late-{grid}-{fast}", "field": "mark", "value": "18", "base": version}])
+    db.session.rollback()
+    db.session.expire_all()
+    after = db.session.get(Passage, passage.id)
+    assert (stale.finalized, refused.value.status,
+            str(refused.value) == (autosave.FINAL_AGREED if grid == "agreed"
+                                   else autosave.FINAL_PRIVATE),
+            stored_field(db, passage, key, "mark").version, after.agreed_revision,
+            after.final_mark, db.session.scalar(
+                sa.select(sa.func.count()).select_from(ClientOperation)
+                .where(ClientOperation.op_id.like("late-%")))) == (
+        False, 409, True, version, revision, Decimal("15"), 0)

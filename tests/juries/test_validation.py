@@ -12,7 +12,7 @@ from exam_app.audit.models import AuditEvent
 from exam_app.dossiers import validity
 from exam_app.juries import grids, lifecycle, validation
 from exam_app.juries.errors import JuryError
-from tests.juries.helpers import T0, members, save, validate_both
+from tests.juries.helpers import T0, complete_grid, members, save, validate_both
 
 
 def test_both_jurors_validate_mark_final(db, create_passage):
@@ -26,6 +26,7 @@ def test_both_jurors_validate_mark_final(db, create_passage):
 def test_change_after_one_validation_clears_it(db, create_passage):
     passage = create_passage()
     first, second = members(passage)
+    complete_grid(passage)
     save(passage, first, "mark", "12", 0, "op-m1")
     db.session.refresh(passage)
     validation.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=T0)
@@ -82,6 +83,7 @@ def test_ccf_situation_a_validated_without_mark(create_passage):
     passage = create_passage(unit_code="E5", variant_code="ccf_a", form="ccf")
     first, second = members(passage)
     lifecycle.start_passage(passage=passage, actor=first, now=T0)
+    complete_grid(passage)
     validation.validate(passage=passage, revision=0, actor=first, now=T0)
     final = validation.validate(passage=passage, revision=0, actor=second, now=T0)
     assert (final, passage.final_mark, passage.is_final,

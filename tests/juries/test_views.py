@@ -11,6 +11,7 @@ from exam_app.audit.models import AuditEvent
 from exam_app.dossiers import validity
 from exam_app.juries.models import Grid, GridField, Passage
 from tests.conftest import csrf_token_from
+from tests.juries.helpers import complete_grid
 
 
 def _jurors(passage):
@@ -124,6 +125,7 @@ def test_timer_endpoint_start_and_double_next_advances_once(client, login_as, cr
 
 def test_both_validate_through_endpoint_mark_final(client, login_as, create_passage, db):
     passage = create_passage()
+    complete_grid(passage)
     first, second = _jurors(passage)
     login_as(first)
     token = _page_token(client, passage)
@@ -192,6 +194,7 @@ def db_count(model):
 
 def test_planning_generate_and_reopen_flow(client, login_as, create_passage, create_user, db):
     passage = create_passage()
+    complete_grid(passage)
     first, second = _jurors(passage)
     gestion = create_user(Role.GESTIONNAIRE)
     login_as(gestion)

@@ -1,0 +1,36 @@
+"""One serialised decision per passage: lock the passage row, then re-read it.
+
+Every state change of a passage (start, advance, pause, resume, attendance,
+reveal, validate, finalise, reopen) first calls ``lock_passage``; what the
+service then decides on is read under the lock, so two jurors pressing at
+once are applied one after the other, the second seeing the first's effect.
+PostgreSQL: ``SELECT ... FOR UPDATE OF passage``. SQLite: a no-op UPDATE of
+the row takes the database's write lock first (the driver opens the
+transaction at the first write; WAL and busy_timeout make the second writer
+wait), so the reads that follow see the latest commit. The autosave's hot
+path instead re-checks the passage's state in its conditional UPDATEs (see
+``autosave_fast`` and ``autosave_reference``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from exam_app.extensions import db
+from exam_app.juries.models import Passage
+
+
+def lock_passage(passage: Passage | int) -> Passage:
+    """The passage, its row locked until the end of the transaction, and re-read."""
+    passage_id = passage if isinstance(passage, int) else passage.id
+    db.session.flush()  # pending changes first: the re-read must not drop them
+    statement = sa.select(Passage).where(Passage.id == passage_id)
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.update(Passage).where(Passage.id == passage_id)
+                           .values(agreed_revision=Passage.agreed_revision)
+                           .execution_options(synchronize_session=False))
+    else:
+        statement = statement.with_for_update(of=Passage)
+    if not isinstance(passage, int):
+        db.session.expire(passage)  # collections too (segments, pauses, validations)
+    return db.session.scalars(statement.execution_options(populate_existing=True)).one()
