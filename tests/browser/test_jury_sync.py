@@ -26,15 +26,29 @@ SAVED = "Connecté — tout est enregistré"
 SAVES = "**/grilles/*/champs"
 
 
+_OPENED: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_contexts():
+    """Close every context a test opened, also when it fails (its routes go with it)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def _open(chromium, server, username="jurya"):
     """A juror's context and page on the passage screen, page errors collected."""
     context, page = day._login(chromium, server["url"], username)
+    _OPENED.append(context)
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.goto(f"{server['url']}/jury/passages/{server['passage_id']}")
     from playwright.sync_api import expect
 
     expect(page.locator("#net-status")).to_have_text(SAVED)
+    # The first state has arrived (the summary is the script's, not the template's).
+    expect(page.locator("#validation-summary")).to_contain_text("La note devient définitive")
     return context, page
 
 
@@ -91,6 +105,8 @@ def test_refused_value_stays_on_its_field_with_the_message(jury_server, chromium
     page.click("#btn-validate")
     expect(page.locator("#action-status")).to_contain_text(
         "Rien n'est validé : corrigez d'abord la valeur refusée (« Note proposée »)")
+    expect(page.locator("#validation-summary")).to_contain_text(
+        "Attention : une valeur affichée a été refusée (« Note proposée »)")
     assert _stored(jury_server)[0]["mark"] == ("", 0) and _stored(jury_server)[1] == 0
 
     # Not on the step: refused the same way, with its own message.

@@ -26,6 +26,7 @@
   var attempts = 0;           // consecutive transient failures (backoff)
   var retryTimer = null;
   var expired = false;        // the login expired: nothing is sent until the new login
+  var stalePage = false;      // logged in, but this page's token is older: reload it
   var conflicts = {};        // "grid|field" -> server {value, version}
   var known = { commune: {}, perso: {} };  // field -> last reconciled server version
   var timers = {};           // debounce timers per "grid|field"
@@ -76,8 +77,9 @@
     var n = queue.length + Object.keys(timers).length;
     var refusedKeys = Object.keys(refused);
     var text, kind, link = false;
-    if (expired) {
-      text = "Session expirée — reconnectez-vous ; vos modifications sont gardées" +
+    if (expired || stalePage) {
+      text = (expired ? "Session expirée — reconnectez-vous" : "Page expirée — rechargez la page") +
+        " ; vos modifications sont gardées" +
         (queue.length ? " (" + plural(queue.length) + " en attente)" : "") + ".";
       kind = "expired"; link = true;
     } else if (refusedKeys.length) {
@@ -104,8 +106,8 @@
     el.textContent = text;
     if (link) {
       var a = document.createElement("a");
-      a.href = cfg.loginUrl;
-      a.textContent = "Se reconnecter";
+      a.href = expired ? cfg.loginUrl : window.location.href;
+      a.textContent = expired ? "Se reconnecter" : "Recharger la page";
       el.appendChild(document.createTextNode(" "));
       el.appendChild(a);
     }
@@ -178,7 +180,7 @@
   }
 
   function flush() {
-    if (inflight || retryTimer || expired || !queue.length) { showNet(); return; }
+    if (inflight || retryTimer || expired || stalePage || !queue.length) { showNet(); return; }
     // One op per field per request: a second edit of a field waits for the first.
     var grid = queue[0].grid;
     var seen = {};
@@ -218,7 +220,7 @@
       inflight = false;
       persist();
       showNet();
-      if (!failing && !expired && queue.length) { setTimeout(flush, 0); }
+      if (!failing && !expired && !stalePage && queue.length) { setTimeout(flush, 0); }
     });
   }
 
@@ -226,7 +228,7 @@
   function reloadForToken() {
     var guard = "jury-reload:" + cfg.passage;
     var last = parseInt(sessionStorage.getItem(guard) || "0", 10);
-    if (Date.now() - last < 30000) { setExpired(true); return; }
+    if (Date.now() - last < 30000) { stalePage = true; showNet(); return; }
     sessionStorage.setItem(guard, String(Date.now()));
     keepTyping();
     window.location.reload();
@@ -391,6 +393,7 @@
         if (ids.length) { el.setAttribute("aria-describedby", ids.join(" ")); } else { el.removeAttribute("aria-describedby"); }
       });
     });
+    if (state) { renderValidation(state); }
     showNet();
   }
 
@@ -411,12 +414,12 @@
       var first = known[grid][name] === undefined;
       if (isPending(grid, name)) {
         if (first) {
-          // After a reload, show the edits still waiting in the queue, or the refused value.
+          // After a reload, show the edits still waiting in the queue, or the refused value
+          // (a field being typed in before the first state keeps what is typed).
           known[grid][name] = f.version;
           var queued = queue.filter(function (op) { return op.grid === grid && op.field === name; });
           var kept = refused[grid + "|" + name];
-          writeField(grid, name, queued.length ? queued[queued.length - 1].value :
-            (kept ? kept.value : f.value));
+          if (queued.length || kept) { writeField(grid, name, queued.length ? queued[queued.length - 1].value : kept.value); }
         }
         return;
       }
@@ -546,6 +549,13 @@
     button.textContent = mineDone ? "Vous avez validé" : (document.getElementById("commune-mark") ? "Valider la note" : "Valider la grille");
     summary.textContent = names.length ? "Validée par " + names.join(" et ") + " ; la note est définitive quand les deux jurés ont validé. Toute modification de la grille commune annule les validations." :
       "Aucune validation. La note devient définitive quand les deux jurés ont validé la même version de la grille commune.";
+    var refusedHere = Object.keys(refused).filter(function (key) { return key.indexOf("commune|") === 0; });
+    if (refusedHere.length) {
+      // What is validated is what the server holds, not the refused value on screen.
+      summary.textContent += " Attention : une valeur affichée a été refusée (" + refusedHere.map(function (key) {
+        return "« " + labelOf("commune", key.split("|")[1]) + " »";
+      }).join(", ") + ") ; la version enregistrée, qui seule compte, ne la contient pas.";
+    }
   }
 
   function renderTimer() {
@@ -691,7 +701,7 @@
     validate.addEventListener("click", function () {
       if (Object.keys(conflicts).length) { say("Réglez d'abord les conflits de saisie."); return; }
       if (Object.keys(refused).length) { say(refusedText()); return; }
-      if (expired) { say("Session expirée — reconnectez-vous avant de valider ; vos modifications sont gardées."); return; }
+      if (expired || stalePage) { say("Session expirée — reconnectez-vous avant de valider ; vos modifications sont gardées."); return; }
       saveNow();
       validate.disabled = true;
       var waited = 0;
@@ -703,7 +713,7 @@
         }
         if (queue.length || inflight) {
           waited += 100;
-          if (waited > 10000 || !online || failing || expired) { validate.disabled = false; say("Enregistrement impossible pour le moment : rien n'est validé. Validez quand la connexion est rétablie."); return; }
+          if (waited > 10000 || !online || failing || expired || stalePage) { validate.disabled = false; say("Enregistrement impossible pour le moment : rien n'est validé. Validez quand la connexion est rétablie."); return; }
           setTimeout(whenSaved, 100);
           return;
         }
