@@ -142,6 +142,8 @@ def test_expired_session_answers_a_script_with_a_json_401(app, client, login_as,
                        headers={"X-CSRFToken": "stale", "Accept": "application/json"})
     assert [(r.status_code, r.get_json()["error"]) for r in (poll, save)] == [
         (401, "session_expired"), (401, "session_expired")]
+    # A fetch of an HTML fragment (any type accepted) still goes to the login page.
+    assert client.get("/jury/", headers={"Accept": "*/*"}).status_code == 302
 
 
 def test_stale_page_token_answers_a_script_with_a_json_400(client, login_as, create_user):

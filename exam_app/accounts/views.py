@@ -10,7 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from exam_app.accounts.forms import LoginForm, LogoutForm
 from exam_app.accounts.models import Role
 from exam_app.accounts.services import LoginThrottled, authenticate, load_user_from_cookie
-from exam_app.errors import error_body, wants_json
+from exam_app.errors import error_body
 from exam_app.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -36,8 +36,9 @@ def _unauthorized():
     from flask_login.utils import login_url
 
     expired = bool(request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])) and not session
-    if wants_json():
-        # A script (the jury screen) must tell an expired login from an outage: a 401.
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        # A script asking for JSON (the jury screen) must tell an expired login from an
+        # outage: a 401. Fetches of HTML fragments still go to the login page.
         return error_body("session_expired" if expired else "login_required",
                           login_manager.needs_refresh_message if expired
                           else login_manager.login_message), 401

@@ -204,6 +204,7 @@
       }
     }).catch(function (error) {
       // The ops stay "sent": if they come back, it is with the same id and value.
+      if (!isTransient(error)) { failing = false; attempts = 0; }  // the server answered
       if (error.status === 401) {
         setExpired(true);
       } else if (error.code === "csrf") {
