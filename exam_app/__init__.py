@@ -157,6 +157,15 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
+        from flask_login import current_user
+
+        if wants_json():
+            # A script's request: an expired login (401) or a page to reload (400).
+            if not current_user.is_authenticated:
+                return error_body("session_expired",
+                                  "Votre session a expiré : reconnectez-vous."), 401
+            return error_body("csrf", "La page a expiré : rechargez-la. "
+                              "Rien n'a été enregistré."), 400
         return render(
             400,
             "Le formulaire a expiré ou n'est pas valide (jeton de sécurité manquant). "

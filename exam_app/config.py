@@ -64,7 +64,10 @@ DEFAULTS: dict = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
-    "PERMANENT_SESSION_LIFETIME": 8 * 3600,  # one exam day
+    # Sliding expiry: a login is permanent and its cookie re-signed on every request, so it
+    # lasts while the user is active (an open jury screen polls) and ends after this idle time.
+    "PERMANENT_SESSION_LIFETIME": 4 * 3600,
+    "SESSION_REFRESH_EACH_REQUEST": True,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
     # Largest request body accepted anywhere; uploads set their own lower limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,

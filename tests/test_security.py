@@ -111,17 +111,46 @@ def later(monkeypatch):
     return move
 
 
-def test_session_expires_after_an_exam_day(app, client, login_as, create_user, later):
+def test_session_slides_while_active_and_expires_when_idle(app, client, login_as, create_user,
+                                                          later):
+    # An exam day with a late start is longer than the idle limit: every request re-signs
+    # the cookie, so an active user (an open jury screen polls) stays logged in.
+    idle = app.config["PERMANENT_SESSION_LIFETIME"]
     login_as(create_user(Role.GESTIONNAIRE))
-    assert client.get("/gestion/etablissements").status_code == 200
-    later(app.config["PERMANENT_SESSION_LIFETIME"] - 60)
-    assert client.get("/gestion/etablissements").status_code == 200
-    later(app.config["PERMANENT_SESSION_LIFETIME"] + 60)
+    assert client.get_cookie("session").expires is not None  # permanent: the browser keeps it
+    for step in (1, 2, 3):
+        later(step * (idle - 60))
+        assert client.get("/gestion/etablissements").status_code == 200
+    assert 3 * (idle - 60) > 10 * 3600  # longer than any exam day
+    later(4 * (idle - 60) + 120)  # idle a little over the limit since the last request
     response = client.get("/gestion/etablissements")
     assert response.status_code == 302
     assert response.headers["Location"] == "/connexion?next=%2Fgestion%2Fetablissements"
     assert "Votre session a expiré : reconnectez-vous." in _text(
         client.get(response.headers["Location"]))
+
+
+def test_expired_session_answers_a_script_with_a_json_401(app, client, login_as, create_user,
+                                                          later):
+    # The jury screen's poll (GET) and autosave (POST, CSRF checked first) must tell an
+    # expired login from an outage.
+    login_as(create_user(Role.EXAMINATEUR))
+    assert client.get("/jury/").status_code == 200
+    later(app.config["PERMANENT_SESSION_LIFETIME"] + 60)
+    poll = client.get("/jury/passages/1/etat", headers={"Accept": "application/json"})
+    save = client.post("/jury/passages/1/grilles/commune/champs", json={"ops": []},
+                       headers={"X-CSRFToken": "stale", "Accept": "application/json"})
+    assert [(r.status_code, r.get_json()["error"]) for r in (poll, save)] == [
+        (401, "session_expired"), (401, "session_expired")]
+    # A fetch of an HTML fragment (any type accepted) still goes to the login page.
+    assert client.get("/jury/", headers={"Accept": "*/*"}).status_code == 302
+
+
+def test_stale_page_token_answers_a_script_with_a_json_400(client, login_as, create_user):
+    login_as(create_user(Role.EXAMINATEUR))
+    save = client.post("/jury/passages/1/grilles/commune/champs", json={"ops": []},
+                       headers={"X-CSRFToken": "stale", "Accept": "application/json"})
+    assert (save.status_code, save.get_json()["error"]) == (400, "csrf")
 
 
 def test_first_visit_asks_to_log_in_not_expired(client, db):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from exam_app.accounts.forms import LoginForm, LogoutForm
 from exam_app.accounts.models import Role
 from exam_app.accounts.services import LoginThrottled, authenticate, load_user_from_cookie
+from exam_app.errors import error_body
 from exam_app.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -32,10 +33,15 @@ def _load_user(value: str):
 def _unauthorized():
     """To the login page, saying why: a session cookie that no longer opens (its day is
     over, or the key changed) means the session expired; otherwise, not logged in yet."""
-    from flask import session
     from flask_login.utils import login_url
 
     expired = bool(request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])) and not session
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        # A script asking for JSON (the jury screen) must tell an expired login from an
+        # outage: a 401. Fetches of HTML fragments still go to the login page.
+        return error_body("session_expired" if expired else "login_required",
+                          login_manager.needs_refresh_message if expired
+                          else login_manager.login_message), 401
     flash(login_manager.needs_refresh_message if expired else login_manager.login_message, "info")
     return redirect(login_url(login_manager.login_view, next_url=request.url))
 
@@ -87,6 +93,9 @@ def login():
             status = 401
         else:
             login_user(user)
+            # Permanent, so the cookie is re-signed on every request: the login lasts
+            # while the user is active and ends after PERMANENT_SESSION_LIFETIME idle.
+            session.permanent = True
             target = form.next.data
             return redirect(target if is_safe_next(target) else url_for("accounts.home"))
     elif request.method == "POST":

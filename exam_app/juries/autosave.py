@@ -246,8 +246,9 @@ class _Save:
         if current.value == value:  # the same edit from both sides: no conflict
             return {"op": op_id, "field": name, "status": "ok", "version": current.version,
                     "value": value}
+        # "sent": the op's own value, so that a replay of its id can be compared.
         return {"op": op_id, "field": name, "status": "conflict", "version": current.version,
-                "value": current.value, "by": current.updated_by_id}
+                "value": current.value, "by": current.updated_by_id, "sent": value}
 
     def finish(self, actor) -> None:
         """Record the ops, bump the agreed revision and audit mark changes."""
@@ -276,6 +277,7 @@ def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime |
     op_ids = _op_ids(ops)
     store = field_store()
     done = store.replays(op_ids) if check_replays else {}
+    _refuse_changed_replays(context, ops, op_ids, done)
     pending = [op for op, op_id in zip(ops, op_ids, strict=True) if op_id not in done]
     _check_writable(context, pending=bool(pending), now=now)
     save = _Save(context=context, store=store, now=now, user_id=getattr(actor, "id", None),
@@ -284,6 +286,33 @@ def save_fields(*, context: SaveContext, ops: list[dict], actor, now: datetime |
                for op, op_id in zip(ops, op_ids, strict=True)}
     save.finish(actor)
     return [results[op_id] for op_id in op_ids]
+
+
+def _replayed_value(stored: dict) -> str | None:
+    """The value an operation was stored with (None: an old conflict record, unknown)."""
+    if "sent" in stored:
+        return stored["sent"]
+    return stored.get("value") if stored.get("status") == "ok" else None
+
+
+def _refuse_changed_replays(context: SaveContext, ops: list[dict], op_ids: list[str],
+                            done: dict[str, dict]) -> None:
+    """An operation id stands for one value: a replay of a known id with another field
+    or value is refused (409), never answered with the old result."""
+    for op, op_id in zip(ops, op_ids, strict=True):
+        stored = done.get(op_id)
+        if stored is None:
+            continue
+        name, expected = str(op.get("field", "")), _replayed_value(stored)
+        try:
+            value = clean_value(name=name, value=op.get("value"), unit_code=context.unit_code,
+                                mark_step=context.mark_step)
+        except JuryInvalid:
+            value = None
+        if name != stored.get("field") or (expected is not None and value != expected):
+            raise JuryError("Cette modification a déjà été enregistrée avec une autre valeur : "
+                            "elle n'est pas rejouée. Saisissez de nouveau la valeur voulue.",
+                            code="op_reused", field=name or None)
 
 
 def _agreed_changed(*, context: SaveContext, store: FieldStore, actor, now: datetime,

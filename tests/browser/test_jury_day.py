@@ -141,19 +141,19 @@ def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, chromium
     ctx_b.set_offline(True)
     b.fill("#commune-appreciation", "Présentation claire, outils maîtrisés.")
     b.click("label[for='commune-numerique-TS']")
-    expect(b.locator("#net-status")).to_have_text("Hors ligne — 2 modifications en attente",
+    expect(b.locator("#net-status")).to_have_text("Hors ligne / en attente — 2 modifications",
                                                   timeout=8000)
+    before = b.locator("#timer-clock").inner_text()
+    b.wait_for_timeout(1500)  # the typed text leaves its debounce for the queue meanwhile
     queued = b.evaluate("Object.keys(localStorage).filter(k => k.startsWith('jury-queue:'))"
                         ".map(k => JSON.parse(localStorage.getItem(k)).length)")
-    before = b.locator("#timer-clock").inner_text()
-    b.wait_for_timeout(1500)
     assert (queued, b.locator("#timer-clock").inner_text() != before) == ([2], True)
 
     # Bruno reloads while the saves still cannot get through: the queue survives.
     ctx_b.route("**/grilles/*/champs", lambda route: route.abort())
     ctx_b.set_offline(False)
     b.reload()
-    expect(b.locator("#net-status")).to_have_text("Hors ligne — 2 modifications en attente",
+    expect(b.locator("#net-status")).to_have_text("Hors ligne / en attente — 2 modifications",
                                                   timeout=8000)
     expect(b.locator("#commune-appreciation")).to_have_value(
         "Présentation claire, outils maîtrisés.")

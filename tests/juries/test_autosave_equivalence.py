@@ -50,6 +50,14 @@ SCRIPT = [
     ("a", "commune", [("o14", "mark", "13", "2")], "base not an integer"),
     ("a", "perso", [("o15", "mark", "10", 0)], "private grid: no revision"),
     ("b", "perso", [("o16", "c:posture", "I", 0), ("o17", "mark", "11", 0)], "private batch"),
+    ("a", "commune", [("o5", "appreciation", "Bien mieux", 1)],
+     "a replay of an applied op id with another value: refused"),
+    ("b", "commune", [("o2", "c:posture", "I", 0)],
+     "a replay of a conflicting op id with another value: refused"),
+    ("b", "commune", [("o2", "c:posture", "S", 0)], "a replay of a conflict with its value"),
+    ("a", "commune", [("o7", "appreciation", "12,5", 1)],
+     "a replay of an op id on another field: refused"),
+    ("a", "commune", [("o7", "mark", "12.5", 1)], "a replay of the same mark, written otherwise"),
     ("a", "validate", None, "first juror validates"),
     ("b", "commune", [("o1", "c:posture", "TS", 0), ("o18", "appreciation", "Bien vu", 1)],
      "a replay with a new op: the validation is cleared"),
@@ -177,7 +185,10 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
     # The script did what it says (so that agreeing is not agreeing on nothing).
     statuses = [answer[1] for answer in answers["reference"]]
     assert statuses == [200, 200, 200, 200, 200, 200, 400, 400, 400, 200, 400, 400, 200, 200,
-                        200, 200, 200, 200, 409, 409, 409]
+                        409, 409, 200, 409, 200, 200, 200, 200, 200, 409, 409, 409]
+    refused = [answer[2] for answer in answers["reference"] if "op id" in answer[0] and answer[1] == 409]
+    assert {(body["error"], body["field"]) for body in refused} == {
+        ("op_reused", "appreciation"), ("op_reused", "c:posture")}
     assert (rows["reference"]["revision"], rows["reference"]["final_mark"],
             len(rows["reference"]["operations"]), rows["reference"]["audit"][3][0]) == (
         4, Decimal("12.5"), 12, "validation.cleared")

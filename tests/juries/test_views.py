@@ -75,7 +75,30 @@ def test_autosave_conflict_and_replay(client, login_as, create_passage):
     conflict = _save(client, passage, token, "appreciation", "Bien", 0, "op-b")
     assert (replay.get_json()["results"][0]["replayed"], conflict.get_json()["results"][0]) == (
         True, {"op": "op-b", "field": "appreciation", "status": "conflict", "version": 1,
-               "value": "Très bien", "by": _jurors(passage)[0].id})
+               "value": "Très bien", "by": _jurors(passage)[0].id, "sent": "Bien"})
+
+
+def test_autosave_replay_with_another_value_is_refused(client, login_as, create_passage):
+    # A lost response, then more typing sent under the same op id: the server must not
+    # answer with the old result as if the new text were stored.
+    passage = create_passage()
+    login_as(_jurors(passage)[0])
+    token = _page_token(client, passage)
+    first = _save(client, passage, token, "appreciation", "Bon", 0, "op-lost")
+    reused = _save(client, passage, token, "appreciation", "Bon entretien", 0, "op-lost")
+    perso = _save(client, passage, token, "mark", "12", 0, "op-p", grid="perso")
+    perso_reused = _save(client, passage, token, "mark", "13", 0, "op-p", grid="perso")
+    same = _save(client, passage, token, "appreciation", "Bon", 0, "op-lost")
+    state = client.get(f"/jury/passages/{passage.id}/etat").get_json()
+    body = reused.get_json()
+    assert (first.status_code, reused.status_code, body["error"], body["field"],
+            perso.status_code, perso_reused.status_code, same.status_code,
+            same.get_json()["results"][0]["replayed"], state["grids"]["agreed"]["appreciation"],
+            state["grids"]["own"]["mark"]) == (
+        200, 409, "op_reused", "appreciation", 200, 409, 200, True,
+        {"value": "Bon", "version": 1}, {"value": "12", "version": 1})
+    assert body["message"] == ("Cette modification a déjà été enregistrée avec une autre valeur : "
+                               "elle n'est pas rejouée. Saisissez de nouveau la valeur voulue.")
 
 
 def test_autosave_invalid_body_and_value_rejected_clearly(client, login_as, create_passage):

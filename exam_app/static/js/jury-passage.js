@@ -1,6 +1,12 @@
 /* The passage screen: server-authoritative timer, debounced autosave with an
  * offline queue (localStorage, idempotent operation ids), per-field versions
- * and conflicts, reveal, gaps and joint validation. No dependency. */
+ * and conflicts, reveal, gaps and joint validation. No dependency.
+ *
+ * The sync banner never says "tout est enregistré" unless it is: a refused value
+ * stays on its field with the server's message; a transient failure (network,
+ * 5xx) keeps the queue and retries with backoff; an operation id once sent is
+ * never given another value; only newer server versions are applied; an expired
+ * login says so and keeps the queue (localStorage) for after the new login. */
 (function () {
   "use strict";
   var root = document.getElementById("jury");
@@ -9,12 +15,18 @@
   var cfg = root.dataset;
   var me = parseInt(cfg.me, 10);
   var queueKey = "jury-queue:" + cfg.passage + ":" + me;
+  var refusedKey = "jury-refused:" + cfg.passage + ":" + me;
   var pollMs = parseInt(cfg.pollMs, 10) || 2000;
   var offset = 0;            // server clock minus browser clock (ms)
   var state = null;          // last state from the server
   var stateAt = 0;           // browser time when it arrived (ms)
-  var online = true;
+  var online = true;          // the last poll got through
   var inflight = false;
+  var failing = false;        // the last save failed for a transient reason (retrying)
+  var attempts = 0;           // consecutive transient failures (backoff)
+  var retryTimer = null;
+  var expired = false;        // the login expired: nothing is sent until the new login
+  var stalePage = false;      // logged in, but this page's token is older: reload it
   var conflicts = {};        // "grid|field" -> server {value, version}
   var known = { commune: {}, perso: {} };  // field -> last reconciled server version
   var timers = {};           // debounce timers per "grid|field"
@@ -27,8 +39,15 @@
     try { return JSON.parse(localStorage.getItem(queueKey)) || []; } catch (e) { return []; }
   }
   var queue = loadQueue();
+  // Values the server refused, by "grid|field": {value, message}; kept until the juror edits.
+  var refused = (function () {
+    try { return JSON.parse(localStorage.getItem(refusedKey)) || {}; } catch (e) { return {}; }
+  })();
   function persist() {
-    try { localStorage.setItem(queueKey, JSON.stringify(queue)); } catch (e) { /* private mode */ }
+    try {
+      localStorage.setItem(queueKey, JSON.stringify(queue));
+      localStorage.setItem(refusedKey, JSON.stringify(refused));
+    } catch (e) { /* private mode */ }
   }
   function newId() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
@@ -37,6 +56,9 @@
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
+  // An op once sent keeps its value for ever (its id may already be applied on the
+  // server, the response lost): later typing goes into a new op, based on the same version
+  // and rebased when the first one's result arrives.
   function enqueue(grid, field, value) {
     for (var i = 0; i < queue.length; i++) {
       var op = queue[i];
@@ -47,22 +69,50 @@
     persist();
   }
 
+  function plural(n) { return n + " modification" + (n > 1 ? "s" : ""); }
+
+  // The banner: the truth at this moment, each state in its own words.
   function showNet() {
     var el = $("net-status");
-    var n = queue.length;
-    if (!online) {
-      el.textContent = "Hors ligne — " + n + " modification" + (n > 1 ? "s" : "") + " en attente";
-      el.className = "net-status net-status--offline";
+    var n = queue.length + Object.keys(timers).length;
+    var refusedKeys = Object.keys(refused);
+    var text, kind, link = false;
+    if (expired || stalePage) {
+      text = (expired ? "Session expirée — reconnectez-vous" : "Page expirée — rechargez la page") +
+        " ; vos modifications sont gardées" +
+        (queue.length ? " (" + plural(queue.length) + " en attente)" : "") + ".";
+      kind = "expired"; link = true;
+    } else if (refusedKeys.length) {
+      text = "Refusé : " + refusedKeys.map(function (key) {
+        var parts = key.split("|");
+        return "« " + labelOf(parts[0], parts[1]) + " » — " + refused[key].message;
+      }).join(" ; ") + " Corrigez la valeur : elle n'est pas enregistrée." +
+        (n ? " " + plural(n) + " en attente." : "");
+      kind = "refused";
     } else if (Object.keys(conflicts).length) {
-      el.textContent = "Conflit : un champ a été modifié par l'autre juré — choisissez la valeur à garder";
-      el.className = "net-status net-status--conflict";
-    } else if (n || Object.keys(timers).length) {
-      el.textContent = "Enregistrement…" + (n ? " (" + n + " en attente)" : "");
-      el.className = "net-status net-status--saving";
+      text = "Conflit : un champ a été modifié par l'autre juré — choisissez la valeur à garder";
+      kind = "conflict";
+    } else if (!online || failing) {
+      text = n ? "Hors ligne / en attente — " + plural(n) :
+        "Hors ligne — aucune modification en attente";
+      kind = "offline";
+    } else if (n) {
+      text = "Enregistrement en cours — " + plural(n) + " en attente";
+      kind = "saving";
     } else {
-      el.textContent = "Connecté — tout est enregistré";
-      el.className = "net-status net-status--ok";
+      text = "Connecté — tout est enregistré";
+      kind = "ok";
     }
+    el.textContent = text;
+    if (link) {
+      var a = document.createElement("a");
+      a.href = expired ? cfg.loginUrl : window.location.href;
+      a.textContent = expired ? "Se reconnecter" : "Recharger la page";
+      el.appendChild(document.createTextNode(" "));
+      el.appendChild(a);
+    }
+    el.className = "net-status net-status--" + kind;
+    el.dataset.state = kind;
   }
 
   function post(url, body) {
@@ -72,10 +122,18 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": cfg.csrf, "Accept": "application/json" },
       body: JSON.stringify(body)
     }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (data) {
-        if (!response.ok) {
+      if (response.redirected && /\/connexion/.test(response.url)) {
+        var auth = new Error("Session expirée");
+        auth.status = 401; auth.code = "session_expired";
+        throw auth;
+      }
+      return response.json().catch(function () { return null; }).then(function (data) {
+        if (!response.ok || data === null) {
+          data = data || {};
           var error = new Error(data.message || data.error || ("Erreur " + response.status));
-          error.status = response.status;
+          error.status = response.ok ? 502 : response.status;  // not JSON: a proxy's page
+          error.code = data.error;
+          error.field = data.field;
           throw error;
         }
         return data;
@@ -83,8 +141,46 @@
     });
   }
 
+  // A failure that may pass by itself: no answer, or the server (or a proxy) unavailable.
+  function isTransient(error) {
+    return !error.status || error.status >= 500 || error.status === 408 || error.status === 429;
+  }
+
+  function retryLater() {
+    failing = true;
+    attempts += 1;
+    clearTimeout(retryTimer);
+    var delay = Math.min(1000 * Math.pow(2, attempts - 1), 15000);
+    retryTimer = setTimeout(function () { retryTimer = null; flush(); }, delay);
+  }
+
+  function retryNow() {
+    if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+    flush();
+  }
+
+  function setExpired(value) {
+    if (expired === value) { return; }
+    expired = value;
+    if (value) { say("Session expirée — reconnectez-vous ; vos modifications sont gardées."); }
+    showNet();
+  }
+
+  // The server refused ``ops`` (4xx): drop them from the queue, never retry them, and keep
+  // the juror's value on the field with the reason until the juror changes it.
+  function refuse(grid, ops, message) {
+    ops.forEach(function (op) {
+      remove(op.op);
+      var key = grid + "|" + op.field;
+      var later = queue.some(function (o) { return o.grid === grid && o.field === op.field; });
+      if (!later && !timers[key]) { refused[key] = { value: op.value, message: message }; }
+    });
+    persist();
+    renderRefused();
+  }
+
   function flush() {
-    if (inflight || !queue.length) { showNet(); return; }
+    if (inflight || retryTimer || expired || stalePage || !queue.length) { showNet(); return; }
     // One op per field per request: a second edit of a field waits for the first.
     var grid = queue[0].grid;
     var seen = {};
@@ -100,36 +196,58 @@
     post(grid === "commune" ? cfg.saveCommune : cfg.savePerso, {
       ops: batch.map(function (op) { return { op: op.op, field: op.field, value: op.value, base: op.base }; })
     }).then(function (data) {
+      failing = false; attempts = 0;
       setOnline(true);
       data.results.forEach(function (result) { applyResult(grid, result); });
       if (state && data.revision !== null && data.revision !== undefined) {
         state.passage.revision = Math.max(state.passage.revision, data.revision);
       }
     }).catch(function (error) {
-      if (error.status) {
-        // Refused (locked, absent, invalid value): drop the batch, say why.
-        batch.forEach(function (op) { remove(op.op); });
-        say(error.message);
+      // The ops stay "sent": if they come back, it is with the same id and value.
+      if (!isTransient(error)) { failing = false; attempts = 0; }  // the server answered
+      if (error.status === 401) {
+        setExpired(true);
+      } else if (error.code === "csrf") {
+        reloadForToken();
+      } else if (isTransient(error)) {
+        retryLater();
       } else {
-        batch.forEach(function (op) { op.sent = false; });
-        setOnline(false);
+        // Refused: the op of the named field, or the whole batch when no field is named.
+        // Nothing of the batch was stored; the others go again.
+        var hit = batch.filter(function (op) { return error.field && op.field === error.field; });
+        refuse(grid, hit.length ? hit : batch, error.message);
       }
     }).then(function () {
       inflight = false;
       persist();
       showNet();
-      if (online && queue.length) { setTimeout(flush, 0); }
+      if (!failing && !expired && !stalePage && queue.length) { setTimeout(flush, 0); }
     });
   }
 
-  // Send the debounced edits now (before validating).
-  function saveNow() {
+  // The page's CSRF token belongs to an older login: reload (the queue is in localStorage).
+  function reloadForToken() {
+    var guard = "jury-reload:" + cfg.passage;
+    var last = parseInt(sessionStorage.getItem(guard) || "0", 10);
+    if (Date.now() - last < 30000) { stalePage = true; showNet(); return; }
+    sessionStorage.setItem(guard, String(Date.now()));
+    keepTyping();
+    window.location.reload();
+  }
+
+  // Put the debounced edits into the (persisted) queue without sending them.
+  function keepTyping() {
     Object.keys(timers).forEach(function (key) {
       clearTimeout(timers[key]);
       delete timers[key];
       var parts = key.split("|");
       enqueue(parts[0], parts[1], readField(parts[0], parts[1]));
     });
+  }
+
+  // Send the debounced edits now (before validating).
+  function saveNow() {
+    keepTyping();
     flush();
   }
 
@@ -152,8 +270,10 @@
       renderConflicts();
     } else if (result.status === "conflict") {
       // Drop later local edits of the field too: the juror decides explicitly.
+      var mine = queue.filter(function (op) { return op.grid === grid && op.field === result.field; });
       queue = queue.filter(function (op) { return !(op.grid === grid && op.field === result.field); });
-      conflicts[key] = { value: result.value, version: result.version, mine: sent ? sent.value : "" };
+      conflicts[key] = { value: result.value, version: result.version,
+        mine: mine.length ? mine[mine.length - 1].value : (sent ? sent.value : "") };
       renderConflicts();
     }
   }
@@ -178,7 +298,8 @@
     });
   }
   function isPending(grid, name) {
-    if (timers[grid + "|" + name] || conflicts[grid + "|" + name]) { return true; }
+    var key = grid + "|" + name;
+    if (timers[key] || conflicts[key] || refused[key]) { return true; }
     return queue.some(function (op) { return op.grid === grid && op.field === name; });
   }
 
@@ -190,12 +311,13 @@
     var grid = el.closest(".grid-form").dataset.grid;
     var name = el.dataset.field;
     var key = grid + "|" + name;
+    if (refused[key]) { delete refused[key]; persist(); renderRefused(); }  // the juror changes it
     clearTimeout(timers[key]);
     var delay = el.type === "radio" ? 0 : 700;
     timers[key] = setTimeout(function () {
       delete timers[key];
       enqueue(grid, name, readField(grid, name));
-      if (online) { flush(); } else { showNet(); }
+      flush();
     }, delay);
     showNet();
   }
@@ -234,6 +356,48 @@
     showNet();
   }
 
+  // Each refused field: aria-invalid, and its message in an element it names in
+  // aria-describedby; cleared when the juror changes the value.
+  function errorBox(grid, name, el) {
+    var form = el.closest(".grid-form");
+    var box = form.querySelector('[data-error-for="' + name + '"]');
+    if (box) { return box; }
+    box = document.createElement("p");
+    box.className = "field__error";
+    box.id = grid + "-" + name.replace(/[^A-Za-z0-9_-]/g, "-") + "-error";
+    box.dataset.errorFor = name;
+    box.hidden = true;
+    var row = el.closest("tr");
+    if (row && el.type === "radio") { row.querySelector("th").appendChild(box); } else { el.insertAdjacentElement("afterend", box); }
+    return box;
+  }
+  function renderRefused() {
+    document.querySelectorAll(".grid-form").forEach(function (form) {
+      var grid = form.dataset.grid;
+      Array.prototype.forEach.call(form.querySelectorAll("[data-field]"), function (el) {
+        var name = el.dataset.field;
+        var r = refused[grid + "|" + name];
+        var existing = form.querySelector('[data-error-for="' + name + '"]');
+        if (!r && !existing) { return; }
+        var box = errorBox(grid, name, el);
+        var ids = (el.getAttribute("aria-describedby") || "").split(" ").filter(function (id) { return id && id !== box.id; });
+        if (r) {
+          box.textContent = "Valeur refusée : " + r.message + " Elle n'est pas enregistrée.";
+          box.hidden = false;
+          el.setAttribute("aria-invalid", "true");
+          ids.push(box.id);
+        } else {
+          box.textContent = "";
+          box.hidden = true;
+          el.removeAttribute("aria-invalid");
+        }
+        if (ids.length) { el.setAttribute("aria-describedby", ids.join(" ")); } else { el.removeAttribute("aria-describedby"); }
+      });
+    });
+    if (state) { renderValidation(state); }
+    showNet();
+  }
+
   function labelOf(grid, name) {
     if (name === "mark") { return "Note proposée"; }
     if (name === "appreciation") { return "Appréciation globale"; }
@@ -242,7 +406,8 @@
     return "Commentaire";
   }
 
-  // Apply the server's grid values, except fields with local edits in progress.
+  // Apply the server's grid values, except fields with local edits in progress or a
+  // refused value; only a version newer than the page's (a late poll never reverts).
   function applyGrid(grid, fields) {
     if (!fields) { return; }
     Object.keys(fields).forEach(function (name) {
@@ -250,14 +415,16 @@
       var first = known[grid][name] === undefined;
       if (isPending(grid, name)) {
         if (first) {
-          // After a reload, show the edits still waiting in the queue.
+          // After a reload, show the edits still waiting in the queue, or the refused value
+          // (a field being typed in before the first state keeps what is typed).
           known[grid][name] = f.version;
           var queued = queue.filter(function (op) { return op.grid === grid && op.field === name; });
-          writeField(grid, name, queued.length ? queued[queued.length - 1].value : f.value);
+          var kept = refused[grid + "|" + name];
+          if (queued.length || kept) { writeField(grid, name, queued.length ? queued[queued.length - 1].value : kept.value); }
         }
         return;
       }
-      if (first || f.version !== known[grid][name]) {
+      if (first || f.version > known[grid][name]) {
         var el = document.activeElement;
         var editing = el && el.dataset && el.dataset.field === name && el.type !== "radio" &&
           el.closest(".grid-form").dataset.grid === grid && el.value !== f.value && !first;
@@ -284,24 +451,34 @@
     var sentAt = Date.now();
     fetch(cfg.stateUrl, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
       .then(function (response) {
-        if (response.status === 401 || response.redirected) { say("Session expirée : reconnectez-vous."); throw new Error("auth"); }
+        if (response.status === 401 || (response.redirected && /\/connexion/.test(response.url))) {
+          var auth = new Error("auth"); auth.status = 401; throw auth;
+        }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
         return response.json();
       })
       .then(function (data) {
         var receivedAt = Date.now();
+        if (expired) {
+          // Logged in again (another tab): this page's token is stale; reload, queue kept.
+          keepTyping(); persist(); window.location.reload(); return;
+        }
         // Round-trip midpoint: the offset is accurate to half the round trip.
         offset = data.server_time - (sentAt + receivedAt) / 2;
         setOnline(true);
         applyState(data, receivedAt);
         if (queue.length) { flush(); }
       })
-      .catch(function () { setOnline(false); })
+      .catch(function (error) {
+        if (error.status === 401) { setExpired(true); } else { setOnline(false); }
+      })
       .then(function () { setTimeout(poll, pollMs); });
   }
 
   function setOnline(value) {
-    if (online !== value) { online = value; }
+    var back = value && !online;
+    online = value;
+    if (back && failing) { attempts = 0; retryNow(); }  // the network is back: no need to wait
     showNet();
   }
 
@@ -373,6 +550,13 @@
     button.textContent = mineDone ? "Vous avez validé" : (document.getElementById("commune-mark") ? "Valider la note" : "Valider la grille");
     summary.textContent = names.length ? "Validée par " + names.join(" et ") + " ; la note est définitive quand les deux jurés ont validé. Toute modification de la grille commune annule les validations." :
       "Aucune validation. La note devient définitive quand les deux jurés ont validé la même version de la grille commune.";
+    var refusedHere = Object.keys(refused).filter(function (key) { return key.indexOf("commune|") === 0; });
+    if (refusedHere.length) {
+      // What is validated is what the server holds, not the refused value on screen.
+      summary.textContent += " Attention : une valeur affichée a été refusée (" + refusedHere.map(function (key) {
+        return "« " + labelOf("commune", key.split("|")[1]) + " »";
+      }).join(", ") + ") ; la version enregistrée, qui seule compte, ne la contient pas.";
+    }
   }
 
   function renderTimer() {
@@ -458,17 +642,20 @@
       offset = data.server_time - (sentAt + receivedAt) / 2;
       applyState(data, receivedAt);
     }).catch(function (error) {
-      say(error.status ? error.message : "Hors ligne : l'action n'a pas été transmise. Le minuteur continue ; réessayez quand le réseau revient.");
-      if (!error.status) { setOnline(false); }
+      if (error.status === 401) { setExpired(true); return; }
+      say(!isTransient(error) ? error.message : "Hors ligne ou serveur indisponible : l'action n'a pas été transmise. Le minuteur continue ; réessayez dans un instant.");
     });
   }
 
+  // A message about an action (the banner keeps saying the state of the saves).
+  var sayTimer = null;
   function say(message) {
     $("live").textContent = message;
-    var el = $("net-status");
+    var el = $("action-status");
     el.textContent = message;
-    el.className = "net-status net-status--error";
-    setTimeout(showNet, 6000);
+    el.hidden = false;
+    clearTimeout(sayTimer);
+    sayTimer = setTimeout(function () { el.hidden = true; el.textContent = ""; }, 8000);
   }
 
   // ---- wiring ----------------------------------------------------------------
@@ -501,33 +688,50 @@
     reveal.addEventListener("click", function () {
       if (!window.confirm("Dévoiler votre grille ? Elle ne pourra plus être modifiée ; la suite se fait dans la grille commune.")) { return; }
       post(cfg.revealUrl, {}).then(function (data) { applyState(data, Date.now()); })
-        .catch(function (error) { say(error.message); });
+        .catch(function (error) { if (error.status === 401) { setExpired(true); } else { say(error.message); } });
     });
   }
   var validate = $("btn-validate");
   if (validate) {
+    var refusedText = function () {
+      return "Rien n'est validé : corrigez d'abord la valeur refusée (" + Object.keys(refused).map(function (key) {
+        var parts = key.split("|");
+        return "« " + labelOf(parts[0], parts[1]) + " »";
+      }).join(", ") + ").";
+    };
     validate.addEventListener("click", function () {
       if (Object.keys(conflicts).length) { say("Réglez d'abord les conflits de saisie."); return; }
+      if (Object.keys(refused).length) { say(refusedText()); return; }
+      if (expired || stalePage) { say("Session expirée — reconnectez-vous avant de valider ; vos modifications sont gardées."); return; }
       saveNow();
       validate.disabled = true;
       var waited = 0;
-      // Validate what was typed: wait for the last edits to be saved first.
+      // Validate what was typed: wait for the last edits to be saved first, and validate
+      // nothing if one of them was refused or cannot be sent.
       (function whenSaved() {
+        if (Object.keys(refused).length || Object.keys(conflicts).length) {
+          validate.disabled = false; say(Object.keys(refused).length ? refusedText() : "Réglez d'abord les conflits de saisie."); return;
+        }
         if (queue.length || inflight) {
           waited += 100;
-          if (waited > 10000 || !online) { validate.disabled = false; say("Enregistrement impossible pour le moment : validez quand la connexion est rétablie."); return; }
+          if (waited > 10000 || !online || failing || expired || stalePage) { validate.disabled = false; say("Enregistrement impossible pour le moment : rien n'est validé. Validez quand la connexion est rétablie."); return; }
           setTimeout(whenSaved, 100);
           return;
         }
         post(cfg.validateUrl, { revision: state.passage.revision })
           .then(function (data) { applyState(data, Date.now()); })
-          .catch(function (error) { validate.disabled = false; say(error.message); });
+          .catch(function (error) {
+            validate.disabled = false;
+            if (error.status === 401) { setExpired(true); } else { say(isTransient(error) ? "Serveur injoignable : rien n'est validé, réessayez." : error.message); }
+          });
       })();
     });
   }
-  window.addEventListener("online", function () { flush(); });
+  window.addEventListener("online", function () { attempts = 0; retryNow(); });
   window.addEventListener("offline", function () { setOnline(false); });
+  // Leaving (reload, re-login): the debounced edits go into the persisted queue first.
+  window.addEventListener("pagehide", function () { keepTyping(); persist(); });
   setInterval(renderTimer, 250);
-  showNet();
+  renderRefused();
   poll();
 })();
