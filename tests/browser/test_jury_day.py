@@ -170,11 +170,34 @@ def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, chromium
     a.fill("#commune-mark", "15")
     expect(a.locator("#net-status")).to_have_text("Connecté — tout est enregistré", timeout=5000)
     expect(b.locator("#commune-mark")).to_have_value("15", timeout=5000)
+    # Ending a step asks first, naming it and the next one; declining changes nothing.
+    questions = []
+
+    def answer(accept):
+        def handle(dialog):
+            questions.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+        return handle
+
+    a.once("dialog", answer(False))
+    a.click("#btn-next")
+    expect(a.locator("#action-status")).to_have_text("Rien n'a changé : l'étape continue.")
+    expect(a.locator("#timer-phase")).to_have_text(
+        "Présentation du parcours de professionnalisation et des missions")
+    a.once("dialog", answer(True))
     a.click("#btn-next")
     expect(a.locator("#timer-phase")).to_have_text("Entretien avec la commission", timeout=5000)
     expect(b.locator("#timer-phase")).to_have_text("Entretien avec la commission", timeout=5000)
+    b.once("dialog", answer(True))
     b.click("#btn-next")
     expect(a.locator("#timer-clock")).to_have_text("Terminé", timeout=5000)
+    assert questions == [
+        "Terminer « Présentation du parcours de professionnalisation et des missions » et passer "
+        "à « Entretien avec la commission » ? Cette action est définitive.",
+        "Terminer « Présentation du parcours de professionnalisation et des missions » et passer "
+        "à « Entretien avec la commission » ? Cette action est définitive.",
+        "Terminer le passage ? « Entretien avec la commission » prend fin. Cette action est "
+        "définitive."]
 
     # Both validate: the mark is final and locked on both screens.
     a.click("#btn-validate")

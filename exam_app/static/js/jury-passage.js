@@ -665,8 +665,20 @@
     form.addEventListener("submit", function (event) { event.preventDefault(); });
   });
   $("btn-start").addEventListener("click", function () { timerAction({ action: "start" }); });
+  // Ending a step cannot be undone: say which one ends and what comes next, then ask.
+  function stepLabel(index) {
+    var li = document.querySelector("#timer-segments li[data-index='" + index + "'] .seg__label");
+    return li ? li.textContent.trim() : "";
+  }
   $("btn-next").addEventListener("click", function () {
-    if (state && state.timer.current !== null) { timerAction({ action: "next", from: state.timer.current }); }
+    if (!state || state.timer.current === null) { return; }
+    var from = state.timer.current;
+    var last = from === state.timer.segments.length - 1;
+    var question = last
+      ? "Terminer le passage ? « " + stepLabel(from) + " » prend fin. Cette action est définitive."
+      : "Terminer « " + stepLabel(from) + " » et passer à « " + stepLabel(from + 1) + " » ? Cette action est définitive.";
+    if (!window.confirm(question)) { say("Rien n'a changé : l'étape continue."); return; }
+    timerAction({ action: "next", from: from });
   });
   $("btn-resume").addEventListener("click", function () { timerAction({ action: "resume" }); });
   $("pause-form").addEventListener("submit", function (event) {
