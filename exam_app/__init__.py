@@ -17,6 +17,10 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(template_folder()),
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # Before any route is added: every <int:...> is bounded by the database's INTEGER.
+    from exam_app.db_types import DatabaseIntConverter
+
+    app.url_map.converters["int"] = DatabaseIntConverter
 
     from exam_app import config as settings
 
@@ -190,3 +194,18 @@ def _register_input_guard(app: Flask) -> None:
             values.extend(request.form.values())
         if any("\x00" in value for value in values):
             abort(400)
+
+    @app.before_request
+    def refuse_deeply_nested_json():
+        # Python's decoder raises RecursionError (not a ValueError, so even
+        # get_json(silent=True) lets it through) on a body nested ~1000 deep: one clear 400
+        # here for every JSON endpoint. A body that parses is cached for the view.
+        if not request.is_json:
+            return
+        try:
+            request.get_json(silent=True)
+        except RecursionError:
+            from exam_app.errors import ServiceError
+
+            raise ServiceError("Requête invalide : le JSON envoyé est trop imbriqué. "
+                               "Rien n'a été enregistré.", status=400, code="bad_request") from None

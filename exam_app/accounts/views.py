@@ -51,6 +51,10 @@ def is_safe_next(target: str | None) -> bool:
     """Only same-site absolute paths: '/x', never '//evil', 'https://evil' or '/\\\\evil'."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return False
+    # No control characters or spaces: urlsplit drops CR/LF/tab ('/\r\n//evil' would pass
+    # as '///evil') and a header cannot hold them (the redirect would be a 500).
+    if any(ord(char) < 33 or ord(char) == 127 for char in target):
+        return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc and "\\" not in target
 
