@@ -168,17 +168,32 @@ def _register_errors(app: Flask) -> None:
         )
 
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
+)
+# No page of the app uses these; a script injected into one would not either.
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), display-capture=()"
+)
+
+
 def _register_security_headers(app: Flask) -> None:
+    from flask import session
+
     @app.after_request
     def headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; object-src 'self'; "
-            "frame-ancestors 'self'; base-uri 'self'; form-action 'self'",
-        )
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        # Exam centres share PCs: nothing shown to a logged-in user stays in the browser's
+        # cache (pages, JSON, files). A stricter value a view set ("private, no-store")
+        # stays. The static assets are the same for everyone and stay cacheable.
+        if session.get("_user_id") and request.endpoint != "static" \
+                and "no-store" not in (response.headers.get("Cache-Control") or ""):
+            response.headers["Cache-Control"] = "no-store"
         return response
 
 

@@ -12,7 +12,7 @@ from exam_app.dossiers import conformity, receipts, state
 from exam_app.dossiers.blueprint import bp
 from exam_app.dossiers.storage import get_storage
 from exam_app.dossiers.validity import unit_validity
-from exam_app.downloads import attachment
+from exam_app.downloads import INLINE_PDF_CSP, attachment
 from exam_app.permissions import (
     dossier_file_for_reader_or_403,
     dossier_for_reader_or_403,
@@ -42,6 +42,8 @@ def file(file_id: int):
                          download_name=row.original_name, etag=row.sha256, conditional=False)
     response.content_length = row.size
     response.headers["Cache-Control"] = "private, no-store"
+    if not request.args.get("telecharger"):  # shown in the viewer's frame
+        response.headers["Content-Security-Policy"] = INLINE_PDF_CSP
     return response
 
 
