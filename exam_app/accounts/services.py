@@ -135,6 +135,13 @@ def create_user(
     return user
 
 
+def end_sessions(*, user: User) -> None:
+    """Logout: a new session token, so that no copy of the session cookie opens again
+    (the user's sessions on other browsers end too)."""
+    user.rotate_session_token()
+    db.session.flush()
+
+
 def load_user_from_cookie(value: str) -> User | None:
     """Flask-Login loader: the cookie id is 'user_id:session_token'."""
     user_id, _, token = value.partition(":")

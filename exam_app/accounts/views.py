@@ -9,7 +9,12 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from exam_app.accounts.forms import LoginForm, LogoutForm
 from exam_app.accounts.models import Role
-from exam_app.accounts.services import LoginThrottled, authenticate, load_user_from_cookie
+from exam_app.accounts.services import (
+    LoginThrottled,
+    authenticate,
+    end_sessions,
+    load_user_from_cookie,
+)
 from exam_app.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -103,6 +108,9 @@ def logout():
     """Log out (POST with CSRF token, so a link elsewhere cannot log you out)."""
     form = LogoutForm()
     if form.validate_on_submit():
+        if current_user.is_authenticated:
+            end_sessions(user=current_user)
+            db.session.commit()
         logout_user()
         flash("Vous êtes déconnecté.", "info")
     return redirect(url_for("accounts.login"))
