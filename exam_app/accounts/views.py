@@ -7,14 +7,16 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from exam_app.accounts.forms import LoginForm, LogoutForm
+from exam_app.accounts.forms import LoginForm, LogoutForm, PasswordChangeForm
 from exam_app.accounts.models import Role
 from exam_app.accounts.services import (
     LoginThrottled,
     authenticate,
+    change_password,
     end_sessions,
     load_user_from_cookie,
 )
+from exam_app.errors import Invalid
 from exam_app.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -84,11 +86,7 @@ def login():
             )
         except LoginThrottled as exc:
             db.session.rollback()
-            flash(
-                "Trop de tentatives de connexion échouées. Réessayez dans "
-                f"{exc.retry_after_minutes} minute{'s' if exc.retry_after_minutes > 1 else ''}.",
-                "error",
-            )
+            _flash_throttled(exc)
             return render_template("accounts/login.html", form=form), 429
         db.session.commit()
         if user is None:
@@ -124,3 +122,48 @@ def home():
     if len(roles) == 1:
         return redirect(url_for(ROLE_HOMES[roles[0]]))
     return render_template("accounts/home.html", roles=roles)
+
+
+def _flash_throttled(exc: LoginThrottled) -> None:
+    minutes = exc.retry_after_minutes
+    flash("Trop de tentatives de connexion échouées. Réessayez dans "
+          f"{minutes} minute{'s' if minutes > 1 else ''}.", "error")
+
+
+@bp.route("/compte/mot-de-passe", methods=["GET", "POST"])
+@login_required
+def change_password_page():
+    """Change one's own password (the current one required); the user's other sessions end."""
+    form = PasswordChangeForm()
+    status = 200
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        config = current_app.config
+        try:  # the current password is checked like a login: recorded and throttled
+            verified = authenticate(
+                username=user.username, password=form.current_password.data,
+                ip=request.remote_addr, max_failures=config["LOGIN_MAX_FAILURES"],
+                max_failures_per_ip=config["LOGIN_MAX_FAILURES_PER_IP"],
+                window_seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"])
+        except LoginThrottled as exc:
+            db.session.rollback()
+            _flash_throttled(exc)
+            return render_template("accounts/password.html", form=form), 429
+        db.session.commit()
+        try:
+            if verified is None:
+                raise Invalid("Le mot de passe actuel est incorrect.", field="current_password")
+            change_password(user=user, current_password=form.current_password.data,
+                            new_password=form.new_password.data)
+        except Invalid as error:
+            db.session.rollback()
+            getattr(form, error.field or "new_password").errors.append(error.message)
+            status = 422
+        else:
+            db.session.commit()
+            login_user(user)  # this session carries the new token; the others end
+            flash("Votre mot de passe a été changé. Vos autres sessions sont fermées.", "success")
+            return redirect(url_for("accounts.home"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("accounts/password.html", form=form), status
