@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from flask import Flask, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 
 
@@ -21,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
     from exam_app.db_types import DatabaseIntConverter
 
     app.url_map.converters["int"] = DatabaseIntConverter
+    app.json = _JSONProvider(app)
 
     from exam_app import config as settings
 
@@ -212,15 +214,39 @@ def _register_input_guard(app: Flask) -> None:
 
     @app.before_request
     def refuse_deeply_nested_json():
-        # Python's decoder raises RecursionError (not a ValueError, so even
-        # get_json(silent=True) lets it through) on a body nested ~1000 deep: one clear 400
-        # here for every JSON endpoint. A body that parses is cached for the view.
-        if not request.is_json:
+        # One clear 400 for every JSON endpoint. Only bodies within JSON_GUARD_BYTES are
+        # read here (a larger one is left to the view's own size check, unparsed); beyond
+        # it, _JSONProvider still turns the decoder's RecursionError into a ValueError, so
+        # get_json(silent=True) gives None and the view refuses the body itself.
+        length = request.content_length
+        if not request.is_json or length is None or length > JSON_GUARD_BYTES:
+            return
+        if request.get_json(silent=True) is not None:  # parsed once, cached for the view
             return
         try:
-            request.get_json(silent=True)
-        except RecursionError:
+            app.json.loads(request.get_data(cache=True))
+        except JSONTooDeep:
             from exam_app.errors import ServiceError
 
             raise ServiceError("Requête invalide : le JSON envoyé est trop imbriqué. "
                                "Rien n'a été enregistré.", status=400, code="bad_request") from None
+        except ValueError:
+            pass  # invalid JSON: the view says so in its own words
+
+
+JSON_GUARD_BYTES = 256 * 1024
+
+
+class JSONTooDeep(ValueError):
+    """A JSON body nested beyond what Python's decoder can recurse into."""
+
+
+class _JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a too deeply nested body is invalid JSON (a ValueError), not a
+    RecursionError that even ``get_json(silent=True)`` lets through as a 500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise JSONTooDeep("JSON nested too deeply") from None

@@ -87,8 +87,8 @@ def test_nested_json_is_refused_by_the_decoder():
         json.loads("[" * 100_000 + "]" * 100_000)
 
 
-@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000,
-                                  '{"a":' * 100_000 + "1" + "}" * 100_000], ids=["list", "dict"])
+@pytest.mark.parametrize("body", ["[" * 20_000 + "]" * 20_000,
+                                  '{"a":' * 20_000 + "1" + "}" * 20_000], ids=["list", "dict"])
 def test_deeply_nested_json_is_a_french_400_on_every_write_endpoint(
         app, client, login_as, create_user, create_centre, create_candidate, body):
     login_as(_everyone(create_user, create_centre, create_candidate))
@@ -106,6 +106,38 @@ def test_deeply_nested_json_is_a_french_400_on_every_write_endpoint(
             if response.status_code != 400 or "trop imbriqué" not in payload.get("message", ""):
                 failures.append((method, url, response.status_code))
     assert failures == []
+
+
+DEEP_AND_LARGE = "[" * 200_000 + "]" * 200_000  # beyond the guard's 256 KiB
+
+
+def test_deeply_nested_json_beyond_the_guard_is_never_a_500(
+        app, client, login_as, create_user, create_centre, create_candidate):
+    from exam_app import JSON_GUARD_BYTES
+
+    assert len(DEEP_AND_LARGE) > JSON_GUARD_BYTES
+    login_as(_everyone(create_user, create_centre, create_candidate))
+    token = csrf_token_from(client.get("/connexion", follow_redirects=True).get_data(as_text=True))
+    failures = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods & {"POST", "PATCH", "PUT"}):
+            response = client.open(_url(rule, 1), method=method, data=DEEP_AND_LARGE,
+                                   content_type="application/json",
+                                   headers={"X-CSRFToken": token})
+            if response.status_code >= 500:
+                failures.append((method, rule.rule, response.status_code))
+    assert failures == []
+
+
+def test_a_view_that_parses_a_large_nested_body_refuses_it_itself(
+        client, login_as, create_user, create_candidate):
+    candidate = create_candidate()
+    login_as(create_user(Role.CANDIDAT, candidate=candidate))
+    token = csrf_token_from(client.get("/candidat/").get_data(as_text=True))
+    response = client.post(f"/candidat/{candidate.id}/dossiers/E4/envois", data=DEEP_AND_LARGE,
+                           content_type="application/json", headers={"X-CSRFToken": token})
+    assert response.status_code == 400
+    assert response.get_json()["message"].startswith("Requête invalide : JSON attendu")
 
 
 def test_json_that_parses_still_reaches_the_view(client, login_as, create_user, create_centre,
