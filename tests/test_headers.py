@@ -11,6 +11,7 @@ import pytest
 
 from exam_app.accounts.models import Role
 from tests.dossiers.helpers import deposit
+from tests.test_routes import ACCESS, _routes, world  # noqa: F401 (world: a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,3 +92,23 @@ def test_readme_production_section_documents_hsts():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "Strict-Transport-Security" in readme
     assert "max-age=" in readme
+
+
+# Every GET route, as every role allowed on it, in the world of tests/test_routes.py.
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+def test_every_page_and_file_a_role_opens_is_no_store(app, client, world, login_as,  # noqa: F811
+                                                      role):
+    login_as(world["users"][role])
+    failures, opened = [], 0
+    for rule in _routes(app):
+        if "GET" not in rule.methods or role not in ACCESS[rule.endpoint]:
+            continue
+        url = rule.build(world["args"], append_unknown=False)[1]
+        response = client.get(url)
+        opened += 1
+        if "no-store" not in response.headers.get("Cache-Control", ""):
+            failures.append((url, response.status_code, response.headers.get("Cache-Control")))
+    assert opened >= 2
+    assert failures == []
