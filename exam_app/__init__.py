@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from flask import Flask, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 
 
@@ -17,6 +18,11 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(template_folder()),
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # Before any route is added: every <int:...> is bounded by the database's INTEGER.
+    from exam_app.db_types import DatabaseIntConverter
+
+    app.url_map.converters["int"] = DatabaseIntConverter
+    app.json = _JSONProvider(app)
 
     from exam_app import config as settings
 
@@ -173,17 +179,32 @@ def _register_errors(app: Flask) -> None:
         )
 
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
+)
+# No page of the app uses these; a script injected into one would not either.
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), display-capture=()"
+)
+
+
 def _register_security_headers(app: Flask) -> None:
+    from flask import session
+
     @app.after_request
     def headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; object-src 'self'; "
-            "frame-ancestors 'self'; base-uri 'self'; form-action 'self'",
-        )
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        # Exam centres share PCs: nothing shown to a logged-in user stays in the browser's
+        # cache (pages, JSON, files). A stricter value a view set ("private, no-store")
+        # stays. The static assets are the same for everyone and stay cacheable.
+        if session.get("_user_id") and request.endpoint != "static" \
+                and "no-store" not in (response.headers.get("Cache-Control") or ""):
+            response.headers["Cache-Control"] = "no-store"
         return response
 
 
@@ -199,3 +220,42 @@ def _register_input_guard(app: Flask) -> None:
             values.extend(request.form.values())
         if any("\x00" in value for value in values):
             abort(400)
+
+    @app.before_request
+    def refuse_deeply_nested_json():
+        # One clear 400 for every JSON endpoint. Only bodies within JSON_GUARD_BYTES are
+        # read here (a larger one is left to the view's own size check, unparsed); beyond
+        # it, _JSONProvider still turns the decoder's RecursionError into a ValueError, so
+        # get_json(silent=True) gives None and the view refuses the body itself.
+        length = request.content_length
+        if not request.is_json or length is None or length > JSON_GUARD_BYTES:
+            return
+        if request.get_json(silent=True) is not None:  # parsed once, cached for the view
+            return
+        try:
+            app.json.loads(request.get_data(cache=True))
+        except JSONTooDeep:
+            from exam_app.errors import ServiceError
+
+            raise ServiceError("Requête invalide : le JSON envoyé est trop imbriqué. "
+                               "Rien n'a été enregistré.", status=400, code="bad_request") from None
+        except ValueError:
+            pass  # invalid JSON: the view says so in its own words
+
+
+JSON_GUARD_BYTES = 256 * 1024
+
+
+class JSONTooDeep(ValueError):
+    """A JSON body nested beyond what Python's decoder can recurse into."""
+
+
+class _JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a too deeply nested body is invalid JSON (a ValueError), not a
+    RecursionError that even ``get_json(silent=True)`` lets through as a 500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise JSONTooDeep("JSON nested too deeply") from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 import sqlalchemy as sa
+from werkzeug.routing import IntegerConverter
 
 
 def enum_type(enum: type[StrEnum], length: int) -> sa.Enum:
@@ -25,3 +26,30 @@ def enum_type(enum: type[StrEnum], length: int) -> sa.Enum:
         values_callable=lambda members: [m.value for m in members],
     )
 
+
+
+# ---- integers from the URL and the query string -----------------------------------------
+# Ids are INTEGER columns: PostgreSQL refuses a bound value from 2^31 on ("integer out of
+# range") and SQLite one from 2^63 on (OverflowError), each a 500. Values beyond the range
+# are refused before any query: no row can have such an id.
+
+INT_MAX = 2**31 - 1
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """The ``int`` URL converter, bounded by the database's INTEGER: a larger id does not
+    match the route, so it is a 404 like any unknown id."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = None, signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min,
+                         max=INT_MAX if max is None else max, signed=signed)
+
+
+def database_int(value: str) -> int:
+    """``type=`` for integer query arguments: a ValueError (so the argument is ignored)
+    beyond the database's INTEGER range."""
+    number = int(value)
+    if not -INT_MAX - 1 <= number <= INT_MAX:
+        raise ValueError(f"{value!r} is beyond the database's integer range")
+    return number

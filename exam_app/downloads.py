@@ -18,3 +18,12 @@ def attachment(data: bytes, *, mimetype: str, filename: str):
                          download_name=filename)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# The app's policy says ``object-src 'none'``; Chromium shows a PDF inside a frame
+# through an internal <embed> governed by the PDF response's own ``object-src``, so a
+# PDF served inline for the viewer says 'self' there (crbug.com/271452).
+INLINE_PDF_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'self'; "
+    "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
+)

@@ -284,7 +284,7 @@ def test_create_user_refuses_a_short_password(app, db):
     result = _invoke(app, db, "create-user", "--username", "corr", "--first-name", "A",
                      "--last-name", "B", "--role", "correcteur", "--password", "court")
     assert result.exit_code == 1
-    assert "Le mot de passe doit contenir au moins 8 caractères." in result.output
+    assert "Le mot de passe doit contenir au moins 12 caractères." in result.output
     assert _count(db, User) == 0
     assert _count(db, AuditEvent) == 0
 

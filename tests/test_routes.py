@@ -22,6 +22,7 @@ ACCESS: dict[str, frozenset] = {
     "accounts.login": PUBLIC,
     "accounts.logout": PUBLIC,
     "accounts.home": LOGGED_IN,
+    "accounts.change_password_page": LOGGED_IN,
     "enrolment.dashboard": frozenset({G}),
     "overview.session_dashboard": frozenset({G}),
     "enrolment.candidates": frozenset({G}),

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 
 class LoginForm(FlaskForm):
@@ -21,3 +21,25 @@ class LoginForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     pass
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(
+        "Mot de passe actuel",
+        validators=[DataRequired("Saisissez votre mot de passe actuel."),
+                    Length(max=200, message="Le mot de passe fait 200 caractères au plus.")],
+        render_kw={"autocomplete": "current-password", "autofocus": True},
+    )
+    new_password = PasswordField(
+        "Nouveau mot de passe",
+        validators=[DataRequired("Saisissez le nouveau mot de passe.")],
+        description="12 caractères au moins ; ni votre identifiant ni votre nom ; pas un mot "
+                    "de passe courant. Une phrase de plusieurs mots convient bien.",
+        render_kw={"autocomplete": "new-password", "minlength": 12, "maxlength": 200},
+    )
+    confirm = PasswordField(
+        "Nouveau mot de passe (confirmation)",
+        validators=[DataRequired("Saisissez à nouveau le nouveau mot de passe."),
+                    EqualTo("new_password", "Les deux saisies du nouveau mot de passe diffèrent.")],
+        render_kw={"autocomplete": "new-password"},
+    )

@@ -68,9 +68,13 @@ class User(UserMixin, db.Model):
     )
 
     def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.rotate_session_token()
+
+    def rotate_session_token(self) -> None:
+        """End every open session of the user: their cookies carry the old token."""
         import secrets
 
-        self.password_hash = generate_password_hash(password, method="scrypt")
         self.session_token = secrets.token_hex(16)
 
     def check_password(self, password: str) -> bool:

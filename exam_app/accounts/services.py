@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from exam_app.accounts.models import LoginAttempt, Role, RoleAssignment, User
+from exam_app.accounts.passwords import password_problem
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
+from exam_app.errors import Invalid
 from exam_app.extensions import db
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -109,11 +111,13 @@ def create_user(
         raise ValueError("Identifiant vide.")
     if db.session.scalar(sa.select(User.id).where(User.username == username)):
         raise ValueError(f"L'identifiant « {username} » existe déjà.")
-    if len(password) < 8:
-        raise ValueError("Le mot de passe doit contenir au moins 8 caractères.")
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
     if not first_name or not last_name:
         raise ValueError("Le prénom et le nom sont obligatoires.")
+    problem = password_problem(password, username=username, first_name=first_name,
+                               last_name=last_name)
+    if problem:
+        raise ValueError(problem)
     if len(username) > 120 or len(first_name) > 100 or len(last_name) > 100:
         raise ValueError("Identifiant (120), prénom et nom (100) : trop long.")
     email = (email or "").strip() or None
@@ -133,6 +137,30 @@ def create_user(
         after={"username": username, "roles": [Role(r).value for r, _ in roles or []]},
     )
     return user
+
+
+def change_password(*, user: User, current_password: str, new_password: str) -> None:
+    """Change one's own password: the current one is required, the new one follows the
+    policy; every open session of the user ends (the caller logs this one in again)."""
+    if not user.check_password(current_password):
+        raise Invalid("Le mot de passe actuel est incorrect.", field="current_password")
+    if new_password == current_password:
+        raise Invalid("Le nouveau mot de passe doit être différent de l'actuel.",
+                      field="new_password")
+    problem = password_problem(new_password, username=user.username,
+                               first_name=user.first_name, last_name=user.last_name)
+    if problem:
+        raise Invalid(problem, field="new_password")
+    user.set_password(new_password)
+    db.session.flush()
+    record(actor=user, action="user.password_change", object_type="user", object_id=user.id)
+
+
+def end_sessions(*, user: User) -> None:
+    """Logout: a new session token, so that no copy of the session cookie opens again
+    (the user's sessions on other browsers end too)."""
+    user.rotate_session_token()
+    db.session.flush()
 
 
 def load_user_from_cookie(value: str) -> User | None:

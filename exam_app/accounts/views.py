@@ -7,10 +7,16 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from exam_app.accounts.forms import LoginForm, LogoutForm
+from exam_app.accounts.forms import LoginForm, LogoutForm, PasswordChangeForm
 from exam_app.accounts.models import Role
-from exam_app.accounts.services import LoginThrottled, authenticate, load_user_from_cookie
-from exam_app.errors import error_body
+from exam_app.accounts.services import (
+    LoginThrottled,
+    authenticate,
+    change_password,
+    end_sessions,
+    load_user_from_cookie,
+)
+from exam_app.errors import Invalid, error_body
 from exam_app.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -57,6 +63,10 @@ def is_safe_next(target: str | None) -> bool:
     """Only same-site absolute paths: '/x', never '//evil', 'https://evil' or '/\\\\evil'."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return False
+    # No control characters or spaces: urlsplit drops CR/LF/tab ('/\r\n//evil' would pass
+    # as '///evil') and a header cannot hold them (the redirect would be a 500).
+    if any(ord(char) < 33 or ord(char) == 127 for char in target):
+        return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc and "\\" not in target
 
@@ -81,11 +91,7 @@ def login():
             )
         except LoginThrottled as exc:
             db.session.rollback()
-            flash(
-                "Trop de tentatives de connexion échouées. Réessayez dans "
-                f"{exc.retry_after_minutes} minute{'s' if exc.retry_after_minutes > 1 else ''}.",
-                "error",
-            )
+            _flash_throttled(exc)
             return render_template("accounts/login.html", form=form), 429
         db.session.commit()
         if user is None:
@@ -108,6 +114,9 @@ def logout():
     """Log out (POST with CSRF token, so a link elsewhere cannot log you out)."""
     form = LogoutForm()
     if form.validate_on_submit():
+        if current_user.is_authenticated:
+            end_sessions(user=current_user)
+            db.session.commit()
         logout_user()
         flash("Vous êtes déconnecté.", "info")
     return redirect(url_for("accounts.login"))
@@ -121,3 +130,48 @@ def home():
     if len(roles) == 1:
         return redirect(url_for(ROLE_HOMES[roles[0]]))
     return render_template("accounts/home.html", roles=roles)
+
+
+def _flash_throttled(exc: LoginThrottled) -> None:
+    minutes = exc.retry_after_minutes
+    flash("Trop de tentatives de connexion échouées. Réessayez dans "
+          f"{minutes} minute{'s' if minutes > 1 else ''}.", "error")
+
+
+@bp.route("/compte/mot-de-passe", methods=["GET", "POST"])
+@login_required
+def change_password_page():
+    """Change one's own password (the current one required); the user's other sessions end."""
+    form = PasswordChangeForm()
+    status = 200
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        config = current_app.config
+        try:  # the current password is checked like a login: recorded and throttled
+            verified = authenticate(
+                username=user.username, password=form.current_password.data,
+                ip=request.remote_addr, max_failures=config["LOGIN_MAX_FAILURES"],
+                max_failures_per_ip=config["LOGIN_MAX_FAILURES_PER_IP"],
+                window_seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"])
+        except LoginThrottled as exc:
+            db.session.rollback()
+            _flash_throttled(exc)
+            return render_template("accounts/password.html", form=form), 429
+        db.session.commit()
+        try:
+            if verified is None:
+                raise Invalid("Le mot de passe actuel est incorrect.", field="current_password")
+            change_password(user=user, current_password=form.current_password.data,
+                            new_password=form.new_password.data)
+        except Invalid as error:
+            db.session.rollback()
+            getattr(form, error.field or "new_password").errors.append(error.message)
+            status = 422
+        else:
+            db.session.commit()
+            login_user(user)  # this session carries the new token; the others end
+            flash("Votre mot de passe a été changé. Vos autres sessions sont fermées.", "success")
+            return redirect(url_for("accounts.home"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("accounts/password.html", form=form), status

@@ -12,6 +12,7 @@ from wtforms import SelectChoice
 
 from exam_app.accounts.models import Role
 from exam_app.clock import PARIS, to_local
+from exam_app.db_types import database_int
 from exam_app.dossiers import conformity, dashboards, state
 from exam_app.dossiers import deadlines as deadline_services
 from exam_app.dossiers.blueprint import bp, error_json, error_response
@@ -105,7 +106,7 @@ def dashboard(code: str):
     views = dashboards.session_views(session=session, unit_code=unit_code)
     rows = dashboards.establishment_counts(views)
     status = request.args.get("statut")
-    establishment_id = request.args.get("etablissement", type=int)
+    establishment_id = request.args.get("etablissement", type=database_int)
     labels = dashboards.STATUS_LABELS
     listed = [v for v in views
               if (status in labels and v.status == status or status is None)

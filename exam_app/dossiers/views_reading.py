@@ -7,11 +7,12 @@ from __future__ import annotations
 from flask import render_template, request, send_file
 
 from exam_app.accounts.models import Role
+from exam_app.db_types import database_int
 from exam_app.dossiers import conformity, receipts, state
 from exam_app.dossiers.blueprint import bp
 from exam_app.dossiers.storage import get_storage
 from exam_app.dossiers.validity import unit_validity
-from exam_app.downloads import attachment
+from exam_app.downloads import INLINE_PDF_CSP, attachment
 from exam_app.permissions import (
     dossier_file_for_reader_or_403,
     dossier_for_reader_or_403,
@@ -41,6 +42,8 @@ def file(file_id: int):
                          download_name=row.original_name, etag=row.sha256, conditional=False)
     response.content_length = row.size
     response.headers["Cache-Control"] = "private, no-store"
+    if not request.args.get("telecharger"):  # shown in the viewer's frame
+        response.headers["Content-Security-Policy"] = INLINE_PDF_CSP
     return response
 
 
@@ -87,7 +90,7 @@ def view_dossier(candidate_id: int, unit_code: str):
     """A dossier, read-only, with an inline PDF viewer (jurors, académie, the candidate)."""
     candidate, _ = dossier_for_reader_or_403(candidate_id, unit_code)
     view = state.dossier_view(candidate=candidate, unit_code=unit_code)
-    shown = request.args.get("fichier", type=int)
+    shown = request.args.get("fichier", type=database_int)
     current = next((f for f in view.files if f.id == shown), view.files[0] if view.files else None)
     return render_template("dossiers/view.html", view=view, current=current,
                            validity=unit_validity(candidate_id=candidate.id, unit_code=unit_code),

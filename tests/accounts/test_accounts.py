@@ -111,7 +111,7 @@ def create_user_service(**values):
 
 @pytest.mark.parametrize(("values", "message"), [
     ({"username": "  "}, "Identifiant vide."),
-    ({"password": "court"}, "Le mot de passe doit contenir au moins 8 caractères."),
+    ({"password": "court"}, "Le mot de passe doit contenir au moins 12 caractères."),
     ({"first_name": " "}, "Le prénom et le nom sont obligatoires."),
     ({"last_name": ""}, "Le prénom et le nom sont obligatoires."),
     ({"username": "x" * 121}, r"Identifiant \(120\), prénom et nom \(100\) : trop long."),

@@ -41,6 +41,7 @@ UNSCOPED = {
     "accounts.login": "public",
     "accounts.logout": "public; ends the session (tests/accounts)",
     "accounts.home": "redirects to the user's role home",
+    "accounts.change_password_page": "the logged-in user's own password (tests/accounts)",
     "enrolment.dashboard": "académie-wide list of sessions (gestionnaire)",
     "enrolment.establishments": "académie-wide list (gestionnaire)",
     "enrolment.users": "académie-wide list (gestionnaire)",
