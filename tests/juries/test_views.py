@@ -354,3 +354,53 @@ def test_scope_loaders_answer_404_unknown_and_403_out_of_scope(client, login_as,
         f"/gestion/passages/{missing}/rouvrir", f"/gestion/commissions/{missing}/planning",
         f"/gestion/passages/{passage.id}/rouvrir")]
     assert (juror, autosave, manager) == ([403, 404], [403, 404], [404, 404, 200])
+
+
+def test_passage_page_renders_the_timer_as_it_stands(client, login_as, create_passage):
+    """A reload shows the current step, its clock and the right buttons before any poll."""
+    from datetime import timedelta
+
+    from exam_app.clock import utcnow
+    from exam_app.juries import lifecycle
+
+    passage = create_passage()
+    first, second = _jurors(passage)
+    started = utcnow() - timedelta(minutes=40)
+    lifecycle.start_passage(passage=passage, actor=first, now=started)
+    lifecycle.advance(passage=passage, from_index=0, actor=first,
+                      now=started + timedelta(minutes=25))
+    login_as(second)
+    html = client.get(f"/jury/passages/{passage.id}").get_data(as_text=True)
+
+    def element(element_id):
+        return re.search(rf'<[^>]*id="{element_id}"[^>]*>(.*?)</', html, re.S).group(0)
+
+    assert 'data-state="running"' in html
+    assert ">Entretien avec la commission<" in element("timer-phase")
+    # 15 of the 30 minutes of the interview are left (within the test's own seconds).
+    assert re.search(r">1[45]:\d\d<", element("timer-clock"))
+    assert "Écoulé 1" in element("timer-detail")
+    assert "hidden" in element("btn-start") and "hidden" not in element("btn-next")
+    assert ">Terminer le passage<" in element("btn-next")
+    assert 'class="seg--current"' in html and 'class=" seg--done"' in html
+
+
+def test_passage_page_renders_a_finished_timer(client, login_as, create_passage):
+    from datetime import timedelta
+
+    from exam_app.clock import utcnow
+    from exam_app.juries import lifecycle
+
+    passage = create_passage()
+    first, _ = _jurors(passage)
+    started = utcnow() - timedelta(hours=2)
+    lifecycle.start_passage(passage=passage, actor=first, now=started)
+    lifecycle.advance(passage=passage, from_index=0, actor=first,
+                      now=started + timedelta(minutes=20))
+    lifecycle.advance(passage=passage, from_index=1, actor=first,
+                      now=started + timedelta(minutes=50))
+    login_as(first)
+    html = client.get(f"/jury/passages/{passage.id}").get_data(as_text=True)
+    assert 'data-state="finished"' in html
+    assert re.search(r'id="timer-clock"[^>]*>Terminé<', html)
+    assert re.search(r'id="timer-detail"[^>]*>Durée réelle : 50:00<', html)
