@@ -206,7 +206,9 @@ def test_both_validate_at_once_end_final(db, bench):
         current, mark, rows = _final_state(db, passage.id)
         assert mark == "13.5"
         _check_final(db, current, mark, rows, jurors)
-        assert {one[1]["passage"]["final"], two[1]["passage"]["final"]} == {False, True}
+        # The validation that completed the pair answers "final"; the other may too, when
+        # its answer is read after the second commit (answers show the state as it is).
+        assert True in {one[1]["passage"]["final"], two[1]["passage"]["final"]}
     print(f"validate vs validate: {ROUNDS} rounds")
 
 
