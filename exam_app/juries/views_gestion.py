@@ -191,24 +191,12 @@ def swap(passage_id: int):
 def reopen(passage_id: int):
     """Reopen a final mark, with a reason and a confirmation (audited)."""
     passage = passage_for_manager_or_403(passage_id)
-    form = ReopenForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            validation.reopen(passage=passage, reason=form.reason.data, actor=current_user)
-        except JuryError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-            status = error.status
-        else:
-            db.session.commit()
-            flash(f"Note de {passage.candidate.full_name} rouverte : les deux jurés doivent la "
-                  "valider de nouveau.", "success")
-            return redirect(url_for("juries.planning", commission_id=passage.commission_id))
-    elif request.method == "POST":
-        status = 400
-    return render_template("juries/reopen.html", passage=passage, form=form,
-                           mark=lifecycle.mark_text(passage.final_mark)), status
+    return _reasoned_action(
+        passage, ReopenForm(),
+        lambda reason: validation.reopen(passage=passage, reason=reason, actor=current_user),
+        f"Note de {passage.candidate.full_name} rouverte : les deux jurés doivent la valider "
+        "de nouveau.",
+        "juries/reopen.html", mark=lifecycle.mark_text(passage.final_mark))
 
 
 @bp.route("/gestion/sessions/<code>/suivi")
@@ -250,22 +238,32 @@ def board(code: str):
 def start_exception(passage_id: int):
     """Authorise a passage to start without a conformity decision, with a reason (audited)."""
     passage = passage_for_manager_or_403(passage_id)
-    form = StartExceptionForm()
+    return _reasoned_action(
+        passage, StartExceptionForm(),
+        lambda reason: derogation.grant_start_exception(passage=passage, reason=reason,
+                                                        actor=current_user),
+        f"Dérogation accordée : le passage de {passage.candidate.full_name} peut commencer "
+        "sans décision de conformité.",
+        "juries/start_exception.html", needed=lambda: derogation.needs_exception(passage))
+
+
+def _reasoned_action(passage, form, act, done: str, template: str, **context):
+    """A gestionnaire's audited action on a passage that needs a reason (reopen a mark, an
+    exception): on success back to the planning, otherwise the form again with its refusal.
+    ``context`` values that are callables are evaluated after the action."""
     status = 200
     if form.validate_on_submit():
         try:
-            derogation.grant_start_exception(passage=passage, reason=form.reason.data,
-                                             actor=current_user)
+            act(form.reason.data)
         except JuryError as error:
             db.session.rollback()
             flash(error.message, "error")
             status = error.status
         else:
             db.session.commit()
-            flash(f"Dérogation accordée : le passage de {passage.candidate.full_name} peut "
-                  "commencer sans décision de conformité.", "success")
+            flash(done, "success")
             return redirect(url_for("juries.planning", commission_id=passage.commission_id))
     elif request.method == "POST":
         status = 400
-    return render_template("juries/start_exception.html", passage=passage, form=form,
-                           needed=derogation.needs_exception(passage)), status
+    context = {k: v() if callable(v) else v for k, v in context.items()}
+    return render_template(template, passage=passage, form=form, **context), status
