@@ -197,4 +197,5 @@ class LoginThrottle(db.Model):
         sa.CheckConstraint("scope IN ('pair', 'account', 'client', 'device')",
                            name="scope_known"),
         sa.CheckConstraint("failures >= 0", name="failures_not_negative"),
+        sa.Index("ix_login_throttle_last_failure_at", "last_failure_at"),
     )

@@ -166,6 +166,7 @@ def claim(*, keys: list[tuple[ThrottleScope, str]], policy: ThrottlePolicy,
             waits.append(row.blocked_until)
     if waits:
         raise LoginThrottled(max(waits), now)
+    _purge_stale(now - forget, keep=[row.id for row in rows.values()])
     result = Claim(keys=list(rows))
     for scope_key, row in rows.items():
         row.failures += 1
@@ -175,6 +176,24 @@ def claim(*, keys: list[tuple[ThrottleScope, str]], policy: ThrottlePolicy,
         result.blocked_until[scope_key] = row.blocked_until
     db.session.flush()
     return result
+
+
+PURGE_BATCH = 100
+
+
+def _purge_stale(before: datetime, *, keep: list[int]) -> None:
+    """Forget a few keys whose last failure is older than the window (their count would
+    restart at 0 anyway), so that names tried once do not pile up. On PostgreSQL, rows
+    another claim holds are skipped rather than waited for (no lock-order deadlock)."""
+    stale = (sa.select(LoginThrottle.id)
+             .where(sa.or_(LoginThrottle.last_failure_at < before,
+                           LoginThrottle.last_failure_at.is_(None)),  # cleared by a success
+                    LoginThrottle.id.not_in(keep))
+             .limit(PURGE_BATCH))
+    if db.session.get_bind().dialect.name == "postgresql":
+        stale = stale.with_for_update(skip_locked=True)
+    db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.id.in_(stale.scalar_subquery()))
+                       .execution_options(synchronize_session=False))
 
 
 def settle(claim_: Claim, *, succeeded: bool) -> None:

@@ -33,7 +33,12 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_throttle')),
     sa.UniqueConstraint('scope', 'key', name=op.f('uq_login_throttle_scope_key'))
     )
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.create_index('ix_login_throttle_last_failure_at', ['last_failure_at'],
+                              unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_throttle_last_failure_at')
     op.drop_table('login_throttle')

@@ -142,3 +142,22 @@ def test_proxy_count_is_read_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("PROXY_COUNT", "un")
     with pytest.raises(RuntimeError, match="PROXY_COUNT doit être un entier positif ou nul"):
         from_environment(str(tmp_path))
+
+
+def test_keys_past_the_window_are_purged_by_later_attempts(app, db):
+    policy = ThrottlePolicy.from_config(app.config)
+    start = utcnow()
+    for n in range(3):
+        start_login(username=f"essai{n}", client="192.0.2.9", device=None, policy=policy,
+                    now=start)
+    claim = start_login(username="claire", client="192.0.2.10", device=None, policy=policy,
+                        now=start + timedelta(seconds=1))
+    throttle.settle(claim, succeeded=True)  # claire's pair key: cleared
+    db.session.commit()
+    later = start + timedelta(seconds=app.config["LOGIN_FAILURE_WINDOW_SECONDS"] + 2)
+    start_login(username="essai0", client="192.0.2.9", device=None, policy=policy, now=later)
+    db.session.commit()
+    keys = sorted(db.session.scalars(sa.select(LoginThrottle.key)).all())
+    # Every key last failed more than a window ago, and claire's cleared pair key, is gone;
+    # the keys of the attempt being counted stay.
+    assert keys == ["192.0.2.9", "essai0", "essai0 192.0.2.9"]
