@@ -90,6 +90,7 @@ class LoginThrottled(Exception):
     def __init__(self, retry_at: datetime, now: datetime):
         self.retry_at = retry_at
         self.retry_after_seconds = max(1, math.ceil((retry_at - now).total_seconds()))
+        self.known_browser = False  # the attempt came with the account's device cookie
         super().__init__(self.retry_after_seconds)
 
 

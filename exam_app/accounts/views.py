@@ -95,7 +95,7 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            user = checked_login(form.username.data, form.password.data)
+            user = _checked_login(form.username.data, form.password.data)
         except LoginThrottled as exc:
             return _throttled("accounts/login.html", form, exc)
         if user is None:
@@ -136,7 +136,7 @@ def home():
     return render_template("accounts/home.html", roles=roles)
 
 
-def checked_login(username: str, password: str):
+def _checked_login(username: str, password: str):
     """The user when ``password`` is theirs, else None; raises LoginThrottled when the
     attempt must wait (accounts/throttle.py). Commits twice: the claim before the password
     check (so the throttle's rows are not held during it), then the outcome. A success
@@ -151,8 +151,9 @@ def checked_login(username: str, password: str):
     try:
         claim = start_login(username=username, client=throttle.client_key(request.remote_addr),
                             device=device, policy=ThrottlePolicy.from_config(config), now=now)
-    except LoginThrottled:
+    except LoginThrottled as exc:
         db.session.rollback()
+        exc.known_browser = device is not None
         raise
     db.session.commit()
     user = authenticate(username=username, password=password, ip=request.remote_addr,
@@ -179,9 +180,11 @@ def _throttled(template: str, form, exc: LoginThrottled):
         minutes = math.ceil(seconds / 60)
         delay = f"{minutes} minute{'s' if minutes > 1 else ''}"
     at = to_local(exc.retry_at).strftime("%H:%M:%S")
-    flash(f"Trop de tentatives de connexion échouées. Réessayez dans {delay} (à {at}). "
-          "Depuis un navigateur où vous vous êtes déjà connecté, la connexion reste possible.",
-          "error")
+    message = f"Trop de tentatives de connexion échouées. Réessayez dans {delay} (à {at})."
+    if not exc.known_browser:
+        message += (" Depuis un navigateur où vous vous êtes déjà connecté, la connexion "
+                    "reste possible.")
+    flash(message, "error")
     response = current_app.make_response((render_template(template, form=form), 429))
     response.headers["Retry-After"] = str(seconds)
     return response
@@ -196,7 +199,7 @@ def change_password_page():
     if form.validate_on_submit():
         user = current_user._get_current_object()
         try:  # the current password is checked like a login: counted and throttled
-            verified = checked_login(user.username, form.current_password.data)
+            verified = _checked_login(user.username, form.current_password.data)
         except LoginThrottled as exc:
             return _throttled("accounts/password.html", form, exc)
         try:
