@@ -32,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
         settings.from_environment(app.instance_path, with_secret="SECRET_KEY" not in config)
     )
     app.config.update(config)
+    _trust_proxies(app)
 
     from exam_app.extensions import csrf, db, login_manager, migrate
 
@@ -70,6 +71,20 @@ def create_app(config: dict | None = None) -> Flask:
     _register_security_headers(app)
     _register_input_guard(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind PROXY_COUNT reverse proxies, the client's address and scheme are the ones
+    the proxies set in X-Forwarded-For/-Proto (werkzeug's ProxyFix). With 0, the
+    default, those headers are ignored: a client could write anything in them. The
+    login throttle counts failures per client address, so behind a proxy without this
+    every user would be one client."""
+    count = int(app.config.get("PROXY_COUNT") or 0)
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0,
+                                x_port=0, x_prefix=0)
 
 
 def template_folder() -> Path:

@@ -158,7 +158,14 @@ def print_pack_command(centre_code: str, day, output: Path, session_code: str | 
     from exam_app.documents import packs
     from exam_app.enrolment.models import Centre
     from exam_app.enrolment.services import UnknownSession, resolve_session
+    from exam_app.printing.signing import PublicUrlMissing, public_url
 
+    try:  # a QR code on paper must point at the site's real address, never localhost
+        base = public_url(current_app)
+    except PublicUrlMissing as exc:
+        raise click.ClickException(
+            f"{exc.message}\nDéfinissez PUBLIC_URL, par exemple : "
+            "PUBLIC_URL=https://examens.example.fr flask --app exam_app print-pack …") from None
     query = sa.select(Centre).where(Centre.code == centre_code)
     if session_code:
         try:
@@ -173,7 +180,6 @@ def print_pack_command(centre_code: str, day, output: Path, session_code: str | 
                                    "précisez --session CODE.")
     centre = centres[0]
     app = current_app._get_current_object()
-    base = app.config.get("PUBLIC_URL") or "http://localhost/"
     tmp = output.with_name(output.name + ".part")
     try:
         chosen = packs.normalise_kinds([k.strip() for k in kinds.split(",") if k.strip()])

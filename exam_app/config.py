@@ -14,6 +14,15 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on", "oui"}
 
 
+def _int(name: str, default: int) -> int:
+    value = (os.environ.get(name) or "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise RuntimeError(f"{name} doit être un entier positif ou nul (reçu « {value} »).")
+    return int(value)
+
+
 def load_secret_key(instance_path: str) -> str:
     """SECRET_KEY from the environment, else one generated once into instance/."""
     from_env = os.environ.get("SECRET_KEY")
@@ -47,6 +56,9 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted
+        # (ProxyFix): 0 (default) trusts none, 1 behind one nginx. README, "Production".
+        "PROXY_COUNT": _int("PROXY_COUNT", 0),
         # Fast paths: "fast" (default) or "reference" (dossiers/body.py, dossiers/storage.py,
         # juries/autosave_reference.py), each beside its fast module with an equivalence test.
         "DOSSIER_BODY_READER": os.environ.get("DOSSIER_BODY_READER") or "fast",
@@ -74,10 +86,19 @@ DEFAULTS: dict = {
     # Candidate CSV import limits.
     "IMPORT_MAX_BYTES": 10 * 1024 * 1024,
     "IMPORT_MAX_ROWS": 20_000,
-    # Login throttling: this many failures in the window lock the account name.
-    "LOGIN_MAX_FAILURES": 5,
+    # Login throttling (accounts/throttle.py): never a lockout, a growing wait. The failures
+    # each key forgives: the account from one client, the account from every client
+    # without a device cookie, one client for every account, one device cookie. Beyond,
+    # the next attempt waits 1, 2, 4... seconds, at most LOGIN_DELAY_CAP_SECONDS; a key's
+    # failures are forgotten that long after its last one.
+    "LOGIN_FREE_FAILURES_PER_ACCOUNT_CLIENT": 3,
+    "LOGIN_FREE_FAILURES_PER_ACCOUNT": 10,
+    "LOGIN_FREE_FAILURES_PER_CLIENT": 30,
+    "LOGIN_FREE_FAILURES_PER_DEVICE": 5,
+    "LOGIN_DELAY_CAP_SECONDS": 300,
     "LOGIN_FAILURE_WINDOW_SECONDS": 15 * 60,
-    "LOGIN_MAX_FAILURES_PER_IP": 30,
+    # A browser the owner logged in from stays known this long (its device cookie).
+    "LOGIN_DEVICE_COOKIE_DAYS": 180,
     "CANDIDATES_PER_PAGE": 50,
     # Dossier deposit limits (DOMAIN.md: configurable).
     "DOSSIER_FILE_MAX_BYTES": 20 * 1000 * 1000,

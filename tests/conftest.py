@@ -50,6 +50,8 @@ def testing_app(database_uri: str, storage_dir: Path, **config) -> Flask:
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
         "STORAGE_DIR": str(storage_dir),
+        # QR codes point at the site's configured address only (printing/signing.py).
+        "PUBLIC_URL": "https://examens.example",
         **config,
     })
 

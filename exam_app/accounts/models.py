@@ -166,3 +166,36 @@ class LoginAttempt(db.Model):
         sa.Index("ix_login_attempt_username_at", "username", "at"),
         sa.Index("ix_login_attempt_ip_at", "ip", "at"),
     )
+
+
+class ThrottleScope(StrEnum):
+    """What a login throttle counts the failures of (accounts/throttle.py)."""
+
+    PAIR = "pair"  # one account from one client (username + client address)
+    ACCOUNT = "account"  # one account from every client without a device cookie
+    CLIENT = "client"  # one client address, every account
+    DEVICE = "device"  # one device cookie (a browser the account's owner logged in from)
+
+
+class LoginThrottle(db.Model):
+    """The failures counted against one key, and until when its next attempt waits.
+
+    In the database, so that every gunicorn worker sees the same counts; a row is
+    locked while an attempt is claimed (accounts/throttle.py)."""
+
+    __tablename__ = "login_throttle"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[ThrottleScope] = mapped_column(enum_type(ThrottleScope, 10))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        sa.UniqueConstraint("scope", "key"),
+        sa.CheckConstraint("scope IN ('pair', 'account', 'client', 'device')",
+                           name="scope_known"),
+        sa.CheckConstraint("failures >= 0", name="failures_not_negative"),
+        sa.Index("ix_login_throttle_last_failure_at", "last_failure_at"),
+    )

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 
+from exam_app.accounts import throttle
 from exam_app.accounts.models import LoginAttempt, Role, RoleAssignment, User
 from exam_app.accounts.passwords import password_problem
+from exam_app.accounts.throttle import Claim, ThrottlePolicy, throttle_keys
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.errors import Invalid
 from exam_app.extensions import db
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class LoginThrottled(Exception):
-    def __init__(self, retry_after_minutes: int):
-        super().__init__(retry_after_minutes)
-        self.retry_after_minutes = retry_after_minutes
 
 
 # Same work whether or not the user exists, so timing does not reveal accounts.
@@ -40,48 +36,20 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
-def authenticate(
-    *,
-    username: str,
-    password: str,
-    ip: str | None,
-    max_failures: int,
-    max_failures_per_ip: int,
-    window_seconds: int,
-    now: datetime | None = None,
-) -> User | None:
-    """Check a login; record the attempt; raise LoginThrottled after too many failures."""
+def start_login(*, username: str, client: str | None, device: str | None,
+                policy: ThrottlePolicy, now: datetime | None = None) -> Claim:
+    """Count a login attempt before its password is checked (accounts/throttle.py);
+    raise LoginThrottled when it must wait. The caller commits before ``authenticate``."""
+    keys = throttle_keys(username=normalise_username(username), client=client, device=device)
+    return throttle.claim(keys=keys, policy=policy, now=now)
+
+
+def authenticate(*, username: str, password: str, ip: str | None, claim: Claim,
+                 now: datetime | None = None) -> User | None:
+    """Check a login claimed by ``start_login``; record the attempt; a success takes
+    back the failure the claim counted."""
     now = now or utcnow()
     username = normalise_username(username)
-    since = now - timedelta(seconds=window_seconds)
-    failures = db.session.scalar(
-        sa.select(sa.func.count(LoginAttempt.id)).where(
-            LoginAttempt.username == username,
-            LoginAttempt.at >= since,
-            LoginAttempt.succeeded.is_(False),
-        )
-    )
-    ip_failures = 0
-    if ip:
-        ip_failures = db.session.scalar(
-            sa.select(sa.func.count(LoginAttempt.id)).where(
-                LoginAttempt.ip == ip,
-                LoginAttempt.at >= since,
-                LoginAttempt.succeeded.is_(False),
-            )
-        )
-    if failures >= max_failures or ip_failures >= max_failures_per_ip:
-        oldest = db.session.scalar(
-            sa.select(sa.func.min(LoginAttempt.at)).where(
-                sa.or_(LoginAttempt.username == username, LoginAttempt.ip == ip),
-                LoginAttempt.at >= since,
-                LoginAttempt.succeeded.is_(False),
-            )
-        )
-        remaining = (oldest + timedelta(seconds=window_seconds) - now) if oldest else None
-        minutes = max(1, int(remaining.total_seconds() // 60) + 1) if remaining else 1
-        raise LoginThrottled(minutes)
-
     user = db.session.scalar(sa.select(User).where(User.username == username))
     if user is None:
         _dummy_check(password)
@@ -91,6 +59,7 @@ def authenticate(
     db.session.add(LoginAttempt(username=username, ip=ip, at=now, succeeded=ok))
     if ok:
         user.last_login_at = now
+    throttle.settle(claim, succeeded=ok)
     db.session.flush()
     return user if ok else None
 

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import math
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    after_this_request,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
+from exam_app.accounts import throttle
 from exam_app.accounts.forms import LoginForm, LogoutForm, PasswordChangeForm
 from exam_app.accounts.models import Role
 from exam_app.accounts.services import (
-    LoginThrottled,
     authenticate,
     change_password,
     end_sessions,
     load_user_from_cookie,
+    normalise_username,
+    start_login,
 )
+from exam_app.accounts.throttle import LoginThrottled, ThrottlePolicy
+from exam_app.clock import to_local, utcnow
 from exam_app.errors import Invalid, error_body
 from exam_app.extensions import db, login_manager
 
@@ -79,21 +94,10 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     status = 200
     if form.validate_on_submit():
-        config = current_app.config
         try:
-            user = authenticate(
-                username=form.username.data,
-                password=form.password.data,
-                ip=request.remote_addr,
-                max_failures=config["LOGIN_MAX_FAILURES"],
-                max_failures_per_ip=config["LOGIN_MAX_FAILURES_PER_IP"],
-                window_seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"],
-            )
+            user = _checked_login(form.username.data, form.password.data)
         except LoginThrottled as exc:
-            db.session.rollback()
-            _flash_throttled(exc)
-            return render_template("accounts/login.html", form=form), 429
-        db.session.commit()
+            return _throttled("accounts/login.html", form, exc)
         if user is None:
             flash("Identifiant ou mot de passe incorrect.", "error")
             status = 401
@@ -132,10 +136,58 @@ def home():
     return render_template("accounts/home.html", roles=roles)
 
 
-def _flash_throttled(exc: LoginThrottled) -> None:
-    minutes = exc.retry_after_minutes
-    flash("Trop de tentatives de connexion échouées. Réessayez dans "
-          f"{minutes} minute{'s' if minutes > 1 else ''}.", "error")
+def _checked_login(username: str, password: str):
+    """The user when ``password`` is theirs, else None; raises LoginThrottled when the
+    attempt must wait (accounts/throttle.py). Commits twice: the claim before the password
+    check (so the throttle's rows are not held during it), then the outcome. A success
+    (re)issues this browser's device cookie for the account."""
+    config = current_app.config
+    username = normalise_username(username)
+    now = utcnow()
+    max_age = int(config["LOGIN_DEVICE_COOKIE_DAYS"]) * 86400
+    cookie = request.cookies.get(throttle.DEVICE_COOKIE)
+    device = throttle.device_for(config["SECRET_KEY"], cookie, username=username,
+                                 max_age_seconds=max_age, now=now)
+    try:
+        claim = start_login(username=username, client=throttle.client_key(request.remote_addr),
+                            device=device, policy=ThrottlePolicy.from_config(config), now=now)
+    except LoginThrottled as exc:
+        db.session.rollback()
+        exc.known_browser = device is not None
+        raise
+    db.session.commit()
+    user = authenticate(username=username, password=password, ip=request.remote_addr,
+                        claim=claim, now=now)
+    db.session.commit()
+    if user is not None:
+        value = throttle.remember_device(config["SECRET_KEY"], cookie, username=username,
+                                         max_age_seconds=max_age, now=now)
+
+        @after_this_request
+        def set_device_cookie(response):
+            response.set_cookie(throttle.DEVICE_COOKIE, value, max_age=max_age, httponly=True,
+                                secure=config["SESSION_COOKIE_SECURE"], samesite="Lax")
+            return response
+    return user
+
+
+def _throttled(template: str, form, exc: LoginThrottled):
+    """The form again, 429, saying when to retry (Retry-After in seconds)."""
+    seconds = exc.retry_after_seconds
+    if seconds < 60:
+        delay = f"{seconds} seconde{'s' if seconds > 1 else ''}"
+    else:
+        minutes = math.ceil(seconds / 60)
+        delay = f"{minutes} minute{'s' if minutes > 1 else ''}"
+    at = to_local(exc.retry_at).strftime("%H:%M:%S")
+    message = f"Trop de tentatives de connexion échouées. Réessayez dans {delay} (à {at})."
+    if not exc.known_browser:
+        message += (" Depuis un navigateur où vous vous êtes déjà connecté, la connexion "
+                    "reste possible.")
+    flash(message, "error")
+    response = current_app.make_response((render_template(template, form=form), 429))
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @bp.route("/compte/mot-de-passe", methods=["GET", "POST"])
@@ -146,18 +198,10 @@ def change_password_page():
     status = 200
     if form.validate_on_submit():
         user = current_user._get_current_object()
-        config = current_app.config
-        try:  # the current password is checked like a login: recorded and throttled
-            verified = authenticate(
-                username=user.username, password=form.current_password.data,
-                ip=request.remote_addr, max_failures=config["LOGIN_MAX_FAILURES"],
-                max_failures_per_ip=config["LOGIN_MAX_FAILURES_PER_IP"],
-                window_seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"])
+        try:  # the current password is checked like a login: counted and throttled
+            verified = _checked_login(user.username, form.current_password.data)
         except LoginThrottled as exc:
-            db.session.rollback()
-            _flash_throttled(exc)
-            return render_template("accounts/password.html", form=form), 429
-        db.session.commit()
+            return _throttled("accounts/password.html", form, exc)
         try:
             if verified is None:
                 raise Invalid("Le mot de passe actuel est incorrect.", field="current_password")

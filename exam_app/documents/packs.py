@@ -37,6 +37,7 @@ from exam_app.extensions import db
 from exam_app.juries.models import Commission
 from exam_app.printing import document
 from exam_app.printing.pdf import render_pdf, render_pdfs_to_file
+from exam_app.printing.signing import PublicUrlMissing
 
 # In print order: what the candidates get, what the room needs, what the jury fills.
 KINDS = {
@@ -294,10 +295,11 @@ def result_file(app, job: PrintPack) -> Path | None:
     return path if path.is_file() else None
 
 
-def run(app, job_id: int, *, base_url: str = "") -> None:
+def run(app, job_id: int) -> None:
     """Render a job to STORAGE_DIR/packs/, updating its progress; never raises."""
-    base = app.config.get("PUBLIC_URL") or base_url or "http://localhost/"
-    with app.test_request_context("/", base_url=base):
+    # The QR codes take PUBLIC_URL (signing.public_url), not this context's host; without
+    # it, outside debug, the job fails with signing's French message.
+    with app.test_request_context("/", base_url=app.config.get("PUBLIC_URL") or None):
         job = db.session.get(PrintPack, job_id)
         if job is None or job.state != PackState.PENDING.value:
             return
@@ -331,18 +333,18 @@ def run(app, job_id: int, *, base_url: str = "") -> None:
             db.session.rollback()
             job = db.session.get(PrintPack, job_id)
             job.state, job.updated_at = PackState.FAILED.value, utcnow()
-            job.error = (str(exc) if isinstance(exc, PackError) else
+            job.error = (str(exc) if isinstance(exc, PackError | PublicUrlMissing) else
                          "Erreur inattendue pendant la génération : relancez la demande.")
             app.logger.exception("print pack %s failed", job_id)
             db.session.commit()
 
 
-def start(app, job_id: int, *, base_url: str = "") -> threading.Thread | None:
+def start(app, job_id: int) -> threading.Thread | None:
     """Run the job in a background thread (inline when PRINT_PACK_INLINE, for tests)."""
     if app.config.get("PRINT_PACK_INLINE"):
-        run(app, job_id, base_url=base_url)
+        run(app, job_id)
         return None
-    thread = threading.Thread(target=run, args=(app, job_id), kwargs={"base_url": base_url},
+    thread = threading.Thread(target=run, args=(app, job_id),
                               name=f"print-pack-{job_id}", daemon=True)
     thread.start()
     return thread

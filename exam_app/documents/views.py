@@ -11,7 +11,6 @@ from flask import (
     jsonify,
     redirect,
     render_template,
-    request,
     send_file,
     url_for,
 )
@@ -23,7 +22,7 @@ from exam_app.documents.forms import PackForm, RegenerateForm
 from exam_app.documents.models import PackState, PrintPack
 from exam_app.extensions import db
 from exam_app.permissions import can_view_centre, centre_or_403, roles_required
-from exam_app.printing.signing import read_app_token
+from exam_app.printing.signing import PublicUrlMissing, public_url, read_app_token
 from exam_app.printing.verification import Status, verify
 
 bp = Blueprint("documents", __name__)
@@ -65,16 +64,16 @@ def packs(centre_id: int):
     form = PackForm()
     if form.validate_on_submit():
         try:
+            public_url()  # nothing to print without the site's address: say so now
             job, must_run = pack_services.request_pack(
                 centre=centre, day=form.day.data, kinds=form.kinds.data, fmt=form.fmt.data,
                 actor=current_user)
-        except pack_services.PackError as exc:
+        except (pack_services.PackError, PublicUrlMissing) as exc:
             form.kinds.errors = [*form.kinds.errors, str(exc)]
         else:
             db.session.commit()
             if must_run:
-                pack_services.start(current_app._get_current_object(), job.id,
-                                    base_url=request.host_url)
+                pack_services.start(current_app._get_current_object(), job.id)
                 flash("Génération lancée : vous pouvez quitter cette page et revenir plus tard.",
                       "success")
             else:
@@ -110,9 +109,14 @@ def pack_regenerate(pack_id: int):
     form = RegenerateForm()
     if not form.validate_on_submit():
         abort(400)
+    try:
+        public_url()
+    except PublicUrlMissing as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("documents.pack", pack_id=job.id))
     if pack_services.regenerate(job=job, actor=current_user):
         db.session.commit()
-        pack_services.start(current_app._get_current_object(), job.id, base_url=request.host_url)
+        pack_services.start(current_app._get_current_object(), job.id)
         flash("Nouvelle génération lancée.", "success")
     else:
         flash("Ce lot est déjà en cours de génération.", "info")

@@ -12,6 +12,7 @@ from exam_app.accounts.models import LoginAttempt, Role, User
 from exam_app.accounts.passwords import password_problem
 from exam_app.accounts.services import create_user as create_user_service
 from exam_app.audit.models import AuditEvent
+from exam_app.clock import utcnow
 from exam_app.demo import demo_password
 from tests.conftest import PASSWORD, csrf_token_from
 
@@ -173,10 +174,15 @@ def test_wrong_current_passwords_are_throttled_like_logins(app, client, login_as
 
     user = create_user(Role.EXAMINATEUR)
     login_as(user)
-    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES", 2)
+    # The browser logged in (a device cookie): its own failures count, 2 free here.
+    monkeypatch.setitem(app.config, "LOGIN_FREE_FAILURES_PER_DEVICE", 2)
+    now = utcnow()  # a fixed clock: the waits are seconds
+    monkeypatch.setattr("exam_app.accounts.views.utcnow", lambda: now)
     assert _change(client, current="faux-1").status_code == 422
     assert _change(client, current="faux-2").status_code == 422
-    assert _change(client).status_code == 429
+    response = _change(client)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "1"
     assert user.check_password(PASSWORD)
     failures = db.session.scalar(sa.select(sa.func.count(LoginAttempt.id)).where(
         LoginAttempt.username == user.username, LoginAttempt.succeeded.is_(False)))

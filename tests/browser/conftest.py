@@ -37,7 +37,8 @@ def _unavailable(reason: str):
 
 
 # Served apps are not in TESTING mode, so errors are handled as in production.
-SERVED_CONFIG = {"TESTING": False, "SECRET_KEY": "browser-test-secret"}
+SERVED_CONFIG = {"TESTING": False, "SECRET_KEY": "browser-test-secret",
+                 "PUBLIC_URL": "https://examens.example"}
 
 
 @contextmanager
@@ -67,6 +68,7 @@ def live_server(app):
     """
     served = create_app({
         "SECRET_KEY": "browser-test-secret",
+        "PUBLIC_URL": "https://examens.example",
         "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,

@@ -29,6 +29,7 @@ def live_e6(tmp_path):
     from tests.e6.builders import add_questions, add_room, enroll, make_lot, seat
 
     app = create_app({"SECRET_KEY": "browser-secret", "SESSION_COOKIE_SECURE": False,
+                      "PUBLIC_URL": "https://examens.example",
                       "REMEMBER_COOKIE_SECURE": False,
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/browser.db"})
     with app.app_context():

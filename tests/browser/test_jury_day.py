@@ -33,7 +33,7 @@ def jury_server(tmp_path):
     from werkzeug.serving import make_server
 
     app = create_app({
-        "TESTING": True, "SECRET_KEY": "browser-secret",
+        "TESTING": True, "SECRET_KEY": "browser-secret", "PUBLIC_URL": "https://examens.example",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/browser.db",
         "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
         "STORAGE_DIR": str(tmp_path / "storage"),

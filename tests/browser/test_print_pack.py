@@ -30,6 +30,7 @@ def live_packs(tmp_path):
     from exam_app.juries.models import Commission, CommissionMember, Passage
 
     app = create_app({"SECRET_KEY": "browser-secret", "SESSION_COOKIE_SECURE": False,
+                      "PUBLIC_URL": "https://examens.example",
                       "REMEMBER_COOKIE_SECURE": False, "STORAGE_DIR": str(tmp_path / "storage"),
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/browser.db"})
     with app.app_context():

@@ -204,3 +204,44 @@ def test_run_moves_progress_to_the_total(jury_day, app, monkeypatch):
     assert (job.state, job.done, job.total) == (PackState.DONE.value, 8, 8)
     assert len(seen) > 1 and seen[-1] == 8
     assert _pages(packs.result_file(app, job).read_bytes()) == 8
+
+
+NO_PUBLIC_URL = "l'adresse publique du site (PUBLIC_URL) n'est pas configurée"
+
+
+def test_print_pack_cli_refuses_without_public_url(jury_day, app, tmp_path, monkeypatch):
+    # Was: the pack was printed with QR codes to http://localhost/verifier/..., silently.
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "")
+    _db.session.commit()
+    output = tmp_path / "pack.pdf"
+    result = app.test_cli_runner().invoke(print_pack_command, [
+        "--centre", jury_day["centre"].code, "--date", "2027-05-12", "--output", str(output)])
+    assert result.exit_code == 1
+    assert NO_PUBLIC_URL in result.output
+    assert "Définissez PUBLIC_URL, par exemple : PUBLIC_URL=https://examens.example.fr" in \
+        result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pack_page_refuses_without_public_url_and_records_nothing(
+        jury_day, client, login_as, app, monkeypatch):
+    import html
+
+    monkeypatch.setitem(app.config, "PRINT_PACK_INLINE", True)
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "")
+    login_as(jury_day["gestionnaire"])
+    response = _post_pack(client, jury_day["centre"].id)
+    assert response.status_code == 200
+    assert NO_PUBLIC_URL in html.unescape(response.get_data(as_text=True))
+    assert _db.session.query(PrintPack).count() == 0
+
+
+def test_a_pack_job_without_public_url_fails_with_the_reason(jury_day, app, monkeypatch):
+    job, _ = packs.request_pack(centre=jury_day["centre"], day=DAY, kinds=["convocation"],
+                                fmt="pdf", actor=jury_day["gestionnaire"])
+    _db.session.commit()
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "")  # unset between request and run
+    packs.run(app, job.id)
+    job = _db.session.get(PrintPack, job.id)
+    assert job.state == PackState.FAILED.value
+    assert NO_PUBLIC_URL in job.error

@@ -47,3 +47,36 @@ def test_receipt_qr_code_verifies_then_says_superseded_after_a_change(app, depos
     assert "Document authentique et à jour." in depositor.client.get(path).get_data(as_text=True)
     depositor.upload("description_missions", make_pdf(1, marker="qr2"))
     assert "Document authentique mais remplacé" in depositor.client.get(path).get_data(as_text=True)
+
+
+def _receipt_from_host(depositor, host: str):
+    client = depositor.client
+    for name in ("session", "exam_app_device"):  # the browser's cookies, sent to that host
+        client.set_cookie(name, client.get_cookie(name).value, domain=host)
+    return client.get(f"/dossiers/{depositor.candidate.id}/E4/accuse-de-depot.pdf",
+                      base_url=f"http://{host}")
+
+
+def test_receipt_qr_link_never_follows_the_host_header(depositor):
+    # The link is PUBLIC_URL's (https://examens.example in the tests), whatever the Host.
+    depositor.upload("sommaire", make_pdf(1, marker="h"), name="h.pdf")
+    response = _receipt_from_host(depositor, "evil.example")
+    assert response.status_code == 200
+    text = squeeze(pdf_text(response.get_data()))
+    assert "https://examens.example/verifier/" in text
+    assert "evil.example" not in text
+
+
+def test_receipt_without_public_url_is_refused_not_pointed_at_the_host(app, depositor,
+                                                                      monkeypatch):
+    # Was: without PUBLIC_URL, "Host: evil.example" printed a QR code to http://evil.example/.
+    import html
+
+    depositor.upload("sommaire", make_pdf(1, marker="p"), name="p.pdf")
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "")
+    response = _receipt_from_host(depositor, "evil.example")
+    assert response.status_code == 503
+    assert response.mimetype == "text/html"
+    page = html.unescape(response.get_data(as_text=True))
+    assert ("Impossible de produire ce document signé : l'adresse publique du site "
+            "(PUBLIC_URL) n'est pas configurée") in page
