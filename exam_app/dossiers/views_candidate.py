@@ -342,7 +342,9 @@ def add_internship(candidate_id: int):
     try:
         internships.add_internship(candidate=candidate, organisation=form.organisation.data,
                                    start_date=form.start_date.data, end_date=form.end_date.data,
-                                   actor=current_user)
+                                   actor=current_user,
+                                   max_periods=current_app.config.get(
+                                       "DOSSIER_MAX_INTERNSHIPS", internships.MAX_PERIODS))
     except DepositError as error:
         db.session.rollback()
         flash(error.message, "error")
