@@ -27,7 +27,7 @@ def _uploads() -> list[str]:
 def _leftovers(app) -> list[str]:
     storage = Path(app.config["STORAGE_DIR"])
     return sorted(str(p.relative_to(storage)) for p in storage.rglob("*")
-                  if p.is_file() and not p.relative_to(storage).parts[0] == "objects")
+                  if p.is_file() and p.relative_to(storage).parts[0] != "objects")
 
 
 # ---- a 500 keeps nothing -------------------------------------------------------------

@@ -207,7 +207,7 @@ def test_twelve_uploads_at_once_to_a_one_file_piece_keep_one(live, db, writer):
     datas = [make_pdf(1, marker=f"course-{writer}-{n}", padding=20_000) for n in range(12)]
     urls = [client.announce("sommaire", len(d), f"sommaire-{n}.pdf")
             for n, d in enumerate(datas)]
-    results = _at_once([lambda u=u, d=d: client.patch(u, d, 0) for u, d in zip(urls, datas)])
+    results = _at_once([lambda u=u, d=d: client.patch(u, d, 0) for u, d in zip(urls, datas, strict=True)])
     statuses = sorted(r[0] for r in results)
     assert statuses == [200] + [409] * 11, results
     assert {r[1]["error"] for r in results if r[0] == 409} == {"piece_full"}
@@ -222,7 +222,7 @@ def test_twelve_uploads_at_once_stay_within_the_dossier_limit(live, db):
     served.config["DOSSIER_MAX_BYTES"] = 3 * size + size // 2  # room for three
     urls = [client.announce("attestations_stage", len(d), f"attestation-{n}.pdf")
             for n, d in enumerate(datas)]
-    results = _at_once([lambda u=u, d=d: client.patch(u, d, 0) for u, d in zip(urls, datas)])
+    results = _at_once([lambda u=u, d=d: client.patch(u, d, 0) for u, d in zip(urls, datas, strict=True)])
     assert sorted(r[0] for r in results) == [200] * 3 + [413] * 9, results
     files = _files(db, candidate.id)
     assert len(files) == 3
