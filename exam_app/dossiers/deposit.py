@@ -200,14 +200,15 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
         raise DepositError("Ce morceau dépasse la taille annoncée du fichier.", status=413,
                            code="too_large")
     # A whole file in one request: hashed and scanned for JavaScript while it streams.
-    # That hash is the hash of the bytes as stored, checked after the file is closed:
-    # the caller holds the upload's claim (storage.claim) from before the file was
-    # opened until after it is promoted, every writer of a .part opens it only under
-    # that claim and closes it before releasing it, and an append at offset 0
-    # truncates the file first. So the bytes hashed here, in order, are exactly the
-    # file's bytes, and no other handle can have written to it (the issue 12 attack
-    # wrote through a second, stalled handle). Resumed uploads are hashed from the
-    # file (``hash_temp``) once it is closed.
+    # That hash is the hash of the bytes as stored, checked after the file is closed,
+    # so no re-read is needed: the caller holds the upload's claim (storage.claim)
+    # from before the file is opened until its outcome is committed (views_candidate);
+    # every writer of a .part opens it only under that claim and closes it before
+    # releasing it; an append at offset 0 truncates the file first. So the bytes
+    # hashed here, in order, are exactly the file's bytes, and no other handle can
+    # have written to it (the issue 12 attack wrote through a second, stalled
+    # handle); once promoted the object is read-only and never reopened for writing.
+    # Resumed uploads are hashed from the file (``hash_temp``) once it is closed.
     scanner = pdfcheck.ActiveContentScanner() if offset == 0 else None
     held, digest = storage.append(upload.token, stream, offset=offset, length=length,
                                   watchers=[scanner.feed] if scanner is not None else ())

@@ -269,15 +269,19 @@ def upload_form(candidate_id: int, unit_code: str):
     stream.seek(0)
     replaces = int(form.replaces.data) if (form.replaces.data or "").isdigit() else None
     storage = get_storage()
-    token = None
+    token = claim = None
     try:
         upload = deposit.create_upload(
             candidate=candidate, unit_code=unit.code, piece_code=form.piece.data,
             filename=form.file.data.filename or "", size=size, actor=current_user,
             limits=limits(), replaces_file_id=replaces)
         token = upload.token
+        # Nobody else knows the token before the commit, but the one-writer rule of
+        # receive_chunk holds here the same way.
+        claim = storage.claim(token)
         result = deposit.receive_chunk(upload=upload, stream=stream, offset=0, length=size,
                                        storage=storage, actor=current_user, limits=limits())
+        db.session.commit()
     except DepositError as error:
         db.session.rollback()
         if token is not None:
@@ -286,13 +290,14 @@ def upload_form(candidate_id: int, unit_code: str):
         return redirect(home)
     except Exception:
         # The 500 page says nothing was recorded: the row was never committed (rolled
-        # back), and the bytes go too. (No claim here: the token is not known outside
-        # this request until the commit.)
+        # back), and the bytes go too.
         db.session.rollback()
         if token is not None:
             storage.discard(token)
         raise
-    db.session.commit()
+    finally:
+        if claim is not None:
+            claim.release(ended=True)  # the row is committed as deposited, or never was
     flash(f"« {result.file.original_name} » est déposé ({result.file.pages} page(s)).", "success")
     response = redirect(home)
     response.call_on_close(storage.sweep)
