@@ -148,6 +148,8 @@ def test_a_second_writer_is_refused_while_a_stalled_one_holds_the_upload(live, d
     url = client.announce("sommaire", len(genuine), "rapport.pdf")
     token = url.rsplit("/", 1)[-1]
     storage = LocalStorage(served.config["STORAGE_DIR"])
+    # Someone else already deposited the genuine file: its object must stay intact.
+    shared = storage.put_bytes(genuine)
 
     stalled = _stall(client, url, len(genuine), genuine[:MIB])
     try:
@@ -175,6 +177,8 @@ def test_a_second_writer_is_refused_while_a_stalled_one_holds_the_upload(live, d
     path = storage.path(digest)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
     assert stat.S_IMODE(path.stat().st_mode) & 0o222 == 0  # read-only
+    assert storage.path(shared).read_bytes() == genuine
+    assert stat.S_IMODE(storage.path(shared).stat().st_mode) & 0o222 == 0
     # Nothing of the upload is left: no part file, no lock file, no row.
     assert list(storage.tmp_dir.iterdir()) == []
     assert list(storage.locks_dir.iterdir()) == []
