@@ -183,7 +183,8 @@ def print_pack_command(centre_code: str, day, output: Path, session_code: str | 
     tmp = output.with_name(output.name + ".part")
     try:
         chosen = packs.normalise_kinds([k.strip() for k in kinds.split(",") if k.strip()])
-        with app.test_request_context("/", base_url=base):
+        # Behind the same global limit as the web's packs (the CLI waits its turn).
+        with app.test_request_context("/", base_url=base), packs.PackSlots.for_app(app).held():
             packs.write_pack(centre, day.date(), chosen.split(","), tmp,
                              fmt="zip" if as_zip else "pdf",
                              workers=app.config.get("PRINT_PACK_WORKERS", 2))

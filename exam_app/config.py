@@ -103,6 +103,15 @@ DEFAULTS: dict = {
     # Dossier deposit limits (DOMAIN.md: configurable).
     "DOSSIER_FILE_MAX_BYTES": 20 * 1000 * 1000,
     "DOSSIER_MAX_BYTES": 60 * 1000 * 1000,
+    # Unfinished uploads per candidate (their own idle ones make room first), and when
+    # an abandoned upload is purged (checked whenever an upload starts; issue 12, item 5).
+    "DOSSIER_MAX_OPEN_UPLOADS": 10,
+    "DOSSIER_UPLOAD_IDLE_EVICT_MINUTES": 15,
+    "DOSSIER_UPLOAD_STALE_HOURS": 24,
+    "DOSSIER_MAX_INTERNSHIPS": 30,
+    # Print packs rendering at once on this machine (threads, gunicorn workers and the
+    # CLI alike; each runs PRINT_PACK_WORKERS processes); the others wait "En attente".
+    "PRINT_PACK_SLOTS": 1,
     # Jury day: seconds per exam minute (tests shorten the clock), polling period of the
     # passage screen, and the autosave request limits.
     "JURY_SECONDS_PER_MINUTE": 60,

@@ -9,11 +9,25 @@ progress, and at the end merges the few chunk files into the output file with
 pypdf. Nothing holds all the PDFs in memory. The web request only creates the
 job; a thread runs it (``start``), and the command line runs the same
 ``write_pack`` synchronously.
+
+One global limit (issue 12, item 5: twelve packs at once each started a
+pool, 25 processes and 2.5 GB): a pack renders only while it holds one of
+``PRINT_PACK_SLOTS`` slots (1 by default), so at most that many pools run at
+once; the others wait, their job shown "En attente". A slot is an exclusive
+``flock`` on ``STORAGE_DIR/packs/slots/<n>.lock``: it holds across the
+threads of one process (each acquisition opens the file anew) and across
+gunicorn workers and the command line (every process on this machine shares
+STORAGE_DIR), and the kernel frees it when its holder dies. Several
+machines sharing one STORAGE_DIR over NFS would need another semaphore (a
+table of slot rows claimed by conditional UPDATE).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import multiprocessing
+import os
 import resource
 import tempfile
 import threading
@@ -53,8 +67,52 @@ STALE_AFTER = timedelta(minutes=10)
 CHUNK_MAX = 16
 
 
+# While waiting for a slot, a job's ``updated_at`` moves this often (so it is not stale).
+WAIT_HEARTBEAT = timedelta(seconds=60)
+
+
 class PackError(Exception):
     pass
+
+
+class PackSlots:
+    """At most ``count`` packs rendering at once, across threads and processes (see above)."""
+
+    def __init__(self, directory: Path, count: int):
+        self.directory = Path(directory)
+        self.count = max(1, int(count))
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def for_app(cls, app) -> PackSlots:
+        return cls(Path(app.config["STORAGE_DIR"]) / "packs" / "slots",
+                   app.config.get("PRINT_PACK_SLOTS", 1))
+
+    def try_acquire(self) -> int | None:
+        """A held slot's file descriptor, or None when every slot is taken."""
+        for n in range(self.count):
+            fd = os.open(self.directory / f"{n}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return fd
+        return None
+
+    @contextlib.contextmanager
+    def held(self, *, poll: float = 0.25, on_wait: Callable[[], None] | None = None):
+        """Wait for a slot (calling ``on_wait`` now and then), hold it inside the block."""
+        fd = self.try_acquire()
+        while fd is None:
+            if on_wait is not None:
+                on_wait()
+            threading.Event().wait(poll)
+            fd = self.try_acquire()
+        try:
+            yield
+        finally:
+            os.close(fd)  # drops the flock
 
 
 def normalise_kinds(kinds) -> str:
@@ -266,7 +324,10 @@ def request_pack(*, centre: Centre, day: date, kinds, fmt: str, actor,
                session_id=centre.session_id, now=now,
                after={"day": day.isoformat(), "kinds": key, "fmt": fmt})
         return job, True
-    stale = job.state == PackState.RUNNING.value and now - job.updated_at > STALE_AFTER
+    # A job waiting for a slot moves its updated_at (WAIT_HEARTBEAT): one that does not
+    # move, pending or running, died with its process.
+    stale = (job.state in (PackState.RUNNING.value, PackState.PENDING.value)
+             and now - job.updated_at > STALE_AFTER)
     if job.state == PackState.FAILED.value or stale:
         job.state, job.done, job.total, job.error = PackState.PENDING.value, 0, 0, None
         job.requested_by_id, job.updated_at = (actor.id if actor else None), now
@@ -303,40 +364,64 @@ def run(app, job_id: int) -> None:
         job = db.session.get(PrintPack, job_id)
         if job is None or job.state != PackState.PENDING.value:
             return
-        job.state, job.started_at, job.updated_at = PackState.RUNNING.value, utcnow(), utcnow()
+        db.session.commit()  # wait outside any transaction
+        last_beat = [utcnow()]
+
+        def waiting() -> None:
+            if utcnow() - last_beat[0] >= WAIT_HEARTBEAT:
+                last_beat[0] = job.updated_at = utcnow()
+                db.session.commit()
+
+        with PackSlots.for_app(app).held(on_wait=waiting):
+            _run_holding_a_slot(app, job, job_id)
+
+
+def _run_holding_a_slot(app, job: PrintPack, job_id: int) -> None:
+    """The rest of ``run``, once this job holds a rendering slot."""
+    # Claimed by a conditional UPDATE: a job restarted as stale while this thread
+    # waited for its slot is rendered once, by whichever thread claims it first.
+    now = utcnow()
+    claimed = db.session.execute(
+        sa.update(PrintPack).where(PrintPack.id == job_id,
+                                   PrintPack.state == PackState.PENDING.value)
+        .values(state=PackState.RUNNING.value, started_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if not claimed:
+        return
+    db.session.refresh(job)
+
+    def on_total(total: int) -> None:
+        job.total = total
         db.session.commit()
 
-        def on_total(total: int) -> None:
-            job.total = total
-            db.session.commit()
+    def on_done(count: int) -> None:
+        job.done, job.updated_at = count, utcnow()
+        db.session.commit()
 
-        def on_done(count: int) -> None:
-            job.done, job.updated_at = count, utcnow()
-            db.session.commit()
-
-        tmp = None
-        try:
-            relative = f"packs/pack-{job.id}-{job.centre.code}-{job.day.isoformat()}.{job.fmt}"
-            path = Path(app.config["STORAGE_DIR"]) / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".part")
-            write_pack(job.centre, job.day, job.kind_list, tmp, fmt=job.fmt,
-                       workers=app.config.get("PRINT_PACK_WORKERS", 2),
-                       on_total=on_total, on_done=on_done)
-            tmp.replace(path)
-            job.result_path, job.state = relative, PackState.DONE.value
-            job.finished_at = job.updated_at = utcnow()
-            db.session.commit()
-        except Exception as exc:  # noqa: BLE001 - the job records any failure for the user
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)  # a partial pack is never left behind
-            db.session.rollback()
-            job = db.session.get(PrintPack, job_id)
-            job.state, job.updated_at = PackState.FAILED.value, utcnow()
-            job.error = (str(exc) if isinstance(exc, PackError | PublicUrlMissing) else
-                         "Erreur inattendue pendant la génération : relancez la demande.")
-            app.logger.exception("print pack %s failed", job_id)
-            db.session.commit()
+    tmp = None
+    try:
+        relative = f"packs/pack-{job.id}-{job.centre.code}-{job.day.isoformat()}.{job.fmt}"
+        path = Path(app.config["STORAGE_DIR"]) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        write_pack(job.centre, job.day, job.kind_list, tmp, fmt=job.fmt,
+                   workers=app.config.get("PRINT_PACK_WORKERS", 2),
+                   on_total=on_total, on_done=on_done)
+        tmp.replace(path)
+        job.result_path, job.state = relative, PackState.DONE.value
+        job.finished_at = job.updated_at = utcnow()
+        db.session.commit()
+    except Exception as exc:  # noqa: BLE001 - the job records any failure for the user
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)  # a partial pack is never left behind
+        db.session.rollback()
+        job = db.session.get(PrintPack, job_id)
+        job.state, job.updated_at = PackState.FAILED.value, utcnow()
+        job.error = (str(exc) if isinstance(exc, PackError | PublicUrlMissing) else
+                     "Erreur inattendue pendant la génération : relancez la demande.")
+        app.logger.exception("print pack %s failed", job_id)
+        db.session.commit()
 
 
 def start(app, job_id: int) -> threading.Thread | None:

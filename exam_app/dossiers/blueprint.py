@@ -20,13 +20,18 @@ bp = Blueprint("dossiers", __name__, cli_group="dossiers")
 
 @bp.cli.command("purge-uploads")
 def purge_uploads_command() -> None:
-    """Forget uploads abandoned for two days (``flask --app exam_app dossiers purge-uploads``)."""
+    """Forget abandoned uploads (``flask --app exam_app dossiers purge-uploads``).
+
+    Abandoned: untouched for ``DOSSIER_UPLOAD_STALE_HOURS``. Starting an upload
+    purges them too, a few at a time; this command does all of them at once.
+    """
     import click
 
     from exam_app.dossiers.deposit import purge_stale_uploads
     from exam_app.dossiers.storage import get_storage
 
-    count = purge_stale_uploads(storage=get_storage())
+    count = purge_stale_uploads(storage=get_storage(),
+                                older_than=limits().upload_stale_after)
     db.session.commit()
     click.echo(f"{count} envoi(s) abandonné(s) supprimé(s).")
 

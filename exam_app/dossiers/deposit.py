@@ -9,7 +9,6 @@ under its SHA-256, or is refused and nothing of it is kept.
 
 from __future__ import annotations
 
-import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -26,24 +25,34 @@ from exam_app.dossiers.common import (
     dossier_unit,
     find_dossier,
     get_or_create_dossier,
+    lock_candidate,
+    lock_dossier,
     megabytes,
 )
 from exam_app.dossiers.deadlines import check_open
 from exam_app.dossiers.models import Dossier, DossierFile, Upload
 from exam_app.dossiers.state import page_cap
-from exam_app.dossiers.storage import Storage
+from exam_app.dossiers.storage import Storage, UploadBusy
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.units import Piece
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+def _displayable(char: str) -> bool:
+    # Control (Cc), format (Cf: U+202E and the other bidirectional overrides and
+    # isolates, zero-width characters), surrogate, private-use and unassigned
+    # characters, and line/paragraph separators: a name made to display
+    # "facture‮fdp.exe" as "facture exe.pdf" loses them (issue 12, item 5).
+    category = unicodedata.category(char)
+    return not (category[0] == "C" or category in ("Zl", "Zp"))
 
 
 def clean_filename(name: str) -> str:
-    """The client's file name for display only: no directories, no control characters."""
+    """The client's file name for display only: no directories, no control or
+    bidirectional formatting characters."""
     name = unicodedata.normalize("NFC", name or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _CONTROL.sub("", name).strip().lstrip(".").strip()
+    name = "".join(c for c in name if _displayable(c)).strip().lstrip(".").strip()
     if not name:
         name = "document.pdf"
     if len(name) > 200:
@@ -79,9 +88,19 @@ def _check_room(*, dossier: Dossier, piece: Piece, size: int, limits: Limits,
 
 def create_upload(*, candidate: Candidate, unit_code: str, piece_code: str, filename: str,
                   size: int, actor, limits: Limits, replaces_file_id: int | None = None,
-                  now: datetime | None = None) -> Upload:
-    """Announce a file (piece, name, size): checks what can be checked before any byte."""
+                  storage: Storage | None = None, now: datetime | None = None) -> Upload:
+    """Announce a file (piece, name, size): checks what can be checked before any byte.
+
+    With ``storage``, abandoned uploads are purged first (anyone's, a few at a
+    time), and the candidate's unfinished uploads are capped.
+    """
     now = now or utcnow()
+    # Counting the candidate's unfinished uploads and adding one is one decision.
+    lock_candidate(candidate.id)
+    if storage is not None:
+        purge_stale_uploads(storage=storage, older_than=limits.upload_stale_after, now=now,
+                            at_most=20)
+        _check_open_uploads(candidate=candidate, storage=storage, limits=limits, now=now)
     unit = dossier_unit(unit_code)
     try:
         piece = unit.piece(piece_code)
@@ -109,6 +128,53 @@ def create_upload(*, candidate: Candidate, unit_code: str, piece_code: str, file
     return upload
 
 
+def _open_uploads(candidate_id: int) -> list[Upload]:
+    return list(db.session.scalars(sa.select(Upload).join(Upload.dossier).where(
+        Dossier.candidate_id == candidate_id).order_by(Upload.updated_at)))
+
+
+def _check_open_uploads(*, candidate: Candidate, storage: Storage, limits: Limits,
+                        now: datetime) -> None:
+    """Refuse a new upload past the cap of unfinished ones; the candidate's own uploads
+    idle for ``upload_idle_evict`` (a closed tab, another browser) make room first."""
+    uploads = _open_uploads(candidate.id)
+    if len(uploads) < limits.open_uploads_max:
+        return
+    idle = [u for u in uploads if u.updated_at < now - limits.upload_idle_evict]
+    for upload in idle:
+        if _forget_upload(upload, storage):
+            uploads.remove(upload)
+    db.session.flush()
+    if len(uploads) >= limits.open_uploads_max:
+        raise DepositError(
+            f"Vous avez déjà {len(uploads)} envois de fichiers en cours, non terminés : "
+            "terminez-les ou annulez-les avant d'en commencer un autre (un envoi "
+            f"interrompu est libéré au bout de {_minutes(limits.upload_idle_evict)} min).",
+            status=429, code="too_many_uploads")
+
+
+def _minutes(delta: timedelta) -> int:
+    return max(1, round(delta.total_seconds() / 60))
+
+
+def _forget_upload(upload: Upload, storage: Storage) -> bool:
+    """Drop an upload nobody is writing right now (its row and bytes); False if busy.
+
+    The claim is released at once (the row's deletion is not committed yet): a
+    request that claims it before the commit finds its row gone when it writes
+    (0 rows updated) and fails, keeping nothing; the lock file goes with the
+    next purge (``_forget_orphan_locks``).
+    """
+    try:
+        claim = storage.claim(upload.token)
+    except UploadBusy:
+        return False
+    with claim:
+        storage.discard(upload.token)
+        db.session.delete(upload)
+    return True
+
+
 @dataclass
 class ChunkResult:
     """Where an upload stands after a chunk; ``file`` once it is deposited."""
@@ -134,6 +200,15 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
         raise DepositError("Ce morceau dépasse la taille annoncée du fichier.", status=413,
                            code="too_large")
     # A whole file in one request: hashed and scanned for JavaScript while it streams.
+    # That hash is the hash of the bytes as stored, checked after the file is closed,
+    # so no re-read is needed: the caller holds the upload's claim (storage.claim)
+    # from before the file is opened until its outcome is committed (views_candidate);
+    # every writer of a .part opens it only under that claim and closes it before
+    # releasing it; an append at offset 0 truncates the file first. So the bytes
+    # hashed here, in order, are exactly the file's bytes, and no other handle can
+    # have written to it (the issue 12 attack wrote through a second, stalled
+    # handle); once promoted the object is read-only and never reopened for writing.
+    # Resumed uploads are hashed from the file (``hash_temp``) once it is closed.
     scanner = pdfcheck.ActiveContentScanner() if offset == 0 else None
     held, digest = storage.append(upload.token, stream, offset=offset, length=length,
                                   watchers=[scanner.feed] if scanner is not None else ())
@@ -168,10 +243,9 @@ def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
     whole file arrived in one request; None computes them from the file.
     """
     now = now or utcnow()
-    # Serialise finalisations of one dossier (two uploads of one piece at once).
-    dossier = db.session.scalar(
-        sa.select(Dossier).where(Dossier.id == upload.dossier_id).with_for_update(of=Dossier)
-        .execution_options(populate_existing=True))
+    # Serialise finalisations of one dossier (two uploads of one piece at once): the
+    # room, count and duplicate checks below read the files under the dossier's lock.
+    dossier = lock_dossier(upload.dossier_id)
     piece = dossier_unit(dossier.unit_code).piece(upload.piece_code)
     try:
         checked = _check_complete_upload(
@@ -266,17 +340,33 @@ def cancel_upload(*, upload: Upload, storage: Storage) -> None:
     db.session.flush()
 
 
-def purge_stale_uploads(*, storage: Storage, older_than: timedelta = timedelta(days=2),
-                        now: datetime | None = None) -> int:
-    """Forget uploads nobody resumed for ``older_than`` (rows and temp files)."""
+def purge_stale_uploads(*, storage: Storage, older_than: timedelta = timedelta(days=1),
+                        now: datetime | None = None, at_most: int | None = None) -> int:
+    """Forget uploads nobody resumed for ``older_than`` (rows and temp files), except
+    one being written right now; ``at_most`` bounds the work (the opportunistic purge
+    when an upload starts). Lock files of uploads that are gone are removed too."""
     now = now or utcnow()
-    stale = db.session.scalars(sa.select(Upload).where(Upload.updated_at < now - older_than)).all()
-    for upload in stale:
-        storage.discard(upload.token)
-        db.session.delete(upload)
+    query = sa.select(Upload).where(Upload.updated_at < now - older_than).order_by(Upload.id)
+    if at_most is not None:
+        query = query.limit(at_most)
+    purged = sum(_forget_upload(upload, storage) for upload in db.session.scalars(query).all())
     db.session.flush()
+    _forget_orphan_locks(storage, at_most=at_most)
     storage.sweep()
-    return len(stale)
+    return purged
+
+
+def _forget_orphan_locks(storage: Storage, *, at_most: int | None) -> None:
+    orphan_locks = getattr(storage, "orphan_locks", None)
+    if orphan_locks is None:
+        return
+    tokens = orphan_locks()[:at_most] if at_most is not None else orphan_locks()
+    if not tokens:
+        return
+    live = set(db.session.scalars(sa.select(Upload.token).where(Upload.token.in_(tokens))))
+    for token in tokens:
+        if token not in live:
+            storage.forget_lock(token)
 
 
 def remove_file(*, file: DossierFile, actor, now: datetime | None = None) -> None:

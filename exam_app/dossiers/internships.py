@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
-from exam_app.dossiers.common import DepositError
+from exam_app.dossiers.common import DepositError, lock_candidate
 from exam_app.dossiers.models import InternshipPeriod
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
@@ -42,9 +42,14 @@ def internships(candidate_id: int) -> list[InternshipPeriod]:
         InternshipPeriod.candidate_id == candidate_id).order_by(InternshipPeriod.start_date)))
 
 
+# Periods one candidate may declare (a two-year course has a handful; issue 12, item 5).
+MAX_PERIODS = 30
+
+
 def add_internship(*, candidate: Candidate, organisation: str, start_date: date, end_date: date,
-                   actor, now: datetime | None = None) -> InternshipPeriod:
-    """Declare an internship period."""
+                   actor, max_periods: int = MAX_PERIODS,
+                   now: datetime | None = None) -> InternshipPeriod:
+    """Declare an internship period (at most ``max_periods`` per candidate)."""
     now = now or utcnow()
     organisation = (organisation or "").strip()
     if not organisation:
@@ -53,6 +58,14 @@ def add_internship(*, candidate: Candidate, organisation: str, start_date: date,
         raise DepositError("La date de fin précède la date de début.", status=400)
     if (end_date - start_date).days > 3 * 366:
         raise DepositError("Une période de stage ne peut dépasser trois ans.", status=400)
+    lock_candidate(candidate.id)  # the count and the insert are one decision
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(InternshipPeriod).where(
+        InternshipPeriod.candidate_id == candidate.id))
+    if count >= max_periods:
+        raise DepositError(
+            f"Vous avez déjà déclaré {count} périodes de stage, le maximum : supprimez-en "
+            "une (ou regroupez des périodes) avant d'en ajouter une autre.", status=409,
+            code="too_many_periods")
     period = InternshipPeriod(candidate_id=candidate.id, organisation=organisation[:200],
                               start_date=start_date, end_date=end_date, created_at=now)
     db.session.add(period)

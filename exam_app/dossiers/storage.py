@@ -13,13 +13,32 @@ writer (a hashing thread, reused buffers, early write-back) lives in
 ``DOSSIER_STORAGE_WRITER`` (``"fast"``, the default, or ``"reference"``), and
 ``tests/dossiers/test_fast_paths.py`` checks that both store the same bytes
 and give the same answers.
+
+One writer per upload (issue 12, item 1): every request that writes an
+upload's bytes, finalises or cancels it first takes the upload's *claim*, an
+exclusive ``flock`` on ``locks/<token>.lock`` (``claim``). A second request
+gets ``UploadBusy`` at once (409) instead of writing through a handle of its
+own. ``flock`` holds across threads (each claim opens the file anew: locks
+belong to the open file description) and across gunicorn processes, and the
+kernel releases it when its holder exits, however it exits. The lock file is
+unlinked only by its holder, after the upload row's deletion is committed
+(``Claim.release(ended=True)``): whoever opened the old file and locks it late
+finds no upload row and stops (the views re-read the row after claiming).
+
+Stored objects are immutable: a complete ``.part`` (its only writer closed,
+under the claim) is made read-only, then renamed into ``objects/`` atomically;
+an object already stored under that hash is never trusted, it is replaced by
+the new, verified copy the same way (see ``promote``).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 import re
+import stat
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import BinaryIO
@@ -39,7 +58,43 @@ class ClientDisconnected(StorageError):
     """The request body ended before the announced length (connection lost)."""
 
 
+class UploadBusy(StorageError):
+    """Another request is writing (or finalising) this upload right now."""
+
+
+class Claim:
+    """The exclusive right to write, finalise or cancel one upload (see the module doc).
+
+    Released by ``release`` (or leaving the ``with`` block); ``ended=True``
+    once the upload row's deletion is committed also removes the lock file.
+    """
+
+    def __init__(self, path: Path, fd: int):
+        self.path = path
+        self._fd: int | None = fd
+
+    def release(self, *, ended: bool = False) -> None:
+        if self._fd is None:
+            return
+        try:
+            if ended:
+                self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)  # closing the description drops the flock
+            self._fd = None
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class Storage(ABC):
+    @abstractmethod
+    def claim(self, token: str) -> Claim:
+        """The upload's single-writer claim; ``UploadBusy`` when another request holds it."""
+
     @abstractmethod
     def temp_size(self, token: str) -> int:
         """Bytes held so far for an upload (0 when nothing yet)."""
@@ -69,7 +124,11 @@ class Storage(ABC):
 
     @abstractmethod
     def promote(self, token: str, sha256: str) -> str:
-        """Make a complete upload permanent under its content hash; return its key."""
+        """Make a complete upload permanent (read-only) under its content hash; return its key.
+
+        Called under the upload's claim, once its writer closed the file, with
+        the SHA-256 of the bytes as stored (see ``deposit.receive_chunk``).
+        """
 
     @abstractmethod
     def discard(self, token: str) -> None:
@@ -87,14 +146,42 @@ class Storage(ABC):
 
 
 class LocalStorage(Storage):
-    """Files under ``root``: ``tmp/<token>.part`` while uploading, ``objects/ab/<sha256>`` after."""
+    """Files under ``root``: ``tmp/<token>.part`` while uploading, ``objects/ab/<sha256>`` after,
+    ``locks/<token>.lock`` while a request holds an upload's claim."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.tmp_dir = self.root / "tmp"
         self.objects_dir = self.root / "objects"
+        self.locks_dir = self.root / "locks"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.objects_dir.mkdir(parents=True, exist_ok=True)
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+
+    def claim(self, token: str) -> Claim:
+        self.temp_path(token)  # validates the token
+        path = self.locks_dir / f"{token}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise UploadBusy(token) from None
+            raise
+        return Claim(path, fd)
+
+    def orphan_locks(self) -> list[str]:
+        """Tokens of lock files left behind (a process that died holding a claim)."""
+        return [p.stem for p in self.locks_dir.glob("*.lock")]
+
+    def forget_lock(self, token: str) -> None:
+        """Remove the lock file of an upload whose row is gone, unless a request holds it."""
+        try:
+            claim = self.claim(token)
+        except UploadBusy:
+            return
+        claim.release(ended=True)
 
     def temp_path(self, token: str) -> Path:
         if not _TOKEN.match(token):
@@ -158,18 +245,39 @@ class LocalStorage(Storage):
     def promote(self, token: str, sha256: str) -> str:
         source = self.temp_path(token)
         target = self._object_path(sha256)
-        if target.is_file():
-            # Same content, same name, already stored (a file removed and sent again).
-            source.unlink()
-            return sha256
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        # An object already stored under this hash (the same file deposited by someone
+        # else, or removed and sent again) is never trusted: it may predate these checks
+        # (the issue 12 attack wrote through a stale handle into a stored object). The
+        # new copy, hashed as stored, replaces it; its bytes are the same when it is sound.
+        replacing = target.exists()
+        if replacing:
+            self._set_aside_existing(target, token)
+        self._install(source, target, sync_directory=not replacing)
         return sha256
+
+    def _set_aside_existing(self, target: Path, token: str) -> None:
+        """The reference deletes the object it replaces at once (``os.replace`` does)."""
+
+    @staticmethod
+    def _install(source: Path, target: Path, *, sync_directory: bool) -> None:
+        """Read-only, then atomically renamed into place (and the directory entry synced).
+
+        The file was written once under its own temporary name, fsynced and closed
+        by its only writer (under the upload's claim): nothing holds it open for
+        writing, and once read-only nothing can open it for writing again. A new
+        name is synced before the row that names it is committed; a replacement
+        is not (4-20 ms on this disk): after a crash the name still holds an object,
+        the one it replaced.
+        """
+        os.chmod(source, stat.S_IRUSR | stat.S_IRGRP)
+        os.replace(source, target)
+        if sync_directory:
+            dir_fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def discard(self, token: str) -> None:
         self.temp_path(token).unlink(missing_ok=True)
@@ -195,8 +303,11 @@ class LocalStorage(Storage):
         import secrets
 
         token = secrets.token_urlsafe(24)
-        _, sha = self.append(token, io.BytesIO(data), offset=0, length=len(data))
-        return self.promote(token, sha)
+        with self.claim(token) as claim:
+            _, sha = self.append(token, io.BytesIO(data), offset=0, length=len(data))
+            key = self.promote(token, sha)
+            claim.release(ended=True)
+        return key
 
 
 def storage_class(writer: str) -> type[LocalStorage]:

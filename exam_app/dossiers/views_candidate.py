@@ -20,7 +20,7 @@ from exam_app.dossiers.common import DepositError, megabytes, units_with_dossier
 from exam_app.dossiers.deadlines import time_left_label
 from exam_app.dossiers.forms import ConfirmForm, FileUploadForm, InternshipForm
 from exam_app.dossiers.models import Upload
-from exam_app.dossiers.storage import ClientDisconnected, get_storage
+from exam_app.dossiers.storage import ClientDisconnected, UploadBusy, get_storage
 from exam_app.dossiers.validity import unit_validity
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
@@ -89,7 +89,7 @@ def create_upload(candidate_id: int, unit_code: str):
         upload = deposit.create_upload(
             candidate=candidate, unit_code=unit_code, piece_code=str(data.get("piece", "")),
             filename=str(data.get("name", ""))[:1000], size=data.get("size"), actor=current_user,
-            limits=limits(),
+            limits=limits(), storage=get_storage(),
             replaces_file_id=replaces if isinstance(replaces, int) else None)
     except DepositError as error:
         db.session.rollback()
@@ -133,42 +133,97 @@ def upload_chunk(upload_token: str):
         # Refused before reading a byte of the body.
         return error_json("too_large", "Ce morceau dépasse la taille annoncée du fichier.", 413)
     storage = get_storage()
-    stream = body_reader(current_app.config)(request)
+    # One writer per upload (issue 12, item 1): the claim is held until the outcome
+    # is committed, on every path out of here.
     try:
-        result = deposit.receive_chunk(upload=upload, stream=stream, offset=offset, length=length,
-                                       storage=storage, actor=current_user, limits=limits())
-    except DepositError as error:
-        db.session.rollback()
-        if error.code not in {"offset", "too_large"} or error.status != 409:
-            # The upload row may have been deleted by a refusal; commit that state.
-            _forget_refused_upload(upload_token, error, storage)
-        response = error_response(error)
-        response.headers["Upload-Offset"] = str(storage.temp_size(upload_token))
-        return response
-    except ClientDisconnected:
-        db.session.rollback()
-        return error_json("disconnected", "Connexion interrompue.", 400)
-    # The answer is read before the commit, which would expire (and reload) the rows.
-    body = {"offset": result.offset, "size": upload.size, "complete": result.file is not None}
-    if result.file is not None:
-        body["file"] = file_json(result.file)
-    db.session.commit()
+        claim = storage.claim(upload.token)
+    except UploadBusy:
+        return _busy(storage, upload.token)
+    ended = False
+    try:
+        if not _still_there(upload.token):  # finished or cancelled while we waited
+            return error_json("not_found", "Cet envoi est terminé ou a été annulé.", 404)
+        stream = body_reader(current_app.config)(request)
+        try:
+            result = deposit.receive_chunk(upload=upload, stream=stream, offset=offset,
+                                           length=length, storage=storage, actor=current_user,
+                                           limits=limits())
+        except DepositError as error:
+            db.session.rollback()
+            if error.code not in {"offset", "too_large"} or error.status != 409:
+                # The upload row may have been deleted by a refusal; commit that state.
+                ended = _forget_refused_upload(upload_token, error, storage)
+            response = error_response(error)
+            response.headers["Upload-Offset"] = str(storage.temp_size(upload_token))
+            return response
+        except ClientDisconnected:
+            db.session.rollback()
+            return error_json("disconnected", "Connexion interrompue.", 400)
+        except Exception:
+            # A 500 says "Rien n'a été enregistré": nothing of the upload survives it.
+            ended = _forget_failed_upload(upload_token, storage)
+            raise
+        # The answer is read before the commit, which would expire (and reload) the rows.
+        body = {"offset": result.offset, "size": upload.size,
+                "complete": result.file is not None}
+        if result.file is not None:
+            body["file"] = file_json(result.file)
+        try:
+            db.session.commit()
+        except Exception:
+            ended = _forget_failed_upload(upload_token, storage)
+            raise
+        ended = result.file is not None
+    finally:
+        claim.release(ended=ended)
     response = jsonify(body)
     response.headers["Upload-Offset"] = str(result.offset)
     response.call_on_close(storage.sweep)
     return response
 
 
-def _forget_refused_upload(token: str, error: DepositError, storage) -> None:
+def _busy(storage, token: str):
+    response = error_json(
+        "busy", "Ce fichier est déjà en cours d'envoi (dans un autre onglet ou par une "
+        "connexion précédente) : attendez la fin de cet envoi, puis reprenez.", 409)
+    response.headers["Upload-Offset"] = str(storage.temp_size(token))
+    return response
+
+
+def _still_there(token: str) -> bool:
+    # Read afresh: the request that held the claim before us may have committed the
+    # upload's end (deposit, refusal, cancel) just before releasing it.
+    return db.session.scalar(sa.select(Upload.id).where(Upload.token == token)) is not None
+
+
+def _forget_refused_upload(token: str, error: DepositError, storage) -> bool:
     # A refusal at finalisation discards the temp file; drop the row too so the
-    # client cannot resume into a refused file.
+    # client cannot resume into a refused file. True when the upload is gone.
     if error.code in {"offset"}:
-        return
+        return False
     upload = db.session.scalar(sa.select(Upload).where(Upload.token == token))
-    if upload is not None and error.code in _FINAL_REFUSALS:
+    if upload is None:
+        return True
+    if error.code in _FINAL_REFUSALS:
         storage.discard(token)
         db.session.delete(upload)
         db.session.commit()
+        return True
+    return False
+
+
+def _forget_failed_upload(token: str, storage) -> bool:
+    """After an unexpected error: roll back, then delete the upload's bytes and row."""
+    db.session.rollback()
+    storage.discard(token)
+    try:
+        db.session.execute(sa.delete(Upload).where(Upload.token == token))
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        db.session.rollback()
+        current_app.logger.exception("could not forget the failed upload")
+        return False
+    return True
 
 
 @bp.route("/candidat/envois/<upload_token>", methods=["DELETE"])
@@ -176,8 +231,19 @@ def _forget_refused_upload(token: str, error: DepositError, storage) -> None:
 def cancel_upload(upload_token: str):
     """Abandon an upload in progress."""
     upload = upload_for_owner_or_404(upload_token)
-    deposit.cancel_upload(upload=upload, storage=get_storage())
-    db.session.commit()
+    storage = get_storage()
+    try:
+        claim = storage.claim(upload.token)
+    except UploadBusy:
+        return _busy(storage, upload.token)
+    ended = False
+    try:
+        if _still_there(upload.token):
+            deposit.cancel_upload(upload=upload, storage=storage)
+            db.session.commit()
+        ended = True
+    finally:
+        claim.release(ended=ended)
     return "", 204
 
 
@@ -203,22 +269,35 @@ def upload_form(candidate_id: int, unit_code: str):
     stream.seek(0)
     replaces = int(form.replaces.data) if (form.replaces.data or "").isdigit() else None
     storage = get_storage()
-    token = None
+    token = claim = None
     try:
         upload = deposit.create_upload(
             candidate=candidate, unit_code=unit.code, piece_code=form.piece.data,
             filename=form.file.data.filename or "", size=size, actor=current_user,
             limits=limits(), replaces_file_id=replaces)
         token = upload.token
+        # Nobody else knows the token before the commit, but the one-writer rule of
+        # receive_chunk holds here the same way.
+        claim = storage.claim(token)
         result = deposit.receive_chunk(upload=upload, stream=stream, offset=0, length=size,
                                        storage=storage, actor=current_user, limits=limits())
+        db.session.commit()
     except DepositError as error:
         db.session.rollback()
         if token is not None:
             storage.discard(token)
         flash(error.message, "error")
         return redirect(home)
-    db.session.commit()
+    except Exception:
+        # The 500 page says nothing was recorded: the row was never committed (rolled
+        # back), and the bytes go too.
+        db.session.rollback()
+        if token is not None:
+            storage.discard(token)
+        raise
+    finally:
+        if claim is not None:
+            claim.release(ended=True)  # the row is committed as deposited, or never was
     flash(f"« {result.file.original_name} » est déposé ({result.file.pages} page(s)).", "success")
     response = redirect(home)
     response.call_on_close(storage.sweep)
@@ -268,7 +347,9 @@ def add_internship(candidate_id: int):
     try:
         internships.add_internship(candidate=candidate, organisation=form.organisation.data,
                                    start_date=form.start_date.data, end_date=form.end_date.data,
-                                   actor=current_user)
+                                   actor=current_user,
+                                   max_periods=current_app.config.get(
+                                       "DOSSIER_MAX_INTERNSHIPS", internships.MAX_PERIODS))
     except DepositError as error:
         db.session.rollback()
         flash(error.message, "error")

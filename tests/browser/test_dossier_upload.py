@@ -231,3 +231,54 @@ def test_conformity_queue_asks_before_deciding_before_the_deadline(
     [event] = db.session.query(AuditEvent).filter(
         AuditEvent.action == "dossier.conformity_decided").all()
     assert event.after["confirmed_early"] == {"deadline": "2099-06-30T21:59:00+00:00"}
+
+
+def test_upload_waits_while_a_previous_request_holds_it_then_completes(
+        app, db, tmp_path, live_server, chromium, create_session, create_centre,
+        create_candidate, create_user):
+    """Issue 12, item 1: a PATCH refused 409 "busy" (another request still writes this
+    upload) makes the script wait and resume, and the file is deposited once."""
+    from playwright.sync_api import expect
+
+    from exam_app.dossiers.storage import LocalStorage
+
+    shutil.rmtree(app.config["STORAGE_DIR"], ignore_errors=True)
+    session = create_session()
+    candidate = create_candidate(session, centre=create_centre(session))
+    user = create_user(Role.CANDIDAT, candidate=candidate)
+    db.session.commit()
+    path = tmp_path / "Sommaire.pdf"
+    path.write_bytes(make_pdf(1, marker="busy-browser", padding=100_000))
+    storage = LocalStorage(app.config["STORAGE_DIR"])
+    statuses, held = [], []
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        _login(page, live_server, user)
+        page.goto(live_server + "/candidat/")
+        page.on("response", lambda r: statuses.append(r.status)
+                if r.request.method == "PATCH" else None)
+
+        def hold_on_first_patch(route):
+            if route.request.method == "PATCH" and not held:
+                # Another request (a lost connection the server still reads) holds it.
+                claim = storage.claim(route.request.url.rsplit("/", 1)[-1])
+                held.append(claim)
+                threading.Timer(2.5, claim.release).start()
+            route.continue_()
+
+        page.route("**/candidat/envois/*", hold_on_first_patch)
+        page.locator('#dossier-E4 tr[data-piece="sommaire"] input[type=file]').set_input_files(
+            str(path))
+        expect(page.locator("#dossier-E4 .upload")).to_contain_text(
+            "Envoi précédent en cours de clôture, reprise…", timeout=5_000)
+        page.locator("#dossier-E4 .upload").first.screenshot(path=str(tmp_path / "busy.png"))
+        expect(page.locator("#dossier-E4 .upload--ok")).to_have_count(1, timeout=30_000)
+    finally:
+        context.close()
+    assert statuses[0] == 409 and statuses[-1] == 200, statuses
+    from exam_app.dossiers.models import DossierFile
+
+    db.session.expire_all()
+    assert [f.sha256 for f in db.session.query(DossierFile)] == [
+        hashlib.sha256(path.read_bytes()).hexdigest()]

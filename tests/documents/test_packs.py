@@ -245,3 +245,78 @@ def test_a_pack_job_without_public_url_fails_with_the_reason(jury_day, app, monk
     job = _db.session.get(PrintPack, job.id)
     assert job.state == PackState.FAILED.value
     assert NO_PUBLIC_URL in job.error
+
+
+# ---- one global limit (issue 12, item 5) ------------------------------------------------
+
+def test_pack_slots_let_only_their_count_render_at_once_across_threads(tmp_path):
+    import threading
+
+    for count in (1, 2):
+        slots = packs.PackSlots(tmp_path / f"slots-{count}", count)
+        running, peak, lock = [0], [0], threading.Lock()
+
+        def render(slots=slots, running=running, peak=peak, lock=lock):
+            with slots.held(poll=0.01):
+                with lock:
+                    running[0] += 1
+                    peak[0] = max(peak[0], running[0])
+                time.sleep(0.05)
+                with lock:
+                    running[0] -= 1
+
+        threads = [threading.Thread(target=render) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert (peak[0], running[0]) == (count, 0)
+
+
+def test_pack_slot_held_by_another_process_makes_the_pack_wait(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    slots = packs.PackSlots(tmp_path, 1)
+    script = ("import fcntl, os, time; "
+              f"fd = os.open({str(tmp_path / '0.lock')!r}, os.O_RDWR | os.O_CREAT); "
+              "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert child.stdout.readline().strip() == "held"
+        assert slots.try_acquire() is None
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        child.stdout.close()
+    fd = slots.try_acquire()
+    assert fd is not None
+    import os
+    os.close(fd)
+
+
+def test_a_pack_waits_en_attente_while_the_slot_is_taken(jury_day, client, login_as, app,
+                                                         monkeypatch):
+    import os
+
+    monkeypatch.setitem(app.config, "PRINT_PACK_INLINE", False)
+    monkeypatch.setitem(app.config, "PRINT_PACK_WORKERS", 1)
+    monkeypatch.setitem(app.config, "PRINT_PACK_SLOTS", 1)
+    slot = packs.PackSlots.for_app(app).try_acquire()  # another pack is rendering
+    assert slot is not None
+    try:
+        login_as(jury_day["gestionnaire"])
+        response = _post_pack(client, jury_day["centre"].id, kinds=("emargement",))
+        url = response.headers["Location"] + "/etat"
+        time.sleep(1.0)
+        state = client.get(url).get_json()
+        assert (state["state"], state["label"]) == ("pending", "En attente")
+    finally:
+        os.close(slot)
+    deadline = time.monotonic() + 60
+    while state["state"] in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state = client.get(url).get_json()
+    assert (state["state"], state["total"]) == ("done", 1)

@@ -96,6 +96,15 @@
           continue;
         }
         if (r.status === 409 && r.body.error === "offset") { offset = await serverOffset(url); continue; }
+        if (r.status === 409 && r.body.error === "busy" && retries < MAX_RETRIES) {
+          // A previous request (a lost connection the server still reads) holds the
+          // upload: wait for it to end, then resume from what the server holds.
+          retries += 1;
+          item.note("Envoi précédent en cours de clôture, reprise…");
+          await sleep(Math.min(500 * Math.pow(2, retries), 10000));
+          offset = await serverOffset(url);
+          continue;
+        }
         item.fail(r.body.message || ("Erreur " + r.status + "."));
         return false;
       } catch (err) {
