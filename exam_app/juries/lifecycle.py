@@ -146,17 +146,66 @@ def planned_segments(passage: Passage) -> list[timer.PlannedSegment]:
     return plan_for(passage, current_app.config.get("JURY_SECONDS_PER_MINUTE", 60))
 
 
+def _runs(passage: Passage) -> list[timer.SegmentRun]:
+    return [timer.SegmentRun(s.index, s.allowed_seconds, s.started_at, s.ended_at)
+            for s in passage.segments]
+
+
+def _pause_runs(passage: Passage) -> list[timer.PauseRun]:
+    return [timer.PauseRun(p.segment_index, p.started_at, p.ended_at, p.reason)
+            for p in passage.pauses]
+
+
 def timer_state(passage: Passage, now: datetime | None = None) -> timer.TimerState:
-    """The timer at ``now``, from the stored segments and pauses."""
+    """The timer at ``now``, from the stored segments and pauses (a fixed segment whose
+    time is up shows ended at its due time, written or not)."""
     now = now or utcnow()
-    return timer.compute(
-        planned_segments(passage),
-        [timer.SegmentRun(s.index, s.allowed_seconds, s.started_at, s.ended_at)
-         for s in passage.segments],
-        [timer.PauseRun(p.segment_index, p.started_at, p.ended_at, p.reason)
-         for p in passage.pauses],
-        now,
-    )
+    return timer.compute(planned_segments(passage), _runs(passage), _pause_runs(passage), now)
+
+
+def fixed_due(passage: Passage, now: datetime) -> tuple[PassageSegment, datetime] | None:
+    """The open fixed segment whose time is up at ``now``, and when it ended by itself."""
+    current = _open_segment(passage)
+    if current is None:
+        return None
+    planned = planned_segments(passage)
+    if current.index >= len(planned) or not planned[current.index].fixed:
+        return None
+    run = timer.SegmentRun(current.index, current.allowed_seconds, current.started_at, None)
+    due = timer.fixed_due_at(run, _pause_runs(passage))
+    if due is None or due > now:
+        return None
+    return current, due
+
+
+def close_due_fixed(*, passage: Passage, now: datetime | None = None,
+                    locked: bool = False) -> bool:
+    """Write the end of a fixed segment (E5 preparation) whose time is up: ended at its
+    due time, not at ``now``, audited as automatic (no actor). True when it wrote it.
+
+    Idempotent and serialised: decided under the passage's row lock, so a poll, a
+    juror's press and the other juror's press never end it twice, and a segment
+    already ended (by a juror, or by this) is left alone. ``locked``: the caller
+    holds the lock and has re-read the passage.
+    """
+    now = now or utcnow()
+    if not locked:
+        if fixed_due(passage, now) is None:  # the common case: no lock, no write
+            return False
+        passage = lock_passage(passage)
+    found = fixed_due(passage, now)
+    if found is None:
+        return False
+    segment, due = found
+    segment.ended_at = due
+    if segment.index == len(planned_segments(passage)) - 1:
+        passage.ended_at = due
+    db.session.flush()
+    record(actor=None, action="timer.auto_end", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           after={"ended": f"{segment.phase_code}/{segment.step_code}", "at": due,
+                  "seconds": round((due - segment.started_at).total_seconds())})
+    return True
 
 
 def _open_segment(passage: Passage) -> PassageSegment | None:
@@ -165,6 +214,24 @@ def _open_segment(passage: Passage) -> PassageSegment | None:
 
 def _open_pause(passage: Passage) -> TimerPause | None:
     return next((p for p in passage.pauses if p.ended_at is None), None)
+
+
+def _awaiting(passage: Passage) -> int | None:
+    """The segment that waits for the jury's start: none open, the passage not ended."""
+    if passage.started_at is None or passage.ended_at is not None or _open_segment(passage):
+        return None
+    started = {s.index for s in passage.segments}
+    return next((i for i in range(len(planned_segments(passage))) if i not in started), None)
+
+
+def _start_next(passage: Passage, index: int, actor, now: datetime) -> None:
+    """Start segment ``index`` after a fixed segment ended by itself (audited)."""
+    _start_segment(passage, index, actor, now)
+    db.session.flush()
+    planned = planned_segments(passage)[index]
+    record(actor=actor, action="timer.start_step", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           after={"started": f"{planned.phase_code}/{planned.step_code}"})
 
 
 def _start_segment(passage: Passage, index: int, actor, now: datetime) -> None:
@@ -203,9 +270,15 @@ def advance(*, passage: Passage, from_index: int, actor, now: datetime | None = 
     """
     now = now or utcnow()
     passage = lock_passage(passage)
+    close_due_fixed(passage=passage, now=now, locked=True)
     current = _open_segment(passage)
     if current is None or current.index != from_index:
-        if any(s.index == from_index and s.ended_at is not None for s in passage.segments):
+        ended = any(s.index == from_index and s.ended_at is not None for s in passage.segments)
+        if ended and _awaiting(passage) == from_index + 1:
+            # The fixed segment ended by itself: this press calls the candidate in.
+            _start_next(passage, from_index + 1, actor, now)
+            return True
+        if ended:
             return False
         raise JuryError("Cette étape n'est pas en cours : rechargez la page.")
     pause = _open_pause(passage)
@@ -236,6 +309,7 @@ def pause(*, passage: Passage, reason: str, actor, now: datetime | None = None) 
         raise JuryInvalid("Le motif de la pause ne doit pas dépasser 300 caractères.",
                           field="reason")
     passage = lock_passage(passage)
+    close_due_fixed(passage=passage, now=now, locked=True)
     current = _open_segment(passage)
     if current is None:
         raise JuryError("Le minuteur ne tourne pas : rien à mettre en pause.")

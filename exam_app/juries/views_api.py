@@ -48,11 +48,13 @@ def _state(passage: Passage) -> dict:
         },
         "timer": {
             "status": state.status, "current": state.current, "pause_reason": state.pause_reason,
+            "awaiting": state.awaiting,
             "segments": [{
                 "index": p.index, "phase": p.phase_label, "step": p.step_label,
                 "jury_present": p.jury_present, "fixed": p.fixed,
                 "allowed": s.allowed_seconds, "elapsed": round(s.elapsed_seconds, 3),
                 "started_at": ms(s.started_at), "ended_at": ms(s.ended_at),
+                "due_at": ms(s.due_at),
             } for p, s in zip(planned, state.segments, strict=True)],
         },
         "grids": grids.grids_view(passage, current_user.id),
@@ -68,6 +70,8 @@ def _state(passage: Passage) -> dict:
 def passage_state(passage_id: int):
     """JSON state of the passage, with the server time (polled by both jurors)."""
     passage = passage_for_juror_or_403(passage_id)
+    if lifecycle.close_due_fixed(passage=passage):  # the preparation's time is up: write it
+        db.session.commit()
     response = jsonify(_state(passage))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -68,6 +68,8 @@ def home():
 def passage_page(passage_id: int):
     """The passage screen: timer, grids, gaps, joint validation."""
     passage = passage_for_juror_or_403(passage_id)
+    if lifecycle.close_due_fixed(passage=passage):  # the preparation's time is up: write it
+        db.session.commit()
     unit = get_unit(passage.unit_code)
     variant = unit.variant(passage.variant_code)
     sections = [s for s in unit.grid.sections
