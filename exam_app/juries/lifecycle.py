@@ -12,7 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from exam_app.audit.services import record
-from exam_app.clock import PARIS, utcnow
+from exam_app.clock import PARIS, to_local, utcnow
 from exam_app.dossiers import validity
 from exam_app.extensions import db
 from exam_app.juries import timer
@@ -161,6 +161,36 @@ def timer_state(passage: Passage, now: datetime | None = None) -> timer.TimerSta
     time is up shows ended at its due time, written or not)."""
     now = now or utcnow()
     return timer.compute(planned_segments(passage), _runs(passage), _pause_runs(passage), now)
+
+
+def ended_fixed_name(segment: timer.PlannedSegment) -> str:
+    """'Préparation' for a candidate-alone fixed segment, else the step's label."""
+    return "Préparation" if segment.fixed and not segment.jury_present else segment.step_label
+
+
+def progress(passage: Passage, now: datetime | None = None) -> tuple[str, str] | None:
+    """Where a started, unfinished passage stands, in a few words, and its kind: "fixed"
+    (a preparation running, with the time it ends by itself), "due" (it has ended: the
+    candidate is awaited by the jury), "paused", "over" or "running". For the juror's
+    day and the board; None when not started or finished."""
+    if passage.started_at is None or passage.ended_at is not None:
+        return None
+    state = timer_state(passage, now)
+    planned = planned_segments(passage)
+    if state.status == "waiting":
+        ended = state.segments[state.awaiting - 1].ended_at
+        return (f"{ended_fixed_name(planned[state.awaiting - 1])} terminée à "
+                f"{to_local(ended):%H:%M} — candidat attendu", "due")
+    if state.current is None:
+        return None
+    segment, label = state.current_segment, planned[state.current].step_label
+    if state.status == "paused":
+        return f"{label} — en pause", "paused"
+    if segment.due_at is not None:
+        return f"{label} — se termine seule à {to_local(segment.due_at):%H:%M}", "fixed"
+    if segment.overrun:
+        return f"{label} — dépassement du maximum", "over"
+    return label, "running"
 
 
 def fixed_due(passage: Passage, now: datetime) -> tuple[PassageSegment, datetime] | None:

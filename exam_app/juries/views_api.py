@@ -31,21 +31,31 @@ def server_time():
 
 
 def _state(passage: Passage) -> dict:
-    """Everything the passage screen shows, as the current juror may see it."""
-    now = utcnow()
-    state = lifecycle.timer_state(passage, now)
+    """Everything the passage screen shows, as the current juror may see it.
+
+    The server time is read last, after every query: it anchors the browser's clock
+    (the nearer the answer leaves, the less a slow query skews it) and the timer's
+    elapsed times, computed at that same instant.
+    """
     planned = lifecycle.planned_segments(passage)
     nv = lifecycle.is_nv(passage)
     names = {m.user_id: m.user.display_name for m in passage.commission.members}
+    grid_view = grids.grids_view(passage, current_user.id)
+    validations = [{"user_id": v.user_id, "name": names.get(v.user_id, "?"),
+                    "revision": v.revision} for v in passage.validations]
+    passage_view = {
+        "id": passage.id, "status": lifecycle.status(passage, nv=nv), "nv": nv,
+        "blocked": lifecycle.interview_blocked(passage),
+        "absent": passage.is_absent, "final": passage.is_final,
+        "final_mark": lifecycle.mark_text(passage.final_mark),
+        "revision": passage.agreed_revision,
+    }
+    passage.segments, passage.pauses  # noqa: B018 - loaded before the clock is read
+    now = utcnow()
+    state = lifecycle.timer_state(passage, now)
     return {
         "server_time": ms(now),
-        "passage": {
-            "id": passage.id, "status": lifecycle.status(passage, nv=nv), "nv": nv,
-            "blocked": lifecycle.interview_blocked(passage),
-            "absent": passage.is_absent, "final": passage.is_final,
-            "final_mark": lifecycle.mark_text(passage.final_mark),
-            "revision": passage.agreed_revision,
-        },
+        "passage": passage_view,
         "timer": {
             "status": state.status, "current": state.current, "pause_reason": state.pause_reason,
             "awaiting": state.awaiting,
@@ -57,9 +67,8 @@ def _state(passage: Passage) -> dict:
                 "due_at": ms(s.due_at),
             } for p, s in zip(planned, state.segments, strict=True)],
         },
-        "grids": grids.grids_view(passage, current_user.id),
-        "validations": [{"user_id": v.user_id, "name": names.get(v.user_id, "?"),
-                         "revision": v.revision} for v in passage.validations],
+        "grids": grid_view,
+        "validations": validations,
         "members": [{"id": uid, "name": name} for uid, name in names.items()],
         "me": current_user.id,
     }

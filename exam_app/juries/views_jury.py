@@ -49,6 +49,7 @@ def home():
         other = next((m.user for m in passage.commission.members
                       if m.user_id != current_user.id), None)
         rows.append({"passage": passage, "nv": nv, "status": lifecycle.status(passage, nv=nv),
+                     "progress": lifecycle.progress(passage),
                      "other": other, "result": lifecycle.result_label(passage, nv=nv),
                      "variant": get_unit(passage.unit_code).variant(passage.variant_code)})
     days = db.session.scalars(
