@@ -11,6 +11,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import sqlalchemy as sa
+
 from exam_app.audit.services import record
 from exam_app.clock import PARIS, to_local, utcnow
 from exam_app.dossiers import validity
@@ -19,6 +21,7 @@ from exam_app.juries import timer
 from exam_app.juries.errors import JuryError, JuryInvalid
 from exam_app.juries.locking import lock_passage
 from exam_app.juries.models import Attendance, Passage, PassageSegment, TimerPause
+from exam_app.units import get_unit
 
 # ---- state and labels ----------------------------------------------------------
 
@@ -193,6 +196,40 @@ def progress(passage: Passage, now: datetime | None = None) -> tuple[str, str] |
     return label, "running"
 
 
+def has_fixed_segments(unit_code: str) -> bool:
+    """Whether some variant of the unit has a fixed segment (the E5 preparation)."""
+    return any(phase.fixed for variant in get_unit(unit_code).variants for phase in variant.phases)
+
+
+def other_preparations(passage: Passage, now: datetime | None = None) -> list[dict]:
+    """The commission's other passages in a fixed segment (a candidate preparing alone)
+    or just out of it (the candidate awaited): what the jury busy with ``passage`` must
+    see coming. Each: id, name, kind ("fixed", "paused" or "due"), due_at, ended_at."""
+    if not has_fixed_segments(passage.unit_code):
+        return []
+    now = now or utcnow()
+    others = db.session.scalars(sa.select(Passage).where(
+        Passage.commission_id == passage.commission_id, Passage.id != passage.id,
+        Passage.started_at.is_not(None), Passage.ended_at.is_(None))
+        .order_by(Passage.started_at)).all()
+    found = []
+    for other in others:
+        state = timer_state(other, now)
+        planned = planned_segments(other)
+        item = {"id": other.id, "name": other.candidate.full_name, "due_at": None,
+                "ended_at": None}
+        if state.status == "waiting" and planned[state.awaiting - 1].fixed:
+            item.update(kind="due", ended_at=state.segments[state.awaiting - 1].ended_at)
+        elif state.current is not None and planned[state.current].fixed:
+            segment = state.current_segment
+            item.update(kind="paused" if state.status == "paused" else "fixed",
+                        due_at=segment.due_at)
+        else:
+            continue
+        found.append(item)
+    return found
+
+
 def fixed_due(passage: Passage, now: datetime) -> tuple[PassageSegment, datetime] | None:
     """The open fixed segment whose time is up at ``now``, and when it ended by itself."""
     current = _open_segment(passage)
@@ -296,7 +333,10 @@ def advance(*, passage: Passage, from_index: int, actor, now: datetime | None = 
     when that segment had already ended.
 
     Naming the segment makes a double press, or both jurors pressing at once,
-    advance once only; the second press is an idempotent success.
+    advance once only; the second press is an idempotent success. A fixed
+    segment whose time is up is first ended at its due time (``close_due_fixed``);
+    the press then starts the next segment, the candidate being in front of the
+    jury ("Démarrer" after "Préparation terminée — candidat attendu").
     """
     now = now or utcnow()
     passage = lock_passage(passage)

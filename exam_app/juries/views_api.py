@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import abort, current_app, jsonify
+from flask import abort, current_app, jsonify, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
@@ -50,6 +50,9 @@ def _state(passage: Passage) -> dict:
         "final_mark": lifecycle.mark_text(passage.final_mark),
         "revision": passage.agreed_revision,
     }
+    preparations = [{**item, "url": url_for("juries.passage_page", passage_id=item["id"]),
+                     "due_at": ms(item["due_at"]), "ended_at": ms(item["ended_at"])}
+                    for item in lifecycle.other_preparations(passage)]
     passage.segments, passage.pauses  # noqa: B018 - loaded before the clock is read
     now = utcnow()
     state = lifecycle.timer_state(passage, now)
@@ -67,6 +70,7 @@ def _state(passage: Passage) -> dict:
                 "due_at": ms(s.due_at),
             } for p, s in zip(planned, state.segments, strict=True)],
         },
+        "preparations": preparations,
         "grids": grid_view,
         "validations": validations,
         "members": [{"id": uid, "name": name} for uid, name in names.items()],

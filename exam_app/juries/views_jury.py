@@ -86,6 +86,7 @@ def passage_page(passage_id: int):
         planned=lifecycle.planned_segments(passage), attendance_form=AttendanceForm(),
         # The timer as it stands, so that a reload shows the current step at once.
         timer_now=lifecycle.timer_state(passage),
+        preparations=lifecycle.other_preparations(passage),
         status=lifecycle.status(passage, nv=nv), status_labels=lifecycle.STATUS_LABELS,
         mark_step=passage.commission.session.mark_step,
         extra=lifecycle.extra_label(passage.candidate.extra_time_fraction),

@@ -66,6 +66,7 @@ def _serve(tmp_path, *, unit_code: str, config: dict):
     from werkzeug.serving import make_server
 
     side, every = config.pop("slow_side", "before"), config.pop("slow_every", 1)
+    count = config.pop("candidates", 1)
     app = create_app({
         "TESTING": True, "SECRET_KEY": "browser-secret",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/clock.db",
@@ -77,10 +78,11 @@ def _serve(tmp_path, *, unit_code: str, config: dict):
         session = ExamSession(code="CLOCK", name="Session horloge", year=2027)
         centre = Centre(session=session, code="C1", name="Centre 1")
         school = Establishment(uai="0690002B", name="Lycée de l'horloge")
-        candidate = Candidate(session=session, number="99000000002", last_name="HORLOGE",
-                              first_name="Léa", birth_date=date(2005, 1, 1),
-                              establishment=school, centre=centre,
-                              unit_forms=[CandidateUnitForm(unit_code="E5", form="ponctuel")])
+        candidates = [Candidate(session=session, number=f"9900000000{n + 2}", last_name=name,
+                                first_name="Léa", birth_date=date(2005, 1, 1),
+                                establishment=school, centre=centre,
+                                unit_forms=[CandidateUnitForm(unit_code="E5", form="ponctuel")])
+                      for n, name in enumerate(("HORLOGE", "SUIVANTE")[:count])]
         jurors = []
         for username, first in (("jurya", "Alice"), ("juryb", "Bruno")):
             user = User(username=username, first_name=first, last_name="Juré")
@@ -93,21 +95,24 @@ def _serve(tmp_path, *, unit_code: str, config: dict):
             CommissionMember(user=jurors[0], member_role=MemberRole.TEACHER.value),
             CommissionMember(user=jurors[1], member_role=MemberRole.PROFESSIONAL.value),
         ]
-        db.session.add_all([session, centre, school, candidate, commission])
+        db.session.add_all([session, centre, school, *candidates, commission])
         db.session.flush()
-        [passage] = planning.assign_candidates(commission=commission, numbers=[candidate.number],
-                                               variant_code="ponctuel", actor=None)
-        db.session.add(Dossier(candidate_id=candidate.id, unit_code=unit_code,
-                               decision_reasons=[], decision=Decision.COMPLIANT.value))
+        passages = planning.assign_candidates(commission=commission,
+                                              numbers=[c.number for c in candidates],
+                                              variant_code="ponctuel", actor=None)
+        for candidate in candidates:
+            db.session.add(Dossier(candidate_id=candidate.id, unit_code=unit_code,
+                                   decision_reasons=[], decision=Decision.COMPLIANT.value))
         db.session.commit()
-        passage_id = passage.id
+        passage_id = passages[0].id
+        passage_ids = [p.id for p in passages]
     slow = SlowPolls(app.wsgi_app, side=side, every=every)
     app.wsgi_app = slow
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread, {"url": f"http://127.0.0.1:{server.server_port}", "app": app,
-                            "passage_id": passage_id, "slow": slow}
+                            "passage_id": passage_id, "passage_ids": passage_ids, "slow": slow}
 
 
 @pytest.fixture()
@@ -128,10 +133,10 @@ def clock_server(tmp_path):
             db.engine.dispose()
 
 
-def _start(info, *, ago: timedelta) -> None:
+def _start(info, *, ago: timedelta, passage_id: int | None = None) -> None:
     """Start the passage ``ago`` in the past, straight in the database."""
     with info["app"].app_context():
-        passage = db.session.get(Passage, info["passage_id"])
+        passage = db.session.get(Passage, passage_id or info["passage_id"])
         juror = passage.commission.members[0].user
         lifecycle.start_passage(passage=passage, actor=juror, now=utcnow() - ago)
         db.session.commit()
@@ -244,5 +249,34 @@ def test_e5_preparation_ends_by_itself_on_screen_then_the_jury_starts_the_next_s
         assert [tuple(row) for row in rows] == [(0, due), (1, None)]
         assert [action for action, _ in actors] == ["timer.auto_end", "timer.start_step"]
         assert actors[0][1] is None and actors[1][1] is not None
+    finally:
+        context.close()
+
+
+def test_jury_with_one_candidate_sees_the_next_preparation_end_by_itself(
+        clock_server, chromium, screenshot):
+    from playwright.sync_api import expect
+
+    # Candidate 1 is in front of the jury (preparation over, simulation running);
+    # candidate 2 prepares alone, 35 of 45 s gone. No poll after the first.
+    info = clock_server(unit_code="E5", JURY_SECONDS_PER_MINUTE=1, JURY_POLL_MS=60_000,
+                        candidates=2)
+    first, second = info["passage_ids"]
+    context, page = day._login(chromium, info["url"], "jurya")
+    _start(info, ago=timedelta(seconds=60), passage_id=first)
+    with info["app"].app_context():
+        passage = db.session.get(Passage, first)
+        lifecycle.advance(passage=passage, from_index=0, actor=passage.commission.members[0].user)
+        db.session.commit()
+    _start(info, ago=timedelta(seconds=35), passage_id=second)
+    try:
+        page.goto(f"{info['url']}/jury/passages/{first}")
+        line = page.locator("#other-preparations p")
+        expect(page.locator("#timer-step")).to_have_text("Résultat de la nouvelle demande")
+        expect(line).to_contain_text("En préparation : SUIVANTE Léa — se termine seule à")
+        expect(line).to_contain_text("SUIVANTE Léa : préparation terminée à", timeout=14000)
+        expect(line).to_contain_text("candidat attendu")
+        expect(line.locator("a")).to_have_attribute("href", f"/jury/passages/{second}")
+        screenshot(page, "e5-next-candidate-due")
     finally:
         context.close()

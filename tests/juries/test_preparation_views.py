@@ -96,3 +96,37 @@ def test_home_and_board_show_the_candidate_due(client, login_as, db, create_pass
     assert (due_text in home, due_text in board, running_text in board) == (True, True, True)
     # Reading the day and the board writes nothing.
     assert _auto_ends(db, passage) == 0
+
+
+def test_jury_busy_with_one_candidate_sees_the_next_one_due(client, login_as, db,
+                                                            create_passage):
+    # The jury examines candidate n (in front of it) while n+1 prepares alone: n+1's
+    # preparation ending is shown on n's page and in its polled state.
+    current, _ = _preparing(db, create_passage, minutes=60)
+    lifecycle.advance(passage=current, from_index=0, actor=members(current)[0])
+    nxt = create_passage(unit_code="E5", commission=current.commission)
+    began = utcnow() - timedelta(minutes=46)
+    lifecycle.start_passage(passage=nxt, actor=members(nxt)[0], now=began)
+    third = create_passage(unit_code="E5", commission=current.commission)
+    third_began = utcnow() - timedelta(minutes=2)
+    lifecycle.start_passage(passage=third, actor=members(third)[0], now=third_began)
+    db.session.commit()
+    login_as(members(current)[0])
+    html = client.get(f"/jury/passages/{current.id}").get_data(as_text=True)
+    items = client.get(f"/jury/passages/{current.id}/etat").get_json()["preparations"]
+    due = began + timedelta(minutes=45)
+    assert (f"{nxt.candidate.full_name} : préparation terminée à {_hm(due)} — candidat attendu"
+            in html, f"En préparation : {third.candidate.full_name} — se termine seule à "
+            f"{_hm(third_began + timedelta(minutes=45))}" in html) == (True, True)
+    assert [(i["id"], i["kind"], i["ended_at"], i["due_at"], i["url"]) for i in items] == [
+        (nxt.id, "due", int(due.timestamp() * 1000), None, f"/jury/passages/{nxt.id}"),
+        (third.id, "fixed", None, int((third_began + timedelta(minutes=45)).timestamp() * 1000),
+         f"/jury/passages/{third.id}")]
+    # Showing another passage's end writes nothing for it (its own page or poll does).
+    assert _auto_ends(db, nxt) == 0
+
+
+def test_e4_page_lists_no_preparations(client, login_as, db, create_passage):
+    passage = create_passage()
+    login_as(members(passage)[0])
+    assert client.get(f"/jury/passages/{passage.id}/etat").get_json()["preparations"] == []

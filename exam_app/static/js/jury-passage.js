@@ -691,6 +691,38 @@
       li.classList.toggle("seg--done", seg.ended_at !== null);
       actual.textContent = seg.started_at === null ? "" : (seg.ended_at !== null ? "durée réelle " : "en cours ") + fmt(liveElapsed(seg));
     });
+    renderPreparations();
+  }
+
+  // The commission's other candidates preparing alone: when each preparation ends, and
+  // once ended (switched here at its due time, without a poll), that the candidate is due.
+  function renderPreparations() {
+    var box = $("other-preparations");
+    if (!box || !state || !state.preparations) { return; }
+    var lines = state.preparations.map(function (item) {
+      var due = item.kind === "due" || (item.kind === "fixed" && item.due_at !== null && serverNow() >= item.due_at);
+      var text = due ? item.name + " : préparation terminée à " + hm(item.ended_at || item.due_at) + " — candidat attendu" :
+        (item.kind === "paused" ? "En préparation : " + item.name + " — en pause (incident)" :
+          "En préparation : " + item.name + " — se termine seule à " + hm(item.due_at));
+      return { id: item.id, url: item.url, due: due, kind: due ? "due" : item.kind, text: text };
+    });
+    var key = JSON.stringify(lines);
+    if (box.dataset.key === key) { return; }  // unchanged: leave the live region quiet
+    box.dataset.key = key;
+    box.textContent = "";
+    lines.forEach(function (line) {
+      var p = document.createElement("p");
+      p.className = "progress progress--" + line.kind;
+      var label = document.createElement(line.due ? "strong" : "span");
+      label.textContent = line.text;
+      var link = document.createElement("a");
+      link.href = line.url;
+      link.textContent = "ouvrir son passage";
+      p.appendChild(label);
+      p.appendChild(document.createTextNode(" · "));
+      p.appendChild(link);
+      box.appendChild(p);
+    });
   }
 
   var audio = null;
