@@ -11,14 +11,17 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import sqlalchemy as sa
+
 from exam_app.audit.services import record
-from exam_app.clock import PARIS, utcnow
+from exam_app.clock import PARIS, to_local, utcnow
 from exam_app.dossiers import validity
 from exam_app.extensions import db
 from exam_app.juries import timer
 from exam_app.juries.errors import JuryError, JuryInvalid
 from exam_app.juries.locking import lock_passage
 from exam_app.juries.models import Attendance, Passage, PassageSegment, TimerPause
+from exam_app.units import get_unit
 
 # ---- state and labels ----------------------------------------------------------
 
@@ -146,17 +149,130 @@ def planned_segments(passage: Passage) -> list[timer.PlannedSegment]:
     return plan_for(passage, current_app.config.get("JURY_SECONDS_PER_MINUTE", 60))
 
 
+def _runs(passage: Passage) -> list[timer.SegmentRun]:
+    return [timer.SegmentRun(s.index, s.allowed_seconds, s.started_at, s.ended_at)
+            for s in passage.segments]
+
+
+def _pause_runs(passage: Passage) -> list[timer.PauseRun]:
+    return [timer.PauseRun(p.segment_index, p.started_at, p.ended_at, p.reason)
+            for p in passage.pauses]
+
+
 def timer_state(passage: Passage, now: datetime | None = None) -> timer.TimerState:
-    """The timer at ``now``, from the stored segments and pauses."""
+    """The timer at ``now``, from the stored segments and pauses (a fixed segment whose
+    time is up shows ended at its due time, written or not)."""
     now = now or utcnow()
-    return timer.compute(
-        planned_segments(passage),
-        [timer.SegmentRun(s.index, s.allowed_seconds, s.started_at, s.ended_at)
-         for s in passage.segments],
-        [timer.PauseRun(p.segment_index, p.started_at, p.ended_at, p.reason)
-         for p in passage.pauses],
-        now,
-    )
+    return timer.compute(planned_segments(passage), _runs(passage), _pause_runs(passage), now)
+
+
+def ended_fixed_name(segment: timer.PlannedSegment) -> str:
+    """'Préparation' for a candidate-alone fixed segment, else the step's label."""
+    return "Préparation" if segment.fixed and not segment.jury_present else segment.step_label
+
+
+def progress(passage: Passage, now: datetime | None = None) -> tuple[str, str] | None:
+    """Where a started, unfinished passage stands, in a few words, and its kind: "fixed"
+    (a preparation running, with the time it ends by itself), "due" (it has ended: the
+    candidate is awaited by the jury), "paused", "over" or "running". For the juror's
+    day and the board; None when not started or finished."""
+    if passage.started_at is None or passage.ended_at is not None:
+        return None
+    state = timer_state(passage, now)
+    planned = planned_segments(passage)
+    if state.status == "waiting":
+        ended = state.segments[state.awaiting - 1].ended_at
+        return (f"{ended_fixed_name(planned[state.awaiting - 1])} terminée à "
+                f"{to_local(ended):%H:%M} — candidat attendu", "due")
+    if state.current is None:
+        return None
+    segment, label = state.current_segment, planned[state.current].step_label
+    if state.status == "paused":
+        return f"{label} — en pause", "paused"
+    if segment.due_at is not None:
+        return f"{label} — se termine seule à {to_local(segment.due_at):%H:%M}", "fixed"
+    if segment.overrun:
+        return f"{label} — dépassement du maximum", "over"
+    return label, "running"
+
+
+def has_fixed_segments(unit_code: str) -> bool:
+    """Whether some variant of the unit has a fixed segment (the E5 preparation)."""
+    return any(phase.fixed for variant in get_unit(unit_code).variants for phase in variant.phases)
+
+
+def other_preparations(passage: Passage, now: datetime | None = None) -> list[dict]:
+    """The commission's other passages in a fixed segment (a candidate preparing alone)
+    or just out of it (the candidate awaited): what the jury busy with ``passage`` must
+    see coming. Each: id, name, kind ("fixed", "paused" or "due"), due_at, ended_at."""
+    if not has_fixed_segments(passage.unit_code):
+        return []
+    now = now or utcnow()
+    others = db.session.scalars(sa.select(Passage).where(
+        Passage.commission_id == passage.commission_id, Passage.id != passage.id,
+        Passage.started_at.is_not(None), Passage.ended_at.is_(None))
+        .order_by(Passage.started_at)).all()
+    found = []
+    for other in others:
+        state = timer_state(other, now)
+        planned = planned_segments(other)
+        item = {"id": other.id, "name": other.candidate.full_name, "due_at": None,
+                "ended_at": None}
+        if state.status == "waiting" and planned[state.awaiting - 1].fixed:
+            item.update(kind="due", ended_at=state.segments[state.awaiting - 1].ended_at)
+        elif state.current is not None and planned[state.current].fixed:
+            segment = state.current_segment
+            item.update(kind="paused" if state.status == "paused" else "fixed",
+                        due_at=segment.due_at)
+        else:
+            continue
+        found.append(item)
+    return found
+
+
+def fixed_due(passage: Passage, now: datetime) -> tuple[PassageSegment, datetime] | None:
+    """The open fixed segment whose time is up at ``now``, and when it ended by itself."""
+    current = _open_segment(passage)
+    if current is None:
+        return None
+    planned = planned_segments(passage)
+    if current.index >= len(planned) or not planned[current.index].fixed:
+        return None
+    run = timer.SegmentRun(current.index, current.allowed_seconds, current.started_at, None)
+    due = timer.fixed_due_at(run, _pause_runs(passage))
+    if due is None or due > now:
+        return None
+    return current, due
+
+
+def close_due_fixed(*, passage: Passage, now: datetime | None = None,
+                    locked: bool = False) -> bool:
+    """Write the end of a fixed segment (E5 preparation) whose time is up: ended at its
+    due time, not at ``now``, audited as automatic (no actor). True when it wrote it.
+
+    Idempotent and serialised: decided under the passage's row lock, so a poll, a
+    juror's press and the other juror's press never end it twice, and a segment
+    already ended (by a juror, or by this) is left alone. ``locked``: the caller
+    holds the lock and has re-read the passage.
+    """
+    now = now or utcnow()
+    if not locked:
+        if fixed_due(passage, now) is None:  # the common case: no lock, no write
+            return False
+        passage = lock_passage(passage)
+    found = fixed_due(passage, now)
+    if found is None:
+        return False
+    segment, due = found
+    segment.ended_at = due
+    if segment.index == len(planned_segments(passage)) - 1:
+        passage.ended_at = due
+    db.session.flush()
+    record(actor=None, action="timer.auto_end", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           after={"ended": f"{segment.phase_code}/{segment.step_code}", "at": due,
+                  "seconds": round((due - segment.started_at).total_seconds())})
+    return True
 
 
 def _open_segment(passage: Passage) -> PassageSegment | None:
@@ -165,6 +281,24 @@ def _open_segment(passage: Passage) -> PassageSegment | None:
 
 def _open_pause(passage: Passage) -> TimerPause | None:
     return next((p for p in passage.pauses if p.ended_at is None), None)
+
+
+def _awaiting(passage: Passage) -> int | None:
+    """The segment that waits for the jury's start: none open, the passage not ended."""
+    if passage.started_at is None or passage.ended_at is not None or _open_segment(passage):
+        return None
+    started = {s.index for s in passage.segments}
+    return next((i for i in range(len(planned_segments(passage))) if i not in started), None)
+
+
+def _start_next(passage: Passage, index: int, actor, now: datetime) -> None:
+    """Start segment ``index`` after a fixed segment ended by itself (audited)."""
+    _start_segment(passage, index, actor, now)
+    db.session.flush()
+    planned = planned_segments(passage)[index]
+    record(actor=actor, action="timer.start_step", object_type="passage", object_id=passage.id,
+           session_id=passage.commission.session_id, now=now,
+           after={"started": f"{planned.phase_code}/{planned.step_code}"})
 
 
 def _start_segment(passage: Passage, index: int, actor, now: datetime) -> None:
@@ -199,13 +333,22 @@ def advance(*, passage: Passage, from_index: int, actor, now: datetime | None = 
     when that segment had already ended.
 
     Naming the segment makes a double press, or both jurors pressing at once,
-    advance once only; the second press is an idempotent success.
+    advance once only; the second press is an idempotent success. A fixed
+    segment whose time is up is first ended at its due time (``close_due_fixed``);
+    the press then starts the next segment, the candidate being in front of the
+    jury ("Démarrer" after "Préparation terminée — candidat attendu").
     """
     now = now or utcnow()
     passage = lock_passage(passage)
+    close_due_fixed(passage=passage, now=now, locked=True)
     current = _open_segment(passage)
     if current is None or current.index != from_index:
-        if any(s.index == from_index and s.ended_at is not None for s in passage.segments):
+        ended = any(s.index == from_index and s.ended_at is not None for s in passage.segments)
+        if ended and _awaiting(passage) == from_index + 1:
+            # The fixed segment ended by itself: this press calls the candidate in.
+            _start_next(passage, from_index + 1, actor, now)
+            return True
+        if ended:
             return False
         raise JuryError("Cette étape n'est pas en cours : rechargez la page.")
     pause = _open_pause(passage)
@@ -236,6 +379,7 @@ def pause(*, passage: Passage, reason: str, actor, now: datetime | None = None) 
         raise JuryInvalid("Le motif de la pause ne doit pas dépasser 300 caractères.",
                           field="reason")
     passage = lock_passage(passage)
+    close_due_fixed(passage=passage, now=now, locked=True)
     current = _open_segment(passage)
     if current is None:
         raise JuryError("Le minuteur ne tourne pas : rien à mettre en pause.")

@@ -4,6 +4,13 @@ Nothing here counts down: the plan comes from the unit definition (phases,
 ``Phase.segments()``) and the candidate's extra time; the state at ``now`` is
 computed from the segment rows (``started_at``/``ended_at``) and the incident
 pauses. Any device, at any time, derives the same state.
+
+A fixed segment (the E5 preparation: exactly 45 min, without the commission)
+ends by itself at its due time: its start plus its allowed time plus its
+closed incident pauses. Once that time has passed, the state shows it ended
+then, whether or not a row says so yet (``lifecycle.close_due_fixed`` writes
+it), and the passage waits for the jury to start the next segment: the
+candidate comes in when the commission is ready (status ``waiting``).
 """
 
 from __future__ import annotations
@@ -81,6 +88,7 @@ class SegmentState:
     allowed_seconds: int
     started_at: datetime | None
     ended_at: datetime | None
+    due_at: datetime | None = None  # a running fixed segment: when it ends by itself
 
     @property
     def remaining_seconds(self) -> float:
@@ -93,10 +101,12 @@ class SegmentState:
 
 @dataclass(frozen=True)
 class TimerState:
-    status: str  # "upcoming", "running", "paused", "finished"
+    status: str  # "upcoming", "running", "paused", "waiting", "finished"
     current: int | None
     segments: tuple[SegmentState, ...]
     pause_reason: str | None = None
+    # "waiting": the segment that awaits the jury's start (after a fixed segment ended).
+    awaiting: int | None = None
 
     @property
     def current_segment(self) -> SegmentState | None:
@@ -108,9 +118,22 @@ def _paused_seconds(pauses: list[PauseRun], index: int, now: datetime) -> float:
                for p in pauses if p.segment_index == index)
 
 
+def fixed_due_at(run: SegmentRun, pauses: list[PauseRun]) -> datetime | None:
+    """When an open fixed segment ends by itself: its start, plus its allowed time, plus
+    its closed incident pauses; None while one of its pauses is open (the time stops)."""
+    own = [p for p in pauses if p.segment_index == run.index]
+    if any(p.ended_at is None for p in own):
+        return None
+    paused = sum(((p.ended_at - p.started_at) for p in own), timedelta())
+    return run.started_at + timedelta(seconds=run.allowed_seconds) + paused
+
+
 def compute(planned: list[PlannedSegment], runs: list[SegmentRun], pauses: list[PauseRun],
             now: datetime) -> TimerState:
-    """The timer at ``now``: current segment, elapsed and overrun of each segment."""
+    """The timer at ``now``: current segment, elapsed and overrun of each segment.
+
+    An open fixed segment whose due time has passed is shown ended at that time.
+    """
     by_index = {run.index: run for run in runs}
     states = []
     current = None
@@ -119,24 +142,31 @@ def compute(planned: list[PlannedSegment], runs: list[SegmentRun], pauses: list[
         if run is None:
             states.append(SegmentState(segment.index, 0.0, 0.0, segment.allowed_seconds, None, None))
             continue
-        end = run.ended_at or now
-        paused = _paused_seconds(pauses, segment.index, now)
+        ended_at, due = run.ended_at, None
+        if ended_at is None and segment.fixed:
+            due = fixed_due_at(run, pauses)
+            if due is not None and due <= now:
+                ended_at, due = due, None
+        end = ended_at or now
+        paused = _paused_seconds(pauses, segment.index, end)
         elapsed = max(0.0, (end - run.started_at).total_seconds() - paused)
         states.append(SegmentState(segment.index, elapsed, paused, run.allowed_seconds,
-                                   run.started_at, run.ended_at))
-        if run.ended_at is None:
+                                   run.started_at, ended_at, due))
+        if ended_at is None:
             current = segment.index
     open_pause = next((p for p in pauses if p.ended_at is None), None)
+    awaiting = None
     if not runs:
         status = "upcoming"
     elif current is None:
-        status = "finished"
+        awaiting = next((s.index for s in states if s.started_at is None), None)
+        status = "finished" if awaiting is None else "waiting"
     elif open_pause is not None:
         status = "paused"
     else:
         status = "running"
     return TimerState(status, current, tuple(states),
-                      open_pause.reason if open_pause is not None else None)
+                      open_pause.reason if open_pause is not None else None, awaiting)
 
 
 def schedule(items: list[tuple[int, int]], *, start: datetime, break_seconds: int,

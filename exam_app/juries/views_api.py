@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import abort, current_app, jsonify
+from flask import abort, current_app, jsonify, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
@@ -31,33 +31,48 @@ def server_time():
 
 
 def _state(passage: Passage) -> dict:
-    """Everything the passage screen shows, as the current juror may see it."""
-    now = utcnow()
-    state = lifecycle.timer_state(passage, now)
+    """Everything the passage screen shows, as the current juror may see it.
+
+    The server time is read last, after every query: it anchors the browser's clock
+    (the nearer the answer leaves, the less a slow query skews it) and the timer's
+    elapsed times, computed at that same instant.
+    """
     planned = lifecycle.planned_segments(passage)
     nv = lifecycle.is_nv(passage)
     names = {m.user_id: m.user.display_name for m in passage.commission.members}
+    grid_view = grids.grids_view(passage, current_user.id)
+    validations = [{"user_id": v.user_id, "name": names.get(v.user_id, "?"),
+                    "revision": v.revision} for v in passage.validations]
+    passage_view = {
+        "id": passage.id, "status": lifecycle.status(passage, nv=nv), "nv": nv,
+        "blocked": lifecycle.interview_blocked(passage),
+        "absent": passage.is_absent, "final": passage.is_final,
+        "final_mark": lifecycle.mark_text(passage.final_mark),
+        "revision": passage.agreed_revision,
+    }
+    preparations = [{**item, "url": url_for("juries.passage_page", passage_id=item["id"]),
+                     "due_at": ms(item["due_at"]), "ended_at": ms(item["ended_at"])}
+                    for item in lifecycle.other_preparations(passage)]
+    passage.segments, passage.pauses  # noqa: B018 - loaded before the clock is read
+    now = utcnow()
+    state = lifecycle.timer_state(passage, now)
     return {
         "server_time": ms(now),
-        "passage": {
-            "id": passage.id, "status": lifecycle.status(passage, nv=nv), "nv": nv,
-            "blocked": lifecycle.interview_blocked(passage),
-            "absent": passage.is_absent, "final": passage.is_final,
-            "final_mark": lifecycle.mark_text(passage.final_mark),
-            "revision": passage.agreed_revision,
-        },
+        "passage": passage_view,
         "timer": {
             "status": state.status, "current": state.current, "pause_reason": state.pause_reason,
+            "awaiting": state.awaiting,
             "segments": [{
                 "index": p.index, "phase": p.phase_label, "step": p.step_label,
                 "jury_present": p.jury_present, "fixed": p.fixed,
                 "allowed": s.allowed_seconds, "elapsed": round(s.elapsed_seconds, 3),
                 "started_at": ms(s.started_at), "ended_at": ms(s.ended_at),
+                "due_at": ms(s.due_at),
             } for p, s in zip(planned, state.segments, strict=True)],
         },
-        "grids": grids.grids_view(passage, current_user.id),
-        "validations": [{"user_id": v.user_id, "name": names.get(v.user_id, "?"),
-                         "revision": v.revision} for v in passage.validations],
+        "preparations": preparations,
+        "grids": grid_view,
+        "validations": validations,
         "members": [{"id": uid, "name": name} for uid, name in names.items()],
         "me": current_user.id,
     }
@@ -68,6 +83,8 @@ def _state(passage: Passage) -> dict:
 def passage_state(passage_id: int):
     """JSON state of the passage, with the server time (polled by both jurors)."""
     passage = passage_for_juror_or_403(passage_id)
+    if lifecycle.close_due_fixed(passage=passage):  # the preparation's time is up: write it
+        db.session.commit()
     response = jsonify(_state(passage))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -216,6 +216,8 @@ def board(code: str):
     nv_sets = {unit.code: nv_candidate_ids(session_id=session.id, unit_code=unit.code)
                for unit in all_units() if unit.has_dossier}
     boards: dict[int, dict] = {}
+    # Preparations running or ended (the candidate is due in front of the jury).
+    preparations = []
     for passage in day_passages:
         nv = passage.candidate_id in nv_sets.get(passage.unit_code, set())
         status = lifecycle.status(passage, nv=nv)
@@ -229,8 +231,13 @@ def board(code: str):
         entry["late"] += int(late)
         if status in ("finished", "running"):
             entry["final" if passage.is_final else "pending"] += 1
+        if status == "running":
+            where = lifecycle.progress(passage, now)
+            if where is not None and where[1] in ("fixed", "due"):
+                preparations.append({"passage": passage, "text": where[0], "kind": where[1]})
     return render_template("juries/board.html", session=session, day=day, now=now,
-                           boards=list(boards.values()), get_unit=get_unit)
+                           boards=list(boards.values()), get_unit=get_unit,
+                           preparations=preparations)
 
 
 @bp.route("/gestion/passages/<int:passage_id>/derogation", methods=["GET", "POST"])

@@ -49,6 +49,7 @@ def home():
         other = next((m.user for m in passage.commission.members
                       if m.user_id != current_user.id), None)
         rows.append({"passage": passage, "nv": nv, "status": lifecycle.status(passage, nv=nv),
+                     "progress": lifecycle.progress(passage),
                      "other": other, "result": lifecycle.result_label(passage, nv=nv),
                      "variant": get_unit(passage.unit_code).variant(passage.variant_code)})
     days = db.session.scalars(
@@ -68,6 +69,8 @@ def home():
 def passage_page(passage_id: int):
     """The passage screen: timer, grids, gaps, joint validation."""
     passage = passage_for_juror_or_403(passage_id)
+    if lifecycle.close_due_fixed(passage=passage):  # the preparation's time is up: write it
+        db.session.commit()
     unit = get_unit(passage.unit_code)
     variant = unit.variant(passage.variant_code)
     sections = [s for s in unit.grid.sections
@@ -83,6 +86,7 @@ def passage_page(passage_id: int):
         planned=lifecycle.planned_segments(passage), attendance_form=AttendanceForm(),
         # The timer as it stands, so that a reload shows the current step at once.
         timer_now=lifecycle.timer_state(passage),
+        preparations=lifecycle.other_preparations(passage),
         status=lifecycle.status(passage, nv=nv), status_labels=lifecycle.STATUS_LABELS,
         mark_step=passage.commission.session.mark_step,
         extra=lifecycle.extra_label(passage.candidate.extra_time_fraction),

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -247,3 +248,70 @@ def test_both_advance_at_once_advance_once(db, bench):
             (0, True), (1, False)]
         assert _audited(db, passage.id, "timer.advance") == 1
     print(f"advance vs advance: {ROUNDS} rounds")
+
+
+@pytest.fixture()
+def prep_bench(db, served, create_passage):
+    """ROUNDS E5 ponctuel passages whose 45-minute preparation started 46 minutes ago
+    (its time is up, nothing wrote its end), and both jurors logged in."""
+    from exam_app.clock import utcnow
+
+    first = create_passage(unit_code="E5")
+    passages = [first] + [create_passage(unit_code="E5", commission=first.commission)
+                          for _ in range(ROUNDS - 1)]
+    jurors = members(first)
+    began = utcnow() - timedelta(minutes=46)
+    for passage in passages:
+        lifecycle.start_passage(passage=passage, actor=jurors[0], now=began)
+    db.session.commit()
+    live, url = served
+    clients = [Juror(url, user) for user in jurors]
+    for client in clients:
+        client.open_passage(first.id)
+    return passages, began, clients
+
+
+def _prep_rows(db, passage_id: int) -> list:
+    db.session.rollback()
+    return db.session.execute(sa.select(PassageSegment.index, PassageSegment.ended_at)
+                              .where(PassageSegment.passage_id == passage_id)
+                              .order_by(PassageSegment.index)).all()
+
+
+def test_auto_end_races_next_preparation_ends_once_at_due_time(db, prep_bench):
+    # A poll writes the automatic end while a juror presses "Étape suivante", and the
+    # other juror presses too: the preparation ends once, at its due time, and the next
+    # step starts once (never two segments ended).
+    passages, began, (a, b) = prep_bench
+    due = began + timedelta(minutes=45)
+    for n, passage in enumerate(passages):
+        url = f"/jury/passages/{passage.id}"
+        one, two = race(lambda url=url: (200, json.loads(a.get(url + "/etat"))),
+                        lambda url=url: b.post(url + "/minuteur", {"action": "next", "from": 0}),
+                        delay=0.002 * (n % 5))
+        three = a.post(url + "/minuteur", {"action": "next", "from": 0})
+        assert (one[0], two[0], three[0]) == (200, 200, 200), (one, two, three)
+        assert (two[1]["already"], three[1]["already"]) == (False, True)
+        assert one[1]["timer"]["status"] in ("waiting", "running")
+        rows = _prep_rows(db, passage.id)
+        assert [tuple(row) for row in rows] == [(0, due), (1, None)], rows
+        assert [_audited(db, passage.id, action) for action in (
+            "timer.auto_end", "timer.start_step", "timer.advance")] == [1, 1, 0]
+    print(f"auto end vs next vs next: {ROUNDS} rounds")
+
+
+def test_both_call_the_candidate_in_at_once_start_once(db, prep_bench):
+    passages, began, (a, b) = prep_bench
+    for passage in passages:
+        url = f"/jury/passages/{passage.id}/minuteur"
+        one, two = race(lambda url=url: a.post(url, {"action": "next", "from": 0}),
+                        lambda url=url: b.post(url, {"action": "next", "from": 0}))
+        assert (one[0], two[0]) == (200, 200), (one, two)
+        assert sorted([one[1]["already"], two[1]["already"]]) == [False, True]
+        assert one[1]["timer"]["current"] == two[1]["timer"]["current"] == 1
+        rows = _prep_rows(db, passage.id)
+        assert [(index, ended is not None) for index, ended in rows] == [(0, True), (1, False)]
+        assert rows[0][1] == began + timedelta(minutes=45)
+        assert [_audited(db, passage.id, action) for action in (
+            "timer.auto_end", "timer.start_step")] == [1, 1]
+    print(f"call in vs call in: {ROUNDS} rounds")

@@ -95,3 +95,48 @@ def test_schedule_e5_ponctuel_pipelines_preparation():
 def test_schedule_e5_extra_time_candidate_prepares_earlier():
     e5, e5_extra = (2700, 2700), (3600, 3600)
     assert _schedule([e5, e5_extra], workstations=2, lunch_minutes=0) == ["08:00", "08:40"]
+
+
+# ---- a fixed segment (the E5 preparation) ends by itself at its due time (issue 11, item 11)
+
+def _e5(runs, pauses=(), now=T0):
+    return timer.compute(timer.plan("E5", "ponctuel"), list(runs), list(pauses), now)
+
+
+def test_compute_fixed_preparation_running_shows_when_it_ends():
+    state = _e5([timer.SegmentRun(0, 2700, T0, None)], now=T0 + timedelta(minutes=44))
+    assert (state.status, state.current, state.awaiting, state.current_segment.due_at,
+            state.current_segment.remaining_seconds) == (
+        "running", 0, None, T0 + timedelta(minutes=45), 60.0)
+
+
+def test_compute_fixed_preparation_ends_at_its_due_time_then_waits_for_the_jury():
+    # Nobody pressed anything and nothing was written: at 50 min, it ended at 45 min.
+    state = _e5([timer.SegmentRun(0, 2700, T0, None)], now=T0 + timedelta(minutes=50))
+    prep = state.segments[0]
+    assert (state.status, state.current, state.awaiting, prep.ended_at, prep.elapsed_seconds,
+            prep.overrun, prep.due_at, state.segments[1].started_at) == (
+        "waiting", None, 1, T0 + timedelta(minutes=45), 2700.0, False, None, None)
+
+
+def test_compute_fixed_preparation_due_time_moves_with_closed_pauses():
+    pauses = [timer.PauseRun(0, T0 + timedelta(minutes=10), T0 + timedelta(minutes=13), "panne")]
+    runs = [timer.SegmentRun(0, 2700, T0, None)]
+    before = _e5(runs, pauses, now=T0 + timedelta(minutes=47))
+    after = _e5(runs, pauses, now=T0 + timedelta(minutes=50))
+    assert (before.status, before.current_segment.due_at, after.status,
+            after.segments[0].ended_at, after.segments[0].elapsed_seconds) == (
+        "running", T0 + timedelta(minutes=48), "waiting", T0 + timedelta(minutes=48), 2700.0)
+
+
+def test_compute_fixed_preparation_does_not_end_during_an_open_pause():
+    pauses = [timer.PauseRun(0, T0 + timedelta(minutes=40), None, "panne du poste")]
+    state = _e5([timer.SegmentRun(0, 2700, T0, None)], pauses, now=T0 + timedelta(minutes=60))
+    assert (state.status, state.current, state.current_segment.elapsed_seconds,
+            state.current_segment.due_at) == ("paused", 0, 2400.0, None)
+
+
+def test_compute_maximum_segment_never_ends_by_itself():
+    # E4's 25 min are a maximum, not a fixed length: it keeps counting the overrun.
+    state = _state([timer.SegmentRun(0, 1500, T0, None)], now=T0 + timedelta(minutes=50))
+    assert (state.status, state.current, state.current_segment.due_at) == ("running", 0, None)

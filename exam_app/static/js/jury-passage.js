@@ -447,6 +447,47 @@
   }
   function serverNow() { return Date.now() + offset; }
 
+  // ---- the server clock (issue 11, item 9) -----------------------------------
+  // The server stamps its time somewhere between our send and our receipt, so each
+  // exchange says: offset = server - midpoint, give or take half the round trip. A slow
+  // exchange (3 s queued before or after the server) says little; the best sample is the
+  // one with the smallest bound, its bound growing slowly with age (clock drift), and a
+  // new sample moves the clock only when its bound is smaller — or when it contradicts
+  // the best one (a clock was set, the laptop slept): then it starts again from it.
+  var CLOCK_MAX_RTT = 10000;  // ms: slower says nothing useful once there is a sample
+  var CLOCK_DRIFT = 1e-4;     // a sample's bound grows by 100 ppm of its age (6 ms a minute)
+  var CLOCK_SLACK = 50;       // ms of tolerance before two samples contradict each other
+  var clockBest = null;       // {offset, bound, at} (at: browser time of the receipt)
+  var clockProbing = 0;       // browser time of the last probe
+  function clockSample(sentAt, receivedAt, serverTime) {
+    var rtt = receivedAt - sentAt;
+    if (typeof serverTime !== "number" || !(rtt >= 0)) { return; }
+    var sample = { offset: serverTime - (sentAt + receivedAt) / 2, bound: rtt / 2, at: receivedAt };
+    if (clockBest) {
+      var aged = clockBest.bound + Math.abs(receivedAt - clockBest.at) * CLOCK_DRIFT;
+      var contradicts = Math.abs(sample.offset - clockBest.offset) > sample.bound + aged + CLOCK_SLACK;
+      if (!contradicts && (sample.bound >= aged || rtt > CLOCK_MAX_RTT)) { clockProbe(); return; }
+    }
+    clockBest = sample;
+    offset = sample.offset;
+    root.dataset.clockOffset = String(Math.round(offset));
+    root.dataset.clockBound = String(Math.round(sample.bound));
+    clockProbe();
+  }
+  // When the best bound is poor (every poll slow), ask the server's bare clock, which
+  // answers at once when only the heavier requests are slow (at most every 10 s).
+  function clockProbe() {
+    if (!cfg.clockUrl || (clockBest && clockBest.bound <= 250)) { return; }
+    var now = Date.now();
+    if (now - clockProbing < 10000) { return; }
+    clockProbing = now;
+    var sentAt = Date.now();
+    fetch(cfg.clockUrl, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) { if (data) { clockSample(sentAt, Date.now(), data.server_time); } })
+      .catch(function () { /* the polls go on */ });
+  }
+
   function poll() {
     var sentAt = Date.now();
     fetch(cfg.stateUrl, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
@@ -463,8 +504,7 @@
           // Logged in again (another tab): this page's token is stale; reload, queue kept.
           keepTyping(); persist(); window.location.reload(); return;
         }
-        // Round-trip midpoint: the offset is accurate to half the round trip.
-        offset = data.server_time - (sentAt + receivedAt) / 2;
+        clockSample(sentAt, receivedAt, data.server_time);
         setOnline(true);
         applyState(data, receivedAt);
         if (queue.length) { flush(); }
@@ -559,9 +599,27 @@
     }
   }
 
+  // The timer as it stands now: a fixed segment (the E5 preparation) whose due time has
+  // come is shown ended at that time at once, without waiting for a poll; the next step
+  // then waits for the jury (the server decides the same, see timer.compute).
+  function timerView() {
+    var t = state.timer;
+    var seg = t.status === "running" && t.current !== null ? t.segments[t.current] : null;
+    if (!seg || !seg.fixed || seg.due_at === null || serverNow() < seg.due_at) { return t; }
+    var segments = t.segments.slice();
+    segments[t.current] = Object.assign({}, seg, { ended_at: seg.due_at, elapsed: seg.allowed, due_at: null });
+    var next = t.current + 1 < segments.length ? t.current + 1 : null;
+    return Object.assign({}, t, { status: next === null ? "finished" : "waiting", current: null,
+      awaiting: next, segments: segments });
+  }
+  function hm(at) {
+    return new Date(at).toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
+  }
+  function endedLabel(seg) { return seg.fixed && !seg.jury_present ? "Préparation" : seg.step; }
+
   function renderTimer() {
     if (!state) { return; }
-    var t = state.timer;
+    var t = timerView();
     var panel = $("timer");
     var segments = t.segments;
     var current = t.current === null ? null : segments[t.current];
@@ -574,18 +632,21 @@
     var announce = t.status + ":" + t.current;
     if (lastAnnounce !== null && announce !== lastAnnounce) {
       $("live").textContent = t.status === "finished" ? "Passage terminé" :
-        (t.status === "paused" ? "Minuteur en pause" : (current ? current.phase + (current.step !== current.phase ? " — " + current.step : "") : ""));
+        (t.status === "waiting" ? endedLabel(segments[t.awaiting - 1]) + " terminée — candidat attendu" :
+        (t.status === "paused" ? "Minuteur en pause" : (current ? current.phase + (current.step !== current.phase ? " — " + current.step : "") : "")));
     }
     lastAnnounce = announce;
     panel.dataset.state = t.status;
     var presence = $("presence");
     if (presence) { presence.hidden = t.status !== "upcoming"; }
     $("btn-start").hidden = t.status !== "upcoming";
-    $("btn-next").hidden = !(t.status === "running" || t.status === "paused");
-    $("btn-next").textContent = current && current.index === segments.length - 1 ? "Terminer le passage" : "Étape suivante";
+    $("btn-next").hidden = !(t.status === "running" || t.status === "paused" || t.status === "waiting");
+    $("btn-next").textContent = t.status === "waiting" ? "Démarrer « " + segments[t.awaiting].step + " »" :
+      (current && current.index === segments.length - 1 ? "Terminer le passage" : "Étape suivante");
     $("btn-resume").hidden = t.status !== "paused";
     $("pause-form").hidden = t.status !== "running";
-    var shown = current || (t.status === "finished" ? segments[segments.length - 1] : segments[0]);
+    var shown = current || (t.status === "waiting" ? segments[t.awaiting] :
+      (t.status === "finished" ? segments[segments.length - 1] : segments[0]));
     $("timer-phase").textContent = shown.phase;
     $("timer-step").textContent = shown.step !== shown.phase ? shown.step : "";
     var clock = $("timer-clock");
@@ -594,6 +655,17 @@
       clock.textContent = fmt(segments[0].allowed);
       detail.textContent = state.passage.absent ? "Candidat absent (ABS)" : (state.passage.blocked ? "Dossier non valide (NV)" : "Passage non commencé");
       panel.classList.remove("timer--warn", "timer--over");
+    } else if (t.status === "waiting") {
+      var ended = segments[t.awaiting - 1];
+      clock.textContent = fmt(segments[t.awaiting].allowed);
+      detail.textContent = "";
+      var strong = document.createElement("strong");
+      strong.textContent = endedLabel(ended) + " terminée à " + hm(ended.ended_at) + " — candidat attendu";
+      detail.appendChild(strong);
+      detail.appendChild(document.createTextNode(" : démarrez l'étape suivante quand il est devant le jury."));
+      panel.classList.remove("timer--warn", "timer--over");
+      var endKey = state.passage.id + ":" + ended.index + ":0";
+      if (serverNow() - ended.ended_at < 5000 && !beeped[endKey]) { beeped[endKey] = true; beep(); beep(300); }
     } else if (t.status === "finished") {
       clock.textContent = "Terminé";
       detail.textContent = "Durée réelle : " + fmt(segments.reduce(function (sum, s) { return sum + s.elapsed; }, 0));
@@ -605,7 +677,8 @@
       panel.classList.toggle("timer--over", remaining < 0);
       panel.classList.toggle("timer--warn", remaining >= 0 && remaining <= 60);
       detail.textContent = t.status === "paused" ? "En pause — " + t.pause_reason :
-        (remaining < 0 ? "Dépassement du maximum — écoulé " + fmt(elapsed) : "Écoulé " + fmt(elapsed) + " sur " + fmt(current.allowed));
+        (remaining < 0 ? "Dépassement du maximum — écoulé " + fmt(elapsed) : "Écoulé " + fmt(elapsed) + " sur " + fmt(current.allowed) +
+          (current.due_at !== null && current.due_at !== undefined ? " — se termine seule à " + hm(current.due_at) : ""));
       var key = state.passage.id + ":" + current.index;
       if (remaining <= 60 && remaining > 55 && !beeped[key + ":1"]) { beeped[key + ":1"] = true; beep(); }
       if (remaining <= 0 && remaining > -5 && !beeped[key + ":0"]) { beeped[key + ":0"] = true; beep(); beep(300); }
@@ -614,8 +687,41 @@
       var seg = segments[parseInt(li.dataset.index, 10)];
       var actual = li.querySelector("[data-actual]");
       li.classList.toggle("seg--current", current !== null && seg.index === current.index);
+      li.classList.toggle("seg--next", t.status === "waiting" && seg.index === t.awaiting);
       li.classList.toggle("seg--done", seg.ended_at !== null);
       actual.textContent = seg.started_at === null ? "" : (seg.ended_at !== null ? "durée réelle " : "en cours ") + fmt(liveElapsed(seg));
+    });
+    renderPreparations();
+  }
+
+  // The commission's other candidates preparing alone: when each preparation ends, and
+  // once ended (switched here at its due time, without a poll), that the candidate is due.
+  function renderPreparations() {
+    var box = $("other-preparations");
+    if (!box || !state || !state.preparations) { return; }
+    var lines = state.preparations.map(function (item) {
+      var due = item.kind === "due" || (item.kind === "fixed" && item.due_at !== null && serverNow() >= item.due_at);
+      var text = due ? item.name + " : préparation terminée à " + hm(item.ended_at || item.due_at) + " — candidat attendu" :
+        (item.kind === "paused" ? "En préparation : " + item.name + " — en pause (incident)" :
+          "En préparation : " + item.name + " — se termine seule à " + hm(item.due_at));
+      return { id: item.id, url: item.url, due: due, kind: due ? "due" : item.kind, text: text };
+    });
+    var key = JSON.stringify(lines);
+    if (box.dataset.key === key) { return; }  // unchanged: leave the live region quiet
+    box.dataset.key = key;
+    box.textContent = "";
+    lines.forEach(function (line) {
+      var p = document.createElement("p");
+      p.className = "progress progress--" + line.kind;
+      var label = document.createElement(line.due ? "strong" : "span");
+      label.textContent = line.text;
+      var link = document.createElement("a");
+      link.href = line.url;
+      link.textContent = "ouvrir son passage";
+      p.appendChild(label);
+      p.appendChild(document.createTextNode(" · "));
+      p.appendChild(link);
+      box.appendChild(p);
     });
   }
 
@@ -639,7 +745,7 @@
     var sentAt = Date.now();
     post(cfg.timerUrl, body).then(function (data) {
       var receivedAt = Date.now();
-      offset = data.server_time - (sentAt + receivedAt) / 2;
+      clockSample(sentAt, receivedAt, data.server_time);
       applyState(data, receivedAt);
     }).catch(function (error) {
       if (error.status === 401) { setExpired(true); return; }
@@ -671,7 +777,11 @@
     return li ? li.textContent.trim() : "";
   }
   $("btn-next").addEventListener("click", function () {
-    if (!state || state.timer.current === null) { return; }
+    if (!state) { return; }
+    var view = timerView();
+    // The fixed preparation ended by itself: the candidate comes in, the next step starts.
+    if (view.status === "waiting") { timerAction({ action: "next", from: view.awaiting - 1 }); return; }
+    if (state.timer.current === null) { return; }
     var from = state.timer.current;
     var last = from === state.timer.segments.length - 1;
     var question = last
