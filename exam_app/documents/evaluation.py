@@ -175,6 +175,7 @@ def check(payload: TokenPayload) -> Verification:
     if content_hash(context) == payload.hash:
         return Verification(Status.AUTHENTIC, title, facts)
     events, updated = history(
-        signing.from_stamp(payload.ids[1]), passages=[passage], candidates=[c], dossier_ids=dossier_ids([c.id], passage.unit_code))
+        signing.from_stamp(payload.ids[1]), passages=[passage], candidates=[c],
+        dossier_ids=dossier_ids([c.id], passage.unit_code))
     return verification.superseded(payload, title, facts, content=context, fields=FIELDS,
                                    events=events, actions=ACTIONS, changed_at=updated)

@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from flask import current_app, has_request_context, request, url_for
@@ -40,9 +41,16 @@ def _serializer(secret_key: str) -> URLSafeSerializer:
                              signer_kwargs={"digest_method": hashlib.sha256})
 
 
+def _plain(value: Any) -> str:
+    # A Decimal read back from a NUMERIC(4, 2) column is 0.50 where the new object held 0.5.
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
 def content_hash(content: Any) -> str:
     """A short, stable hash of the content a document vouches for."""
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, default=_plain)
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
