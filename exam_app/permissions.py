@@ -67,11 +67,10 @@ def can_read_dossier(user: User, dossier, *, now=None) -> bool:
 def juror_reading_window_open(user: User, *, candidate, unit_code: str, now=None) -> bool:
     """Whether ``user`` sits in a commission holding the candidate's planned passage for the
     unit, and ``now`` lies in that passage's reading window (see ``can_read_dossier``)."""
-    from datetime import timedelta
+    from datetime import datetime, time, timedelta
 
-    from exam_app.clock import to_local, utcnow
+    from exam_app.clock import PARIS, to_local, utcnow
     from exam_app.extensions import db
-    from exam_app.juries.lifecycle import day_bounds
     from exam_app.juries.models import Commission, CommissionMember, Passage
 
     mine = sa.select(CommissionMember.commission_id).where(CommissionMember.user_id == user.id)
@@ -85,8 +84,9 @@ def juror_reading_window_open(user: User, *, candidate, unit_code: str, now=None
         sa.select(sa.func.max(Passage.scheduled_at))
         .join(Commission, Commission.id == Passage.commission_id)
         .where(Commission.session_id == candidate.session_id, Passage.unit_code == unit_code))
-    opens = day_bounds(to_local(first).date() - timedelta(days=1))[0]
-    closes = day_bounds(to_local(last).date())[1]
+    # Paris days: from 00:00 the day before the first passage to 24:00 the last oral day.
+    opens = datetime.combine(to_local(first).date() - timedelta(days=1), time(0), PARIS)
+    closes = datetime.combine(to_local(last).date() + timedelta(days=1), time(0), PARIS)
     now = now or utcnow()
     return opens <= now < closes
 

@@ -67,6 +67,8 @@ def check(payload: TokenPayload) -> Verification:
     events, updated = history(signing.from_stamp(payload.ids[1]), passages=[passage],
                               commissions=[passage.commission],
                               commission_actions=["passage.schedule"], candidates=[c])
-    return verification.superseded(payload, "Convocation", facts, content=context,
-                                   fields=FIELDS, events=events, actions=ACTIONS,
-                                   changed_at=updated)
+    result = verification.superseded(payload, "Convocation", facts, content=context,
+                                     fields=FIELDS, events=events, actions=ACTIONS,
+                                     changed_at=updated)
+    # The new name is not what was printed: the public page shows the number only.
+    return verification.without_changed(result, "Candidat", ("Nom", "Prénom"), c.number)

@@ -177,5 +177,7 @@ def check(payload: TokenPayload) -> Verification:
     events, updated = history(
         signing.from_stamp(payload.ids[1]), passages=[passage], candidates=[c],
         dossier_ids=dossier_ids([c.id], passage.unit_code))
-    return verification.superseded(payload, title, facts, content=context, fields=FIELDS,
-                                   events=events, actions=ACTIONS, changed_at=updated)
+    result = verification.superseded(payload, title, facts, content=context, fields=FIELDS,
+                                     events=events, actions=ACTIONS, changed_at=updated)
+    # The new name is not what was printed: the public page shows the number only.
+    return verification.without_changed(result, "Candidat", ("Nom", "Prénom"), c.number)

@@ -83,6 +83,8 @@ def check_receipt(payload: TokenPayload) -> Verification:
     # Receipts printed before they carried their print time: the last deposit dates it.
     since = from_stamp(payload.ids[1]) if len(payload.ids) == 2 else None
     events = verification.events_since(since, {"dossier": [dossier.id]})
-    return verification.superseded(payload, "Accusé de dépôt", facts, content=context,
-                                   fields=FIELDS, events=events, actions=ACTIONS,
-                                   changed_at=None if since else dossier.deposited_at)
+    result = verification.superseded(payload, "Accusé de dépôt", facts, content=context,
+                                     fields=FIELDS, events=events, actions=ACTIONS,
+                                     changed_at=None if since else dossier.deposited_at)
+    return verification.without_changed(result, "Candidat", ("Nom", "Prénom"),
+                                        f"n° {candidate.number}")

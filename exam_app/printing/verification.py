@@ -9,7 +9,7 @@ registered check; it never reveals more than the printed document already shows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -44,6 +44,7 @@ class Verification:
 
 
 Check = Callable[[TokenPayload], Verification]
+MAX_REASONS = 8  # lines of "why" on a verification page
 _CHECKS: dict[str, Check] = {}
 
 
@@ -87,7 +88,21 @@ def explain(events: Iterable[AuditEvent], actions: Mapping[str, str]) -> tuple[s
             line += f" : {event.reason.strip()}"
         if line not in lines:
             lines.append(line)
+    if len(lines) > MAX_REASONS:
+        more = len(lines) - MAX_REASONS + 1
+        lines = [*lines[:MAX_REASONS - 1], f"… et {more} autres modifications"]
     return tuple(lines)
+
+
+def without_changed(result: Verification, fact: str, fields: Iterable[str],
+                    shown: str) -> Verification:
+    """``result`` whose ``fact`` reads ``shown`` when one of ``fields`` changed (or cannot be
+    told): a public page never shows a value that was not printed."""
+    if result.status is not Status.SUPERSEDED or not (result.legacy
+                                                      or set(fields) & set(result.changes)):
+        return result
+    facts = tuple((label, shown if label == fact else value) for label, value in result.facts)
+    return replace(result, facts=facts)
 
 
 def events_since(since: datetime | None, objects: Mapping[str, Iterable]) -> list[AuditEvent]:

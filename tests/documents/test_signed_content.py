@@ -140,6 +140,8 @@ def test_fiche_is_superseded_after_a_first_name_correction(app, client, jury_day
     assert "Document authentique mais remplacé" in page
     assert "<li>Prénom</li>" in page
     assert "les données ont été modifiées le 13/05/2027 à 09 h 00" in page
+    # The public page shows the candidate's number, not the name the fiche never printed.
+    assert "Léah" not in page and passage.candidate.number in page
 
 
 def test_bordereau_superseded_by_a_reopened_mark_says_why(app, client, jury_day,
@@ -199,3 +201,22 @@ def _signed_token(content, candidate):
 
     dossier = find_dossier(candidate_id=candidate.id, unit_code="E4")
     return app_token(receipts.KIND, [dossier.id, stamp(utcnow())], content, receipts.FIELDS)
+
+
+def test_document_signed_before_field_digests_is_superseded_and_says_reprint(
+        app, client, jury_day, request_context):
+    """Signed over fewer fields, it cannot vouch for the rest: superseded, never current."""
+    from flask import current_app
+
+    from exam_app.printing.signing import make_token, stamp
+
+    passage = jury_day["passages"][0]
+    c = passage.candidate
+    old = make_token(secret_key=current_app.config["SECRET_KEY"], kind=convocation.KIND,
+                     ids=[passage.id, stamp(T0)],
+                     content=[c.number, c.last_name, c.first_name, "E4", "ponctuel"])
+    result = verify(read_app_token(old))
+    assert (result.status, result.legacy, result.changes) == (Status.SUPERSEDED, True, ())
+    page = client.get(f"/verifier/{old}").get_data(as_text=True)
+    assert "réimprimez-le pour obtenir la version à jour" in page
+    assert c.first_name not in page.split('id="verify-title"')[1]

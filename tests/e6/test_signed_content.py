@@ -144,3 +144,17 @@ def test_e6_bordereau_superseded_by_a_name_change_says_what_when_and_why(
     assert "Liste des candidats mise à jour par import le 20/05/2027 à 10 h 00" in page
     for c in e6_world["candidates"]:
         assert c.last_name not in page
+
+
+def test_label_printed_before_labels_signed_their_room_still_verifies(app, e6_world,
+                                                                     request_context):
+    from flask import current_app
+
+    from exam_app.printing.signing import make_token
+
+    copy = db.session.scalars(sa.select(E6Copy).where(
+        E6Copy.session_id == e6_world["session"].id)).first()
+    legacy = make_token(secret_key=current_app.config["SECRET_KEY"], kind=documents.COPY_KIND,
+                        ids=[e6_world["session"].id, copy.anonymous_number],
+                        content={"n": copy.anonymous_number})
+    assert verify(read_app_token(legacy)).status is Status.AUTHENTIC
