@@ -42,13 +42,14 @@ def can_view_centre(user: User, centre) -> bool:
     return centre is not None and centre.id in user.centre_ids()
 
 
-def can_read_dossier(user: User, dossier) -> bool:
+def can_read_dossier(user: User, dossier, *, now=None) -> bool:
     """The académie, the candidate themself, and the jurors of the candidate's commission.
 
-    Once the candidate has passages for the unit, their commission is the one (or
-    those) holding them. Before planning, it is any commission of the same session
-    and unit in the candidate's centre (ponctuel) or establishment (CCF), so that
-    jurors can prepare.
+    A juror reads the dossier of a candidate whose passage for the unit is planned
+    (scheduled) in one of their commissions, from the day before that passage
+    (Paris) to the end of the unit's oral period (the day of the session's last
+    passage for the unit: a session has no end date of its own). Nothing before
+    planning, nothing of a candidate planned in another commission.
     """
     if not user.is_authenticated:
         return False
@@ -59,30 +60,35 @@ def can_read_dossier(user: User, dossier) -> bool:
         return True
     if not user.has_role(Role.EXAMINATEUR):
         return False
+    return juror_reading_window_open(user, candidate=candidate, unit_code=dossier.unit_code,
+                                     now=now)
+
+
+def juror_reading_window_open(user: User, *, candidate, unit_code: str, now=None) -> bool:
+    """Whether ``user`` sits in a commission holding the candidate's planned passage for the
+    unit, and ``now`` lies in that passage's reading window (see ``can_read_dossier``)."""
+    from datetime import datetime, time, timedelta
+
+    from exam_app.clock import PARIS, to_local, utcnow
     from exam_app.extensions import db
     from exam_app.juries.models import Commission, CommissionMember, Passage
 
-    planned = sa.select(Passage.commission_id).where(Passage.candidate_id == candidate.id,
-                                                     Passage.unit_code == dossier.unit_code)
     mine = sa.select(CommissionMember.commission_id).where(CommissionMember.user_id == user.id)
-    if db.session.scalar(sa.select(planned.exists())):
-        return db.session.scalar(sa.select(planned.where(Passage.commission_id.in_(mine))
-                                           .exists())) or False
-    scope = []
-    if candidate.centre_id is not None:
-        scope.append(sa.and_(Commission.form == "ponctuel",
-                             Commission.centre_id == candidate.centre_id))
-    scope.append(sa.and_(Commission.form == "ccf",
-                         Commission.establishment_id == candidate.establishment_id))
-    found = db.session.scalar(
-        sa.select(Commission.id)
-        .where(Commission.id.in_(mine),
-               Commission.session_id == candidate.session_id,
-               Commission.unit_code == dossier.unit_code,
-               sa.or_(*scope))
-        .limit(1)
-    )
-    return found is not None
+    first = db.session.scalar(
+        sa.select(sa.func.min(Passage.scheduled_at))
+        .where(Passage.candidate_id == candidate.id, Passage.unit_code == unit_code,
+               Passage.commission_id.in_(mine), Passage.scheduled_at.is_not(None)))
+    if first is None:
+        return False
+    last = db.session.scalar(
+        sa.select(sa.func.max(Passage.scheduled_at))
+        .join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.session_id == candidate.session_id, Passage.unit_code == unit_code))
+    # Paris days: from 00:00 the day before the first passage to 24:00 the last oral day.
+    opens = datetime.combine(to_local(first).date() - timedelta(days=1), time(0), PARIS)
+    closes = datetime.combine(to_local(last).date() + timedelta(days=1), time(0), PARIS)
+    now = now or utcnow()
+    return opens <= now < closes
 
 
 def session_or_404(code: str):

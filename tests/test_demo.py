@@ -55,3 +55,22 @@ def test_demo_session_is_complete_and_consistent(loaded_demo, demo_db):
         "gestion", "centre1", "jury1", "jury2", "jury7", "jury8", "correcteur1", "candidat1"]
     gestion = demo_db.session.scalar(sa.select(User).where(User.username == "gestion"))
     assert gestion.check_password(demo.demo_password()) is True
+
+
+def test_demo_jurors_read_their_commissions_dossiers_on_the_demo_day(loaded_demo, demo_db):
+    from exam_app.juries.models import Passage
+    from exam_app.permissions import can_read_dossier
+
+    jury1 = demo_db.session.scalar(sa.select(User).where(User.username == "jury1"))
+    mine = demo_db.session.scalars(
+        sa.select(Passage).join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.code == "E4-LYO01")).all()
+    assert mine and all(p.scheduled_at is not None for p in mine)
+    subject = type("Subject", (), {"unit_code": "E4"})
+    for passage in mine:
+        subject.candidate = passage.candidate
+        assert can_read_dossier(jury1, subject) is True
+    planned = {p.candidate_id for p in mine}
+    elsewhere = demo_db.session.scalar(sa.select(Candidate).where(Candidate.id.not_in(planned)))
+    subject.candidate = elsewhere
+    assert can_read_dossier(jury1, subject) is False

@@ -8,11 +8,14 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from exam_app.clock import to_local, utcnow
+from exam_app.documents.changes import ACTIONS, history
 from exam_app.enrolment.models import Centre
 from exam_app.extensions import db
+from exam_app.formatting import local_datetime
 from exam_app.juries.lifecycle import day_bounds
 from exam_app.juries.models import Commission, Passage
-from exam_app.printing import document, signing
+from exam_app.printing import document, signing, verification
+from exam_app.printing.document import centre_facts, session_facts
 from exam_app.printing.signing import TokenPayload, content_hash
 from exam_app.printing.verification import Status, Verification
 
@@ -49,21 +52,37 @@ def roster(centre_id: int, day: date, room: str, half: str) -> list[Passage]:
             if (p.room or "") == room and half_of(p.scheduled_at) == half]
 
 
-def attendance_content(passages: list[Passage]) -> list:
-    return [[p.candidate.number, p.unit_code, p.scheduled_at] for p in passages]
+TEMPLATE = "print/attendance.html"
+FIELDS = {
+    "doc_title": "Titre", "doc_session": "Session", "doc_centre": "Centre", "day": "Date",
+    "half": "Demi-journée", "room": "Salle", "passages[*].time": "Heures de passage",
+    "passages[*].unit_code": "Épreuves", "passages[*].candidate.number": "N° candidat",
+    "passages[*].candidate.last_name": "Nom", "passages[*].candidate.first_name": "Prénom",
+}
+
+
+def attendance_context(centre: Centre, day: date, room: str, half: str,
+                       passages: list[Passage]) -> dict:
+    """Everything the sheet prints (and so vouches for): the room, the half-day and each
+    candidate's time, unit, number and names."""
+    return {
+        "doc_title": "Liste d'émargement", "doc_session": session_facts(centre.session),
+        "doc_centre": centre_facts(centre), "day": day, "half": HALVES[half], "room": room,
+        "passages": [{"time": local_datetime(p.scheduled_at).split(" à ")[-1],
+                      "unit_code": p.unit_code,
+                      "candidate": {"number": p.candidate.number,
+                                    "last_name": p.candidate.last_name,
+                                    "first_name": p.candidate.first_name}}
+                     for p in passages],
+    }
 
 
 def build(centre: Centre, day: date, room: str, half: str, *,
           now: datetime | None = None) -> document.Printed:
     now = now or utcnow()
-    passages = roster(centre.id, day, room, half)
-    qr, url = signing.sign(kind=KIND,
-                           ids=[centre.id, day.isoformat(), room, half, signing.stamp(now)],
-                           content=attendance_content(passages))
-    html = document.render(
-        "print/attendance.html", title="Liste d'émargement", session=centre.session,
-        centre=centre, now=now, day=day, room=room, half=HALVES[half], passages=passages,
-        qr=qr, verify_url=url)
+    context = attendance_context(centre, day, room, half, roster(centre.id, day, room, half))
+    html = document.printed(TEMPLATE, context, kind=KIND, fields=FIELDS, now=now,
+                            ids=[centre.id, day.isoformat(), room, half, signing.stamp(now)])
     slug = (room or "sans-salle").replace("/", "-").replace(" ", "-")
     return document.Printed(KIND, f"emargement-{day.isoformat()}-{half}-{slug}.pdf", html)
 
@@ -83,6 +102,15 @@ def check(payload: TokenPayload) -> Verification:
     facts = (("Session", centre.session.name), ("Centre", centre.name),
              ("Salle", room or "—"), ("Demi-journée", f"{day:%d/%m/%Y} {HALVES[half]}"),
              ("Candidats", str(len(passages))))
-    if content_hash(attendance_content(passages)) == payload.hash:
-        return Verification(Status.AUTHENTIC, "Liste d'émargement", facts)
-    return Verification(Status.SUPERSEDED, "Liste d'émargement", facts)
+    title = "Liste d'émargement"
+    context = attendance_context(centre, day, room, half, passages)
+    if content_hash(context) == payload.hash:
+        return Verification(Status.AUTHENTIC, title, facts)
+    # A passage moved out of the sheet is no longer in the roster: the commissions'
+    # planning events of the centre say when.
+    commissions = db.session.scalars(sa.select(Commission).where(
+        Commission.centre_id == centre.id)).all()
+    events, updated = history(signing.from_stamp(payload.ids[4]), passages=passages,
+                              commissions=commissions, candidates=[p.candidate for p in passages])
+    return verification.superseded(payload, title, facts, content=context, fields=FIELDS,
+                                   events=events, actions=ACTIONS, changed_at=updated)

@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from exam_app.clock import utcnow
+from exam_app.documents.changes import ACTIONS, dossier_ids, history
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
@@ -20,6 +21,7 @@ from exam_app.juries.grids import carries_mark
 from exam_app.juries.lifecycle import result_label
 from exam_app.juries.models import Commission, MemberRole, Passage
 from exam_app.printing import document, signing, verification
+from exam_app.printing.document import centre_facts, session_facts
 from exam_app.printing.signing import TokenPayload, content_hash
 from exam_app.printing.verification import Status, Verification
 from exam_app.units import get_unit
@@ -52,30 +54,40 @@ def jurors(commission: Commission) -> list[str]:
     return names
 
 
-def bordereau_content(commission: Commission, rows: list[dict]) -> list:
-    """What the bordereau vouches for: who, and each result (mark, ABS or NV)."""
-    return [commission.code, commission.unit_code, jurors(commission),
-            [[r["number"], r["last_name"], r["first_name"], r["result"]] for r in rows]]
+TEMPLATE = "print/bordereau.html"
+FIELDS = {
+    "doc_title": "Épreuve", "unit": "Épreuve", "doc_session": "Session", "doc_centre": "Centre",
+    "commission": "Commission", "rows[*].number": "N° candidat", "rows[*].last_name": "Nom",
+    "rows[*].first_name": "Prénom", "rows[*].result": "Notes", "counts": "Notes",
+    "jurors": "Examinateurs",
+}
+
+
+def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
+    """Everything the bordereau prints (and so vouches for): who, and each result."""
+    unit = get_unit(commission.unit_code)
+    return {
+        "doc_title": f"Bordereau de notation {unit.code}",
+        "doc_session": session_facts(commission.session), "doc_centre": centre_facts(commission.centre),
+        "unit": {"code": unit.code, "title": unit.title, "max_mark": unit.max_mark,
+                 "coefficient": unit.coefficient},
+        "commission": {"code": commission.code,
+                       "centre": centre_facts(commission.centre)},
+        "rows": [{k: r[k] for k in ("number", "last_name", "first_name", "result")} for r in rows],
+        "counts": {"total": len(rows),
+                   "marked": sum(1 for r in rows if r["result"] not in (None, "ABS", "NV")),
+                   "absent": sum(1 for r in rows if r["result"] == "ABS"),
+                   "nv": sum(1 for r in rows if r["result"] == "NV")},
+        "jurors": jurors(commission),
+    }
 
 
 def build(commission: Commission, *, now: datetime | None = None) -> document.Printed:
     now = now or utcnow()
     rows = bordereau_rows(commission)
-    provisional = any(r["result"] is None for r in rows)
-    qr = url = ""
-    if not provisional:
-        qr, url = signing.sign(kind=KIND, ids=[commission.id, signing.stamp(now)],
-                               content=bordereau_content(commission, rows))
-    counts = {"total": len(rows),
-              "marked": sum(1 for r in rows if r["result"] not in (None, "ABS", "NV")),
-              "absent": sum(1 for r in rows if r["result"] == "ABS"),
-              "nv": sum(1 for r in rows if r["result"] == "NV")}
-    unit = get_unit(commission.unit_code)
-    html = document.render(
-        "print/bordereau.html", title=f"Bordereau de notation {unit.code}",
-        session=commission.session, centre=commission.centre, now=now, provisional=provisional,
-        commission=commission, unit=unit, rows=rows, counts=counts, jurors=jurors(commission),
-        qr=qr, verify_url=url)
+    html = document.printed(TEMPLATE, bordereau_context(commission, rows), kind=KIND,
+                            fields=FIELDS, now=now, ids=[commission.id, signing.stamp(now)],
+                            provisional=any(r["result"] is None for r in rows))
     return document.Printed(KIND, f"bordereau-{commission.code}.pdf", html)
 
 
@@ -90,9 +102,14 @@ def check(payload: TokenPayload) -> Verification:
     facts = (("Session", commission.session.name), ("Épreuve", commission.unit_code),
              ("Commission", commission.code), ("Candidats", str(len(rows))))
     title = "Bordereau de notation"
-    if content_hash(bordereau_content(commission, rows)) == payload.hash:
+    context = bordereau_context(commission, rows)
+    if content_hash(context) == payload.hash:
         return Verification(Status.AUTHENTIC, title, facts)
-    changed = verification.changed_since(object_type="passage",
-                                         object_ids=[r["passage_id"] for r in rows],
-                                         since=signing.from_stamp(payload.ids[1]))
-    return Verification(Status.SUPERSEDED, title, facts, changed_at=changed)
+    passages = db.session.scalars(sa.select(Passage).where(
+        Passage.commission_id == commission.id)).all()
+    events, updated = history(
+        signing.from_stamp(payload.ids[1]), passages=passages, commissions=[commission],
+        candidates=[p.candidate for p in passages],
+        dossier_ids=dossier_ids([p.candidate_id for p in passages], commission.unit_code))
+    return verification.superseded(payload, title, facts, content=context, fields=FIELDS,
+                                   events=events, actions=ACTIONS, changed_at=updated)

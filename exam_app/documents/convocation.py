@@ -5,37 +5,51 @@ from __future__ import annotations
 from datetime import datetime
 
 from exam_app.clock import utcnow
+from exam_app.documents.changes import ACTIONS, history
 from exam_app.extensions import db
 from exam_app.juries.models import Passage
 from exam_app.printing import document, signing, verification
+from exam_app.printing.document import centre_facts, session_facts
 from exam_app.printing.signing import TokenPayload, content_hash
 from exam_app.printing.verification import Status, Verification
 from exam_app.units import UnitKind, get_unit
 
 KIND = "convocation"
+TEMPLATE = "print/convocation.html"
+# Printed field (path prefix in the context) -> the label a verification names it by.
+FIELDS = {
+    "doc_title": "Épreuve", "unit": "Épreuve", "variant": "Épreuve", "doc_session": "Session",
+    "doc_centre": "Centre et adresse", "candidate.last_name": "Nom",
+    "candidate.first_name": "Prénom", "candidate.number": "N° candidat",
+    "candidate.extra_time": "Temps majoré", "passage.scheduled_at": "Date et heure",
+    "passage.room": "Salle", "own_equipment": "Matériel à apporter",
+}
 
 
-def convocation_content(passage: Passage) -> list:
-    """What the convocation vouches for: who, which unit, when and where."""
-    centre = passage.commission.centre
-    return [passage.candidate.number, passage.candidate.last_name, passage.candidate.first_name,
-            passage.unit_code, passage.variant_code, passage.scheduled_at, passage.room,
-            [centre.code, centre.name, centre.address, centre.postal_code, centre.city]
-            if centre else None]
+def convocation_context(passage: Passage) -> dict:
+    """Everything the convocation prints (and so vouches for): who, which unit, when, where."""
+    unit = get_unit(passage.unit_code)
+    variant = unit.variant(passage.variant_code)
+    commission, c = passage.commission, passage.candidate
+    return {
+        "doc_title": f"Convocation {unit.code}", "doc_session": session_facts(commission.session),
+        "doc_centre": centre_facts(commission.centre, address=True),
+        "unit": {"code": unit.code, "title": unit.title},
+        "variant": {"label": variant.label, "max_minutes": variant.max_minutes},
+        "candidate": {"number": c.number, "last_name": c.last_name, "first_name": c.first_name,
+                      "extra_time": c.extra_time or ""},
+        "passage": {"scheduled_at": passage.scheduled_at, "room": passage.room or ""},
+        "own_equipment": unit.kind == UnitKind.ORAL and unit.has_dossier,
+    }
 
 
 def build(passage: Passage, *, now: datetime | None = None) -> document.Printed:
     now = now or utcnow()
-    unit = get_unit(passage.unit_code)
-    qr, url = signing.sign(kind=KIND, ids=[passage.id, signing.stamp(now)],
-                           content=convocation_content(passage))
-    commission = passage.commission
-    html = document.render(
-        "print/convocation.html", title=f"Convocation {unit.code}", session=commission.session,
-        centre=commission.centre, now=now, passage=passage, candidate=passage.candidate,
-        unit=unit, variant=unit.variant(passage.variant_code),
-        own_equipment=unit.kind == UnitKind.ORAL and unit.has_dossier, qr=qr, verify_url=url)
-    return document.Printed(KIND, f"convocation-{unit.code}-{passage.candidate.number}.pdf", html)
+    context = convocation_context(passage)
+    html = document.printed(TEMPLATE, context, kind=KIND, fields=FIELDS, now=now,
+                            ids=[passage.id, signing.stamp(now)])
+    return document.Printed(KIND, f"convocation-{passage.unit_code}-{passage.candidate.number}.pdf",
+                            html)
 
 
 def check(payload: TokenPayload) -> Verification:
@@ -47,8 +61,14 @@ def check(payload: TokenPayload) -> Verification:
     c = passage.candidate
     facts = (("Session", passage.commission.session.name), ("Épreuve", passage.unit_code),
              ("Candidat", f"{c.number} — {c.last_name} {c.first_name}"))
-    if content_hash(convocation_content(passage)) == payload.hash:
+    context = convocation_context(passage)
+    if content_hash(context) == payload.hash:
         return Verification(Status.AUTHENTIC, "Convocation", facts)
-    changed = verification.changed_since(object_type="passage", object_ids=[passage.id],
-                                         since=signing.from_stamp(payload.ids[1]))
-    return Verification(Status.SUPERSEDED, "Convocation", facts, changed_at=changed)
+    events, updated = history(signing.from_stamp(payload.ids[1]), passages=[passage],
+                              commissions=[passage.commission],
+                              commission_actions=["passage.schedule"], candidates=[c])
+    result = verification.superseded(payload, "Convocation", facts, content=context,
+                                     fields=FIELDS, events=events, actions=ACTIONS,
+                                     changed_at=updated)
+    # The new name is not what was printed: the public page shows the number only.
+    return verification.without_changed(result, "Candidat", ("Nom", "Prénom"), c.number)

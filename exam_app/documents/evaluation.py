@@ -16,15 +16,17 @@ from sqlalchemy.orm import selectinload
 
 from exam_app.clock import utcnow
 from exam_app.documents.bordereau import jurors
+from exam_app.documents.changes import ACTIONS, dossier_ids, history
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
 from exam_app.extensions import db
 from exam_app.juries.grids import carries_mark
 from exam_app.juries.lifecycle import planned_segments, result_label
 from exam_app.juries.models import AGREED, Grid, Passage
 from exam_app.printing import document, signing, verification
+from exam_app.printing.document import centre_facts, session_facts
 from exam_app.printing.signing import TokenPayload, content_hash
 from exam_app.printing.verification import Status, Verification
-from exam_app.units import NOT_EVALUATED, get_unit
+from exam_app.units import get_unit
 
 KIND = "fiche"
 
@@ -65,13 +67,25 @@ def start_exception_line(passage: Passage) -> str | None:
             f"{passage.start_exception_reason}")
 
 
-def fiche_view(passage: Passage, *, nv: bool | None = None,
-               values: dict[str, str] | None = None) -> dict:
-    """What the fiche shows; ``nv`` and ``values`` (the agreed grid) when already known."""
+TEMPLATE = "print/evaluation.html"
+FIELDS = {
+    "doc_title": "Épreuve", "unit": "Épreuve", "variant": "Épreuve", "levels": "Épreuve",
+    "doc_session": "Session", "doc_centre": "Centre", "commission": "Commission",
+    "candidate.last_name": "Nom", "candidate.first_name": "Prénom",
+    "candidate.number": "N° candidat", "passage": "Date, heure et salle",
+    "exception": "Dérogation de démarrage", "sections": "Grille d'évaluation",
+    "appreciation": "Appréciation", "result": "Note", "carries_mark": "Note",
+    "durations": "Durées des phases", "jurors": "Examinateurs",
+}
+
+
+def fiche_context(passage: Passage, *, nv: bool | None = None,
+                  values: dict[str, str] | None = None) -> dict:
+    """Everything the fiche prints (and so vouches for); ``nv`` and ``values`` (the agreed
+    grid) when already known."""
     unit = get_unit(passage.unit_code)
     variant = unit.variant(passage.variant_code)
     values = _agreed_values(passage) if values is None else values
-    levels = {lv.code: lv.label for lv in (*unit.grid.levels, NOT_EVALUATED)}
     sections = []
     for section in unit.grid.sections:
         if variant.grid_sections and section.code not in variant.grid_sections:
@@ -82,26 +96,25 @@ def fiche_view(passage: Passage, *, nv: bool | None = None,
     if nv is None:
         nv = unit_validity(candidate_id=passage.candidate_id,
                            unit_code=passage.unit_code) == UnitValidity.NV
-    return {"agreed": values, "unit": unit, "variant": variant, "levels": unit.grid.levels,
-            "exception": start_exception_line(passage),
-            "level_labels": levels,
-            "sections": sections, "appreciation": values.get("appreciation", ""),
-            "result": result_label(passage, nv=nv),
-            "carries_mark": carries_mark(passage.unit_code, passage.variant_code),
-            "durations": _durations(passage), "jurors": jurors(passage.commission)}
+    commission, c = passage.commission, passage.candidate
+    return {
+        "doc_title": f"Fiche d'évaluation {unit.code}",
+        "doc_session": session_facts(commission.session), "doc_centre": centre_facts(commission.centre),
+        "unit": {"code": unit.code, "title": unit.title, "max_mark": unit.max_mark},
+        "variant": {"label": variant.label}, "commission": {"code": commission.code},
+        "candidate": {"number": c.number, "last_name": c.last_name, "first_name": c.first_name},
+        "passage": {"scheduled_at": passage.scheduled_at, "room": passage.room or ""},
+        "levels": [{"code": lv.code, "label": lv.label} for lv in unit.grid.levels],
+        "exception": start_exception_line(passage), "sections": sections,
+        "appreciation": values.get("appreciation", ""),
+        "result": result_label(passage, nv=nv),
+        "carries_mark": carries_mark(passage.unit_code, passage.variant_code),
+        "durations": _durations(passage), "jurors": jurors(commission),
+    }
 
 
-def fiche_content(passage: Passage, view: dict) -> list:
-    """What the fiche vouches for: the agreed grid, the result, the durations, the jurors."""
-    content = [passage.candidate.number, passage.unit_code, passage.variant_code,
-               sorted(view["agreed"].items()), view["result"],
-               [d["actual"] for d in view["durations"]], view["jurors"]]
-    # Only fiches with an exception carry it: the fiches signed before keep their hash.
-    return content + [view["exception"]] if view["exception"] else content
-
-
-def is_final(passage: Passage, view: dict) -> bool:
-    if view["result"] in ("ABS", "NV"):
+def is_final(passage: Passage, context: dict) -> bool:
+    if context["result"] in ("ABS", "NV"):
         return True
     return passage.is_final
 
@@ -109,20 +122,12 @@ def is_final(passage: Passage, view: dict) -> bool:
 def build(passage: Passage, *, now: datetime | None = None, nv: bool | None = None,
           values: dict[str, str] | None = None) -> document.Printed:
     now = now or utcnow()
-    view = fiche_view(passage, nv=nv, values=values)
-    provisional = not is_final(passage, view)
-    qr = url = ""
-    if not provisional:
-        qr, url = signing.sign(kind=KIND, ids=[passage.id, signing.stamp(now)],
-                               content=fiche_content(passage, view))
-    commission = passage.commission
-    html = document.render(
-        "print/evaluation.html", title=f"Fiche d'évaluation {view['unit'].code}",
-        session=commission.session, centre=commission.centre, now=now, provisional=provisional,
-        passage=passage, candidate=passage.candidate, commission=commission, qr=qr,
-        verify_url=url, **view)
+    context = fiche_context(passage, nv=nv, values=values)
+    html = document.printed(TEMPLATE, context, kind=KIND, fields=FIELDS, now=now,
+                            ids=[passage.id, signing.stamp(now)],
+                            provisional=not is_final(passage, context))
     return document.Printed(KIND, f"fiche-{passage.unit_code}-{passage.candidate.number}.pdf",
-                          html)
+                            html)
 
 
 BATCH = 500  # passages per IN (...) query
@@ -162,13 +167,17 @@ def check(payload: TokenPayload) -> Verification:
     passage = db.session.get(Passage, payload.ids[0])
     if passage is None:
         return Verification(Status.NOT_AUTHENTIC)
-    view = fiche_view(passage)
+    context = fiche_context(passage)
     c = passage.candidate
     facts = (("Session", passage.commission.session.name), ("Épreuve", passage.unit_code),
              ("Candidat", f"{c.number} — {c.last_name} {c.first_name}"))
     title = "Fiche d'évaluation"
-    if content_hash(fiche_content(passage, view)) == payload.hash:
+    if content_hash(context) == payload.hash:
         return Verification(Status.AUTHENTIC, title, facts)
-    changed = verification.changed_since(object_type="passage", object_ids=[passage.id],
-                                         since=signing.from_stamp(payload.ids[1]))
-    return Verification(Status.SUPERSEDED, title, facts, changed_at=changed)
+    events, updated = history(
+        signing.from_stamp(payload.ids[1]), passages=[passage], candidates=[c],
+        dossier_ids=dossier_ids([c.id], passage.unit_code))
+    result = verification.superseded(payload, title, facts, content=context, fields=FIELDS,
+                                     events=events, actions=ACTIONS, changed_at=updated)
+    # The new name is not what was printed: the public page shows the number only.
+    return verification.without_changed(result, "Candidat", ("Nom", "Prénom"), c.number)

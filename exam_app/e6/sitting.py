@@ -154,7 +154,11 @@ def record_attendance(*, room: E6Room, statuses: dict[int, Attendance], actor,
         if sitting.attendance == status.value:
             continue
         copy = copies.get(candidate_id)
+        # A withdrawn copy's number is kept in the audit trail: its printed label then
+        # verifies as "remplacé" from that moment (documents.check_copy).
+        withdrawn = {}
         if status is Attendance.ABSENT and copy is not None:
+            withdrawn = {"anonymous_number": copy.anonymous_number}
             if copy.lot_id is not None or copy.points:
                 raise E6Locked(
                     "Un candidat déjà corrigé ou affecté à un lot ne peut plus être déclaré "
@@ -170,7 +174,7 @@ def record_attendance(*, room: E6Room, statuses: dict[int, Attendance], actor,
         changed[status.value] += 1
         record(actor=actor, action="e6.attendance", object_type="e6_sitting",
                object_id=sitting.id, session_id=session_id, now=now,
-               before={"attendance": before}, after={"attendance": status.value})
+               before={"attendance": before, **withdrawn}, after={"attendance": status.value})
     db.session.flush()
     return changed
 

@@ -19,8 +19,10 @@ from exam_app.juries.errors import JuryError
 from exam_app.juries.forms import AttendanceForm
 from exam_app.juries.models import AGREED, Attendance, Commission, CommissionMember, Grid, Passage
 from exam_app.permissions import (
+    can_manage,
     commission_for_dossier_reader_or_403,
     dossier_unit_or_404,
+    juror_reading_window_open,
     passage_for_juror_or_403,
     roles_required,
 )
@@ -163,6 +165,10 @@ def commission_dossiers(commission_id: int):
     query = query.where(Candidate.sits_in(unit.code, commission.form), ~planned_elsewhere.exists())
     candidates = db.session.scalars(query.order_by(Candidate.last_name,
                                                    Candidate.first_name)).all()
+    if not can_manage(current_user):
+        # A juror lists only the dossiers they may open (planned here, window open).
+        candidates = [c for c in candidates if juror_reading_window_open(
+            current_user, candidate=c, unit_code=unit.code)]
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)
     rows = [(c, state.dossier_view(candidate=c, unit_code=unit.code), c.id in nv)
             for c in candidates]

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
 from exam_app.accounts.models import Role
+from exam_app.clock import utcnow
+from exam_app.juries.planning import assign_candidates
+from exam_app.permissions import can_read_dossier
 from tests.dossiers.helpers import deposit, make_pdf
+
+
+def plan(db, commission, candidate, *, at=None, variant_code="ponctuel"):
+    """The candidate's passage in ``commission``, scheduled at ``at`` (now by default)."""
+    [passage] = assign_candidates(commission=commission, numbers=[candidate.number],
+                                  variant_code=variant_code, actor=None)
+    passage.scheduled_at = at or utcnow()
+    db.session.flush()
+    return passage
 
 
 def test_candidate_cannot_read_or_detect_another_candidates_files(app, client, login_as,
@@ -30,7 +46,7 @@ def _token(client) -> str:
     return csrf_token_from(client.get("/candidat/").get_data(as_text=True))
 
 
-def test_juror_of_the_candidates_commission_reads_the_file_inline(app, client, login_as,
+def test_juror_of_the_candidates_commission_reads_the_file_inline(app, client, login_as, db,
                                                                  create_session, create_centre,
                                                                  create_candidate,
                                                                  create_commission):
@@ -40,6 +56,7 @@ def test_juror_of_the_candidates_commission_reads_the_file_inline(app, client, l
     data = make_pdf(2, marker="jury")
     file = deposit(app, candidate, "E4", "sommaire", data=data, name="Sommaire été.pdf", pages=2)
     commission = create_commission(session, unit_code="E4", centre=centre)
+    plan(db, commission, candidate)
     login_as(commission.members[0].user)
     response = client.get(f"/dossiers/fichiers/{file.id}")
     assert response.status_code == 200
@@ -51,15 +68,18 @@ def test_juror_of_the_candidates_commission_reads_the_file_inline(app, client, l
     assert "Sommaire été.pdf" in page.get_data(as_text=True)
 
 
-def test_juror_of_another_commission_gets_403(app, client, login_as, create_session, create_centre,
-                                              create_candidate, create_commission):
+def test_juror_of_another_commission_gets_403(app, client, login_as, db, create_session,
+                                              create_centre, create_candidate, create_commission):
     session = create_session()
     centre, other_centre = create_centre(session), create_centre(session)
     candidate = create_candidate(session, centre=centre)
     file = deposit(app, candidate, "E4", "sommaire")
+    plan(db, create_commission(session, unit_code="E4", centre=centre), candidate)
     elsewhere = create_commission(session, unit_code="E4", centre=other_centre)
     other_unit = create_commission(session, unit_code="E5", centre=centre)
-    for commission in (elsewhere, other_unit):
+    # Same centre and unit, but the candidate's passage is planned in the first commission.
+    same_centre = create_commission(session, unit_code="E4", centre=centre)
+    for commission in (elsewhere, other_unit, same_centre):
         login_as(commission.members[0].user)
         assert client.get(f"/dossiers/fichiers/{file.id}").status_code == 403
         assert client.get(f"/dossiers/{candidate.id}/E4").status_code == 403
@@ -73,8 +93,63 @@ def test_ccf_juror_of_the_candidates_establishment_reads_the_e5_dossier(
     commission = create_commission(session, unit_code="E5", form="ccf")
     commission.establishment_id = candidate.establishment_id
     db.session.flush()
+    plan(db, commission, candidate, variant_code="ccf_a")
     login_as(commission.members[1].user)
     assert client.get(f"/dossiers/fichiers/{file.id}").status_code == 200
+
+
+def test_juror_reads_nothing_before_planning(app, client, login_as, create_session,
+                                             create_centre, create_candidate,
+                                             create_commission):
+    session = create_session()
+    centre = create_centre(session)
+    candidate = create_candidate(session, centre=centre)
+    file = deposit(app, candidate, "E4", "sommaire")
+    commission = create_commission(session, unit_code="E4", centre=centre)
+    login_as(commission.members[0].user)
+    assert client.get(f"/dossiers/fichiers/{file.id}").status_code == 403
+    assert client.get(f"/dossiers/{candidate.id}/E4").status_code == 403
+
+
+def test_ponctuel_e5_juror_cannot_read_a_ccf_candidates_e5_dossier(
+        app, client, login_as, db, create_session, create_centre, create_candidate,
+        create_commission):
+    session = create_session()
+    centre = create_centre(session)
+    candidate = create_candidate(session, centre=centre, e5_form="ccf")
+    file = deposit(app, candidate, "E5", "fiches_projet")
+    # Not planned yet: the candidate's centre has a ponctuel E5 commission all the same.
+    ponctuel = create_commission(session, unit_code="E5", centre=centre)
+    login_as(ponctuel.members[0].user)
+    assert client.get(f"/dossiers/fichiers/{file.id}").status_code == 403
+    assert client.get(f"/dossiers/{candidate.id}/E5").status_code == 403
+
+
+PARIS_NOON = datetime(2027, 6, 15, 10, 0, tzinfo=UTC)  # 12:00 in Paris (summer time)
+
+
+@pytest.mark.parametrize(("now", "allowed"), [
+    (datetime(2027, 6, 13, 21, 59, tzinfo=UTC), False),  # 13 June, 23:59 Paris: too early
+    (datetime(2027, 6, 13, 22, 0, tzinfo=UTC), True),    # 14 June, 00:00 Paris: the day before
+    (PARIS_NOON, True),                                  # the day of the oral
+    (datetime(2027, 6, 17, 21, 59, tzinfo=UTC), True),   # last oral of the unit: 17 June
+    (datetime(2027, 6, 17, 22, 0, tzinfo=UTC), False),   # 18 June, 00:00 Paris: session over
+])
+def test_juror_reads_from_the_day_before_the_oral_to_the_end_of_the_orals(
+        app, db, create_session, create_centre, create_candidate, create_commission,
+        now, allowed):
+    session = create_session()
+    centre = create_centre(session)
+    candidate, later = create_candidate(session, centre=centre), create_candidate(session,
+                                                                                   centre=centre)
+    commission = create_commission(session, unit_code="E4", centre=centre)
+    plan(db, commission, candidate, at=PARIS_NOON)
+    # Another commission's passage, two days later, ends the unit's oral period.
+    plan(db, create_commission(session, unit_code="E4", centre=centre), later,
+         at=PARIS_NOON + timedelta(days=2))
+    subject = type("Subject", (), {"candidate": candidate, "unit_code": "E4"})
+    juror = commission.members[0].user
+    assert can_read_dossier(juror, subject, now=now) is allowed
 
 
 def test_chef_de_centre_cannot_read_dossiers(app, client, login_as, create_session, create_centre,

@@ -101,17 +101,23 @@ def test_nothing_a_correcteur_reaches_names_a_candidate(app, client, login_as, w
         "candidate_id": e6_world["candidates"][0].id,
         "room_id": e6_world["room"].id, "lot_id": first.id,
         "anonymous_number": copy.anonymous_number, "corrector_id": 1,
-        "token": make_token(secret_key=secret, kind=documents.COPY_KIND,
-                            ids=[e6_world["session"].id, copy.anonymous_number],
-                            content={"n": copy.anonymous_number}),
+        "token": documents.copy_token(copy, e6_world["room"], e6_world["session"],
+                                      e6_world["centre"]),
     }
+    session, room, centre = e6_world["session"], e6_world["room"], e6_world["centre"]
     extra_tokens = [
-        make_token(secret_key=secret, kind=documents.BORDEREAU_KIND,
-                   ids=[e6_world["session"].id],
-                   content=documents.bordereau_content(e6_world["session"].id)),
-        make_token(secret_key=secret, kind=documents.COPY_KIND,
-                   ids=[e6_world["session"].id, other_copy.anonymous_number],
-                   content={"n": other_copy.anonymous_number}),
+        make_token(secret_key=secret, kind=documents.BORDEREAU_KIND, ids=[session.id, 0],
+                   content=documents.bordereau_context(session),
+                   fields=documents.BORDEREAU_FIELDS),
+        # A bordereau and a sheet printed before a change: the "remplacé" pages too.
+        make_token(secret_key=secret, kind=documents.BORDEREAU_KIND, ids=[session.id, 0],
+                   content={}, fields=documents.BORDEREAU_FIELDS),
+        make_token(secret_key=secret, kind=documents.SHEET_KIND, ids=[room.id, 0],
+                   content={}, fields=documents.SHEET_FIELDS),
+        documents.copy_token(other_copy, room, session, centre),
+        # A label whose copy was since given another number.
+        make_token(secret_key=secret, kind=documents.COPY_KIND, ids=[session.id, "AAAA-AAAA", 0],
+                   content={}, fields=documents.LABEL_FIELDS),
     ]
     identities = _identities()
     from exam_app.enrolment.models import Candidate

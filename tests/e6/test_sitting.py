@@ -117,7 +117,7 @@ def test_attendance_sheet_pdf_lists_the_room_with_end_times(client, login_as, e6
     from flask import current_app
 
     from exam_app.e6 import documents
-    token = documents._token(documents.SHEET_KIND, [e6_world["room"].id],
-                             documents.sheet_content(e6_world["room"]))
+    token = documents._token(documents.SHEET_KIND, [e6_world["room"].id, 0],
+                             documents.sheet_context(e6_world["room"]), documents.SHEET_FIELDS)
     payload = read_token(secret_key=current_app.config["SECRET_KEY"], token=token)
     assert verify(payload).status is Status.AUTHENTIC

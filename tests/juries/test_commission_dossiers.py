@@ -9,9 +9,10 @@ from exam_app.clock import utcnow
 from exam_app.dossiers.conformity import decide
 from exam_app.dossiers.models import Decision
 from tests.dossiers.helpers import deposit
+from tests.dossiers.test_access import plan
 
 
-def test_commission_page_lists_its_candidates_for_members_only(app, client, login_as,
+def test_commission_page_lists_its_candidates_for_members_only(app, client, login_as, db,
                                                                create_session, create_centre,
                                                                create_candidate,
                                                                create_commission):
@@ -19,13 +20,17 @@ def test_commission_page_lists_its_candidates_for_members_only(app, client, logi
     centre, other_centre = create_centre(session), create_centre(session)
     mine = create_candidate(session, centre=centre)
     other = create_candidate(session, centre=other_centre)
+    unplanned = create_candidate(session, centre=centre)
     deposit(app, mine, "E4", "sommaire")
     commission = create_commission(session, unit_code="E4", centre=centre)
     outsider = create_commission(session, unit_code="E4", centre=other_centre)
+    plan(db, commission, mine)
     login_as(commission.members[0].user)
     page = client.get(f"/jury/commissions/{commission.id}/dossiers").get_data(as_text=True)
     assert mine.full_name in page
     assert other.full_name not in page
+    # Not planned in this commission: the juror may not open it, so it is not listed.
+    assert unplanned.full_name not in page
     assert f"/dossiers/{mine.id}/E4" in page
     login_as(outsider.members[0].user)
     assert client.get(f"/jury/commissions/{commission.id}/dossiers").status_code == 403
@@ -43,6 +48,8 @@ def test_commission_page_shows_the_conformity_decision(app, client, login_as, db
            comment="", actor=None, now=utcnow() + timedelta(days=400),
            confirm_missing=True, confirm_early=True)
     commission = create_commission(session, unit_code="E4", centre=centre)
+    for candidate in (compliant, undecided):
+        plan(db, commission, candidate)
     login_as(commission.members[0].user)
     page = client.get(f"/jury/commissions/{commission.id}/dossiers").get_data(as_text=True)
     rows = {c.full_name: page.split(c.full_name, 1)[1].split("</tr>", 1)[0]
