@@ -62,7 +62,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_verification_checks()
 
-    from exam_app import cli, formatting
+    from exam_app import cli, clock, formatting
+
+    clock.set_zone_resolver(_request_zone)
 
     cli.register(app)
     formatting.register(app)
@@ -70,6 +72,19 @@ def create_app(config: dict | None = None) -> Flask:
     _register_security_headers(app)
     _register_input_guard(app)
     return app
+
+
+def _request_zone() -> str | None:
+    """The time zone of the session a request is about: the one its URL names, else the
+    latest session (loaders of other objects set theirs with ``clock.use_zone``)."""
+    from flask import has_request_context, request
+
+    from exam_app.enrolment import sessions
+
+    code = None
+    if has_request_context() and request.view_args:
+        code = request.view_args.get("code")
+    return sessions.zone_of(code=code if isinstance(code, str) else None)
 
 
 def template_folder() -> Path:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from exam_app.clock import utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
+from exam_app.enrolment import sessions
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries.grids import carries_mark
@@ -54,8 +55,10 @@ def jurors(commission: Commission) -> list[str]:
 
 def bordereau_content(commission: Commission, rows: list[dict]) -> list:
     """What the bordereau vouches for: who, and each result (mark, ABS or NV)."""
-    return [commission.code, commission.unit_code, jurors(commission),
-            [[r["number"], r["last_name"], r["first_name"], r["result"]] for r in rows]]
+    content = [commission.code, commission.unit_code, jurors(commission),
+               [[r["number"], r["last_name"], r["first_name"], r["result"]] for r in rows]]
+    rules = sessions.rules_content(commission.session, "mark_step", "nv_excludes_interview")
+    return content + [rules] if rules else content
 
 
 def build(commission: Commission, *, now: datetime | None = None) -> document.Printed:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from exam_app.clock import utcnow
 from exam_app.documents.bordereau import jurors
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
+from exam_app.enrolment import sessions
 from exam_app.extensions import db
 from exam_app.juries.grids import carries_mark
 from exam_app.juries.lifecycle import planned_segments, result_label
@@ -97,7 +98,11 @@ def fiche_content(passage: Passage, view: dict) -> list:
                sorted(view["agreed"].items()), view["result"],
                [d["actual"] for d in view["durations"]], view["jurors"]]
     # Only fiches with an exception carry it: the fiches signed before keep their hash.
-    return content + [view["exception"]] if view["exception"] else content
+    content = content + [view["exception"]] if view["exception"] else content
+    # The session's rules the fiche depends on, once changed (enrolment.sessions).
+    rules = sessions.rules_content(passage.commission.session, "mark_step",
+                                   "nv_excludes_interview")
+    return content + [rules] if rules else content
 
 
 def is_final(passage: Passage, view: dict) -> bool:

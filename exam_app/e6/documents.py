@@ -6,11 +6,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import render_template
 
+from exam_app.clock import zone
 from exam_app.e6.definition import E6
 from exam_app.e6.models import E6Copy
 from exam_app.e6.release import release_of
 from exam_app.e6.results import e6_results
 from exam_app.e6.sitting import centre_label_copies, room_roster
+from exam_app.enrolment import sessions
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.extensions import db
 from exam_app.printing.pdf import render_pdf
@@ -36,13 +38,16 @@ def labels_pdf(*, centre: Centre, session: ExamSession) -> bytes:
         labels.append({"number": copy.anonymous_number, "room": room.name if room else "",
                        "qr": qr_svg(_verify_url(token))})
     sheets = [labels[i:i + LABELS_PER_SHEET] for i in range(0, len(labels), LABELS_PER_SHEET)]
-    html = render_template("print/e6_labels.html", centre=centre, session=session,
-                           sheets=sheets)
+    with zone(session.timezone):
+        html = render_template("print/e6_labels.html", centre=centre, session=session,
+                               sheets=sheets)
     return render_pdf(html)
 
 
-def sheet_content(room) -> list[str]:
-    return [line.candidate.number for line in room_roster(room, room.centre.session)]
+def sheet_content(room) -> list:
+    content = [line.candidate.number for line in room_roster(room, room.centre.session)]
+    rules = sessions.rules_content(room.centre.session, "e6_duration_minutes")
+    return content + [rules] if rules else content
 
 
 def attendance_sheet_pdf(*, room) -> bytes:
@@ -50,8 +55,9 @@ def attendance_sheet_pdf(*, room) -> bytes:
     session = room.centre.session
     roster = room_roster(room, session)
     token = _token(SHEET_KIND, [room.id], [line.candidate.number for line in roster])
-    html = render_template("print/e6_emargement.html", room=room, centre=room.centre,
-                           session=session, roster=roster, qr=qr_svg(_verify_url(token)))
+    with zone(session.timezone):
+        html = render_template("print/e6_emargement.html", room=room, centre=room.centre,
+                               session=session, roster=roster, qr=qr_svg(_verify_url(token)))
     return render_pdf(html)
 
 
@@ -80,7 +86,9 @@ def bordereau_rows(session_id: int) -> list[tuple[Centre | None, list[tuple[Cand
 
 
 def bordereau_content(session_id: int) -> list:
-    return [[c.number, r] for _, rows in bordereau_rows(session_id) for c, r in rows]
+    content = [[c.number, r] for _, rows in bordereau_rows(session_id) for c, r in rows]
+    rules = sessions.rules_content(db.session.get(ExamSession, session_id), "mark_step")
+    return content + [rules] if rules else content
 
 
 def bordereau_pdf(*, session: ExamSession) -> bytes:
@@ -95,9 +103,10 @@ def bordereau_pdf(*, session: ExamSession) -> bytes:
             "absent": sum(1 for _, r in rows if r == "ABS"),
             "nv": sum(1 for _, r in rows if r == "NV"),
         })
-    html = render_template("print/e6_bordereau.html", session=session, blocks=blocks,
-                           release=release_of(session.id),
-                           qr=qr_svg(_verify_url(token)))
+    with zone(session.timezone):
+        html = render_template("print/e6_bordereau.html", session=session, blocks=blocks,
+                               release=release_of(session.id),
+                               qr=qr_svg(_verify_url(token)))
     return render_pdf(html)
 
 

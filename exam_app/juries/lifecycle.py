@@ -12,7 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from exam_app.audit.services import record
-from exam_app.clock import PARIS, utcnow
+from exam_app.clock import local_zone, utcnow
 from exam_app.dossiers import validity
 from exam_app.extensions import db
 from exam_app.juries import timer
@@ -95,7 +95,7 @@ def require_conformity_decided(passage: Passage) -> None:
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """UTC bounds of a Europe/Paris day."""
-    start = datetime.combine(day, time(0, 0), PARIS)
+    start = datetime.combine(day, time(0, 0), local_zone())
     return start, start + timedelta(days=1)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from flask import render_template
 
-from exam_app.clock import utcnow
+from exam_app.clock import utcnow, zone
 
 
 @dataclass
@@ -22,6 +22,9 @@ class Printed:
 
 def render(template: str, *, title: str, session, centre=None, now: datetime | None = None,
            provisional: bool = False, **context) -> str:
-    """Render a print template with the common header/footer values."""
-    return render_template(template, doc_title=title, doc_session=session, doc_centre=centre,
-                           generated_at=now or utcnow(), provisional=provisional, **context)
+    """Render a print template with the common header/footer values; its dates and times
+    are printed in the session's time zone."""
+    with zone(getattr(session, "timezone", None)):
+        return render_template(template, doc_title=title, doc_session=session,
+                               doc_centre=centre, generated_at=now or utcnow(),
+                               provisional=provisional, **context)
