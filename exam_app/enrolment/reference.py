@@ -355,7 +355,8 @@ def import_centres(*, session: ExamSession, data: bytes, actor, max_rows: int,
 def save_centre(*, session: ExamSession, actor, code: str, name: str, address: str = "",
                 postal_code: str = "", city: str = "", room: str = "", capacity="",
                 workstations="") -> Centre:
-    """Create or update one centre (and, when named, one of its rooms): the form's row."""
+    """Create or update one centre (and, when named, one of its rooms): the form's row;
+    an empty field keeps the current value."""
     cells = {"code": code, "name": name, "address": address, "postal_code": postal_code,
              "city": city, "room": room, "capacity": str(capacity or "").strip(),
              "workstations": str(workstations or "").strip()}
@@ -368,7 +369,8 @@ def save_centre(*, session: ExamSession, actor, code: str, name: str, address: s
         return values
 
     values = _first_error(check)
-    spec = _CentreSpec(0, {k: values[k] for k in ("code", *CENTRE_FIELDS)},
+    # As in a file: an empty cell keeps the centre's current value.
+    spec = _CentreSpec(0, {k: values[k] for k in ("code", *CENTRE_FIELDS) if values[k]},
                        {values["room"]["name"]: values["room"]} if values["room"] else {})
     tally = _apply_centres(session, {values["code"]: spec})
     if tally["changes"]:
