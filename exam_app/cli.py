@@ -1,5 +1,6 @@
 """Flask commands: ``flask --app exam_app demo | import-candidates | create-user |
-create-session | edit-session | set-unit-dates | import-establishments | import-centres``."""
+create-session | edit-session | set-unit-dates | import-establishments | import-centres |
+import-people``."""
 
 from __future__ import annotations
 
@@ -384,9 +385,23 @@ def import_centres_command(file: Path, session_code: str | None) -> None:
         max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
 
 
+@click.command("import-people")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--session", "session_code", default=None)
+def import_people_command(file: Path, session_code: str | None) -> None:
+    """Importe les personnes et leurs rôles (Nom ; Prénom ; Courriel ; Rôle ; UAI ;
+    Entreprise ; Centre), tout ou rien. Les comptes restent à activer."""
+    from exam_app.enrolment import people
+
+    session = _session(session_code)
+    _import_reference(file, lambda data, name: people.import_people(
+        session=session, data=data, actor=None,
+        max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
+
+
 def register(app: Flask) -> None:
     for command in (demo_command, import_candidates_command, create_user_command,
                     print_pack_command, create_session_command, edit_session_command,
                     set_unit_dates_command, import_establishments_command,
-                    import_centres_command):
+                    import_centres_command, import_people_command):
         app.cli.add_command(command)

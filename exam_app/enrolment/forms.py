@@ -113,3 +113,21 @@ class CentreForm(FlaskForm):
     capacity = StringField("Capacité de la salle", render_kw={"inputmode": "numeric"})
     workstations = StringField("Postes informatiques E5", render_kw={"inputmode": "numeric"})
 
+
+
+class PersonForm(FlaskForm):
+    last_name = StringField("Nom", validators=[InputRequired("Indiquez le nom.")],
+                            render_kw={"maxlength": 100})
+    first_name = StringField("Prénom", validators=[InputRequired("Indiquez le prénom.")],
+                             render_kw={"maxlength": 100})
+    email = StringField("Courriel", validators=[InputRequired("Indiquez l'adresse électronique.")],
+                        render_kw={"maxlength": 120, "type": "email", "autocomplete": "off"})
+    role = SelectField("Rôle", choices=[
+        SelectChoice("enseignant", "Enseignant (juré)"),
+        SelectChoice("professionnel", "Professionnel (juré)"),
+        SelectChoice("correcteur", "Correcteur (E6)"),
+        SelectChoice("chef de centre", "Chef de centre"),
+        SelectChoice("gestionnaire", "Gestionnaire")])
+    uai = StringField("UAI de l'établissement (enseignant)", render_kw={"maxlength": 8})
+    company = StringField("Entreprise (professionnel)", render_kw={"maxlength": 200})
+    centre = StringField("Code du centre (chef de centre)", render_kw={"maxlength": 20})

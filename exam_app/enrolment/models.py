@@ -206,6 +206,21 @@ class Establishment(db.Model):
     )
 
 
+class PersonProfile(db.Model):
+    """What set-up knows of a juror beyond their account: a teacher's establishment, a
+    professional's company (conflicts of interest are checked against them)."""
+
+    __tablename__ = "person_profile"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    establishment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("establishment.id", ondelete="SET NULL"))
+    company: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    establishment: Mapped[Establishment | None] = relationship()
+
+
 def search_key(*parts: str | None) -> str:
     """Upper-case, accent-free text for accent-insensitive search."""
     text = " ".join(p for p in parts if p)

@@ -12,13 +12,14 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from exam_app.accounts.models import Role
-from exam_app.enrolment import reference, services, sessions
+from exam_app.accounts.models import Role, RoleAssignment, User
+from exam_app.enrolment import people, reference, services, sessions
 from exam_app.enrolment.blueprint import bp
 from exam_app.enrolment.forms import (
     CentreForm,
     EstablishmentForm,
     IdentityForm,
+    PersonForm,
     ReferenceImportForm,
     RulesForm,
     SessionForm,
@@ -307,3 +308,60 @@ def import_centres(code: str):
         return redirect(done)
     return render_template("enrolment/reference_import.html", form=form, report=report,
                            kind="centres", session=session), status
+
+
+@bp.route("/gestion/sessions/<code>/personnes", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def people_page(code: str):
+    """The session's jurors, correcteurs, chefs de centre and gestionnaires; add one."""
+    session = session_or_404(code)
+    form = PersonForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            saved = people.save_person(
+                session=session, actor=current_user, last_name=form.last_name.data,
+                first_name=form.first_name.data, email=form.email.data, role=form.role.data,
+                uai=form.uai.data or "", company=form.company.data or "",
+                centre=form.centre.data or "")
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            session = session_or_404(code)
+            _show_error(form, error)
+            status = error.status
+        except IntegrityError:
+            db.session.rollback()
+            session = session_or_404(code)
+            flash("Cette personne vient d'être enregistrée par ailleurs : rechargez la page.",
+                  "error")
+            status = 409
+        else:
+            flash(f"{saved.first_name} {saved.last_name} enregistré(e).", "success")
+            return redirect(url_for("enrolment.people_page", code=session.code))
+    elif request.method == "POST":
+        status = 400
+    staff = db.session.scalars(
+        sa.select(User).where(User.id.in_(sa.select(RoleAssignment.user_id).where(
+            RoleAssignment.role != Role.CANDIDAT.value)))
+        .order_by(User.last_name, User.first_name)).all()
+    profiles = people.profiles([u.id for u in staff])
+    return render_template("enrolment/people.html", session=session, form=form, staff=staff,
+                           profiles=profiles), status
+
+
+@bp.route("/gestion/sessions/<code>/personnes/import", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def import_people(code: str):
+    """Import people and their roles from a CSV file, all or nothing."""
+    session = session_or_404(code)
+    form = ReferenceImportForm()
+    report, status, done = _run_import(
+        form, lambda data, name: people.import_people(
+            session=session, data=data, actor=current_user, filename=name,
+            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
+        done=url_for("enrolment.people_page", code=session.code))
+    if done:
+        return redirect(done)
+    return render_template("enrolment/reference_import.html", form=form, report=report,
+                           kind="people", session=session), status

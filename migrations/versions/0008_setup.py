@@ -4,7 +4,8 @@ Issue 13, items 1 and 2: an académie sets up its own session. Establishments
 get a kind (lycée public/privé, CFA, GRETA, other; existing rows: other),
 centres get rooms (seats and E5 workstations), and each unit of a session gets
 its dates besides the deposit deadline (deposit opening, orals period, written
-exam start).
+exam start). People imported for set-up get a profile: a teacher's establishment,
+a professional's company.
 
 Revision ID: 0008_setup
 Revises: 0007_passage_start_exception
@@ -61,7 +62,18 @@ def upgrade():
     )
 
 
+    op.create_table('person_profile',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('establishment_id', sa.Integer(), nullable=True),
+    sa.Column('company', sa.String(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['establishment_id'], ['establishment.id'], name=op.f('fk_person_profile_establishment_id_establishment'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_person_profile_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_person_profile'))
+    )
+
+
 def downgrade():
+    op.drop_table('person_profile')
     op.drop_table('unit_calendar')
     op.drop_table('centre_room')
     with op.batch_alter_table('establishment', schema=None) as batch_op:

@@ -116,6 +116,8 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "enrolment.centres": {"GET": {G: 200}, "POST": {G: 400}},
     "enrolment.import_centres": {"GET": {G: 200}, "POST": {G: 400}},
     "enrolment.session_settings": {"GET": {G: 200}, "POST": {G: 400}},
+    "enrolment.people_page": {"GET": {G: 200}, "POST": {G: 400}},
+    "enrolment.import_people": {"GET": {G: 200}, "POST": {G: 400}},
     "juries.commissions": SESSION,
     "juries.board": SESSION,
     "dossiers.deadlines": {"GET": {G: 200}, "POST": {G: 400}},
