@@ -78,13 +78,18 @@ def _request_zone() -> str | None:
     """The time zone of the session a request is about: the one its URL names, else the
     latest session (loaders of other objects set theirs with ``clock.use_zone``)."""
     from flask import has_request_context, request
+    from sqlalchemy.exc import SQLAlchemyError
 
     from exam_app.enrolment import sessions
 
     code = None
     if has_request_context() and request.view_args:
         code = request.view_args.get("code")
-    return sessions.zone_of(code=code if isinstance(code, str) else None)
+    try:
+        return sessions.zone_of(code=code if isinstance(code, str) else None)
+    except SQLAlchemyError:
+        # An error page after a failed transaction still renders (in the default zone).
+        return None
 
 
 def template_folder() -> Path:

@@ -55,9 +55,6 @@ class ExamSession(db.Model):
     e4_fiche_max_pages: Mapped[int | None] = mapped_column(default=None)
     e6_duration_minutes: Mapped[int] = mapped_column(default=240)
     nv_excludes_interview: Mapped[bool] = mapped_column(default=True)
-    # How many times the rules were changed after creation (enrolment.sessions.change_rules):
-    # from the first change on, printed documents carry the rules they depend on.
-    rules_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     centres: Mapped[list[Centre]] = relationship(
         back_populates="session", order_by="Centre.code", cascade="all, delete-orphan"

@@ -239,7 +239,6 @@ def change_rules(*, session: ExamSession, actor, reason: str = "",
     before = _snapshot(session, changed)
     for key, value in changed.items():
         setattr(session, key, value)
-    session.rules_version += 1
     db.session.flush()
     record(actor=actor, action="session.rules_change", object_type="exam_session",
            object_id=session.id, session_id=session.id, before=before,
@@ -247,13 +246,18 @@ def change_rules(*, session: ExamSession, actor, reason: str = "",
     return sorted(changed)
 
 
+# The rules' defaults (the model's): a document's signed content names a rule only once it
+# differs, so that the documents signed before rules were editable keep their hash.
+RULE_DEFAULTS = {"mark_step": Decimal("0.5"), "internship_min_days": 70,
+                 "e4_fiche_max_pages": None, "e6_duration_minutes": 240,
+                 "nv_excludes_interview": True}
+
+
 def rules_content(session: ExamSession, *names: str) -> list:
     """The rules a printed document depends on, for its signed content: changing one of
-    them makes that document verify as superseded. Empty until the rules are first
-    changed, so that documents signed before this existed keep their hash."""
-    if not session.rules_version:
-        return []
-    return [[name, str(getattr(session, name))] for name in names]
+    them makes that document verify as superseded (a rule at its default is left out)."""
+    return [[name, str(getattr(session, name))] for name in names
+            if getattr(session, name) != RULE_DEFAULTS[name]]
 
 
 # --- unit dates -------------------------------------------------------------------------

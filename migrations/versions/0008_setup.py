@@ -23,9 +23,6 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('exam_session', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('rules_version', sa.Integer(), server_default='0',
-                                      nullable=False))
     with op.batch_alter_table('establishment', schema=None) as batch_op:
         batch_op.add_column(sa.Column('kind', sa.Enum('lycee_public', 'lycee_prive', 'cfa', 'greta',
                                                       'autre', name='establishmentkind',
@@ -79,5 +76,3 @@ def downgrade():
     with op.batch_alter_table('establishment', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_establishment_kind_known'), type_='check')
         batch_op.drop_column('kind')
-    with op.batch_alter_table('exam_session', schema=None) as batch_op:
-        batch_op.drop_column('rules_version')

@@ -58,11 +58,12 @@ def test_a_used_rule_changed_with_a_reason_supersedes_the_fiche_and_bordereau(
     assert "Document authentique et à jour." in _verify(client, reprinted)
 
 
-def test_a_rule_the_document_does_not_print_leaves_it_authentic_until_rules_change(
+def test_changing_a_rule_the_fiche_does_not_depend_on_leaves_it_authentic(
         jury_day, client, app):
-    passage = jury_day["passages"][0]
+    finalize(jury_day["passages"][0], "14,5")
     with app.test_request_context("/", base_url="https://examens.example/"):
-        printed = _url(convocation.build(passage, now=T0))
+        printed = _url(evaluation.build(jury_day["passages"][0], now=T0 + timedelta(hours=2)))
     sessions.change_rules(session=jury_day["session"], actor=jury_day["gestionnaire"],
-                          internship_min_days=84, reason="Nouvelle circulaire")
+                          internship_min_days=84, e6_duration_minutes=300,
+                          reason="Nouvelle circulaire")
     assert "Document authentique et à jour." in _verify(client, printed)

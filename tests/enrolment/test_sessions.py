@@ -44,8 +44,7 @@ def test_create_session_stores_identity_default_rules_and_audits(db, session, ge
     assert (session.code, session.name, session.academie, session.year, session.timezone) == (
         "SAM-2027-LYON", "BTS SAM 2027", "Académie de Lyon", 2027, "Europe/Paris")
     assert (session.mark_step, session.internship_min_days, session.e6_duration_minutes,
-            session.nv_excludes_interview, session.rules_version) == (
-        Decimal("0.5"), 70, 240, True, 0)
+            session.nv_excludes_interview) == (Decimal("0.5"), 70, 240, True)
     [event] = _events(db, "session.create")
     assert (event.actor_id, event.session_id, event.after["code"], event.after["timezone"]) == (
         gestion.id, session.id, "SAM-2027-LYON", "Europe/Paris")
@@ -184,8 +183,7 @@ def test_an_unused_rule_changes_without_a_reason_and_is_audited(db, session, ges
     changed = sessions.change_rules(session=session, actor=gestion, mark_step="0,25",
                                     e6_duration_minutes=300, internship_min_days=70)
     assert changed == ["e6_duration_minutes", "mark_step"]
-    assert (session.mark_step, session.e6_duration_minutes, session.rules_version) == (
-        Decimal("0.25"), 300, 1)
+    assert (session.mark_step, session.e6_duration_minutes) == (Decimal("0.25"), 300)
     [event] = _events(db, "session.rules_change")
     assert event.before == {"mark_step": "0.50", "e6_duration_minutes": 240}
     assert event.after == {"mark_step": "0.25", "e6_duration_minutes": 300, "used": []}
@@ -218,11 +216,14 @@ def test_printing_a_pack_counts_as_using_every_rule(db, session, gestion):
     assert set(sessions.rules_in_use(session).values()) == {True}
 
 
-def test_rules_content_is_empty_until_a_rule_changes(db, session, gestion):
-    assert sessions.rules_content(session, "mark_step") == []
+def test_rules_content_names_only_the_rules_that_differ_from_their_default(db, session,
+                                                                          gestion):
+    assert sessions.rules_content(session, "mark_step", "e6_duration_minutes") == []
     sessions.change_rules(session=session, actor=gestion, mark_step="1")
     assert sessions.rules_content(session, "mark_step", "e6_duration_minutes") == [
-        ["mark_step", "1"], ["e6_duration_minutes", "240"]]
+        ["mark_step", "1"]]
+    sessions.change_rules(session=session, actor=gestion, internship_min_days=84)
+    assert sessions.rules_content(session, "e6_duration_minutes") == []
 
 
 def test_two_saves_are_serialised_on_the_session_row(db, session, gestion):
