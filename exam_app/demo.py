@@ -109,10 +109,14 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
 def _session_and_places() -> tuple[ExamSession, list[Centre], list[Establishment]]:
     """The demo session, its centres, and its establishments (reused when already known),
     created through the set-up services a gestionnaire uses (issue 13)."""
+    from exam_app.clock import to_local, utcnow
     from exam_app.enrolment import reference, sessions
 
+    # The demo's deposit deadlines fall 30 days from now (dossiers.demo), and a session's
+    # dates must fall in its year: a demo loaded after 2027 takes the deadlines' year.
+    year = max(2027, to_local(utcnow() + timedelta(days=31)).year)
     session = sessions.create_session(actor=None, code=DEMO_CODE, name="BTS SAM 2027",
-                                      academie="Académie de Lyon", year=2027,
+                                      academie="Académie de Lyon", year=year,
                                       rules={"e4_fiche_max_pages": 2})
     centres = [reference.save_centre(session=session, actor=None, code=c, name=n, address=a,
                                      postal_code=p, city=v, room="Salle 101", capacity=40,
