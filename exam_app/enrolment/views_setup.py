@@ -347,7 +347,8 @@ def people_page(code: str):
         .order_by(User.last_name, User.first_name)).all()
     profiles = people.profiles([u.id for u in staff])
     return render_template("enrolment/people.html", session=session, form=form, staff=staff,
-                           profiles=profiles), status
+                           profiles=profiles,
+                           centre_codes={c.id: c.code for c in session.centres}), status
 
 
 @bp.route("/gestion/sessions/<code>/personnes/import", methods=["GET", "POST"])

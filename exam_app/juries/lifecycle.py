@@ -94,7 +94,7 @@ def require_conformity_decided(passage: Passage) -> None:
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """UTC bounds of a Europe/Paris day."""
+    """UTC bounds of a day in the session's time zone (clock.local_zone)."""
     start = datetime.combine(day, time(0, 0), local_zone())
     return start, start + timedelta(days=1)
 

@@ -144,7 +144,7 @@ def _swap_choices(commission: Commission) -> list[tuple[int, str]]:
 @bp.route("/gestion/passages/<int:passage_id>/deplacer", methods=["POST"])
 @roles_required(Role.GESTIONNAIRE)
 def move(passage_id: int):
-    """Move a passage to another time (Europe/Paris)."""
+    """Move a passage to another time (in the session's time zone)."""
     passage = passage_for_manager_or_403(passage_id)
     form = MoveForm()
     target = url_for("juries.planning", commission_id=passage.commission_id)

@@ -137,6 +137,7 @@ def test_people_page_upload_and_roles(client, db, world, login_as, create_user):
     assert response.status_code == 302
     page = client.get(f"/gestion/sessions/{code}/personnes").get_data(as_text=True)
     assert "Transports Rhône" in page and "Lycée Édouard-Herriot" in page
+    assert "Chef de centre (LYO01)" in page
     login_as(create_user(Role.CORRECTEUR))
     assert client.get(f"/gestion/sessions/{code}/personnes").status_code == 403
 
