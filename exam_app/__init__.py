@@ -63,7 +63,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_verification_checks()
 
-    from exam_app import cli, formatting
+    from exam_app import cli, clock, formatting
+
+    clock.set_zone_resolver(_request_zone)
 
     cli.register(app)
     formatting.register(app)
@@ -85,6 +87,24 @@ def _trust_proxies(app: Flask) -> None:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0,
                                 x_port=0, x_prefix=0)
+
+
+def _request_zone() -> str | None:
+    """The time zone of the session a request is about: the one its URL names, else the
+    latest session (loaders of other objects set theirs with ``clock.use_zone``)."""
+    from flask import has_request_context, request
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from exam_app.enrolment import sessions
+
+    code = None
+    if has_request_context() and request.view_args:
+        code = request.view_args.get("code")
+    try:
+        return sessions.zone_of(code=code if isinstance(code, str) else None)
+    except SQLAlchemyError:
+        # An error page after a failed transaction still renders (in the default zone).
+        return None
 
 
 def template_folder() -> Path:

@@ -1,4 +1,6 @@
-"""Flask commands: ``flask --app exam_app demo | import-candidates | create-user``."""
+"""Flask commands: ``flask --app exam_app demo | import-candidates | create-user |
+create-session | edit-session | set-unit-dates | import-establishments | import-centres |
+import-people``."""
 
 from __future__ import annotations
 
@@ -198,7 +200,215 @@ def print_pack_command(centre_code: str, day, output: Path, session_code: str | 
     click.echo(f"Lot écrit dans {output} ({output.stat().st_size} octets).")
 
 
+# --- session set-up (issue 13): the same services as the pages ---------------------------
+
+def _session(code: str | None):
+    from exam_app.enrolment.services import UnknownSession, resolve_session
+
+    try:
+        return resolve_session(code)
+    except UnknownSession as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _apply(change) -> object:
+    """Run a set-up service and commit, or roll back and say why in French (exit 1)."""
+    from exam_app.errors import ServiceError
+
+    try:
+        result = change()
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    except IntegrityError:
+        db.session.rollback()
+        raise click.ClickException("Une autre opération a enregistré les mêmes données au même "
+                                   "moment : rien n'a été changé. Relancez la commande.") from None
+    return result
+
+
+@click.command("create-session")
+@click.option("--code", required=True, help="Code de la session, ex. SAM-2027-LYON.")
+@click.option("--name", required=True, help="Libellé imprimé sur les documents.")
+@click.option("--academie", required=True, help="Ex. « Académie de Lyon ».")
+@click.option("--year", required=True, help="Année des épreuves.")
+@click.option("--timezone", default="Europe/Paris", show_default=True,
+              help="Fuseau horaire IANA de la session.")
+def create_session_command(code, name, academie, year, timezone) -> None:
+    """Crée une session d'examen (règles par défaut)."""
+    from exam_app.enrolment import sessions
+
+    session = _apply(lambda: sessions.create_session(actor=None, code=code, name=name,
+                                                     academie=academie, year=year,
+                                                     timezone=timezone))
+    click.echo(f"Session {session.code} créée ({session.name}, {session.timezone}).")
+
+
+RULE_OPTIONS = {"mark_step": "--mark-step", "internship_min_days": "--internship-min-days",
+                "e4_fiche_max_pages": "--e4-fiche-max-pages",
+                "e6_duration_minutes": "--e6-duration", "nv_excludes_interview": "--nv-rule"}
+
+
+@click.command("edit-session")
+@click.option("--session", "session_code", default=None,
+              help="Code de la session (facultatif s'il n'y en a qu'une).")
+@click.option("--name", default=None)
+@click.option("--academie", default=None)
+@click.option("--year", default=None)
+@click.option("--timezone", default=None, help="Fuseau horaire IANA.")
+@click.option("--mark-step", default=None, help="Pas de notation : 0.25, 0.5 ou 1.")
+@click.option("--internship-min-days", default=None, help="Durée minimale de stage (jours).")
+@click.option("--e4-fiche-max-pages", default=None,
+              help="Pages max. par fiche E4 (« aucun » : circulaire nationale).")
+@click.option("--e6-duration", "e6_duration_minutes", default=None,
+              help="Durée de l'E6 (minutes).")
+@click.option("--nv-rule", "nv_excludes_interview", default=None,
+              type=click.Choice(["non-interroge", "interroge"]),
+              help="Candidat au dossier non valide : non interrogé ou interrogé.")
+@click.option("--reason", default="", help="Motif (obligatoire pour une règle déjà appliquée).")
+def edit_session_command(session_code, reason, **values) -> None:
+    """Modifie une session : libellé, académie, année, fuseau, règles."""
+    from exam_app.enrolment import sessions
+
+    session = _session(session_code)
+    given = {k: v for k, v in values.items() if v is not None}
+    if given.get("e4_fiche_max_pages") == "aucun":
+        given["e4_fiche_max_pages"] = None
+    if "nv_excludes_interview" in given:
+        given["nv_excludes_interview"] = given["nv_excludes_interview"] == "non-interroge"
+    identity = {k: v for k, v in given.items() if k in sessions.IDENTITY}
+    rules = {k: v for k, v in given.items() if k in sessions.RULES}
+    if not given:
+        raise click.ClickException("Rien à modifier : indiquez au moins une option.")
+
+    def change():
+        changed = sessions.update_identity(session=session, actor=None, **identity)
+        return changed + sessions.change_rules(session=session, actor=None, reason=reason,
+                                               **rules)
+
+    changed = _apply(change)
+    click.echo(f"Session {session.code} : " + (", ".join(changed) + " modifié(s)."
+                                               if changed else "aucun changement."))
+
+
+def _local_datetime(text: str | None, zone):
+    from datetime import datetime
+
+    if not text:
+        return None
+    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"):
+        try:
+            return datetime.strptime(text, pattern).replace(tzinfo=zone)
+        except ValueError:
+            continue
+    raise click.ClickException(f"« {text} » : date et heure attendues sous la forme "
+                               "AAAA-MM-JJ HH:MM (heure de la session).")
+
+
+def _day(text: str | None):
+    from datetime import date
+
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise click.ClickException(f"« {text} » : date attendue sous la forme AAAA-MM-JJ.") \
+            from None
+
+
+@click.command("set-unit-dates")
+@click.option("--session", "session_code", default=None)
+@click.option("--unit", "unit_code", required=True, help="Épreuve : E4, E5 ou E6.")
+@click.option("--deposit-opens", default=None, help="Ouverture des dépôts (AAAA-MM-JJ HH:MM).")
+@click.option("--deadline", default=None, help="Date limite de dépôt (AAAA-MM-JJ HH:MM).")
+@click.option("--orals-start", default=None, help="Premier jour des oraux (AAAA-MM-JJ).")
+@click.option("--orals-end", default=None, help="Dernier jour des oraux (AAAA-MM-JJ).")
+@click.option("--written", default=None, help="Début de l'épreuve écrite (AAAA-MM-JJ HH:MM).")
+def set_unit_dates_command(session_code, unit_code, deposit_opens, deadline, orals_start,
+                           orals_end, written) -> None:
+    """Fixe les dates d'une épreuve (heure de la session) ; une date omise est effacée."""
+    from zoneinfo import ZoneInfo
+
+    from exam_app.enrolment import sessions
+
+    session = _session(session_code)
+    zone = ZoneInfo(session.timezone)
+    _apply(lambda: sessions.set_unit_dates(
+        session=session, actor=None, unit_code=unit_code.upper(),
+        deposit_opens_at=_local_datetime(deposit_opens, zone),
+        deposit_deadline_at=_local_datetime(deadline, zone),
+        orals_start_on=_day(orals_start), orals_end_on=_day(orals_end),
+        written_at=_local_datetime(written, zone)))
+    click.echo(f"Dates de l'épreuve {unit_code.upper()} enregistrées dans {session.code}.")
+
+
+def _import_reference(file: Path, run) -> None:
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    if file.stat().st_size > limit:
+        raise click.ClickException(
+            f"Le fichier dépasse {limit // (1024 * 1024)} Mo : découpez-le. Rien n'a été importé.")
+    report = _apply(lambda: _checked(run(file.read_bytes(), file.name)))
+    click.echo(f"Import terminé : {report.created} créé(s), {report.updated} mis à jour, "
+               f"{report.unchanged} inchangé(s)"
+               + (f" ; salles : {report.rooms_created} créée(s), {report.rooms_updated} mise(s) "
+                  "à jour" if report.rooms_created or report.rooms_updated else "") + ".")
+
+
+def _checked(report):
+    """The report of a valid import; a refused one is printed and ends the command (1)."""
+    if report.ok:
+        return report
+    db.session.rollback()
+    click.echo(f"Import refusé : {report.error_count} erreur(s). Rien n'a été importé.", err=True)
+    for error in report.errors:
+        click.echo(f"  {error}", err=True)
+    if report.error_count > len(report.errors):
+        click.echo(f"  … et {report.error_count - len(report.errors)} autres.", err=True)
+    sys.exit(1)
+
+
+@click.command("import-establishments")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_establishments_command(file: Path) -> None:
+    """Importe les établissements d'un fichier CSV (UAI ; Nom ; Type ; Ville), tout ou rien."""
+    from exam_app.enrolment import reference
+
+    _import_reference(file, lambda data, name: reference.import_establishments(
+        data=data, actor=None, max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
+
+
+@click.command("import-centres")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--session", "session_code", default=None)
+def import_centres_command(file: Path, session_code: str | None) -> None:
+    """Importe les centres et leurs salles d'un fichier CSV, tout ou rien."""
+    from exam_app.enrolment import reference
+
+    session = _session(session_code)
+    _import_reference(file, lambda data, name: reference.import_centres(
+        session=session, data=data, actor=None,
+        max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
+
+
+@click.command("import-people")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--session", "session_code", default=None)
+def import_people_command(file: Path, session_code: str | None) -> None:
+    """Importe les personnes et leurs rôles (Nom ; Prénom ; Courriel ; Rôle ; UAI ;
+    Entreprise ; Centre), tout ou rien. Les comptes restent à activer."""
+    from exam_app.enrolment import people
+
+    session = _session(session_code)
+    _import_reference(file, lambda data, name: people.import_people(
+        session=session, data=data, actor=None,
+        max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
+
+
 def register(app: Flask) -> None:
     for command in (demo_command, import_candidates_command, create_user_command,
-                    print_pack_command):
+                    print_pack_command, create_session_command, edit_session_command,
+                    set_unit_dates_command, import_establishments_command,
+                    import_centres_command, import_people_command):
         app.cli.add_command(command)

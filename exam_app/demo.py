@@ -107,21 +107,37 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
 
 
 def _session_and_places() -> tuple[ExamSession, list[Centre], list[Establishment]]:
-    """The demo session, its centres, and its establishments (reused when already known)."""
-    session = ExamSession(code=DEMO_CODE, name="BTS SAM 2027", academie="Académie de Lyon",
-                          year=2027, e4_fiche_max_pages=2)
-    db.session.add(session)
-    centres = [Centre(session=session, code=c, name=n, address=a, postal_code=p, city=v)
+    """The demo session, its centres, and its establishments (reused when already known),
+    created through the set-up services a gestionnaire uses (issue 13)."""
+    from exam_app.clock import to_local, utcnow
+    from exam_app.enrolment import reference, sessions
+
+    # The demo's deposit deadlines fall 30 days from now (dossiers.demo), and a session's
+    # dates must fall in its year: a demo loaded after 2027 takes the deadlines' year.
+    year = max(2027, to_local(utcnow() + timedelta(days=31)).year)
+    session = sessions.create_session(actor=None, code=DEMO_CODE, name="BTS SAM 2027",
+                                      academie="Académie de Lyon", year=year,
+                                      rules={"e4_fiche_max_pages": 2})
+    centres = [reference.save_centre(session=session, actor=None, code=c, name=n, address=a,
+                                     postal_code=p, city=v, room="Salle 101", capacity=40,
+                                     workstations=12)
                for c, n, a, p, v in CENTRES]
-    db.session.add_all(centres)
     known = {e.uai: e for e in db.session.scalars(sa.select(Establishment))}
     establishments = []
     for uai, name, city, _, _ in ESTABLISHMENTS:
-        establishment = known.get(uai) or Establishment(uai=uai, name=name, city=city)
-        db.session.add(establishment)
+        establishment = known.get(uai) or reference.save_establishment(
+            actor=None, uai=uai, name=name, kind=_kind(name), city=city)
         establishments.append(establishment)
     db.session.flush()
     return session, centres, establishments
+
+
+def _kind(name: str) -> str:
+    """The demo establishment's kind, from its name."""
+    for word, kind in (("CFA", "cfa"), ("GRETA", "greta"), ("privé", "lycee_prive")):
+        if word in name:
+            return kind
+    return "lycee_public"
 
 
 def _candidates(rng: random.Random, *, session: ExamSession, centres: list[Centre],

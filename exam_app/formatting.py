@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Flask
 
-from exam_app.clock import to_local
+from exam_app.clock import display_zone_name, to_local
 
 DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 MONTHS = (
@@ -35,11 +35,26 @@ def short_date(value: date | datetime | None) -> str:
 
 
 def local_datetime(value: datetime | None) -> str:
-    """'12/05/2027 à 14 h 05' in Europe/Paris."""
+    """'12/05/2027 à 14 h 05' in the display zone (the session's time zone)."""
     if value is None:
         return ""
     local = to_local(value)
     return f"{local:%d/%m/%Y} à {local:%H} h {local:%M}"
+
+
+ZONE_PLACES = {
+    "Europe/Paris": "Paris", "America/Cayenne": "Cayenne", "America/Martinique": "la Martinique",
+    "America/Guadeloupe": "la Guadeloupe", "Indian/Reunion": "La Réunion",
+    "Indian/Mayotte": "Mayotte", "Pacific/Noumea": "Nouméa", "Pacific/Tahiti": "Tahiti",
+    "America/Miquelon": "Saint-Pierre", "Pacific/Wallis": "Wallis",
+}
+
+
+def zone_label(name: str | None = None) -> str:
+    """'heure de Paris': the zone dates are shown in (default: the display zone)."""
+    name = name or display_zone_name()
+    place = ZONE_PLACES.get(name) or name.rsplit("/", 1)[-1].replace("_", " ")
+    return f"heure de {place}"
 
 
 def decimal_fr(value: Decimal | float | int | None, places: int | None = None) -> str:
@@ -69,3 +84,4 @@ def register(app: Flask) -> None:
     app.add_template_filter(local_datetime)
     app.add_template_filter(decimal_fr)
     app.add_template_filter(thousands)
+    app.add_template_global(zone_label)

@@ -13,6 +13,7 @@ from flask import abort
 from flask_login import current_user, login_required
 
 from exam_app.accounts.models import Role, User
+from exam_app.clock import use_zone
 
 
 def roles_required(*roles: Role):
@@ -100,6 +101,7 @@ def session_or_404(code: str):
     session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == code))
     if session is None:
         abort(404)
+    use_zone(session.timezone)  # the page shows its dates in the session's time zone
     return session
 
 
@@ -125,6 +127,7 @@ def centre_or_403(centre_id: int):
         abort(404)
     if not can_view_centre(current_user, centre):
         abort(403)
+    use_zone(centre.session.timezone)
     return centre
 
 
@@ -322,6 +325,7 @@ def passage_for_juror_or_403(passage_id: int):
         .where(Passage.id == passage_id, CommissionMember.user_id == current_user.id))
     if passage is None:
         abort(403 if db.session.get(Passage, passage_id) is not None else 404)
+    use_zone(passage.commission.session.timezone)
     return passage
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from exam_app.clock import utcnow
 from exam_app.documents.changes import ACTIONS, dossier_ids, history
 from exam_app.dossiers.validity import nv_candidate_ids
+from exam_app.enrolment import sessions
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries.grids import carries_mark
@@ -59,7 +60,7 @@ FIELDS = {
     "doc_title": "Épreuve", "unit": "Épreuve", "doc_session": "Session", "doc_centre": "Centre",
     "commission": "Commission", "rows[*].number": "N° candidat", "rows[*].last_name": "Nom",
     "rows[*].first_name": "Prénom", "rows[*].result": "Notes", "counts": "Notes",
-    "jurors": "Examinateurs",
+    "jurors": "Examinateurs", "rules": "Règles de la session",
 }
 
 
@@ -79,6 +80,10 @@ def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
                    "absent": sum(1 for r in rows if r["result"] == "ABS"),
                    "nv": sum(1 for r in rows if r["result"] == "NV")},
         "jurors": jurors(commission),
+        # The session's rules this document depends on, once changed from their default
+        # (enrolment.sessions): changing one supersedes it.
+        "rules": sessions.rules_content(commission.session, "mark_step",
+                                        "nv_excludes_interview"),
     }
 
 

@@ -18,6 +18,7 @@ from exam_app.clock import utcnow
 from exam_app.documents.bordereau import jurors
 from exam_app.documents.changes import ACTIONS, dossier_ids, history
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
+from exam_app.enrolment import sessions
 from exam_app.extensions import db
 from exam_app.juries.grids import carries_mark
 from exam_app.juries.lifecycle import planned_segments, result_label
@@ -76,6 +77,7 @@ FIELDS = {
     "exception": "Dérogation de démarrage", "sections": "Grille d'évaluation",
     "appreciation": "Appréciation", "result": "Note", "carries_mark": "Note",
     "durations": "Durées des phases", "jurors": "Examinateurs",
+    "rules": "Règles de la session",
 }
 
 
@@ -110,6 +112,10 @@ def fiche_context(passage: Passage, *, nv: bool | None = None,
         "result": result_label(passage, nv=nv),
         "carries_mark": carries_mark(passage.unit_code, passage.variant_code),
         "durations": _durations(passage), "jurors": jurors(commission),
+        # The session's rules this document depends on, once changed from their default
+        # (enrolment.sessions): changing one supersedes it.
+        "rules": sessions.rules_content(commission.session, "mark_step",
+                                        "nv_excludes_interview"),
     }
 
 

@@ -145,7 +145,7 @@ def _required_confirmations(view: DossierView, decision: Decision, *, confirm_mi
                             confirm_early: bool) -> dict:
     """Refuse a conforme decision on an incomplete dossier, or any decision before the
     deadline, unless confirmed; returns what was confirmed (for the audit event)."""
-    from exam_app.formatting import local_datetime
+    from exam_app.formatting import local_datetime, zone_label
 
     confirmed: dict = {}
     missing = missing_pieces(view) if decision is Decision.COMPLIANT else []
@@ -157,7 +157,7 @@ def _required_confirmations(view: DossierView, decision: Decision, *, confirm_mi
     if missing:
         confirmed["confirmed_missing"] = missing
     if view.is_open and not confirm_early:
-        when = (f"la date limite de dépôt ({local_datetime(view.deadline)}, heure de Paris) "
+        when = (f"la date limite de dépôt ({local_datetime(view.deadline)}, {zone_label()}) "
                 "n'est pas passée" if view.deadline is not None
                 else "la date limite de dépôt n'est pas fixée")
         raise DepositError(

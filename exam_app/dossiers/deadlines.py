@@ -11,7 +11,8 @@ from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.dossiers.common import DepositError, dossier_unit, get_or_create_dossier
 from exam_app.dossiers.models import DepositDeadline, Dossier
-from exam_app.enrolment.models import Candidate, ExamSession
+from exam_app.enrolment import sessions
+from exam_app.enrolment.models import Candidate, ExamSession, UnitCalendar
 from exam_app.extensions import db
 
 
@@ -40,13 +41,26 @@ def check_open(*, candidate: Candidate, unit_code: str, dossier: Dossier | None,
                now: datetime) -> None:
     """Refuse (409 ``late``) any change of a dossier after its deadline."""
     deadline = effective_deadline(candidate=candidate, unit_code=unit_code, dossier=dossier)
-    if not is_open(deadline, now):
-        from exam_app.formatting import local_datetime
+    from exam_app.formatting import local_datetime, zone_label
 
+    if not is_open(deadline, now):
         raise DepositError(
-            f"Le délai de dépôt est dépassé (date limite : {local_datetime(deadline)}, heure de "
-            "Paris) : le dossier ne peut plus être modifié. Les fichiers déjà déposés sont conservés.",
+            f"Le délai de dépôt est dépassé (date limite : {local_datetime(deadline)}, "
+            f"{zone_label()}) : le dossier ne peut plus être modifié. Les fichiers déjà déposés "
+            "sont conservés.",
             status=409, code="late")
+    opens = deposit_opens_at(session_id=candidate.session_id, unit_code=unit_code)
+    if opens is not None and now < opens:
+        raise DepositError(
+            f"Le dépôt n'est pas encore ouvert : il ouvre le {local_datetime(opens)} "
+            f"({zone_label()}).", status=409, code="not_open")
+
+
+def deposit_opens_at(*, session_id: int, unit_code: str) -> datetime | None:
+    """When the session opens deposits for the unit (None: open from the start)."""
+    return db.session.scalar(
+        sa.select(UnitCalendar.deposit_opens_at).where(
+            UnitCalendar.session_id == session_id, UnitCalendar.unit_code == unit_code))
 
 
 def time_left_label(delta: timedelta | None) -> str:
@@ -70,6 +84,8 @@ def set_deadline(*, session: ExamSession, unit_code: str, deadline_at: datetime,
     """Set (or move) the deposit deadline of a unit for a session."""
     now = now or utcnow()
     dossier_unit(unit_code)
+    # The same checks as the session's dates page (deadline before the orals, ...).
+    sessions.check_deadline(session=session, unit_code=unit_code, deadline_at=deadline_at)
     row = db.session.scalar(sa.select(DepositDeadline).where(
         DepositDeadline.session_id == session.id, DepositDeadline.unit_code == unit_code))
     before = {"deadline_at": row.deadline_at} if row else None

@@ -38,12 +38,12 @@ class InternshipForm(FlaskForm):
 
 class DeadlineForm(FlaskForm):
     unit = HiddenField(validators=[InputRequired()])
-    deadline = DateTimeLocalField("Date limite de dépôt (heure de Paris)", format="%Y-%m-%dT%H:%M",
+    deadline = DateTimeLocalField("Date limite de dépôt (heure de la session)", format="%Y-%m-%dT%H:%M",
                                   validators=[InputRequired("Indiquez une date et une heure.")])
 
 
 class ExtensionForm(FlaskForm):
-    until = DateTimeLocalField("Nouvelle date limite (heure de Paris)", format="%Y-%m-%dT%H:%M",
+    until = DateTimeLocalField("Nouvelle date limite (heure de la session)", format="%Y-%m-%dT%H:%M",
                                validators=[Optional()])
     reason = TextAreaField("Motif de la dérogation", validators=[
         DataRequired("Indiquez le motif de la dérogation."), Length(max=2000)])

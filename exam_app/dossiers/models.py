@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_app.clock import UTCDateTime, utcnow
 from exam_app.db_types import enum_type
+
+# Set with the session's dates (enrolment.sessions); re-exported for the dossiers feature.
+from exam_app.enrolment.models import DepositDeadline  # noqa: F401
 from exam_app.extensions import db
 
 
@@ -25,20 +28,6 @@ class Decision(StrEnum):
 
 
 DECISION_LABELS = {Decision.COMPLIANT: "Conforme", Decision.NON_COMPLIANT: "Non conforme"}
-
-
-class DepositDeadline(db.Model):
-    """The deposit deadline of one unit in one session (stored in UTC)."""
-
-    __tablename__ = "deposit_deadline"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
-    unit_code: Mapped[str] = mapped_column(sa.String(10))
-    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    __table_args__ = (sa.UniqueConstraint("session_id", "unit_code"),)
 
 
 class Dossier(db.Model):

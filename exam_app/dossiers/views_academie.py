@@ -11,7 +11,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from exam_app.accounts.models import Role
-from exam_app.clock import PARIS, to_local
+from exam_app.clock import local_zone, to_local
 from exam_app.db_types import database_int
 from exam_app.dossiers import conformity, dashboards, state
 from exam_app.dossiers import deadlines as deadline_services
@@ -23,6 +23,7 @@ from exam_app.dossiers.models import Decision
 from exam_app.dossiers.validity import unit_validity
 from exam_app.downloads import attachment
 from exam_app.enrolment.models import Candidate, Establishment
+from exam_app.errors import ServiceError
 from exam_app.extensions import db
 from exam_app.permissions import (
     dossier_for_reader_or_403,
@@ -35,7 +36,7 @@ from exam_app.permissions import (
 
 
 def _paris_to_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=PARIS).astimezone(UTC)
+    return value.replace(tzinfo=local_zone()).astimezone(UTC)
 
 
 @bp.route("/gestion/sessions/<code>/dossiers/echeances", methods=["GET", "POST"])
@@ -48,14 +49,21 @@ def deadlines(code: str):
     form = DeadlineForm()
     if request.method == "POST":
         if form.validate_on_submit() and form.unit.data in {u.code for u in units}:
-            deadline_services.set_deadline(session=session, unit_code=form.unit.data,
-                                           deadline_at=_paris_to_utc(form.deadline.data),
-                                           actor=current_user)
-            db.session.commit()
-            flash(f"Date limite de l'épreuve {form.unit.data} enregistrée.", "success")
-            return redirect(url_for("dossiers.deadlines", code=session.code))
-        flash("Date invalide : utilisez le sélecteur de date et d'heure.", "error")
-        status = 400
+            try:
+                deadline_services.set_deadline(session=session, unit_code=form.unit.data,
+                                               deadline_at=_paris_to_utc(form.deadline.data),
+                                               actor=current_user)
+            except ServiceError as error:
+                db.session.rollback()
+                flash(error.message, "error")
+                status = error.status
+            else:
+                db.session.commit()
+                flash(f"Date limite de l'épreuve {form.unit.data} enregistrée.", "success")
+                return redirect(url_for("dossiers.deadlines", code=session.code))
+        else:
+            flash("Date invalide : utilisez le sélecteur de date et d'heure.", "error")
+            status = 400
     rows = []
     for unit in units:
         deadline = deadline_services.session_deadline(session_id=session.id, unit_code=unit.code)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import render_template
 
 from exam_app.audit.models import AuditEvent
-from exam_app.clock import utcnow
+from exam_app.clock import utcnow, zone
 from exam_app.e6.definition import E6
 from exam_app.e6.models import E6Copy, E6Room, E6Sitting
 from exam_app.e6.release import release_of
@@ -98,7 +98,9 @@ def labels_pdf(*, centre: Centre, session: ExamSession) -> bytes:
         labels.append({**content, "qr": qr_svg(_verify_url(
             copy_token(copy, room, session, centre, now=now)))})
     sheets = [labels[i:i + LABELS_PER_SHEET] for i in range(0, len(labels), LABELS_PER_SHEET)]
-    html = render_template("print/e6_labels.html", centre={"name": centre.name}, sheets=sheets)
+    with zone(session.timezone):
+        html = render_template("print/e6_labels.html", centre={"name": centre.name},
+                               sheets=sheets)
     return render_pdf(html)
 
 
@@ -150,6 +152,7 @@ def sheet_context(room: E6Room) -> dict:
     session = room.centre.session
     return {
         "session": {"name": session.name, "academie": session.academie or "",
+                    "timezone": session.timezone,
                     "e6_duration_minutes": session.e6_duration_minutes},
         "centre": {"name": room.centre.name},
         "room": {"name": room.name, "starts_at": room.starts_at},
@@ -221,6 +224,7 @@ def bordereau_context(session: ExamSession) -> dict:
         })
     return {
         "session": {"name": session.name, "academie": session.academie or "",
+                    "timezone": session.timezone,
                     "e6_duration_minutes": session.e6_duration_minutes,
                     "mark_step": session.mark_step},
         "release": {"lifted_at": release.lifted_at if release else None,

@@ -22,7 +22,7 @@ class BaremeForm(FlaskForm):
 class RoomForm(FlaskForm):
     name = StringField("Nom de la salle", validators=[DataRequired("Nommez la salle."), Length(max=80)])
     starts_at = DateTimeLocalField(
-        "Début de l'épreuve (heure de Paris)", format="%Y-%m-%dT%H:%M",
+        "Début de l'épreuve (heure de la session)", format="%Y-%m-%dT%H:%M",
         validators=[InputRequired("Indiquez la date et l'heure de début (JJ/MM/AAAA HH:MM).")],
     )
     capacity = IntegerField(

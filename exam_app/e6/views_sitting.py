@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
-from exam_app.clock import PARIS
+from exam_app.clock import local_zone
 from exam_app.downloads import attachment
 from exam_app.e6 import documents
 from exam_app.e6 import release as release_service
@@ -53,7 +53,7 @@ def add_room(centre_id: int):
     centre = centre_or_403(centre_id)
     form = RoomForm()
     if form.validate_on_submit():
-        starts_at = form.starts_at.data.replace(tzinfo=PARIS).astimezone(UTC)
+        starts_at = form.starts_at.data.replace(tzinfo=local_zone()).astimezone(UTC)
         try:
             sitting_service.add_room(centre=centre, name=form.name.data, starts_at=starts_at,
                                      capacity=form.capacity.data, actor=current_user)

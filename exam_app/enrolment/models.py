@@ -70,6 +70,44 @@ class ExamSession(db.Model):
         return f"<ExamSession {self.code}>"
 
 
+class UnitCalendar(db.Model):
+    """One unit's dates in a session, besides its deposit deadline (``DepositDeadline``):
+    when deposits open, the period of the orals (oral units), the written exam's start
+    (written units). Checked against each other by ``enrolment.sessions``."""
+
+    __tablename__ = "unit_calendar"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
+    unit_code: Mapped[str] = mapped_column(sa.String(10))
+    deposit_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    orals_start_on: Mapped[date | None]
+    orals_end_on: Mapped[date | None]
+    written_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "unit_code"),
+        sa.CheckConstraint("orals_end_on IS NULL OR orals_start_on IS NULL "
+                           "OR orals_start_on <= orals_end_on", name="orals_ordered"),
+    )
+
+
+class DepositDeadline(db.Model):
+    """The deposit deadline of one unit in one session (stored in UTC). Set with the
+    session's other dates (``enrolment.sessions``); the dossiers feature reads it."""
+
+    __tablename__ = "deposit_deadline"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
+    unit_code: Mapped[str] = mapped_column(sa.String(10))
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("session_id", "unit_code"),)
+
+
 class Centre(db.Model):
     """An exam centre designated by the académie for a session."""
 
@@ -84,12 +122,65 @@ class Centre(db.Model):
     city: Mapped[str] = mapped_column(sa.String(120), default="")
 
     session: Mapped[ExamSession] = relationship(back_populates="centres")
+    rooms: Mapped[list[CentreRoom]] = relationship(
+        back_populates="centre", order_by="CentreRoom.name", cascade="all, delete-orphan"
+    )
 
     __table_args__ = (sa.UniqueConstraint("session_id", "code"),)
 
     @property
+    def capacity(self) -> int:
+        return sum(r.capacity for r in self.rooms)
+
+    @property
+    def workstations(self) -> int:
+        return sum(r.workstations for r in self.rooms)
+
+    @property
     def full_address(self) -> str:
         return ", ".join(p for p in (self.address, f"{self.postal_code} {self.city}".strip()) if p)
+
+
+class CentreRoom(db.Model):
+    """A room of an exam centre: its seats and its computer workstations (E5 preparation)."""
+
+    __tablename__ = "centre_room"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    centre_id: Mapped[int] = mapped_column(sa.ForeignKey("centre.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(80))
+    capacity: Mapped[int]
+    workstations: Mapped[int] = mapped_column(default=0)
+
+    centre: Mapped[Centre] = relationship(back_populates="rooms")
+
+    __table_args__ = (
+        sa.UniqueConstraint("centre_id", "name"),
+        sa.CheckConstraint("capacity > 0 AND capacity <= 1000", name="capacity_range"),
+        sa.CheckConstraint("workstations >= 0 AND workstations <= 1000",
+                           name="workstations_range"),
+    )
+
+
+class EstablishmentKind(StrEnum):
+    LYCEE_PUBLIC = "lycee_public"
+    LYCEE_PRIVE = "lycee_prive"
+    CFA = "cfa"
+    GRETA = "greta"
+    OTHER = "autre"
+
+    @property
+    def label(self) -> str:
+        return ESTABLISHMENT_KIND_LABELS[self]
+
+
+ESTABLISHMENT_KIND_LABELS = {
+    EstablishmentKind.LYCEE_PUBLIC: "Lycée public",
+    EstablishmentKind.LYCEE_PRIVE: "Lycée privé",
+    EstablishmentKind.CFA: "CFA",
+    EstablishmentKind.GRETA: "GRETA",
+    EstablishmentKind.OTHER: "Autre",
+}
 
 
 class Establishment(db.Model):
@@ -101,8 +192,30 @@ class Establishment(db.Model):
     uai: Mapped[str] = mapped_column(sa.String(8), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     city: Mapped[str] = mapped_column(sa.String(120), default="")
+    kind: Mapped[EstablishmentKind] = mapped_column(
+        enum_type(EstablishmentKind, 20), default=EstablishmentKind.OTHER,
+        server_default=EstablishmentKind.OTHER.value)
 
-    __table_args__ = (sa.CheckConstraint("length(uai) = 8", name="uai_length"),)
+    __table_args__ = (
+        sa.CheckConstraint("length(uai) = 8", name="uai_length"),
+        sa.CheckConstraint("kind IN ('lycee_public', 'lycee_prive', 'cfa', 'greta', 'autre')",
+                           name="kind_known"),
+    )
+
+
+class PersonProfile(db.Model):
+    """What set-up knows of a juror beyond their account: a teacher's establishment, a
+    professional's company (conflicts of interest are checked against them)."""
+
+    __tablename__ = "person_profile"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    establishment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("establishment.id", ondelete="SET NULL"))
+    company: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    establishment: Mapped[Establishment | None] = relationship()
 
 
 def search_key(*parts: str | None) -> str:

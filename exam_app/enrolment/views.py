@@ -5,21 +5,20 @@ also show commissions, are in ``overview``."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, RoleAssignment, User
-from exam_app.enrolment import services
+from exam_app.enrolment import services, views_setup
+from exam_app.enrolment.blueprint import bp
 from exam_app.enrolment.forms import CandidateImportForm
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.permissions import roles_required, session_or_404
 from exam_app.units import UnitForm, all_units
 
-bp = Blueprint("enrolment", __name__)
-# Templates show a candidate's form as ``c.form_for(form_unit_code()).label``.
-bp.add_app_template_global(services.form_unit_code, "form_unit_code")
+__all__ = ["bp", "views_setup"]
 
 
 def _int_arg(name: str) -> int | None:
@@ -126,27 +125,6 @@ def import_candidates(code: str):
         status = 400
     return render_template("enrolment/import.html", session=session, form=form,
                            report=report), status
-
-
-@bp.route("/gestion/sessions/<code>/centres")
-@roles_required(Role.GESTIONNAIRE)
-def centres(code: str):
-    """The session's exam centres with their candidate counts."""
-    session = session_or_404(code)
-    counts = services.dashboard_counts(session)
-    return render_template("enrolment/centres.html", session=session, counts=counts)
-
-
-@bp.route("/gestion/etablissements")
-@roles_required(Role.GESTIONNAIRE)
-def establishments():
-    """All establishments known to the académie."""
-    rows = sorted(db.session.execute(
-        sa.select(Establishment, sa.func.count(Candidate.id))
-        .outerjoin(Candidate, Candidate.establishment_id == Establishment.id)
-        .group_by(Establishment.id)
-    ).all(), key=lambda row: services.by_name(row[0]))
-    return render_template("enrolment/establishments.html", rows=rows)
 
 
 @bp.route("/gestion/utilisateurs")

@@ -23,13 +23,13 @@ bp = Blueprint("juries", __name__)
 
 @bp.app_template_filter("local_hm")
 def local_hm(value: datetime | None) -> str:
-    """'14:05' in Europe/Paris."""
+    """'14:05' in the session's time zone."""
     return "" if value is None else f"{to_local(value):%H:%M}"
 
 
 @bp.app_template_filter("local_iso")
 def local_iso(value: datetime | None) -> str:
-    """'2027-05-12T14:05' in Europe/Paris, for datetime-local inputs."""
+    """'2027-05-12T14:05' in the session's time zone, for datetime-local inputs."""
     return "" if value is None else f"{to_local(value):%Y-%m-%dT%H:%M}"
 
 
@@ -39,7 +39,7 @@ def ms(value: datetime | None) -> int | None:
 
 
 def day_arg() -> date:
-    """The ``jour`` query argument (ISO date), today in Europe/Paris by default."""
+    """The ``jour`` query argument (ISO date), today in the session's time zone by default."""
     text = request.args.get("jour", "")
     try:
         return date.fromisoformat(text) if text else to_local(utcnow()).date()

@@ -47,7 +47,7 @@ class ScheduleForm(FlaskForm):
 class MoveForm(FlaskForm):
     scheduled_at = DateTimeLocalField(
         "Nouvel horaire", format="%Y-%m-%dT%H:%M",
-        validators=[InputRequired("Indiquez la date et l'heure (heure de Paris).")])
+        validators=[InputRequired("Indiquez la date et l'heure (heure de la session).")])
 
 
 class SwapForm(FlaskForm):

@@ -14,7 +14,7 @@ from fractions import Fraction
 import sqlalchemy as sa
 
 from exam_app.audit.services import record
-from exam_app.clock import PARIS, to_local, utcnow
+from exam_app.clock import local_zone, to_local, utcnow
 from exam_app.dossiers import validity
 from exam_app.extensions import db
 from exam_app.juries import timer
@@ -97,8 +97,8 @@ def require_conformity_decided(passage: Passage) -> None:
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """UTC bounds of a Europe/Paris day."""
-    start = datetime.combine(day, time(0, 0), PARIS)
+    """UTC bounds of a day in the session's time zone (clock.local_zone)."""
+    start = datetime.combine(day, time(0, 0), local_zone())
     return start, start + timedelta(days=1)
 
 

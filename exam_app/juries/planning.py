@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time
 import sqlalchemy as sa
 
 from exam_app.audit.services import record
-from exam_app.clock import PARIS, utcnow
+from exam_app.clock import local_zone, utcnow
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import timer
@@ -152,9 +152,9 @@ def generate_schedule(*, commission: Commission, day: date, day_start: time, bre
     items = [timer.solo_and_jury_seconds(plan_for(p)) for p in passages]
     starts = timer.schedule(
         items,
-        start=datetime.combine(day, day_start, PARIS),
+        start=datetime.combine(day, day_start, local_zone()),
         break_seconds=break_minutes * 60,
-        lunch_start=datetime.combine(day, lunch_start, PARIS),
+        lunch_start=datetime.combine(day, lunch_start, local_zone()),
         lunch_seconds=lunch_minutes * 60,
         workstations=workstations,
     )

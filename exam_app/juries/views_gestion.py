@@ -11,7 +11,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
-from exam_app.clock import PARIS, to_local, utcnow
+from exam_app.clock import local_zone, to_local, utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.extensions import db
 from exam_app.juries import derogation, lifecycle, validation
@@ -144,14 +144,14 @@ def _swap_choices(commission: Commission) -> list[tuple[int, str]]:
 @bp.route("/gestion/passages/<int:passage_id>/deplacer", methods=["POST"])
 @roles_required(Role.GESTIONNAIRE)
 def move(passage_id: int):
-    """Move a passage to another time (Europe/Paris)."""
+    """Move a passage to another time (in the session's time zone)."""
     passage = passage_for_manager_or_403(passage_id)
     form = MoveForm()
     target = url_for("juries.planning", commission_id=passage.commission_id)
     if not form.validate_on_submit():
         flash("Horaire invalide : indiquez la date et l'heure.", "error")
         return redirect(target)
-    when = form.scheduled_at.data.replace(tzinfo=PARIS).astimezone(UTC)
+    when = form.scheduled_at.data.replace(tzinfo=local_zone()).astimezone(UTC)
     try:
         plans.move_passage(passage=passage, scheduled_at=when, actor=current_user)
     except JuryError as error:

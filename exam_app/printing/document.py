@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import render_template
 
-from exam_app.clock import utcnow
+from exam_app.clock import utcnow, zone
 from exam_app.printing import signing
 
 # What a print adds to its signed context: not data, so not signed.
@@ -36,7 +36,8 @@ class Printed:
 
 def session_facts(session) -> dict:
     """What a document prints of its exam session (the running header)."""
-    return {"name": session.name, "academie": session.academie or "", "code": session.code}
+    return {"name": session.name, "academie": session.academie or "", "code": session.code,
+            "timezone": session.timezone}
 
 
 def centre_facts(centre, *, address: bool = False) -> dict | None:
@@ -57,5 +58,8 @@ def printed(template: str, context: dict[str, Any], *, kind: str, ids: list,
     qr = url = ""
     if signed and not provisional:
         qr, url = signing.sign(kind=kind, ids=ids, content=context, fields=fields)
-    return render_template(template, generated_at=now or utcnow(), provisional=provisional,
-                           qr=qr, verify_url=url, **context)
+    # Dates and times print in the session's zone, which the signed context names.
+    facts = context.get("doc_session") or context.get("session")
+    with zone(facts.get("timezone") if isinstance(facts, Mapping) else None):
+        return render_template(template, generated_at=now or utcnow(), provisional=provisional,
+                               qr=qr, verify_url=url, **context)

@@ -1,0 +1,368 @@
+"""Setting up a session (issue 13, items 1 and 2): create and edit a session (identity,
+time zone, unit dates, rules), establishments and centres by form or CSV. Thin: the
+services in ``sessions`` and ``reference`` check and audit; these views commit once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+
+from exam_app.accounts.models import Role, RoleAssignment, User
+from exam_app.enrolment import people, reference, services, sessions
+from exam_app.enrolment.blueprint import bp
+from exam_app.enrolment.forms import (
+    CentreForm,
+    EstablishmentForm,
+    IdentityForm,
+    PersonForm,
+    ReferenceImportForm,
+    RulesForm,
+    SessionForm,
+    UnitDatesForm,
+)
+from exam_app.enrolment.models import Candidate, Establishment
+from exam_app.errors import ServiceError
+from exam_app.extensions import db
+from exam_app.permissions import roles_required, session_or_404
+from exam_app.units import UnitKind, all_units
+
+
+def _show_error(form, error: ServiceError) -> None:
+    """The refusal under its field when the form has it, else as a message."""
+    target = getattr(form, error.field, None) if error.field else None
+    if target is not None and hasattr(target, "errors"):
+        target.errors = [*target.errors, error.message]
+    else:
+        flash(error.message, "error")
+
+
+@bp.route("/gestion/sessions/nouvelle", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def new_session():
+    """Create a session: code, label, académie, year and time zone (rules by default)."""
+    form = SessionForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            session = sessions.create_session(
+                actor=current_user, code=form.code.data, name=form.name.data,
+                academie=form.academie.data, year=form.year.data, timezone=form.timezone.data)
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            _show_error(form, error)
+            status = error.status
+        except IntegrityError:
+            db.session.rollback()
+            flash("Une session avec ce code vient d'être créée : choisissez un autre code.",
+                  "error")
+            status = 409
+        else:
+            flash(f"Session {session.code} créée. Fixez maintenant ses dates et ses règles.",
+                  "success")
+            return redirect(url_for("enrolment.session_settings", code=session.code))
+    elif request.method == "POST":
+        status = 400
+    return render_template("enrolment/session_new.html", form=form), status
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+    return value.replace(tzinfo=zone) if value else None
+
+
+def _dates_forms(session) -> list[tuple]:
+    """One dates form per unit, filled with its current dates in the session's zone."""
+    zone = ZoneInfo(session.timezone)
+    rows = []
+    for unit in all_units():
+        dates = sessions.unit_dates(session)[unit.code]
+
+        def naive(value):
+            return value.astimezone(zone).replace(tzinfo=None) if value else None
+
+        form = UnitDatesForm(formdata=None, prefix=f"{unit.code}-",
+                             deposit_opens_at=naive(dates.deposit_opens_at),
+                             deposit_deadline_at=naive(dates.deposit_deadline_at),
+                             orals_start_on=dates.orals_start_on, orals_end_on=dates.orals_end_on,
+                             written_at=naive(dates.written_at))
+        rows.append((unit, form))
+    return rows
+
+
+@bp.route("/gestion/sessions/<code>/parametres", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def session_settings(code: str):
+    """Edit the session: identity and time zone, each unit's dates, the rules."""
+    session = session_or_404(code)
+    section = request.form.get("section", "") if request.method == "POST" else ""
+    identity = IdentityForm(formdata=request.form if section == "identite" else None,
+                            obj=session)
+    rules = RulesForm(formdata=request.form if section == "regles" else None,
+                      data={"mark_step": str(session.mark_step.normalize()),
+                            "internship_min_days": session.internship_min_days,
+                            "e4_fiche_max_pages": session.e4_fiche_max_pages,
+                            "e6_duration_minutes": session.e6_duration_minutes,
+                            "nv_excludes_interview": "1" if session.nv_excludes_interview
+                            else "0"})
+    dates_rows = _dates_forms(session)
+    status = 200
+    if request.method == "POST":
+        forms = {"identite": identity, "regles": rules}
+        for index, (unit, _) in enumerate(dates_rows):
+            if section == f"dates-{unit.code}":
+                forms[section] = UnitDatesForm(prefix=f"{unit.code}-")
+                dates_rows[index] = (unit, forms[section])
+        form = forms.get(section)
+        if form is None or not form.validate_on_submit():
+            status = 400
+            if form is None:
+                flash("Formulaire inconnu : rechargez la page.", "error")
+        else:
+            try:
+                message = _save_section(session, section.split("-", 1)[0], form,
+                                        unit_code=section.split("-", 1)[-1])
+                db.session.commit()
+            except ServiceError as error:
+                db.session.rollback()
+                session = session_or_404(code)
+                _show_error(form, error)
+                status = error.status
+            else:
+                flash(message, "success")
+                return redirect(url_for("enrolment.session_settings", code=session.code))
+    return render_template(
+        "enrolment/session_settings.html", session=session, identity=identity, rules=rules,
+        dates_rows=dates_rows, in_use=sessions.rules_in_use(session),
+        rule_labels=sessions.RULE_LABELS, oral=UnitKind.ORAL, written=UnitKind.WRITTEN,
+    ), status
+
+
+def _save_section(session, section: str, form, *, unit_code: str) -> str:
+    """Call the service for the posted section; the success message."""
+    if section == "identite":
+        changed = sessions.update_identity(
+            session=session, actor=current_user, name=form.name.data,
+            academie=form.academie.data, year=form.year.data, timezone=form.timezone.data)
+        return "Session enregistrée." if changed else "Aucun changement."
+    if section == "regles":
+        changed = sessions.change_rules(
+            session=session, actor=current_user, reason=form.reason.data or "",
+            mark_step=form.mark_step.data, internship_min_days=form.internship_min_days.data,
+            e4_fiche_max_pages=form.e4_fiche_max_pages.data,
+            e6_duration_minutes=form.e6_duration_minutes.data,
+            nv_excludes_interview=form.nv_excludes_interview.data == "1")
+        if not changed:
+            return "Aucun changement de règle."
+        return ("Règles enregistrées : " + ", ".join(sessions.RULE_LABELS[r] for r in changed)
+                + ".")
+    zone = ZoneInfo(session.timezone)
+    sessions.set_unit_dates(
+        session=session, actor=current_user, unit_code=unit_code,
+        deposit_opens_at=_local(form.deposit_opens_at.data, zone),
+        deposit_deadline_at=_local(form.deposit_deadline_at.data, zone),
+        orals_start_on=form.orals_start_on.data, orals_end_on=form.orals_end_on.data,
+        written_at=_local(form.written_at.data, zone))
+    return f"Dates de l'épreuve {unit_code} enregistrées."
+
+
+# --- reference data -----------------------------------------------------------------
+
+def _read_upload(form) -> bytes | None:
+    """The uploaded file's bytes, or None (with a message) when it is too large."""
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    data = form.file.data.stream.read(limit + 1)
+    if len(data) > limit:
+        flash(f"Le fichier dépasse {limit // (1024 * 1024)} Mo : découpez-le. "
+              "Rien n'a été importé.", "error")
+        return None
+    return data
+
+
+def _run_import(form, do_import, *, done: str):
+    """Validate the upload form and run the import: (report, status, redirect or None)."""
+    if not form.validate_on_submit():
+        return None, 400 if request.method == "POST" else 200, None
+    data = _read_upload(form)
+    if data is None:
+        return None, 413, None
+    try:
+        report = do_import(data, form.file.data.filename or "")
+    except IntegrityError:
+        db.session.rollback()
+        flash("Un autre import a enregistré les mêmes lignes au même moment : rien n'a été "
+              "importé par celui-ci. Réimportez le fichier.", "error")
+        return None, 409, None
+    if not report.ok:
+        db.session.rollback()
+        return report, 422, None
+    db.session.commit()
+    flash(f"Import terminé : {report.created} créé(s), {report.updated} mis à jour, "
+          f"{report.unchanged} inchangé(s)"
+          + (f" ; salles : {report.rooms_created} créée(s), {report.rooms_updated} mise(s) "
+             "à jour" if report.rooms_created or report.rooms_updated else "") + ".", "success")
+    return report, 302, done
+
+
+@bp.route("/gestion/etablissements", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def establishments():
+    """All establishments known to the académie; add or correct one."""
+    form = EstablishmentForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            saved = reference.save_establishment(actor=current_user, uai=form.uai.data,
+                                                 name=form.name.data, kind=form.kind.data,
+                                                 city=form.city.data or "")
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            _show_error(form, error)
+            status = error.status
+        except IntegrityError:
+            db.session.rollback()
+            flash("Cet établissement vient d'être enregistré par ailleurs : rechargez la page.",
+                  "error")
+            status = 409
+        else:
+            flash(f"Établissement {saved.uai} enregistré.", "success")
+            return redirect(url_for("enrolment.establishments"))
+    elif request.method == "POST":
+        status = 400
+    rows = sorted(db.session.execute(
+        sa.select(Establishment, sa.func.count(Candidate.id))
+        .outerjoin(Candidate, Candidate.establishment_id == Establishment.id)
+        .group_by(Establishment.id)
+    ).all(), key=lambda row: services.by_name(row[0]))
+    return render_template("enrolment/establishments.html", rows=rows, form=form), status
+
+
+@bp.route("/gestion/etablissements/import", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def import_establishments():
+    """Import establishments from a CSV file: all rows valid, or nothing written."""
+    form = ReferenceImportForm()
+    report, status, done = _run_import(
+        form, lambda data, name: reference.import_establishments(
+            data=data, actor=current_user, filename=name,
+            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
+        done=url_for("enrolment.establishments"))
+    if done:
+        return redirect(done)
+    return render_template("enrolment/reference_import.html", form=form, report=report,
+                           kind="establishments", session=None), status
+
+
+@bp.route("/gestion/sessions/<code>/centres", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def centres(code: str):
+    """The session's exam centres, rooms and candidate counts; add or correct one."""
+    session = session_or_404(code)
+    form = CentreForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            saved = reference.save_centre(
+                session=session, actor=current_user, code=form.code.data, name=form.name.data,
+                address=form.address.data or "", postal_code=form.postal_code.data or "",
+                city=form.city.data or "", room=form.room.data or "",
+                capacity=form.capacity.data or "", workstations=form.workstations.data or "")
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            session = session_or_404(code)
+            _show_error(form, error)
+            status = error.status
+        except IntegrityError:
+            db.session.rollback()
+            session = session_or_404(code)
+            flash("Ce centre vient d'être enregistré par ailleurs : rechargez la page.", "error")
+            status = 409
+        else:
+            flash(f"Centre {saved.code} enregistré.", "success")
+            return redirect(url_for("enrolment.centres", code=session.code))
+    elif request.method == "POST":
+        status = 400
+    counts = services.dashboard_counts(session)
+    return render_template("enrolment/centres.html", session=session, counts=counts,
+                           form=form), status
+
+
+@bp.route("/gestion/sessions/<code>/centres/import", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def import_centres(code: str):
+    """Import the session's centres and rooms from a CSV file, all or nothing."""
+    session = session_or_404(code)
+    form = ReferenceImportForm()
+    report, status, done = _run_import(
+        form, lambda data, name: reference.import_centres(
+            session=session, data=data, actor=current_user, filename=name,
+            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
+        done=url_for("enrolment.centres", code=session.code))
+    if done:
+        return redirect(done)
+    return render_template("enrolment/reference_import.html", form=form, report=report,
+                           kind="centres", session=session), status
+
+
+@bp.route("/gestion/sessions/<code>/personnes", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def people_page(code: str):
+    """The session's jurors, correcteurs, chefs de centre and gestionnaires; add one."""
+    session = session_or_404(code)
+    form = PersonForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            saved = people.save_person(
+                session=session, actor=current_user, last_name=form.last_name.data,
+                first_name=form.first_name.data, email=form.email.data, role=form.role.data,
+                uai=form.uai.data or "", company=form.company.data or "",
+                centre=form.centre.data or "")
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            session = session_or_404(code)
+            _show_error(form, error)
+            status = error.status
+        except IntegrityError:
+            db.session.rollback()
+            session = session_or_404(code)
+            flash("Cette personne vient d'être enregistrée par ailleurs : rechargez la page.",
+                  "error")
+            status = 409
+        else:
+            flash(f"{saved.first_name} {saved.last_name} enregistré(e).", "success")
+            return redirect(url_for("enrolment.people_page", code=session.code))
+    elif request.method == "POST":
+        status = 400
+    staff = db.session.scalars(
+        sa.select(User).where(User.id.in_(sa.select(RoleAssignment.user_id).where(
+            RoleAssignment.role != Role.CANDIDAT.value)))
+        .order_by(User.last_name, User.first_name)).all()
+    profiles = people.profiles([u.id for u in staff])
+    return render_template("enrolment/people.html", session=session, form=form, staff=staff,
+                           profiles=profiles,
+                           centre_codes={c.id: c.code for c in session.centres}), status
+
+
+@bp.route("/gestion/sessions/<code>/personnes/import", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def import_people(code: str):
+    """Import people and their roles from a CSV file, all or nothing."""
+    session = session_or_404(code)
+    form = ReferenceImportForm()
+    report, status, done = _run_import(
+        form, lambda data, name: people.import_people(
+            session=session, data=data, actor=current_user, filename=name,
+            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
+        done=url_for("enrolment.people_page", code=session.code))
+    if done:
+        return redirect(done)
+    return render_template("enrolment/reference_import.html", form=form, report=report,
+                           kind="people", session=session), status
