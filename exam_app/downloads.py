@@ -27,3 +27,7 @@ INLINE_PDF_CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'self'; "
     "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
 )
+
+# A deposited file sent as a download: were a browser to render it anyway, it is
+# a sandboxed document of a unique origin (no script, no form, no plugin).
+DOWNLOAD_CSP = "sandbox; default-src 'none'"

@@ -227,31 +227,44 @@ def inspect_pdf(path: Path, size: int, head: bytes, tail: bytes, *,
     head_at = check_head_tail(head, tail, size)
     repairs = _repairs(path, size, head_at, tail)
 
-    from pypdf import PdfReader, apply_configuration
+    from pypdf import apply_configuration
     from pypdf.errors import DependencyError, LimitReachedError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     # An open file, not a path: given a path, pypdf reads the whole file into memory.
     with open(path, "rb") as handle, apply_configuration(_limits()):
         try:
-            reader = PdfReader(handle, strict=False)
-            _open(reader)
-            pages = _page_count(reader, max_pages)
-            active = _Walk(reader).run()
+            try:
+                # Strict first: a well-formed file (nearly all) is read without pypdf's
+                # repairs, which re-read every object's header (seconds for 100,000 objects).
+                pages, active = _read(handle, max_pages, strict=True)
+            except (PdfRejected, LimitReachedError, _TooBig, DependencyError, RecursionError,
+                    MemoryError):
+                raise
+            except Exception:  # noqa: BLE001 - not well-formed: read it as viewers do
+                handle.seek(0)
+                pages, active = _read(handle, max_pages, strict=False)
         except PdfRejected:
             raise
-        except (LimitReachedError, _TooBig) as exc:
+        except (LimitReachedError, _TooBig, RecursionError) as exc:
             raise PdfRejected(TOO_COMPLEX, "too_complex") from exc
         except DependencyError as exc:  # an encryption pypdf cannot undo here
             raise PdfRejected(ENCRYPTED, "encrypted") from exc
-        except RecursionError as exc:
-            raise PdfRejected(TOO_COMPLEX, "too_complex") from exc
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - hostile input: any parser error is a refusal
             logging.getLogger(__name__).info("PDF refused as unreadable: %r", exc)
             raise PdfRejected(UNREADABLE) from exc
     return PdfInfo(pages=pages, active=frozenset(active), repairs=repairs)
+
+
+def _read(handle, max_pages: int, *, strict: bool) -> tuple[int, set[str]]:
+    from pypdf import PdfReader
+
+    reader = PdfReader(handle, strict=strict)
+    _open(reader)
+    pages = _page_count(reader, max_pages)
+    return pages, _Walk(reader).run()
 
 
 def _open(reader) -> None:
@@ -278,6 +291,8 @@ def _page_count(reader, max_pages: int) -> int:
         try:
             pages = len(reader.pages)
         except _limit_error() as exc:
+            if "depth" in str(exc):  # too deep, not too long
+                raise
             raise PdfRejected(too_many_pages(f"plus de {max_pages}", max_pages),
                               "too_many_pages") from exc
     if pages == 0:
