@@ -171,7 +171,7 @@ def test_flagged_file_is_only_ever_a_sandboxed_download(depositor, client, login
     page = client.get(f"/dossiers/{depositor.candidate.id}/E4?fichier={flagged.id}")
     text = page.get_data(as_text=True)
     assert f'src="/dossiers/fichiers/{flagged.id}"' not in text
-    assert "contient du contenu actif (JavaScript) : il ne s'ouvre pas" in text
+    assert "contient du contenu actif : JavaScript. Il ne s'ouvre pas dans l'application." in text
 
 
 def test_the_same_file_gets_the_same_verdict_whatever_its_size_and_chunking(depositor):
