@@ -326,48 +326,54 @@ _ANNOT_KINDS = {
 
 @dataclass
 class _Walk:
-    """Where a viewer finds something to run, walked once per object and bounded."""
+    """Where a viewer finds something to run, bounded.
+
+    Each object is walked once per role (as an action, an annotation, a form
+    field, a name-tree node...): an object reached twice in one role is skipped
+    (cycles end), but one object playing two roles is read in both, so a
+    harmless action that is also a link annotation still has its /A looked at.
+    """
 
     reader: object
     found: set[str] = field(default_factory=set)
-    seen: set[tuple[int, int]] = field(default_factory=set)
+    seen: set[tuple[str, int, int]] = field(default_factory=set)
     count: int = 0
 
     def run(self) -> set[str]:
-        root = self.resolve(self.reader.trailer["/Root"])
+        root = self.resolve(self.reader.trailer["/Root"], "root")
         if not isinstance(root, dict):
             raise PdfRejected(UNREADABLE)
         open_action = root.get("/OpenAction")
         if open_action is not None:
             self.action(open_action, 0)  # an array there is a destination: ignored
         self.triggers(root.get("/AA"))
-        names = self.resolve(root.get("/Names"))
+        names = self.resolve(root.get("/Names"), "names")
         if isinstance(names, dict):
-            if self.tree_has_entries(names.get("/JavaScript"), 0):
+            if self.tree_has_entries(names.get("/JavaScript"), "javascript", 0):
                 self.found.add("javascript")
-            if self.tree_has_entries(names.get("/EmbeddedFiles"), 0):
+            if self.tree_has_entries(names.get("/EmbeddedFiles"), "files", 0):
                 self.found.add("embedded_files")
-        form = self.resolve(root.get("/AcroForm"))
+        form = self.resolve(root.get("/AcroForm"), "form")
         if isinstance(form, dict):
             if form.get("/XFA") is not None:
                 self.found.add("xfa")
-            for field_ in self.array(form.get("/Fields")):
+            for field_ in self.array(form.get("/Fields"), "fields"):
                 self.form_field(field_, 0)
-        outlines = self.resolve(root.get("/Outlines"))
+        outlines = self.resolve(root.get("/Outlines"), "outlines")
         if isinstance(outlines, dict):
             self.outline(outlines.get("/First"), 0)
         for page in self.reader.pages:
             self.triggers(page.get("/AA"))
-            for annot in self.array(page.get("/Annots")):
+            for annot in self.array(page.get("/Annots"), "annots"):
                 self.annotation(annot)
         return self.found
 
-    def resolve(self, obj):
-        """The object behind a reference, or None when it was already walked."""
+    def resolve(self, obj, role: str):
+        """The object behind a reference, or None when it was already walked in ``role``."""
         from pypdf.generic import IndirectObject
 
         if isinstance(obj, IndirectObject):
-            key = (obj.idnum, obj.generation)
+            key = (role, obj.idnum, obj.generation)
             if key in self.seen:
                 return None
             self.seen.add(key)
@@ -377,14 +383,14 @@ class _Walk:
             obj = obj.get_object()
         return obj
 
-    def array(self, obj) -> list:
-        obj = self.resolve(obj)
+    def array(self, obj, role: str) -> list:
+        obj = self.resolve(obj, role)
         return list(obj) if isinstance(obj, list) else []
 
     def action(self, obj, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise _TooBig
-        obj = self.resolve(obj)
+        obj = self.resolve(obj, "action")
         if not isinstance(obj, dict):
             return
         subtype = _direct(obj.get("/S"))
@@ -394,24 +400,25 @@ class _Walk:
         if "/JS" in obj:
             self.found.add("javascript")
         if subtype == "/URI":
-            uri = self.resolve(obj.get("/URI"))
+            uri = _direct(obj.get("/URI"))
             if isinstance(uri, (str, bytes)) and _is_script_uri(uri):
                 self.found.add("javascript")
         following = obj.get("/Next")
         if following is not None:
-            resolved = self.resolve(following)
-            for item in (resolved if isinstance(resolved, list) else [resolved]):
+            items = (self.array(following, "next") if isinstance(_direct(following), list)
+                     else [following])
+            for item in items:
                 self.action(item, depth + 1)
 
     def triggers(self, obj) -> None:
         """An additional-actions dictionary (/AA): every trigger's action."""
-        obj = self.resolve(obj)
+        obj = self.resolve(obj, "triggers")
         if isinstance(obj, dict):
             for value in obj.values():
                 self.action(value, 0)
 
     def annotation(self, obj) -> None:
-        obj = self.resolve(obj)
+        obj = self.resolve(obj, "annot")
         if not isinstance(obj, dict):
             return
         kind = _ANNOT_KINDS.get(_direct(obj.get("/Subtype")))
@@ -423,33 +430,34 @@ class _Walk:
     def form_field(self, obj, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise _TooBig
-        obj = self.resolve(obj)
+        obj = self.resolve(obj, "field")
         if not isinstance(obj, dict):
             return
         self.action(obj.get("/A"), 0)
         self.triggers(obj.get("/AA"))
-        for kid in self.array(obj.get("/Kids")):
+        for kid in self.array(obj.get("/Kids"), "field-kids"):
             self.form_field(kid, depth + 1)
 
     def outline(self, first, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise _TooBig
-        item = self.resolve(first)
+        item = self.resolve(first, "outline")
         while isinstance(item, dict):
             self.action(item.get("/A"), 0)
             self.outline(item.get("/First"), depth + 1)
-            item = self.resolve(item.get("/Next"))
+            item = self.resolve(item.get("/Next"), "outline")
 
-    def tree_has_entries(self, obj, depth: int) -> bool:
-        """Whether a name tree holds at least one entry."""
+    def tree_has_entries(self, obj, tree: str, depth: int) -> bool:
+        """Whether a name tree holds at least one entry (``tree``: which one, as a role)."""
         if depth > MAX_DEPTH:
             raise _TooBig
-        obj = self.resolve(obj)
+        obj = self.resolve(obj, tree)
         if not isinstance(obj, dict):
             return False
-        if self.array(obj.get("/Names")):
+        if self.array(obj.get("/Names"), tree + "-names"):
             return True
-        return any(self.tree_has_entries(kid, depth + 1) for kid in self.array(obj.get("/Kids")))
+        return any(self.tree_has_entries(kid, tree, depth + 1)
+                   for kid in self.array(obj.get("/Kids"), tree + "-kids"))
 
 
 def _is_script_uri(uri) -> bool:

@@ -89,6 +89,15 @@ CASES = {
         4: b"<< /S /GoTo /D [3 0 R /Fit] /Next 5 0 R >>",
         5: b"<< /S /GoTo /D [3 0 R /Fit] /Next [4 0 R 6 0 R] >>",
         6: b"<< /S /SubmitForm /F (http://x/) /Next 4 0 R >>"}), {"submit_form"}),
+    # One object in two roles is read in both: a harmless action that is also a link
+    # annotation (its /A), one name-tree node shared by the JavaScript and file trees.
+    "object_in_two_roles": (dict(catalog=b"/OpenAction 4 0 R", page=b"/Annots [4 0 R]", extra={
+        4: b"<< /S /GoTo /D [3 0 R /Fit] /Type /Annot /Subtype /Link /Rect [0 0 1 1] "
+           b"/A << /S /Launch /F (cmd) >> >>"}), {"launch"}),
+    "shared_name_tree_node": (dict(catalog=b"/Names << /JavaScript 4 0 R /EmbeddedFiles 4 0 R >>",
+                                   extra={4: b"<< /Names [(a) 5 0 R] >>",
+                                          5: b"<< /S /JavaScript /JS (x) /Type /Filespec >>"}),
+                              {"javascript", "embedded_files"}),
     # What nothing refers to is never run: bytes that look like actions are not a finding.
     "unreferenced_action": (dict(extra={4: b"<< /S /JavaScript /JS (app.alert(1)) >>",
                                         5: b"<< /S /Launch /F (calc.exe) >>"}), set()),
