@@ -402,3 +402,30 @@ def test_an_unreadable_file_is_refused_saying_it_could_not_be_read(depositor):
     for data in (junk, no_pages):
         response = depositor.upload("sommaire", data)
         assert response.get_json()["message"] == pdfcheck.UNREADABLE
+
+
+def test_the_walk_is_bounded_in_objects_and_depth(tmp_path, monkeypatch):
+    chain = {4 + n: b"<< /S /GoTo /D [3 0 R /Fit] /Next %d 0 R >>" % (5 + n) for n in range(80)}
+    chain[84] = b"<< /S /GoTo /D [3 0 R /Fit] >>"
+    with pytest.raises(pdfcheck.PdfRejected) as deep:
+        _inspect(tmp_path, one_page(catalog=b"/OpenAction 4 0 R", extra=chain))
+    assert deep.value.code == "too_complex"
+    links = {4 + n: LINK % b"<< /S /URI /URI (https://example.org/) >>" for n in range(20)}
+    annots = b"/Annots [%s]" % b" ".join(b"%d 0 R" % n for n in links)
+    assert _inspect(tmp_path, one_page(page=annots, extra=links)).active == frozenset()
+    monkeypatch.setattr(pdfcheck, "MAX_OBJECTS", 10)
+    with pytest.raises(pdfcheck.PdfRejected) as many:
+        _inspect(tmp_path, one_page(page=annots, extra=links))
+    assert many.value.code == "too_complex"
+
+
+def test_an_encryption_pypdf_cannot_undo_is_a_refusal_not_a_500(tmp_path, monkeypatch):
+    from pypdf.errors import DependencyError
+
+    def missing(reader):
+        raise DependencyError("cryptography>=3.1 is required for AES algorithm")
+
+    monkeypatch.setattr(pdfcheck, "_open", missing)
+    with pytest.raises(pdfcheck.PdfRejected) as refused:
+        _inspect(tmp_path, _encrypted("AES-256"))
+    assert refused.value.code == "encrypted"
