@@ -170,6 +170,42 @@ def _last_eof(path: Path, size: int, tail: bytes) -> int:
     return at + 5 if at != -1 else -1
 
 
+# pypdf reads each cross-reference entry in Python, and when it repairs a file it
+# re-reads every object's header: tens of microseconds each, so a 20 MB file
+# declaring a million entries would hold a worker for most of a minute. The
+# entries a file's tables declare are counted from the raw bytes first (a literal
+# search, milliseconds) and a file declaring more than MAX_XREF_ENTRIES is
+# refused before pypdf reads it; pypdf caps its cross-reference streams at the
+# same number. Ordinary files hold a few thousand objects.
+MAX_XREF_ENTRIES = 100_000
+_SUBSECTION = re.compile(rb"[ \t\r\n]*(\d{1,10})[ \t]+(\d{1,10})[ \t]*[\r\n]+")
+
+
+def _declared_entries(path: Path) -> int:
+    """How many entries the file's cross-reference tables declare (stops past the limit).
+
+    Cross-reference streams are bounded by pypdf itself (``xref_stream_maximum_entries``).
+    """
+    total = 0
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        # mmap.find (a C search for a literal) rather than a regex scan: milliseconds
+        # for 20 MB, where re.finditer takes seconds.
+        at = data.find(b"xref")
+        while at != -1 and total <= MAX_XREF_ENTRIES:
+            position = at + 4
+            if (at == 0 or data[at - 1] not in b"tT") and data[position:position + 1] in (
+                    b"\r", b"\n", b" ", b"\t"):  # "xref" opening a table, not "startxref"
+                while total <= MAX_XREF_ENTRIES:
+                    header = _SUBSECTION.match(data, position)
+                    if header is None:
+                        break
+                    count = int(header.group(2))
+                    total += count
+                    position = header.end() + 20 * count  # entries are 20 bytes each
+            at = data.find(b"xref", at + 4)
+    return total
+
+
 def _points_at_xref(path: Path, offset: int) -> bool:
     with open(path, "rb") as handle:
         handle.seek(offset)
@@ -226,6 +262,8 @@ def inspect_pdf(path: Path, size: int, head: bytes, tail: bytes, *,
     """
     head_at = check_head_tail(head, tail, size)
     repairs = _repairs(path, size, head_at, tail)
+    if _declared_entries(path) > MAX_XREF_ENTRIES:
+        raise PdfRejected(TOO_COMPLEX, "too_complex")
 
     from pypdf import apply_configuration
     from pypdf.errors import DependencyError, LimitReachedError
@@ -261,7 +299,7 @@ def inspect_pdf(path: Path, size: int, head: bytes, tail: bytes, *,
 def _read(handle, max_pages: int, *, strict: bool) -> tuple[int, set[str]]:
     from pypdf import PdfReader
 
-    reader = PdfReader(handle, strict=strict)
+    reader = PdfReader(handle, strict=strict, xref_stream_maximum_entries=MAX_XREF_ENTRIES)
     _open(reader)
     pages = _page_count(reader, max_pages)
     return pages, _Walk(reader).run()

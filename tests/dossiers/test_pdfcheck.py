@@ -21,7 +21,7 @@ from exam_app.dossiers.models import Dossier, DossierFile, Upload
 from exam_app.extensions import db
 from tests.conftest import csrf_token_from
 from tests.dossiers.helpers import make_pdf
-from tests.dossiers.pdfs import deep_page_tree, deflate_bomb, many_pages, one_page
+from tests.dossiers.pdfs import build_pdf, deep_page_tree, deflate_bomb, many_pages, one_page
 
 
 def _files(candidate_id: int) -> list[DossierFile]:
@@ -263,7 +263,8 @@ def test_crafted_pdfs_are_refused_with_a_message_not_a_500(depositor):
     bomb = one_page(compressed=[1, 2, 3], objstm_data=deflate_bomb(128 * 1024 * 1024))
     cases = {
         "deep_tree": deep_page_tree(150),
-        "too_many_pages": many_pages(100_001),
+        "too_many_pages": many_pages(600),
+        "over_100000_pages": many_pages(100_001),
         "object_stream_bomb": bomb,
         "user_password_aes256": _encrypted("AES-256", user="ouvrir"),
     }
@@ -271,11 +272,12 @@ def test_crafted_pdfs_are_refused_with_a_message_not_a_500(depositor):
                for name, data in cases.items()}
     assert {name: _refusal(r) for name, r in answers.items()} == {
         "deep_tree": (422, "too_complex"), "too_many_pages": (422, "too_many_pages"),
+        "over_100000_pages": (422, "too_complex"),
         "object_stream_bomb": (422, "too_complex"), "user_password_aes256": (422, "encrypted"),
     }
     assert answers["deep_tree"].get_json()["message"] == pdfcheck.TOO_COMPLEX
     assert answers["too_many_pages"].get_json()["message"] == (
-        "Le fichier compte 100001 pages : un fichier déposé est limité à 500 pages pour cette "
+        "Le fichier compte 600 pages : un fichier déposé est limité à 500 pages pour cette "
         "session. Scindez-le ou réduisez-le.")
     assert answers["user_password_aes256"].get_json()["message"].startswith(
         "Le fichier PDF est protégé par un mot de passe d'ouverture")
@@ -330,13 +332,26 @@ def _bounded(tmp_path, data: bytes) -> dict:
 
 
 def test_a_99996_page_pdf_is_refused_quickly_with_bounded_memory(tmp_path):
+    # Its 101,587 objects are over what the check reads (pdfcheck.MAX_XREF_ENTRIES).
     result = _bounded(tmp_path, many_pages(99_996))
+    assert result["code"] == "too_complex"
+    assert result["seconds"] < 2 and result["grown_mb"] < 50, result
+    # So is a table declaring 600,000 entries, which pypdf's repairs would re-read one
+    # by one for most of a minute.
+    result = _bounded(tmp_path, build_pdf({n: b"1" for n in range(1, 600_000)}))
+    assert result["code"] == "too_complex"
+    assert result["seconds"] < 2 and result["grown_mb"] < 50, result
+
+
+def test_a_long_page_tree_is_refused_at_the_cap_whatever_its_declared_count(tmp_path):
+    # 20,000 pages: the declared count says so, and is refused before the tree is read.
+    result = _bounded(tmp_path, many_pages(20_000))
     assert result["code"] == "too_many_pages"
-    assert result["seconds"] < 5 and result["grown_mb"] < 100, result
-    # A page tree whose /Count lies is read only up to the cap, then refused.
-    result = _bounded(tmp_path, many_pages(99_996, declared=1))
+    assert result["seconds"] < 3 and result["grown_mb"] < 60, result
+    # A /Count that lies: the tree is read only up to the cap, then refused.
+    result = _bounded(tmp_path, many_pages(20_000, declared=1))
     assert result["code"] == "too_many_pages"
-    assert result["seconds"] < 5 and result["grown_mb"] < 100, result
+    assert result["seconds"] < 3 and result["grown_mb"] < 60, result
 
 
 def test_a_pdf_inflating_to_a_gibibyte_is_refused_quickly_with_bounded_memory(tmp_path):
