@@ -30,4 +30,5 @@ INLINE_PDF_CSP = (
 
 # A deposited file sent as a download: were a browser to render it anyway, it is
 # a sandboxed document of a unique origin (no script, no form, no plugin).
-DOWNLOAD_CSP = "sandbox; default-src 'none'"
+DOWNLOAD_CSP = ("sandbox; default-src 'none'; object-src 'none'; frame-ancestors 'none'; "
+                "base-uri 'none'; form-action 'none'")

@@ -173,7 +173,9 @@ def test_flagged_file_is_only_ever_a_sandboxed_download(depositor, client, login
         response = client.get(url)
         assert response.status_code == 200
         assert response.headers["Content-Disposition"].startswith("attachment;")
-        assert response.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+        assert response.headers["Content-Security-Policy"] == (
+            "sandbox; default-src 'none'; object-src 'none'; frame-ancestors 'none'; "
+            "base-uri 'none'; form-action 'none'")
     inline = client.get(f"/dossiers/fichiers/{plain.id}")
     assert inline.headers["Content-Disposition"].startswith("inline;")
     assert inline.headers["Content-Security-Policy"].startswith("default-src 'self'")
