@@ -27,3 +27,8 @@ INLINE_PDF_CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'self'; "
     "frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
 )
+
+# A deposited file sent as a download: were a browser to render it anyway, it is
+# a sandboxed document of a unique origin (no script, no form, no plugin).
+DOWNLOAD_CSP = ("sandbox; default-src 'none'; object-src 'none'; frame-ancestors 'none'; "
+                "base-uri 'none'; form-action 'none'")

@@ -76,6 +76,7 @@ ACCESS: dict[str, frozenset] = {
     "dossiers.file": frozenset({G, Role.CANDIDAT, Role.EXAMINATEUR}),
     "dossiers.view_dossier": frozenset({G, Role.CANDIDAT, Role.EXAMINATEUR}),
     "dossiers.deadlines": frozenset({G}),
+    "dossiers.file_rules": frozenset({G}),
     "dossiers.extension": frozenset({G}),
     "dossiers.dashboard": frozenset({G}),
     "dossiers.dashboard_csv": frozenset({G}),

@@ -125,8 +125,14 @@ def automatic_checks(view: DossierView) -> list[Check]:
     checks.append(Check(f"Stage déclaré ≥ {minimum} jours", days >= minimum,
                         f"{days} jour(s) ouvrés déclarés", "stage_insuffisant"))
     flagged = [f for f in view.files if f.is_flagged]
-    checks.append(Check("Aucun contenu actif (JavaScript, fichiers joints)", not flagged,
-                        ", ".join(f.original_name for f in flagged)))
+    checks.append(Check("Aucun contenu actif (JavaScript, fichiers joints, actions)", not flagged,
+                        " ; ".join(f"{f.original_name} : {', '.join(f.flag_labels)}"
+                                   for f in flagged)))
+    repaired = [f for f in view.files if f.repairs]
+    if repaired:
+        checks.append(Check("Fichiers lus sans réparation", False,
+                            " ; ".join(f"{f.original_name} : {', '.join(f.repair_labels)}"
+                                       for f in repaired)))
     for state in view.pieces:
         if state.piece.needs_signature:
             checks.append(Check(f"{state.piece.label} : signée / visée", True,

@@ -199,7 +199,7 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
     if length < 0 or offset + length > upload.size:
         raise DepositError("Ce morceau dépasse la taille annoncée du fichier.", status=413,
                            code="too_large")
-    # A whole file in one request: hashed and scanned for JavaScript while it streams.
+    # A whole file in one request: hashed while it streams.
     # That hash is the hash of the bytes as stored, checked after the file is closed,
     # so no re-read is needed: the caller holds the upload's claim (storage.claim)
     # from before the file is opened until its outcome is committed (views_candidate);
@@ -209,9 +209,7 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
     # have written to it (the issue 12 attack wrote through a second, stalled
     # handle); once promoted the object is read-only and never reopened for writing.
     # Resumed uploads are hashed from the file (``hash_temp``) once it is closed.
-    scanner = pdfcheck.ActiveContentScanner() if offset == 0 else None
-    held, digest = storage.append(upload.token, stream, offset=offset, length=length,
-                                  watchers=[scanner.feed] if scanner is not None else ())
+    held, digest = storage.append(upload.token, stream, offset=offset, length=length)
     result = ChunkResult(upload=upload, offset=held)
     if held < upload.size:
         upload.received = held
@@ -219,9 +217,7 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
         db.session.flush()
     else:  # complete: the upload row is deleted (deposited or refused), no need to update it
         result.file = finalize_upload(
-            upload=upload, storage=storage, actor=actor, limits=limits, sha256=digest,
-            raw_javascript=scanner.found if scanner is not None and scanner.complete else None,
-            skipped=scanner.skipped if scanner is not None else (), now=now)
+            upload=upload, storage=storage, actor=actor, limits=limits, sha256=digest, now=now)
     return result
 
 
@@ -235,12 +231,11 @@ class _Checked:
 
 
 def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
-                    sha256: str | None = None, raw_javascript: bool | None = None, skipped=(),
-                    now: datetime | None = None) -> DossierFile:
+                    sha256: str | None = None, now: datetime | None = None) -> DossierFile:
     """Check a complete upload and make it a deposited file (or refuse it, keeping nothing).
 
-    ``sha256`` and ``raw_javascript`` come from the streaming pass when the
-    whole file arrived in one request; None computes them from the file.
+    ``sha256`` comes from the streaming pass when the whole file arrived in one
+    request; None computes it from the file.
     """
     now = now or utcnow()
     # Serialise finalisations of one dossier (two uploads of one piece at once): the
@@ -250,7 +245,7 @@ def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
     try:
         checked = _check_complete_upload(
             upload=upload, dossier=dossier, piece=piece, storage=storage, limits=limits,
-            sha256=sha256, raw_javascript=raw_javascript, skipped=skipped, now=now)
+            sha256=sha256, now=now)
     except DepositError:
         # Refused: nothing of the file is kept, and the client cannot resume into it.
         storage.discard(upload.token)
@@ -264,15 +259,14 @@ def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
            before=before,
            after={"file_id": file.id, "piece": piece.code, "name": file.original_name,
                   "size": file.size, "pages": file.pages, "sha256": checked.sha256,
-                  "flags": {"javascript": file.has_javascript,
-                            "embedded_files": file.has_embedded_files}},
+                  "flags": {"active_content": list(file.active_content),
+                            "repairs": list(file.repairs)}},
            now=now)
     return file
 
 
 def _check_complete_upload(*, upload: Upload, dossier: Dossier, piece: Piece, storage: Storage,
-                           limits: Limits, sha256: str | None, raw_javascript: bool | None,
-                           skipped, now: datetime) -> _Checked:
+                           limits: Limits, sha256: str | None, now: datetime) -> _Checked:
     """Deadline, room, PDF, page cap and duplicate checks of a complete upload."""
     candidate = dossier.candidate
     check_open(candidate=candidate, unit_code=dossier.unit_code, dossier=dossier, now=now)
@@ -284,13 +278,18 @@ def _check_complete_upload(*, upload: Upload, dossier: Dossier, piece: Piece, st
     _check_room(dossier=dossier, piece=piece, size=upload.size, limits=limits, replaces=replaces)
     token = upload.token
     head, tail = storage.read_head_tail(token, pdfcheck.HEAD_TAIL)
+    session = candidate.session
     try:
         info = pdfcheck.inspect_pdf(storage.temp_path(token), upload.size, head, tail,
-                                    raw_javascript=raw_javascript, skipped=skipped)
+                                    max_pages=session.dossier_max_pages)
     except pdfcheck.PdfRejected as exc:
-        raise DepositError(str(exc), status=422, code="not_pdf") from None
+        raise DepositError(str(exc), status=422, code=exc.code) from None
+    refused = pdfcheck.refused_kinds(info, session.active_content_policy)
+    if refused:
+        raise DepositError(pdfcheck.refused_message(refused), status=422, code="active_content",
+                           details=refused)
     # (The session is loaded only when the piece's cap is a session setting.)
-    cap = page_cap(piece, candidate.session) if piece.max_pages_setting else piece.max_pages
+    cap = page_cap(piece, session) if piece.max_pages_setting else piece.max_pages
     if cap is not None and info.pages > cap:
         raise DepositError(
             f"« {upload.original_name} » compte {info.pages} pages : la pièce "
@@ -321,7 +320,9 @@ def _store_file(*, upload: Upload, dossier: Dossier, piece: Piece, checked: _Che
     file = DossierFile(piece_code=piece.code, original_name=upload.original_name,
                        size=upload.size, pages=info.pages, sha256=checked.sha256, storage_key=key,
                        has_javascript=info.has_javascript,
-                       has_embedded_files=info.has_embedded_files, deposited_at=now)
+                       has_embedded_files=info.has_embedded_files,
+                       active_content=[k for k in pdfcheck.ACTIVE_KINDS if k in info.active],
+                       repairs=list(info.repairs), deposited_at=now)
     dossier.files.append(file)
     dossier.deposited_at = now
     db.session.delete(upload)

@@ -5,6 +5,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     HiddenField,
+    IntegerField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -12,7 +13,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 
@@ -65,3 +66,12 @@ class DecisionForm(FlaskForm):
     confirm_missing = BooleanField("Je confirme déclarer ce dossier conforme malgré les pièces "
                                    "manquantes")
     confirm_early = BooleanField("Je confirme décider avant la date limite de dépôt")
+
+
+class FileRulesForm(FlaskForm):
+    """The session's rules for deposited files; the active-content choices are read
+    from ``policy-<kind>`` fields, one per kind (``pdfcheck.ACTIVE_KINDS``)."""
+
+    max_pages = IntegerField("Nombre maximal de pages d'un fichier", validators=[
+        InputRequired("Indiquez un nombre de pages."),
+        NumberRange(1, 10_000, "Entre 1 et 10 000 pages.")])

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_app.clock import UTCDateTime, utcnow
 from exam_app.db_types import enum_type
+from exam_app.dossiers.pdfcheck import ACTIVE_KINDS, REPAIRS
 
 # Set with the session's dates (enrolment.sessions); re-exported for the dossiers feature.
 from exam_app.enrolment.models import DepositDeadline  # noqa: F401
@@ -79,6 +80,10 @@ class DossierFile(db.Model):
     storage_key: Mapped[str] = mapped_column(sa.String(200))
     has_javascript: Mapped[bool] = mapped_column(default=False)
     has_embedded_files: Mapped[bool] = mapped_column(default=False)
+    # What the checks found (codes of pdfcheck.ACTIVE_KINDS flagged by the session's
+    # policy, and of pdfcheck.REPAIRS), shown in the conformity control.
+    active_content: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
+    repairs: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
     deposited_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     dossier: Mapped[Dossier] = relationship(back_populates="files")
@@ -91,7 +96,21 @@ class DossierFile(db.Model):
 
     @property
     def is_flagged(self) -> bool:
-        return self.has_javascript or self.has_embedded_files
+        return bool(self.active_content) or self.has_javascript or self.has_embedded_files
+
+    @property
+    def flag_labels(self) -> list[str]:
+        """The active content found in the file, in French."""
+        codes = list(self.active_content or [])
+        codes += [c for c, on in (("javascript", self.has_javascript),
+                                  ("embedded_files", self.has_embedded_files))
+                  if on and c not in codes]
+        return [ACTIVE_KINDS[c].label if c in ACTIVE_KINDS else c for c in codes]
+
+    @property
+    def repair_labels(self) -> list[str]:
+        """What had to be repaired to read the file, in French."""
+        return [REPAIRS.get(c, c) for c in self.repairs or []]
 
 
 class Upload(db.Model):

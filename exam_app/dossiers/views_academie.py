@@ -13,11 +13,17 @@ from wtforms import SelectChoice
 from exam_app.accounts.models import Role
 from exam_app.clock import local_zone, to_local
 from exam_app.db_types import database_int
-from exam_app.dossiers import conformity, dashboards, state
+from exam_app.dossiers import conformity, dashboards, filerules, pdfcheck, state
 from exam_app.dossiers import deadlines as deadline_services
 from exam_app.dossiers.blueprint import bp, error_json, error_response
 from exam_app.dossiers.common import DepositError, units_with_dossier
-from exam_app.dossiers.forms import ConfirmForm, DeadlineForm, DecisionForm, ExtensionForm
+from exam_app.dossiers.forms import (
+    ConfirmForm,
+    DeadlineForm,
+    DecisionForm,
+    ExtensionForm,
+    FileRulesForm,
+)
 from exam_app.dossiers.internships import internship_days, internships
 from exam_app.dossiers.models import Decision
 from exam_app.dossiers.validity import unit_validity
@@ -64,14 +70,48 @@ def deadlines(code: str):
         else:
             flash("Date invalide : utilisez le sélecteur de date et d'heure.", "error")
             status = 400
+    return _deadlines_page(session, status)
+
+
+def _deadlines_page(session, status: int = 200, rules_form: FileRulesForm | None = None):
+    """The deadlines page, with the session's rules for deposited files."""
     rows = []
-    for unit in units:
+    for unit in units_with_dossier():
         deadline = deadline_services.session_deadline(session_id=session.id, unit_code=unit.code)
         unit_form = DeadlineForm(formdata=None, unit=unit.code,
                                  deadline=to_local(deadline).replace(tzinfo=None)
                                  if deadline else None)
         rows.append((unit, deadline, unit_form))
-    return render_template("dossiers/deadlines.html", session=session, rows=rows), status
+    rules = filerules.file_rules(session)
+    rules_form = rules_form or FileRulesForm(formdata=None, max_pages=rules["max_pages"])
+    return render_template("dossiers/deadlines.html", session=session, rows=rows,
+                           rules=rules, rules_form=rules_form,
+                           kinds=pdfcheck.ACTIVE_KINDS.values()), status
+
+
+@bp.route("/gestion/sessions/<code>/dossiers/regles-fichiers", methods=["POST"])
+@roles_required(Role.GESTIONNAIRE)
+def file_rules(code: str):
+    """Set the session's page cap and active-content policy for deposited files."""
+    session = session_or_404(code)
+    form = FileRulesForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        return _deadlines_page(session, 400, form)
+    policy = {code_: request.form.get(f"policy-{code_}", kind.default)
+              for code_, kind in pdfcheck.ACTIVE_KINDS.items()}
+    try:
+        filerules.set_file_rules(session=session, max_pages=form.max_pages.data, policy=policy,
+                                 actor=current_user)
+    except DepositError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _deadlines_page(session, error.status, form)
+    db.session.commit()
+    flash("Règles des fichiers déposés enregistrées (pour les prochains dépôts).", "success")
+    return redirect(url_for("dossiers.deadlines", code=session.code) + "#regles-fichiers")
 
 
 @bp.route("/gestion/dossiers/<int:candidate_id>/<unit_code>/derogation", methods=["GET", "POST"])

@@ -35,7 +35,8 @@ from exam_app.permissions import (
 
 # Refusals at finalisation after which the upload row must go too (see _forget_refused_upload).
 _FINAL_REFUSALS = {"late", "not_pdf", "too_many_pages", "duplicate", "piece_full", "gone",
-                   "too_large", "empty", "dossier_too_large"}
+                   "too_large", "empty", "dossier_too_large", "encrypted", "too_complex",
+                   "active_content"}
 
 
 # ---- the panel on the candidate's home -----------------------------------------

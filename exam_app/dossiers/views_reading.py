@@ -12,7 +12,7 @@ from exam_app.dossiers import conformity, receipts, state
 from exam_app.dossiers.blueprint import bp
 from exam_app.dossiers.storage import get_storage
 from exam_app.dossiers.validity import unit_validity
-from exam_app.downloads import INLINE_PDF_CSP, attachment
+from exam_app.downloads import DOWNLOAD_CSP, INLINE_PDF_CSP, attachment
 from exam_app.permissions import (
     dossier_file_for_reader_or_403,
     dossier_for_reader_or_403,
@@ -34,16 +34,19 @@ def receipt(candidate_id: int, unit_code: str):
 @bp.route("/dossiers/fichiers/<int:file_id>")
 @roles_required(Role.CANDIDAT, Role.GESTIONNAIRE, Role.EXAMINATEUR)
 def file(file_id: int):
-    """A deposited file, inline (PDF viewer) or as a download (``?telecharger=1``)."""
+    """A deposited file, inline (PDF viewer) or as a download (``?telecharger=1``).
+
+    A file flagged for active content is only ever a download, under a sandbox
+    policy: nothing it could run is run by a viewer inside the app's pages.
+    """
     row = dossier_file_for_reader_or_403(file_id)
+    inline = not request.args.get("telecharger") and not row.is_flagged
     handle = _StoredFile(get_storage(), row.storage_key)
-    response = send_file(handle, mimetype="application/pdf",
-                         as_attachment=bool(request.args.get("telecharger")),
+    response = send_file(handle, mimetype="application/pdf", as_attachment=not inline,
                          download_name=row.original_name, etag=row.sha256, conditional=False)
     response.content_length = row.size
     response.headers["Cache-Control"] = "private, no-store"
-    if not request.args.get("telecharger"):  # shown in the viewer's frame
-        response.headers["Content-Security-Policy"] = INLINE_PDF_CSP
+    response.headers["Content-Security-Policy"] = INLINE_PDF_CSP if inline else DOWNLOAD_CSP
     return response
 
 

@@ -55,6 +55,12 @@ class ExamSession(db.Model):
     e4_fiche_max_pages: Mapped[int | None] = mapped_column(default=None)
     e6_duration_minutes: Mapped[int] = mapped_column(default=240)
     nv_excludes_interview: Mapped[bool] = mapped_column(default=True)
+    # Deposited files (dossiers/pdfcheck.py): the page cap of any one file, and what
+    # to do with each kind of active content ({kind: "refuse" | "flag"}; a kind not
+    # listed takes its default).
+    dossier_max_pages: Mapped[int] = mapped_column(default=500, server_default="500")
+    active_content_policy: Mapped[dict] = mapped_column(sa.JSON, default=dict,
+                                                         server_default="{}")
 
     centres: Mapped[list[Centre]] = relationship(
         back_populates="session", order_by="Centre.code", cascade="all, delete-orphan"
@@ -64,6 +70,7 @@ class ExamSession(db.Model):
         sa.CheckConstraint("mark_step > 0 AND mark_step <= 20", name="mark_step_range"),
         sa.CheckConstraint("internship_min_days >= 0", name="internship_days_positive"),
         sa.CheckConstraint("e6_duration_minutes > 0", name="e6_duration_positive"),
+        sa.CheckConstraint("dossier_max_pages BETWEEN 1 AND 10000", name="dossier_max_pages_range"),
     )
 
     def __repr__(self) -> str:

@@ -1,5 +1,5 @@
-"""The upload's I/O path below the views: gunicorn's socket read, the streaming
-JavaScript scan and the storage copy (hash, watchers, lost connections).
+"""The upload's I/O path below the views: gunicorn's socket read and the storage
+copy (hash, watchers, lost connections).
 
 Storage tests run on both writers (``FastLocalStorage``, the default, and the
 reference ``LocalStorage``); ``test_fast_paths.py`` compares them directly."""
@@ -16,123 +16,11 @@ import pytest
 from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
-from exam_app.dossiers import pdfcheck
 from exam_app.dossiers.body_fast import GunicornSocketBody, gunicorn_supported, request_body
 from exam_app.dossiers.storage import CHUNK_SIZE, ClientDisconnected, LocalStorage
 from exam_app.dossiers.storage_fast import FastLocalStorage
 
 TOKEN = "t" * 24
-
-
-def _scan(chunks: list[bytes]) -> bool:
-    scanner = pdfcheck.ActiveContentScanner()
-    for chunk in chunks:
-        scanner.feed(memoryview(bytearray(chunk)))
-    return scanner.found
-
-
-SAMPLES = [
-    b"<< /S /JavaScript /JS (app.alert(1)) >>",
-    b"<< /JS\n\n  <6170703b> >>",
-    b"/JS" + b" " * 600 + b"(x)",
-    b"x" * 300 + b"/JS" + b"\n" * 300 + b"<",
-    b"/Java /JS /J/JSx /JavaScrip",
-    b"/JS" + b" " * 600 + b"x(",
-    b"plain text without any action / J S",
-]
-
-
-@pytest.mark.parametrize("data", SAMPLES)
-def test_scanner_agrees_with_a_whole_file_search_at_every_split(data):
-    expected = pdfcheck._ACTIVE.search(data) is not None
-    for cut in range(len(data) + 1):
-        assert _scan([data[:cut], data[cut:]]) is expected, cut
-    assert _scan([data[i:i + 1] for i in range(len(data))]) is expected
-
-
-@pytest.mark.parametrize("data", SAMPLES[:4])
-def test_scanner_finds_a_match_across_its_internal_slices_of_a_big_chunk(data):
-    step = pdfcheck.ActiveContentScanner.STEP
-    for shift in range(1, len(data)):
-        chunk = b"z" * (step - shift) + data + b"z" * step
-        assert _scan([chunk]), shift
-
-
-def _stream_object(data: bytes, length: bytes | None = None, number: int = 1) -> bytes:
-    length = str(len(data)).encode() if length is None else length
-    return (b"%d 0 obj\n<< /Filter /FlateDecode /Length " % number + length + b" >>\nstream\n"
-            + data + b"\nendstream\nendobj\n")
-
-
-JS_DICT = b"2 0 obj\n<< /S /JavaScript /JS (app.alert(1)) >>\nendobj\n"
-JS_IN_DATA = b"x" * 5000 + b"/S /JavaScript /JS (not an action: stream data)" + b"y" * 70000
-
-
-def _scanned(data: bytes, cuts=()) -> pdfcheck.ActiveContentScanner:
-    scanner = pdfcheck.ActiveContentScanner()
-    edges = [0, *cuts, len(data)]
-    for a, b in zip(edges, edges[1:], strict=False):
-        scanner.feed(memoryview(bytearray(data[a:b])))
-    return scanner
-
-
-def _cuts(data: bytes) -> list[tuple]:
-    """Splits in the dictionary, the keyword, the data, the end keyword and the JS."""
-    marks = [data.index(k) for k in (b"/Length", b"stream\n", b"endstream", b"/JavaScript")
-             if k in data]
-    return [()] + [(m + d,) for m in marks for d in (-1, 0, 1, 3)]
-
-
-def test_scanner_skips_stream_data_of_declared_length_but_not_what_follows():
-    skipped = b"%PDF-1.7\n" + _stream_object(JS_IN_DATA)
-    followed = skipped + JS_DICT
-    for cuts in _cuts(followed):
-        scanner = _scanned(followed, cuts)
-        assert (scanner.found, scanner.complete) == (True, True), cuts
-    for cuts in _cuts(skipped):
-        scanner = _scanned(skipped, cuts)
-        # JavaScript-looking bytes inside stream data are not an action.
-        assert (scanner.found, scanner.complete) == (False, True), cuts
-
-
-def test_scanner_searches_an_object_stream_whose_data_are_objects():
-    objects = b"2 0 << /S /JavaScript /JS (app.alert(1)) >>"
-    data = (b"%PDF-1.7\n" + b"1 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Length %d >>\nstream\n"
-            % len(objects) + objects + b"\nendstream\nendobj\n")
-    for cuts in _cuts(data):
-        assert _scanned(data, cuts).found is True, cuts
-
-
-def test_scanner_reports_the_byte_ranges_it_skipped():
-    data = b"%PDF-1.7\n" + _stream_object(JS_IN_DATA) + _stream_object(b"abc", number=3)
-    first = data.index(b"stream\n") + len(b"stream\n")
-    second = data.index(b"stream\n", data.index(b"3 0 obj")) + len(b"stream\n")
-    for cuts in _cuts(data):
-        assert _scanned(data, cuts).skipped == [(first, first + len(JS_IN_DATA)),
-                                                (second, second + 3)], cuts
-
-
-def test_scanner_searches_a_stream_of_indirect_length():
-    data = b"%PDF-1.7\n" + _stream_object(JS_IN_DATA, length=b"5 0 R")
-    for cuts in _cuts(data):
-        assert _scanned(data, cuts).found is True, cuts
-
-
-def test_scanner_says_incomplete_when_a_declared_length_is_wrong():
-    # The length hides the JavaScript dictionary that follows: the scanner must not
-    # vouch for the file (the deposit then scans the whole file, see below).
-    data = (b"%PDF-1.7\n" + _stream_object(b"z" * 1000, length=b"1100") + JS_DICT
-            + b"z" * 200)
-    for cuts in _cuts(data):
-        scanner = _scanned(data, cuts)
-        assert (scanner.found, scanner.complete) == (False, False), cuts
-    short = b"%PDF-1.7\n" + _stream_object(b"z" * 1000, length=b"99999")
-    assert _scanned(short).complete is False
-
-
-def test_scanner_expectations_on_the_samples():
-    assert [pdfcheck._ACTIVE.search(d) is not None for d in SAMPLES] == [
-        True, True, True, True, False, False, False]
 
 
 def _sockets():
@@ -232,14 +120,12 @@ WRITERS = pytest.mark.parametrize("storage_class", [FastLocalStorage, LocalStora
 
 
 @WRITERS
-def test_append_hashes_and_scans_across_the_chunk_boundary(tmp_path, storage_class):
-    action = b"/S /JavaScript /JS (app.alert(1))"
-    data = b"%PDF-1.7\n" + b"z" * (CHUNK_SIZE - 20) + action + b"z" * 1000
-    assert data.index(action) < CHUNK_SIZE < data.index(action) + len(action)
-    scanner = pdfcheck.ActiveContentScanner()
+def test_append_hashes_and_feeds_the_watchers_across_the_chunk_boundary(tmp_path, storage_class):
+    data = b"%PDF-1.7\n" + bytes(range(256)) * (CHUNK_SIZE // 256 + 10)
+    seen = bytearray()
     held, digest = storage_class(tmp_path).append(
-        TOKEN, io.BytesIO(data), offset=0, length=len(data), watchers=[scanner.feed])
-    assert (held, digest, scanner.found) == (len(data), hashlib.sha256(data).hexdigest(), True)
+        TOKEN, io.BytesIO(data), offset=0, length=len(data), watchers=[seen.extend])
+    assert (held, digest, bytes(seen)) == (len(data), hashlib.sha256(data).hexdigest(), data)
 
 
 class _ReadOnly:

@@ -121,6 +121,7 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "juries.commissions": SESSION,
     "juries.board": SESSION,
     "dossiers.deadlines": {"GET": {G: 200}, "POST": {G: 400}},
+    "dossiers.file_rules": {"POST": {G: 400}},
     "dossiers.dashboard": SESSION,
     "dossiers.dashboard_csv": SESSION,
     "dossiers.queue": SESSION,
