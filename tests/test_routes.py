@@ -168,8 +168,13 @@ def _dossier_world(app, session, candidate, user) -> dict:
 def _passage_for(commission, candidate, actor):
     from exam_app.juries.planning import assign_candidates
 
-    return assign_candidates(commission=commission, numbers=[candidate.number],
-                             variant_code="ponctuel", actor=actor)[0]
+    from exam_app.clock import utcnow
+
+    passage = assign_candidates(commission=commission, numbers=[candidate.number],
+                                variant_code="ponctuel", actor=actor)[0]
+    # Planned today: the commission's juror reads the candidate's dossier (issue 12, item 9).
+    passage.scheduled_at = utcnow()
+    return passage
 
 
 def _pack_for(centre, actor):
