@@ -1,0 +1,37 @@
+"""The long-poll request shared by the passage page and the live board (see
+``juries/push.py`` for the model and why)."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+from exam_app.extensions import db
+from exam_app.juries import push
+
+# A browser over the process's cap of waiters polls again after this long.
+RETRY_MS = 2000
+
+
+def wait_for(key: push.PassageKey | push.BoardKey) -> dict:
+    """Answer at once when ``key``'s version differs from the ``depuis`` argument, else
+    wait for a change or ``PUSH_WAIT_SECONDS``: {"changed", "version"[, "retry_ms"]}."""
+    since = request.args.get("depuis", "")[:100]
+    version = push.current_version(db.session.connection(), key)
+    if version != since:
+        return {"changed": True, "version": version}
+    # No database connection is held while waiting: the pool serves the other requests.
+    db.session.close()
+    app = current_app._get_current_object()
+    woke = push.hub.wait(app, key, since, timeout=app.config["PUSH_WAIT_SECONDS"])
+    if woke is None:
+        return {"changed": False, "version": version, "retry_ms": RETRY_MS}
+    if woke:
+        version = push.current_version(db.session.connection(), key)
+    return {"changed": version != since, "version": version}
+
+
+def no_store(response):
+    """A push answer: never cached, never buffered by nginx (``X-Accel-Buffering``)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
