@@ -32,6 +32,13 @@ def day_passages(session_id: int, day: date) -> list[Passage]:
         .order_by(Commission.code, Passage.scheduled_at, Passage.id)))
 
 
+def step_text(segment) -> str:
+    """'Phase — step' as the passage screen shows it (the step alone names no more)."""
+    if segment.step_label and segment.step_label != segment.phase_label:
+        return f"{segment.phase_label} — {segment.step_label}"
+    return segment.phase_label
+
+
 def _passage_row(passage: Passage, *, nv: bool, now: datetime) -> dict:
     """One passage as the board shows it: time, candidate, phase, overrun, state."""
     status = lifecycle.status(passage, nv=nv)
@@ -42,8 +49,7 @@ def _passage_row(passage: Passage, *, nv: bool, now: datetime) -> dict:
         overrun = sum(max(0.0, s.elapsed_seconds - s.allowed_seconds) for s in timer.segments)
         if timer.current is not None:
             segment = planned[timer.current]
-            phase = segment.phase_label + (f" — {segment.step_label}"
-                                           if segment.step_label else "")
+            phase = step_text(segment)
             current = timer.segments[timer.current]
             if timer.status == "running":
                 # The browser keeps counting: the current segment's elapsed and allowed time.

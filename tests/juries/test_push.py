@@ -20,7 +20,8 @@ from exam_app.clock import to_local, utcnow
 from exam_app.juries import push
 from exam_app.juries.models import Passage
 from tests.juries.helpers import complete_grid, members
-from tests.juries.test_races import Juror, served  # noqa: F401 - the live server fixture
+from tests.juries.test_races import Juror
+from tests.juries.test_races import served as served  # the live server fixture
 
 WAIT = 6.0  # the live server's PUSH_WAIT_SECONDS: a woken waiter answers well before
 
@@ -167,9 +168,8 @@ def test_the_board_wait_wakes_on_a_phase_change_with_the_board(db, pair, create_
         from exam_app.juries import lifecycle
 
         first_step = lifecycle.planned_segments(db.session.get(Passage, passage_id))[0]
-    label = first_step.phase_label + (f" — {first_step.step_label}" if first_step.step_label
-                                      else "")
-    assert row["phase"] == label
+    assert row["phase"] == (first_step.phase_label if first_step.step_label in (
+        "", first_step.phase_label) else f"{first_step.phase_label} — {first_step.step_label}")
     assert row["overrun"] == 0 and row["live"]["allowed"] > 0
     assert answer["board"]["totals"]["running"] == 1
 
