@@ -1,5 +1,6 @@
 # exam_app — the commands the README shows.
 #   make run    install, migrate, load the demo session (if empty), serve on :5000
+#               (128 threads a worker: the jury screens' long polls, see README "Production")
 #   make test   run the test suite (SQLite by default; TEST_DATABASE_URL for PostgreSQL),
 #               ending with what it skipped and why
 #   make bench  run the benchmarks (one JSON line each)
@@ -36,7 +37,7 @@ run: check-system
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo
 	@echo "exam_app sur http://$(HOST):$(PORT)/ (Ctrl+C pour arrêter)"
-	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-0} $(BIN)/gunicorn --workers 2 --threads 4 \
+	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-0} $(BIN)/gunicorn --workers 2 --threads 128 \
 	  --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: install

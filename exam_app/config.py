@@ -54,7 +54,7 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         "JURY_AUTOSAVE_STORE": os.environ.get("JURY_AUTOSAVE_STORE") or "fast",
         # Push (juries/push.py): long polls waiting at once per process, at most; keep it
         # below gunicorn's --threads so that ordinary requests always find a thread.
-        "PUSH_MAX_WAITERS": int(os.environ.get("PUSH_MAX_WAITERS") or 48),
+        "PUSH_MAX_WAITERS": int(os.environ.get("PUSH_MAX_WAITERS") or 112),
     }
     if with_secret:
         values["SECRET_KEY"] = load_secret_key(instance_path)
@@ -94,7 +94,7 @@ DEFAULTS: dict = {
     # Push (juries/push.py): a long poll answers after this many seconds unchanged; the
     # watcher reads the waited versions this often; the passage page polls its state this
     # often (ms) while the push works, for its clock samples.
-    "PUSH_MAX_WAITERS": 48,
+    "PUSH_MAX_WAITERS": 112,
     "PUSH_WAIT_SECONDS": 20,
     "PUSH_TICK_SECONDS": 0.2,
     "PUSH_POLL_MS": 5000,

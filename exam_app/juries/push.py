@@ -15,18 +15,19 @@ waiter within one tick (0.2 s) plus a round trip.
 
 Why long polls on gunicorn's gthread worker, and not SSE or gevent (measured in
 BENCHMARKS.md, ``bench/push.py``): a waiting request holds one thread, but a
-thread blocked on an ``Event`` costs no CPU and a few tens of KB, so the
-production command runs 4 workers x 64 threads (256 threads, ~240 jurors + the
-board). ``PUSH_MAX_WAITERS`` waiters per process at most (48 of 64 threads): the
-rest of the threads always serve ordinary requests, and a waiter over the cap is
-answered at once with ``retry_ms`` (that browser falls back to polling), so
-streams can never starve the autosave. A long poll ends every 20 s, so no
-request outlives nginx's read timeout or holds a reload back for long, and it
-holds no database connection while it waits. gevent would hold more streams,
-but it serialises CPU work (PDF rendering would stall every juror of the
+thread blocked on an ``Event`` costs no CPU and ~200 KB, and gthread creates its
+threads only as requests need them; the production command runs 4 workers x 128
+threads for ~240 jurors + the board. ``PUSH_MAX_WAITERS`` waiters per process at
+most (112 of 128 threads): 16 threads per worker always serve ordinary requests
+(as many as the whole of today's 4 x 4), and a waiter over the cap is answered at
+once with ``retry_ms`` (that page polls every 2 s instead), so streams can never
+starve the autosave. A long poll ends after 15-20 s, so none outlives nginx's
+read timeout or holds a graceful reload back for long, and it holds no database
+connection while it waits. gevent would hold more streams per worker, but it
+serialises CPU work (a PDF being rendered would stall every juror of that
 worker) and SQLite's busy wait would block its hub; a separate async server
-would be a second process to deploy and route. SSE over gthread would pin a
-thread per open page forever.
+would be a second process to deploy and route; SSE on gthread would pin a thread
+per open page for as long as the page stays open.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import random
+
 from flask import current_app, request
 
 from exam_app.extensions import db
@@ -22,7 +24,10 @@ def wait_for(key: push.PassageKey | push.BoardKey) -> dict:
     # No database connection is held while waiting: the pool serves the other requests.
     db.session.close()
     app = current_app._get_current_object()
-    woke = push.hub.wait(app, key, since, timeout=app.config["PUSH_WAIT_SECONDS"])
+    # Spread over the last quarter of the wait: pages opened together (a room at 8:00, a
+    # restart) do not all ask again in the same instant every time.
+    timeout = app.config["PUSH_WAIT_SECONDS"] * random.uniform(0.75, 1.0)  # noqa: S311
+    woke = push.hub.wait(app, key, since, timeout=timeout)
     if woke is None:
         return {"changed": False, "version": version, "retry_ms": RETRY_MS}
     if woke:

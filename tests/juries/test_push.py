@@ -208,3 +208,29 @@ def test_only_the_commissions_jurors_may_wait_on_a_passage(db, client, login_as,
 
 def live_url(juror: Juror) -> str:
     return juror.base
+
+
+def test_the_documented_commands_leave_ordinary_requests_their_threads(app):
+    """The README's production command and ``make run`` give each worker the waiters'
+    cap plus 16 threads, and the README's nginx location for the long polls (buffering
+    off) matches both wait URLs."""
+    import re
+    from pathlib import Path
+
+    from exam_app.config import DEFAULTS
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    makefile = (root / "Makefile").read_text(encoding="utf-8")
+    threads = [int(n) for text in (readme, makefile)
+               for n in re.findall(r"gunicorn --workers \d+ --threads (\d+)", text)]
+    assert threads and set(threads) == {DEFAULTS["PUSH_MAX_WAITERS"] + 16}
+    [location] = re.findall(r"location ~ (\S+) \{\n\s+proxy_pass http://exam_app;\n"
+                            r"\s+proxy_buffering off;", readme)
+    with app.test_request_context():
+        from flask import url_for
+
+        urls = [url_for("juries.passage_wait", passage_id=12),
+                url_for("juries.board_wait", code="BTS-SAM-2027")]
+    assert [bool(re.match(location, url)) for url in urls] == [True, True]
+    assert not re.match(location, "/jury/passages/12/etat")
