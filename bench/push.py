@@ -148,7 +148,8 @@ class Waiter(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.client, self.path, self.version = port, client, path, version
         self.state_path, self.stop = state_path, stop
-        self.arrivals: list[float] = []
+        self.arrivals: list[float] = []  # the state in hand after a change
+        self.signals: list[float] = []   # the long poll's answer
         self.answers = self.retries = self.errors = 0
         self.waiting_since = 0.0
         self.last_error = ""
@@ -176,6 +177,7 @@ class Waiter(threading.Thread):
                     self.retries += 1
                     time.sleep(data["retry_ms"] / 1000)
                 elif data["changed"] and self.state_path:
+                    self.signals.append(time.monotonic())
                     conn.request("GET", self.state_path, headers={"Cookie": cookie})
                     response = conn.getresponse()
                     response.read()
@@ -311,7 +313,7 @@ def main() -> int:
         held = ordinary_load(load_clients, LOAD_SECONDS)
 
         # Push latency: juror 0 of a pair pauses or resumes; juror 1's page gets the state.
-        latencies, missed = [], 0
+        latencies, signals, posts, missed = [], [], [], 0
         for n in range(CHANGES):
             pair = (n * 7) % PAIRS
             client, token, _ = logged[2 * pair]
@@ -324,12 +326,17 @@ def main() -> int:
                 "POST", f"/jury/passages/{jurors[2 * pair]['passage']}/minuteur",
                 json.dumps(body).encode(),
                 {"Content-Type": "application/json", "X-CSRFToken": token})
+            answered = time.monotonic()
             while len(other.arrivals) == seen and time.monotonic() - sent < 10:
                 time.sleep(0.002)
             if len(other.arrivals) == seen or status != 200:
                 missed += 1
             else:
                 latencies.append((other.arrivals[seen] - sent) * 1000)
+                # The mechanism alone: from the committed change (the POST's answer) to
+                # the other page's long poll answering (negative: it answered first).
+                signals.append((other.signals[seen] - answered) * 1000)
+                posts.append((answered - sent) * 1000)
             time.sleep(0.05)
         stop.set()
         for waiter in [*waiters, board]:  # the held polls end within PUSH_WAIT_SECONDS
@@ -367,6 +374,9 @@ def main() -> int:
         "push_ms_p50": percentile(latencies, 0.5) if latencies else None,
         "push_ms_p99": percentile(latencies, 0.99) if latencies else None,
         "push_ms_max": round(max(latencies), 1) if latencies else None,
+        "signal_after_commit_ms_p50": percentile(signals, 0.5) if signals else None,
+        "signal_after_commit_ms_p99": percentile(signals, 0.99) if signals else None,
+        "timer_post_ms_p50": percentile(posts, 0.5) if posts else None,
         "changes": CHANGES, "missed": missed, "retries_over_cap": retries,
         "board_answers": board_answers, "workers_idle": idle_usage,
         "workers_with_waiters": held_usage, "errors": errors,

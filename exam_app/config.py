@@ -95,7 +95,7 @@ DEFAULTS: dict = {
     # watcher reads the waited versions this often; the passage page polls its state this
     # often (ms) while the push works, for its clock samples.
     "PUSH_MAX_WAITERS": 112,
-    "PUSH_WAIT_SECONDS": 20,
+    "PUSH_WAIT_SECONDS": 30,
     "PUSH_TICK_SECONDS": 0.2,
     "PUSH_POLL_MS": 5000,
     # Autosave through the fast field store (prebuilt statements; one fused statement on

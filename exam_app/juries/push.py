@@ -21,7 +21,7 @@ threads for ~240 jurors + the board. ``PUSH_MAX_WAITERS`` waiters per process at
 most (112 of 128 threads): 16 threads per worker always serve ordinary requests
 (as many as the whole of today's 4 x 4), and a waiter over the cap is answered at
 once with ``retry_ms`` (that page polls every 2 s instead), so streams can never
-starve the autosave. A long poll ends after 15-20 s, so none outlives nginx's
+starve the autosave. A long poll ends after 22-30 s, so none outlives nginx's
 read timeout or holds a graceful reload back for long, and it holds no database
 connection while it waits. gevent would hold more streams per worker, but it
 serialises CPU work (a PDF being rendered would stall every juror of that

@@ -14,11 +14,13 @@ from exam_app.juries import push
 RETRY_MS = 2000
 
 
-def wait_for(key: push.PassageKey | push.BoardKey) -> dict:
-    """Answer at once when ``key``'s version differs from the ``depuis`` argument, else
-    wait for a change or ``PUSH_WAIT_SECONDS``: {"changed", "version"[, "retry_ms"]}."""
+def wait_for(key: push.PassageKey | push.BoardKey, version: str | None = None) -> dict:
+    """Answer at once when ``key``'s version (``version`` when the caller read it with
+    its scope check) differs from the ``depuis`` argument, else wait for a change or
+    ``PUSH_WAIT_SECONDS``: {"changed", "version"[, "retry_ms"]}."""
     since = request.args.get("depuis", "")[:100]
-    version = push.current_version(db.session.connection(), key)
+    if version is None:
+        version = push.current_version(db.session.connection(), key)
     if version != since:
         return {"changed": True, "version": version}
     # No database connection is held while waiting: the pool serves the other requests.

@@ -1,7 +1,7 @@
 /* The live board, updated in place (no page reload: focus and scroll stay).
  *
  * A long poll (data-wait-url, see exam_app/juries/push.py) answers as soon as one of
- * the day's passages changes, or after 20 s, with the board as it now stands; only
+ * the day's passages changes, or after 30 s at most, with the board as it now stands; only
  * the cells whose text changed are rewritten. The overrun of a running step keeps
  * counting between answers. No dependency. */
 (function () {
