@@ -111,7 +111,7 @@ def test_an_unchanged_passage_answers_unchanged_after_the_wait(db, pair):
     started = time.monotonic()
     answer = Waiting(first, f"/jury/passages/{passage_id}/attendre?depuis={since}").result()
     assert answer == {"changed": False, "version": since}
-    assert 0.5 <= time.monotonic() - started < 3.0
+    assert 0.375 <= time.monotonic() - started < 3.0  # the last quarter is jittered
 
 
 def test_a_stale_version_answers_at_once(db, pair):
