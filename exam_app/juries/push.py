@@ -15,7 +15,7 @@ waiter within one tick (0.2 s) plus a round trip.
 
 Why long polls on gunicorn's gthread worker, and not SSE or gevent (measured in
 BENCHMARKS.md, ``bench/push.py``): a waiting request holds one thread, but a
-thread blocked on an ``Event`` costs no CPU and ~200 KB, and gthread creates its
+thread blocked on an ``Event`` costs no CPU and ~120 KB (measured), and gthread creates its
 threads only as requests need them; the production command runs 4 workers x 128
 threads for ~240 jurors + the board. ``PUSH_MAX_WAITERS`` waiters per process at
 most (112 of 128 threads): 16 threads per worker always serve ordinary requests
