@@ -157,4 +157,7 @@ class Hub:
                 waiter.event.set()
 
 
-hub = Hub()
+def hub_for(app) -> Hub:
+    """The app's hub: its watcher reads that app's database (one app per process in
+    production; the tests serve several)."""
+    return app.extensions.setdefault("push_hub", Hub())

@@ -29,7 +29,7 @@ def wait_for(key: push.PassageKey | push.BoardKey, version: str | None = None) -
     # Spread over the last quarter of the wait: pages opened together (a room at 8:00, a
     # restart) do not all ask again in the same instant every time.
     timeout = app.config["PUSH_WAIT_SECONDS"] * random.uniform(0.75, 1.0)  # noqa: S311
-    woke = push.hub.wait(app, key, since, timeout=timeout)
+    woke = push.hub_for(app).wait(app, key, since, timeout=timeout)
     if woke is None:
         return {"changed": False, "version": version, "retry_ms": RETRY_MS}
     if woke:

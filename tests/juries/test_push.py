@@ -56,9 +56,10 @@ class Waiting:
 def _settle(live, count: int, timeout: float = 5.0) -> None:
     """Wait until ``count`` requests are waiting in the live server's process."""
     deadline = time.monotonic() + timeout
-    while push.hub.waiting() < count and time.monotonic() < deadline:
+    hub = push.hub_for(live)
+    while hub.waiting() < count and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert push.hub.waiting() >= count
+    assert hub.waiting() >= count
 
 
 @pytest.fixture()
