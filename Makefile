@@ -1,6 +1,7 @@
 # exam_app — the commands the README shows.
 #   make run    install, migrate, load the demo session (if empty), serve on :5000
 #               (QR codes point at PUBLIC_URL, by default http://HOST:PORT)
+#               (128 threads a worker: the jury screens' long polls, see README "Production")
 #   make test   run the test suite (SQLite by default; TEST_DATABASE_URL for PostgreSQL),
 #               ending with what it skipped and why
 #   make bench  run the benchmarks (one JSON line each)
@@ -38,7 +39,7 @@ run: check-system
 	$(BIN)/flask demo
 	@echo "exam_app sur http://$(HOST):$(PORT)/ (Ctrl+C pour arrêter)"
 	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-0} PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)} \
-	  $(BIN)/gunicorn --workers 2 --threads 4 \
+	  $(BIN)/gunicorn --workers 2 --threads 128 \
 	  --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: install

@@ -64,6 +64,9 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         "DOSSIER_BODY_READER": os.environ.get("DOSSIER_BODY_READER") or "fast",
         "DOSSIER_STORAGE_WRITER": os.environ.get("DOSSIER_STORAGE_WRITER") or "fast",
         "JURY_AUTOSAVE_STORE": os.environ.get("JURY_AUTOSAVE_STORE") or "fast",
+        # Push (juries/push.py): long polls waiting at once per process, at most; keep it
+        # below gunicorn's --threads so that ordinary requests always find a thread.
+        "PUSH_MAX_WAITERS": int(os.environ.get("PUSH_MAX_WAITERS") or 112),
     }
     if with_secret:
         values["SECRET_KEY"] = load_secret_key(instance_path)
@@ -118,6 +121,13 @@ DEFAULTS: dict = {
     "JURY_POLL_MS": 2000,
     "JURY_MAX_JSON_BYTES": 256 * 1024,
     "JURY_MAX_OPS": 100,
+    # Push (juries/push.py): a long poll answers after this many seconds unchanged; the
+    # watcher reads the waited versions this often; the passage page polls its state this
+    # often (ms) while the push works, for its clock samples.
+    "PUSH_MAX_WAITERS": 112,
+    "PUSH_WAIT_SECONDS": 30,
+    "PUSH_TICK_SECONDS": 0.2,
+    "PUSH_POLL_MS": 5000,
     # Autosave through the fast field store (prebuilt statements; one fused statement on
     # PostgreSQL); False selects the plain reference store (juries/autosave_reference.py).
 }

@@ -329,6 +329,23 @@ def passage_for_juror_or_403(passage_id: int):
     return passage
 
 
+def passage_version_for_juror_or_403(passage_id: int) -> int:
+    """The live version of a passage of one of the current juror's commissions (the
+    push's long poll: one small query, not the passage with its collections); 404 when
+    unknown, 403 otherwise."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import CommissionMember, Passage
+
+    version = db.session.scalar(
+        sa.select(Passage.live_version).join(
+            CommissionMember, CommissionMember.commission_id == Passage.commission_id)
+        .where(Passage.id == passage_id, CommissionMember.user_id == current_user.id))
+    if version is None:
+        exists = db.session.scalar(sa.select(Passage.id).where(Passage.id == passage_id))
+        abort(403 if exists is not None else 404)
+    return version
+
+
 def passage_for_manager_or_403(passage_id: int):
     """A passage, for the académie's exam office: 404 when unknown, 403 otherwise."""
     from exam_app.juries.models import Passage

@@ -87,6 +87,7 @@ ACCESS: dict[str, frozenset] = {
     "juries.server_time": frozenset({Role.EXAMINATEUR}),
     "juries.passage_page": frozenset({Role.EXAMINATEUR}),
     "juries.passage_state": frozenset({Role.EXAMINATEUR}),
+    "juries.passage_wait": frozenset({Role.EXAMINATEUR}),
     "juries.timer_action": frozenset({Role.EXAMINATEUR}),
     "juries.autosave": frozenset({Role.EXAMINATEUR}),
     "juries.reveal": frozenset({Role.EXAMINATEUR}),
@@ -99,6 +100,7 @@ ACCESS: dict[str, frozenset] = {
     "juries.reopen": frozenset({G}),
     "juries.start_exception": frozenset({G}),
     "juries.board": frozenset({G}),
+    "juries.board_wait": frozenset({G}),
     "documents.packs": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack_state": frozenset({G, Role.CHEF_CENTRE}),
@@ -166,9 +168,8 @@ def _dossier_world(app, session, candidate, user) -> dict:
 
 
 def _passage_for(commission, candidate, actor):
-    from exam_app.juries.planning import assign_candidates
-
     from exam_app.clock import utcnow
+    from exam_app.juries.planning import assign_candidates
 
     passage = assign_candidates(commission=commission, numbers=[candidate.number],
                                 variant_code="ponctuel", actor=actor)[0]

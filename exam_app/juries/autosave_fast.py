@@ -29,7 +29,7 @@ class _Statements:
         self.cas = self._cas(f, p)
         self.bump = (p.update().where(p.c.id == sa.bindparam("in_passage"),
                                       p.c.finalized_at.is_(None))
-                     .values(agreed_revision=p.c.agreed_revision + 1)
+                     .values(agreed_revision=p.c.agreed_revision + 1, live_version=p.c.live_version + 1)
                      .returning(p.c.agreed_revision))
         self.insert_op = o.insert()
         self.fused_pg = self._fused_pg(p, f, o)
@@ -63,7 +63,7 @@ class _Statements:
                 .where(p.c.id == sa.bindparam("in_passage"), p.c.finalized_at.is_(None),
                        sa.bindparam("is_agreed", type_=sa.Boolean),
                        sa.exists(sa.select(cas.c.version)))
-                .values(agreed_revision=p.c.agreed_revision + 1)
+                .values(agreed_revision=p.c.agreed_revision + 1, live_version=p.c.live_version + 1)
                 .returning(p.c.agreed_revision).cte("bump"))
         text = sa.Text()
         # The same result as save_fields builds for an applied op.

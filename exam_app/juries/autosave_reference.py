@@ -118,7 +118,8 @@ class ReferenceStore:
         None when the passage is final (re-checked under the row's lock)."""
         bumped = db.session.execute(
             sa.update(Passage).where(Passage.id == passage_id, Passage.finalized_at.is_(None))
-            .values(agreed_revision=Passage.agreed_revision + 1)
+            .values(agreed_revision=Passage.agreed_revision + 1,
+                    live_version=Passage.live_version + 1)
             .execution_options(synchronize_session=False))
         if bumped.rowcount != 1:
             return None

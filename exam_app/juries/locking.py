@@ -4,10 +4,10 @@ Every state change of a passage (start, advance, pause, resume, attendance,
 reveal, validate, finalise, reopen) first calls ``lock_passage``; what the
 service then decides on is read under the lock, so two jurors pressing at
 once are applied one after the other, the second seeing the first's effect.
-PostgreSQL: ``SELECT ... FOR UPDATE OF passage``. SQLite: a no-op UPDATE of
-the row takes the database's write lock first (the driver opens the
-transaction at the first write; WAL and busy_timeout make the second writer
-wait), so the reads that follow see the latest commit. The autosave's hot
+PostgreSQL: ``SELECT ... FOR UPDATE OF passage``, then the push version's bump.
+SQLite: the bump, an UPDATE of the row, takes the database's write lock first
+(the driver opens the transaction at the first write; WAL and busy_timeout make
+the second writer wait), so the reads that follow see the latest commit. The autosave's hot
 path instead re-checks the passage's state in its conditional UPDATEs (see
 ``autosave_fast`` and ``autosave_reference``).
 """
@@ -25,12 +25,19 @@ def lock_passage(passage: Passage | int) -> Passage:
     passage_id = passage if isinstance(passage, int) else passage.id
     db.session.flush()  # pending changes first: the re-read must not drop them
     statement = sa.select(Passage).where(Passage.id == passage_id)
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(sa.update(Passage).where(Passage.id == passage_id)
-                           .values(agreed_revision=Passage.agreed_revision)
-                           .execution_options(synchronize_session=False))
-    else:
-        statement = statement.with_for_update(of=Passage)
+    if db.session.get_bind().dialect.name != "sqlite":
+        # FOR UPDATE first, as before the push: the UPDATE below alone would take the
+        # weaker FOR NO KEY UPDATE, which lets an autosave's insert (a foreign key's KEY
+        # SHARE) in between, and the re-read's FOR UPDATE would then deadlock with it.
+        db.session.execute(sa.select(Passage.id).where(Passage.id == passage_id)
+                           .with_for_update(of=Passage))
+    # The UPDATE bumps the push version (``juries/push.py``): every state change takes
+    # this lock, so the other juror and the board learn of each one; a refusal rolls the
+    # bump back with the rest. On SQLite this first write also takes the database's
+    # write lock (the driver opens the transaction at the first write).
+    db.session.execute(sa.update(Passage).where(Passage.id == passage_id)
+                       .values(live_version=Passage.live_version + 1)
+                       .execution_options(synchronize_session=False))
     if not isinstance(passage, int):
         db.session.expire(passage)  # collections too (segments, pauses, validations)
     return db.session.scalars(statement.execution_options(populate_existing=True)).one()

@@ -148,6 +148,9 @@ class Passage(db.Model):
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Bumped by every change of the agreed grid; validations name the revision they saw.
     agreed_revision: Mapped[int] = mapped_column(default=0)
+    # Bumped by every state change (the passage lock) and every agreed-grid save: what
+    # the push waiters compare (``juries/push.py``); only its changes matter, not its value.
+    live_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # The gestionnaire's exception: start although the conformity control has not decided.
     start_exception_reason: Mapped[str | None] = mapped_column(sa.Text())
     start_exception_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -14,11 +14,16 @@ from exam_app.accounts.models import Role
 from exam_app.clock import utcnow
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
-from exam_app.juries import grids, lifecycle, validation
+from exam_app.juries import grids, lifecycle, push, validation
 from exam_app.juries.blueprint import bp, json_body, json_refusal, ms
 from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
 from exam_app.juries.models import AGREED, Passage
-from exam_app.permissions import passage_for_juror_or_403, roles_required
+from exam_app.juries.push_views import no_store, wait_for
+from exam_app.permissions import (
+    passage_for_juror_or_403,
+    passage_version_for_juror_or_403,
+    roles_required,
+)
 
 GRID_KEYS = ("commune", "perso")
 
@@ -88,6 +93,15 @@ def passage_state(passage_id: int):
     response = jsonify(_state(passage))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/jury/passages/<int:passage_id>/attendre")
+@roles_required(Role.EXAMINATEUR)
+def passage_wait(passage_id: int):
+    """Long poll: answers when the passage changes (any state change, a save of the agreed
+    grid) or after ``PUSH_WAIT_SECONDS``; the page then fetches the state (``juries/push.py``)."""
+    version = passage_version_for_juror_or_403(passage_id)
+    return no_store(jsonify(wait_for(push.PassageKey(passage_id), str(version))))
 
 
 @bp.route("/jury/passages/<int:passage_id>/minuteur", methods=["POST"])

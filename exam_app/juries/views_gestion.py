@@ -7,14 +7,15 @@ from __future__ import annotations
 from datetime import UTC, time
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
 from exam_app.clock import local_zone, to_local, utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.extensions import db
-from exam_app.juries import derogation, lifecycle, validation
+from exam_app.juries import board as boards
+from exam_app.juries import derogation, lifecycle, push, push_views, validation
 from exam_app.juries import planning as plans
 from exam_app.juries.blueprint import bp, day_arg
 from exam_app.juries.errors import JuryError
@@ -33,7 +34,7 @@ from exam_app.permissions import (
     roles_required,
     session_or_404,
 )
-from exam_app.units import all_units, get_unit
+from exam_app.units import get_unit
 
 
 @bp.route("/gestion/sessions/<code>/commissions")
@@ -202,42 +203,28 @@ def reopen(passage_id: int):
 @bp.route("/gestion/sessions/<code>/suivi")
 @roles_required(Role.GESTIONNAIRE)
 def board(code: str):
-    """Live board of a day across centres: done, in progress, late, absent, marks."""
+    """Live board of a day across centres: per commission its counts, per passage its
+    phase, overrun and state; updated in place by push (``board_wait``)."""
     session = session_or_404(code)
     day = day_arg()
     start, end = lifecycle.day_bounds(day)
-    now = utcnow()
-    day_passages = db.session.scalars(
-        sa.select(Passage).join(Commission, Commission.id == Passage.commission_id)
-        .where(Commission.session_id == session.id, Passage.scheduled_at >= start,
-               Passage.scheduled_at < end)
-        .order_by(Commission.code, Passage.scheduled_at)).all()
-    # NV comes from the dossier: only units with a dossier have NV candidates.
-    nv_sets = {unit.code: nv_candidate_ids(session_id=session.id, unit_code=unit.code)
-               for unit in all_units() if unit.has_dossier}
-    boards: dict[int, dict] = {}
-    # Preparations running or ended (the candidate is due in front of the jury).
-    preparations = []
-    for passage in day_passages:
-        nv = passage.candidate_id in nv_sets.get(passage.unit_code, set())
-        status = lifecycle.status(passage, nv=nv)
-        late = status == "upcoming" and passage.scheduled_at is not None and \
-            passage.scheduled_at < now
-        entry = boards.setdefault(passage.commission_id, {
-            "commission": passage.commission, "total": 0, "finished": 0, "running": 0,
-            "late": 0, "absent": 0, "nv": 0, "final": 0, "pending": 0, "upcoming": 0})
-        entry["total"] += 1
-        entry[status] += 1
-        entry["late"] += int(late)
-        if status in ("finished", "running"):
-            entry["final" if passage.is_final else "pending"] += 1
-        if status == "running":
-            where = lifecycle.progress(passage, now)
-            if where is not None and where[1] in ("fixed", "due"):
-                preparations.append({"passage": passage, "text": where[0], "kind": where[1]})
-    return render_template("juries/board.html", session=session, day=day, now=now,
-                           boards=list(boards.values()), get_unit=get_unit,
-                           preparations=preparations)
+    view = boards.board_view(session_id=session.id, day=day, now=utcnow())
+    version = push.current_version(db.session.connection(), push.BoardKey(session.id, start, end))
+    return render_template("juries/board.html", session=session, day=day, board=view,
+                           version=version)
+
+
+@bp.route("/gestion/sessions/<code>/suivi/attendre")
+@roles_required(Role.GESTIONNAIRE)
+def board_wait(code: str):
+    """Long poll of the live board: answers when one of the day's passages changes (or
+    after ``PUSH_WAIT_SECONDS``), with the board as it now stands (see ``juries/push.py``)."""
+    session = session_or_404(code)
+    day = day_arg()
+    start, end = lifecycle.day_bounds(day)
+    answer = push_views.wait_for(push.BoardKey(session.id, start, end))
+    answer["board"] = boards.board_view(session_id=session.id, day=day, now=utcnow())
+    return push_views.no_store(jsonify(answer))
 
 
 @bp.route("/gestion/passages/<int:passage_id>/derogation", methods=["GET", "POST"])

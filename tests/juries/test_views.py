@@ -328,13 +328,14 @@ def test_board_counts_nv_for_units_with_a_dossier(client, login_as, create_passa
         nv_units.append(unit_code)
         return {p.candidate_id for p in passages}
 
-    monkeypatch.setattr("exam_app.juries.views_gestion.nv_candidate_ids", nv_ids)
+    monkeypatch.setattr("exam_app.juries.board.nv_candidate_ids", nv_ids)
     code = passages[0].commission.session.code
     login_as(create_user(Role.GESTIONNAIRE))
     html = client.get(f"/gestion/sessions/{code}/suivi?jour={to_local(utcnow()).date()}")
     # Per commission: planned, done, in progress, late, absent, NV, final, pending.
-    rows = [re.findall(r'<td class="num[^"]*">(\d+)</td>', row)
-            for row in re.findall(r"<tr>(.*?)</tr>", html.get_data(as_text=True), re.S)]
+    rows = [re.findall(r'<td class="num[^"]*" data-k="\w+">(\d+)</td>', row)
+            for row in re.findall(r'<tr data-commission="\d+">(.*?)</tr>',
+                                  html.get_data(as_text=True), re.S)]
     assert (html.status_code, sorted(nv_units), [r for r in rows if r]) == (
         200, ["E4", "E5"], [["1", "0", "0", "0", "0", "1", "0", "0"]] * 2)
 

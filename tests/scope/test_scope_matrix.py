@@ -79,6 +79,7 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     # -- a passage: the jurors of its commission only
     "juries.passage_page": {"GET": {E: (200, 403, 403)}},
     "juries.passage_state": {"GET": {E: (200, 403, 403)}},
+    "juries.passage_wait": {"GET": {E: (200, 403, 403)}},
     "juries.timer_action": {"POST": {E: (400, 403, 403)}},
     "juries.autosave": {"POST": {E: (400, 403, 403)}},
     "juries.reveal": {"POST": {E: (200, 403, 403)}},
@@ -120,6 +121,7 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "enrolment.import_people": {"GET": {G: 200}, "POST": {G: 400}},
     "juries.commissions": SESSION,
     "juries.board": SESSION,
+    "juries.board_wait": SESSION,
     "dossiers.deadlines": {"GET": {G: 200}, "POST": {G: 400}},
     "dossiers.file_rules": {"POST": {G: 400}},
     "dossiers.dashboard": SESSION,

@@ -512,7 +512,50 @@
       .catch(function (error) {
         if (error.status === 401) { setExpired(true); } else { setOnline(false); }
       })
-      .then(function () { setTimeout(poll, pollMs); });
+      .then(pollDone);
+  }
+
+  // ---- push: the other juror's changes, at once (exam_app/juries/push.py) ----------
+  // A long poll answers as soon as the passage changes; the page then polls its state
+  // at once through poll() (same ordering and refusal rules, and a clock sample). While
+  // the push works, the regular poll slows to pushPollMs: it still gives clock samples.
+  var pushPollMs = Math.max(pollMs, parseInt(cfg.pushPollMs, 10) || 5000);
+  var pushLive = false;
+  var pushFailures = 0;
+  var pollTimer = null;
+  var pollBusy = false;
+  var pollAgain = false;
+
+  function runPoll() { pollTimer = null; pollBusy = true; poll(); }
+  function pollDone() {
+    pollBusy = false;
+    if (pollAgain) { pollAgain = false; runPoll(); return; }
+    pollTimer = setTimeout(runPoll, pushLive ? pushPollMs : pollMs);
+  }
+  function pollNow() {
+    if (pollBusy) { pollAgain = true; return; }
+    if (pollTimer) { clearTimeout(pollTimer); }
+    runPoll();
+  }
+
+  function pushWait(version) {
+    fetch(cfg.waitUrl + "?depuis=" + encodeURIComponent(version), {
+      credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" }
+    }).then(function (response) {
+      if (response.redirected || !response.ok) { throw new Error("HTTP " + response.status); }
+      return response.json();
+    }).then(function (data) {
+      pushFailures = 0;
+      pushLive = !data.retry_ms;  // over the server's cap of waiters: plain polling
+      if (data.changed) { pollNow(); }
+      setTimeout(function () { pushWait(data.version); }, data.retry_ms || 0);
+    }).catch(function () {
+      // Offline, expired login, server restarting: the regular poll says which and keeps
+      // the page true meanwhile; the push comes back with backoff.
+      pushLive = false;
+      pushFailures += 1;
+      setTimeout(function () { pushWait(version); }, Math.min(30000, 1000 * Math.pow(2, pushFailures)));
+    });
   }
 
   function setOnline(value) {
@@ -855,5 +898,6 @@
   window.addEventListener("pagehide", function () { keepTyping(); persist(); });
   setInterval(renderTimer, 250);
   renderRefused();
-  poll();
+  runPoll();
+  if (cfg.waitUrl) { pushWait(cfg.liveVersion || ""); }
 })();

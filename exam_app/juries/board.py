@@ -1,0 +1,113 @@
+"""The live board of a day: per commission its counts, per passage its phase, its
+overrun and its state. One plain mapping serves the page and its push updates
+(``views_gestion.board`` and ``board_wait``), so both always agree."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from exam_app.clock import to_local
+from exam_app.dossiers.validity import nv_candidate_ids
+from exam_app.extensions import db
+from exam_app.juries import lifecycle
+from exam_app.juries.models import Commission, Passage
+from exam_app.units import all_units
+
+COUNTS = ("total", "finished", "running", "late", "absent", "nv", "final", "pending")
+
+STATE_LABELS = {"upcoming": "À venir", "late": "En retard", "running": "En cours",
+                "paused": "En pause", "awaiting": "Terminé — note en attente",
+                "final": "Note définitive", "absent": "Absent", "nv": "NV",
+                "due": "Candidat attendu"}
+
+
+def day_passages(session_id: int, day: date) -> list[Passage]:
+    """The passages of a session scheduled on a Europe/Paris day, by commission and time."""
+    start, end = lifecycle.day_bounds(day)
+    return list(db.session.scalars(
+        sa.select(Passage).join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.session_id == session_id, Passage.scheduled_at >= start,
+               Passage.scheduled_at < end)
+        .order_by(Commission.code, Passage.scheduled_at, Passage.id)))
+
+
+def step_text(segment) -> str:
+    """'Phase — step' as the passage screen shows it (the step alone names no more)."""
+    if segment.step_label and segment.step_label != segment.phase_label:
+        return f"{segment.phase_label} — {segment.step_label}"
+    return segment.phase_label
+
+
+def _passage_row(passage: Passage, *, nv: bool, now: datetime) -> dict:
+    """One passage as the board shows it: time, candidate, phase, overrun, state."""
+    status = lifecycle.status(passage, nv=nv)
+    phase, overrun, live = "—", 0.0, None
+    if status in ("running", "finished"):
+        timer = lifecycle.timer_state(passage, now)
+        planned = lifecycle.planned_segments(passage)
+        overrun = sum(max(0.0, s.elapsed_seconds - s.allowed_seconds) for s in timer.segments)
+        if timer.current is not None:
+            segment = planned[timer.current]
+            phase = step_text(segment)
+            current = timer.segments[timer.current]
+            if timer.status == "running":
+                # The browser keeps counting: the current segment's elapsed and allowed time.
+                live = {"elapsed": round(current.elapsed_seconds, 3),
+                        "allowed": current.allowed_seconds,
+                        "other_overrun": round(overrun - max(
+                            0.0, current.elapsed_seconds - current.allowed_seconds), 3)}
+        elif timer.status == "finished":
+            phase = "Terminé"
+        # A preparation (fixed segment) says when it ends by itself, then that the
+        # candidate is due in front of the jury, as the juror's day does.
+        where = lifecycle.progress(passage, now) if status == "running" else None
+        if where is not None and where[1] in ("fixed", "due"):
+            phase = where[0]
+        state = {"running": "running", "paused": "paused", "waiting": "due"}.get(timer.status, "")
+        if not state:
+            state = "final" if passage.is_final else "awaiting"
+    elif status == "upcoming":
+        state = "late" if passage.scheduled_at is not None and passage.scheduled_at < now \
+            else "upcoming"
+    else:
+        state = status
+    if passage.is_final and status not in ("absent", "nv"):
+        state = "final"
+    return {
+        "id": passage.id, "commission_id": passage.commission_id,
+        "time": f"{to_local(passage.scheduled_at):%H:%M}" if passage.scheduled_at else "",
+        "candidate": f"{passage.candidate.full_name} ({passage.candidate.number})",
+        "phase": phase, "overrun": round(overrun, 3), "live": live,
+        "state": state, "state_label": STATE_LABELS[state],
+        "mark": lifecycle.mark_text(passage.final_mark) or "",
+    }
+
+
+def board_view(*, session_id: int, day: date, now: datetime) -> dict:
+    """The board of a day: totals, per commission counts, per passage rows."""
+    # NV comes from the dossier: only units with a dossier have NV candidates.
+    nv_sets = {unit.code: nv_candidate_ids(session_id=session_id, unit_code=unit.code)
+               for unit in all_units() if unit.has_dossier}
+    commissions: dict[int, dict] = {}
+    rows = []
+    for passage in day_passages(session_id, day):
+        nv = passage.candidate_id in nv_sets.get(passage.unit_code, set())
+        status = lifecycle.status(passage, nv=nv)
+        commission = passage.commission
+        place = commission.centre or commission.establishment
+        entry = commissions.setdefault(passage.commission_id, {
+            "id": commission.id, "code": commission.code,
+            "place": place.name if place else "—",
+            **{name: 0 for name in COUNTS}, "upcoming": 0})
+        row = _passage_row(passage, nv=nv, now=now)
+        entry["total"] += 1
+        entry[status] += 1
+        entry["late"] += int(row["state"] == "late")
+        if status in ("finished", "running"):
+            entry["final" if passage.is_final else "pending"] += 1
+        rows.append(row)
+    totals = {name: sum(c[name] for c in commissions.values()) for name in COUNTS}
+    return {"server_time": int(now.timestamp() * 1000), "updated": f"{to_local(now):%H:%M:%S}",
+            "totals": totals, "commissions": list(commissions.values()), "passages": rows}

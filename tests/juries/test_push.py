@@ -1,0 +1,237 @@
+"""Push (issue 11, item 10): the long polls of the passage page and the live board.
+
+A change by one juror (start, advance, pause, resume, a save of the agreed grid, a
+validation, the finalisation) wakes the other juror's waiting request, served over
+HTTP by a live server (threads, as under gunicorn's gthread worker); an unchanged
+passage answers after the wait; only the commission's jurors and the académie's
+managers may wait. SQLite and PostgreSQL (TEST_DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from exam_app.accounts.models import Role
+from exam_app.clock import to_local, utcnow
+from exam_app.juries import push
+from exam_app.juries.models import Passage
+from tests.juries.helpers import complete_grid, members
+from tests.juries.test_races import Juror
+from tests.juries.test_races import served as served  # the live server fixture
+
+WAIT = 6.0  # the live server's PUSH_WAIT_SECONDS: a woken waiter answers well before
+
+
+def _version(db, passage_id: int) -> str:
+    db.session.rollback()
+    return str(db.session.get(Passage, passage_id).live_version)
+
+
+class Waiting:
+    """A long poll running in a thread: its answer and how long it took."""
+
+    def __init__(self, juror: Juror, path: str) -> None:
+        self.answer: dict | None = None
+        self.seconds = 0.0
+        self.thread = threading.Thread(target=self._run, args=(juror, path), daemon=True)
+        self.thread.start()
+
+    def _run(self, juror: Juror, path: str) -> None:
+        import json
+
+        started = time.monotonic()
+        self.answer = json.loads(juror.get(path))
+        self.seconds = time.monotonic() - started
+
+    def result(self) -> dict:
+        self.thread.join(timeout=WAIT + 10)
+        assert self.answer is not None, "the long poll never answered"
+        return self.answer
+
+
+def _settle(live, count: int, timeout: float = 5.0) -> None:
+    """Wait until ``count`` requests are waiting in the live server's process."""
+    deadline = time.monotonic() + timeout
+    hub = push.hub_for(live)
+    while hub.waiting() < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert hub.waiting() >= count
+
+
+@pytest.fixture()
+def pair(db, served, create_passage):
+    """A passage, both jurors logged in on the live server, and a short wait."""
+    passage = create_passage()
+    passage.scheduled_at = utcnow()
+    complete_grid(passage)
+    db.session.commit()
+    live, url = served
+    live.config["PUSH_WAIT_SECONDS"] = WAIT
+    first, second = (Juror(url, user) for user in members(passage))
+    first.open_passage(passage.id)
+    second.open_passage(passage.id)
+    return live, passage.id, first, second
+
+
+def test_each_state_change_wakes_the_other_jurors_wait(db, pair):
+    live, passage_id, first, second = pair
+    base = f"/jury/passages/{passage_id}"
+    steps = [
+        ("minuteur", {"action": "start"}),
+        ("minuteur", {"action": "pause", "reason": "Alarme incendie"}),
+        ("minuteur", {"action": "resume"}),
+        ("minuteur", {"action": "next", "from": 0}),
+        ("grilles/commune/champs", {"ops": [{"op": "push-mark-1", "field": "mark",
+                                             "value": "15", "base": 0}]}),
+        ("valider", {"revision": 1}),
+    ]
+    for index, (path, body) in enumerate(steps + [("valider", {"revision": 1})]):
+        actor = second if index == len(steps) else first  # the second validation finalises
+        since = _version(db, passage_id)
+        waiting = Waiting(second if actor is first else first,
+                          f"{base}/attendre?depuis={since}")
+        _settle(live, 1)
+        status, _ = actor.post(f"{base}/{path}", body)
+        assert status == 200, (path, body)
+        answer = waiting.result()
+        assert answer == {"changed": True, "version": _version(db, passage_id)}, path
+        assert answer["version"] != since
+        assert waiting.seconds < 2.0, (path, waiting.seconds)
+    db.session.rollback()
+    assert db.session.get(Passage, passage_id).is_final
+
+
+def test_an_unchanged_passage_answers_unchanged_after_the_wait(db, pair):
+    live, passage_id, first, _ = pair
+    live.config["PUSH_WAIT_SECONDS"] = 0.5
+    since = _version(db, passage_id)
+    started = time.monotonic()
+    answer = Waiting(first, f"/jury/passages/{passage_id}/attendre?depuis={since}").result()
+    assert answer == {"changed": False, "version": since}
+    assert 0.375 <= time.monotonic() - started < 3.0  # the last quarter is jittered
+
+
+def test_a_stale_version_answers_at_once(db, pair):
+    _, passage_id, first, _ = pair
+    waiting = Waiting(first, f"/jury/passages/{passage_id}/attendre?depuis=stale")
+    assert waiting.result() == {"changed": True, "version": _version(db, passage_id)}
+    assert waiting.seconds < 2.0
+
+
+def test_a_refused_action_wakes_nobody(db, pair):
+    """The version moves only with a committed change: a refusal rolls its bump back."""
+    live, passage_id, first, second = pair
+    live.config["PUSH_WAIT_SECONDS"] = 1.0
+    since = _version(db, passage_id)
+    waiting = Waiting(second, f"/jury/passages/{passage_id}/attendre?depuis={since}")
+    _settle(live, 1)
+    # Not started: the pause is refused after the passage's lock (and its bump) was taken.
+    status, _ = first.post(f"/jury/passages/{passage_id}/minuteur",
+                           {"action": "pause", "reason": "Panne"})
+    assert status == 409
+    assert waiting.result() == {"changed": False, "version": since}
+    assert _version(db, passage_id) == since
+
+
+def test_over_the_cap_a_wait_answers_at_once_with_a_retry(db, pair):
+    live, passage_id, first, _ = pair
+    live.config["PUSH_MAX_WAITERS"] = 0
+    since = _version(db, passage_id)
+    waiting = Waiting(first, f"/jury/passages/{passage_id}/attendre?depuis={since}")
+    assert waiting.result() == {"changed": False, "version": since, "retry_ms": 2000}
+    assert waiting.seconds < 2.0
+
+
+def test_the_board_wait_wakes_on_a_phase_change_with_the_board(db, pair, create_user):
+    live, passage_id, first, _ = pair
+    manager = create_user(Role.GESTIONNAIRE)
+    db.session.commit()
+    passage = db.session.get(Passage, passage_id)
+    code, day = passage.commission.session.code, to_local(passage.scheduled_at).date()
+    board = Juror(live_url(first), manager)
+    page = board.get(f"/gestion/sessions/{code}/suivi?jour={day}")
+    assert 'http-equiv="refresh"' not in page
+    version = page.split('data-version="', 1)[1].split('"', 1)[0]
+    waiting = Waiting(board, f"/gestion/sessions/{code}/suivi/attendre?jour={day}&depuis={version}")
+    _settle(live, 1)
+    status, _ = first.post(f"/jury/passages/{passage_id}/minuteur", {"action": "start"})
+    assert status == 200
+    answer = waiting.result()
+    assert answer["changed"] is True and answer["version"] != version
+    assert waiting.seconds < 2.0
+    [row] = answer["board"]["passages"]
+    assert (row["id"], row["state"], row["state_label"]) == (passage_id, "running", "En cours")
+    with live.app_context():
+        from exam_app.juries import lifecycle
+
+        first_step = lifecycle.planned_segments(db.session.get(Passage, passage_id))[0]
+    assert row["phase"] == (first_step.phase_label if first_step.step_label in (
+        "", first_step.phase_label) else f"{first_step.phase_label} — {first_step.step_label}")
+    assert row["overrun"] == 0 and row["live"]["allowed"] > 0
+    assert answer["board"]["totals"]["running"] == 1
+
+
+def test_the_board_shows_a_passages_overrun(db, pair, create_user, client, login_as):
+    """A step run past its allowed time shows its overrun on the board."""
+    live, passage_id, first, _ = pair
+    status, _ = first.post(f"/jury/passages/{passage_id}/minuteur", {"action": "start"})
+    assert status == 200
+    db.session.rollback()
+    passage = db.session.get(Passage, passage_id)
+    segment = passage.segments[0]
+    segment.started_at = segment.started_at - timedelta(seconds=segment.allowed_seconds + 90)
+    db.session.commit()
+    manager = create_user(Role.GESTIONNAIRE)
+    login_as(manager)
+    code, day = passage.commission.session.code, to_local(passage.scheduled_at).date()
+    answer = client.get(f"/gestion/sessions/{code}/suivi/attendre?jour={day}&depuis=x").get_json()
+    [row] = answer["board"]["passages"]
+    assert 90 <= row["overrun"] < 100
+    html = client.get(f"/gestion/sessions/{code}/suivi?jour={day}").get_data(as_text=True)
+    assert "+1 min 3" in html and "En cours" in html
+
+
+def test_only_the_commissions_jurors_may_wait_on_a_passage(db, client, login_as, create_passage,
+                                                        create_user):
+    passage = create_passage()
+    outsider = create_passage()  # another commission, other jurors
+    db.session.commit()
+    login_as(members(outsider)[0])
+    assert client.get(f"/jury/passages/{passage.id}/attendre?depuis=x").status_code == 403
+    assert client.get(f"/jury/passages/{outsider.id}/attendre?depuis=x").status_code == 200
+    assert client.get(f"/gestion/sessions/{passage.commission.session.code}/suivi/attendre"
+                      ).status_code == 403
+
+
+def live_url(juror: Juror) -> str:
+    return juror.base
+
+
+def test_the_documented_commands_leave_ordinary_requests_their_threads(app):
+    """The README's production command and ``make run`` give each worker the waiters'
+    cap plus 16 threads, and the README's nginx location for the long polls (buffering
+    off) matches both wait URLs."""
+    import re
+    from pathlib import Path
+
+    from exam_app.config import DEFAULTS
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    makefile = (root / "Makefile").read_text(encoding="utf-8")
+    threads = [int(n) for text in (readme, makefile)
+               for n in re.findall(r"gunicorn --workers \d+ --threads (\d+)", text)]
+    assert threads and set(threads) == {DEFAULTS["PUSH_MAX_WAITERS"] + 16}
+    [location] = re.findall(r"location ~ (\S+) \{\n\s+proxy_pass http://exam_app;\n"
+                            r"\s+proxy_buffering off;", readme)
+    with app.test_request_context():
+        from flask import url_for
+
+        urls = [url_for("juries.passage_wait", passage_id=12),
+                url_for("juries.board_wait", code="BTS-SAM-2027")]
+    assert [bool(re.match(location, url)) for url in urls] == [True, True]
+    assert not re.match(location, "/jury/passages/12/etat")
