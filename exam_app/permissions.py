@@ -319,6 +319,22 @@ def passage_for_juror_or_403(passage_id: int):
     return passage
 
 
+def juror_passage_id_or_403(passage_id: int) -> int:
+    """``passage_for_juror_or_403`` without loading the passage (one narrow query): for a
+    service that loads it itself under the passage's lock."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import CommissionMember, Passage
+
+    found = db.session.scalar(
+        sa.select(Passage.id).join(CommissionMember,
+                                   CommissionMember.commission_id == Passage.commission_id)
+        .where(Passage.id == passage_id, CommissionMember.user_id == current_user.id))
+    if found is None:
+        known = db.session.scalar(sa.select(Passage.id).where(Passage.id == passage_id))
+        abort(403 if known is not None else 404)
+    return found
+
+
 def passage_for_manager_or_403(passage_id: int):
     """A passage, for the académie's exam office: 404 when unknown, 403 otherwise."""
     from exam_app.juries.models import Passage
