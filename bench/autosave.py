@@ -6,7 +6,10 @@ PostgreSQL server), logs CONNECTIONS jurors in, then, in the same run:
   1. baseline: GET /jury/heure (logged in, returns the server time as JSON);
   2. autosave: POST /jury/passages/<id>/grilles/commune/champs (one field each);
   3. contended: both jurors of a pair saving the mark of the same agreed grid and
-     validating it, passage after passage (bench/autosave_contended.py).
+     validating it, passage after passage (bench/autosave_contended.py); one
+     latency sample per HTTP request, like the other two (a refused validation
+     followed by the state read is two samples; the per-action median is
+     reported beside it as ``contended_action_ratio_median``).
 The endpoints alternate in ROUNDS short rounds so that both see the same
 machine load; each is a fixed number of requests (bounded; an overall
 deadline stops it). Afterwards it counts the rows: every acknowledged write must be in the
