@@ -27,7 +27,7 @@ def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
 
     ``timer=False``: a decision that does not read the timer (validation) leaves
     the segments, the pauses and the members' roles to load on access instead of
-    with the row, so less is read while the lock is held.
+    with the row, and joins the session to it, so less is read while the lock is held.
     """
     passage_id = passage if isinstance(passage, int) else passage.id
     db.session.flush()  # pending changes first: the re-read must not drop them
@@ -35,6 +35,7 @@ def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
     if not timer:
         statement = statement.options(
             orm.lazyload(Passage.segments), orm.lazyload(Passage.pauses),
+            orm.joinedload(Passage.commission).joinedload(Commission.session),
             # The members are read for who they are, not for their roles.
             orm.joinedload(Passage.commission).selectinload(Commission.members)
             .joinedload(CommissionMember.user).lazyload(User.roles))

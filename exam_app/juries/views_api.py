@@ -194,7 +194,7 @@ def validate(passage_id: int):
     """Validate the agreed grid and mark at the revision the juror saw.
 
     The scope check reads only the id; the service loads the passage once,
-    under its lock, and the answer's state is built after the commit."""
+    under its lock, and the answer's state is built after the commit from it."""
     passage_id = juror_passage_id_or_403(passage_id)
     try:
         body = json_body()
@@ -204,5 +204,17 @@ def validate(passage_id: int):
         validation.validate(passage=passage_id, revision=revision, actor=current_user)
     except JuryError as error:
         return json_refusal(error)
-    db.session.commit()
-    return jsonify(_state(_passage_for_state(passage_id)))
+    _commit_keeping_loaded()
+    return jsonify(_state(db.session.get(Passage, passage_id)))
+
+
+def _commit_keeping_loaded() -> None:
+    """Commit without expiring what the decision loaded: the answer then shows the
+    rows as this request decided and committed them, without reading them again
+    (what it had not loaded, e.g. the timer's segments, is read after the commit)."""
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
