@@ -55,6 +55,9 @@ def validate(*, passage: Passage | int, revision: int, actor,
     # A validation given at another revision no longer holds (an edit raced its clearing).
     for stale in [v for v in passage.validations if v.revision != revision]:
         passage.validations.remove(stale)
+    # Deleted now: the unit of work would insert the juror's new row before deleting
+    # its stale one, against the unique (passage, user).
+    db.session.flush()
     existing = next((v for v in passage.validations if v.user_id == actor.id), None)
     if existing is None:
         passage.validations.append(Validation(user_id=actor.id, revision=revision, mark=mark,

@@ -123,3 +123,26 @@ def test_settled_refusal_does_not_wait_for_the_passage_lock(db, create_passage, 
         db.session.rollback()
     assert str(refused.value) == (validation.ALREADY_FINAL if final
                                   else validation.REVISION_CHANGED)
+
+
+def test_revalidation_replaces_own_stale_validation(db, create_passage):
+    """A juror's validation left at an older revision (a save that raced it did not clear
+    it) is replaced when the juror validates again, not a unique violation (a 500 seen
+    once in the contended bench)."""
+    from exam_app.juries.models import Validation
+
+    passage = create_passage()
+    first, _ = members(passage)
+    complete_grid(passage)
+    save(passage, first, "mark", "12", 0, "op-stale-1")
+    db.session.refresh(passage)
+    passage.validations.append(Validation(user_id=first.id, revision=passage.agreed_revision - 1,
+                                          mark=Decimal("11"), validated_at=T0))
+    db.session.commit()
+    final = validation.validate(passage=passage.id, revision=passage.agreed_revision,
+                                actor=first, now=T0)
+    db.session.flush()
+    rows = db.session.execute(sa.select(Validation.user_id, Validation.revision, Validation.mark)
+                              .where(Validation.passage_id == passage.id)).all()
+    assert (final, [tuple(r) for r in rows]) == (
+        False, [(first.id, passage.agreed_revision, Decimal("12"))])
