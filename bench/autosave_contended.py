@@ -9,12 +9,18 @@ that changed meanwhile, a save or validation of a mark that turned final (the
 juror then moves on to the pair's next passage). Errors: any other status.
 Lost: an acknowledged write missing from the grid, or a final mark that differs
 from the agreed grid's mark or from what both jurors validated.
+
+Latency is sampled per HTTP request (``samples``), as the bare endpoint's is: a
+juror's action that needs a second request (a refused validation or a conflict,
+then the state read) gives two samples, not one sample of two round trips.
+The per-action time is kept too (``action_samples``), for comparison.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from decimal import Decimal
 
 
@@ -64,10 +70,26 @@ class Contended:
         self.acknowledged: dict[int, tuple[int, str]] = {}  # passage: (version, value)
         self.lock = threading.Lock()
         self.finals = 0  # final marks reached, counted by count_lost
+        self.samples: list[float] = []  # ms per HTTP request (list.append is thread-safe)
+        self.action_samples: list[float] = []  # ms per juror action (1 or 2 requests)
+
+    def take_samples(self) -> tuple[list[float], list[float]]:
+        """The samples since the last call (per request, per action), and forget them."""
+        samples, actions = self.samples, self.action_samples
+        self.samples, self.action_samples = [], []
+        return samples, actions
+
+    def _timed(self, index: int, method: str, path: str, body: bytes | None = None,
+               headers: dict | None = None) -> tuple[int, bytes, dict]:
+        started = time.perf_counter()
+        try:
+            return self.clients[index].request(method, path, body, headers)
+        finally:
+            self.samples.append((time.perf_counter() - started) * 1000)
 
     def _post(self, index: int, path: str, body: dict) -> tuple[int, dict]:
-        status, data, _ = self.clients[index].request(
-            "POST", path, json.dumps(body).encode(),
+        status, data, _ = self._timed(
+            index, "POST", path, json.dumps(body).encode(),
             {"Content-Type": "application/json", "X-CSRFToken": self.tokens[index],
              "Accept": "application/json"})
         try:
@@ -80,7 +102,15 @@ class Contended:
         self.version[index] = self.revision[index] = 0
 
     def request(self, index: int, n: int):
-        """One save (even n) or validation (odd n); True, or the error's description."""
+        """One juror action (see ``_action``), timed as a whole in ``action_samples``."""
+        started = time.perf_counter()
+        try:
+            return self._action(index, n)
+        finally:
+            self.action_samples.append((time.perf_counter() - started) * 1000)
+
+    def _action(self, index: int, n: int):
+        """A save (n % 6 == 0) or a validation; True, or the error's description."""
         passages = self.jurors[index]["contended"]
         if self.position[index] >= len(passages):
             return "contended: out of passages (seed more)"
@@ -121,7 +151,7 @@ class Contended:
 
     def _refresh(self, index: int, passage: int):
         """Read the passage's state (as the screen's poll does): its revision and mark version."""
-        status, data, _ = self.clients[index].request("GET", f"/jury/passages/{passage}/etat")
+        status, data, _ = self._timed(index, "GET", f"/jury/passages/{passage}/etat")
         if status != 200:
             return f"contended state {status}"
         state = json.loads(data)

@@ -329,21 +329,36 @@ def passage_for_juror_or_403(passage_id: int):
     return passage
 
 
-def passage_version_for_juror_or_403(passage_id: int) -> int:
-    """The live version of a passage of one of the current juror's commissions (the
-    push's long poll: one small query, not the passage with its collections); 404 when
-    unknown, 403 otherwise."""
+def _juror_passage_column(passage_id: int, column):
+    """One column of a passage of one of the current juror's commissions, in one narrow
+    query (not the passage with its collections); 404 when unknown, 403 otherwise."""
     from exam_app.extensions import db
     from exam_app.juries.models import CommissionMember, Passage
 
-    version = db.session.scalar(
-        sa.select(Passage.live_version).join(
-            CommissionMember, CommissionMember.commission_id == Passage.commission_id)
+    value = db.session.scalar(
+        sa.select(column).join(CommissionMember,
+                               CommissionMember.commission_id == Passage.commission_id)
         .where(Passage.id == passage_id, CommissionMember.user_id == current_user.id))
-    if version is None:
-        exists = db.session.scalar(sa.select(Passage.id).where(Passage.id == passage_id))
-        abort(403 if exists is not None else 404)
-    return version
+    if value is None:
+        known = db.session.scalar(sa.select(Passage.id).where(Passage.id == passage_id))
+        abort(403 if known is not None else 404)
+    return value
+
+
+def passage_version_for_juror_or_403(passage_id: int) -> int:
+    """The live version of a passage of one of the current juror's commissions (the
+    push's long poll)."""
+    from exam_app.juries.models import Passage
+
+    return _juror_passage_column(passage_id, Passage.live_version)
+
+
+def juror_passage_id_or_403(passage_id: int) -> int:
+    """``passage_for_juror_or_403`` without loading the passage: for a service that loads
+    it itself under the passage's lock."""
+    from exam_app.juries.models import Passage
+
+    return _juror_passage_column(passage_id, Passage.id)
 
 
 def passage_for_manager_or_403(passage_id: int):

@@ -26,10 +26,38 @@ from exam_app.units import get_unit
 # ---- state and labels ----------------------------------------------------------
 
 
-def is_nv(passage: Passage) -> bool:
-    """Whether the candidate's dossier for the passage's unit is not valid (NV)."""
-    return validity.unit_validity(candidate_id=passage.candidate_id,
-                                  unit_code=passage.unit_code) == validity.UnitValidity.NV
+def is_nv(passage: Passage, now: datetime | None = None) -> bool:
+    """Whether the candidate's dossier for the passage's unit is not valid (NV).
+
+    The dossier row's decision and the deadline settle it in the usual cases
+    (decided conforme, or deadline not passed), read in one query as the
+    autosave does; otherwise the full dossier check (pieces and reasons).
+    """
+    now = now or utcnow()
+    settled = validity.settled_without_files(**_validity_columns(passage), now=now)
+    if settled is not None:
+        return settled == validity.UnitValidity.NV
+    return validity.unit_validity(candidate_id=passage.candidate_id, unit_code=passage.unit_code,
+                                  now=now) == validity.UnitValidity.NV
+
+
+def _validity_columns(passage: Passage) -> dict:
+    """The dossier's decision and extension and the session's deadline, in one query."""
+    from exam_app.dossiers.models import DepositDeadline, Dossier
+    from exam_app.enrolment.models import Candidate
+
+    dossier = sa.and_(Dossier.candidate_id == passage.candidate_id,
+                      Dossier.unit_code == passage.unit_code)
+    row = db.session.execute(sa.select(
+        sa.select(Dossier.decision).where(dossier).scalar_subquery().label("decision"),
+        sa.select(Dossier.extended_until).where(dossier).scalar_subquery().label("extended"),
+        sa.select(DepositDeadline.deadline_at).join(
+            Candidate, Candidate.session_id == DepositDeadline.session_id)
+        .where(Candidate.id == passage.candidate_id,
+               DepositDeadline.unit_code == passage.unit_code)
+        .scalar_subquery().label("deadline"))).one()
+    return {"decision": row.decision, "extended_until": row.extended,
+            "session_deadline": row.deadline}
 
 
 def status(passage: Passage, *, nv: bool) -> str:
@@ -67,13 +95,15 @@ def result_label(passage: Passage, *, nv: bool) -> str | None:
     return None
 
 
-def interview_blocked(passage: Passage) -> bool:
+def interview_blocked(passage: Passage, *, nv: bool | None = None) -> bool:
     """NV, and the session keeps NV candidates from being interviewed (the default).
 
     When the session allows it, an NV candidate is interviewed and scored, and
-    the result still reads NV.
+    the result still reads NV. ``nv``: ``is_nv(passage)`` when the caller has it.
     """
-    return passage.commission.session.nv_excludes_interview and is_nv(passage)
+    if not passage.commission.session.nv_excludes_interview:
+        return False
+    return is_nv(passage) if nv is None else nv
 
 
 def require_scorable(passage: Passage) -> None:

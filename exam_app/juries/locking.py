@@ -15,16 +15,30 @@ path instead re-checks the passage's state in its conditional UPDATEs (see
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
+from exam_app.accounts.models import User
 from exam_app.extensions import db
-from exam_app.juries.models import Passage
+from exam_app.juries.models import Commission, CommissionMember, Passage
 
 
-def lock_passage(passage: Passage | int) -> Passage:
-    """The passage, its row locked until the end of the transaction, and re-read."""
+def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
+    """The passage, its row locked until the end of the transaction, and re-read.
+
+    ``timer=False``: a decision that does not read the timer (validation) leaves
+    the segments, the pauses and the members' roles to load on access instead of
+    with the row, and joins the session to it, so less is read while the lock is held.
+    """
     passage_id = passage if isinstance(passage, int) else passage.id
     db.session.flush()  # pending changes first: the re-read must not drop them
     statement = sa.select(Passage).where(Passage.id == passage_id)
+    if not timer:
+        statement = statement.options(
+            orm.lazyload(Passage.segments), orm.lazyload(Passage.pauses),
+            orm.joinedload(Passage.commission).joinedload(Commission.session),
+            # The members are read for who they are, not for their roles.
+            orm.joinedload(Passage.commission).selectinload(Commission.members)
+            .joinedload(CommissionMember.user).lazyload(User.roles))
     if db.session.get_bind().dialect.name != "sqlite":
         # FOR UPDATE first, as before the push: the UPDATE below alone would take the
         # weaker FOR NO KEY UPDATE, which lets an autosave's insert (a foreign key's KEY

@@ -14,37 +14,50 @@ import sqlalchemy as sa
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
+from exam_app.enrolment.models import Attendance, ExamSession
 from exam_app.extensions import db
 from exam_app.juries.errors import JuryError, JuryInvalid
 from exam_app.juries.grids import carries_mark
-from exam_app.juries.lifecycle import mark_text, require_scorable
+from exam_app.juries.lifecycle import is_nv, mark_text, require_scorable
 from exam_app.juries.locking import lock_passage
-from exam_app.juries.models import AGREED, Grid, GridField, Passage, Validation
+from exam_app.juries.models import (
+    AGREED,
+    Commission,
+    Grid,
+    GridField,
+    Passage,
+    Validation,
+)
 from exam_app.units import NOT_EVALUATED, get_unit
 
 
-def validate(*, passage: Passage, revision: int, actor, now: datetime | None = None) -> bool:
+def validate(*, passage: Passage | int, revision: int, actor,
+             now: datetime | None = None) -> bool:
     """A juror validates the agreed grid as of ``revision``; True when the mark becomes final.
 
     One serialised decision under the passage's lock: the revision, the grid and
     the other juror's validation are read after taking it, so two jurors
     validating at once end final, and an edit racing a validation either lands
-    before it (the revision no longer matches) or is refused after it.
+    before it (the revision no longer matches) or is refused after it. ``passage``
+    may be its id: it is then loaded once, under the lock.
     """
     now = now or utcnow()
-    passage = lock_passage(passage)
+    _refuse_early(passage if isinstance(passage, int) else passage.id, revision)
+    passage = lock_passage(passage, timer=False)
     if passage.is_final:
-        raise JuryError("La note est déjà définitive.")
+        raise JuryError(ALREADY_FINAL)
     require_scorable(passage)
     if revision != passage.agreed_revision:
-        raise JuryError("La grille commune a changé depuis votre lecture : relisez-la puis "
-                        "validez de nouveau.")
+        raise JuryError(REVISION_CHANGED)
     values = _agreed_values(passage)
     mark = _agreed_mark(passage, values)
     require_complete(passage, values)
     # A validation given at another revision no longer holds (an edit raced its clearing).
     for stale in [v for v in passage.validations if v.revision != revision]:
         passage.validations.remove(stale)
+    # Deleted now: the unit of work would insert the juror's new row before deleting
+    # its stale one, against the unique (passage, user).
+    db.session.flush()
     existing = next((v for v in passage.validations if v.user_id == actor.id), None)
     if existing is None:
         passage.validations.append(Validation(user_id=actor.id, revision=revision, mark=mark,
@@ -66,6 +79,37 @@ def validate(*, passage: Passage, revision: int, actor, now: datetime | None = N
                before={"mark": None}, after={"mark": mark_text(mark)})
         return True
     return False
+
+
+ALREADY_FINAL = "La note est déjà définitive."
+REVISION_CHANGED = ("La grille commune a changé depuis votre lecture : relisez-la puis "
+                    "validez de nouveau.")
+
+
+def _refuse_early(passage_id: int, revision: int) -> None:
+    """Give, without taking the lock, the refusal the locked decision would give when one
+    committed read already settles it: the mark is final, or (scorable) the revision is
+    older than the stored one (revisions only grow, so it can never match again).
+
+    A refusal changes nothing, so it needs no lock: it holds as of this read, like
+    a refusal under the lock holds as of the lock. Anything else (including a
+    revision that matches) goes on to the serialised decision, which re-reads all.
+    On SQLite this also keeps refused validations off the database's write lock.
+    """
+    row = db.session.execute(
+        sa.select(Passage.finalized_at, Passage.agreed_revision, Passage.attendance,
+                  Passage.candidate_id, Passage.unit_code,
+                  ExamSession.nv_excludes_interview)
+        .join(Commission, Commission.id == Passage.commission_id)
+        .join(ExamSession, ExamSession.id == Commission.session_id)
+        .where(Passage.id == passage_id)).one()
+    if row.finalized_at is not None:
+        raise JuryError(ALREADY_FINAL)
+    if revision >= row.agreed_revision or row.attendance == Attendance.ABSENT.value:
+        return  # absent: the locked decision answers (its message comes first)
+    if row.nv_excludes_interview and is_nv(row):
+        return  # NV: likewise
+    raise JuryError(REVISION_CHANGED)
 
 
 def _agreed_values(passage: Passage) -> dict[str, str]:

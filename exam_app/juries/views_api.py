@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import dataclasses
 
+import sqlalchemy as sa
 from flask import abort, current_app, jsonify, url_for
 from flask_login import current_user
+from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
 
-from exam_app.accounts.models import Role
+from exam_app.accounts.models import Role, User
 from exam_app.clock import utcnow
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
 from exam_app.juries import grids, lifecycle, push, validation
 from exam_app.juries.blueprint import bp, json_body, json_refusal, ms
 from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
-from exam_app.juries.models import AGREED, Passage
+from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
 from exam_app.juries.push_views import no_store, wait_for
 from exam_app.permissions import (
+    juror_passage_id_or_403,
     passage_for_juror_or_403,
     passage_version_for_juror_or_403,
     roles_required,
@@ -50,7 +53,7 @@ def _state(passage: Passage) -> dict:
                     "revision": v.revision} for v in passage.validations]
     passage_view = {
         "id": passage.id, "status": lifecycle.status(passage, nv=nv), "nv": nv,
-        "blocked": lifecycle.interview_blocked(passage),
+        "blocked": lifecycle.interview_blocked(passage, nv=nv),
         "absent": passage.is_absent, "final": passage.is_final,
         "final_mark": lifecycle.mark_text(passage.final_mark),
         "revision": passage.agreed_revision,
@@ -83,11 +86,23 @@ def _state(passage: Passage) -> dict:
     }
 
 
+def _passage_for_state(passage_id: int) -> Passage:
+    """The passage with what ``_state`` reads, loaded at once (the session with the
+    commission; the members' users without their roles, which it does not read)."""
+    commission = orm.joinedload(Passage.commission)
+    return db.session.scalars(
+        sa.select(Passage).where(Passage.id == passage_id)
+        .options(commission.joinedload(Commission.session),
+                 commission.selectinload(Commission.members)
+                 .joinedload(CommissionMember.user).lazyload(User.roles))
+        .execution_options(populate_existing=True)).one()
+
+
 @bp.route("/jury/passages/<int:passage_id>/etat")
 @roles_required(Role.EXAMINATEUR)
 def passage_state(passage_id: int):
     """JSON state of the passage, with the server time (polled by both jurors)."""
-    passage = passage_for_juror_or_403(passage_id)
+    passage = _passage_for_state(juror_passage_id_or_403(passage_id))
     if lifecycle.close_due_fixed(passage=passage):  # the preparation's time is up: write it
         db.session.commit()
     response = jsonify(_state(passage))
@@ -204,15 +219,30 @@ def reveal(passage_id: int):
 @bp.route("/jury/passages/<int:passage_id>/valider", methods=["POST"])
 @roles_required(Role.EXAMINATEUR)
 def validate(passage_id: int):
-    """Validate the agreed grid and mark at the revision the juror saw."""
-    passage = passage_for_juror_or_403(passage_id)
+    """Validate the agreed grid and mark at the revision the juror saw.
+
+    The scope check reads only the id; the service loads the passage once,
+    under its lock, and the answer's state is built after the commit from it."""
+    passage_id = juror_passage_id_or_403(passage_id)
     try:
         body = json_body()
         revision = body.get("revision")
         if not isinstance(revision, int) or isinstance(revision, bool):
             raise JuryInvalid("Révision de la grille manquante.", field="revision")
-        validation.validate(passage=passage, revision=revision, actor=current_user)
+        validation.validate(passage=passage_id, revision=revision, actor=current_user)
     except JuryError as error:
         return json_refusal(error)
-    db.session.commit()
-    return jsonify(_state(passage))
+    _commit_keeping_loaded()
+    return jsonify(_state(db.session.get(Passage, passage_id)))
+
+
+def _commit_keeping_loaded() -> None:
+    """Commit without expiring what the decision loaded: the answer then shows the
+    rows as this request decided and committed them, without reading them again
+    (what it had not loaded, e.g. the timer's segments, is read after the commit)."""
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire

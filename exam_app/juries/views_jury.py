@@ -78,7 +78,7 @@ def passage_page(passage_id: int):
     sections = [s for s in unit.grid.sections
                 if not variant.grid_sections or s.code in variant.grid_sections]
     nv = lifecycle.is_nv(passage)
-    blocked = lifecycle.interview_blocked(passage)
+    blocked = lifecycle.interview_blocked(passage, nv=nv)
     other = next((m.user for m in passage.commission.members if m.user_id != current_user.id),
                  None)
     return render_template(

@@ -89,3 +89,60 @@ def test_ccf_situation_a_validated_without_mark(create_passage):
     assert (final, passage.final_mark, passage.is_final,
             grids.carries_mark("E5", "ccf_a"), grids.carries_mark("E5", "ccf_b"),
             grids.carries_mark("E4", "ponctuel")) == (True, None, True, False, True, True)
+
+
+@pytest.mark.parametrize("final", [False, True], ids=["stale-revision", "final"])
+def test_settled_refusal_does_not_wait_for_the_passage_lock(db, create_passage, final):
+    """A validation that one committed read already refuses (an older revision, or a
+    mark already final) answers at once, without queueing behind the transaction that
+    holds the passage's lock (issue 11, contended case); the old code waited for it."""
+    passage = create_passage()
+    first, second = members(passage)
+    complete_grid(passage)
+    save(passage, first, "mark", "12", 0, "op-lock-1")
+    save(passage, first, "mark", "13", 1, "op-lock-2")
+    if final:
+        validate_both(passage, "13")
+    db.session.commit()
+    stale, passage_id = passage.agreed_revision - 1, passage.id
+    holder = db.engine.connect()
+    try:
+        holder.begin()
+        if holder.dialect.name == "sqlite":  # the database's write lock, as lock_passage takes it
+            holder.execute(sa.text("UPDATE passage SET agreed_revision = agreed_revision "
+                                   "WHERE id = :id"), {"id": passage_id})
+        else:
+            holder.execute(sa.text("SELECT id FROM passage WHERE id = :id FOR UPDATE"),
+                           {"id": passage_id})
+            db.session.execute(sa.text("SET LOCAL lock_timeout = '3s'"))
+        with pytest.raises(JuryError) as refused:
+            validation.validate(passage=passage_id, revision=stale, actor=second, now=T0)
+    finally:
+        holder.rollback()
+        holder.close()
+        db.session.rollback()
+    assert str(refused.value) == (validation.ALREADY_FINAL if final
+                                  else validation.REVISION_CHANGED)
+
+
+def test_revalidation_replaces_own_stale_validation(db, create_passage):
+    """A juror's validation left at an older revision (a save that raced it did not clear
+    it) is replaced when the juror validates again, not a unique violation (a 500 seen
+    once in the contended bench)."""
+    from exam_app.juries.models import Validation
+
+    passage = create_passage()
+    first, _ = members(passage)
+    complete_grid(passage)
+    save(passage, first, "mark", "12", 0, "op-stale-1")
+    db.session.refresh(passage)
+    passage.validations.append(Validation(user_id=first.id, revision=passage.agreed_revision - 1,
+                                          mark=Decimal("11"), validated_at=T0))
+    db.session.commit()
+    final = validation.validate(passage=passage.id, revision=passage.agreed_revision,
+                                actor=first, now=T0)
+    db.session.flush()
+    rows = db.session.execute(sa.select(Validation.user_id, Validation.revision, Validation.mark)
+                              .where(Validation.passage_id == passage.id)).all()
+    assert (final, [tuple(r) for r in rows]) == (
+        False, [(first.id, passage.agreed_revision, Decimal("12"))])
