@@ -41,33 +41,39 @@ def _show_error(form, error: ServiceError) -> None:
         flash(error.message, "error")
 
 
+def _save_one(form, save, *, race_message: str) -> tuple[object | None, int]:
+    """Run ``save`` for a submitted, valid form and commit: (what it saved, 200); else
+    (None, the page's status) with the refusal shown, under its field when it has one.
+    A unique violation means the same row was saved at once elsewhere: 409, said so."""
+    if not form.validate_on_submit():
+        return None, 400 if request.method == "POST" else 200
+    try:
+        saved = save()
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        _show_error(form, error)
+        return None, error.status
+    except IntegrityError:
+        db.session.rollback()
+        flash(race_message, "error")
+        return None, 409
+    return saved, 200
+
+
 @bp.route("/gestion/sessions/nouvelle", methods=["GET", "POST"])
 @roles_required(Role.GESTIONNAIRE)
 def new_session():
     """Create a session: code, label, académie, year and time zone (rules by default)."""
     form = SessionForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            session = sessions.create_session(
-                actor=current_user, code=form.code.data, name=form.name.data,
-                academie=form.academie.data, year=form.year.data, timezone=form.timezone.data)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            _show_error(form, error)
-            status = error.status
-        except IntegrityError:
-            db.session.rollback()
-            flash("Une session avec ce code vient d'être créée : choisissez un autre code.",
-                  "error")
-            status = 409
-        else:
-            flash(f"Session {session.code} créée. Fixez maintenant ses dates et ses règles.",
-                  "success")
-            return redirect(url_for("enrolment.session_settings", code=session.code))
-    elif request.method == "POST":
-        status = 400
+    session, status = _save_one(form, lambda: sessions.create_session(
+        actor=current_user, code=form.code.data, name=form.name.data,
+        academie=form.academie.data, year=form.year.data, timezone=form.timezone.data),
+        race_message="Une session avec ce code vient d'être créée : choisissez un autre code.")
+    if session is not None:
+        flash(f"Session {session.code} créée. Fixez maintenant ses dates et ses règles.",
+              "success")
+        return redirect(url_for("enrolment.session_settings", code=session.code))
     return render_template("enrolment/session_new.html", form=form), status
 
 
@@ -213,27 +219,13 @@ def _run_import(form, do_import, *, done: str):
 def establishments():
     """All establishments known to the académie; add or correct one."""
     form = EstablishmentForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            saved = reference.save_establishment(actor=current_user, uai=form.uai.data,
-                                                 name=form.name.data, kind=form.kind.data,
-                                                 city=form.city.data or "")
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            _show_error(form, error)
-            status = error.status
-        except IntegrityError:
-            db.session.rollback()
-            flash("Cet établissement vient d'être enregistré par ailleurs : rechargez la page.",
-                  "error")
-            status = 409
-        else:
-            flash(f"Établissement {saved.uai} enregistré.", "success")
-            return redirect(url_for("enrolment.establishments"))
-    elif request.method == "POST":
-        status = 400
+    saved, status = _save_one(form, lambda: reference.save_establishment(
+        actor=current_user, uai=form.uai.data, name=form.name.data, kind=form.kind.data,
+        city=form.city.data or ""),
+        race_message="Cet établissement vient d'être enregistré par ailleurs : rechargez la page.")
+    if saved is not None:
+        flash(f"Établissement {saved.uai} enregistré.", "success")
+        return redirect(url_for("enrolment.establishments"))
     rows = sorted(db.session.execute(
         sa.select(Establishment, sa.func.count(Candidate.id))
         .outerjoin(Candidate, Candidate.establishment_id == Establishment.id)
@@ -264,30 +256,16 @@ def centres(code: str):
     """The session's exam centres, rooms and candidate counts; add or correct one."""
     session = session_or_404(code)
     form = CentreForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            saved = reference.save_centre(
-                session=session, actor=current_user, code=form.code.data, name=form.name.data,
-                address=form.address.data or "", postal_code=form.postal_code.data or "",
-                city=form.city.data or "", room=form.room.data or "",
-                capacity=form.capacity.data or "", workstations=form.workstations.data or "")
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            session = session_or_404(code)
-            _show_error(form, error)
-            status = error.status
-        except IntegrityError:
-            db.session.rollback()
-            session = session_or_404(code)
-            flash("Ce centre vient d'être enregistré par ailleurs : rechargez la page.", "error")
-            status = 409
-        else:
-            flash(f"Centre {saved.code} enregistré.", "success")
-            return redirect(url_for("enrolment.centres", code=session.code))
-    elif request.method == "POST":
-        status = 400
+    saved, status = _save_one(form, lambda: reference.save_centre(
+        session=session, actor=current_user, code=form.code.data, name=form.name.data,
+        address=form.address.data or "", postal_code=form.postal_code.data or "",
+        city=form.city.data or "", room=form.room.data or "",
+        capacity=form.capacity.data or "", workstations=form.workstations.data or ""),
+        race_message="Ce centre vient d'être enregistré par ailleurs : rechargez la page.")
+    if saved is not None:
+        flash(f"Centre {saved.code} enregistré.", "success")
+        return redirect(url_for("enrolment.centres", code=session.code))
+    session = session_or_404(code)  # after a rollback, read afresh
     counts = services.dashboard_counts(session)
     return render_template("enrolment/centres.html", session=session, counts=counts,
                            form=form), status
@@ -316,31 +294,16 @@ def people_page(code: str):
     """The session's jurors, correcteurs, chefs de centre and gestionnaires; add one."""
     session = session_or_404(code)
     form = PersonForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            saved = people.save_person(
-                session=session, actor=current_user, last_name=form.last_name.data,
-                first_name=form.first_name.data, email=form.email.data, role=form.role.data,
-                uai=form.uai.data or "", company=form.company.data or "",
-                centre=form.centre.data or "")
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            session = session_or_404(code)
-            _show_error(form, error)
-            status = error.status
-        except IntegrityError:
-            db.session.rollback()
-            session = session_or_404(code)
-            flash("Cette personne vient d'être enregistrée par ailleurs : rechargez la page.",
-                  "error")
-            status = 409
-        else:
-            flash(f"{saved.first_name} {saved.last_name} enregistré(e).", "success")
-            return redirect(url_for("enrolment.people_page", code=session.code))
-    elif request.method == "POST":
-        status = 400
+    saved, status = _save_one(form, lambda: people.save_person(
+        session=session, actor=current_user, last_name=form.last_name.data,
+        first_name=form.first_name.data, email=form.email.data, role=form.role.data,
+        uai=form.uai.data or "", company=form.company.data or "",
+        centre=form.centre.data or ""),
+        race_message="Cette personne vient d'être enregistrée par ailleurs : rechargez la page.")
+    if saved is not None:
+        flash(f"{saved.first_name} {saved.last_name} enregistré(e).", "success")
+        return redirect(url_for("enrolment.people_page", code=session.code))
+    session = session_or_404(code)  # after a rollback, read afresh
     staff = db.session.scalars(
         sa.select(User).where(User.id.in_(sa.select(RoleAssignment.user_id).where(
             RoleAssignment.role != Role.CANDIDAT.value)))
