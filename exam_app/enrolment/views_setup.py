@@ -4,6 +4,7 @@ services in ``sessions`` and ``reference`` check and audit; these views commit o
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -214,6 +215,20 @@ def _run_import(form, do_import, *, done: str):
     return report, 302, done
 
 
+def _import_page(do_import, *, kind: str, session, done: str):
+    """The import page of one kind of reference data: the report of a refused file (422,
+    nothing written), or a redirect to ``done`` once imported."""
+    form = ReferenceImportForm()
+    report, status, redirect_to = _run_import(
+        form, lambda data, name: do_import(data=data, actor=current_user, filename=name,
+                                           max_rows=current_app.config["IMPORT_MAX_ROWS"]),
+        done=done)
+    if redirect_to:
+        return redirect(redirect_to)
+    return render_template("enrolment/reference_import.html", form=form, report=report,
+                           kind=kind, session=session), status
+
+
 @bp.route("/gestion/etablissements", methods=["GET", "POST"])
 @roles_required(Role.GESTIONNAIRE)
 def establishments():
@@ -238,16 +253,8 @@ def establishments():
 @roles_required(Role.GESTIONNAIRE)
 def import_establishments():
     """Import establishments from a CSV file: all rows valid, or nothing written."""
-    form = ReferenceImportForm()
-    report, status, done = _run_import(
-        form, lambda data, name: reference.import_establishments(
-            data=data, actor=current_user, filename=name,
-            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
-        done=url_for("enrolment.establishments"))
-    if done:
-        return redirect(done)
-    return render_template("enrolment/reference_import.html", form=form, report=report,
-                           kind="establishments", session=None), status
+    return _import_page(reference.import_establishments, kind="establishments", session=None,
+                        done=url_for("enrolment.establishments"))
 
 
 @bp.route("/gestion/sessions/<code>/centres", methods=["GET", "POST"])
@@ -276,16 +283,9 @@ def centres(code: str):
 def import_centres(code: str):
     """Import the session's centres and rooms from a CSV file, all or nothing."""
     session = session_or_404(code)
-    form = ReferenceImportForm()
-    report, status, done = _run_import(
-        form, lambda data, name: reference.import_centres(
-            session=session, data=data, actor=current_user, filename=name,
-            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
-        done=url_for("enrolment.centres", code=session.code))
-    if done:
-        return redirect(done)
-    return render_template("enrolment/reference_import.html", form=form, report=report,
-                           kind="centres", session=session), status
+    return _import_page(functools.partial(reference.import_centres, session=session),
+                        kind="centres", session=session,
+                        done=url_for("enrolment.centres", code=session.code))
 
 
 @bp.route("/gestion/sessions/<code>/personnes", methods=["GET", "POST"])
@@ -319,13 +319,6 @@ def people_page(code: str):
 def import_people(code: str):
     """Import people and their roles from a CSV file, all or nothing."""
     session = session_or_404(code)
-    form = ReferenceImportForm()
-    report, status, done = _run_import(
-        form, lambda data, name: people.import_people(
-            session=session, data=data, actor=current_user, filename=name,
-            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
-        done=url_for("enrolment.people_page", code=session.code))
-    if done:
-        return redirect(done)
-    return render_template("enrolment/reference_import.html", form=form, report=report,
-                           kind="people", session=session), status
+    return _import_page(functools.partial(people.import_people, session=session),
+                        kind="people", session=session,
+                        done=url_for("enrolment.people_page", code=session.code))

@@ -62,7 +62,7 @@ def _passage_row(passage: Passage, *, nv: bool, now: datetime) -> dict:
             phase = "Terminé"
         # A preparation (fixed segment) says when it ends by itself, then that the
         # candidate is due in front of the jury, as the juror's day does.
-        where = lifecycle.progress(passage, now) if status == "running" else None
+        where = lifecycle.progress(passage, now, state=timer) if status == "running" else None
         if where is not None and where[1] in ("fixed", "due"):
             phase = where[0]
         state = {"running": "running", "paused": "paused", "waiting": "due"}.get(timer.status, "")

@@ -201,14 +201,15 @@ def ended_fixed_name(segment: timer.PlannedSegment) -> str:
     return "Préparation" if segment.fixed and not segment.jury_present else segment.step_label
 
 
-def progress(passage: Passage, now: datetime | None = None) -> tuple[str, str] | None:
+def progress(passage: Passage, now: datetime | None = None, *,
+             state: timer.TimerState | None = None) -> tuple[str, str] | None:
     """Where a started, unfinished passage stands, in a few words, and its kind: "fixed"
     (a preparation running, with the time it ends by itself), "due" (it has ended: the
     candidate is awaited by the jury), "paused", "over" or "running". For the juror's
     day and the board; None when not started or finished."""
     if passage.started_at is None or passage.ended_at is not None:
         return None
-    state = timer_state(passage, now)
+    state = state or timer_state(passage, now)  # the caller's, when it has computed it
     planned = planned_segments(passage)
     if state.status == "waiting":
         ended = state.segments[state.awaiting - 1].ended_at
