@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from exam_app.accounts.models import Role
 from exam_app.enrolment import services
+from exam_app.enrolment.centres import candidates_without_centre
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.extensions import db
 from exam_app.juries.models import Commission
@@ -37,6 +38,7 @@ def session_dashboard(code: str):
         session=session,
         sessions=sessions,
         counts=counts,
+        without_centre=candidates_without_centre(session),
         commissions=commissions,
         units=all_units(),
     )
