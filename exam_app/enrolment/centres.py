@@ -103,8 +103,7 @@ def save_centre_table(*, session: ExamSession, actor, choices: dict[int, int | N
     lock_session(session)
     before = _table_state(session)
     existing = {r.establishment_id: r for r in db.session.scalars(
-        sa.select(EstablishmentCentre).where(EstablishmentCentre.session_id == session.id)
-        .with_for_update())}
+        sa.select(EstablishmentCentre).where(EstablishmentCentre.session_id == session.id))}
     written = removed = 0
     for establishment_id, centre_id in choices.items():
         row = existing.get(establishment_id)
