@@ -26,9 +26,8 @@ import sqlalchemy as sa
 from exam_app.audit.services import record
 from exam_app.clock import to_local, utcnow
 from exam_app.e6.models import E6Copy, E6Sitting
-from exam_app.enrolment.centres import give_centre, table_centres
+from exam_app.enrolment.centres import give_centre, lock_centres, table_centres
 from exam_app.enrolment.models import Attendance, Candidate, Centre, CentreOrigin, ExamSession
-from exam_app.enrolment.sessions import lock_session
 from exam_app.errors import Invalid
 from exam_app.extensions import db
 from exam_app.juries.locking import lock_passage
@@ -136,7 +135,7 @@ def session_candidates(session: ExamSession, *, ids: Iterable[int] = (),
     statement = (sa.select(Candidate).where(Candidate.session_id == session.id, sa.or_(*clauses))
                  .order_by(Candidate.id).execution_options(populate_existing=True))
     if lock and db.session.get_bind().dialect.name != "sqlite":
-        statement = statement.with_for_update(of=Candidate)
+        statement = statement.with_for_update(of=Candidate, key_share=True)
     found = list(db.session.scalars(statement).unique())
     missing = sorted(set(numbers) - {c.number for c in found})
     if missing:
@@ -161,7 +160,7 @@ def move_candidates(*, session: ExamSession, actor, centre: Centre,
     centres and take them out of another centre's E6 room; refused (``Invalid``, nothing
     written) when one of them may no longer move."""
     now = now or utcnow()
-    session = lock_session(session)
+    session = lock_centres(session)
     candidates = session_candidates(session, ids=candidate_ids, numbers=numbers, lock=True)
     if not candidates:
         raise Invalid("Choisissez au moins un candidat.", field="candidates")
@@ -226,7 +225,7 @@ def apply_centre_table(*, session: ExamSession, actor, reassign: bool = False,
     with ``reassign``, also move those whose centre came from the table and differs from
     it now (refused, nothing written, when one of them may no longer move). Idempotent."""
     now = now or utcnow()
-    session = lock_session(session)
+    session = lock_centres(session)
     table = table_centres(session)
     centres = {c.id: c for c in db.session.scalars(
         sa.select(Centre).where(Centre.session_id == session.id))}
@@ -236,7 +235,7 @@ def apply_centre_table(*, session: ExamSession, actor, reassign: bool = False,
                                             Candidate.centre_id.is_(None))
                  .order_by(Candidate.id).execution_options(populate_existing=True))
     if db.session.get_bind().dialect.name != "sqlite":
-        statement = statement.with_for_update(of=Candidate)
+        statement = statement.with_for_update(of=Candidate, key_share=True)
     without = list(db.session.scalars(statement).unique())
     for c in without:
         centre_id = table.get(c.establishment_id)

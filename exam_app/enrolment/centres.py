@@ -82,6 +82,20 @@ def _table_state(session: ExamSession) -> dict[str, str]:
         .where(EstablishmentCentre.session_id == session.id)).all())
 
 
+def lock_centres(session: ExamSession) -> ExamSession:
+    """The session re-read, its row locked: one decision at a time per session among the
+    table's saves and applications and the moves. On PostgreSQL FOR NO KEY UPDATE, which
+    leaves the rows that merely reference the session (an audit event, a timer start's
+    writes) free: a move waits for a passage lock that a start holds while it audits."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return lock_session(session)  # its first write takes the database's write lock
+    db.session.flush()
+    return db.session.scalars(
+        sa.select(ExamSession).where(ExamSession.id == session.id)
+        .with_for_update(of=ExamSession, key_share=True)
+        .execution_options(populate_existing=True)).one()
+
+
 def save_centre_table(*, session: ExamSession, actor, choices: dict[int, int | None],
                       now: datetime | None = None, action: str = "centre_table.save",
                       audit_extra: dict | None = None) -> tuple[int, int]:
@@ -99,8 +113,7 @@ def save_centre_table(*, session: ExamSession, actor, choices: dict[int, int | N
         if centre_id is not None and centre_id not in centres:
             raise Invalid("Ce centre n'appartient pas à la session : rechargez la page.",
                           field="table")
-    # One decision at a time per session: the table's saves, its applications, the moves.
-    lock_session(session)
+    lock_centres(session)
     before = _table_state(session)
     existing = {r.establishment_id: r for r in db.session.scalars(
         sa.select(EstablishmentCentre).where(EstablishmentCentre.session_id == session.id))}

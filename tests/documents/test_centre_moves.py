@@ -403,3 +403,65 @@ def test_cli_move_refusal_exits_1_and_moves_nothing(app, db, jury_day, create_ce
         f"  {absent.last_name} {absent.first_name} ({absent.number}) : son passage E4 a une "
         "présence enregistrée ; il ne peut plus changer de centre.\n")
     assert absent.centre_id == jury_day["centre"].id
+
+
+@pytest.mark.parametrize("move_first", [True, False], ids=["move-first", "start-first"])
+def test_a_move_and_a_passage_start_at_once_never_both_win(app, db, jury_day, create_centre,
+                                                          move_first):
+    """Either the passage starts and the move is refused, or the move withdraws the passage
+    and it cannot start: never a started passage for a moved candidate."""
+    session, candidate = jury_day["session"], jury_day["marked"]  # a compliant dossier
+    other = create_centre(session, code="STE01")
+    passage_id, teacher_id = jury_day["passages"][0].id, jury_day["teacher"].id
+    ids = (session.id, other.id, candidate.id, jury_day["gestionnaire"].id)
+    db.session.commit()
+    start, outcomes = threading.Barrier(2), {}
+
+    def move() -> None:
+        with app.app_context():
+            start.wait()
+            if not move_first:
+                threading.Event().wait(0.05)
+            try:
+                moves.move_candidates(session=_db.session.get(ExamSession, ids[0]), actor=None,
+                                      centre=_db.session.get(Centre, ids[1]),
+                                      candidate_ids=[ids[2]])
+                _db.session.commit()
+                outcomes["move"] = "moved"
+            except Invalid:
+                _db.session.rollback()
+                outcomes["move"] = "refused"
+
+    def begin() -> None:
+        from exam_app.accounts.models import User
+
+        with app.app_context():
+            start.wait()
+            if move_first:
+                threading.Event().wait(0.05)
+            try:
+                passage = _db.session.get(Passage, passage_id)
+                if passage is None:
+                    outcomes["start"] = "gone"
+                    return
+                lifecycle.start_passage(passage=passage,
+                                        actor=_db.session.get(User, teacher_id))
+                _db.session.commit()
+                outcomes["start"] = "started"
+            except sa.exc.NoResultFound:
+                _db.session.rollback()
+                outcomes["start"] = "gone"
+
+    threads = [threading.Thread(target=move), threading.Thread(target=begin)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    db.session.expire_all()
+    assert outcomes in ({"move": "moved", "start": "gone"},
+                        {"move": "refused", "start": "started"})
+    moved = db.session.get(Candidate, candidate.id).centre_id == other.id
+    started = db.session.scalar(sa.select(Passage.started_at).where(Passage.id == passage_id))
+    assert (moved, started is not None) in ((True, False), (False, True))
+    assert (moved, started is not None) == (outcomes["move"] == "moved",
+                                            outcomes["start"] == "started")
