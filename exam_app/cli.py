@@ -241,7 +241,9 @@ def activation_links_command(session_code: str | None, send: bool, letters: Path
         links = activation.issue_links(session=session, people=pending, actor=None,
                                        channel=channel, max_age_seconds=max_age)
         if letters:
-            letters.write_bytes(activation.letters_pdf(session=session, links=links))
+            app = current_app._get_current_object()
+            with app.test_request_context("/", base_url=app.config.get("PUBLIC_URL") or None):
+                letters.write_bytes(activation.letters_pdf(session=session, links=links))
         return links
 
     links = _apply(hand_out)

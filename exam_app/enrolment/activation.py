@@ -158,6 +158,7 @@ def letters_html(*, session: ExamSession, links: list[Link],
     core, unsigned: a letter holds a secret link, which no verification QR code should
     vouch for (nor its hash be kept)."""
     from exam_app.printing.document import printed, session_facts
+    from exam_app.printing.qr import qr_svg
 
     facts = session_facts(session)
     return [printed("print/activation_letter.html", {
@@ -166,7 +167,7 @@ def letters_html(*, session: ExamSession, links: list[Link],
         "doc_centre": None,
         "letter": {"name": f"{link.first_name} {link.last_name}", "email": link.email,
                    "username": link.username, "roles": link.roles, "url": link.url,
-                   "expires_at": link.expires_at},
+                   "url_qr": qr_svg(link.url), "expires_at": link.expires_at},
     }, kind="activation_letter", ids=[link.user_id], fields={}, now=now, signed=False)
         for link in links]
 

@@ -429,3 +429,91 @@ def test_every_link_is_audited_without_its_secret(app, client, db, staff, login_
         assert secret not in dump and tokens.hash_secret(secret) not in dump
     used = events[-1]
     assert (used.actor_id, used.after["activated"]) == (staff["anne"].id, True)
+
+
+# ---- command line ---------------------------------------------------------------------------
+
+def _invoke(app, db, *args):
+    db.session.commit()  # the command runs in its own app context and session
+    result = app.test_cli_runner().invoke(args=list(args))
+    db.session.expire_all()
+    return result
+
+
+def test_activation_links_command_writes_the_csv(app, client, db, staff):
+    result = _invoke(app, db, "activation-links", "--session", "SAM27")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.stdout.lstrip("\ufeff")), delimiter=";"))
+    assert [row[:3] for row in rows] == [["Nom", "Prénom", "Courriel"],
+                                         ["Marchand", "Paul", "p.marchand@example.fr"],
+                                         ["Roy", "Anne", "anne.roy@ac-test.fr"]]
+    assert _choose(client, rows[2][5]).status_code == 302
+    assert db.session.get(User, staff["anne"].id).is_activated is True
+    assert [e.after["channel"] for e in db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "activation_link.hand_out"))] == ["csv"]
+
+
+def test_activation_links_command_sends_and_reports_each_person(app, db, staff, mail_server):
+    mail_server.refuse("anne.roy@ac-test.fr")
+    result = _invoke(app, db, "activation-links", "--session", "SAM27", "--send")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "envoyé\tp.marchand@example.fr\tPaul Marchand\n"
+        "NON ENVOYÉ\tanne.roy@ac-test.fr\tAnne Roy\tAdresse anne.roy@ac-test.fr refusée par "
+        "le serveur de courriel.\n")
+    assert "1 courriel(s) non envoyé(s) sur 2." in result.stderr
+    assert [m["To"] for m in mail_server.messages] == ["p.marchand@example.fr"]
+    assert {t.user_id for t in db.session.scalars(sa.select(AccountToken))} == {
+        staff["paul"].id}
+
+
+def test_activation_links_command_with_the_server_down(app, db, staff, mail_server):
+    mail_server.stop()
+    result = _invoke(app, db, "activation-links", "--session", "SAM27", "--send")
+    assert result.exit_code == 1
+    assert "est injoignable ou a refusé la connexion (connexion refusée). Rien n'a été envoyé." \
+        in result.stderr
+    assert db.session.scalars(sa.select(AccountToken)).all() == []
+
+
+def test_activation_links_command_prints_letters(app, db, staff, tmp_path):
+    path = tmp_path / "lettres.pdf"
+    result = _invoke(app, db, "activation-links", "--session", "SAM27", "--letters", str(path))
+    assert result.exit_code == 0, result.output
+    assert "2 lettre(s) d'activation écrites dans" in result.stderr
+    assert len(PdfReader(path).pages) == 2
+
+
+def test_create_user_without_password_gets_an_activation_link(app, client, db):
+    result = _invoke(app, db, "create-user", "--username", "claire", "--first-name", "Claire",
+                     "--last-name", "Vasseur", "--email", "c.vasseur@ac-test.fr", "--role",
+                     "gestionnaire", "--activation-link")
+    assert result.exit_code == 0, result.output
+    first, second = result.stdout.splitlines()
+    assert first == "Compte « claire » créé (gestionnaire)."
+    assert second.startswith("Lien d'activation (valable 7 jours, à usage unique) : "
+                             f"{BASE}/compte/activer/")
+    user = db.session.scalar(sa.select(User).where(User.username == "claire"))
+    assert user.is_activated is False
+    assert _log_in(client, "claire", "") == 400
+    assert _choose(client, second.rsplit(" ", 1)[1]).status_code == 302
+    assert db.session.get(User, user.id).check_password(NEW_PASSWORD) is True
+
+
+def test_create_user_sends_the_activation_link(app, db, mail_server):
+    result = _invoke(app, db, "create-user", "--username", "claire", "--first-name", "Claire",
+                     "--last-name", "Vasseur", "--email", "c.vasseur@ac-test.fr", "--role",
+                     "gestionnaire", "--activation-link", "--send")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == "Lien d'activation envoyé à c.vasseur@ac-test.fr."
+    [link] = mail_server.links("c.vasseur@ac-test.fr")
+    token = db.session.scalars(sa.select(AccountToken)).one()
+    assert tokens.hash_secret(link.rsplit("/", 1)[1]) == token.token_hash
+    assert token.sent_at is not None
+    mail_server.stop()
+    result = _invoke(app, db, "create-user", "--username", "marc", "--first-name", "Marc",
+                     "--last-name", "Blanc", "--email", "m.blanc@ac-test.fr", "--role",
+                     "correcteur", "--activation-link", "--send")
+    assert result.exit_code == 1
+    assert "Rien n'a été envoyé." in result.stderr
+    assert db.session.scalar(sa.select(User).where(User.username == "marc")) is None
