@@ -62,6 +62,11 @@ class MailServer:
             self.controller.stop()
             self.running = False
 
+    def config(self) -> dict:
+        """The MAIL_* settings that point an app at this server (a live server's app too)."""
+        return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": self.port,
+                "MAIL_FROM": "examens@ac-test.fr", "MAIL_USE_TLS": False, "MAIL_USERNAME": ""}
+
     def refuse(self, *addresses: str) -> None:
         self.handler.refused.update(a.casefold() for a in addresses)
 
@@ -86,10 +91,8 @@ def mail_server(app):
     """A running SMTP server the app sends to (MAIL_* settings restored afterwards)."""
     server = MailServer()
     server.start()
-    keys = ("MAIL_SERVER", "MAIL_PORT", "MAIL_FROM", "MAIL_USE_TLS", "MAIL_USERNAME")
-    saved = {key: app.config.get(key) for key in keys}
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port,
-                      MAIL_FROM="examens@ac-test.fr", MAIL_USE_TLS=False, MAIL_USERNAME="")
+    saved = {key: app.config.get(key) for key in server.config()}
+    app.config.update(server.config())
     yield server
     server.stop()
     app.config.update(saved)
