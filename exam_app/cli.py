@@ -1,6 +1,6 @@
 """Flask commands: ``flask --app exam_app demo | import-candidates | create-user |
 create-session | edit-session | set-unit-dates | import-establishments | import-centres |
-import-people | assign-centres | move-candidates``."""
+import-people | assign-centres | move-candidates | activation-links``."""
 
 from __future__ import annotations
 
@@ -102,9 +102,16 @@ def import_candidates_command(file: Path, session_code: str | None) -> None:
 @click.option("--candidate", "candidate_number", default=None,
               help="N° candidat (candidat).")
 @click.option("--session", "session_code", default=None)
-@click.password_option("--password", help="Mot de passe (demandé s'il n'est pas donné).")
+@click.option("--password", default=None,
+              help="Mot de passe (demandé s'il n'est pas donné, sauf avec --activation-link).")
+@click.option("--activation-link", is_flag=True,
+              help="Sans mot de passe : la personne active son compte avec un lien à usage "
+                   "unique, affiché ici (ou envoyé par courriel avec --send).")
+@click.option("--send", is_flag=True, help="Avec --activation-link : envoyer le lien par "
+                                           "courriel (MAIL_SERVER configuré, --email requis).")
 def create_user_command(username, first_name, last_name, email, roles, centre_code,
-                        candidate_number, session_code, password) -> None:
+                        candidate_number, session_code, password, activation_link,
+                        send) -> None:
     """Crée un compte utilisateur avec ses rôles."""
     from exam_app.accounts.models import Role
     from exam_app.accounts.services import create_user
@@ -133,14 +140,117 @@ def create_user_command(username, first_name, last_name, email, roles, centre_co
                 raise click.ClickException("Rôle candidat : --candidate NUMERO inconnu ou absent.")
             scope = {"candidate_id": candidate.id}
         scoped.append((Role(role), scope))
+    if activation_link:
+        if password is not None:
+            raise click.UsageError("--activation-link et --password s'excluent.")
+        if send and not email:
+            raise click.UsageError("--send demande l'adresse électronique (--email).")
+    elif send:
+        raise click.UsageError("--send va avec --activation-link.")
+    elif password is None:
+        password = click.prompt("Mot de passe", hide_input=True, confirmation_prompt=True)
     try:
         user = create_user(username=username, password=password, first_name=first_name,
                            last_name=last_name, email=email, roles=scoped)
+        url = _activation_for_new_user(user, send=send) if activation_link else None
     except ValueError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"Compte « {user.username} » créé ({', '.join(roles)}).")
+    if activation_link and not send:
+        click.echo(f"Lien d'activation (valable {_validity()}, à usage unique) : "
+                   f"{url}")
+    elif activation_link:
+        click.echo(f"Lien d'activation envoyé à {user.email}.")
+
+
+def _validity() -> str:
+    from exam_app.accounts.tokens import duration_label
+
+    return duration_label(int(current_app.config["ACTIVATION_MAX_AGE"]))
+
+
+def _activation_for_new_user(user, *, send: bool) -> str:
+    """Issue the new account's activation link; e-mail it with ``send`` (nothing is kept
+    when the mail server refuses it: the command fails and the account is not created)."""
+    from exam_app.accounts import tokens
+    from exam_app.accounts.mail import Mailer, MailSettings
+    from exam_app.accounts.models import TokenPurpose
+    from exam_app.errors import ServiceError
+
+    try:
+        issued = tokens.issue(user=user, purpose=TokenPurpose.ACTIVATION,
+                              max_age_seconds=int(current_app.config["ACTIVATION_MAX_AGE"]),
+                              actor=None, channel="email" if send else "cli")
+        url = tokens.link(issued)
+        if send:
+            with Mailer(MailSettings.from_config(current_app.config)) as mailer:
+                subject, body = tokens.activation_message(user=user, url=url,
+                                                          expires_at=issued.expires_at)
+                mailer.send(to=user.email, subject=subject, body=body)
+            tokens.mark_sent(issued=issued, to=user.email, actor=None)
+    except ServiceError as error:
+        raise ValueError(error.message) from None
+    return url
+
+
+@click.command("activation-links")
+@click.option("--session", "session_code", default=None)
+@click.option("--send", is_flag=True, help="Envoyer les liens par courriel (MAIL_SERVER).")
+@click.option("--letters", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Écrire les lettres d'activation (PDF, une page par personne) dans ce fichier.")
+def activation_links_command(session_code: str | None, send: bool, letters: Path | None) -> None:
+    """Un nouveau lien d'activation pour chaque personne en attente : CSV sur la sortie
+    standard (nom, courriel, rôles, lien, expiration), ou envoi par courriel (--send), ou
+    lettres en PDF (--letters). Chaque nouveau lien remplace le précédent."""
+    from exam_app.accounts.mail import Mailer, MailError, MailSettings
+    from exam_app.enrolment import activation
+
+    session = _session(session_code)
+    pending = activation.pending_people()
+    if not pending:
+        click.echo("Aucune personne en attente d'activation.", err=True)
+        return
+    max_age = int(current_app.config["ACTIVATION_MAX_AGE"])
+    if send:
+        settings = MailSettings.from_config(current_app.config)
+        try:
+            with Mailer(settings) as mailer:
+                outcomes = _apply(lambda: activation.send_links(
+                    session=session, people=pending, actor=None, mailer=mailer,
+                    max_age_seconds=max_age))
+        except MailError as error:
+            db.session.rollback()
+            if settings.configured:
+                activation.connection_failed(session=session, people=pending, actor=None,
+                                             error=error.message)
+                db.session.commit()
+            raise click.ClickException(error.message) from None
+        for outcome in outcomes:
+            user = outcome.user
+            click.echo(f"{'envoyé' if outcome.ok else 'NON ENVOYÉ'}\t{user.email}\t"
+                       f"{user.display_name}" + ("" if outcome.ok else f"\t{outcome.message}"))
+        failed = sum(not o.ok for o in outcomes)
+        if failed:
+            raise click.ClickException(f"{failed} courriel(s) non envoyé(s) sur {len(outcomes)}.")
+        return
+    channel = "letter" if letters else "csv"
+
+    def hand_out():
+        links = activation.issue_links(session=session, people=pending, actor=None,
+                                       channel=channel, max_age_seconds=max_age)
+        if letters:
+            app = current_app._get_current_object()
+            with app.test_request_context("/", base_url=app.config.get("PUBLIC_URL") or None):
+                letters.write_bytes(activation.letters_pdf(session=session, links=links))
+        return links
+
+    links = _apply(hand_out)
+    if letters:
+        click.echo(f"{len(links)} lettre(s) d'activation écrites dans {letters}.", err=True)
+    else:
+        click.echo(activation.links_csv(links), nl=False)
 
 
 @click.command("print-pack")
@@ -476,5 +586,5 @@ def register(app: Flask) -> None:
                     print_pack_command, create_session_command, edit_session_command,
                     set_unit_dates_command, import_establishments_command,
                     import_centres_command, import_people_command, assign_centres_command,
-                    move_candidates_command):
+                    move_candidates_command, activation_links_command):
         app.cli.add_command(command)

@@ -23,6 +23,10 @@ ACCESS: dict[str, frozenset] = {
     "accounts.logout": PUBLIC,
     "accounts.home": LOGGED_IN,
     "accounts.change_password_page": LOGGED_IN,
+    "accounts.activate": PUBLIC,
+    "accounts.reset_password": PUBLIC,
+    "accounts.forgot_password": PUBLIC,
+    "enrolment.activation_links": frozenset({G}),
     "enrolment.dashboard": frozenset({G}),
     "overview.session_dashboard": frozenset({G}),
     "enrolment.candidates": frozenset({G}),
@@ -142,7 +146,21 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
     args.update(e6_route_args(session=session, centre=centre, candidate=candidate,
                               correcteur=users[Role.CORRECTEUR]))
     args["pack_id"] = _pack_for(centre, users[Role.GESTIONNAIRE]).id
+    args.update(_link_tokens(create_user))
     return {"session": session, "users": users, "args": args}
+
+
+def _link_tokens(create_user) -> dict:
+    """Open activation and reset links of an account outside the walk (nobody uses them:
+    the walk's POSTs carry no password)."""
+    from exam_app.accounts import tokens
+    from exam_app.accounts.models import TokenPurpose
+
+    person = create_user(Role.CORRECTEUR, username="a.activer")
+    return {f"{purpose.value}_token": tokens.issue(user=person, purpose=purpose,
+                                                   max_age_seconds=3600, actor=None,
+                                                   channel="csv").secret
+            for purpose in TokenPurpose}
 
 
 def _dossier_world(app, session, candidate, user) -> dict:

@@ -131,3 +131,13 @@ class PersonForm(FlaskForm):
     uai = StringField("UAI de l'établissement (enseignant)", render_kw={"maxlength": 8})
     company = StringField("Entreprise (professionnel)", render_kw={"maxlength": 200})
     centre = StringField("Code du centre (chef de centre)", render_kw={"maxlength": 20})
+
+
+class ActivationLinksForm(FlaskForm):
+    """Hand out new activation links: to the people ticked, or to everyone pending."""
+
+    scope = RadioField("Personnes", choices=[
+        SelectChoice("selected", "Les personnes cochées"),
+        SelectChoice("all", "Toutes les personnes en attente d'activation")],
+                       default="selected", validators=[Optional()])
+    action = HiddenField()  # set by the button pressed (its name="action" value)

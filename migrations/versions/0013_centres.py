@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0013_centres'
-down_revision = '0011_push'
+down_revision = '0012_activation'
 branch_labels = None
 depends_on = None
 
