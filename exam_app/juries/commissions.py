@@ -22,7 +22,6 @@ import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, User
 from exam_app.audit.services import record
-from exam_app.clock import utcnow
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession, PersonProfile
 from exam_app.errors import Conflict, Invalid
 from exam_app.extensions import db
@@ -87,6 +86,33 @@ def juror_choices() -> tuple[list[User], list[User]]:
     return teachers, pros
 
 
+def juror_id(email: str, *, field: str) -> int:
+    """The account with this e-mail address (for the CLI and the CSV import)."""
+    email = (email or "").strip()
+    user = db.session.scalar(sa.select(User).where(
+        sa.func.lower(User.email) == email.casefold())) if email else None
+    if user is None:
+        raise Invalid(f"Aucun compte avec l'adresse « {email} ».", field=field)
+    return user.id
+
+
+def place_ids(*, session: ExamSession, centre_code: str | None,
+              uai: str | None) -> tuple[int | None, int | None]:
+    """The centre (by code, in the session) and the establishment (by UAI) named."""
+    centre_id = establishment_id = None
+    if centre_code:
+        centre_id = db.session.scalar(sa.select(Centre.id).where(
+            Centre.session_id == session.id, Centre.code == centre_code.strip().upper()))
+        if centre_id is None:
+            raise Invalid(f"Centre {centre_code} inconnu dans la session.", field="centre_id")
+    if uai:
+        establishment_id = db.session.scalar(sa.select(Establishment.id).where(
+            Establishment.uai == uai.strip().upper()))
+        if establishment_id is None:
+            raise Invalid(f"Établissement {uai} inconnu.", field="establishment_id")
+    return centre_id, establishment_id
+
+
 def _fr(day: date) -> str:
     return f"{day:%d/%m/%Y}"
 
@@ -121,6 +147,22 @@ def _check_days(days: list[date]) -> list[date]:
     return days
 
 
+def _lock_users(ids: list[int]) -> dict[int, User]:
+    """The jurors' rows locked in id order, so that two formations naming one juror are
+    decided one at a time, the second reading the first's commission. PostgreSQL:
+    ``SELECT ... FOR UPDATE``; SQLite: a no-op UPDATE of the rows takes the database's
+    write lock (the driver opens the transaction at the first write)."""
+    db.session.flush()
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.update(User).where(User.id.in_(ids))
+                           .values(session_token=User.session_token)
+                           .execution_options(synchronize_session=False))
+    else:
+        db.session.execute(sa.select(User.id).where(User.id.in_(ids)).order_by(User.id)
+                           .with_for_update())
+    return {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))}
+
+
 def _check_jurors(jurors: Jurors) -> tuple[User, User, dict[int, PersonProfile]]:
     """The two jurors, locked, each with the profile their seat needs."""
     if not jurors.teacher_id:
@@ -132,10 +174,7 @@ def _check_jurors(jurors: Jurors) -> tuple[User, User, dict[int, PersonProfile]]
     if jurors.teacher_id == jurors.professional_id:
         raise Invalid("Une même personne ne peut occuper les deux sièges de la commission.",
                       field="professional_id")
-    # Locked in id order: two formations naming the same juror are decided one at a time.
-    users = {u.id: u for u in db.session.scalars(
-        sa.select(User).where(User.id.in_(sorted([jurors.teacher_id, jurors.professional_id])))
-        .order_by(User.id).with_for_update())}
+    users = _lock_users(sorted([jurors.teacher_id, jurors.professional_id]))
     profiles = _profiles(list(users))
     teacher, second = users.get(jurors.teacher_id), users.get(jurors.professional_id)
     if teacher is None:
@@ -390,7 +429,7 @@ def set_availability(*, session: ExamSession, actor, user_id: int, day: date, av
         raise Invalid("200 caractères au plus.", field="note")
     row = db.session.scalar(sa.select(JurorAvailability).where(
         JurorAvailability.session_id == session.id, JurorAvailability.user_id == user_id,
-        JurorAvailability.day == day).with_for_update())
+        JurorAvailability.day == day).with_for_update(of=JurorAvailability))
     before = None if row is None else {"available": row.is_available, "note": row.note}
     if row is None:
         row = JurorAvailability(session_id=session.id, user_id=user_id, day=day)
