@@ -1,6 +1,6 @@
 """Flask commands: ``flask --app exam_app demo | import-candidates | create-user |
 create-session | edit-session | set-unit-dates | import-establishments | import-centres |
-import-people | create-commission | set-juror-availability``."""
+import-people | create-commission | set-juror-availability | import-commissions``."""
 
 from __future__ import annotations
 
@@ -480,10 +480,24 @@ def set_juror_availability_command(session_code, email, days, unavailable, note)
                    + " ces jours-là : remplacez-le.")
 
 
+@click.command("import-commissions")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--session", "session_code", default=None)
+def import_commissions_command(file: Path, session_code: str | None) -> None:
+    """Forme les commissions d'un fichier CSV (Code ; Épreuve ; Forme ; Centre ; UAI ; Jours ;
+    Enseignant ; Professionnel ; Motif du remplacement), tout ou rien."""
+    from exam_app.juries import commissions
+
+    session = _session(session_code)
+    _import_reference(file, lambda data, name: commissions.import_commissions(
+        session=session, data=data, actor=None,
+        max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
+
+
 def register(app: Flask) -> None:
     for command in (demo_command, import_candidates_command, create_user_command,
                     print_pack_command, create_session_command, edit_session_command,
                     set_unit_dates_command, import_establishments_command,
                     import_centres_command, import_people_command, create_commission_command,
-                    set_juror_availability_command):
+                    set_juror_availability_command, import_commissions_command):
         app.cli.add_command(command)

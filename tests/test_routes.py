@@ -104,6 +104,7 @@ ACCESS: dict[str, frozenset] = {
     "juries.new_commission": frozenset({G}),
     "juries.edit_commission": frozenset({G}),
     "juries.availability": frozenset({G}),
+    "juries.import_commissions": frozenset({G}),
     "documents.packs": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack_state": frozenset({G, Role.CHEF_CENTRE}),

@@ -15,6 +15,7 @@ juror twice on a day.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -22,8 +23,11 @@ import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, User
 from exam_app.audit.services import record
+from exam_app.enrolment.csv_import import Column
+from exam_app.enrolment.csv_table import read_table
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession, PersonProfile
-from exam_app.errors import Conflict, Invalid
+from exam_app.enrolment.reference import ReferenceReport
+from exam_app.errors import Conflict, Invalid, ServiceError
 from exam_app.extensions import db
 from exam_app.juries.grids import grid_key_for
 from exam_app.juries.models import (
@@ -89,8 +93,10 @@ def juror_choices() -> tuple[list[User], list[User]]:
 def juror_id(email: str, *, field: str) -> int:
     """The account with this e-mail address (for the CLI and the CSV import)."""
     email = (email or "").strip()
+    if not email:
+        raise Invalid("Indiquez le courriel du juré.", field=field)
     user = db.session.scalar(sa.select(User).where(
-        sa.func.lower(User.email) == email.casefold())) if email else None
+        sa.func.lower(User.email) == email.casefold()))
     if user is None:
         raise Invalid(f"Aucun compte avec l'adresse « {email} ».", field=field)
     return user.id
@@ -478,3 +484,94 @@ def availabilities(session_id: int) -> list[JurorAvailability]:
     return list(db.session.scalars(
         sa.select(JurorAvailability).where(JurorAvailability.session_id == session_id)
         .order_by(JurorAvailability.day, JurorAvailability.user_id)))
+
+
+# ---- CSV import: one commission per line, all or nothing ------------------------------
+
+COMMISSION_COLUMNS = (
+    Column("code", "Code", True, ("code", "commission", "codecommission")),
+    Column("unit", "Épreuve", True, ("epreuve", "unite", "unit")),
+    Column("form", "Forme", False, ("forme", "modalite")),
+    Column("centre", "Centre", False, ("centre", "codecentre")),
+    Column("uai", "UAI", False, ("uai", "etablissement", "codeuai")),
+    Column("days", "Jours", True, ("jours", "jour", "dates", "date")),
+    Column("teacher", "Enseignant", True, ("enseignant", "courrielenseignant",
+                                           "enseignantcourriel")),
+    Column("professional", "Professionnel", True, ("professionnel", "courrielprofessionnel",
+                                                   "professionnelcourriel")),
+    Column("reason", "Motif du remplacement", False, ("motif", "motifduremplacement",
+                                                       "remplacement")),
+)
+# The service's field names, as columns of the file.
+_COLUMN_OF = {"code": "code", "unit_code": "unit", "form": "form", "centre_id": "centre",
+              "establishment_id": "uai", "days": "days", "teacher_id": "teacher",
+              "professional_id": "professional", "replacement_reason": "reason"}
+
+
+def _file_days(text: str) -> list[date]:
+    days = []
+    for part in text.replace(";", ",").replace("|", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+            try:
+                days.append(datetime.strptime(part, pattern).date())
+                break
+            except ValueError:
+                continue
+        else:
+            raise Invalid(f"« {part} » n'est pas une date (JJ/MM/AAAA).", field="days")
+    return days
+
+
+def import_commissions(*, session: ExamSession, data: bytes, actor, max_rows: int,
+                       filename: str = "") -> ReferenceReport:
+    """Form (or, for a known code, edit) the commissions of a CSV file, all or nothing:
+    every line goes through ``create_commission`` / ``update_commission``, so a juror named
+    on two lines for one day is refused on the second. The caller rolls back on errors."""
+    table = read_table(data, columns=COMMISSION_COLUMNS, max_rows=max_rows, what="commission")
+    if not table.ok:
+        return ReferenceReport(errors=table.errors, error_count=table.error_count,
+                               encoding=table.encoding)
+    tally = {"created": 0, "updated": 0, "unchanged": 0}
+    for row in table.rows:
+        cells = row.cells
+        try:
+            centre_id, establishment_id = place_ids(session=session, centre_code=cells.get("centre"),
+                                                    uai=cells.get("uai"))
+            values = {
+                "code": cells.get("code") or "", "days": _file_days(cells.get("days") or ""),
+                "centre_id": centre_id, "establishment_id": establishment_id,
+                "jurors": Jurors(juror_id(cells.get("teacher") or "", field="teacher_id"),
+                                 juror_id(cells.get("professional") or "",
+                                          field="professional_id"),
+                                 cells.get("reason") or "")}
+            code = " ".join(values["code"].split()).upper()
+            existing = db.session.scalar(sa.select(Commission).where(
+                Commission.session_id == session.id, sa.func.upper(Commission.code) == code))
+            if existing is None:
+                create_commission(session=session, actor=actor,
+                                  unit_code=(cells.get("unit") or "").strip().upper(),
+                                  form=(cells.get("form") or "ponctuel").strip().lower(),
+                                  **values)
+                tally["created"] += 1
+                continue
+            before = _snapshot(existing)
+            update_commission(commission=existing, actor=actor, version=existing.version,
+                              **values)
+            if _snapshot(existing) == before:
+                tally["unchanged"] += 1
+            else:
+                tally["updated"] += 1
+        except ServiceError as error:
+            table.error(row.line, _COLUMN_OF.get(error.field or "", ""), error.message)
+    if not table.ok:
+        return ReferenceReport(errors=table.errors, error_count=table.error_count,
+                               encoding=table.encoding)
+    record(actor=actor, action="commission.import", object_type="exam_session",
+           object_id=session.id, session_id=session.id,
+           after={"file": filename, "sha256": hashlib.sha256(data).hexdigest(),
+                  "rows": len(table.rows), **tally})
+    return ReferenceReport(tally["created"], tally["updated"], tally["unchanged"],
+                           encoding=table.encoding)

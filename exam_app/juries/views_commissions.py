@@ -1,16 +1,18 @@
 """The gestionnaire's commission pages (issue 13, item 5): form and edit a commission,
-declare jurors' availability. Thin: ``juries.commissions`` checks and audits; these
-views fill the lists, show a refusal under its field, and commit once."""
+import commissions from a CSV file, declare jurors' availability. Thin: ``juries.commissions``
+checks and audits; these views fill the lists, show a refusal under its field, and commit
+once."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice
 
 from exam_app.accounts.models import Role, User
+from exam_app.enrolment.forms import ReferenceImportForm
 from exam_app.enrolment.models import Centre, Establishment, ExamSession
 from exam_app.errors import ServiceError
 from exam_app.extensions import db
@@ -171,3 +173,41 @@ def availability(code: str):
         return redirect(url_for("juries.availability", code=session.code))
     return render_template("juries/availability.html", session=session, form=form,
                            rows=service.availabilities(session.id)), status
+
+
+@bp.route("/gestion/sessions/<code>/commissions/import", methods=["GET", "POST"])
+@roles_required(Role.GESTIONNAIRE)
+def import_commissions(code: str):
+    """Form commissions from a CSV file, all or nothing (errors by line and column)."""
+    session = session_or_404(code)
+    form = ReferenceImportForm()
+    report, status = None, 200
+    if form.validate_on_submit():
+        limit = current_app.config["IMPORT_MAX_BYTES"]
+        data = form.file.data.stream.read(limit + 1)
+        if len(data) > limit:
+            flash(f"Le fichier dépasse {limit // (1024 * 1024)} Mo : découpez-le. "
+                  "Rien n'a été importé.", "error")
+            status = 413
+        else:
+            try:
+                report = service.import_commissions(
+                    session=session, data=data, actor=current_user,
+                    max_rows=current_app.config["IMPORT_MAX_ROWS"],
+                    filename=form.file.data.filename or "")
+            except IntegrityError:
+                db.session.rollback()
+                flash(RACE, "error")
+                status = 409
+            else:
+                if report.ok:
+                    db.session.commit()
+                    flash(f"Import terminé : {report.created} créée(s), {report.updated} mise(s) "
+                          f"à jour, {report.unchanged} inchangée(s).", "success")
+                    return redirect(url_for("juries.commissions", code=session.code))
+                db.session.rollback()
+                status = 422
+    elif request.method == "POST":
+        status = 400
+    return render_template("juries/commission_import.html", session=session, form=form,
+                           report=report), status

@@ -547,3 +547,79 @@ def test_availability_page_declares_days(client, login_as, db, place, jurors):
     assert page.count("Indisponible</td>") == 2
     listing = client.get(f"/gestion/sessions/{place['session'].code}/commissions")
     assert f"{teacher.display_name} indisponible le 12/05/2027" in listing.get_data(as_text=True)
+
+
+IMPORT_HEADER = "Code;Épreuve;Forme;Centre;UAI;Jours;Enseignant;Professionnel;Motif du remplacement"
+
+
+def _csv(*lines: str) -> bytes:
+    return ("\r\n".join([IMPORT_HEADER, *lines]) + "\r\n").encode("cp1252")
+
+
+def test_import_is_all_or_nothing_with_line_and_column_errors(db, place, jurors):
+    teacher, pro, other = jurors.teacher(), jurors.professional(), jurors.teacher()
+    centre = place["centre"].code
+    db.session.commit()
+    data = _csv(
+        f"E4-A;E4;ponctuel;{centre};;12/05/2027;{teacher.email};{pro.email};",
+        f"E4-B;E4;ponctuel;{centre};;12/05/2027;{other.email};{pro.email};",
+        f"E4-C;E4;ponctuel;ZZZ;;13/05/2027;{other.email};{teacher.email};",
+        f"E4-D;E4;ponctuel;{centre};;30/02/2027;{other.email};{teacher.email};Absent",
+    )
+    report = service.import_commissions(session=place["session"], data=data,
+                                        actor=place["gestion"], max_rows=100)
+    db.session.rollback()
+    assert [(e.line, e.column, e.message) for e in report.errors] == [
+        (3, "Professionnel", f"{pro.display_name} siège déjà dans la commission E4-A le "
+                             "12/05/2027 : un juré ne siège que dans une commission à la fois."),
+        (4, "Centre", "Centre ZZZ inconnu dans la session."),
+        (5, "Jours", "« 30/02/2027 » n'est pas une date (JJ/MM/AAAA)."),
+    ]
+    assert count(db, Commission) == 0
+
+
+def test_import_creates_then_is_idempotent(db, place, jurors):
+    teacher, pro, replacing = jurors.teacher(), jurors.professional(), jurors.teacher()
+    centre = place["centre"].code
+    db.session.commit()
+    data = _csv(
+        f"E4-A;E4;ponctuel;{centre};;12/05/2027, 13/05/2027;{teacher.email};{pro.email};",
+        f"E5-A;E5;;{centre};;14/05/2027;{teacher.email};{replacing.email};Pas de professionnel",
+    )
+    first = service.import_commissions(session=place["session"], data=data,
+                                       actor=place["gestion"], max_rows=100)
+    db.session.commit()
+    assert (first.ok, first.created, first.updated, first.unchanged) == (True, 2, 0, 0)
+    again = service.import_commissions(session=place["session"], data=data,
+                                       actor=place["gestion"], max_rows=100)
+    db.session.commit()
+    assert (again.ok, again.created, again.updated, again.unchanged) == (True, 0, 0, 2)
+    e5 = db.session.scalar(sa.select(Commission).where(Commission.code == "E5-A"))
+    assert (e5.members[1].is_replacement, e5.members[1].replacement_reason) == (
+        True, "Pas de professionnel")
+    assert e5.day_list == [DAY + timedelta(days=2)]
+
+
+def test_import_page_and_cli_report_errors_and_import(client, login_as, app, db, place, jurors,
+                                                      tmp_path):
+    teacher, pro = jurors.teacher(), jurors.professional()
+    centre, code = place["centre"].code, place["session"].code
+    login_as(place["gestion"])
+    url = f"/gestion/sessions/{code}/commissions/import"
+    page = client.get(url)
+    bad = _csv(f"E4-A;E4;ponctuel;{centre};;12/05/2027;{teacher.email};inconnu@test.invalid;")
+    refused = client.post(url, data={
+        "csrf_token": csrf_token_from(page.get_data(as_text=True)),
+        "file": (io.BytesIO(bad), "commissions.csv")}, content_type="multipart/form-data")
+    assert refused.status_code == 422
+    text = unescape(refused.get_data(as_text=True))
+    assert ("<td class=\"num\">2</td><td>Professionnel</td><td>Aucun compte avec l'adresse "
+            "« inconnu@test.invalid ».</td>") in text
+    good = tmp_path / "commissions.csv"
+    good.write_bytes(_csv(f"E4-A;E4;ponctuel;{centre};;12/05/2027;{teacher.email};{pro.email};"))
+    result = app.test_cli_runner().invoke(args=["import-commissions", str(good), "--session",
+                                                code])
+    assert result.exit_code == 0, result.output
+    assert "Import terminé : 1 créé(s), 0 mis à jour, 0 inchangé(s)." in result.output
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Commission.code)).all() == ["E4-A"]
