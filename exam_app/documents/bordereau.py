@@ -57,13 +57,12 @@ def jurors(commission: Commission) -> list[str]:
 
 
 def juror_roles(commission: Commission) -> dict:
-    """What the signatures say of the professional's seat, only when a teacher holds it
-    (the key is absent otherwise, so documents printed before keep their content)."""
+    """What the signatures call each seat (a teacher holding the professional's seat is
+    printed as such), and the replacement's reason (empty otherwise)."""
     member = commission.member(MemberRole.PROFESSIONAL)
-    if member is None or not member.is_replacement:
-        return {}
-    return {"juror_roles": ["Enseignant", REPLACEMENT_LABEL],
-            "replacement_reason": member.replacement_reason or ""}
+    replaced = member is not None and member.is_replacement
+    return {"juror_roles": ["Enseignant", REPLACEMENT_LABEL if replaced else "Professionnel"],
+            "replacement_reason": (member.replacement_reason or "") if replaced else ""}
 
 
 TEMPLATE = "print/bordereau.html"

@@ -196,7 +196,8 @@ def test_without_replacement_the_documents_print_the_professional(app, db, place
     pro = jurors.professional()
     commission = form(place, jurors.teacher(), pro)
     context = bordereau.bordereau_context(commission, [])
-    assert "juror_roles" not in context  # documents printed before keep their content hash
+    assert (context["juror_roles"], context["replacement_reason"]) == (
+        ["Enseignant", "Professionnel"], "")
     with app.test_request_context():
         text = _pdf_text(render_pdf(bordereau.build(commission).html))
     assert f"Professionnel : {pro.display_name}" in text
