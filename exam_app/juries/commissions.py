@@ -40,7 +40,12 @@ from exam_app.juries.models import (
     MemberRole,
     Passage,
 )
-from exam_app.juries.planning import _create_grid, conflict_of_interest, conflict_with
+from exam_app.juries.planning import (
+    _create_grid,
+    conflict_with,
+    internship_organisations,
+    pro_companies,
+)
 from exam_app.units import UnitForm, UnitKind, all_units, get_unit
 
 MAX_DAYS = 31
@@ -416,8 +421,13 @@ def formation_warnings(commission: Commission, limit: int = 10) -> list[str]:
         query = query.where(Candidate.establishment_id == commission.establishment_id)
     else:
         query = query.where(Candidate.centre_id == commission.centre_id)
-    conflicts = [text for c in db.session.scalars(query.order_by(Candidate.number))
-                 if (text := conflict_of_interest(commission, c))]
+    candidates = db.session.scalars(query.order_by(Candidate.number)).all()
+    members = list(commission.members)
+    companies = pro_companies(members)
+    organisations = internship_organisations([c.id for c in candidates])
+    conflicts = [text for c in candidates if (text := conflict_with(
+        form=commission.form, members=members, candidate=c, companies=companies,
+        organisations=organisations.get(c.id, [])))]
     if len(conflicts) > limit:
         conflicts = [*conflicts[:limit], f"… et {len(conflicts) - limit} autre(s)."]
     return conflicts

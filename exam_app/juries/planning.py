@@ -72,14 +72,19 @@ def same_organisation(first: str | None, second: str | None) -> bool:
     return len(short) >= 6 and f" {short} " in f" {long} "
 
 
-def conflict_with(*, form: str, members: list, candidate: Candidate) -> str | None:
+def conflict_with(*, form: str, members: list, candidate: Candidate,
+                  companies: dict[int, str] | None = None,
+                  organisations: list[str] | None = None) -> str | None:
     """The conflict of interest between these jurors and this candidate, if any:
 
     - ponctuel form: a teacher (or a teacher replacing the professional) of the
       candidate's establishment (in CCF the candidate's own teachers examine, by design);
     - both forms: the professional works for a company where the candidate did an
       internship (the internship tutor works there too: the periods record the
-      organisation, not the tutor)."""
+      organisation, not the tutor).
+
+    ``companies`` (by user id) and ``organisations`` (the candidate's internships), when
+    the caller already read them for many candidates (``unassigned_candidates``)."""
     if form == UnitForm.PONCTUEL.value:
         for member in members:
             if member.establishment_id and member.establishment_id == candidate.establishment_id:
@@ -91,10 +96,10 @@ def conflict_with(*, form: str, members: list, candidate: Candidate) -> str | No
             and not m.is_replacement]
     if not pros:
         return None
-    companies = {p.user_id: p.company for p in db.session.scalars(
-        sa.select(PersonProfile).where(PersonProfile.user_id.in_([m.user_id for m in pros])))}
-    organisations = db.session.scalars(sa.select(InternshipPeriod.organisation).where(
-        InternshipPeriod.candidate_id == candidate.id).order_by(InternshipPeriod.start_date)).all()
+    if companies is None:
+        companies = pro_companies(pros)
+    if organisations is None:
+        organisations = internship_organisations([candidate.id]).get(candidate.id, [])
     for member in pros:
         company = companies.get(member.user_id)
         for organisation in organisations:
@@ -104,6 +109,28 @@ def conflict_with(*, form: str, members: list, candidate: Candidate) -> str | No
                         f"son stage ({organisation}) ; le professionnel n'interroge jamais un "
                         "candidat de son entreprise.")
     return None
+
+
+def pro_companies(members: list) -> dict[int, str]:
+    """The companies of these members, by user id (from their profiles)."""
+    ids = [m.user_id for m in members]
+    if not ids:
+        return {}
+    return {p.user_id: p.company for p in db.session.scalars(
+        sa.select(PersonProfile).where(PersonProfile.user_id.in_(ids)))}
+
+
+def internship_organisations(candidate_ids: list[int]) -> dict[int, list[str]]:
+    """The organisations of these candidates' internships, by candidate id."""
+    found: dict[int, list[str]] = {}
+    if not candidate_ids:
+        return found
+    for candidate_id, organisation in db.session.execute(
+            sa.select(InternshipPeriod.candidate_id, InternshipPeriod.organisation)
+            .where(InternshipPeriod.candidate_id.in_(candidate_ids))
+            .order_by(InternshipPeriod.candidate_id, InternshipPeriod.start_date)):
+        found.setdefault(candidate_id, []).append(organisation)
+    return found
 
 
 def has_several_forms(unit_code: str) -> bool:
@@ -237,7 +264,12 @@ def unassigned_candidates(commission: Commission, limit: int = 200) -> list[Cand
         query = query.where(Candidate.centre_id == commission.centre_id)
     candidates = db.session.scalars(
         query.order_by(Candidate.last_name, Candidate.first_name).limit(limit)).all()
-    return [c for c in candidates if conflict_of_interest(commission, c) is None]
+    members = list(commission.members)
+    companies = pro_companies(members)
+    organisations = internship_organisations([c.id for c in candidates])
+    return [c for c in candidates if conflict_with(
+        form=commission.form, members=members, candidate=c, companies=companies,
+        organisations=organisations.get(c.id, [])) is None]
 
 
 def commission_passages(commission: Commission) -> list[Passage]:

@@ -242,6 +242,7 @@ def test_professional_of_the_internship_company_is_refused_at_assignment_and_swa
                 f"{intern.full_name} (n° {intern.number}) a fait son stage (Cabinet Roux & "
                 "Associés) ; le professionnel n'interroge jamais un candidat de son entreprise.")
     assert service.formation_warnings(conflicted) == [expected]
+    assert planning.unassigned_candidates(conflicted) == []
     with pytest.raises(Exception) as refused:
         planning.assign_candidates(commission=conflicted, numbers=[intern.number],
                                    variant_code="ponctuel", actor=place["gestion"])
