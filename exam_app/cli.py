@@ -1,6 +1,7 @@
 """Flask commands: ``flask --app exam_app demo | import-candidates | create-user |
 create-session | edit-session | set-unit-dates | import-establishments | import-centres |
-import-people | assign-centres | move-candidates | activation-links``."""
+import-people | assign-centres | move-candidates | activation-links | create-commission |
+set-juror-availability | import-commissions``."""
 
 from __future__ import annotations
 
@@ -579,6 +580,92 @@ def move_candidates_command(session_code: str | None, centre_code: str, reason: 
     click.echo(f"{result.moved} candidat(s) déplacé(s) vers {centre.code}, {result.unchanged} "
                f"déjà dans ce centre ; {result.passages_withdrawn} passage(s) retiré(s) ; "
                f"{result.documents_superseded} document(s) imprimé(s) remplacé(s).")
+# --- commissions (issue 13, item 5) ------------------------------------------------------
+
+def _days(texts) -> list:
+    return [_day(t.strip()) for text in texts for t in text.split(",") if t.strip()]
+
+
+@click.command("create-commission")
+@click.option("--session", "session_code", default=None)
+@click.option("--code", required=True, help="Code de la commission, ex. E4-LYO01.")
+@click.option("--unit", "unit_code", required=True, help="Épreuve orale : E4 ou E5.")
+@click.option("--form", "form", default="ponctuel", show_default=True,
+              type=click.Choice(["ponctuel", "ccf"]))
+@click.option("--centre", "centre_code", default=None, help="Code du centre (ponctuel).")
+@click.option("--establishment", "uai", default=None, help="UAI de l'établissement (CCF).")
+@click.option("--day", "days", multiple=True, required=True,
+              help="Jour de passage AAAA-MM-JJ (répétable, ou séparés par des virgules).")
+@click.option("--teacher", "teacher_email", required=True, help="Courriel de l'enseignant.")
+@click.option("--professional", "professional_email", required=True,
+              help="Courriel du professionnel (ou de l'enseignant qui le remplace).")
+@click.option("--replacement-reason", default="",
+              help="Motif : un enseignant remplace le professionnel.")
+def create_commission_command(session_code, code, unit_code, form, centre_code, uai, days,
+                              teacher_email, professional_email, replacement_reason) -> None:
+    """Forme une commission : épreuve, forme, lieu, jours, enseignant et professionnel."""
+    from exam_app.juries import commissions
+
+    session = _session(session_code)
+
+    def change():
+        centre_id, establishment_id = commissions.place_ids(
+            session=session, centre_code=centre_code, uai=uai)
+        return commissions.create_commission(
+            session=session, actor=None, code=code, unit_code=unit_code.upper(), form=form,
+            days=_days(days), centre_id=centre_id, establishment_id=establishment_id,
+            jurors=commissions.Jurors(
+                commissions.juror_id(teacher_email, field="teacher_id"),
+                commissions.juror_id(professional_email, field="professional_id"),
+                replacement_reason))
+
+    commission = _apply(change)
+    click.echo(f"Commission {commission.code} formée ({commission.unit_code}, "
+               + ", ".join(f"{d:%d/%m/%Y}" for d in commission.day_list) + ") : "
+               + " ; ".join(f"{m.role_label} {m.user.display_name}" for m in commission.members)
+               + ".")
+    for warning in commissions.formation_warnings(commission):
+        click.echo(f"  Attention : {warning}")
+
+
+@click.command("set-juror-availability")
+@click.option("--session", "session_code", default=None)
+@click.option("--juror", "email", required=True, help="Courriel du juré.")
+@click.option("--day", "days", multiple=True, required=True, help="Jour AAAA-MM-JJ (répétable).")
+@click.option("--unavailable", is_flag=True, help="Indisponible (sinon : disponible).")
+@click.option("--note", default="", help="Motif ou précision.")
+def set_juror_availability_command(session_code, email, days, unavailable, note) -> None:
+    """Déclare un juré disponible ou indisponible certains jours."""
+    from exam_app.juries import commissions
+
+    session = _session(session_code)
+
+    def change():
+        user_id = commissions.juror_id(email, field="user_id")
+        return [code for day in _days(days)
+                for code in commissions.set_availability(
+                    session=session, actor=None, user_id=user_id, day=day,
+                    available=not unavailable, note=note)]
+
+    booked = _apply(change)
+    click.echo(f"Disponibilités de {email} enregistrées.")
+    if booked:
+        click.echo("  Attention : ce juré siège dans " + ", ".join(sorted(set(booked)))
+                   + " ces jours-là : remplacez-le.")
+
+
+@click.command("import-commissions")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--session", "session_code", default=None)
+def import_commissions_command(file: Path, session_code: str | None) -> None:
+    """Forme les commissions d'un fichier CSV (Code ; Épreuve ; Forme ; Centre ; UAI ; Jours ;
+    Enseignant ; Professionnel ; Motif du remplacement), tout ou rien."""
+    from exam_app.juries import commissions
+
+    session = _session(session_code)
+    _import_reference(file, lambda data, name: commissions.import_commissions(
+        session=session, data=data, actor=None,
+        max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
 
 
 def register(app: Flask) -> None:
@@ -586,5 +673,6 @@ def register(app: Flask) -> None:
                     print_pack_command, create_session_command, edit_session_command,
                     set_unit_dates_command, import_establishments_command,
                     import_centres_command, import_people_command, assign_centres_command,
-                    move_candidates_command, activation_links_command):
+                    move_candidates_command, activation_links_command, create_commission_command,
+                    set_juror_availability_command, import_commissions_command):
         app.cli.add_command(command)
