@@ -209,6 +209,7 @@ class CandidateFilters:
     q: str = ""
     establishment_id: int | None = None
     centre_id: int | None = None
+    without_centre: bool = False  # only the candidates who have no centre yet
     # The candidate's form in the unit that has several (form_unit_code()).
     form: str | None = None
 
@@ -225,6 +226,8 @@ def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Selec
         query = query.where(Candidate.establishment_id == filters.establishment_id)
     if filters.centre_id:
         query = query.where(Candidate.centre_id == filters.centre_id)
+    elif filters.without_centre:
+        query = query.where(Candidate.centre_id.is_(None))
     if filters.form in {f.value for f in UnitForm}:
         query = query.where(Candidate.sits_in(form_unit_code(), filters.form))
     # search_text is "LAST FIRST NUMBER" without accents: French alphabetical order on
@@ -302,3 +305,10 @@ def dashboard_counts(session: ExamSession) -> dict:
         "ccf": ccf or 0,
         "without_centre": no_centre or 0,
     }
+
+
+def candidates_without_centre_count(session: ExamSession) -> int:
+    """How many of the session's candidates have no exam centre yet (one query)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(Candidate.id))
+        .where(Candidate.session_id == session.id, Candidate.centre_id.is_(None))) or 0

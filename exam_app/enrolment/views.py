@@ -48,6 +48,7 @@ def candidates(code: str):
         q=request.args.get("q", "")[:100],
         establishment_id=_int_arg("etablissement"),
         centre_id=_int_arg("centre"),
+        without_centre=request.args.get("centre") == "aucun",
         form=request.args.get("forme") or None,
     )
     page = services.paginate(
@@ -69,6 +70,7 @@ def candidates(code: str):
         establishments=establishments,
         centres=session.centres,
         forms=list(UnitForm),
+        empty_filters=services.CandidateFilters(),
     )
 
 
