@@ -114,12 +114,13 @@ def test_board_counts_each_blocker(built):
     )
 
 
-def test_board_is_clear_once_every_blocker_is_fixed(built, create_user):
-    b = built
+def _fix_everything(b, create_user) -> None:
     b["cle"].centre_id = b["lyon"].id
     b["juror"].last_login_at = NOW
     _db.session.add(Dossier(candidate_id=b["cle"].id, unit_code="E4",
                             decision=Decision.NON_COMPLIANT.value, decided_at=NOW))
+    _db.session.execute(sa.update(Dossier).where(Dossier.candidate_id == b["ben"].id)
+                        .values(decision=Decision.COMPLIANT.value, decided_at=NOW))
     b["e5"].members.append(CommissionMember(user=create_user(Role.EXAMINATEUR),
                                             member_role=MemberRole.PROFESSIONAL.value))
     _passage(b["e5"], b["ana"], "ponctuel")
@@ -137,8 +138,24 @@ def test_board_is_clear_once_every_blocker_is_fixed(built, create_user):
     b["copy"].lot_id = lot.id
     _db.session.flush()
 
-    counts = readiness.counts(b["session"], now=NOW)
+
+def test_board_is_clear_once_every_blocker_is_fixed(built, create_user):
+    _fix_everything(built, create_user)
+    counts = readiness.counts(built["session"], now=NOW)
     assert counts == readiness.Counts(0, 0, {"E4": 0, "E5": 0}, 0, 0, [], [], 0)
+
+
+def test_dashboard_says_all_clear(client, login_as, create_user, built):
+    _fix_everything(built, create_user)
+    # The page reads the real clock: E5's deadline is a month away.
+    _db.session.execute(sa.update(DepositDeadline).where(DepositDeadline.unit_code == "E5")
+                        .values(deadline_at=utcnow() + timedelta(days=30)))
+    login_as(create_user(Role.GESTIONNAIRE))
+    page = _text(client.get("/gestion/sessions/SAM2027/"))
+    assert '<h2 id="readiness-title">Tout est prêt</h2>' in page
+    assert "Rien ne bloque l'étape suivante" in page
+    assert "data-blocker=" not in page
+    assert "Pour continuer la mise en place" not in page
 
 
 def test_a_passage_of_another_paris_day_needs_its_own_pack(built):
@@ -218,9 +235,9 @@ def test_the_without_centre_link_lists_those_candidates(client, login_as, create
     assert '<option value="aucun" selected>Sans centre</option>' in page
 
 
-def test_dashboard_says_all_clear(client, login_as, create_user, create_session):
+def test_an_empty_session_is_not_called_ready(client, login_as, create_user, create_session):
     create_session(code="VIDE", name="Session vide")
     login_as(create_user(Role.GESTIONNAIRE))
     page = _text(client.get("/gestion/sessions/VIDE/"))
-    assert '<h2 id="readiness-title">Tout est prêt</h2>' in page
-    assert "Rien ne bloque l'étape suivante" in page
+    assert "Tout est prêt" not in page
+    assert "Pour continuer la mise en place" in page
