@@ -229,3 +229,26 @@ def test_gestionnaire_edits_any_centre_and_goes_back_to_the_centres(client, logi
                                       "workstations": "8"}, prefix="new-")
     assert response.status_code == 302
     assert _rooms(roanne) == [("A1", 8, 8)]
+
+
+def test_the_service_decides_on_the_rooms_read_under_the_lock(centre_world):
+    """A room added elsewhere after this request read the centre is seen: the duplicate is
+    refused, not written twice under two spellings."""
+    from sqlalchemy.orm import Session
+
+    from exam_app.enrolment import reference
+    from exam_app.errors import Invalid
+
+    lyon = centre_world["lyon"]
+    _db.session.commit()
+    assert [r.name for r in lyon.rooms] == ["B12", "Salle info"]  # read, in the identity map
+    with Session(_db.engine) as other:
+        other.add(CentreRoom(centre_id=lyon.id, name="Amphi", capacity=100, workstations=0))
+        other.commit()
+    with pytest.raises(Invalid) as refused:
+        reference.save_room(centre=lyon, actor=centre_world["chef"], usage=lambda _: {},
+                            name="AMPHI", capacity="50", workstations="0")
+    assert (refused.value.field, refused.value.message) == (
+        "name", "Le centre a déjà une salle « Amphi ».")
+    _db.session.rollback()
+    assert _rooms(lyon) == [("Amphi", 100, 0), ("B12", 30, 0), ("Salle info", 20, 12)]
