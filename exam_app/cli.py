@@ -1,6 +1,6 @@
 """Flask commands: ``flask --app exam_app demo | import-candidates | create-user |
 create-session | edit-session | set-unit-dates | import-establishments | import-centres |
-import-people``."""
+import-people | assign-centres | move-candidates``."""
 
 from __future__ import annotations
 
@@ -406,9 +406,75 @@ def import_people_command(file: Path, session_code: str | None) -> None:
         max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
 
 
+@click.command("assign-centres")
+@click.option("--session", "session_code", default=None)
+@click.option("--reassign", is_flag=True,
+              help="Réaffecter aussi les candidats dont le centre vient de la table et qu'elle "
+                   "place désormais ailleurs (leurs documents imprimés sont remplacés).")
+def assign_centres_command(session_code: str | None, reassign: bool) -> None:
+    """Applique la table établissement → centre aux candidats sans centre."""
+    from exam_app.documents.moves import apply_centre_table
+    from exam_app.enrolment.centres import candidates_without_centre
+    from exam_app.errors import ServiceError
+
+    session = _session(session_code)
+    try:
+        result = apply_centre_table(session=session, actor=None, reassign=reassign)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        click.echo(error.message, err=True)
+        sys.exit(1)
+    click.echo(f"Table appliquée dans {session.code} : {result.assigned} candidat(s) "
+               f"affecté(s), {result.reassigned} réaffecté(s).")
+    left = candidates_without_centre(session, limit=20)
+    if left.count:
+        click.echo(f"{left.count} candidat(s) encore sans centre (établissement absent de la "
+                   "table) :", err=True)
+        for c in left.candidates:
+            click.echo(f"  {c.number} {c.last_name} {c.first_name} — {c.establishment.uai}",
+                       err=True)
+
+
+@click.command("move-candidates")
+@click.option("--session", "session_code", default=None)
+@click.option("--to", "centre_code", required=True, help="Code du centre de destination.")
+@click.option("--reason", default="", help="Motif, noté au journal.")
+@click.argument("numbers", nargs=-1, required=True)
+def move_candidates_command(session_code: str | None, centre_code: str, reason: str,
+                            numbers: tuple[str, ...]) -> None:
+    """Déplace des candidats (par numéro) vers un autre centre : leurs passages planifiés
+    ailleurs sont retirés et leurs documents imprimés remplacés."""
+    from exam_app.documents.moves import move_candidates
+    from exam_app.enrolment.models import Centre
+    from exam_app.errors import ServiceError
+
+    session = _session(session_code)
+    centre = db.session.scalar(sa.select(Centre).where(
+        Centre.session_id == session.id, Centre.code == centre_code.strip().upper()))
+    if centre is None:
+        raise click.ClickException(f"Aucun centre n'a le code « {centre_code} » dans la "
+                                   f"session {session.code}. Rien n'a été déplacé.")
+    try:
+        result = move_candidates(session=session, actor=None, centre=centre, numbers=numbers,
+                                 reason=reason)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        click.echo(error.message if not error.details else "Déplacement refusé, rien n'a été "
+                   "déplacé :", err=True)
+        for line in error.details:
+            click.echo(f"  {line}", err=True)
+        sys.exit(1)
+    click.echo(f"{result.moved} candidat(s) déplacé(s) vers {centre.code}, {result.unchanged} "
+               f"déjà dans ce centre ; {result.passages_withdrawn} passage(s) retiré(s) ; "
+               f"{result.documents_superseded} document(s) imprimé(s) remplacé(s).")
+
+
 def register(app: Flask) -> None:
     for command in (demo_command, import_candidates_command, create_user_command,
                     print_pack_command, create_session_command, edit_session_command,
                     set_unit_dates_command, import_establishments_command,
-                    import_centres_command, import_people_command):
+                    import_centres_command, import_people_command, assign_centres_command,
+                    move_candidates_command):
         app.cli.add_command(command)

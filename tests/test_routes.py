@@ -33,6 +33,8 @@ ACCESS: dict[str, frozenset] = {
     "enrolment.new_session": frozenset({G}),
     "enrolment.session_settings": frozenset({G}),
     "enrolment.import_centres": frozenset({G}),
+    "documents.centre_table": frozenset({G}),
+    "documents.move_candidates": frozenset({G}),
     "enrolment.people_page": frozenset({G}),
     "enrolment.import_people": frozenset({G}),
     "enrolment.users": frozenset({G}),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from exam_app.clock import utcnow
 from exam_app.documents.bordereau import jurors
-from exam_app.documents.changes import ACTIONS, dossier_ids, history
+from exam_app.documents.changes import ACTIONS, dossier_ids, history, withdrawn
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
 from exam_app.enrolment import sessions
 from exam_app.extensions import db
@@ -172,7 +172,7 @@ def check(payload: TokenPayload) -> Verification:
         return Verification(Status.NOT_AUTHENTIC)
     passage = db.session.get(Passage, payload.ids[0])
     if passage is None:
-        return Verification(Status.NOT_AUTHENTIC)
+        return withdrawn(payload.ids[0], "Fiche d'évaluation") or Verification(Status.NOT_AUTHENTIC)
     context = fiche_context(passage)
     c = passage.candidate
     facts = (("Session", passage.commission.session.name), ("Épreuve", passage.unit_code),

@@ -41,6 +41,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("extra_time", "Aménagement", False,
            ("amenagement", "amenagements", "tempsmajore", "tierstemps")),
     Column("email", "Courriel", False, ("courriel", "email", "mail", "adressemail", "emailcandidat")),
+    Column("centre", "Centre", False,
+           ("centre", "codecentre", "centredexamen", "centreexamen", "codecentredexamen",
+            "centredepassage")),
 )
 
 NUMBER_RE = re.compile(r"^[A-Z0-9]{1,20}$")
@@ -75,6 +78,7 @@ class CandidateRow:
     e5_form: str
     extra_time: str | None
     email: str | None
+    centre: str | None = None
 
 
 @dataclass
@@ -88,6 +92,9 @@ class ParseResult:
     # rows with other errors included, so unknown establishments are reported at once.
     uai_lines: list[tuple[int, str]] = field(default_factory=list)
     uai_names: dict[str, str] = field(default_factory=dict)
+    # Every centre code given, with its line and candidate number, rows with other
+    # errors included: unknown codes are reported with the rest.
+    centre_lines: list[tuple[int, str, str]] = field(default_factory=list)
 
     def error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
@@ -268,6 +275,7 @@ def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
     e5_form = _e5_form(row)
     extra = _extra_time(row)
     email = _email(row)
+    centre = _centre(row, result, number)
     if result.error_count == errors_before:
         result.rows.append(
             CandidateRow(
@@ -281,6 +289,7 @@ def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
                 e5_form=e5_form,
                 extra_time=extra,
                 email=email,
+                centre=centre,
             )
         )
 
@@ -363,3 +372,19 @@ def _email(row: _Row) -> str | None:
     if email and (len(email) > 254 or not EMAIL_RE.match(email)):
         row.error("email", f"« {email} » n'est pas une adresse électronique.")
     return email
+
+
+CENTRE_RE = re.compile(r"^[A-Z0-9_-]{1,20}$")
+
+
+def _centre(row: _Row, result: ParseResult, number: str) -> str | None:
+    """The centre code, upper-cased; whether the session has it is checked against the
+    database (``services._check_centres``)."""
+    code = row.cell("centre").upper().replace(" ", "") or None
+    if code and not CENTRE_RE.match(code):
+        row.error("centre", f"« {code} » n'est pas un code de centre (lettres, chiffres, - "
+                            "ou _, 20 caractères au plus).")
+        return None
+    if code:
+        result.centre_lines.append((row.line, code, number))
+    return code

@@ -225,6 +225,45 @@ class PersonProfile(db.Model):
     establishment: Mapped[Establishment | None] = relationship()
 
 
+class CentreOrigin(StrEnum):
+    """Where a candidate's centre came from: the candidate CSV, the establishment ->
+    centre table of the session, or a gestionnaire's move."""
+
+    IMPORT = "import"
+    TABLE = "table"
+    MANUAL = "manual"
+
+    @property
+    def label(self) -> str:
+        return CENTRE_ORIGIN_LABELS[self]
+
+
+CENTRE_ORIGIN_LABELS = {
+    CentreOrigin.IMPORT: "Import",
+    CentreOrigin.TABLE: "Table établissement → centre",
+    CentreOrigin.MANUAL: "Déplacement",
+}
+
+
+class EstablishmentCentre(db.Model):
+    """The session's establishment -> centre table: the centre given to the candidates
+    of an establishment who have none (``enrolment.centres``)."""
+
+    __tablename__ = "establishment_centre"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
+    establishment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("establishment.id", ondelete="CASCADE"))
+    centre_id: Mapped[int] = mapped_column(sa.ForeignKey("centre.id", ondelete="CASCADE"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    establishment: Mapped[Establishment] = relationship(lazy="joined")
+    centre: Mapped[Centre] = relationship(lazy="joined")
+
+    __table_args__ = (sa.UniqueConstraint("session_id", "establishment_id"),)
+
+
 def search_key(*parts: str | None) -> str:
     """Upper-case, accent-free text for accent-insensitive search."""
     text = " ".join(p for p in parts if p)
@@ -243,6 +282,8 @@ class Candidate(db.Model):
     birth_date: Mapped[date]
     establishment_id: Mapped[int] = mapped_column(sa.ForeignKey("establishment.id"))
     centre_id: Mapped[int | None] = mapped_column(sa.ForeignKey("centre.id", ondelete="SET NULL"))
+    # How the centre was given (None while there is none): the table re-assigns only its own.
+    centre_origin: Mapped[CentreOrigin | None] = mapped_column(enum_type(CentreOrigin, 10))
     # Extra time as a fraction of each timed phase, e.g. "1/3"; None for none.
     extra_time: Mapped[str | None] = mapped_column(sa.String(10))
     email: Mapped[str | None] = mapped_column(sa.String(254))
@@ -264,6 +305,8 @@ class Candidate(db.Model):
         sa.Index("ix_candidate_session_name", "session_id", "last_name", "first_name"),
         sa.Index("ix_candidate_establishment_id", "establishment_id"),
         sa.Index("ix_candidate_centre_id", "centre_id"),
+        sa.CheckConstraint("centre_origin IN ('import', 'table', 'manual')",
+                           name="centre_origin_known"),
     )
 
     @property

@@ -15,6 +15,7 @@ from exam_app.enrolment.models import (
     Candidate,
     CandidateUnitForm,
     Centre,
+    CentreOrigin,
     Establishment,
     ExamSession,
     search_key,
@@ -81,11 +82,12 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     parsed = csv_import.parse(data, max_rows=max_rows)
     # Also when other rows are wrong: list every error in one go, in line order.
     _check_establishments(parsed)
+    centres = _check_centres(parsed, session)
     parsed.errors.sort(key=lambda e: e.line)
     if not parsed.ok:
         return ImportReport(0, 0, 0, 0, parsed.errors, parsed.error_count, parsed.encoding)
 
-    tally = _apply_rows(session=session, parsed=parsed)
+    tally = _apply_rows(session=session, parsed=parsed, centres=centres)
     db.session.flush()
     record(
         actor=actor,
@@ -115,7 +117,8 @@ class _Tally:
     establishments_created: int = 0
 
 
-def _apply_rows(*, session: ExamSession, parsed: csv_import.ParseResult) -> _Tally:
+def _apply_rows(*, session: ExamSession, parsed: csv_import.ParseResult,
+                centres: dict[str, Centre]) -> _Tally:
     """Create the new establishments and candidates, update the changed candidates."""
     establishments = {
         e.uai: e
@@ -143,14 +146,17 @@ def _apply_rows(*, session: ExamSession, parsed: csv_import.ParseResult) -> _Tal
             establishments[row.uai] = establishment
             tally.establishments_created += 1
         outcome = _apply_row(session=session, row=row, establishment=establishment,
-                             existing=existing, now=now)
+                             existing=existing, now=now,
+                             centre=centres.get(row.centre) if row.centre else None)
         setattr(tally, outcome, getattr(tally, outcome) + 1)
     return tally
 
 
 def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
-               establishment: Establishment, existing: dict[str, Candidate], now) -> str:
-    """Create or update the row's candidate: "created", "updated" or "unchanged"."""
+               establishment: Establishment, existing: dict[str, Candidate], now,
+               centre: Centre | None = None) -> str:
+    """Create or update the row's candidate: "created", "updated" or "unchanged". A centre
+    given is set on a candidate who has none (``_check_centres`` refused any other)."""
     values = {
         "last_name": row.last_name,
         "first_name": row.first_name,
@@ -162,6 +168,7 @@ def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
     if candidate is None:
         candidate = Candidate(session_id=session.id, number=row.number,
                               establishment=establishment, created_at=now, updated_at=now,
+                              centre=centre, centre_origin=CentreOrigin.IMPORT if centre else None,
                               **values)
         candidate.set_form(form_unit_code(), row.e5_form)
         candidate.refresh_search_text()
@@ -171,6 +178,9 @@ def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
     changed = {k: v for k, v in values.items() if getattr(candidate, k) != v}
     if candidate.establishment_id != getattr(establishment, "id", None):
         changed["establishment"] = establishment
+    if centre is not None and candidate.centre_id is None:
+        changed["centre"] = centre
+        changed["centre_origin"] = CentreOrigin.IMPORT
     form_changed = _recorded_form(candidate, form_unit_code()) != row.e5_form
     if not changed and not form_changed:
         return "unchanged"
@@ -199,6 +209,30 @@ def _check_establishments(parsed: csv_import.ParseResult) -> None:
             )
 
 
+def _check_centres(parsed: csv_import.ParseResult, session: ExamSession) -> dict[str, Centre]:
+    """The session's centres named by the file; an unknown code is an error on its line,
+    and so is a centre other than the one a candidate already has (a move has its own
+    page: it supersedes the candidate's printed documents)."""
+    codes = {code for _, code, _ in parsed.centre_lines}
+    if not codes:
+        return {}
+    centres = {c.code: c for c in db.session.scalars(
+        sa.select(Centre).where(Centre.session_id == session.id, Centre.code.in_(codes)))}
+    current = dict(db.session.execute(
+        sa.select(Candidate.number, Centre.code).join(Centre, Centre.id == Candidate.centre_id)
+        .where(Candidate.session_id == session.id,
+               Candidate.number.in_({n for _, _, n in parsed.centre_lines if n}))).all())
+    for line, code, number in parsed.centre_lines:
+        if code not in centres:
+            parsed.error(line, "Centre", f"centre {code} inconnu dans cette session : créez-le "
+                         "d'abord (page « Centres ») ou corrigez le code.")
+        elif current.get(number, code) != code:
+            parsed.error(line, "Centre", f"le candidat {number} est déjà affecté au centre "
+                         f"{current[number]} : déplacez-le depuis la liste des candidats "
+                         "(ses documents imprimés y sont remplacés).")
+    return centres
+
+
 def by_name(establishment: Establishment) -> tuple[str, str]:
     """Sort key: establishments in French alphabetical order (accents ignored)."""
     return search_key(establishment.name), establishment.uai
@@ -209,7 +243,7 @@ class CandidateFilters:
     q: str = ""
     establishment_id: int | None = None
     centre_id: int | None = None
-    without_centre: bool = False  # only the candidates who have no centre yet
+    without_centre: bool = False
     # The candidate's form in the unit that has several (form_unit_code()).
     form: str | None = None
 
@@ -224,10 +258,10 @@ def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Selec
             query = query.where(Candidate.search_text.like(f"%{escaped}%", escape="\\"))
     if filters.establishment_id:
         query = query.where(Candidate.establishment_id == filters.establishment_id)
-    if filters.centre_id:
-        query = query.where(Candidate.centre_id == filters.centre_id)
-    elif filters.without_centre:
+    if filters.without_centre:
         query = query.where(Candidate.centre_id.is_(None))
+    elif filters.centre_id:
+        query = query.where(Candidate.centre_id == filters.centre_id)
     if filters.form in {f.value for f in UnitForm}:
         query = query.where(Candidate.sits_in(form_unit_code(), filters.form))
     # search_text is "LAST FIRST NUMBER" without accents: French alphabetical order on

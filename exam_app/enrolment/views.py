@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, RoleAssignment, User
@@ -39,18 +40,23 @@ def dashboard():
     return render_template("enrolment/sessions.html", sessions=sessions)
 
 
-@bp.route("/gestion/sessions/<code>/candidats")
-@roles_required(Role.GESTIONNAIRE)
-def candidates(code: str):
-    """Search, filter and page through the session's candidates."""
-    session = session_or_404(code)
-    filters = services.CandidateFilters(
+def candidate_filters() -> services.CandidateFilters:
+    """The candidates list's filters from the query string (``centre=aucun``: without one)."""
+    return services.CandidateFilters(
         q=request.args.get("q", "")[:100],
         establishment_id=_int_arg("etablissement"),
         centre_id=_int_arg("centre"),
         without_centre=request.args.get("centre") == "aucun",
         form=request.args.get("forme") or None,
     )
+
+
+@bp.route("/gestion/sessions/<code>/candidats")
+@roles_required(Role.GESTIONNAIRE)
+def candidates(code: str):
+    """Search, filter and page through the session's candidates."""
+    session = session_or_404(code)
+    filters = candidate_filters()
     page = services.paginate(
         services.candidate_query(session, filters),
         page=_int_arg("page") or 1,
@@ -70,6 +76,7 @@ def candidates(code: str):
         establishments=establishments,
         centres=session.centres,
         forms=list(UnitForm),
+        move_form=FlaskForm(),
         empty_filters=services.CandidateFilters(),
     )
 

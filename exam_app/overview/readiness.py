@@ -87,7 +87,8 @@ def blockers(session: ExamSession, *, now: datetime | None = None) -> list[Block
                 "de centre ne le voit pas.",
                 (Link("Voir les candidats sans centre",
                       url_for("enrolment.candidates", code=code, centre="aucun")),
-                 Link("Centres d'examen", url_for("enrolment.centres", code=code)))),
+                 Link("Table établissement → centre",
+                      url_for("documents.centre_table", code=code)))),
         Blocker("not_activated", c.not_activated,
                 _plural(c.not_activated, "compte non activé", "comptes non activés"),
                 "Jurés, correcteurs, chefs de centre ou gestionnaires qui ne se sont jamais "

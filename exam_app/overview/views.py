@@ -12,6 +12,7 @@ from wtforms import Field
 from exam_app.accounts.models import Role
 from exam_app.e6 import sitting
 from exam_app.enrolment import reference, services
+from exam_app.enrolment.centres import candidates_without_centre
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.errors import ServiceError
 from exam_app.extensions import db
@@ -52,6 +53,7 @@ def session_dashboard(code: str):
         sessions=sessions,
         board=board,
         counts=counts,
+        without_centre=candidates_without_centre(session),
         commissions=commissions,
         units=all_units(),
     )
