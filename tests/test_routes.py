@@ -43,6 +43,7 @@ ACCESS: dict[str, frozenset] = {
     "enrolment.import_people": frozenset({G}),
     "enrolment.users": frozenset({G}),
     "overview.centre_home": frozenset({Role.CHEF_CENTRE}),
+    "overview.centre_rooms": frozenset({G, Role.CHEF_CENTRE}),
     "enrolment.candidate_home": frozenset({Role.CANDIDAT}),
     "juries.home": frozenset({Role.EXAMINATEUR}),
     "e6.correcteur_home": frozenset({Role.CORRECTEUR}),

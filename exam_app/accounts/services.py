@@ -146,3 +146,19 @@ def load_user_from_cookie(value: str) -> User | None:
     if user is None or user.session_token != token:
         return None
     return user
+
+
+def not_activated_condition() -> sa.ColumnElement[bool]:
+    """SQL condition: the account was never activated. Today: no usable password (the
+    people import stores a hash starting with "!") and never logged in. Activation tokens
+    (issue 13, item 3) will replace this definition, here only."""
+    return sa.and_(User.password_hash.startswith("!"), User.last_login_at.is_(None))
+
+
+def staff_not_activated_count() -> int:
+    """How many enabled staff accounts (any role but candidat) are not activated (one query)."""
+    staff = sa.exists().where(RoleAssignment.user_id == User.id,
+                              RoleAssignment.role != Role.CANDIDAT.value)
+    return db.session.scalar(
+        sa.select(sa.func.count(User.id))
+        .where(User.is_enabled.is_(True), staff, not_activated_condition())) or 0

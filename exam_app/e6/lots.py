@@ -126,3 +126,10 @@ def lot_sizes(session_id: int) -> dict[int, int]:
         sa.select(E6Copy.lot_id, sa.func.count(E6Copy.id))
         .where(E6Copy.session_id == session_id, E6Copy.lot_id.is_not(None))
         .group_by(E6Copy.lot_id)).all())
+
+
+def copies_without_lot_count(session_id: int) -> int:
+    """How many of the session's anonymous copies are in no lot yet (one query)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(E6Copy.id))
+        .where(E6Copy.session_id == session_id, E6Copy.lot_id.is_(None))) or 0

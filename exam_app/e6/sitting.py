@@ -191,3 +191,24 @@ def centre_label_copies(centre_id: int) -> list[tuple[E6Room | None, E6Copy]]:
         .order_by(E6Room.starts_at, E6Room.name, Candidate.last_name, Candidate.first_name,
                   Candidate.number)).all()
     return [(room, copy) for copy, room in rows]
+
+
+def unseated_counts(session_id: int) -> list[tuple[int, str, int]]:
+    """Per centre of the session: (centre id, name, candidates of the centre without an E6
+    room), for the centres that have some. One query."""
+    seated = sa.exists().where(E6Sitting.candidate_id == Candidate.id,
+                               E6Sitting.room_id.is_not(None))
+    return [tuple(row) for row in db.session.execute(
+        sa.select(Centre.id, Centre.name, sa.func.count(Candidate.id))
+        .join(Candidate, Candidate.centre_id == Centre.id)
+        .where(Centre.session_id == session_id, ~seated)
+        .group_by(Centre.id, Centre.name).order_by(Centre.name))]
+
+
+def room_allocations(centre_id: int) -> dict[str, int]:
+    """The centre's E6 rooms by name, with the candidates seated in each."""
+    return {name: count for name, count in db.session.execute(
+        sa.select(E6Room.name, sa.func.count(E6Sitting.id))
+        .outerjoin(E6Sitting, E6Sitting.room_id == E6Room.id)
+        .where(E6Room.centre_id == centre_id)
+        .group_by(E6Room.id, E6Room.name))}

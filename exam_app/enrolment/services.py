@@ -339,3 +339,10 @@ def dashboard_counts(session: ExamSession) -> dict:
         "ccf": ccf or 0,
         "without_centre": no_centre or 0,
     }
+
+
+def candidates_without_centre_count(session: ExamSession) -> int:
+    """How many of the session's candidates have no exam centre yet (one query)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(Candidate.id))
+        .where(Candidate.session_id == session.id, Candidate.centre_id.is_(None))) or 0

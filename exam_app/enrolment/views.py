@@ -77,6 +77,7 @@ def candidates(code: str):
         centres=session.centres,
         forms=list(UnitForm),
         move_form=FlaskForm(),
+        empty_filters=services.CandidateFilters(),
     )
 
 

@@ -25,13 +25,14 @@ from exam_app.juries.models import (
     AGREED,
     Attendance,
     Commission,
+    CommissionMember,
     CommissionSettings,
     Grid,
     GridField,
     MemberRole,
     Passage,
 )
-from exam_app.units import UnitForm, get_unit
+from exam_app.units import UnitForm, UnitKind, all_units, get_unit
 
 
 def settings_for(commission: Commission) -> CommissionSettings:
@@ -339,3 +340,56 @@ def swap_passages(*, first: Passage, second: Passage, actor, now: datetime | Non
                   "second": [second.commission_id, second.scheduled_at, second.room]})
 
 
+
+
+# ---- readiness: what the session dashboard counts (one query each) --------------------
+
+def _members(commission_id, role: MemberRole | None = None):
+    query = sa.select(sa.func.count(CommissionMember.id)).where(
+        CommissionMember.commission_id == commission_id)
+    if role is not None:
+        query = query.where(CommissionMember.member_role == role.value)
+    return query.scalar_subquery()
+
+
+def incomplete_commissions_count(session_id: int) -> int:
+    """How many of the session's commissions are not ready: not exactly one teacher and
+    one professional, or no day planned (no passage with a time yet). One query."""
+    has_day = sa.exists().where(Passage.commission_id == Commission.id,
+                                Passage.scheduled_at.is_not(None))
+    return db.session.scalar(
+        sa.select(sa.func.count(Commission.id)).where(
+            Commission.session_id == session_id,
+            sa.or_(_members(Commission.id) != 2,
+                   _members(Commission.id, MemberRole.TEACHER) != 1,
+                   _members(Commission.id, MemberRole.PROFESSIONAL) != 1,
+                   ~has_day))) or 0
+
+
+def unplanned_candidates_count(session_id: int) -> int:
+    """How many of the session's candidates lack a planned passage (one with a time) for
+    a situation of an oral unit they sit in their form. One query."""
+    missing = []
+    for unit in all_units():
+        if unit.kind != UnitKind.ORAL or unit.grid is None:
+            continue
+        for variant in unit.variants:
+            planned = sa.exists().where(Passage.candidate_id == Candidate.id,
+                                        Passage.unit_code == unit.code,
+                                        Passage.variant_code == variant.code,
+                                        Passage.scheduled_at.is_not(None))
+            missing.append(sa.and_(Candidate.sits_in(unit.code, variant.form), ~planned))
+    if not missing:
+        return 0
+    return db.session.scalar(
+        sa.select(sa.func.count(Candidate.id))
+        .where(Candidate.session_id == session_id, sa.or_(*missing))) or 0
+
+
+def room_usage(centre_id: int) -> dict[str, int]:
+    """The rooms of a centre named by its commissions' passages: {name: passages}."""
+    return {name: count for name, count in db.session.execute(
+        sa.select(Passage.room, sa.func.count(Passage.id))
+        .join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.centre_id == centre_id, Passage.room != "")
+        .group_by(Passage.room))}
