@@ -149,10 +149,9 @@ def load_user_from_cookie(value: str) -> User | None:
 
 
 def not_activated_condition() -> sa.ColumnElement[bool]:
-    """SQL condition: the account was never activated. Today: no usable password (the
-    people import stores a hash starting with "!") and never logged in. Activation tokens
-    (issue 13, item 3) will replace this definition, here only."""
-    return sa.and_(User.password_hash.startswith("!"), User.last_login_at.is_(None))
+    """SQL condition: the account was never activated (no password chosen yet through its
+    activation link; see accounts/tokens.py)."""
+    return sa.not_(User.is_activated)
 
 
 def staff_not_activated_count() -> int:

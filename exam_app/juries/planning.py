@@ -25,6 +25,7 @@ from exam_app.juries.models import (
     AGREED,
     Attendance,
     Commission,
+    CommissionDay,
     CommissionMember,
     CommissionSettings,
     Grid,
@@ -354,9 +355,12 @@ def _members(commission_id, role: MemberRole | None = None):
 
 def incomplete_commissions_count(session_id: int) -> int:
     """How many of the session's commissions are not ready: not exactly one teacher and
-    one professional, or no day planned (no passage with a time yet). One query."""
-    has_day = sa.exists().where(Passage.commission_id == Commission.id,
-                                Passage.scheduled_at.is_not(None))
+    one professional, or no day: none set on the commission and no passage with a time
+    (commissions formed before days existed have only the latter). One query."""
+    has_day = sa.or_(
+        sa.exists().where(CommissionDay.commission_id == Commission.id),
+        sa.exists().where(Passage.commission_id == Commission.id,
+                          Passage.scheduled_at.is_not(None)))
     return db.session.scalar(
         sa.select(sa.func.count(Commission.id)).where(
             Commission.session_id == session_id,

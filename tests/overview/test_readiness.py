@@ -116,7 +116,7 @@ def test_board_counts_each_blocker(built):
 
 def _fix_everything(b, create_user) -> None:
     b["cle"].centre_id = b["lyon"].id
-    b["juror"].last_login_at = NOW
+    b["juror"].set_password("Activé-par-son-lien-2027")  # activated: a password chosen
     _db.session.add(Dossier(candidate_id=b["cle"].id, unit_code="E4",
                             decision=Decision.NON_COMPLIANT.value, decided_at=NOW))
     _db.session.execute(sa.update(Dossier).where(Dossier.candidate_id == b["ben"].id)
