@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.enrolment.csv_decode import UnreadableFile, decode, has_binary_controls, sniff_delimiter
+from exam_app.enrolment.csv_import import RowError, normalise_header
 from exam_app.enrolment.models import (
     Candidate,
     CandidateStatus,
@@ -54,8 +55,6 @@ def default_form(status: CandidateStatus | None, establishment: Establishment | 
 
 
 def _key(text: str) -> str:
-    from exam_app.enrolment.csv_import import normalise_header
-
     return normalise_header(text)
 
 
@@ -310,8 +309,6 @@ def import_registrations(*, session: ExamSession, data: bytes, actor, max_rows: 
                          filename: str = "", now: datetime | None = None) -> RegistrationImport:
     """Import one registration per row (N° candidat, Épreuve, Inscription, Note, Session,
     Motif, Forme), all or nothing; errors name their line and column."""
-    from exam_app.enrolment.csv_import import RowError
-
     now = now or utcnow()
     report = RegistrationImport()
 
