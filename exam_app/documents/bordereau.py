@@ -34,7 +34,8 @@ def bordereau_rows(commission: Commission) -> list[dict]:
     """The commission's candidates for the unit's mark, by candidate number."""
     passages = db.session.scalars(
         sa.select(Passage).join(Candidate, Candidate.id == Passage.candidate_id)
-        .where(Passage.commission_id == commission.id).order_by(Candidate.number, Passage.id))
+        .where(Passage.commission_id == commission.id, Candidate.sits_in(commission.unit_code))
+        .order_by(Candidate.number, Passage.id))
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code)
     rows = []
     for passage in passages:

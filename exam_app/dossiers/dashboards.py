@@ -24,7 +24,8 @@ CSV_HEADER = ("N° candidat", "Nom", "Prénom", "UAI", "Établissement", "Épreu
 
 def session_views(*, session: ExamSession, unit_code: str, now: datetime | None = None,
                   candidate_ids: set[int] | None = None) -> list[DossierView]:
-    """Every candidate's dossier view for a unit, in a few queries (dashboards, queue).
+    """Every candidate's dossier view for a unit, in a few queries (dashboards, queue):
+    only the candidates who sit the unit (no dossier is asked of the others).
 
     ``candidate_ids``: only those candidates of the session (e.g. a print pack's).
     """
@@ -32,7 +33,8 @@ def session_views(*, session: ExamSession, unit_code: str, now: datetime | None 
     unit = dossier_unit(unit_code)
     only = () if candidate_ids is None else (Candidate.id.in_(sorted(candidate_ids)),)
     candidates = db.session.scalars(
-        sa.select(Candidate).where(Candidate.session_id == session.id, *only)
+        sa.select(Candidate).where(Candidate.session_id == session.id,
+                                   Candidate.sits_in(unit_code), *only)
         .order_by(Candidate.last_name, Candidate.first_name, Candidate.id)).all()
     dossiers = {d.candidate_id: d for d in db.session.scalars(
         sa.select(Dossier).join(Candidate).where(Candidate.session_id == session.id,

@@ -45,8 +45,9 @@ _FINAL_REFUSALS = {"late", "not_pdf", "too_many_pages", "duplicate", "piece_full
 def _inject_panel():
     def dossier_panel(candidate: Candidate) -> dict:
         now = utcnow()
+        # No dossier is asked for a unit the candidate does not sit.
         views = [state.dossier_view(candidate=candidate, unit_code=u.code, now=now)
-                 for u in units_with_dossier()]
+                 for u in units_with_dossier() if candidate.sits(u.code)]
         periods = internships.internships(candidate.id)
         upload_forms = {}
         for view in views:
@@ -62,6 +63,9 @@ def _inject_panel():
             "periods": periods,
             "days": internships.internship_days(periods),
             "min_days": candidate.session.internship_min_days,
+            "internship_required": internships.internship_required(candidate),
+            "not_sitting": [(u, candidate.registration(u.code).printed)
+                            for u in units_with_dossier() if not candidate.sits(u.code)],
             "internship_form": InternshipForm(prefix="stage"),
             "confirm_form": ConfirmForm(),
             "upload_forms": upload_forms,

@@ -38,6 +38,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("establishment", "Établissement", False,
            ("etablissement", "nometablissement", "etablissementdeformation")),
     Column("e5_form", "Forme E5", True, ("formee5", "forme", "modalitee5", "formedelepreuvee5")),
+    # Optional: the status gives the default E5 form when "Forme E5" is absent or empty.
+    Column("status", "Statut", False,
+           ("statut", "statutcandidat", "statutducandidat", "regime", "regimedinscription",
+            "typedecandidat", "categorie", "voiedeformation", "voie")),
     Column("extra_time", "Aménagement", False,
            ("amenagement", "amenagements", "tempsmajore", "tierstemps")),
     Column("email", "Courriel", False, ("courriel", "email", "mail", "adressemail", "emailcandidat")),
@@ -75,10 +79,11 @@ class CandidateRow:
     birth_date: date
     uai: str
     establishment: str | None
-    e5_form: str
+    e5_form: str  # "" when the status's default applies
     extra_time: str | None
     email: str | None
     centre: str | None = None
+    status: str | None = None
 
 
 @dataclass
@@ -199,7 +204,9 @@ def _read_header(reader, cursor: _Cursor, result: ParseResult) -> dict[str, int]
         if column.field in positions:
             result.error(header_line, name, f"la colonne « {column.label} » apparaît deux fois.")
         positions[column.field] = index
-    missing = [c.label for c in COLUMNS if c.required and c.field not in positions]
+    # A "Statut" column stands in for "Forme E5": the status gives the default form.
+    missing = [c.label for c in COLUMNS if c.required and c.field not in positions
+               and not (c.field == "e5_form" and "status" in positions)]
     if missing:
         result.error(
             header_line,
@@ -272,6 +279,7 @@ def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
     last_name, first_name = _names(row)
     birth = _birth_date(row, today)
     uai, establishment = _establishment(row, result)
+    status = _status(row)
     e5_form = _e5_form(row)
     extra = _extra_time(row)
     email = _email(row)
@@ -290,6 +298,7 @@ def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
                 extra_time=extra,
                 email=email,
                 centre=centre,
+                status=status,
             )
         )
 
@@ -342,7 +351,24 @@ def _establishment(row: _Row, result: ParseResult) -> tuple[str, str | None]:
     return uai, establishment
 
 
+def _status(row: _Row) -> str | None:
+    from exam_app.enrolment.registration import STATUS_EXPECTED, parse_status
+
+    text = row.cell("status")
+    if not text:
+        return None
+    status = parse_status(text)
+    if status is None:
+        row.error("status", f"« {text} » : attendu {STATUS_EXPECTED}.")
+        return None
+    return status.value
+
+
 def _e5_form(row: _Row) -> str:
+    if "status" in row.positions and not row.cell("e5_form"):
+        if not row.cell("status"):
+            row.error("e5_form", "indiquez la forme E5 ou le statut du candidat.")
+        return ""
     form_text = row.required("e5_form")
     form = normalise_header(form_text)
     if form in {"ccf", "controleencoursdeformation"}:

@@ -74,7 +74,11 @@ ESTABLISHMENT_COLUMNS = (
                                  "denomination", "raisonsociale")),
     Column("kind", "Type", False, ("type", "nature", "categorie", "typeetablissement")),
     Column("city", "Ville", False, ("ville", "commune", "localite")),
+    Column("ccf", "Habilité CCF", False, ("habiliteccf", "ccf", "habilitationccf", "habilite")),
 )
+
+YES_NO = {"oui": True, "o": True, "yes": True, "1": True, "x": True, "vrai": True,
+          "non": False, "n": False, "no": False, "0": False, "faux": False, "": None}
 
 KIND_ALIASES = {
     "lyceepublic": EstablishmentKind.LYCEE_PUBLIC, "public": EstablishmentKind.LYCEE_PUBLIC,
@@ -104,11 +108,18 @@ def establishment_values(cells: dict[str, str], report: Report) -> dict:
         report("kind", f"« {kind_text} » : attendu lycée public, lycée privé, CFA, GRETA ou "
                        "autre.")
     city = _length(cells.get("city") or "", "city", 120, report)
-    return {"uai": uai, "name": name, "kind": kind, "city": city}
+    ccf_text = cells.get("ccf") or ""
+    ccf = YES_NO.get(normalise_header(ccf_text), "?")
+    if ccf == "?":
+        report("ccf", f"« {ccf_text} » : attendu oui ou non.")
+        ccf = None
+    # None: not given (a new establishment is not habilité; a known one keeps its flag).
+    return {"uai": uai, "name": name, "kind": kind, "city": city, "ccf": ccf}
 
 
 def _establishment_state(e: Establishment) -> dict:
-    return {"name": e.name, "kind": e.kind.value if e.kind else None, "city": e.city}
+    return {"name": e.name, "kind": e.kind.value if e.kind else None, "city": e.city,
+            "ccf": bool(e.is_ccf_allowed)}
 
 
 def _apply_establishments(rows: list[dict]) -> tuple[int, int, int, list[dict]]:
@@ -119,10 +130,14 @@ def _apply_establishments(rows: list[dict]) -> tuple[int, int, int, list[dict]]:
     changes = []
     for row in rows:
         establishment = existing.get(row["uai"])
-        after = {"name": row["name"], "kind": row["kind"].value, "city": row["city"]}
+        ccf = row.get("ccf")
+        if ccf is None:
+            ccf = bool(establishment.is_ccf_allowed) if establishment is not None else False
+        after = {"name": row["name"], "kind": row["kind"].value, "city": row["city"],
+                 "ccf": ccf}
         if establishment is None:
             db.session.add(Establishment(uai=row["uai"], name=row["name"], kind=row["kind"],
-                                         city=row["city"]))
+                                         city=row["city"], is_ccf_allowed=ccf))
             created += 1
             changes.append({"uai": row["uai"], "before": None, "after": after})
             continue
@@ -131,7 +146,7 @@ def _apply_establishments(rows: list[dict]) -> tuple[int, int, int, list[dict]]:
             unchanged += 1
             continue
         establishment.name, establishment.kind = row["name"], row["kind"]
-        establishment.city = row["city"]
+        establishment.city, establishment.is_ccf_allowed = row["city"], ccf
         updated += 1
         changes.append({"uai": row["uai"], "before": before, "after": after})
     db.session.flush()
@@ -164,11 +179,12 @@ def import_establishments(*, data: bytes, actor, max_rows: int,
     return ReferenceReport(created, updated, unchanged, encoding=table.encoding)
 
 
-def save_establishment(*, actor, uai: str, name: str, kind: str = "", city: str = ""
-                       ) -> Establishment:
+def save_establishment(*, actor, uai: str, name: str, kind: str = "", city: str = "",
+                       ccf: bool | None = None) -> Establishment:
     """Create an establishment, or update the one with this UAI (one row of the form)."""
     values = _first_error(lambda report: establishment_values(
         {"uai": uai, "name": name, "kind": kind, "city": city}, report))
+    values["ccf"] = ccf
     created, updated, _, changes = _apply_establishments([values])
     if created or updated:
         change = changes[0]

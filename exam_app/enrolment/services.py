@@ -13,6 +13,7 @@ from exam_app.clock import utcnow
 from exam_app.enrolment import csv_import
 from exam_app.enrolment.models import (
     Candidate,
+    CandidateStatus,
     CandidateUnitForm,
     Centre,
     CentreOrigin,
@@ -70,6 +71,20 @@ def form_unit_code() -> str:
 
 def _recorded_form(candidate: Candidate, unit_code: str) -> UnitForm | None:
     return next((r.form for r in candidate.unit_forms if r.unit_code == unit_code), None)
+
+
+def _row_form(row: csv_import.CandidateRow, candidate: Candidate) -> UnitForm | None:
+    """The E5 form the row sets: the file's, else the status's default for a new candidate
+    or one whose status changes; None to keep the recorded form."""
+    from exam_app.enrolment.registration import default_form
+
+    if row.e5_form:
+        return UnitForm(row.e5_form)
+    if candidate.id is None or candidate.status != (CandidateStatus(row.status)
+                                                    if row.status else None):
+        return default_form(CandidateStatus(row.status) if row.status else None,
+                            candidate.establishment)
+    return None
 
 
 def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int,
@@ -164,30 +179,39 @@ def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
         "extra_time": row.extra_time,
         "email": row.email,
     }
+    status = CandidateStatus(row.status) if row.status else None
     candidate = existing.get(row.number)
     if candidate is None:
         candidate = Candidate(session_id=session.id, number=row.number,
                               establishment=establishment, created_at=now, updated_at=now,
-                              centre=centre, centre_origin=CentreOrigin.IMPORT if centre else None,
-                              **values)
-        candidate.set_form(form_unit_code(), row.e5_form)
+                              status=status, centre=centre,
+                              centre_origin=CentreOrigin.IMPORT if centre else None, **values)
+        candidate.set_form(form_unit_code(), _row_form(row, candidate))
         candidate.refresh_search_text()
         db.session.add(candidate)
         existing[row.number] = candidate
         return "created"
+    # A file without a "Statut" column leaves the recorded status as it is.
+    if row.status is not None:
+        values["status"] = status
     changed = {k: v for k, v in values.items() if getattr(candidate, k) != v}
     if candidate.establishment_id != getattr(establishment, "id", None):
         changed["establishment"] = establishment
     if centre is not None and candidate.centre_id is None:
         changed["centre"] = centre
         changed["centre_origin"] = CentreOrigin.IMPORT
-    form_changed = _recorded_form(candidate, form_unit_code()) != row.e5_form
+    form = _row_form(row, candidate) if row.status is not None or row.e5_form else None
+    # The candidate import sets the form of a unit the candidate sits; a bénéfice or a
+    # dispense is changed on the candidate's page or by the registrations import.
+    current = candidate.registration(form_unit_code())
+    form_changed = (form is not None and (current is None or current.kind == "sit")
+                    and _recorded_form(candidate, form_unit_code()) != form)
     if not changed and not form_changed:
         return "unchanged"
     for key, value in changed.items():
         setattr(candidate, key, value)
     if form_changed:
-        candidate.set_form(form_unit_code(), row.e5_form)
+        candidate.set_form(form_unit_code(), form)
     candidate.updated_at = now
     candidate.refresh_search_text()
     return "updated"

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, RoleAssignment, User
-from exam_app.enrolment import services, views_setup
+from exam_app.enrolment import services, views_registration, views_setup
 from exam_app.enrolment.blueprint import bp
 from exam_app.enrolment.forms import CandidateImportForm
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
@@ -19,7 +19,7 @@ from exam_app.extensions import db
 from exam_app.permissions import roles_required, session_or_404
 from exam_app.units import UnitForm, all_units
 
-__all__ = ["bp", "views_setup"]
+__all__ = ["bp", "views_registration", "views_setup"]
 
 
 def _int_arg(name: str) -> int | None:

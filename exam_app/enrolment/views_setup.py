@@ -240,7 +240,7 @@ def establishments():
     form = EstablishmentForm()
     saved, status = _save_one(form, lambda: reference.save_establishment(
         actor=current_user, uai=form.uai.data, name=form.name.data, kind=form.kind.data,
-        city=form.city.data or ""),
+        city=form.city.data or "", ccf=bool(form.ccf.data)),
         race_message="Cet établissement vient d'être enregistré par ailleurs : rechargez la page.")
     if saved is not None:
         flash(f"Établissement {saved.uai} enregistré.", "success")

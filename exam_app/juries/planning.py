@@ -176,6 +176,11 @@ def assign_candidates(*, commission: Commission, numbers: list[str], variant_cod
         if candidate is None:
             errors.append(f"Candidat n° {number} inconnu dans cette session.")
             continue
+        registration = candidate.registration(commission.unit_code)
+        if not candidate.sits(commission.unit_code):
+            errors.append(f"{candidate.full_name} (n° {number}) ne passe pas "
+                          f"l'{commission.unit_code} : {registration.printed}.")
+            continue
         if (has_several_forms(commission.unit_code)
                 and (form := candidate.form_for(commission.unit_code)) != commission.form):
             errors.append(f"{candidate.full_name} (n° {number}) passe l'{commission.unit_code} "
@@ -258,8 +263,7 @@ def unassigned_candidates(commission: Commission, limit: int = 200) -> list[Cand
         Candidate.session_id == commission.session_id,
         ~sa.exists().where(Passage.candidate_id == Candidate.id,
                            Passage.unit_code == commission.unit_code))
-    if has_several_forms(commission.unit_code):
-        query = query.where(Candidate.sits_in(commission.unit_code, commission.form))
+    query = query.where(Candidate.sits_in(commission.unit_code, commission.form))
     if commission.form == UnitForm.CCF.value:
         query = query.where(Candidate.establishment_id == commission.establishment_id)
     elif commission.centre_id is not None:
