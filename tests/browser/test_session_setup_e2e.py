@@ -350,7 +350,11 @@ def test_an_academie_sets_up_a_session_from_an_empty_database(site, mail, browse
     with chef.expect_navigation():
         chef.get_by_role("link", name="Impressions : convocations, émargements, fiches, "
                                          "bordereaux").click()
-    chef.get_by_label("Jour des épreuves").fill("2027-05-12")
+    # The page lists the centre's exam days and fills in the next: nothing to type.
+    assert chef.locator("#exam-days").inner_text() == (
+        "Jours d'épreuves du centre : mercredi 12 mai 2027 (1 passage).")
+    assert chef.get_by_label("Jour des épreuves").input_value() == "2027-05-12"
+    shot(chef, "15b-packs-form")
     for checkbox in chef.locator("input[name=kinds]").all():
         if checkbox.get_attribute("value") != "convocation":
             checkbox.uncheck()
