@@ -326,6 +326,18 @@ def test_an_academie_sets_up_a_session_from_an_empty_database(site, mail, browse
     assert row.locator("td").first.inner_text() == "12/05/2027 à 08 h 00"
     assert row.locator("td").nth(2).inner_text() == "B12"
     shot(tab, "13-planning")
+    # The juror, logged in, finds the day and the candidate on their own page.
+    go(teacher_tab, "Jury", where="nav.main-nav")
+    assert teacher_tab.locator("section[aria-labelledby^=comm-] h3").all_inner_texts() == [
+        "E4-LYO01 — E4 Optimisation des processus administratifs"]
+    with teacher_tab.expect_navigation():
+        teacher_tab.locator("nav.day-nav").get_by_role("link", name="mercredi 12 mai 2027").click()
+    card = teacher_tab.locator(".passage-card")
+    assert card.count() == 1
+    assert card.locator(".passage-card__time").inner_text() == "08:00"
+    assert card.locator(".passage-card__who a").inner_text() == "LEFÈVRE Chloé"
+    assert "salle B12 · avec Nadia Benali" in card.locator(".passage-card__meta").inner_text()
+    shot(teacher_tab, "13b-juror-day")
     go(tab, "Division des examens", where="nav.main-nav")
     board = blockers(tab)
     assert "incomplete_commissions" not in board
