@@ -356,6 +356,7 @@ def test_an_academie_sets_up_a_session_from_an_empty_database(site, mail, browse
     go(chef, "Mon centre", where="nav.main-nav")
     assert chef.locator("h1").first.inner_text() == "Lycée Édouard Herriot"
     assert "LEFÈVRE" in chef.locator("main").inner_text().upper()
+    assert chef.locator(".commission-days").inner_text() == "Jour : mercredi 12 mai 2027"
     shot(chef, "15-chef-home")
 
     # 13. The chef de centre prints the convocations of the day and downloads the PDF.
