@@ -468,3 +468,17 @@ def unprinted_convocation_counts(session: ExamSession) -> list[tuple[int, str, i
         query = query.where(~sa.or_(*covered))
     return [tuple(row) for row in db.session.execute(
         query.group_by(Centre.id, Centre.name).order_by(Centre.name))]
+
+
+def exam_days(centre: Centre) -> list[tuple[date, int]]:
+    """The days on which the centre has planned passages, in its session's time zone, each
+    with its number of passages, earliest first: the days there is something to print."""
+    zone = ZoneInfo(centre.session.timezone)
+    times = db.session.scalars(
+        sa.select(Passage.scheduled_at).join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.centre_id == centre.id, Passage.scheduled_at.is_not(None)))
+    counts: dict[date, int] = {}
+    for at in times:
+        day = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone).date()
+        counts[day] = counts.get(day, 0) + 1
+    return sorted(counts.items())

@@ -11,12 +11,14 @@ from flask import (
     jsonify,
     redirect,
     render_template,
+    request,
     send_file,
     url_for,
 )
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
+from exam_app.clock import to_local, utcnow
 from exam_app.documents import packs as pack_services
 from exam_app.documents.forms import PackForm, RegenerateForm
 from exam_app.documents.models import PackState, PrintPack
@@ -62,6 +64,13 @@ def packs(centre_id: int):
     """List the centre's print packs and request a new one."""
     centre = centre_or_403(centre_id)
     form = PackForm()
+    days = pack_services.exam_days(centre)
+    if request.method == "GET" and days:
+        # The day asked for (a link of the list), else the centre's next exam day.
+        asked = request.args.get("jour", "")
+        today = to_local(utcnow(), centre.session.timezone).date()
+        form.day.data = next((d for d, _ in days if d.isoformat() == asked), None) or next(
+            (d for d, _ in days if d >= today), days[-1][0])
     if form.validate_on_submit():
         try:
             public_url()  # nothing to print without the site's address: say so now
@@ -82,7 +91,7 @@ def packs(centre_id: int):
     jobs = db.session.scalars(sa.select(PrintPack).where(PrintPack.centre_id == centre.id)
                               .order_by(PrintPack.day.desc(), PrintPack.id.desc()).limit(50))
     return render_template("documents/packs.html", centre=centre, form=form, jobs=list(jobs),
-                           kinds=pack_services.KINDS)
+                           kinds=pack_services.KINDS, days=days)
 
 
 @bp.route("/impressions/<int:pack_id>")

@@ -1,6 +1,6 @@
 import io
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 from pypdf import PdfReader
 
@@ -320,3 +320,29 @@ def test_a_pack_waits_en_attente_while_the_slot_is_taken(jury_day, client, login
         time.sleep(0.2)
         state = client.get(url).get_json()
     assert (state["state"], state["total"]) == ("done", 1)
+
+
+def test_pack_page_lists_the_centres_exam_days_and_fills_in_the_next(
+        jury_day, client, login_as, create_user, create_centre):
+    """The chef de centre need not know the day: the page lists the days with planned
+    passages (in the session's zone) and fills in the next one; a centre with none says
+    why there is nothing to print yet."""
+    import re
+
+    centre = jury_day["centre"]
+    jury_day["passages"][2].scheduled_at = datetime(2027, 5, 13, 21, 30, tzinfo=UTC)
+    _db.session.flush()  # 23 h 30 in Paris on the 13th: the 13th, not the 14th
+    login_as(create_user(Role.GESTIONNAIRE))
+    page = client.get(f"/centres/{centre.id}/impressions").get_data(as_text=True)
+    days = re.search(r'<p id="exam-days">(.*?)</p>', page, re.S).group(1)
+    assert " ".join(re.sub(r"<[^>]+>", " ", days).split()) == (
+        "Jours d'épreuves du centre : mercredi 12 mai 2027 (2 passages), "
+        "jeudi 13 mai 2027 (1 passage).")
+    assert re.search(r'id="day" name="day"[^>]*value="2027-05-12"', page)
+    second = client.get(f"/centres/{centre.id}/impressions?jour=2027-05-13").get_data(
+        as_text=True)
+    assert re.search(r'id="day" name="day"[^>]*value="2027-05-13"', second)
+    empty = create_centre(jury_day["session"], code="C9", name="Lycée vide")
+    none = client.get(f"/centres/{empty.id}/impressions").get_data(as_text=True)
+    assert "Aucun passage n'est encore planifié dans ce centre" in none
+    assert re.search(r'id="day" name="day"[^>]*value=""', none)

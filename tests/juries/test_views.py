@@ -405,3 +405,17 @@ def test_passage_page_renders_a_finished_timer(client, login_as, create_passage)
     assert 'data-state="finished"' in html
     assert re.search(r'id="timer-clock"[^>]*>Terminé<', html)
     assert re.search(r'id="timer-detail"[^>]*>Durée réelle : 50:00<', html)
+
+
+def test_planning_offers_a_swap_only_when_there_is_another_passage(client, login_as,
+                                                                   create_passage, create_user,
+                                                                   db):
+    """A lone passage has nobody to swap with: no empty list and dead « Échanger » button."""
+    passage = create_passage()
+    login_as(create_user(Role.GESTIONNAIRE))
+    url = f"/gestion/commissions/{passage.commission_id}/planning"
+    alone = client.get(url).get_data(as_text=True)
+    other = create_passage(commission=passage.commission)
+    both = client.get(url).get_data(as_text=True)
+    assert (f'id="swap-{passage.id}"' in alone, "Échanger</button>" in alone) == (False, False)
+    assert re.findall(r'id="swap-(\d+)"', both) == [str(passage.id), str(other.id)]

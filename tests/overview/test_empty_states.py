@@ -103,3 +103,27 @@ def test_candidate_before_deposits_open(client, login_as, create_user, create_ca
     # E5 has no opening date: open now.
     assert "Le dépôt de ce dossier ouvre le" not in e5
     assert "Déposer un fichier" in e5
+
+
+def test_chef_de_centre_and_juror_see_the_days_their_commissions_sit(
+        client, login_as, create_user, create_session, create_centre, create_commission):
+    """Neither the chef de centre nor the juror has to ask when a commission sits."""
+    from datetime import date
+
+    from exam_app.juries.models import CommissionDay
+
+    session = create_session()
+    centre = create_centre(session)
+    teacher = create_user(Role.EXAMINATEUR)
+    dated = create_commission(session, centre=centre, teacher=teacher)
+    dated.days = [CommissionDay(day=date(2027, 5, 12)), CommissionDay(day=date(2027, 5, 13))]
+    create_commission(session, centre=centre)
+    _db.session.flush()
+    login_as(create_user(Role.CHEF_CENTRE, centre=centre))
+    home = _text(client.get("/centre/"))
+    assert "Jours : mercredi 12 mai 2027, jeudi 13 mai 2027</span>" in home
+    assert "jours non encore fixés</span>" in home
+    login_as(teacher)
+    jury = _text(client.get("/jury/"))
+    assert ("<dt>Jours</dt><dd class=\"commission-days\">mercredi 12 mai 2027, "
+            "jeudi 13 mai 2027</dd>") in jury
