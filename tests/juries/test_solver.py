@@ -42,8 +42,8 @@ def setup(db, create_session, create_centre, create_commission, create_candidate
         return c
 
     def candidates(count, *, e5="ccf", **values):
-        return [create_candidate(session, centre=centre, e5_form=e5, **values)
-                for _ in range(count)]
+        values.setdefault("centre", centre)
+        return [create_candidate(session, e5_form=e5, **values) for _ in range(count)]
 
     def workstations(count):
         centre.rooms.append(CentreRoom(name="Salle info", capacity=20, workstations=count))
@@ -241,3 +241,36 @@ def test_apply_is_refused_when_a_passage_started_or_passages_changed(setup, crea
     _db.session.flush()
     with pytest.raises(JuryError, match="1 passage de la session a déjà commencé"):
         solver.apply_plan(session=setup.session, proposal=proposal, actor=None)
+
+
+def test_cli_plans_prints_progress_and_applies(app, setup):
+    setup.commission("E4")
+    setup.candidates(3)
+    code = setup.session.code
+    _db.session.commit()  # the command runs in its own app context and session
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["plan-session", "--session", code, "--time-limit", "3",
+                              "--unit", "E4"])
+    assert dry.exit_code == 0, dry.output
+    assert "plan glouton : 3/3 passages" in dry.output
+    assert "3/3 passages planifiés, 1 journées de commission (au moins 1)" in dry.output
+    assert "Plan non appliqué" in dry.output
+    applied = runner.invoke(args=["plan-session", "--session", code, "--time-limit", "3",
+                                  "--unit", "E4", "--apply"])
+    assert applied.exit_code == 0, applied.output
+    assert "Plan appliqué : 3 passages écrits." in applied.output
+    _db.session.expire_all()
+    assert _db.session.scalar(sa.select(sa.func.count(Passage.id))) == 3
+
+
+def test_cli_explains_an_infeasible_session(app, setup):
+    setup.commission("E4")
+    setup.candidates(1)
+    setup.candidates(1, centre=None)
+    code = setup.session.code
+    _db.session.commit()
+    result = app.test_cli_runner().invoke(args=["plan-session", "--session", code,
+                                                "--unit", "E4"])
+    assert result.exit_code == 1
+    assert "Aucun plan complet : 1 candidat sans centre d'examen : NOM" in result.output
+    assert "Aucun plan appliqué." in result.output
