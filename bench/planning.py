@@ -83,7 +83,7 @@ def build(app) -> ExamSession:
         def juror() -> User:
             n = next(users)
             user = User(username=f"juror{n}", first_name="Juré", last_name=f"N{n}",
-                        password_hash="!", session_token=f"t{n}")
+                        password_hash="!", session_token=f"t{n}")  # noqa: S106 - no login
             db.session.add(user)
             return user
 

@@ -28,6 +28,7 @@ establishment and are not part of this plan.
 from __future__ import annotations
 
 import math
+import os
 import time as wallclock
 from collections import defaultdict
 from collections.abc import Callable
@@ -364,12 +365,18 @@ def greedy(data: PlanData) -> dict[int, tuple[int, int]]:
     cday_free = {i: c.start for i, c in enumerate(data.cdays)}
     preps: dict[int, list[tuple[int, int]]] = defaultdict(list)
     cand_busy: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    opened: set[int] = set()
+    load: dict[int, int] = defaultdict(int)
+    best_key: tuple = ()
 
     def overlaps(spans, a, b):
         return any(a < y and x < b for x, y in spans)
 
+    # Pinned first, then the most constrained: passages with a preparation (the
+    # workstations), candidates with fewer commission-days open to them.
     order = sorted(range(len(data.demands)),
-                   key=lambda i: (data.demands[i].pinned is None, data.demands[i].unit_code,
+                   key=lambda i: (data.demands[i].pinned is None, -data.demands[i].solo,
+                                  len(data.demands[i].eligible),
                                   data.demands[i].establishment_id))
     for i in order:
         d = data.demands[i]
@@ -397,13 +404,18 @@ def greedy(data: PlanData) -> dict[int, tuple[int, int]]:
                     break
             if at + d.jury > c.end:
                 continue
-            if best is None or at < best[1]:
-                best = (k, at)
+            # Fill the commission-days already open before opening another (fewest
+            # days), then the least loaded commission, then the earliest slot.
+            key = (k not in opened, load[c.commission_id] if k not in opened else 0, at)
+            if best is None or key < best_key:
+                best, best_key = (k, at), key
         if best is None:
             continue
         k, at = best
         c = data.cdays[k]
         plan[i] = best
+        opened.add(k)
+        load[c.commission_id] += d.jury
         cday_free[k] = max(cday_free[k], at + d.jury + c.break_minutes)
         for u in c.members:
             juror_busy[u].append((at, at + d.jury + c.break_minutes))
@@ -528,14 +540,17 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
 
     # Objective: everyone planned, fewest commission-days, balanced load, establishments
     # grouped.
-    used = []
+    used, used_by_cday = [], {}
     for k, members in per_cday.items():
         c = data.cdays[k]
         u = m.NewBoolVar(f"u{k}")
         used.append(u)
+        used_by_cday[k] = u
         for _, b in members:
             m.AddImplication(b, u)
-        capacity = c.end - c.start - (c.lunch_end - c.lunch_start) + c.break_minutes
+        # Each jury part with its break; the breaks before lunch and after the last
+        # passage may fall outside the hearing time.
+        capacity = c.end - c.start - (c.lunch_end - c.lunch_start) + 2 * c.break_minutes
         m.Add(sum((data.demands[i].jury + c.break_minutes) * b for i, b in members)
               <= capacity * u)
     loads = defaultdict(list)
@@ -548,30 +563,55 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
         if key not in group_max:
             group_max[key] = m.NewIntVar(0, horizon, f"max{key}")
         m.Add(sum(terms) <= group_max[key])
-    spread = []
+    spread, spread_by_pair = [], {}
     by_pair = defaultdict(list)
     for (i, k), b in x.items():
         by_pair[(data.demands[i].establishment_id, data.cdays[k].commission_id)].append(b)
     for pair, bs in by_pair.items():
         y = m.NewBoolVar(f"g{pair}")
+        spread_by_pair[pair] = y
         for b in bs:
             m.AddImplication(b, y)
         spread.append(y)
     m.Minimize(W_UNPLANNED * (n - sum(planned)) + W_DAY * sum(used)
                + W_BALANCE * sum(group_max.values()) + W_GROUP * sum(spread))
 
+    if seed is not None and len(seed) == n:
+        # The greedy plan is complete: everyone planned becomes a constraint (the bound
+        # then speaks of commission-days and balance only).
+        for p in planned:
+            m.Add(p == 1)
     if seed:
+        # A complete hint (every variable): CP-SAT starts from the greedy plan.
         for (i, k), b in x.items():
             m.AddHint(b, 1 if seed.get(i, (None,))[0] == k else 0)
-        for i, (_, at) in seed.items():
-            m.AddHint(jury_start[i], at)
         for i, p in enumerate(planned):
             m.AddHint(p, 1 if i in seed else 0)
+            m.AddHint(jury_start[i], seed[i][1] if i in seed else 0)
+        seed_used = {k for k, _ in seed.values()}
+        for k, u in used_by_cday.items():
+            m.AddHint(u, 1 if k in seed_used else 0)
+        seed_loads = defaultdict(int)
+        for i, (k, _) in seed.items():
+            seed_loads[data.cdays[k].commission_id] += data.demands[i].jury
+        for key, var in group_max.items():
+            m.AddHint(var, max((load for cid, load in seed_loads.items()
+                                if (data.commissions[cid].centre_id,
+                                    data.commissions[cid].unit_code) == key), default=0))
+        seed_pairs = {(data.demands[i].establishment_id, data.cdays[k].commission_id)
+                      for i, (k, _) in seed.items()}
+        for pair, y in spread_by_pair.items():
+            m.AddHint(y, 1 if pair in seed_pairs else 0)
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.1, time_limit - (wallclock.monotonic() - began))
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 7
+    # Probing and the full symmetry search cost seconds of presolve on an académie
+    # and gain nothing the hinted search needs.
+    solver.parameters.symmetry_level = 1
+    solver.parameters.cp_model_probing_level = 0
+    solver.parameters.log_search_progress = bool(os.environ.get("SOLVER_LOG"))
 
     class Progress(cp_model.CpSolverSolutionCallback):
         def on_solution_callback(self):
