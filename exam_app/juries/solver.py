@@ -85,7 +85,7 @@ def _minute(at: time) -> int:
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
+    return f"{n} {word if n <= 1 else (plural or word + 's')}"  # French: 0 jour, 1 jour
 
 
 # ---- 1. data ------------------------------------------------------------------------
@@ -338,28 +338,42 @@ def explain(data: PlanData) -> list[str]:
 
 
 def lower_bound_days(data: PlanData) -> int:
-    """Commission-days needed at least: per centre and unit, the jury minutes (with the
-    breaks) divided by one day's hearing time."""
-    total = 0
-    groups = defaultdict(int)
+    """Commission-days needed at least: per centre and unit, the candidates divided by
+    the most one commission-day can hear (the shortest passages, in sequence with the
+    breaks and lunch, all the centre's workstations for itself)."""
+    groups = defaultdict(list)
     for d in data.demands:
         if d.centre_id is not None:
-            groups[(d.centre_id, d.unit_code)] += d.jury + 10
-    for minutes in groups.values():
-        length = data.day_end - data.day_start - 60 + 10
-        total += math.ceil(minutes / length)
+            groups[(d.centre_id, d.unit_code)].append((d.solo, d.jury))
+    total = 0
+    for (centre_id, unit_code), items in groups.items():
+        cdays = [c for c in data.cdays if data.commissions[c.commission_id].centre_id
+                 == centre_id and data.commissions[c.commission_id].unit_code == unit_code]
+        model = cdays[0] if cdays else CDay(0, "", date.min, data.day_start, data.day_end,
+                                            12 * 60, 13 * 60, 10, ())
+        per_day = _fits_in_one_day(sorted(items), model, data.workstations.get(centre_id, 0))
+        total += math.ceil(len(items) / per_day) if per_day else len(items)
     return total
 
 
 # ---- 2b. greedy seed ----------------------------------------------------------------
 
 
-def greedy(data: PlanData) -> dict[int, tuple[int, int]]:
+def best_greedy(data: PlanData) -> dict[int, tuple[int, int]]:
+    """The best of a few greedy plans (most passages planned, then lowest objective)."""
+    plans = [greedy(data, units_first=order) for order in ("solo", "E4", "E5")]
+    return min(plans, key=lambda plan: (-len(plan), _objective_of(data, plan)))
+
+
+def greedy(data: PlanData, units_first: str = "solo") -> dict[int, tuple[int, int]]:
     """A fast first plan: {demand index: (commission-day index, jury start)}.
 
-    Candidates in establishment order, each in the commission-day that hears them
-    earliest once the commission, its jurors, the workstations and the candidate's
-    other oral allow it. Not optimal; it seeds the solver."""
+    Pinned passages first, then by unit (``units_first``: passages with a preparation,
+    or a unit code), the candidates with fewest commission-days open to them, in
+    establishment order; each in an open commission-day if one can hear them (the
+    earliest slot), else in the least loaded commission's next day, once the
+    commission, its jurors, the workstations and the candidate's other oral allow it.
+    Not optimal; it seeds the solver."""
     plan: dict[int, tuple[int, int]] = {}
     juror_busy: dict[int, list[tuple[int, int]]] = defaultdict(list)
     cday_free = {i: c.start for i, c in enumerate(data.cdays)}
@@ -372,10 +386,11 @@ def greedy(data: PlanData) -> dict[int, tuple[int, int]]:
     def overlaps(spans, a, b):
         return any(a < y and x < b for x, y in spans)
 
-    # Pinned first, then the most constrained: passages with a preparation (the
-    # workstations), candidates with fewer commission-days open to them.
+    def unit_rank(d: Demand) -> int:
+        return -d.solo if units_first == "solo" else int(d.unit_code != units_first)
+
     order = sorted(range(len(data.demands)),
-                   key=lambda i: (data.demands[i].pinned is None, -data.demands[i].solo,
+                   key=lambda i: (data.demands[i].pinned is None, unit_rank(data.demands[i]),
                                   len(data.demands[i].eligible),
                                   data.demands[i].establishment_id))
     for i in order:
@@ -769,7 +784,7 @@ def propose_plan(*, session: ExamSession, time_limit: float = 30.0,
     reasons = explain(data)
     if reasons:
         return Proposal(passages=[], reasons=reasons, status="infeasible", **base)
-    seed = greedy(data)
+    seed = best_greedy(data)
     if progress is not None:
         progress({"seconds": 0.0, "planned": len(seed), "demands": len(data.demands),
                   "objective": _objective_of(data, seed), "bound": None, "greedy": True})

@@ -4,6 +4,7 @@ independent checker and by hand, on small instances with a known optimum."""
 from __future__ import annotations
 
 import re
+import time as time_module
 from datetime import UTC, date, datetime, time
 
 import pytest
@@ -17,6 +18,7 @@ from exam_app.extensions import db as _db
 from exam_app.juries import solver
 from exam_app.juries.errors import JuryError
 from exam_app.juries.models import CommissionDay, Passage
+from tests.conftest import csrf_token_from
 
 DAY = date(2027, 5, 18)
 LIMIT = 5
@@ -274,3 +276,65 @@ def test_cli_explains_an_infeasible_session(app, setup):
     assert result.exit_code == 1
     assert "Aucun plan complet : 1 candidat sans centre d'examen : NOM" in result.output
     assert "Aucun plan appliqué." in result.output
+
+
+def _wait_for_run(session_id: int) -> None:
+    from exam_app.juries import planning_runs
+
+    for _ in range(600):
+        run = planning_runs.current(session_id)
+        if run is not None and run.done:
+            return
+        time_module.sleep(0.05)
+    raise AssertionError("the planning run did not end")
+
+
+def test_page_runs_the_solver_in_the_background_and_applies(client, login_as, setup,
+                                                             create_user):
+    from exam_app.juries import planning_runs
+
+    setup.commission("E4")
+    setup.candidates(2)
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    code, session_id = setup.session.code, setup.session.id
+    _db.session.commit()  # the run reads in its own thread and connection
+    login_as(gestionnaire)
+    url = f"/gestion/sessions/{code}/planification"
+    page = client.get(url).get_data(as_text=True)
+    assert "Lancer la planification" in page
+    bad = client.post(url, data={"csrf_token": csrf_token_from(page), "run-time_limit": "1"})
+    assert bad.status_code == 400
+    assert "Entre 5 et 600 secondes." in bad.get_data(as_text=True)
+    assert planning_runs.current(session_id) is None
+    started = client.post(url, data={"csrf_token": csrf_token_from(page),
+                                     "run-time_limit": "5"})
+    assert started.status_code == 302
+    _wait_for_run(session_id)
+    page = client.get(url).get_data(as_text=True)
+    assert "plan glouton : 2/2 passages" in page
+    assert "Plan complet :" in page and "2/2 passages planifiés" in page
+    applied = client.post(f"{url}/appliquer", data={"csrf_token": csrf_token_from(page)})
+    assert applied.status_code == 302
+    _db.session.expire_all()
+    assert _db.session.scalar(sa.select(sa.func.count(Passage.id))) == 2
+    assert planning_runs.current(session_id) is None
+
+
+def test_page_says_why_no_plan_exists(client, login_as, setup, create_user):
+    setup.commission("E4", days=())
+    setup.candidates(1)
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    code, session_id = setup.session.code, setup.session.id
+    _db.session.commit()
+    login_as(gestionnaire)
+    url = f"/gestion/sessions/{code}/planification"
+    token = csrf_token_from(client.get(url).get_data(as_text=True))
+    client.post(url, data={"csrf_token": token, "run-time_limit": "5"})
+    _wait_for_run(session_id)
+    page = client.get(url).get_data(as_text=True)
+    import html
+    reasons = re.findall(r"<li>(.*?)</li>", html.unescape(page.split("Aucun plan complet")[1]))
+    assert reasons == ["E4 au lycée Quinet : 1 candidat, 1 commission, 0 jour — il manque "
+                       "1 journée de commission."]
+    from exam_app.juries import planning_runs
+    planning_runs.forget(session_id)
