@@ -4,9 +4,10 @@ Generates, in a temporary SQLite database (or BENCH_DATABASE_URL), an académie 
 BENCH_CANDIDATES candidates (default 300) spread over BENCH_CENTRES centres (default 4)
 and 12 establishments: everyone sits E4 ponctuel, a third sits E5 ponctuel (the others
 E5 in CCF, planned by their establishment), 5 % have a third of extra time. Each centre
-has enough E4 and E5 commissions over 3 days with slack; every commission's teacher
-teaches in one of the establishments (conflicts of interest), and in each centre one
-teacher sits in an E4 and an E5 commission (one juror, two commissions).
+has 8 preparation workstations and enough E4 and E5 commissions over 3 days with
+slack; every commission's teacher teaches in one of the establishments (conflicts
+of interest), and in each centre one teacher sits in an E4 and an E5 commission
+(one juror, two commissions).
 
 Runs ``propose_plan`` with BENCH_TIME_LIMIT seconds (default 30) and prints ONE JSON
 line: candidates, demands (passages to plan), commissions, seconds, planned,
@@ -62,7 +63,7 @@ def build(app) -> ExamSession:
         centres = [Centre(session=session, code=f"C{i}", name=f"Centre {i}")
                    for i in range(CENTRES)]
         for centre in centres:
-            centre.rooms.append(CentreRoom(name="Salle info", capacity=20, workstations=3))
+            centre.rooms.append(CentreRoom(name="Salle info", capacity=20, workstations=8))
         schools = [Establishment(uai=f"{i:07d}A", name=f"Lycée {i}") for i in range(12)]
         db.session.add_all([session, *centres, *schools])
         db.session.flush()
@@ -71,7 +72,8 @@ def build(app) -> ExamSession:
             centre = centres[i % CENTRES]
             candidate = Candidate(session=session, number=f"02{i:09d}", last_name=f"NOM{i:05d}",
                                   first_name="Élève", birth_date=date(2005, 1, 1),
-                                  establishment=schools[(i * 7) % 12], centre=centre,
+                                  establishment=schools[(i // CENTRES + i) % 12],
+                                  centre=centre,
                                   extra_time="1/3" if i % 20 == 0 else None)
             form = "ponctuel" if i % 3 == 0 else "ccf"
             candidate.set_form("E5", form)

@@ -334,6 +334,23 @@ def explain(data: PlanData) -> list[str]:
             elif not d.eligible and d.pinned is None:
                 reasons.append(f"{d.label} : aucune journée de commission {place} où les "
                                "deux jurés sont disponibles.")
+    # The centre's workstations, shared by its commissions: the preparations of a day
+    # fit between the day's start and its end.
+    preparing = defaultdict(list)
+    for d in data.demands:
+        if d.solo and d.centre_id is not None:
+            preparing[d.centre_id].append(d.solo)
+    for centre_id, solos in sorted(preparing.items()):
+        days = {c.day for c in data.cdays if c.available
+                and data.commissions[c.commission_id].centre_id == centre_id}
+        window = (data.day_end - data.day_start) * len(days)
+        stations = data.workstations.get(centre_id, 0)
+        if window and sum(solos) > stations * window:
+            missing = math.ceil(sum(solos) / window) - stations
+            reasons.append(f"Préparation au {data.centre_names[centre_id]} : "
+                           f"{_plural(len(solos), 'candidat')}, {_plural(stations, 'poste')}, "
+                           f"{_plural(len(days), 'jour')} — il manque "
+                           f"{_plural(missing, 'poste')} de préparation.")
     return reasons
 
 
@@ -386,6 +403,11 @@ def greedy(data: PlanData, units_first: str = "solo") -> dict[int, tuple[int, in
     def overlaps(spans, a, b):
         return any(a < y and x < b for x, y in spans)
 
+    def busiest(spans, a, b):
+        """The most spans running at once within [a, b)."""
+        points = [a] + [x for x, _ in spans if a <= x < b]
+        return max(sum(1 for x, y in spans if x <= p < y) for p in points)
+
     def unit_rank(d: Demand) -> int:
         return -d.solo if units_first == "solo" else int(d.unit_code != units_first)
 
@@ -408,9 +430,8 @@ def greedy(data: PlanData, units_first: str = "solo") -> dict[int, tuple[int, in
                     for x, y in juror_busy[u]:
                         if at < y and x < end + c.break_minutes:
                             at, moved = max(at, y), True
-                if d.solo and sum(1 for x, y in preps[d.centre_id]
-                                  if at - d.solo < y and x < at) >= data.workstations.get(
-                                      d.centre_id, 0):
+                if d.solo and busiest(preps[d.centre_id], at - d.solo, at) >= \
+                        data.workstations.get(d.centre_id, 0):
                     at, moved = at + 5, True
                 if overlaps(cand_busy[d.candidate_id], at - d.solo - data.rest,
                             at + d.jury + data.rest):

@@ -188,8 +188,11 @@ def test_infeasible_session_says_exactly_why(setup):
     assert proposal.status == "infeasible" and proposal.passages == []
     # A day hears 9 (juries at 8:45, 9:40, 10:35, then 13:00 … 17:35, 45 min + 10 min
     # break each): 48 candidates need 6 days, the commission sits 1.
+    # Their 48 × 45 min of preparation need 4 workstations over 8:00–18:30.
     assert proposal.reasons == ["E5 au lycée Quinet : 48 candidats, 2 postes, 1 commission, "
-                                "1 jour — il manque 5 journées de commission."]
+                                "1 jour — il manque 5 journées de commission.",
+                                "Préparation au lycée Quinet : 48 candidats, 2 postes, 1 jour "
+                                "— il manque 2 postes de préparation."]
     with pytest.raises(JuryError, match="n'est pas complet"):
         solver.apply_plan(session=setup.session, proposal=proposal, actor=None)
 
@@ -338,3 +341,15 @@ def test_page_says_why_no_plan_exists(client, login_as, setup, create_user):
                        "1 journée de commission."]
     from exam_app.juries import planning_runs
     planning_runs.forget(session_id)
+
+
+def test_workstations_shared_by_the_centre_commissions_are_counted(setup):
+    for _ in range(3):
+        setup.commission("E5")
+    setup.workstations(1)
+    setup.candidates(15, e5="ponctuel")
+    proposal, _ = propose(setup, units=("E5",))
+    # 15 × 45 min of preparation = 675 min > 1 workstation × 630 min (8:00–18:30).
+    assert proposal.status == "infeasible"
+    assert proposal.reasons == ["Préparation au lycée Quinet : 15 candidats, 1 poste, 1 jour "
+                                "— il manque 1 poste de préparation."]
