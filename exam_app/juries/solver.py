@@ -783,7 +783,8 @@ class Proposal:
             return "Aucun plan complet : " + " ".join(self.reasons)
         gap = f"{self.gap:.1%}" if self.gap is not None else "inconnu"
         return (f"{len(self.passages)}/{self.demands} passages planifiés, "
-                f"{self.days_used} journées de commission (au moins {self.days_lower_bound}), "
+                f"{_plural(self.days_used, 'journée')} de commission (au moins "
+                f"{self.days_lower_bound}), "
                 f"écart à la borne {gap}, {self.seconds:.1f} s ({self.status}).")
 
 

@@ -258,7 +258,7 @@ def test_cli_plans_prints_progress_and_applies(app, setup):
                               "--unit", "E4"])
     assert dry.exit_code == 0, dry.output
     assert "plan glouton : 3/3 passages" in dry.output
-    assert "3/3 passages planifiés, 1 journées de commission (au moins 1)" in dry.output
+    assert "3/3 passages planifiés, 1 journée de commission (au moins 1)" in dry.output
     assert "Plan non appliqué" in dry.output
     applied = runner.invoke(args=["plan-session", "--session", code, "--time-limit", "3",
                                   "--unit", "E4", "--apply"])
