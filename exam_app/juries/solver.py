@@ -32,7 +32,7 @@ import os
 import time as wallclock
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
@@ -676,6 +676,69 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
     return Result({}, names.get(status, "unknown"), None, None, seconds)
 
 
+def parts(data: PlanData) -> list[list[int]]:
+    """The demands in independent parts: centres share nothing but the jurors who sit in
+    commissions of several centres, so centres linked by such a juror make one part."""
+    parent: dict = {}
+
+    def find(key):
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    centres_of = defaultdict(set)
+    for info in data.commissions.values():
+        for user_id in info.members:
+            centres_of[user_id].add(info.centre_id)
+    for centres in centres_of.values():
+        first, *others = sorted(centres, key=lambda c: (c is None, c or 0))
+        for other in others:
+            parent[find(other)] = find(first)
+    groups = defaultdict(list)
+    for i, d in enumerate(data.demands):
+        groups[find(d.centre_id)].append(i)
+    return [groups[key] for key in sorted(groups, key=lambda k: (k is None, k or 0))]
+
+
+def solve_by_parts(data: PlanData, *, time_limit: float, workers: int = 2,
+                   progress: Callable[[dict], None] | None = None,
+                   seed: dict[int, tuple[int, int]] | None = None) -> Result:
+    """``solve`` on each independent part (``parts``), the time limit shared by their
+    sizes; the plans, objectives and bounds added up."""
+    began = wallclock.monotonic()
+    pieces = parts(data)
+    assignment: dict[int, tuple[int, int]] = {}
+    objective, bound, statuses = 0.0, 0.0, []
+    planned_before = 0
+    for number, indexes in enumerate(pieces, start=1):
+        left = time_limit - (wallclock.monotonic() - began)
+        share = max(1.0, left * len(indexes) / max(1, sum(len(p) for p in pieces[number - 1:])))
+        local = {g: n for n, g in enumerate(indexes)}
+        sub = replace(data, demands=[data.demands[g] for g in indexes])
+        sub_seed = {local[g]: v for g, v in (seed or {}).items() if g in local}
+
+        def report(step: dict, done=planned_before, part=number) -> None:
+            if progress is not None:
+                progress({**step, "planned": done + step["planned"],
+                          "demands": len(data.demands), "part": f"{part}/{len(pieces)}",
+                          "seconds": round(wallclock.monotonic() - began, 1)})
+
+        result = solve(sub, time_limit=share, workers=workers, progress=report, seed=sub_seed)
+        assignment.update({indexes[n]: v for n, v in result.assignment.items()})
+        planned_before += len(result.assignment)
+        statuses.append(result.status)
+        objective = None if objective is None or result.objective is None else (
+            objective + result.objective)
+        bound = None if bound is None or result.bound is None else bound + result.bound
+    status = ("optimal" if all(s == "optimal" for s in statuses)
+              else "feasible" if all(s in ("optimal", "feasible") for s in statuses)
+              else "greedy" if all(s in ("optimal", "feasible", "greedy") for s in statuses)
+              else "unknown")
+    return Result(assignment, status, objective, bound, wallclock.monotonic() - began)
+
+
 # ---- 3a. the independent checker ----------------------------------------------------
 
 
@@ -810,7 +873,8 @@ def propose_plan(*, session: ExamSession, time_limit: float = 30.0,
     if progress is not None:
         progress({"seconds": 0.0, "planned": len(seed), "demands": len(data.demands),
                   "objective": _objective_of(data, seed), "bound": None, "greedy": True})
-    result = solve(data, time_limit=time_limit, workers=workers, progress=progress, seed=seed)
+    result = solve_by_parts(data, time_limit=time_limit, workers=workers, progress=progress,
+                            seed=seed)
     passages = [PlannedPassage(
         d.candidate_id, d.label, d.unit_code, d.variant_code, data.cdays[k].commission_id,
         data.cdays[k].code, _utc(data, at - d.solo), d.pinned is not None)
