@@ -353,3 +353,23 @@ def test_workstations_shared_by_the_centre_commissions_are_counted(setup):
     assert proposal.status == "infeasible"
     assert proposal.reasons == ["Préparation au lycée Quinet : 15 candidats, 1 poste, 1 jour "
                                 "— il manque 1 poste de préparation."]
+
+
+def test_centres_are_solved_apart_unless_a_juror_links_them(setup, create_centre,
+                                                            create_commission, create_candidate,
+                                                            create_user):
+    other = create_centre(setup.session, name="lycée Hugo")
+    third = create_centre(setup.session, name="lycée Sand")
+    teacher = create_user(Role.EXAMINATEUR)
+    setup.commission("E4", teacher=teacher)
+    for centre, juror in ((other, teacher), (third, None)):
+        c = create_commission(setup.session, unit_code="E4", centre=centre, teacher=juror)
+        c.days = [CommissionDay(day=DAY)]
+        create_candidate(setup.session, centre=centre, e5_form="ccf")
+    setup.candidates(1)
+    _db.session.flush()
+    data = solver.extract(setup.session, units=("E4",))
+    centres = [{data.demands[i].centre_id for i in part} for part in solver.parts(data)]
+    assert sorted(centres, key=len) == [{third.id}, {setup.centre.id, other.id}]
+    proposal, _ = propose(setup, units=("E4",))
+    assert proposal.complete and proposal.violations == []
