@@ -1,7 +1,7 @@
 """Flask commands: ``flask --app exam_app demo | import-candidates | create-user |
 create-session | edit-session | set-unit-dates | import-establishments | import-centres |
 import-people | assign-centres | move-candidates | activation-links | create-commission |
-set-juror-availability | import-commissions``."""
+set-juror-availability | import-commissions | plan-session``."""
 
 from __future__ import annotations
 
@@ -668,11 +668,59 @@ def import_commissions_command(file: Path, session_code: str | None) -> None:
         max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
 
 
+@click.command("plan-session")
+@click.option("--session", "session_code", default=None)
+@click.option("--time-limit", default=30.0, show_default=True, type=float,
+              help="Temps de calcul maximal, en secondes.")
+@click.option("--unit", "units", multiple=True, help="Épreuve à planifier (répétable ; "
+              "par défaut : E4 et E5 ponctuels).")
+@click.option("--day-start", default="08:00", show_default=True, help="Début des journées.")
+@click.option("--day-end", default="18:30", show_default=True, help="Fin des journées.")
+@click.option("--rest", "rest_minutes", default=30, show_default=True, type=int,
+              help="Repos minimal entre deux oraux d'un candidat, en minutes.")
+@click.option("--apply", "apply_", is_flag=True, help="Écrire les passages du plan trouvé.")
+def plan_session_command(session_code, time_limit, units, day_start, day_end, rest_minutes,
+                         apply_) -> None:
+    """Planifie les oraux de la session (solveur CP-SAT) ; --apply écrit les passages."""
+    from datetime import time as clock_time
+
+    from exam_app.juries import solver
+
+    session = _session(session_code)
+    try:
+        bounds = solver.Bounds(clock_time.fromisoformat(day_start),
+                               clock_time.fromisoformat(day_end), rest_minutes)
+    except ValueError:
+        raise click.ClickException("Heures attendues au format HH:MM.") from None
+
+    def progress(step: dict) -> None:
+        what = "plan glouton" if step.get("greedy") else "solution"
+        bound = f", borne {step['bound']:.0f}" if step.get("bound") is not None else ""
+        click.echo(f"[{step['seconds']:6.1f} s] {what} : {step['planned']}/{step['demands']} "
+                   f"passages, objectif {step['objective']:.0f}{bound}")
+
+    proposal = solver.propose_plan(session=session, time_limit=time_limit, bounds=bounds,
+                                   units=tuple(u.upper() for u in units) or None,
+                                   progress=progress)
+    click.echo(proposal.summary())
+    if not proposal.complete:
+        for violation in proposal.violations[:10]:
+            click.echo(f"  Règle non respectée : {violation}")
+        raise click.ClickException("Aucun plan appliqué.")
+    if apply_:
+        written = _apply(lambda: solver.apply_plan(session=session, proposal=proposal,
+                                                   actor=None))
+        click.echo(f"Plan appliqué : {len(written)} passages écrits.")
+    else:
+        click.echo("Plan non appliqué (ajoutez --apply pour écrire les passages).")
+
+
 def register(app: Flask) -> None:
     for command in (demo_command, import_candidates_command, create_user_command,
                     print_pack_command, create_session_command, edit_session_command,
                     set_unit_dates_command, import_establishments_command,
                     import_centres_command, import_people_command, assign_centres_command,
                     move_candidates_command, activation_links_command, create_commission_command,
-                    set_juror_availability_command, import_commissions_command):
+                    set_juror_availability_command, import_commissions_command,
+                    plan_session_command):
         app.cli.add_command(command)

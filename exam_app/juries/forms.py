@@ -153,3 +153,14 @@ class AvailabilityForm(FlaskForm):
                                                       SelectChoice("1", "Disponible")])
     note = StringField("Motif ou précision",
                        validators=[Length(max=200, message="200 caractères au plus.")])
+
+
+class PlanRunForm(FlaskForm):
+    time_limit = IntegerField(
+        "Temps de calcul maximal (secondes)",
+        validators=[InputRequired("Indiquez le temps de calcul."),
+                    NumberRange(5, 600, "Entre 5 et 600 secondes.")], default=30)
+
+
+class ApplyPlanForm(FlaskForm):
+    pass

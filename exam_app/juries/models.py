@@ -211,6 +211,8 @@ class Passage(db.Model):
     start_exception_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     start_exception_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user.id", ondelete="SET NULL"))
+    # Kept as it is (commission and time) by the next solve (``juries/solver.py``).
+    pinned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     commission: Mapped[Commission] = relationship(lazy="joined")
     start_exception_by = relationship("User", foreign_keys=[start_exception_by_id])

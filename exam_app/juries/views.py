@@ -5,7 +5,8 @@
   reveal, validation);
 - ``views_gestion``: the gestionnaire's commissions, planning, reopening and
   live board;
-- ``views_commissions``: forming and editing commissions, jurors' availability.
+- ``views_commissions``: forming and editing commissions, jurors' availability;
+- ``views_planification``: the solver's background run and applying its plan.
 
 Importing this module registers every route.
 """
@@ -17,6 +18,7 @@ from exam_app.juries import (  # noqa: F401 - registers routes
     views_commissions,
     views_gestion,
     views_jury,
+    views_planification,
 )
 from exam_app.juries.blueprint import bp
 

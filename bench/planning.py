@@ -1,0 +1,131 @@
+"""Benchmark: the planning solver (``exam_app/juries/solver.py``) on a generated académie.
+
+Generates, in a temporary SQLite database (or BENCH_DATABASE_URL), an académie of
+BENCH_CANDIDATES candidates (default 300) spread over BENCH_CENTRES centres (default 4)
+and 12 establishments: everyone sits E4 ponctuel, a third sits E5 ponctuel (the others
+E5 in CCF, planned by their establishment), 5 % have a third of extra time. Each centre
+has 8 preparation workstations and enough E4 and E5 commissions over 3 days with
+slack; every commission's teacher teaches in one of the establishments (conflicts
+of interest), and in each centre one teacher sits in an E4 and an E5 commission
+(one juror, two commissions).
+
+Runs ``propose_plan`` with BENCH_TIME_LIMIT seconds (default 30) and prints ONE JSON
+line: candidates, demands (passages to plan), commissions, seconds, planned,
+days_used, days_lower_bound, gap (the solver's relative gap to its bound), days_gap
+(days used ÷ lower bound − 1), violations (the independent checker; must be 0).
+
+    .venv/bin/python bench/planning.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+TMP = tempfile.mkdtemp(prefix="bench-planning-")
+os.environ.setdefault("INSTANCE_PATH", TMP)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from exam_app import create_app  # noqa: E402
+from exam_app.accounts.models import User  # noqa: E402
+from exam_app.enrolment.models import (  # noqa: E402
+    Candidate,
+    Centre,
+    CentreRoom,
+    Establishment,
+    ExamSession,
+)
+from exam_app.extensions import db  # noqa: E402
+from exam_app.juries import solver  # noqa: E402
+from exam_app.juries.models import (  # noqa: E402
+    Commission,
+    CommissionDay,
+    CommissionMember,
+    MemberRole,
+)
+
+CANDIDATES = int(os.environ.get("BENCH_CANDIDATES", "300"))
+CENTRES = int(os.environ.get("BENCH_CENTRES", "4"))
+TIME_LIMIT = float(os.environ.get("BENCH_TIME_LIMIT", "30"))
+DAYS = [date(2027, 5, 18) + timedelta(days=i) for i in range(3)]
+PER_DAY = {"E4": 8, "E5": 9}  # passages a commission hears in a day (8:00–18:30)
+
+
+def build(app) -> ExamSession:
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        session = ExamSession(code="BENCH", name="BTS SAM bench", year=2027)
+        centres = [Centre(session=session, code=f"C{i}", name=f"Centre {i}")
+                   for i in range(CENTRES)]
+        for centre in centres:
+            centre.rooms.append(CentreRoom(name="Salle info", capacity=20, workstations=8))
+        schools = [Establishment(uai=f"{i:07d}A", name=f"Lycée {i}") for i in range(12)]
+        db.session.add_all([session, *centres, *schools])
+        db.session.flush()
+        count = {(c.id, u): 0 for c in centres for u in ("E4", "E5")}
+        for i in range(CANDIDATES):
+            centre = centres[i % CENTRES]
+            candidate = Candidate(session=session, number=f"02{i:09d}", last_name=f"NOM{i:05d}",
+                                  first_name="Élève", birth_date=date(2005, 1, 1),
+                                  establishment=schools[(i // CENTRES + i) % 12],
+                                  centre=centre,
+                                  extra_time="1/3" if i % 20 == 0 else None)
+            form = "ponctuel" if i % 3 == 0 else "ccf"
+            candidate.set_form("E5", form)
+            count[(centre.id, "E4")] += 1
+            count[(centre.id, "E5")] += form == "ponctuel"
+            db.session.add(candidate)
+        users = iter(range(1_000_000))
+
+        def juror() -> User:
+            n = next(users)
+            user = User(username=f"juror{n}", first_name="Juré", last_name=f"N{n}",
+                        password_hash="!", session_token=f"t{n}")  # noqa: S106 - no login
+            db.session.add(user)
+            return user
+
+        for centre in centres:
+            shared = juror()
+            for unit in ("E4", "E5"):
+                # Enough commission-days with about 30 % slack, over the 3 days.
+                needed = -(-count[(centre.id, unit)] * 13 // 10 // PER_DAY[unit])
+                for k in range(max(1, -(-needed // len(DAYS)))):
+                    teacher = shared if k == 0 else juror()
+                    commission = Commission(session=session, unit_code=unit, form="ponctuel",
+                                            code=f"{unit}-{centre.code}-{k}", centre=centre)
+                    commission.members = [
+                        CommissionMember(user=teacher, member_role=MemberRole.TEACHER.value,
+                                         establishment=schools[(k * 5 + centre.id) % 12]),
+                        CommissionMember(user=juror(),
+                                         member_role=MemberRole.PROFESSIONAL.value)]
+                    commission.days = [CommissionDay(day=d) for d in DAYS]
+                    db.session.add(commission)
+        db.session.commit()
+        return session.id
+
+
+def main() -> None:
+    url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{TMP}/bench.db"
+    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url})
+    session_id = build(app)
+    with app.app_context():
+        session = db.session.get(ExamSession, session_id)
+        proposal = solver.propose_plan(session=session, time_limit=TIME_LIMIT)
+        commissions = db.session.query(Commission).count()
+        print(json.dumps({
+            "candidates": CANDIDATES, "demands": proposal.demands, "commissions": commissions,
+            "seconds": round(proposal.seconds, 1), "planned": len(proposal.passages),
+            "status": proposal.status, "days_used": proposal.days_used,
+            "days_lower_bound": proposal.days_lower_bound,
+            "gap": None if proposal.gap is None else round(proposal.gap, 4),
+            "days_gap": round(proposal.days_used / max(1, proposal.days_lower_bound) - 1, 4),
+            "violations": len(proposal.violations), "reasons": proposal.reasons}))
+
+
+if __name__ == "__main__":
+    main()
