@@ -44,7 +44,11 @@ def demo_command(candidates: int, force: bool) -> None:
         click.echo("La base contient déjà des sessions : la démonstration n'est pas chargée "
                    "(--force pour la charger quand même).")
         return
-    demo.load(candidates=candidates)
+    try:
+        demo.load(candidates=candidates)
+    except ValueError as exc:  # create-user's refusals: DEMO_PASSWORD outside the policy
+        db.session.rollback()
+        raise click.ClickException(f"Démonstration non chargée : {exc}") from None
     db.session.commit()
     click.echo(f"Session de démonstration « {demo.DEMO_CODE} » chargée ({candidates} candidats).")
     _print_logins(demo.logins_for_display())

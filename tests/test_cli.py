@@ -100,6 +100,15 @@ def test_demo_force_loads_next_to_other_sessions(app, db, create_session):
     assert sorted(db.session.scalars(sa.select(ExamSession.code)).all()) == ["REEL2027", "SAM2027"]
 
 
+def test_demo_refuses_a_demo_password_outside_the_policy(app, db, monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "password1234")
+    result = _invoke(app, db, "demo")
+    assert result.exit_code == 1
+    assert ("Démonstration non chargée : Ce mot de passe est trop courant ou trop facile à "
+            "deviner") in result.output
+    assert (_count(db, ExamSession), _count(db, User), _count(db, AuditEvent)) == (0, 0, 0)
+
+
 # ---- import-candidates ----------------------------------------------------------------
 
 
