@@ -18,15 +18,6 @@ from exam_app.extensions import db
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODULES = sorted([ROOT / "exam_app" / "demo.py", *(ROOT / "exam_app").glob("*/demo.py")])
 
-# Still forming commissions by hand: another change moves them to the juries commissions
-# service. Once it is merged, remove them from here (the test fails on an allowance that
-# is no longer needed, to say so).
-ALLOWED = {
-    ("exam_app/demo.py", "_add_commission"),
-    ("exam_app/demo.py", "_ponctuel_commissions"),
-    ("exam_app/demo.py", "_ccf_commissions"),
-}
-
 SESSION_WRITES = {"add", "add_all", "delete", "merge", "execute", "connection",
                   "bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings"}
 COLLECTION_WRITES = {"append", "extend", "insert", "remove", "pop", "clear", "add", "discard",
@@ -168,14 +159,8 @@ def _demo_writes() -> list[Write]:
 def test_demo_modules_write_only_through_services(app):
     assert [p.relative_to(ROOT).as_posix() for p in DEMO_MODULES] == [
         "exam_app/demo.py", "exam_app/dossiers/demo.py", "exam_app/e6/demo.py"]
-    writes = _demo_writes()
-    direct = [str(w) for w in writes if (w.path, w.function) not in ALLOWED]
+    direct = [str(w) for w in _demo_writes()]
     assert direct == [], "the demo must write through the public services:\n" + "\n".join(direct)
-
-
-def test_each_allowance_is_still_needed(app):
-    used = {(w.path, w.function) for w in _demo_writes()}
-    assert sorted(ALLOWED - used) == [], "remove these from ALLOWED: they now use services"
 
 
 SAMPLE = '''
