@@ -1,7 +1,7 @@
 """Flask commands: ``flask --app exam_app demo | import-candidates | create-user |
-create-session | edit-session | set-unit-dates | import-establishments | import-centres |
-import-people | assign-centres | move-candidates | activation-links | create-commission |
-set-juror-availability | import-commissions | plan-session``."""
+set-password | create-session | edit-session | set-unit-dates | import-establishments |
+import-centres | import-people | assign-centres | move-candidates | activation-links |
+create-commission | set-juror-availability | import-commissions | plan-session``."""
 
 from __future__ import annotations
 
@@ -44,7 +44,11 @@ def demo_command(candidates: int, force: bool) -> None:
         click.echo("La base contient déjà des sessions : la démonstration n'est pas chargée "
                    "(--force pour la charger quand même).")
         return
-    demo.load(candidates=candidates)
+    try:
+        demo.load(candidates=candidates)
+    except ValueError as exc:  # create-user's refusals: DEMO_PASSWORD outside the policy
+        db.session.rollback()
+        raise click.ClickException(f"Démonstration non chargée : {exc}") from None
     db.session.commit()
     click.echo(f"Session de démonstration « {demo.DEMO_CODE} » chargée ({candidates} candidats).")
     _print_logins(demo.logins_for_display())
@@ -252,6 +256,27 @@ def activation_links_command(session_code: str | None, send: bool, letters: Path
         click.echo(f"{len(links)} lettre(s) d'activation écrites dans {letters}.", err=True)
     else:
         click.echo(activation.links_csv(links), nl=False)
+
+
+@click.command("set-password")
+@click.option("--username", required=True, help="Identifiant de connexion.")
+@click.password_option("--password", help="Nouveau mot de passe (demandé s'il n'est pas donné).")
+def set_password_command(username: str, password: str) -> None:
+    """Donne un nouveau mot de passe à un compte (ses sessions ouvertes se terminent)."""
+    from exam_app.accounts.services import set_password, user_by_username
+    from exam_app.errors import ServiceError
+
+    user = user_by_username(username)
+    if user is None:
+        raise click.ClickException(f"Aucun compte n'a l'identifiant « {username.strip()} ».")
+    try:
+        set_password(user=user, password=password, actor=None)
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"Mot de passe de « {user.username} » changé ; ses sessions ouvertes sont "
+               "terminées.")
 
 
 @click.command("print-pack")
@@ -717,8 +742,8 @@ def plan_session_command(session_code, time_limit, units, day_start, day_end, re
 
 def register(app: Flask) -> None:
     for command in (demo_command, import_candidates_command, create_user_command,
-                    print_pack_command, create_session_command, edit_session_command,
-                    set_unit_dates_command, import_establishments_command,
+                    set_password_command, print_pack_command, create_session_command,
+                    edit_session_command, set_unit_dates_command, import_establishments_command,
                     import_centres_command, import_people_command, assign_centres_command,
                     move_candidates_command, activation_links_command, create_commission_command,
                     set_juror_availability_command, import_commissions_command,

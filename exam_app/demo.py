@@ -3,10 +3,17 @@
 Deterministic (seeded), loaded by ``flask --app exam_app demo`` only when the
 database holds no session with the demo code. Demo accounts share one
 password, printed by the command: never load the demo in production.
+
+Everything is written through the public services that the pages and commands use
+(issue 13): the session, its places, the establishment -> centre table, a candidate
+CSV import, accounts, E6 rooms and attendance, deposits. tests/test_demo_services.py
+fails when a demo module constructs a model or writes to one directly.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import random
 from dataclasses import dataclass
@@ -14,7 +21,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from exam_app.accounts.models import Role, RoleAssignment, User
+from exam_app.accounts.models import Role, User
 from exam_app.audit.services import record
 from exam_app.e4.definition import E4
 from exam_app.e5.definition import E5
@@ -62,13 +69,11 @@ class DemoLogin:
 
 
 def _user(username: str, first: str, last: str, roles: list[tuple[Role, dict]]) -> User:
-    user = User(username=username, first_name=first, last_name=last,
-                email=f"{username}@demo.invalid")
-    user.set_password(demo_password())
-    for role, scope in roles:
-        user.roles.append(RoleAssignment(role=role.value, **scope))
-    db.session.add(user)
-    return user
+    """A demo account with the demo password, as ``flask create-user`` creates one."""
+    from exam_app.accounts.services import create_user
+
+    return create_user(username=username, password=demo_password(), first_name=first,
+                       last_name=last, roles=roles, email=f"{username}@demo.invalid")
 
 
 def is_loaded() -> bool:
@@ -82,11 +87,12 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     The steps draw from one seeded generator in a fixed order: reordering
     them changes the demo's names and numbers."""
     rng = random.Random(seed)
-    session, centres, establishments = _session_and_places()
-    people = _candidates(rng, session=session, centres=centres,
-                         establishments=establishments, count=candidates)
     logins: list[DemoLogin] = []
-    gestion = _office_and_centre_heads(centres, logins)
+    gestion = _office(logins)
+    session, centres, establishments = _session_and_places(actor=gestion)
+    _centre_heads(centres, logins)
+    people = _candidates(rng, session=session, centres=centres,
+                         establishments=establishments, count=candidates, actor=gestion)
     jurors = _Jurors(rng)
     _ponctuel_commissions(rng, session=session, centres=centres,
                           establishments=establishments, jurors=jurors, logins=logins)
@@ -106,7 +112,8 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     return logins
 
 
-def _session_and_places() -> tuple[ExamSession, list[Centre], list[Establishment]]:
+def _session_and_places(*, actor: User) -> tuple[ExamSession, list[Centre],
+                                                 list[Establishment]]:
     """The demo session, its centres, and its establishments (reused when already known),
     created through the set-up services a gestionnaire uses (issue 13)."""
     from exam_app.clock import to_local, utcnow
@@ -115,10 +122,10 @@ def _session_and_places() -> tuple[ExamSession, list[Centre], list[Establishment
     # The demo's deposit deadlines fall 30 days from now (dossiers.demo), and a session's
     # dates must fall in its year: a demo loaded after 2027 takes the deadlines' year.
     year = max(2027, to_local(utcnow() + timedelta(days=31)).year)
-    session = sessions.create_session(actor=None, code=DEMO_CODE, name="BTS SAM 2027",
+    session = sessions.create_session(actor=actor, code=DEMO_CODE, name="BTS SAM 2027",
                                       academie="Académie de Lyon", year=year,
                                       rules={"e4_fiche_max_pages": 2})
-    centres = [reference.save_centre(session=session, actor=None, code=c, name=n, address=a,
+    centres = [reference.save_centre(session=session, actor=actor, code=c, name=n, address=a,
                                      postal_code=p, city=v, room="Salle 101", capacity=40,
                                      workstations=12)
                for c, n, a, p, v in CENTRES]
@@ -126,7 +133,7 @@ def _session_and_places() -> tuple[ExamSession, list[Centre], list[Establishment
     establishments = []
     for uai, name, city, _, _ in ESTABLISHMENTS:
         establishment = known.get(uai) or reference.save_establishment(
-            actor=None, uai=uai, name=name, kind=_kind(name), city=city)
+            actor=actor, uai=uai, name=name, kind=_kind(name), city=city)
         establishments.append(establishment)
     db.session.flush()
     return session, centres, establishments
@@ -140,14 +147,23 @@ def _kind(name: str) -> str:
     return "lycee_public"
 
 
+CANDIDATE_HEADER = ("N° candidat", "Nom", "Prénom", "Date de naissance", "UAI", "Forme E5",
+                    "Aménagement")
+
+
 def _candidates(rng: random.Random, *, session: ExamSession, centres: list[Centre],
-                establishments: list[Establishment], count: int) -> list[Candidate]:
-    """``count`` candidates spread over the establishments, with unique random numbers."""
-    people: list[Candidate] = []
+                establishments: list[Establishment], count: int, actor: User) -> list[Candidate]:
+    """``count`` candidates spread over the establishments, with unique random numbers, in
+    the order drawn: imported from a CSV file as the division des examens imports theirs,
+    then given their establishment's centre by the session's establishment -> centre table."""
+    from exam_app.documents.moves import apply_centre_table
+    from exam_app.enrolment.centres import save_centre_table
+    from exam_app.enrolment.services import import_candidates
+
+    rows: list[tuple[str, ...]] = []
     used_numbers: set[str] = set()
     for index in range(count):
         spec = ESTABLISHMENTS[index % len(ESTABLISHMENTS)]
-        establishment = establishments[index % len(ESTABLISHMENTS)]
         # Students sit E5 in CCF; apprentices and some late enrolments, ponctuel.
         form = spec[4] if rng.random() > 0.1 else "ponctuel"
         number = f"02{rng.randrange(10**8, 10**9)}"
@@ -155,33 +171,42 @@ def _candidates(rng: random.Random, *, session: ExamSession, centres: list[Centr
             number = f"02{rng.randrange(10**8, 10**9)}"
         used_numbers.add(number)
         birth = date(2005, 1, 1) + timedelta(days=rng.randrange(0, 3 * 365))
-        candidate = Candidate(
-            session=session,
-            number=number,
-            last_name=rng.choice(LAST_NAMES).upper(),
-            first_name=rng.choice(FIRST_NAMES),
-            birth_date=birth,
-            establishment=establishment,
-            centre=centres[spec[3]],
-            extra_time="1/3" if rng.random() < 0.05 else None,
-        )
-        candidate.set_form(E5.code, form)
-        candidate.refresh_search_text()
-        people.append(candidate)
-    db.session.add_all(people)
-    db.session.flush()
-    return people
+        # Drawn in this order (last name, first name, extra time): the demo's names.
+        last_name = rng.choice(LAST_NAMES).upper()
+        first_name = rng.choice(FIRST_NAMES)
+        extra_time = "1/3" if rng.random() < 0.05 else ""
+        rows.append((number, last_name, first_name, birth.isoformat(), spec[0], form,
+                     extra_time))
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
+    writer.writerow(CANDIDATE_HEADER)
+    writer.writerows(rows)
+    report = import_candidates(session=session, data=text.getvalue().encode(), actor=actor,
+                               max_rows=max(count, 1), filename="candidats-demo.csv")
+    if not report.ok:
+        raise RuntimeError(f"demo candidates refused: {[str(e) for e in report.errors]}")
+    save_centre_table(session=session, actor=actor, choices={
+        establishment.id: centres[spec[3]].id
+        for establishment, spec in zip(establishments, ESTABLISHMENTS, strict=True)})
+    apply_centre_table(session=session, actor=actor)
+    by_number = {c.number: c for c in db.session.scalars(
+        sa.select(Candidate).where(Candidate.session_id == session.id))}
+    return [by_number[row[0]] for row in rows]
 
 
-def _office_and_centre_heads(centres: list[Centre], logins: list[DemoLogin]) -> User:
-    """The exam office's account and one chef de centre per centre; the office's user."""
+def _office(logins: list[DemoLogin]) -> User:
+    """The exam office's account."""
     gestion = _user("gestion", "Claire", "Vasseur", [(Role.GESTIONNAIRE, {})])
     logins.append(DemoLogin("gestionnaire", "gestion", "Claire Vasseur, division des examens"))
+    return gestion
+
+
+def _centre_heads(centres: list[Centre], logins: list[DemoLogin]) -> None:
+    """One chef de centre per centre (``centre1``...)."""
     for index, centre in enumerate(centres, start=1):
         first, last = CENTRE_HEADS[index - 1]
         _user(f"centre{index}", first, last, [(Role.CHEF_CENTRE, {"centre_id": centre.id})])
         logins.append(DemoLogin("chef de centre", f"centre{index}", centre.name))
-    return gestion
 
 
 class _Jurors:

@@ -100,6 +100,15 @@ def test_demo_force_loads_next_to_other_sessions(app, db, create_session):
     assert sorted(db.session.scalars(sa.select(ExamSession.code)).all()) == ["REEL2027", "SAM2027"]
 
 
+def test_demo_refuses_a_demo_password_outside_the_policy(app, db, monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "password1234")
+    result = _invoke(app, db, "demo")
+    assert result.exit_code == 1
+    assert ("Démonstration non chargée : Ce mot de passe est trop courant ou trop facile à "
+            "deviner") in result.output
+    assert (_count(db, ExamSession), _count(db, User), _count(db, AuditEvent)) == (0, 0, 0)
+
+
 # ---- import-candidates ----------------------------------------------------------------
 
 
@@ -295,3 +304,38 @@ def test_create_user_refuses_an_unknown_role(app, db):
     assert result.exit_code == 2
     assert "'directeur' is not one of" in result.output
     assert _count(db, User) == 0
+
+
+# ---- set-password ---------------------------------------------------------------------
+
+
+def test_set_password_changes_the_password_and_audits(app, db, create_user):
+    user = create_user(Role.GESTIONNAIRE, username="claire.vasseur", first_name="Claire",
+                       last_name="Vasseur")
+    token = user.session_token
+    result = _invoke(app, db, "set-password", "--username", " Claire.Vasseur ",
+                     input="girafe-piano-orage-77\ngirafe-piano-orage-77\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith("Mot de passe de « claire.vasseur » changé ; ses sessions "
+                                  "ouvertes sont terminées.\n")
+    assert user.check_password("girafe-piano-orage-77") is True
+    assert user.session_token != token
+    event = db.session.scalars(sa.select(AuditEvent)).one()
+    assert (event.action, event.actor_id, event.object_id) == (
+        "user.password_set", None, str(user.id))
+
+
+def test_set_password_refuses_a_weak_password_or_an_unknown_user(app, db, create_user):
+    from tests.conftest import PASSWORD
+
+    user = create_user(Role.GESTIONNAIRE, username="claire.vasseur")
+    result = _invoke(app, db, "set-password", "--username", "claire.vasseur", "--password",
+                     "court")
+    assert result.exit_code == 1
+    assert "Le mot de passe doit contenir au moins 12 caractères." in result.output
+    result = _invoke(app, db, "set-password", "--username", "personne", "--password",
+                     "girafe-piano-orage-77")
+    assert result.exit_code == 1
+    assert "Aucun compte n'a l'identifiant « personne »." in result.output
+    assert user.check_password(PASSWORD) is True
+    assert _count(db, AuditEvent) == 0

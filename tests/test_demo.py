@@ -74,3 +74,39 @@ def test_demo_jurors_read_their_commissions_dossiers_on_the_demo_day(loaded_demo
     elsewhere = demo_db.session.scalar(sa.select(Candidate).where(Candidate.id.not_in(planned)))
     subject.candidate = elsewhere
     assert can_read_dossier(jury1, subject) is False
+
+
+def test_demo_is_set_up_through_the_services_a_gestionnaire_uses(loaded_demo, demo_db):
+    from exam_app.audit.models import AuditEvent
+    from exam_app.e6.models import E6Copy, E6Room, E6Sitting
+    from exam_app.enrolment.models import CentreOrigin, EstablishmentCentre
+
+    def events(action):
+        return demo_db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == action).order_by(AuditEvent.id)).all()
+
+    gestion = demo_db.session.scalar(sa.select(User).where(User.username == "gestion"))
+    # One candidate CSV import, then the establishment -> centre table gives each a centre.
+    (imported,) = events("candidate.import")
+    assert (imported.actor_id, imported.after["file"], imported.after["created"]) == (
+        gestion.id, "candidats-demo.csv", 150)
+    (applied,) = events("centre_table.apply")
+    assert len(applied.after["centres"]) == 150
+    candidates = demo_db.session.scalars(sa.select(Candidate)).all()
+    assert {c.centre_origin for c in candidates} == {CentreOrigin.TABLE}
+    table = {(row.establishment.uai, row.centre.code) for row in demo_db.session.scalars(
+        sa.select(EstablishmentCentre))}
+    assert table == {(uai, demo.CENTRES[index][0])
+                     for uai, _, _, index, _ in demo.ESTABLISHMENTS}
+    # Accounts through create-user's service: audited, with the demo password.
+    created = [e.after["username"] for e in events("user.create")]
+    assert len(created) == len(set(created)) == demo_db.session.scalar(
+        sa.select(sa.func.count(User.id)))
+    # E6: rooms, seats and attendance recorded as a chef de centre records them.
+    assert len(events("e6.room.add")) == 3 and len(events("e6.room.distribute")) == 3
+    sittings = demo_db.session.scalars(sa.select(E6Sitting)).all()
+    assert len(sittings) == 150 and all(s.room_id is not None for s in sittings)
+    assert len(events("e6.attendance")) == 150
+    present = sum(1 for s in sittings if s.attendance == "present")
+    assert demo_db.session.scalar(sa.select(sa.func.count(E6Copy.id))) == present
+    assert {r.name for r in demo_db.session.scalars(sa.select(E6Room))} == {"Amphithéâtre"}

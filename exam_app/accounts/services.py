@@ -85,20 +85,21 @@ def create_user(
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
     if not first_name or not last_name:
         raise ValueError("Le prénom et le nom sont obligatoires.")
-    problem = password is not None and password_problem(
-        password, username=username, first_name=first_name, last_name=last_name)
-    if problem:
-        raise ValueError(problem)
+    # Not added to the database session before every check has passed.
+    user = User(username=username, first_name=first_name, last_name=last_name)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        try:
+            set_password(user=user, password=password, actor=actor, audit=False)  # user.create
+        except Invalid as exc:
+            raise ValueError(exc.message) from None
     if len(username) > 120 or len(first_name) > 100 or len(last_name) > 100:
         raise ValueError("Identifiant (120), prénom et nom (100) : trop long.")
     email = (email or "").strip() or None
     if email and (len(email) > 254 or not EMAIL_RE.match(email)):
         raise ValueError(f"« {email} » n'est pas une adresse électronique.")
-    user = User(username=username, first_name=first_name, last_name=last_name, email=email)
-    if password is None:
-        user.set_unusable_password()
-    else:
-        user.set_password(password)
+    user.email = email
     for role, scope in roles or []:
         user.roles.append(RoleAssignment(role=Role(role).value, **scope))
     db.session.add(user)
@@ -114,6 +115,27 @@ def create_user(
     return user
 
 
+def set_password(*, user: User, password: str, actor=None, audit: bool = True) -> None:
+    """Give ``user`` this password, checked against the policy (``Invalid`` on the
+    ``password`` field otherwise); every open session of the user ends. Audited as
+    ``user.password_set`` unless the caller records the change itself (``audit=False``:
+    create-user, the password change page)."""
+    problem = password_problem(password, username=user.username, first_name=user.first_name,
+                               last_name=user.last_name)
+    if problem:
+        raise Invalid(problem, field="password")
+    user.set_password(password)
+    if audit:
+        db.session.flush()
+        record(actor=actor, action="user.password_set", object_type="user", object_id=user.id,
+               after={"username": user.username})
+
+
+def user_by_username(username: str) -> User | None:
+    """The user with this username (compared as login compares it)."""
+    return db.session.scalar(sa.select(User).where(User.username == normalise_username(username)))
+
+
 def change_password(*, user: User, current_password: str, new_password: str) -> None:
     """Change one's own password: the current one is required, the new one follows the
     policy; every open session of the user ends (the caller logs this one in again)."""
@@ -122,11 +144,10 @@ def change_password(*, user: User, current_password: str, new_password: str) -> 
     if new_password == current_password:
         raise Invalid("Le nouveau mot de passe doit être différent de l'actuel.",
                       field="new_password")
-    problem = password_problem(new_password, username=user.username,
-                               first_name=user.first_name, last_name=user.last_name)
-    if problem:
-        raise Invalid(problem, field="new_password")
-    user.set_password(new_password)
+    try:
+        set_password(user=user, password=new_password, actor=user, audit=False)
+    except Invalid as exc:
+        raise Invalid(exc.message, field="new_password") from None
     db.session.flush()
     record(actor=user, action="user.password_change", object_type="user", object_id=user.id)
 

@@ -13,7 +13,7 @@ from exam_app.accounts.models import User
 from exam_app.clock import PARIS
 from exam_app.e6 import bareme, common, marking, sitting
 from exam_app.e6.lots import enroll_corrector, form_lots
-from exam_app.e6.models import Attendance, E6Copy, E6Room, E6Sitting
+from exam_app.e6.models import Attendance
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 
@@ -24,27 +24,20 @@ BAREME = ("1. Diagnostic de la situation RH ; 6\n"
 
 
 def load_e6(*, session, establishments, gestion, rng: random.Random) -> None:
-    """Flushes; the caller commits."""
+    """Flushes; the caller commits. Each centre's chef de centre would do the same on the
+    "Épreuve E6" pages: one room, its candidates seated, their attendance recorded."""
     starts_at = datetime(2027, 5, 18, 8, 0, tzinfo=PARIS)
-    taken: set[str] = set()
     for centre in session.centres:
-        room = E6Room(centre_id=centre.id, name="Amphithéâtre", starts_at=starts_at,
-                      capacity=300)
-        db.session.add(room)
-        db.session.flush()
-        candidates = db.session.scalars(sa.select(Candidate).where(
-            Candidate.centre_id == centre.id).order_by(Candidate.last_name)).all()
-        for candidate in candidates:
-            present = rng.random() > 0.04
-            db.session.add(E6Sitting(candidate_id=candidate.id, room_id=room.id,
-                                     attendance=(Attendance.PRESENT if present
-                                                 else Attendance.ABSENT).value,
-                                     recorded_at=starts_at))
-            if present:
-                db.session.add(E6Copy(session_id=session.id, candidate_id=candidate.id,
-                                      anonymous_number=sitting.new_anonymous_number(
-                                          session.id, taken=taken, choice=rng.choice)))
-    db.session.flush()
+        seats = db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(
+            Candidate.centre_id == centre.id))
+        room = sitting.add_room(centre=centre, name="Amphithéâtre", starts_at=starts_at,
+                                capacity=max(300, seats), actor=gestion)
+        sitting.distribute_candidates(centre=centre, actor=gestion)
+        statuses = {line.candidate.id: (Attendance.PRESENT if rng.random() > 0.04
+                                        else Attendance.ABSENT)
+                    for line in sitting.room_roster(room, session)}
+        sitting.record_attendance(room=room, statuses=statuses, actor=gestion,
+                                  choice=rng.choice)
     bareme.set_bareme(session=session, text=BAREME, actor=gestion)
     markers = {u.username: u for u in db.session.scalars(sa.select(User).where(
         User.username.in_(["correcteur1", "correcteur2", "correcteur3"])))}

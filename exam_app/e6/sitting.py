@@ -134,9 +134,10 @@ def new_anonymous_number(session_id: int, *, taken: set[str] | None = None,
 
 
 def record_attendance(*, room: E6Room, statuses: dict[int, Attendance], actor,
-                      now: datetime | None = None) -> dict[str, int]:
+                      now: datetime | None = None, choice=secrets.choice) -> dict[str, int]:
     """Record present/absent for the room's candidates; a present candidate's copy gets
-    its anonymous number. Unmentioned candidates keep their status."""
+    its anonymous number (drawn with ``choice``: only the seeded demo passes another one).
+    Unmentioned candidates keep their status."""
     now = now or utcnow()
     session_id = room.centre.session_id
     if is_released(session_id):
@@ -169,7 +170,8 @@ def record_attendance(*, room: E6Room, statuses: dict[int, Attendance], actor,
             db.session.delete(copy)
         if status is Attendance.PRESENT and copy is None:
             db.session.add(E6Copy(session_id=session_id, candidate_id=candidate_id,
-                                  anonymous_number=new_anonymous_number(session_id, taken=taken)))
+                                  anonymous_number=new_anonymous_number(session_id, taken=taken,
+                                                                       choice=choice)))
         before = sitting.attendance
         sitting.attendance = status.value
         sitting.recorded_at = now

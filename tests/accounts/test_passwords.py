@@ -187,3 +187,45 @@ def test_wrong_current_passwords_are_throttled_like_logins(app, client, login_as
     failures = db.session.scalar(sa.select(sa.func.count(LoginAttempt.id)).where(
         LoginAttempt.username == user.username, LoginAttempt.succeeded.is_(False)))
     assert failures == 2
+
+
+# ---- the set_password service (create-user, set-password, the change page, the demo) ----
+
+
+def test_set_password_applies_the_policy_ends_sessions_and_audits(db, create_user):
+    from exam_app.accounts.services import set_password
+
+    user = create_user(Role.GESTIONNAIRE, username="claire.vasseur", first_name="Claire",
+                       last_name="Vasseur")
+    actor = create_user(Role.GESTIONNAIRE)
+    token = user.session_token
+    set_password(user=user, password=NEW, actor=actor)
+    assert (user.check_password(NEW), user.check_password(PASSWORD)) == (True, False)
+    assert user.session_token != token
+    event = db_event("user.password_set")
+    assert (event.actor_id, event.object_id, event.after) == (
+        actor.id, str(user.id), {"username": "claire.vasseur"})
+
+
+@pytest.mark.parametrize(("password", "message"), [
+    ("court", SHORT), ("password1234", COMMON), ("Vasseur-lyon-2027", ACCOUNT),
+    ("examens-lyon-2027", APP)])
+def test_set_password_refuses_on_the_password_field_and_changes_nothing(db, create_user,
+                                                                        password, message):
+    from exam_app.accounts.services import set_password
+    from exam_app.errors import Invalid
+
+    user = create_user(Role.GESTIONNAIRE, first_name="Claire", last_name="Vasseur")
+    token = user.session_token
+    with pytest.raises(Invalid) as refused:
+        set_password(user=user, password=password)
+    assert refused.value.message.startswith(message) and refused.value.field == "password"
+    assert (user.check_password(PASSWORD), user.session_token) == (True, token)
+    assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id))) == 0
+
+
+def test_create_user_sets_its_password_without_a_second_audit_event(db):
+    user = create_user_service(username="claire.vasseur", password=NEW, first_name="Claire",
+                               last_name="Vasseur")
+    assert user.check_password(NEW) is True
+    assert db.session.scalars(sa.select(AuditEvent.action)).all() == ["user.create"]
