@@ -5,9 +5,9 @@ reveal, validate, finalise, reopen) first calls ``lock_passage``; what the
 service then decides on is read under the lock, so two jurors pressing at
 once are applied one after the other, the second seeing the first's effect.
 PostgreSQL: ``SELECT ... FOR UPDATE OF passage``, then the push version's bump.
-SQLite: the bump, an UPDATE of the row, takes the database's write lock first
-(the driver opens the transaction at the first write; WAL and busy_timeout make
-the second writer wait), so the reads that follow see the latest commit. The autosave's hot
+SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock (a second writer
+queues on the writers' lock and wakes at the commit, see ``extensions``), then
+the bump writes under it, so the reads that follow see the latest commit. The autosave's hot
 path instead re-checks the passage's state in its conditional UPDATEs (see
 ``autosave_fast`` and ``autosave_reference``).
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from exam_app.accounts.models import User
-from exam_app.extensions import db
+from exam_app.extensions import db, sqlite_write_lock
 from exam_app.juries.models import Commission, CommissionMember, Passage
 
 
@@ -39,7 +39,11 @@ def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
             # The members are read for who they are, not for their roles.
             orm.joinedload(Passage.commission).selectinload(Commission.members)
             .joinedload(CommissionMember.user).lazyload(User.roles))
-    if db.session.get_bind().dialect.name != "sqlite":
+    if db.session.get_bind().dialect.name == "sqlite":
+        # The write lock first, without writing (BEGIN IMMEDIATE behind the writers'
+        # lock, ``extensions.sqlite_write_lock``); the bump below then writes under it.
+        sqlite_write_lock()
+    else:
         # FOR UPDATE first, as before the push: the UPDATE below alone would take the
         # weaker FOR NO KEY UPDATE, which lets an autosave's insert (a foreign key's KEY
         # SHARE) in between, and the re-read's FOR UPDATE would then deadlock with it.
@@ -47,8 +51,8 @@ def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
                            .with_for_update(of=Passage))
     # The UPDATE bumps the push version (``juries/push.py``): every state change takes
     # this lock, so the other juror and the board learn of each one; a refusal rolls the
-    # bump back with the rest. On SQLite this first write also takes the database's
-    # write lock (the driver opens the transaction at the first write).
+    # bump back with the rest. (On SQLite, were the lock not held yet, this first
+    # write would take it: the write opens the transaction.)
     db.session.execute(sa.update(Passage).where(Passage.id == passage_id)
                        .values(live_version=Passage.live_version + 1)
                        .execution_options(synchronize_session=False))
