@@ -90,12 +90,16 @@ def _passage_for_state(passage_id: int) -> Passage:
     """The passage with what ``_state`` reads, loaded at once (the session with the
     commission; the members' users without their roles, which it does not read)."""
     commission = orm.joinedload(Passage.commission)
+    # The timer's segments and pauses and the validations joined (a few rows each): one
+    # statement, and one snapshot, instead of one per collection.
     return db.session.scalars(
         sa.select(Passage).where(Passage.id == passage_id)
         .options(commission.joinedload(Commission.session),
                  commission.selectinload(Commission.members)
-                 .joinedload(CommissionMember.user).lazyload(User.roles))
-        .execution_options(populate_existing=True)).one()
+                 .joinedload(CommissionMember.user).lazyload(User.roles),
+                 orm.joinedload(Passage.segments), orm.joinedload(Passage.pauses),
+                 orm.joinedload(Passage.validations))
+        .execution_options(populate_existing=True)).unique().one()
 
 
 @bp.route("/jury/passages/<int:passage_id>/etat")
