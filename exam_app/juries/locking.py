@@ -25,16 +25,19 @@ from exam_app.juries.models import Commission, CommissionMember, Passage
 def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
     """The passage, its row locked until the end of the transaction, and re-read.
 
-    ``timer=False``: a decision that does not read the timer (validation) leaves
-    the segments, the pauses and the members' roles to load on access instead of
-    with the row, and joins the session to it, so less is read while the lock is held.
+    ``timer=False``: a decision that does not read the timer (validation) joins the
+    session to the row and leaves the members' roles to load on access, so less is
+    read while the lock is held.
     """
     passage_id = passage if isinstance(passage, int) else passage.id
     db.session.flush()  # pending changes first: the re-read must not drop them
-    statement = sa.select(Passage).where(Passage.id == passage_id)
+    # The timer's segments and pauses and the validations joined to the row (a few rows
+    # each): one statement, read under the lock, instead of one per collection.
+    statement = sa.select(Passage).where(Passage.id == passage_id).options(
+        orm.joinedload(Passage.segments), orm.joinedload(Passage.pauses),
+        orm.joinedload(Passage.validations))
     if not timer:
         statement = statement.options(
-            orm.lazyload(Passage.segments), orm.lazyload(Passage.pauses),
             orm.joinedload(Passage.commission).joinedload(Commission.session),
             # The members are read for who they are, not for their roles.
             orm.joinedload(Passage.commission).selectinload(Commission.members)
@@ -59,4 +62,4 @@ def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
     db.session.execute(bump.execution_options(synchronize_session=False))
     if not isinstance(passage, int):
         db.session.expire(passage)  # collections too (segments, pauses, validations)
-    return db.session.scalars(statement.execution_options(populate_existing=True)).one()
+    return db.session.scalars(statement.execution_options(populate_existing=True)).unique().one()
