@@ -25,19 +25,23 @@ from exam_app.juries.models import Commission, CommissionMember, Passage
 def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
     """The passage, its row locked until the end of the transaction, and re-read.
 
-    ``timer=False``: a decision that does not read the timer (validation) joins the
-    session to the row and leaves the members' roles to load on access, so less is
-    read while the lock is held.
+    ``timer=False``: a decision that does not read the timer (validation) leaves
+    the segments, the pauses and the members' roles to load on access instead of
+    with the row, and joins the session to it, so less is read while the lock is held.
     """
     passage_id = passage if isinstance(passage, int) else passage.id
     db.session.flush()  # pending changes first: the re-read must not drop them
-    # The timer's segments and pauses and the validations joined to the row (a few rows
-    # each): one statement, read under the lock, instead of one per collection.
+    # The validations (and, for a decision on the timer, its segments and pauses) joined
+    # to the row (a few rows each): one statement instead of one per collection.
     statement = sa.select(Passage).where(Passage.id == passage_id).options(
-        orm.joinedload(Passage.segments), orm.joinedload(Passage.pauses),
         orm.joinedload(Passage.validations))
-    if not timer:
+    if timer:
+        statement = statement.options(orm.joinedload(Passage.segments),
+                                      orm.joinedload(Passage.pauses))
+    else:
+        # Not read under the lock (SQLite's is the whole database's): on access, after.
         statement = statement.options(
+            orm.lazyload(Passage.segments), orm.lazyload(Passage.pauses),
             orm.joinedload(Passage.commission).joinedload(Commission.session),
             # The members are read for who they are, not for their roles.
             orm.joinedload(Passage.commission).selectinload(Commission.members)
