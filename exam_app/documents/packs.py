@@ -54,6 +54,10 @@ from exam_app.printing.pdf import render_pdf, render_pdfs_to_file
 from exam_app.printing.signing import PublicUrlMissing
 
 # In print order: what the candidates get, what the room needs, what the jury fills.
+# Documents a candidate receives: each is a tagged PDF in a ZIP pack (one file per
+# document). A merged PDF pack is for the printer and stays untagged.
+TAGGED_KINDS = frozenset({"convocation"})
+
 KINDS = {
     "convocation": "Convocations",
     "emargement": "Listes d'émargement",
@@ -73,6 +77,10 @@ WAIT_HEARTBEAT = timedelta(seconds=60)
 
 class PackError(Exception):
     pass
+
+
+class DayWithoutPassages(PackError):
+    """The day asked for has no passage at the centre: an error on the form's day field."""
 
 
 class PackSlots:
@@ -173,8 +181,11 @@ def _render_chunk(htmls: list[str], path: str) -> tuple[int, float]:
     return render_pdfs_to_file(htmls, path), _peak_rss_mb()
 
 
-def _render_each(htmls: list[str]) -> tuple[list[bytes], float]:
-    return [render_pdf(html) for html in htmls], _peak_rss_mb()
+def _render_each(htmls: list[str], tagged: list[bool] | None = None
+                 ) -> tuple[list[bytes], float]:
+    tagged = tagged or [False] * len(htmls)
+    return [render_pdf(html, tagged=t) for html, t in zip(htmls, tagged, strict=True)], \
+        _peak_rss_mb()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -259,7 +270,9 @@ def zip_to_file(printed: list[document.Printed], output: Path, *, workers: int,
             for n, pdf in zip(parts[index], pdfs, strict=True):
                 archive.writestr(f"{n + 1:03d}-{printed[n].filename}", pdf)
 
-        peak = _run_tasks(_render_each, [([printed[i].html for i in part],) for part in parts],
+        peak = _run_tasks(_render_each, [([printed[i].html for i in part],
+                                          [printed[i].kind in TAGGED_KINDS for i in part])
+                                         for part in parts],
                           [len(part) for part in parts], workers, on_done, write)
     return RenderStats(documents=len(printed), pages=0, worker_peak_rss_mb=peak)
 
@@ -293,6 +306,14 @@ def build_pack(centre: Centre, day: date, kinds: list[str], *, fmt: str = "pdf",
 
 
 # ---- jobs -------------------------------------------------------------------
+
+
+def check_day_has_passages(centre: Centre, day: date) -> None:
+    """Refuse, before any job exists, a pack for a day without passages at the centre."""
+    if not attendance.day_passages(centre.id, day):
+        raise DayWithoutPassages(f"Aucun passage n'est planifié au centre {centre.code} le "
+                        f"{day.strftime('%d/%m/%Y')} : il n'y a rien à imprimer ce jour-là. "
+                        "Choisissez un jour d'épreuves.")
 
 
 def request_pack(*, centre: Centre, day: date, kinds, fmt: str, actor,

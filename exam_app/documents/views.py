@@ -65,9 +65,12 @@ def packs(centre_id: int):
     if form.validate_on_submit():
         try:
             public_url()  # nothing to print without the site's address: say so now
+            pack_services.check_day_has_passages(centre, form.day.data)
             job, must_run = pack_services.request_pack(
                 centre=centre, day=form.day.data, kinds=form.kinds.data, fmt=form.fmt.data,
                 actor=current_user)
+        except pack_services.DayWithoutPassages as exc:
+            form.day.errors = [*form.day.errors, str(exc)]
         except (pack_services.PackError, PublicUrlMissing) as exc:
             form.kinds.errors = [*form.kinds.errors, str(exc)]
         else:

@@ -60,7 +60,7 @@ def render_receipt(view) -> bytes:
     ids = [view.dossier.id, stamp(now)] if view.dossier is not None else []
     html = printed(TEMPLATE, receipt_context(view), kind=KIND, ids=ids, fields=FIELDS,
                    now=now, signed=view.dossier is not None)
-    return render_pdf(html)
+    return render_pdf(html, tagged=True)
 
 
 def check_receipt(payload: TokenPayload) -> Verification:

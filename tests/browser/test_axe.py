@@ -116,11 +116,10 @@ def walk(page, base: str, axe_js: str, seeds=()) -> tuple[list[str], dict[str, l
 @pytest.fixture(scope="module")
 def demo_site(chromium, loaded_demo, tmp_path_factory):
     """A copy of the demo served over HTTP (module-scoped: the roles share it)."""
-    from tests.conftest import DemoCopy, scratch_database
-
     import shutil
 
     from exam_app.extensions import db
+    from tests.conftest import DemoCopy, scratch_database
 
     tmp = tmp_path_factory.mktemp("axe")
     with loaded_demo.app.app_context():

@@ -99,16 +99,27 @@ def test_pack_page_runs_inline_then_downloads_and_does_not_rerun(
     assert _db.session.get(PrintPack, pack_id).finished_at == finished
 
 
-def test_pack_of_an_empty_day_fails_with_a_clear_message(
-        jury_day, client, login_as, app, monkeypatch):
+def test_pack_of_an_empty_day_is_refused_on_the_form(jury_day, client, login_as, app,
+                                                      monkeypatch):
+    """Issue 17: a day without passages is a form error; no job is created."""
     monkeypatch.setitem(app.config, "PRINT_PACK_INLINE", True)
     login_as(jury_day["gestionnaire"])
     response = _post_pack(client, jury_day["centre"].id, day="2027-05-13")
-    state = client.get(response.headers["Location"] + "/etat").get_json()
-    assert state["state"] == "failed"
-    assert state["error"] == ("Aucun document à imprimer pour ce centre ce jour-là "
-                              "(aucun passage planifié).")
-    assert state["download_url"] is None
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    code = jury_day["centre"].code
+    assert (f"Aucun passage n&#39;est planifié au centre {code} le 13/05/2027 : il n&#39;y a "
+            "rien à imprimer ce jour-là. Choisissez un jour d&#39;épreuves.") in html
+    assert "Génération lancée" not in html
+    assert _db.session.query(PrintPack).count() == 0
+
+
+def test_a_pack_job_of_an_empty_day_still_fails_with_a_clear_message(jury_day, app):
+    """The job itself still refuses an empty day (the passages moved after the request)."""
+    with app.test_request_context("/"), __import__("pytest").raises(packs.PackError) as caught:
+        packs.build_pack(jury_day["centre"], date(2027, 5, 13), ["convocation"], workers=1)
+    assert str(caught.value) == ("Aucun document à imprimer pour ce centre ce jour-là "
+                                 "(aucun passage planifié).")
 
 
 def test_pack_runs_in_a_background_thread(jury_day, client, login_as, app, monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 
 from tests.dossiers.conftest import pdf_text, squeeze
 from tests.dossiers.helpers import make_pdf
+from tests.pdf_tags import pdfinfo, tagging
 
 
 def test_receipt_lists_every_file_with_the_stored_files_hashes(app, depositor):
@@ -80,3 +81,24 @@ def test_receipt_without_public_url_is_refused_not_pointed_at_the_host(app, depo
     page = html.unescape(response.get_data(as_text=True))
     assert ("Impossible de produire ce document signé : l'adresse publique du site "
             "(PUBLIC_URL) n'est pas configurée") in page
+
+
+def test_receipt_is_a_tagged_french_pdf_with_a_title(depositor):
+    depositor.upload("sommaire", make_pdf(1, marker="ua"), name="Sommaire.pdf")
+    response = depositor.client.get(
+        f"/dossiers/{depositor.candidate.id}/E4/accuse-de-depot.pdf")
+    assert response.status_code == 200
+    found = tagging(response.get_data())
+    assert found["marked"] and found["struct_tree"] and found["display_title"]
+    assert found["lang"] == "fr"
+    assert found["title"].startswith("Accusé de dépôt")
+
+
+@pytest.mark.skipif(not shutil.which("pdfinfo"), reason="pdfinfo (poppler-utils) is absent")
+def test_pdfinfo_says_the_receipt_is_tagged(depositor, tmp_path):
+    depositor.upload("sommaire", make_pdf(1, marker="ua2"), name="Sommaire.pdf")
+    pdf = depositor.client.get(
+        f"/dossiers/{depositor.candidate.id}/E4/accuse-de-depot.pdf").get_data()
+    info = pdfinfo(pdf, tmp_path)
+    assert info["Tagged"] == "yes"
+    assert info["Title"].startswith("Accusé de dépôt")
