@@ -4,7 +4,7 @@ passage screen, and the attendance form (the screen's live parts are in ``views_
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
@@ -170,7 +170,14 @@ def commission_dossiers(commission_id: int):
         candidates = [c for c in candidates if juror_reading_window_open(
             current_user, candidate=c, unit_code=unit.code)]
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)
+    # Validity as the day card says it (valide unless NV), then a filter (issue 17).
+    shown = request.args.get("validite", "")
+    search = request.args.get("q", "").strip().casefold()
     rows = [(c, state.dossier_view(candidate=c, unit_code=unit.code), c.id in nv)
-            for c in candidates]
+            for c in candidates
+            if (shown != "nv" or c.id in nv) and (shown != "valide" or c.id not in nv)
+            and (not search or search in f"{c.number} {c.full_name}".casefold())]
     return render_template("juries/commission_dossiers.html", commission=commission, unit=unit,
-                           rows=rows)
+                           rows=rows, total=len(candidates), nv_count=len(
+                               [c for c in candidates if c.id in nv]),
+                           shown=shown, search=request.args.get("q", "").strip())

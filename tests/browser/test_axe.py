@@ -27,6 +27,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 AXE_JS = Path(os.environ.get("AXE_CORE_JS")
               or ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js")
+SHOTS = os.environ.get("AXE_SCREENSHOTS")
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 # The demo's logins, one per role (two examinateurs: an E4 and an E5 commission).
@@ -82,7 +83,7 @@ def violations(page, axe_js: str) -> list[str]:
             for v in result["violations"]]
 
 
-def walk(page, base: str, axe_js: str, seeds=()) -> tuple[list[str], dict[str, list[str]]]:
+def walk(page, base: str, axe_js: str, seeds=(), prefix: str = "") -> tuple[list[str], dict[str, list[str]]]:
     """Visit the role's pages; return the shapes visited and each page's violations."""
     seen: set[str] = set()
     visited: list[str] = []
@@ -99,6 +100,9 @@ def walk(page, base: str, axe_js: str, seeds=()) -> tuple[list[str], dict[str, l
             continue
         page.goto(url, wait_until="load")
         visited.append(key)
+        if SHOTS:  # AXE_SCREENSHOTS=DIR: a full-page screenshot of each page walked
+            name = re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-") or "home"
+            page.screenshot(path=str(Path(SHOTS) / f"{prefix}{name}.png"), full_page=True)
         problems = violations(page, axe_js)
         if problems:
             found[urlsplit(page.url).path] = problems
@@ -186,11 +190,13 @@ def test_axe_is_configurable_and_present_in_ci():
 
 
 @pytest.mark.parametrize("role", list(LOGINS))
-def test_every_page_has_no_wcag_violation(chromium, demo_site, role):
+@pytest.mark.parametrize("size", ["1366x768", "768x1024"])  # desktop, tablet upright
+def test_every_page_has_no_wcag_violation(chromium, demo_site, role, size):
     axe_js = _axe_source()
     base, seeds = demo_site
     # bypass_csp: the app's CSP forbids the injected axe script, not the pages' own.
-    context = chromium.new_context(viewport={"width": 1366, "height": 768}, locale="fr-FR",
+    width, height = (int(n) for n in size.split("x"))
+    context = chromium.new_context(viewport={"width": width, "height": height}, locale="fr-FR",
                                    bypass_csp=True)
     context.set_default_timeout(20_000)
     page = context.new_page()
@@ -202,7 +208,8 @@ def test_every_page_has_no_wcag_violation(chromium, demo_site, role):
             with page.expect_navigation():
                 page.get_by_role("button", name="Se connecter").click()
             assert "/connexion" not in page.url
-        visited, found = walk(page, base, axe_js, seeds.get(role, ()))
+        visited, found = walk(page, base, axe_js, seeds.get(role, ()),
+                              prefix=f"{size}-{LOGINS[role] or 'anonyme'}-")
     finally:
         context.close()
     # Each role has more than its home page to walk.
