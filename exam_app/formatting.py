@@ -16,6 +16,19 @@ MONTHS = (
 )
 
 
+def french_sort_key(*parts: str | None) -> tuple:
+    """A sort key that orders names as a French reader expects: accents and case are
+    secondary (« BENALI Élodie » before « BENALI Tom », « Émile » between « Dupont » and
+    « Faure »), the exact text breaks ties."""
+    import unicodedata
+
+    def base(text: str | None) -> str:
+        decomposed = unicodedata.normalize("NFKD", text or "")
+        return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+    return tuple(base(p) for p in parts) + tuple(p or "" for p in parts)
+
+
 def long_date(value: date | datetime | None) -> str:
     """'lundi 12 mai 2027'."""
     if value is None:

@@ -13,6 +13,7 @@ from exam_app.dossiers import state
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
+from exam_app.formatting import french_sort_key
 from exam_app.juries import grids, lifecycle
 from exam_app.juries.blueprint import bp, day_arg
 from exam_app.juries.errors import JuryError
@@ -163,8 +164,8 @@ def commission_dossiers(commission_id: int):
                                                     Passage.unit_code == unit.code,
                                                     Passage.commission_id != commission.id)
     query = query.where(Candidate.sits_in(unit.code, commission.form), ~planned_elsewhere.exists())
-    candidates = db.session.scalars(query.order_by(Candidate.last_name,
-                                                   Candidate.first_name)).all()
+    candidates = sorted(db.session.scalars(query).all(),
+                        key=lambda c: french_sort_key(c.last_name, c.first_name))
     if not can_manage(current_user):
         # A juror lists only the dossiers they may open (planned here, window open).
         candidates = [c for c in candidates if juror_reading_window_open(

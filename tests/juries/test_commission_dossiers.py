@@ -99,3 +99,20 @@ def test_validity_matches_the_day_card_and_the_list_can_be_filtered(
     assert nv.full_name in by_number and valid.full_name not in by_number
     nothing = client.get(url + "?q=zzzz").get_data(as_text=True)
     assert "Aucun dossier ne correspond au filtre." in nothing
+
+
+def test_names_sort_the_french_way(app, client, login_as, db, create_session, create_centre,
+                                   create_candidate, create_commission):
+    """Issue 17: « BENALI Élodie » comes before « BENALI Tom » (not after « Z »)."""
+    session = create_session()
+    centre = create_centre(session)
+    people = [create_candidate(session, centre=centre, last_name="BENALI", first_name=first)
+              for first in ("Tom", "Élodie", "Zoé")]
+    commission = create_commission(session, unit_code="E4", centre=centre)
+    for candidate in people:
+        plan(db, commission, candidate)
+    db.session.commit()
+    login_as(commission.members[0].user)
+    page = client.get(f"/jury/commissions/{commission.id}/dossiers").get_data(as_text=True)
+    order = sorted(("Tom", "Élodie", "Zoé"), key=lambda first: page.index(f"BENALI {first}"))
+    assert order == ["Élodie", "Tom", "Zoé"]
