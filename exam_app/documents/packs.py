@@ -357,6 +357,28 @@ def request_pack(*, centre: Centre, day: date, kinds, fmt: str, actor,
     return job, False
 
 
+# Audited actions that change nothing a pack prints.
+UNPRINTED_ACTIONS = ("pack.", "timer.", "auth.", "account.")
+
+
+def changed_since_generation(job: PrintPack) -> datetime | None:
+    """When the session's data last changed after the finished pack was asked for (any
+    audited change recorded after its last request, but the timers' and the packs' own),
+    or None: the file is up to date. The audit trail's order (ids) decides, not clocks."""
+    from exam_app.audit.models import AuditEvent
+
+    if job.state != PackState.DONE.value:
+        return None
+    asked = db.session.scalar(sa.select(sa.func.max(AuditEvent.id)).where(
+        AuditEvent.object_type == "print_pack", AuditEvent.object_id == str(job.id),
+        AuditEvent.action.in_(("pack.request", "pack.regenerate"))))
+    if asked is None:
+        return None
+    return db.session.scalar(sa.select(sa.func.max(AuditEvent.at)).where(
+        AuditEvent.session_id == job.centre.session_id, AuditEvent.id > asked,
+        *[~AuditEvent.action.startswith(prefix) for prefix in UNPRINTED_ACTIONS]))
+
+
 def regenerate(*, job: PrintPack, actor, now: datetime | None = None) -> bool:
     """Start a finished pack again (the data changed); False while it runs."""
     now = now or utcnow()

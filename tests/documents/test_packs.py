@@ -95,8 +95,23 @@ def test_pack_page_runs_inline_then_downloads_and_does_not_rerun(
     again = _post_pack(client, centre.id, kinds=("bordereau", "convocation"))
     assert again.headers["Location"].endswith(f"/impressions/{pack_id}")
     page = client.get(f"/impressions/{pack_id}").get_data(as_text=True)
-    assert "Ce lot est déjà généré ou en cours : il n&#39;est pas refait." in page
+    assert "Ce lot est à jour : généré le " in page
+    assert "rien n&#39;a changé depuis. Téléchargez-le ci-dessous." in page
     assert _db.session.get(PrintPack, pack_id).finished_at == finished
+
+    # Issue 17: asked again after the data changed, the pack is generated again.
+    from exam_app.audit.services import record
+
+    record(actor=None, action="mark.change", object_type="passage",
+           object_id=jury_day["passages"][0].id, session_id=centre.session_id)
+    _db.session.commit()
+    third = _post_pack(client, centre.id, kinds=("bordereau", "convocation"))
+    assert third.headers["Location"].endswith(f"/impressions/{pack_id}")
+    page = client.get(f"/impressions/{pack_id}").get_data(as_text=True)
+    assert ("Les données ont changé depuis la dernière génération : le lot est régénéré."
+            in page)
+    _db.session.expire_all()
+    assert _db.session.get(PrintPack, pack_id).finished_at > finished
 
 
 def test_pack_of_an_empty_day_is_refused_on_the_form(jury_day, client, login_as, app,
