@@ -361,6 +361,19 @@ def request_pack(*, centre: Centre, day: date, kinds, fmt: str, actor,
 UNPRINTED_ACTIONS = ("pack.", "timer.", "auth.", "account.")
 
 
+def last_requests(job_ids: list[int]) -> dict[int, datetime]:
+    """Each pack's last request or regeneration (the audit trail's), for « Demandé le »."""
+    from exam_app.audit.models import AuditEvent
+
+    if not job_ids:
+        return {}
+    rows = db.session.execute(sa.select(AuditEvent.object_id, sa.func.max(AuditEvent.at)).where(
+        AuditEvent.object_type == "print_pack",
+        AuditEvent.object_id.in_([str(i) for i in job_ids]),
+        AuditEvent.action.in_(("pack.request", "pack.regenerate"))).group_by(AuditEvent.object_id))
+    return {int(object_id): at for object_id, at in rows}
+
+
 def changed_since_generation(job: PrintPack) -> datetime | None:
     """When the session's data last changed after the finished pack was asked for (any
     audited change recorded after its last request, but the timers' and the packs' own),

@@ -95,8 +95,10 @@ def packs(centre_id: int):
             return redirect(url_for("documents.pack", pack_id=job.id))
     jobs = db.session.scalars(sa.select(PrintPack).where(PrintPack.centre_id == centre.id)
                               .order_by(PrintPack.day.desc(), PrintPack.id.desc()).limit(50))
-    return render_template("documents/packs.html", centre=centre, form=form, jobs=list(jobs),
-                           kinds=pack_services.KINDS)
+    jobs = list(jobs)
+    return render_template("documents/packs.html", centre=centre, form=form, jobs=jobs,
+                           kinds=pack_services.KINDS,
+                           requested=pack_services.last_requests([j.id for j in jobs]))
 
 
 @bp.route("/impressions/<int:pack_id>")

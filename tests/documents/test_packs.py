@@ -346,3 +346,24 @@ def test_a_pack_waits_en_attente_while_the_slot_is_taken(jury_day, client, login
         time.sleep(0.2)
         state = client.get(url).get_json()
     assert (state["state"], state["total"]) == ("done", 1)
+
+
+def test_requested_on_shows_the_last_request(jury_day, client, login_as):
+    """Issue 17: « Demandé le » is the last request (here a regeneration), not the first."""
+    from datetime import UTC, datetime
+
+    from exam_app.formatting import local_datetime
+
+    centre, actor = jury_day["centre"], jury_day["gestionnaire"]
+    first = datetime(2027, 5, 10, 7, 0, tzinfo=UTC)
+    again = datetime(2027, 5, 11, 15, 30, tzinfo=UTC)
+    job, _ = packs.request_pack(centre=centre, day=DAY, kinds=["convocation"], fmt="pdf",
+                                actor=actor, now=first)
+    job.state = PackState.DONE.value
+    assert packs.regenerate(job=job, actor=actor, now=again)
+    _db.session.commit()
+    login_as(actor)
+    page = client.get(f"/centres/{centre.id}/impressions").get_data(as_text=True)
+    row = page.split("<tbody>", 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{local_datetime(again)}</td>" in row
+    assert local_datetime(first) not in row
