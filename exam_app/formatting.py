@@ -91,7 +91,16 @@ def thousands(value: int | None) -> str:
     return f"{value:,}".replace(",", "\u202f")
 
 
+def local_time(value: datetime | None) -> str:
+    """'14 h 05' in the display zone: the hour alone, where the date is printed apart."""
+    if value is None:
+        return ""
+    local = to_local(value)
+    return f"{local:%H} h {local:%M}"
+
+
 def register(app: Flask) -> None:
+    app.add_template_filter(local_time)
     app.add_template_filter(long_date)
     app.add_template_filter(short_date)
     app.add_template_filter(local_datetime)

@@ -102,3 +102,17 @@ def test_pdfinfo_says_the_receipt_is_tagged(depositor, tmp_path):
     info = pdfinfo(pdf, tmp_path)
     assert info["Tagged"] == "yes"
     assert info["Title"].startswith("Accusé de dépôt")
+
+
+def test_receipt_prints_each_hash_on_one_line_and_its_date_once(depositor, tmp_path):
+    """Issue 17: each SHA-256 on one unbroken line; « Édité le » once (the running foot)."""
+    data = make_pdf(1, marker="one-line")
+    depositor.upload("sommaire", data, name="Sommaire.pdf")
+    pdf = depositor.client.get(
+        f"/dossiers/{depositor.candidate.id}/E4/accuse-de-depot.pdf").get_data()
+    (tmp_path / "r.pdf").write_bytes(pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    sha = hashlib.sha256(data).hexdigest()
+    assert [line.split()[-1] for line in text.splitlines() if sha[:16] in line] == [sha]
+    assert text.count("Édité le") == 1
