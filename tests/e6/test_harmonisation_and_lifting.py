@@ -140,6 +140,25 @@ def test_xlsx_export_after_lifting(client, login_as, e6_world):
     assert values[1:] == expected
 
 
+def test_xlsx_pending_cells_are_empty_and_explained(client, login_as, e6_world):
+    """Issue 17: a pending result is an empty cell (not an empty string), and a « Légende »
+    sheet says what a blank, ABS and NV mean."""
+    lift(e6_world)
+    workbook = load_workbook(io.BytesIO(exports.export_xlsx(e6_world["session"].id,
+                                                            title="t")))
+    sheet = workbook["Résultats"]
+    e4_cells = [row[3] for row in sheet.iter_rows(min_row=2)]
+    assert e4_cells and all(cell.value is None and cell.data_type == "n" for cell in e4_cells)
+    legend = [list(row) for row in workbook["Légende"].iter_rows(values_only=True)]
+    assert legend == [
+        ["Dans une colonne d'épreuve", "Signification"],
+        ["une note (ex. 14,5)", "note sur 20, définitive"],
+        ["ABS", "candidat absent à l'épreuve"],
+        ["NV", "dossier non valide : le candidat n'a pas été interrogé"],
+        ["(case vide)", "résultat en attente : note pas encore définitive ou épreuve non "
+                        "passée"]]
+
+
 def test_export_neutralises_spreadsheet_formulas(db, e6_world):
     candidate = e6_world["candidates"][0]
     candidate.last_name = "=HYPERLINK(\"x\")"
