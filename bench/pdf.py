@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 CANDIDATES = int(os.environ.get("BENCH_CANDIDATES", 500))
 PER_COMMISSION = 25
+TAGGED_EVERY = 5  # step 4 renders one document in 5 twice (untagged, tagged)
 DAY_START = datetime(2027, 5, 12, 6, 0, tzinfo=UTC)
 
 
@@ -114,6 +115,35 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def tagged_cost(htmls: list[str]) -> dict:
+    """4. tagged: what PDF/UA-1 (the candidates' documents) costs per page: every
+    ``TAGGED_EVERY``-th document rendered untagged then tagged, alternated (same load)."""
+    from pypdf import PdfReader
+
+    from exam_app.printing.pdf import render_pdf
+
+    sample = htmls[::TAGGED_EVERY]
+    plain_s = tagged_s = 0.0
+    plain_bytes = tagged_bytes = pages = 0
+    for html in sample:
+        t = time.perf_counter()
+        plain = render_pdf(html)
+        middle = time.perf_counter()
+        tagged = render_pdf(html, tagged=True)
+        plain_s += middle - t
+        tagged_s += time.perf_counter() - middle
+        plain_bytes += len(plain)
+        tagged_bytes += len(tagged)
+        pages += len(PdfReader(io.BytesIO(plain)).pages)
+    return {"tagged_documents": len(sample), "tagged_pages": pages,
+            "untagged_ms_per_page": round(1000 * plain_s / pages, 1),
+            "tagged_ms_per_page": round(1000 * tagged_s / pages, 1),
+            "tagged_extra_ms_per_page": round(1000 * (tagged_s - plain_s) / pages, 1),
+            "tagged_time_ratio": round(tagged_s / plain_s, 3),
+            "tagged_kb_per_page": round(tagged_bytes / pages / 1024, 1),
+            "untagged_kb_per_page": round(plain_bytes / pages / 1024, 1)}
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
     os.environ.setdefault("SECRET_KEY", "bench-secret")
@@ -180,6 +210,8 @@ def main() -> None:
     pack_pages = len(PdfReader(output).pages)
     assert pack_pages == stats.pages == pages, (pack_pages, stats.pages, pages)
 
+    tagged = tagged_cost(htmls)
+
     raw_rate = pages / raw_seconds
     parent_rss = peak_rss_mb()
     workers_rss = round(stats.worker_peak_rss_mb, 1)
@@ -195,6 +227,7 @@ def main() -> None:
         "parallel_speedup": round((pack_pages / pack_seconds) / raw_rate, 2),
         "parent_peak_rss_mb": parent_rss, "workers_peak_rss_mb": workers_rss,
         "peak_rss_mb": max(parent_rss, workers_rss), "raw_peak_rss_mb": raw_rss,
+        **tagged,
     }))
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -16,6 +16,19 @@ MONTHS = (
 )
 
 
+def french_sort_key(*parts: str | None) -> tuple:
+    """A sort key that orders names as a French reader expects: accents and case are
+    secondary (« BENALI Élodie » before « BENALI Tom », « Émile » between « Dupont » and
+    « Faure »), the exact text breaks ties."""
+    import unicodedata
+
+    def base(text: str | None) -> str:
+        decomposed = unicodedata.normalize("NFKD", text or "")
+        return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+    return tuple(base(p) for p in parts) + tuple(p or "" for p in parts)
+
+
 def long_date(value: date | datetime | None) -> str:
     """'lundi 12 mai 2027'."""
     if value is None:
@@ -78,7 +91,16 @@ def thousands(value: int | None) -> str:
     return f"{value:,}".replace(",", "\u202f")
 
 
+def local_time(value: datetime | None) -> str:
+    """'14 h 05' in the display zone: the hour alone, where the date is printed apart."""
+    if value is None:
+        return ""
+    local = to_local(value)
+    return f"{local:%H} h {local:%M}"
+
+
 def register(app: Flask) -> None:
+    app.add_template_filter(local_time)
     app.add_template_filter(long_date)
     app.add_template_filter(short_date)
     app.add_template_filter(local_datetime)

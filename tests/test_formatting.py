@@ -105,3 +105,13 @@ def test_filters_are_registered_in_templates(app):
     rendered = env.from_string("{{ d|long_date }} — {{ n|decimal_fr }}").render(
         d=date(2027, 6, 1), n=Decimal("12.5"))
     assert rendered == "mardi 1er juin 2027 — 12,5"
+
+
+def test_french_sort_key_puts_accented_names_where_a_reader_looks():
+    from exam_app.formatting import french_sort_key
+
+    names = [("BENALI", "Tom"), ("BENALI", "Élodie"), ("Faure", "Léa"), ("Émile", "Zoé"),
+             ("Dupont", "Éva"), ("dupont", "Anna")]
+    assert sorted(names, key=lambda n: french_sort_key(*n)) == [
+        ("BENALI", "Élodie"), ("BENALI", "Tom"), ("dupont", "Anna"), ("Dupont", "Éva"),
+        ("Émile", "Zoé"), ("Faure", "Léa")]

@@ -54,6 +54,10 @@ from exam_app.printing import document
 from exam_app.printing.signing import PublicUrlMissing
 
 # In print order: what the candidates get, what the room needs, what the jury fills.
+# Documents a candidate receives: each is a tagged PDF in a ZIP pack (one file per
+# document). A merged PDF pack is for the printer and stays untagged.
+TAGGED_KINDS = frozenset({"convocation"})
+
 KINDS = {
     "convocation": "Convocations",
     "emargement": "Listes d'émargement",
@@ -73,6 +77,10 @@ WAIT_HEARTBEAT = timedelta(seconds=60)
 
 class PackError(Exception):
     pass
+
+
+class DayWithoutPassages(PackError):
+    """The day asked for has no passage at the centre: an error on the form's day field."""
 
 
 class PackSlots:
@@ -175,10 +183,13 @@ def _render_chunk(htmls: list[str], path: str) -> tuple[int, float]:
     return render_pdfs_to_file(htmls, path), _peak_rss_mb()
 
 
-def _render_each(htmls: list[str]) -> tuple[list[bytes], float]:
+def _render_each(htmls: list[str], tagged: list[bool] | None = None
+                 ) -> tuple[list[bytes], float]:
     from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
 
-    return [render_pdf(html) for html in htmls], _peak_rss_mb()
+    tagged = tagged or [False] * len(htmls)
+    return [render_pdf(html, tagged=t) for html, t in zip(htmls, tagged, strict=True)], \
+        _peak_rss_mb()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -264,7 +275,9 @@ def zip_to_file(printed: list[document.Printed], output: Path, *, workers: int,
             for n, pdf in zip(parts[index], pdfs, strict=True):
                 archive.writestr(f"{n + 1:03d}-{printed[n].filename}", pdf)
 
-        peak = _run_tasks(_render_each, [([printed[i].html for i in part],) for part in parts],
+        peak = _run_tasks(_render_each, [([printed[i].html for i in part],
+                                          [printed[i].kind in TAGGED_KINDS for i in part])
+                                         for part in parts],
                           [len(part) for part in parts], workers, on_done, write)
     return RenderStats(documents=len(printed), pages=0, worker_peak_rss_mb=peak)
 
@@ -298,6 +311,14 @@ def build_pack(centre: Centre, day: date, kinds: list[str], *, fmt: str = "pdf",
 
 
 # ---- jobs -------------------------------------------------------------------
+
+
+def check_day_has_passages(centre: Centre, day: date) -> None:
+    """Refuse, before any job exists, a pack for a day without passages at the centre."""
+    if not attendance.day_passages(centre.id, day):
+        raise DayWithoutPassages(f"Aucun passage n'est planifié au centre {centre.code} le "
+                        f"{day.strftime('%d/%m/%Y')} : il n'y a rien à imprimer ce jour-là. "
+                        "Choisissez un jour d'épreuves.")
 
 
 def request_pack(*, centre: Centre, day: date, kinds, fmt: str, actor,
@@ -339,6 +360,41 @@ def request_pack(*, centre: Centre, day: date, kinds, fmt: str, actor,
         db.session.flush()
         return job, True
     return job, False
+
+
+# Audited actions that change nothing a pack prints.
+UNPRINTED_ACTIONS = ("pack.", "timer.", "auth.", "account.")
+
+
+def last_requests(job_ids: list[int]) -> dict[int, datetime]:
+    """Each pack's last request or regeneration (the audit trail's), for « Demandé le »."""
+    from exam_app.audit.models import AuditEvent
+
+    if not job_ids:
+        return {}
+    rows = db.session.execute(sa.select(AuditEvent.object_id, sa.func.max(AuditEvent.at)).where(
+        AuditEvent.object_type == "print_pack",
+        AuditEvent.object_id.in_([str(i) for i in job_ids]),
+        AuditEvent.action.in_(("pack.request", "pack.regenerate"))).group_by(AuditEvent.object_id))
+    return {int(object_id): at for object_id, at in rows}
+
+
+def changed_since_generation(job: PrintPack) -> datetime | None:
+    """When the session's data last changed after the finished pack was asked for (any
+    audited change recorded after its last request, but the timers' and the packs' own),
+    or None: the file is up to date. The audit trail's order (ids) decides, not clocks."""
+    from exam_app.audit.models import AuditEvent
+
+    if job.state != PackState.DONE.value:
+        return None
+    asked = db.session.scalar(sa.select(sa.func.max(AuditEvent.id)).where(
+        AuditEvent.object_type == "print_pack", AuditEvent.object_id == str(job.id),
+        AuditEvent.action.in_(("pack.request", "pack.regenerate"))))
+    if asked is None:
+        return None
+    return db.session.scalar(sa.select(sa.func.max(AuditEvent.at)).where(
+        AuditEvent.session_id == job.centre.session_id, AuditEvent.id > asked,
+        *[~AuditEvent.action.startswith(prefix) for prefix in UNPRINTED_ACTIONS]))
 
 
 def regenerate(*, job: PrintPack, actor, now: datetime | None = None) -> bool:

@@ -23,6 +23,7 @@ from exam_app.documents import packs as pack_services
 from exam_app.documents.forms import PackForm, RegenerateForm
 from exam_app.documents.models import PackState, PrintPack
 from exam_app.extensions import db
+from exam_app.formatting import local_datetime
 from exam_app.permissions import can_view_centre, centre_or_403, roles_required
 from exam_app.printing.signing import PublicUrlMissing, public_url, read_app_token
 from exam_app.printing.verification import Status, verify
@@ -74,24 +75,39 @@ def packs(centre_id: int):
     if form.validate_on_submit():
         try:
             public_url()  # nothing to print without the site's address: say so now
+            pack_services.check_day_has_passages(centre, form.day.data)
             job, must_run = pack_services.request_pack(
                 centre=centre, day=form.day.data, kinds=form.kinds.data, fmt=form.fmt.data,
                 actor=current_user)
+        except pack_services.DayWithoutPassages as exc:
+            form.day.errors = [*form.day.errors, str(exc)]
         except (pack_services.PackError, PublicUrlMissing) as exc:
             form.kinds.errors = [*form.kinds.errors, str(exc)]
         else:
+            changed = None if must_run else pack_services.changed_since_generation(job)
+            if changed is not None:
+                # Asked again after the data changed: the old file would be stale.
+                must_run = pack_services.regenerate(job=job, actor=current_user)
             db.session.commit()
             if must_run:
                 pack_services.start(current_app._get_current_object(), job.id)
-                flash("Génération lancée : vous pouvez quitter cette page et revenir plus tard.",
+                flash("Les données ont changé depuis la dernière génération : le lot est "
+                      "régénéré." if changed else
+                      "Génération lancée : vous pouvez quitter cette page et revenir plus tard.",
                       "success")
+            elif job.state == PackState.DONE.value:
+                flash(f"Ce lot est à jour : généré le {local_datetime(job.finished_at)}, rien "
+                      "n'a changé depuis. Téléchargez-le ci-dessous.", "info")
             else:
-                flash("Ce lot est déjà généré ou en cours : il n'est pas refait.", "info")
+                flash("Ce lot est déjà en cours de génération : suivez son avancement ici.",
+                      "info")
             return redirect(url_for("documents.pack", pack_id=job.id))
     jobs = db.session.scalars(sa.select(PrintPack).where(PrintPack.centre_id == centre.id)
                               .order_by(PrintPack.day.desc(), PrintPack.id.desc()).limit(50))
-    return render_template("documents/packs.html", centre=centre, form=form, jobs=list(jobs),
-                           kinds=pack_services.KINDS, days=days)
+    jobs = list(jobs)
+    return render_template("documents/packs.html", centre=centre, form=form, jobs=jobs,
+                           kinds=pack_services.KINDS, days=days,
+                           requested=pack_services.last_requests([j.id for j in jobs]))
 
 
 @bp.route("/impressions/<int:pack_id>")

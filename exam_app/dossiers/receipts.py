@@ -61,7 +61,7 @@ def render_receipt(view) -> bytes:
                    now=now, signed=view.dossier is not None)
     from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
 
-    return render_pdf(html)
+    return render_pdf(html, tagged=True)
 
 
 def check_receipt(payload: TokenPayload) -> Verification:

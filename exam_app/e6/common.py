@@ -40,11 +40,12 @@ def max_mark() -> Decimal:
 
 
 def parse_decimal(value, *, what: str) -> Decimal:
-    """'12,5' / '12.5' / 12.5 -> Decimal('12.5'); anything else is a French error."""
+    """'12,5' / '12.5' / '+1,5' / '−2' / 12.5 -> Decimal; anything else is a French error."""
     if isinstance(value, bool) or value is None:
         raise E6Error(f"{what} : nombre attendu.")
     text = str(value).strip().replace(",", ".").replace("\u202f", "").replace(" ", "")
-    if not re.fullmatch(r"-?\d{1,3}(\.\d{1,3})?", text):
+    text = text.replace("\u2212", "-")
+    if not re.fullmatch(r"[+-]?\d{1,3}(\.\d{1,3})?", text):
         raise E6Error(f"{what} : « {str(value).strip()[:20]} » n'est pas un nombre (ex. 12,5).")
     try:
         return Decimal(text)

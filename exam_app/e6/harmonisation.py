@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.e6.common import E6Error, E6Locked, max_mark, round_to_step
@@ -107,6 +109,20 @@ def finalize_lot(*, lot: E6Lot, actor, now: datetime | None = None) -> E6Lot:
     record(actor=actor, action="e6.lot.finalize", object_type="e6_lot", object_id=lot.id,
            session_id=lot.session_id, now=now, after={"lot": lot.code})
     return lot
+
+
+def last_reopening(lot: E6Lot):
+    """The audit event of the lot's last sending back to its correcteur (reason, when, by
+    whom), or None; shown while the lot is open again."""
+    from exam_app.audit.models import AuditEvent
+
+    if lot.state != "open":
+        return None
+    return db.session.scalar(
+        sa.select(AuditEvent).where(AuditEvent.action == "e6.lot.reopen",
+                                    AuditEvent.object_type == "e6_lot",
+                                    AuditEvent.object_id == str(lot.id))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(1))
 
 
 def reopen_lot(*, lot: E6Lot, reason: str, actor, now: datetime | None = None) -> E6Lot:

@@ -32,7 +32,7 @@ def harmonisation(code: str):
         plot=plot.build_plot(rows, everyone, int(common.max_mark())) if rows else None,
         open_lots=[lot for lot in lots if lot.state == "open"],
         adjust_forms={lot.id: AdjustForm(prefix=f"lot{lot.id}") for lot in lots},
-        reason_forms={lot.id: ReasonForm(prefix=f"lot{lot.id}") for lot in lots},
+        reason_forms={lot.id: ReasonForm(prefix=f"reopen{lot.id}") for lot in lots},
         confirm_form=ConfirmForm(),
         copies={lot.id: marking_service.lot_copies(lot) for lot in lots if lot.state != "open"})
 
@@ -91,7 +91,7 @@ def finalize_lot(lot_id: int):
 def reopen_lot(lot_id: int):
     """Send a validated lot back to its correcteur."""
     lot = lot_for_manager_or_403(lot_id)
-    form = ReasonForm(prefix=f"lot{lot.id}")
+    form = ReasonForm(prefix=f"reopen{lot.id}")
     if not form.validate_on_submit():
         flash("Indiquez le motif de la réouverture.", "error")
         return _back_to_harmonisation(lot)

@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from exam_app.accounts.models import Role
 from exam_app.e6 import bareme as bareme_service
+from exam_app.e6 import harmonisation as harmonisation_service
 from exam_app.e6 import marking as marking_service
 from exam_app.e6.blueprint import bp, commit, flash_error
 from exam_app.e6.common import E6Error
@@ -58,6 +59,7 @@ def lot(lot_id: int):
     return render_template("e6/lot.html", lot=lot, session=session, questions=questions,
                            copies=copies, points=points, complete=complete,
                            form=CsrfOnlyForm(), confirm_form=ConfirmForm(),
+                           reopening=harmonisation_service.last_reopening(lot),
                            adjusted={a.id: {m.copy_id: m for m in a.changes}
                                      for a in lot.adjustments})
 

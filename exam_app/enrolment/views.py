@@ -148,7 +148,7 @@ def users():
     page = services.paginate(query, page=_int_arg("page") or 1, per_page=100)
     centres_by_id = {c.id: c for c in db.session.scalars(sa.select(Centre))}
     return render_template("enrolment/users.html", page=page, role=role, roles=list(Role),
-                           centres_by_id=centres_by_id)
+                           centres_by_id=centres_by_id, nav_session=views_setup.nav_session())
 
 
 @bp.route("/candidat/")

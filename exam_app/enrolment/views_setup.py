@@ -30,7 +30,7 @@ from exam_app.enrolment.forms import (
     SessionForm,
     UnitDatesForm,
 )
-from exam_app.enrolment.models import Candidate, Establishment
+from exam_app.enrolment.models import Candidate, Establishment, ExamSession
 from exam_app.errors import ServiceError
 from exam_app.extensions import db
 from exam_app.permissions import roles_required, session_or_404
@@ -233,6 +233,19 @@ def _import_page(do_import, *, kind: str, session, done: str):
                            kind=kind, session=session), status
 
 
+def nav_session() -> ExamSession | None:
+    """The session whose sub-menu the académie-wide pages (users, establishments) show: the
+    one named by ``?session=`` (the sub-menu's links carry it), else the most recent."""
+    code = request.args.get("session")
+    query = sa.select(ExamSession)
+    if code:
+        found = db.session.scalar(query.where(ExamSession.code == code))
+        if found is not None:
+            return found
+    return db.session.scalar(query.order_by(ExamSession.year.desc(), ExamSession.id.desc())
+                             .limit(1))
+
+
 @bp.route("/gestion/etablissements", methods=["GET", "POST"])
 @roles_required(Role.GESTIONNAIRE)
 def establishments():
@@ -250,7 +263,8 @@ def establishments():
         .outerjoin(Candidate, Candidate.establishment_id == Establishment.id)
         .group_by(Establishment.id)
     ).all(), key=lambda row: services.by_name(row[0]))
-    return render_template("enrolment/establishments.html", rows=rows, form=form), status
+    return render_template("enrolment/establishments.html", rows=rows, form=form,
+                           nav_session=nav_session()), status
 
 
 @bp.route("/gestion/etablissements/import", methods=["GET", "POST"])

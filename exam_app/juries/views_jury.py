@@ -4,7 +4,7 @@ passage screen, and the attendance form (the screen's live parts are in ``views_
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import orm
 
@@ -14,6 +14,7 @@ from exam_app.dossiers import state
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
+from exam_app.formatting import french_sort_key
 from exam_app.juries import grids, lifecycle
 from exam_app.juries.blueprint import bp, day_arg
 from exam_app.juries.errors import JuryError
@@ -173,14 +174,21 @@ def commission_dossiers(commission_id: int):
                                                     Passage.unit_code == unit.code,
                                                     Passage.commission_id != commission.id)
     query = query.where(Candidate.sits_in(unit.code, commission.form), ~planned_elsewhere.exists())
-    candidates = db.session.scalars(query.order_by(Candidate.last_name,
-                                                   Candidate.first_name)).all()
+    candidates = sorted(db.session.scalars(query).all(),
+                        key=lambda c: french_sort_key(c.last_name, c.first_name))
     if not can_manage(current_user):
         # A juror lists only the dossiers they may open (planned here, window open).
         candidates = [c for c in candidates if juror_reading_window_open(
             current_user, candidate=c, unit_code=unit.code)]
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)
+    # Validity as the day card says it (valide unless NV), then a filter (issue 17).
+    shown = request.args.get("validite", "")
+    search = request.args.get("q", "").strip().casefold()
     rows = [(c, state.dossier_view(candidate=c, unit_code=unit.code), c.id in nv)
-            for c in candidates]
+            for c in candidates
+            if (shown != "nv" or c.id in nv) and (shown != "valide" or c.id not in nv)
+            and (not search or search in f"{c.number} {c.full_name}".casefold())]
     return render_template("juries/commission_dossiers.html", commission=commission, unit=unit,
-                           rows=rows)
+                           rows=rows, total=len(candidates), nv_count=len(
+                               [c for c in candidates if c.id in nv]),
+                           shown=shown, search=request.args.get("q", "").strip())

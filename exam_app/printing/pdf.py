@@ -66,11 +66,18 @@ class StaticOnlyFetcher(URLFetcher):
         return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": mime})
 
 
-def render_pdf(html: str, *, fetcher: StaticOnlyFetcher | None = None) -> bytes:
-    """Render one HTML document to PDF bytes."""
+# The documents a candidate receives as a file are tagged PDFs (PDF/UA-1: structure tree,
+# /MarkInfo /Marked, language from <html lang>, title from <title> shown by the reader),
+# for screen readers (issue 17). Its cost per page is in BENCHMARKS.md, "pdf".
+TAGGED_VARIANT = "pdf/ua-1"
+
+
+def render_pdf(html: str, *, fetcher: StaticOnlyFetcher | None = None,
+               tagged: bool = False) -> bytes:
+    """Render one HTML document to PDF bytes; ``tagged``: an accessible PDF/UA-1 file."""
     fetcher = fetcher or StaticOnlyFetcher()
     return HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).write_pdf(
-        font_config=font_config())
+        font_config=font_config(), pdf_variant=TAGGED_VARIANT if tagged else None)
 
 
 def render_pdfs_to_file(htmls: list[str], path: str | Path) -> int:

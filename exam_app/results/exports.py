@@ -58,6 +58,14 @@ def export_csv(session_id: int) -> bytes:
     return write_csv(header(), result_rows(session_id))
 
 
+LEGEND = (
+    ("une note (ex. 14,5)", "note sur 20, définitive"),
+    ("ABS", "candidat absent à l'épreuve"),
+    ("NV", "dossier non valide : le candidat n'a pas été interrogé"),
+    ("(case vide)", "résultat en attente : note pas encore définitive ou épreuve non passée"),
+)
+
+
 def export_xlsx(session_id: int, *, title: str) -> bytes:
     """The same table as a workbook, marks as numbers; every text cell neutralised."""
     from openpyxl import Workbook
@@ -79,11 +87,20 @@ def export_xlsx(session_id: int, *, title: str) -> bytes:
             text = values[index]
             if text and text not in NOT_A_MARK and is_mark(str(text)):
                 values[index] = float(str(text).replace(",", "."))
-        sheet.append(values)
+        # A pending result is an empty cell, not an empty string (issue 17).
+        sheet.append([None if v == "" else v for v in values])
     widths = (16, 24, 20) + (8,) * len(mark_columns)
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = "A2"
+    legend = workbook.create_sheet("Légende")
+    legend.append(["Dans une colonne d'épreuve", "Signification"])
+    for cell in legend[1]:
+        cell.font = Font(bold=True)
+    for row in LEGEND:
+        legend.append(list(row))
+    legend.column_dimensions["A"].width = 28
+    legend.column_dimensions["B"].width = 70
     workbook.properties.title = title[:200]
     out = io.BytesIO()
     workbook.save(out)

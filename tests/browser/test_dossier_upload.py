@@ -282,3 +282,48 @@ def test_upload_waits_while_a_previous_request_holds_it_then_completes(
     db.session.expire_all()
     assert [f.sha256 for f in db.session.query(DossierFile)] == [
         hashlib.sha256(path.read_bytes()).hexdigest()]
+
+
+def test_a_refused_upload_shows_no_progress_and_focus_stays_on_the_result(
+        app, db, tmp_path, live_server, chromium, create_session, create_centre,
+        create_candidate, create_user, screenshot):
+    """Issue 17: a refused file's bar is emptied and hidden beside the red message; after
+    each upload the keyboard focus is on the file's result, not on <body>."""
+    from playwright.sync_api import expect
+
+    session = create_session()
+    candidate = create_candidate(session, centre=create_centre(session))
+    user = create_user(Role.CANDIDAT, candidate=candidate)
+    db.session.add(DepositDeadline(session_id=session.id, unit_code="E4",
+                                   deadline_at=utcnow() + timedelta(days=3)))
+    db.session.commit()
+    bad = tmp_path / "pas-un-pdf.pdf"
+    bad.write_bytes(b"Ceci n'est pas un PDF. " * 2000)
+    good = tmp_path / "Sommaire.pdf"
+    good.write_bytes(make_pdf(1, marker="focus"))
+    context = chromium.new_context(viewport={"width": 1024, "height": 768}, locale="fr-FR")
+    try:
+        page = context.new_page()
+        _login(page, live_server, user)
+        page.goto(live_server + "/candidat/")
+        section = page.locator("#dossier-E4")
+        section.locator('tr[data-piece="sommaire"] input[type=file]').set_input_files(str(bad))
+        refused = section.locator(".upload--error")
+        expect(refused).to_have_count(1, timeout=30_000)
+        expect(refused.locator("progress")).to_have_attribute("value", "0")
+        expect(refused.locator("progress")).to_be_hidden()
+        expect(refused.locator(".upload__status")).not_to_be_empty()
+        assert page.evaluate("document.activeElement.classList.contains('upload--error')")
+        screenshot(page, "upload-refused")
+
+        section.locator('tr[data-piece="sommaire"] input[type=file]').set_input_files(str(good))
+        expect(section.locator(".upload--ok")).to_have_count(1, timeout=30_000)
+        expect(section.locator('tr[data-piece="sommaire"]')).to_contain_text("Sommaire.pdf")
+        focused = page.evaluate("[document.activeElement.tagName, "
+                                "document.activeElement.className, "
+                                "document.activeElement.textContent]")
+        assert focused[0] == "LI" and "upload--ok" in focused[1], focused
+        assert "Sommaire.pdf" in focused[2] and "Déposé" in focused[2]
+        screenshot(page, "upload-focus-after")
+    finally:
+        context.close()

@@ -153,3 +153,40 @@ def test_correcteur_marks_three_copies_with_the_keyboard(live_e6, page):
         totals = sorted(c.raw_total for c in marking.lot_copies(lot))
         assert totals == [Decimal("6.50"), Decimal("17.50"), Decimal("20.00")]
         assert {c.comment for c in marking.lot_copies(lot)} == {"Copie lue"}
+
+
+def test_headers_stay_in_view_and_the_count_stays_after_saves(live_e6, chromium, screenshot):
+    """Issue 17: scrolled, the grid keeps its question headers in view; after a save the
+    « N / M copie(s) entièrement notée(s) » count is still there, updated."""
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(viewport={"width": 1024, "height": 330})
+    page = context.new_page()
+    try:
+        base = live_e6["url"]
+        page.goto(f"{base}/connexion")
+        page.fill("#username", "correcteur")
+        page.fill("#password", PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{base}/correction/")
+        page.goto(f"{base}/correction/lots/{live_e6['lot_id']}")
+        summary = page.locator("#save-summary")
+        expect(summary).to_have_text("0 / 3 copie(s) entièrement notée(s).")
+        for value in ("7", "6,5", "4"):
+            page.keyboard.type(value)
+            page.keyboard.press("Tab")
+        expect(page.locator("tr.marking__row .status").first).to_have_text(
+            "Enregistré — complète", timeout=10_000)
+        expect(summary).to_have_text("1 / 3 copie(s) entièrement notée(s). "
+                                     "Toutes les saisies sont enregistrées.")
+
+        wrap = page.locator(".marking-wrap")
+        assert page.evaluate("el => el.scrollHeight > el.clientHeight", wrap.element_handle())
+        page.evaluate("el => { el.scrollTop = el.scrollHeight; }", wrap.element_handle())
+        header = page.locator("#marking thead th").nth(1)
+        wrap_top = wrap.bounding_box()["y"]
+        assert abs(header.bounding_box()["y"] - wrap_top) <= 2
+        expect(header).to_be_visible()
+        screenshot(page, "e6-marking-scrolled")
+    finally:
+        context.close()

@@ -289,3 +289,34 @@ def test_jury_with_one_candidate_sees_the_next_preparation_end_by_itself(
         screenshot(page, "e5-next-candidate-due")
     finally:
         context.close()
+
+
+def test_during_a_pause_the_tag_says_so_and_the_main_button_resumes(clock_server, chromium,
+                                                                   screenshot):
+    """Issue 17: paused, the tag reads « En pause » (not « En cours ») and the main button
+    is « Reprendre le minuteur » (not « Étape suivante »), after a reload too."""
+    from playwright.sync_api import expect
+
+    info = clock_server()
+    _start(info, ago=timedelta(minutes=1))
+    context, page = day._login(chromium, info["url"], "jurya")
+    try:
+        page.goto(f"{info['url']}/jury/passages/{info['passage_id']}")
+        expect(page.locator("#passage-status")).to_have_text("En cours")
+        expect(page.locator("#btn-next")).to_have_text("Étape suivante")
+        page.fill("#pause-reason", "Panne du vidéoprojecteur")
+        page.get_by_role("button", name="Mettre en pause").click()
+        expect(page.locator("#passage-status")).to_have_text("En pause")
+        expect(page.locator("#btn-next")).to_be_hidden()
+        expect(page.locator("#btn-resume")).to_have_text("Reprendre le minuteur")
+        expect(page.locator("#btn-resume")).to_be_visible()
+        screenshot(page, "jury-paused")
+        page.reload()  # as the server renders it
+        expect(page.locator("#passage-status")).to_have_text("En pause")
+        expect(page.locator("#btn-next")).to_be_hidden()
+        page.click("#btn-resume")
+        expect(page.locator("#passage-status")).to_have_text("En cours")
+        expect(page.locator("#btn-next")).to_have_text("Étape suivante")
+        expect(page.locator("#btn-resume")).to_be_hidden()
+    finally:
+        context.close()

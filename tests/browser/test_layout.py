@@ -53,3 +53,30 @@ def test_gestion_pages_fit_the_screen(chromium, demo_server, screenshot, width):
         assert too_wide == {}
     finally:
         context.close()
+
+
+def test_users_and_establishments_keep_the_sessions_sub_menu(chromium, demo_server, screenshot):
+    """Issue 17: from a session's pages, « Utilisateurs » and « Établissements » keep the
+    session's sub-menu, with the page marked current."""
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(viewport={"width": 1366, "height": 768}, locale="fr-FR")
+    page = context.new_page()
+    try:
+        page.goto(f"{demo_server}/connexion")
+        page.get_by_label("Identifiant").fill("tablette")
+        page.get_by_label("Mot de passe").fill(PASSWORD)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Se connecter").click()
+        page.goto(f"{demo_server}{PAGES['candidates']}")
+        sub_nav = page.locator("nav.sub-nav")
+        for label in ("Utilisateurs", "Établissements"):
+            with page.expect_navigation():
+                sub_nav.get_by_role("link", name=label, exact=True).click()
+            expect(sub_nav).to_be_visible()
+            expect(sub_nav.locator("[aria-current=page]")).to_have_text(label)
+            expect(sub_nav.get_by_role("link", name="Candidats", exact=True)).to_have_attribute(
+                "href", "/gestion/sessions/SAM2027/candidats")
+            screenshot(page, f"sub-nav-{label}")
+    finally:
+        context.close()

@@ -135,3 +135,17 @@ def test_skip_link_is_the_first_tab_stop_and_moves_focus_to_main(page, live_serv
     assert focused == ["skip-link", "Aller au contenu"]
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "contenu"
+
+
+def test_the_browser_finds_the_site_icon_and_asks_for_no_favicon_ico(live_server, page):
+    """Issue 17: /favicon.ico answered 404 on every page; the pages name an SVG icon."""
+    requested = []
+    page.on("response", lambda response: requested.append((response.url, response.status)))
+    page.goto(f"{live_server}/connexion")
+    page.wait_for_timeout(500)
+    assert [status for url, status in requested if url.endswith("/favicon.ico")] == []
+    icon = page.get_attribute("link[rel=icon]", "href")
+    assert icon.startswith("/static/favicon.svg")
+    response = page.request.get(f"{live_server}{icon}")
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")

@@ -110,3 +110,28 @@ def test_print_pack_progress_then_download(live_packs, page):
         data = downloaded.read()
     assert len(PdfReader(io.BytesIO(data)).pages) == 10
     assert errors == []
+
+
+def test_a_day_without_passages_is_a_form_error_and_no_pack_is_listed(live_packs, page):
+    """Issue 17: the day is refused on the form, in French, and no job appears in the list."""
+    from playwright.sync_api import expect
+
+    os.makedirs(SHOTS, exist_ok=True)
+    base = live_packs["url"]
+    page.goto(f"{base}/connexion")
+    page.fill("#username", "gestion")
+    page.fill("#password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/connexion" not in url)
+    packs_url = f"{base}/centres/{live_packs['centre_id']}/impressions"
+    page.goto(packs_url)
+    page.fill("#day", "2027-05-13")
+    page.get_by_role("button", name="Générer le lot").click()
+    page.wait_for_load_state()
+    assert page.url == packs_url
+    expect(page.locator(".field--error .field__error").first).to_have_text(
+        "Aucun passage n'est planifié au centre C1 le 13/05/2027 : il n'y a rien à imprimer "
+        "ce jour-là. Choisissez un jour d'épreuves.")
+    expect(page.get_by_text("Génération lancée")).to_have_count(0)
+    expect(page.get_by_text("Aucun lot demandé pour ce centre.")).to_be_visible()
+    page.screenshot(path=f"{SHOTS}/packs-empty-day.png", full_page=True)

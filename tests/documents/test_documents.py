@@ -103,10 +103,13 @@ def test_convocation_content_and_qr(jury_day, client, app, tmp_path):
         pdf = render_pdf(printed.html)
     text = pdf_text(pdf)
     for expected in ("Convocation — épreuve E4", "DUPONT Léa", jury_day["marked"].number,
-                     "mercredi 12 mai 2027", "12/05/2027 à 09 h 00", "Lycée Ampère",
+                     "mercredi 12 mai 2027", "09 h 00 (heure de Paris)", "Lycée Ampère",
                      "31 rue de la Bourse, 69002 Lyon", "B12", "pièce d'identité",
                      "propre matériel numérique", "Page 1 / 1"):
         assert expected in text, expected
+    # Issue 17: the date is printed once (the « Heure » line gives the hour alone).
+    assert "12/05/2027 à 09 h 00" not in text
+    assert text.count("12 mai 2027") == 1
     assert "Document authentique et à jour." in _verify(client, decode_qr(pdf, tmp_path))
 
 

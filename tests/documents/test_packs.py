@@ -95,20 +95,46 @@ def test_pack_page_runs_inline_then_downloads_and_does_not_rerun(
     again = _post_pack(client, centre.id, kinds=("bordereau", "convocation"))
     assert again.headers["Location"].endswith(f"/impressions/{pack_id}")
     page = client.get(f"/impressions/{pack_id}").get_data(as_text=True)
-    assert "Ce lot est déjà généré ou en cours : il n&#39;est pas refait." in page
+    assert "Ce lot est à jour : généré le " in page
+    assert "rien n&#39;a changé depuis. Téléchargez-le ci-dessous." in page
     assert _db.session.get(PrintPack, pack_id).finished_at == finished
 
+    # Issue 17: asked again after the data changed, the pack is generated again.
+    from exam_app.audit.services import record
 
-def test_pack_of_an_empty_day_fails_with_a_clear_message(
-        jury_day, client, login_as, app, monkeypatch):
+    record(actor=None, action="mark.change", object_type="passage",
+           object_id=jury_day["passages"][0].id, session_id=centre.session_id)
+    _db.session.commit()
+    third = _post_pack(client, centre.id, kinds=("bordereau", "convocation"))
+    assert third.headers["Location"].endswith(f"/impressions/{pack_id}")
+    page = client.get(f"/impressions/{pack_id}").get_data(as_text=True)
+    assert ("Les données ont changé depuis la dernière génération : le lot est régénéré."
+            in page)
+    _db.session.expire_all()
+    assert _db.session.get(PrintPack, pack_id).finished_at > finished
+
+
+def test_pack_of_an_empty_day_is_refused_on_the_form(jury_day, client, login_as, app,
+                                                      monkeypatch):
+    """Issue 17: a day without passages is a form error; no job is created."""
     monkeypatch.setitem(app.config, "PRINT_PACK_INLINE", True)
     login_as(jury_day["gestionnaire"])
     response = _post_pack(client, jury_day["centre"].id, day="2027-05-13")
-    state = client.get(response.headers["Location"] + "/etat").get_json()
-    assert state["state"] == "failed"
-    assert state["error"] == ("Aucun document à imprimer pour ce centre ce jour-là "
-                              "(aucun passage planifié).")
-    assert state["download_url"] is None
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    code = jury_day["centre"].code
+    assert (f"Aucun passage n&#39;est planifié au centre {code} le 13/05/2027 : il n&#39;y a "
+            "rien à imprimer ce jour-là. Choisissez un jour d&#39;épreuves.") in html
+    assert "Génération lancée" not in html
+    assert _db.session.query(PrintPack).count() == 0
+
+
+def test_a_pack_job_of_an_empty_day_still_fails_with_a_clear_message(jury_day, app):
+    """The job itself still refuses an empty day (the passages moved after the request)."""
+    with app.test_request_context("/"), __import__("pytest").raises(packs.PackError) as caught:
+        packs.build_pack(jury_day["centre"], date(2027, 5, 13), ["convocation"], workers=1)
+    assert str(caught.value) == ("Aucun document à imprimer pour ce centre ce jour-là "
+                                 "(aucun passage planifié).")
 
 
 def test_pack_runs_in_a_background_thread(jury_day, client, login_as, app, monkeypatch):
@@ -346,3 +372,24 @@ def test_pack_page_lists_the_centres_exam_days_and_fills_in_the_next(
     none = client.get(f"/centres/{empty.id}/impressions").get_data(as_text=True)
     assert "Aucun passage n'est encore planifié dans ce centre" in none
     assert re.search(r'id="day" name="day"[^>]*value=""', none)
+
+
+def test_requested_on_shows_the_last_request(jury_day, client, login_as):
+    """Issue 17: « Demandé le » is the last request (here a regeneration), not the first."""
+    from datetime import UTC, datetime
+
+    from exam_app.formatting import local_datetime
+
+    centre, actor = jury_day["centre"], jury_day["gestionnaire"]
+    first = datetime(2027, 5, 10, 7, 0, tzinfo=UTC)
+    again = datetime(2027, 5, 11, 15, 30, tzinfo=UTC)
+    job, _ = packs.request_pack(centre=centre, day=DAY, kinds=["convocation"], fmt="pdf",
+                                actor=actor, now=first)
+    job.state = PackState.DONE.value
+    assert packs.regenerate(job=job, actor=actor, now=again)
+    _db.session.commit()
+    login_as(actor)
+    page = client.get(f"/centres/{centre.id}/impressions").get_data(as_text=True)
+    row = page.split("<tbody>", 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{local_datetime(again)}</td>" in row
+    assert local_datetime(first) not in row

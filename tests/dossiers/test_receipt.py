@@ -11,6 +11,7 @@ import pytest
 
 from tests.dossiers.conftest import pdf_text, squeeze
 from tests.dossiers.helpers import make_pdf
+from tests.pdf_tags import pdfinfo, tagging
 
 
 def test_receipt_lists_every_file_with_the_stored_files_hashes(app, depositor):
@@ -80,3 +81,38 @@ def test_receipt_without_public_url_is_refused_not_pointed_at_the_host(app, depo
     page = html.unescape(response.get_data(as_text=True))
     assert ("Impossible de produire ce document signé : l'adresse publique du site "
             "(PUBLIC_URL) n'est pas configurée") in page
+
+
+def test_receipt_is_a_tagged_french_pdf_with_a_title(depositor):
+    depositor.upload("sommaire", make_pdf(1, marker="ua"), name="Sommaire.pdf")
+    response = depositor.client.get(
+        f"/dossiers/{depositor.candidate.id}/E4/accuse-de-depot.pdf")
+    assert response.status_code == 200
+    found = tagging(response.get_data())
+    assert found["marked"] and found["struct_tree"] and found["display_title"]
+    assert found["lang"] == "fr"
+    assert found["title"].startswith("Accusé de dépôt")
+
+
+@pytest.mark.skipif(not shutil.which("pdfinfo"), reason="pdfinfo (poppler-utils) is absent")
+def test_pdfinfo_says_the_receipt_is_tagged(depositor, tmp_path):
+    depositor.upload("sommaire", make_pdf(1, marker="ua2"), name="Sommaire.pdf")
+    pdf = depositor.client.get(
+        f"/dossiers/{depositor.candidate.id}/E4/accuse-de-depot.pdf").get_data()
+    info = pdfinfo(pdf, tmp_path)
+    assert info["Tagged"] == "yes"
+    assert info["Title"].startswith("Accusé de dépôt")
+
+
+def test_receipt_prints_each_hash_on_one_line_and_its_date_once(depositor, tmp_path):
+    """Issue 17: each SHA-256 on one unbroken line; « Édité le » once (the running foot)."""
+    data = make_pdf(1, marker="one-line")
+    depositor.upload("sommaire", data, name="Sommaire.pdf")
+    pdf = depositor.client.get(
+        f"/dossiers/{depositor.candidate.id}/E4/accuse-de-depot.pdf").get_data()
+    (tmp_path / "r.pdf").write_bytes(pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    sha = hashlib.sha256(data).hexdigest()
+    assert [line.split()[-1] for line in text.splitlines() if sha[:16] in line] == [sha]
+    assert text.count("Édité le") == 1

@@ -140,6 +140,25 @@ def test_xlsx_export_after_lifting(client, login_as, e6_world):
     assert values[1:] == expected
 
 
+def test_xlsx_pending_cells_are_empty_and_explained(client, login_as, e6_world):
+    """Issue 17: a pending result is an empty cell (not an empty string), and a « Légende »
+    sheet says what a blank, ABS and NV mean."""
+    lift(e6_world)
+    workbook = load_workbook(io.BytesIO(exports.export_xlsx(e6_world["session"].id,
+                                                            title="t")))
+    sheet = workbook["Résultats"]
+    e4_cells = [row[3] for row in sheet.iter_rows(min_row=2)]
+    assert e4_cells and all(cell.value is None and cell.data_type == "n" for cell in e4_cells)
+    legend = [list(row) for row in workbook["Légende"].iter_rows(values_only=True)]
+    assert legend == [
+        ["Dans une colonne d'épreuve", "Signification"],
+        ["une note (ex. 14,5)", "note sur 20, définitive"],
+        ["ABS", "candidat absent à l'épreuve"],
+        ["NV", "dossier non valide : le candidat n'a pas été interrogé"],
+        ["(case vide)", "résultat en attente : note pas encore définitive ou épreuve non "
+                        "passée"]]
+
+
 def test_export_neutralises_spreadsheet_formulas(db, e6_world):
     candidate = e6_world["candidates"][0]
     candidate.last_name = "=HYPERLINK(\"x\")"
@@ -210,3 +229,66 @@ def test_lift_page_refuses_and_lists_the_open_lots(client, login_as, e6_world):
     for lot, marker in zip(e6_world["lots"], e6_world["markers"], strict=True):
         assert f"Lot {lot.code} ({marker.display_name}) : en cours de correction" in html
     assert release.release_of(e6_world["session"].id) is None
+
+
+def test_an_offset_typed_with_a_plus_sign_is_accepted(client, login_as, e6_world):
+    """« +1,5 » is how people write an added point and a half (issue 17)."""
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])  # 11
+    login_as(e6_world["gestionnaire"])
+    html = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/harmonisation") \
+        .get_data(as_text=True)
+    response = client.post(f"/gestion/e6/lots/{lot.id}/ajuster", data={
+        f"lot{lot.id}-csrf_token": csrf_token_from(html), f"lot{lot.id}-factor": "1",
+        f"lot{lot.id}-offset": "+1,5", f"lot{lot.id}-reason": "Lot plus sévère"})
+    assert response.status_code == 302
+    assert {c.mark for c in marking.lot_copies(lot)} == {Decimal("12.50")}
+
+
+@pytest.mark.parametrize(("typed", "value"), [("+1,5", "1.5"), ("−2", "-2"), ("-0,5", "-0.5"),
+                                              ("12.5", "12.5")])
+def test_parse_decimal_reads_signs(typed, value):
+    from exam_app.e6.common import parse_decimal
+
+    assert parse_decimal(typed, what="Points") == Decimal(value)
+
+
+@pytest.mark.parametrize("typed", ["+-1", "++1", "1,5+", "+"])
+def test_parse_decimal_refuses_a_stray_sign(typed):
+    from exam_app.e6.common import parse_decimal
+
+    with pytest.raises(E6Error, match="n'est pas un nombre"):
+        parse_decimal(typed, what="Points")
+
+
+def test_reopen_form_labels_its_own_field(client, login_as, e6_world):
+    """The « Motif » label of « Renvoyer au correcteur » points at the reopen textarea, not at
+    the adjustment's: the two forms of a lot have different ids (issue 17)."""
+    import re
+
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
+    login_as(e6_world["gestionnaire"])
+    html = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/harmonisation") \
+        .get_data(as_text=True)
+    ids = re.findall(r'<(?:textarea|input(?![^>]*type="hidden"))[^>]* id="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+    assert f'id="lot{lot.id}-reason"' in html and f'id="reopen{lot.id}-reason"' in html
+    assert f'<label class="field__label" for="reopen{lot.id}-reason">Motif' in html
+
+
+def test_a_lot_sent_back_tells_its_correcteur_why(client, login_as, e6_world):
+    lot = e6_world["lots"][0]
+    mark_lot(lot, e6_world["questions"], ("3", "4", "4"), e6_world["markers"][0])
+    login_as(e6_world["gestionnaire"])
+    html = client.get(f"/gestion/sessions/{e6_world['session'].code}/e6/harmonisation") \
+        .get_data(as_text=True)
+    response = client.post(f"/gestion/e6/lots/{lot.id}/rouvrir", data={
+        f"reopen{lot.id}-csrf_token": csrf_token_from(html),
+        f"reopen{lot.id}-reason": "Question 2 notée sur 6 au lieu de 8"})
+    assert response.status_code == 302
+    login_as(e6_world["markers"][0])
+    html = client.get(f"/correction/lots/{lot.id}").get_data(as_text=True)
+    assert "Lot renvoyé par la commission d'entente" in html
+    assert "Motif : <strong>Question 2 notée sur 6 au lieu de 8</strong>" in html
+    assert e6_world["gestionnaire"].display_name in html

@@ -62,8 +62,13 @@
         bar.value = Math.round(fraction * 100);
         status.textContent = bar.value + " %";
       },
+      element: li,
       done: function (text) { bar.value = 100; li.classList.add("upload--ok"); status.textContent = text; },
-      fail: function (text) { li.classList.add("upload--error"); status.textContent = text; status.setAttribute("role", "alert"); },
+      // A refused file shows no progress: a full bar beside the red message reads as sent.
+      fail: function (text) {
+        bar.value = 0;
+        li.classList.add("upload--error"); status.textContent = text; status.setAttribute("role", "alert");
+      },
       note: function (text) { status.textContent = text; }
     };
   }
@@ -138,6 +143,11 @@
       any = any || ok;
     }
     if (any) { await refresh(section); }
+    // The file input that had the focus may have been replaced: keep keyboard users where
+    // they were, on the last file's result (its text is read out), not on <body>.
+    var last = items[items.length - 1][1].element;
+    last.setAttribute("tabindex", "-1");
+    last.focus();
     section.dispatchEvent(new CustomEvent("uploads-finished", { bubbles: true }));
   }
 

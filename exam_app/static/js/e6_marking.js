@@ -73,6 +73,7 @@
       if (result.data.ok) {
         row.dataset.version = result.data.version;
         row.dataset.dirty = "";
+        row.dataset.complete = result.data.complete ? "1" : "0";
         setStatus(row, result.data.complete ? "Enregistré — complète" : "Enregistré — incomplète", "ok");
         if (result.data.total) { row.querySelector(".total").textContent = result.data.total; }
         refreshSummary();
@@ -96,8 +97,11 @@
   function refreshSummary() {
     var done = table.querySelectorAll(".status--ok").length;
     unsaved = rows.filter(function (r) { return r.dataset.dirty === "1"; }).length;
+    // The count of fully marked copies stays in view after each save (issue 17).
+    var complete = rows.filter(function (r) { return r.dataset.complete === "1"; }).length;
     if (summary) {
-      summary.textContent = unsaved ? unsaved + " copie(s) en cours d'enregistrement." : "Toutes les saisies sont enregistrées.";
+      summary.textContent = complete + " / " + rows.length + " copie(s) entièrement notée(s). " +
+        (unsaved ? unsaved + " copie(s) en cours d'enregistrement." : "Toutes les saisies sont enregistrées.");
     }
     return done;
   }

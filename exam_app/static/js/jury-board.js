@@ -35,6 +35,12 @@
       var key = el.getAttribute("data-k");
       if (Object.prototype.hasOwnProperty.call(values, key) && key !== "overrun") { setText(el, values[key]); }
     });
+    // « 1 absent », « 2 absents »: a label agrees with its number.
+    Array.prototype.forEach.call(scope.querySelectorAll("[data-plural-of]"), function (el) {
+      var key = el.getAttribute("data-plural-of");
+      if (!Object.prototype.hasOwnProperty.call(values, key)) { return; }
+      setText(el, Number(values[key]) > 1 ? el.getAttribute("data-plural") : el.getAttribute("data-singular"));
+    });
   }
 
   function apply(board) {

@@ -587,8 +587,10 @@
     renderGaps(grids);
     renderValidation(data);
     var status = $("passage-status");
-    status.textContent = { upcoming: "À venir", running: "En cours", finished: "Terminé", absent: "Absent", nv: "NV" }[p.status];
-    status.className = "tag state state--" + p.status;
+    // During an incident pause the tag says so (issue 17).
+    var tag = p.status === "running" && data.timer && data.timer.status === "paused" ? "paused" : p.status;
+    status.textContent = { upcoming: "À venir", running: "En cours", paused: "En pause", finished: "Terminé", absent: "Absent", nv: "NV" }[tag];
+    status.className = "tag state state--" + tag;
     renderTimer();
   }
 
@@ -683,7 +685,8 @@
     var presence = $("presence");
     if (presence) { presence.hidden = t.status !== "upcoming"; }
     $("btn-start").hidden = t.status !== "upcoming";
-    $("btn-next").hidden = !(t.status === "running" || t.status === "paused" || t.status === "waiting");
+    // Paused: the one main action is to resume; the next step comes after.
+    $("btn-next").hidden = !(t.status === "running" || t.status === "waiting");
     $("btn-next").textContent = t.status === "waiting" ? "Démarrer « " + segments[t.awaiting].step + " »" :
       (current && current.index === segments.length - 1 ? "Terminer le passage" : "Étape suivante");
     $("btn-resume").hidden = t.status !== "paused";
