@@ -1,16 +1,21 @@
-"""The candidate import's fast path (``services._apply_rows``: batches of plain statements,
-no ORM object per candidate) against its plain reference (``services._apply_rows_reference``:
+"""The imports' fast paths against their plain references.
+
+The candidate import's fast path (``services._apply_rows``: batches of plain statements,
+no ORM object per candidate) against its reference (``services._apply_rows_reference``:
 one ORM object per candidate): the same tally and the same rows, on a file that creates,
 updates, leaves unchanged, changes forms, adds a missing form and names new
-establishments, across several batches."""
+establishments, across several batches. ``csv_decode.lines`` against ``io.StringIO``."""
 
 from __future__ import annotations
 
+import io
+import random
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
 from exam_app.enrolment import services
+from exam_app.enrolment.csv_decode import lines
 from exam_app.enrolment.csv_import import parse
 from exam_app.enrolment.models import Candidate, CandidateUnitForm, Establishment
 from tests.enrolment.test_csv_import import csv_text, row
@@ -121,3 +126,14 @@ def test_fast_path_leaves_no_stale_candidate_in_the_orm_session(db, create_sessi
         actor=None, max_rows=20_000)
     assert report.updated == 1
     assert (loaded.last_name, loaded.form_for("E5")) == ("Autre", "ponctuel")
+
+
+def test_lines_splits_text_as_stringio_does():
+    # csv_decode.lines feeds csv.reader without io.StringIO's copy of the whole text: the
+    # same lines, on texts mixing every line ending, quotes and look-alike separators.
+    alphabet = ["a", "é", ";", '"', " ", "\r", "\n", "\r\n", "\x85", "\u2028", "\x0b"]
+    rng = random.Random(13)
+    texts = ["", "a", "a\r", "a\r\n", "\r\n\r\n", "x\n\ny", "end without newline"] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for text in texts:
+        assert list(lines(text)) == list(io.StringIO(text, newline="")), repr(text)
