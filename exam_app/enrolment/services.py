@@ -182,8 +182,8 @@ def _apply_batch(*, session_id: int, rows: list[csv_import.CandidateRow],
         .where(Candidate.session_id == session_id,
                Candidate.number.in_([r.number for r in rows])))}
     new, new_forms, changed, forms_changed, forms_added = [], [], [], [], []
-    # (after the loop: one INSERT ... RETURNING for the new candidates, one executemany
-    # each for their forms, the updates and the changed or missing forms)
+    # (after the loop: one executemany each for the new candidates, their forms, the
+    # updates and the changed or missing forms)
     for row in rows:
         values = {"last_name": row.last_name, "first_name": row.first_name,
                   "birth_date": row.birth_date, "extra_time": row.extra_time,
@@ -209,12 +209,16 @@ def _apply_batch(*, session_id: int, rows: list[csv_import.CandidateRow],
             (forms_added if old.form is None else forms_changed).append(form)
         tally.count("updated", row.number)
     if new:
-        ids = db.session.execute(
-            sa.insert(_CANDIDATES).returning(_CANDIDATES.c.id, sort_by_parameter_order=True),
-            new).scalars().all()
+        # A plain executemany, then the ids by number: INSERT ... RETURNING of many rows
+        # is one huge statement that psycopg re-parses each time (twice slower here).
+        db.session.execute(sa.insert(_CANDIDATES), new)
+        ids = dict(db.session.execute(
+            sa.select(Candidate.number, Candidate.id).where(
+                Candidate.session_id == session_id,
+                Candidate.number.in_([c["number"] for c in new]))).all())
         db.session.execute(sa.insert(_FORMS), [
-            {"candidate_id": id_, "unit_code": unit, "form": form}
-            for id_, form in zip(ids, new_forms, strict=True)])
+            {"candidate_id": ids[c["number"]], "unit_code": unit, "form": form}
+            for c, form in zip(new, new_forms, strict=True)])
     if changed:
         db.session.execute(sa.update(_CANDIDATES).where(
             _CANDIDATES.c.id == sa.bindparam("b_id")), changed)
