@@ -362,6 +362,9 @@ def main() -> None:
         f"peak_rss_mb_{SMALL}": small["peak_rss_mb"],
         f"rss_before_import_mb_{SMALL}": small["rss_before_import_mb"],
         f"seconds_{SMALL}": round(small["seconds"], 3),
+        # What the import adds to the process (peak minus the app loaded, before the files).
+        "peak_growth_mb": round(full["peak_rss_mb"] - full["rss_before_import_mb"], 1),
+        f"peak_growth_mb_{SMALL}": round(small["peak_rss_mb"] - small["rss_before_import_mb"], 1),
         "baseline_peak_rss_mb": baseline["peak_rss_mb"],
         "rows": full["rows"],
     }))
