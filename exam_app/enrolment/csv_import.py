@@ -96,6 +96,12 @@ class ParseResult:
     # rows with other errors included, so unknown establishments are reported at once.
     uai_lines: list[tuple[int, str]] = field(default_factory=list)
     uai_names: dict[str, str] = field(default_factory=dict)
+    # One copy of each value that repeats down the file (UAI, establishment, first name):
+    # the rows are all kept until the file is known to be valid.
+    shared: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def share(self, value: str) -> str:
+        return self.shared.setdefault(value, value)
 
     def error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
@@ -307,7 +313,7 @@ def _number(row: _Row, seen_numbers: dict[str, int]) -> str:
 
 def _names(row: _Row) -> tuple[str, str]:
     last_name = row.required("last_name")
-    first_name = row.required("first_name")
+    first_name = row.result.share(row.required("first_name"))
     for name, value in (("last_name", last_name), ("first_name", first_name)):
         if len(value) > 100:
             row.error(name, "100 caractères au plus.")
@@ -328,10 +334,10 @@ def _birth_date(row: _Row, today: date) -> date | None:
 def _establishment(row: _Row, result: ParseResult) -> tuple[str, str | None]:
     """The UAI and the establishment's name; a well-formed UAI is noted in ``result``
     (with the first name given for it) even when the row has other errors."""
-    uai = row.required("uai").upper().replace(" ", "")
+    uai = result.share(row.required("uai").upper().replace(" ", ""))
     if uai and not UAI_RE.match(uai):
         row.error("uai", f"« {uai} » n'est pas un code UAI (7 chiffres suivis d'une lettre).")
-    establishment = row.cell("establishment") or None
+    establishment = result.share(row.cell("establishment")) or None
     if establishment and len(establishment) > 200:
         row.error("establishment", "200 caractères au plus.")
     if uai and UAI_RE.match(uai):
