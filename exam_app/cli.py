@@ -1,6 +1,7 @@
 """Flask commands: ``flask --app exam_app demo | import-candidates | create-user |
 create-session | edit-session | set-unit-dates | import-establishments | import-centres |
-import-people``."""
+import-people | assign-centres | move-candidates | activation-links | create-commission |
+set-juror-availability | import-commissions``."""
 
 from __future__ import annotations
 
@@ -102,9 +103,16 @@ def import_candidates_command(file: Path, session_code: str | None) -> None:
 @click.option("--candidate", "candidate_number", default=None,
               help="N° candidat (candidat).")
 @click.option("--session", "session_code", default=None)
-@click.password_option("--password", help="Mot de passe (demandé s'il n'est pas donné).")
+@click.option("--password", default=None,
+              help="Mot de passe (demandé s'il n'est pas donné, sauf avec --activation-link).")
+@click.option("--activation-link", is_flag=True,
+              help="Sans mot de passe : la personne active son compte avec un lien à usage "
+                   "unique, affiché ici (ou envoyé par courriel avec --send).")
+@click.option("--send", is_flag=True, help="Avec --activation-link : envoyer le lien par "
+                                           "courriel (MAIL_SERVER configuré, --email requis).")
 def create_user_command(username, first_name, last_name, email, roles, centre_code,
-                        candidate_number, session_code, password) -> None:
+                        candidate_number, session_code, password, activation_link,
+                        send) -> None:
     """Crée un compte utilisateur avec ses rôles."""
     from exam_app.accounts.models import Role
     from exam_app.accounts.services import create_user
@@ -133,14 +141,117 @@ def create_user_command(username, first_name, last_name, email, roles, centre_co
                 raise click.ClickException("Rôle candidat : --candidate NUMERO inconnu ou absent.")
             scope = {"candidate_id": candidate.id}
         scoped.append((Role(role), scope))
+    if activation_link:
+        if password is not None:
+            raise click.UsageError("--activation-link et --password s'excluent.")
+        if send and not email:
+            raise click.UsageError("--send demande l'adresse électronique (--email).")
+    elif send:
+        raise click.UsageError("--send va avec --activation-link.")
+    elif password is None:
+        password = click.prompt("Mot de passe", hide_input=True, confirmation_prompt=True)
     try:
         user = create_user(username=username, password=password, first_name=first_name,
                            last_name=last_name, email=email, roles=scoped)
+        url = _activation_for_new_user(user, send=send) if activation_link else None
     except ValueError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"Compte « {user.username} » créé ({', '.join(roles)}).")
+    if activation_link and not send:
+        click.echo(f"Lien d'activation (valable {_validity()}, à usage unique) : "
+                   f"{url}")
+    elif activation_link:
+        click.echo(f"Lien d'activation envoyé à {user.email}.")
+
+
+def _validity() -> str:
+    from exam_app.accounts.tokens import duration_label
+
+    return duration_label(int(current_app.config["ACTIVATION_MAX_AGE"]))
+
+
+def _activation_for_new_user(user, *, send: bool) -> str:
+    """Issue the new account's activation link; e-mail it with ``send`` (nothing is kept
+    when the mail server refuses it: the command fails and the account is not created)."""
+    from exam_app.accounts import tokens
+    from exam_app.accounts.mail import Mailer, MailSettings
+    from exam_app.accounts.models import TokenPurpose
+    from exam_app.errors import ServiceError
+
+    try:
+        issued = tokens.issue(user=user, purpose=TokenPurpose.ACTIVATION,
+                              max_age_seconds=int(current_app.config["ACTIVATION_MAX_AGE"]),
+                              actor=None, channel="email" if send else "cli")
+        url = tokens.link(issued)
+        if send:
+            with Mailer(MailSettings.from_config(current_app.config)) as mailer:
+                subject, body = tokens.activation_message(user=user, url=url,
+                                                          expires_at=issued.expires_at)
+                mailer.send(to=user.email, subject=subject, body=body)
+            tokens.mark_sent(issued=issued, to=user.email, actor=None)
+    except ServiceError as error:
+        raise ValueError(error.message) from None
+    return url
+
+
+@click.command("activation-links")
+@click.option("--session", "session_code", default=None)
+@click.option("--send", is_flag=True, help="Envoyer les liens par courriel (MAIL_SERVER).")
+@click.option("--letters", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Écrire les lettres d'activation (PDF, une page par personne) dans ce fichier.")
+def activation_links_command(session_code: str | None, send: bool, letters: Path | None) -> None:
+    """Un nouveau lien d'activation pour chaque personne en attente : CSV sur la sortie
+    standard (nom, courriel, rôles, lien, expiration), ou envoi par courriel (--send), ou
+    lettres en PDF (--letters). Chaque nouveau lien remplace le précédent."""
+    from exam_app.accounts.mail import Mailer, MailError, MailSettings
+    from exam_app.enrolment import activation
+
+    session = _session(session_code)
+    pending = activation.pending_people()
+    if not pending:
+        click.echo("Aucune personne en attente d'activation.", err=True)
+        return
+    max_age = int(current_app.config["ACTIVATION_MAX_AGE"])
+    if send:
+        settings = MailSettings.from_config(current_app.config)
+        try:
+            with Mailer(settings) as mailer:
+                outcomes = _apply(lambda: activation.send_links(
+                    session=session, people=pending, actor=None, mailer=mailer,
+                    max_age_seconds=max_age))
+        except MailError as error:
+            db.session.rollback()
+            if settings.configured:
+                activation.connection_failed(session=session, people=pending, actor=None,
+                                             error=error.message)
+                db.session.commit()
+            raise click.ClickException(error.message) from None
+        for outcome in outcomes:
+            user = outcome.user
+            click.echo(f"{'envoyé' if outcome.ok else 'NON ENVOYÉ'}\t{user.email}\t"
+                       f"{user.display_name}" + ("" if outcome.ok else f"\t{outcome.message}"))
+        failed = sum(not o.ok for o in outcomes)
+        if failed:
+            raise click.ClickException(f"{failed} courriel(s) non envoyé(s) sur {len(outcomes)}.")
+        return
+    channel = "letter" if letters else "csv"
+
+    def hand_out():
+        links = activation.issue_links(session=session, people=pending, actor=None,
+                                       channel=channel, max_age_seconds=max_age)
+        if letters:
+            app = current_app._get_current_object()
+            with app.test_request_context("/", base_url=app.config.get("PUBLIC_URL") or None):
+                letters.write_bytes(activation.letters_pdf(session=session, links=links))
+        return links
+
+    links = _apply(hand_out)
+    if letters:
+        click.echo(f"{len(links)} lettre(s) d'activation écrites dans {letters}.", err=True)
+    else:
+        click.echo(activation.links_csv(links), nl=False)
 
 
 @click.command("print-pack")
@@ -406,9 +517,162 @@ def import_people_command(file: Path, session_code: str | None) -> None:
         max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
 
 
+@click.command("assign-centres")
+@click.option("--session", "session_code", default=None)
+@click.option("--reassign", is_flag=True,
+              help="Réaffecter aussi les candidats dont le centre vient de la table et qu'elle "
+                   "place désormais ailleurs (leurs documents imprimés sont remplacés).")
+def assign_centres_command(session_code: str | None, reassign: bool) -> None:
+    """Applique la table établissement → centre aux candidats sans centre."""
+    from exam_app.documents.moves import apply_centre_table
+    from exam_app.enrolment.centres import candidates_without_centre
+    from exam_app.errors import ServiceError
+
+    session = _session(session_code)
+    try:
+        result = apply_centre_table(session=session, actor=None, reassign=reassign)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        click.echo(error.message, err=True)
+        sys.exit(1)
+    click.echo(f"Table appliquée dans {session.code} : {result.assigned} candidat(s) "
+               f"affecté(s), {result.reassigned} réaffecté(s).")
+    left = candidates_without_centre(session, limit=20)
+    if left.count:
+        click.echo(f"{left.count} candidat(s) encore sans centre (établissement absent de la "
+                   "table) :", err=True)
+        for c in left.candidates:
+            click.echo(f"  {c.number} {c.last_name} {c.first_name} — {c.establishment.uai}",
+                       err=True)
+
+
+@click.command("move-candidates")
+@click.option("--session", "session_code", default=None)
+@click.option("--to", "centre_code", required=True, help="Code du centre de destination.")
+@click.option("--reason", default="", help="Motif, noté au journal.")
+@click.argument("numbers", nargs=-1, required=True)
+def move_candidates_command(session_code: str | None, centre_code: str, reason: str,
+                            numbers: tuple[str, ...]) -> None:
+    """Déplace des candidats (par numéro) vers un autre centre : leurs passages planifiés
+    ailleurs sont retirés et leurs documents imprimés remplacés."""
+    from exam_app.documents.moves import move_candidates
+    from exam_app.enrolment.models import Centre
+    from exam_app.errors import ServiceError
+
+    session = _session(session_code)
+    centre = db.session.scalar(sa.select(Centre).where(
+        Centre.session_id == session.id, Centre.code == centre_code.strip().upper()))
+    if centre is None:
+        raise click.ClickException(f"Aucun centre n'a le code « {centre_code} » dans la "
+                                   f"session {session.code}. Rien n'a été déplacé.")
+    try:
+        result = move_candidates(session=session, actor=None, centre=centre, numbers=numbers,
+                                 reason=reason)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        click.echo(error.message if not error.details else "Déplacement refusé, rien n'a été "
+                   "déplacé :", err=True)
+        for line in error.details:
+            click.echo(f"  {line}", err=True)
+        sys.exit(1)
+    click.echo(f"{result.moved} candidat(s) déplacé(s) vers {centre.code}, {result.unchanged} "
+               f"déjà dans ce centre ; {result.passages_withdrawn} passage(s) retiré(s) ; "
+               f"{result.documents_superseded} document(s) imprimé(s) remplacé(s).")
+# --- commissions (issue 13, item 5) ------------------------------------------------------
+
+def _days(texts) -> list:
+    return [_day(t.strip()) for text in texts for t in text.split(",") if t.strip()]
+
+
+@click.command("create-commission")
+@click.option("--session", "session_code", default=None)
+@click.option("--code", required=True, help="Code de la commission, ex. E4-LYO01.")
+@click.option("--unit", "unit_code", required=True, help="Épreuve orale : E4 ou E5.")
+@click.option("--form", "form", default="ponctuel", show_default=True,
+              type=click.Choice(["ponctuel", "ccf"]))
+@click.option("--centre", "centre_code", default=None, help="Code du centre (ponctuel).")
+@click.option("--establishment", "uai", default=None, help="UAI de l'établissement (CCF).")
+@click.option("--day", "days", multiple=True, required=True,
+              help="Jour de passage AAAA-MM-JJ (répétable, ou séparés par des virgules).")
+@click.option("--teacher", "teacher_email", required=True, help="Courriel de l'enseignant.")
+@click.option("--professional", "professional_email", required=True,
+              help="Courriel du professionnel (ou de l'enseignant qui le remplace).")
+@click.option("--replacement-reason", default="",
+              help="Motif : un enseignant remplace le professionnel.")
+def create_commission_command(session_code, code, unit_code, form, centre_code, uai, days,
+                              teacher_email, professional_email, replacement_reason) -> None:
+    """Forme une commission : épreuve, forme, lieu, jours, enseignant et professionnel."""
+    from exam_app.juries import commissions
+
+    session = _session(session_code)
+
+    def change():
+        centre_id, establishment_id = commissions.place_ids(
+            session=session, centre_code=centre_code, uai=uai)
+        return commissions.create_commission(
+            session=session, actor=None, code=code, unit_code=unit_code.upper(), form=form,
+            days=_days(days), centre_id=centre_id, establishment_id=establishment_id,
+            jurors=commissions.Jurors(
+                commissions.juror_id(teacher_email, field="teacher_id"),
+                commissions.juror_id(professional_email, field="professional_id"),
+                replacement_reason))
+
+    commission = _apply(change)
+    click.echo(f"Commission {commission.code} formée ({commission.unit_code}, "
+               + ", ".join(f"{d:%d/%m/%Y}" for d in commission.day_list) + ") : "
+               + " ; ".join(f"{m.role_label} {m.user.display_name}" for m in commission.members)
+               + ".")
+    for warning in commissions.formation_warnings(commission):
+        click.echo(f"  Attention : {warning}")
+
+
+@click.command("set-juror-availability")
+@click.option("--session", "session_code", default=None)
+@click.option("--juror", "email", required=True, help="Courriel du juré.")
+@click.option("--day", "days", multiple=True, required=True, help="Jour AAAA-MM-JJ (répétable).")
+@click.option("--unavailable", is_flag=True, help="Indisponible (sinon : disponible).")
+@click.option("--note", default="", help="Motif ou précision.")
+def set_juror_availability_command(session_code, email, days, unavailable, note) -> None:
+    """Déclare un juré disponible ou indisponible certains jours."""
+    from exam_app.juries import commissions
+
+    session = _session(session_code)
+
+    def change():
+        user_id = commissions.juror_id(email, field="user_id")
+        return [code for day in _days(days)
+                for code in commissions.set_availability(
+                    session=session, actor=None, user_id=user_id, day=day,
+                    available=not unavailable, note=note)]
+
+    booked = _apply(change)
+    click.echo(f"Disponibilités de {email} enregistrées.")
+    if booked:
+        click.echo("  Attention : ce juré siège dans " + ", ".join(sorted(set(booked)))
+                   + " ces jours-là : remplacez-le.")
+
+
+@click.command("import-commissions")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--session", "session_code", default=None)
+def import_commissions_command(file: Path, session_code: str | None) -> None:
+    """Forme les commissions d'un fichier CSV (Code ; Épreuve ; Forme ; Centre ; UAI ; Jours ;
+    Enseignant ; Professionnel ; Motif du remplacement), tout ou rien."""
+    from exam_app.juries import commissions
+
+    session = _session(session_code)
+    _import_reference(file, lambda data, name: commissions.import_commissions(
+        session=session, data=data, actor=None,
+        max_rows=current_app.config["IMPORT_MAX_ROWS"], filename=name))
+
+
 def register(app: Flask) -> None:
     for command in (demo_command, import_candidates_command, create_user_command,
                     print_pack_command, create_session_command, edit_session_command,
                     set_unit_dates_command, import_establishments_command,
-                    import_centres_command, import_people_command):
+                    import_centres_command, import_people_command, assign_centres_command,
+                    move_candidates_command, activation_links_command, create_commission_command,
+                    set_juror_availability_command, import_commissions_command):
         app.cli.add_command(command)

@@ -67,6 +67,18 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         # Push (juries/push.py): long polls waiting at once per process, at most; keep it
         # below gunicorn's --threads so that ordinary requests always find a thread.
         "PUSH_MAX_WAITERS": int(os.environ.get("PUSH_MAX_WAITERS") or 112),
+        # Outgoing mail (accounts/mail.py): activation and password-reset links. Without
+        # MAIL_SERVER and MAIL_FROM nothing is sent (links are handed out as CSV or letters).
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", ""),
+        # How long an activation link and a password-reset link stay valid (seconds).
+        "ACTIVATION_MAX_AGE": _int("ACTIVATION_MAX_AGE", 7 * 86400),
+        "RESET_MAX_AGE": _int("RESET_MAX_AGE", 3600),
     }
     if with_secret:
         values["SECRET_KEY"] = load_secret_key(instance_path)
@@ -102,6 +114,11 @@ DEFAULTS: dict = {
     "LOGIN_FAILURE_WINDOW_SECONDS": 15 * 60,
     # A browser the owner logged in from stays known this long (its device cookie).
     "LOGIN_DEVICE_COOKIE_DAYS": 180,
+    # Password-reset requests: free ones per client address before the next waits (the
+    # login throttle's growing delays), and the least time between two links for one account.
+    "RESET_FREE_PER_CLIENT": 5,
+    "RESET_MIN_INTERVAL_SECONDS": 120,
+    "MAIL_TIMEOUT_SECONDS": 10,
     "CANDIDATES_PER_PAGE": 50,
     # Dossier deposit limits (DOMAIN.md: configurable).
     "DOSSIER_FILE_MAX_BYTES": 20 * 1000 * 1000,

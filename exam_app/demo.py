@@ -20,7 +20,7 @@ from exam_app.e4.definition import E4
 from exam_app.e5.definition import E5
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
 from exam_app.extensions import db
-from exam_app.juries.models import Commission, CommissionMember, MemberRole
+from exam_app.juries.models import Commission
 
 DEMO_CODE = "SAM2027"
 
@@ -203,19 +203,41 @@ class _Jurors:
         return _user(username, first, last, [(Role.EXAMINATEUR, {})]), username
 
 
-def _add_commission(commission: Commission, *, teacher_school: Establishment,
-                    jurors: _Jurors) -> tuple[str, str]:
-    """Staff ``commission`` with a teacher of ``teacher_school`` and a professional; their
-    usernames."""
+# The demo's professionals: their companies (none where a demo candidate did an internship).
+COMPANIES = ("Groupe Rhône Assistance", "Clinique du Parc", "Transports Alpes Logistique",
+             "Banque Saône Crédit", "Agence Confluence Immobilier", "Mutuelle des Monts")
+
+
+def _add_commission(*, session: ExamSession, code: str, unit: str, form: str, days: list[date],
+                    teacher_school: Establishment, jurors: _Jurors, centre: Centre | None = None,
+                    establishment: Establishment | None = None) -> tuple[str, str]:
+    """Form ``code`` through the set-up service, with a new teacher of ``teacher_school`` and
+    a new professional (their profiles saved as a gestionnaire would); their usernames."""
+    from exam_app.enrolment import people
+    from exam_app.juries import commissions
+
     teacher, t_login = jurors.examiner()
     pro, p_login = jurors.examiner()
-    commission.members = [
-        CommissionMember(user=teacher, member_role=MemberRole.TEACHER.value,
-                         establishment=teacher_school),
-        CommissionMember(user=pro, member_role=MemberRole.PROFESSIONAL.value),
-    ]
-    db.session.add(commission)
+    people.save_person(session=session, actor=None, last_name=teacher.last_name,
+                       first_name=teacher.first_name, email=teacher.email, role="enseignant",
+                       uai=teacher_school.uai)
+    people.save_person(session=session, actor=None, last_name=pro.last_name,
+                       first_name=pro.first_name, email=pro.email, role="professionnel",
+                       company=COMPANIES[jurors.count % len(COMPANIES)])
+    commissions.create_commission(
+        session=session, actor=None, code=code, unit_code=unit, form=form, days=days,
+        centre_id=centre.id if centre else None,
+        establishment_id=establishment.id if establishment else None,
+        jurors=commissions.Jurors(teacher.id, pro.id))
     return t_login, p_login
+
+
+def _demo_days() -> list[date]:
+    """The demo's jury days: today (the jury day ``load_jury_day`` plans) and tomorrow."""
+    from exam_app.clock import to_local, utcnow
+
+    today = to_local(utcnow()).date()
+    return [today, today + timedelta(days=1)]
 
 
 def _ponctuel_commissions(rng: random.Random, *, session: ExamSession, centres: list[Centre],
@@ -231,15 +253,15 @@ def _ponctuel_commissions(rng: random.Random, *, session: ExamSession, centres: 
 
     for unit in (E4.code, E5.code):
         for index, centre in enumerate(centres):
-            commission = Commission(session=session, unit_code=unit, form="ponctuel",
-                                    code=f"{unit}-{centre.code}", centre=centre)
+            code = f"{unit}-{centre.code}"
             t_login, p_login = _add_commission(
-                commission, teacher_school=teacher_from_elsewhere(index), jurors=jurors)
+                session=session, code=code, unit=unit, form="ponctuel", days=_demo_days(),
+                centre=centre, teacher_school=teacher_from_elsewhere(index), jurors=jurors)
             if index == 0:
                 logins.append(DemoLogin(f"examinateur {unit}", t_login,
-                                        f"enseignant, commission {commission.code}"))
+                                        f"enseignant, commission {code}"))
                 logins.append(DemoLogin(f"examinateur {unit}", p_login,
-                                        f"professionnel, commission {commission.code}"))
+                                        f"professionnel, commission {code}"))
 
 
 def _ccf_commissions(*, session: ExamSession, establishments: list[Establishment],
@@ -248,9 +270,10 @@ def _ccf_commissions(*, session: ExamSession, establishments: list[Establishment
     for establishment, spec in zip(establishments, ESTABLISHMENTS, strict=True):
         if spec[4] != "ccf":
             continue
-        commission = Commission(session=session, unit_code=E5.code, form="ccf",
-                                code=f"{E5.code}-CCF-{establishment.uai}", establishment=establishment)
-        _add_commission(commission, teacher_school=establishment, jurors=jurors)
+        _add_commission(session=session, code=f"{E5.code}-CCF-{establishment.uai}",
+                        unit=E5.code, form="ccf", days=_demo_days(),
+                        establishment=establishment, teacher_school=establishment,
+                        jurors=jurors)
 
 
 def _correcteurs(jurors: _Jurors, logins: list[DemoLogin]) -> None:

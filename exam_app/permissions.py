@@ -131,6 +131,28 @@ def centre_or_403(centre_id: int):
     return centre
 
 
+def can_edit_centre_rooms(user: User, centre) -> bool:
+    """A centre's rooms and E5 workstations: its own chef de centre, and the académie."""
+    if can_manage(user):
+        return True
+    return centre is not None and user.is_authenticated and centre.id in user.centre_ids()
+
+
+def centre_for_room_editor_or_403(centre_id: int):
+    """The centre whose rooms the current user may edit: 404 when unknown, 403 when it is
+    another centre's."""
+    from exam_app.enrolment.models import Centre
+    from exam_app.extensions import db
+
+    centre = db.session.get(Centre, centre_id)
+    if centre is None:
+        abort(404)
+    if not can_edit_centre_rooms(current_user, centre):
+        abort(403)
+    use_zone(centre.session.timezone)
+    return centre
+
+
 # --- E6
 
 

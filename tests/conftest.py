@@ -476,3 +476,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line("  (REQUIRE_BROWSER=1 turns skipped browser tests into "
                                     "failures, as CI does.)")
     return result
+
+
+# A real SMTP server (aiosmtpd) for the tests of e-mailed links: tests/mail_server.py.
+from tests.mail_server import mail_server  # noqa: E402, F401

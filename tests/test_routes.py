@@ -23,20 +23,31 @@ ACCESS: dict[str, frozenset] = {
     "accounts.logout": PUBLIC,
     "accounts.home": LOGGED_IN,
     "accounts.change_password_page": LOGGED_IN,
+    "accounts.activate": PUBLIC,
+    "accounts.reset_password": PUBLIC,
+    "accounts.forgot_password": PUBLIC,
+    "enrolment.activation_links": frozenset({G}),
     "enrolment.dashboard": frozenset({G}),
     "overview.session_dashboard": frozenset({G}),
     "enrolment.candidates": frozenset({G}),
     "enrolment.import_candidates": frozenset({G}),
+    "enrolment.candidate": frozenset({G}),
+    "enrolment.candidate_status": frozenset({G}),
+    "enrolment.candidate_registration": frozenset({G}),
+    "enrolment.import_registrations": frozenset({G}),
     "enrolment.centres": frozenset({G}),
     "enrolment.establishments": frozenset({G}),
     "enrolment.import_establishments": frozenset({G}),
     "enrolment.new_session": frozenset({G}),
     "enrolment.session_settings": frozenset({G}),
     "enrolment.import_centres": frozenset({G}),
+    "documents.centre_table": frozenset({G}),
+    "documents.move_candidates": frozenset({G}),
     "enrolment.people_page": frozenset({G}),
     "enrolment.import_people": frozenset({G}),
     "enrolment.users": frozenset({G}),
     "overview.centre_home": frozenset({Role.CHEF_CENTRE}),
+    "overview.centre_rooms": frozenset({G, Role.CHEF_CENTRE}),
     "enrolment.candidate_home": frozenset({Role.CANDIDAT}),
     "juries.home": frozenset({Role.EXAMINATEUR}),
     "e6.correcteur_home": frozenset({Role.CORRECTEUR}),
@@ -101,6 +112,10 @@ ACCESS: dict[str, frozenset] = {
     "juries.start_exception": frozenset({G}),
     "juries.board": frozenset({G}),
     "juries.board_wait": frozenset({G}),
+    "juries.new_commission": frozenset({G}),
+    "juries.edit_commission": frozenset({G}),
+    "juries.availability": frozenset({G}),
+    "juries.import_commissions": frozenset({G}),
     "documents.packs": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack_state": frozenset({G, Role.CHEF_CENTRE}),
@@ -131,6 +146,7 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
         **dossier_args,
         "code": session.code,
         "candidate_id": candidate.id,
+        "number": candidate.number,
         "centre_id": centre.id,
         "commission_id": commission.id,
         "token": "not-a-token",
@@ -140,7 +156,21 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
     args.update(e6_route_args(session=session, centre=centre, candidate=candidate,
                               correcteur=users[Role.CORRECTEUR]))
     args["pack_id"] = _pack_for(centre, users[Role.GESTIONNAIRE]).id
+    args.update(_link_tokens(create_user))
     return {"session": session, "users": users, "args": args}
+
+
+def _link_tokens(create_user) -> dict:
+    """Open activation and reset links of an account outside the walk (nobody uses them:
+    the walk's POSTs carry no password)."""
+    from exam_app.accounts import tokens
+    from exam_app.accounts.models import TokenPurpose
+
+    person = create_user(Role.CORRECTEUR, username="a.activer")
+    return {f"{purpose.value}_token": tokens.issue(user=person, purpose=purpose,
+                                                   max_age_seconds=3600, actor=None,
+                                                   channel="csv").secret
+            for purpose in TokenPurpose}
 
 
 def _dossier_world(app, session, candidate, user) -> dict:

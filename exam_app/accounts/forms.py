@@ -43,3 +43,31 @@ class PasswordChangeForm(FlaskForm):
                     EqualTo("new_password", "Les deux saisies du nouveau mot de passe diffèrent.")],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class ChoosePasswordForm(FlaskForm):
+    """The password chosen through an activation or reset link."""
+
+    password = PasswordField(
+        "Mot de passe",
+        validators=[DataRequired("Choisissez votre mot de passe.")],
+        description="12 caractères au moins ; ni votre identifiant ni votre nom ; pas un mot "
+                    "de passe courant. Une phrase de plusieurs mots convient bien.",
+        render_kw={"autocomplete": "new-password", "minlength": 12, "maxlength": 200,
+                   "autofocus": True},
+    )
+    confirm = PasswordField(
+        "Mot de passe (confirmation)",
+        validators=[DataRequired("Saisissez à nouveau le mot de passe."),
+                    EqualTo("password", "Les deux saisies du mot de passe diffèrent.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = StringField(
+        "Adresse électronique",
+        validators=[DataRequired("Saisissez l'adresse électronique de votre compte."),
+                    Length(max=254, message="L'adresse fait 254 caractères au plus.")],
+        render_kw={"autocomplete": "email", "autofocus": True, "type": "email"},
+    )

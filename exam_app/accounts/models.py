@@ -7,6 +7,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from flask_login import UserMixin
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -78,7 +79,26 @@ class User(UserMixin, db.Model):
         self.session_token = secrets.token_hex(16)
 
     def check_password(self, password: str) -> bool:
+        if self.password_hash.startswith(UNUSABLE_PASSWORD_PREFIX):
+            return False
         return check_password_hash(self.password_hash, password)
+
+    def set_unusable_password(self) -> None:
+        """No password opens the account until its owner chooses one (activation link)."""
+        import secrets
+
+        self.password_hash = UNUSABLE_PASSWORD_PREFIX + secrets.token_hex(16)
+        self.rotate_session_token()
+
+    @hybrid_property
+    def is_activated(self) -> bool:
+        """The person chose a password (an account created with one is activated)."""
+        return not self.password_hash.startswith(UNUSABLE_PASSWORD_PREFIX)
+
+    @is_activated.inplace.expression
+    @classmethod
+    def _is_activated_expression(cls):
+        return sa.not_(cls.password_hash.startswith(UNUSABLE_PASSWORD_PREFIX, autoescape=True))
 
     # Flask-Login: the id in the cookie carries the token, so a password
     # change or a disabled account ends every open session.
@@ -198,4 +218,42 @@ class LoginThrottle(db.Model):
                            name="scope_known"),
         sa.CheckConstraint("failures >= 0", name="failures_not_negative"),
         sa.Index("ix_login_throttle_last_failure_at", "last_failure_at"),
+    )
+
+
+# A password hash that no password matches: an account created for a person who has not
+# chosen their password yet (activation, accounts/tokens.py). Werkzeug's check refuses it.
+UNUSABLE_PASSWORD_PREFIX = "!"  # noqa: S105 (a marker, not a password)
+
+
+class TokenPurpose(StrEnum):
+    """What a one-time link lets its holder do (accounts/tokens.py)."""
+
+    ACTIVATION = "activation"  # a new account: choose the first password
+    RESET = "reset"  # a forgotten password: choose a new one
+
+
+class AccountToken(db.Model):
+    """A one-time link sent or handed to a person: only the SHA-256 of its secret is kept.
+
+    A link is open while ``used_at`` and ``revoked_at`` are empty and ``expires_at`` is to
+    come; using it is one conditional UPDATE (``used_at IS NULL``), so it works once. A new
+    link of the same purpose revokes the user's open ones; ``sent_at`` says that the e-mail
+    carrying it was accepted by the mail server."""
+
+    __tablename__ = "account_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    purpose: Mapped[TokenPurpose] = mapped_column(enum_type(TokenPurpose, 12))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        sa.CheckConstraint("purpose IN ('activation', 'reset')", name="purpose_known"),
+        sa.Index("ix_account_token_user_id_purpose", "user_id", "purpose"),
     )

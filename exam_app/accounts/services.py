@@ -67,14 +67,15 @@ def authenticate(*, username: str, password: str, ip: str | None, claim: Claim,
 def create_user(
     *,
     username: str,
-    password: str,
+    password: str | None,
     first_name: str,
     last_name: str,
     roles: list[tuple[Role, dict]] | None = None,
     email: str | None = None,
     actor=None,
 ) -> User:
-    """Create a user with roles given as (role, scope) pairs, e.g. (CHEF_CENTRE, {"centre_id": 3})."""
+    """Create a user with roles given as (role, scope) pairs, e.g. (CHEF_CENTRE, {"centre_id": 3}).
+    Without a password (None) the account waits for its owner to activate it (tokens.py)."""
     username = normalise_username(username)
     if not username:
         raise ValueError("Identifiant vide.")
@@ -83,8 +84,8 @@ def create_user(
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
     if not first_name or not last_name:
         raise ValueError("Le prénom et le nom sont obligatoires.")
-    problem = password_problem(password, username=username, first_name=first_name,
-                               last_name=last_name)
+    problem = password is not None and password_problem(
+        password, username=username, first_name=first_name, last_name=last_name)
     if problem:
         raise ValueError(problem)
     if len(username) > 120 or len(first_name) > 100 or len(last_name) > 100:
@@ -93,7 +94,10 @@ def create_user(
     if email and (len(email) > 254 or not EMAIL_RE.match(email)):
         raise ValueError(f"« {email} » n'est pas une adresse électronique.")
     user = User(username=username, first_name=first_name, last_name=last_name, email=email)
-    user.set_password(password)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
     for role, scope in roles or []:
         user.roles.append(RoleAssignment(role=Role(role).value, **scope))
     db.session.add(user)
@@ -103,7 +107,8 @@ def create_user(
         action="user.create",
         object_type="user",
         object_id=user.id,
-        after={"username": username, "roles": [Role(r).value for r, _ in roles or []]},
+        after={"username": username, "roles": [Role(r).value for r, _ in roles or []],
+               **({"activation": "pending"} if password is None else {})},
     )
     return user
 
@@ -141,3 +146,18 @@ def load_user_from_cookie(value: str) -> User | None:
     if user is None or user.session_token != token:
         return None
     return user
+
+
+def not_activated_condition() -> sa.ColumnElement[bool]:
+    """SQL condition: the account was never activated (no password chosen yet through its
+    activation link; see accounts/tokens.py)."""
+    return sa.not_(User.is_activated)
+
+
+def staff_not_activated_count() -> int:
+    """How many enabled staff accounts (any role but candidat) are not activated (one query)."""
+    staff = sa.exists().where(RoleAssignment.user_id == User.id,
+                              RoleAssignment.role != Role.CANDIDAT.value)
+    return db.session.scalar(
+        sa.select(sa.func.count(User.id))
+        .where(User.is_enabled.is_(True), staff, not_activated_condition())) or 0

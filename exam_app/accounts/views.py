@@ -18,9 +18,16 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from exam_app.accounts import throttle
-from exam_app.accounts.forms import LoginForm, LogoutForm, PasswordChangeForm
-from exam_app.accounts.models import Role
+from exam_app.accounts import throttle, tokens
+from exam_app.accounts.forms import (
+    ChoosePasswordForm,
+    ForgotPasswordForm,
+    LoginForm,
+    LogoutForm,
+    PasswordChangeForm,
+)
+from exam_app.accounts.mail import Mailer, MailError, MailSettings
+from exam_app.accounts.models import Role, TokenPurpose
 from exam_app.accounts.services import (
     authenticate,
     change_password,
@@ -29,7 +36,7 @@ from exam_app.accounts.services import (
     normalise_username,
     start_login,
 )
-from exam_app.accounts.throttle import LoginThrottled, ThrottlePolicy
+from exam_app.accounts.throttle import LoginThrottled, ThrottlePolicy, ThrottleScope
 from exam_app.clock import to_local, utcnow
 from exam_app.errors import Invalid, error_body
 from exam_app.extensions import db, login_manager
@@ -219,3 +226,126 @@ def change_password_page():
     elif request.method == "POST":
         status = 400
     return render_template("accounts/password.html", form=form), status
+
+
+# ---- one-time links: activation and password reset (issue 13, item 3) -----------------
+
+LINK_PAGES = {
+    TokenPurpose.ACTIVATION: {
+        "heading": "Activer mon compte",
+        "intro": "Choisissez votre mot de passe : votre compte sera alors activé et vous serez "
+                 "connecté(e).",
+        "submit_label": "Activer mon compte",
+        "done": "Votre compte est activé. Bienvenue !",
+    },
+    TokenPurpose.RESET: {
+        "heading": "Choisir un nouveau mot de passe",
+        "intro": "Choisissez votre nouveau mot de passe : vos sessions ouvertes ailleurs seront "
+                 "fermées et vous serez connecté(e) ici.",
+        "submit_label": "Enregistrer le mot de passe",
+        "done": "Votre mot de passe a été changé.",
+    },
+}
+
+
+def _mail_enabled() -> bool:
+    return MailSettings.from_config(current_app.config).configured
+
+
+def _link_unusable(purpose: TokenPurpose, error: tokens.TokenUnusable):
+    return render_template("accounts/link_unusable.html", message=error.message,
+                           state=error.state.value, purpose=purpose.value,
+                           mail_enabled=_mail_enabled()), error.status
+
+
+def _link_page(token: str, purpose: TokenPurpose):
+    """Choose a password through a one-time link; then logged in, home."""
+    form = ChoosePasswordForm()
+    _, user, state = tokens.find(secret=token, purpose=purpose)
+    if state != tokens.TokenState.OPEN:
+        return _link_unusable(purpose, tokens.TokenUnusable(state))
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = tokens.use(secret=token, purpose=purpose, password=form.password.data,
+                              ip=request.remote_addr)
+        except tokens.TokenUnusable as error:
+            db.session.rollback()
+            return _link_unusable(purpose, error)
+        except Invalid as error:
+            db.session.rollback()
+            form.password.errors.append(error.message)
+            status = 422
+        else:
+            db.session.commit()
+            login_user(user)
+            session.permanent = True
+            flash(LINK_PAGES[purpose]["done"], "success")
+            return redirect(url_for("accounts.home"))
+    elif request.method == "POST":
+        status = 400
+    response = current_app.make_response((render_template(
+        "accounts/choose_password.html", form=form, user=user, **LINK_PAGES[purpose]), status))
+    # The link's secret is in the URL: never sent on to another site.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/compte/activer/<activation_token>", methods=["GET", "POST"])
+def activate(activation_token: str):
+    """Activate a new account through its one-time link: choose the password."""
+    return _link_page(activation_token, TokenPurpose.ACTIVATION)
+
+
+@bp.route("/compte/reinitialiser/<reset_token>", methods=["GET", "POST"])
+def reset_password(reset_token: str):
+    """Choose a new password through a one-time reset link."""
+    return _link_page(reset_token, TokenPurpose.RESET)
+
+
+@bp.route("/compte/mot-de-passe-oublie", methods=["GET", "POST"])
+def forgot_password():
+    """Ask for a reset link by e-mail; the answer never says whether the address exists."""
+    config = current_app.config
+    form = ForgotPasswordForm()
+    settings = MailSettings.from_config(config)
+    page = {"form": form, "mail_enabled": settings.configured, "done": False,
+            "max_age_label": tokens.duration_label(int(config["RESET_MAX_AGE"]))}
+    if not settings.configured:
+        return render_template("accounts/forgot_password.html", **page)
+    if not form.validate_on_submit():
+        return render_template("accounts/forgot_password.html", **page), (
+            400 if request.method == "POST" else 200)
+    # Each request counts against the client (never settled): beyond a few, waits grow.
+    client = throttle.client_key(request.remote_addr) or "-"
+    policy = ThrottlePolicy(free_per_client=int(config["RESET_FREE_PER_CLIENT"]),
+                            delay_cap_seconds=int(config["LOGIN_DELAY_CAP_SECONDS"]),
+                            forget_after_seconds=int(config["LOGIN_FAILURE_WINDOW_SECONDS"]))
+    try:
+        throttle.claim(keys=[(ThrottleScope.CLIENT, f"reset {client}")], policy=policy)
+    except LoginThrottled as exc:
+        db.session.rollback()
+        wait = tokens.duration_label(exc.retry_after_seconds)
+        flash(f"Trop de demandes depuis ce poste. Réessayez dans {wait}.", "error")
+        response = current_app.make_response(
+            (render_template("accounts/forgot_password.html", **page), 429))
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
+    db.session.commit()
+    try:
+        # Connected before the address is looked up: an unreachable server answers the
+        # same for every address.
+        with Mailer(settings) as mailer:
+            tokens.request_reset(email=form.email.data, mailer=mailer,
+                                 max_age_seconds=int(config["RESET_MAX_AGE"]),
+                                 min_interval_seconds=int(config["RESET_MIN_INTERVAL_SECONDS"]),
+                                 ip=request.remote_addr)
+            db.session.commit()
+    except MailError:
+        db.session.rollback()
+        flash("Le service d'envoi de courriels est momentanément indisponible : aucun courriel "
+              "n'a été envoyé. Réessayez plus tard.", "error")
+        return render_template("accounts/forgot_password.html", **page), 503
+    return render_template("accounts/forgot_password.html", **{
+        **page, "done": True, "email": form.email.data.strip()})

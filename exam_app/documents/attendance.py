@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from exam_app.clock import to_local, utcnow
 from exam_app.documents.changes import ACTIONS, history
-from exam_app.enrolment.models import Centre
+from exam_app.enrolment.models import Candidate, Centre
 from exam_app.extensions import db
 from exam_app.formatting import local_datetime
 from exam_app.juries.lifecycle import day_bounds
@@ -32,8 +32,11 @@ def day_passages(centre_id: int, day: date) -> list[Passage]:
     start, end = day_bounds(day)
     return list(db.session.scalars(
         sa.select(Passage).join(Commission, Commission.id == Passage.commission_id)
+        .join(Candidate, Candidate.id == Passage.candidate_id)
         .where(Commission.centre_id == centre_id, Passage.scheduled_at >= start,
-               Passage.scheduled_at < end)
+               Passage.scheduled_at < end,
+               # A passage left from before a bénéfice or a dispense is not convoked.
+               Candidate.sits_in(Passage.unit_code))
         .order_by(Passage.scheduled_at, Passage.position, Passage.id)))
 
 

@@ -20,7 +20,7 @@ from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries.grids import carries_mark
 from exam_app.juries.lifecycle import result_label
-from exam_app.juries.models import Commission, MemberRole, Passage
+from exam_app.juries.models import REPLACEMENT_LABEL, Commission, MemberRole, Passage
 from exam_app.printing import document, signing, verification
 from exam_app.printing.document import centre_facts, session_facts
 from exam_app.printing.signing import TokenPayload, content_hash
@@ -34,7 +34,8 @@ def bordereau_rows(commission: Commission) -> list[dict]:
     """The commission's candidates for the unit's mark, by candidate number."""
     passages = db.session.scalars(
         sa.select(Passage).join(Candidate, Candidate.id == Passage.candidate_id)
-        .where(Passage.commission_id == commission.id).order_by(Candidate.number, Passage.id))
+        .where(Passage.commission_id == commission.id, Candidate.sits_in(commission.unit_code))
+        .order_by(Candidate.number, Passage.id))
     nv = nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code)
     rows = []
     for passage in passages:
@@ -48,6 +49,7 @@ def bordereau_rows(commission: Commission) -> list[dict]:
 
 
 def jurors(commission: Commission) -> list[str]:
+    """The teacher's and the professional's names, in that order."""
     names = []
     for role in (MemberRole.TEACHER, MemberRole.PROFESSIONAL):
         member = commission.member(role)
@@ -55,12 +57,22 @@ def jurors(commission: Commission) -> list[str]:
     return names
 
 
+def juror_roles(commission: Commission) -> dict:
+    """What the signatures call each seat (a teacher holding the professional's seat is
+    printed as such), and the replacement's reason (empty otherwise)."""
+    member = commission.member(MemberRole.PROFESSIONAL)
+    replaced = member is not None and member.is_replacement
+    return {"juror_roles": ["Enseignant", REPLACEMENT_LABEL if replaced else "Professionnel"],
+            "replacement_reason": (member.replacement_reason or "") if replaced else ""}
+
+
 TEMPLATE = "print/bordereau.html"
 FIELDS = {
     "doc_title": "Épreuve", "unit": "Épreuve", "doc_session": "Session", "doc_centre": "Centre",
     "commission": "Commission", "rows[*].number": "N° candidat", "rows[*].last_name": "Nom",
     "rows[*].first_name": "Prénom", "rows[*].result": "Notes", "counts": "Notes",
-    "jurors": "Examinateurs", "rules": "Règles de la session",
+    "jurors": "Examinateurs", "juror_roles": "Examinateurs",
+    "replacement_reason": "Examinateurs", "rules": "Règles de la session",
 }
 
 
@@ -79,7 +91,7 @@ def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
                    "marked": sum(1 for r in rows if r["result"] not in (None, "ABS", "NV")),
                    "absent": sum(1 for r in rows if r["result"] == "ABS"),
                    "nv": sum(1 for r in rows if r["result"] == "NV")},
-        "jurors": jurors(commission),
+        "jurors": jurors(commission), **juror_roles(commission),
         # The session's rules this document depends on, once changed from their default
         # (enrolment.sessions): changing one supersedes it.
         "rules": sessions.rules_content(commission.session, "mark_step",

@@ -28,7 +28,13 @@ ACTIONS = {
     "dossier.extension": "Délai de dépôt prolongé",
     "dossier.deadline_set": "Date limite de dépôt modifiée",
     "candidate.import": "Liste des candidats mise à jour par import",
+    "candidate.move": "Candidat changé de centre d'examen",
+    "passage.withdraw": "Passage retiré : le candidat a changé de centre d'examen",
 }
+
+# Audited once per decision for the whole session, like an import: what changed the
+# candidate records a printed document shows.
+CANDIDATE_ACTIONS = ("candidate.import", "candidate.move")
 
 
 def history(since: datetime | None, *, passages: Iterable = (), commissions: Iterable = (),
@@ -39,8 +45,8 @@ def history(since: datetime | None, *, passages: Iterable = (), commissions: Ite
     A commission's events (assignments, schedules) concern all its passages; for one
     passage's document, ``commission_actions`` keeps those that may have changed it.
 
-    Candidate records change only by import, audited once per import for the whole
-    session: an import counts when one of these candidates was updated after ``since``.
+    Candidate records change only by import or move (of centre), each audited once for
+    the whole session: one counts when one of these candidates was updated after ``since``.
     """
     candidates = list(candidates)
     events = events_since(since, {"passage": [p.id for p in passages],
@@ -53,7 +59,7 @@ def history(since: datetime | None, *, passages: Iterable = (), commissions: Ite
                if since is not None and c.updated_at is not None and c.updated_at > since]
     if updated:
         events += db.session.scalars(sa.select(AuditEvent).where(
-            AuditEvent.action == "candidate.import", AuditEvent.object_type == "exam_session",
+            AuditEvent.action.in_(CANDIDATE_ACTIONS), AuditEvent.object_type == "exam_session",
             AuditEvent.object_id.in_({str(c.session_id) for c in candidates}),
             AuditEvent.at > since)).all()
     return events, min(updated, default=None)
@@ -68,3 +74,20 @@ def dossier_ids(candidate_ids: Iterable[int], unit_code: str) -> list[int]:
         return []
     return list(db.session.scalars(sa.select(Dossier.id).where(
         Dossier.candidate_id.in_(ids), Dossier.unit_code == unit_code)))
+
+
+def withdrawn(passage_id: int, title: str):
+    """The verification of a document of a passage that no longer exists: superseded when
+    the passage was withdrawn (its candidate moved to another centre), else None."""
+    from exam_app.printing.verification import Status, Verification, explain
+
+    events = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "passage.withdraw", AuditEvent.object_type == "passage",
+        AuditEvent.object_id == str(passage_id)).order_by(AuditEvent.at)).all()
+    if not events:
+        return None
+    before = events[0].before or {}
+    facts = (("Épreuve", before.get("unit_code", "")),
+             ("Candidat", before.get("candidate_number", "")))
+    return Verification(Status.SUPERSEDED, title, facts, changed_at=events[0].at,
+                        changes=("Centre et adresse",), reasons=explain(events, ACTIONS))

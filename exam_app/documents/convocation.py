@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from exam_app.clock import utcnow
-from exam_app.documents.changes import ACTIONS, history
+from exam_app.documents.changes import ACTIONS, history, withdrawn
 from exam_app.extensions import db
 from exam_app.juries.models import Passage
 from exam_app.printing import document, signing, verification
@@ -57,7 +57,7 @@ def check(payload: TokenPayload) -> Verification:
         return Verification(Status.NOT_AUTHENTIC)
     passage = db.session.get(Passage, payload.ids[0])
     if passage is None:
-        return Verification(Status.NOT_AUTHENTIC)
+        return withdrawn(payload.ids[0], "Convocation") or Verification(Status.NOT_AUTHENTIC)
     c = passage.candidate
     facts = (("Session", passage.commission.session.name), ("Épreuve", passage.unit_code),
              ("Candidat", f"{c.number} — {c.last_name} {c.first_name}"))

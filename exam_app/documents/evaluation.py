@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from exam_app.clock import utcnow
-from exam_app.documents.bordereau import jurors
-from exam_app.documents.changes import ACTIONS, dossier_ids, history
+from exam_app.documents.bordereau import juror_roles, jurors
+from exam_app.documents.changes import ACTIONS, dossier_ids, history, withdrawn
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
 from exam_app.enrolment import sessions
 from exam_app.extensions import db
@@ -76,7 +76,8 @@ FIELDS = {
     "candidate.number": "N° candidat", "passage": "Date, heure et salle",
     "exception": "Dérogation de démarrage", "sections": "Grille d'évaluation",
     "appreciation": "Appréciation", "result": "Note", "carries_mark": "Note",
-    "durations": "Durées des phases", "jurors": "Examinateurs",
+    "durations": "Durées des phases", "jurors": "Examinateurs", "juror_roles": "Examinateurs",
+    "replacement_reason": "Examinateurs",
     "rules": "Règles de la session",
 }
 
@@ -112,6 +113,7 @@ def fiche_context(passage: Passage, *, nv: bool | None = None,
         "result": result_label(passage, nv=nv),
         "carries_mark": carries_mark(passage.unit_code, passage.variant_code),
         "durations": _durations(passage), "jurors": jurors(commission),
+        **juror_roles(commission),
         # The session's rules this document depends on, once changed from their default
         # (enrolment.sessions): changing one supersedes it.
         "rules": sessions.rules_content(commission.session, "mark_step",
@@ -172,7 +174,7 @@ def check(payload: TokenPayload) -> Verification:
         return Verification(Status.NOT_AUTHENTIC)
     passage = db.session.get(Passage, payload.ids[0])
     if passage is None:
-        return Verification(Status.NOT_AUTHENTIC)
+        return withdrawn(payload.ids[0], "Fiche d'évaluation") or Verification(Status.NOT_AUTHENTIC)
     context = fiche_context(passage)
     c = passage.candidate
     facts = (("Session", passage.commission.session.name), ("Épreuve", passage.unit_code),

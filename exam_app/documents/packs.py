@@ -35,8 +35,9 @@ import zipfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pypdf import PdfWriter
@@ -46,9 +47,9 @@ from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.documents import attendance, bordereau, convocation, evaluation
 from exam_app.documents.models import PackState, PrintPack
-from exam_app.enrolment.models import Centre
+from exam_app.enrolment.models import Centre, ExamSession
 from exam_app.extensions import db
-from exam_app.juries.models import Commission
+from exam_app.juries.models import Commission, Passage
 from exam_app.printing import document
 from exam_app.printing.pdf import render_pdf, render_pdfs_to_file
 from exam_app.printing.signing import PublicUrlMissing
@@ -433,3 +434,33 @@ def start(app, job_id: int) -> threading.Thread | None:
                               name=f"print-pack-{job_id}", daemon=True)
     thread.start()
     return thread
+
+
+# ---- readiness: convocations still to print ------------------------------------------
+
+def unprinted_convocation_counts(session: ExamSession) -> list[tuple[int, str, int]]:
+    """Per centre of the session: (centre id, name, planned passages whose convocation is
+    in no finished pack of that centre and day), for the centres that have some.
+
+    Two queries whatever the number of candidates: the (centre, day) pairs printed, then
+    one count of the passages outside them (days in the session's time zone)."""
+    zone = ZoneInfo(session.timezone)
+    printed = db.session.execute(
+        sa.select(PrintPack.centre_id, PrintPack.day).distinct()
+        .join(Centre, Centre.id == PrintPack.centre_id)
+        .where(Centre.session_id == session.id, PrintPack.state == PackState.DONE.value,
+               PrintPack.kinds.contains("convocation"))).all()
+    query = (sa.select(Centre.id, Centre.name, sa.func.count(Passage.id))
+             .join(Commission, Commission.centre_id == Centre.id)
+             .join(Passage, Passage.commission_id == Commission.id)
+             .where(Centre.session_id == session.id, Passage.scheduled_at.is_not(None)))
+    covered = []
+    for centre_id, day in printed:
+        start = datetime.combine(day, time(0), zone).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+        covered.append(sa.and_(Centre.id == centre_id, Passage.scheduled_at >= start,
+                               Passage.scheduled_at < end))
+    if covered:
+        query = query.where(~sa.or_(*covered))
+    return [tuple(row) for row in db.session.execute(
+        query.group_by(Centre.id, Centre.name).order_by(Centre.name))]

@@ -135,3 +135,9 @@ def pack_file(pack_id: int):
     mimetype = "application/zip" if job.fmt == "zip" else "application/pdf"
     return send_file(path, mimetype=mimetype, as_attachment=True,
                      download_name=f"impressions-{job.centre.code}-{job.day.isoformat()}.{job.fmt}")
+
+
+# The centre pages (table, moves) register on this blueprint.
+from exam_app.documents import views_moves  # noqa: E402
+
+__all__ = ["bp", "views_moves"]

@@ -12,7 +12,11 @@ import sqlalchemy as sa
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.dossiers.common import DepositError, get_or_create_dossier
-from exam_app.dossiers.internships import internship_days, internships
+from exam_app.dossiers.internships import (
+    internship_days,
+    internship_minimum_applies,
+    internships,
+)
 from exam_app.dossiers.models import ConformityReason, Decision, Dossier
 from exam_app.dossiers.state import DossierView, dossier_view
 from exam_app.enrolment.models import Candidate, ExamSession
@@ -120,10 +124,11 @@ def automatic_checks(view: DossierView) -> list[Check]:
             checks.append(Check(f"{state.piece.label} : {state.max_pages} page(s) max. par fichier",
                                 not over, ", ".join(f"{f.original_name} ({f.pages} p.)"
                                                     for f in over)))
-    minimum = view.candidate.session.internship_min_days
-    days = internship_days(internships(view.candidate.id))
-    checks.append(Check(f"Stage déclaré ≥ {minimum} jours", days >= minimum,
-                        f"{days} jour(s) ouvrés déclarés", "stage_insuffisant"))
+    if internship_minimum_applies(status=view.candidate.status, unit=view.unit):
+        minimum = view.candidate.session.internship_min_days
+        days = internship_days(internships(view.candidate.id))
+        checks.append(Check(f"Stage déclaré ≥ {minimum} jours", days >= minimum,
+                            f"{days} jour(s) ouvrés déclarés", "stage_insuffisant"))
     flagged = [f for f in view.files if f.is_flagged]
     checks.append(Check("Aucun contenu actif (JavaScript, fichiers joints, actions)", not flagged,
                         " ; ".join(f"{f.original_name} : {', '.join(f.flag_labels)}"

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from exam_app.clock import utcnow
 from exam_app.csv_export import write_csv
-from exam_app.dossiers.common import dossier_unit
+from exam_app.dossiers.common import dossier_unit, units_with_dossier
 from exam_app.dossiers.deadlines import session_deadline
-from exam_app.dossiers.models import Decision, Dossier
+from exam_app.dossiers.models import Decision, DepositDeadline, Dossier
 from exam_app.dossiers.state import DossierView
 from exam_app.enrolment.models import Candidate, ExamSession
 from exam_app.extensions import db
@@ -24,7 +24,8 @@ CSV_HEADER = ("N° candidat", "Nom", "Prénom", "UAI", "Établissement", "Épreu
 
 def session_views(*, session: ExamSession, unit_code: str, now: datetime | None = None,
                   candidate_ids: set[int] | None = None) -> list[DossierView]:
-    """Every candidate's dossier view for a unit, in a few queries (dashboards, queue).
+    """Every candidate's dossier view for a unit, in a few queries (dashboards, queue):
+    only the candidates who sit the unit (no dossier is asked of the others).
 
     ``candidate_ids``: only those candidates of the session (e.g. a print pack's).
     """
@@ -32,7 +33,8 @@ def session_views(*, session: ExamSession, unit_code: str, now: datetime | None 
     unit = dossier_unit(unit_code)
     only = () if candidate_ids is None else (Candidate.id.in_(sorted(candidate_ids)),)
     candidates = db.session.scalars(
-        sa.select(Candidate).where(Candidate.session_id == session.id, *only)
+        sa.select(Candidate).where(Candidate.session_id == session.id,
+                                   Candidate.sits_in(unit_code), *only)
         .order_by(Candidate.last_name, Candidate.first_name, Candidate.id)).all()
     dossiers = {d.candidate_id: d for d in db.session.scalars(
         sa.select(Dossier).join(Candidate).where(Candidate.session_id == session.id,
@@ -71,3 +73,30 @@ def deposits_csv(views: list[DossierView], unit_code: str) -> bytes:
                      unit_code, STATUS_LABELS[v.status], len(v.files),
                      f"{sum(p.complete for p in v.pieces)}/{len(v.pieces)}", decision])
     return write_csv(CSV_HEADER, rows)
+
+
+def undecided_after_deadline_counts(*, session: ExamSession,
+                                    now: datetime | None = None) -> dict[str, int]:
+    """Per unit with a dossier: how many candidates' dossiers (deposited or not) have no
+    conformity decision although their deadline (extension, else the session's) has
+    passed. One query for every unit, whatever the number of candidates."""
+    now = now or utcnow()
+    columns = []
+    for unit in units_with_dossier():
+        deadline = (sa.select(DepositDeadline.deadline_at)
+                    .where(DepositDeadline.session_id == session.id,
+                           DepositDeadline.unit_code == unit.code)
+                    .scalar_subquery())
+        passed = sa.func.coalesce(Dossier.extended_until, deadline)
+        columns.append(
+            sa.select(sa.func.count(Candidate.id))
+            .select_from(Candidate)
+            .outerjoin(Dossier, sa.and_(Dossier.candidate_id == Candidate.id,
+                                        Dossier.unit_code == unit.code))
+            .where(Candidate.session_id == session.id, Dossier.decision.is_(None),
+                   passed < now)
+            .scalar_subquery().label(unit.code))
+    if not columns:
+        return {}
+    row = db.session.execute(sa.select(*columns)).one()
+    return {unit.code: count or 0 for unit, count in zip(units_with_dossier(), row, strict=True)}

@@ -102,6 +102,10 @@ def create_upload(*, candidate: Candidate, unit_code: str, piece_code: str, file
                             at_most=20)
         _check_open_uploads(candidate=candidate, storage=storage, limits=limits, now=now)
     unit = dossier_unit(unit_code)
+    if not candidate.sits(unit_code):
+        raise DepositError(f"Vous ne présentez pas l'épreuve {unit.code} cette session "
+                           f"({candidate.registration(unit_code).printed}) : aucun dossier "
+                           "n'est demandé.", status=409, code="not_sitting")
     try:
         piece = unit.piece(piece_code)
     except KeyError:

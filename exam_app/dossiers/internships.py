@@ -10,8 +10,40 @@ from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.dossiers.common import DepositError, lock_candidate
 from exam_app.dossiers.models import InternshipPeriod
-from exam_app.enrolment.models import Candidate
+from exam_app.enrolment.models import Candidate, CandidateStatus
 from exam_app.extensions import db
+from exam_app.units import ExamUnit, all_units
+
+# The dossier piece that proves the internship (E4: "Attestations de stage ou
+# certificats de travail").
+INTERNSHIP_PIECE = "attestations_stage"
+
+# Who must show the 14-week (70-day) internship. The training guide
+# (../shared/reference/000_bd0200772ee67884.txt, "5. Les stages en milieu
+# professionnel") says "La formation comporte 14 semaines de stage, ce qui
+# correspond à 70 journées": a requirement of the training that students follow
+# (statut scolaire, and distance learners, who follow the same training and its
+# internships). Its certification section asks, in the E4 dossier only, for "les
+# attestations de stage ou les certificats de travail attestant l'exécution du
+# contrat de travail": apprentices, continuing-education trainees and individual
+# candidates prove their experience by their work certificates, with no 70-day
+# minimum. The E5 dossier (fiches projet, veille, non-plagiat) holds no attestation.
+# An unknown status (imported before statuses) keeps the check, as before.
+INTERNSHIP_STATUSES = frozenset({CandidateStatus.SCOLAIRE, CandidateStatus.DISTANCE, None})
+
+
+def internship_minimum_applies(*, status: CandidateStatus | None, unit: ExamUnit) -> bool:
+    """Whether the session's minimum internship length is checked for this candidate's
+    dossier of this unit (the unit asks for the attestations and the status for an
+    internship)."""
+    return (status in INTERNSHIP_STATUSES
+            and any(piece.code == INTERNSHIP_PIECE for piece in unit.pieces))
+
+
+def internship_required(candidate: Candidate) -> bool:
+    """Whether the candidate must show the minimum internship for a unit they sit."""
+    return any(internship_minimum_applies(status=candidate.status, unit=unit)
+               and candidate.sits(unit.code) for unit in all_units())
 
 
 def working_days(start: date, end: date) -> set[date]:

@@ -4,6 +4,8 @@ The jury day (no scoring when NV), the documents (NV on the bordereau) and
 exports ask only these two functions; the dossier feature decides the answer
 from deposits, deadlines and the conformity control:
 
+- a unit the candidate does not sit (bénéfice, dispense, not registered) is
+  NOT_REQUIRED: no dossier is asked for, it is never NV;
 - a unit without dossier pieces (E6) is VALID;
 - a decision *conforme* makes it VALID;
 - a decision *non conforme* makes it NV when one of its reasons is configured
@@ -23,6 +25,7 @@ class UnitValidity(StrEnum):
     PENDING = "pending"  # deadline not passed, or the control not yet decided
     VALID = "valid"  # dossier conforme (or the unit has no dossier, e.g. E6)
     NV = "nv"  # "non valide": no dossier at the deadline, or decided non conforme
+    NOT_REQUIRED = "not_required"  # the candidate does not sit the unit
 
     @property
     def label(self) -> str:
@@ -33,6 +36,7 @@ VALIDITY_LABELS = {
     UnitValidity.PENDING: "En attente",
     UnitValidity.VALID: "Valide",
     UnitValidity.NV: "NV (non valide)",
+    UnitValidity.NOT_REQUIRED: "Sans objet (épreuve non présentée)",
 }
 
 
@@ -90,6 +94,8 @@ def unit_validity(*, candidate_id: int, unit_code: str, now: datetime | None = N
     candidate = db.session.get(Candidate, candidate_id)
     if candidate is None:
         raise LookupError(f"no candidate {candidate_id}")
+    if not candidate.sits(unit_code):
+        return UnitValidity.NOT_REQUIRED
     view = dossier_view(candidate=candidate, unit_code=unit_code, now=now)
     return _validity(view, _nv_reasons(candidate.session_id))
 

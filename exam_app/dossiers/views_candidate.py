@@ -17,7 +17,7 @@ from exam_app.dossiers import conformity, deposit, internships, state
 from exam_app.dossiers.blueprint import bp, error_json, error_response, file_json, limits
 from exam_app.dossiers.body import body_reader
 from exam_app.dossiers.common import DepositError, megabytes, units_with_dossier
-from exam_app.dossiers.deadlines import time_left_label
+from exam_app.dossiers.deadlines import deposit_opens_at, time_left_label
 from exam_app.dossiers.forms import ConfirmForm, FileUploadForm, InternshipForm
 from exam_app.dossiers.models import Upload
 from exam_app.dossiers.storage import ClientDisconnected, UploadBusy, get_storage
@@ -45,19 +45,27 @@ _FINAL_REFUSALS = {"late", "not_pdf", "too_many_pages", "duplicate", "piece_full
 def _inject_panel():
     def dossier_panel(candidate: Candidate) -> dict:
         now = utcnow()
+        # No dossier is asked for a unit the candidate does not sit.
         views = [state.dossier_view(candidate=candidate, unit_code=u.code, now=now)
-                 for u in units_with_dossier()]
+                 for u in units_with_dossier() if candidate.sits(u.code)]
         periods = internships.internships(candidate.id)
         upload_forms = {}
         for view in views:
             form = FileUploadForm(prefix=f"u{view.unit.code}")
             form.piece.choices = [SelectChoice(p.piece.code, p.piece.label) for p in view.pieces]
             upload_forms[view.unit.code] = form
+        opens = {view.unit.code: deposit_opens_at(session_id=candidate.session_id,
+                                                  unit_code=view.unit.code) for view in views}
         return {
             "views": views,
+            # Deposits not open yet: when they open, per unit (absent once open).
+            "not_open_until": {code: at for code, at in opens.items() if at and now < at},
             "periods": periods,
             "days": internships.internship_days(periods),
             "min_days": candidate.session.internship_min_days,
+            "internship_required": internships.internship_required(candidate),
+            "not_sitting": [(u, candidate.registration(u.code).printed)
+                            for u in units_with_dossier() if not candidate.sits(u.code)],
             "internship_form": InternshipForm(prefix="stage"),
             "confirm_form": ConfirmForm(),
             "upload_forms": upload_forms,

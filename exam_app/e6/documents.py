@@ -213,7 +213,8 @@ def bordereau_context(session: ExamSession) -> dict:
     release = release_of(session.id)
     blocks = []
     for centre, rows in bordereau_rows(session.id):
-        marks = [r for _, r in rows if r not in ("", "ABS", "NV")]
+        # A bénéfice or a dispense is printed in the result column but is not a mark.
+        marks = [r for c, r in rows if r not in ("", "ABS", "NV") and c.sits(E6.code)]
         blocks.append({
             "centre": {"name": centre.name, "code": centre.code} if centre else None,
             "rows": [{"number": c.number, "last_name": c.last_name, "first_name": c.first_name,

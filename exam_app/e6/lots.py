@@ -10,6 +10,7 @@ from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.e6.bareme import questions
 from exam_app.e6.common import E6Error, E6Locked
+from exam_app.e6.definition import E6
 from exam_app.e6.lot_plan import plan_lots
 from exam_app.e6.models import E6Copy, E6Corrector, E6Lot, E6Points, E6Sitting
 from exam_app.enrolment.models import Candidate, ExamSession
@@ -72,7 +73,8 @@ def form_lots(*, session: ExamSession, actor, now: datetime | None = None) -> li
     no_attendance = db.session.scalar(
         sa.select(sa.func.count(Candidate.id))
         .outerjoin(E6Sitting, E6Sitting.candidate_id == Candidate.id)
-        .where(Candidate.session_id == session.id, E6Sitting.attendance.is_(None)))
+        .where(Candidate.session_id == session.id, Candidate.sits_in(E6.code),
+               E6Sitting.attendance.is_(None)))
     if no_attendance:
         missing.append(f"{no_attendance} candidat(s) sans présence enregistrée.")
     markers = correctors(session.id)
@@ -86,7 +88,7 @@ def form_lots(*, session: ExamSession, actor, now: datetime | None = None) -> li
     rows = db.session.execute(
         sa.select(E6Copy, Candidate.establishment_id)
         .join(Candidate, Candidate.id == E6Copy.candidate_id)
-        .where(E6Copy.session_id == session.id)).all()
+        .where(E6Copy.session_id == session.id, Candidate.sits_in(E6.code))).all()
     if not rows:
         raise E6Error("Aucune copie : enregistrez d'abord la présence des candidats.")
     plan = plan_lots([(copy.id, establishment_id) for copy, establishment_id in rows],
@@ -126,3 +128,10 @@ def lot_sizes(session_id: int) -> dict[int, int]:
         sa.select(E6Copy.lot_id, sa.func.count(E6Copy.id))
         .where(E6Copy.session_id == session_id, E6Copy.lot_id.is_not(None))
         .group_by(E6Copy.lot_id)).all())
+
+
+def copies_without_lot_count(session_id: int) -> int:
+    """How many of the session's anonymous copies are in no lot yet (one query)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(E6Copy.id))
+        .where(E6Copy.session_id == session_id, E6Copy.lot_id.is_(None))) or 0

@@ -11,6 +11,7 @@ from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.e6.bareme import questions
 from exam_app.e6.common import E6Error, E6Locked
+from exam_app.e6.definition import E6
 from exam_app.e6.lots import session_lots
 from exam_app.e6.models import E6Copy, E6Lot, E6Release, E6Sitting
 from exam_app.enrolment.models import Candidate, ExamSession
@@ -31,11 +32,13 @@ def lifting_blockers(session_id: int) -> list[str]:
     no_attendance = db.session.scalar(
         sa.select(sa.func.count(Candidate.id))
         .outerjoin(E6Sitting, E6Sitting.candidate_id == Candidate.id)
-        .where(Candidate.session_id == session_id, E6Sitting.attendance.is_(None)))
+        .where(Candidate.session_id == session_id, Candidate.sits_in(E6.code),
+               E6Sitting.attendance.is_(None)))
     if no_attendance:
         blockers.append(f"{no_attendance} candidat(s) sans présence enregistrée.")
-    unassigned = db.session.scalar(sa.select(sa.func.count(E6Copy.id)).where(
-        E6Copy.session_id == session_id, E6Copy.lot_id.is_(None)))
+    unassigned = db.session.scalar(sa.select(sa.func.count(E6Copy.id)).join(
+        Candidate, Candidate.id == E6Copy.candidate_id).where(
+        E6Copy.session_id == session_id, E6Copy.lot_id.is_(None), Candidate.sits_in(E6.code)))
     if unassigned:
         blockers.append(f"{unassigned} copie(s) dans aucun lot.")
     lots = session_lots(session_id)

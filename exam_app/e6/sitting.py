@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.e6.common import E6Error, E6Locked
+from exam_app.e6.definition import E6
 from exam_app.e6.models import Attendance, E6Copy, E6Room, E6Sitting
 from exam_app.e6.release import is_released
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
@@ -49,12 +50,13 @@ def centre_rooms(centre_id: int) -> list[E6Room]:
 
 
 def distribute_candidates(*, centre: Centre, actor, now: datetime | None = None) -> int:
-    """Seat the centre's candidates who have no room yet, alphabetically, room after room."""
+    """Seat the centre's candidates who sit E6 and have no room yet, alphabetically,
+    room after room."""
     rooms = centre_rooms(centre.id)
     if not rooms:
         raise E6Error("Ajoutez d'abord au moins une salle.")
     candidates = db.session.scalars(
-        sa.select(Candidate).where(Candidate.centre_id == centre.id)
+        sa.select(Candidate).where(Candidate.centre_id == centre.id, Candidate.sits_in(E6.code))
         .order_by(Candidate.last_name, Candidate.first_name, Candidate.number)).all()
     sittings = {s.candidate_id: s for s in db.session.scalars(
         sa.select(E6Sitting).where(E6Sitting.candidate_id.in_([c.id for c in candidates])))}
@@ -103,7 +105,7 @@ def room_roster(room: E6Room, session: ExamSession) -> list[RosterLine]:
     """The attendance list of a room, alphabetical, with each candidate's end time."""
     sittings = db.session.scalars(
         sa.select(E6Sitting).join(Candidate, Candidate.id == E6Sitting.candidate_id)
-        .where(E6Sitting.room_id == room.id)
+        .where(E6Sitting.room_id == room.id, Candidate.sits_in(E6.code))
         .order_by(Candidate.last_name, Candidate.first_name, Candidate.number)).all()
     return [RosterLine(s, s.candidate,
                        end_time(starts_at=room.starts_at,
@@ -140,7 +142,8 @@ def record_attendance(*, room: E6Room, statuses: dict[int, Attendance], actor,
     if is_released(session_id):
         raise E6Locked("L'anonymat est levé : la présence ne peut plus être modifiée.")
     sittings = {s.candidate_id: s for s in db.session.scalars(
-        sa.select(E6Sitting).where(E6Sitting.room_id == room.id))}
+        sa.select(E6Sitting).join(Candidate, Candidate.id == E6Sitting.candidate_id)
+        .where(E6Sitting.room_id == room.id, Candidate.sits_in(E6.code)))}
     unknown = set(statuses) - set(sittings)
     if unknown:
         raise E6Error("Un candidat de la liste n'est pas dans cette salle : rechargez la page.")
@@ -187,7 +190,28 @@ def centre_label_copies(centre_id: int) -> list[tuple[E6Room | None, E6Copy]]:
         .join(E6Sitting, E6Sitting.candidate_id == E6Copy.candidate_id)
         .join(Candidate, Candidate.id == E6Copy.candidate_id)
         .outerjoin(E6Room, E6Room.id == E6Sitting.room_id)
-        .where(Candidate.centre_id == centre_id)
+        .where(Candidate.centre_id == centre_id, Candidate.sits_in(E6.code))
         .order_by(E6Room.starts_at, E6Room.name, Candidate.last_name, Candidate.first_name,
                   Candidate.number)).all()
     return [(room, copy) for copy, room in rows]
+
+
+def unseated_counts(session_id: int) -> list[tuple[int, str, int]]:
+    """Per centre of the session: (centre id, name, candidates of the centre without an E6
+    room), for the centres that have some. One query."""
+    seated = sa.exists().where(E6Sitting.candidate_id == Candidate.id,
+                               E6Sitting.room_id.is_not(None))
+    return [tuple(row) for row in db.session.execute(
+        sa.select(Centre.id, Centre.name, sa.func.count(Candidate.id))
+        .join(Candidate, Candidate.centre_id == Centre.id)
+        .where(Centre.session_id == session_id, ~seated)
+        .group_by(Centre.id, Centre.name).order_by(Centre.name))]
+
+
+def room_allocations(centre_id: int) -> dict[str, int]:
+    """The centre's E6 rooms by name, with the candidates seated in each."""
+    return {name: count for name, count in db.session.execute(
+        sa.select(E6Room.name, sa.func.count(E6Sitting.id))
+        .outerjoin(E6Sitting, E6Sitting.room_id == E6Room.id)
+        .where(E6Room.centre_id == centre_id)
+        .group_by(E6Room.id, E6Room.name))}

@@ -13,6 +13,7 @@ from exam_app.e6 import lots as lots_service
 from exam_app.e6 import release as release_service
 from exam_app.e6.blueprint import bp, commit, flash_error
 from exam_app.e6.common import E6Error
+from exam_app.e6.definition import E6
 from exam_app.e6.forms import BaremeForm, ConfirmForm, CorrectorForm, CsrfOnlyForm
 from exam_app.e6.models import E6Corrector, E6Sitting
 from exam_app.enrolment.models import Candidate, Establishment, ExamSession
@@ -30,7 +31,8 @@ def manage(code: str):
         sa.select(E6Sitting.attendance, sa.func.count(Candidate.id))
         .select_from(Candidate)
         .outerjoin(E6Sitting, E6Sitting.candidate_id == Candidate.id)
-        .where(Candidate.session_id == session.id).group_by(E6Sitting.attendance)).all())
+        .where(Candidate.session_id == session.id, Candidate.sits_in(E6.code))
+        .group_by(E6Sitting.attendance)).all())
     markers = lots_service.correctors(session.id)
     form = CorrectorForm()
     enrolled = {m.user_id for m in markers}

@@ -33,13 +33,15 @@ def sitting(centre_id: int):
     counts = dict(db.session.execute(
         sa.select(E6Sitting.room_id, sa.func.count(E6Sitting.id))
         .join(Candidate, Candidate.id == E6Sitting.candidate_id)
-        .where(Candidate.centre_id == centre.id).group_by(E6Sitting.room_id)).all())
+        .where(Candidate.centre_id == centre.id, Candidate.sits_in(E6.code))
+        .group_by(E6Sitting.room_id)).all())
     attendance = dict(db.session.execute(
         sa.select(E6Sitting.attendance, sa.func.count(E6Sitting.id))
         .join(Candidate, Candidate.id == E6Sitting.candidate_id)
-        .where(Candidate.centre_id == centre.id).group_by(E6Sitting.attendance)).all())
+        .where(Candidate.centre_id == centre.id, Candidate.sits_in(E6.code))
+        .group_by(E6Sitting.attendance)).all())
     total = db.session.scalar(sa.select(sa.func.count(Candidate.id))
-                              .where(Candidate.centre_id == centre.id))
+                              .where(Candidate.centre_id == centre.id, Candidate.sits_in(E6.code)))
     unseated = total - sum(v for k, v in counts.items() if k is not None)
     return render_template("e6/sitting.html", centre=centre, session=centre.session,
                            rooms=rooms, counts=counts, attendance=attendance, total=total,

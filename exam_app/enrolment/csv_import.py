@@ -43,9 +43,16 @@ COLUMNS: tuple[Column, ...] = (
     Column("establishment", "Établissement", False,
            ("etablissement", "nometablissement", "etablissementdeformation")),
     Column("e5_form", "Forme E5", True, ("formee5", "forme", "modalitee5", "formedelepreuvee5")),
+    # Optional: the status gives the default E5 form when "Forme E5" is absent or empty.
+    Column("status", "Statut", False,
+           ("statut", "statutcandidat", "statutducandidat", "regime", "regimedinscription",
+            "typedecandidat", "categorie", "voiedeformation", "voie")),
     Column("extra_time", "Aménagement", False,
            ("amenagement", "amenagements", "tempsmajore", "tierstemps")),
     Column("email", "Courriel", False, ("courriel", "email", "mail", "adressemail", "emailcandidat")),
+    Column("centre", "Centre", False,
+           ("centre", "codecentre", "centredexamen", "centreexamen", "codecentredexamen",
+            "centredepassage")),
 )
 
 NUMBER_RE = re.compile(r"^[A-Z0-9]{1,20}$")
@@ -80,9 +87,11 @@ class CandidateRow:
     birth_date: date
     uai: str
     establishment: str | None
-    e5_form: str
+    e5_form: str  # "" when the status's default applies
     extra_time: str | None
     email: str | None
+    centre: str | None = None
+    status: str | None = None
 
 
 @dataclass
@@ -96,8 +105,11 @@ class ParseResult:
     # rows with other errors included, so unknown establishments are reported at once.
     uai_lines: list[tuple[int, str]] = field(default_factory=list)
     uai_names: dict[str, str] = field(default_factory=dict)
-    # One copy of each value that repeats down the file (UAI, establishment, first name):
-    # the rows are all kept until the file is known to be valid.
+    # Every centre code given, with its line and candidate number, rows with other
+    # errors included: unknown codes are reported with the rest.
+    centre_lines: list[tuple[int, str, str]] = field(default_factory=list)
+    # One copy of each value that repeats down the file (UAI, establishment, first name,
+    # centre): the rows are all kept until the file is known to be valid.
     shared: dict[str, str] = field(default_factory=dict, repr=False)
 
     def share(self, value: str) -> str:
@@ -206,7 +218,9 @@ def _read_header(reader, cursor: _Cursor, result: ParseResult) -> dict[str, int]
         if column.field in positions:
             result.error(header_line, name, f"la colonne « {column.label} » apparaît deux fois.")
         positions[column.field] = index
-    missing = [c.label for c in COLUMNS if c.required and c.field not in positions]
+    # A "Statut" column stands in for "Forme E5": the status gives the default form.
+    missing = [c.label for c in COLUMNS if c.required and c.field not in positions
+               and not (c.field == "e5_form" and "status" in positions)]
     if missing:
         result.error(
             header_line,
@@ -279,9 +293,11 @@ def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
     last_name, first_name = _names(row)
     birth = _birth_date(row, today)
     uai, establishment = _establishment(row, result)
+    status = _status(row)
     e5_form = _e5_form(row)
     extra = _extra_time(row)
     email = _email(row)
+    centre = _centre(row, result, number)
     if result.error_count == errors_before:
         result.rows.append(
             CandidateRow(
@@ -295,6 +311,8 @@ def _validate_row(raw, line, positions, result, seen_numbers, today) -> None:
                 e5_form=e5_form,
                 extra_time=extra,
                 email=email,
+                centre=centre,
+                status=status,
             )
         )
 
@@ -347,7 +365,24 @@ def _establishment(row: _Row, result: ParseResult) -> tuple[str, str | None]:
     return uai, establishment
 
 
+def _status(row: _Row) -> str | None:
+    from exam_app.enrolment.registration import STATUS_EXPECTED, parse_status
+
+    text = row.cell("status")
+    if not text:
+        return None
+    status = parse_status(text)
+    if status is None:
+        row.error("status", f"« {text} » : attendu {STATUS_EXPECTED}.")
+        return None
+    return status.value
+
+
 def _e5_form(row: _Row) -> str:
+    if "status" in row.positions and not row.cell("e5_form"):
+        if not row.cell("status"):
+            row.error("e5_form", "indiquez la forme E5 ou le statut du candidat.")
+        return ""
     form_text = row.required("e5_form")
     form = normalise_header(form_text)
     if form in {"ccf", "controleencoursdeformation"}:
@@ -377,3 +412,19 @@ def _email(row: _Row) -> str | None:
     if email and (len(email) > 254 or not EMAIL_RE.match(email)):
         row.error("email", f"« {email} » n'est pas une adresse électronique.")
     return email
+
+
+CENTRE_RE = re.compile(r"^[A-Z0-9_-]{1,20}$")
+
+
+def _centre(row: _Row, result: ParseResult, number: str) -> str | None:
+    """The centre code, upper-cased; whether the session has it is checked against the
+    database (``services._check_centres``)."""
+    code = result.share(row.cell("centre").upper().replace(" ", "")) or None
+    if code and not CENTRE_RE.match(code):
+        row.error("centre", f"« {code} » n'est pas un code de centre (lettres, chiffres, - "
+                            "ou _, 20 caractères au plus).")
+        return None
+    if code:
+        result.centre_lines.append((row.line, code, number))
+    return code

@@ -3,6 +3,7 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
+    BooleanField,
     DateField,
     DateTimeLocalField,
     HiddenField,
@@ -15,7 +16,11 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Optional
 
-from exam_app.enrolment.models import ESTABLISHMENT_KIND_LABELS
+from exam_app.enrolment.models import (
+    CANDIDATE_STATUS_LABELS,
+    ESTABLISHMENT_KIND_LABELS,
+    REGISTRATION_KIND_LABELS,
+)
 
 
 class CandidateImportForm(FlaskForm):
@@ -99,6 +104,8 @@ class EstablishmentForm(FlaskForm):
     kind = SelectField("Type", choices=[SelectChoice(k.value, label) for k, label
                                         in ESTABLISHMENT_KIND_LABELS.items()])
     city = StringField("Ville", render_kw={"maxlength": 120})
+    ccf = BooleanField("Habilité à organiser le CCF (E5 en CCF pour ses candidats scolaires, "
+                       "apprentis et de formation continue)")
 
 
 class CentreForm(FlaskForm):
@@ -131,3 +138,30 @@ class PersonForm(FlaskForm):
     uai = StringField("UAI de l'établissement (enseignant)", render_kw={"maxlength": 8})
     company = StringField("Entreprise (professionnel)", render_kw={"maxlength": 200})
     centre = StringField("Code du centre (chef de centre)", render_kw={"maxlength": 20})
+
+
+class ActivationLinksForm(FlaskForm):
+    """Hand out new activation links: to the people ticked, or to everyone pending."""
+
+    scope = RadioField("Personnes", choices=[
+        SelectChoice("selected", "Les personnes cochées"),
+        SelectChoice("all", "Toutes les personnes en attente d'activation")],
+                       default="selected", validators=[Optional()])
+    action = HiddenField()  # set by the button pressed (its name="action" value)
+class StatusForm(FlaskForm):
+    status = SelectField("Statut du candidat", default="", choices=[SelectChoice("", "Non renseigné")] + [
+        SelectChoice(s.value, label) for s, label in CANDIDATE_STATUS_LABELS.items()])
+
+
+class RegistrationForm(FlaskForm):
+    kind = RadioField("Inscription", choices=[SelectChoice(k.value, label) for k, label
+                                              in REGISTRATION_KIND_LABELS.items()],
+                      validators=[InputRequired("Choisissez une inscription.")])
+    form = SelectField("Forme", choices=[SelectChoice("", "Par défaut (selon le statut)"),
+                                         SelectChoice("ponctuel", "Ponctuel"),
+                                         SelectChoice("ccf", "CCF")], default="")
+    kept_mark = StringField("Note conservée (/20)", render_kw={"maxlength": 6,
+                                                               "inputmode": "decimal"})
+    kept_year = StringField("Session d'obtention", render_kw={"maxlength": 4,
+                                                             "inputmode": "numeric"})
+    reason = StringField("Motif ou demande", render_kw={"maxlength": 300})

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from exam_app.clock import UTCDateTime, utcnow
 from exam_app.db_types import enum_type
 from exam_app.extensions import db
+from exam_app.formatting import decimal_fr
 from exam_app.units import UnitForm, get_unit
 
 
@@ -202,6 +203,9 @@ class Establishment(db.Model):
     kind: Mapped[EstablishmentKind] = mapped_column(
         enum_type(EstablishmentKind, 20), default=EstablishmentKind.OTHER,
         server_default=EstablishmentKind.OTHER.value)
+    # Allowed (habilité) to run the CCF form: its candidates of a status that sits CCF
+    # do so by default (DOMAIN.md, "Status decides the form").
+    is_ccf_allowed: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     __table_args__ = (
         sa.CheckConstraint("length(uai) = 8", name="uai_length"),
@@ -225,11 +229,73 @@ class PersonProfile(db.Model):
     establishment: Mapped[Establishment | None] = relationship()
 
 
+class CentreOrigin(StrEnum):
+    """Where a candidate's centre came from: the candidate CSV, the establishment ->
+    centre table of the session, or a gestionnaire's move."""
+
+    IMPORT = "import"
+    TABLE = "table"
+    MANUAL = "manual"
+
+    @property
+    def label(self) -> str:
+        return CENTRE_ORIGIN_LABELS[self]
+
+
+CENTRE_ORIGIN_LABELS = {
+    CentreOrigin.IMPORT: "Import",
+    CentreOrigin.TABLE: "Table établissement → centre",
+    CentreOrigin.MANUAL: "Déplacement",
+}
+
+
+class EstablishmentCentre(db.Model):
+    """The session's establishment -> centre table: the centre given to the candidates
+    of an establishment who have none (``enrolment.centres``)."""
+
+    __tablename__ = "establishment_centre"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
+    establishment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("establishment.id", ondelete="CASCADE"))
+    centre_id: Mapped[int] = mapped_column(sa.ForeignKey("centre.id", ondelete="CASCADE"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    establishment: Mapped[Establishment] = relationship(lazy="joined")
+    centre: Mapped[Centre] = relationship(lazy="joined")
+
+    __table_args__ = (sa.UniqueConstraint("session_id", "establishment_id"),)
+
+
 def search_key(*parts: str | None) -> str:
     """Upper-case, accent-free text for accent-insensitive search."""
     text = " ".join(p for p in parts if p)
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+
+
+class CandidateStatus(StrEnum):
+    """The candidate's route into the examination (DOMAIN.md, "Candidate routes")."""
+
+    SCOLAIRE = "scolaire"
+    APPRENTISSAGE = "apprentissage"
+    FORMATION_CONTINUE = "formation_continue"
+    INDIVIDUEL = "individuel"
+    DISTANCE = "distance"
+
+    @property
+    def label(self) -> str:
+        return CANDIDATE_STATUS_LABELS[self]
+
+
+CANDIDATE_STATUS_LABELS = {
+    CandidateStatus.SCOLAIRE: "Scolaire",
+    CandidateStatus.APPRENTISSAGE: "Apprentissage",
+    CandidateStatus.FORMATION_CONTINUE: "Formation continue",
+    CandidateStatus.INDIVIDUEL: "Candidat individuel (libre)",
+    CandidateStatus.DISTANCE: "Enseignement à distance",
+}
 
 
 class Candidate(db.Model):
@@ -243,9 +309,13 @@ class Candidate(db.Model):
     birth_date: Mapped[date]
     establishment_id: Mapped[int] = mapped_column(sa.ForeignKey("establishment.id"))
     centre_id: Mapped[int | None] = mapped_column(sa.ForeignKey("centre.id", ondelete="SET NULL"))
+    # How the centre was given (None while there is none): the table re-assigns only its own.
+    centre_origin: Mapped[CentreOrigin | None] = mapped_column(enum_type(CentreOrigin, 10))
     # Extra time as a fraction of each timed phase, e.g. "1/3"; None for none.
     extra_time: Mapped[str | None] = mapped_column(sa.String(10))
     email: Mapped[str | None] = mapped_column(sa.String(254))
+    # None: not given by the import ("non renseigné").
+    status: Mapped[CandidateStatus | None] = mapped_column(enum_type(CandidateStatus, 20))
     search_text: Mapped[str] = mapped_column(sa.String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -254,16 +324,21 @@ class Candidate(db.Model):
     establishment: Mapped[Establishment] = relationship(lazy="joined")
     centre: Mapped[Centre | None] = relationship(lazy="joined")
     # Loaded on access (form_for); list pages selectinload it.
-    unit_forms: Mapped[list[CandidateUnitForm]] = relationship(
+    unit_forms: Mapped[list[UnitRegistration]] = relationship(
         back_populates="candidate", cascade="all, delete-orphan",
-        order_by="CandidateUnitForm.unit_code",
+        order_by="UnitRegistration.unit_code",
     )
 
     __table_args__ = (
+        sa.CheckConstraint("status IS NULL OR status IN ('scolaire', 'apprentissage', "
+                           "'formation_continue', 'individuel', 'distance')",
+                           name="status_known"),
         sa.UniqueConstraint("session_id", "number"),
         sa.Index("ix_candidate_session_name", "session_id", "last_name", "first_name"),
         sa.Index("ix_candidate_establishment_id", "establishment_id"),
         sa.Index("ix_candidate_centre_id", "centre_id"),
+        sa.CheckConstraint("centre_origin IN ('import', 'table', 'manual')",
+                           name="centre_origin_known"),
     )
 
     @property
@@ -274,41 +349,92 @@ class Candidate(db.Model):
     def extra_time_fraction(self) -> Fraction:
         return Fraction(self.extra_time) if self.extra_time else Fraction(0)
 
+    def registration(self, unit_code: str) -> UnitRegistration | None:
+        """The recorded registration for the unit; None means the default: sits it."""
+        return next((r for r in self.unit_forms if r.unit_code == unit_code), None)
+
+    def sits(self, unit_code: str) -> bool:
+        """Whether the candidate sits the unit this session (Python twin of ``sits_in``)."""
+        row = self.registration(unit_code)
+        return row is None or row.kind == RegistrationKind.SIT
+
     def form_for(self, unit_code: str) -> UnitForm:
         """The form this candidate sits the unit in: the recorded one, else the unit's only form."""
-        for row in self.unit_forms:
-            if row.unit_code == unit_code:
-                return row.form
+        row = self.registration(unit_code)
+        if row is not None and row.form is not None:
+            return row.form
         forms = get_unit(unit_code).forms
         if len(forms) == 1:
             return forms[0]
         raise LookupError(f"candidate {self.number}: no form recorded for {unit_code}")
 
     @classmethod
-    def sits_in(cls, unit_code: str, form: UnitForm | str) -> sa.ColumnElement[bool]:
-        """SQL condition: the candidate sits the unit in this form (as ``form_for`` says)."""
+    def sits_in(cls, unit_code: str | sa.ColumnElement[str],
+                form: UnitForm | str | None = None) -> sa.ColumnElement[bool]:
+        """SQL condition: the candidate sits the unit (in this form, when given).
+
+        THE "who sits unit X" query: every reader (planning, convocations, dossiers,
+        NV, E6 rooms, lots and levée, bordereaux, exports) filters with it, so a
+        candidate with a bénéfice, a dispense or no registration for the unit is never
+        convoked, planned, asked for a dossier, NV, seated or waited for.
+        ``unit_code`` may be a column (e.g. ``Passage.unit_code``) when no form is given.
+        No registration row means "sits it" in the unit's only form; a unit with
+        several forms (E5) needs a row naming the form.
+        """
+        not_sitting = sa.exists().where(UnitRegistration.candidate_id == cls.id,
+                                        UnitRegistration.unit_code == unit_code,
+                                        UnitRegistration.kind != RegistrationKind.SIT)
+        if form is None:
+            return ~not_sitting
         unit = get_unit(unit_code)
         if not unit.has_several_forms:
-            return sa.true() if UnitForm(form) in unit.forms else sa.false()
-        return sa.exists().where(CandidateUnitForm.candidate_id == cls.id,
-                                 CandidateUnitForm.unit_code == unit_code,
-                                 CandidateUnitForm.form == UnitForm(form))
+            return ~not_sitting if UnitForm(form) in unit.forms else sa.false()
+        return sa.exists().where(UnitRegistration.candidate_id == cls.id,
+                                 UnitRegistration.unit_code == unit_code,
+                                 UnitRegistration.kind == RegistrationKind.SIT,
+                                 UnitRegistration.form == UnitForm(form))
 
     def set_form(self, unit_code: str, form: UnitForm | str) -> None:
-        """Record the form this candidate sits the unit in (units with several forms)."""
-        for row in self.unit_forms:
-            if row.unit_code == unit_code:
-                row.form = UnitForm(form)
-                return
-        self.unit_forms.append(CandidateUnitForm(unit_code=unit_code, form=UnitForm(form)))
+        """Record that this candidate sits the unit in this form."""
+        row = self.registration(unit_code)
+        if row is None:
+            self.unit_forms.append(UnitRegistration(unit_code=unit_code, form=UnitForm(form),
+                                                    kind=RegistrationKind.SIT))
+            return
+        row.kind, row.form = RegistrationKind.SIT, UnitForm(form)
+        row.kept_mark = row.kept_year = None
+        row.reason = ""
 
     def refresh_search_text(self) -> None:
         self.search_text = search_key(self.last_name, self.first_name, self.number)
 
 
-class CandidateUnitForm(db.Model):
-    """The form (ponctuel or CCF) a candidate sits one unit in, for units that have
-    several forms (E5); a unit with a single form needs no row (``Candidate.form_for``)."""
+class RegistrationKind(StrEnum):
+    """How a candidate is registered for one unit (DOMAIN.md, "Candidate routes")."""
+
+    SIT = "sit"  # sits it this session, in a form
+    BENEFICE = "benefice"  # keeps a mark ≥ 10 from an earlier session
+    DISPENSE = "dispense"  # exempted (another diploma, a bloc already validated)
+    NOT_REGISTERED = "not_registered"
+
+    @property
+    def label(self) -> str:
+        return REGISTRATION_KIND_LABELS[self]
+
+
+REGISTRATION_KIND_LABELS = {
+    RegistrationKind.SIT: "Présente l'épreuve",
+    RegistrationKind.BENEFICE: "Bénéfice de note",
+    RegistrationKind.DISPENSE: "Dispensé",
+    RegistrationKind.NOT_REGISTERED: "Non inscrit",
+}
+
+
+class UnitRegistration(db.Model):
+    """A candidate's registration for one unit: sits it (in a form), keeps a mark
+    (bénéfice), is exempted (dispense) or is not registered. At most one row per
+    candidate and unit; no row means "sits it" in the unit's only form. (The table
+    keeps its first name: it held only the E5 form before registrations.)"""
 
     __tablename__ = "candidate_unit_form"
 
@@ -316,11 +442,40 @@ class CandidateUnitForm(db.Model):
         sa.ForeignKey("candidate.id", ondelete="CASCADE"), primary_key=True
     )
     unit_code: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
-    form: Mapped[UnitForm] = mapped_column(enum_type(UnitForm, 10))
+    kind: Mapped[RegistrationKind] = mapped_column(
+        enum_type(RegistrationKind, 20), default=RegistrationKind.SIT,
+        server_default=RegistrationKind.SIT.value)
+    # Set exactly when the candidate sits the unit.
+    form: Mapped[UnitForm | None] = mapped_column(enum_type(UnitForm, 10))
+    kept_mark: Mapped[Decimal | None] = mapped_column(sa.Numeric(4, 2))
+    kept_year: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     candidate: Mapped[Candidate] = relationship(back_populates="unit_forms")
 
     __table_args__ = (
         sa.CheckConstraint("form IN ('ponctuel', 'ccf')", name="form_known"),
+        sa.CheckConstraint("kind IN ('sit', 'benefice', 'dispense', 'not_registered')",
+                           name="kind_known"),
+        sa.CheckConstraint("(kind = 'sit') = (form IS NOT NULL)", name="form_iff_sit"),
+        sa.CheckConstraint("(kind = 'benefice') = (kept_mark IS NOT NULL AND kept_year IS NOT NULL)",
+                           name="kept_mark_iff_benefice"),
+        sa.CheckConstraint("kept_mark IS NULL OR (kept_mark >= 0 AND kept_mark <= 20)",
+                           name="kept_mark_range"),
         sa.Index("ix_candidate_unit_form_unit_form", "unit_code", "form"),
     )
+
+    @property
+    def printed(self) -> str:
+        """As printed and exported where the unit's result would be: 'Bénéfice 2025 — 14,5',
+        'Dispensé', 'Non inscrit' ('' when the candidate sits the unit)."""
+        if self.kind == RegistrationKind.BENEFICE:
+            return f"Bénéfice {self.kept_year} — {decimal_fr(self.kept_mark)}"
+        if self.kind == RegistrationKind.SIT:
+            return ""
+        return self.kind.label
+
+
+# Its name before per-unit registrations (kept for the code that still says it).
+CandidateUnitForm = UnitRegistration

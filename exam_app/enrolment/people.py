@@ -5,14 +5,13 @@ centre (with their centre) and gestionnaires, by CSV file or one at a time.
 As for the other reference data: every row checked first, nothing written when
 one is wrong (errors by line and column), idempotent (a person is matched on
 their e-mail address, required; roles already held are kept), audited. New
-accounts get no usable password: they are activated by the person (issue 13,
-item 3, not here).
+accounts get no usable password: they are activated by the person through a
+one-time link (issue 13, item 3: enrolment/activation.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -176,10 +175,9 @@ def _apply(people: dict[str, _Person]) -> dict:
         created = user is None
         if created:
             user = User(username=key, email=person.email, first_name=person.first_name,
-                        last_name=person.last_name,
-                        # Unusable until the person activates the account (item 3).
-                        password_hash="!" + secrets.token_hex(16),
-                        session_token=secrets.token_hex(16))
+                        last_name=person.last_name)
+            # Unusable until the person activates the account (enrolment/activation.py).
+            user.set_unusable_password()
             db.session.add(user)
         held = {(Role(r.role), r.centre_id) for r in user.roles}
         added = [(role, centre_id) for role, centre_id in person.roles

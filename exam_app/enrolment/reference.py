@@ -28,7 +28,7 @@ from exam_app.enrolment.models import (
     EstablishmentKind,
     ExamSession,
 )
-from exam_app.errors import Invalid
+from exam_app.errors import Conflict, Invalid, NotFound
 from exam_app.extensions import db
 
 Report = Callable[[str, str], None]  # (field, French message)
@@ -74,7 +74,11 @@ ESTABLISHMENT_COLUMNS = (
                                  "denomination", "raisonsociale")),
     Column("kind", "Type", False, ("type", "nature", "categorie", "typeetablissement")),
     Column("city", "Ville", False, ("ville", "commune", "localite")),
+    Column("ccf", "Habilité CCF", False, ("habiliteccf", "ccf", "habilitationccf", "habilite")),
 )
+
+YES_NO = {"oui": True, "o": True, "yes": True, "1": True, "x": True, "vrai": True,
+          "non": False, "n": False, "no": False, "0": False, "faux": False, "": None}
 
 KIND_ALIASES = {
     "lyceepublic": EstablishmentKind.LYCEE_PUBLIC, "public": EstablishmentKind.LYCEE_PUBLIC,
@@ -104,11 +108,18 @@ def establishment_values(cells: dict[str, str], report: Report) -> dict:
         report("kind", f"« {kind_text} » : attendu lycée public, lycée privé, CFA, GRETA ou "
                        "autre.")
     city = _length(cells.get("city") or "", "city", 120, report)
-    return {"uai": uai, "name": name, "kind": kind, "city": city}
+    ccf_text = cells.get("ccf") or ""
+    ccf = YES_NO.get(normalise_header(ccf_text), "?")
+    if ccf == "?":
+        report("ccf", f"« {ccf_text} » : attendu oui ou non.")
+        ccf = None
+    # None: not given (a new establishment is not habilité; a known one keeps its flag).
+    return {"uai": uai, "name": name, "kind": kind, "city": city, "ccf": ccf}
 
 
 def _establishment_state(e: Establishment) -> dict:
-    return {"name": e.name, "kind": e.kind.value if e.kind else None, "city": e.city}
+    return {"name": e.name, "kind": e.kind.value if e.kind else None, "city": e.city,
+            "ccf": bool(e.is_ccf_allowed)}
 
 
 def _apply_establishments(rows: list[dict]) -> tuple[int, int, int, list[dict]]:
@@ -119,10 +130,14 @@ def _apply_establishments(rows: list[dict]) -> tuple[int, int, int, list[dict]]:
     changes = []
     for row in rows:
         establishment = existing.get(row["uai"])
-        after = {"name": row["name"], "kind": row["kind"].value, "city": row["city"]}
+        ccf = row.get("ccf")
+        if ccf is None:
+            ccf = bool(establishment.is_ccf_allowed) if establishment is not None else False
+        after = {"name": row["name"], "kind": row["kind"].value, "city": row["city"],
+                 "ccf": ccf}
         if establishment is None:
             db.session.add(Establishment(uai=row["uai"], name=row["name"], kind=row["kind"],
-                                         city=row["city"]))
+                                         city=row["city"], is_ccf_allowed=ccf))
             created += 1
             changes.append({"uai": row["uai"], "before": None, "after": after})
             continue
@@ -131,7 +146,7 @@ def _apply_establishments(rows: list[dict]) -> tuple[int, int, int, list[dict]]:
             unchanged += 1
             continue
         establishment.name, establishment.kind = row["name"], row["kind"]
-        establishment.city = row["city"]
+        establishment.city, establishment.is_ccf_allowed = row["city"], ccf
         updated += 1
         changes.append({"uai": row["uai"], "before": before, "after": after})
     db.session.flush()
@@ -164,11 +179,12 @@ def import_establishments(*, data: bytes, actor, max_rows: int,
     return ReferenceReport(created, updated, unchanged, encoding=table.encoding)
 
 
-def save_establishment(*, actor, uai: str, name: str, kind: str = "", city: str = ""
-                       ) -> Establishment:
+def save_establishment(*, actor, uai: str, name: str, kind: str = "", city: str = "",
+                       ccf: bool | None = None) -> Establishment:
     """Create an establishment, or update the one with this UAI (one row of the form)."""
     values = _first_error(lambda report: establishment_values(
         {"uai": uai, "name": name, "kind": kind, "city": city}, report))
+    values["ccf"] = ccf
     created, updated, _, changes = _apply_establishments([values])
     if created or updated:
         change = changes[0]
@@ -380,3 +396,117 @@ def save_centre(*, session: ExamSession, actor, code: str, name: str, address: s
                after={**change["after"], "rooms": change["rooms"]})
     return db.session.scalar(sa.select(Centre).where(Centre.session_id == session.id,
                                                      Centre.code == values["code"]))
+
+
+# --- a centre's rooms, edited by its chef de centre -------------------------------------
+
+# What uses a centre's rooms, by room name: {name: why, in French}. Passages (juries) and
+# the E6 seating (e6) sit above enrolment: the page that calls these services passes it.
+RoomUsage = Callable[[int], dict[str, str]]
+
+
+def _lock_centre(centre: Centre) -> None:
+    """Serialise every change of the centre's rooms (PostgreSQL: the centre's row; SQLite:
+    the database's write lock, taken by a no-op UPDATE as the transaction's first write)."""
+    db.session.flush()
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.update(Centre).where(Centre.id == centre.id)
+                           .values(code=Centre.code)
+                           .execution_options(synchronize_session=False))
+    else:
+        db.session.execute(sa.select(Centre.id).where(Centre.id == centre.id)
+                           .with_for_update(of=Centre))
+
+
+def _rooms_locked(centre: Centre) -> list[CentreRoom]:
+    """The centre's rooms, re-read under the centre's lock."""
+    _lock_centre(centre)
+    return list(db.session.scalars(
+        sa.select(CentreRoom).where(CentreRoom.centre_id == centre.id).order_by(CentreRoom.name)
+        .execution_options(populate_existing=True)))
+
+
+def _room_state(room: CentreRoom) -> dict:
+    return {"name": room.name, "capacity": room.capacity, "workstations": room.workstations}
+
+
+def _in_use(usage: RoomUsage, centre: Centre, name: str) -> str | None:
+    uses = {key.casefold(): why for key, why in usage(centre.id).items()}
+    return uses.get(name.casefold())
+
+
+def _room_form_values(name: str, capacity, workstations) -> dict:
+    """Checked values of the room form; ``Invalid`` on the first wrong field."""
+    name = " ".join(str(name or "").split())
+    capacity_text = str(capacity if capacity is not None else "").strip()
+    workstations_text = str(workstations if workstations is not None else "").strip() or "0"
+    if not name:
+        raise Invalid("Indiquez le nom de la salle.", field="name")
+    if len(name) > 80:
+        raise Invalid("Le nom de la salle a 80 caractères au plus.", field="name")
+    if not capacity_text:
+        raise Invalid("Indiquez la capacité de la salle (nombre de places).", field="capacity")
+    if not capacity_text.lstrip("-").isdigit():
+        raise Invalid(f"Capacité : « {capacity_text} » n'est pas un nombre entier de places.",
+                      field="capacity")
+    if int(capacity_text) <= 0:
+        raise Invalid("La capacité doit être d'au moins 1 place.", field="capacity")
+    if int(capacity_text) > 1000:
+        raise Invalid("La capacité est de 1000 places au plus.", field="capacity")
+    if not workstations_text.lstrip("-").isdigit() or not 0 <= int(workstations_text) <= 1000:
+        raise Invalid(f"Postes E5 : « {workstations_text} » n'est pas un nombre entier de 0 à "
+                      "1000.", field="workstations")
+    return {"name": name, "capacity": int(capacity_text), "workstations": int(workstations_text)}
+
+
+def save_room(*, centre: Centre, actor, usage: RoomUsage, room_id: int | None = None,
+              name: str, capacity, workstations) -> CentreRoom:
+    """Add a room to the centre (``room_id`` None) or change one: name, seats, E5
+    workstations. Refused: a name another room of the centre has, renaming a room that
+    passages or the E6 seating name. Audited with before and after."""
+    values = _room_form_values(name, capacity, workstations)
+    rooms = _rooms_locked(centre)
+    room = None
+    if room_id is not None:
+        room = next((r for r in rooms if r.id == room_id), None)
+        if room is None:
+            raise NotFound("Cette salle n'existe plus dans ce centre : rechargez la page.")
+    for other in rooms:
+        if other is not room and other.name.casefold() == values["name"].casefold():
+            raise Invalid(f"Le centre a déjà une salle « {other.name} ».", field="name")
+    before = _room_state(room) if room else None
+    if room is not None and room.name != values["name"]:
+        why = _in_use(usage, centre, room.name)
+        if why:
+            raise Conflict(f"La salle « {room.name} » ne peut pas être renommée : {why}.",
+                           field="name")
+    if before == values:
+        return room
+    if room is None:
+        room = CentreRoom(centre_id=centre.id, **values)
+        db.session.add(room)
+    else:
+        room.name, room.capacity = values["name"], values["capacity"]
+        room.workstations = values["workstations"]
+    db.session.flush()
+    record(actor=actor, action="centre.room.save", object_type="centre_room",
+           object_id=room.id, session_id=centre.session_id,
+           before=before, after={"centre": centre.code, **values})
+    return room
+
+
+def remove_room(*, centre: Centre, actor, usage: RoomUsage, room_id: int) -> None:
+    """Remove a room of the centre, unless passages or the E6 seating use it. Audited."""
+    rooms = _rooms_locked(centre)
+    room = next((r for r in rooms if r.id == room_id), None)
+    if room is None:
+        raise NotFound("Cette salle n'existe plus dans ce centre : rechargez la page.")
+    why = _in_use(usage, centre, room.name)
+    if why:
+        raise Conflict(f"La salle « {room.name} » ne peut pas être supprimée : {why}.")
+    before = _room_state(room)
+    db.session.delete(room)
+    db.session.flush()
+    record(actor=actor, action="centre.room.remove", object_type="centre_room",
+           object_id=room_id, session_id=centre.session_id,
+           before={"centre": centre.code, **before}, after=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -13,10 +14,14 @@ from exam_app.clock import utcnow
 from exam_app.enrolment import csv_import
 from exam_app.enrolment.models import (
     Candidate,
+    CandidateStatus,
     CandidateUnitForm,
     Centre,
+    CentreOrigin,
     Establishment,
     ExamSession,
+    RegistrationKind,
+    UnitRegistration,
     search_key,
 )
 from exam_app.extensions import db
@@ -71,6 +76,20 @@ def _recorded_form(candidate: Candidate, unit_code: str) -> UnitForm | None:
     return next((r.form for r in candidate.unit_forms if r.unit_code == unit_code), None)
 
 
+def _row_form(row: csv_import.CandidateRow, candidate: Candidate) -> UnitForm | None:
+    """The E5 form the row sets: the file's, else the status's default for a new candidate
+    or one whose status changes; None to keep the recorded form."""
+    from exam_app.enrolment.registration import default_form
+
+    if row.e5_form:
+        return UnitForm(row.e5_form)
+    if candidate.id is None or candidate.status != (CandidateStatus(row.status)
+                                                    if row.status else None):
+        return default_form(CandidateStatus(row.status) if row.status else None,
+                            candidate.establishment)
+    return None
+
+
 def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int,
                       filename: str = "") -> ImportReport:
     """Validate every row, then create or update candidates, all or nothing.
@@ -81,11 +100,12 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     parsed = csv_import.parse(data, max_rows=max_rows)
     # Also when other rows are wrong: list every error in one go, in line order.
     _check_establishments(parsed)
+    centres = _check_centres(parsed, session)
     parsed.errors.sort(key=lambda e: e.line)
     if not parsed.ok:
         return ImportReport(0, 0, 0, 0, parsed.errors, parsed.error_count, parsed.encoding)
 
-    tally = _apply_rows(session=session, parsed=parsed)
+    tally = _apply_rows(session=session, parsed=parsed, centres=centres)
     record(
         actor=actor,
         action="candidate.import",
@@ -128,85 +148,128 @@ class _Tally:
 BATCH_ROWS = 500
 
 
-def _apply_rows(*, session: ExamSession, parsed: csv_import.ParseResult) -> _Tally:
+def _apply_rows(*, session: ExamSession, parsed: csv_import.ParseResult,
+                centres: dict[str, Centre]) -> _Tally:
     """Create the new establishments and candidates, update the changed candidates: the
     fast path, with the outcome of ``_apply_rows_reference`` (tests/enrolment/
     test_import_fast_path.py checks they agree). Candidates are read, inserted and
     updated BATCH_ROWS at a time with plain statements, never loaded as ORM objects."""
     db.session.flush()
     tally = _Tally()
-    now = utcnow()
-    unit = form_unit_code()
-    establishment_ids = _establishment_ids(parsed, tally)
+    batch = _Batch(session_id=session.id, unit=form_unit_code(), now=utcnow(),
+                   establishments=_establishments(parsed, tally),
+                   centre_ids={code: c.id for code, c in centres.items()})
     for start in range(0, len(parsed.rows), BATCH_ROWS):
-        _apply_batch(session_id=session.id, rows=parsed.rows[start:start + BATCH_ROWS],
-                     establishment_ids=establishment_ids, unit=unit, now=now, tally=tally)
+        _apply_batch(batch, parsed.rows[start:start + BATCH_ROWS], tally)
     # Objects of these classes already in the ORM session would be stale.
     for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Candidate | CandidateUnitForm):
+        if isinstance(obj, Candidate | UnitRegistration):
             db.session.expire(obj)
     return tally
 
 
-def _establishment_ids(parsed: csv_import.ParseResult, tally: _Tally) -> dict[str, int]:
-    """The id of each UAI of the file, the establishments the file names created."""
-    uais = {r.uai for r in parsed.rows}
-    ids = dict(db.session.execute(
-        sa.select(Establishment.uai, Establishment.id).where(Establishment.uai.in_(uais))).all())
+def _establishments(parsed: csv_import.ParseResult, tally: _Tally) -> dict[str, Establishment]:
+    """The establishment of each UAI of the file, the ones the file names created."""
+    establishments = {e.uai: e for e in db.session.scalars(
+        sa.select(Establishment).where(Establishment.uai.in_({r.uai for r in parsed.rows})))}
     new = []
     for row in parsed.rows:
-        if row.uai not in ids:
+        if row.uai not in establishments:
             # A new UAI may be named on any of its rows, not only the first.
-            new.append(Establishment(uai=row.uai, name=parsed.uai_names[row.uai]))
-            ids[row.uai] = 0
+            establishment = Establishment(uai=row.uai, name=parsed.uai_names[row.uai])
+            new.append(establishment)
+            establishments[row.uai] = establishment
     if new:
         db.session.add_all(new)
         db.session.flush()
-        ids.update((e.uai, e.id) for e in new)
         tally.establishments_created = len(new)
-    return ids
+    return establishments
+
+
+@dataclass
+class _Batch:
+    """What every batch of the fast path shares."""
+
+    session_id: int
+    unit: str
+    now: datetime
+    establishments: dict[str, Establishment]  # by UAI
+    centre_ids: dict[str, int]  # by code
+
+    def establishment(self, establishment_id: int) -> Establishment:
+        """A candidate's current establishment (its CCF flag gives the default form)."""
+        return db.session.get(Establishment, establishment_id)
 
 
 _CANDIDATES = Candidate.__table__
-_FORMS = CandidateUnitForm.__table__
+_REGISTRATIONS = UnitRegistration.__table__
 
 
-def _apply_batch(*, session_id: int, rows: list[csv_import.CandidateRow],
-                 establishment_ids: dict[str, int], unit: str, now, tally: _Tally) -> None:
+def _apply_batch(batch: _Batch, rows: list[csv_import.CandidateRow], tally: _Tally) -> None:
+    """``_apply_row``'s decisions for these rows, written with one statement per kind
+    of change (executemany)."""
+    from exam_app.enrolment.registration import default_form
+
+    unit = batch.unit
     current = {r.number: r for r in db.session.execute(
         sa.select(Candidate.id, Candidate.number, Candidate.last_name, Candidate.first_name,
                   Candidate.birth_date, Candidate.extra_time, Candidate.email,
-                  Candidate.establishment_id, CandidateUnitForm.form)
-        .outerjoin(CandidateUnitForm, sa.and_(CandidateUnitForm.candidate_id == Candidate.id,
-                                              CandidateUnitForm.unit_code == unit))
-        .where(Candidate.session_id == session_id,
+                  Candidate.establishment_id, Candidate.centre_id, Candidate.status,
+                  UnitRegistration.kind, UnitRegistration.form)
+        .outerjoin(UnitRegistration, sa.and_(UnitRegistration.candidate_id == Candidate.id,
+                                             UnitRegistration.unit_code == unit))
+        .where(Candidate.session_id == batch.session_id,
                Candidate.number.in_([r.number for r in rows])))}
-    new, new_forms, changed, forms_changed, forms_added = [], [], [], [], []
-    # (after the loop: one executemany each for the new candidates, their forms, the
-    # updates and the changed or missing forms)
+    new, new_forms, forms_changed, forms_added = [], [], [], []
+    # Updates grouped by the columns they set: the status only from a row that gives
+    # one, the centre only on a candidate who has none.
+    changed: dict[tuple[str, ...], list[dict]] = {}
     for row in rows:
+        establishment = batch.establishments[row.uai]
+        status = CandidateStatus(row.status) if row.status else None
+        centre_id = batch.centre_ids[row.centre] if row.centre else None
         values = {"last_name": row.last_name, "first_name": row.first_name,
                   "birth_date": row.birth_date, "extra_time": row.extra_time,
-                  "email": row.email, "establishment_id": establishment_ids[row.uai],
+                  "email": row.email, "establishment_id": establishment.id,
                   "search_text": search_key(row.last_name, row.first_name, row.number),
-                  "updated_at": now}
+                  "updated_at": batch.now}
         old = current.get(row.number)
         if old is None:
-            new.append({**values, "session_id": session_id, "number": row.number,
-                        "created_at": now})
-            new_forms.append(UnitForm(row.e5_form))
+            new.append({**values, "session_id": batch.session_id, "number": row.number,
+                        "status": status, "centre_id": centre_id,
+                        "centre_origin": CentreOrigin.IMPORT if centre_id else None,
+                        "created_at": batch.now})
+            new_forms.append(UnitForm(row.e5_form) if row.e5_form
+                             else default_form(status, establishment))
             tally.count("created", row.number)
             continue
         same = all(getattr(old, k) == values[k] for k in CANDIDATE_FIELDS) and (
-            old.establishment_id == values["establishment_id"])
-        if same and old.form == row.e5_form:
+            old.establishment_id == establishment.id)
+        # A file without a "Statut" column (or a row without one) leaves the status.
+        if row.status is not None:
+            values["status"] = status
+            same = same and old.status == status
+        if centre_id is not None and old.centre_id is None:
+            values["centre_id"], values["centre_origin"] = centre_id, CentreOrigin.IMPORT
+            same = False
+        # The form the row sets (``_row_form``): the file's, else the status's default
+        # when the status changes (with the establishment the candidate had until now).
+        form = None
+        if row.e5_form:
+            form = UnitForm(row.e5_form)
+        elif row.status is not None and old.status != status:
+            form = default_form(status, batch.establishment(old.establishment_id))
+        # A bénéfice, a dispense or "not registered" is never changed by this import.
+        form_changed = (form is not None and old.kind in (None, RegistrationKind.SIT)
+                        and old.form != form)
+        if same and not form_changed:
             tally.count("unchanged", row.number)
             continue
-        # Every value set (the unchanged ones to what they are), updated_at included.
-        changed.append({**values, "b_id": old.id})
-        if old.form != row.e5_form:
-            form = {"b_id": old.id, "b_unit": unit, "form": UnitForm(row.e5_form)}
-            (forms_added if old.form is None else forms_changed).append(form)
+        # Every value of the group set (the unchanged ones to what they are).
+        changed.setdefault(tuple(values), []).append({**values, "b_id": old.id})
+        if form_changed:
+            (forms_added if old.kind is None else forms_changed).append(
+                {"b_id": old.id, "b_unit": unit, "form": form})
         tally.count("updated", row.number)
     if new:
         # A plain executemany, then the ids by number: INSERT ... RETURNING of many rows
@@ -215,27 +278,34 @@ def _apply_batch(*, session_id: int, rows: list[csv_import.CandidateRow],
         db.session.execute(sa.insert(_CANDIDATES), new)
         ids = dict(db.session.execute(
             sa.select(Candidate.number, Candidate.id).where(
-                Candidate.session_id == session_id,
+                Candidate.session_id == batch.session_id,
                 Candidate.number.in_([c["number"] for c in new]))).all())
-        db.session.execute(sa.insert(_FORMS), [
-            {"candidate_id": ids[c["number"]], "unit_code": unit, "form": form}
+        db.session.execute(sa.insert(_REGISTRATIONS), [
+            {"candidate_id": ids[c["number"]], "unit_code": unit,
+             "kind": RegistrationKind.SIT, "form": form}
             for c, form in zip(new, new_forms, strict=True)])
-    if changed:
+    for group in changed.values():
         db.session.execute(sa.update(_CANDIDATES).where(
-            _CANDIDATES.c.id == sa.bindparam("b_id")), changed)
+            _CANDIDATES.c.id == sa.bindparam("b_id")), group)
     if forms_changed:
-        db.session.execute(sa.update(_FORMS).where(
-            _FORMS.c.candidate_id == sa.bindparam("b_id"),
-            _FORMS.c.unit_code == sa.bindparam("b_unit")), forms_changed)
+        # As Candidate.set_form: sits the unit in this form, nothing kept, no reason.
+        db.session.execute(
+            sa.update(_REGISTRATIONS).where(
+                _REGISTRATIONS.c.candidate_id == sa.bindparam("b_id"),
+                _REGISTRATIONS.c.unit_code == sa.bindparam("b_unit"),
+                _REGISTRATIONS.c.kind == RegistrationKind.SIT)
+            .values(kind=RegistrationKind.SIT, kept_mark=None, kept_year=None, reason=""),
+            forms_changed)
     if forms_added:
-        db.session.execute(sa.insert(_FORMS), [
-            {"candidate_id": f["b_id"], "unit_code": unit, "form": f["form"]}
-            for f in forms_added])
+        db.session.execute(sa.insert(_REGISTRATIONS), [
+            {"candidate_id": f["b_id"], "unit_code": unit, "kind": RegistrationKind.SIT,
+             "form": f["form"]} for f in forms_added])
 
 
-def _apply_rows_reference(*, session: ExamSession, parsed: csv_import.ParseResult) -> _Tally:
-    """The plain version of ``_apply_rows``, one ORM object per candidate: what the fast
-    path must agree with (kept for the equivalence test)."""
+def _apply_rows_reference(*, session: ExamSession, parsed: csv_import.ParseResult,
+                          centres: dict[str, Centre]) -> _Tally:
+    """The plain version of ``_apply_rows``, one ORM object per candidate (``_apply_row``):
+    what the fast path must agree with (kept for the equivalence test)."""
     establishments = {
         e.uai: e
         for e in db.session.scalars(
@@ -262,15 +332,18 @@ def _apply_rows_reference(*, session: ExamSession, parsed: csv_import.ParseResul
             establishments[row.uai] = establishment
             tally.establishments_created += 1
         outcome = _apply_row(session=session, row=row, establishment=establishment,
-                             existing=existing, now=now)
+                             existing=existing, now=now,
+                             centre=centres.get(row.centre) if row.centre else None)
         tally.count(outcome, row.number)
     db.session.flush()
     return tally
 
 
 def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
-               establishment: Establishment, existing: dict[str, Candidate], now) -> str:
-    """Create or update the row's candidate: "created", "updated" or "unchanged"."""
+               establishment: Establishment, existing: dict[str, Candidate], now,
+               centre: Centre | None = None) -> str:
+    """Create or update the row's candidate: "created", "updated" or "unchanged". A centre
+    given is set on a candidate who has none (``_check_centres`` refused any other)."""
     values = {
         "last_name": row.last_name,
         "first_name": row.first_name,
@@ -278,26 +351,39 @@ def _apply_row(*, session: ExamSession, row: csv_import.CandidateRow,
         "extra_time": row.extra_time,
         "email": row.email,
     }
+    status = CandidateStatus(row.status) if row.status else None
     candidate = existing.get(row.number)
     if candidate is None:
         candidate = Candidate(session_id=session.id, number=row.number,
                               establishment=establishment, created_at=now, updated_at=now,
-                              **values)
-        candidate.set_form(form_unit_code(), row.e5_form)
+                              status=status, centre=centre,
+                              centre_origin=CentreOrigin.IMPORT if centre else None, **values)
+        candidate.set_form(form_unit_code(), _row_form(row, candidate))
         candidate.refresh_search_text()
         db.session.add(candidate)
         existing[row.number] = candidate
         return "created"
+    # A file without a "Statut" column leaves the recorded status as it is.
+    if row.status is not None:
+        values["status"] = status
     changed = {k: v for k, v in values.items() if getattr(candidate, k) != v}
     if candidate.establishment_id != getattr(establishment, "id", None):
         changed["establishment"] = establishment
-    form_changed = _recorded_form(candidate, form_unit_code()) != row.e5_form
+    if centre is not None and candidate.centre_id is None:
+        changed["centre"] = centre
+        changed["centre_origin"] = CentreOrigin.IMPORT
+    form = _row_form(row, candidate) if row.status is not None or row.e5_form else None
+    # The candidate import sets the form of a unit the candidate sits; a bénéfice or a
+    # dispense is changed on the candidate's page or by the registrations import.
+    current = candidate.registration(form_unit_code())
+    form_changed = (form is not None and (current is None or current.kind == "sit")
+                    and _recorded_form(candidate, form_unit_code()) != form)
     if not changed and not form_changed:
         return "unchanged"
     for key, value in changed.items():
         setattr(candidate, key, value)
     if form_changed:
-        candidate.set_form(form_unit_code(), row.e5_form)
+        candidate.set_form(form_unit_code(), form)
     candidate.updated_at = now
     candidate.refresh_search_text()
     return "updated"
@@ -319,6 +405,30 @@ def _check_establishments(parsed: csv_import.ParseResult) -> None:
             )
 
 
+def _check_centres(parsed: csv_import.ParseResult, session: ExamSession) -> dict[str, Centre]:
+    """The session's centres named by the file; an unknown code is an error on its line,
+    and so is a centre other than the one a candidate already has (a move has its own
+    page: it supersedes the candidate's printed documents)."""
+    codes = {code for _, code, _ in parsed.centre_lines}
+    if not codes:
+        return {}
+    centres = {c.code: c for c in db.session.scalars(
+        sa.select(Centre).where(Centre.session_id == session.id, Centre.code.in_(codes)))}
+    current = dict(db.session.execute(
+        sa.select(Candidate.number, Centre.code).join(Centre, Centre.id == Candidate.centre_id)
+        .where(Candidate.session_id == session.id,
+               Candidate.number.in_({n for _, _, n in parsed.centre_lines if n}))).all())
+    for line, code, number in parsed.centre_lines:
+        if code not in centres:
+            parsed.error(line, "Centre", f"centre {code} inconnu dans cette session : créez-le "
+                         "d'abord (page « Centres ») ou corrigez le code.")
+        elif current.get(number, code) != code:
+            parsed.error(line, "Centre", f"le candidat {number} est déjà affecté au centre "
+                         f"{current[number]} : déplacez-le depuis la liste des candidats "
+                         "(ses documents imprimés y sont remplacés).")
+    return centres
+
+
 def by_name(establishment: Establishment) -> tuple[str, str]:
     """Sort key: establishments in French alphabetical order (accents ignored)."""
     return search_key(establishment.name), establishment.uai
@@ -329,6 +439,7 @@ class CandidateFilters:
     q: str = ""
     establishment_id: int | None = None
     centre_id: int | None = None
+    without_centre: bool = False
     # The candidate's form in the unit that has several (form_unit_code()).
     form: str | None = None
 
@@ -343,7 +454,9 @@ def candidate_query(session: ExamSession, filters: CandidateFilters) -> sa.Selec
             query = query.where(Candidate.search_text.like(f"%{escaped}%", escape="\\"))
     if filters.establishment_id:
         query = query.where(Candidate.establishment_id == filters.establishment_id)
-    if filters.centre_id:
+    if filters.without_centre:
+        query = query.where(Candidate.centre_id.is_(None))
+    elif filters.centre_id:
         query = query.where(Candidate.centre_id == filters.centre_id)
     if filters.form in {f.value for f in UnitForm}:
         query = query.where(Candidate.sits_in(form_unit_code(), filters.form))
@@ -422,3 +535,10 @@ def dashboard_counts(session: ExamSession) -> dict:
         "ccf": ccf or 0,
         "without_centre": no_centre or 0,
     }
+
+
+def candidates_without_centre_count(session: ExamSession) -> int:
+    """How many of the session's candidates have no exam centre yet (one query)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(Candidate.id))
+        .where(Candidate.session_id == session.id, Candidate.centre_id.is_(None))) or 0

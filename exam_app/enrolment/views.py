@@ -7,10 +7,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, RoleAssignment, User
-from exam_app.enrolment import services, views_setup
+from exam_app.enrolment import services, views_registration, views_setup
 from exam_app.enrolment.blueprint import bp
 from exam_app.enrolment.forms import CandidateImportForm
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
@@ -18,7 +19,7 @@ from exam_app.extensions import db
 from exam_app.permissions import roles_required, session_or_404
 from exam_app.units import UnitForm, all_units
 
-__all__ = ["bp", "views_setup"]
+__all__ = ["bp", "views_registration", "views_setup"]
 
 
 def _int_arg(name: str) -> int | None:
@@ -39,17 +40,23 @@ def dashboard():
     return render_template("enrolment/sessions.html", sessions=sessions)
 
 
+def candidate_filters() -> services.CandidateFilters:
+    """The candidates list's filters from the query string (``centre=aucun``: without one)."""
+    return services.CandidateFilters(
+        q=request.args.get("q", "")[:100],
+        establishment_id=_int_arg("etablissement"),
+        centre_id=_int_arg("centre"),
+        without_centre=request.args.get("centre") == "aucun",
+        form=request.args.get("forme") or None,
+    )
+
+
 @bp.route("/gestion/sessions/<code>/candidats")
 @roles_required(Role.GESTIONNAIRE)
 def candidates(code: str):
     """Search, filter and page through the session's candidates."""
     session = session_or_404(code)
-    filters = services.CandidateFilters(
-        q=request.args.get("q", "")[:100],
-        establishment_id=_int_arg("etablissement"),
-        centre_id=_int_arg("centre"),
-        form=request.args.get("forme") or None,
-    )
+    filters = candidate_filters()
     page = services.paginate(
         services.candidate_query(session, filters),
         page=_int_arg("page") or 1,
@@ -69,6 +76,8 @@ def candidates(code: str):
         establishments=establishments,
         centres=session.centres,
         forms=list(UnitForm),
+        move_form=FlaskForm(),
+        empty_filters=services.CandidateFilters(),
     )
 
 

@@ -13,10 +13,14 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from exam_app.accounts.models import Role, RoleAssignment, User
-from exam_app.enrolment import people, reference, services, sessions
+from exam_app.accounts.mail import Mailer, MailError, MailSettings
+from exam_app.accounts.models import Role
+from exam_app.accounts.tokens import duration_label
+from exam_app.downloads import attachment
+from exam_app.enrolment import activation, people, reference, services, sessions
 from exam_app.enrolment.blueprint import bp
 from exam_app.enrolment.forms import (
+    ActivationLinksForm,
     CentreForm,
     EstablishmentForm,
     IdentityForm,
@@ -236,7 +240,7 @@ def establishments():
     form = EstablishmentForm()
     saved, status = _save_one(form, lambda: reference.save_establishment(
         actor=current_user, uai=form.uai.data, name=form.name.data, kind=form.kind.data,
-        city=form.city.data or ""),
+        city=form.city.data or "", ccf=bool(form.ccf.data)),
         race_message="Cet établissement vient d'être enregistré par ailleurs : rechargez la page.")
     if saved is not None:
         flash(f"Établissement {saved.uai} enregistré.", "success")
@@ -304,14 +308,87 @@ def people_page(code: str):
         flash(f"{saved.first_name} {saved.last_name} enregistré(e).", "success")
         return redirect(url_for("enrolment.people_page", code=session.code))
     session = session_or_404(code)  # after a rollback, read afresh
-    staff = db.session.scalars(
-        sa.select(User).where(User.id.in_(sa.select(RoleAssignment.user_id).where(
-            RoleAssignment.role != Role.CANDIDAT.value)))
-        .order_by(User.last_name, User.first_name)).all()
+    staff = activation.staff()
     profiles = people.profiles([u.id for u in staff])
     return render_template("enrolment/people.html", session=session, form=form, staff=staff,
-                           profiles=profiles,
+                           profiles=profiles, accounts=activation.statuses(staff),
+                           links_form=ActivationLinksForm(formdata=None),
+                           activation_validity=duration_label(
+                               int(current_app.config["ACTIVATION_MAX_AGE"])),
+                           mail_enabled=MailSettings.from_config(current_app.config).configured,
                            centre_codes={c.id: c.code for c in session.centres}), status
+
+
+@bp.route("/gestion/sessions/<code>/personnes/activation", methods=["POST"])
+@roles_required(Role.GESTIONNAIRE)
+def activation_links(code: str):
+    """New activation links for the people ticked (or all pending): e-mailed, or downloaded
+    as a CSV file, or printed as letters. Each replaces the person's previous link."""
+    session = session_or_404(code)
+    back = redirect(url_for("enrolment.people_page", code=session.code))
+    form = ActivationLinksForm()
+    action = request.form.get("action", "")
+    if not form.validate_on_submit() or action not in ("send", "csv", "letters"):
+        flash("Choisissez une action : envoyer les liens, les télécharger ou imprimer les "
+              "lettres.", "error")
+        return back
+    ids = None if form.scope.data == "all" else [
+        int(v) for v in request.form.getlist("person") if v.isdigit() and len(v) < 10]
+    pending = activation.pending_people(ids)
+    if not pending:
+        flash("Aucune personne en attente d'activation " + (
+            "dans la session." if ids is None else "parmi les personnes cochées (cochez-en, ou "
+            "choisissez « Toutes les personnes en attente »)."), "error")
+        return back
+    max_age = int(current_app.config["ACTIVATION_MAX_AGE"])
+    try:
+        if action == "send":
+            return _send_links(session, pending, max_age, back)
+        links = activation.issue_links(session=session, people=pending, actor=current_user,
+                                       channel=action, max_age_seconds=max_age)
+        if action == "csv":
+            data, mimetype, name = (activation.links_csv(links), "text/csv",
+                                    f"liens-activation-{session.code}.csv")
+        else:
+            data, mimetype, name = (activation.letters_pdf(session=session, links=links),
+                                    "application/pdf", f"lettres-activation-{session.code}.pdf")
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return back
+    db.session.commit()
+    return attachment(data, mimetype=mimetype, filename=name)
+
+
+def _send_links(session, pending, max_age: int, back):
+    settings = MailSettings.from_config(current_app.config)
+    if not settings.configured:
+        flash("L'envoi de courriels n'est pas configuré sur ce serveur : téléchargez les liens "
+              "(CSV) ou imprimez les lettres d'activation.", "error")
+        return back
+    try:
+        with Mailer(settings) as mailer:
+            outcomes = activation.send_links(session=session, people=pending,
+                                             actor=current_user, mailer=mailer,
+                                             max_age_seconds=max_age)
+            db.session.commit()
+    except MailError as error:
+        db.session.rollback()
+        activation.connection_failed(session=session, people=pending, actor=current_user,
+                                     error=error.message)
+        db.session.commit()
+        flash(error.message, "error")
+        return back
+    sent = [o for o in outcomes if o.ok]
+    if sent:
+        flash(f"Lien d'activation envoyé à {len(sent)} personne{'s' if len(sent) > 1 else ''} : "
+              + ", ".join(f"{o.user.display_name} ({o.user.email})" for o in sent) + ".",
+              "success")
+    for outcome in outcomes:
+        if not outcome.ok:
+            flash(f"Non envoyé à {outcome.user.display_name} : {outcome.message} Son lien "
+                  "précédent, s'il en avait un, reste valable.", "error")
+    return back
 
 
 @bp.route("/gestion/sessions/<code>/personnes/import", methods=["GET", "POST"])

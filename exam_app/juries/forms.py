@@ -8,11 +8,14 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     IntegerField,
+    SelectChoice,
+    SelectField,
     StringField,
     TextAreaField,
     TimeField,
 )
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import HiddenInput
 
 
 class AssignForm(FlaskForm):
@@ -76,3 +79,77 @@ class StartExceptionForm(FlaskForm):
         "Motif de la dérogation",
         validators=[DataRequired("Indiquez le motif de la dérogation."),
                     Length(min=5, max=1000, message="Entre 5 et 1000 caractères.")])
+
+
+# ---- Forming commissions (issue 13, item 5) -------------------------------------------
+
+
+def _id_or_zero(value) -> int:
+    """A select's value: its id, or 0 for « choose »."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+class DaysField(StringField):
+    """Days as « JJ/MM/AAAA » (or AAAA-MM-JJ), separated by commas, spaces or lines."""
+
+    def _value(self) -> str:
+        if isinstance(self.data, list):
+            return ", ".join(f"{d:%d/%m/%Y}" for d in self.data)
+        return self.raw_data[0] if self.raw_data else ""
+
+    def process_formdata(self, valuelist) -> None:
+        from datetime import date, datetime
+
+        self.data = []
+        text = valuelist[0] if valuelist else ""
+        for part in text.replace(";", ",").replace("\n", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+                try:
+                    self.data.append(datetime.strptime(part, pattern).date())
+                    break
+                except ValueError:
+                    continue
+            else:
+                self.data = None
+                raise ValueError(f"« {part} » n'est pas une date (JJ/MM/AAAA).")
+        if self.data:
+            self.data = sorted(set(self.data), key=date.toordinal)
+
+
+class CommissionForm(FlaskForm):
+    # The id lists are not checked against their choices here: the service refuses an
+    # unknown person or place, or one without the right profile, in French on the field.
+    code = StringField("Code de la commission",
+                       validators=[DataRequired("Indiquez le code de la commission."),
+                                   Length(max=30, message="30 caractères au plus.")])
+    unit_code = SelectField("Épreuve", choices=[])
+    form = SelectField("Forme", choices=[SelectChoice("ponctuel", "Ponctuelle"),
+                                         SelectChoice("ccf", "CCF")])
+    centre_id = SelectField("Centre d'examen (forme ponctuelle)", coerce=_id_or_zero,
+                            choices=[], validate_choice=False)
+    establishment_id = SelectField("Établissement (CCF)", coerce=_id_or_zero, choices=[],
+                                   validate_choice=False)
+    days = DaysField("Jours de passage")
+    teacher_id = SelectField("Enseignant", coerce=_id_or_zero, choices=[],
+                             validate_choice=False)
+    professional_id = SelectField("Professionnel", coerce=_id_or_zero, choices=[], validate_choice=False)
+    replacement_reason = StringField(
+        "Motif du remplacement du professionnel par un enseignant",
+        validators=[Length(max=300, message="300 caractères au plus.")])
+    version = IntegerField(widget=HiddenInput(), validators=[Optional()])
+    confirm_removal = BooleanField("Je confirme le retrait du juré de cette commission")
+
+
+class AvailabilityForm(FlaskForm):
+    user_id = SelectField("Juré", coerce=_id_or_zero, choices=[], validate_choice=False)
+    days = DaysField("Jours")
+    available = SelectField("Disponibilité", choices=[SelectChoice("0", "Indisponible"),
+                                                      SelectChoice("1", "Disponible")])
+    note = StringField("Motif ou précision",
+                       validators=[Length(max=200, message="200 caractères au plus.")])

@@ -3,7 +3,7 @@ evaluation grids (with per-field versions) and joint validations."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -27,6 +27,11 @@ class MemberRole(StrEnum):
         return "Enseignant" if self is MemberRole.TEACHER else "Professionnel"
 
 
+# How a teacher holding the professional's seat is named on screen and on the fiche
+# d'évaluation and the bordereau.
+REPLACEMENT_LABEL = "Enseignant(e) en remplacement du professionnel"
+
+
 class Commission(db.Model):
     """A commission d'interrogation for one unit and form, in a centre (ponctuel)
     or an establishment (CCF)."""
@@ -42,6 +47,8 @@ class Commission(db.Model):
     establishment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("establishment.id", ondelete="SET NULL")
     )
+    # Bumped by every edit: a form names the version it showed (conditional UPDATE).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     members: Mapped[list[CommissionMember]] = relationship(
         back_populates="commission",
@@ -52,6 +59,8 @@ class Commission(db.Model):
     session = relationship("ExamSession")
     centre = relationship("Centre", lazy="joined")
     establishment = relationship("Establishment", lazy="joined")
+    days: Mapped[list[CommissionDay]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="CommissionDay.day")
 
     __table_args__ = (
         sa.UniqueConstraint("session_id", "code"),
@@ -61,6 +70,22 @@ class Commission(db.Model):
 
     def member(self, role: MemberRole) -> CommissionMember | None:
         return next((m for m in self.members if m.member_role == role), None)
+
+    @property
+    def day_list(self) -> list[date]:
+        return [d.day for d in self.days]
+
+
+class CommissionDay(db.Model):
+    """A day the commission sits (its jurors are booked for the whole day)."""
+
+    __tablename__ = "commission_day"
+
+    commission_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("commission.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+
+    __table_args__ = (sa.Index("ix_commission_day_day", "day"),)
 
 
 class CommissionMember(db.Model):
@@ -78,6 +103,9 @@ class CommissionMember(db.Model):
     establishment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("establishment.id", ondelete="SET NULL")
     )
+    # A teacher holding the professional's seat (no professional available), and why.
+    is_replacement: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    replacement_reason: Mapped[str | None] = mapped_column(sa.String(300))
 
     commission: Mapped[Commission] = relationship(back_populates="members")
     user = relationship("User", lazy="joined")
@@ -88,12 +116,37 @@ class CommissionMember(db.Model):
         sa.CheckConstraint(
             "member_role IN ('enseignant', 'professionnel')", name="member_role_known"
         ),
+        sa.CheckConstraint(
+            "NOT is_replacement OR (member_role = 'professionnel' "
+            "AND replacement_reason IS NOT NULL)", name="replacement_in_pro_seat"),
         sa.Index("ix_commission_member_user_id", "user_id"),
     )
 
     @property
     def role_label(self) -> str:
+        if self.is_replacement:
+            return REPLACEMENT_LABEL
         return MemberRole(self.member_role).label
+
+
+class JurorAvailability(db.Model):
+    """A juror's availability on one day of a session (no row: available)."""
+
+    __tablename__ = "juror_availability"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    is_available: Mapped[bool] = mapped_column(default=True)
+    note: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    user = relationship("User", lazy="joined")
+
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "user_id", "day"),
+        sa.Index("ix_juror_availability_user_id", "user_id"),
+    )
 
 
 # ---- Jury day: planning settings, passages, timer, grids, validations --------

@@ -7,13 +7,15 @@ commit, never read ``request``; refusals raise ``JuryError``.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, date, datetime, time
 
 import sqlalchemy as sa
 
 from exam_app.audit.services import record
 from exam_app.clock import local_zone, utcnow
-from exam_app.enrolment.models import Candidate
+from exam_app.dossiers.models import InternshipPeriod
+from exam_app.enrolment.models import Candidate, PersonProfile
 from exam_app.extensions import db
 from exam_app.juries import timer
 from exam_app.juries.errors import JuryError, JuryInvalid
@@ -23,13 +25,15 @@ from exam_app.juries.models import (
     AGREED,
     Attendance,
     Commission,
+    CommissionDay,
+    CommissionMember,
     CommissionSettings,
     Grid,
     GridField,
     MemberRole,
     Passage,
 )
-from exam_app.units import UnitForm, get_unit
+from exam_app.units import UnitForm, UnitKind, all_units, get_unit
 
 
 def settings_for(commission: Commission) -> CommissionSettings:
@@ -45,17 +49,90 @@ def settings_for(commission: Commission) -> CommissionSettings:
 
 
 def conflict_of_interest(commission: Commission, candidate: Candidate) -> str | None:
-    """The conflict that forbids this commission to examine this candidate, if any."""
-    if commission.form != UnitForm.PONCTUEL.value:
-        return None  # CCF: the candidate's own teachers examine, by design
-    for member in commission.members:
-        if (member.member_role == MemberRole.TEACHER.value and member.establishment_id
-                and member.establishment_id == candidate.establishment_id):
-            return (f"Conflit d'intérêts : {member.user.display_name} enseigne à "
-                    f"{candidate.establishment.name}, l'établissement de "
-                    f"{candidate.full_name} (n° {candidate.number}) ; en forme ponctuelle, "
-                    "un enseignant n'interroge jamais un candidat de son établissement.")
+    """The conflict that forbids this commission to examine this candidate, if any: the
+    one check behind assigning, swapping, forming and editing a commission."""
+    return conflict_with(form=commission.form, members=list(commission.members),
+                         candidate=candidate)
+
+
+def _folded(text: str | None) -> str:
+    """Lower-case, accent-free words of an organisation's name, for comparison."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join("".join(c if c.isalnum() else " " for c in plain).split())
+
+
+def same_organisation(first: str | None, second: str | None) -> bool:
+    """Two names of one organisation: equal once folded, or one (of 6 characters at least)
+    contained in the other as whole words (« Cabinet Roux » and « Cabinet Roux & associés »)."""
+    a, b = _folded(first), _folded(second)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 6 and f" {short} " in f" {long} "
+
+
+def conflict_with(*, form: str, members: list, candidate: Candidate,
+                  companies: dict[int, str] | None = None,
+                  organisations: list[str] | None = None) -> str | None:
+    """The conflict of interest between these jurors and this candidate, if any:
+
+    - ponctuel form: a teacher (or a teacher replacing the professional) of the
+      candidate's establishment (in CCF the candidate's own teachers examine, by design);
+    - both forms: the professional works for a company where the candidate did an
+      internship (the internship tutor works there too: the periods record the
+      organisation, not the tutor).
+
+    ``companies`` (by user id) and ``organisations`` (the candidate's internships), when
+    the caller already read them for many candidates (``unassigned_candidates``)."""
+    if form == UnitForm.PONCTUEL.value:
+        for member in members:
+            if member.establishment_id and member.establishment_id == candidate.establishment_id:
+                return (f"Conflit d'intérêts : {member.user.display_name} enseigne à "
+                        f"{candidate.establishment.name}, l'établissement de "
+                        f"{candidate.full_name} (n° {candidate.number}) ; en forme ponctuelle, "
+                        "un enseignant n'interroge jamais un candidat de son établissement.")
+    pros = [m for m in members if m.member_role == MemberRole.PROFESSIONAL.value
+            and not m.is_replacement]
+    if not pros:
+        return None
+    if companies is None:
+        companies = pro_companies(pros)
+    if organisations is None:
+        organisations = internship_organisations([candidate.id]).get(candidate.id, [])
+    for member in pros:
+        company = companies.get(member.user_id)
+        for organisation in organisations:
+            if same_organisation(company, organisation):
+                return (f"Conflit d'intérêts : {member.user.display_name} travaille pour "
+                        f"{company}, où {candidate.full_name} (n° {candidate.number}) a fait "
+                        f"son stage ({organisation}) ; le professionnel n'interroge jamais un "
+                        "candidat de son entreprise.")
     return None
+
+
+def pro_companies(members: list) -> dict[int, str]:
+    """The companies of these members, by user id (from their profiles)."""
+    ids = [m.user_id for m in members]
+    if not ids:
+        return {}
+    return {p.user_id: p.company for p in db.session.scalars(
+        sa.select(PersonProfile).where(PersonProfile.user_id.in_(ids)))}
+
+
+def internship_organisations(candidate_ids: list[int]) -> dict[int, list[str]]:
+    """The organisations of these candidates' internships, by candidate id."""
+    found: dict[int, list[str]] = {}
+    if not candidate_ids:
+        return found
+    for candidate_id, organisation in db.session.execute(
+            sa.select(InternshipPeriod.candidate_id, InternshipPeriod.organisation)
+            .where(InternshipPeriod.candidate_id.in_(candidate_ids))
+            .order_by(InternshipPeriod.candidate_id, InternshipPeriod.start_date)):
+        found.setdefault(candidate_id, []).append(organisation)
+    return found
 
 
 def has_several_forms(unit_code: str) -> bool:
@@ -99,6 +176,11 @@ def assign_candidates(*, commission: Commission, numbers: list[str], variant_cod
         if candidate is None:
             errors.append(f"Candidat n° {number} inconnu dans cette session.")
             continue
+        registration = candidate.registration(commission.unit_code)
+        if not candidate.sits(commission.unit_code):
+            errors.append(f"{candidate.full_name} (n° {number}) ne passe pas "
+                          f"l'{commission.unit_code} : {registration.printed}.")
+            continue
         if (has_several_forms(commission.unit_code)
                 and (form := candidate.form_for(commission.unit_code)) != commission.form):
             errors.append(f"{candidate.full_name} (n° {number}) passe l'{commission.unit_code} "
@@ -141,7 +223,12 @@ def assign_candidates(*, commission: Commission, numbers: list[str], variant_cod
 def generate_schedule(*, commission: Commission, day: date, day_start: time, break_minutes: int,
                       lunch_start: time, lunch_minutes: int, workstations: int, room: str,
                       actor, now: datetime | None = None) -> list[Passage]:
-    """Set the scheduled start of every not-yet-started passage, in order."""
+    """Set the scheduled start of every not-yet-started passage, in order (on one of the
+    commission's days, when it names them)."""
+    if commission.days and day not in commission.day_list:
+        raise JuryInvalid(f"La commission {commission.code} ne siège pas le {day:%d/%m/%Y} : "
+                          "choisissez l'un de ses jours ("
+                          + ", ".join(f"{d:%d/%m/%Y}" for d in commission.day_list) + ").")
     settings = settings_for(commission)
     settings.day_start, settings.break_minutes = day_start, break_minutes
     settings.lunch_start, settings.lunch_minutes = lunch_start, lunch_minutes
@@ -176,15 +263,19 @@ def unassigned_candidates(commission: Commission, limit: int = 200) -> list[Cand
         Candidate.session_id == commission.session_id,
         ~sa.exists().where(Passage.candidate_id == Candidate.id,
                            Passage.unit_code == commission.unit_code))
-    if has_several_forms(commission.unit_code):
-        query = query.where(Candidate.sits_in(commission.unit_code, commission.form))
+    query = query.where(Candidate.sits_in(commission.unit_code, commission.form))
     if commission.form == UnitForm.CCF.value:
         query = query.where(Candidate.establishment_id == commission.establishment_id)
     elif commission.centre_id is not None:
         query = query.where(Candidate.centre_id == commission.centre_id)
     candidates = db.session.scalars(
         query.order_by(Candidate.last_name, Candidate.first_name).limit(limit)).all()
-    return [c for c in candidates if conflict_of_interest(commission, c) is None]
+    members = list(commission.members)
+    companies = pro_companies(members)
+    organisations = internship_organisations([c.id for c in candidates])
+    return [c for c in candidates if conflict_with(
+        form=commission.form, members=members, candidate=c, companies=companies,
+        organisations=organisations.get(c.id, [])) is None]
 
 
 def commission_passages(commission: Commission) -> list[Passage]:
@@ -254,3 +345,59 @@ def swap_passages(*, first: Passage, second: Passage, actor, now: datetime | Non
                   "second": [second.commission_id, second.scheduled_at, second.room]})
 
 
+
+
+# ---- readiness: what the session dashboard counts (one query each) --------------------
+
+def _members(commission_id, role: MemberRole | None = None):
+    query = sa.select(sa.func.count(CommissionMember.id)).where(
+        CommissionMember.commission_id == commission_id)
+    if role is not None:
+        query = query.where(CommissionMember.member_role == role.value)
+    return query.scalar_subquery()
+
+
+def incomplete_commissions_count(session_id: int) -> int:
+    """How many of the session's commissions are not ready: not exactly one teacher and
+    one professional, or no day: none set on the commission and no passage with a time
+    (commissions formed before days existed have only the latter). One query."""
+    has_day = sa.or_(
+        sa.exists().where(CommissionDay.commission_id == Commission.id),
+        sa.exists().where(Passage.commission_id == Commission.id,
+                          Passage.scheduled_at.is_not(None)))
+    return db.session.scalar(
+        sa.select(sa.func.count(Commission.id)).where(
+            Commission.session_id == session_id,
+            sa.or_(_members(Commission.id) != 2,
+                   _members(Commission.id, MemberRole.TEACHER) != 1,
+                   _members(Commission.id, MemberRole.PROFESSIONAL) != 1,
+                   ~has_day))) or 0
+
+
+def unplanned_candidates_count(session_id: int) -> int:
+    """How many of the session's candidates lack a planned passage (one with a time) for
+    a situation of an oral unit they sit in their form. One query."""
+    missing = []
+    for unit in all_units():
+        if unit.kind != UnitKind.ORAL or unit.grid is None:
+            continue
+        for variant in unit.variants:
+            planned = sa.exists().where(Passage.candidate_id == Candidate.id,
+                                        Passage.unit_code == unit.code,
+                                        Passage.variant_code == variant.code,
+                                        Passage.scheduled_at.is_not(None))
+            missing.append(sa.and_(Candidate.sits_in(unit.code, variant.form), ~planned))
+    if not missing:
+        return 0
+    return db.session.scalar(
+        sa.select(sa.func.count(Candidate.id))
+        .where(Candidate.session_id == session_id, sa.or_(*missing))) or 0
+
+
+def room_usage(centre_id: int) -> dict[str, int]:
+    """The rooms of a centre named by its commissions' passages: {name: passages}."""
+    return {name: count for name, count in db.session.execute(
+        sa.select(Passage.room, sa.func.count(Passage.id))
+        .join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.centre_id == centre_id, Passage.room != "")
+        .group_by(Passage.room))}

@@ -4,14 +4,20 @@
 - ``views_api``: the passage screen's JSON endpoints (state, timer, autosave,
   reveal, validation);
 - ``views_gestion``: the gestionnaire's commissions, planning, reopening and
-  live board.
+  live board;
+- ``views_commissions``: forming and editing commissions, jurors' availability.
 
 Importing this module registers every route.
 """
 
 from __future__ import annotations
 
-from exam_app.juries import views_api, views_gestion, views_jury  # noqa: F401 - registers routes
+from exam_app.juries import (  # noqa: F401 - registers routes
+    views_api,
+    views_commissions,
+    views_gestion,
+    views_jury,
+)
 from exam_app.juries.blueprint import bp
 
 __all__ = ["bp"]

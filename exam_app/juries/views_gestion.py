@@ -15,6 +15,7 @@ from exam_app.clock import local_zone, to_local, utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.extensions import db
 from exam_app.juries import board as boards
+from exam_app.juries import commissions as commission_service
 from exam_app.juries import derogation, lifecycle, push, push_views, validation
 from exam_app.juries import planning as plans
 from exam_app.juries.blueprint import bp, day_arg
@@ -48,7 +49,7 @@ def commissions(code: str):
         .where(Commission.session_id == session.id)
         .group_by(Commission.id).order_by(Commission.unit_code, Commission.code)).all()
     return render_template("juries/commissions.html", session=session, rows=rows,
-                           get_unit=get_unit)
+                           get_unit=get_unit, flags=commission_service.unavailable_flags(session.id))
 
 
 @bp.route("/gestion/commissions/<int:commission_id>/planning", methods=["GET", "POST"])

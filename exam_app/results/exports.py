@@ -1,5 +1,6 @@
 """Results export (CSV and XLSX) after the levée d'anonymat: number, name, then one
-column per exam unit of the registry (E4, E5, E6 today)."""
+column per exam unit of the registry (E4, E5, E6 today). A unit the candidate does
+not sit shows its registration: 'Bénéfice 2025 — 14,5', 'Dispensé', 'Non inscrit'."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ from exam_app.units import ExamUnit, all_units
 
 IDENTITY = ("N° candidat", "Nom", "Prénom")
 NOT_A_MARK = ("ABS", "NV")
+
+
+def is_mark(text: str) -> bool:
+    """'14,5' is a mark; 'Bénéfice 2025 — 14,5' or 'Dispensé' is not."""
+    return text.replace(",", "", 1).isdigit()
 
 
 def header() -> tuple[str, ...]:
@@ -68,10 +74,10 @@ def export_xlsx(session_id: int, *, title: str) -> bytes:
         cell.font = Font(bold=True)
     for row in result_rows(session_id):
         values: list[str | float] = [safe_cell(v) for v in row]
-        # Marks as numbers (so they sort and average), ABS / NV as text.
+        # Marks as numbers (so they sort and average); ABS, NV, bénéfice, dispensé as text.
         for index in mark_columns:
             text = values[index]
-            if text and text not in NOT_A_MARK:
+            if text and text not in NOT_A_MARK and is_mark(str(text)):
                 values[index] = float(str(text).replace(",", "."))
         sheet.append(values)
     widths = (16, 24, 20) + (8,) * len(mark_columns)

@@ -102,7 +102,11 @@ def test_dashboard_page_shows_the_counts(client, small_world, gestionnaire):
                       page)
     assert kpis == [("7", "candidats"), ("3", "E5 ponctuel"), ("4", "E5 en CCF"),
                     ("2", "centres d'examen")]
-    assert "2 candidat(s) sans centre d'examen affecté." in page
+    # The readiness board says it (with where to fix it) rather than a lone notice.
+    assert re.search(r'data-blocker="without_centre">\s*<span class="readiness__count">2</span>'
+                     r'\s*<div>\s*<p class="readiness__label"><strong>candidats sans centre '
+                     r"d'examen</strong>", page)
+    assert "Bloquant : 2 candidat(s) sans centre d'examen" in page
 
 
 def test_dashboard_redirects_to_the_latest_session(client, small_world, gestionnaire):

@@ -26,7 +26,7 @@ from tests.conftest import csrf_token_from
 TODAY = date(2026, 11, 27)
 HEADER = "N° candidat;Nom;Prénom;Date de naissance;UAI;Établissement;Forme E5;Aménagement;Courriel"
 EXPECTED_HEADERS = ("En-têtes attendus : N° candidat ; Nom ; Prénom ; Date de naissance ; UAI ; "
-                    "Établissement ; Forme E5 ; Aménagement ; Courriel.")
+                    "Établissement ; Forme E5 ; Statut ; Aménagement ; Courriel ; Centre.")
 
 
 def row(number="02712345678", last="Dupré", first="Élodie", birth="14/03/2005", uai="0690026D",

@@ -72,10 +72,12 @@ def test_establishments_import_reads_windows_1252_and_updates_a_changed_row(db, 
     assert (report.ok, report.encoding, report.updated) == (True, "Windows-1252", 1)
     assert db.session.scalar(sa.select(Establishment.name)) == "Lycée Édouard-Herriot"
     change = _events(db, "establishment.import")[-1].after["changes"][0]
+    # The CCF flag, not in the file, is kept (and recorded) as it was.
     assert change == {"uai": "0690026D", "before": {"name": "Lycée Herriot",
-                                                    "kind": "lycee_public", "city": "Lyon"},
+                                                    "kind": "lycee_public", "city": "Lyon",
+                                                    "ccf": False},
                       "after": {"name": "Lycée Édouard-Herriot", "kind": "lycee_public",
-                                "city": "Lyon"}}
+                                "city": "Lyon", "ccf": False}}
 
 
 def test_establishments_import_is_all_or_nothing_with_line_and_column(db, gestion):
@@ -100,7 +102,7 @@ def test_establishments_import_refuses_a_file_without_the_required_columns(db, g
     report = _import_etabs(gestion, _csv("Code;Ville", "0690026D;Lyon"))
     assert _errors(report) == [
         "ligne 1 : colonne(s) obligatoire(s) absente(s) : « UAI », « Nom ». En-têtes "
-        "attendus : UAI ; Nom ; Type ; Ville."]
+        "attendus : UAI ; Nom ; Type ; Ville ; Habilité CCF."]
 
 
 def test_save_establishment_creates_then_updates_and_audits(db, gestion):

@@ -84,6 +84,7 @@ def worlds(app, db, create_session, create_centre, create_candidate, create_user
         return World(
             users={Role.CANDIDAT: user, Role.EXAMINATEUR: examinateur},
             args={"code": session.code, "unit_code": "E4", "candidate_id": candidate.id,
+                  "number": candidate.number,
                   "commission_id": commission.id, "passage_id": passage.id,
                   "file_id": file.id, "upload_token": upload.token, "period_id": period.id,
                   "grid": "commune", "token": "pas-un-jeton"},
