@@ -2,11 +2,13 @@
 bulk insert of the same rows (issue 13, "Done when").
 
 Generated CSV files, as an académie would upload them:
-  establishments.csv  120 rows, UTF-8, ','
+  establishments.csv  120 rows with their CCF flag, UTF-8, ','
   centres.csv         15 centres x 4 rooms (60 rows), UTF-8 with a BOM, ';'
   people.csv          400 people (teachers, professionals, correcteurs, chefs de centre,
                       gestionnaires), Windows-1252, ';'
-  candidates.csv      BENCH_CANDIDATES (5,000) candidates, Windows-1252, ';'
+  candidates.csv      BENCH_CANDIDATES (5,000) candidates, Windows-1252, ';', with a
+                      "Statut" (E5 form given on one row in four, else the status's
+                      default) and a "Centre" (given for two candidates in three)
 
 Each side runs in a child process of its own on a fresh database (its own peak RSS):
   import    the service functions the import pages call (reference.import_establishments,
@@ -53,6 +55,14 @@ FIRST_NAMES = ("Élodie", "Hélène", "Loïc", "François", "Maëlle", "Noé", "
 LAST_NAMES = ("DUPONT", "LEFÈVRE", "MÜLLER", "N'DIAYE", "GARÇON", "BÉRANGER", "ÉMERY",
               "O'NEILL", "DA SILVA", "LE GOFF")
 KINDS = ("Lycée public", "Lycée privé", "CFA", "GRETA", "autre")
+# The status each kind of establishment's candidates have (as written in the file), and
+# the stored value.
+KIND_STATUS = ("Scolaire", "Scolaire", "Apprentissage", "Formation continue",
+               "Candidat individuel")
+STATUSES = {"Scolaire": "scolaire", "Apprentissage": "apprentissage",
+            "Formation continue": "formation_continue", "Candidat individuel": "individuel",
+            "Enseignement à distance": "distance"}
+CCF_STATUSES = {"scolaire", "apprentissage", "formation_continue"}
 
 
 # --- the files ------------------------------------------------------------------------
@@ -69,8 +79,9 @@ def _csv(rows: list[list[str]], *, delimiter: str) -> str:
 
 def write_files(folder: Path, candidates: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    establishments = [["UAI", "Nom", "Type", "Ville"]] + [
-        [_uai(i), f"Lycée {LAST_NAMES[i % 10].title()} n°{i}", KINDS[i % 5], "Lyon"]
+    establishments = [["UAI", "Nom", "Type", "Ville", "Habilité CCF"]] + [
+        [_uai(i), f"Lycée {LAST_NAMES[i % 10].title()} n°{i}", KINDS[i % 5], "Lyon",
+         "oui" if i % 5 < 3 and i % 7 else "non"]
         for i in range(ESTABLISHMENTS)]
     (folder / "establishments.csv").write_text(_csv(establishments, delimiter=","),
                                                encoding="utf-8")
@@ -99,14 +110,18 @@ def write_files(folder: Path, candidates: int) -> None:
 
 def candidate_file(count: int) -> bytes:
     rows = [["N° candidat", "Nom", "Prénom", "Date de naissance", "UAI", "Établissement",
-             "Forme E5", "Aménagement", "Courriel"]]
+             "Forme E5", "Statut", "Aménagement", "Courriel", "Centre"]]
     for i in range(count):
         e = i % ESTABLISHMENTS
+        status = ("Enseignement à distance" if i % 50 == 7 else
+                  "Candidat individuel" if i % 40 == 3 else KIND_STATUS[e % 5])
         rows.append([f"02{i:09d}", f"{LAST_NAMES[i % 10]} {i}", FIRST_NAMES[i % 12],
                      f"{1 + i % 28:02d}/{1 + i % 12:02d}/{2003 + i % 4}", _uai(e),
                      f"Lycée {LAST_NAMES[e % 10].title()} n°{e}",
-                     "CCF" if i % 3 else "ponctuel", "1/3" if i % 25 == 0 else "",
-                     f"candidat.{i}@example.fr" if i % 2 else ""])
+                     ("CCF" if i % 3 else "ponctuel") if i % 4 == 0 else "", status,
+                     "1/3" if i % 25 == 0 else "",
+                     f"candidat.{i}@example.fr" if i % 2 else "",
+                     f"C{e % CENTRES:02d}" if i % 3 else ""])
     return _csv(rows, delimiter=";").encode("cp1252")
 
 
@@ -213,8 +228,19 @@ def row_counts() -> dict:
 
     tables = ("establishment", "centre", "centre_room", "user", "role_assignment",
               "person_profile", "candidate", "candidate_unit_form")
-    return {t: db.session.scalar(sa.text(f'SELECT count(*) FROM "{t}"'))  # noqa: S608
-            for t in tables}
+    counts = {t: db.session.scalar(sa.text(f'SELECT count(*) FROM "{t}"'))  # noqa: S608
+              for t in tables}
+    # What the status and centre columns gave: both sides must agree on these too.
+    for name, query in (
+            ("ccf_allowed", "SELECT count(*) FROM establishment WHERE is_ccf_allowed"),
+            ("with_centre", "SELECT count(*) FROM candidate WHERE centre_id IS NOT NULL "
+                            "AND centre_origin = 'import'"),
+            ("ccf_forms", "SELECT count(*) FROM candidate_unit_form "
+                          "WHERE kind = 'sit' AND form = 'ccf'")):
+        counts[name] = db.session.scalar(sa.text(query))
+    counts["statuses"] = dict(sorted(db.session.execute(sa.text(
+        "SELECT status, count(*) FROM candidate GROUP BY status")).all()))
+    return counts
 
 
 def _read(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
@@ -234,10 +260,12 @@ def baseline_rows(folder: Path, *, session_id: int, first_id: int) -> dict[str, 
     kinds = {"Lycée public": "lycee_public", "Lycée privé": "lycee_prive", "CFA": "cfa",
              "GRETA": "greta", "autre": "autre"}
     next_id = iter(range(first_id, 10**9))
-    establishments, uai_ids = [], {}
-    for uai, name, kind, city in _read(folder / "establishments.csv", "utf-8", ","):
+    establishments, uai_ids, ccf_allowed = [], {}, set()
+    for uai, name, kind, city, ccf in _read(folder / "establishments.csv", "utf-8", ","):
         uai_ids[uai] = id_ = next(next_id)
-        establishments.append((id_, uai, name, kinds[kind], city))
+        establishments.append((id_, uai, name, kinds[kind], city, ccf == "oui"))
+        if ccf == "oui":
+            ccf_allowed.add(uai)
     centres, rooms, centre_ids = [], [], {}
     for code, name, address, postal, city, room, capacity, stations in _read(
             folder / "centres.csv", "utf-8-sig", ";"):
@@ -258,16 +286,22 @@ def baseline_rows(folder: Path, *, session_id: int, first_id: int) -> dict[str, 
         if uai or company:
             profiles.append((user_id, uai_ids.get(uai), company))
     candidates, forms = [], []
-    for number, last, first, birth, uai, _, form, extra, email in _read(
+    for number, last, first, birth, uai, _, form, status, extra, email, centre in _read(
             folder / "candidates.csv", "cp1252", ";"):
         id_ = next(next_id)
         day, month, year = birth.split("/")
+        status = STATUSES[status]
         candidates.append((id_, session_id, number, last, first,
-                           date(int(year), int(month), int(day)), uai_ids[uai], extra or None,
-                           email or None, search_key(last, first, number), now, now))
-        forms.append((id_, "E5", "ccf" if form == "CCF" else "ponctuel"))
+                           date(int(year), int(month), int(day)), uai_ids[uai],
+                           centre_ids.get(centre), "import" if centre else None, status,
+                           extra or None, email or None, search_key(last, first, number),
+                           now, now))
+        if not form:  # the status's default: CCF where the establishment may run it
+            form = "CCF" if status in CCF_STATUSES and uai in ccf_allowed else "ponctuel"
+        forms.append((id_, "E5", "sit", "ccf" if form == "CCF" else "ponctuel"))
     return {
-        "establishment": (("id", "uai", "name", "kind", "city"), establishments),
+        "establishment": (("id", "uai", "name", "kind", "city", "is_ccf_allowed"),
+                          establishments),
         "centre": (("id", "session_id", "code", "name", "address", "postal_code", "city"),
                    centres),
         "centre_room": (("id", "centre_id", "name", "capacity", "workstations"), rooms),
@@ -276,9 +310,10 @@ def baseline_rows(folder: Path, *, session_id: int, first_id: int) -> dict[str, 
         "role_assignment": (("id", "user_id", "role", "centre_id"), roles),
         "person_profile": (("user_id", "establishment_id", "company"), profiles),
         "candidate": (("id", "session_id", "number", "last_name", "first_name", "birth_date",
-                       "establishment_id", "extra_time", "email", "search_text", "created_at",
-                       "updated_at"), candidates),
-        "candidate_unit_form": (("candidate_id", "unit_code", "form"), forms),
+                       "establishment_id", "centre_id", "centre_origin", "status",
+                       "extra_time", "email", "search_text", "created_at", "updated_at"),
+                      candidates),
+        "candidate_unit_form": (("candidate_id", "unit_code", "kind", "form"), forms),
     }
 
 
