@@ -186,7 +186,8 @@ def test_matrix_agrees_with_routes_and_access(app):
     problems = []
     for rule in _routes(app):
         if rule.endpoint in UNSCOPED:
-            assert not (rule.arguments - {"token", "activation_token", "reset_token"}), f"{rule.endpoint} has object ids"
+            assert not (rule.arguments - {"token", "activation_token", "reset_token"}), (
+                f"{rule.endpoint} has object ids")
             continue
         methods = MATRIX[rule.endpoint]
         if set(methods) != _methods(rule):
