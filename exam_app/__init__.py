@@ -34,10 +34,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config)
     _trust_proxies(app)
 
-    from exam_app.extensions import csrf, db, login_manager, migrate
+    from exam_app.extensions import csrf, db, init_migrations, login_manager
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
+    init_migrations(app, directory=str(Path(__file__).parent.parent / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import click
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
@@ -25,7 +25,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "accounts.login"
@@ -33,6 +32,52 @@ login_manager.login_message = "Veuillez vous connecter pour accéder à cette pa
 login_manager.login_message_category = "info"
 login_manager.needs_refresh_message = "Votre session a expiré : reconnectez-vous."
 login_manager.session_protection = "strong"
+
+
+def init_migrations(app, *, directory: str) -> None:
+    """Flask-Migrate for ``app``, set up on first use: it imports Alembic (about 1.4 s and
+    10 MB), which web workers never need. ``flask db ...`` and Flask-Migrate's functions
+    (``app.extensions["migrate"]``) find it as if ``Migrate(app, db)`` had run."""
+    app.extensions["migrate"] = _LazyMigrateConfig(app, directory)
+    app.cli.add_command(_LazyMigrateGroup(name="db", help="Perform database migrations."))
+
+
+class _LazyMigrateConfig:
+    """Stands for Flask-Migrate's app config until something reads it."""
+
+    def __init__(self, app, directory: str):
+        self._app, self._directory = app, directory
+
+    def _loaded(self):
+        from flask_migrate import Migrate
+
+        Migrate(self._app, db, directory=self._directory)  # replaces this entry
+        return self._app.extensions["migrate"]
+
+    def __getattr__(self, name):
+        return getattr(self._loaded(), name)
+
+
+class _LazyMigrateGroup(click.Group):
+    """``flask db``: Flask-Migrate's command group, imported when invoked."""
+
+    @staticmethod
+    def _group() -> click.Group:
+        from flask_migrate.cli import db as group
+
+        return group
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        return self._group().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        return self._group().invoke(ctx)
+
+    def list_commands(self, ctx):
+        return self._group().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        return self._group().get_command(ctx, name)
 
 
 @event.listens_for(Engine, "connect")

@@ -351,6 +351,24 @@ def passage_for_juror_or_403(passage_id: int):
     return passage
 
 
+def juror_passage_row_or_403(passage_id: int, statement):
+    """The row of ``statement`` (a select whose first entity is ``Passage``, with the
+    caller's columns and loader options) for a passage of one of the current juror's
+    commissions: the scope check is in the same query. 404 when unknown, 403 otherwise
+    (a second, narrow query only then)."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import CommissionMember, Passage
+
+    mine = sa.exists().where(CommissionMember.commission_id == Passage.commission_id,
+                             CommissionMember.user_id == current_user.id)
+    row = db.session.execute(statement.where(Passage.id == passage_id, mine)).unique() \
+        .one_or_none()
+    if row is None:
+        known = db.session.scalar(sa.select(Passage.id).where(Passage.id == passage_id))
+        abort(403 if known is not None else 404)
+    return row
+
+
 def _juror_passage_column(passage_id: int, column):
     """One column of a passage of one of the current juror's commissions, in one narrow
     query (not the passage with its collections); 404 when unknown, 403 otherwise."""

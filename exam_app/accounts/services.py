@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from exam_app.accounts import throttle
 from exam_app.accounts.models import LoginAttempt, Role, RoleAssignment, User
@@ -142,7 +143,8 @@ def load_user_from_cookie(value: str) -> User | None:
     user_id, _, token = value.partition(":")
     if not user_id.isdigit() or not token:
         return None
-    user = db.session.get(User, int(user_id))
+    # With its roles in the same statement: every page checks them.
+    user = db.session.get(User, int(user_id), options=[orm.joinedload(User.roles)])
     if user is None or user.session_token != token:
         return None
     return user

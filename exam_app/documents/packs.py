@@ -51,7 +51,6 @@ from exam_app.enrolment.models import Centre, ExamSession
 from exam_app.extensions import db
 from exam_app.juries.models import Commission, Passage
 from exam_app.printing import document
-from exam_app.printing.pdf import render_pdf, render_pdfs_to_file
 from exam_app.printing.signing import PublicUrlMissing
 
 # In print order: what the candidates get, what the room needs, what the jury fills.
@@ -171,18 +170,23 @@ def _peak_rss_mb() -> float:
 
 def _render_chunk(htmls: list[str], path: str) -> tuple[int, float]:
     """(pages, peak RSS in MB) of this process after rendering ``htmls`` into ``path``."""
+    from exam_app.printing.pdf import render_pdfs_to_file  # WeasyPrint: on the first render
+
     return render_pdfs_to_file(htmls, path), _peak_rss_mb()
 
 
 def _render_each(htmls: list[str]) -> tuple[list[bytes], float]:
+    from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
+
     return [render_pdf(html) for html in htmls], _peak_rss_mb()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
     # forkserver: never fork a process that runs threads (the web server's). The
-    # server imports WeasyPrint and this module once, so each worker starts ready.
+    # server imports WeasyPrint and this module once, so each worker starts ready (the
+    # web workers themselves import WeasyPrint only when they render).
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["exam_app.documents.packs"])
+    context.set_forkserver_preload(["exam_app.documents.packs", "exam_app.printing.pdf"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 

@@ -9,7 +9,6 @@ from exam_app.extensions import db
 from exam_app.formatting import local_datetime
 from exam_app.printing import verification
 from exam_app.printing.document import printed, session_facts
-from exam_app.printing.pdf import render_pdf
 from exam_app.printing.signing import TokenPayload, content_hash, from_stamp, stamp
 from exam_app.printing.verification import Status, Verification
 
@@ -60,6 +59,8 @@ def render_receipt(view) -> bytes:
     ids = [view.dossier.id, stamp(now)] if view.dossier is not None else []
     html = printed(TEMPLATE, receipt_context(view), kind=KIND, ids=ids, fields=FIELDS,
                    now=now, signed=view.dossier is not None)
+    from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
+
     return render_pdf(html)
 
 

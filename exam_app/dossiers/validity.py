@@ -40,19 +40,29 @@ VALIDITY_LABELS = {
 }
 
 
-def _validity(view, nv_reasons: set[str]) -> UnitValidity:
+def _decide(*, decision: str | None, decision_reasons, deadline: datetime | None,
+            now: datetime, complete, nv_reasons) -> UnitValidity:
+    """The rules above. ``complete`` and ``nv_reasons`` are callables, called only
+    when the answer depends on them (the files; the session's NV reasons)."""
     from exam_app.dossiers.models import Decision
 
-    dossier = view.dossier
-    if dossier is not None and dossier.decision == Decision.COMPLIANT:
+    if decision == Decision.COMPLIANT:
         return UnitValidity.VALID
-    if dossier is not None and dossier.decision == Decision.NON_COMPLIANT:
-        if set(dossier.decision_reasons or []) & nv_reasons:
+    if decision == Decision.NON_COMPLIANT:
+        if set(decision_reasons or []) & nv_reasons():
             return UnitValidity.NV
         return UnitValidity.VALID
-    if view.deadline is not None and view.now > view.deadline and not view.complete:
+    if deadline is not None and now > deadline and not complete():
         return UnitValidity.NV
     return UnitValidity.PENDING
+
+
+def _validity(view, nv_reasons: set[str]) -> UnitValidity:
+    dossier = view.dossier
+    return _decide(decision=dossier.decision if dossier is not None else None,
+                   decision_reasons=dossier.decision_reasons if dossier is not None else None,
+                   deadline=view.deadline, now=view.now, complete=lambda: view.complete,
+                   nv_reasons=lambda: nv_reasons)
 
 
 def settled_without_files(*, decision: str | None, extended_until: datetime | None,
@@ -98,6 +108,73 @@ def unit_validity(*, candidate_id: int, unit_code: str, now: datetime | None = N
         return UnitValidity.NOT_REQUIRED
     view = dossier_view(candidate=candidate, unit_code=unit_code, now=now)
     return _validity(view, _nv_reasons(candidate.session_id))
+
+
+def settling_columns(candidate_id, unit_code) -> list:
+    """The dossier's decision and extension and the session's deadline for one candidate's
+    unit, as three labelled scalar subqueries to add to the caller's own query (one
+    statement for a passage and its dossier's state). ``candidate_id`` and ``unit_code``:
+    values, or the caller's columns (e.g. ``Passage.candidate_id``)."""
+    import sqlalchemy as sa
+
+    from exam_app.dossiers.models import DepositDeadline, Dossier
+    from exam_app.enrolment.models import Candidate
+
+    dossier = sa.and_(Dossier.candidate_id == candidate_id, Dossier.unit_code == unit_code)
+    return [
+        sa.select(Dossier.decision).where(dossier).scalar_subquery().label("dossier_decision"),
+        sa.select(Dossier.extended_until).where(dossier).scalar_subquery()
+        .label("dossier_extended_until"),
+        sa.select(DepositDeadline.deadline_at).join(
+            Candidate, Candidate.session_id == DepositDeadline.session_id)
+        .where(Candidate.id == candidate_id, DepositDeadline.unit_code == unit_code)
+        .scalar_subquery().label("dossier_session_deadline"),
+    ]
+
+
+def candidate_validity(*, candidate_id: int, session_id: int, unit_code: str,
+                       now: datetime | None = None, settled: tuple | None = None) -> UnitValidity:
+    """The validity of ONE candidate's unit, reading only that candidate's rows.
+
+    ``settled``: the (decision, extended_until, session_deadline) the caller read with
+    ``settling_columns``; without it, read here (one statement). Then, only when they
+    do not settle it: the decision's reasons and the session's NV reasons (a decision
+    *non conforme*, two statements), or the names of the deposited files' pieces (no
+    decision after the deadline, one statement). Same answer as ``unit_validity``.
+    """
+    import sqlalchemy as sa
+
+    from exam_app.clock import utcnow
+    from exam_app.dossiers.models import Dossier, DossierFile
+    from exam_app.extensions import db
+    from exam_app.units import get_unit
+
+    unit = get_unit(unit_code)
+    if not unit.has_dossier:
+        return UnitValidity.VALID
+    now = now or utcnow()
+    if settled is None:
+        settled = tuple(db.session.execute(
+            sa.select(*settling_columns(candidate_id, unit_code))).one())
+    decision, extended_until, session_deadline = settled
+    answer = settled_without_files(decision=decision, extended_until=extended_until,
+                                   session_deadline=session_deadline, now=now)
+    if answer is not None:
+        return answer
+    dossier = sa.and_(Dossier.candidate_id == candidate_id, Dossier.unit_code == unit_code)
+
+    def decision_reasons():
+        return db.session.scalar(sa.select(Dossier.decision_reasons).where(dossier))
+
+    def complete() -> bool:
+        pieces = db.session.scalars(sa.select(DossierFile.piece_code).join(Dossier)
+                                    .where(dossier)).all()
+        return all(pieces.count(piece.code) >= piece.min_count for piece in unit.pieces)
+
+    return _decide(decision=decision,
+                   decision_reasons=decision_reasons() if decision is not None else None,
+                   deadline=extended_until if extended_until is not None else session_deadline,
+                   now=now, complete=complete, nv_reasons=lambda: _nv_reasons(session_id))
 
 
 def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = None,

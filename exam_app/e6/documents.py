@@ -24,7 +24,6 @@ from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.extensions import db
 from exam_app.printing import verification
 from exam_app.printing.document import printed
-from exam_app.printing.pdf import render_pdf
 from exam_app.printing.qr import qr_svg
 from exam_app.printing.signing import app_token as _token
 from exam_app.printing.signing import content_hash, from_stamp, stamp
@@ -101,6 +100,8 @@ def labels_pdf(*, centre: Centre, session: ExamSession) -> bytes:
     with zone(session.timezone):
         html = render_template("print/e6_labels.html", centre={"name": centre.name},
                                sheets=sheets)
+    from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
+
     return render_pdf(html)
 
 
@@ -170,6 +171,8 @@ def attendance_sheet_pdf(*, room: E6Room, now: datetime | None = None) -> bytes:
     now = now or utcnow()
     html = printed("print/e6_emargement.html", sheet_context(room), kind=SHEET_KIND,
                    ids=[room.id, stamp(now)], fields=SHEET_FIELDS, now=now)
+    from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
+
     return render_pdf(html)
 
 
@@ -240,6 +243,8 @@ def bordereau_pdf(*, session: ExamSession, now: datetime | None = None) -> bytes
     now = now or utcnow()
     html = printed("print/e6_bordereau.html", bordereau_context(session), kind=BORDEREAU_KIND,
                    ids=[session.id, stamp(now)], fields=BORDEREAU_FIELDS, now=now)
+    from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
+
     return render_pdf(html)
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
@@ -117,7 +118,9 @@ def reveal(*, passage: Passage, actor, now: datetime | None = None) -> None:
 
 def grids_view(passage: Passage, user_id: int) -> dict:
     """The grids a juror may see: the agreed one, their own, the other's once both revealed."""
-    grids = list(db.session.scalars(sa.select(Grid).where(Grid.passage_id == passage.id)))
+    grids = list(db.session.scalars(  # the grids and their fields in one statement
+        sa.select(Grid).where(Grid.passage_id == passage.id)
+        .options(orm.joinedload(Grid.fields))).unique())
     own = next((g for g in grids if g.key == grid_key_for(user_id)), None)
     others = [g for g in grids if g.key not in (AGREED, grid_key_for(user_id))]
     both_revealed = own is not None and own.revealed_at is not None and bool(others) and all(

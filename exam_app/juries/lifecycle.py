@@ -12,6 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from exam_app.audit.services import record
 from exam_app.clock import local_zone, to_local, utcnow
@@ -26,38 +27,19 @@ from exam_app.units import get_unit
 # ---- state and labels ----------------------------------------------------------
 
 
-def is_nv(passage: Passage, now: datetime | None = None) -> bool:
+def is_nv(passage: Passage, now: datetime | None = None, *,
+          settled: tuple | None = None) -> bool:
     """Whether the candidate's dossier for the passage's unit is not valid (NV).
 
-    The dossier row's decision and the deadline settle it in the usual cases
-    (decided conforme, or deadline not passed), read in one query as the
-    autosave does; otherwise the full dossier check (pieces and reasons).
+    Reads only this candidate's rows (``validity.candidate_validity``): the dossier
+    row's decision and the deadline settle it in the usual cases (decided conforme,
+    or deadline not passed), in one query, or none when the caller read them with
+    ``validity.settling_columns`` (``settled``); otherwise the decision's reasons or
+    the deposited pieces.
     """
-    now = now or utcnow()
-    settled = validity.settled_without_files(**_validity_columns(passage), now=now)
-    if settled is not None:
-        return settled == validity.UnitValidity.NV
-    return validity.unit_validity(candidate_id=passage.candidate_id, unit_code=passage.unit_code,
-                                  now=now) == validity.UnitValidity.NV
-
-
-def _validity_columns(passage: Passage) -> dict:
-    """The dossier's decision and extension and the session's deadline, in one query."""
-    from exam_app.dossiers.models import DepositDeadline, Dossier
-    from exam_app.enrolment.models import Candidate
-
-    dossier = sa.and_(Dossier.candidate_id == passage.candidate_id,
-                      Dossier.unit_code == passage.unit_code)
-    row = db.session.execute(sa.select(
-        sa.select(Dossier.decision).where(dossier).scalar_subquery().label("decision"),
-        sa.select(Dossier.extended_until).where(dossier).scalar_subquery().label("extended"),
-        sa.select(DepositDeadline.deadline_at).join(
-            Candidate, Candidate.session_id == DepositDeadline.session_id)
-        .where(Candidate.id == passage.candidate_id,
-               DepositDeadline.unit_code == passage.unit_code)
-        .scalar_subquery().label("deadline"))).one()
-    return {"decision": row.decision, "extended_until": row.extended,
-            "session_deadline": row.deadline}
+    return validity.candidate_validity(
+        candidate_id=passage.candidate_id, session_id=passage.commission.session_id,
+        unit_code=passage.unit_code, now=now, settled=settled) == validity.UnitValidity.NV
 
 
 def status(passage: Passage, *, nv: bool) -> str:
@@ -239,10 +221,13 @@ def other_preparations(passage: Passage, now: datetime | None = None) -> list[di
     if not has_fixed_segments(passage.unit_code):
         return []
     now = now or utcnow()
-    others = db.session.scalars(sa.select(Passage).where(
+    others = db.session.scalars(sa.select(Passage).where(  # with their timers: one statement
         Passage.commission_id == passage.commission_id, Passage.id != passage.id,
         Passage.started_at.is_not(None), Passage.ended_at.is_(None))
-        .order_by(Passage.started_at)).all()
+        .options(orm.joinedload(Passage.segments), orm.joinedload(Passage.pauses),
+                 # the commission is ``passage``'s, already loaded; validations not read
+                 orm.lazyload(Passage.commission), orm.lazyload(Passage.validations))
+        .order_by(Passage.started_at)).unique().all()
     found = []
     for other in others:
         state = timer_state(other, now)

@@ -60,7 +60,9 @@ class Commission(db.Model):
     centre = relationship("Centre", lazy="joined")
     establishment = relationship("Establishment", lazy="joined")
     days: Mapped[list[CommissionDay]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="CommissionDay.day")
+        # Loaded when asked for (lists ask with selectinload): the jury state poll reads
+        # the commission on every poll and never its days.
+        cascade="all, delete-orphan", order_by="CommissionDay.day")
 
     __table_args__ = (
         sa.UniqueConstraint("session_id", "code"),

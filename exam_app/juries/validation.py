@@ -14,11 +14,12 @@ import sqlalchemy as sa
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
+from exam_app.dossiers import validity
 from exam_app.enrolment.models import Attendance, ExamSession
 from exam_app.extensions import db
 from exam_app.juries.errors import JuryError, JuryInvalid
 from exam_app.juries.grids import carries_mark
-from exam_app.juries.lifecycle import is_nv, mark_text, require_scorable
+from exam_app.juries.lifecycle import mark_text, require_scorable
 from exam_app.juries.locking import lock_passage
 from exam_app.juries.models import (
     AGREED,
@@ -98,7 +99,7 @@ def _refuse_early(passage_id: int, revision: int) -> None:
     """
     row = db.session.execute(
         sa.select(Passage.finalized_at, Passage.agreed_revision, Passage.attendance,
-                  Passage.candidate_id, Passage.unit_code,
+                  Passage.candidate_id, Passage.unit_code, Commission.session_id,
                   ExamSession.nv_excludes_interview)
         .join(Commission, Commission.id == Passage.commission_id)
         .join(ExamSession, ExamSession.id == Commission.session_id)
@@ -107,7 +108,9 @@ def _refuse_early(passage_id: int, revision: int) -> None:
         raise JuryError(ALREADY_FINAL)
     if revision >= row.agreed_revision or row.attendance == Attendance.ABSENT.value:
         return  # absent: the locked decision answers (its message comes first)
-    if row.nv_excludes_interview and is_nv(row):
+    if row.nv_excludes_interview and validity.candidate_validity(
+            candidate_id=row.candidate_id, session_id=row.session_id,
+            unit_code=row.unit_code) == validity.UnitValidity.NV:
         return  # NV: likewise
     raise JuryError(REVISION_CHANGED)
 

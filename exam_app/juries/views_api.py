@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, User
 from exam_app.clock import utcnow
+from exam_app.dossiers import validity
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
 from exam_app.juries import grids, lifecycle, push, validation
@@ -23,6 +24,7 @@ from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
 from exam_app.juries.push_views import no_store, wait_for
 from exam_app.permissions import (
     juror_passage_id_or_403,
+    juror_passage_row_or_403,
     passage_for_juror_or_403,
     passage_version_for_juror_or_403,
     roles_required,
@@ -38,19 +40,23 @@ def server_time():
     return jsonify({"server_time": ms(utcnow())})
 
 
-def _state(passage: Passage) -> dict:
+def _state(passage: Passage, *, nv: bool | None = None) -> dict:
     """Everything the passage screen shows, as the current juror may see it.
 
-    The server time is read last, after every query: it anchors the browser's clock
-    (the nearer the answer leaves, the less a slow query skews it) and the timer's
-    elapsed times, computed at that same instant.
+    ``nv``: the dossier's validity when the caller has read it (the state poll, with
+    the passage); else read here, for this one candidate. The server time is read
+    last, after every query: it anchors the browser's clock (the nearer the answer
+    leaves, the less a slow query skews it) and the timer's elapsed times, computed
+    at that same instant.
     """
     planned = lifecycle.planned_segments(passage)
-    nv = lifecycle.is_nv(passage)
+    if nv is None:
+        nv = lifecycle.is_nv(passage)
     names = {m.user_id: m.user.display_name for m in passage.commission.members}
     grid_view = grids.grids_view(passage, current_user.id)
     validations = [{"user_id": v.user_id, "name": names.get(v.user_id, "?"),
-                    "revision": v.revision} for v in passage.validations]
+                    "revision": v.revision}
+                   for v in sorted(passage.validations, key=lambda v: v.id or 0)]
     passage_view = {
         "id": passage.id, "status": lifecycle.status(passage, nv=nv), "nv": nv,
         "blocked": lifecycle.interview_blocked(passage, nv=nv),
@@ -86,26 +92,34 @@ def _state(passage: Passage) -> dict:
     }
 
 
-def _passage_for_state(passage_id: int) -> Passage:
-    """The passage with what ``_state`` reads, loaded at once (the session with the
-    commission; the members' users without their roles, which it does not read)."""
+def _passage_for_state(passage_id: int) -> tuple[Passage, tuple]:
+    """The passage with what ``_state`` reads, and its dossier's settling columns
+    (``validity.settling_columns``), in ONE query that also checks the juror's scope:
+    the commission and its session, the members' users (without their roles, which
+    it does not read), the timer's segments and pauses and the validations, joined
+    (a few rows: two members, at most a handful of segments, two validations).
+    Nothing in it grows with the session."""
     commission = orm.joinedload(Passage.commission)
-    return db.session.scalars(
-        sa.select(Passage).where(Passage.id == passage_id)
+    statement = (
+        sa.select(Passage, *validity.settling_columns(Passage.candidate_id, Passage.unit_code))
         .options(commission.joinedload(Commission.session),
-                 commission.selectinload(Commission.members)
-                 .joinedload(CommissionMember.user).lazyload(User.roles))
-        .execution_options(populate_existing=True)).one()
+                 commission.joinedload(Commission.members)
+                 .joinedload(CommissionMember.user).lazyload(User.roles),
+                 orm.joinedload(Passage.segments), orm.joinedload(Passage.pauses),
+                 orm.joinedload(Passage.validations))
+        .execution_options(populate_existing=True))
+    passage, *settled = juror_passage_row_or_403(passage_id, statement)
+    return passage, tuple(settled)
 
 
 @bp.route("/jury/passages/<int:passage_id>/etat")
 @roles_required(Role.EXAMINATEUR)
 def passage_state(passage_id: int):
     """JSON state of the passage, with the server time (polled by both jurors)."""
-    passage = _passage_for_state(juror_passage_id_or_403(passage_id))
+    passage, settled = _passage_for_state(passage_id)
     if lifecycle.close_due_fixed(passage=passage):  # the preparation's time is up: write it
         db.session.commit()
-    response = jsonify(_state(passage))
+    response = jsonify(_state(passage, nv=lifecycle.is_nv(passage, settled=settled)))
     response.headers["Cache-Control"] = "no-store"
     return response
 

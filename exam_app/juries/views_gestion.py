@@ -9,6 +9,7 @@ from datetime import UTC, time
 import sqlalchemy as sa
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from exam_app.accounts.models import Role
 from exam_app.clock import local_zone, to_local, utcnow
@@ -47,6 +48,7 @@ def commissions(code: str):
         sa.select(Commission, sa.func.count(Passage.id))
         .outerjoin(Passage, Passage.commission_id == Commission.id)
         .where(Commission.session_id == session.id)
+        .options(selectinload(Commission.days))
         .group_by(Commission.id).order_by(Commission.unit_code, Commission.code)).all()
     return render_template("juries/commissions.html", session=session, rows=rows,
                            get_unit=get_unit, flags=commission_service.unavailable_flags(session.id))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
+from sqlalchemy import orm
 
-from exam_app.accounts.models import Role
+from exam_app.accounts.models import Role, User
 from exam_app.clock import to_local
 from exam_app.dossiers import state
 from exam_app.dossiers.validity import nv_candidate_ids
@@ -37,17 +38,24 @@ def home():
     start, end = lifecycle.day_bounds(day)
     my_commissions = sa.select(CommissionMember.commission_id).where(
         CommissionMember.user_id == current_user.id)
+    # The members' users without their roles (the page shows their names only).
     day_passages = db.session.scalars(
         sa.select(Passage).where(Passage.commission_id.in_(my_commissions),
                                  Passage.scheduled_at >= start, Passage.scheduled_at < end)
+        .options(orm.defaultload(Passage.commission).selectinload(Commission.members)
+                 .joinedload(CommissionMember.user).lazyload(User.roles))
         .order_by(Passage.scheduled_at, Passage.position)).all()
-    rows = []
-    nv_cache: dict[tuple[int, str], set[int]] = {}
+    # NV for the day's candidates only, per (session, unit): the page's cost follows its
+    # passages, not the session's size.
+    shown: dict[tuple[int, str], set[int]] = {}
     for passage in day_passages:
-        key = (passage.commission.session_id, passage.unit_code)
-        if key not in nv_cache:
-            nv_cache[key] = nv_candidate_ids(session_id=key[0], unit_code=key[1])
-        nv = passage.candidate_id in nv_cache[key]
+        shown.setdefault((passage.commission.session_id, passage.unit_code),
+                         set()).add(passage.candidate_id)
+    nv_ids = {key: nv_candidate_ids(session_id=key[0], unit_code=key[1], candidate_ids=ids)
+              for key, ids in shown.items()}
+    rows = []
+    for passage in day_passages:
+        nv = passage.candidate_id in nv_ids[(passage.commission.session_id, passage.unit_code)]
         other = next((m.user for m in passage.commission.members
                       if m.user_id != current_user.id), None)
         rows.append({"passage": passage, "nv": nv, "status": lifecycle.status(passage, nv=nv),
@@ -60,6 +68,8 @@ def home():
     other_days = sorted({to_local(d).date() for d in days} - {day})
     commissions = db.session.scalars(
         sa.select(Commission).where(Commission.id.in_(my_commissions))
+        .options(orm.selectinload(Commission.members).joinedload(CommissionMember.user)
+                 .lazyload(User.roles))
         .order_by(Commission.unit_code, Commission.code)).all()
     return render_template("juries/home.html", rows=rows, day=day, other_days=other_days,
                            commissions=commissions, get_unit=get_unit,
