@@ -4,6 +4,9 @@ with a French message, and the column separator."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+
 
 class UnreadableFile(ValueError):
     """The file as a whole cannot be read as a CSV."""
@@ -60,3 +63,14 @@ def sniff_delimiter(header_line: str) -> str:
             "séparés par des points-virgules (;) ou des virgules (,)."
         )
     return ";" if semicolons >= commas else ","
+
+
+# A line as ``io.StringIO(text, newline="")`` yields it: up to and including "\r\n", "\r"
+# or "\n", the last one possibly without an end.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def lines(text: str) -> Iterator[str]:
+    """The text's lines for ``csv.reader``, one at a time: what ``io.StringIO(text,
+    newline="")`` gives, without its copy of the whole text (4 bytes a character)."""
+    return (match.group() for match in _LINE.finditer(text))

@@ -8,14 +8,19 @@ the rows all-or-nothing.
 from __future__ import annotations
 
 import csv
-import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
 
-from exam_app.enrolment.csv_decode import UnreadableFile, decode, has_binary_controls, sniff_delimiter
+from exam_app.enrolment.csv_decode import (
+    UnreadableFile,
+    decode,
+    has_binary_controls,
+    lines,
+    sniff_delimiter,
+)
 from exam_app.units import UnitForm
 
 
@@ -70,8 +75,11 @@ class RowError:
         return f"{where} : {self.message}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CandidateRow:
+    """One valid row. Every row of a file is kept until the file is known to be valid
+    (all or nothing): slots keep that at a few hundred bytes a row."""
+
     line: int
     number: str
     last_name: str
@@ -100,6 +108,12 @@ class ParseResult:
     # Every centre code given, with its line and candidate number, rows with other
     # errors included: unknown codes are reported with the rest.
     centre_lines: list[tuple[int, str, str]] = field(default_factory=list)
+    # One copy of each value that repeats down the file (UAI, establishment, first name,
+    # centre): the rows are all kept until the file is known to be valid.
+    shared: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def share(self, value: str) -> str:
+        return self.shared.setdefault(value, value)
 
     def error(self, line: int, column: str, message: str) -> None:
         self.error_count += 1
@@ -144,7 +158,7 @@ def parse(data: bytes, *, max_rows: int, today: date | None = None) -> ParseResu
         return result
 
     # strict: an unclosed or stray quote is an error, not a field swallowing the file.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=result.delimiter, strict=True)
+    reader = csv.reader(lines(text), delimiter=result.delimiter, strict=True)
     cursor = _Cursor()
     try:
         positions = _read_header(reader, cursor, result)
@@ -317,7 +331,7 @@ def _number(row: _Row, seen_numbers: dict[str, int]) -> str:
 
 def _names(row: _Row) -> tuple[str, str]:
     last_name = row.required("last_name")
-    first_name = row.required("first_name")
+    first_name = row.result.share(row.required("first_name"))
     for name, value in (("last_name", last_name), ("first_name", first_name)):
         if len(value) > 100:
             row.error(name, "100 caractères au plus.")
@@ -338,10 +352,10 @@ def _birth_date(row: _Row, today: date) -> date | None:
 def _establishment(row: _Row, result: ParseResult) -> tuple[str, str | None]:
     """The UAI and the establishment's name; a well-formed UAI is noted in ``result``
     (with the first name given for it) even when the row has other errors."""
-    uai = row.required("uai").upper().replace(" ", "")
+    uai = result.share(row.required("uai").upper().replace(" ", ""))
     if uai and not UAI_RE.match(uai):
         row.error("uai", f"« {uai} » n'est pas un code UAI (7 chiffres suivis d'une lettre).")
-    establishment = row.cell("establishment") or None
+    establishment = result.share(row.cell("establishment")) or None
     if establishment and len(establishment) > 200:
         row.error("establishment", "200 caractères au plus.")
     if uai and UAI_RE.match(uai):
@@ -406,7 +420,7 @@ CENTRE_RE = re.compile(r"^[A-Z0-9_-]{1,20}$")
 def _centre(row: _Row, result: ParseResult, number: str) -> str | None:
     """The centre code, upper-cased; whether the session has it is checked against the
     database (``services._check_centres``)."""
-    code = row.cell("centre").upper().replace(" ", "") or None
+    code = result.share(row.cell("centre").upper().replace(" ", "")) or None
     if code and not CENTRE_RE.match(code):
         row.error("centre", f"« {code} » n'est pas un code de centre (lettres, chiffres, - "
                             "ou _, 20 caractères au plus).")

@@ -7,10 +7,9 @@ errors by line and column. Pure: bytes in, cells by field name or errors out.
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field
 
-from exam_app.enrolment.csv_decode import UnreadableFile
+from exam_app.enrolment.csv_decode import UnreadableFile, lines
 from exam_app.enrolment.csv_import import (
     MAX_ERRORS_LISTED,
     Column,
@@ -64,7 +63,7 @@ def read_table(data: bytes, *, columns: tuple[Column, ...], max_rows: int,
         return table
     table.encoding = decoded.encoding
     index = {alias: column for column in columns for alias in column.aliases}
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=decoded.delimiter, strict=True)
+    reader = csv.reader(lines(text), delimiter=decoded.delimiter, strict=True)
     line = 1
     try:
         header: list[str] = []

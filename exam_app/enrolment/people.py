@@ -162,8 +162,14 @@ def _check_usernames(people: dict[str, _Person], report) -> None:
 
 
 def _apply(people: dict[str, _Person]) -> dict:
+    """Create or update the accounts and their roles, then the profiles: two flushes for
+    the whole file (not one a person), the existing profiles read in one query."""
     by_email, _ = _existing(people)
+    profiles = {p.user_id: p for p in db.session.scalars(
+        sa.select(PersonProfile).where(PersonProfile.user_id.in_(
+            [u.id for u in by_email.values()])))} if by_email else {}
     tally = {"created": 0, "updated": 0, "unchanged": 0, "changes": []}
+    accounts = []
     for key, person in people.items():
         user = by_email.get(key)
         created = user is None
@@ -182,8 +188,10 @@ def _apply(people: dict[str, _Person]) -> dict:
                                                                         person.last_name)
         before_name = {"first_name": user.first_name, "last_name": user.last_name}
         user.first_name, user.last_name = person.first_name, person.last_name
-        db.session.flush()
-        profile = None if created else db.session.get(PersonProfile, user.id)
+        accounts.append((key, person, user, created, added, renamed, before_name))
+    db.session.flush()  # the new accounts' ids, for their profiles
+    for key, person, user, created, added, renamed, before_name in accounts:
+        profile = profiles.get(user.id)
         before_profile = ({"establishment": profile.establishment_id, "company": profile.company}
                           if profile else None)
         wanted = before_profile

@@ -416,6 +416,8 @@ def test_import_writes_an_audit_event(db, create_session, create_user, lycee):
         "updated": 0,
         "unchanged": 0,
         "establishments_created": 0,
+        "created_numbers": ["02712345678", "02712345679"],
+        "updated_numbers": [],
     }
 
 
@@ -515,8 +517,9 @@ def test_reimport_updates_changed_candidates_only(db, create_session, lycee, cre
     assert rows["B4"][2] == "Nouveau"
     assert db.session.scalar(sa.select(Candidate.updated_at).where(Candidate.number == "B3")) == \
         updated_before
-    assert db.session.scalars(sa.select(AuditEvent.after).order_by(AuditEvent.id)).all()[-1][
-        "updated"] == 2
+    audit = db.session.scalars(sa.select(AuditEvent.after).order_by(AuditEvent.id)).all()[-1]
+    assert (audit["updated"], audit["updated_numbers"], audit["created_numbers"]) == (
+        2, ["02712345678", "B2"], ["B4"])
 
 
 def test_import_keeps_candidates_absent_from_the_file(db, create_session, lycee):
