@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import sqlite3
-import threading
-
 import click
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
@@ -83,151 +78,17 @@ class _LazyMigrateGroup(click.Group):
 
     def get_command(self, ctx, name):
         return self._group().get_command(ctx, name)
-_threads_holding_writers: set[int] = set()
-
-
-class _SerialisedSqlite(sqlite3.Connection):
-    """A SQLite connection whose write transactions queue on an OS lock beside the file.
-
-    SQLite's own wait for the write lock (``busy_timeout``) sleeps 1, 2, 5, 10, 15,
-    20, 25... up to 100 ms between tries instead of waking at the release, and
-    the waiter that sleeps loses the lock to whoever asks next. Here every write
-    transaction of the app first takes an exclusive ``flock`` on ``<database>-writers``
-    (blocking: the kernel wakes the waiter as soon as it is released), then
-    ``BEGIN IMMEDIATE``; the ``flock`` is released right after the COMMIT or ROLLBACK.
-    SQLite's own lock stays the one that decides (a writer outside the app still
-    waits in the busy handler); the ``flock`` only orders the app's writers and
-    wakes them promptly. A process that dies releases it with its file descriptor.
-    """
-
-    _writers_path: str | None = None
-    _writers_fd: int | None = None
-    _writers_pid: int | None = None
-    _holds_writers = False
-    _holder_thread: int | None = None
-    wrote = False  # this transaction has written (or began with BEGIN IMMEDIATE)
-
-    def begin_immediate(self) -> None:
-        """Start a write transaction now: queue on the writers' lock, then take
-        SQLite's write lock without writing anything (only outside a transaction)."""
-        self._acquire_writers()
-        try:
-            sqlite3.Connection.execute(self, "BEGIN IMMEDIATE")
-        except BaseException:
-            self._release_writers()
-            raise
-        self.wrote = True
-
-    def _acquire_writers(self) -> None:
-        if self._writers_path is None:
-            return
-        if self._writers_fd is not None and self._writers_pid != os.getpid():
-            self._writers_fd = None  # inherited across a fork: never share the lock
-            self._holds_writers = False
-        if self._writers_fd is None:
-            self._writers_fd = os.open(self._writers_path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._writers_pid = os.getpid()
-        if not self._holds_writers and threading.get_ident() not in _threads_holding_writers:
-            # (A thread that holds it through another connection does not wait for
-            # itself: that second connection waits in SQLite's busy handler, as before.)
-            fcntl.flock(self._writers_fd, fcntl.LOCK_EX)
-            self._holds_writers = True
-            self._holder_thread = threading.get_ident()
-            _threads_holding_writers.add(self._holder_thread)
-
-    def _release_writers(self) -> None:
-        self.wrote = False
-        if self._holds_writers:
-            _threads_holding_writers.discard(self._holder_thread)
-            if self._writers_pid == os.getpid():
-                fcntl.flock(self._writers_fd, fcntl.LOCK_UN)
-        self._holds_writers = False
-
-    def commit(self) -> None:
-        try:
-            super().commit()
-        finally:
-            self._release_writers()
-
-    def rollback(self) -> None:
-        try:
-            super().rollback()
-        finally:
-            self._release_writers()
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._release_writers()
-            if self._writers_fd is not None and self._writers_pid == os.getpid():
-                os.close(self._writers_fd)
-            self._writers_fd = None
-
-
-@event.listens_for(Engine, "do_connect")
-def _sqlite_serialised_connection(dialect, conn_rec, cargs, cparams):
-    """SQLite connections are ``_SerialisedSqlite`` (unless the caller chose a factory)."""
-    if dialect.name == "sqlite":
-        cparams.setdefault("factory", _SerialisedSqlite)
 
 
 @event.listens_for(Engine, "connect")
 def _sqlite_for_concurrent_writers(dbapi_connection, connection_record):
     """SQLite under several gunicorn workers: WAL lets readers run during a write, and a
     writer waits (busy_timeout) instead of failing at once with "database is locked"."""
+    import sqlite3
+
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        path = next((row[2] for row in cursor.execute("PRAGMA database_list")
-                     if row[1] == "main"), "")
         cursor.close()
-        # The writers' flock is opt-in (SQLITE_WRITERS_FLOCK=1): measured on a loaded
-        # machine it lowered the contended p99 but not the median, and a writer blocked
-        # in flock has no timeout, unlike SQLite's busy handler. BEGIN IMMEDIATE (below)
-        # applies either way.
-        if (isinstance(dbapi_connection, _SerialisedSqlite) and path
-                and os.environ.get("SQLITE_WRITERS_FLOCK") == "1"):
-            dbapi_connection._writers_path = path + "-writers"
-
-
-@event.listens_for(Engine, "before_cursor_execute")
-def _sqlite_write_begins_immediate(conn, cursor, statement, parameters, context, executemany):
-    """An INSERT, UPDATE or DELETE that opens a transaction on SQLite opens it with
-    ``BEGIN IMMEDIATE``, behind the writers' lock (see ``_SerialisedSqlite``)."""
-    if conn.dialect.name != "sqlite":
-        return
-    dbapi_connection = conn.connection.dbapi_connection
-    if not isinstance(dbapi_connection, _SerialisedSqlite):
-        return
-    if not dbapi_connection.in_transaction and (dbapi_connection.wrote
-                                                or dbapi_connection._holds_writers):
-        dbapi_connection._release_writers()  # the transaction ended by other means
-    if context is None or not (context.isinsert or context.isupdate or context.isdelete):
-        return
-    if not dbapi_connection.in_transaction:
-        dbapi_connection.begin_immediate()
-    else:
-        dbapi_connection.wrote = True
-
-
-def sqlite_write_lock() -> bool:
-    """On SQLite, hold the database's write lock from now to the end of the session's
-    transaction, writing nothing; True when it is held, False on another database
-    (or when SQLite's lock cannot be known to be held: the caller then writes).
-
-    Outside a transaction: ``BEGIN IMMEDIATE`` (behind the writers' lock), so the
-    reads that follow see the latest commit. Inside one that has written: the lock
-    is already held since that write. Inside one that has not (a SAVEPOINT opened
-    it): False, so the caller's no-op UPDATE takes the lock as before.
-    """
-    connection = db.session.connection()
-    dbapi_connection = connection.connection.dbapi_connection
-    if not isinstance(dbapi_connection, _SerialisedSqlite):
-        return False
-    if not dbapi_connection.in_transaction:
-        dbapi_connection.begin_immediate()
-        return True
-    return dbapi_connection.wrote

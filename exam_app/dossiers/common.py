@@ -17,7 +17,7 @@ from exam_app.clock import utcnow
 from exam_app.dossiers.models import Dossier
 from exam_app.enrolment.models import Candidate
 from exam_app.errors import ServiceError
-from exam_app.extensions import db, sqlite_write_lock
+from exam_app.extensions import db
 from exam_app.units import ExamUnit, all_units, get_unit
 
 MB = 1000 * 1000
@@ -103,20 +103,17 @@ def _lock_row(model, row_id: int, noop_column: str) -> None:
     """Lock one row until the end of the transaction, on PostgreSQL and SQLite alike.
 
     PostgreSQL: ``SELECT ... FOR UPDATE``. SQLite has no row locks (``FOR
-    UPDATE`` is dropped): the database's write lock is taken instead, which the
-    second writer waits for. Outside a transaction ``BEGIN IMMEDIATE`` takes it
-    without writing a page (``extensions.sqlite_write_lock``), so the reads that
-    follow see the latest commit; a transaction that has already written holds
-    it. Only where that cannot be known (a SAVEPOINT opened the transaction), a
-    no-op UPDATE of the row takes it, as before.
+    UPDATE`` is dropped): a no-op UPDATE of the row takes the database's write
+    lock instead, which the second writer waits for (WAL + busy_timeout), as
+    ``juries.locking`` does. It must be the transaction's first write, so that
+    the reads that follow see the latest commit (pysqlite opens the
+    transaction at the first write; the reads before it see the last commit).
     """
     db.session.flush()
     if db.session.get_bind().dialect.name == "sqlite":
-        if not sqlite_write_lock():
-            column = getattr(model, noop_column)
-            db.session.execute(sa.update(model).where(model.id == row_id)
-                               .values({column: column})
-                               .execution_options(synchronize_session=False))
+        column = getattr(model, noop_column)
+        db.session.execute(sa.update(model).where(model.id == row_id).values({column: column})
+                           .execution_options(synchronize_session=False))
     else:
         db.session.execute(sa.select(model.id).where(model.id == row_id)
                            .with_for_update(of=model))
