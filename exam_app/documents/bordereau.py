@@ -86,6 +86,12 @@ def juror_roles(commission: Commission) -> dict:
 
 
 TEMPLATE = "print/bordereau.html"
+CCF_TEMPLATE = "print/bordereau_ccf.html"  # the same, with the session's CCF rule
+
+
+def is_ccf(rows: list[dict]) -> bool:
+    """Whether the bordereau's marks close a form of several situations (E5 CCF)."""
+    return bool(rows) and rows[0]["several_situations"]
 FIELDS = {
     "doc_title": "Épreuve", "unit": "Épreuve", "doc_session": "Session", "doc_centre": "Centre",
     "commission": "Commission", "rows[*].number": "N° candidat", "rows[*].last_name": "Nom",
@@ -106,15 +112,16 @@ def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
                  "coefficient": unit.coefficient},
         "commission": {"code": commission.code,
                        "centre": centre_facts(commission.centre)},
+        # How a CCF commission's situations make the unit's result (the session's rule),
+        # printed with the results (CCF_TEMPLATE); absent for a single-situation form, whose
+        # signed content is unchanged.
+        **({"ccf_rule": rows[0]["rule"]} if is_ccf(rows) else {}),
         "rows": [{k: r[k] for k in ("number", "last_name", "first_name", "result")} for r in rows],
         "counts": {"total": len(rows),
                    "marked": sum(1 for r in rows if r["result"] not in (None, "ABS", "NV")),
                    "absent": sum(1 for r in rows if r["result"] == "ABS"),
                    "nv": sum(1 for r in rows if r["result"] == "NV")},
         "jurors": jurors(commission), **juror_roles(commission),
-        # How a CCF commission's situations make the unit's result (the session's rule),
-        # printed with the results; absent for a single-situation form (hashes unchanged).
-        **({"ccf_rule": rows[0]["rule"]} if rows and rows[0]["several_situations"] else {}),
         # The session's rules this document depends on, once changed from their default
         # (enrolment.sessions): changing one supersedes it.
         "rules": sessions.rules_content(commission.session, "mark_step",
@@ -125,7 +132,7 @@ def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
 def build(commission: Commission, *, now: datetime | None = None) -> document.Printed:
     now = now or utcnow()
     rows = bordereau_rows(commission)
-    html = document.printed(TEMPLATE, bordereau_context(commission, rows), kind=KIND,
+    html = document.printed(CCF_TEMPLATE if is_ccf(rows) else TEMPLATE, bordereau_context(commission, rows), kind=KIND,
                             fields=FIELDS, now=now, ids=[commission.id, signing.stamp(now)],
                             provisional=any(r["result"] is None for r in rows))
     return document.Printed(KIND, f"bordereau-{commission.code}.pdf", html)

@@ -152,7 +152,7 @@ def _facts(session_id: int, candidate_ids: set[int] | None) -> _Facts:
         passages.setdefault((row.candidate_id, row.unit_code), []).append(row)
     sitting_query = sa.select(E6Sitting.candidate_id).join(
         Candidate, Candidate.id == E6Sitting.candidate_id).where(
-        Candidate.session_id == session_id, E6Sitting.attendance == E6Attendance.ABSENT.value)
+        Candidate.session_id == session_id, E6Sitting.attendance == E6Attendance.ABSENT)
     copy_query = sa.select(E6Copy.candidate_id, E6Copy.anonymous_number, E6Copy.raw_total,
                            E6Copy.mark).where(E6Copy.session_id == session_id)
     if candidate_ids is not None:
