@@ -132,8 +132,9 @@ def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
 def build(commission: Commission, *, now: datetime | None = None) -> document.Printed:
     now = now or utcnow()
     rows = bordereau_rows(commission)
-    html = document.printed(CCF_TEMPLATE if is_ccf(rows) else TEMPLATE, bordereau_context(commission, rows), kind=KIND,
-                            fields=FIELDS, now=now, ids=[commission.id, signing.stamp(now)],
+    html = document.printed(CCF_TEMPLATE if is_ccf(rows) else TEMPLATE,
+                            bordereau_context(commission, rows), kind=KIND, fields=FIELDS,
+                            now=now, ids=[commission.id, signing.stamp(now)],
                             provisional=any(r["result"] is None for r in rows))
     return document.Printed(KIND, f"bordereau-{commission.code}.pdf", html)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from html import unescape
 from datetime import UTC, datetime
 from decimal import Decimal
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
