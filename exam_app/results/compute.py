@@ -19,9 +19,11 @@ fixed number of queries, whatever the number of candidates.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -60,16 +62,30 @@ RULE_NOT_REGISTERED = "Non inscrit à l'épreuve"
 RULE_NV = "Dossier non valide (NV)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where a result comes from: a passage, an E6 copy, a harmonisation, a kept mark."""
 
     kind: str  # "passage" | "e6_copy" | "harmonisation" | "kept_mark" | "registration" | "dossier"
     ref: str  # the passage id, the copy's anonymous number, the kept mark's year...
-    label: str
+    detail: str  # a passage: its state ('absent', 'final', 'en cours'); others: the label
+    unit_code: str = ""
+    variant_code: str = ""
+    mark: Decimal | None = None
+
+    @property
+    def label(self) -> str:
+        """'Passage 12 — CCF — situation B (...) : validé 16', 'Copie A-0001 : 12 brut'..."""
+        if self.kind != "passage":
+            return self.detail
+        state = self.detail
+        if state == "final":
+            state = f"validé {decimal_fr(self.mark)}" if self.mark is not None \
+                else "grille validée"
+        return f"Passage {self.ref} — {_variant_label(self.unit_code, self.variant_code)} : {state}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnitResult:
     candidate_id: int
     unit_code: str
@@ -116,7 +132,7 @@ def ccf_rule_label(session: ExamSession) -> str:
 class _Facts:
     session: ExamSession
     candidate_ids: list[int]
-    registrations: dict[tuple[int, str], UnitRegistration]
+    registrations: dict[tuple[int, str], sa.Row]  # UnitRegistration's columns
     nv: dict[str, set[int]]
     passages: dict[tuple[int, str], list]  # (candidate, unit) -> passage rows
     e6_absent: set[int]
@@ -133,8 +149,11 @@ def _facts(session_id: int, candidate_ids: set[int] | None) -> _Facts:
     wanted = set(ids)
     # Registrations are few (only non-default rows): read the session's, keep the wanted.
     registrations = {
-        (r.candidate_id, r.unit_code): r for r in db.session.scalars(
-            sa.select(UnitRegistration).join(Candidate, Candidate.id == UnitRegistration.candidate_id)
+        (r.candidate_id, r.unit_code): r for r in db.session.execute(
+            sa.select(UnitRegistration.candidate_id, UnitRegistration.unit_code,
+                      UnitRegistration.kind, UnitRegistration.form, UnitRegistration.kept_mark,
+                      UnitRegistration.kept_year, UnitRegistration.reason)
+            .join(Candidate, Candidate.id == UnitRegistration.candidate_id)
             .where(Candidate.session_id == session_id))
         if r.candidate_id in wanted}
     nv = {unit.code: validity.nv_candidate_ids(session_id=session_id, unit_code=unit.code,
@@ -148,8 +167,11 @@ def _facts(session_id: int, candidate_ids: set[int] | None) -> _Facts:
     if candidate_ids is not None:
         passage_query = passage_query.where(Passage.candidate_id.in_(candidate_ids))
     passages: dict[tuple[int, str], list] = {}
-    for row in db.session.execute(passage_query):
-        passages.setdefault((row.candidate_id, row.unit_code), []).append(row)
+    absent = Attendance.ABSENT
+    for id_, candidate_id, unit_code, variant_code, attendance, final_mark, finalized_at \
+            in db.session.execute(passage_query):
+        passages.setdefault((candidate_id, unit_code), []).append(_PassageFact(
+            id_, variant_code, attendance == absent, finalized_at is not None, final_mark))
     sitting_query = sa.select(E6Sitting.candidate_id).join(
         Candidate, Candidate.id == E6Sitting.candidate_id).where(
         Candidate.session_id == session_id, E6Sitting.attendance == E6Attendance.ABSENT)
@@ -168,30 +190,45 @@ def _facts(session_id: int, candidate_ids: set[int] | None) -> _Facts:
 # ---- the decision --------------------------------------------------------------------------
 
 
-def _passage_source(row, unit) -> Source:
-    variant = unit.variant(row.variant_code)
-    if row.attendance == Attendance.ABSENT.value:
-        state = "absent"
-    elif row.finalized_at is not None:
-        state = f"validé {decimal_fr(row.final_mark)}" if row.final_mark is not None \
-            else "grille validée"
-    else:
-        state = "en cours"
-    return Source("passage", str(row.id), f"Passage {row.id} — {variant.label} : {state}")
+@functools.cache
+def _situations(unit_code: str, form) -> tuple:
+    """The situations a form needs, in definition order (E5 CCF: A, B)."""
+    return tuple(get_unit(unit_code).variants_for(form))
 
 
-def _situation(rows: list) -> tuple[str, object]:
+@functools.cache
+def _variant_label(unit_code: str, variant_code: str) -> str:
+    return get_unit(unit_code).variant(variant_code).label
+
+
+class _PassageFact(NamedTuple):
+    id: int
+    variant_code: str
+    absent: bool
+    final: bool
+    mark: Decimal | None
+
+
+def _passage_source(row: _PassageFact, unit_code: str) -> Source:
+    state = "absent" if row.absent else "final" if row.final else "en cours"
+    return Source("passage", str(row.id), state, unit_code, row.variant_code, row.mark)
+
+
+def _situation(rows: list[_PassageFact]) -> tuple[str, _PassageFact | None]:
     """One situation's state from its passages: 'absent' (any absent: ABS wins, as
     printed since the first bordereaux), 'final' (a validated passage) or 'pending'."""
-    if any(r.attendance == Attendance.ABSENT.value for r in rows):
-        return "absent", None
-    final = next((r for r in rows if r.finalized_at is not None), None)
+    final = None
+    for row in rows:
+        if row.absent:
+            return "absent", None
+        if final is None and row.final:
+            final = row
     return ("final", final) if final is not None else ("pending", None)
 
 
 def _oral(facts: _Facts, candidate_id: int, unit, registration) -> UnitResult:
     rows = facts.passages.get((candidate_id, unit.code), [])
-    sources = tuple(_passage_source(r, unit) for r in rows)
+    sources = tuple(_passage_source(r, unit.code) for r in rows)
     if registration is not None and registration.form is not None:
         form = registration.form
     elif len(unit.forms) == 1:
@@ -200,11 +237,13 @@ def _oral(facts: _Facts, candidate_id: int, unit, registration) -> UnitResult:
         form = unit.variant(rows[0].variant_code).form
     else:
         return UnitResult(candidate_id, unit.code, Kind.PENDING, rule=RULE_ORAL)
-    situations = unit.variants_for(form)
+    situations = _situations(unit.code, form)
     several = len(situations) > 1
     rule = ccf_rule_label(facts.session) if several else RULE_ORAL
-    states = {v.code: _situation([r for r in rows if r.variant_code == v.code])
-              for v in situations}
+    by_variant: dict[str, list[_PassageFact]] = {}
+    for row in rows:
+        by_variant.setdefault(row.variant_code, []).append(row)
+    states = {v.code: _situation(by_variant.get(v.code, ())) for v in situations}
     if any(state == "pending" for state, _ in states.values()):
         return UnitResult(candidate_id, unit.code, Kind.PENDING, provenance=sources, rule=rule)
     # The passage of the last situation carries the unit's mark (juries.grids.carries_mark).
@@ -214,9 +253,9 @@ def _oral(facts: _Facts, candidate_id: int, unit, registration) -> UnitResult:
         absent = [code for code in absent if code == situations[-1].code]
     if absent or last_state == "absent":
         return UnitResult(candidate_id, unit.code, Kind.ABS, provenance=sources, rule=rule)
-    if last.final_mark is None:  # cannot happen: the last situation's validation needs a mark
+    if last.mark is None:  # cannot happen: the last situation's validation needs a mark
         return UnitResult(candidate_id, unit.code, Kind.PENDING, provenance=sources, rule=rule)
-    return UnitResult(candidate_id, unit.code, Kind.MARK, mark=last.final_mark,
+    return UnitResult(candidate_id, unit.code, Kind.MARK, mark=last.mark,
                       provenance=sources, rule=rule)
 
 
