@@ -3,7 +3,8 @@
 Builds a session (a temporary SQLite database, or BENCH_DATABASE_URL: its tables are
 dropped and recreated, use a scratch database) where every candidate sits E4
 (ponctuel) and E5 (CCF A and B for three in four, ponctuel otherwise) and E6, with
-final marks, absences, pending situations, bénéfices and dispenses, then times
+final marks, absences, pending situations, bénéfices and dispenses, dossiers past
+their deadline (conforme, non conforme, missing: NV), then times
 ``exam_app.results.compute.session_results`` (all units, all candidates), best and
 median of REPEAT runs, and counts its SQL statements. Prints ONE JSON line; never
 fails on a timing.
@@ -22,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,11 +35,13 @@ import sqlalchemy as sa  # noqa: E402
 
 from exam_app import create_app  # noqa: E402
 from exam_app.clock import utcnow  # noqa: E402
+from exam_app.dossiers.models import Decision, Dossier  # noqa: E402
 from exam_app.e6.models import E6Copy  # noqa: E402
 from exam_app.enrolment.models import (  # noqa: E402
     Attendance,
     Candidate,
     Centre,
+    DepositDeadline,
     Establishment,
     ExamSession,
     RegistrationKind,
@@ -80,7 +83,12 @@ def build(app) -> int:
             db.session.add(commission)
             commissions[(unit, form)] = commission
         db.session.flush()
-        registrations, passages, copies = [], [], []
+        registrations, passages, copies, dossiers = [], [], [], []
+        # Deposit deadlines passed: dossiers decided conforme for most, a few non conformes
+        # and undecided ones without files (NV), so that NV is really computed.
+        db.session.add_all([DepositDeadline(session_id=session.id, unit_code=unit,
+                                            deadline_at=now - timedelta(days=30))
+                            for unit in ("E4", "E5")])
 
         def passage(i, unit, form, variant, *, mark=None, absent=False, final=True):
             passages.append({
@@ -92,6 +100,11 @@ def build(app) -> int:
 
         for i, cid in enumerate(ids):
             mark = Decimal(8 + i % 12)
+            for unit in ("E4", "E5"):
+                if i % 70 != 11:  # else: no dossier at the deadline, NV
+                    dossiers.append({"candidate_id": cid, "unit_code": unit,
+                                     "decision": Decision.NON_COMPLIANT if i % 90 == 13
+                                     else Decision.COMPLIANT, "decision_reasons": []})
             if i % 40 == 0:  # bénéfice for E4
                 registrations.append({"candidate_id": cid, "unit_code": "E4",
                                       "kind": RegistrationKind.BENEFICE,
@@ -117,6 +130,7 @@ def build(app) -> int:
         db.session.execute(sa.insert(UnitRegistration), registrations)
         db.session.execute(sa.insert(Passage), passages)
         db.session.execute(sa.insert(E6Copy), copies)
+        db.session.execute(sa.insert(Dossier), dossiers)
         db.session.commit()
         return session.id
 
