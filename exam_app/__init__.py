@@ -123,11 +123,12 @@ def register_verification_checks() -> None:
     from exam_app.dossiers import receipts
     from exam_app.e6 import documents as e6_documents
     from exam_app.printing import verification
+    from exam_app.results import e6_bordereau
 
     checks = {
         receipts.KIND: receipts.check_receipt,
         e6_documents.COPY_KIND: e6_documents.check_copy,
-        e6_documents.BORDEREAU_KIND: e6_documents.check_bordereau,
+        e6_bordereau.BORDEREAU_KIND: e6_bordereau.check_bordereau,
         e6_documents.SHEET_KIND: e6_documents.check_sheet,
         bordereau.KIND: bordereau.check,
         evaluation.KIND: evaluation.check,

@@ -69,7 +69,7 @@ ACCESS: dict[str, frozenset] = {
     "e6.finalize_lot": frozenset({G}),
     "e6.reopen_lot": frozenset({G}),
     "e6.lift": frozenset({G}),
-    "e6.bordereau": frozenset({G}),
+    "results.e6_bordereau_pdf": frozenset({G}),
     "results.export_csv": frozenset({G}),
     "results.export_xlsx": frozenset({G}),
     "e6.lot": frozenset({Role.CORRECTEUR}),

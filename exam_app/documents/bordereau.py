@@ -14,38 +14,57 @@ import sqlalchemy as sa
 
 from exam_app.clock import utcnow
 from exam_app.documents.changes import ACTIONS, dossier_ids, history
-from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment import sessions
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries.grids import carries_mark
-from exam_app.juries.lifecycle import result_label
+from exam_app.juries.lifecycle import mark_text
 from exam_app.juries.models import REPLACEMENT_LABEL, Commission, MemberRole, Passage
 from exam_app.printing import document, signing, verification
 from exam_app.printing.document import centre_facts, session_facts
 from exam_app.printing.signing import TokenPayload, content_hash
 from exam_app.printing.verification import Status, Verification
+from exam_app.results.compute import Kind, UnitResult, unit_results
 from exam_app.units import get_unit
 
 KIND = "bordereau"
 
 
 def bordereau_rows(commission: Commission) -> list[dict]:
-    """The commission's candidates for the unit's mark, by candidate number."""
-    passages = db.session.scalars(
+    """The commission's candidates for the unit's mark, by candidate number, each with
+    the unit's result from the results module (None while pending: a CCF situation B
+    validated before situation A is settled is not a result yet)."""
+    passages = [p for p in db.session.scalars(
         sa.select(Passage).join(Candidate, Candidate.id == Passage.candidate_id)
         .where(Passage.commission_id == commission.id, Candidate.sits_in(commission.unit_code))
         .order_by(Candidate.number, Passage.id))
-    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code)
+        if carries_mark(p.unit_code, p.variant_code)]
+    results = unit_results(commission.session_id, commission.unit_code,
+                           candidate_ids={p.candidate_id for p in passages})
     rows = []
     for passage in passages:
-        if not carries_mark(passage.unit_code, passage.variant_code):
-            continue
         c = passage.candidate
-        result = result_label(passage, nv=passage.candidate_id in nv)
+        result = results[passage.candidate_id]
         rows.append({"passage_id": passage.id, "number": c.number, "last_name": c.last_name,
-                     "first_name": c.first_name, "result": result})
+                     "first_name": c.first_name, "result": printed_result(result),
+                     "rule": result.rule,
+                     "several_situations": _several_situations(passage)})
     return rows
+
+
+def _several_situations(passage: Passage) -> bool:
+    """Whether the passage's form has several situations (E5 CCF: A and B)."""
+    unit = get_unit(passage.unit_code)
+    return len(unit.variants_for(unit.variant(passage.variant_code).form)) > 1
+
+
+def printed_result(result: UnitResult) -> str | None:
+    """As the bordereau has always signed it: 'ABS', 'NV', the mark ('14.5'), None pending."""
+    if result.kind is Kind.MARK:
+        return mark_text(result.mark)
+    if result.kind is Kind.PENDING:
+        return None
+    return result.printed
 
 
 def jurors(commission: Commission) -> list[str]:
@@ -67,12 +86,19 @@ def juror_roles(commission: Commission) -> dict:
 
 
 TEMPLATE = "print/bordereau.html"
+CCF_TEMPLATE = "print/bordereau_ccf.html"  # the same, with the session's CCF rule
+
+
+def is_ccf(rows: list[dict]) -> bool:
+    """Whether the bordereau's marks close a form of several situations (E5 CCF)."""
+    return bool(rows) and rows[0]["several_situations"]
 FIELDS = {
     "doc_title": "Épreuve", "unit": "Épreuve", "doc_session": "Session", "doc_centre": "Centre",
     "commission": "Commission", "rows[*].number": "N° candidat", "rows[*].last_name": "Nom",
     "rows[*].first_name": "Prénom", "rows[*].result": "Notes", "counts": "Notes",
     "jurors": "Examinateurs", "juror_roles": "Examinateurs",
     "replacement_reason": "Examinateurs", "rules": "Règles de la session",
+    "ccf_rule": "Règle de combinaison des situations",
 }
 
 
@@ -86,6 +112,10 @@ def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
                  "coefficient": unit.coefficient},
         "commission": {"code": commission.code,
                        "centre": centre_facts(commission.centre)},
+        # How a CCF commission's situations make the unit's result (the session's rule),
+        # printed with the results (CCF_TEMPLATE); absent for a single-situation form, whose
+        # signed content is unchanged.
+        **({"ccf_rule": rows[0]["rule"]} if is_ccf(rows) else {}),
         "rows": [{k: r[k] for k in ("number", "last_name", "first_name", "result")} for r in rows],
         "counts": {"total": len(rows),
                    "marked": sum(1 for r in rows if r["result"] not in (None, "ABS", "NV")),
@@ -102,8 +132,9 @@ def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
 def build(commission: Commission, *, now: datetime | None = None) -> document.Printed:
     now = now or utcnow()
     rows = bordereau_rows(commission)
-    html = document.printed(TEMPLATE, bordereau_context(commission, rows), kind=KIND,
-                            fields=FIELDS, now=now, ids=[commission.id, signing.stamp(now)],
+    html = document.printed(CCF_TEMPLATE if is_ccf(rows) else TEMPLATE,
+                            bordereau_context(commission, rows), kind=KIND, fields=FIELDS,
+                            now=now, ids=[commission.id, signing.stamp(now)],
                             provisional=any(r["result"] is None for r in rows))
     return document.Printed(KIND, f"bordereau-{commission.code}.pdf", html)
 

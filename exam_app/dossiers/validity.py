@@ -179,25 +179,66 @@ def candidate_validity(*, candidate_id: int, session_id: int, unit_code: str,
 
 def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = None,
                      candidate_ids: set[int] | None = None) -> set[int]:
-    """All candidates of a session whose unit is NV, in one query (for lists and bordereaux).
+    """All candidates of a session whose unit is NV, in a fixed number of queries (for
+    lists, bordereaux and the results module): same answer as ``unit_validity``.
 
+    Reads the dossier rows' columns only (no ORM objects): the decision and the
+    deadline settle most candidates (``settled_without_files``); the session's NV
+    reasons are read only for a *non conforme* decision, and the deposited pieces
+    only for the undecided dossiers past their deadline.
     ``candidate_ids`` limits the answer (and the query) to those candidates.
     """
-    from exam_app.dossiers.dashboards import session_views
-    from exam_app.enrolment.models import ExamSession
+    import sqlalchemy as sa
+
+    from exam_app.clock import utcnow
+    from exam_app.dossiers.deadlines import session_deadline
+    from exam_app.dossiers.models import Dossier, DossierFile
+    from exam_app.enrolment.models import Candidate
     from exam_app.extensions import db
     from exam_app.units import get_unit
 
-    if not get_unit(unit_code).has_dossier:
+    unit = get_unit(unit_code)
+    if not unit.has_dossier:
         return set()
-    session = db.session.get(ExamSession, session_id)
-    if session is None:
+    now = now or utcnow()
+    deadline = session_deadline(session_id=session_id, unit_code=unit_code)
+    only = () if candidate_ids is None else (Candidate.id.in_(sorted(candidate_ids)),)
+    rows = db.session.execute(
+        sa.select(Candidate.id, Dossier.id.label("dossier_id"), Dossier.decision,
+                  Dossier.decision_reasons, Dossier.extended_until)
+        .outerjoin(Dossier, sa.and_(Dossier.candidate_id == Candidate.id,
+                                    Dossier.unit_code == unit_code))
+        .where(Candidate.session_id == session_id, Candidate.sits_in(unit_code), *only)).all()
+    unsettled = [row for row in rows if settled_without_files(
+        decision=row.decision, extended_until=row.extended_until, session_deadline=deadline,
+        now=now) is None]
+    if not unsettled:
         return set()
-    nv_reasons = _nv_reasons(session_id)
-    return {view.candidate.id
-            for view in session_views(session=session, unit_code=unit_code, now=now,
-                                      candidate_ids=candidate_ids)
-            if _validity(view, nv_reasons) is UnitValidity.NV}
+    reasons: list[set[str]] = []
+
+    def nv_reasons() -> set[str]:
+        if not reasons:
+            reasons.append(_nv_reasons(session_id))
+        return reasons[0]
+
+    past_deadline = [row.dossier_id for row in unsettled
+                     if row.decision is None and row.dossier_id is not None]
+    pieces: dict[int, list[str]] = {}
+    if past_deadline:
+        for dossier_id, piece_code in db.session.execute(
+                sa.select(DossierFile.dossier_id, DossierFile.piece_code)
+                .where(DossierFile.dossier_id.in_(past_deadline))):
+            pieces.setdefault(dossier_id, []).append(piece_code)
+
+    def complete(dossier_id) -> bool:
+        found = pieces.get(dossier_id, [])
+        return all(found.count(piece.code) >= piece.min_count for piece in unit.pieces)
+
+    return {row.id for row in unsettled if _decide(
+        decision=row.decision, decision_reasons=row.decision_reasons,
+        deadline=row.extended_until if row.extended_until is not None else deadline, now=now,
+        complete=lambda row=row: complete(row.dossier_id), nv_reasons=nv_reasons)
+        is UnitValidity.NV}
 
 
 def conformity_decided(*, candidate_id: int, unit_code: str) -> bool:

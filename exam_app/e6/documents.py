@@ -17,8 +17,6 @@ from exam_app.audit.models import AuditEvent
 from exam_app.clock import utcnow, zone
 from exam_app.e6.definition import E6
 from exam_app.e6.models import E6Copy, E6Room, E6Sitting
-from exam_app.e6.release import release_of
-from exam_app.e6.results import e6_results
 from exam_app.e6.sitting import centre_label_copies, room_roster
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.extensions import db
@@ -31,7 +29,6 @@ from exam_app.printing.signing import verify_url as _verify_url
 from exam_app.printing.verification import Status, Verification
 
 COPY_KIND = "e6-copie"
-BORDEREAU_KIND = "e6-bordereau"
 SHEET_KIND = "e6-emargement"
 LABELS_PER_SHEET = 24  # A4, 3 columns x 8 rows of 70 x 37 mm stickers
 
@@ -42,13 +39,6 @@ SHEET_FIELDS = {
     "roster[*].candidate.number": "N° candidat", "roster[*].candidate.last_name": "Nom",
     "roster[*].candidate.first_name": "Prénom", "roster[*].ends_at": "Heures de fin",
     "roster[*].candidate.extra_time": "Temps majoré", "roster[*].has_extra_time": "Temps majoré",
-}
-BORDEREAU_FIELDS = {
-    "session": "Session", "release": "Levée d'anonymat",
-    "blocks[*].centre": "Centres", "blocks[*].rows[*].number": "N° candidat",
-    "blocks[*].rows[*].last_name": "Nom", "blocks[*].rows[*].first_name": "Prénom",
-    "blocks[*].rows[*].result": "Notes", "blocks[*].present": "Notes",
-    "blocks[*].absent": "Notes", "blocks[*].nv": "Notes",
 }
 # Audited E6 actions a verification page names, with their recorded reason.
 ACTIONS = {
@@ -196,69 +186,3 @@ def check_sheet(payload) -> Verification:
     return verification.superseded(payload, title, facts, content=context, fields=SHEET_FIELDS,
                                    events=events, actions=ACTIONS,
                                    changed_at=min(updated, default=None))
-
-
-# ---- bordereau ---------------------------------------------------------------
-
-def bordereau_rows(session_id: int) -> list[tuple[Centre | None, list[tuple[Candidate, str]]]]:
-    results = e6_results(session_id)
-    candidates = db.session.scalars(
-        sa.select(Candidate).where(Candidate.session_id == session_id)
-        .order_by(Candidate.number)).all()
-    by_centre: dict = {}
-    for candidate in candidates:
-        by_centre.setdefault(candidate.centre, []).append((candidate, results[candidate.id]))
-    return sorted(by_centre.items(), key=lambda item: item[0].code if item[0] else "~")
-
-
-def bordereau_context(session: ExamSession) -> dict:
-    """Everything the E6 bordereau prints (and so vouches for)."""
-    release = release_of(session.id)
-    blocks = []
-    for centre, rows in bordereau_rows(session.id):
-        # A bénéfice or a dispense is printed in the result column but is not a mark.
-        marks = [r for c, r in rows if r not in ("", "ABS", "NV") and c.sits(E6.code)]
-        blocks.append({
-            "centre": {"name": centre.name, "code": centre.code} if centre else None,
-            "rows": [{"number": c.number, "last_name": c.last_name, "first_name": c.first_name,
-                      "result": r} for c, r in rows],
-            "present": len(marks),
-            "absent": sum(1 for _, r in rows if r == "ABS"),
-            "nv": sum(1 for _, r in rows if r == "NV"),
-        })
-    return {
-        "session": {"name": session.name, "academie": session.academie or "",
-                    "timezone": session.timezone,
-                    "e6_duration_minutes": session.e6_duration_minutes,
-                    "mark_step": session.mark_step},
-        "release": {"lifted_at": release.lifted_at if release else None,
-                    "lifted_by": release.lifted_by.display_name
-                    if release and release.lifted_by else ""},
-        "blocks": blocks,
-    }
-
-
-def bordereau_pdf(*, session: ExamSession, now: datetime | None = None) -> bytes:
-    """The E6 bordereau de notation (after the levée d'anonymat), one section per centre."""
-    now = now or utcnow()
-    html = printed("print/e6_bordereau.html", bordereau_context(session), kind=BORDEREAU_KIND,
-                   ids=[session.id, stamp(now)], fields=BORDEREAU_FIELDS, now=now)
-    from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
-
-    return render_pdf(html)
-
-
-def check_bordereau(payload) -> Verification:
-    session = db.session.get(ExamSession, payload.ids[0]) if payload.ids else None
-    if session is None:
-        return Verification(Status.NOT_AUTHENTIC)
-    facts = (("Session", session.name), ("Épreuve", f"{E6.code} — bordereau de notation"))
-    title = f"Bordereau {E6.code}"
-    context = bordereau_context(session)
-    if content_hash(context) == payload.hash:
-        return Verification(Status.AUTHENTIC, title, facts)
-    since = from_stamp(payload.ids[1]) if len(payload.ids) == 2 else None
-    return verification.superseded(payload, title, facts, content=context,
-                                   fields=BORDEREAU_FIELDS,
-                                   events=_session_actions(session.id, since, ACTIONS),
-                                   actions=ACTIONS)

@@ -1,5 +1,5 @@
-"""E6 levée d'anonymat, and the bordereau de notation it makes available to the
-académie (the results exports it opens are in exam_app/results)."""
+"""E6 levée d'anonymat (the bordereau de notation and the results exports it opens
+are in exam_app/results: they read the results module)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
-from exam_app.downloads import attachment
-from exam_app.e6 import documents
 from exam_app.e6 import release as release_service
 from exam_app.e6.blueprint import bp, commit, flash_error
 from exam_app.e6.common import E6Error
-from exam_app.e6.definition import E6
 from exam_app.e6.forms import ConfirmForm
 from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
@@ -46,12 +43,3 @@ def released_session_or_redirect(code: str) -> ExamSession:
         flash("Disponible après la levée d'anonymat.", "error")
         abort(redirect(url_for("e6.manage", code=session.code)))
     return session
-
-
-@bp.route("/gestion/sessions/<code>/e6/bordereau.pdf")
-@roles_required(Role.GESTIONNAIRE)
-def bordereau(code: str):
-    """The E6 bordereau de notation (PDF), after the levée d'anonymat."""
-    session = released_session_or_redirect(code)
-    return attachment(documents.bordereau_pdf(session=session), mimetype="application/pdf",
-                    filename=f"bordereau-{E6.code.lower()}-{session.code}.pdf")

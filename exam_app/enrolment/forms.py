@@ -21,6 +21,7 @@ from exam_app.enrolment.models import (
     ESTABLISHMENT_KIND_LABELS,
     REGISTRATION_KIND_LABELS,
 )
+from exam_app.enrolment.sessions import CCF_RULES
 
 
 class CandidateImportForm(FlaskForm):
@@ -66,6 +67,9 @@ class RulesForm(FlaskForm):
         "Candidat dont le dossier est non valide (NV)",
         choices=[SelectChoice("1", "n'est pas interrogé (NV sur la fiche)"),
                  SelectChoice("0", "est interrogé, la note n'est pas attribuée")], default="1")
+    ccf_combination = RadioField("Situations de CCF (E5) : résultat de l'épreuve",
+                                 choices=[SelectChoice(k, v) for k, v in CCF_RULES.items()],
+                                 default="global")
     reason = TextAreaField("Motif du changement", validators=[Optional()],
                            render_kw={"rows": 2, "maxlength": 500})
 

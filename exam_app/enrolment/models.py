@@ -56,6 +56,10 @@ class ExamSession(db.Model):
     e4_fiche_max_pages: Mapped[int | None] = mapped_column(default=None)
     e6_duration_minutes: Mapped[int] = mapped_column(default=240)
     nv_excludes_interview: Mapped[bool] = mapped_column(default=True)
+    # How E5 CCF situations A and B combine into the unit's result (results module;
+    # enrolment.sessions.CCF_RULES): 'global' is DOMAIN.md's default.
+    ccf_combination: Mapped[str] = mapped_column(sa.String(30), default="global",
+                                                 server_default="global")
     # Deposited files (dossiers/pdfcheck.py): the page cap of any one file, and what
     # to do with each kind of active content ({kind: "refuse" | "flag"}; a kind not
     # listed takes its default).
@@ -72,6 +76,8 @@ class ExamSession(db.Model):
         sa.CheckConstraint("internship_min_days >= 0", name="internship_days_positive"),
         sa.CheckConstraint("e6_duration_minutes > 0", name="e6_duration_positive"),
         sa.CheckConstraint("dossier_max_pages BETWEEN 1 AND 10000", name="dossier_max_pages_range"),
+        sa.CheckConstraint("ccf_combination IN ('global', 'global_absence_counted')",
+                           name="ccf_combination_known"),
     )
 
     def __repr__(self) -> str:

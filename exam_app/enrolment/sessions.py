@@ -35,13 +35,21 @@ from exam_app.units import UnitKind, all_units
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
 IDENTITY = ("name", "academie", "year", "timezone")
 RULES = ("mark_step", "internship_min_days", "e4_fiche_max_pages", "e6_duration_minutes",
-         "nv_excludes_interview")
+         "nv_excludes_interview", "ccf_combination")
 RULE_LABELS = {
     "mark_step": "pas de notation",
     "internship_min_days": "durée minimale de stage",
     "e4_fiche_max_pages": "pages max. par fiche E4",
     "e6_duration_minutes": "durée de l'E6",
     "nv_excludes_interview": "conséquence d'un dossier non valide",
+    "ccf_combination": "combinaison des situations de CCF (E5)",
+}
+# How E5 CCF situations A and B make the unit's result (exam_app.results.compute): the
+# result exists once every situation is final, ABS or NV. 'global' is DOMAIN.md's default.
+CCF_RULES = {
+    "global": "Note globale arrêtée après les situations A et B ; absence à l'une d'elles : ABS",
+    "global_absence_counted": "Note globale arrêtée en situation B, une absence en situation A "
+                              "y étant prise en compte ; absence en B : ABS",
 }
 # A rule is "used" once the session's audit trail holds one of these actions (prefixes):
 # from then on, changing it needs a reason.
@@ -51,6 +59,7 @@ RULE_USES: dict[str, tuple[str, ...]] = {
     "e4_fiche_max_pages": ("dossier.file_deposited", "dossier.file_replaced"),
     "e6_duration_minutes": ("e6.attendance", "e6.room.", "pack.request"),
     "nv_excludes_interview": ("dossier.conformity_", "timer.start", "mark."),
+    "ccf_combination": ("mark.", "passage.attendance"),
 }
 # Printing documents uses every rule they show.
 PRINTED = ("pack.request",)
@@ -143,6 +152,11 @@ def _rules(values: dict) -> dict:
                                               label="Durée de l'E6 (minutes)", low=30, high=600)
     if "nv_excludes_interview" in values:
         checked["nv_excludes_interview"] = bool(values["nv_excludes_interview"])
+    if "ccf_combination" in values:
+        if values["ccf_combination"] not in CCF_RULES:
+            raise Invalid("Combinaison des situations de CCF : choisissez une règle de la liste.",
+                          field="ccf_combination")
+        checked["ccf_combination"] = values["ccf_combination"]
     return checked
 
 
@@ -250,7 +264,7 @@ def change_rules(*, session: ExamSession, actor, reason: str = "",
 # differs, so that the documents signed before rules were editable keep their hash.
 RULE_DEFAULTS = {"mark_step": Decimal("0.5"), "internship_min_days": 70,
                  "e4_fiche_max_pages": None, "e6_duration_minutes": 240,
-                 "nv_excludes_interview": True}
+                 "nv_excludes_interview": True, "ccf_combination": "global"}
 
 
 def rules_content(session: ExamSession, *names: str) -> list:

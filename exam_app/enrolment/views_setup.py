@@ -119,7 +119,7 @@ def session_settings(code: str):
                             "e4_fiche_max_pages": session.e4_fiche_max_pages,
                             "e6_duration_minutes": session.e6_duration_minutes,
                             "nv_excludes_interview": "1" if session.nv_excludes_interview
-                            else "0"})
+                            else "0", "ccf_combination": session.ccf_combination})
     dates_rows = _dates_forms(session)
     status = 200
     if request.method == "POST":
@@ -166,7 +166,8 @@ def _save_section(session, section: str, form, *, unit_code: str) -> str:
             mark_step=form.mark_step.data, internship_min_days=form.internship_min_days.data,
             e4_fiche_max_pages=form.e4_fiche_max_pages.data,
             e6_duration_minutes=form.e6_duration_minutes.data,
-            nv_excludes_interview=form.nv_excludes_interview.data == "1")
+            nv_excludes_interview=form.nv_excludes_interview.data == "1",
+            ccf_combination=form.ccf_combination.data)
         if not changed:
             return "Aucun changement de règle."
         return ("Règles enregistrées : " + ", ".join(sessions.RULE_LABELS[r] for r in changed)

@@ -9,20 +9,12 @@ import io
 import sqlalchemy as sa
 
 from exam_app.csv_export import safe_cell, write_csv
-from exam_app.e6.definition import E6
-from exam_app.e6.results import e6_results
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
-from exam_app.juries.results import unit_results
-from exam_app.units import ExamUnit, all_units
+from exam_app.results.compute import Kind, session_results
+from exam_app.units import all_units
 
 IDENTITY = ("N° candidat", "Nom", "Prénom")
-NOT_A_MARK = ("ABS", "NV")
-
-
-def is_mark(text: str) -> bool:
-    """'14,5' is a mark; 'Bénéfice 2025 — 14,5' or 'Dispensé' is not."""
-    return text.replace(",", "", 1).isdigit()
 
 
 def header() -> tuple[str, ...]:
@@ -30,40 +22,42 @@ def header() -> tuple[str, ...]:
     return IDENTITY + tuple(unit.code for unit in all_units())
 
 
-def jury_marks(*, session_id: int, unit_code: str) -> dict[int, str]:
-    """E4 or E5 result per candidate id, as printed ('14,5', 'ABS', 'NV'); pending ones are absent."""
-    return unit_results(session_id=session_id, unit_code=unit_code)
-
-
-def unit_marks(*, session_id: int, unit: ExamUnit) -> dict[int, str]:
-    """One unit's printed result per candidate id: E6 from its anonymous copies, the
-    others from their juries."""
-    if unit.code == E6.code:
-        return e6_results(session_id)
-    return jury_marks(session_id=session_id, unit_code=unit.code)
+def result_table(session_id: int) -> list[tuple[tuple[str, str, str], list]]:
+    """One row per candidate, by number: identity, then each unit's UnitResult
+    (exam_app.results.compute, the only place results are decided)."""
+    results = session_results(session_id)
+    people = {row.id: row for row in db.session.execute(
+        sa.select(Candidate.id, Candidate.number, Candidate.last_name, Candidate.first_name)
+        .where(Candidate.session_id == session_id))}
+    units = all_units()
+    return [((people[cid].number, people[cid].last_name, people[cid].first_name),
+             [results.of(cid, unit.code) for unit in units]) for cid in results.candidate_ids]
 
 
 def result_rows(session_id: int) -> list[tuple[str, ...]]:
-    """One row per candidate, by number, in the order of :func:`header`."""
-    candidates = db.session.scalars(
-        sa.select(Candidate).where(Candidate.session_id == session_id)
-        .order_by(Candidate.number)).all()
-    marks = [unit_marks(session_id=session_id, unit=unit) for unit in all_units()]
-    return [(c.number, c.last_name, c.first_name, *(m.get(c.id, "") for m in marks))
-            for c in candidates]
+    """One row per candidate, by number, in the order of :func:`header`: each unit as
+    printed ('14,5', 'ABS', 'NV', 'Bénéfice 2025 — 14,5', 'Dispensé'; '' pending)."""
+    return [(*identity, *(r.printed for r in unit_results))
+            for identity, unit_results in result_table(session_id)]
+
+
+def legend_rows(session_id: int) -> list[tuple[str, str]]:
+    """What the text codes mean and the rules the results follow (the CCF one included)."""
+    from exam_app.enrolment.models import ExamSession
+    from exam_app.results.compute import RULE_BENEFICE, RULE_DISPENSE, RULE_E6, RULE_ORAL, ccf_rule_label
+
+    session = db.session.get(ExamSession, session_id)
+    return [("ABS", "Absent"), ("NV", "Dossier non valide"),
+            ("Bénéfice AAAA — note", RULE_BENEFICE), ("Dispensé", RULE_DISPENSE),
+            ("(case vide)", "En attente : le résultat n'est pas encore arrêté"),
+            ("E4, E5 ponctuel", RULE_ORAL), ("E5 CCF", ccf_rule_label(session)),
+            ("E6", RULE_E6)]
 
 
 def export_csv(session_id: int) -> bytes:
     """UTF-8 with BOM and ';' so that spreadsheets in French open it as is."""
     return write_csv(header(), result_rows(session_id))
 
-
-LEGEND = (
-    ("une note (ex. 14,5)", "note sur 20, définitive"),
-    ("ABS", "candidat absent à l'épreuve"),
-    ("NV", "dossier non valide : le candidat n'a pas été interrogé"),
-    ("(case vide)", "résultat en attente : note pas encore définitive ou épreuve non passée"),
-)
 
 
 def export_xlsx(session_id: int, *, title: str) -> bytes:
@@ -80,15 +74,13 @@ def export_xlsx(session_id: int, *, title: str) -> bytes:
     sheet.append(list(columns))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-    for row in result_rows(session_id):
-        values: list[str | float] = [safe_cell(v) for v in row]
+    for identity, unit_results in result_table(session_id):
         # Marks as numbers (so they sort and average); ABS, NV, bénéfice, dispensé as text.
-        for index in mark_columns:
-            text = values[index]
-            if text and text not in NOT_A_MARK and is_mark(str(text)):
-                values[index] = float(str(text).replace(",", "."))
         # A pending result is an empty cell, not an empty string (issue 17).
-        sheet.append([None if v == "" else v for v in values])
+        sheet.append([safe_cell(v) for v in identity]
+                     + [float(r.mark) if r.kind is Kind.MARK
+                        else None if r.kind is Kind.PENDING else safe_cell(r.printed)
+                        for r in unit_results])
     widths = (16, 24, 20) + (8,) * len(mark_columns)
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
@@ -97,10 +89,11 @@ def export_xlsx(session_id: int, *, title: str) -> bytes:
     legend.append(["Dans une colonne d'épreuve", "Signification"])
     for cell in legend[1]:
         cell.font = Font(bold=True)
-    for row in LEGEND:
-        legend.append(list(row))
+    legend.append(["une note (ex. 14,5)", "note sur 20, définitive"])
+    for row in legend_rows(session_id):
+        legend.append([safe_cell(v) for v in row])
     legend.column_dimensions["A"].width = 28
-    legend.column_dimensions["B"].width = 70
+    legend.column_dimensions["B"].width = 90
     workbook.properties.title = title[:200]
     out = io.BytesIO()
     workbook.save(out)

@@ -33,6 +33,9 @@ E6_TEMPLATES = {"print/e6_labels.html", "print/e6_emargement.html", "print/e6_bo
 # Never signed: an activation letter prints a secret one-time link, which no QR code should
 # vouch for (rendered by tests/accounts/test_activation.py).
 UNSIGNED_TEMPLATES = {"print/activation_letter.html"}
+# The CCF bordereau (a CCF commission's, with the session's rule) is walked by
+# tests/results/test_consistency.py, which builds CCF situations.
+CCF_TEMPLATES = {"print/bordereau_ccf.html"}
 
 
 @pytest.fixture()
@@ -69,7 +72,7 @@ def test_every_printed_field_is_in_the_signed_content(app, jury_day, request_con
         assert uncovered(app, render, content) == [], (render.template, kind)
     # Every print template is walked here or by the E6 test.
     every = {f"print/{p.name}" for p in PRINT_DIR.glob("*.html") if not p.name.startswith("_")}
-    assert walked | E6_TEMPLATES | UNSIGNED_TEMPLATES == every
+    assert walked | E6_TEMPLATES | UNSIGNED_TEMPLATES | CCF_TEMPLATES == every
 
 
 def test_the_check_catches_a_printed_field_left_out_of_the_signature(app, jury_day,

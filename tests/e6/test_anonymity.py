@@ -22,6 +22,7 @@ from flask import current_app
 
 from exam_app.e6 import documents, harmonisation, marking, release
 from exam_app.printing.signing import make_token
+from exam_app.results import e6_bordereau
 from tests.conftest import csrf_token_from
 from tests.e6.conftest import mark_lot
 from tests.test_routes import ACCESS, world  # noqa: F401 - the route-access world fixture
@@ -106,12 +107,12 @@ def test_nothing_a_correcteur_reaches_names_a_candidate(app, client, login_as, w
     }
     session, room, centre = e6_world["session"], e6_world["room"], e6_world["centre"]
     extra_tokens = [
-        make_token(secret_key=secret, kind=documents.BORDEREAU_KIND, ids=[session.id, 0],
-                   content=documents.bordereau_context(session),
-                   fields=documents.BORDEREAU_FIELDS),
+        make_token(secret_key=secret, kind=e6_bordereau.BORDEREAU_KIND, ids=[session.id, 0],
+                   content=e6_bordereau.bordereau_context(session),
+                   fields=e6_bordereau.BORDEREAU_FIELDS),
         # A bordereau and a sheet printed before a change: the "remplacé" pages too.
-        make_token(secret_key=secret, kind=documents.BORDEREAU_KIND, ids=[session.id, 0],
-                   content={}, fields=documents.BORDEREAU_FIELDS),
+        make_token(secret_key=secret, kind=e6_bordereau.BORDEREAU_KIND, ids=[session.id, 0],
+                   content={}, fields=e6_bordereau.BORDEREAU_FIELDS),
         make_token(secret_key=secret, kind=documents.SHEET_KIND, ids=[room.id, 0],
                    content={}, fields=documents.SHEET_FIELDS),
         documents.copy_token(other_copy, room, session, centre),

@@ -10,9 +10,9 @@ import io
 from openpyxl import load_workbook
 
 from exam_app.e6 import release, sitting
-from exam_app.e6.documents import bordereau_context
 from exam_app.e6.lots import form_lots
 from exam_app.results import exports
+from exam_app.results.e6_bordereau import bordereau_context
 from tests.e6.builders import add_room
 from tests.e6.conftest import lift
 from tests.registration_helpers import register

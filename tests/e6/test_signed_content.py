@@ -13,6 +13,7 @@ from exam_app.e6.models import Attendance, E6Copy
 from exam_app.extensions import db
 from exam_app.printing.signing import read_app_token
 from exam_app.printing.verification import Status, verify
+from exam_app.results import e6_bordereau
 from tests.e6.builders import add_room
 from tests.e6.conftest import lift
 from tests.printing.signed_fields import record_print, uncovered
@@ -37,7 +38,7 @@ def test_every_printed_e6_field_is_in_the_signed_content(app, e6_world, request_
         documents.labels_pdf(centre=centre, session=session)
         documents.attendance_sheet_pdf(room=room)
         lift(e6_world)
-        documents.bordereau_pdf(session=session)
+        e6_bordereau.bordereau_pdf(session=session)
     labels, sheet, bordereau = recording.renders
     assert [r.template for r in recording.renders] == [
         "print/e6_labels.html", "print/e6_emargement.html", "print/e6_bordereau.html"]
@@ -130,7 +131,7 @@ def test_e6_bordereau_superseded_by_a_name_change_says_what_when_and_why(
     lift(e6_world)
     session = e6_world["session"]
     with record_print(app) as recording:
-        documents.bordereau_pdf(session=session, now=LATER - timedelta(days=1))
+        e6_bordereau.bordereau_pdf(session=session, now=LATER - timedelta(days=1))
     [token] = recording.tokens
     assert "Document authentique et à jour." in _page(client, token)
     candidate = e6_world["candidates"][1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -117,9 +118,10 @@ def test_rules_form_asks_a_reason_once_the_rule_is_used(client, db, session, ges
     db.session.flush()
     rules = {"section": "regles", "mark_step": "1", "internship_min_days": "70",
              "e4_fiche_max_pages": "", "e6_duration_minutes": "240",
-             "nv_excludes_interview": "1"}
+             "nv_excludes_interview": "1", "ccf_combination": "global"}
     page = _text(client.get(f"/gestion/sessions/{session.code}/parametres"))
-    assert "Déjà appliquées : pas de notation, conséquence d'un dossier non valide." in page
+    assert ("Déjà appliquées : pas de notation, conséquence d'un dossier non valide, "
+            "combinaison des situations de CCF (E5).") in page
     refused = _settings(client, session, **rules)
     assert refused.status_code == 422
     assert 'id="reason-error">Règle déjà appliquée (pas de notation)' in _text(refused)
@@ -130,6 +132,28 @@ def test_rules_form_asks_a_reason_once_the_rule_is_used(client, db, session, ges
     event = db.session.scalars(sa.select(AuditEvent).where(
         AuditEvent.action == "session.rules_change")).one()
     assert (event.reason, event.actor_id) == ("Circulaire rectificative", gestion.id)
+
+
+def test_the_ccf_combination_rule_is_edited_on_the_settings_page(client, db, session, gestion):
+    record(actor=gestion, action="mark.final", object_type="passage", object_id=1,
+           session_id=session.id)
+    db.session.flush()
+    rules = {"section": "regles", "mark_step": "0.5", "internship_min_days": "70",
+             "e4_fiche_max_pages": "", "e6_duration_minutes": "240",
+             "nv_excludes_interview": "1", "ccf_combination": "global_absence_counted"}
+    page = _text(client.get(f"/gestion/sessions/{session.code}/parametres"))
+    # The session's rule (DOMAIN.md's default) is the one checked.
+    assert re.search(r'<input[^>]*checked[^>]*value="global"', page)
+    refused = _settings(client, session, **rules)
+    assert refused.status_code == 422
+    assert ('id="reason-error">Règle déjà appliquée (combinaison des situations de CCF (E5))'
+            in _text(refused))
+    saved = _settings(client, session, **rules, reason="Décision du jury académique")
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ExamSession, session.id).ccf_combination == "global_absence_counted"
+    unknown = _settings(client, session, **{**rules, "ccf_combination": "moyenne"})
+    assert unknown.status_code == 400
 
 
 def test_pages_show_dates_in_the_session_zone(client, db, session, gestion):

@@ -12,7 +12,7 @@ from exam_app.dossiers.models import DepositDeadline
 from exam_app.juries import lifecycle, planning
 from exam_app.juries.errors import JuryInvalid
 from exam_app.juries.models import Attendance
-from exam_app.juries.results import unit_results
+from exam_app.results.compute import printed_unit_results as unit_results
 from tests.registration_helpers import register
 
 

@@ -123,8 +123,9 @@ def test_every_printed_kind_has_its_check_registered_by_create_app(app):
     from exam_app.documents import attendance, bordereau, convocation, evaluation
     from exam_app.dossiers import receipts
     from exam_app.e6 import documents as e6_documents
+    from exam_app.results import e6_bordereau
 
-    expected = {receipts.KIND, e6_documents.COPY_KIND, e6_documents.BORDEREAU_KIND,
+    expected = {receipts.KIND, e6_documents.COPY_KIND, e6_bordereau.BORDEREAU_KIND,
                 e6_documents.SHEET_KIND, bordereau.KIND, evaluation.KIND, convocation.KIND,
                 attendance.KIND}
     assert len(expected) == 8

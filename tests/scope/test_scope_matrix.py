@@ -153,7 +153,7 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "e6.lift": SESSION_POST,
     "e6.correspondence": SESSION,
     "e6.harmonisation": SESSION,
-    "e6.bordereau": {"GET": {G: 302}},
+    "results.e6_bordereau_pdf": {"GET": {G: 302}},
     "results.export_csv": {"GET": {G: 302}},
     "results.export_xlsx": {"GET": {G: 302}},
 }

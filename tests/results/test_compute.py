@@ -1,11 +1,12 @@
-"""Unit results as the exports and bordereaux print them: mark, ABS, NV, pending."""
+"""The results module (exam_app.results.compute): mark, ABS, NV, pending, as the
+exports and bordereaux print them."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from exam_app.dossiers import validity
 from exam_app.juries.models import Attendance
-from exam_app.juries.results import unit_results
+from exam_app.results.compute import printed_unit_results as unit_results
 from exam_app.results.exports import result_rows
 
 FINALIZED = datetime(2027, 5, 12, 10, 0, tzinfo=UTC)
