@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0019_results'
-down_revision = '0016_statuses'
+down_revision = '0018_pinned'
 branch_labels = None
 depends_on = None
 
