@@ -1,0 +1,188 @@
+"""Repair on the morning (issue 15): the fewest moves after a lost commission-day or an
+absent juror, the diff, the serialised apply, and the convocations it supersedes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from exam_app.accounts.models import Role
+from exam_app.audit.models import AuditEvent
+from exam_app.clock import local_zone
+from exam_app.enrolment.models import PersonProfile
+from exam_app.extensions import db as _db
+from exam_app.juries import repair, solver
+from exam_app.juries.errors import JuryError
+from exam_app.juries.models import CommissionMember, Passage
+from tests.juries.test_solver import setup  # noqa: F401 - the shared fixture
+
+DAY = date(2027, 5, 18)
+DAY2 = date(2027, 5, 19)
+LIMIT = 5
+BASE = "https://examens.example"
+
+
+def _planned(setup, gestionnaire, *, count=12):
+    """Two E4 commissions over two days, ``count`` candidates planned and applied."""
+    first = setup.commission("E4", days=(DAY, DAY2))
+    second = setup.commission("E4", days=(DAY, DAY2))
+    setup.candidates(count)
+    proposal = solver.propose_plan(session=setup.session, time_limit=LIMIT, units=("E4",))
+    assert proposal.complete
+    solver.apply_plan(session=setup.session, proposal=proposal, actor=gestionnaire)
+    return first, second
+
+
+def _where() -> dict[int, tuple[int, datetime]]:
+    return {p.id: (p.commission_id, p.scheduled_at)
+            for p in _db.session.scalars(sa.select(Passage))}
+
+
+def _by_cday() -> Counter:
+    return Counter((p.commission_id, p.scheduled_at.astimezone(local_zone()).date())
+                   for p in _db.session.scalars(sa.select(Passage)))
+
+
+def test_losing_a_commission_day_moves_only_its_candidates(setup, create_user):
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    _planned(setup, gestionnaire)
+    counts = _by_cday()
+    (lost_cid, lost_day), lost_count = counts.most_common(1)[0]
+    before = _where()
+    proposal = repair.propose_repair(session=setup.session,
+                                     lost=[repair.Lost(lost_day, commission_id=lost_cid)],
+                                     time_limit=LIMIT)
+    assert proposal.complete and not proposal.relaxed
+    assert proposal.affected == lost_count
+    assert len(proposal.moves) == lost_count
+    assert all((before[m.passage_id][0], before[m.passage_id][1]) == (lost_cid, m.from_at)
+               for m in proposal.moves)
+    assert all(m.from_at.astimezone(local_zone()).date() == lost_day for m in proposal.moves)
+    assert all((m.to_commission_id, m.to_at.astimezone(local_zone()).date())
+               != (lost_cid, lost_day) for m in proposal.moves)
+    repair.apply_repair(session=setup.session, repair=proposal, actor=gestionnaire)
+    after = _where()
+    moved = {pid for pid in before if before[pid] != after[pid]}
+    assert moved == {m.passage_id for m in proposal.moves}
+    assert _by_cday()[(lost_cid, lost_day)] == 0
+    data = solver.extract(setup.session, units=("E4",))
+    assert data.demands  # the independent checker on the written plan
+    events = _db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "passage.move")).all()
+    assert sorted(int(e.object_id) for e in events) == sorted(moved)
+    summary = _db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "planning.repair")).one()
+    assert summary.after["moved"] == lost_count
+
+
+def test_a_replacement_juror_keeps_the_day_except_for_their_conflicts(setup, create_user):
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    _planned(setup, gestionnaire, count=8)
+    (cid, day), count = _by_cday().most_common(1)[0]
+    teacher = _db.session.scalar(sa.select(CommissionMember).where(
+        CommissionMember.commission_id == cid, CommissionMember.member_role == "enseignant"))
+    there = _db.session.scalars(sa.select(Passage).where(Passage.commission_id == cid)
+                                .order_by(Passage.scheduled_at)).all()
+    conflicted = there[0]
+    absent_id = teacher.user_id
+    substitute = create_user(Role.EXAMINATEUR)
+    _db.session.add(PersonProfile(user_id=substitute.id,
+                                  establishment_id=conflicted.candidate.establishment_id))
+    _db.session.flush()
+    proposal = repair.propose_repair(session=setup.session,
+                                     lost=[repair.Lost(day, user_id=teacher.user_id)],
+                                     replacements={teacher.user_id: substitute.id},
+                                     time_limit=LIMIT)
+    assert proposal.complete
+    assert [(s.commission_id, s.absent_id, s.replacement_id) for s in proposal.seats] == [
+        (cid, teacher.user_id, substitute.id)]
+    assert proposal.affected == 1
+    assert [m.passage_id for m in proposal.moves] == [conflicted.id]
+    assert proposal.moves[0].to_commission_id != cid
+    repair.apply_repair(session=setup.session, repair=proposal, actor=gestionnaire)
+    members = {m.user_id for m in _db.session.scalars(sa.select(CommissionMember).where(
+        CommissionMember.commission_id == cid))}
+    assert substitute.id in members and absent_id not in members
+    assert _db.session.get(Passage, conflicted.id).commission_id != cid
+
+
+def test_without_a_replacement_the_absent_jurors_day_is_lost(setup, create_user):
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    _planned(setup, gestionnaire, count=8)
+    (cid, day), count = _by_cday().most_common(1)[0]
+    teacher = _db.session.scalar(sa.select(CommissionMember).where(
+        CommissionMember.commission_id == cid, CommissionMember.member_role == "enseignant"))
+    proposal = repair.propose_repair(session=setup.session,
+                                     lost=[repair.Lost(day, user_id=teacher.user_id)],
+                                     time_limit=LIMIT)
+    assert proposal.complete and proposal.affected == count == len(proposal.moves)
+    csv_text = repair.to_inform_csv(proposal.moves)
+    lines = csv_text.splitlines()
+    assert lines[0] == ("N° candidat;Nom;Épreuve;Avant;Commission avant;Après;"
+                        "Commission après")
+    assert len(lines) == 1 + count
+    move = sorted(proposal.moves, key=lambda m: (m.name, m.unit_code))[0]
+    assert lines[1] == ";".join([
+        move.number, move.name, "E4",
+        move.from_at.astimezone(local_zone()).strftime("%d/%m/%Y %H:%M"), move.from_code,
+        move.to_at.astimezone(local_zone()).strftime("%d/%m/%Y %H:%M"), move.to_code])
+
+
+def test_apply_is_refused_when_a_moved_passage_started(setup, create_user):
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    _planned(setup, gestionnaire, count=8)
+    (cid, day), _ = _by_cday().most_common(1)[0]
+    proposal = repair.propose_repair(session=setup.session,
+                                     lost=[repair.Lost(day, commission_id=cid)],
+                                     time_limit=LIMIT)
+    before = _where()
+    passage = _db.session.get(Passage, proposal.moves[0].passage_id)
+    passage.started_at = datetime(2027, 5, 18, 6, 1, tzinfo=UTC)
+    _db.session.flush()
+    with pytest.raises(JuryError, match="1 passage\\(s\\) à déplacer ont déjà commencé"):
+        repair.apply_repair(session=setup.session, repair=proposal, actor=gestionnaire)
+    assert _where() == before
+
+
+@pytest.fixture()
+def request_context(app):
+    with app.test_request_context("/", base_url=BASE + "/"):
+        yield
+
+
+def _token(html: str) -> str:
+    return html.split(f"{BASE}/verifier/", 1)[1].split("<", 1)[0].split('"', 1)[0]
+
+
+def _page(client, html: str) -> str:
+    return client.get(f"/verifier/{_token(html)}").get_data(as_text=True).split(
+        'id="verify-title"', 1)[1].split("</section>", 1)[0]
+
+
+def test_repair_supersedes_exactly_the_moved_convocations(app, client, setup, create_user,
+                                                          request_context):
+    from exam_app.documents import convocation
+
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    _planned(setup, gestionnaire, count=12)
+    (cid, day), _ = _by_cday().most_common(1)[0]
+    printed = {p.id: convocation.build(p, now=datetime(2027, 5, 1, 7, tzinfo=UTC))
+               for p in _db.session.scalars(sa.select(Passage))}
+    proposal = repair.propose_repair(session=setup.session,
+                                     lost=[repair.Lost(day, commission_id=cid)],
+                                     time_limit=LIMIT)
+    repair.apply_repair(session=setup.session, repair=proposal, actor=gestionnaire,
+                        now=datetime(2027, 5, 17, 7, tzinfo=UTC))
+    _db.session.commit()
+    moved = {m.passage_id for m in proposal.moves}
+    assert moved and moved != set(printed)
+    for pid, doc in printed.items():
+        page = _page(client, doc.html)
+        if pid in moved:
+            assert "Document authentique mais remplacé" in page
+            assert "Passage déplacé" in page
+        else:
+            assert "Document authentique et à jour." in page
