@@ -16,13 +16,37 @@ from exam_app.enrolment.models import PersonProfile
 from exam_app.extensions import db as _db
 from exam_app.juries import repair, solver
 from exam_app.juries.errors import JuryError
-from exam_app.juries.models import CommissionMember, Passage
-from tests.juries.test_solver import setup  # noqa: F401 - the shared fixture
+from exam_app.juries.models import CommissionDay, CommissionMember, Passage
 
 DAY = date(2027, 5, 18)
 DAY2 = date(2027, 5, 19)
 LIMIT = 5
 BASE = "https://examens.example"
+
+
+@pytest.fixture()
+def setup(db, create_session, create_centre, create_commission, create_candidate):
+    """A session with one centre; helpers to add commissions (with days) and candidates."""
+    session = create_session()
+    centre = create_centre(session, name="lycée Quinet")
+
+    class Setup:
+        pass
+
+    s = Setup()
+    s.session, s.centre = session, centre
+
+    def commission(unit_code="E4", days=(DAY,)):
+        c = create_commission(session, unit_code=unit_code, centre=centre)
+        c.days = [CommissionDay(day=d) for d in days]
+        db.session.flush()
+        return c
+
+    def candidates(count):
+        return [create_candidate(session, e5_form="ccf", centre=centre) for _ in range(count)]
+
+    s.commission, s.candidates = commission, candidates
+    return s
 
 
 def _planned(setup, gestionnaire, *, count=12):
@@ -186,3 +210,26 @@ def test_repair_supersedes_exactly_the_moved_convocations(app, client, setup, cr
             assert "Passage déplacé" in page
         else:
             assert "Document authentique et à jour." in page
+
+
+def test_cli_repairs_an_absence_and_applies(app, setup, create_user):
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    _planned(setup, gestionnaire, count=8)
+    (cid, day), count = _by_cday().most_common(1)[0]
+    teacher = _db.session.scalar(sa.select(CommissionMember).where(
+        CommissionMember.commission_id == cid, CommissionMember.member_role == "enseignant"))
+    teacher.user.email = "absent@example.org"
+    email, code = teacher.user.email, setup.session.code
+    _db.session.commit()  # the command runs in its own app context and session
+    runner = app.test_cli_runner()
+    args = ["repair-plan", "--session", code, "--absent", email, "--day", day.isoformat(),
+            "--time-limit", "3"]
+    dry = runner.invoke(args=args)
+    assert dry.exit_code == 0, dry.output
+    assert f"{count} passage(s) déplacé(s) ({count} touché(s) par l'absence)" in dry.output
+    assert "Réparation non appliquée" in dry.output
+    applied = runner.invoke(args=[*args, "--apply"])
+    assert applied.exit_code == 0, applied.output
+    assert f"Réparation appliquée : {count} passage(s) déplacé(s)." in applied.output
+    _db.session.expire_all()
+    assert _by_cday()[(cid, day)] == 0
