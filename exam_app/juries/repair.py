@@ -114,6 +114,25 @@ def _local_minute(data: solver.PlanData, at: datetime) -> tuple[date, int]:
     return local.date(), local.hour * 60 + local.minute
 
 
+def applied(data: solver.PlanData) -> dict[int, tuple[int, int]]:
+    """The session's applied passages as a plan on ``data``: {demand index:
+    (commission-day index, jury start)} (what ``solver.check`` verifies)."""
+    day_index = {d: i for i, d in enumerate(data.days)}
+    cday_at = {(c.commission_id, c.day): i for i, c in enumerate(data.cdays)}
+    passages = {p.id: p for p in db.session.scalars(sa.select(Passage).where(
+        Passage.id.in_([d.passage_id for d in data.demands if d.passage_id])))}
+    plan = {}
+    for i, d in enumerate(data.demands):
+        p = passages.get(d.passage_id)
+        if p is None or p.scheduled_at is None:
+            continue
+        day, minute = _local_minute(data, p.scheduled_at)
+        if (p.commission_id, day) in cday_at:
+            plan[i] = (cday_at[(p.commission_id, day)],
+                       day_index[day] * solver.DAY + minute + d.solo)
+    return plan
+
+
 def propose_repair(*, session: ExamSession, lost: list[Lost],
                    replacements: dict[int, int] | None = None, time_limit: float = 20.0,
                    bounds: solver.Bounds | None = None, workers: int = 2) -> RepairProposal:
@@ -275,7 +294,7 @@ def apply_repair(*, session: ExamSession, repair: RepairProposal, actor,
     for seat in repair.seats:
         member = db.session.scalar(sa.select(CommissionMember).where(
             CommissionMember.commission_id == seat.commission_id,
-            CommissionMember.user_id == seat.absent_id).with_for_update())
+            CommissionMember.user_id == seat.absent_id).with_for_update(of=CommissionMember))
         if member is None:
             raise JuryError("La commission a changé depuis la proposition : relancez la "
                             "réparation.")
