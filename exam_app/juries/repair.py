@@ -237,17 +237,37 @@ def propose_repair(*, session: ExamSession, lost: list[Lost],
     seed = solver.best_greedy(step)
     result = solver.solve_by_parts(step, time_limit=time_limit * 0.6, workers=workers, seed=seed)
     relaxed = False
-    if len(result.assignment) < len(demands):
-        # Release the unaffected passages of the affected centres, hinted where they are.
-        centres = {demands[n].centre_id for n in affected if n not in result.assignment}
-        keep = {n for n in keep if demands[n].centre_id not in centres}
+    # Then release more and more: first the passages of the commission-days open to
+    # the candidates left without a place (and the candidates' other orals), then every
+    # passage of their centres. The solver starts from the best plan so far and pays for
+    # every candidate moved, then every minute.
+    for level in ("days", "centres"):
+        if len(result.assignment) == len(demands):
+            break
+        stuck = [n for n in affected if n not in result.assignment]
+        centres = {demands[n].centre_id for n in stuck}
+        if level == "days":
+            opened = {k for n in stuck for k in demands[n].eligible}
+            people = {demands[n].candidate_id for n in stuck}
+            keep = {n for n in keep if current[n][0] not in opened
+                    and demands[n].candidate_id not in people}
+        else:
+            keep = {n for n in keep if demands[n].centre_id not in centres}
         step = fixed(keep)
-        hint = {n: current[n] for n in range(len(demands)) if n not in affected}
-        hint.update({n: v for n, v in solver.best_greedy(step).items() if n in affected})
-        left = max(1.0, time_limit - (solver.wallclock.monotonic() - began))
-        result = solver.solve_by_parts(step, time_limit=left, workers=workers,
-                                       seed=hint if not solver.check(step, hint, complete=False)
-                                       else solver.best_greedy(step))
+        inside = [n for n in range(len(demands)) if demands[n].centre_id in centres]
+        local = {n: e for e, n in enumerate(inside)}
+        part = replace(step, demands=[step.demands[n] for n in inside])
+        left = time_limit - (solver.wallclock.monotonic() - began)
+        share = max(1.0, left * (0.4 if level == "days" else 1.0))
+        found = solver.solve_by_parts(
+            part, time_limit=share, workers=workers,
+            seed={local[n]: v for n, v in result.assignment.items() if n in local},
+            keep={local[n]: current[n] for n in inside if n not in keep and n not in affected})
+        if len(found.assignment) < len(part.demands) and level == "days":
+            continue
+        assignment = {n: v for n, v in result.assignment.items() if n not in local}
+        assignment.update({inside[e]: v for e, v in found.assignment.items()})
+        result = replace(found, assignment=assignment)
         relaxed = True
     seconds = solver.wallclock.monotonic() - began
     moves = []
