@@ -233,3 +233,74 @@ def test_cli_repairs_an_absence_and_applies(app, setup, create_user):
     assert f"Réparation appliquée : {count} passage(s) déplacé(s)." in applied.output
     _db.session.expire_all()
     assert _by_cday()[(cid, day)] == 0
+
+
+def test_publication_is_recorded_and_lists_exactly_the_changed_candidates(setup, create_user):
+    from exam_app.juries import publication
+
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    with pytest.raises(JuryError, match="rien à publier"):
+        publication.publish_plan(session=setup.session, actor=gestionnaire)
+    _planned(setup, gestionnaire)
+    (cid, day), count = _by_cday().most_common(1)[0]
+    row = publication.publish_plan(session=setup.session, actor=gestionnaire,
+                                   now=datetime(2027, 5, 10, 8, tzinfo=UTC))
+    assert row.passages == 12
+    assert publication.to_inform(setup.session.id) == []
+    proposal = repair.propose_repair(session=setup.session,
+                                     lost=[repair.Lost(day, commission_id=cid)],
+                                     time_limit=LIMIT)
+    repair.apply_repair(session=setup.session, repair=proposal, actor=gestionnaire,
+                        now=datetime(2027, 5, 17, 7, tzinfo=UTC))
+    rows = publication.to_inform(setup.session.id)
+    assert sorted(r.passage_id for r in rows) == sorted(m.passage_id for m in proposal.moves)
+    assert len(rows) == count
+    assert {r.why for r in rows} == {"Réparation du planning (absence)"}
+    lines = publication.to_inform_csv(rows).splitlines()
+    assert lines[0] == "N° candidat;Nom;Épreuve;Commission;Nouvelle date;Motif"
+    assert len(lines) == 1 + count
+
+
+def test_page_signals_an_absence_shows_the_diff_applies_and_lists_who_to_inform(
+        client, login_as, setup, create_user):
+    from tests.conftest import csrf_token_from
+
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    _planned(setup, gestionnaire)
+    (cid, day), count = _by_cday().most_common(1)[0]
+    code = setup.session.code
+    _db.session.commit()
+    login_as(gestionnaire)
+    url = f"/gestion/sessions/{code}/planification"
+    page = client.get(url).get_data(as_text=True)
+    assert "Le planning n'est pas encore publié" in page
+    published = client.post(f"{url}/publier", data={"csrf_token": csrf_token_from(page)})
+    assert published.status_code == 302
+    page = client.get(url).get_data(as_text=True)
+    assert "Planning publié le" in page and "(12 passages)" in page
+    bad = client.post(f"{url}/absence", data={
+        "csrf_token": csrf_token_from(page), "repair-day": day.isoformat(),
+        "repair-time_limit": "5"})
+    assert bad.status_code == 400
+    assert "Choisissez un juré absent ou une commission (l&#39;un des deux)." in \
+        bad.get_data(as_text=True)
+    sent = client.post(f"{url}/absence", data={
+        "csrf_token": csrf_token_from(page), "repair-commission_id": str(cid),
+        "repair-day": day.isoformat(), "repair-time_limit": "5"})
+    assert sent.status_code == 302
+    page = client.get(url).get_data(as_text=True)
+    assert "Réparation proposée :" in page
+    diff = page.split('id="repair-diff"', 1)[1].split("</table>", 1)[0]
+    assert diff.count("<tr><td>") == count
+    before = _where()
+    applied = client.post(f"{url}/absence/appliquer",
+                          data={"csrf_token": csrf_token_from(page)})
+    assert applied.status_code == 302
+    _db.session.expire_all()
+    assert sum(1 for pid, v in _where().items() if before[pid] != v) == count
+    page = client.get(url).get_data(as_text=True)
+    listed = page.split('id="to-inform"', 1)[1].split("</table>", 1)[0]
+    assert listed.count("<tr><td>") == count
+    csv_response = client.get(f"{url}/a-prevenir.csv")
+    assert csv_response.status_code == 200
+    assert len(csv_response.get_data(as_text=True).splitlines()) == 1 + count
