@@ -67,7 +67,8 @@ class ToInform:
 
 def to_inform(session_id: int) -> list[ToInform]:
     """The candidates whose published passage changed since the last publication (their
-    convocation is superseded): one line a passage, with its current place and time."""
+    convocation is superseded: its date, time or room changed): one line a passage, with
+    its current place and time."""
     publication = last_publication(session_id)
     if publication is None:
         return []
@@ -77,6 +78,10 @@ def to_inform(session_id: int) -> list[ToInform]:
         .order_by(AuditEvent.at, AuditEvent.id)).all()
     last: dict[int, AuditEvent] = {}
     for event in events:
+        before, after = event.before or {}, event.after or {}
+        if event.action == "passage.move" and "room" in before and all(
+                before.get(key) == after.get(key) for key in ("scheduled_at", "room")):
+            continue  # another commission at the same time and room: nothing to tell
         for pid in (event.object_id or "").split(","):
             if pid.strip().isdigit():
                 last[int(pid)] = event

@@ -235,7 +235,9 @@ def propose_repair(*, session: ExamSession, lost: list[Lost],
     step = fixed(keep)
     reasons = solver.explain(step)
     seed = solver.best_greedy(step)
-    result = solver.solve_by_parts(step, time_limit=time_limit * 0.6, workers=workers, seed=seed)
+    # The affected passages move anyway: the solver pays for every minute they shift.
+    result = solver.solve_by_parts(step, time_limit=time_limit * 0.6, workers=workers, seed=seed,
+                                   keep={n: current[n] for n in affected})
     relaxed = False
     # Then release more and more: first the passages of the commission-days open to
     # the candidates left without a place (and the candidates' other orals), then every
@@ -262,7 +264,7 @@ def propose_repair(*, session: ExamSession, lost: list[Lost],
         found = solver.solve_by_parts(
             part, time_limit=share, workers=workers,
             seed={local[n]: v for n, v in result.assignment.items() if n in local},
-            keep={local[n]: current[n] for n in inside if n not in keep and n not in affected})
+            keep={local[n]: current[n] for n in inside if n not in keep})
         if len(found.assignment) < len(part.demands) and level == "days":
             continue
         assignment = {n: v for n, v in result.assignment.items() if n not in local}
@@ -347,7 +349,8 @@ def apply_repair(*, session: ExamSession, repair: RepairProposal, actor,
         sa.select(CommissionSettings).where(CommissionSettings.commission_id.in_(commissions)))}
     for move in repair.moves:
         p = passages[move.passage_id]
-        before = {"commission": move.from_code, "scheduled_at": move.from_at.isoformat()}
+        before = {"commission": move.from_code, "scheduled_at": move.from_at.isoformat(),
+                  "room": p.room}
         if p.commission_id != move.to_commission_id:
             old = {m.user_id for m in commissions[p.commission_id].members}
             new = {m.user_id for m in commissions[move.to_commission_id].members}
@@ -359,7 +362,7 @@ def apply_repair(*, session: ExamSession, repair: RepairProposal, actor,
         record(actor=actor, action="passage.move", object_type="passage", object_id=p.id,
                session_id=session.id, now=now, before=before,
                after={"commission": move.to_code, "scheduled_at": move.to_at.isoformat(),
-                      "reason": "Réparation du planning (absence)"})
+                      "room": p.room, "reason": "Réparation du planning (absence)"})
     db.session.flush()
     for cid in {m.to_commission_id for m in repair.moves} | {
             passages[m.passage_id].commission_id for m in repair.moves}:
