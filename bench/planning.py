@@ -14,6 +14,13 @@ line: candidates, demands (passages to plan), commissions, seconds, planned,
 days_used, days_lower_bound, gap (the solver's relative gap to its bound), days_gap
 (days used ÷ lower bound − 1), violations (the independent checker; must be 0).
 
+Then the repair (issue 15, "Repair on the morning"): the plan is applied, the busiest
+commission-day is lost, ``propose_repair`` (BENCH_REPAIR_LIMIT seconds, default 20)
+re-places its candidates and the repair is applied; the line adds repair_seconds,
+lost_candidates (that commission-day's candidates: the fewest a repair can move),
+moved, moved_ratio (moved ÷ lost_candidates; target ≤ 1.10), minutes_moved, relaxed
+and repair_violations (the independent checker on the written plan after the repair).
+
     .venv/bin/python bench/planning.py
 """
 
@@ -40,7 +47,7 @@ from exam_app.enrolment.models import (  # noqa: E402
     ExamSession,
 )
 from exam_app.extensions import db  # noqa: E402
-from exam_app.juries import solver  # noqa: E402
+from exam_app.juries import repair, solver  # noqa: E402
 from exam_app.juries.models import (  # noqa: E402
     Commission,
     CommissionDay,
@@ -51,6 +58,7 @@ from exam_app.juries.models import (  # noqa: E402
 CANDIDATES = int(os.environ.get("BENCH_CANDIDATES", "300"))
 CENTRES = int(os.environ.get("BENCH_CENTRES", "4"))
 TIME_LIMIT = float(os.environ.get("BENCH_TIME_LIMIT", "30"))
+REPAIR_LIMIT = float(os.environ.get("BENCH_REPAIR_LIMIT", "20"))
 DAYS = [date(2027, 5, 18) + timedelta(days=i) for i in range(3)]
 PER_DAY = {"E4": 8, "E5": 9}  # passages a commission hears in a day (8:00–18:30)
 
@@ -117,14 +125,45 @@ def main() -> None:
         session = db.session.get(ExamSession, session_id)
         proposal = solver.propose_plan(session=session, time_limit=TIME_LIMIT)
         commissions = db.session.query(Commission).count()
-        print(json.dumps({
+        figures = {
             "candidates": CANDIDATES, "demands": proposal.demands, "commissions": commissions,
             "seconds": round(proposal.seconds, 1), "planned": len(proposal.passages),
             "status": proposal.status, "days_used": proposal.days_used,
             "days_lower_bound": proposal.days_lower_bound,
             "gap": None if proposal.gap is None else round(proposal.gap, 4),
             "days_gap": round(proposal.days_used / max(1, proposal.days_lower_bound) - 1, 4),
-            "violations": len(proposal.violations), "reasons": proposal.reasons}))
+            "violations": len(proposal.violations), "reasons": proposal.reasons}
+        if proposal.complete:
+            figures.update(_repair(session, proposal))
+        print(json.dumps(figures))
+
+
+def _repair(session: ExamSession, proposal) -> dict:
+    """Apply the plan, lose its busiest commission-day, repair, apply, check."""
+    from collections import Counter
+
+    from exam_app.clock import local_zone
+
+    solver.apply_plan(session=session, proposal=proposal, actor=None)
+    db.session.commit()
+    busiest = Counter((p.commission_id, p.scheduled_at.astimezone(local_zone()).date())
+                      for p in proposal.passages)
+    (commission_id, day), lost = busiest.most_common(1)[0]
+    fix = repair.propose_repair(session=session,
+                                lost=[repair.Lost(day, commission_id=commission_id)],
+                                time_limit=REPAIR_LIMIT)
+    if fix.complete:
+        repair.apply_repair(session=session, repair=fix, actor=None)
+        db.session.commit()
+    data = solver.extract(session)
+    for c in data.cdays:
+        if (c.commission_id, c.day) == (commission_id, day):
+            c.available = False  # the checker refuses any passage left on the lost day
+    after = solver.check(data, repair.applied(data))
+    return {"repair_seconds": round(fix.seconds, 1), "lost_candidates": lost,
+            "moved": len(fix.moves), "moved_ratio": round(len(fix.moves) / max(1, lost), 3),
+            "minutes_moved": fix.minutes_moved, "relaxed": fix.relaxed,
+            "repair_complete": fix.complete, "repair_violations": len(after)}
 
 
 if __name__ == "__main__":

@@ -740,6 +740,64 @@ def plan_session_command(session_code, time_limit, units, day_start, day_end, re
         click.echo("Plan non appliqué (ajoutez --apply pour écrire les passages).")
 
 
+@click.command("repair-plan")
+@click.option("--session", "session_code", default=None)
+@click.option("--absent", "email", required=True, help="Courriel du juré absent.")
+@click.option("--day", required=True, help="Jour de l'absence (AAAA-MM-JJ).")
+@click.option("--replacement", default=None, help="Courriel du juré remplaçant (facultatif).")
+@click.option("--time-limit", default=20.0, show_default=True, type=float,
+              help="Temps de calcul maximal, en secondes.")
+@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Écrire la liste des candidats à prévenir dans ce fichier CSV.")
+@click.option("--apply", "apply_", is_flag=True, help="Écrire les déplacements proposés.")
+def repair_plan_command(session_code, email, day, replacement, time_limit, csv_path,
+                        apply_) -> None:
+    """Répare le planning après l'absence d'un juré, avec le moins de changements."""
+    from datetime import date as calendar_date
+
+    from exam_app.errors import ServiceError
+    from exam_app.juries import commissions, repair
+
+    session = _session(session_code)
+    try:
+        absent_day = calendar_date.fromisoformat(day)
+    except ValueError:
+        raise click.ClickException("Jour attendu au format AAAA-MM-JJ.") from None
+    try:
+        absent_id = commissions.juror_id(email, field="user_id")
+        replacements = ({absent_id: commissions.juror_id(replacement, field="user_id")}
+                        if replacement else {})
+        proposal = repair.propose_repair(session=session,
+                                         lost=[repair.Lost(absent_day, user_id=absent_id)],
+                                         replacements=replacements, time_limit=time_limit)
+    except ServiceError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(proposal.summary())
+    for seat in proposal.seats:
+        click.echo(f"  {seat.code} : {replacement} remplace {email}.")
+    for move in proposal.moves:
+        click.echo(f"  {move.number} {move.name} ({move.unit_code}) : {move.from_code} "
+                   f"{_local(move.from_at)} -> {move.to_code} {_local(move.to_at)}")
+    if csv_path is not None:
+        csv_path.write_text(repair.to_inform_csv(proposal.moves), encoding="utf-8")
+        click.echo(f"Candidats à prévenir : {csv_path}")
+    if not proposal.complete:
+        for violation in proposal.violations[:10]:
+            click.echo(f"  Règle non respectée : {violation}")
+        raise click.ClickException("Aucune réparation appliquée.")
+    if apply_:
+        _apply(lambda: repair.apply_repair(session=session, repair=proposal, actor=None))
+        click.echo(f"Réparation appliquée : {len(proposal.moves)} passage(s) déplacé(s).")
+    else:
+        click.echo("Réparation non appliquée (ajoutez --apply pour l'écrire).")
+
+
+def _local(at) -> str:
+    from exam_app.clock import local_zone
+
+    return at.astimezone(local_zone()).strftime("%d/%m/%Y %H:%M")
+
+
 def register(app: Flask) -> None:
     for command in (demo_command, import_candidates_command, create_user_command,
                     set_password_command, print_pack_command, create_session_command,
@@ -747,5 +805,5 @@ def register(app: Flask) -> None:
                     import_centres_command, import_people_command, assign_centres_command,
                     move_candidates_command, activation_links_command, create_commission_command,
                     set_juror_availability_command, import_commissions_command,
-                    plan_session_command):
+                    plan_session_command, repair_plan_command):
         app.cli.add_command(command)

@@ -164,3 +164,22 @@ class PlanRunForm(FlaskForm):
 
 class ApplyPlanForm(FlaskForm):
     pass
+
+
+class RepairForm(FlaskForm):
+    """Signaler une absence: a juror (or a whole commission) missing on a day."""
+
+    user_id = SelectField("Juré absent", coerce=_id_or_zero, choices=[], validate_choice=False)
+    commission_id = SelectField("Ou commission entière absente", coerce=_id_or_zero, choices=[],
+                                validate_choice=False)
+    day = DateField("Jour de l'absence", validators=[InputRequired("Indiquez le jour.")])
+    replacement_id = SelectField("Juré remplaçant (facultatif)", coerce=_id_or_zero, choices=[],
+                                 validate_choice=False)
+    time_limit = IntegerField(
+        "Temps de calcul maximal (secondes)",
+        validators=[InputRequired("Indiquez le temps de calcul."),
+                    NumberRange(2, 60, "Entre 2 et 60 secondes.")], default=10)
+
+
+class PublishForm(FlaskForm):
+    pass

@@ -151,6 +151,23 @@ class JurorAvailability(db.Model):
     )
 
 
+class PlanPublication(db.Model):
+    """The gestionnaire published the session's plan (issue 15): convocations follow the
+    published passages; a change after it supersedes exactly the affected convocations
+    and lists the candidates to inform."""
+
+    __tablename__ = "plan_publication"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL"))
+    passages: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (sa.Index("ix_plan_publication_session_id", "session_id"),)
+
+
 # ---- Jury day: planning settings, passages, timer, grids, validations --------
 
 

@@ -68,6 +68,10 @@ W_UNPLANNED = 10_000_000
 W_DAY = 100_000
 W_BALANCE = 10
 W_GROUP = 1
+# Repairing a published plan (``solve(..., keep=...)``): moving a candidate costs more
+# than a commission-day, each minute a passage shifts a little.
+W_MOVE = 1_000_000
+W_SHIFT = 20
 
 
 @dataclass(frozen=True)
@@ -500,9 +504,13 @@ def _objective_of(data: PlanData, assignment: dict[int, tuple[int, int]]) -> int
 
 def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
           progress: Callable[[dict], None] | None = None,
-          seed: dict[int, tuple[int, int]] | None = None) -> Result:
+          seed: dict[int, tuple[int, int]] | None = None,
+          keep: dict[int, tuple[int, int]] | None = None) -> Result:
     """Build the CP-SAT model, solve it within ``time_limit`` seconds, return the best
-    plan found (the greedy ``seed`` when the solver finds nothing better)."""
+    plan found (the greedy ``seed`` when the solver finds nothing better).
+
+    ``keep`` (a repair): the demands' published places; moving one costs ``W_MOVE``,
+    each minute it shifts ``W_SHIFT``, before any commission-day."""
     from ortools.sat.python import cp_model
 
     began = wallclock.monotonic()
@@ -609,8 +617,24 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
         for b in bs:
             m.AddImplication(b, y)
         spread.append(y)
+    changes = []
+    for i, (k0, at0) in (keep or {}).items():
+        stay = x.get((i, k0))
+        moved = m.NewBoolVar(f"mv{i}")
+        if stay is not None:
+            m.Add(jury_start[i] == at0).OnlyEnforceIf(moved.Not())
+            m.AddImplication(moved.Not(), stay)
+        else:
+            m.Add(moved == 1)
+        shift = m.NewIntVar(0, horizon, f"sh{i}")
+        m.Add(shift >= jury_start[i] - at0)
+        m.Add(shift >= at0 - jury_start[i])
+        changes += [W_MOVE * moved, W_SHIFT * shift]
+        if seed:
+            m.AddHint(moved, 0 if seed.get(i) == (k0, at0) else 1)
+            m.AddHint(shift, abs(seed[i][1] - at0) if i in seed else 0)
     m.Minimize(W_UNPLANNED * (n - sum(planned)) + W_DAY * sum(used)
-               + W_BALANCE * sum(group_max.values()) + W_GROUP * sum(spread))
+               + W_BALANCE * sum(group_max.values()) + W_GROUP * sum(spread) + sum(changes))
 
     if seed is not None and len(seed) == n:
         # The greedy plan is complete: everyone planned becomes a constraint (the bound
@@ -666,8 +690,8 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
             if solver.Value(b):
                 assignment[i] = (k, solver.Value(jury_start[i]))
         objective = solver.ObjectiveValue()
-        if seed and _objective_of(data, seed) < objective and not check(data, seed,
-                                                                        complete=False):
+        if seed and not keep and _objective_of(data, seed) < objective and not check(
+                data, seed, complete=False):
             assignment, objective = seed, _objective_of(data, seed)
         return Result(assignment, names[status], objective, solver.BestObjectiveBound(),
                       seconds)
@@ -704,7 +728,8 @@ def parts(data: PlanData) -> list[list[int]]:
 
 def solve_by_parts(data: PlanData, *, time_limit: float, workers: int = 2,
                    progress: Callable[[dict], None] | None = None,
-                   seed: dict[int, tuple[int, int]] | None = None) -> Result:
+                   seed: dict[int, tuple[int, int]] | None = None,
+                   keep: dict[int, tuple[int, int]] | None = None) -> Result:
     """``solve`` on each independent part (``parts``), the time limit shared by their
     sizes; the plans, objectives and bounds added up."""
     began = wallclock.monotonic()
@@ -725,7 +750,9 @@ def solve_by_parts(data: PlanData, *, time_limit: float, workers: int = 2,
                           "demands": len(data.demands), "part": f"{part}/{len(pieces)}",
                           "seconds": round(wallclock.monotonic() - began, 1)})
 
-        result = solve(sub, time_limit=share, workers=workers, progress=report, seed=sub_seed)
+        sub_keep = {local[g]: v for g, v in (keep or {}).items() if g in local}
+        result = solve(sub, time_limit=share, workers=workers, progress=report, seed=sub_seed,
+                       keep=sub_keep or None)
         assignment.update({indexes[n]: v for n, v in result.assignment.items()})
         planned_before += len(result.assignment)
         statuses.append(result.status)

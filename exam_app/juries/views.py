@@ -19,6 +19,7 @@ from exam_app.juries import (  # noqa: F401 - registers routes
     views_gestion,
     views_jury,
     views_planification,
+    views_repair,
 )
 from exam_app.juries.blueprint import bp
 

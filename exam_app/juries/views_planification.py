@@ -3,7 +3,7 @@ gap, apply the plan it proposes (issue 15)."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
@@ -12,14 +12,12 @@ from exam_app.juries import planning_runs, solver
 from exam_app.juries.blueprint import bp
 from exam_app.juries.errors import JuryError
 from exam_app.juries.forms import ApplyPlanForm, PlanRunForm
+from exam_app.juries.views_repair import page
 from exam_app.permissions import roles_required, session_or_404
 
 
 def _page(session, form, status=200):
-    run = planning_runs.current(session.id)
-    return render_template("juries/planification.html", session=session, form=form,
-                           apply_form=ApplyPlanForm(prefix="apply"), run=run,
-                           busy=planning_runs.running()), status
+    return page(session, run_form=form, status=status)
 
 
 @bp.route("/gestion/sessions/<code>/planification")
