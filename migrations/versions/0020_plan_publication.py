@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = '0020_plan_publication'
-down_revision = '0018_pinned'
+down_revision = '0019_results'
 branch_labels = None
 depends_on = None
 
