@@ -110,6 +110,8 @@ NOT_EVALUATED = Level("NE", "Non évalué")
 class Grid:
     sections: tuple[GridSection, ...]
     levels: tuple[Level, ...] = DEFAULT_LEVELS
+    # Sources of evidence each criterion is judged from: guidance, not scored rows.
+    evidence: tuple[str, ...] = ()
 
     def criteria(self) -> tuple[Criterion, ...]:
         return tuple(c for s in self.sections for c in s.criteria)

@@ -79,6 +79,7 @@ FIELDS = {
     "durations": "Durées des phases", "jurors": "Examinateurs", "juror_roles": "Examinateurs",
     "replacement_reason": "Examinateurs",
     "rules": "Règles de la session",
+    "evidence": "Grille d'évaluation",
 }
 
 
@@ -109,6 +110,7 @@ def fiche_context(passage: Passage, *, nv: bool | None = None,
         "passage": {"scheduled_at": passage.scheduled_at, "room": passage.room or ""},
         "levels": [{"code": lv.code, "label": lv.label} for lv in unit.grid.levels],
         "exception": start_exception_line(passage), "sections": sections,
+        "evidence": list(unit.grid.evidence),
         "appreciation": values.get("appreciation", ""),
         "result": result_label(passage, nv=nv),
         "carries_mark": carries_mark(passage.unit_code, passage.variant_code),
