@@ -156,6 +156,10 @@ class ExamUnit:
     notes: tuple[str, ...] = field(default=())
     # Name of the ExamSession attribute holding the duration, when the session sets it.
     duration_setting: str | None = None
+    # Conformity checklist lines the référentiel implies beyond the pieces: the checker
+    # looks (no automatic verdict); a shortfall is an insufficiency marked in the
+    # evaluation, not a non-conformity (so never NV by itself).
+    conformity_items: tuple[str, ...] = ()
 
     @property
     def has_dossier(self) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from exam_app.clock import utcnow
 from exam_app.documents.bordereau import juror_roles, jurors
 from exam_app.documents.changes import ACTIONS, dossier_ids, history, withdrawn
+from exam_app.dossiers.conformity import recorded_missing_elements
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
 from exam_app.enrolment import sessions
 from exam_app.extensions import db
@@ -80,6 +81,7 @@ FIELDS = {
     "replacement_reason": "Examinateurs",
     "rules": "Règles de la session",
     "evidence": "Grille d'évaluation",
+    "dossier_missing": "Éléments manquants du dossier",
 }
 
 
@@ -111,6 +113,8 @@ def fiche_context(passage: Passage, *, nv: bool | None = None,
         "levels": [{"code": lv.code, "label": lv.label} for lv in unit.grid.levels],
         "exception": start_exception_line(passage), "sections": sections,
         "evidence": list(unit.grid.evidence),
+        "dossier_missing": recorded_missing_elements(candidate_id=passage.candidate_id,
+                                                     unit_code=passage.unit_code),
         "appreciation": values.get("appreciation", ""),
         "result": result_label(passage, nv=nv),
         "carries_mark": carries_mark(passage.unit_code, passage.variant_code),

@@ -54,6 +54,9 @@ E4 = register(
                 max_pages_setting="e4_fiche_max_pages",
             ),
         ),
+        conformity_items=(
+            "Les quatre missions correspondent chacune à une activité du bloc 1",
+        ),
         grid=Grid(
             sections=(
                 GridSection(

@@ -77,6 +77,11 @@ E5 = register(
             ),
             Piece("non_plagiat", "Attestation de non-plagiat", needs_signature=True),
         ),
+        conformity_items=(
+            "Les projets répondent à la définition du projet du référentiel (processus unique, "
+            "activités coordonnées avec dates de début et de fin, objectif sous contraintes "
+            "de délais, de coûts et de ressources)",
+        ),
         grid=Grid(
             sections=(
                 GridSection(

@@ -11,6 +11,7 @@ from sqlalchemy import orm
 from exam_app.accounts.models import Role, User
 from exam_app.clock import to_local, use_zone
 from exam_app.dossiers import state
+from exam_app.dossiers.conformity import recorded_missing_elements
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment.models import Candidate, ExamSession
 from exam_app.extensions import db
@@ -111,6 +112,8 @@ def passage_page(passage_id: int):
         extra=lifecycle.extra_label(passage.candidate.extra_time_fraction),
         with_mark=grids.carries_mark(passage.unit_code, passage.variant_code),
         earlier=_earlier_grids(passage, unit),
+        missing_elements=recorded_missing_elements(candidate_id=passage.candidate_id,
+                                                   unit_code=passage.unit_code),
         home_url=url_for("juries.home", jour=to_local(passage.scheduled_at).date().isoformat()
                          if passage.scheduled_at else None),
     )

@@ -1,4 +1,4 @@
-"""E4 grid as the référentiel writes it: the merged tools criterion split in two
+"""E4 grid as the référentiel writes it (tools criterion split in two); dossier missing elements
 
 Issue 14 §5. "Pertinence et maîtrise des outils présentés" (``c:outils_presentes``)
 becomes two criteria: ``c:outils_pertinence`` (pertinence of the project-management
@@ -50,6 +50,11 @@ def _delete(conn, name: str) -> None:
 
 
 def upgrade():
+    # A conforme dossier's missing elements (an insufficiency marked in the evaluation,
+    # never NV): none for the decisions already taken.
+    with op.batch_alter_table('dossier', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('missing_elements', sa.JSON(), server_default='[]',
+                                      nullable=False))
     conn = op.get_bind()
     for target in NEW:
         _copy(conn, OLD, target)
@@ -64,3 +69,5 @@ def downgrade():
     _copy(conn, NEW[1], OLD)
     for name in NEW:
         _delete(conn, name)
+    with op.batch_alter_table('dossier', schema=None) as batch_op:
+        batch_op.drop_column('missing_elements')
