@@ -45,14 +45,10 @@ def duration_label(passage: Passage) -> str:
     Computed as the timer will count it (``juries.timer.plan``), so the convocation
     and the jury's timer agree: 90 min with 1/3 extra time prints 120 minutes.
     """
-    variant = get_unit(passage.unit_code).variant(passage.variant_code)
     extra = passage.candidate.extra_time_fraction
     total = sum(s.allowed_seconds for s in timer.plan(passage.unit_code, passage.variant_code,
                                                       extra_time=extra))
-    if not extra:
-        return f"{minutes_label(total)} au plus"
-    return (f"{minutes_label(total)} au plus, temps majoré compris "
-            f"({variant.max_minutes} minutes majorées de {extra.numerator}/{extra.denominator})")
+    return f"{minutes_label(total)} au plus" + (", temps majoré compris" if extra else "")
 
 
 def convocation_context(passage: Passage) -> dict:

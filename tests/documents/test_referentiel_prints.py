@@ -33,8 +33,7 @@ def test_convocation_states_the_real_length_with_a_third_extra_time(jury_day, db
     db.session.flush()
     context = convocation.convocation_context(passage)
     # 25 + 30 min, each phase majorée d'un tiers, as the jury's timer counts it.
-    assert context["duration"] == ("73 minutes 20 secondes au plus, temps majoré compris "
-                                   "(55 minutes majorées de 1/3)")
+    assert context["duration"] == "73 minutes 20 secondes au plus, temps majoré compris"
 
 
 def test_a_90_minute_e5_oral_with_a_third_prints_120_minutes(db, create_session,
@@ -47,8 +46,7 @@ def test_a_90_minute_e5_oral_with_a_third_prints_120_minutes(db, create_session,
         commission=commission, numbers=[candidate.number], variant_code="ponctuel",
         actor=commission.members[0].user, now=T0)
     context = convocation.convocation_context(gestionnaire_passages[0])
-    assert context["duration"] == ("120 minutes au plus, temps majoré compris "
-                                   "(90 minutes majorées de 1/3)")
+    assert context["duration"] == "120 minutes au plus, temps majoré compris"
 
 
 def test_convocation_prints_the_duration_and_the_rule_of_conduct(jury_day, db,
@@ -57,7 +55,8 @@ def test_convocation_prints_the_duration_and_the_rule_of_conduct(jury_day, db,
     passage.candidate.extra_time = "1/3"
     db.session.flush()
     html = convocation.build(passage, now=T0).html
-    assert "73 minutes 20 secondes au plus, temps majoré compris" in html
+    assert ("73 minutes 20 secondes au plus, temps majoré compris "
+            "(55 minutes majorées de 1/3)") in html
     assert "il est interdit de communiquer avec quiconque" in html
     assert "temps majoré : 1/3" not in html
 
@@ -118,3 +117,38 @@ def test_jury_day_of_a_cayenne_session_shows_cayenne_time(
     assert '<span class="passage-card__time">10:00</span>' in page
     screen = client.get(f"/jury/passages/{passage.id}").get_data(as_text=True)
     assert 'data-zone="America/Cayenne"' in screen
+
+
+# ---- the bordereau: dates of the orals and the mark step -----------------------------
+
+
+def test_bordereau_carries_the_oral_dates_and_the_mark_step(jury_day, db, request_context):
+    from datetime import date, timedelta
+
+    from exam_app.documents import bordereau
+
+    commission = jury_day["commission"]
+    jury_day["passages"][2].scheduled_at = T0 + timedelta(days=1)
+    db.session.flush()
+    context = bordereau.bordereau_context(commission, bordereau.bordereau_rows(commission))
+    assert context["oral_dates"] == [date(2027, 5, 12), date(2027, 5, 13)]
+    assert str(context["mark_step"]) == "0.5"
+    html = bordereau.build(commission, now=T0).html
+    assert "mercredi 12 mai 2027 ; jeudi 13 mai 2027" in html
+    assert "notes au 0,5 point près" in html
+
+
+def test_bordereau_dates_are_the_session_zone_days(
+        db, create_session, create_centre, create_candidate, create_commission, create_user,
+        request_context):
+    from datetime import date, timedelta
+
+    from exam_app.documents import bordereau
+
+    passage, _ = _cayenne_day(db, create_session, create_centre, create_candidate,
+                              create_commission, create_user)
+    # 01:30 UTC on the 13th is still the 12th, 22 h 30, in Cayenne.
+    passage.scheduled_at = CAYENNE_T0 + timedelta(hours=12, minutes=30)
+    db.session.flush()
+    rows = bordereau.bordereau_rows(passage.commission)
+    assert bordereau.oral_dates(passage.commission, rows) == [date(2027, 5, 12)]
