@@ -85,6 +85,16 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class Record:
+    """A fact of the passage the jury writes down with a section (E5: the nouvelle
+    demande given and the project it bears on); printed on the fiche, not scored."""
+
+    code: str
+    label: str
+    section: str
+
+
+@dataclass(frozen=True)
 class GridSection:
     code: str
     label: str
@@ -112,6 +122,11 @@ class Grid:
     levels: tuple[Level, ...] = DEFAULT_LEVELS
     # Sources of evidence each criterion is judged from: guidance, not scored rows.
     evidence: tuple[str, ...] = ()
+    # Facts written down with a section (field ``r:<code>``), printed on the fiche.
+    records: tuple[Record, ...] = ()
+
+    def records_of(self, section_code: str) -> tuple[Record, ...]:
+        return tuple(r for r in self.records if r.section == section_code)
 
     def criteria(self) -> tuple[Criterion, ...]:
         return tuple(c for s in self.sections for c in s.criteria)

@@ -97,6 +97,8 @@ def fiche_context(passage: Passage, *, nv: bool | None = None,
         if variant.grid_sections and section.code not in variant.grid_sections:
             continue
         sections.append({"label": section.label, "comment": values.get(f"s:{section.code}", ""),
+                         "records": [{"label": r.label, "value": values.get(f"r:{r.code}", "")}
+                                     for r in unit.grid.records_of(section.code)],
                          "criteria": [{"label": c.label, "level": values.get(f"c:{c.code}", "")}
                                       for c in section.criteria]})
     if nv is None:

@@ -7,6 +7,7 @@ from exam_app.units import (
     GridSection,
     Phase,
     Piece,
+    Record,
     Step,
     UnitForm,
     UnitKind,
@@ -124,6 +125,11 @@ E5 = register(
                         Criterion("maitrise_veille", "Maîtrise des outils de veille"),
                     ),
                 ),
+            ),
+            # The fiche records the nouvelle demande given and the project it bears on.
+            records=(
+                Record("projet", "Projet sur lequel porte la nouvelle demande", "simulation"),
+                Record("nouvelle_demande", "Nouvelle demande remise au candidat", "simulation"),
             ),
         ),
     )

@@ -152,3 +152,34 @@ def test_bordereau_dates_are_the_session_zone_days(
     db.session.flush()
     rows = bordereau.bordereau_rows(passage.commission)
     assert bordereau.oral_dates(passage.commission, rows) == [date(2027, 5, 12)]
+
+
+# ---- E5: the nouvelle demande given and the project it bears on -------------------------
+
+
+def test_e5_fiche_records_the_nouvelle_demande_and_its_project(
+        db, create_session, create_candidate, create_commission, request_context):
+    from exam_app.juries import grids
+    from tests.documents.conftest import save_agreed
+
+    session = create_session()
+    commission = create_commission(session, unit_code="E5")
+    candidate = create_candidate(session)
+    passage = planning.assign_candidates(
+        commission=commission, numbers=[candidate.number], variant_code="ponctuel",
+        actor=commission.members[0].user, now=T0)[0]
+    names = grids.field_names("E5", "ponctuel")
+    assert names[names.index("s:simulation") - 2:names.index("s:simulation")] == [
+        "r:projet", "r:nouvelle_demande"]
+    assert "r:projet" not in grids.field_names("E5", "ccf_a")
+    save_agreed(passage, commission.members[0].user,
+                {"r:projet": "Salon des métiers 2027",
+                 "r:nouvelle_demande": "Réduire le budget de 15 %"})
+    context = evaluation.fiche_context(passage, nv=False)
+    assert context["sections"][0]["records"] == [
+        {"label": "Projet sur lequel porte la nouvelle demande",
+         "value": "Salon des métiers 2027"},
+        {"label": "Nouvelle demande remise au candidat", "value": "Réduire le budget de 15 %"}]
+    html = evaluation.build(passage, now=T0, nv=False).html
+    assert "<strong>Nouvelle demande remise au candidat :</strong> Réduire le budget de 15 %" \
+        in html
