@@ -134,8 +134,8 @@ def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, chromium
     assert abs(clocks[0] - clocks[1]) <= 1
 
     # Alice scores a criterion in the agreed grid; Bruno sees it within seconds.
-    a.click("label[for='commune-posture-S']")
-    expect(b.locator("#commune-posture-S")).to_be_checked(timeout=5000)
+    a.click("label[for='commune-outils_maitrise-S']")
+    expect(b.locator("#commune-outils_maitrise-S")).to_be_checked(timeout=5000)
 
     # Bruno loses the network, keeps working: changes are queued and persisted.
     ctx_b.set_offline(True)
