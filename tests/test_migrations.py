@@ -248,8 +248,9 @@ def _fill_0018(conn) -> None:
     fields = [(1, "c:outils_presentes", "TS", 3), (1, "c:numerique", "S", 2),
               (1, "c:posture", "I", 1), (1, "mark", "14.5", 4), (2, "c:outils_presentes", "S", 1),
               (3, "c:outils_presentes", "", 0), (4, "c:outils_presentes", "I", 1)]
-    for id_, (grid_id, name, value, version) in enumerate(fields, start=1):
-        _insert(conn, "grid_field", id=id_, grid_id=grid_id, name=name, value=value,
+    # No explicit ids: the migration's inserts take the next ones from the sequence.
+    for grid_id, name, value, version in fields:
+        _insert(conn, "grid_field", grid_id=grid_id, name=name, value=value,
                 version=version, updated_at=NOW, updated_by_id=1)
 
 
@@ -299,12 +300,9 @@ def test_0022_split_grid_is_complete_for_validation(empty_database_url):
         upgrade(revision="0018_pinned")
         with db.engine.begin() as conn:
             _fill_0018(conn)
-            for id_, name in enumerate(("comportementales", "operationnels", "information",
-                                        "communication"), start=20):
-                _insert(conn, "grid_field", id=id_, grid_id=1, name=f"c:{name}", value="S",
-                        version=1)
-            _insert(conn, "grid_field", id=30, grid_id=1, name="appreciation", value="Bien",
-                    version=1)
+            for name in ("comportementales", "operationnels", "information", "communication"):
+                _insert(conn, "grid_field", grid_id=1, name=f"c:{name}", value="S", version=1)
+            _insert(conn, "grid_field", grid_id=1, name="appreciation", value="Bien", version=1)
         upgrade(revision="0022_e4_criteria")
         from exam_app.juries.models import Passage
         from exam_app.juries.validation import _agreed_values  # noqa: PLC2701

@@ -38,10 +38,10 @@ _E4_GRIDS = "SELECT g.id FROM grid g JOIN passage p ON p.id = g.passage_id WHERE
 def _copy(conn, source: str, target: str) -> None:
     conn.execute(sa.text(
         "INSERT INTO grid_field (grid_id, name, value, version, updated_at, updated_by_id) "
-        "SELECT f.grid_id, :target, f.value, f.version, f.updated_at, f.updated_by_id "
+        "SELECT f.grid_id, CAST(:target AS VARCHAR(80)), f.value, f.version, f.updated_at, f.updated_by_id "
         f"FROM grid_field f WHERE f.name = :source AND f.grid_id IN ({_E4_GRIDS}) "
         "AND NOT EXISTS (SELECT 1 FROM grid_field o WHERE o.grid_id = f.grid_id "
-        "AND o.name = :target)"), {"source": source, "target": target})
+        "AND o.name = CAST(:target AS VARCHAR(80)))"), {"source": source, "target": target})
 
 
 def _delete(conn, name: str) -> None:
