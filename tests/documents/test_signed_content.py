@@ -160,7 +160,7 @@ def test_bordereau_superseded_by_a_reopened_mark_says_why(app, client, jury_day,
     assert "<li>Notes</li>" in page
     assert ("<li>Note rouverte le 13/05/2027 à 09 h 00 : Erreur de report de la note</li>"
             in page)
-    # The names carry sequence numbers (e.g. "BTS SAM test 160"): only the mark counts.
+    # (The session's generated name, « BTS SAM test N », may hold a 16 of its own.)
     assert "16" not in page.replace(jury_day["commission"].code, "").replace(
         jury_day["session"].name, "")
 
