@@ -85,6 +85,16 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class Record:
+    """A fact of the passage the jury writes down with a section (E5: the nouvelle
+    demande given and the project it bears on); printed on the fiche, not scored."""
+
+    code: str
+    label: str
+    section: str
+
+
+@dataclass(frozen=True)
 class GridSection:
     code: str
     label: str
@@ -110,6 +120,13 @@ NOT_EVALUATED = Level("NE", "Non évalué")
 class Grid:
     sections: tuple[GridSection, ...]
     levels: tuple[Level, ...] = DEFAULT_LEVELS
+    # Sources of evidence each criterion is judged from: guidance, not scored rows.
+    evidence: tuple[str, ...] = ()
+    # Facts written down with a section (field ``r:<code>``), printed on the fiche.
+    records: tuple[Record, ...] = ()
+
+    def records_of(self, section_code: str) -> tuple[Record, ...]:
+        return tuple(r for r in self.records if r.section == section_code)
 
     def criteria(self) -> tuple[Criterion, ...]:
         return tuple(c for s in self.sections for c in s.criteria)
@@ -154,6 +171,10 @@ class ExamUnit:
     notes: tuple[str, ...] = field(default=())
     # Name of the ExamSession attribute holding the duration, when the session sets it.
     duration_setting: str | None = None
+    # Conformity checklist lines the référentiel implies beyond the pieces: the checker
+    # looks (no automatic verdict); a shortfall is an insufficiency marked in the
+    # evaluation, not a non-conformity (so never NV by itself).
+    conformity_items: tuple[str, ...] = ()
 
     @property
     def has_dossier(self) -> bool:

@@ -205,3 +205,109 @@ def test_0006_upgrade_with_data_matches_models(empty_database_url):
             diff = compare_metadata(context, db.metadata)
         db.engine.dispose()
     assert diff == []
+
+
+# ---- 0022_e4_criteria: the merged tools criterion split in two ------------------
+
+
+def _fill_0018(conn) -> None:
+    """Two E4 passages at 0018_pinned: one validated and final (agreed grid and a juror's
+    grid with the merged criterion), one with an empty tools level; an E5 passage whose
+    grid has a field of the same name (not E4: left alone)."""
+    _insert(conn, "exam_session", id=1, code="S1", name="Session", academie="Lyon", year=2027,
+            timezone="Europe/Paris", created_at=NOW, mark_step=0.5, internship_min_days=70,
+            e4_fiche_max_pages=2, e6_duration_minutes=200, nv_excludes_interview=True)
+    _insert(conn, "establishment", id=1, uai="0690001A", name="Lycée", city="Lyon")
+    _insert(conn, "centre", id=1, session_id=1, code="C1", name="Centre", address="",
+            postal_code="", city="Lyon")
+    for id_ in (1, 2):
+        _insert(conn, "candidate", id=id_, session_id=1, number=f"N{id_}", last_name="NOM",
+                first_name="P", birth_date="2005-01-01", establishment_id=1, centre_id=1,
+                search_text="", created_at=NOW, updated_at=NOW)
+    _insert(conn, "user", id=1, username="u", first_name="U", last_name="U",
+            password_hash="x", is_enabled=True, session_token="t", created_at=NOW)
+    _insert(conn, "commission", id=1, session_id=1, unit_code="E4", form="ponctuel",
+            code="E4-1", centre_id=1)
+    _insert(conn, "commission", id=2, session_id=1, unit_code="E5", form="ponctuel",
+            code="E5-1", centre_id=1)
+    _insert(conn, "passage", id=1, commission_id=1, candidate_id=1, unit_code="E4",
+            variant_code="ponctuel", room="", position=1, attendance="present",
+            agreed_revision=7, final_mark=14.5, finalized_at=NOW)
+    _insert(conn, "passage", id=2, commission_id=1, candidate_id=2, unit_code="E4",
+            variant_code="ponctuel", room="", position=2, attendance="present",
+            agreed_revision=1)
+    _insert(conn, "passage", id=3, commission_id=2, candidate_id=1, unit_code="E5",
+            variant_code="ponctuel", room="", position=1, attendance="present",
+            agreed_revision=0)
+    _insert(conn, "validation", id=1, passage_id=1, user_id=1, revision=7, mark=14.5,
+            validated_at=NOW)
+    _insert(conn, "grid", id=1, passage_id=1, key="agreed")
+    _insert(conn, "grid", id=2, passage_id=1, key="juror:1", owner_id=1, revealed_at=NOW)
+    _insert(conn, "grid", id=3, passage_id=2, key="agreed")
+    _insert(conn, "grid", id=4, passage_id=3, key="agreed")
+    fields = [(1, "c:outils_presentes", "TS", 3), (1, "c:numerique", "S", 2),
+              (1, "c:posture", "I", 1), (1, "mark", "14.5", 4), (2, "c:outils_presentes", "S", 1),
+              (3, "c:outils_presentes", "", 0), (4, "c:outils_presentes", "I", 1)]
+    # No explicit ids: the migration's inserts take the next ones from the sequence.
+    for grid_id, name, value, version in fields:
+        _insert(conn, "grid_field", grid_id=grid_id, name=name, value=value,
+                version=version, updated_at=NOW, updated_by_id=1)
+
+
+def test_0022_splits_the_merged_tools_criterion_and_back(empty_database_url):
+    app = _app_for(empty_database_url)
+    fields = ("SELECT grid_id, name, value, version, updated_by_id FROM grid_field "
+              "ORDER BY grid_id, name")
+    with app.app_context():
+        upgrade(revision="0018_pinned")
+        with db.engine.begin() as conn:
+            _fill_0018(conn)
+        upgrade(revision="0022_e4_criteria")
+        with db.engine.connect() as conn:
+            after = _rows(conn, fields)
+            marks = _rows(conn, "SELECT p.id, p.final_mark, p.agreed_revision, v.mark, "
+                                "v.revision FROM passage p JOIN validation v "
+                                "ON v.passage_id = p.id")
+        downgrade(revision="0018_pinned")
+        with db.engine.connect() as conn:
+            back = _rows(conn, fields)
+        db.engine.dispose()
+    assert after == [
+        (1, "c:numerique", "S", 2, 1), (1, "c:outils_maitrise", "TS", 3, 1),
+        (1, "c:outils_pertinence", "TS", 3, 1), (1, "c:posture", "I", 1, 1),
+        (1, "mark", "14.5", 4, 1),
+        (2, "c:outils_maitrise", "S", 1, 1), (2, "c:outils_pertinence", "S", 1, 1),
+        (3, "c:outils_maitrise", "", 0, 1), (3, "c:outils_pertinence", "", 0, 1),
+        (4, "c:outils_presentes", "I", 1, 1),
+    ]
+    # The validated mark and the revision its validation names are untouched.
+    assert [(p, float(fm), rev, float(vm), vrev) for p, fm, rev, vm, vrev in marks] == [
+        (1, 14.5, 7, 14.5, 7)]
+    assert back == [
+        (1, "c:numerique", "S", 2, 1), (1, "c:outils_presentes", "TS", 3, 1),
+        (1, "c:posture", "I", 1, 1), (1, "mark", "14.5", 4, 1),
+        (2, "c:outils_presentes", "S", 1, 1), (3, "c:outils_presentes", "", 0, 1),
+        (4, "c:outils_presentes", "I", 1, 1),
+    ]
+
+
+def test_0022_split_grid_is_complete_for_validation(empty_database_url):
+    """A grid complete under the old definition is complete under the new one."""
+    from exam_app.juries.validation import missing_for_validation
+
+    app = _app_for(empty_database_url)
+    with app.app_context():
+        upgrade(revision="0018_pinned")
+        with db.engine.begin() as conn:
+            _fill_0018(conn)
+            for name in ("comportementales", "operationnels", "information", "communication"):
+                _insert(conn, "grid_field", grid_id=1, name=f"c:{name}", value="S", version=1)
+            _insert(conn, "grid_field", grid_id=1, name="appreciation", value="Bien", version=1)
+        upgrade(revision="0022_e4_criteria")
+        from exam_app.juries.models import Passage
+        from exam_app.juries.validation import _agreed_values  # noqa: PLC2701
+        passage = db.session.get(Passage, 1)
+        missing = missing_for_validation(passage, _agreed_values(passage))
+        db.session.remove()
+        db.engine.dispose()
+    assert missing == []

@@ -65,13 +65,24 @@ def test_e4_dossier_pieces_and_counts():
     assert e4.has_dossier is True
 
 
-def test_e4_grid_has_the_seven_seed_criteria():
+def test_e4_grid_has_the_six_criteria_of_the_referentiel_and_three_sources():
     grid = get_unit("E4").grid
     assert [s.code for s in grid.sections] == ["performance"]
-    assert [c.code for c in grid.criteria()] == [
-        "comportementales", "operationnels", "information", "communication",
-        "outils_presentes", "numerique", "posture",
+    assert [(c.code, c.label) for c in grid.criteria()] == [
+        ("comportementales", "Compétences comportementales"),
+        ("operationnels", "Performance en termes opérationnels"),
+        ("information", "Gestion de l'information"),
+        ("communication", "Communication adaptée à la situation"),
+        ("outils_pertinence", "Pertinence des outils de gestion de projet présentés"),
+        ("outils_maitrise", "Maîtrise des outils de gestion utilisés dans le projet"),
     ]
+    # Sources of evidence: guidance, not scored rows.
+    assert grid.evidence == (
+        "Compétences mobilisées lors des missions ou lors de la présentation",
+        "Compétences numériques mobilisées",
+        "Pertinence des travaux ou missions présentés au regard des compétences attendues "
+        "en termes de posture, autonomie et polyvalence",
+    )
     assert [level.code for level in grid.levels] == ["TI", "I", "S", "TS"]
     assert grid.level_codes() == ("TI", "I", "S", "TS", "NE")
 

@@ -8,11 +8,11 @@ cannot pass for the final document.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from exam_app.clock import utcnow
+from exam_app.clock import to_local, utcnow
 from exam_app.documents.changes import ACTIONS, dossier_ids, history
 from exam_app.enrolment import sessions
 from exam_app.enrolment.models import Candidate
@@ -48,7 +48,8 @@ def bordereau_rows(commission: Commission) -> list[dict]:
         rows.append({"passage_id": passage.id, "number": c.number, "last_name": c.last_name,
                      "first_name": c.first_name, "result": printed_result(result),
                      "rule": result.rule,
-                     "several_situations": _several_situations(passage)})
+                     "several_situations": _several_situations(passage),
+                     "scheduled_at": passage.scheduled_at})
     return rows
 
 
@@ -99,7 +100,15 @@ FIELDS = {
     "jurors": "Examinateurs", "juror_roles": "Examinateurs",
     "replacement_reason": "Examinateurs", "rules": "Règles de la session",
     "ccf_rule": "Règle de combinaison des situations",
+    "oral_dates": "Date(s) des oraux", "mark_step": "Pas de notation",
 }
+
+
+def oral_dates(commission: Commission, rows: list[dict]) -> list[date]:
+    """The days the rows' orals were held, in the session's time zone, in order."""
+    zone = commission.session.timezone
+    return sorted({to_local(r["scheduled_at"], zone).date() for r in rows
+                   if r.get("scheduled_at") is not None})
 
 
 def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
@@ -122,6 +131,8 @@ def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
                    "absent": sum(1 for r in rows if r["result"] == "ABS"),
                    "nv": sum(1 for r in rows if r["result"] == "NV")},
         "jurors": jurors(commission), **juror_roles(commission),
+        "oral_dates": oral_dates(commission, rows),
+        "mark_step": commission.session.mark_step.normalize(),
         # The session's rules this document depends on, once changed from their default
         # (enrolment.sessions): changing one supersedes it.
         "rules": sessions.rules_content(commission.session, "mark_step",

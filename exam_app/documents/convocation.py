@@ -7,6 +7,7 @@ from datetime import datetime
 from exam_app.clock import utcnow
 from exam_app.documents.changes import ACTIONS, history, withdrawn
 from exam_app.extensions import db
+from exam_app.juries import timer
 from exam_app.juries.models import Passage
 from exam_app.printing import document, signing, verification
 from exam_app.printing.document import centre_facts, session_facts
@@ -23,7 +24,31 @@ FIELDS = {
     "candidate.first_name": "Prénom", "candidate.number": "N° candidat",
     "candidate.extra_time": "Temps majoré", "passage.scheduled_at": "Date et heure",
     "passage.room": "Salle", "own_equipment": "Matériel à apporter",
+    "duration": "Durée", "conduct": "Règles de l'épreuve",
 }
+# The référentiel's rule of conduct, printed on every convocation.
+CONDUCT = ("Pendant toute la durée de l'épreuve, il est interdit de communiquer avec "
+           "quiconque, de quelque manière que ce soit (oralement, par écrit, par téléphone "
+           "ou par tout moyen numérique).")
+
+
+def minutes_label(seconds: int) -> str:
+    """'120 minutes', '73 minutes 20 secondes' for a length in seconds."""
+    minutes, rest = divmod(seconds, 60)
+    label = f"{minutes} minute{'s' if minutes > 1 else ''}"
+    return f"{label} {rest} seconde{'s' if rest > 1 else ''}" if rest else label
+
+
+def duration_label(passage: Passage) -> str:
+    """The real length of the passage, extra time included, and how it is made up.
+
+    Computed as the timer will count it (``juries.timer.plan``), so the convocation
+    and the jury's timer agree: 90 min with 1/3 extra time prints 120 minutes.
+    """
+    extra = passage.candidate.extra_time_fraction
+    total = sum(s.allowed_seconds for s in timer.plan(passage.unit_code, passage.variant_code,
+                                                      extra_time=extra))
+    return f"{minutes_label(total)} au plus" + (", temps majoré compris" if extra else "")
 
 
 def convocation_context(passage: Passage) -> dict:
@@ -40,6 +65,7 @@ def convocation_context(passage: Passage) -> dict:
                       "extra_time": c.extra_time or ""},
         "passage": {"scheduled_at": passage.scheduled_at, "room": passage.room or ""},
         "own_equipment": unit.kind == UnitKind.ORAL and unit.has_dossier,
+        "duration": duration_label(passage), "conduct": CONDUCT,
     }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from exam_app.clock import utcnow
 from exam_app.documents.bordereau import juror_roles, jurors
 from exam_app.documents.changes import ACTIONS, dossier_ids, history, withdrawn
+from exam_app.dossiers.conformity import recorded_missing_elements
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
 from exam_app.enrolment import sessions
 from exam_app.extensions import db
@@ -79,6 +80,8 @@ FIELDS = {
     "durations": "Durées des phases", "jurors": "Examinateurs", "juror_roles": "Examinateurs",
     "replacement_reason": "Examinateurs",
     "rules": "Règles de la session",
+    "evidence": "Grille d'évaluation",
+    "dossier_missing": "Éléments manquants du dossier",
 }
 
 
@@ -94,6 +97,8 @@ def fiche_context(passage: Passage, *, nv: bool | None = None,
         if variant.grid_sections and section.code not in variant.grid_sections:
             continue
         sections.append({"label": section.label, "comment": values.get(f"s:{section.code}", ""),
+                         "records": [{"label": r.label, "value": values.get(f"r:{r.code}", "")}
+                                     for r in unit.grid.records_of(section.code)],
                          "criteria": [{"label": c.label, "level": values.get(f"c:{c.code}", "")}
                                       for c in section.criteria]})
     if nv is None:
@@ -109,6 +114,9 @@ def fiche_context(passage: Passage, *, nv: bool | None = None,
         "passage": {"scheduled_at": passage.scheduled_at, "room": passage.room or ""},
         "levels": [{"code": lv.code, "label": lv.label} for lv in unit.grid.levels],
         "exception": start_exception_line(passage), "sections": sections,
+        "evidence": list(unit.grid.evidence),
+        "dossier_missing": recorded_missing_elements(candidate_id=passage.candidate_id,
+                                                     unit_code=passage.unit_code),
         "appreciation": values.get("appreciation", ""),
         "result": result_label(passage, nv=nv),
         "carries_mark": carries_mark(passage.unit_code, passage.variant_code),

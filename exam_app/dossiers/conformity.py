@@ -142,7 +142,32 @@ def automatic_checks(view: DossierView) -> list[Check]:
         if state.piece.needs_signature:
             checks.append(Check(f"{state.piece.label} : signée / visée", True,
                                 "à vérifier dans la pièce", "pieces_non_signees", manual=True))
+    for item in view.unit.conformity_items:
+        checks.append(Check(item, True, "à vérifier dans le dossier ; un manque est une "
+                            "insuffisance à noter dans l'évaluation, sans effet NV",
+                            manual=True))
     return checks
+
+
+MAX_ELEMENTS = 20
+
+
+def recorded_missing_elements(*, candidate_id: int, unit_code: str) -> list[str]:
+    """The elements the conformity decision recorded as missing (for the commission)."""
+    value = db.session.scalar(sa.select(Dossier.missing_elements).where(
+        Dossier.candidate_id == candidate_id, Dossier.unit_code == unit_code,
+        Dossier.decision == Decision.COMPLIANT.value))
+    return list(value or [])
+
+
+def clean_missing_elements(lines: list[str]) -> list[str]:
+    """The missing elements as recorded: trimmed, non-empty, distinct, 200 characters each."""
+    cleaned = [line.strip()[:200] for line in lines if line and line.strip()]
+    cleaned = list(dict.fromkeys(cleaned))
+    if len(cleaned) > MAX_ELEMENTS:
+        raise DepositError(f"Au plus {MAX_ELEMENTS} éléments manquants.", status=400,
+                           field="missing_elements")
+    return cleaned
 
 
 def missing_pieces(view: DossierView) -> list[str]:
@@ -183,8 +208,13 @@ def _required_confirmations(view: DossierView, decision: Decision, *, confirm_mi
 def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons: list[str],
            comment: str, actor, revision_reason: str | None = None,
            confirm_missing: bool = False, confirm_early: bool = False,
+           missing_elements: list[str] | None = None,
            now: datetime | None = None) -> Dossier:
     """Record the conformity decision; changing an existing one needs a reason (audited).
+
+    ``missing_elements``: elements lacking from a dossier that is otherwise present and
+    conforme ("l'absence d'un des éléments sera considérée comme une insuffisance et sera
+    sanctionnée dans l'évaluation"): recorded for the commission, never NV.
 
     Declaring conforme a dossier with missing pieces needs ``confirm_missing``;
     deciding before the (possibly extended) deadline needs ``confirm_early``.
@@ -198,8 +228,11 @@ def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons:
         raise DepositError("Motif de non-conformité inconnu.", status=400)
     if decision is Decision.NON_COMPLIANT and not reasons:
         raise DepositError("Choisissez au moins un motif de non-conformité.", status=400)
+    elements = clean_missing_elements(missing_elements or [])
     if decision is Decision.COMPLIANT:
         reasons = []
+    else:
+        elements = []  # a refused dossier is NV already: its elements are moot
     view = dossier_view(candidate=candidate, unit_code=unit_code, now=now)
     revision_reason = (revision_reason or "").strip() or None
     if view.dossier is not None and view.dossier.decision is not None and revision_reason is None:
@@ -213,9 +246,11 @@ def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons:
     before = None
     if dossier.decision is not None:
         before = {"decision": dossier.decision, "reasons": list(dossier.decision_reasons or []),
-                  "comment": dossier.decision_comment}
+                  "comment": dossier.decision_comment,
+                  "missing_elements": list(dossier.missing_elements or [])}
     dossier.decision = decision.value
     dossier.decision_reasons = reasons
+    dossier.missing_elements = elements
     dossier.decision_comment = (comment or "").strip()[:2000] or None
     dossier.decided_at = now
     dossier.decided_by_id = getattr(actor, "id", None)
@@ -223,6 +258,7 @@ def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons:
     record(actor=actor, action="dossier.conformity_revised" if before else "dossier.conformity_decided",
            object_type="dossier", object_id=dossier.id, session_id=candidate.session_id,
            before=before, after={"unit": unit_code, "decision": decision.value, "reasons": reasons,
-                                 "comment": dossier.decision_comment, **confirmed},
+                                 "comment": dossier.decision_comment,
+                                 "missing_elements": elements, **confirmed},
            reason=revision_reason, now=now)
     return dossier

@@ -61,6 +61,9 @@ class DecisionForm(FlaskForm):
                           validators=[InputRequired("Choisissez conforme ou non conforme.")])
     reasons = MultiCheckboxField("Motifs de non-conformité", choices=[], validate_choice=False)
     comment = TextAreaField("Commentaire", validators=[Length(max=2000)])
+    missing_elements = TextAreaField(
+        "Éléments manquants (un par ligne, dossier conforme : insuffisance sanctionnée dans "
+        "l'évaluation, sans effet NV)", validators=[Length(max=4000)])
     revision_reason = TextAreaField("Motif de la révision (si une décision existe déjà)",
                                     validators=[Length(max=2000)])
     confirm_missing = BooleanField("Je confirme déclarer ce dossier conforme malgré les pièces "

@@ -48,6 +48,10 @@ class Dossier(db.Model):
     decision: Mapped[Decision | None] = mapped_column(enum_type(Decision, 15))
     decision_reasons: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     decision_comment: Mapped[str | None] = mapped_column(sa.Text)
+    # Elements lacking from a conforme dossier: an insufficiency the commission marks in
+    # the evaluation (référentiel), shown on the passage screen and the fiche; never NV.
+    missing_elements: Mapped[list[str]] = mapped_column(sa.JSON, default=list,
+                                                        server_default="[]")
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
 

@@ -263,7 +263,9 @@ def check(candidate_id: int, unit_code: str):
                                   reasons=form.reasons.data or [], comment=form.comment.data or "",
                                   revision_reason=form.revision_reason.data,
                                   confirm_missing=form.confirm_missing.data,
-                                  confirm_early=form.confirm_early.data, actor=current_user)
+                                  confirm_early=form.confirm_early.data,
+                                  missing_elements=(form.missing_elements.data or "").splitlines(),
+                                  actor=current_user)
             except DepositError as error:
                 db.session.rollback()
                 if wants_json:

@@ -54,6 +54,9 @@ E4 = register(
                 max_pages_setting="e4_fiche_max_pages",
             ),
         ),
+        conformity_items=(
+            "Les quatre missions correspondent chacune à une activité du bloc 1",
+        ),
         grid=Grid(
             sections=(
                 GridSection(
@@ -64,14 +67,24 @@ E4 = register(
                         Criterion("operationnels", "Performance en termes opérationnels"),
                         Criterion("information", "Gestion de l'information"),
                         Criterion("communication", "Communication adaptée à la situation"),
-                        Criterion("outils_presentes", "Pertinence et maîtrise des outils présentés"),
-                        Criterion("numerique", "Compétences numériques mobilisées"),
                         Criterion(
-                            "posture",
-                            "Posture, autonomie et polyvalence démontrées par les missions",
+                            "outils_pertinence",
+                            "Pertinence des outils de gestion de projet présentés",
+                        ),
+                        Criterion(
+                            "outils_maitrise",
+                            "Maîtrise des outils de gestion utilisés dans le projet",
                         ),
                     ),
                 ),
+            ),
+            # Not criteria: what each criterion above is judged from (référentiel,
+            # "Critères d'évaluation" of E4), shown as guidance, never scored.
+            evidence=(
+                "Compétences mobilisées lors des missions ou lors de la présentation",
+                "Compétences numériques mobilisées",
+                "Pertinence des travaux ou missions présentés au regard des compétences attendues "
+                "en termes de posture, autonomie et polyvalence",
             ),
         ),
     )

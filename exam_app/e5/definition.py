@@ -7,6 +7,7 @@ from exam_app.units import (
     GridSection,
     Phase,
     Piece,
+    Record,
     Step,
     UnitForm,
     UnitKind,
@@ -77,6 +78,11 @@ E5 = register(
             ),
             Piece("non_plagiat", "Attestation de non-plagiat", needs_signature=True),
         ),
+        conformity_items=(
+            "Les projets répondent à la définition du projet du référentiel (processus unique, "
+            "activités coordonnées avec dates de début et de fin, objectif sous contraintes "
+            "de délais, de coûts et de ressources)",
+        ),
         grid=Grid(
             sections=(
                 GridSection(
@@ -119,6 +125,11 @@ E5 = register(
                         Criterion("maitrise_veille", "Maîtrise des outils de veille"),
                     ),
                 ),
+            ),
+            # The fiche records the nouvelle demande given and the project it bears on.
+            records=(
+                Record("projet", "Projet sur lequel porte la nouvelle demande", "simulation"),
+                Record("nouvelle_demande", "Nouvelle demande remise au candidat", "simulation"),
             ),
         ),
     )

@@ -24,7 +24,7 @@ STATE_LABELS = {"upcoming": "À venir", "late": "En retard", "running": "En cour
 
 
 def day_passages(session_id: int, day: date) -> list[Passage]:
-    """The passages of a session scheduled on a Europe/Paris day, by commission and time."""
+    """The passages of a session scheduled on a day of the session's time zone, by commission and time."""
     start, end = lifecycle.day_bounds(day)
     return list(db.session.scalars(
         sa.select(Passage).join(Commission, Commission.id == Passage.commission_id)

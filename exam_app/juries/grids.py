@@ -52,6 +52,7 @@ def field_names(unit_code: str, variant_code: str) -> list[str]:
         if wanted and section.code not in wanted:
             continue
         names.extend(f"c:{c.code}" for c in section.criteria)
+        names.extend(f"r:{r.code}" for r in unit.grid.records_of(section.code))
         names.append(f"s:{section.code}")
     return [*names, "appreciation", *(["mark"] if carries_mark(unit_code, variant_code) else [])]
 

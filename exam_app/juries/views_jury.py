@@ -9,10 +9,11 @@ from flask_login import current_user
 from sqlalchemy import orm
 
 from exam_app.accounts.models import Role, User
-from exam_app.clock import to_local
+from exam_app.clock import to_local, use_zone
 from exam_app.dossiers import state
+from exam_app.dossiers.conformity import recorded_missing_elements
 from exam_app.dossiers.validity import nv_candidate_ids
-from exam_app.enrolment.models import Candidate
+from exam_app.enrolment.models import Candidate, ExamSession
 from exam_app.extensions import db
 from exam_app.formatting import french_sort_key
 from exam_app.juries import grids, lifecycle
@@ -35,10 +36,17 @@ from exam_app.units import UnitForm, get_unit
 @roles_required(Role.EXAMINATEUR)
 def home():
     """The examinateur's day: passages in order with state, and their commissions."""
-    day = day_arg()
-    start, end = lifecycle.day_bounds(day)
     my_commissions = sa.select(CommissionMember.commission_id).where(
         CommissionMember.user_id == current_user.id)
+    # The day and its times in the zone of the juror's session (an overseas académie's
+    # jury reads its own local time), not the latest session's.
+    zone = db.session.scalar(
+        sa.select(ExamSession.timezone).join(Commission, Commission.session_id == ExamSession.id)
+        .where(Commission.id.in_(my_commissions)).order_by(ExamSession.id.desc()).limit(1))
+    if zone:
+        use_zone(zone)
+    day = day_arg()
+    start, end = lifecycle.day_bounds(day)
     # The members' users without their roles (the page shows their names only).
     day_passages = db.session.scalars(
         sa.select(Passage).where(Passage.commission_id.in_(my_commissions),
@@ -105,6 +113,8 @@ def passage_page(passage_id: int):
         extra=lifecycle.extra_label(passage.candidate.extra_time_fraction),
         with_mark=grids.carries_mark(passage.unit_code, passage.variant_code),
         earlier=_earlier_grids(passage, unit),
+        missing_elements=recorded_missing_elements(candidate_id=passage.candidate_id,
+                                                   unit_code=passage.unit_code),
         home_url=url_for("juries.home", jour=to_local(passage.scheduled_at).date().isoformat()
                          if passage.scheduled_at else None),
     )

@@ -73,7 +73,7 @@ def jury_server(tmp_path):
         for grid in passage_grids(passage):
             for field in grid.fields:
                 if grid.key == "agreed" and field.name.startswith("c:") and field.name not in (
-                        "c:posture", "c:numerique"):
+                        "c:outils_maitrise", "c:outils_pertinence"):
                     field.value = "S"
         db.session.commit()
         passage_id = passage.id
@@ -134,13 +134,13 @@ def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, chromium
     assert abs(clocks[0] - clocks[1]) <= 1
 
     # Alice scores a criterion in the agreed grid; Bruno sees it within seconds.
-    a.click("label[for='commune-posture-S']")
-    expect(b.locator("#commune-posture-S")).to_be_checked(timeout=5000)
+    a.click("label[for='commune-outils_maitrise-S']")
+    expect(b.locator("#commune-outils_maitrise-S")).to_be_checked(timeout=5000)
 
     # Bruno loses the network, keeps working: changes are queued and persisted.
     ctx_b.set_offline(True)
     b.fill("#commune-appreciation", "Présentation claire, outils maîtrisés.")
-    b.click("label[for='commune-numerique-TS']")
+    b.click("label[for='commune-outils_pertinence-TS']")
     expect(b.locator("#net-status")).to_have_text("Hors ligne / en attente — 2 modifications",
                                                   timeout=8000)
     before = b.locator("#timer-clock").inner_text()
@@ -157,14 +157,14 @@ def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, chromium
                                                   timeout=8000)
     expect(b.locator("#commune-appreciation")).to_have_value(
         "Présentation claire, outils maîtrisés.")
-    expect(b.locator("#commune-numerique-TS")).to_be_checked()
+    expect(b.locator("#commune-outils_pertinence-TS")).to_be_checked()
 
     # The network returns: the queue is sent once, and Alice sees Bruno's changes.
     ctx_b.unroute("**/grilles/*/champs")
     expect(b.locator("#net-status")).to_have_text("Connecté — tout est enregistré", timeout=8000)
     expect(a.locator("#commune-appreciation")).to_have_value(
         "Présentation claire, outils maîtrisés.", timeout=5000)
-    expect(a.locator("#commune-numerique-TS")).to_be_checked()
+    expect(a.locator("#commune-outils_pertinence-TS")).to_be_checked()
 
     # Alice proposes the mark; the phases run to the end (shortened clock).
     a.fill("#commune-mark", "15")
@@ -216,8 +216,8 @@ def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, chromium
         fields = grids.grids_view(passage, passage.commission.members[0].user_id)["agreed"]
         durations = [s.ended_at is not None for s in passage.segments]
         result = (str(passage.final_mark), len(passage.validations), durations,
-                  fields["appreciation"]["value"], fields["c:numerique"]["value"],
-                  fields["c:posture"]["value"],
+                  fields["appreciation"]["value"], fields["c:outils_pertinence"]["value"],
+                  fields["c:outils_maitrise"]["value"],
                   db.session.scalar(sa.select(sa.func.count()).select_from(Passage)))
     assert (result, errors) == (
         ("15.00", 2, [True, True], "Présentation claire, outils maîtrisés.", "TS", "S", 1), [])

@@ -72,7 +72,7 @@ def finalize(passage, mark: str, now=T0):
     # A joint validation needs every criterion assessed (issue 11, rule 15).
     criteria = {name: "S" for name in grids.field_names(passage.unit_code, passage.variant_code)
                 if name.startswith("c:")}
-    save_agreed(passage, first, {**criteria, "mark": mark, "c:posture": "TS",
+    save_agreed(passage, first, {**criteria, "mark": mark, "c:outils_maitrise": "TS",
                                  "appreciation": "Présentation claire & <b>structurée</b>."},
                 now=now)
     validation.validate(passage=passage, revision=passage.agreed_revision, actor=first, now=now)

@@ -71,10 +71,10 @@ def test_autosave_nv_check_agrees_with_full_validity(app, create_passage, state,
 def test_save_conflict_reported_never_overwritten(db, create_passage):
     passage = create_passage()
     first, second = members(passage)
-    ok = save(passage, first, "c:posture", "S", 0, "op-1")
-    conflict = save(passage, second, "c:posture", "TS", 0, "op-2")
+    ok = save(passage, first, "c:outils_maitrise", "S", 0, "op-1")
+    conflict = save(passage, second, "c:outils_maitrise", "TS", 0, "op-2")
     assert (ok[0]["status"], conflict[0]["status"], conflict[0]["value"],
-            stored_field(db, passage, AGREED, "c:posture").value) == ("ok", "conflict", "S", "S")
+            stored_field(db, passage, AGREED, "c:outils_maitrise").value) == ("ok", "conflict", "S", "S")
 
 
 def test_save_replayed_operation_applied_once(db, create_passage):
@@ -103,7 +103,7 @@ def test_save_bad_level_and_mark_step_refused(create_passage):
     passage = create_passage()
     juror = members(passage)[0]
     with pytest.raises(JuryError) as level:
-        save(passage, juror, "c:posture", "XX", 0, "op-x")
+        save(passage, juror, "c:outils_maitrise", "XX", 0, "op-x")
     with pytest.raises(JuryError) as mark:
         save(passage, juror, "mark", "12,3", 0, "op-y")
     assert (str(level.value), str(mark.value)) == (
@@ -124,9 +124,9 @@ def test_mark_change_audited_before_after(db, create_passage):
 def test_independent_grid_private_until_both_reveal(create_passage):
     passage = create_passage()
     first, second = members(passage)
-    save(passage, first, "c:posture", "TS", 0, "op-i1", key=grids.grid_key_for(first.id))
+    save(passage, first, "c:outils_maitrise", "TS", 0, "op-i1", key=grids.grid_key_for(first.id))
     grids.reveal(passage=passage, actor=first, now=T0)
     before = grids.grids_view(passage, second.id)["other"]
     grids.reveal(passage=passage, actor=second, now=T0)
     after = grids.grids_view(passage, second.id)["other"]
-    assert (before, after["c:posture"]) == (None, {"value": "TS", "version": 1})
+    assert (before, after["c:outils_maitrise"]) == (None, {"value": "TS", "version": 1})

@@ -33,15 +33,15 @@ NOW = datetime(2027, 5, 12, 8, 30, tzinfo=UTC)
 # (juror, grid, ops or "validate", note): ops are (op, field, value, base); op ids get
 # the run's prefix, so both runs can share the database.
 SCRIPT = [
-    ("a", "commune", [("o1", "c:posture", "TS", 0)], "one new field (fused on PostgreSQL)"),
-    ("a", "commune", [("o1", "c:posture", "TS", 0)], "replay of the same op id"),
-    ("b", "commune", [("o2", "c:posture", "S", 0)], "stale version: conflict"),
-    ("b", "commune", [("o3", "c:posture", "TS", 0)], "stale, but the same value: ok"),
+    ("a", "commune", [("o1", "c:outils_maitrise", "TS", 0)], "one new field (fused on PostgreSQL)"),
+    ("a", "commune", [("o1", "c:outils_maitrise", "TS", 0)], "replay of the same op id"),
+    ("b", "commune", [("o2", "c:outils_maitrise", "S", 0)], "stale version: conflict"),
+    ("b", "commune", [("o3", "c:outils_maitrise", "TS", 0)], "stale, but the same value: ok"),
     ("a", "commune", [("o4", "mark", "12", 0), ("o5", "appreciation", "Bien", 0),
                       ("o6", "s:performance", "Solide", 0)], "a batch"),
     ("a", "commune", [("o7", "mark", "12,5", 1)], "mark changed: audited"),
     ("a", "commune", [("o8", "mark", "21", 2)], "refused value"),
-    ("a", "commune", [("o9", "appreciation", "Très bien", 1), ("o10", "c:numerique", "ZZ", 0)],
+    ("a", "commune", [("o9", "appreciation", "Très bien", 1), ("o10", "c:outils_pertinence", "ZZ", 0)],
      "a batch with a refused level: nothing applied"),
     ("a", "commune", [("o11", "c:inconnu", "TS", 0)], "unknown field"),
     ("b", "commune", [("o12", "mark", "13", 0)], "stale mark: conflict"),
@@ -49,17 +49,17 @@ SCRIPT = [
      "the same op id twice"),
     ("a", "commune", [("o14", "mark", "13", "2")], "base not an integer"),
     ("a", "perso", [("o15", "mark", "10", 0)], "private grid: no revision"),
-    ("b", "perso", [("o16", "c:posture", "I", 0), ("o17", "mark", "11", 0)], "private batch"),
+    ("b", "perso", [("o16", "c:outils_maitrise", "I", 0), ("o17", "mark", "11", 0)], "private batch"),
     ("a", "commune", [("o5", "appreciation", "Bien mieux", 1)],
      "a replay of an applied op id with another value: refused"),
-    ("b", "commune", [("o2", "c:posture", "I", 0)],
+    ("b", "commune", [("o2", "c:outils_maitrise", "I", 0)],
      "a replay of a conflicting op id with another value: refused"),
-    ("b", "commune", [("o2", "c:posture", "S", 0)], "a replay of a conflict with its value"),
+    ("b", "commune", [("o2", "c:outils_maitrise", "S", 0)], "a replay of a conflict with its value"),
     ("a", "commune", [("o7", "appreciation", "12,5", 1)],
      "a replay of an op id on another field: refused"),
     ("a", "commune", [("o7", "mark", "12.5", 1)], "a replay of the same mark, written otherwise"),
     ("a", "validate", None, "first juror validates"),
-    ("b", "commune", [("o1", "c:posture", "TS", 0), ("o18", "appreciation", "Bien vu", 1)],
+    ("b", "commune", [("o1", "c:outils_maitrise", "TS", 0), ("o18", "appreciation", "Bien vu", 1)],
      "a replay with a new op: the validation is cleared"),
     ("a", "validate", None, "validate again"),
     ("b", "validate", None, "both validated: final"),
@@ -168,7 +168,7 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
     monkeypatch.setattr(FastStore, "write", spy)
     passages = {"fast": create_passage(), "reference": create_passage()}
     for passage in passages.values():  # the script sets the rest before validating
-        complete_grid(passage, skip=("c:posture", "appreciation"))
+        complete_grid(passage, skip=("c:outils_maitrise", "appreciation"))
     ids = {run: p.id for run, p in passages.items()}
     db.session.commit()
     answers, rows = {}, {}
@@ -188,7 +188,7 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
                         409, 409, 200, 409, 200, 200, 200, 200, 200, 409, 409, 409]
     refused = [answer[2] for answer in answers["reference"] if "op id" in answer[0] and answer[1] == 409]
     assert {(body["error"], body["field"]) for body in refused} == {
-        ("op_reused", "appreciation"), ("op_reused", "c:posture")}
+        ("op_reused", "appreciation"), ("op_reused", "c:outils_maitrise")}
     assert (rows["reference"]["revision"], rows["reference"]["final_mark"],
             len(rows["reference"]["operations"]), rows["reference"]["audit"][3][0]) == (
         4, Decimal("12.5"), 12, "validation.cleared")

@@ -55,7 +55,7 @@ def test_not_evaluated_criterion_needs_a_reason_in_its_section(db, create_passag
     passage = create_passage()
     juror = members(passage)[0]
     complete_grid(passage)
-    save(passage, juror, "c:numerique", "NE", 0, "op-ne")
+    save(passage, juror, "c:outils_pertinence", "NE", 0, "op-ne")
     save(passage, juror, "mark", "12", 0, "op-ne-mark")
     db.session.refresh(passage)
     with pytest.raises(JuryError) as refused:

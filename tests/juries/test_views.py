@@ -58,11 +58,11 @@ def test_autosave_then_state_visible_to_other_juror(client, login_as, create_pas
     first, second = _jurors(passage)
     login_as(first)
     token = _page_token(client, passage)
-    saved = _save(client, passage, token, "c:posture", "TS", 0, "op-1")
+    saved = _save(client, passage, token, "c:outils_maitrise", "TS", 0, "op-1")
     login_as(second)
     state = client.get(f"/jury/passages/{passage.id}/etat").get_json()
     assert (saved.status_code, saved.get_json()["results"][0]["status"],
-            state["grids"]["agreed"]["c:posture"], state["passage"]["revision"]) == (
+            state["grids"]["agreed"]["c:outils_maitrise"], state["passage"]["revision"]) == (
         200, "ok", {"value": "TS", "version": 1}, 1)
 
 

@@ -658,7 +658,7 @@
       awaiting: next, segments: segments });
   }
   function hm(at) {
-    return new Date(at).toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
+    return new Date(at).toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit", timeZone: cfg.zone || "Europe/Paris" });
   }
   function endedLabel(seg) { return seg.fixed && !seg.jury_present ? "Préparation" : seg.step; }
 
