@@ -102,7 +102,8 @@ def test_convocation_of_a_cayenne_session_prints_cayenne_time(
     passage, _ = _cayenne_day(db, create_session, create_centre, create_candidate,
                               create_commission, create_user)
     html = convocation.build(passage, now=T0).html
-    assert "12/05/2027 à 10 h 00 (heure de Cayenne)" in html
+    assert "mercredi 12 mai 2027" in html  # the date line, then the time line (issue 17)
+    assert "10 h 00 (heure de Cayenne)" in html
     assert "15 h 00" not in html
 
 
