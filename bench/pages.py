@@ -101,8 +101,8 @@ def get(client, url: str):
 def build_session(app, candidates: int) -> dict:
     """Load the demo; the ids and logins the pages need."""
     from exam_app import demo
-    from exam_app.clock import to_local, utcnow
     from exam_app.accounts.models import User
+    from exam_app.clock import to_local, utcnow
     from exam_app.e6.models import E6Lot
     from exam_app.enrolment.models import Centre, ExamSession
     from exam_app.juries.models import Commission, Passage
@@ -138,7 +138,7 @@ def build_session(app, candidates: int) -> dict:
 
 
 def pages(app, facts: dict) -> dict:
-    from exam_app.documents import attendance, bordereau, packs
+    from exam_app.documents import bordereau, packs
     from exam_app.enrolment.models import Centre
     from exam_app.juries.models import Commission
     from exam_app.printing import signing

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from exam_app.clock import utcnow
 from exam_app.documents.changes import ACTIONS, dossier_ids, history
@@ -35,8 +36,11 @@ def bordereau_rows(commission: Commission) -> list[dict]:
     passages = db.session.scalars(
         sa.select(Passage).join(Candidate, Candidate.id == Passage.candidate_id)
         .where(Passage.commission_id == commission.id, Candidate.sits_in(commission.unit_code))
-        .order_by(Candidate.number, Passage.id))
-    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code)
+        .options(orm.contains_eager(Passage.candidate))
+        .order_by(Candidate.number, Passage.id)).all()
+    # NV of the commission's candidates only: the bordereau's cost follows the commission.
+    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code,
+                          candidate_ids={p.candidate_id for p in passages})
     rows = []
     for passage in passages:
         if not carries_mark(passage.unit_code, passage.variant_code):

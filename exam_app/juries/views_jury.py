@@ -179,7 +179,8 @@ def commission_dossiers(commission_id: int):
         # A juror lists only the dossiers they may open (planned here, window open).
         candidates = [c for c in candidates if juror_reading_window_open(
             current_user, candidate=c, unit_code=unit.code)]
-    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)
+    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code,
+                          candidate_ids={c.id for c in candidates})
     rows = [(c, state.dossier_view(candidate=c, unit_code=unit.code), c.id in nv)
             for c in candidates]
     return render_template("juries/commission_dossiers.html", commission=commission, unit=unit,
