@@ -13,7 +13,7 @@
   var list = queue.querySelector("[data-queue-list]");
   var panel = queue.querySelector("[data-queue-panel]");
   var links = Array.prototype.slice.call(list.querySelectorAll("a[data-fragment]"));
-  var nextPage = queue.querySelector("[data-queue-next]");
+  var nextPage = document.querySelector("[data-queue-next]");
   var index = -1;
   var fileIndex = 0;
 
