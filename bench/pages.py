@@ -9,6 +9,9 @@ SQL statements of one request on the engine. Documents (attendance sheets, borde
 are timed as the print pack builds them: their HTML, signed, before WeasyPrint (whose
 cost depends on the document alone).
 
+BENCH_DB_DIR keeps the SQLite files there and loads each size once: a second run (e.g.
+the code before a change, with BENCH_SOURCE) measures the same databases.
+
 Prints one JSON line: ``max_ms_5000`` (the worst page at 5,000; target <= 300),
 ``max_growth`` (the worst 5,000 / 150 ratio of the medians; target <= 2) and each
 page's figures. Never fails on a timing.
@@ -104,17 +107,21 @@ def build_session(app, candidates: int) -> dict:
     from exam_app.accounts.models import User
     from exam_app.clock import to_local, utcnow
     from exam_app.e6.models import E6Lot
-    from exam_app.enrolment.models import Centre, ExamSession
+    from exam_app.enrolment.models import ExamSession
     from exam_app.juries.models import Commission, Passage
 
     with app.app_context():
-        db.drop_all()
-        db.create_all()
         start = time.perf_counter()
-        with app.test_request_context():
-            logins = demo.load(candidates=candidates)
-        db.session.commit()
-        load_s = time.perf_counter() - start
+        if app.config.get("BENCH_REUSE"):
+            logins = demo.logins_for_display()  # loaded by an earlier run (BENCH_DB_DIR)
+            load_s = None
+        else:
+            db.drop_all()
+            db.create_all()
+            with app.test_request_context():
+                logins = demo.load(candidates=candidates)
+            db.session.commit()
+            load_s = round(time.perf_counter() - start, 1)
         session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == demo.DEMO_CODE))
         e4 = db.session.scalar(sa.select(Commission).where(Commission.session_id == session.id,
                                                            Commission.code == "E4-LYO01"))
@@ -127,9 +134,8 @@ def build_session(app, candidates: int) -> dict:
         lot = db.session.scalar(sa.select(E6Lot).join(User, User.id == E6Lot.corrector_id)
                                 .where(User.username == by_role["correcteur"])
                                 .order_by(E6Lot.id))
-        head = next(e.username for e in logins if e.role == "chef de centre"
-                    and db.session.scalar(sa.select(Centre.name).where(Centre.id == centre.id))
-                    in e.who)
+        # The first centre's head (LYO01, where the demo's jury day is).
+        head = by_role["chef de centre"]
         return {"code": session.code, "session_id": session.id, "commission_id": e4.id,
                 "passage_id": passage.id, "centre_id": centre.id,
                 "lot_id": lot.id if lot else None, "day": to_local(utcnow()).date(),
@@ -205,12 +211,16 @@ def pages(app, facts: dict) -> dict:
     from exam_app.e6.models import E6Release
 
     with app.app_context():
-        db.session.add(E6Release(session_id=facts["session_id"], lifted_at=utcnow()))
+        release = E6Release(session_id=facts["session_id"], lifted_at=utcnow())
+        db.session.add(release)
         db.session.commit()
     for name, url in (("gestion_results_csv", f"{base}/e6/resultats.csv"),
-                          ("gestion_results_xlsx", f"{base}/e6/resultats.xlsx")):
-            if not ONLY or name in ONLY:
-                out[name] = measure(get(gestion, url))
+                      ("gestion_results_xlsx", f"{base}/e6/resultats.xlsx")):
+        if not ONLY or name in ONLY:
+            out[name] = measure(get(gestion, url))
+    with app.app_context():  # the database as loaded, for the next run (BENCH_DB_DIR)
+        db.session.execute(sa.delete(E6Release).where(E6Release.session_id == facts["session_id"]))
+        db.session.commit()
     return out
 
 
@@ -218,16 +228,20 @@ def main() -> None:
     from exam_app.clock import utcnow
 
     results, loads = {}, {}
+    keep = os.environ.get("BENCH_DB_DIR")  # SQLite files kept there, loaded once
     for size in SIZES:
-        url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{TMP}/bench-{size}.db"
-        app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
+        path = Path(keep or TMP) / f"bench-{size}.db"
+        reuse = keep is not None and path.exists()
+        url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{path}"
+        app = create_app({"BENCH_REUSE": reuse,"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
                           "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
                           "PUBLIC_URL": "https://examens.example.org",
-                          "STORAGE_DIR": str(Path(TMP) / f"storage-{size}")})
+                          "STORAGE_DIR": str(Path(keep or TMP) / f"storage-{size}")})
         facts = build_session(app, size)
         facts["now"] = utcnow()
-        loads[size] = round(facts["load_s"], 1)
+        loads[size] = facts["load_s"]
         results[size] = pages(app, facts)
+        print(json.dumps({"size": size, "pages": results[size]}), file=sys.stderr, flush=True)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
