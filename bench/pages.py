@@ -246,22 +246,23 @@ def main() -> None:
             db.session.remove()
             db.engine.dispose()
     small, large = SIZES[0], SIZES[-1]
-    figures = {name: {"ms_150": results[small][name]["ms"], "ms_5000": results[large][name]["ms"],
+    figures = {name: {f"ms_{small}": results[small][name]["ms"],
+                      f"ms_{large}": results[large][name]["ms"],
                       "growth": round(results[large][name]["ms"] / max(results[small][name]["ms"],
                                                                        0.1), 2),
-                      "statements_150": results[small][name]["statements"],
-                      "statements_5000": results[large][name]["statements"],
-                      "kb_150": round(results[small][name]["bytes"] / 1024, 1),
-                      "kb_5000": round(results[large][name]["bytes"] / 1024, 1)}
+                      f"statements_{small}": results[small][name]["statements"],
+                      f"statements_{large}": results[large][name]["statements"],
+                      f"kb_{small}": round(results[small][name]["bytes"] / 1024, 1),
+                      f"kb_{large}": round(results[large][name]["bytes"] / 1024, 1)}
                for name in results[large]}
-    worst = max(figures, key=lambda n: figures[n]["ms_5000"])
+    worst = max(figures, key=lambda n: figures[n][f"ms_{large}"])
     steepest = max(figures, key=lambda n: figures[n]["growth"])
     print(json.dumps({
         "bench": "pages",
         "database": sa.make_url(os.environ.get("BENCH_DATABASE_URL")
                                 or "sqlite://").get_backend_name(),
         "sizes": SIZES, "repeat": REPEAT, "load_s": loads,
-        "max_ms_5000": figures[worst]["ms_5000"], "worst_page": worst,
+        f"max_ms_{large}": figures[worst][f"ms_{large}"], "worst_page": worst,
         "max_growth": figures[steepest]["growth"], "steepest_page": steepest,
         "load_average": os.getloadavg()[0],
         "pages": figures,

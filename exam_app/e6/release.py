@@ -94,7 +94,8 @@ def correspondence(session_id: int, *, page: int = 1, per_page: int | None = Non
              .join(Candidate, Candidate.id == E6Copy.candidate_id)
              .outerjoin(E6Lot, E6Lot.id == E6Copy.lot_id)
              .where(*where)
-             .options(sa.orm.joinedload(Candidate.establishment))
+             # The table shows numbers and names: not the copies' points.
+             .options(sa.orm.joinedload(Candidate.establishment), sa.orm.lazyload(E6Copy.points))
              .order_by(E6Copy.anonymous_number))
     if per_page is not None:
         query = query.limit(per_page).offset((max(page, 1) - 1) * per_page)
