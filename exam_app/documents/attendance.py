@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from exam_app.clock import to_local, utcnow
 from exam_app.documents.changes import ACTIONS, history
@@ -37,21 +38,26 @@ def day_passages(centre_id: int, day: date) -> list[Passage]:
                Passage.scheduled_at < end,
                # A passage left from before a bénéfice or a dispense is not convoked.
                Candidate.sits_in(Passage.unit_code))
+        .options(orm.contains_eager(Passage.candidate))
         .order_by(Passage.scheduled_at, Passage.position, Passage.id)))
 
 
-def sheets(centre_id: int, day: date) -> list[tuple[str, str]]:
-    """(room, half) pairs that have candidates that day, in order."""
+def sheets(centre_id: int, day: date, *,
+           passages: list[Passage] | None = None) -> list[tuple[str, str]]:
+    """(room, half) pairs that have candidates that day, in order (``passages``: the
+    day's, when the caller has them already)."""
     seen = []
-    for passage in day_passages(centre_id, day):
+    for passage in day_passages(centre_id, day) if passages is None else passages:
         key = (passage.room or "", half_of(passage.scheduled_at))
         if key not in seen:
             seen.append(key)
     return sorted(seen, key=lambda k: (k[1] != "matin", k[0]))
 
 
-def roster(centre_id: int, day: date, room: str, half: str) -> list[Passage]:
-    return [p for p in day_passages(centre_id, day)
+def roster(centre_id: int, day: date, room: str, half: str, *,
+           passages: list[Passage] | None = None) -> list[Passage]:
+    """The sheet's passages, from the day's (``passages``, or one query for the day)."""
+    return [p for p in (day_passages(centre_id, day) if passages is None else passages)
             if (p.room or "") == room and half_of(p.scheduled_at) == half]
 
 
@@ -81,9 +87,11 @@ def attendance_context(centre: Centre, day: date, room: str, half: str,
 
 
 def build(centre: Centre, day: date, room: str, half: str, *,
-          now: datetime | None = None) -> document.Printed:
+          now: datetime | None = None, passages: list[Passage] | None = None) -> document.Printed:
+    """One sheet; ``passages``: the centre's day, read once for all its sheets."""
     now = now or utcnow()
-    context = attendance_context(centre, day, room, half, roster(centre.id, day, room, half))
+    context = attendance_context(centre, day, room, half,
+                                 roster(centre.id, day, room, half, passages=passages))
     html = document.printed(TEMPLATE, context, kind=KIND, fields=FIELDS, now=now,
                             ids=[centre.id, day.isoformat(), room, half, signing.stamp(now)])
     slug = (room or "sans-salle").replace("/", "-").replace(" ", "-")

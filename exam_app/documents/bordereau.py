@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from exam_app.clock import to_local, utcnow
 from exam_app.documents.changes import ACTIONS, dossier_ids, history
@@ -37,8 +38,10 @@ def bordereau_rows(commission: Commission) -> list[dict]:
     passages = [p for p in db.session.scalars(
         sa.select(Passage).join(Candidate, Candidate.id == Passage.candidate_id)
         .where(Passage.commission_id == commission.id, Candidate.sits_in(commission.unit_code))
+        .options(orm.contains_eager(Passage.candidate))
         .order_by(Candidate.number, Passage.id))
         if carries_mark(p.unit_code, p.variant_code)]
+    # The commission's candidates only: the bordereau's cost follows the commission.
     results = unit_results(commission.session_id, commission.unit_code,
                            candidate_ids={p.candidate_id for p in passages})
     rows = []

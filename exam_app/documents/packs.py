@@ -139,8 +139,9 @@ def pack_documents(centre: Centre, day: date, kinds: list[str], *,
     if "convocation" in kinds:
         printed += [convocation.build(p, now=now) for p in passages]
     if "emargement" in kinds:
-        printed += [attendance.build(centre, day, room, half, now=now)
-                    for room, half in attendance.sheets(centre.id, day)]
+        # The day's passages read once for all the sheets (not once per sheet).
+        printed += [attendance.build(centre, day, room, half, now=now, passages=passages)
+                    for room, half in attendance.sheets(centre.id, day, passages=passages)]
     if "fiche" in kinds:
         printed += list(evaluation.build_many(passages, now=now))
     if "bordereau" in kinds:

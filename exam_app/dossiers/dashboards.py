@@ -3,6 +3,7 @@ few queries, counts per establishment, and the ``depots.csv`` export."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -50,6 +51,42 @@ def session_views(*, session: ExamSession, unit_code: str, now: datetime | None 
                                      else deadline))
         views.append(view.add_pieces(files, session))
     return views
+
+
+@dataclass
+class QueuePage:
+    views: list[DossierView]
+    total: int  # candidates of the unit
+    decided: int  # of them, whose dossier is decided
+    has_more: bool  # candidates listed after this page
+    first_page: bool
+
+
+def queue_page(*, session: ExamSession, unit_code: str, pending_only: bool,
+               after: int | None, size: int) -> QueuePage:
+    """A page of the conformity queue: ``size`` candidates of the unit by name (only those
+    whose dossier is not decided when ``pending_only``), after the candidate ``after``
+    (keyset: a decision taken meanwhile does not shift the pages), counted in SQL."""
+    sits = (Candidate.session_id == session.id, Candidate.sits_in(unit_code))
+    decided_dossier = sa.select(Dossier.id).where(Dossier.candidate_id == Candidate.id,
+                                                  Dossier.unit_code == unit_code,
+                                                  Dossier.decision.is_not(None)).exists()
+    total = db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(*sits))
+    decided = db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(*sits,
+                                                                            decided_dossier))
+    order = (Candidate.last_name, Candidate.first_name, Candidate.id)
+    query = sa.select(Candidate.id).where(*sits)
+    if pending_only:
+        query = query.where(~decided_dossier)
+    anchor = db.session.execute(sa.select(*order).where(Candidate.id == after, *sits)).first() \
+        if after is not None else None
+    if anchor is not None:
+        query = query.where(sa.tuple_(*order) > sa.tuple_(*(sa.literal(v) for v in anchor)))
+    ids = db.session.scalars(query.order_by(*order).limit(size + 1)).all()
+    views = session_views(session=session, unit_code=unit_code, candidate_ids=set(ids[:size])) \
+        if ids else []
+    return QueuePage(views=views, total=total, decided=decided, has_more=len(ids) > size,
+                     first_page=anchor is None)
 
 
 def establishment_counts(views: list[DossierView]) -> list[dict]:

@@ -185,17 +185,23 @@ def dashboard_csv(code: str):
 @bp.route("/gestion/sessions/<code>/conformite/<unit_code>")
 @roles_required(Role.GESTIONNAIRE)
 def queue(code: str, unit_code: str):
-    """The conformity queue: every candidate of the unit, driven by the keyboard."""
+    """The conformity queue: the unit's candidates by name, driven by the keyboard, a page
+    of QUEUE_PAGE at a time (``apres``: the last candidate of the previous page), so that
+    its cost follows the page and not the session."""
     session = session_or_404(code)
     dossier_unit_or_404(unit_code)
-    views = dashboards.session_views(session=session, unit_code=unit_code)
     pending_only = request.args.get("tous") is None
-    listed = [v for v in views if not (pending_only and v.dossier and v.dossier.decision)]
-    decided = sum(1 for v in views if v.dossier and v.dossier.decision)
+    page = dashboards.queue_page(session=session, unit_code=unit_code, pending_only=pending_only,
+                                 after=request.args.get("apres", type=int),
+                                 size=QUEUE_PAGE)
     return render_template("dossiers/queue.html", session=session, unit_code=unit_code,
-                           views=listed, total=len(views), decided=decided,
+                           views=page.views, total=page.total, decided=page.decided,
+                           has_more=page.has_more, first_page=page.first_page,
                            pending_only=pending_only, units=units_with_dossier(),
                            labels=dashboards.STATUS_LABELS, Decision=Decision)
+
+
+QUEUE_PAGE = 100  # candidates a page of the conformity queue lists
 
 
 def _submitted_reasons(current: list[conformity.Reason]) -> list[conformity.Reason]:

@@ -30,14 +30,18 @@ def load_e6(*, session, establishments, gestion, rng: random.Random) -> None:
     for centre in session.centres:
         seats = db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(
             Candidate.centre_id == centre.id))
-        room = sitting.add_room(centre=centre, name="Amphithéâtre", starts_at=starts_at,
-                                capacity=max(300, seats), actor=gestion)
+        # A room holds 1,000 seats at most: a large demo (bench/pages.py) opens more.
+        rooms = [sitting.add_room(centre=centre, name="Amphithéâtre" + (f" {n + 1}" if n else ""),
+                                  starts_at=starts_at, capacity=max(300, min(1000, seats - n * 1000)),
+                                  actor=gestion)
+                 for n in range(max(1, -(-seats // 1000)))]
         sitting.distribute_candidates(centre=centre, actor=gestion)
-        statuses = {line.candidate.id: (Attendance.PRESENT if rng.random() > 0.04
-                                        else Attendance.ABSENT)
-                    for line in sitting.room_roster(room, session)}
-        sitting.record_attendance(room=room, statuses=statuses, actor=gestion,
-                                  choice=rng.choice)
+        for room in rooms:
+            statuses = {line.candidate.id: (Attendance.PRESENT if rng.random() > 0.04
+                                            else Attendance.ABSENT)
+                        for line in sitting.room_roster(room, session)}
+            sitting.record_attendance(room=room, statuses=statuses, actor=gestion,
+                                      choice=rng.choice)
     bareme.set_bareme(session=session, text=BAREME, actor=gestion)
     markers = {u.username: u for u in db.session.scalars(sa.select(User).where(
         User.username.in_(["correcteur1", "correcteur2", "correcteur3"])))}

@@ -15,7 +15,7 @@ from exam_app.clock import utcnow
 from exam_app.e6.common import E6Error, E6Locked, max_mark, round_to_step
 from exam_app.e6.lots import session_lots
 from exam_app.e6.marking import lot_copies
-from exam_app.e6.models import E6AdjustedMark, E6Adjustment, E6Lot
+from exam_app.e6.models import E6AdjustedMark, E6Adjustment, E6Copy, E6Lot
 from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
 
@@ -42,14 +42,29 @@ class MarkerStats:
         return round(Decimal(statistics.pstdev([float(m) for m in self.marks])), 2)
 
 
-def harmonisation_stats(session_id: int) -> tuple[list[MarkerStats], MarkerStats]:
-    """Per validated (or final) lot: count, mean, standard deviation; and all copies."""
+def marked_copies(session_id: int) -> dict[int, list]:
+    """Lot id -> its copies' (anonymous_number, raw_total, mark) by anonymous number, for
+    every lot of the session, in one query (not the copies with their points, lot by lot)."""
+    by_lot: dict[int, list] = {}
+    for row in db.session.execute(
+            sa.select(E6Copy.lot_id, E6Copy.anonymous_number, E6Copy.raw_total, E6Copy.mark)
+            .where(E6Copy.session_id == session_id, E6Copy.lot_id.is_not(None))
+            .order_by(E6Copy.lot_id, E6Copy.anonymous_number)):
+        by_lot.setdefault(row.lot_id, []).append(row)
+    return by_lot
+
+
+def harmonisation_stats(session_id: int, *, copies: dict[int, list] | None = None,
+                        lots: list[E6Lot] | None = None) -> tuple[list[MarkerStats], MarkerStats]:
+    """Per validated (or final) lot: count, mean, standard deviation; and all copies.
+    ``copies`` (:func:`marked_copies`) and ``lots`` when the caller has them already."""
+    copies = marked_copies(session_id) if copies is None else copies
     rows = []
     everyone = MarkerStats("Toutes les copies", None)
-    for lot in session_lots(session_id):
+    for lot in session_lots(session_id) if lots is None else lots:
         if lot.state == "open":
             continue
-        marks = [c.mark for c in lot_copies(lot) if c.mark is not None]
+        marks = [c.mark for c in copies.get(lot.id, []) if c.mark is not None]
         rows.append(MarkerStats(f"{lot.code} — {lot.corrector.display_name}", lot, marks))
         everyone.marks.extend(marks)
     return rows, everyone

@@ -49,8 +49,11 @@ def build_plot(rows, everyone, max_mark: int = 20) -> Plot:
         for mark in sorted(stats.marks):
             level = seen[mark]
             seen[mark] += 1
-            # Stack equal marks upwards, wrapping so dots stay inside the row.
-            dots.append((x_of(mark, max_mark), round(y - 4 * (level % 6), 1)))
+            # Stack equal marks upwards, wrapping so dots stay inside the row; a dot
+            # drawn already at that place is not drawn again (the SVG's size follows
+            # the marks' spread, not the number of copies).
+            if level < 6:
+                dots.append((x_of(mark, max_mark), round(y - 4 * level, 1)))
         mean = stats.mean
         band = None
         if mean is not None and stats.stdev is not None:

@@ -76,12 +76,27 @@ def release_of(session_id: int) -> E6Release | None:
     return db.session.scalar(sa.select(E6Release).where(E6Release.session_id == session_id))
 
 
-def correspondence(session_id: int) -> list[tuple[E6Copy, Candidate, E6Lot | None]]:
-    """The anonymous number <-> candidate table (the gestionnaire only)."""
-    rows = db.session.execute(
-        sa.select(E6Copy, Candidate, E6Lot)
-        .join(Candidate, Candidate.id == E6Copy.candidate_id)
-        .outerjoin(E6Lot, E6Lot.id == E6Copy.lot_id)
-        .where(E6Copy.session_id == session_id)
-        .order_by(E6Copy.anonymous_number)).all()
-    return [tuple(row) for row in rows]
+def correspondence(session_id: int, *, page: int = 1, per_page: int | None = None,
+                   search: str = "") -> tuple[list[tuple[E6Copy, Candidate, E6Lot | None]], int]:
+    """The anonymous number <-> candidate table (the gestionnaire only): the rows of
+    ``page`` (``per_page`` a page, all when None) by anonymous number, and how many match.
+    ``search``: the start of an anonymous number, of a candidate number or of a name."""
+    where = [E6Copy.session_id == session_id]
+    term = search.strip()
+    if term:
+        like = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(sa.or_(E6Copy.anonymous_number.ilike(like, escape="\\"),
+                            Candidate.number.ilike(like, escape="\\"),
+                            Candidate.last_name.ilike(like, escape="\\")))
+    total = db.session.scalar(sa.select(sa.func.count(E6Copy.id))
+                              .join(Candidate, Candidate.id == E6Copy.candidate_id).where(*where))
+    query = (sa.select(E6Copy, Candidate, E6Lot)
+             .join(Candidate, Candidate.id == E6Copy.candidate_id)
+             .outerjoin(E6Lot, E6Lot.id == E6Copy.lot_id)
+             .where(*where)
+             # The table shows numbers and names: not the copies' points.
+             .options(sa.orm.joinedload(Candidate.establishment), sa.orm.lazyload(E6Copy.points))
+             .order_by(E6Copy.anonymous_number))
+    if per_page is not None:
+        query = query.limit(per_page).offset((max(page, 1) - 1) * per_page)
+    return [tuple(row) for row in db.session.execute(query).all()], total

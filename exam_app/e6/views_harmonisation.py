@@ -10,7 +10,6 @@ from exam_app.accounts.models import Role
 from exam_app.e6 import common, plot
 from exam_app.e6 import harmonisation as harmonisation_service
 from exam_app.e6 import lots as lots_service
-from exam_app.e6 import marking as marking_service
 from exam_app.e6.blueprint import bp, commit, flash_error
 from exam_app.e6.common import E6Error
 from exam_app.e6.forms import AdjustForm, ConfirmForm, ReasonForm
@@ -25,8 +24,11 @@ from exam_app.permissions import lot_for_manager_or_403, roles_required, session
 def harmonisation(code: str):
     """Per correcteur: count, mean, standard deviation, distribution against all copies."""
     session = session_or_404(code)
-    rows, everyone = harmonisation_service.harmonisation_stats(session.id)
     lots = lots_service.session_lots(session.id)
+    # Every lot's copies in one light query (number and marks, not the points).
+    copies = harmonisation_service.marked_copies(session.id)
+    rows, everyone = harmonisation_service.harmonisation_stats(session.id, copies=copies,
+                                                               lots=lots)
     return render_template(
         "e6/harmonisation.html", session=session, rows=rows, everyone=everyone,
         plot=plot.build_plot(rows, everyone, int(common.max_mark())) if rows else None,
@@ -34,7 +36,7 @@ def harmonisation(code: str):
         adjust_forms={lot.id: AdjustForm(prefix=f"lot{lot.id}") for lot in lots},
         reason_forms={lot.id: ReasonForm(prefix=f"reopen{lot.id}") for lot in lots},
         confirm_form=ConfirmForm(),
-        copies={lot.id: marking_service.lot_copies(lot) for lot in lots if lot.state != "open"})
+        copies={lot.id: copies.get(lot.id, []) for lot in lots if lot.state != "open"})
 
 
 def _back_to_harmonisation(lot: E6Lot):

@@ -153,5 +153,14 @@ def form_lots(code: str):
 def correspondence(code: str):
     """The anonymous number <-> candidate table, kept by the académie only."""
     session = session_or_404(code)
-    return render_template("e6/correspondence.html", session=session,
-                           rows=release_service.correspondence(session.id))
+    page = max(request.args.get("page", 1, type=int), 1)
+    search = (request.args.get("q") or "")[:50]
+    # A page of the table at a time: its cost follows the page, not the session.
+    rows, total = release_service.correspondence(session.id, page=page,
+                                                 per_page=CORRESPONDENCE_PAGE, search=search)
+    pages = max(1, -(-total // CORRESPONDENCE_PAGE))
+    return render_template("e6/correspondence.html", session=session, rows=rows, total=total,
+                           page=page, pages=pages, search=search)
+
+
+CORRESPONDENCE_PAGE = 200  # rows a page of the correspondence table shows

@@ -88,11 +88,16 @@ def _passage_row(passage: Passage, *, nv: bool, now: datetime) -> dict:
 def board_view(*, session_id: int, day: date, now: datetime) -> dict:
     """The board of a day: totals, per commission counts, per passage rows."""
     # NV comes from the dossier: only units with a dossier have NV candidates.
-    nv_sets = {unit.code: nv_candidate_ids(session_id=session_id, unit_code=unit.code)
-               for unit in all_units() if unit.has_dossier}
+    # (for the day's candidates only: the board's cost follows the day, not the session).
+    passages = day_passages(session_id, day)
+    shown = {p.candidate_id for p in passages}
+    nv_sets = {unit.code: nv_candidate_ids(session_id=session_id, unit_code=unit.code,
+                                           candidate_ids=shown)
+               for unit in all_units() if unit.has_dossier
+               and any(p.unit_code == unit.code for p in passages)}
     commissions: dict[int, dict] = {}
     rows = []
-    for passage in day_passages(session_id, day):
+    for passage in passages:
         nv = passage.candidate_id in nv_sets.get(passage.unit_code, set())
         status = lifecycle.status(passage, nv=nv)
         commission = passage.commission

@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from exam_app.accounts.models import Role
 from exam_app.clock import local_zone, to_local, utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
+from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import board as boards
 from exam_app.juries import commissions as commission_service
@@ -72,14 +73,17 @@ def planning(commission_id: int):
         status = 400
     if status is None:
         return redirect(url_for("juries.planning", commission_id=commission.id))
+    passages = plans.commission_passages(commission)
     return render_template(
         "juries/planning.html", commission=commission,
-        passages=plans.commission_passages(commission),
+        passages=passages,
         assign_form=assign_form, schedule_form=schedule_form,
-        nv=nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code),
+        # NV of the commission's candidates only: the page's cost follows the commission.
+        nv=nv_candidate_ids(session_id=commission.session_id, unit_code=commission.unit_code,
+                            candidate_ids={p.candidate_id for p in passages}),
         status_of=lifecycle.status, status_labels=lifecycle.STATUS_LABELS,
         result_of=lifecycle.result_label, needs_exception=derogation.needs_exception,
-        get_unit=get_unit, swap_choices=_swap_choices(commission),
+        get_unit=get_unit, swap_choices=_swap_choices(commission, passages),
         variants=plans.variants_for(commission), move_form=MoveForm(), swap_form=SwapForm(),
         unassigned=plans.unassigned_candidates(commission),
     ), status
@@ -132,17 +136,26 @@ def _schedule(commission: Commission, form: ScheduleForm) -> int | None:
     return None
 
 
-def _swap_choices(commission: Commission) -> list[tuple[int, str]]:
-    """Passages not started of the same session, unit and form, to swap with."""
+def _swap_choices(commission: Commission, passages: list[Passage]) -> list[tuple[int, str]]:
+    """Passages not started of the same session, unit and form, to swap with: on the
+    commission's days (those of its ``passages``), and the commission's own passages not
+    yet scheduled. Not the whole session's: every row of the page lists them."""
+    days = sorted({to_local(p.scheduled_at).date() for p in passages if p.scheduled_at})
+    where_ = [sa.and_(Passage.scheduled_at >= start, Passage.scheduled_at < end)
+              for start, end in (lifecycle.day_bounds(day) for day in days)]
+    where_.append(Passage.commission_id == commission.id)
     rows = db.session.execute(
-        sa.select(Passage, Commission.code).join(Commission, Commission.id == Passage.commission_id)
+        sa.select(Passage.id, Passage.scheduled_at, Commission.code, Candidate.first_name,
+                  Candidate.last_name)
+        .join(Commission, Commission.id == Passage.commission_id)
+        .join(Candidate, Candidate.id == Passage.candidate_id)
         .where(Commission.session_id == commission.session_id,
                Commission.unit_code == commission.unit_code, Commission.form == commission.form,
-               Passage.started_at.is_(None), Passage.finalized_at.is_(None))
+               Passage.started_at.is_(None), Passage.finalized_at.is_(None), sa.or_(*where_))
         .order_by(Commission.code, Passage.scheduled_at, Passage.position)).all()
-    return [(p.id, f"{code} — {p.candidate.full_name}"
-             + (f" ({to_local(p.scheduled_at):%d/%m %H:%M})" if p.scheduled_at else ""))
-            for p, code in rows]
+    return [(id_, f"{code} — {last} {first}"  # Candidate.full_name
+             + (f" ({to_local(when):%d/%m %H:%M})" if when else ""))
+            for id_, when, code, first, last in rows]
 
 
 @bp.route("/gestion/passages/<int:passage_id>/deplacer", methods=["POST"])

@@ -190,7 +190,8 @@ def commission_dossiers(commission_id: int):
         # A juror lists only the dossiers they may open (planned here, window open).
         candidates = [c for c in candidates if juror_reading_window_open(
             current_user, candidate=c, unit_code=unit.code)]
-    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code)
+    nv = nv_candidate_ids(session_id=commission.session_id, unit_code=unit.code,
+                          candidate_ids={c.id for c in candidates})
     # Validity as the day card says it (valide unless NV), then a filter (issue 17).
     shown = request.args.get("validite", "")
     search = request.args.get("q", "").strip().casefold()

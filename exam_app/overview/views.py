@@ -69,19 +69,29 @@ def centre_home():
     for centre in centres:
         if not can_view_centre(current_user, centre):
             abort(403)
+    # The candidates a page at a time (``page``): the page's cost follows the page, not
+    # the centre's size.
+    page = max(request.args.get("page", 1, type=int), 1)
     blocks = []
     for centre in centres:
+        total = db.session.scalar(sa.select(sa.func.count(Candidate.id))
+                                  .where(Candidate.centre_id == centre.id))
         candidates = db.session.scalars(
             sa.select(Candidate).where(Candidate.centre_id == centre.id)
             .options(selectinload(Candidate.unit_forms))
             .order_by(Candidate.search_text, Candidate.id)
+            .limit(CENTRE_PAGE).offset((page - 1) * CENTRE_PAGE)
         ).all()
         commissions = db.session.scalars(
             sa.select(Commission).where(Commission.centre_id == centre.id)
             .order_by(Commission.code)
         ).all()
-        blocks.append((centre, candidates, commissions))
-    return render_template("overview/centre_home.html", blocks=blocks)
+        blocks.append((centre, candidates, commissions, total))
+    return render_template("overview/centre_home.html", blocks=blocks, page=page,
+                           pages=max([1, *(-(-b[3] // CENTRE_PAGE) for b in blocks)]))
+
+
+CENTRE_PAGE = 100  # candidates a page of the chef de centre's home lists
 
 
 def _plural(count: int, word: str) -> str:

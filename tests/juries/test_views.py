@@ -324,8 +324,11 @@ def test_board_counts_nv_for_units_with_a_dossier(client, login_as, create_passa
         passage.commission.session_id = passages[0].commission.session_id
     nv_units = []
 
-    def nv_ids(*, session_id, unit_code):
+    asked = []
+
+    def nv_ids(*, session_id, unit_code, candidate_ids=None):
         nv_units.append(unit_code)
+        asked.append(candidate_ids)
         return {p.candidate_id for p in passages}
 
     monkeypatch.setattr("exam_app.juries.board.nv_candidate_ids", nv_ids)
@@ -338,6 +341,8 @@ def test_board_counts_nv_for_units_with_a_dossier(client, login_as, create_passa
                                   html.get_data(as_text=True), re.S)]
     assert (html.status_code, sorted(nv_units), [r for r in rows if r]) == (
         200, ["E4", "E5"], [["1", "0", "0", "0", "0", "1", "0", "0"]] * 2)
+    # Only the day's candidates are asked about (issue 16), not the whole session.
+    assert asked == [{p.candidate_id for p in passages}] * 2
 
 
 def test_scope_loaders_answer_404_unknown_and_403_out_of_scope(client, login_as, create_passage,

@@ -3,7 +3,9 @@
  * c decide "conforme" (saved at once), n "non conforme" (pick reasons, then Enter).
  * A conforme decision on a dossier with missing pieces, and any decision before the
  * deadline, first opens a dialog naming what is confirmed (Enter confirms, Escape cancels);
- * the server refuses them without the confirmation anyway. */
+ * the server refuses them without the confirmation anyway.
+ * The server lists a page of dossiers: past its last one (j, or a decision on it), the
+ * next page opens. */
 (function () {
   "use strict";
   var queue = document.querySelector("[data-queue]");
@@ -11,6 +13,7 @@
   var list = queue.querySelector("[data-queue-list]");
   var panel = queue.querySelector("[data-queue-panel]");
   var links = Array.prototype.slice.call(list.querySelectorAll("a[data-fragment]"));
+  var nextPage = document.querySelector("[data-queue-next]");
   var index = -1;
   var fileIndex = 0;
 
@@ -140,7 +143,7 @@
       var info = links[index].querySelector(".muted");
       if (info) { info.textContent = (result.body.decision === "compliant" ? "Conforme" : "Non conforme") + " · " + result.body.label; }
       links[index].classList.add("decided");
-      if (index + 1 < links.length) { select(index + 1); } else { message.textContent = "Décision enregistrée. Fin de la liste."; }
+      if (index + 1 < links.length) { select(index + 1); } else if (nextPage) { message.textContent = "Décision enregistrée. Dossiers suivants…"; window.location.href = nextPage.href; } else { message.textContent = "Décision enregistrée. Fin de la liste."; }
     }).catch(function () { message.textContent = "Connexion perdue : la décision n'est pas enregistrée, réessayez."; });
   }
 
@@ -192,7 +195,10 @@
     if (typing) { return; }
     var handled = true;
     switch (e.key) {
-      case "j": case "ArrowDown": select(index + 1); break;
+      case "j": case "ArrowDown":
+        // Past the page's last dossier, the next page (the list is paginated by the server).
+        if (index + 1 >= links.length && nextPage) { window.location.href = nextPage.href; } else { select(index + 1); }
+        break;
       case "k": case "ArrowUp": select(index - 1); break;
       case "o": openNextFile(); break;
       case "c": choose("compliant"); break;

@@ -1,0 +1,273 @@
+"""Benchmark: the main pages of each role, in a 150- and a 5,000-candidate demo session.
+
+Issue 16, item 2: a page's cost must depend on what it shows, not on the session's
+size. Loads ``exam_app.demo.load(candidates=N)`` for each size into a fresh SQLite file
+(or into BENCH_DATABASE_URL, whose tables are dropped and recreated: a scratch
+database), then times each page in process (Flask's test client: the app's own time,
+no HTTP server), the median of BENCH_REPEAT requests after a warm-up, and counts the
+SQL statements of one request on the engine. Documents (attendance sheets, bordereau)
+are timed as the print pack builds them: their HTML, signed, before WeasyPrint (whose
+cost depends on the document alone).
+
+BENCH_DB_DIR keeps the SQLite files there and loads each size once: a second run (e.g.
+the code before a change, with BENCH_SOURCE) measures the same databases.
+
+Prints one JSON line: ``max_ms_5000`` (the worst page at 5,000; target <= 300),
+``max_growth`` (the worst 5,000 / 150 ratio of the medians; target <= 2) and each
+page's figures. Never fails on a timing.
+
+    .venv/bin/python bench/pages.py
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/h_pages .venv/bin/python bench/pages.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TMP = tempfile.mkdtemp(prefix="bench-pages-")
+os.environ.setdefault("INSTANCE_PATH", TMP)
+os.environ.setdefault("STORAGE_DIR", str(Path(TMP) / "storage"))
+sys.path.insert(0, os.environ.get("BENCH_SOURCE") or str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa  # noqa: E402
+
+from exam_app import create_app  # noqa: E402
+from exam_app.extensions import db  # noqa: E402
+
+SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "150,5000").split(",")]
+REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+ONLY = [p for p in os.environ.get("BENCH_ONLY", "").split(",") if p]
+
+
+class Counter:
+    """The SQL statements sent on the engine while active."""
+
+    engine = None  # set once the app exists (listening needs no app context)
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        self.count += 1
+
+    def __enter__(self):
+        self.count = 0
+        sa.event.listen(Counter.engine, "before_cursor_execute", self)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(Counter.engine, "before_cursor_execute", self)
+
+
+def login(app, username: str):
+    from exam_app.demo import demo_password
+
+    client = app.test_client()
+    page = client.get("/connexion").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+    response = client.post("/connexion", data={"username": username, "password": demo_password(),
+                                               "csrf_token": token})
+    assert response.status_code == 302, (username, response.status_code)
+    return client
+
+
+def measure(call) -> dict:
+    """Median wall time of ``call`` (ms) over REPEAT runs after a warm-up, the
+    statements of one run, and the size of its answer."""
+    size = call()
+    samples = []
+    for _ in range(REPEAT):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000)
+    with Counter() as counter:
+        call()
+    return {"ms": round(statistics.median(samples), 1), "statements": counter.count,
+            "bytes": size}
+
+
+def get(client, url: str):
+    def call():
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        return len(response.get_data())
+    return call
+
+
+def build_session(app, candidates: int) -> dict:
+    """Load the demo; the ids and logins the pages need."""
+    from exam_app import demo
+    from exam_app.accounts.models import User
+    from exam_app.clock import to_local, utcnow
+    from exam_app.e6.models import E6Lot
+    from exam_app.enrolment.models import ExamSession
+    from exam_app.juries.models import Commission, Passage
+
+    with app.app_context():
+        start = time.perf_counter()
+        if app.config.get("BENCH_REUSE"):
+            logins = demo.logins_for_display()  # loaded by an earlier run (BENCH_DB_DIR)
+            load_s = None
+        else:
+            db.drop_all()
+            db.create_all()
+            with app.test_request_context():
+                logins = demo.load(candidates=candidates)
+            db.session.commit()
+            load_s = round(time.perf_counter() - start, 1)
+        session = db.session.scalar(sa.select(ExamSession).where(ExamSession.code == demo.DEMO_CODE))
+        e4 = db.session.scalar(sa.select(Commission).where(Commission.session_id == session.id,
+                                                           Commission.code == "E4-LYO01"))
+        passage = db.session.scalar(sa.select(Passage).where(Passage.commission_id == e4.id)
+                                    .order_by(Passage.scheduled_at, Passage.id))
+        centre = e4.centre
+        by_role = {}
+        for entry in logins:
+            by_role.setdefault(entry.role, entry.username)
+        lot = db.session.scalar(sa.select(E6Lot).join(User, User.id == E6Lot.corrector_id)
+                                .where(User.username == by_role["correcteur"])
+                                .order_by(E6Lot.id))
+        # The first centre's head (LYO01, where the demo's jury day is).
+        head = by_role["chef de centre"]
+        return {"code": session.code, "session_id": session.id, "commission_id": e4.id,
+                "passage_id": passage.id, "centre_id": centre.id,
+                "lot_id": lot.id if lot else None, "day": to_local(utcnow()).date(),
+                "gestion": by_role["gestionnaire"], "juror": by_role["examinateur E4"],
+                "centre_head": head, "correcteur": by_role["correcteur"], "load_s": load_s}
+
+
+def pages(app, facts: dict) -> dict:
+    from exam_app.documents import bordereau, packs
+    from exam_app.enrolment.models import Centre
+    from exam_app.juries.models import Commission
+    from exam_app.printing import signing
+
+    code = facts["code"]
+    gestion = login(app, facts["gestion"])
+    juror = login(app, facts["juror"])
+    head = login(app, facts["centre_head"])
+    correcteur = login(app, facts["correcteur"])
+    with app.test_request_context():
+        commission = db.session.get(Commission, facts["commission_id"])
+        rows = bordereau.bordereau_rows(commission)
+        token = signing.app_token(bordereau.KIND, [commission.id, signing.stamp(facts["now"])],
+                                  bordereau.bordereau_context(commission, rows),
+                                  bordereau.FIELDS)
+        db.session.rollback()
+
+    def document(build):
+        def call():
+            with app.test_request_context():
+                size = sum(len(p.html) for p in build())
+                db.session.rollback()
+                return size
+        return call
+
+    def sheets():
+        centre = db.session.get(Centre, facts["centre_id"])
+        return packs.pack_documents(centre, facts["day"], ["emargement"])
+
+    def bordereau_doc():
+        return [bordereau.build(db.session.get(Commission, facts["commission_id"]))]
+
+    base = f"/gestion/sessions/{code}"
+    table = {
+        "gestion_dashboard": get(gestion, f"{base}/"),
+        "gestion_candidates": get(gestion, f"{base}/candidats"),
+        "gestion_conformity_E4": get(gestion, f"{base}/conformite/E4"),
+        "gestion_live_board": get(gestion, f"{base}/suivi"),
+        "gestion_planning": get(gestion, f"/gestion/commissions/{facts['commission_id']}/planning"),
+        "gestion_commissions": get(gestion, f"{base}/commissions"),
+        "gestion_e6_harmonisation": get(gestion, f"{base}/e6/harmonisation"),
+        "gestion_e6_correspondence": get(gestion, f"{base}/e6/correspondance"),
+        "verify_bordereau": get(app.test_client(), f"/verifier/{token}"),
+        "juror_home": get(juror, "/jury/"),
+        "juror_passage": get(juror, f"/jury/passages/{facts['passage_id']}"),
+        "centre_home": get(head, "/centre/"),
+        "centre_print_packs": get(head, f"/centres/{facts['centre_id']}/impressions"),
+        "doc_attendance_sheets_day": document(sheets),
+        "doc_bordereau_commission": document(bordereau_doc),
+    }
+    if facts["lot_id"]:
+        table["correcteur_lot"] = get(correcteur, f"/correction/lots/{facts['lot_id']}")
+    # No app context around the requests: each request has its own (and its own ``g``,
+    # where Flask-Login keeps the user).
+    with app.app_context():
+        Counter.engine = db.engine
+    out = {}
+    for name, call in table.items():
+        if not ONLY or name in ONLY:
+            out[name] = measure(call)
+    # The exports need the levée d'anonymat, whose blockers the demo does not clear:
+    # the bench records it directly (a scratch database), after the other pages.
+    from exam_app.clock import utcnow
+    from exam_app.e6.models import E6Release
+
+    with app.app_context():
+        release = E6Release(session_id=facts["session_id"], lifted_at=utcnow())
+        db.session.add(release)
+        db.session.commit()
+    for name, url in (("gestion_results_csv", f"{base}/e6/resultats.csv"),
+                      ("gestion_results_xlsx", f"{base}/e6/resultats.xlsx")):
+        if not ONLY or name in ONLY:
+            out[name] = measure(get(gestion, url))
+    with app.app_context():  # the database as loaded, for the next run (BENCH_DB_DIR)
+        db.session.execute(sa.delete(E6Release).where(E6Release.session_id == facts["session_id"]))
+        db.session.commit()
+    return out
+
+
+def main() -> None:
+    from exam_app.clock import utcnow
+
+    results, loads = {}, {}
+    keep = os.environ.get("BENCH_DB_DIR")  # SQLite files kept there, loaded once
+    for size in SIZES:
+        path = Path(keep or TMP) / f"bench-{size}.db"
+        reuse = keep is not None and path.exists()
+        url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{path}"
+        app = create_app({"BENCH_REUSE": reuse,"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
+                          "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
+                          "PUBLIC_URL": "https://examens.example.org",
+                          "STORAGE_DIR": str(Path(keep or TMP) / f"storage-{size}")})
+        facts = build_session(app, size)
+        facts["now"] = utcnow()
+        loads[size] = facts["load_s"]
+        results[size] = pages(app, facts)
+        print(json.dumps({"size": size, "pages": results[size]}), file=sys.stderr, flush=True)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    small, large = SIZES[0], SIZES[-1]
+    figures = {name: {f"ms_{small}": results[small][name]["ms"],
+                      f"ms_{large}": results[large][name]["ms"],
+                      "growth": round(results[large][name]["ms"] / max(results[small][name]["ms"],
+                                                                       0.1), 2),
+                      f"statements_{small}": results[small][name]["statements"],
+                      f"statements_{large}": results[large][name]["statements"],
+                      f"kb_{small}": round(results[small][name]["bytes"] / 1024, 1),
+                      f"kb_{large}": round(results[large][name]["bytes"] / 1024, 1)}
+               for name in results[large]}
+    worst = max(figures, key=lambda n: figures[n][f"ms_{large}"])
+    steepest = max(figures, key=lambda n: figures[n]["growth"])
+    print(json.dumps({
+        "bench": "pages",
+        "database": sa.make_url(os.environ.get("BENCH_DATABASE_URL")
+                                or "sqlite://").get_backend_name(),
+        "sizes": SIZES, "repeat": REPEAT, "load_s": loads,
+        f"max_ms_{large}": figures[worst][f"ms_{large}"], "worst_page": worst,
+        "max_growth": figures[steepest]["growth"], "steepest_page": steepest,
+        "load_average": os.getloadavg()[0],
+        "pages": figures,
+    }, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

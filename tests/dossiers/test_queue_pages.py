@@ -1,0 +1,93 @@
+"""The conformity queue lists a page of dossiers at a time (issue 16 item 2: it listed
+every candidate of the session, ~1 MB at 5,000): its statements do not grow with the
+session, its pages follow one another by name, a decision does not shift them, and the
+keyboard flow goes on to the next page."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from exam_app.accounts.models import Role
+from exam_app.dossiers import views_academie
+from exam_app.dossiers.models import Decision, Dossier
+from exam_app.extensions import db as _db
+from tests.juries.test_poll_cost import _statements
+
+
+@pytest.fixture()
+def queue_session(create_session, create_candidate):
+    def build(size: int, decided: tuple[int, ...] = ()) -> tuple:
+        session = create_session()
+        candidates = [create_candidate(session, last_name=f"NOM{n:03d}") for n in range(size)]
+        for n in decided:
+            _db.session.add(Dossier(candidate_id=candidates[n].id, unit_code="E4",
+                                    created_at=datetime(2027, 1, 1, tzinfo=UTC),
+                                    decision=Decision.COMPLIANT.value, decision_reasons=[],
+                                    decided_at=datetime(2027, 1, 2, tzinfo=UTC)))
+        _db.session.flush()
+        return session, candidates
+    return build
+
+
+def _listed(html: str) -> list[str]:
+    return re.findall(r"(NOM\d{3}) Prénom", html)
+
+
+def _next(html: str) -> str | None:
+    found = re.search(r'<a data-queue-next href="([^"]+)"', html)
+    return found[1].replace("&amp;", "&") if found else None
+
+
+def test_queue_statements_fixed_whatever_the_session_size(client, login_as, create_user,
+                                                          queue_session, monkeypatch):
+    monkeypatch.setattr(views_academie, "QUEUE_PAGE", 3)
+    login_as(create_user(Role.GESTIONNAIRE))
+    counts = {}
+    for size in (5, 40):
+        session, _ = queue_session(size)
+        status, sent = _statements(client, f"/gestion/sessions/{session.code}/conformite/E4")
+        counts[size] = (status, len(sent))
+    assert counts[5] == counts[40]
+    assert counts[5][0] == 200
+
+
+def test_queue_pages_follow_by_name_and_a_decision_does_not_shift_them(
+        client, login_as, create_user, queue_session, monkeypatch):
+    monkeypatch.setattr(views_academie, "QUEUE_PAGE", 3)
+    login_as(create_user(Role.GESTIONNAIRE))
+    session, candidates = queue_session(8, decided=(1,))
+    first = client.get(f"/gestion/sessions/{session.code}/conformite/E4").get_data(as_text=True)
+    assert _listed(first) == ["NOM000", "NOM002", "NOM003"]
+    assert "1 / 8 décidés" in first
+    assert "Retour au début" not in first
+    # Deciding the page's dossiers meanwhile does not skip the next ones.
+    for n in (0, 2, 3):
+        _db.session.add(Dossier(candidate_id=candidates[n].id, unit_code="E4",
+                                created_at=datetime(2027, 1, 1, tzinfo=UTC),
+                                decision=Decision.COMPLIANT.value, decision_reasons=[],
+                                decided_at=datetime(2027, 1, 2, tzinfo=UTC)))
+    _db.session.commit()
+    second = client.get(_next(first)).get_data(as_text=True)
+    assert _listed(second) == ["NOM004", "NOM005", "NOM006"]
+    assert "4 / 8 décidés" in second
+    assert "Retour au début de la liste" in second
+    third = client.get(_next(second)).get_data(as_text=True)
+    assert (_listed(third), _next(third)) == (["NOM007"], None)
+    # With the decided ones too (« tous »), in name order, the same page size.
+    everyone = client.get(f"/gestion/sessions/{session.code}/conformite/E4?tous=1").get_data(
+        as_text=True)
+    assert _listed(everyone) == ["NOM000", "NOM001", "NOM002"]
+    assert "tous=1" in _next(everyone)
+
+
+def test_a_small_queue_lists_everyone_without_pages(client, login_as, create_user,
+                                                    queue_session):
+    login_as(create_user(Role.GESTIONNAIRE))
+    session, _ = queue_session(4, decided=(2,))
+    html = client.get(f"/gestion/sessions/{session.code}/conformite/E4").get_data(as_text=True)
+    assert (_listed(html), _next(html), "queue__pages" in html) == (
+        ["NOM000", "NOM001", "NOM003"], None, False)
+    assert "1 / 4 décidés" in html
