@@ -176,7 +176,7 @@ class RepairForm(FlaskForm):
     replacement_id = SelectField("Juré remplaçant (facultatif)", coerce=_id_or_zero, choices=[],
                                  validate_choice=False)
     time_limit = IntegerField(
-        "Temps de calcul maximal (secondes)",
+        "Temps de calcul maximal de la réparation (secondes)",
         validators=[InputRequired("Indiquez le temps de calcul."),
                     NumberRange(2, 60, "Entre 2 et 60 secondes.")], default=10)
 

@@ -55,7 +55,7 @@ def test_absence_shows_the_diff_then_the_candidates_to_inform(page, live_server,
     assert "(8 passages)" in page.locator("section[aria-labelledby=publish-title]").inner_text()
     page.get_by_label("Ou commission entière absente").select_option(label=code)
     page.get_by_label("Jour de l'absence").fill(day.isoformat())
-    page.get_by_label("Temps de calcul maximal (secondes)").last.fill("5")
+    page.get_by_label("Temps de calcul maximal de la réparation (secondes)").fill("5")
     with page.expect_navigation():
         page.get_by_role("button", name="Calculer la réparation").click()
     rows = page.locator("#repair-diff tbody tr")
