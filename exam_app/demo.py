@@ -17,7 +17,7 @@ import io
 import os
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -25,7 +25,13 @@ from exam_app.accounts.models import Role, User
 from exam_app.audit.services import record
 from exam_app.e4.definition import E4
 from exam_app.e5.definition import E5
-from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+from exam_app.enrolment.models import (
+    Candidate,
+    CandidateStatus,
+    Centre,
+    Establishment,
+    ExamSession,
+)
 from exam_app.extensions import db
 from exam_app.juries.models import Commission
 
@@ -40,7 +46,8 @@ LAST_NAMES = ["Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Dura
 FIRST_NAMES = ["Emma", "Louise", "Jade", "Alice", "Chloé", "Lina", "Léa", "Rose", "Anna", "Mila", "Inès", "Ambre", "Julia", "Mia", "Léna", "Manon", "Juliette", "Lou", "Zoé", "Camille", "Sarah", "Agathe", "Jeanne", "Eva", "Nina", "Romane", "Lucie", "Inaya", "Margaux", "Clara", "Gabriel", "Léo", "Raphaël", "Arthur", "Louis", "Jules", "Adam", "Maël", "Lucas", "Hugo", "Noah", "Liam", "Gabin", "Sacha", "Paul", "Nathan", "Aaron", "Mohamed", "Ethan", "Tom", "Éden", "Léon", "Noé", "Tiago", "Théo", "Isaac", "Marius", "Victor", "Ayden", "Martin", "Yasmine", "Océane", "Maëlys", "Anaïs", "Élodie", "Mélissa", "Kenza", "Salomé", "Laura", "Amandine"]
 
 ESTABLISHMENTS = (
-    # uai, name, city, centre index, main status ("ccf" = students, "ponctuel" = apprentices)
+    # uai, name, city, centre index, "ccf" for a lycée allowed to run the CCF form (its
+    # students and apprentices sit E5 in CCF), "ponctuel" for the CFA and the GRETA
     ("0690026D", "Lycée Édouard-Herriot", "Lyon", 0, "ccf"),
     ("0690104P", "Lycée La Martinière-Diderot", "Lyon", 0, "ccf"),
     ("0691664X", "CFA Métiers du tertiaire", "Lyon", 0, "ponctuel"),
@@ -93,6 +100,7 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     _centre_heads(centres, logins)
     people = _candidates(rng, session=session, centres=centres,
                          establishments=establishments, count=candidates, actor=gestion)
+    _registrations(people, session=session, actor=gestion)
     jurors = _Jurors(rng)
     _ponctuel_commissions(rng, session=session, centres=centres,
                           establishments=establishments, jurors=jurors, logins=logins)
@@ -131,9 +139,9 @@ def _session_and_places(*, actor: User) -> tuple[ExamSession, list[Centre],
                for c, n, a, p, v in CENTRES]
     known = {e.uai: e for e in db.session.scalars(sa.select(Establishment))}
     establishments = []
-    for uai, name, city, _, _ in ESTABLISHMENTS:
+    for uai, name, city, _, route in ESTABLISHMENTS:
         establishment = known.get(uai) or reference.save_establishment(
-            actor=actor, uai=uai, name=name, kind=_kind(name), city=city)
+            actor=actor, uai=uai, name=name, kind=_kind(name), city=city, ccf=route == "ccf")
         establishments.append(establishment)
     db.session.flush()
     return session, centres, establishments
@@ -147,8 +155,22 @@ def _kind(name: str) -> str:
     return "lycee_public"
 
 
-CANDIDATE_HEADER = ("N° candidat", "Nom", "Prénom", "Date de naissance", "UAI", "Forme E5",
+CANDIDATE_HEADER = ("N° candidat", "Nom", "Prénom", "Date de naissance", "UAI", "Statut",
                     "Aménagement")
+
+
+def _status(route: str, name: str, draw: float) -> CandidateStatus:
+    """A candidate's status from their establishment and one draw in [0, 1): lycées
+    have mostly students, some apprentices (mixed sections) and a few candidats
+    individuels (redoublants); the CFA, apprentices; the GRETA, continuing-education
+    trainees, with some distance learners and candidats individuels."""
+    if route == "ccf":
+        return (CandidateStatus.INDIVIDUEL if draw < 0.05 else
+                CandidateStatus.APPRENTISSAGE if draw < 0.13 else CandidateStatus.SCOLAIRE)
+    if "GRETA" in name:
+        return (CandidateStatus.INDIVIDUEL if draw < 0.2 else
+                CandidateStatus.DISTANCE if draw < 0.4 else CandidateStatus.FORMATION_CONTINUE)
+    return CandidateStatus.APPRENTISSAGE
 
 
 def _candidates(rng: random.Random, *, session: ExamSession, centres: list[Centre],
@@ -164,8 +186,9 @@ def _candidates(rng: random.Random, *, session: ExamSession, centres: list[Centr
     used_numbers: set[str] = set()
     for index in range(count):
         spec = ESTABLISHMENTS[index % len(ESTABLISHMENTS)]
-        # Students sit E5 in CCF; apprentices and some late enrolments, ponctuel.
-        form = spec[4] if rng.random() > 0.1 else "ponctuel"
+        # The status gives the E5 form (registration.default_form): CCF for students and
+        # apprentices of a lycée allowed to run it, ponctuel for everyone else.
+        status = _status(spec[4], spec[1], rng.random())
         number = f"02{rng.randrange(10**8, 10**9)}"
         while number in used_numbers:
             number = f"02{rng.randrange(10**8, 10**9)}"
@@ -175,7 +198,7 @@ def _candidates(rng: random.Random, *, session: ExamSession, centres: list[Centr
         last_name = rng.choice(LAST_NAMES).upper()
         first_name = rng.choice(FIRST_NAMES)
         extra_time = "1/3" if rng.random() < 0.05 else ""
-        rows.append((number, last_name, first_name, birth.isoformat(), spec[0], form,
+        rows.append((number, last_name, first_name, birth.isoformat(), spec[0], status.label,
                      extra_time))
     text = io.StringIO()
     writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
@@ -192,6 +215,42 @@ def _candidates(rng: random.Random, *, session: ExamSession, centres: list[Centr
     by_number = {c.number: c for c in db.session.scalars(
         sa.select(Candidate).where(Candidate.session_id == session.id))}
     return [by_number[row[0]] for row in rows]
+
+
+# The first candidates get dossier deposits (dossiers.demo: candidat1..3, then 24 complete
+# dossiers): registrations that free a candidate from a unit are given to later ones.
+WITH_DEPOSITS = 27
+
+
+def _registrations(people: list[Candidate], *, session: ExamSession, actor: User) -> None:
+    """Units some candidates do not sit, imported from a registrations CSV file: E4 marks
+    kept from 2025 by candidats individuels (redoublants), E4 exempted for two
+    continuing-education trainees (bloc 1 validated through a VAE), and one of them
+    registered for E5 next year only (forme progressive)."""
+    from exam_app.enrolment.registration import import_registrations
+
+    later = people[WITH_DEPOSITS:]
+    repeaters = [c for c in later if c.status == CandidateStatus.INDIVIDUEL][:3]
+    trainees = [c for c in later if c.status == CandidateStatus.FORMATION_CONTINUE][:2]
+    kept_year = str(session.year - 2)
+    rows = [(c.number, E4.code, "Bénéfice", mark, kept_year,
+             f"Demande de conservation de la note de {kept_year}")
+            for c, mark in zip(repeaters, ("12,5", "14", "11"), strict=False)]
+    rows += [(c.number, E4.code, "Dispensé", "", "", "Bloc 1 validé par VAE")
+             for c in trainees]
+    rows += [(c.number, E5.code, "Non inscrit", "", "",
+              f"Forme progressive : E5 présentée en {session.year + 1}")
+             for c in trainees[1:]]
+    if not rows:
+        return
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
+    writer.writerow(("N° candidat", "Épreuve", "Inscription", "Note", "Session", "Motif"))
+    writer.writerows(rows)
+    report = import_registrations(session=session, data=text.getvalue().encode(), actor=actor,
+                                  max_rows=len(rows), filename="inscriptions-demo.csv")
+    if not report.ok:
+        raise RuntimeError(f"demo registrations refused: {[str(e) for e in report.errors]}")
 
 
 def _office(logins: list[DemoLogin]) -> User:
@@ -265,6 +324,15 @@ def _demo_days() -> list[date]:
     return [today, today + timedelta(days=1)]
 
 
+def _ccf_days() -> list[date]:
+    """The days the demo's CCF situations were held: situation A two weeks ago, B one week
+    ago (``load_jury_day`` plays them)."""
+    from exam_app.clock import to_local, utcnow
+
+    today = to_local(utcnow()).date()
+    return [today - timedelta(days=14), today - timedelta(days=7)]
+
+
 def _ponctuel_commissions(rng: random.Random, *, session: ExamSession, centres: list[Centre],
                           establishments: list[Establishment], jurors: _Jurors,
                           logins: list[DemoLogin]) -> None:
@@ -296,7 +364,7 @@ def _ccf_commissions(*, session: ExamSession, establishments: list[Establishment
         if spec[4] != "ccf":
             continue
         _add_commission(session=session, code=f"{E5.code}-CCF-{establishment.uai}",
-                        unit=E5.code, form="ccf", days=_demo_days(),
+                        unit=E5.code, form="ccf", days=_ccf_days() + _demo_days(),
                         establishment=establishment, teacher_school=establishment,
                         jurors=jurors)
 
@@ -336,7 +404,8 @@ def logins_for_display() -> list[DemoLogin]:
 
 def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> None:
     """Passages for today at the LYO01 centre (E4 with jury1/jury2, E5 ponctuel), the
-    morning's first E4 passage already marked when the demo loads after it."""
+    morning's first E4 passage already marked when the demo loads after it, and the
+    last one's E4 dossier refused (NV); the CCF situations of the first lycée."""
     from datetime import time
 
     from exam_app.clock import to_local, utcnow
@@ -353,6 +422,8 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
                                        Candidate.sits_in(unit, "ponctuel"))
             .order_by(Candidate.last_name, Candidate.id)).all()
         chosen = [c for c in pool if planning.conflict_of_interest(commission, c) is None][:count]
+        if unit == E4.code and len(chosen) >= 3:
+            _refuse_dossier(chosen[-1], unit_code=unit, actor=actor, now=now)
         planning.assign_candidates(commission=commission, numbers=[c.number for c in chosen],
                                    variant_code="ponctuel", actor=actor)
         passages = planning.generate_schedule(
@@ -362,7 +433,105 @@ def load_jury_day(*, session: ExamSession, actor, day: date | None = None) -> No
         _grant_demo_exceptions(passages, actor=actor, now=now - timedelta(days=1))
         if unit == E4.code and len(passages) >= 2:
             _play_first_passages(commission, passages, now=now)
+    _ccf_situations(session=session, actor=actor, now=now)
     db.session.flush()
+
+
+def _refuse_dossier(candidate: Candidate, *, unit_code: str, actor, now) -> None:
+    """The conformity control refuses the candidate's dossier for a reason that makes the
+    unit NV: the candidate is convoked but not interviewed, and the result reads NV."""
+    from exam_app.dossiers.conformity import decide
+    from exam_app.dossiers.models import Decision
+
+    decide(candidate=candidate, unit_code=unit_code, decision=Decision.NON_COMPLIANT,
+           reasons=["stage_insuffisant"], actor=actor, confirm_early=True,
+           now=now - timedelta(days=2),
+           comment="Attestations de stage : 48 journées sur les 70 exigées.")
+
+
+def _ccf_situations(*, session: ExamSession, actor, now) -> None:
+    """The E5 CCF situations of the first lycée's commission, held on ``_ccf_days``: its
+    first candidate sat A and B (the result is settled), the second sat B, A being
+    planned for tomorrow (the result waits for A), the third sat A and was absent at B
+    (ABS)."""
+    from datetime import time
+
+    from exam_app.clock import local_zone, to_local
+    from exam_app.juries import lifecycle, planning
+    from exam_app.juries.models import Attendance
+
+    uai = next(spec[0] for spec in ESTABLISHMENTS if spec[4] == "ccf")
+    commission = db.session.scalar(sa.select(Commission).where(
+        Commission.session_id == session.id, Commission.code == f"{E5.code}-CCF-{uai}"))
+    pool = db.session.scalars(
+        sa.select(Candidate).where(Candidate.session_id == session.id,
+                                   Candidate.establishment_id == commission.establishment_id,
+                                   Candidate.sits_in(E5.code, "ccf"))
+        .order_by(Candidate.last_name, Candidate.id)).all()
+    if len(pool) < 3:
+        return
+    settled, waiting, absent = pool[:3]
+    day_a, day_b = _ccf_days()
+    jurors = [m.user for m in commission.members]
+
+    def plan(candidates: list[Candidate], variant: str, day: date) -> list:
+        planning.assign_candidates(commission=commission, numbers=[c.number for c in candidates],
+                                   variant_code=variant, actor=actor, now=now)
+        passages = planning.generate_schedule(
+            commission=commission, day=day, day_start=time(9, 0), break_minutes=10,
+            lunch_start=time(12, 0), lunch_minutes=60, workstations=2, room="Salle 214",
+            actor=actor, now=now)
+        _grant_demo_exceptions(passages, actor=actor, now=passages[0].scheduled_at
+                               - timedelta(days=1))
+        return passages
+
+    first_a, absent_a = plan([settled, absent], "ccf_a", day_a)
+    _play(first_a, jurors, appreciation="Veille structurée, sources variées et fiables.")
+    _play(absent_a, jurors, appreciation="Veille pertinente, synthèse à améliorer.")
+    first_b, waiting_b, absent_b = plan([settled, waiting, absent], "ccf_b", day_b)
+    _play(first_b, jurors, mark="15", appreciation="Simulation maîtrisée, choix justifiés.")
+    _play(waiting_b, jurors, mark="13,5",
+          appreciation="Solution adaptée ; la communication gagnerait en précision.")
+    lifecycle.set_attendance(passage=absent_b, attendance=Attendance.ABSENT, actor=jurors[0],
+                             now=absent_b.scheduled_at)
+    # Situation A of the second candidate, postponed: planned tomorrow morning.
+    (waiting_a,) = planning.assign_candidates(
+        commission=commission, numbers=[waiting.number], variant_code="ccf_a", actor=actor,
+        now=now)
+    tomorrow = to_local(now).date() + timedelta(days=1)
+    planning.move_passage(passage=waiting_a, actor=actor, now=now,
+                          scheduled_at=datetime.combine(tomorrow, time(9, 0), local_zone())
+                          .astimezone(UTC))
+    _grant_demo_exceptions([waiting_a], actor=actor, now=now)
+
+
+def _play(passage, jurors: list[User], *, appreciation: str, mark: str | None = None) -> None:
+    """Run the passage at its scheduled time through every step, fill in the agreed grid
+    (every criterion, the appreciation, the mark where the situation carries it) and
+    have both jurors validate it."""
+    from exam_app.juries import autosave, grids, lifecycle, validation
+
+    now = passage.scheduled_at
+    lifecycle.start_passage(passage=passage, actor=jurors[0], now=now)
+    for index, segment in enumerate(lifecycle.planned_segments(passage)):
+        now += timedelta(seconds=segment.allowed_seconds)
+        lifecycle.advance(passage=passage, from_index=index, actor=jurors[0], now=now)
+    levels = ("S", "TS", "S", "I", "TS", "S")
+    values = [(name, levels[n % len(levels)])
+              for n, name in enumerate(n for n in grids.field_names(passage.unit_code,
+                                                                     passage.variant_code)
+                                       if n.startswith("c:"))]
+    values.append(("appreciation", appreciation))
+    if mark is not None:
+        values.append(("mark", mark))
+    context = autosave.save_context(passage_id=passage.id, user_id=jurors[0].id)
+    autosave.save_fields(context=context, actor=jurors[0], now=now + timedelta(minutes=2),
+                         ops=[{"op": f"demo-{passage.id}-{n}", "field": name, "value": value,
+                               "base": 0} for n, (name, value) in enumerate(values)])
+    db.session.refresh(passage)
+    for juror in jurors:
+        validation.validate(passage=passage, revision=passage.agreed_revision, actor=juror,
+                            now=now + timedelta(minutes=4))
 
 
 def _grant_demo_exceptions(passages: list, *, actor, now) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import re
+from decimal import Decimal
 
 import sqlalchemy as sa
 
 from exam_app import demo
 from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.enrolment.models import Candidate, Centre, Establishment
-from exam_app.juries.models import Commission
+from exam_app.juries.models import Commission, Passage
 
 
 def test_demo_session_is_complete_and_consistent(loaded_demo, demo_db):
@@ -22,7 +24,7 @@ def test_demo_session_is_complete_and_consistent(loaded_demo, demo_db):
     assert len({c.number for c in candidates}) == 150
     assert all(re.fullmatch(r"02\d{9}", c.number) for c in candidates)
     assert all(c.centre_id is not None for c in candidates)
-    assert {c.form_for("E5") for c in candidates} == {"ccf", "ponctuel"}
+    assert {c.form_for("E5") for c in candidates if c.sits("E5")} == {"ccf", "ponctuel"}
     assert all(c.search_text for c in candidates)
 
     establishments = demo_db.session.scalars(sa.select(Establishment)).all()
@@ -110,3 +112,73 @@ def test_demo_is_set_up_through_the_services_a_gestionnaire_uses(loaded_demo, de
     present = sum(1 for s in sittings if s.attendance == "present")
     assert demo_db.session.scalar(sa.select(sa.func.count(E6Copy.id))) == present
     assert {r.name for r in demo_db.session.scalars(sa.select(E6Room))} == {"Amphithéâtre"}
+
+
+def test_demo_has_candidates_of_every_status_and_route(loaded_demo, demo_db):
+    from exam_app.enrolment.models import CandidateStatus, RegistrationKind, UnitRegistration
+    from exam_app.enrolment.registration import CCF_STATUSES
+    from exam_app.units import UnitForm
+
+    candidates = demo_db.session.scalars(sa.select(Candidate)).all()
+    statuses = collections.Counter(c.status for c in candidates)
+    assert statuses == {CandidateStatus.SCOLAIRE: 97, CandidateStatus.APPRENTISSAGE: 29,
+                        CandidateStatus.INDIVIDUEL: 10, CandidateStatus.FORMATION_CONTINUE: 10,
+                        CandidateStatus.DISTANCE: 4}
+    # The lycées may run CCF, the CFA and the GRETA may not.
+    allowed = {e.uai for e in demo_db.session.scalars(sa.select(Establishment))
+               if e.is_ccf_allowed}
+    assert allowed == {uai for uai, *_, route in demo.ESTABLISHMENTS if route == "ccf"}
+    # E5 in CCF exactly for the statuses that sit it in an establishment allowed to run it.
+    sitting = [c for c in candidates if c.sits("E5")]
+    assert len(sitting) == 149
+    for candidate in sitting:
+        ccf = candidate.establishment.uai in allowed and candidate.status in CCF_STATUSES
+        assert candidate.form_for("E5") == (UnitForm.CCF if ccf else UnitForm.PONCTUEL), \
+            candidate.number
+    assert sum(c.form_for("E5") == UnitForm.CCF for c in sitting) == 107
+
+    # Bénéfices, dispenses and a unit not registered, from the registrations CSV import.
+    rows = demo_db.session.scalars(sa.select(UnitRegistration).where(
+        UnitRegistration.kind != RegistrationKind.SIT)).all()
+    by_number = {c.id: c for c in candidates}
+    year = demo_db.session.scalar(sa.select(demo.ExamSession.year)) - 2
+    assert sorted((r.unit_code, r.kind, by_number[r.candidate_id].status, r.kept_mark,
+                   r.kept_year) for r in rows) == [
+        ("E4", RegistrationKind.BENEFICE, CandidateStatus.INDIVIDUEL, Decimal("11"), year),
+        ("E4", RegistrationKind.BENEFICE, CandidateStatus.INDIVIDUEL, Decimal("12.5"), year),
+        ("E4", RegistrationKind.BENEFICE, CandidateStatus.INDIVIDUEL, Decimal("14"), year),
+        ("E4", RegistrationKind.DISPENSE, CandidateStatus.FORMATION_CONTINUE, None, None),
+        ("E4", RegistrationKind.DISPENSE, CandidateStatus.FORMATION_CONTINUE, None, None),
+        ("E5", RegistrationKind.NOT_REGISTERED, CandidateStatus.FORMATION_CONTINUE, None, None),
+    ]
+    assert all(r.reason for r in rows)
+    assert {r.kind for r in demo_db.session.scalars(sa.select(UnitRegistration))} == \
+        set(RegistrationKind)
+
+
+def test_demo_results_hold_every_kind(loaded_demo, demo_db):
+    from exam_app.results.compute import Kind, session_results
+
+    session = demo_db.session.scalar(sa.select(demo.ExamSession))
+    results = session_results(session.id)
+    assert {r.kind for r in results.values()} == set(Kind)
+    # E5 CCF in the first lycée: A and B validated (settled on B's mark), B validated
+    # before A (A planned tomorrow: pending), and absent at B (ABS).
+    ccf = {number: results.of(candidate_id, "E5") for number, candidate_id in
+           demo_db.session.execute(sa.select(Candidate.number, Candidate.id))
+           if results.of(candidate_id, "E5").provenance
+           and results.of(candidate_id, "E5").provenance[0].variant_code.startswith("ccf")}
+    assert sorted((r.kind, r.mark, [(s.variant_code, s.detail) for s in r.provenance])
+                  for r in ccf.values()) == sorted([
+        (Kind.MARK, Decimal("15"), [("ccf_a", "final"), ("ccf_b", "final")]),
+        (Kind.PENDING, None, [("ccf_b", "final"), ("ccf_a", "en cours")]),
+        (Kind.ABS, None, [("ccf_a", "final"), ("ccf_b", "absent")]),
+    ])
+    # The last candidate planned at E4-LYO01 has their dossier refused: NV.
+    last = demo_db.session.scalars(
+        sa.select(Passage).join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.code == "E4-LYO01").order_by(Passage.scheduled_at.desc())).first()
+    assert results.of(last.candidate_id, "E4").kind is Kind.NV
+    benefices = sorted(r.printed for r in results.values() if r.kind is Kind.BENEFICE)
+    assert benefices == [f"Bénéfice {session.year - 2} — {m}" for m in ("11", "12,5", "14")]
+    assert sum(r.kind is Kind.DISPENSE for r in results.values()) == 2
