@@ -4,7 +4,7 @@ dispense), and the registrations CSV. Thin: the services check and audit."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
@@ -12,6 +12,7 @@ from exam_app.enrolment import registration
 from exam_app.enrolment.blueprint import bp
 from exam_app.enrolment.forms import CandidateImportForm, RegistrationForm, StatusForm
 from exam_app.enrolment.models import Candidate, CandidateStatus, ExamSession, RegistrationKind
+from exam_app.enrolment.views_setup import run_import
 from exam_app.extensions import db
 from exam_app.formatting import decimal_fr
 from exam_app.permissions import roles_required, session_or_404
@@ -115,27 +116,14 @@ def import_registrations(code: str):
     """Import bénéfices, dispenses and forms per unit from a CSV: all rows or nothing."""
     session = session_or_404(code)
     form = CandidateImportForm()
-    report, status = None, 200
-    if form.validate_on_submit():
-        limit = current_app.config["IMPORT_MAX_BYTES"]
-        data = form.file.data.stream.read(limit + 1)
-        if len(data) > limit:
-            flash(f"Le fichier dépasse {limit // (1024 * 1024)} Mo : découpez-le. "
-                  "Rien n'a été importé.", "error")
-            status = 413
-        else:
-            report = registration.import_registrations(
-                session=session, data=data, actor=current_user,
-                max_rows=current_app.config["IMPORT_MAX_ROWS"],
-                filename=form.file.data.filename or "")
-            if report.ok:
-                db.session.commit()
-                flash(f"Import terminé : {report.changed} inscription(s) modifiée(s), "
-                      f"{report.unchanged} inchangée(s).", "success")
-                return redirect(url_for("enrolment.candidates", code=session.code))
-            db.session.rollback()
-            status = 422
-    elif request.method == "POST":
-        status = 400
+    report, status, done = run_import(
+        form, lambda data, name: registration.import_registrations(
+            session=session, data=data, actor=current_user, filename=name,
+            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
+        done=url_for("enrolment.candidates", code=session.code),
+        message=lambda r: (f"Import terminé : {r.changed} inscription(s) modifiée(s), "
+                           f"{r.unchanged} inchangée(s)."))
+    if done:
+        return redirect(done)
     return render_template("enrolment/registrations_import.html", session=session, form=form,
                            report=report), status

@@ -195,8 +195,19 @@ def _read_upload(form) -> bytes | None:
     return data
 
 
-def _run_import(form, do_import, *, done: str):
-    """Validate the upload form and run the import: (report, status, redirect or None)."""
+def reference_done_message(report) -> str:
+    """What a successful reference import says (establishments, centres, people)."""
+    return (f"Import terminé : {report.created} créé(s), {report.updated} mis à jour, "
+            f"{report.unchanged} inchangé(s)"
+            + (f" ; salles : {report.rooms_created} créée(s), {report.rooms_updated} mise(s) "
+               "à jour" if report.rooms_created or report.rooms_updated else "") + ".")
+
+
+def run_import(form, do_import, *, done: str, message=reference_done_message):
+    """Validate the upload form and run a CSV import, all or nothing: (report, status,
+    redirect or None). Too large: 413; refused rows: 422 with the report, nothing
+    written; a concurrent import of the same rows: 409; imported: committed, ``message``
+    flashed and a redirect to ``done``. Every import page of the app goes through it."""
     if not form.validate_on_submit():
         return None, 400 if request.method == "POST" else 200, None
     data = _read_upload(form)
@@ -213,10 +224,7 @@ def _run_import(form, do_import, *, done: str):
         db.session.rollback()
         return report, 422, None
     db.session.commit()
-    flash(f"Import terminé : {report.created} créé(s), {report.updated} mis à jour, "
-          f"{report.unchanged} inchangé(s)"
-          + (f" ; salles : {report.rooms_created} créée(s), {report.rooms_updated} mise(s) "
-             "à jour" if report.rooms_created or report.rooms_updated else "") + ".", "success")
+    flash(message(report), "success")
     return report, 302, done
 
 
@@ -224,7 +232,7 @@ def _import_page(do_import, *, kind: str, session, done: str):
     """The import page of one kind of reference data: the report of a refused file (422,
     nothing written), or a redirect to ``done`` once imported."""
     form = ReferenceImportForm()
-    report, status, redirect_to = _run_import(
+    report, status, redirect_to = run_import(
         form, lambda data, name: do_import(data=data, actor=current_user, filename=name,
                                            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
         done=done)

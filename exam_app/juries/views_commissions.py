@@ -14,6 +14,7 @@ from wtforms import SelectChoice
 from exam_app.accounts.models import Role, User
 from exam_app.enrolment.forms import ReferenceImportForm
 from exam_app.enrolment.models import Centre, Establishment, ExamSession
+from exam_app.enrolment.views_setup import run_import
 from exam_app.errors import ServiceError
 from exam_app.extensions import db
 from exam_app.juries import commissions as service
@@ -181,33 +182,14 @@ def import_commissions(code: str):
     """Form commissions from a CSV file, all or nothing (errors by line and column)."""
     session = session_or_404(code)
     form = ReferenceImportForm()
-    report, status = None, 200
-    if form.validate_on_submit():
-        limit = current_app.config["IMPORT_MAX_BYTES"]
-        data = form.file.data.stream.read(limit + 1)
-        if len(data) > limit:
-            flash(f"Le fichier dépasse {limit // (1024 * 1024)} Mo : découpez-le. "
-                  "Rien n'a été importé.", "error")
-            status = 413
-        else:
-            try:
-                report = service.import_commissions(
-                    session=session, data=data, actor=current_user,
-                    max_rows=current_app.config["IMPORT_MAX_ROWS"],
-                    filename=form.file.data.filename or "")
-            except IntegrityError:
-                db.session.rollback()
-                flash(RACE, "error")
-                status = 409
-            else:
-                if report.ok:
-                    db.session.commit()
-                    flash(f"Import terminé : {report.created} créée(s), {report.updated} mise(s) "
-                          f"à jour, {report.unchanged} inchangée(s).", "success")
-                    return redirect(url_for("juries.commissions", code=session.code))
-                db.session.rollback()
-                status = 422
-    elif request.method == "POST":
-        status = 400
+    report, status, done = run_import(
+        form, lambda data, name: service.import_commissions(
+            session=session, data=data, actor=current_user, filename=name,
+            max_rows=current_app.config["IMPORT_MAX_ROWS"]),
+        done=url_for("juries.commissions", code=session.code),
+        message=lambda r: (f"Import terminé : {r.created} créée(s), {r.updated} mise(s) "
+                           f"à jour, {r.unchanged} inchangée(s)."))
+    if done:
+        return redirect(done)
     return render_template("juries/commission_import.html", session=session, form=form,
                            report=report), status
