@@ -32,8 +32,13 @@ def test_a_gestionnaire_plans_the_session_and_applies_it(page, live_server, scre
     page.get_by_role("link", name="Planifier toute la session").click()
     page.get_by_label("Temps de calcul maximal (secondes)").fill("5")
     page.get_by_role("button", name="Lancer la planification").click()
-    # The page refreshes itself every 2 s until the run ends.
+    # The page fetches the run's progress every 2 s until it ends (no reload, no meta
+    # refresh: WCAG 2.2.1); the start button stays disabled while the run goes on.
+    assert page.locator("meta[http-equiv=refresh]").count() == 0
+    page.evaluate("window.__samePage = true")
     page.get_by_text("Plan complet :").wait_for(timeout=30_000)
+    assert page.evaluate("window.__samePage === true")
+    assert page.get_by_role("button", name="Lancer la planification").is_enabled()
     assert "4/4 passages planifiés, 1 journée de commission (au moins 1)" in page.locator(
         "p[role=status]").inner_text()
     rows = page.locator("table caption:text('Plan proposé') >> xpath=.. >> tbody tr")
