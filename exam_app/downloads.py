@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import io
+import unicodedata
+from urllib.parse import quote
 
-from flask import send_file
+from flask import Response, send_file
 
 
 def attachment(data: bytes, *, mimetype: str, filename: str):
@@ -16,6 +18,22 @@ def attachment(data: bytes, *, mimetype: str, filename: str):
     """
     response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
                          download_name=filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def attachment_stream(body, *, mimetype: str, filename: str):
+    """A download produced while it is sent (an iterable of bytes), with the same headers
+    as :func:`attachment` but no Content-Length."""
+    response = Response(body, mimetype=mimetype)
+    try:  # as send_file names it: an ASCII fallback and filename* for accented names
+        filename.encode("ascii")
+        names = {"filename": filename}
+    except UnicodeEncodeError:
+        names = {"filename": unicodedata.normalize("NFKD", filename).encode(
+                     "ascii", "ignore").decode("ascii"),
+                 "filename*": "UTF-8''" + quote(filename, safe="!#$&+^`|~")}
+    response.headers.set("Content-Disposition", "attachment", **names)
     response.headers["Cache-Control"] = "no-store"
     return response
 

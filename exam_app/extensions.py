@@ -92,3 +92,20 @@ def _sqlite_for_concurrent_writers(dbapi_connection, connection_record):
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def begin_read_snapshot() -> None:
+    """From here to the end of the request's transaction, every read sees the database
+    as it was at the first one: a long read in several statements (a streamed export)
+    never mixes two states of the data. Call it first in the transaction (end the
+    current one before: ``db.session.rollback()``).
+
+    PostgreSQL: REPEATABLE READ (a snapshot for the transaction). SQLite: the driver
+    opens no transaction for reads, each statement would see the latest commit; an
+    explicit BEGIN makes WAL keep the first read's snapshot until the rollback that ends
+    the request."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")

@@ -4,15 +4,17 @@ not sit shows its registration: 'Bénéfice 2025 — 14,5', 'Dispensé', 'Non in
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from exam_app.csv_export import safe_cell, write_csv
+from exam_app.csv_export import safe_cell
+from exam_app.csv_export import stream_csv as csv_pieces
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.results.compute import Kind, session_results
 from exam_app.units import all_units
+from exam_app.xlsx_export import Sheet, stream_workbook
 
 IDENTITY = ("N° candidat", "Nom", "Prénom")
 
@@ -22,23 +24,42 @@ def header() -> tuple[str, ...]:
     return IDENTITY + tuple(unit.code for unit in all_units())
 
 
-def result_table(session_id: int) -> list[tuple[tuple[str, str, str], list]]:
+# Candidates a batch: the results of each batch are computed together (a fixed number of
+# queries a batch), and its rows written out before the next batch is read.
+BATCH = 500
+
+
+def iter_result_table(session_id: int) -> Iterator[tuple[tuple[str, str, str], list]]:
     """One row per candidate, by number: identity, then each unit's UnitResult
-    (exam_app.results.compute, the only place results are decided)."""
-    results = session_results(session_id)
-    people = {row.id: row for row in db.session.execute(
-        sa.select(Candidate.id, Candidate.number, Candidate.last_name, Candidate.first_name)
-        .where(Candidate.session_id == session_id))}
+    (exam_app.results.compute, the only place results are decided), a batch of
+    candidates at a time."""
+    ids = list(db.session.scalars(sa.select(Candidate.id).where(
+        Candidate.session_id == session_id).order_by(Candidate.number)))
     units = all_units()
-    return [((people[cid].number, people[cid].last_name, people[cid].first_name),
-             [results.of(cid, unit.code) for unit in units]) for cid in results.candidate_ids]
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start:start + BATCH]
+        results = session_results(session_id, candidate_ids=batch)
+        people = {row.id: row for row in db.session.execute(
+            sa.select(Candidate.id, Candidate.number, Candidate.last_name, Candidate.first_name)
+            .where(Candidate.id.in_(batch)))}
+        for cid in results.candidate_ids:
+            yield ((people[cid].number, people[cid].last_name, people[cid].first_name),
+                   [results.of(cid, unit.code) for unit in units])
+
+
+def result_table(session_id: int) -> list[tuple[tuple[str, str, str], list]]:
+    return list(iter_result_table(session_id))
+
+
+def iter_result_rows(session_id: int) -> Iterator[tuple[str, ...]]:
+    """One row per candidate, by number, in the order of :func:`header`: each unit as
+    printed ('14,5', 'ABS', 'NV', 'Bénéfice 2025 — 14,5', 'Dispensé'; '' pending)."""
+    for identity, unit_results in iter_result_table(session_id):
+        yield (*identity, *(r.printed for r in unit_results))
 
 
 def result_rows(session_id: int) -> list[tuple[str, ...]]:
-    """One row per candidate, by number, in the order of :func:`header`: each unit as
-    printed ('14,5', 'ABS', 'NV', 'Bénéfice 2025 — 14,5', 'Dispensé'; '' pending)."""
-    return [(*identity, *(r.printed for r in unit_results))
-            for identity, unit_results in result_table(session_id)]
+    return list(iter_result_rows(session_id))
 
 
 def legend_rows(session_id: int) -> list[tuple[str, str]]:
@@ -54,47 +75,41 @@ def legend_rows(session_id: int) -> list[tuple[str, str]]:
             ("E6", RULE_E6)]
 
 
-def export_csv(session_id: int) -> bytes:
-    """UTF-8 with BOM and ';' so that spreadsheets in French open it as is."""
-    return write_csv(header(), result_rows(session_id))
+def stream_csv(session_id: int) -> Iterator[bytes]:
+    """UTF-8 with BOM and ';' so that spreadsheets in French open it as is; in pieces."""
+    return csv_pieces(header(), iter_result_rows(session_id), rows_per_chunk=BATCH)
 
+
+def export_csv(session_id: int) -> bytes:
+    return b"".join(stream_csv(session_id))
+
+
+def _xlsx_rows(session_id: int) -> Iterator[list]:
+    yield list(header())
+    for identity, unit_results in iter_result_table(session_id):
+        # Marks as numbers (so they sort and average); ABS, NV, bénéfice, dispensé as text.
+        # A pending result is an empty cell, not an empty string (issue 17).
+        yield ([safe_cell(v) for v in identity]
+               + [r.mark if r.kind is Kind.MARK
+                  else None if r.kind is Kind.PENDING else safe_cell(r.printed)
+                  for r in unit_results])
+
+
+def _legend_rows(session_id: int) -> Iterator[list]:
+    yield ["Dans une colonne d'épreuve", "Signification"]
+    yield ["une note (ex. 14,5)", "note sur 20, définitive"]
+    for row in legend_rows(session_id):
+        yield [safe_cell(v) for v in row]
+
+
+def stream_xlsx(session_id: int, *, title: str) -> Iterator[bytes]:
+    """The same table as a workbook (a « Résultats » sheet, then a « Légende »), marks as
+    numbers, every text cell neutralised; written while the rows are computed."""
+    widths = (16, 24, 20) + (8,) * len(all_units())
+    return stream_workbook([Sheet("Résultats", _xlsx_rows(session_id), widths),
+                            Sheet("Légende", _legend_rows(session_id), (28, 90))], title=title,
+                           rows_per_chunk=BATCH)
 
 
 def export_xlsx(session_id: int, *, title: str) -> bytes:
-    """The same table as a workbook, marks as numbers; every text cell neutralised."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    columns = header()
-    mark_columns = range(len(IDENTITY), len(columns))
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Résultats"
-    sheet.append(list(columns))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for identity, unit_results in result_table(session_id):
-        # Marks as numbers (so they sort and average); ABS, NV, bénéfice, dispensé as text.
-        # A pending result is an empty cell, not an empty string (issue 17).
-        sheet.append([safe_cell(v) for v in identity]
-                     + [float(r.mark) if r.kind is Kind.MARK
-                        else None if r.kind is Kind.PENDING else safe_cell(r.printed)
-                        for r in unit_results])
-    widths = (16, 24, 20) + (8,) * len(mark_columns)
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    legend = workbook.create_sheet("Légende")
-    legend.append(["Dans une colonne d'épreuve", "Signification"])
-    for cell in legend[1]:
-        cell.font = Font(bold=True)
-    legend.append(["une note (ex. 14,5)", "note sur 20, définitive"])
-    for row in legend_rows(session_id):
-        legend.append([safe_cell(v) for v in row])
-    legend.column_dimensions["A"].width = 28
-    legend.column_dimensions["B"].width = 90
-    workbook.properties.title = title[:200]
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+    return b"".join(stream_xlsx(session_id, title=title))
