@@ -105,7 +105,7 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     _ponctuel_commissions(rng, session=session, centres=centres,
                           establishments=establishments, jurors=jurors, logins=logins)
     _ccf_commissions(session=session, establishments=establishments, jurors=jurors)
-    _correcteurs(jurors, logins)
+    _correcteurs(jurors, logins, count=max(3, -(-candidates // COPIES_PER_LOT)))
     _candidate_accounts(people, logins)
     db.session.flush()
     load_jury_day(session=session, actor=gestion)
@@ -369,9 +369,14 @@ def _ccf_commissions(*, session: ExamSession, establishments: list[Establishment
                         jurors=jurors)
 
 
-def _correcteurs(jurors: _Jurors, logins: list[DemoLogin]) -> None:
-    """Three E6 correcteurs (``correcteur1``..``3``)."""
-    for index in range(1, 4):
+# A correcteur marks a few dozen copies: a large demo has as many correcteurs as its
+# copies need (a lot of ~60 copies each), as an académie would, not lots of 1,600.
+COPIES_PER_LOT = 60
+
+
+def _correcteurs(jurors: _Jurors, logins: list[DemoLogin], *, count: int = 3) -> None:
+    """E6 correcteurs ``correcteur1``..``3`` (more for a large demo)."""
+    for index in range(1, count + 1):
         first, last = jurors.next_name()
         _user(f"correcteur{index}", first, last, [(Role.CORRECTEUR, {})])
     logins.append(DemoLogin("correcteur", "correcteur1", "correcteur E6"))

@@ -23,6 +23,10 @@ BAREME = ("1. Diagnostic de la situation RH ; 6\n"
           "4. Communication et climat social ; 4")
 
 
+# The demo's correcteurs and the establishment (index) each teaches in.
+MAIN_MARKERS = {"correcteur1": 0, "correcteur2": 3, "correcteur3": None}
+
+
 def load_e6(*, session, establishments, gestion, rng: random.Random) -> None:
     """Flushes; the caller commits. Each centre's chef de centre would do the same on the
     "Épreuve E6" pages: one room, its candidates seated, their attendance recorded."""
@@ -44,18 +48,23 @@ def load_e6(*, session, establishments, gestion, rng: random.Random) -> None:
                                       choice=rng.choice)
     bareme.set_bareme(session=session, text=BAREME, actor=gestion)
     markers = {u.username: u for u in db.session.scalars(sa.select(User).where(
-        User.username.in_(["correcteur1", "correcteur2", "correcteur3"])))}
-    for username, establishment in (("correcteur1", establishments[0]),
-                                    ("correcteur2", establishments[3]),
-                                    ("correcteur3", None)):
+        User.username.like("correcteur%")))}
+    # correcteur4 and on exist in a large demo only (a lot of ~60 copies each).
+    extra = sorted((name for name in markers if name not in MAIN_MARKERS),
+                   key=lambda name: int(name.removeprefix("correcteur")))
+    for index, username in enumerate([*MAIN_MARKERS, *extra]):
+        establishment = (MAIN_MARKERS[username] if username in MAIN_MARKERS
+                         else index % len(establishments))
         enroll_corrector(session=session, user=markers[username],
-                         establishment=establishment, actor=gestion)
+                         establishment=None if establishment is None
+                         else establishments[establishment], actor=gestion)
     lots = form_lots(session=session, actor=gestion)
     questions = bareme.questions(session.id)
     # correcteur1 (the demo login): a few copies marked, the rest to do; correcteur2
     # and correcteur3 (more severe): lots marked and validated, so the harmonisation
     # page has two correcteurs to compare.
     plans = ((6, False, (0.3, 0.95)), (None, True, (0.3, 0.95)), (None, True, (0.2, 0.8)))
+    plans += ((0, False, (0, 0)),) * (len(lots) - len(plans))  # the others: still to mark
     for lot, (how_many, validate, (low, high)) in zip(lots, plans, strict=True):
         copies = marking.lot_copies(lot)
         for copy in copies[:how_many]:

@@ -500,46 +500,42 @@ def paginate(query: sa.Select, *, page: int, per_page: int) -> Page:
 
 
 def dashboard_counts(session: ExamSession) -> dict:
-    """Candidates per centre and per establishment, split by E5 form, plus totals."""
-    form_count = {
-        form.value: sa.func.sum(sa.case((CandidateUnitForm.form == form, 1), else_=0))
-        for form in UnitForm
-    }
+    """Candidates per centre and per establishment, split by E5 form, plus totals.
+
+    One pass over the session's candidates, grouped by (centre, establishment, E5
+    form): at most a row per combination present, summed here into the three views
+    (three aggregates over the candidates before, each as long as the session)."""
     # At most one row per candidate: the counts of candidates are unchanged by the join.
-    with_form = (CandidateUnitForm, sa.and_(CandidateUnitForm.candidate_id == Candidate.id,
-                                            CandidateUnitForm.unit_code == form_unit_code()))
-    by_centre = db.session.execute(
-        sa.select(Centre, sa.func.count(Candidate.id), form_count["ponctuel"], form_count["ccf"])
-        .outerjoin(Candidate, Candidate.centre_id == Centre.id)
-        .outerjoin(*with_form)
-        .where(Centre.session_id == session.id)
-        .group_by(Centre.id)
-        .order_by(Centre.code)
-    ).all()
-    by_establishment = db.session.execute(
-        sa.select(Establishment, sa.func.count(Candidate.id), form_count["ponctuel"],
-                  form_count["ccf"])
-        .join(Candidate, Candidate.establishment_id == Establishment.id)
-        .outerjoin(*with_form)
+    groups = db.session.execute(
+        sa.select(Candidate.centre_id, Candidate.establishment_id, CandidateUnitForm.form,
+                  sa.func.count(Candidate.id))
+        .outerjoin(CandidateUnitForm, sa.and_(CandidateUnitForm.candidate_id == Candidate.id,
+                                              CandidateUnitForm.unit_code == form_unit_code()))
         .where(Candidate.session_id == session.id)
-        .group_by(Establishment.id)
+        .group_by(Candidate.centre_id, Candidate.establishment_id, CandidateUnitForm.form)
     ).all()
-    total, ponctuel, ccf, no_centre = db.session.execute(
-        sa.select(
-            sa.func.count(Candidate.id),
-            form_count["ponctuel"],
-            form_count["ccf"],
-            sa.func.sum(sa.case((Candidate.centre_id.is_(None), 1), else_=0)),
-        ).select_from(Candidate).outerjoin(*with_form).where(Candidate.session_id == session.id)
-    ).one()
+    ponctuel, ccf = UnitForm("ponctuel"), UnitForm("ccf")
+    per_centre: dict[int | None, list[int]] = {}
+    per_establishment: dict[int, list[int]] = {}
+    for centre_id, establishment_id, form, count in groups:
+        for table, key in ((per_centre, centre_id), (per_establishment, establishment_id)):
+            row = table.setdefault(key, [0, 0, 0])
+            row[0] += count
+            row[1] += count if form == ponctuel else 0
+            row[2] += count if form == ccf else 0
+    centres = db.session.scalars(sa.select(Centre).where(Centre.session_id == session.id)
+                                 .order_by(Centre.code)).all()
+    establishments = db.session.scalars(sa.select(Establishment).where(
+        Establishment.id.in_([e for e in per_establishment if e is not None]))).all()
+    totals = [sum(row[i] for row in per_centre.values()) for i in range(3)]
     return {
-        "by_centre": [(c, n, p or 0, f or 0) for c, n, p, f in by_centre],
-        "by_establishment": sorted(((e, n, p or 0, f or 0) for e, n, p, f in by_establishment),
+        "by_centre": [(c, *per_centre.get(c.id, (0, 0, 0))) for c in centres],
+        "by_establishment": sorted(((e, *per_establishment[e.id]) for e in establishments),
                                    key=lambda row: by_name(row[0])),
-        "total": total,
-        "ponctuel": ponctuel or 0,
-        "ccf": ccf or 0,
-        "without_centre": no_centre or 0,
+        "total": totals[0],
+        "ponctuel": totals[1],
+        "ccf": totals[2],
+        "without_centre": per_centre.get(None, (0,))[0],
     }
 
 
