@@ -72,7 +72,26 @@ def create_app(config: dict | None = None) -> Flask:
     _register_errors(app)
     _register_security_headers(app)
     _register_input_guard(app)
+    _register_instance_services(app)
     return app
+
+
+def _register_instance_services(app: Flask) -> None:
+    """What each process of each instance runs beside the requests: the watcher that
+    takes over print packs whose runner died (started at the process's first request,
+    after gunicorn's fork), and the X-Served-By header naming the instance."""
+    from exam_app.documents import packs
+
+    @app.before_request
+    def start_pack_watcher():
+        packs.ensure_watcher(app)
+
+    name = app.config.get("INSTANCE_NAME")
+    if name:
+        @app.after_request
+        def served_by(response):
+            response.headers["X-Served-By"] = name
+            return response
 
 
 def _trust_proxies(app: Flask) -> None:

@@ -76,6 +76,20 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
         "MAIL_FROM": os.environ.get("MAIL_FROM", ""),
+        # Print packs (documents/packs.py): the print_pack table is the queue every instance
+        # shares. A job's runner beats every PRINT_PACK_HEARTBEAT_SECONDS; a job that has
+        # not beaten for PRINT_PACK_STALE_SECONDS lost its runner (process or host died) and
+        # is taken over by one other process, which looks every PRINT_PACK_POLL_SECONDS
+        # (0: never; each process also runs what it was asked for at once). The rendering
+        # slots are flocks in PRINT_PACK_SLOT_DIR (default STORAGE_DIR/packs/slots): on
+        # several hosts give each host a local directory, so each renders its own slots.
+        "PRINT_PACK_HEARTBEAT_SECONDS": _int("PRINT_PACK_HEARTBEAT_SECONDS", 20),
+        "PRINT_PACK_STALE_SECONDS": _int("PRINT_PACK_STALE_SECONDS", 120),
+        "PRINT_PACK_POLL_SECONDS": _int("PRINT_PACK_POLL_SECONDS", 10),
+        "PRINT_PACK_SLOT_DIR": os.environ.get("PRINT_PACK_SLOT_DIR", ""),
+        # A name for this instance, sent as X-Served-By when set (several instances behind
+        # one proxy: which one answered).
+        "INSTANCE_NAME": os.environ.get("INSTANCE_NAME", ""),
         # How long an activation link and a password-reset link stay valid (seconds).
         "ACTIVATION_MAX_AGE": _int("ACTIVATION_MAX_AGE", 7 * 86400),
         "RESET_MAX_AGE": _int("RESET_MAX_AGE", 3600),

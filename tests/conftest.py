@@ -52,6 +52,8 @@ def testing_app(database_uri: str, storage_dir: Path, **config) -> Flask:
         "STORAGE_DIR": str(storage_dir),
         # QR codes point at the site's configured address only (printing/signing.py).
         "PUBLIC_URL": "https://examens.example",
+        # No background watcher of stale print packs (tests call take_over_stale).
+        "PRINT_PACK_POLL_SECONDS": 0,
         **config,
     })
 

@@ -17,9 +17,18 @@ once; the others wait, their job shown "En attente". A slot is an exclusive
 ``flock`` on ``STORAGE_DIR/packs/slots/<n>.lock``: it holds across the
 threads of one process (each acquisition opens the file anew) and across
 gunicorn workers and the command line (every process on this machine shares
-STORAGE_DIR), and the kernel frees it when its holder dies. Several
-machines sharing one STORAGE_DIR over NFS would need another semaphore (a
-table of slot rows claimed by conditional UPDATE).
+STORAGE_DIR), and the kernel frees it when its holder dies. Several hosts give
+each its own ``PRINT_PACK_SLOT_DIR`` (each host renders on its own cores).
+
+The queue is the ``print_pack`` table, shared by every instance (issue 16, item 5):
+a request on any instance writes the job and that process runs it at once; its
+runner beats (``updated_at``) every ``PRINT_PACK_HEARTBEAT_SECONDS`` while it waits
+for a slot and while it renders. Every process looks every
+``PRINT_PACK_POLL_SECONDS`` for jobs whose runner stopped beating (its process or
+host died: ``PRINT_PACK_STALE_SECONDS``) and takes each over with a conditional
+UPDATE on the beat it read, so exactly one process restarts it; a runner that
+finds it no longer owns its job (taken over meanwhile) drops its file. The same
+code runs on SQLite (one host) and PostgreSQL (several).
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 from pypdf import PdfWriter
 from sqlalchemy.exc import IntegrityError
 
@@ -64,15 +74,14 @@ KINDS = {
     "fiche": "Fiches d'évaluation",
     "bordereau": "Bordereaux de notation",
 }
-# A running job that has not moved for this long died with its process: it may restart.
-STALE_AFTER = timedelta(minutes=10)
 # Documents per rendering task, at most: a chunk's laid-out pages stay in the
 # worker's memory until its file is written.
 CHUNK_MAX = 16
 
 
-# While waiting for a slot, a job's ``updated_at`` moves this often (so it is not stale).
-WAIT_HEARTBEAT = timedelta(seconds=60)
+# While waiting for a slot, a job's ``updated_at`` moves this often (so it is not stale),
+# unless PRINT_PACK_HEARTBEAT_SECONDS says otherwise.
+WAIT_HEARTBEAT = timedelta(seconds=20)
 
 
 class PackError(Exception):
@@ -93,7 +102,8 @@ class PackSlots:
 
     @classmethod
     def for_app(cls, app) -> PackSlots:
-        return cls(Path(app.config["STORAGE_DIR"]) / "packs" / "slots",
+        return cls(Path(app.config.get("PRINT_PACK_SLOT_DIR")
+                        or Path(app.config["STORAGE_DIR"]) / "packs" / "slots"),
                    app.config.get("PRINT_PACK_SLOTS", 1))
 
     def try_acquire(self) -> int | None:
@@ -354,7 +364,7 @@ def request_pack(*, centre: Centre, day: date, kinds, fmt: str, actor,
     # A job waiting for a slot moves its updated_at (WAIT_HEARTBEAT): one that does not
     # move, pending or running, died with its process.
     stale = (job.state in (PackState.RUNNING.value, PackState.PENDING.value)
-             and now - job.updated_at > STALE_AFTER)
+             and now - job.updated_at > _seconds(current_app, "PRINT_PACK_STALE_SECONDS", 120))
     if job.state == PackState.FAILED.value or stale:
         job.state, job.done, job.total, job.error = PackState.PENDING.value, 0, 0, None
         job.requested_by_id, job.updated_at = (actor.id if actor else None), now
@@ -418,6 +428,95 @@ def result_file(app, job: PrintPack) -> Path | None:
     return path if path.is_file() else None
 
 
+def _seconds(app, name: str, default: float) -> timedelta:
+    return timedelta(seconds=float(app.config.get(name) or default))
+
+
+@contextlib.contextmanager
+def _beating(app, job_id: int):
+    """While the block runs, the job's ``updated_at`` moves every heartbeat (its own
+    session, in a thread): a long chunk of documents never makes a live job look dead."""
+    every = _seconds(app, "PRINT_PACK_HEARTBEAT_SECONDS", 20).total_seconds()
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(every):
+            with app.app_context():
+                db.session.execute(sa.update(PrintPack).where(
+                    PrintPack.id == job_id, PrintPack.state == PackState.RUNNING.value)
+                    .values(updated_at=utcnow()).execution_options(synchronize_session=False))
+                db.session.commit()
+                db.session.remove()
+
+    thread = threading.Thread(target=beat, name=f"print-pack-beat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def take_over_stale(app, now: datetime | None = None) -> list[int]:
+    """The jobs whose runner stopped beating, each taken over by this process (reset to
+    pending by a conditional UPDATE on the state and beat read: of several processes
+    looking at once, one wins each job). The caller runs them."""
+    now = now or utcnow()
+    limit = now - _seconds(app, "PRINT_PACK_STALE_SECONDS", 120)
+    rows = db.session.execute(sa.select(PrintPack.id, PrintPack.state, PrintPack.updated_at)
+                              .where(PrintPack.state.in_((PackState.PENDING.value,
+                                                          PackState.RUNNING.value)),
+                                     PrintPack.updated_at < limit)
+                              .order_by(PrintPack.id)).all()
+    taken = []
+    for job_id, state, beat in rows:
+        won = db.session.execute(
+            sa.update(PrintPack).where(PrintPack.id == job_id, PrintPack.state == state,
+                                       PrintPack.updated_at == beat)
+            .values(state=PackState.PENDING.value, done=0, total=0, error=None,
+                    updated_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        if won:
+            taken.append(job_id)
+    db.session.commit()
+    if taken:
+        app.logger.warning("print packs %s taken over (their runner stopped)", taken)
+    return taken
+
+
+_watcher_pid: int | None = None
+_watcher_lock = threading.Lock()
+_watcher_stop = threading.Event()  # set: the watcher ends (tests)
+
+
+def ensure_watcher(app) -> None:
+    """Start this process's watcher of stale jobs (once per process: after gunicorn forks,
+    each worker starts its own at its first request)."""
+    global _watcher_pid
+    every = float(app.config.get("PRINT_PACK_POLL_SECONDS") or 0)
+    if every <= 0 or app.config.get("PRINT_PACK_INLINE") or _watcher_pid == os.getpid():
+        return
+    with _watcher_lock:
+        if _watcher_pid == os.getpid():
+            return
+        _watcher_pid = os.getpid()
+    stop = _watcher_stop
+
+    def watch():
+        while not stop.wait(every):
+            try:
+                with app.app_context():
+                    taken = take_over_stale(app)
+                    db.session.remove()
+            except Exception:  # noqa: BLE001 - the database may be away: look again later
+                app.logger.exception("print packs: looking for stale jobs failed")
+                continue
+            for job_id in taken:
+                start(app, job_id)
+
+    threading.Thread(target=watch, name="print-pack-watcher", daemon=True).start()
+
+
 def run(app, job_id: int) -> None:
     """Render a job to STORAGE_DIR/packs/, updating its progress; never raises."""
     # The QR codes take PUBLIC_URL (signing.public_url), not this context's host; without
@@ -428,14 +527,32 @@ def run(app, job_id: int) -> None:
             return
         db.session.commit()  # wait outside any transaction
         last_beat = [utcnow()]
+        every = _seconds(app, "PRINT_PACK_HEARTBEAT_SECONDS", WAIT_HEARTBEAT.total_seconds())
 
         def waiting() -> None:
-            if utcnow() - last_beat[0] >= WAIT_HEARTBEAT:
-                last_beat[0] = job.updated_at = utcnow()
+            # Beats only while the job is still this process's to run (pending, with
+            # the beat it last wrote): one taken over meanwhile is left to its new runner.
+            if utcnow() - last_beat[0] >= every:
+                now = utcnow()
+                mine = db.session.execute(
+                    sa.update(PrintPack).where(PrintPack.id == job_id,
+                                               PrintPack.state == PackState.PENDING.value)
+                    .values(updated_at=now).execution_options(synchronize_session=False)
+                ).rowcount
                 db.session.commit()
+                last_beat[0] = now
+                if not mine:
+                    raise _NotMine
 
-        with PackSlots.for_app(app).held(on_wait=waiting):
-            _run_holding_a_slot(app, job, job_id)
+        try:
+            with PackSlots.for_app(app).held(on_wait=waiting):
+                _run_holding_a_slot(app, job, job_id)
+        except _NotMine:
+            return
+
+
+class _NotMine(Exception):
+    """The job is no longer this runner's (done, or taken over by another process)."""
 
 
 def _run_holding_a_slot(app, job: PrintPack, job_id: int) -> None:
@@ -452,37 +569,59 @@ def _run_holding_a_slot(app, job: PrintPack, job_id: int) -> None:
     if not claimed:
         return
     db.session.refresh(job)
+    # This run's mark: every later write names it, so that a run taken over meanwhile
+    # (it stopped beating) writes nothing over its successor's.
+    mine = (PrintPack.id == job_id, PrintPack.state == PackState.RUNNING.value,
+            PrintPack.started_at == now)
+
+    def update(**values) -> None:
+        won = db.session.execute(sa.update(PrintPack).where(*mine).values(**values)
+                                 .execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+        if not won:
+            raise _NotMine
 
     def on_total(total: int) -> None:
-        job.total = total
-        db.session.commit()
+        update(total=total)
 
     def on_done(count: int) -> None:
-        job.done, job.updated_at = count, utcnow()
-        db.session.commit()
+        update(done=count, updated_at=utcnow())
 
     tmp = None
     try:
         relative = f"packs/pack-{job.id}-{job.centre.code}-{job.day.isoformat()}.{job.fmt}"
         path = Path(app.config["STORAGE_DIR"]) / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        write_pack(job.centre, job.day, job.kind_list, tmp, fmt=job.fmt,
-                   workers=app.config.get("PRINT_PACK_WORKERS", 2),
-                   on_total=on_total, on_done=on_done)
-        tmp.replace(path)
-        job.result_path, job.state = relative, PackState.DONE.value
-        job.finished_at = job.updated_at = utcnow()
+        # Its own temporary name: two runners of one job (one taken over) never mix bytes.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+        with _beating(app, job_id):
+            write_pack(job.centre, job.day, job.kind_list, tmp, fmt=job.fmt,
+                       workers=app.config.get("PRINT_PACK_WORKERS", 2),
+                       on_total=on_total, on_done=on_done)
+        finished = utcnow()
+        won = db.session.execute(sa.update(PrintPack).where(*mine).values(
+            result_path=relative, state=PackState.DONE.value, finished_at=finished,
+            updated_at=finished).execution_options(synchronize_session=False)).rowcount
+        if not won:
+            raise _NotMine
+        tmp.replace(path)  # before the commit: a pack said done has its file
         db.session.commit()
+    except _NotMine:
+        db.session.rollback()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        app.logger.warning("print pack %s: taken over by another process, result dropped",
+                           job_id)
     except Exception as exc:  # noqa: BLE001 - the job records any failure for the user
         if tmp is not None:
             tmp.unlink(missing_ok=True)  # a partial pack is never left behind
         db.session.rollback()
-        job = db.session.get(PrintPack, job_id)
-        job.state, job.updated_at = PackState.FAILED.value, utcnow()
-        job.error = (str(exc) if isinstance(exc, PackError | PublicUrlMissing) else
-                     "Erreur inattendue pendant la génération : relancez la demande.")
+        error = (str(exc) if isinstance(exc, PackError | PublicUrlMissing) else
+                 "Erreur inattendue pendant la génération : relancez la demande.")
         app.logger.exception("print pack %s failed", job_id)
+        db.session.execute(sa.update(PrintPack).where(*mine).values(
+            state=PackState.FAILED.value, updated_at=utcnow(), error=error)
+            .execution_options(synchronize_session=False))
         db.session.commit()
 
 
