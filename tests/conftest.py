@@ -116,6 +116,10 @@ def db(app):
     with app.app_context():
         yield _db
         empty_database()
+    # Ids restart with the next test: nothing computed for this one may be reused.
+    from exam_app.juries import board
+
+    board.forget_shared_views()
 
 
 class IsolatedClient(FlaskClient):

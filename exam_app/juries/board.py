@@ -4,6 +4,8 @@ overrun and its state. One plain mapping serves the page and its push updates
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -116,3 +118,36 @@ def board_view(*, session_id: int, day: date, now: datetime) -> dict:
     totals = {name: sum(c[name] for c in commissions.values()) for name in COUNTS}
     return {"server_time": int(now.timestamp() * 1000), "updated": f"{to_local(now):%H:%M:%S}",
             "totals": totals, "commissions": list(commissions.values()), "passages": rows}
+
+
+# ---- one board for every browser showing it ------------------------------------------------
+
+# A change wakes every browser showing the board at once (the live board is open in ten
+# places on a jury day): within a process, they share one computation of the board for
+# that version, reused for up to SHARE_SECONDS (its running overruns are then up to that
+# old; the page counts them on from the answer's arrival).
+SHARE_SECONDS = 1.0
+_shared: dict[tuple[int, date], tuple[str, float, dict]] = {}
+_shared_locks: dict[tuple[int, date], threading.Lock] = {}
+_shared_guard = threading.Lock()
+
+
+def shared_board_view(*, session_id: int, day: date, version: str, now: datetime) -> dict:
+    """``board_view`` of the day, computed once per process for a given board version
+    (and at most SHARE_SECONDS old) however many browsers ask for it at once."""
+    key = (session_id, day)
+    with _shared_guard:
+        lock = _shared_locks.setdefault(key, threading.Lock())
+    with lock:  # the browsers woken together wait for the first one's board
+        cached = _shared.get(key)
+        if cached and cached[0] == version and time.monotonic() - cached[1] < SHARE_SECONDS:
+            return cached[2]
+        view = board_view(session_id=session_id, day=day, now=now)
+        _shared[key] = (version, time.monotonic(), view)
+        return view
+
+
+def forget_shared_views() -> None:
+    """Drop the shared boards (the test suite, between tests that reuse ids)."""
+    with _shared_guard:
+        _shared.clear()

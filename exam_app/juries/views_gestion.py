@@ -239,7 +239,8 @@ def board_wait(code: str):
     day = day_arg()
     start, end = lifecycle.day_bounds(day)
     answer = push_views.wait_for(push.BoardKey(session.id, start, end))
-    answer["board"] = boards.board_view(session_id=session.id, day=day, now=utcnow())
+    answer["board"] = boards.shared_board_view(session_id=session.id, day=day,
+                                               version=answer["version"], now=utcnow())
     return push_views.no_store(jsonify(answer))
 
 

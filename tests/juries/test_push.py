@@ -235,3 +235,44 @@ def test_the_documented_commands_leave_ordinary_requests_their_threads(app):
                 url_for("juries.board_wait", code="BTS-SAM-2027")]
     assert [bool(re.match(location, url)) for url in urls] == [True, True]
     assert not re.match(location, "/jury/passages/12/etat")
+
+
+def test_browsers_woken_together_share_one_board(app, db, monkeypatch, create_passage):
+    """Ten boards woken by one change cost one computation of the board per process; a
+    new version, or a board older than SHARE_SECONDS, is computed again."""
+    import threading
+
+    from exam_app.juries import board
+
+    passage = create_passage()
+    db.session.commit()
+    session_id = passage.commission.session_id
+    day = to_local(utcnow()).date()
+    computed = []
+    real = board.board_view
+
+    def counting(**kwargs):
+        computed.append(kwargs["now"])
+        time.sleep(0.05)  # the others arrive while it computes
+        return real(**kwargs)
+
+    monkeypatch.setattr(board, "board_view", counting)
+    views = []
+
+    def ask(version):
+        with app.app_context():
+            views.append(board.shared_board_view(session_id=session_id, day=day,
+                                                 version=version, now=utcnow()))
+
+    threads = [threading.Thread(target=ask, args=("1:5",)) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(computed) == 1 and len(views) == 10
+    assert all(view is views[0] for view in views)
+    ask("1:6")  # the board changed: computed again
+    assert len(computed) == 2
+    monkeypatch.setattr(board, "SHARE_SECONDS", 0.0)
+    ask("1:6")  # too old to share
+    assert len(computed) == 3
