@@ -168,6 +168,27 @@ class PlanPublication(db.Model):
     __table_args__ = (sa.Index("ix_plan_publication_session_id", "session_id"),)
 
 
+class PlanningRun(db.Model):
+    """A run of the planning solver for a session (juries/planning_runs.py), in the
+    database so that every worker and instance sees its progress and its proposal: one
+    row per session, replaced by the next run."""
+
+    __tablename__ = "planning_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("exam_session.id", ondelete="CASCADE"), unique=True)
+    time_limit: Mapped[float] = mapped_column(sa.Float())
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Moved by the run while it works: a running row that stops moving lost its process.
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done: Mapped[bool] = mapped_column(default=False)
+    lines: Mapped[str] = mapped_column(sa.Text, default="[]")  # JSON list of progress lines
+    last: Mapped[str] = mapped_column(sa.Text, default="{}")  # JSON: the last progress step
+    proposal: Mapped[str | None] = mapped_column(sa.Text)  # JSON: solver.Proposal
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
 # ---- Jury day: planning settings, passages, timer, grids, validations --------
 
 

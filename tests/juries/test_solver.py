@@ -373,3 +373,102 @@ def test_centres_are_solved_apart_unless_a_juror_links_them(setup, create_centre
     assert sorted(centres, key=len) == [{third.id}, {setup.centre.id, other.id}]
     proposal, _ = propose(setup, units=("E4",))
     assert proposal.complete and proposal.violations == []
+
+
+def test_a_run_is_seen_by_every_worker(app, client, login_as, setup, create_user):
+    """The run lives in the database: another process (another gunicorn worker, another
+    instance) shows its progress and proposal, and may apply it."""
+    import json as json_module
+    import os
+    import subprocess
+    import sys
+
+    from exam_app.juries import planning_runs
+
+    setup.commission("E4")
+    setup.candidates(2)
+    gestionnaire = create_user(Role.GESTIONNAIRE)
+    code, session_id = setup.session.code, setup.session.id
+    _db.session.commit()
+    login_as(gestionnaire)
+    url = f"/gestion/sessions/{code}/planification"
+    page = client.get(url).get_data(as_text=True)
+    client.post(url, data={"csrf_token": csrf_token_from(page), "run-time_limit": "5"})
+    _wait_for_run(session_id)
+    script = (
+        "import json, sys\n"
+        "from exam_app import create_app\n"
+        "from exam_app.juries import planning_runs\n"
+        "app = create_app({'SQLALCHEMY_DATABASE_URI': sys.argv[1], 'SECRET_KEY': 'x',"
+        " 'STORAGE_DIR': sys.argv[3]})\n"
+        "with app.app_context():\n"
+        "    run = planning_runs.current(int(sys.argv[2]))\n"
+        "    print(json.dumps({'done': run.done, 'lines': run.lines,"
+        " 'planned': len(run.proposal.passages), 'complete': run.proposal.complete}))\n")
+    out = subprocess.run([sys.executable, "-c", script, app.config["SQLALCHEMY_DATABASE_URI"],
+                          str(session_id), app.config["STORAGE_DIR"]],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "INSTANCE_PATH": app.instance_path})
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json_module.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["done"] and seen["planned"] == 2 and seen["complete"]
+    assert any("2/2 passages" in line for line in seen["lines"])
+    planning_runs.forget(session_id)
+
+
+def test_a_run_whose_process_died_says_so_and_may_start_again(db, setup):
+    from datetime import timedelta
+
+    from exam_app.clock import utcnow
+    from exam_app.juries import planning_runs
+    from exam_app.juries.models import PlanningRun
+
+    session_id = setup.session.id
+    long_ago = utcnow() - timedelta(minutes=5)
+    db.session.add(PlanningRun(session_id=session_id, time_limit=30, started_at=long_ago,
+                               beat_at=long_ago))
+    db.session.commit()
+    run = planning_runs.current(session_id)
+    assert run.done and "interrompu" in run.error
+    assert not planning_runs.running()
+    fresh = db.session.get(PlanningRun, db.session.scalar(sa.select(PlanningRun.id)))
+    fresh.beat_at = utcnow()
+    db.session.commit()
+    assert planning_runs.running() and not planning_runs.current(session_id).done
+
+
+def test_two_starts_at_once_make_one_run(app, db, setup, monkeypatch):
+    """Two gestionnaires (or two tabs) start the planification at the same moment: one
+    run starts, the other is told one is going on."""
+    import threading
+
+    from exam_app.juries import planning_runs, solver
+
+    session_id = setup.session.id
+    db.session.commit()
+    release = threading.Event()
+
+    def slow_plan(**kwargs):
+        release.wait(30)
+        raise RuntimeError("stopped by the test")
+
+    monkeypatch.setattr(solver, "propose_plan", slow_plan)
+    barrier, started = threading.Barrier(2), []
+
+    def start():
+        with app.app_context():
+            barrier.wait()
+            started.append(planning_runs.start(app, session_id=session_id, time_limit=5))
+            db.session.remove()
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert sorted(run is None for run in started) == [False, True]
+    finally:
+        release.set()
+    _wait_for_run(session_id)
+    assert "stopped by the test" in planning_runs.current(session_id).error
