@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -123,19 +124,42 @@ def main() -> None:
     session_id = build(app)
     with app.app_context():
         session = db.session.get(ExamSession, session_id)
+        began = time.monotonic()
         proposal = solver.propose_plan(session=session, time_limit=TIME_LIMIT)
+        solve_seconds = time.monotonic() - began
         commissions = db.session.query(Commission).count()
+        data = solver.extract(session)
+        loads = _loads(data, proposal)
         figures = {
             "candidates": CANDIDATES, "demands": proposal.demands, "commissions": commissions,
-            "seconds": round(proposal.seconds, 1), "planned": len(proposal.passages),
-            "status": proposal.status, "days_used": proposal.days_used,
-            "days_lower_bound": proposal.days_lower_bound,
-            "gap": None if proposal.gap is None else round(proposal.gap, 4),
-            "days_gap": round(proposal.days_used / max(1, proposal.days_lower_bound) - 1, 4),
+            "commission_days": len(data.cdays), "solve_seconds": round(solve_seconds, 1),
+            "planned": len(proposal.passages), "status": proposal.status,
+            "days_used": proposal.days_used, "days_lower_bound": proposal.days_lower_bound,
+            "minutes_lower_bound": solver.minutes_lower_bound_days(data),
+            "gap": round(proposal.days_used / max(1, proposal.days_lower_bound) - 1, 4),
+            "solver_gap": None if proposal.gap is None else round(proposal.gap, 4),
+            "load_spread_minutes": loads,
             "violations": len(proposal.violations), "reasons": proposal.reasons}
         if proposal.complete:
             figures.update(_repair(session, proposal))
+        figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(figures))
+
+
+def _loads(data, proposal) -> int:
+    """The load spread: per centre and unit, the most minutes a commission hears
+    minus the fewest (over the commissions used), the largest such difference."""
+    from collections import defaultdict
+
+    jury = {(d.candidate_id, d.unit_code): d.jury for d in data.demands}
+    minutes = defaultdict(int)
+    for p in proposal.passages:
+        minutes[p.commission_id] += jury[(p.candidate_id, p.unit_code)]
+    groups = defaultdict(list)
+    for cid, total in minutes.items():
+        info = data.commissions[cid]
+        groups[(info.centre_id, info.unit_code)].append(total)
+    return max((max(v) - min(v) for v in groups.values()), default=0)
 
 
 def _repair(session: ExamSession, proposal) -> dict:
