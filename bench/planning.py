@@ -185,7 +185,9 @@ def _repair(session: ExamSession, proposal) -> dict:
             c.available = False  # the checker refuses any passage left on the lost day
     after = solver.check(data, repair.applied(data))
     return {"repair_seconds": round(fix.seconds, 1), "lost_candidates": lost,
-            "moved": len(fix.moves), "moved_ratio": round(len(fix.moves) / max(1, lost), 3),
+            "least_moves": fix.least_moves,
+            "moved": len(fix.moves),
+            "moved_ratio": round(len(fix.moves) / max(1, fix.least_moves or lost), 3),
             "minutes_moved": fix.minutes_moved, "relaxed": fix.relaxed,
             "repair_complete": fix.complete, "repair_violations": len(after)}
 

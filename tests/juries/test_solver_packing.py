@@ -3,7 +3,7 @@ each plan checked by the independent checker, each bound against a known optimum
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
 import pytest
 
@@ -170,3 +170,43 @@ def test_best_greedy_is_no_worse_than_the_packing(setup):
     best, packed = solver.best_greedy(data), solver.pack_greedy(data)
     assert solver.check(data, best) == []
     assert days_used(best) <= days_used(packed) == solver.lower_bound_days(data) == 5
+
+
+def test_repair_counts_the_moves_no_repair_can_avoid(setup, create_establishment, create_user):
+    from datetime import UTC, datetime
+
+    from exam_app.clock import local_zone
+    from exam_app.juries import repair
+
+    school = create_establishment(name="Lycée Voltaire")
+    conflicted = setup.commission("E4", days=DAYS[:1], teacher_establishment=school)
+    free = setup.commission("E4", days=DAYS[:2])
+    others = setup.candidates(8)
+    own = setup.candidates(3, establishment=school)
+    slots = [time(8, 0), time(9, 5), time(10, 10), time(13, 0), time(14, 5), time(15, 10),
+             time(16, 15), time(17, 20)]
+
+    def at(day, slot):
+        return datetime.combine(day, slot, local_zone()).astimezone(UTC)
+
+    # By hand: the free commission's first day full of the others, its second day with
+    # the three candidates who may sit nowhere else (the other commission's teacher is
+    # from their school).
+    rows = [(c, free, DAYS[0], s) for c, s in zip(others, slots, strict=True)]
+    rows += [(c, free, DAYS[1], s) for c, s in zip(own, slots, strict=False)]
+    plan = solver.Proposal(
+        session_id=setup.session.id, demands=11, reasons=[], status="greedy",
+        passages=[solver.PlannedPassage(c.id, c.full_name, "E4", "ponctuel", k.id, k.code,
+                                        at(day, s), False) for c, k, day, s in rows])
+    solver.apply_plan(session=setup.session, proposal=plan, actor=create_user(Role.GESTIONNAIRE))
+    fix = repair.propose_repair(session=setup.session,
+                                lost=[repair.Lost(DAYS[1], commission_id=free.id)],
+                                time_limit=10)
+    # The three must go to the free commission's first day, so three of its candidates
+    # make room for them on the other commission: six moves at least, and the repair
+    # finds them.
+    assert fix.affected == 3 and fix.least_moves == 6
+    assert fix.complete and len(fix.moves) == 6
+    assert {m.to_commission_id for m in fix.moves if m.candidate_id in {c.id for c in own}} \
+        == {free.id}
+    assert sum(1 for m in fix.moves if m.to_commission_id == conflicted.id) == 3
