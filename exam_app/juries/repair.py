@@ -93,7 +93,8 @@ class RepairProposal:
     violations: list[str] = field(default_factory=list)
     relaxed: bool = False  # unaffected passages had to move too
     seconds: float = 0.0
-    least_moves: int | None = None  # no repair can move fewer passages (``least_moves``)
+    least_moves: int | None = None  # no repair can move fewer passages (``least_moves``,
+    # or the affected passages when only they moved)
 
     @property
     def complete(self) -> bool:
@@ -234,8 +235,6 @@ def propose_repair(*, session: ExamSession, lost: list[Lost],
             for n, d in enumerate(demands)])
 
     began = solver.wallclock.monotonic()
-    least = least_moves(base, current, affected, time_limit=max(1.0, time_limit * 0.1),
-                        workers=workers)
     keep = set(range(len(demands))) - affected
     step = fixed(keep)
     reasons = solver.explain(step)
@@ -244,16 +243,22 @@ def propose_repair(*, session: ExamSession, lost: list[Lost],
     result = solver.solve_by_parts(step, time_limit=time_limit * 0.6, workers=workers, seed=seed,
                                    keep={n: current[n] for n in affected})
     relaxed = False
+
+    def moved(assignment: dict[int, tuple[int, int]]) -> int:
+        return sum(1 for n, v in assignment.items() if v != current[n])
+
+    # The affected passages move anyway: when only they moved, that is the fewest.
+    least = len(affected)
+    if len(result.assignment) < len(demands) or moved(result.assignment) > least:
+        least = max(least, least_moves(base, current, affected, workers=workers,
+                                       time_limit=max(1.0, time_limit * 0.1)) or 0)
     # Then release more and more: first the passages of the commission-days open to
     # the candidates left without a place (and the candidates' other orals), then every
     # passage of their centres. The solver starts from the best plan so far and pays for
     # every candidate moved, then every minute.
-    def moved(assignment: dict[int, tuple[int, int]]) -> int:
-        return sum(1 for n, v in assignment.items() if v != current[n])
-
     for level in ("days", "centres"):
         if len(result.assignment) == len(demands) and (
-                level == "days" or moved(result.assignment) <= (least or len(affected))):
+                level == "days" or moved(result.assignment) <= least):
             break
         # "centres" after a complete "days" repair that moved more than the affected
         # passages: releasing the whole centre may move fewer (kept only if it does).

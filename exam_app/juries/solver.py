@@ -720,6 +720,11 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
     own = defaultdict(list)  # candidate id -> passage intervals (+ rest)
 
     for i, d in enumerate(data.demands):
+        if (seed and i % 64 == 63 and wallclock.monotonic() - began > 0.8 * time_limit
+                and not check(data, seed, complete=False)):
+            # Building the model alone would overrun the time limit: the seed stands.
+            return Result(seed, "greedy", _objective_of(data, seed), None,
+                          wallclock.monotonic() - began)
         j = m.NewIntVar(0, horizon, f"j{i}")
         p = m.NewBoolVar(f"p{i}")
         jury_start.append(j)
@@ -872,12 +877,16 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
             m.AddHint(y, 1 if pair in seed_pairs else 0)
 
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit - (wallclock.monotonic() - began))
+    # A tenth of what is left is kept for reading the solution back (and a loaded
+    # machine, where CP-SAT's own clock overshoots).
+    solver.parameters.max_time_in_seconds = max(
+        0.1, 0.9 * (time_limit - (wallclock.monotonic() - began)))
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 7
-    # Probing and the full symmetry search cost seconds of presolve on an académie
-    # and gain nothing the hinted search needs.
-    solver.parameters.symmetry_level = 1
+    # Probing and the symmetry search cost seconds of presolve on an académie (13 s
+    # for a centre of 250 passages on a loaded machine, the greedy hint adopted only
+    # after it) and gain nothing the hinted search needs.
+    solver.parameters.symmetry_level = 0
     solver.parameters.cp_model_probing_level = 0
     solver.parameters.log_search_progress = bool(os.environ.get("SOLVER_LOG"))
 
@@ -1075,6 +1084,14 @@ class Proposal:
     @property
     def complete(self) -> bool:
         return not self.reasons and len(self.passages) == self.demands and not self.violations
+
+    @property
+    def days_gap(self) -> float | None:
+        """Commission-days used over the lower bound, minus one (0: no plan can use
+        fewer); None without a plan."""
+        if not self.passages or not self.days_lower_bound:
+            return None
+        return self.days_used / self.days_lower_bound - 1
 
     def summary(self) -> str:
         if self.reasons:

@@ -210,3 +210,13 @@ def test_repair_counts_the_moves_no_repair_can_avoid(setup, create_establishment
     assert {m.to_commission_id for m in fix.moves if m.candidate_id in {c.id for c in own}} \
         == {free.id}
     assert sum(1 for m in fix.moves if m.to_commission_id == conflicted.id) == 3
+
+
+def test_proposal_days_gap_is_measured_on_the_lower_bound(setup):
+    setup.commission("E4", days=DAYS)
+    setup.candidates(9)
+    proposal = solver.propose_plan(session=setup.session, units=("E4",), time_limit=5)
+    assert proposal.complete and proposal.days_lower_bound == 2
+    assert proposal.days_used == 2 and proposal.days_gap == 0
+    proposal.days_used = 3
+    assert proposal.days_gap == pytest.approx(0.5)
