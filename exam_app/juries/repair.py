@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -91,6 +93,8 @@ class RepairProposal:
     violations: list[str] = field(default_factory=list)
     relaxed: bool = False  # unaffected passages had to move too
     seconds: float = 0.0
+    least_moves: int | None = None  # no repair can move fewer passages (``least_moves``,
+    # or the affected passages when only they moved)
 
     @property
     def complete(self) -> bool:
@@ -239,14 +243,28 @@ def propose_repair(*, session: ExamSession, lost: list[Lost],
     result = solver.solve_by_parts(step, time_limit=time_limit * 0.6, workers=workers, seed=seed,
                                    keep={n: current[n] for n in affected})
     relaxed = False
+
+    def moved(assignment: dict[int, tuple[int, int]]) -> int:
+        return sum(1 for n, v in assignment.items() if v != current[n])
+
+    # The affected passages move anyway: when only they moved, that is the fewest.
+    least = len(affected)
+    if len(result.assignment) < len(demands) or moved(result.assignment) > least:
+        least = max(least, least_moves(base, current, affected, workers=workers,
+                                       time_limit=max(1.0, time_limit * 0.1)) or 0)
     # Then release more and more: first the passages of the commission-days open to
     # the candidates left without a place (and the candidates' other orals), then every
     # passage of their centres. The solver starts from the best plan so far and pays for
     # every candidate moved, then every minute.
     for level in ("days", "centres"):
-        if len(result.assignment) == len(demands):
+        if len(result.assignment) == len(demands) and (
+                level == "days" or moved(result.assignment) <= least):
             break
-        stuck = [n for n in affected if n not in result.assignment]
+        # "centres" after a complete "days" repair that moved more than the affected
+        # passages: releasing the whole centre may move fewer (kept only if it does).
+        after_days = len(result.assignment) == len(demands)
+        stuck = [n for n in affected if n not in result.assignment] or [
+            n for n in affected]
         centres = {demands[n].centre_id for n in stuck}
         if level == "days":
             opened = {k for n in stuck for k in demands[n].eligible}
@@ -255,12 +273,12 @@ def propose_repair(*, session: ExamSession, lost: list[Lost],
                     and demands[n].candidate_id not in people}
         else:
             keep = {n for n in keep if demands[n].centre_id not in centres}
-        step = fixed(keep)
+        wider = fixed(keep)
         inside = [n for n in range(len(demands)) if demands[n].centre_id in centres]
         local = {n: e for e, n in enumerate(inside)}
-        part = replace(step, demands=[step.demands[n] for n in inside])
+        part = replace(wider, demands=[wider.demands[n] for n in inside])
         left = time_limit - (solver.wallclock.monotonic() - began)
-        share = max(1.0, left * (0.4 if level == "days" else 1.0))
+        share = max(1.0, left * (0.4 if level == "days" else 0.8))
         found = solver.solve_by_parts(
             part, time_limit=share, workers=workers,
             seed={local[n]: v for n, v in result.assignment.items() if n in local},
@@ -269,7 +287,10 @@ def propose_repair(*, session: ExamSession, lost: list[Lost],
             continue
         assignment = {n: v for n, v in result.assignment.items() if n not in local}
         assignment.update({inside[e]: v for e, v in found.assignment.items()})
-        result = replace(found, assignment=assignment)
+        if after_days and (len(assignment) < len(demands)
+                           or moved(assignment) >= moved(result.assignment)):
+            break  # the wider release found no fewer moves: the "days" repair stands
+        result, step = replace(found, assignment=assignment), wider
         relaxed = True
     seconds = solver.wallclock.monotonic() - began
     moves = []
@@ -286,7 +307,103 @@ def propose_repair(*, session: ExamSession, lost: list[Lost],
     return RepairProposal(session.id, list(lost), len(affected), moves,
                           list(seats.values()), reasons,
                           solver.check(step, result.assignment, complete=False), relaxed,
-                          seconds)
+                          seconds, least)
+
+
+def least_moves(data: solver.PlanData, current: dict[int, tuple[int, int]],
+                affected: set[int], *, time_limit: float = 5.0,
+                workers: int = 2) -> int | None:
+    """A lower bound on the passages any repair moves (None: not found in time).
+
+    A relaxation solved exactly: each passage of a centre and unit touched by the loss
+    (``affected``: its commission-day closed to it) goes to one commission-day open to
+    it (the others may also stay where they are), at most as many on a commission-day
+    as it can hear (the group's shortest passage repeated, ``solver.lower_bounds``'
+    count, and within its minutes with the breaks); the passages of a juror sitting in
+    two commissions fit that juror's day; the passages off their commission-day are
+    counted. Times, workstations and the candidates' other oral are left out, and a
+    passage kept on its day but shifted is a move too, so every real repair moves at
+    least this many."""
+    from ortools.sat.python import cp_model
+
+    touched = {(data.demands[n].centre_id, data.demands[n].unit_code) for n in affected}
+    if not touched:
+        return 0
+    # The groups linked to a touched one by a juror sitting in both (their passages
+    # compete for that juror's day) are part of the relaxation too.
+    group_of = {cid: (info.centre_id, info.unit_code)
+                for cid, info in data.commissions.items()}
+    sits = defaultdict(set)  # juror -> commissions
+    for cid, info in data.commissions.items():
+        for u in info.members:
+            sits[u].add(cid)
+    while True:
+        linked = {group_of[cid] for cids in sits.values()
+                  if any(group_of[c] in touched for c in cids) for cid in cids}
+        if linked <= touched:
+            break
+        touched |= linked
+    inside = [n for n, d in enumerate(data.demands)
+              if (d.centre_id, d.unit_code) in touched and n in current]
+    m = cp_model.CpModel()
+    per_day, cost = {}, []
+    for n in inside:
+        d = data.demands[n]
+        choices = []
+        options = d.eligible if n in affected else sorted({*d.eligible, current[n][0]})
+        for k in options:
+            b = m.NewBoolVar(f"a{n}_{k}")
+            choices.append(b)
+            per_day.setdefault(k, []).append((n, b))
+            if k == current[n][0]:
+                cost.append(b)
+        if not choices:
+            return None
+        m.AddExactlyOne(choices)
+    shortest = {}
+    for n in inside:
+        d = data.demands[n]
+        key = (d.centre_id, d.unit_code)
+        solo, jury = shortest.get(key, (d.solo, d.jury))
+        shortest[key] = (min(solo, d.solo), min(jury, d.jury))
+
+    def hold(c: solver.CDay, pause: int) -> int:
+        """The most jury minutes, each with a break of ``pause``, a day holds (the
+        break before lunch and the last one may spill)."""
+        if c.lunch_end > c.lunch_start:
+            return (max(0, c.lunch_start - c.start) + max(0, c.end - c.lunch_end)
+                    + 2 * pause)
+        return c.end - c.start + pause
+
+    juror_day = defaultdict(list)  # (juror, day) -> (commission-day, terms)
+    for k, items in per_day.items():
+        c = data.cdays[k]
+        info = data.commissions[c.commission_id]
+        item = shortest[(info.centre_id, info.unit_code)]
+        cap = solver._fits_in_one_day([item] * len(items), c,
+                                      data.workstations.get(info.centre_id, 0))
+        m.Add(sum(b for _, b in items) <= cap)
+        m.Add(sum((data.demands[n].jury + c.break_minutes) * b for n, b in items)
+              <= hold(c, c.break_minutes))
+        for u in c.members:
+            if len(sits[u]) > 1:
+                juror_day[(u, c.day)].append((c, items))
+    for spans in juror_day.values():
+        if len(spans) < 2:
+            continue
+        pause = min(c.break_minutes for c, _ in spans)
+        m.Add(sum((data.demands[n].jury + pause) * b for _, items in spans for n, b in items)
+              <= max(hold(c, pause) for c, _ in spans))
+    m.Maximize(sum(cost))
+    engine = cp_model.CpSolver()
+    engine.parameters.max_time_in_seconds = time_limit
+    engine.parameters.num_workers = workers
+    status = engine.Solve(m)
+    if status == cp_model.OPTIMAL:
+        return len(inside) - round(engine.ObjectiveValue())
+    if status == cp_model.FEASIBLE:
+        return len(inside) - math.floor(engine.BestObjectiveBound())
+    return None
 
 
 def apply_repair(*, session: ExamSession, repair: RepairProposal, actor,

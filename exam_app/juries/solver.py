@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 import time as wallclock
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -358,23 +358,63 @@ def explain(data: PlanData) -> list[str]:
     return reasons
 
 
-def lower_bound_days(data: PlanData) -> int:
-    """Commission-days needed at least: per centre and unit, the candidates divided by
-    the most one commission-day can hear (the shortest passages, in sequence with the
-    breaks and lunch, all the centre's workstations for itself)."""
+def lower_bounds(data: PlanData) -> dict[tuple[int, str], int]:
+    """Commission-days needed at least, per centre and unit (a commission hears one
+    unit in one centre, so the groups share no commission-day). The larger of two
+    valid bounds:
+
+    - by count: the candidates divided by the most passages one commission-day can hear
+      (every passage as short as the group's shortest, in sequence with the breaks and
+      lunch, all the centre's workstations for itself; earliest start is optimal for
+      equal passages), on the group's most generous commission-day;
+    - by minutes: the jury minutes with their breaks divided by the most one
+      commission-day can hold (its morning and afternoon, the break after the last
+      passage of each allowed to spill).
+    Both ignore conflicts of interest, jurors shared between commissions and the
+    candidates' other oral, which can only need more days."""
     groups = defaultdict(list)
     for d in data.demands:
         if d.centre_id is not None:
-            groups[(d.centre_id, d.unit_code)].append((d.solo, d.jury))
-    total = 0
-    for (centre_id, unit_code), items in groups.items():
-        cdays = [c for c in data.cdays if data.commissions[c.commission_id].centre_id
-                 == centre_id and data.commissions[c.commission_id].unit_code == unit_code]
-        model = cdays[0] if cdays else CDay(0, "", date.min, data.day_start, data.day_end,
-                                            12 * 60, 13 * 60, 10, ())
-        per_day = _fits_in_one_day(sorted(items), model, data.workstations.get(centre_id, 0))
-        total += math.ceil(len(items) / per_day) if per_day else len(items)
-    return total
+            groups[(d.centre_id, d.unit_code)].append(d)
+    bounds = {}
+    for (centre_id, unit_code), demands in groups.items():
+        cdays = [c for c in data.cdays if c.available
+                 and data.commissions[c.commission_id].centre_id == centre_id
+                 and data.commissions[c.commission_id].unit_code == unit_code]
+        if not cdays:
+            bounds[(centre_id, unit_code)] = len(demands)
+            continue
+        solo, jury = min(d.solo for d in demands), min(d.jury for d in demands)
+        shapes = {(c.start % DAY, c.end % DAY, c.lunch_start % DAY, c.lunch_end % DAY,
+                   c.break_minutes): c for c in cdays}
+        per_day = max(_fits_in_one_day([(solo, jury)] * len(demands), c,
+                                       data.workstations.get(centre_id, 0))
+                      for c in shapes.values())
+        by_count = math.ceil(len(demands) / per_day) if per_day else len(demands)
+        hold = max(max(0, c.lunch_start - c.start - solo) + max(0, c.end - c.lunch_end)
+                   + 2 * c.break_minutes if c.lunch_end > c.lunch_start
+                   else c.end - c.start - solo + c.break_minutes
+                   for c in shapes.values())
+        minutes = sum(d.jury + min(c.break_minutes for c in cdays) for d in demands)
+        by_minutes = math.ceil(minutes / hold) if hold > 0 else len(demands)
+        bounds[(centre_id, unit_code)] = max(by_count, by_minutes)
+    return bounds
+
+
+def lower_bound_days(data: PlanData) -> int:
+    """Commission-days needed at least (``lower_bounds`` added up)."""
+    return sum(lower_bounds(data).values())
+
+
+def minutes_lower_bound_days(data: PlanData) -> int:
+    """The issue's coarse bound: per centre, the total jury minutes divided by the
+    length of a day (no lunch, no break). Always at most ``lower_bound_days``."""
+    minutes = defaultdict(int)
+    for d in data.demands:
+        if d.centre_id is not None:
+            minutes[d.centre_id] += d.jury
+    return sum(math.ceil(total / max(1, data.day_end - data.day_start))
+               for total in minutes.values())
 
 
 # ---- 2b. greedy seed ----------------------------------------------------------------
@@ -382,7 +422,8 @@ def lower_bound_days(data: PlanData) -> int:
 
 def best_greedy(data: PlanData) -> dict[int, tuple[int, int]]:
     """The best of a few greedy plans (most passages planned, then lowest objective)."""
-    plans = [greedy(data, units_first=order) for order in ("solo", "E4", "E5")]
+    plans = [pack_greedy(data)] + [greedy(data, units_first=order)
+                                   for order in ("solo", "E4", "E5")]
     return min(plans, key=lambda plan: (-len(plan), _objective_of(data, plan)))
 
 
@@ -465,6 +506,160 @@ def greedy(data: PlanData, units_first: str = "solo") -> dict[int, tuple[int, in
     return plan
 
 
+def pack_greedy(data: PlanData) -> dict[int, tuple[int, int]]:
+    """A packing first plan: {demand index: (commission-day index, jury start)}.
+
+    Bin packing of the passages into commission-days, one commission-day filled at a
+    time: per centre and unit (passages with a preparation first), the commission-day
+    whose jurors are free that day and whose commission has sat fewest days is opened,
+    then filled from its start, each time with a candidate who can start at the
+    earliest free minute (no hole when one can), the longest passage first when it
+    costs the day no other passage (extra time before lunch, where the breaks leave
+    room), candidates with the fewest commission-days open to them first, an
+    establishment's candidates together. Pinned passages stay where they are. The
+    commission, its jurors, the centre's workstations and the candidate's other oral
+    are respected as in ``greedy``; ``check`` verifies the result."""
+    plan: dict[int, tuple[int, int]] = {}
+    juror_busy: dict[int, list[tuple[int, int]]] = defaultdict(list)  # incl. break
+    preps: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    cand_busy: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    days_sat: dict[int, int] = defaultdict(int)  # commission id -> commission-days opened
+    opened: set[int] = set()
+    filled: set[int] = set()  # commission-days filled (or found of no use) for the group
+
+    def place(i: int, k: int, at: int) -> None:
+        d, c = data.demands[i], data.cdays[k]
+        plan[i] = (k, at)
+        if k not in opened:
+            opened.add(k)
+            days_sat[c.commission_id] += 1
+        for u in c.members:
+            juror_busy[u].append((at, at + d.jury + c.break_minutes))
+        if d.solo:
+            preps[d.centre_id].append((at - d.solo, at))
+        cand_busy[d.candidate_id].append((at - d.solo, at + d.jury))
+
+    def earliest(k: int, solo: int, jury: int, free: int) -> int | None:
+        """The earliest jury start >= ``free`` in commission-day ``k`` for a passage of
+        these lengths (lunch, jurors, workstations), or None."""
+        c = data.cdays[k]
+        centre = data.commissions[c.commission_id].centre_id
+        stations = data.workstations.get(centre, 0)
+        at = max(free, c.start + solo)
+        for _ in range(500):
+            moved = False
+            if at < c.lunch_end and at + jury > c.lunch_start:
+                at, moved = c.lunch_end, True
+            for u in c.members:
+                for x, y in juror_busy[u]:
+                    if at < y and x < at + jury + c.break_minutes:
+                        at, moved = y, True
+            if solo:
+                running = [y for x, y in preps[centre] if x < at and y > at - solo]
+                if len(running) >= stations:
+                    # Wait for enough preparations to end that one workstation frees.
+                    at, moved = sorted(running)[len(running) - stations] + solo, True
+            if not moved:
+                return at if at + jury <= c.end else None
+            if at + jury > c.end:
+                return None
+        return None
+
+    def own_free(i: int, at: int) -> bool:
+        d = data.demands[i]
+        return not any(at - d.solo - data.rest < y and x < at + d.jury + data.rest
+                       for x, y in cand_busy[d.candidate_id])
+
+    def fits_after(k: int, end: int, solo: int, jury: int) -> int:
+        """How many passages of these lengths the day still hears from ``end`` (lunch
+        and breaks only): to compare two choices."""
+        c, count, at = data.cdays[k], 0, end
+        while True:
+            at = max(at, c.start + solo)
+            if at < c.lunch_end and at + jury > c.lunch_start:
+                at = c.lunch_end
+            if at + jury > c.end:
+                return count
+            count, at = count + 1, at + jury + c.break_minutes
+
+    for i, d in enumerate(data.demands):
+        if d.pinned is not None and d.pinned[0] in d.eligible:
+            place(i, *d.pinned)
+    open_days = [set(d.eligible) for d in data.demands]
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, d in enumerate(data.demands):
+        if i not in plan:
+            groups[(d.solo == 0, d.centre_id or 0, d.unit_code)].append(i)
+    for key in sorted(groups):
+        pool = sorted(groups[key], key=lambda i: (len(data.demands[i].eligible),
+                                                  data.demands[i].establishment_id, i))
+        while pool:
+            open_to = defaultdict(int)
+            for i in pool:
+                for k in data.demands[i].eligible:
+                    open_to[k] += 1
+            if not open_to:
+                break
+            # Fill first the commission-days already holding a pinned passage, then those
+            # whose jurors sit nowhere else that day, of the commission that sat least.
+            def opening(k: int, open_to=open_to) -> tuple:
+                c = data.cdays[k]
+                busy = sum(1 for u in c.members for x, y in juror_busy[u]
+                           if x < c.end and y > c.start)
+                return (k not in opened and 1, busy, days_sat[c.commission_id], c.start,
+                        -open_to[k], k)
+
+            candidates = [k for k in open_to if data.cdays[k].available and k not in filled]
+            k = min(candidates, key=opening) if candidates else None
+            if k is None:
+                break
+            c = data.cdays[k]
+            free, last = c.start, None
+            filled.add(k)
+            urgent = {i: sum(1 for e in data.demands[i].eligible if e not in filled) <= 3
+                      for i in pool}
+            while True:
+                # Candidates whose commission-days are nearly all filled first, then the
+                # establishment just heard here, then the establishment with most
+                # candidates left (so that the last candidates are not all of one
+                # establishment, in conflict with the commissions left).
+                left = Counter(data.demands[i].establishment_id for i in pool)
+                here = sorted(
+                    (i for i in pool if k in open_days[i]),
+                    key=lambda i: (not urgent[i], data.demands[i].establishment_id != last,
+                                   -left[data.demands[i].establishment_id],
+                                   data.demands[i].establishment_id, i))
+                classes: dict[tuple[int, int], list[int]] = defaultdict(list)
+                for i in here:
+                    classes[(data.demands[i].solo, data.demands[i].jury)].append(i)
+                options = []  # (start, -(solo + jury), class, demand)
+                for (solo, jury), members in classes.items():
+                    at = earliest(k, solo, jury, free)
+                    while at is not None:
+                        who = next((i for i in members if own_free(i, at)), None)
+                        if who is not None:
+                            options.append((at, solo, jury, who))
+                            break
+                        at = earliest(k, solo, jury, at + 5)
+                if not options:
+                    break
+                first = min(o[0] for o in options)
+                now = [o for o in options if o[0] == first] or options
+                short = min(now, key=lambda o: (o[1] + o[2], o[3]))
+                keep = 1 + fits_after(k, first + short[2] + c.break_minutes, short[1],
+                                      short[2])
+                # The longest passage that leaves the day as many passages as the shortest.
+                choice = min(now, key=lambda o: (
+                    1 + fits_after(k, o[0] + o[2] + c.break_minutes, short[1], short[2])
+                    < keep, -(o[1] + o[2]), here.index(o[3])))
+                at, i = choice[0], choice[3]
+                place(i, k, at)
+                pool.remove(i)
+                last = data.demands[i].establishment_id
+                free = at + data.demands[i].jury + c.break_minutes
+    return plan
+
+
 # ---- 2c. the CP-SAT model -----------------------------------------------------------
 
 
@@ -525,6 +720,11 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
     own = defaultdict(list)  # candidate id -> passage intervals (+ rest)
 
     for i, d in enumerate(data.demands):
+        if (seed and i % 64 == 63 and wallclock.monotonic() - began > 0.8 * time_limit
+                and not check(data, seed, complete=False)):
+            # Building the model alone would overrun the time limit: the seed stands.
+            return Result(seed, "greedy", _objective_of(data, seed), None,
+                          wallclock.monotonic() - began)
         j = m.NewIntVar(0, horizon, f"j{i}")
         p = m.NewBoolVar(f"p{i}")
         jury_start.append(j)
@@ -641,6 +841,19 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
         # then speaks of commission-days and balance only).
         for p in planned:
             m.Add(p == 1)
+        # Redundant cuts: each centre and unit needs at least its lower bound of
+        # commission-days (a bound CP-SAT cannot see through its no-overlaps), and no
+        # plan worth having uses more than the greedy plan (objective staging: the
+        # search stays among plans with as few commission-days).
+        by_group = defaultdict(list)
+        for k, u in used_by_cday.items():
+            info = data.commissions[data.cdays[k].commission_id]
+            by_group[(info.centre_id, info.unit_code)].append(u)
+        for key, least in lower_bounds(data).items():
+            if by_group.get(key) and least <= len(by_group[key]):
+                m.Add(sum(by_group[key]) >= least)
+        if not keep:
+            m.Add(sum(used) <= len({k for k, _ in seed.values()}))
     if seed:
         # A complete hint (every variable): CP-SAT starts from the greedy plan.
         for (i, k), b in x.items():
@@ -664,12 +877,16 @@ def solve(data: PlanData, *, time_limit: float = 30.0, workers: int = 2,
             m.AddHint(y, 1 if pair in seed_pairs else 0)
 
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit - (wallclock.monotonic() - began))
+    # A tenth of what is left is kept for reading the solution back (and a loaded
+    # machine, where CP-SAT's own clock overshoots).
+    solver.parameters.max_time_in_seconds = max(
+        0.1, 0.9 * (time_limit - (wallclock.monotonic() - began)))
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 7
-    # Probing and the full symmetry search cost seconds of presolve on an académie
-    # and gain nothing the hinted search needs.
-    solver.parameters.symmetry_level = 1
+    # Probing and the symmetry search cost seconds of presolve on an académie (13 s
+    # for a centre of 250 passages on a loaded machine, the greedy hint adopted only
+    # after it) and gain nothing the hinted search needs.
+    solver.parameters.symmetry_level = 0
     solver.parameters.cp_model_probing_level = 0
     solver.parameters.log_search_progress = bool(os.environ.get("SOLVER_LOG"))
 
@@ -868,6 +1085,14 @@ class Proposal:
     def complete(self) -> bool:
         return not self.reasons and len(self.passages) == self.demands and not self.violations
 
+    @property
+    def days_gap(self) -> float | None:
+        """Commission-days used over the lower bound, minus one (0: no plan can use
+        fewer); None without a plan."""
+        if not self.passages or not self.days_lower_bound:
+            return None
+        return self.days_used / self.days_lower_bound - 1
+
     def summary(self) -> str:
         if self.reasons:
             return "Aucun plan complet : " + " ".join(self.reasons)
@@ -890,6 +1115,7 @@ def propose_plan(*, session: ExamSession, time_limit: float = 30.0,
                  progress: Callable[[dict], None] | None = None) -> Proposal:
     """The best plan of the session's orals found within ``time_limit`` seconds, or the
     exact reasons none exists. Reads only; ``apply_plan`` writes."""
+    began = wallclock.monotonic()
     data = extract(session, bounds, units)
     base = {"session_id": session.id, "demands": len(data.demands),
             "days_lower_bound": lower_bound_days(data), "fingerprint": data.fingerprint}
@@ -898,10 +1124,13 @@ def propose_plan(*, session: ExamSession, time_limit: float = 30.0,
         return Proposal(passages=[], reasons=reasons, status="infeasible", **base)
     seed = best_greedy(data)
     if progress is not None:
-        progress({"seconds": 0.0, "planned": len(seed), "demands": len(data.demands),
-                  "objective": _objective_of(data, seed), "bound": None, "greedy": True})
-    result = solve_by_parts(data, time_limit=time_limit, workers=workers, progress=progress,
-                            seed=seed)
+        progress({"seconds": round(wallclock.monotonic() - began, 1), "planned": len(seed),
+                  "demands": len(data.demands), "objective": _objective_of(data, seed),
+                  "bound": None, "greedy": True})
+    # The time limit covers reading the session and the greedy plan too.
+    result = solve_by_parts(data, time_limit=max(1.0, time_limit - (wallclock.monotonic()
+                                                                    - began)),
+                            workers=workers, progress=progress, seed=seed)
     passages = [PlannedPassage(
         d.candidate_id, d.label, d.unit_code, d.variant_code, data.cdays[k].commission_id,
         data.cdays[k].code, _utc(data, at - d.solo), d.pinned is not None)
@@ -915,7 +1144,7 @@ def propose_plan(*, session: ExamSession, time_limit: float = 30.0,
                        f"{_plural(missing, 'passage')} sans créneau.")
     return Proposal(passages=passages, reasons=reasons, status=result.status,
                     objective=result.objective, bound=result.bound, gap=result.gap,
-                    seconds=result.seconds,
+                    seconds=wallclock.monotonic() - began,
                     days_used=len({k for k, _ in result.assignment.values()}),
                     violations=check(data, result.assignment, complete=False), **base)
 
