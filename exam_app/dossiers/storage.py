@@ -72,7 +72,7 @@ class UploadBusy(StorageError):
 
 
 XREF = b"xref"  # what pdfcheck._declared_entries looks for
-MAX_XREF_MARKS = 100_000  # offsets kept per upload; past it, pdfcheck scans the file itself
+MAX_XREF_MARKS = 10_000  # offsets kept per upload (80 kB); past it, pdfcheck scans the file itself
 
 
 class Received:
@@ -154,7 +154,7 @@ def _identity(st: os.stat_result) -> tuple:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-_RECEIVED_KEEP = 256
+_RECEIVED_KEEP = 64  # uploads in progress per process; at most 64 x 80 kB of offsets
 _received: OrderedDict[tuple[str, str], Received] = OrderedDict()
 _received_lock = threading.Lock()
 

@@ -310,3 +310,14 @@ def test_sending_a_removed_file_again_deposits_it_and_leaves_no_copy(app, deposi
     assert [p.suffix for p in storage.tmp_dir.iterdir()] == ([".done"] if fast else [])
     again.close()  # what the WSGI server does once the response is sent
     assert list(storage.tmp_dir.iterdir()) == []
+
+
+def test_states_kept_are_bounded_the_oldest_forgotten_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(storage_module, "_RECEIVED_KEEP", 3)
+    storage = LocalStorage(tmp_path)
+    tokens = [c * 24 for c in "abcd"]
+    for token in tokens:
+        storage.append(token, io.BytesIO(b"%PDF-1.7 x"), offset=0, length=10)
+    assert storage.received(tokens[0]) is None  # the oldest, forgotten: hashed from disk
+    assert [storage.received(t).sha256 for t in tokens[1:]] == [
+        hashlib.sha256(b"%PDF-1.7 x").hexdigest()] * 3
