@@ -240,8 +240,9 @@ def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
                     sha256: str | None = None, now: datetime | None = None) -> DossierFile:
     """Check a complete upload and make it a deposited file (or refuse it, keeping nothing).
 
-    ``sha256`` comes from the streaming pass when the whole file arrived in one
-    request; None computes it from the file.
+    ``sha256`` comes from the streaming pass when this process received the
+    whole file (in one request or chunk after chunk, ``storage.Received``);
+    None takes it from the storage's ``received`` state, else from the file.
     """
     now = now or utcnow()
     # Serialise finalisations of one dossier (two uploads of one piece at once): the
