@@ -8,13 +8,17 @@ In one run, on the same HTML:
   2. raw: WeasyPrint renders the same HTML strings in one process of its own
      (a child started with ``spawn``; each document is sent to it right after
      the app rendered it, so both alternate and see the same machine load),
-     default fetcher and default font configuration, the stylesheet link
-     pointing to the same file on disk (``file://``; a root-relative
+     default fetcher, and ONE font configuration shared by all its documents
+     as the app shares one (``printing.pdf.font_config``; WeasyPrint's default,
+     a new one per document, reloads the fonts each time and made the raw side
+     slower than the app: issue 16 §3, compare like with like), the stylesheet
+     link pointing to the same file on disk (``file://``; a root-relative
      ``/static/...`` link does not resolve against a ``file:`` base URL, and
      the raw rendering used to run without any stylesheet);
-  3. pack: the print-pack renderer (``packs.render_to_file``) on the same HTML
-     with 2 processes: chunks of documents rendered into temporary files by
-     the workers, merged into one output file, as a print pack does.
+  3. pack: a print pack as the app makes one (``packs.write_pack``: the day's
+     fiches and bordereaux of the centre), its HTML BUILT in the pack's time
+     (queries, QR codes, templates), then rendered by 2 processes (chunks of
+     documents into temporary files, merged into one output file).
 overhead_ratio = app / raw; parallel_speedup = pack pages/s / raw pages/s;
 parent_peak_rss_mb = this process (the test data, step 1, then the pack's parent),
 workers_peak_rss_mb = the largest peak RSS reported by the pack's workers,
@@ -100,13 +104,15 @@ def build_world(db):
 def raw_renderer(connection) -> None:
     """The raw side, in its own process: render each HTML received, answer the seconds."""
     from weasyprint import HTML
+    from weasyprint.text.fonts import FontConfiguration
 
     from exam_app.printing.pdf import STATIC_DIR
 
     base = STATIC_DIR.parent.as_uri() + "/"
+    fonts = FontConfiguration()  # one for all documents, as the app keeps one per thread
     while (html := connection.recv()) is not None:
         start = time.perf_counter()
-        HTML(string=html, base_url=base).write_pdf()
+        HTML(string=html, base_url=base).write_pdf(font_config=fonts)
         connection.send(time.perf_counter() - start)
     connection.send(peak_rss_mb())
 
@@ -198,15 +204,18 @@ def main() -> None:
                 app_seconds += done - t
                 pages += len(PdfReader(io.BytesIO(pdf)).pages)
                 htmls.append(html)
-    del pdf
-    raw_side.send(None)
-    raw_rss = raw_side.recv()
-    raw_process.join()
+            del pdf
+            raw_side.send(None)
+            raw_rss = raw_side.recv()
+            raw_process.join()
 
-    output = tmp / "pack.pdf"
-    start = time.perf_counter()
-    stats = packs.render_to_file(htmls, output, workers=2)
-    pack_seconds = time.perf_counter() - start
+            # The pack as the app makes it: build every document's HTML (timed), render.
+            db.session.expire_all()
+            output = tmp / "pack.pdf"
+            start = time.perf_counter()
+            stats = packs.write_pack(commissions[0].centre, DAY_START.date(),
+                                     ["fiche", "bordereau"], output, workers=2)
+            pack_seconds = time.perf_counter() - start
     pack_pages = len(PdfReader(output).pages)
     assert pack_pages == stats.pages == pages, (pack_pages, stats.pages, pages)
 

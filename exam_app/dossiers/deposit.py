@@ -212,7 +212,9 @@ def receive_chunk(*, upload: Upload, stream, offset: int, length: int, storage: 
     # hashed here, in order, are exactly the file's bytes, and no other handle can
     # have written to it (the issue 12 attack wrote through a second, stalled
     # handle); once promoted the object is read-only and never reopened for writing.
-    # Resumed uploads are hashed from the file (``hash_temp``) once it is closed.
+    # The chunks of one upload continue that hash when this process received the
+    # bytes before them (``storage.Received``: the same argument, chunk after chunk);
+    # otherwise the file is hashed from disk (``hash_temp``) once it is complete.
     held, digest = storage.append(upload.token, stream, offset=offset, length=length)
     result = ChunkResult(upload=upload, offset=held)
     if held < upload.size:
@@ -238,8 +240,9 @@ def finalize_upload(*, upload: Upload, storage: Storage, actor, limits: Limits,
                     sha256: str | None = None, now: datetime | None = None) -> DossierFile:
     """Check a complete upload and make it a deposited file (or refuse it, keeping nothing).
 
-    ``sha256`` comes from the streaming pass when the whole file arrived in one
-    request; None computes it from the file.
+    ``sha256`` comes from the streaming pass when this process received the
+    whole file (in one request or chunk after chunk, ``storage.Received``);
+    None takes it from the storage's ``received`` state, else from the file.
     """
     now = now or utcnow()
     # Serialise finalisations of one dossier (two uploads of one piece at once): the
@@ -283,9 +286,14 @@ def _check_complete_upload(*, upload: Upload, dossier: Dossier, piece: Piece, st
     token = upload.token
     head, tail = storage.read_head_tail(token, pdfcheck.HEAD_TAIL)
     session = candidate.session
+    # What was computed while the bytes arrived (hash, "xref" offsets), when this
+    # process received all of them and the file is still exactly what it wrote
+    # (storage.Received says why that is sound); else the file is read again.
+    received = storage.received(token)
     try:
         info = pdfcheck.inspect_pdf(storage.temp_path(token), upload.size, head, tail,
-                                    max_pages=session.dossier_max_pages)
+                                    max_pages=session.dossier_max_pages,
+                                    xref_marks=received.marks if received else None)
     except pdfcheck.PdfRejected as exc:
         raise DepositError(str(exc), status=422, code=exc.code) from None
     refused = pdfcheck.refused_kinds(info, session.active_content_policy)
@@ -299,7 +307,7 @@ def _check_complete_upload(*, upload: Upload, dossier: Dossier, piece: Piece, st
             f"« {upload.original_name} » compte {info.pages} pages : la pièce "
             f"« {piece.label} » est limitée à {cap} page(s) par fichier.", status=422,
             code="too_many_pages")
-    sha256 = sha256 or storage.hash_temp(token)
+    sha256 = sha256 or (received.sha256 if received else None) or storage.hash_temp(token)
     duplicate = next((f for f in dossier.files if f.sha256 == sha256
                       and (replaces is None or f.id != replaces.id)), None)
     if duplicate is not None:

@@ -25,6 +25,12 @@ unlinked only by its holder, after the upload row's deletion is committed
 (``Claim.release(ended=True)``): whoever opened the old file and locks it late
 finds no upload row and stops (the views re-read the row after claiming).
 
+What is computed while receiving (issue 12, issue 16 §3): the SHA-256 and
+the offsets of every ``xref`` in the bytes (``pdfcheck`` counts the
+cross-reference entries from them) are kept between the chunks of one upload,
+in this process (``Received``, see its doc for why that is sound), so that a
+file sent in 8 MiB chunks by the browser is not read again at the end.
+
 Stored objects are immutable: a complete ``.part`` (its only writer closed,
 under the claim) is made read-only, then renamed into ``objects/`` atomically;
 an object already stored under that hash is never trusted, it is replaced by
@@ -39,7 +45,10 @@ import hashlib
 import os
 import re
 import stat
+import threading
 from abc import ABC, abstractmethod
+from array import array
+from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO
 
@@ -60,6 +69,123 @@ class ClientDisconnected(StorageError):
 
 class UploadBusy(StorageError):
     """Another request is writing (or finalising) this upload right now."""
+
+
+XREF = b"xref"  # what pdfcheck._declared_entries looks for
+MAX_XREF_MARKS = 10_000  # offsets kept per upload (80 kB); past it, pdfcheck scans the file itself
+
+
+class Received:
+    """What was computed over an upload's bytes while they were received, chunk after chunk.
+
+    ``digest``: the running SHA-256 of bytes ``[0, size)``; ``marks``: the offset
+    of every ``b"xref"`` in them, in order (None past ``MAX_XREF_MARKS``: a crafted
+    file; the check then scans the file itself, as before).
+
+    Why the state of one request may be continued by the next chunk's request,
+    and trusted at finalisation instead of reading the file again (issue 12:
+    "re-hashing may reuse the hash computed while receiving if the object was
+    never reopened for writing"): the file IS reopened for writing, by the next
+    chunk, but never for rewriting what the state covers:
+
+    - every writer of a ``.part`` opens it under the upload's claim (one holder at
+      a time, across processes) and closes it before releasing the claim; so while
+      a claim holder works nothing else writes the file;
+    - the deposit appends only at the end: ``receive_chunk`` refuses any offset
+      other than the bytes held (``temp_size``), and ``append`` continues a state
+      only when its ``size`` is that offset and the file's size as opened under
+      the claim (the ``truncate`` to the offset then removes nothing). So bytes
+      ``[0, size)`` are exactly the bytes hashed and scanned, in order;
+    - ``identity`` (device, inode, size, modification and change times) is taken
+      from the file after its writer's ``fsync``, before it closes: a state is
+      used only if the file still has that identity when the next writer opens it
+      and at finalisation. Anything that wrote, truncated, replaced or recreated
+      the file outside this protocol changes one of them (a changed inode or size,
+      or new times) and the state is dropped: the file is then hashed and scanned
+      from disk (``hash_temp``), exactly as without a state. (This is a second
+      line of defence: file times move in clock ticks of a few milliseconds, so a
+      same-size rewrite within one tick would not show; the claim and the
+      append-only offsets above are what guarantee the bytes.)
+
+    The state lives in this process only (``hashlib`` objects cannot be saved):
+    when the next chunk is served by another gunicorn worker, that worker has no
+    state and writes without hashing, the first worker's state no longer matches
+    the file (its size changed) and is dropped, and the file is hashed at the end.
+    Same answer, only slower. At most ``_RECEIVED_KEEP`` states are kept (LRU).
+    """
+
+    __slots__ = ("digest", "size", "marks", "_tail", "identity")
+
+    def __init__(self):
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.marks: array | None = array("q")
+        self._tail = b""  # the last bytes seen, for a mark split across two chunks
+        self.identity: tuple | None = None
+
+    def update(self, data, n: int | None = None) -> None:
+        """Feed ``data[:n]`` (bytes or bytearray: they have ``find``), the next bytes of the file."""
+        n = len(data) if n is None else n
+        if not n:
+            return
+        self.digest.update(memoryview(data)[:n])
+        marks = self.marks
+        if marks is not None:
+            tail = self._tail
+            if tail:  # an "xref" across the boundary starts in the tail
+                at = (tail + bytes(data[:len(XREF) - 1])).find(XREF)
+                if at != -1 and at < len(tail):
+                    marks.append(self.size - len(tail) + at)
+            at = data.find(XREF, 0, n)
+            while at != -1:
+                marks.append(self.size + at)
+                at = data.find(XREF, at + len(XREF), n)
+            if len(marks) > MAX_XREF_MARKS:
+                self.marks = None
+            self._tail = (tail + bytes(data[max(0, n - len(XREF) + 1):n]))[-(len(XREF) - 1):]
+        self.size += n
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hexdigest()  # hashlib finalises a copy: the state goes on
+
+
+def _identity(st: os.stat_result) -> tuple:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+_RECEIVED_KEEP = 64  # uploads in progress per process; at most 64 x 80 kB of offsets
+_received: OrderedDict[tuple[str, str], Received] = OrderedDict()
+_received_lock = threading.Lock()
+
+
+def _keep_received(key: tuple[str, str], state: Received, fd: int) -> None:
+    """Remember ``state`` for the file open as ``fd`` (fsynced, about to be closed)."""
+    st = os.fstat(fd)
+    if st.st_size != state.size:
+        return
+    state.identity = _identity(st)
+    with _received_lock:
+        _received[key] = state
+        _received.move_to_end(key)
+        while len(_received) > _RECEIVED_KEEP:
+            _received.popitem(last=False)
+
+
+def _take_received(key: tuple[str, str], st: os.stat_result | None) -> Received | None:
+    """The state kept for an upload if it still covers the file whose status is ``st``."""
+    with _received_lock:
+        state = _received.pop(key, None)
+    if state is None or st is None or state.identity != _identity(st):
+        return None
+    return state
+
+
+def forget_received() -> None:
+    """Drop every state kept (tests: what another worker process would see)."""
+    with _received_lock:
+        _received.clear()
+
 
 
 class Claim:
@@ -104,11 +230,18 @@ class Storage(ABC):
                watchers=()) -> tuple[int, str | None]:
         """Copy ``length`` bytes of ``stream`` at ``offset``; return (bytes held, sha256 or None).
 
-        The hash is returned when the upload started at 0 in this call, so
-        the common single-request case hashes while copying; ``watchers``
-        (callables) are then fed every chunk too, in order. Bytes received
+        The hash (of the whole file so far) is returned when the upload started
+        at 0 in this call, or when this process received every byte before
+        ``offset`` and kept its ``Received`` state (the browser's chunks, sent
+        one after the other); ``watchers`` (callables) are fed every chunk too,
+        in order, when the upload starts at 0 in this call. Bytes received
         before a disconnection are kept (the client resumes from there).
         """
+
+    def received(self, token: str) -> Received | None:
+        """What was computed while receiving the whole upload as it is now (its hash and
+        ``xref`` offsets), or None: then hash and scan the file. Called under the claim."""
+        return None
 
     @abstractmethod
     def read_head_tail(self, token: str, size: int) -> tuple[bytes, bytes]:
@@ -202,11 +335,11 @@ class LocalStorage(Storage):
     def append(self, token: str, stream: BinaryIO, *, offset: int, length: int,
                watchers=()) -> tuple[int, str | None]:
         path = self.temp_path(token)
-        digest = hashlib.sha256() if offset == 0 else None
         watchers = list(watchers) if offset == 0 else []
         written = 0
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         with os.fdopen(fd, "wb") as handle:
+            state = self._start_received(token, fd, offset)
             handle.truncate(offset)  # drop any byte past what the server acknowledged
             handle.seek(offset)
             while written < length:
@@ -214,17 +347,45 @@ class LocalStorage(Storage):
                 if not data:
                     break
                 handle.write(data)
-                if digest is not None:
-                    digest.update(data)
+                if state is not None:
+                    state.update(data)
                 for watch in watchers:
                     watch(data)
                 written += len(data)
             handle.flush()
             os.fsync(handle.fileno())
+            if state is not None:
+                _keep_received(self._received_key(token), state, fd)
         held = offset + written
         if written < length:
             raise ClientDisconnected(f"{held}")
-        return held, digest.hexdigest() if digest is not None else None
+        return held, state.sha256 if state is not None else None
+
+    def _received_key(self, token: str) -> tuple[str, str]:
+        return (str(self.root), token)
+
+    def _start_received(self, token: str, fd: int, offset: int) -> Received | None:
+        """The running state for an append at ``offset`` to the file open as ``fd``:
+        a new one at 0, else the one kept if it covers exactly the file's bytes, all
+        of them before ``offset``."""
+        if offset == 0:
+            with _received_lock:
+                _received.pop(self._received_key(token), None)
+            return Received()
+        state = _take_received(self._received_key(token), os.fstat(fd))
+        return state if state is not None and state.size == offset else None
+
+    def received(self, token: str) -> Received | None:
+        key = self._received_key(token)
+        try:
+            st = os.stat(self.temp_path(token))
+        except FileNotFoundError:
+            st = None
+        state = _take_received(key, st)
+        if state is not None:
+            with _received_lock:  # still valid: keep it (a finalisation may be retried)
+                _received[key] = state
+        return state
 
     def read_head_tail(self, token: str, size: int) -> tuple[bytes, bytes]:
         with open(self.temp_path(token), "rb") as handle:
@@ -243,6 +404,7 @@ class LocalStorage(Storage):
         return digest.hexdigest()
 
     def promote(self, token: str, sha256: str) -> str:
+        self._drop_received(token)
         source = self.temp_path(token)
         target = self._object_path(sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -280,7 +442,12 @@ class LocalStorage(Storage):
                 os.close(dir_fd)
 
     def discard(self, token: str) -> None:
+        self._drop_received(token)
         self.temp_path(token).unlink(missing_ok=True)
+
+    def _drop_received(self, token: str) -> None:
+        with _received_lock:
+            _received.pop(self._received_key(token), None)
 
     def sweep(self) -> None:
         # Only the fast writer sets copies aside; swept here too so that switching

@@ -3,8 +3,9 @@ tuned for the 20 MB single-request upload (see BENCHMARKS.md, upload).
 
 - the body is received into a few reusable buffers (a pool kept between
   uploads) and written from them, never copied into new bytes objects;
-- a second thread hashes each written buffer and feeds the watchers (the
-  JavaScript scanner) while the next one is being received;
+- a second thread hashes and scans each written buffer (``Received``: kept
+  between the chunks of one upload, see ``storage.Received``) and feeds the
+  watchers while the next one is being received;
 - ``sync_file_range`` (Linux, via ctypes) starts the write-back of each chunk
   early, so the final ``fsync`` has less to wait for;
 - ``promote`` over content already stored sets the replaced object aside,
@@ -18,11 +19,17 @@ Selected with ``DOSSIER_STORAGE_WRITER = "fast"`` (the default); the plain
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from typing import BinaryIO
 
-from exam_app.dossiers.storage import CHUNK_SIZE, SET_ASIDE, ClientDisconnected, LocalStorage
+from exam_app.dossiers.storage import (
+    CHUNK_SIZE,
+    SET_ASIDE,
+    ClientDisconnected,
+    LocalStorage,
+    Received,
+    _keep_received,
+)
 
 
 def _libc_sync_file_range():
@@ -110,7 +117,8 @@ _POOL = _BufferPool()
 
 
 class _ChunkWatchers:
-    """Runs the SHA-256 and the other watchers of an upload in a second thread.
+    """Runs the SHA-256 and ``xref`` scan (``Received``) and the other watchers of an
+    upload in a second thread.
 
     The request thread receives into one of a few reusable buffers, writes it
     to the file and hands it over; this thread starts the write-back of those
@@ -121,12 +129,12 @@ class _ChunkWatchers:
 
     BUFFERS = 3
 
-    def __init__(self, fd: int, size: int, watchers):
+    def __init__(self, fd: int, size: int, watchers, state: Received):
         import queue
         import threading
 
         self._fd = fd
-        self._digest = hashlib.sha256()
+        self.state = state
         self._watchers = list(watchers)
         self._size = size
         self._buffers = _POOL.take(self.BUFFERS, size)
@@ -144,10 +152,11 @@ class _ChunkWatchers:
             try:
                 if self._error is None:
                     _start_writeback(self._fd, position, n)
-                    chunk = buffer[:n]
-                    self._digest.update(chunk)
-                    for watch in self._watchers:
-                        watch(chunk)
+                    self.state.update(buffer.obj, n)  # the pool's bytearray: it has find
+                    if self._watchers:
+                        chunk = buffer[:n]
+                        for watch in self._watchers:
+                            watch(chunk)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the request thread
                 self._error = exc
             finally:
@@ -162,17 +171,18 @@ class _ChunkWatchers:
     def give_back(self, buffer: memoryview) -> None:
         self._free.put(buffer)
 
-    def close(self) -> str:
+    def close(self) -> Received:
         self._work.put(None)
         self._thread.join()
         _POOL.give(self._size, self._buffers)
         if self._error is not None:
             raise self._error
-        return self._digest.hexdigest()
+        return self.state
 
 
 class _Inline:
-    """The same interface without a thread or a hash: one buffer (resumed uploads)."""
+    """The same interface without a thread or a hash: one buffer (uploads resumed
+    without a ``Received`` state: another process received the bytes before)."""
 
     def __init__(self, fd: int, size: int):
         self._fd = fd
@@ -199,38 +209,42 @@ class FastLocalStorage(LocalStorage):
         path = self.temp_path(token)
         size = max(1, min(CHUNK_SIZE, length))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-        # Reusable buffers: the body goes socket -> buffer -> file (and hash), no other copy.
-        pipeline = _ChunkWatchers(fd, size, watchers) if offset == 0 else _Inline(fd, size)
         written = 0
-        digest = None
+        state = None
         try:
-            os.ftruncate(fd, offset)  # drop any byte past what the server acknowledged
-            os.lseek(fd, offset, os.SEEK_SET)
-            remaining = length
-            while remaining > 0:
-                buffer = pipeline.buffer()
-                n, ended = _read_into(stream, buffer[:min(len(buffer), remaining)])
-                if not n:
-                    pipeline.give_back(buffer)
-                    break
-                chunk = buffer[:n]
-                while chunk:
-                    chunk = chunk[os.write(fd, chunk):]
-                pipeline.feed(buffer, offset + written, n)
-                written += n
-                remaining -= n
-                if ended:
-                    break
-            os.fsync(fd)
-        finally:
+            start = self._start_received(token, fd, offset)
+            # Reusable buffers: the body goes socket -> buffer -> file (and hash), no other copy.
+            pipeline = (_ChunkWatchers(fd, size, watchers if offset == 0 else (), start)
+                        if start is not None else _Inline(fd, size))
             try:
-                digest = pipeline.close()  # before closing the file it may still flush
+                os.ftruncate(fd, offset)  # drop any byte past what the server acknowledged
+                os.lseek(fd, offset, os.SEEK_SET)
+                remaining = length
+                while remaining > 0:
+                    buffer = pipeline.buffer()
+                    n, ended = _read_into(stream, buffer[:min(len(buffer), remaining)])
+                    if not n:
+                        pipeline.give_back(buffer)
+                        break
+                    chunk = buffer[:n]
+                    while chunk:
+                        chunk = chunk[os.write(fd, chunk):]
+                    pipeline.feed(buffer, offset + written, n)
+                    written += n
+                    remaining -= n
+                    if ended:
+                        break
+                os.fsync(fd)
             finally:
-                os.close(fd)
+                state = pipeline.close()  # before closing the file it may still flush
+            if state is not None:
+                _keep_received(self._received_key(token), state, fd)
+        finally:
+            os.close(fd)
         held = offset + written
         if written < length:
             raise ClientDisconnected(f"{held}")
-        return held, digest
+        return held, state.sha256 if state is not None else None
 
     def _set_aside_existing(self, target, token: str) -> None:
         # Replacing an object frees its blocks, ~13 ms for 20 MB on this disk: the

@@ -295,3 +295,36 @@ def test_refusals_are_service_errors_in_the_one_json_shape(depositor):
     assert no_json.get_json() == {
         "error": "bad_request", "field": None, "details": [],
         "message": "Requête invalide : JSON attendu (pièce, nom, taille)."}
+
+
+def test_a_file_sent_in_chunks_is_not_read_again_when_this_process_received_it_all(
+        app, monkeypatch, depositor):
+    # The browser's chunks (issue 16 §3): the hash and the "xref" offsets computed while
+    # receiving go on from chunk to chunk (storage.Received), so the finalisation neither
+    # hashes nor searches the file again; without them (each chunk served by another
+    # worker) it does, and the deposit is the same.
+    from exam_app.dossiers import pdfcheck, storage, storage_fast
+
+    reads = []
+    hash_temp, find_all = storage.LocalStorage.hash_temp, pdfcheck._find_all
+    monkeypatch.setattr(storage.LocalStorage, "hash_temp",
+                        lambda self, token: reads.append("hash") or hash_temp(self, token))
+    monkeypatch.setattr(pdfcheck, "_find_all",
+                        lambda data, needle: reads.append("scan") or find_all(data, needle))
+    kept = make_pdf(3, marker="reçu ici", padding=400_000)
+    lost = make_pdf(3, marker="reçu ailleurs", padding=400_000)
+    first = depositor.upload("sommaire", kept, chunk=150_000)
+    assert first.status_code == 200, first.get_json()
+    assert reads == []
+    for module in (storage, storage_fast):
+        monkeypatch.setattr(module, "_keep_received", lambda *args: None)
+    second = depositor.upload("non_plagiat", lost, chunk=150_000)
+    assert second.status_code == 200, second.get_json()
+    assert reads == ["scan", "hash"]
+    assert [(f.sha256, f.pages, f.active_content, f.repairs)
+            for f in _files(depositor.candidate.id)] == [
+        (hashlib.sha256(kept).hexdigest(), 3, [], []),
+        (hashlib.sha256(lost).hexdigest(), 3, [], [])]
+    for data in (kept, lost):
+        sha = hashlib.sha256(data).hexdigest()
+        assert (Path(app.config["STORAGE_DIR"]) / "objects" / sha[:2] / sha).read_bytes() == data
