@@ -143,6 +143,7 @@ def _import_models() -> None:
     # Every model module, so that metadata (and Alembic) sees all tables.
     from exam_app.accounts import models as _accounts  # noqa: F401
     from exam_app.audit import models as _audit  # noqa: F401
+    from exam_app.deliberation import models as _deliberation  # noqa: F401
     from exam_app.documents import models as _documents  # noqa: F401
     from exam_app.dossiers import models as _dossiers  # noqa: F401
     from exam_app.e6 import models as _e6  # noqa: F401
