@@ -51,12 +51,14 @@ def create_app(config: dict | None = None) -> Flask:
     from exam_app.juries.views import bp as juries_bp
     from exam_app.overview.views import bp as overview_bp
     from exam_app.results.views import bp as results_bp
+    from exam_app.results.views_deliberation import bp as deliberation_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(enrolment_bp)
     app.register_blueprint(juries_bp)
     app.register_blueprint(e6_bp)
     app.register_blueprint(results_bp)
+    app.register_blueprint(deliberation_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(overview_bp)
     app.register_blueprint(dossiers_bp)
@@ -123,12 +125,13 @@ def register_verification_checks() -> None:
     from exam_app.dossiers import receipts
     from exam_app.e6 import documents as e6_documents
     from exam_app.printing import verification
-    from exam_app.results import e6_bordereau
+    from exam_app.results import deliberation, e6_bordereau
 
     checks = {
         receipts.KIND: receipts.check_receipt,
         e6_documents.COPY_KIND: e6_documents.check_copy,
         e6_bordereau.BORDEREAU_KIND: e6_bordereau.check_bordereau,
+        deliberation.PV_KIND: deliberation.check_pv,
         e6_documents.SHEET_KIND: e6_documents.check_sheet,
         bordereau.KIND: bordereau.check,
         evaluation.KIND: evaluation.check,
