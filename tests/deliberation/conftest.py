@@ -10,7 +10,7 @@ import pytest
 from exam_app.accounts.models import Role
 from exam_app.deliberation import services
 from exam_app.e6.models import E6Copy, E6Release
-from tests.juries.conftest import create_passage  # noqa: F401
+from tests.juries.conftest import create_passage  # noqa: F401 (fixture)
 
 FINAL = datetime(2027, 5, 12, 10, 0, tzinfo=UTC)
 
@@ -21,7 +21,8 @@ def final(passage, mark: str) -> None:
 
 
 @pytest.fixture()
-def delib(app, db, create_passage, create_candidate, create_commission, create_user):
+def delib(app, db, create_passage, create_candidate, create_commission,  # noqa: F811
+           create_user):
     first = create_passage()  # E4 ponctuel
     e4 = first.commission
     session = e4.session
