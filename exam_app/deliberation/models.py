@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from exam_app.accounts.models import User
 from exam_app.clock import UTCDateTime, utcnow
 from exam_app.db_types import enum_type
+from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
 
 
@@ -33,6 +34,7 @@ class Deliberation(db.Model):
     # Bumped by every decision taken under the row's lock (SQLite: the write lock).
     version: Mapped[int] = mapped_column(default=0)
 
+    session: Mapped[ExamSession] = relationship()
     president: Mapped[User | None] = relationship(foreign_keys=[president_id])
     closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
     members: Mapped[list[DeliberationMember]] = relationship(
