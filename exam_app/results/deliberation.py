@@ -186,7 +186,8 @@ def close(*, session: ExamSession, actor, now: datetime | None = None) -> Delibe
 
 PV_KIND = "deliberation-pv"
 PV_FIELDS = {
-    "doc_session": "Session", "closed_at": "Clôture", "president": "Président",
+    "doc_session": "Session", "doc_title": "Document", "doc_centre": "Centre",
+    "closed_at": "Clôture", "president": "Président",
     "members": "Membres du jury", "units": "Épreuves",
     "rows[*].number": "N° candidat", "rows[*].last_name": "Nom",
     "rows[*].first_name": "Prénom", "rows[*].results": "Résultats",
@@ -223,6 +224,7 @@ def pv_context(session: ExamSession, deliberation: Deliberation) -> dict:
     return {
         "doc_session": session_facts(session),
         "doc_title": "Procès-verbal de délibération",
+        "doc_centre": None,  # the académie's document: no centre in its running header
         "closed_at": deliberation.closed_at,
         "president": deliberation.president.display_name if deliberation.president else "",
         "members": members,
