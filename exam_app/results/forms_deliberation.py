@@ -23,7 +23,6 @@ class ChangeResultForm(FlaskForm):
                            validators=[InputRequired("Indiquez le motif."), Length(max=2000)],
                            render_kw={"rows": 2})
     version = HiddenField()
-    before = HiddenField()
     confirm = BooleanField("Je confirme la modification de ce résultat",
                            validators=[DataRequired("Cochez la case pour confirmer.")])
 

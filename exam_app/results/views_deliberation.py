@@ -21,6 +21,7 @@ from exam_app.permissions import (
     session_or_404,
 )
 from exam_app.results import deliberation as pages
+from exam_app.results.compute import candidate_results
 from exam_app.results.forms_deliberation import (
     ChangeResultForm,
     ConfirmForm,
@@ -107,11 +108,13 @@ def candidate(code: str, candidate_id: int):
                 version = int(form.version.data or "0")
             except ValueError:
                 abort(400)
+            # What the result is now, as every reader prints it (kept with the change).
+            before = candidate_results(person)[unit_code].printed
             try:
                 services.change_result(session_id=session.id, candidate_id=person.id,
                                        unit_code=unit_code, value=form.result.data,
                                        reason=form.reason.data, version=version,
-                                       before=form.before.data or "", actor=current_user)
+                                       before=before, actor=current_user)
             except ServiceError as error:
                 db.session.rollback()
                 _refused(error, form)
@@ -127,8 +130,6 @@ def candidate(code: str, candidate_id: int):
     for unit_code, form in forms.items():
         if request.method == "GET" or form.version.data is None:
             form.version.data = str(record["versions"][unit_code])
-        result = next(r for r in record["row"].results if r.unit_code == unit_code)
-        form.before.data = result.printed
     return render_template("deliberation/candidate.html", session=session,
                            deliberation=deliberation, candidate=person, forms=forms,
                            units=all_units(), **record), status

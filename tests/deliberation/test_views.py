@@ -23,7 +23,7 @@ def _change(client, delib, *, value="16", version="0", confirm=True, unit="E4", 
     url = f"/deliberation/{code}/candidats/{candidate.id}"
     data = {"csrf_token": _token(client, url), "unit": unit, f"{unit}-result": value,
             f"{unit}-reason": reason or "Erreur de report sur la grille",
-            f"{unit}-version": version, f"{unit}-before": "14,5"}
+            f"{unit}-version": version}
     if confirm:
         data[f"{unit}-confirm"] = "y"
     return client.post(url, data=data)
