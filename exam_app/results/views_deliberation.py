@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role
 from exam_app.deliberation import other_units as others
@@ -195,10 +196,16 @@ def manage(code: str):
             try:
                 services.set_jury(session=session, president_id=form.president.data or None,
                                   member_ids=form.members.data or [], actor=current_user)
+                db.session.flush()
             except ServiceError as error:
                 db.session.rollback()
                 _refused(error, form)
                 status = 400
+            except IntegrityError:  # the first composition, saved by another at the same time
+                db.session.rollback()
+                flash("La composition vient d'être enregistrée par ailleurs : rechargez la page.",
+                      "error")
+                status = 409
             else:
                 db.session.commit()
                 flash("Composition du jury de délibération enregistrée.", "success")
