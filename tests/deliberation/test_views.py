@@ -152,3 +152,31 @@ def test_gestionnaire_sets_jury_and_other_units(delib, client, login_as):
     assert ok.status_code == 302
     unit = db.session.scalar(sa.select(OtherUnit))
     assert (unit.code, str(unit.coefficient)) == ("U1", "3.0")
+
+
+def test_gestionnaire_reopens_with_reason_and_confirmation(delib, client, login_as):
+    from exam_app.results import deliberation as pages
+
+    pages.close(session=delib["session"], actor=delib["president"])
+    db.session.commit()
+    login_as(delib["gestionnaire"])
+    url = f"/gestion/sessions/{delib['session'].code}/deliberation"
+    token = _token(client, url)
+    client.post(f"{url}/reouverture", data={"csrf_token": token,
+                                            "reopen-reason": "Erreur matérielle"})
+    assert services.is_locked(delib["session"].id)  # not confirmed: still closed
+    client.post(f"{url}/reouverture", data={"csrf_token": token, "reopen-confirm": "y",
+                                            "reopen-reason": "Erreur matérielle"})
+    assert not services.is_locked(delib["session"].id)
+
+
+def test_a_change_is_refused_on_the_page_once_closed(delib, client, login_as):
+    from exam_app.results import deliberation as pages
+
+    pages.close(session=delib["session"], actor=delib["president"])
+    db.session.commit()
+    login_as(delib["member"])
+    response = _change(client, delib, value="18")
+    assert response.status_code == 409
+    assert services.LOCKED_MESSAGE in response.get_data(as_text=True).replace("&#39;", "'")
+    assert db.session.scalar(sa.select(sa.func.count(ResultChange.id))) == 0
