@@ -180,3 +180,14 @@ def test_a_change_is_refused_on_the_page_once_closed(delib, client, login_as):
     assert response.status_code == 409
     assert services.LOCKED_MESSAGE in response.get_data(as_text=True).replace("&#39;", "'")
     assert db.session.scalar(sa.select(sa.func.count(ResultChange.id))) == 0
+
+
+def test_create_user_command_makes_a_jury_account(app, db):
+    from exam_app.accounts.models import Role, User
+
+    result = app.test_cli_runner().invoke(args=[
+        "create-user", "--username", "jury.delib", "--first-name", "Léa", "--last-name", "Roux",
+        "--role", "jury_deliberation", "--password", "Un-mot-de-passe-solide-2027"])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(sa.select(User).where(User.username == "jury.delib"))
+    assert user.role_set == {Role.JURY_DELIBERATION}
