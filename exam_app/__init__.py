@@ -51,12 +51,14 @@ def create_app(config: dict | None = None) -> Flask:
     from exam_app.juries.views import bp as juries_bp
     from exam_app.overview.views import bp as overview_bp
     from exam_app.results.views import bp as results_bp
+    from exam_app.results.views_deliberation import bp as deliberation_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(enrolment_bp)
     app.register_blueprint(juries_bp)
     app.register_blueprint(e6_bp)
     app.register_blueprint(results_bp)
+    app.register_blueprint(deliberation_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(overview_bp)
     app.register_blueprint(dossiers_bp)
@@ -142,12 +144,13 @@ def register_verification_checks() -> None:
     from exam_app.dossiers import receipts
     from exam_app.e6 import documents as e6_documents
     from exam_app.printing import verification
-    from exam_app.results import e6_bordereau
+    from exam_app.results import deliberation, e6_bordereau
 
     checks = {
         receipts.KIND: receipts.check_receipt,
         e6_documents.COPY_KIND: e6_documents.check_copy,
         e6_bordereau.BORDEREAU_KIND: e6_bordereau.check_bordereau,
+        deliberation.PV_KIND: deliberation.check_pv,
         e6_documents.SHEET_KIND: e6_documents.check_sheet,
         bordereau.KIND: bordereau.check,
         evaluation.KIND: evaluation.check,
@@ -162,6 +165,7 @@ def _import_models() -> None:
     # Every model module, so that metadata (and Alembic) sees all tables.
     from exam_app.accounts import models as _accounts  # noqa: F401
     from exam_app.audit import models as _audit  # noqa: F401
+    from exam_app.deliberation import models as _deliberation  # noqa: F401
     from exam_app.documents import models as _documents  # noqa: F401
     from exam_app.dossiers import models as _dossiers  # noqa: F401
     from exam_app.e6 import models as _e6  # noqa: F401

@@ -102,7 +102,7 @@ def import_candidates_command(file: Path, session_code: str | None) -> None:
 @click.option("--email", default=None)
 @click.option("--role", "roles", multiple=True, required=True,
               type=click.Choice(["gestionnaire", "chef_centre", "examinateur", "correcteur",
-                                 "candidat"]))
+                                 "candidat", "jury_deliberation"]))
 @click.option("--centre", "centre_code", default=None, help="Code du centre (chef_centre).")
 @click.option("--candidate", "candidate_number", default=None,
               help="N° candidat (candidat).")

@@ -117,7 +117,55 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     from exam_app.dossiers import demo as dossiers_demo
 
     dossiers_demo.load(session=session, candidates=people, actor=gestion)
+    _deliberation(session=session, people=people, actor=gestion, logins=logins)
     return logins
+
+
+# Entered as a gestionnaire would from the session's règlement d'examen: illustrative
+# values for the demo, not defaults (the app has none: issue 14, §4).
+DEMO_OTHER_UNITS = (("U1", "Culture générale et expression", "3"),
+                    ("U21", "Langue vivante étrangère A", "2"),
+                    ("U3", "Culture économique, juridique et managériale", "3"))
+
+
+def _deliberation(*, session: ExamSession, people: list[Candidate], actor,
+                  logins: list[DemoLogin]) -> None:
+    """The jury de délibération (``deliberation1`` presides, ``deliberation2`` sits), the
+    diploma's other units with their coefficients, the marks of the first 40 candidates
+    imported from a CSV, and one result changed by the jury. Fixed names: drawing from the
+    seeded generator here would change nothing before, but keeps the later steps' draws."""
+    from exam_app.deliberation import other_units, services
+    from exam_app.results.compute import Kind, session_results
+
+    president = _user("deliberation1", "Claire", "Duval", [(Role.JURY_DELIBERATION, {})])
+    member = _user("deliberation2", "Karim", "Benali", [(Role.JURY_DELIBERATION, {})])
+    logins.append(DemoLogin("président délib.", "deliberation1",
+                            "Claire Duval, présidente du jury"))
+    logins.append(DemoLogin("membre délib.", "deliberation2",
+                            "Karim Benali, membre du jury"))
+    services.set_jury(session=session, president_id=president.id, member_ids=[member.id],
+                      actor=actor)
+    for code, label, coefficient in DEMO_OTHER_UNITS:
+        other_units.save_other_unit(session=session, code=code, label=label,
+                                    coefficient=coefficient, actor=actor)
+    lines = ["N° candidat;" + ";".join(code for code, _, _ in DEMO_OTHER_UNITS)]
+    for index, candidate in enumerate(people[:40]):
+        marks = [str(8 + (index * 7 + offset * 3) % 11) for offset in range(3)]
+        if index % 13 == 5:
+            marks[1] = "DISP"
+        lines.append(f"{candidate.number};" + ";".join(marks))
+    other_units.import_other_marks(session=session, data="\n".join(lines).encode(),
+                                   actor=actor, max_rows=1000, filename="demo-autres.csv")
+    results = session_results(session.id, unit_codes=("E4",))
+    marked = next((cid for cid in results.candidate_ids
+                   if results.of(cid, "E4").kind is Kind.MARK), None)
+    if marked is not None:
+        before = results.of(marked, "E4")
+        raised = min(before.mark + 1, 20)
+        services.change_result(session_id=session.id, candidate_id=marked, unit_code="E4",
+                               value=str(raised), version=0, before=before.printed,
+                               reason="Erreur de report de la grille constatée par le jury",
+                               actor=member)
 
 
 def _session_and_places(*, actor: User) -> tuple[ExamSession, list[Centre],
@@ -397,12 +445,14 @@ def logins_for_display() -> list[DemoLogin]:
     if not is_loaded():
         return []
     wanted = ["gestion", "centre1", "jury1", "jury2", "jury7", "jury8", "correcteur1",
-              "candidat1"]
+              "candidat1", "deliberation1", "deliberation2"]
     users = {u.username: u for u in db.session.scalars(sa.select(User).where(
         User.username.in_(wanted)))}
     labels = {"gestion": "gestionnaire", "centre1": "chef de centre", "jury1": "examinateur E4",
               "jury2": "examinateur E4", "jury7": "examinateur E5", "jury8": "examinateur E5",
-              "correcteur1": "correcteur", "candidat1": "candidat"}
+              "correcteur1": "correcteur", "candidat1": "candidat",
+              "deliberation1": "président délib.",
+              "deliberation2": "membre délib."}
     return [DemoLogin(labels[name], name, users[name].display_name)
             for name in wanted if name in users]
 

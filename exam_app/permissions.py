@@ -413,3 +413,35 @@ def commission_for_manager_or_403(commission_id: int):
     from exam_app.juries.models import Commission
 
     return _managed_or_403(Commission, commission_id)
+
+
+def deliberation_for_member_or_403(code: str):
+    """(session, délibération) for a member of its jury (president included): 404 when the
+    session is unknown, 403 when the user does not sit on its jury (or it has none)."""
+    from exam_app.deliberation.models import Deliberation
+    from exam_app.extensions import db
+
+    session = session_or_404(code)
+    deliberation = db.session.scalar(sa.select(Deliberation).where(
+        Deliberation.session_id == session.id))
+    if deliberation is None or not current_user.is_authenticated \
+            or current_user.id not in deliberation.member_ids():
+        abort(403)
+    return session, deliberation
+
+
+def can_read_deliberation_pv(user: User, deliberation) -> bool:
+    """The procès-verbal: the académie, and the jury that signed it."""
+    return can_manage(user) or (deliberation is not None and user.is_authenticated
+                                and user.id in deliberation.member_ids())
+
+
+def candidate_for_jury_or_404(session, candidate_id: int):
+    """A candidate of the session the jury deliberates on; any other is 404."""
+    from exam_app.enrolment.models import Candidate
+    from exam_app.extensions import db
+
+    candidate = db.session.get(Candidate, candidate_id)
+    if candidate is None or candidate.session_id != session.id:
+        abort(404)
+    return candidate

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from exam_app import demo
 from exam_app.accounts.models import Role, RoleAssignment, User
-from exam_app.enrolment.models import Candidate, Centre, Establishment
+from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
 from exam_app.juries.models import Commission, Passage
 
 
@@ -54,9 +54,28 @@ def test_demo_session_is_complete_and_consistent(loaded_demo, demo_db):
     usernames = set(demo_db.session.scalars(sa.select(User.username)))
     assert {login.username for login in logins} <= usernames
     assert [login.username for login in demo.logins_for_display()] == [
-        "gestion", "centre1", "jury1", "jury2", "jury7", "jury8", "correcteur1", "candidat1"]
+        "gestion", "centre1", "jury1", "jury2", "jury7", "jury8", "correcteur1", "candidat1",
+        "deliberation1", "deliberation2"]
     gestion = demo_db.session.scalar(sa.select(User).where(User.username == "gestion"))
     assert gestion.check_password(demo.demo_password()) is True
+
+
+def test_demo_deliberation_has_its_jury_other_units_and_a_change(loaded_demo, demo_db):
+    from exam_app.deliberation import other_units, services
+    from exam_app.deliberation.models import ResultChange
+
+    session = demo_db.session.scalar(sa.select(ExamSession).where(
+        ExamSession.code == demo.DEMO_CODE))
+    deliberation = services.deliberation_of(session.id)
+    president = demo_db.session.scalar(sa.select(User).where(User.username == "deliberation1"))
+    member = demo_db.session.scalar(sa.select(User).where(User.username == "deliberation2"))
+    assert (deliberation.president_id, deliberation.member_ids()) == (
+        president.id, {president.id, member.id})
+    assert [(u.code, str(u.coefficient)) for u in other_units.other_units(session.id)] == [
+        ("U1", "3.0"), ("U21", "2.0"), ("U3", "3.0")]
+    assert len(other_units.other_marks(session.id)) == 120
+    [change] = demo_db.session.scalars(sa.select(ResultChange)).all()
+    assert (change.unit_code, change.created_by_id) == ("E4", member.id)
 
 
 def test_demo_jurors_read_their_commissions_dossiers_on_the_demo_day(loaded_demo, demo_db):

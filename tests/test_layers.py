@@ -34,6 +34,7 @@ LAYERS: list[set[str]] = [
     {"audit", "accounts"},
     {"printing"},
     {"enrolment"},
+    {"deliberation"},  # the délibération's state: the lock that juries and e6 ask for
     {"dossiers"},
     {"juries", "e6"},
     {"results"},

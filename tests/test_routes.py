@@ -128,6 +128,17 @@ ACCESS: dict[str, frozenset] = {
     "documents.pack_state": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack_regenerate": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack_file": frozenset({G, Role.CHEF_CENTRE}),
+    "deliberation.home": frozenset({Role.JURY_DELIBERATION}),
+    "deliberation.candidates": frozenset({Role.JURY_DELIBERATION}),
+    "deliberation.distributions": frozenset({Role.JURY_DELIBERATION}),
+    "deliberation.candidate": frozenset({Role.JURY_DELIBERATION}),
+    "deliberation.close": frozenset({Role.JURY_DELIBERATION}),
+    "deliberation.pv": frozenset({G, Role.JURY_DELIBERATION}),
+    "deliberation.manage": frozenset({G}),
+    "deliberation.reopen": frozenset({G}),
+    "deliberation.units": frozenset({G}),
+    "deliberation.delete_unit": frozenset({G}),
+    "deliberation.import_marks": frozenset({G}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
@@ -146,6 +157,7 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
         Role.EXAMINATEUR: create_user(Role.EXAMINATEUR),
         Role.CORRECTEUR: create_user(Role.CORRECTEUR),
         Role.CANDIDAT: create_user(Role.CANDIDAT, candidate=candidate),
+        Role.JURY_DELIBERATION: create_user(Role.JURY_DELIBERATION),
     }
     commission = create_commission(session, centre=centre, teacher=users[Role.EXAMINATEUR])
     dossier_args = _dossier_world(app, session, candidate, users[Role.CANDIDAT])
@@ -163,6 +175,7 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
     args.update(e6_route_args(session=session, centre=centre, candidate=candidate,
                               correcteur=users[Role.CORRECTEUR]))
     args["pack_id"] = _pack_for(centre, users[Role.GESTIONNAIRE]).id
+    args["unit_id"] = _deliberation_for(session, users).id
     args.update(_link_tokens(create_user))
     return {"session": session, "users": users, "args": args}
 
@@ -213,6 +226,16 @@ def _passage_for(commission, candidate, actor):
     # Planned today: the commission's juror reads the candidate's dossier (issue 12, item 9).
     passage.scheduled_at = utcnow()
     return passage
+
+
+def _deliberation_for(session, users):
+    """The session's jury (the jury user presides) and another unit of the diploma."""
+    from exam_app.deliberation import other_units, services
+
+    services.set_jury(session=session, president_id=users[Role.JURY_DELIBERATION].id,
+                      member_ids=[], actor=users[G])
+    return other_units.save_other_unit(session=session, code="U1", label="Culture générale",
+                                       coefficient="3", actor=users[G])
 
 
 def _pack_for(centre, actor):

@@ -22,6 +22,7 @@ class Role(StrEnum):
     EXAMINATEUR = "examinateur"
     CORRECTEUR = "correcteur"
     CANDIDAT = "candidat"
+    JURY_DELIBERATION = "jury_deliberation"
 
     @property
     def label(self) -> str:
@@ -38,6 +39,7 @@ ROLE_LABELS = {
     Role.EXAMINATEUR: "Examinateur",
     Role.CORRECTEUR: "Correcteur",
     Role.CANDIDAT: "Candidat",
+    Role.JURY_DELIBERATION: "Jury de délibération (président ou membre)",
 }
 
 ROLE_NAV_LABELS = {
@@ -46,6 +48,7 @@ ROLE_NAV_LABELS = {
     Role.EXAMINATEUR: "Jury",
     Role.CORRECTEUR: "Correction E6",
     Role.CANDIDAT: "Mon espace",
+    Role.JURY_DELIBERATION: "Délibération",
 }
 
 
@@ -140,7 +143,8 @@ class RoleAssignment(db.Model):
     chef de centre -> ``centre_id``; candidat -> ``candidate_id``;
     examinateur -> the commissions they sit on (``CommissionMember``);
     gestionnaire and correcteur are académie-wide (correcteurs then see only
-    the anonymous copies of the lots assigned to them).
+    the anonymous copies of the lots assigned to them); jury de délibération ->
+    the sessions whose jury names them (``DeliberationMember``, president).
     """
 
     __tablename__ = "role_assignment"
@@ -158,7 +162,8 @@ class RoleAssignment(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("user_id", "role", "centre_id", "candidate_id"),
         sa.CheckConstraint(
-            "role IN ('gestionnaire', 'chef_centre', 'examinateur', 'correcteur', 'candidat')",
+            "role IN ('gestionnaire', 'chef_centre', 'examinateur', 'correcteur', 'candidat', "
+            "'jury_deliberation')",
             name="role_known",
         ),
         sa.CheckConstraint(

@@ -62,3 +62,13 @@ def round_to_step(value: Decimal, step: Decimal) -> Decimal:
     """The nearest multiple of ``step`` (halves up), to the hundredth."""
     steps = (value / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     return (steps * step).quantize(Decimal("0.01"))
+
+
+def require_results_open(session_id: int) -> None:
+    """Refused once the session's délibération is closed: the results are locked."""
+    from exam_app.deliberation.services import ResultsLocked, ensure_results_open
+
+    try:
+        ensure_results_open(session_id)
+    except ResultsLocked as exc:
+        raise E6Locked(exc.message) from None

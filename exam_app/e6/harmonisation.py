@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
-from exam_app.e6.common import E6Error, E6Locked, max_mark, round_to_step
+from exam_app.e6.common import E6Error, E6Locked, max_mark, require_results_open, round_to_step
 from exam_app.e6.lots import session_lots
 from exam_app.e6.marking import lot_copies
 from exam_app.e6.models import E6AdjustedMark, E6Adjustment, E6Copy, E6Lot
@@ -74,6 +74,7 @@ def adjust_lot(*, lot: E6Lot, factor: Decimal, offset_points: Decimal, reason: s
                now: datetime | None = None) -> E6Adjustment:
     """Apply a harmonisation adjustment to a validated lot; keep every before/after mark."""
     now = now or utcnow()
+    require_results_open(lot.session_id)
     if lot.state == "open":
         raise E6Error("Ce lot n'est pas encore validé par son correcteur.")
     if lot.state == "final":
@@ -114,6 +115,7 @@ def adjust_lot(*, lot: E6Lot, factor: Decimal, offset_points: Decimal, reason: s
 def finalize_lot(*, lot: E6Lot, actor, now: datetime | None = None) -> E6Lot:
     """Close harmonisation for a validated lot: its marks become final."""
     now = now or utcnow()
+    require_results_open(lot.session_id)
     if lot.state == "open":
         raise E6Error("Seul un lot validé par son correcteur peut être rendu définitif.")
     if lot.state != "validated":
@@ -142,6 +144,7 @@ def last_reopening(lot: E6Lot):
 
 def reopen_lot(*, lot: E6Lot, reason: str, actor, now: datetime | None = None) -> E6Lot:
     """Send a validated lot back to its correcteur (before any adjustment)."""
+    require_results_open(lot.session_id)
     if lot.state != "validated":
         raise E6Error("Seul un lot validé (et pas encore définitif) peut être rouvert.")
     if lot.adjustments:

@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.e6.bareme import questions
-from exam_app.e6.common import E6Error, E6Locked, StaleCopy, is_multiple, parse_decimal
+from exam_app.e6.common import (
+    E6Error,
+    E6Locked,
+    StaleCopy,
+    is_multiple,
+    parse_decimal,
+    require_results_open,
+)
 from exam_app.e6.models import E6Copy, E6Lot, E6Points, E6Question
 from exam_app.enrolment.models import ExamSession
 from exam_app.extensions import db
@@ -80,6 +87,7 @@ def save_copy(*, copy: E6Copy, points: dict, comment: str | None, version: int, 
     ``points`` maps question id -> value ('' or None clears it); ``version`` is the copy
     version the client started from: an older one is refused (StaleCopy)."""
     now = now or utcnow()
+    require_results_open(copy.session_id)
     lot = copy.lot
     if lot is None or lot.state != "open":
         raise E6Locked("Ce lot est validé : les notes ne peuvent plus être modifiées.")
@@ -117,6 +125,7 @@ def save_copy(*, copy: E6Copy, points: dict, comment: str | None, version: int, 
 def validate_lot(*, lot: E6Lot, actor, now: datetime | None = None) -> E6Lot:
     """The correcteur validates their lot: every copy fully marked, then nothing changes."""
     now = now or utcnow()
+    require_results_open(lot.session_id)
     if lot.state != "open":
         raise E6Locked("Ce lot est déjà validé.")
     question_ids = {q.id for q in questions(lot.session_id)}

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
+from exam_app.deliberation.services import ResultsLocked, ensure_results_open
 from exam_app.dossiers import validity
 from exam_app.enrolment.models import Attendance, ExamSession
 from exam_app.extensions import db
@@ -45,6 +46,7 @@ def validate(*, passage: Passage | int, revision: int, actor,
     now = now or utcnow()
     _refuse_early(passage if isinstance(passage, int) else passage.id, revision)
     passage = lock_passage(passage, timer=False)
+    require_results_open(passage.commission.session_id)
     if passage.is_final:
         raise JuryError(ALREADY_FINAL)
     require_scorable(passage)
@@ -80,6 +82,14 @@ def validate(*, passage: Passage | int, revision: int, actor,
                before={"mark": None}, after={"mark": mark_text(mark)})
         return True
     return False
+
+
+def require_results_open(session_id: int) -> None:
+    """Refused once the session's délibération is closed: the results are locked."""
+    try:
+        ensure_results_open(session_id)
+    except ResultsLocked as exc:
+        raise JuryError(exc.message) from None
 
 
 ALREADY_FINAL = "La note est déjà définitive."
@@ -174,6 +184,7 @@ def reopen(*, passage: Passage, reason: str, actor, now: datetime | None = None)
     now = now or utcnow()
     reason = (reason or "").strip()
     passage = lock_passage(passage)
+    require_results_open(passage.commission.session_id)
     if not passage.is_final:
         raise JuryError("Cette note n'est pas définitive : rien à rouvrir.")
     if len(reason) < 5:

@@ -11,7 +11,10 @@ For each candidate and unit, in this order:
 - oral units (E4, E5): the situations the candidate's form needs (E5 CCF: A and B,
   combined by the session's ``ccf_combination`` rule). The result exists only when
   every needed situation is final or absent; until then it is pending ("en attente");
-- E6: absent (the sitting), else the copy's mark after harmonisation, else pending.
+- E6: absent (the sitting), else the copy's mark after harmonisation, else pending;
+- then, over all of it: the jury de délibération's change, when it made one (the latest
+  of its chain): its mark or code, with the computed result's provenance kept and the
+  change added to it (``deliberation``), so every reader prints the jury's decision.
 
 Bulk: :func:`session_results` reads a session (or some of its candidates) with a
 fixed number of queries, whatever the number of candidates.
@@ -27,6 +30,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from exam_app.deliberation.models import ChangeKind, ResultChange
 from exam_app.dossiers import validity
 from exam_app.e6.definition import E6
 from exam_app.e6.models import Attendance as E6Attendance
@@ -60,13 +64,15 @@ RULE_BENEFICE = "Bénéfice de note (note ≥ 10 conservée cinq ans)"
 RULE_DISPENSE = "Dispense d'épreuve"
 RULE_NOT_REGISTERED = "Non inscrit à l'épreuve"
 RULE_NV = "Dossier non valide (NV)"
+RULE_DELIBERATION = "Décision du jury de délibération"
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where a result comes from: a passage, an E6 copy, a harmonisation, a kept mark."""
 
-    kind: str  # "passage" | "e6_copy" | "harmonisation" | "kept_mark" | "registration" | "dossier"
+    kind: str  # "passage" | "e6_copy" | "harmonisation" | "kept_mark" | "registration" |
+    # "dossier" | "deliberation" (ref: the change's id)
     ref: str  # the passage id, the copy's anonymous number, the kept mark's year...
     detail: str  # a passage: its state ('absent', 'final', 'en cours'); others: the label
     unit_code: str = ""
@@ -98,6 +104,11 @@ class UnitResult:
     @property
     def is_pending(self) -> bool:
         return self.kind is Kind.PENDING
+
+    @property
+    def changed_by_jury(self) -> bool:
+        """The jury de délibération decided this result (its change is the last source)."""
+        return bool(self.provenance) and self.provenance[-1].kind == "deliberation"
 
     @property
     def printed(self) -> str:
@@ -137,6 +148,7 @@ class _Facts:
     passages: dict[tuple[int, str], list]  # (candidate, unit) -> passage rows
     e6_absent: set[int]
     e6_copies: dict[int, tuple[str, Decimal | None, Decimal | None]]
+    changes: dict[tuple[int, str], sa.Row]  # (candidate, unit) -> the current change
 
 
 def _facts(session_id: int, candidate_ids: set[int] | None) -> _Facts:
@@ -177,14 +189,21 @@ def _facts(session_id: int, candidate_ids: set[int] | None) -> _Facts:
         Candidate.session_id == session_id, E6Sitting.attendance == E6Attendance.ABSENT)
     copy_query = sa.select(E6Copy.candidate_id, E6Copy.anonymous_number, E6Copy.raw_total,
                            E6Copy.mark).where(E6Copy.session_id == session_id)
+    change_query = (
+        sa.select(ResultChange.id, ResultChange.candidate_id, ResultChange.unit_code,
+                  ResultChange.kind, ResultChange.mark, ResultChange.before, ResultChange.reason)
+        .where(ResultChange.session_id == session_id).order_by(ResultChange.sequence))
     if candidate_ids is not None:
         sitting_query = sitting_query.where(E6Sitting.candidate_id.in_(candidate_ids))
         copy_query = copy_query.where(E6Copy.candidate_id.in_(candidate_ids))
+        change_query = change_query.where(ResultChange.candidate_id.in_(candidate_ids))
     return _Facts(
         session=session, candidate_ids=ids, registrations=registrations, nv=nv,
         passages=passages, e6_absent=set(db.session.scalars(sitting_query)),
         e6_copies={r.candidate_id: (r.anonymous_number, r.raw_total, r.mark)
-                   for r in db.session.execute(copy_query)})
+                   for r in db.session.execute(copy_query)},
+        # By sequence: the last one read for a (candidate, unit) is its current change.
+        changes={(r.candidate_id, r.unit_code): r for r in db.session.execute(change_query)})
 
 
 # ---- the decision --------------------------------------------------------------------------
@@ -278,6 +297,19 @@ def _e6(facts: _Facts, candidate_id: int) -> UnitResult:
 
 
 def _decide(facts: _Facts, candidate_id: int, unit) -> UnitResult:
+    computed = _computed(facts, candidate_id, unit)
+    change = facts.changes.get((candidate_id, unit.code))
+    if change is None:
+        return computed
+    after = decimal_fr(change.mark) if change.kind is ChangeKind.MARK else change.kind.value
+    source = Source("deliberation", str(change.id),
+                    f"Délibération : {change.before or 'en attente'} → {after} "
+                    f"(motif : {change.reason})", unit.code)
+    return UnitResult(candidate_id, unit.code, Kind(change.kind.value), mark=change.mark,
+                      provenance=(*computed.provenance, source), rule=RULE_DELIBERATION)
+
+
+def _computed(facts: _Facts, candidate_id: int, unit) -> UnitResult:
     registration = facts.registrations.get((candidate_id, unit.code))
     if registration is not None and registration.kind is not RegistrationKind.SIT:
         if registration.kind is RegistrationKind.BENEFICE:

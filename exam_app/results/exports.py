@@ -65,14 +65,23 @@ def result_rows(session_id: int) -> list[tuple[str, ...]]:
 def legend_rows(session_id: int) -> list[tuple[str, str]]:
     """What the text codes mean and the rules the results follow (the CCF one included)."""
     from exam_app.enrolment.models import ExamSession
-    from exam_app.results.compute import RULE_BENEFICE, RULE_DISPENSE, RULE_E6, RULE_ORAL, ccf_rule_label
+    from exam_app.results.compute import (
+        RULE_BENEFICE,
+        RULE_DELIBERATION,
+        RULE_DISPENSE,
+        RULE_E6,
+        RULE_ORAL,
+        ccf_rule_label,
+    )
 
     session = db.session.get(ExamSession, session_id)
     return [("ABS", "Absent"), ("NV", "Dossier non valide"),
             ("Bénéfice AAAA — note", RULE_BENEFICE), ("Dispensé", RULE_DISPENSE),
             ("(case vide)", "En attente : le résultat n'est pas encore arrêté"),
             ("E4, E5 ponctuel", RULE_ORAL), ("E5 CCF", ccf_rule_label(session)),
-            ("E6", RULE_E6)]
+            ("E6", RULE_E6),
+            ("Toute épreuve", f"{RULE_DELIBERATION} : quand le jury modifie un résultat "
+             "(motif au procès-verbal), c'est le sien qui figure")]
 
 
 def stream_csv(session_id: int) -> Iterator[bytes]:

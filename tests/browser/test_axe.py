@@ -38,6 +38,7 @@ LOGINS = {
     "examinateur E5": "jury7",
     "correcteur": "correcteur1",
     "candidat": "candidat1",
+    "jury deliberation": "deliberation1",
     "anonyme": None,
 }
 MAX_PAGES = 80  # per role, a guard against a walk that never ends
@@ -177,7 +178,12 @@ def _seeds() -> dict[str, list[str]]:
             *([f"/gestion/passages/{passage.id}/rouvrir"] if passage else []),
             f"/gestion/passages/{pending.id}/derogation",
             f"/jury/commissions/{commission.id}/dossiers",
-            f"/dossiers/{candidate_id}/E4", f"/impressions/{pack.id}"],
+            f"/dossiers/{candidate_id}/E4", f"/impressions/{pack.id}",
+            "/gestion/sessions/SAM2027/deliberation",
+            "/gestion/sessions/SAM2027/deliberation/epreuves",
+            "/gestion/sessions/SAM2027/deliberation/notes"],
+        "jury deliberation": ["/deliberation/SAM2027", "/deliberation/SAM2027/repartition",
+                              f"/deliberation/SAM2027/candidats/{candidate_id}"],
         "chef de centre": [f"/impressions/{pack.id}"],
         "candidat": [f"/dossiers/{candidate_id}/E4", f"/dossiers/{candidate_id}/E5"],
         "anonyme": ["/connexion", "/verifier/inconnu"],

@@ -32,6 +32,8 @@ def people(db, create_session, create_centre, create_establishment, create_candi
                                      first_name="Hugo", last_name="Roussel"),
         Role.CANDIDAT: create_user(Role.CANDIDAT, username="candidat1", candidate=candidate,
                                    first_name="Élodie", last_name="Dupré"),
+        Role.JURY_DELIBERATION: create_user(Role.JURY_DELIBERATION, username="deliberation1",
+                                            first_name="Claire", last_name="Duval"),
     }
     create_commission(session, centre=centre, teacher=users[Role.EXAMINATEUR])
     db.session.commit()
@@ -45,6 +47,7 @@ HOMES = {
     Role.EXAMINATEUR: ("/jury/", None),
     Role.CORRECTEUR: ("/correction/", "Correction de l'E6"),
     Role.CANDIDAT: ("/candidat/", "Mon espace candidat"),
+    Role.JURY_DELIBERATION: ("/deliberation", "Jury de délibération"),
 }
 
 

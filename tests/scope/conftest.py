@@ -111,6 +111,16 @@ def worlds(app, db, create_session, create_centre, create_candidate, create_user
         return built
 
     own, other = world("A"), world("B")
+    # The jury de délibération of the session both worlds share, and another unit.
+    from exam_app.deliberation import other_units, services
+
+    jury = create_user(Role.JURY_DELIBERATION)
+    services.set_jury(session=session, president_id=jury.id, member_ids=[], actor=gestionnaire)
+    unit = other_units.save_other_unit(session=session, code="U1", label="Culture générale",
+                                       coefficient="3", actor=gestionnaire)
+    own.users[Role.JURY_DELIBERATION] = jury
+    for built in (own, other):
+        built.args["unit_id"] = unit.id
     sibling = candidate_side("S", own.centre)
     sibling.args = {k: v for k, v in sibling.args.items() if k in SIBLING_KEYS}
     return Worlds(session=session, gestionnaire=gestionnaire, own=own, other=other,

@@ -34,6 +34,7 @@ from tests.test_routes import ACCESS, ANONYMOUS, _routes
 
 C, E, K, H, G = (Role.CANDIDAT, Role.EXAMINATEUR, Role.CORRECTEUR, Role.CHEF_CENTRE,
                  Role.GESTIONNAIRE)
+J = Role.JURY_DELIBERATION
 SCOPES = ("other", "sibling", "own")  # own last: its POSTs may change what it names
 
 # Routes with no object id in the URL, and why no scope applies.
@@ -56,6 +57,8 @@ UNSCOPED = {
     "accounts.activate": "public: a one-time activation token (tests/accounts/test_activation)",
     "accounts.forgot_password": "public: asks for a reset link (tests/accounts/test_activation)",
     "accounts.reset_password": "public: a one-time reset token (tests/accounts/test_activation)",
+    "deliberation.home": "lists the user's own juries de délibération "
+                         "(tests/deliberation/test_views)",
 }
 
 # Session pages: the académie's, one session for every world; one code per role.
@@ -160,6 +163,18 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "results.e6_bordereau_pdf": {"GET": {G: 302}},
     "results.export_csv": {"GET": {G: 302}},
     "results.export_xlsx": {"GET": {G: 302}},
+    # -- the jury de délibération: its members (own world's jury user presides the one
+    # session both worlds share); non-members are 403 (tests/deliberation/test_views)
+    "deliberation.candidates": {"GET": {J: 200}},
+    "deliberation.distributions": {"GET": {J: 200}},
+    "deliberation.candidate": {"GET": {J: (200, 200, 200)}, "POST": {J: (400, 400, 400)}},
+    "deliberation.close": {"POST": {J: 302}},  # unconfirmed: refused, back to the list
+    "deliberation.pv": {"GET": {G: 302, J: 302}},  # not closed yet: back, saying so
+    "deliberation.manage": {"GET": {G: 200}, "POST": {G: 400}},
+    "deliberation.reopen": {"POST": {G: 302}},
+    "deliberation.units": {"GET": {G: 200}, "POST": {G: 400}},
+    "deliberation.delete_unit": {"POST": {G: 302}},
+    "deliberation.import_marks": {"GET": {G: 200}, "POST": {G: 400}},
 }
 
 # Requests whose URL and body name objects of two worlds: (endpoint, method, role, URL
