@@ -2,7 +2,7 @@
 other units with their coefficients and imported marks (issue 14, §4)
 
 Revision ID: 0024_deliberation
-Revises: 0022_e4_criteria
+Revises: 0030_planning_run
 Create Date: 2026-12-02 08:10:00
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 import exam_app.clock
 
 revision = '0024_deliberation'
-down_revision = '0022_e4_criteria'
+down_revision = '0030_planning_run'
 branch_labels = None
 depends_on = None
 
