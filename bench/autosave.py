@@ -1,6 +1,6 @@
 """Benchmark: N jurors autosaving grids under gunicorn, against a bare endpoint of the app.
 
-Starts gunicorn (2 sync workers) on loopback serving ``bench.autosave_app:app``
+Starts gunicorn (2 sync workers) on loopback serving ``bench.autosave_app``
 (the app of ``wsgi:app`` plus one bare endpoint) with a temporary database (a
 temporary SQLite file, or a temporary database created in BENCH_DATABASE_URL's
 PostgreSQL server), logs CONNECTIONS jurors in, then, in the same run:
@@ -266,7 +266,7 @@ def main() -> int:
                "STORAGE_DIR": str(tmp / "storage")}
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind",
-             f"127.0.0.1:{port}", "--log-level", "warning", "bench.autosave_app:app"],
+             f"127.0.0.1:{port}", "--log-level", "warning", "bench.autosave_app:create_bench_app()"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True)
         wait_for(port, process)

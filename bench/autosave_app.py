@@ -1,7 +1,7 @@
 """The app as the autosave bench serves it: ``wsgi:app`` plus one bare endpoint.
 
-``gunicorn bench.autosave_app:app`` (the bench only; production serves
-``wsgi:app``, which has no such route). ``GET /bench/nu`` is the baseline the
+``gunicorn 'bench.autosave_app:create_bench_app()'`` (the bench only; production
+serves ``wsgi:app``, which has no such route). ``GET /bench/nu`` is the baseline the
 autosave's targets are set against (issue 16 §3): a Flask endpoint of the same
 app, behind the same hooks (session cookie, security headers, input guards),
 that answers the server time as ``/jury/heure`` does, without login and
@@ -27,4 +27,6 @@ def add_bare_endpoint(app: Flask) -> Flask:
     return app
 
 
-app = add_bare_endpoint(create_app())
+def create_bench_app() -> Flask:
+    """The app of ``wsgi:app`` (configured from the environment) with the bare endpoint."""
+    return add_bare_endpoint(create_app())
