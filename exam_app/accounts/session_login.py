@@ -42,9 +42,11 @@ def session_login() -> tuple[int, str] | None:
 
 def login_matches(user_id, token, *roles: Role) -> sa.ColumnElement[bool]:
     """SQL condition: ``User.id == user_id`` is the login ``load_user_from_cookie``
-    accepts (same session token) and holds one of ``roles`` (``roles_required``).
+    accepts (same session token), enabled (``login_required`` refuses a user whose
+    ``is_authenticated``, that is ``is_active``, is false) and holding one of
+    ``roles`` (``roles_required``).
     ``user_id`` and ``token`` are SQL expressions or values (bind parameters)."""
     return sa.and_(
-        User.id == user_id, User.session_token == token,
+        User.id == user_id, User.session_token == token, User.is_enabled.is_(True),
         sa.exists().where(RoleAssignment.user_id == User.id,
                           RoleAssignment.role.in_(list(roles))))

@@ -73,6 +73,15 @@ def test_autosave_with_an_ended_session_is_refused_and_stores_nothing(db, client
     assert _nothing_stored(db, passage)
 
 
+def test_autosave_by_a_disabled_account_is_refused_and_stores_nothing(db, client, login_as,
+                                                                      create_passage):
+    passage, juror, token = _juror_logged_in(client, login_as, create_passage)
+    juror.is_enabled = False  # not authenticated for Flask-Login (is_active)
+    response = _save(client, passage.id, token)
+    assert response.status_code == 401
+    assert _nothing_stored(db, passage)
+
+
 def test_autosave_failing_session_protection_is_refused_and_stores_nothing(db, client, login_as,
                                                                            create_passage):
     passage, juror, token = _juror_logged_in(client, login_as, create_passage)
