@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from decimal import Decimal
 
 
@@ -132,7 +133,7 @@ class Contended:
 
     def _save(self, index: int, passage: int, n: int, value: str):
         status, body = self._post(index, f"/jury/passages/{passage}/grilles/commune/champs", {
-            "ops": [{"op": f"k{passage}-{index}-{n}", "field": "mark", "value": value,
+            "ops": [{"op": str(uuid.uuid4()), "field": "mark", "value": value,
                      "base": self.version[index]}]})
         if status == 409 and "définitive" in body.get("message", ""):
             self._next_passage(index)
@@ -151,7 +152,8 @@ class Contended:
 
     def _refresh(self, index: int, passage: int):
         """Read the passage's state (as the screen's poll does): its revision and mark version."""
-        status, data, _ = self._timed(index, "GET", f"/jury/passages/{passage}/etat")
+        status, data, _ = self._timed(index, "GET", f"/jury/passages/{passage}/etat",
+                                      headers={"Accept": "application/json"})
         if status != 200:
             return f"contended state {status}"
         state = json.loads(data)

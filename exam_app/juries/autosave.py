@@ -66,15 +66,32 @@ class SaveContext:
     deposit_deadline: datetime | None = None
     # The agreed grid's revision after a save that changed it.
     revision: int | None = None
+    # Who saves, when the query also checked the login (``save_context_for_login``).
+    actor: Actor | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The juror of a save as the audit records them (``audit.services.record`` reads
+    ``id`` and ``display_name``), read with the context instead of a loaded User."""
+
+    id: int
+    display_name: str
 
 
 @functools.cache
-def _context_query() -> sa.Select:
-    """The context's one query, built once with bind parameters (labelled columns)."""
+def _context_query(*, login: bool = False) -> sa.Select:
+    """The context's one query, built once with bind parameters (labelled columns).
+
+    ``login``: the juror is also the login of the session cookie (user id and
+    session token, as Flask-Login's loader checks them) and holds the examinateur
+    role (as ``roles_required``), and the query returns their name for the audit."""
+    from exam_app.accounts.models import Role, User
+    from exam_app.accounts.session_login import login_matches
     from exam_app.dossiers.models import DepositDeadline, Dossier
     from exam_app.enrolment.models import Candidate, ExamSession
 
-    return (
+    query = (
         sa.select(
             Passage.id.label("passage_id"), Commission.session_id.label("session_id"),
             Passage.candidate_id.label("candidate_id"), Passage.unit_code.label("unit_code"),
@@ -100,6 +117,12 @@ def _context_query() -> sa.Select:
                                             DepositDeadline.unit_code == Passage.unit_code))
         .where(Passage.id == sa.bindparam("passage_id"),
                CommissionMember.user_id == sa.bindparam("user_id")))
+    if login:
+        query = (query.add_columns(User.first_name.label("actor_first_name"),
+                                   User.last_name.label("actor_last_name"))
+                 .join(User, login_matches(CommissionMember.user_id, sa.bindparam("token"),
+                                           Role.EXAMINATEUR)))
+    return query
 
 
 def save_context(*, passage_id: int, user_id: int, grid_key: str = AGREED) -> SaveContext | None:
@@ -111,8 +134,28 @@ def save_context(*, passage_id: int, user_id: int, grid_key: str = AGREED) -> Sa
     row = db.session.connection().execute(
         _context_query(), {"passage_id": passage_id, "user_id": user_id,
                            "grid_key": grid_key}).first()
+    return None if row is None else _context(row, grid_key)
+
+
+def save_context_for_login(*, passage_id: int, user_id: int, token: str,
+                           grid_key: str) -> SaveContext | None:
+    """``save_context`` for the login of a session cookie (``accounts.session_login``),
+    checked in the same query: ``user_id``'s session token is ``token`` and they hold
+    the examinateur role. None when any check fails (the caller then goes the
+    ordinary way, through Flask-Login, for the usual refusal). The context's
+    ``actor`` is the juror."""
+    row = db.session.connection().execute(
+        _context_query(login=True), {"passage_id": passage_id, "user_id": user_id,
+                                     "token": token, "grid_key": grid_key}).first()
     if row is None:
         return None
+    context = _context(row, grid_key)
+    context.actor = Actor(id=user_id, display_name=f"{row.actor_first_name} "
+                                                   f"{row.actor_last_name}".strip())
+    return context
+
+
+def _context(row: sa.Row, grid_key: str) -> SaveContext:
     columns = row._mapping
     return SaveContext(
         passage_id=columns["passage_id"], session_id=columns["session_id"],

@@ -13,6 +13,7 @@ from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, User
+from exam_app.accounts.session_login import session_login
 from exam_app.clock import utcnow
 from exam_app.dossiers import validity
 from exam_app.extensions import db
@@ -170,9 +171,30 @@ ALREADY_ADVANCED = "Cette étape était déjà terminée (par vous ou l'autre ju
 
 
 @bp.route("/jury/passages/<int:passage_id>/grilles/<grid>/champs", methods=["POST"])
-@roles_required(Role.EXAMINATEUR)
 def autosave(passage_id: int, grid: str):
-    """Autosave grid fields: per-field compare-and-set, idempotent operation ids."""
+    """Autosave grid fields: per-field compare-and-set, idempotent operation ids.
+
+    The hot path checks the login in the save's own query: the session cookie's
+    user id and token (``accounts.session_login``, after Flask-Login's session
+    protection), the examinateur role and the juror's seat on the passage's
+    commission, at once, without loading the user. When the session carries no
+    login or that query finds no row, the request goes the ordinary way
+    (Flask-Login's loader, ``roles_required``, the scope check) for the usual answer.
+    """
+    login = session_login() if grid in GRID_KEYS else None
+    if login is not None:
+        user_id, token = login
+        key = AGREED if grid == "commune" else grids.grid_key_for(user_id)
+        context = autosaving.save_context_for_login(passage_id=passage_id, user_id=user_id,
+                                                    token=token, grid_key=key)
+        if context is not None:
+            return _autosave(context, context.actor)
+    return _autosave_checked(passage_id, grid)
+
+
+@roles_required(Role.EXAMINATEUR)
+def _autosave_checked(passage_id: int, grid: str):
+    """The autosave through Flask-Login's loaded user: every refusal of the route."""
     if grid not in GRID_KEYS:
         abort(404)
     key = AGREED if grid == "commune" else grids.grid_key_for(current_user.id)
@@ -181,6 +203,11 @@ def autosave(passage_id: int, grid: str):
     if context is None:
         passage_for_juror_or_403(passage_id)  # 404 when unknown, 403 when out of scope
         abort(403)
+    return _autosave(context, current_user)
+
+
+def _autosave(context: autosaving.SaveContext, actor):
+    """Parse the ops, save them and commit; the JSON answer (or the refusal)."""
     try:
         body = json_body()
         ops = body.get("ops")
@@ -188,30 +215,31 @@ def autosave(passage_id: int, grid: str):
             raise JuryInvalid("Requête invalide : liste de modifications attendue.", field="ops")
         if len(ops) > current_app.config.get("JURY_MAX_OPS", 100):
             raise JuryTooLarge("Trop de modifications à la fois.", field="ops")
-        results, revision = _save_and_commit(context, ops)
+        results, revision = _save_and_commit(context, ops, actor)
     except JuryError as error:
         return json_refusal(error)
     return jsonify({"results": results, "revision": revision, "server_time": ms(utcnow())})
 
 
-def _save_and_commit(context: autosaving.SaveContext, ops: list[dict]) -> tuple[list[dict], int]:
+def _save_and_commit(context: autosaving.SaveContext, ops: list[dict],
+                     actor) -> tuple[list[dict], int]:
     """Save and commit; the results and the agreed revision after the save.
 
     First as new operations (one query less); a replayed id fails on the unique
     op_id, and the second attempt answers it from the store.
     """
     try:
-        return _save_once(context, ops, check_replays=False)
+        return _save_once(context, ops, actor, check_replays=False)
     except IntegrityError:
         db.session.rollback()
-    return _save_once(context, ops, check_replays=True)
+    return _save_once(context, ops, actor, check_replays=True)
 
 
-def _save_once(context: autosaving.SaveContext, ops: list[dict], *,
+def _save_once(context: autosaving.SaveContext, ops: list[dict], actor, *,
                check_replays: bool) -> tuple[list[dict], int]:
     """One attempt, on a copy of the context (a failed attempt leaves it untouched)."""
     attempt = dataclasses.replace(context)
-    results = autosaving.save_fields(context=attempt, ops=ops, actor=current_user,
+    results = autosaving.save_fields(context=attempt, ops=ops, actor=actor,
                                      check_replays=check_replays)
     db.session.commit()
     return results, attempt.revision
