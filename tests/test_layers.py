@@ -29,7 +29,8 @@ PACKAGE_DIR = Path(exam_app.__file__).resolve().parent
 LAYERS: list[set[str]] = [
     # Foundations; e4, e5 and the ``definition`` modules of e4|e5|e6 are unit
     # data (see module_package), on the level of ``units`` that registers them.
-    {"clock", "config", "extensions", "db_types", "errors", "csv_export", "downloads", "formatting",
+    {"clock", "config", "extensions", "db_types", "errors", "csv_export", "xlsx_export",
+     "downloads", "formatting",
      "units"},
     {"audit", "accounts"},
     {"printing"},
