@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
+from exam_app.deliberation.services import ResultsLocked, ensure_results_open
 from exam_app.dossiers.common import DepositError, get_or_create_dossier
 from exam_app.dossiers.internships import (
     internship_days,
@@ -221,6 +222,11 @@ def decide(*, candidate: Candidate, unit_code: str, decision: Decision, reasons:
     """
     now = now or utcnow()
     decision = Decision(decision)
+    # NV is a result: once the délibération is closed, no decision changes it.
+    try:
+        ensure_results_open(candidate.session_id)
+    except ResultsLocked as exc:
+        raise DepositError(exc.message, status=409) from None
     known = {r.code for r in reasons_for(candidate.session_id)}
     reasons = [r for r in dict.fromkeys(reasons) if r]
     unknown = [r for r in reasons if r not in known]

@@ -16,6 +16,7 @@ from sqlalchemy import orm
 
 from exam_app.audit.services import record
 from exam_app.clock import local_zone, to_local, utcnow
+from exam_app.deliberation.services import ResultsLocked, ensure_results_open
 from exam_app.dossiers import validity
 from exam_app.extensions import db
 from exam_app.juries import timer
@@ -129,6 +130,11 @@ def set_attendance(*, passage: Passage, attendance: Attendance, actor,
     passage = lock_passage(passage)
     if passage.is_final:
         raise JuryError("La note est définitive : la présence ne peut plus changer.")
+    # ABS is a result: once the délibération is closed, it cannot change either.
+    try:
+        ensure_results_open(passage.commission.session_id)
+    except ResultsLocked as exc:
+        raise JuryError(exc.message) from None
     if attendance is Attendance.ABSENT and passage.started_at is not None:
         raise JuryError("Le passage a commencé : le candidat ne peut plus être déclaré absent.")
     if attendance is Attendance.PRESENT and interview_blocked(passage):

@@ -98,3 +98,31 @@ def test_reopened_results_can_change_again(closed):
                            actor=closed["president"])
     rows = {r[0]: r[3:] for r in exports.result_rows(closed["session"].id)}
     assert rows[closed["candidates"][0].number][0] == "17"
+
+
+def test_absence_and_conformity_cannot_change_a_closed_result(delib):
+    """ABS and NV are results too: once the délibération is closed, a juror cannot turn
+    an absent candidate present, nor the académie revise a conformity decision."""
+    from exam_app.dossiers import conformity
+    from exam_app.dossiers.common import DepositError
+    from exam_app.dossiers.models import Decision
+    from exam_app.juries import lifecycle
+    from exam_app.juries.models import Attendance
+
+    third = delib["candidates"][2]
+    e5 = delib["commissions"][1]
+    absent = db.session.scalar(sa.select(Passage).where(
+        Passage.candidate_id == third.id, Passage.commission_id == e5.id))
+    absent.final_mark, absent.finalized_at = None, None
+    lifecycle.set_attendance(passage=absent, attendance=Attendance.ABSENT, actor=delib["member"])
+    pages.close(session=delib["session"], actor=delib["president"])
+    with pytest.raises(JuryError) as caught:
+        lifecycle.set_attendance(passage=absent, attendance=Attendance.PRESENT,
+                                 actor=delib["member"])
+    assert caught.value.message == services.LOCKED_MESSAGE
+    assert absent.attendance == Attendance.ABSENT.value
+    with pytest.raises(DepositError) as refused:
+        conformity.decide(candidate=third, unit_code="E4", decision=Decision.NON_COMPLIANT,
+                          reasons=["absent"], comment="", actor=delib["gestionnaire"],
+                          revision_reason="Erreur")
+    assert refused.value.status == 409 and refused.value.message == services.LOCKED_MESSAGE
