@@ -48,6 +48,7 @@
       Array.prototype.forEach.call(track.querySelectorAll(".pb-band"), function (band) {
         place(band, num(band, "from"), num(band, "to"), first);
       });
+      lanes(track);
       Array.prototype.forEach.call(track.querySelectorAll(".pb-block"), function (block) {
         var start = num(block, "start"), end = start + num(block, "jury");
         place(block, start, end, first);
@@ -58,6 +59,35 @@
         track.appendChild(pause);
       });
     });
+  }
+
+  // Overlapping blocks (a conflict) stand side by side, so that none hides another.
+  function lanes(track) {
+    var blocks = Array.prototype.slice.call(track.querySelectorAll(".pb-block"));
+    blocks.sort(function (x, y) { return num(x, "start") - num(y, "start"); });
+    var group = [], groupEnd = -1;
+    function flush() {
+      var ends = [];
+      group.forEach(function (b) {
+        var lane = 0;
+        while (ends[lane] !== undefined && ends[lane] > num(b, "start")) { lane += 1; }
+        ends[lane] = num(b, "start") + num(b, "jury");
+        b.setAttribute("data-lane", lane);
+      });
+      group.forEach(function (b) {
+        var share = 100 / ends.length, lane = Number(b.getAttribute("data-lane"));
+        b.style.left = ends.length > 1 ? "calc(" + (lane * share) + "% + 2px)" : "";
+        b.style.width = ends.length > 1 ? "calc(" + share + "% - 4px)" : "";
+        b.style.right = ends.length > 1 ? "auto" : "";
+      });
+      group = [];
+    }
+    blocks.forEach(function (b) {
+      if (group.length && num(b, "start") >= groupEnd) { flush(); groupEnd = -1; }
+      group.push(b);
+      groupEnd = Math.max(groupEnd, num(b, "start") + num(b, "jury"));
+    });
+    flush();
   }
 
   function tracks(unit) {
