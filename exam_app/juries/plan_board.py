@@ -278,6 +278,15 @@ def places(session: ExamSession) -> list[tuple[Centre, list[date]]]:
     return list(found.values())
 
 
+def busy_places(session: ExamSession) -> set[tuple[int, date]]:
+    """The (centre, day) pairs with a scheduled ponctuel passage (the board opens on one)."""
+    return {(centre_id, to_local(at).date()) for centre_id, at in db.session.execute(
+        sa.select(Commission.centre_id, Passage.scheduled_at)
+        .join(Commission, Commission.id == Passage.commission_id)
+        .where(Commission.session_id == session.id, Commission.centre_id.is_not(None),
+               Commission.form == UnitForm.PONCTUEL.value, Passage.scheduled_at.is_not(None)))}
+
+
 def publication_state(passage: Passage, published: bool) -> str:
     """How the passage stands against the last publication (what the convocation prints)."""
     if not published:

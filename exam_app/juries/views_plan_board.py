@@ -22,11 +22,15 @@ def _where(session, centre_arg, day_arg):
     places = plan_board.places(session)
     if not places:
         return places, None, None
-    chosen = next((p for p in places if str(p[0].id) == (centre_arg or "")), places[0])
+    chosen = next((p for p in places if str(p[0].id) == (centre_arg or "")), None)
     try:
         day = date.fromisoformat(day_arg or "")
     except ValueError:
         day = None
+    if chosen is None:  # by default, the first centre and day with passages
+        busy = plan_board.busy_places(session)
+        chosen, day = next(((p, d) for p in places for d in p[1] if (p[0].id, d) in busy),
+                           (places[0], None))
     if day not in chosen[1]:
         day = chosen[1][0]
     return places, chosen[0], day
