@@ -396,3 +396,14 @@ def test_views_are_json_and_gestionnaire_only(world, client, login_as, create_us
     assert to_local(_db.session.scalar(sa.select(Passage.scheduled_at).where(
         Passage.candidate_id == world.people[1].id))).strftime("%H:%M") == "11:00"
 
+
+
+def test_a_candidate_without_an_e5_form_does_not_break_the_board(world, create_candidate):
+    from exam_app.enrolment.models import UnitRegistration
+
+    odd = create_candidate(world.session, centre=world.centre)
+    _db.session.execute(sa.delete(UnitRegistration).where(
+        UnitRegistration.candidate_id == odd.id, UnitRegistration.unit_code == "E5"))
+    _db.session.expire_all()
+    passage = world.place(world.people[0], world.a, 9 * 60)
+    assert [b.passage_id for b in world.board().blocks] == [passage.id]
