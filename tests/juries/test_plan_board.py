@@ -333,6 +333,11 @@ def test_publish_refused_with_a_conflict_then_supersedes_exactly_the_changed(
     newcomer = _db.session.scalar(sa.select(Passage).where(
         Passage.candidate_id == world.people[3].id))
     assert "pas encore publié" in convocation.printable(newcomer)
+    # The centre's pack prints only the convocation that stands as published.
+    from exam_app.documents.packs import pack_documents
+
+    assert [d.filename for d in pack_documents(world.centre, DAY, ["convocation"])] == [
+        f"convocation-E4-{world.people[0].number}.pdf"]
     publication.publish_plan(session=world.session, actor=world.gestionnaire,
                              now=datetime(2027, 5, 11, 8, tzinfo=UTC))
     assert [r.passage_id for r in publication.last_informed(world.session.id)] == [second.id]
@@ -342,6 +347,7 @@ def test_publish_refused_with_a_conflict_then_supersedes_exactly_the_changed(
     assert "changé depuis l'impression : Date et heure" in superseded
     assert "Document authentique et à jour." in _verify(client, printed[first.id])
     assert convocation.printable(newcomer) is None
+    assert len(pack_documents(world.centre, DAY, ["convocation"])) == 3
 
 
 def _verify(client, printed) -> str:
