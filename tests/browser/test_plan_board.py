@@ -69,6 +69,8 @@ def _login(page, live_server):
 
 def test_drag_shows_the_conflict_then_publish_supersedes_the_convocation(
         page, live_server, board, screenshot):
+    from playwright.sync_api import expect
+
     _login(page, live_server)
     url = (f"{live_server}/gestion/sessions/SAM2027/planification/tableau"
            f"?centre={board['centre'].id}&jour={DAY.isoformat()}")
@@ -89,8 +91,7 @@ def test_drag_shows_the_conflict_then_publish_supersedes_the_convocation(
     why = page.locator(f"#pb-why{board['bruno'].id}").inner_text()
     assert "Chevauche le passage de ARNAUD Alice" in why
     assert page.locator(f"#pb-p{board['alice'].id}.pb-block--conflict").count() == 1
-    page.wait_for_function(
-        "document.getElementById('pb-live').textContent.includes('Conflit')")
+    expect(page.locator("#pb-live")).to_contain_text("Conflit")
     assert "2 passage(s) en conflit" in page.locator("#pb-summary").inner_text()
     screenshot(page, "plan-board-conflict-1024")
     page.set_viewport_size({"width": 1366, "height": 768})
@@ -108,13 +109,11 @@ def test_drag_shows_the_conflict_then_publish_supersedes_the_convocation(
     bruno = page.locator(f"#pb-p{board['bruno'].id}")
     bruno.focus()
     page.keyboard.press("Enter")
-    page.wait_for_function(
-        "document.getElementById('pb-live').textContent.includes('pris')")
+    expect(page.locator("#pb-live")).to_contain_text("pris")
     for _ in range(12):
         page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
-    page.wait_for_function(
-        "document.getElementById('pb-live').textContent.includes('10:05')")
+    expect(page.locator("#pb-live")).to_contain_text("10:05")
     page.wait_for_selector("#pb-summary :text('Aucun conflit')")
     assert page.locator(f"#pb-p{board['bruno'].id} .pb-time").inner_text().startswith("10:05")
     assert page.evaluate("document.activeElement.id") == f"pb-p{board['bruno'].id}"
