@@ -131,6 +131,21 @@ def centre_or_403(centre_id: int):
     return centre
 
 
+def centre_in_session_or_404(session, centre_id):
+    """A centre of this session (the académie's planning board): 404 when unknown or of
+    another session; 403 when the user does not manage the session."""
+    from exam_app.enrolment.models import Centre
+    from exam_app.errors import NotFound
+    from exam_app.extensions import db
+
+    centre = db.session.get(Centre, centre_id) if isinstance(centre_id, int) else None
+    if centre is None or centre.session_id != session.id:
+        raise NotFound("Ce centre n'existe pas dans cette session.")
+    if not can_manage(current_user, session):
+        abort(403)
+    return centre
+
+
 def can_edit_centre_rooms(user: User, centre) -> bool:
     """A centre's rooms and E5 workstations: its own chef de centre, and the académie."""
     if can_manage(user):

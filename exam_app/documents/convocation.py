@@ -1,4 +1,10 @@
-"""Convocation: one per candidate and unit (one per passage, i.e. per situation)."""
+"""Convocation: one per candidate and unit (one per passage, i.e. per situation).
+
+Once the session's plan has been published (``juries.publication``), a convocation
+prints what was published (date, time and room): a passage not yet published, or
+changed since the publication, has no convocation to print (``printable``) until the
+next publication, which supersedes exactly the convocations whose content changed
+(their QR code says so). A session never published prints its passages as they stand."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from exam_app.documents.changes import ACTIONS, history, withdrawn
 from exam_app.extensions import db
 from exam_app.juries import timer
 from exam_app.juries.models import Passage
+from exam_app.juries.publication import last_publication
 from exam_app.printing import document, signing, verification
 from exam_app.printing.document import centre_facts, session_facts
 from exam_app.printing.signing import TokenPayload, content_hash
@@ -51,8 +58,32 @@ def duration_label(passage: Passage) -> str:
     return f"{minutes_label(total)} au plus" + (", temps majoré compris" if extra else "")
 
 
+def _published(passage: Passage) -> bool:
+    return last_publication(passage.commission.session_id) is not None
+
+
+def printable(passage: Passage) -> str | None:
+    """Why this passage's convocation cannot be printed now (None: it can)."""
+    if passage.scheduled_at is None:
+        return "Le passage n'a pas d'horaire."
+    if not _published(passage):
+        return None
+    if passage.published_scheduled_at is None:
+        return ("Le passage n'est pas encore publié : publiez le planning pour imprimer sa "
+                "convocation.")
+    if (passage.published_scheduled_at, passage.published_room or "") != (
+            passage.scheduled_at, passage.room or ""):
+        return ("Le passage a changé depuis la publication : publiez le planning pour "
+                "imprimer sa nouvelle convocation.")
+    return None
+
+
 def convocation_context(passage: Passage) -> dict:
-    """Everything the convocation prints (and so vouches for): who, which unit, when, where."""
+    """Everything the convocation prints (and so vouches for): who, which unit, when, where
+    (as published, once the plan has been)."""
+    when, room = passage.scheduled_at, passage.room or ""
+    if passage.published_scheduled_at is not None and _published(passage):
+        when, room = passage.published_scheduled_at, passage.published_room or ""
     unit = get_unit(passage.unit_code)
     variant = unit.variant(passage.variant_code)
     commission, c = passage.commission, passage.candidate
@@ -63,7 +94,7 @@ def convocation_context(passage: Passage) -> dict:
         "variant": {"label": variant.label, "max_minutes": variant.max_minutes},
         "candidate": {"number": c.number, "last_name": c.last_name, "first_name": c.first_name,
                       "extra_time": c.extra_time or ""},
-        "passage": {"scheduled_at": passage.scheduled_at, "room": passage.room or ""},
+        "passage": {"scheduled_at": when, "room": room},
         "own_equipment": unit.kind == UnitKind.ORAL and unit.has_dossier,
         "duration": duration_label(passage), "conduct": CONDUCT,
     }

@@ -147,7 +147,9 @@ def pack_documents(centre: Centre, day: date, kinds: list[str], *,
     passages = attendance.day_passages(centre.id, day)
     printed: list[document.Printed] = []
     if "convocation" in kinds:
-        printed += [convocation.build(p, now=now) for p in passages]
+        # Once the plan is published, only the published passages as they were published.
+        printed += [convocation.build(p, now=now) for p in passages
+                    if convocation.printable(p) is None]
     if "emargement" in kinds:
         # The day's passages read once for all the sheets (not once per sheet).
         printed += [attendance.build(centre, day, room, half, now=now, passages=passages)

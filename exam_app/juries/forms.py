@@ -183,3 +183,17 @@ class RepairForm(FlaskForm):
 
 class PublishForm(FlaskForm):
     pass
+
+
+class PlaceForm(FlaskForm):
+    """Placing a candidate found by name on the planning board (one form per result: the
+    template renders its fields with their own ids)."""
+
+    candidate_id = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    unit_code = StringField(widget=HiddenInput(), validators=[DataRequired(), Length(max=10)])
+    variant_code = StringField(widget=HiddenInput(), validators=[DataRequired(), Length(max=20)])
+    day = DateField(widget=HiddenInput(), validators=[InputRequired("Jour invalide.")])
+    commission_id = IntegerField("Commission", validators=[
+        InputRequired("Choisissez la commission.")])
+    start = TimeField("Début devant la commission", validators=[
+        InputRequired("Indiquez l'heure (HH:MM).")])

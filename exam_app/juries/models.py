@@ -251,6 +251,13 @@ class Passage(db.Model):
         sa.ForeignKey("user.id", ondelete="SET NULL"))
     # Kept as it is (commission and time) by the next solve (``juries/solver.py``).
     pinned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Bumped by every change on the planning board (move, swap, pin): a move names the
+    # version it saw (conditional UPDATE, ``juries/plan_board.py``).
+    plan_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # What the last publication of the plan gave the candidate (the convocation prints
+    # it): None until the passage is published (``juries/publication.py``).
+    published_scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_room: Mapped[str | None] = mapped_column(sa.String(60))
 
     commission: Mapped[Commission] = relationship(lazy="joined")
     start_exception_by = relationship("User", foreign_keys=[start_exception_by_id])

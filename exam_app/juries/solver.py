@@ -159,6 +159,17 @@ def _durations(unit_code: str, variant_code: str, extra) -> tuple[int, int]:
     return math.ceil(solo / 60), math.ceil(jury / 60)
 
 
+def _sat_form(candidate: Candidate, unit_code: str) -> UnitForm | None:
+    """The form the candidate sits the unit in; None when they do not sit it (a bénéfice,
+    a dispense, or E5 without a recorded form: ``Candidate.sits_in``)."""
+    if not candidate.sits(unit_code):
+        return None
+    try:
+        return candidate.form_for(unit_code)
+    except LookupError:
+        return None
+
+
 def _centre_workstations(centre: Centre, settings: list[CommissionSettings]) -> int:
     """The centre's preparation workstations: those of its rooms, else the sum the
     centre's commissions declared in their settings (default 2 each)."""
@@ -228,7 +239,7 @@ def extract(session: ExamSession, bounds: Bounds | None = None,
         for variant in unit.variants_for(UnitForm.PONCTUEL):
             group = [c for c in commissions if c.unit_code == unit.code]
             for candidate in candidates:
-                if candidate.form_for(unit.code) != UnitForm.PONCTUEL:
+                if _sat_form(candidate, unit.code) != UnitForm.PONCTUEL:
                     continue
                 solo, jury = _durations(unit.code, variant.code, candidate.extra_time_fraction)
                 demand = Demand(candidate.id, f"{candidate.full_name} (n° {candidate.number})",

@@ -18,6 +18,7 @@ from exam_app.juries import (  # noqa: F401 - registers routes
     views_commissions,
     views_gestion,
     views_jury,
+    views_plan_board,
     views_planification,
     views_repair,
 )

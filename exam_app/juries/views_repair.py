@@ -54,7 +54,8 @@ def page(session, *, run_form=None, repair_form=None, status=200):
         repair_apply_form=ApplyPlanForm(prefix="repair-apply"),
         publish_form=PublishForm(prefix="publish"), repair=_proposals.get(session.id),
         publication=publication.last_publication(session.id),
-        to_inform=publication.to_inform(session.id)), status
+        to_inform=publication.to_inform(session.id),
+        informed=publication.last_informed(session.id)), status
 
 
 @bp.route("/gestion/sessions/<code>/planification/absence", methods=["POST"])
@@ -135,7 +136,9 @@ def planification_publish(code: str):
 @roles_required(Role.GESTIONNAIRE)
 def planification_to_inform_csv(code: str):
     session = session_or_404(code)
-    text = publication.to_inform_csv(publication.to_inform(session.id))
+    # The changes not yet published, else those the last publication superseded.
+    text = publication.to_inform_csv(publication.to_inform(session.id)
+                                     or publication.last_informed(session.id))
     return Response("\ufeff" + text, mimetype="text/csv",
                     headers={"Content-Disposition":
                              f'attachment; filename="a-prevenir-{session.code}.csv"'})

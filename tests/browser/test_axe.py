@@ -175,6 +175,8 @@ def _seeds() -> dict[str, list[str]]:
     return {
         "gestionnaire": [
             "/gestion/sessions/nouvelle", "/gestion/sessions/SAM2027/e6/bareme",
+            # The planning board with a search's results (the form to place a candidate).
+            "/gestion/sessions/SAM2027/planification/tableau?q=a",
             *([f"/gestion/passages/{passage.id}/rouvrir"] if passage else []),
             f"/gestion/passages/{pending.id}/derogation",
             f"/jury/commissions/{commission.id}/dossiers",

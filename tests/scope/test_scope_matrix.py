@@ -142,6 +142,14 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "juries.planification_repair_apply": {"POST": {G: 302}},
     "juries.planification_publish": {"POST": {G: 302}},
     "juries.planification_to_inform_csv": SESSION,
+    # The planning board: a form POST is not the JSON its changes take (400); placing
+    # without a centre goes back to the board (302). Passages and centres of another
+    # session are refused by tests/juries/test_plan_board.py.
+    "juries.plan_board_page": SESSION,
+    "juries.plan_board_move": {"POST": {G: 400}},
+    "juries.plan_board_swap": {"POST": {G: 400}},
+    "juries.plan_board_pin": {"POST": {G: 400}},
+    "juries.plan_board_place": {"POST": {G: 302}},
     "juries.import_commissions": {"GET": {G: 200}, "POST": {G: 400}},
     "juries.availability": {"GET": {G: 200}, "POST": {G: 400}},
     "juries.commissions": SESSION,
