@@ -5,7 +5,7 @@ Issue 15: every move on the planning board names the passage's plan version it s
 what the convocation prints, until the next publication.
 
 Revision ID: 0026_plan_board
-Revises: 0022_e4_criteria
+Revises: 0024_deliberation
 Create Date: 2026-12-02 08:00:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0026_plan_board'
-down_revision = '0022_e4_criteria'
+down_revision = '0024_deliberation'
 branch_labels = None
 depends_on = None
 
