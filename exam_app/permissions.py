@@ -413,3 +413,15 @@ def commission_for_manager_or_403(commission_id: int):
     from exam_app.juries.models import Commission
 
     return _managed_or_403(Commission, commission_id)
+
+
+def passage_for_candidate_or_404(passage_id: int):
+    """A passage of a candidate the current user *is* (their convocation); others are 404."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import Passage
+
+    passage = db.session.get(Passage, passage_id)
+    if passage is None or passage.candidate_id not in current_user.candidate_ids():
+        abort(404)
+    use_zone(passage.candidate.session.timezone)
+    return passage

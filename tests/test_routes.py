@@ -128,6 +128,10 @@ ACCESS: dict[str, frozenset] = {
     "documents.pack_state": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack_regenerate": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack_file": frozenset({G, Role.CHEF_CENTRE}),
+    "documents.candidate_convocation": frozenset({Role.CANDIDAT}),
+    "documents.candidate_releve": frozenset({Role.CANDIDAT}),
+    "documents.releves": frozenset({G}),
+    "documents.releve_pack": frozenset({G}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
