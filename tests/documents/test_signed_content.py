@@ -36,6 +36,8 @@ UNSIGNED_TEMPLATES = {"print/activation_letter.html"}
 # The CCF bordereau (a CCF commission's, with the session's rule) is walked by
 # tests/results/test_consistency.py, which builds CCF situations.
 CCF_TEMPLATES = {"print/bordereau_ccf.html"}
+# The relevé de notes (one signed page per candidate) is walked by tests/documents/test_releve.py.
+RELEVE_TEMPLATES = {"print/releve.html"}
 
 
 @pytest.fixture()
@@ -72,7 +74,7 @@ def test_every_printed_field_is_in_the_signed_content(app, jury_day, request_con
         assert uncovered(app, render, content) == [], (render.template, kind)
     # Every print template is walked here or by the E6 test.
     every = {f"print/{p.name}" for p in PRINT_DIR.glob("*.html") if not p.name.startswith("_")}
-    assert walked | E6_TEMPLATES | UNSIGNED_TEMPLATES | CCF_TEMPLATES == every
+    assert walked | E6_TEMPLATES | UNSIGNED_TEMPLATES | CCF_TEMPLATES | RELEVE_TEMPLATES == every
 
 
 def test_the_check_catches_a_printed_field_left_out_of_the_signature(app, jury_day,
