@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import qrcode
 
+from exam_app.printing import qr_fast
+
 QR_BORDER = 2  # modules of quiet zone around the code
 
 
@@ -21,10 +23,13 @@ def qr_svg(data: str, *, mask_pattern: int | None = None) -> str:
     ``SvgPathImage`` writes) draws the same modules with about half the
     commands, and skips qrcode's per-module image drawing.
     """
-    code = qrcode.QRCode(border=QR_BORDER, mask_pattern=mask_pattern)
-    code.add_data(data)
-    code.make(fit=True)
-    matrix = code.get_matrix()  # with the quiet zone (border)
+    if mask_pattern is None:
+        code = qrcode.QRCode(border=QR_BORDER)
+        code.add_data(data)
+        code.make(fit=True)
+        matrix = code.get_matrix()  # with the quiet zone (border)
+    else:  # the fast path (printing/qr_fast.py): same matrix as qrcode's in byte mode
+        matrix = qr_fast.matrix(data, mask_pattern=mask_pattern, border=QR_BORDER)
     size = len(matrix)
     runs = []
     for y, row in enumerate(matrix):
