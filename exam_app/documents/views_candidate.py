@@ -77,7 +77,8 @@ def releves(code: str):
     """The relevés de notes of the session, one pack per establishment."""
     session = session_or_404(code)
     return render_template("documents/releves.html", session=session,
-                           establishments=releve.establishments(session))
+                           establishments=releve.establishments(session), parts=releve.parts,
+                           part_size=releve.PART_SIZE)
 
 
 @bp.route("/gestion/sessions/<code>/releves.pdf")
@@ -91,10 +92,11 @@ def releve_pack(code: str):
     if establishment is None:
         flash("Choisissez un établissement dans la liste.", "error")
         return redirect(url_for("documents.releves", code=session.code))
-    pdf, count = releve.pack_pdf(session, establishment.id, now=utcnow())
+    part = request.args.get("partie", 1, type=int)
+    pdf, count = releve.pack_pdf(session, establishment.id, part=part, now=utcnow())
     if not count:
-        flash(f"Aucun candidat de {establishment.name} dans cette session : rien à imprimer.",
-              "error")
+        flash(f"Aucun candidat de {establishment.name} dans cette session (ou cette partie "
+              "du lot) : rien à imprimer.", "error")
         return redirect(url_for("documents.releves", code=session.code))
     return attachment(pdf, mimetype="application/pdf",
-                      filename=f"releves-{session.code}-{establishment.uai}.pdf")
+                      filename=f"releves-{session.code}-{establishment.uai}-{part}.pdf")

@@ -332,11 +332,35 @@ def test_gestionnaire_lists_and_downloads_the_relevés_of_an_establishment(
     candidate = create_candidate(session, establishment=school)
     login_as(create_user(Role.GESTIONNAIRE))
     page = client.get(f"/gestion/sessions/{session.code}/releves").get_data(as_text=True)
-    link = f"/gestion/sessions/{session.code}/releves.pdf?etablissement={school.id}"
+    link = f"/gestion/sessions/{session.code}/releves.pdf?etablissement={school.id}&amp;partie=1"
     assert link in page
+    link = link.replace("&amp;", "&")
     response = client.get(link)
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert candidate.number in pdf_text(response.data)
     response = client.get(f"/gestion/sessions/{session.code}/releves.pdf?etablissement=999999")
     assert response.status_code == 302
+
+
+def test_a_large_establishment_is_printed_in_parts(
+        client, login_as, create_session, create_candidate, create_establishment,
+        create_user, monkeypatch, request_context):
+    monkeypatch.setattr(releve, "PART_SIZE", 2)
+    session = create_session()
+    school = create_establishment()
+    candidates = sorted((create_candidate(session, establishment=school) for _ in range(3)),
+                        key=lambda c: (c.last_name, c.first_name, c.number))
+    assert releve.parts(3) == [(1, 1, 2), (2, 3, 3)]
+    assert releve.pack_html(session, school.id, part=2, now=NOW)[1] == 1
+    assert releve.pack_html(session, school.id, part=3, now=NOW)[1] == 0
+    login_as(create_user(Role.GESTIONNAIRE))
+    page = client.get(f"/gestion/sessions/{session.code}/releves").get_data(as_text=True)
+    assert "Candidats 1 à 2" in page and "Candidats 3 à 3" in page
+    base = f"/gestion/sessions/{session.code}/releves.pdf?etablissement={school.id}"
+    second = client.get(f"{base}&partie=2")
+    assert second.status_code == 200
+    reader = PdfReader(io.BytesIO(second.data))
+    assert len(reader.pages) == 1
+    assert candidates[2].number in reader.pages[0].extract_text()
+    assert client.get(f"{base}&partie=3").status_code == 302
