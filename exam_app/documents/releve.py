@@ -123,7 +123,7 @@ def establishment_candidates(session: ExamSession, establishment_id: int) -> lis
     return _candidates(session.id, establishment_id=establishment_id)
 
 
-# Candidates per downloaded PDF: a part renders in ~15 s on a quiet core (~0.1 s a page),
+# Candidates per downloaded PDF: a part renders in ~20 s of CPU (~0.14 s a page, bench),
 # well within a proxy's read timeout (nginx: 60 s); a large establishment has several.
 PART_SIZE = 150
 
