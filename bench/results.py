@@ -9,16 +9,27 @@ their deadline (conforme, non conforme, missing: NV), then times
 median of REPEAT runs, and counts its SQL statements. Prints ONE JSON line; never
 fails on a timing.
 
-The relevé de notes pack (``releve_overhead_ratio``) does not exist yet: printed as
-null with a note.
+Then the relevé de notes pack of one establishment (the first: 625 candidates at
+5,000), built and rendered as the gestionnaire's download does it
+(``documents.releve.pack_html``: the establishment's candidates, their results through
+the results module, one signed QR code and page each, ONE HTML; then ``render_pdf`` with
+the thread's shared fonts), against raw WeasyPrint rendering the same HTML string in the
+same process with one FontConfiguration of its own reused (fonts shared as the app
+does), the stylesheet linked as a file (the same ``print.css``), the default fetcher.
+Both are timed ABBA (raw, pack, pack, raw) so that a drift of the machine's load falls on
+both. ``releve_overhead_ratio`` = the pack's seconds per page (HTML built AND rendered) /
+raw's seconds per page (rendering only).
 
     .venv/bin/python bench/results.py
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -32,9 +43,11 @@ os.environ.setdefault("INSTANCE_PATH", TMP)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
+from pypdf import PdfReader  # noqa: E402
 
 from exam_app import create_app  # noqa: E402
 from exam_app.clock import utcnow  # noqa: E402
+from exam_app.documents import releve  # noqa: E402
 from exam_app.dossiers.models import Decision, Dossier  # noqa: E402
 from exam_app.e6.models import E6Copy  # noqa: E402
 from exam_app.enrolment.models import (  # noqa: E402
@@ -49,10 +62,14 @@ from exam_app.enrolment.models import (  # noqa: E402
 )
 from exam_app.extensions import db  # noqa: E402
 from exam_app.juries.models import Commission, Passage  # noqa: E402
+from exam_app.printing.pdf import STATIC_DIR, render_pdf  # noqa: E402
 from exam_app.results import compute  # noqa: E402
 
 CANDIDATES = int(os.environ.get("BENCH_CANDIDATES", "5000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "7"))
+PUBLIC_URL = "https://examens.ac-exemple.fr"
+# 2: raw, pack, pack, raw; 0: the results alone (no relevé pack)
+ROUNDS = int(os.environ.get("BENCH_RELEVE_ROUNDS", "2"))
 FINAL = datetime(2027, 5, 12, 10, 0, tzinfo=UTC)
 
 
@@ -135,9 +152,86 @@ def build(app) -> int:
         return session.id
 
 
+def raw_html(html: str) -> str:
+    """The same HTML with the stylesheet linked as the file itself (raw WeasyPrint has
+    no app fetcher: a root-relative /static/ link would not load)."""
+    css = (STATIC_DIR / "css" / "print.css").as_uri()
+    out, count = re.subn(r'href="[^"]*/static/css/print\.css[^"]*"', f'href="{css}"', html)
+    assert count == 1, "the relevé links print.css once"
+    return out
+
+
+def releve_pack(app, session_id: int) -> dict:
+    """Time the relevé pack of the first establishment against raw WeasyPrint (ABBA)."""
+    from weasyprint import HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    raw_fonts = FontConfiguration()
+    with app.test_request_context("/", base_url=PUBLIC_URL + "/"):
+        session = db.session.get(ExamSession, session_id)
+        establishment_id = releve.establishments(session)[0][0].id
+
+        def pack() -> tuple[tuple[float, float], float, int, bytes, str]:
+            db.session.expire_all()
+            start, cpu = time.perf_counter(), time.process_time()
+            html, pages = releve.pack_html(session, establishment_id)
+            built = time.process_time()
+            pdf = render_pdf(html)
+            return ((time.perf_counter() - start, time.process_time() - cpu), built - cpu,
+                    pages, pdf, html)
+
+        def raw(html: str) -> tuple[float, float]:
+            start, cpu = time.perf_counter(), time.process_time()
+            HTML(string=html).write_pdf(font_config=raw_fonts)
+            return time.perf_counter() - start, time.process_time() - cpu
+
+        # Warm-up: fonts loaded on both sides, WeasyPrint imported, templates compiled.
+        few = releve.render_html(session, releve.pages(
+            session, releve.establishment_candidates(session, establishment_id)[:3],
+            now=utcnow()), now=utcnow())
+        render_pdf(few)
+        raw(raw_html(few))
+        # The HTML raw renders: built by the app, once, outside the timings.
+        html = raw_html(releve.pack_html(session, establishment_id)[0])
+        raw_samples, pack_samples, build_samples = [], [], []
+        for round_ in range(ROUNDS):  # A B, then B A: raw, pack, pack, raw
+            order = ("raw", "pack") if round_ % 2 == 0 else ("pack", "raw")
+            for side in order:
+                if side == "raw":
+                    raw_samples.append(raw(html))
+                else:
+                    times, built, pages, pdf, _ = pack()
+                    pack_samples.append(times)
+                    build_samples.append(built)
+        pdf_pages = len(PdfReader(io.BytesIO(pdf)).pages)
+
+    def per_page(samples, index):
+        return statistics.mean(s[index] for s in samples) / pages
+
+    return {
+        "releve_pages": pages, "releve_pdf_pages": pdf_pages,
+        "releve_pdf_mb": round(len(pdf) / 1e6, 2),
+        "releve_pack_seconds": [round(s[0], 2) for s in pack_samples],
+        "releve_pack_cpu_seconds": [round(s[1], 2) for s in pack_samples],
+        "releve_build_cpu_seconds": [round(x, 2) for x in build_samples],
+        "releve_raw_seconds": [round(s[0], 2) for s in raw_samples],
+        "releve_raw_cpu_seconds": [round(s[1], 2) for s in raw_samples],
+        "releve_ms_per_page": round(per_page(pack_samples, 0) * 1000, 1),
+        "raw_ms_per_page": round(per_page(raw_samples, 0) * 1000, 1),
+        # Per page, pack (HTML built + rendered) over raw WeasyPrint (rendered): on the
+        # process's CPU time, which other processes on the shared machine do not inflate
+        # (both sides are one thread); the wall-clock ratio beside it.
+        "releve_overhead_ratio": round(per_page(pack_samples, 1) / per_page(raw_samples, 1), 3),
+        "releve_overhead_ratio_wall": round(per_page(pack_samples, 0)
+                                            / per_page(raw_samples, 0), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
 def main() -> None:
-    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": os.environ.get(
-        "BENCH_DATABASE_URL", f"sqlite:///{TMP}/bench.db")})
+    app = create_app({"SECRET_KEY": "bench", "PUBLIC_URL": PUBLIC_URL,
+                      "SQLALCHEMY_DATABASE_URI": os.environ.get(
+                          "BENCH_DATABASE_URL", f"sqlite:///{TMP}/bench.db")})
     session_id = build(app)
     with app.app_context():
         statements = []
@@ -152,21 +246,25 @@ def main() -> None:
         kinds: dict[str, int] = {}
         for result in results.values():
             kinds[result.kind.value] = kinds.get(result.kind.value, 0) + 1
-        samples = []
+        samples, cpu_samples = [], []
         for _ in range(REPEAT):
             db.session.expire_all()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             compute.session_results(session_id)
             samples.append(time.perf_counter() - start)
+            cpu_samples.append(time.process_time() - cpu)
+    pack = releve_pack(app, session_id) if ROUNDS else {"releve_overhead_ratio": None}
     print(json.dumps({
         "bench": "results",
         "database": "postgresql" if os.environ.get("BENCH_DATABASE_URL") else "sqlite",
         "candidates": CANDIDATES, "units": 3, "results": len(results),
         "results_seconds": round(statistics.median(samples), 3),
         "results_seconds_best": round(min(samples), 3),
+        # This process's CPU time (SQLite: the queries too): what a loaded machine does
+        # not inflate.
+        "results_cpu_seconds": round(statistics.median(cpu_samples), 3),
         "statements": count, "kinds": kinds,
-        "releve_overhead_ratio": None,
-        "note": "relevé de notes pack not built yet (issue 14 §4): no ratio",
+        **pack,
         "load": round(os.getloadavg()[0], 2)}, ensure_ascii=False))
 
 

@@ -140,7 +140,7 @@ def template_folder() -> Path:
 def register_verification_checks() -> None:
     """Every kind of printed document that ``/verifier/<token>`` vouches for, and its check:
     the one place where checks are registered (the printing core knows no feature)."""
-    from exam_app.documents import attendance, bordereau, convocation, evaluation
+    from exam_app.documents import attendance, bordereau, convocation, evaluation, releve
     from exam_app.dossiers import receipts
     from exam_app.e6 import documents as e6_documents
     from exam_app.printing import verification
@@ -156,6 +156,7 @@ def register_verification_checks() -> None:
         evaluation.KIND: evaluation.check,
         convocation.KIND: convocation.check,
         attendance.KIND: attendance.check,
+        releve.KIND: releve.check,
     }
     for kind, check in checks.items():
         verification.register(kind, check)

@@ -460,3 +460,13 @@ def candidate_for_jury_or_404(session, candidate_id: int):
     if candidate is None or candidate.session_id != session.id:
         abort(404)
     return candidate
+def passage_for_candidate_or_404(passage_id: int):
+    """A passage of a candidate the current user *is* (their convocation); others are 404."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import Passage
+
+    passage = db.session.get(Passage, passage_id)
+    if passage is None or passage.candidate_id not in current_user.candidate_ids():
+        abort(404)
+    use_zone(passage.candidate.session.timezone)
+    return passage

@@ -144,6 +144,10 @@ ACCESS: dict[str, frozenset] = {
     "deliberation.units": frozenset({G}),
     "deliberation.delete_unit": frozenset({G}),
     "deliberation.import_marks": frozenset({G}),
+    "documents.candidate_convocation": frozenset({Role.CANDIDAT}),
+    "documents.candidate_releve": frozenset({Role.CANDIDAT}),
+    "documents.releves": frozenset({G}),
+    "documents.releve_pack": frozenset({G}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).

@@ -163,6 +163,6 @@ def pack_file(pack_id: int):
 
 
 # The centre pages (table, moves) register on this blueprint.
-from exam_app.documents import views_moves  # noqa: E402
+from exam_app.documents import views_candidate, views_moves  # noqa: E402
 
-__all__ = ["bp", "views_moves"]
+__all__ = ["bp", "views_candidate", "views_moves"]

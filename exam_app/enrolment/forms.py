@@ -95,6 +95,14 @@ class UnitDatesForm(FlaskForm):
                                     validators=[Optional()])
 
 
+class ReleveForm(FlaskForm):
+    """When the relevés de notes appear in the candidates' spaces (empty: not published)."""
+
+    section = HiddenField(default="releve")
+    releve_published_at = DateTimeLocalField("Publication des relevés de notes",
+                                             format="%Y-%m-%dT%H:%M", validators=[Optional()])
+
+
 class ReferenceImportForm(FlaskForm):
     file = FileField("Fichier CSV", validators=[FileRequired("Choisissez un fichier CSV à importer.")],
                      render_kw={"accept": ".csv,text/csv"})

@@ -66,6 +66,9 @@ class ExamSession(db.Model):
     dossier_max_pages: Mapped[int] = mapped_column(default=500, server_default="500")
     active_content_policy: Mapped[dict] = mapped_column(sa.JSON, default=dict,
                                                          server_default="{}")
+    # From this moment (UTC) each candidate downloads their relevé de notes in their
+    # space (issue 14, §4); None: not published. Set in the session's settings.
+    releve_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     centres: Mapped[list[Centre]] = relationship(
         back_populates="session", order_by="Centre.code", cascade="all, delete-orphan"

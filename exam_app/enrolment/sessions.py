@@ -430,3 +430,36 @@ def check_deadline(*, session: ExamSession, unit_code: str, deadline_at: datetim
     _check_dates(session, UnitDates(unit_code, current.deposit_opens_at,
                                     deadline_at.astimezone(UTC), current.orals_start_on,
                                     current.orals_end_on, current.written_at))
+
+
+# --- relevé de notes publication (issue 14, §4) -------------------------------------------
+
+def set_releve_publication(*, session: ExamSession, actor, published_at: datetime | None,
+                           now: datetime | None = None) -> bool:
+    """Set (or clear, with None) the moment from which each candidate downloads their
+    relevé de notes; True when it changed. One serialised decision on the session row."""
+    if published_at is not None:
+        if published_at.tzinfo is None:
+            raise ValueError("published_at must be timezone-aware")
+        published_at = published_at.astimezone(UTC).replace(second=0, microsecond=0)
+        if published_at.year not in (session.year - 1, session.year, session.year + 1):
+            raise Invalid(f"La date de publication des relevés doit tomber autour de la "
+                          f"session {session.year} (entre {session.year - 1} et "
+                          f"{session.year + 1}).", field="releve_published_at")
+    session = lock_session(session)
+    before = session.releve_published_at
+    if before == published_at:
+        return False
+    session.releve_published_at = published_at
+    db.session.flush()
+    record(actor=actor, action="session.releve_publication", object_type="exam_session",
+           object_id=session.id, session_id=session.id, now=now,
+           before={"releve_published_at": before.isoformat() if before else None},
+           after={"releve_published_at": published_at.isoformat() if published_at else None})
+    return True
+
+
+def releve_published(session: ExamSession, now: datetime | None = None) -> bool:
+    """Whether the session's relevés de notes are available to candidates at ``now``."""
+    at = session.releve_published_at
+    return at is not None and (now or utcnow()) >= at

@@ -26,6 +26,7 @@ from exam_app.enrolment.forms import (
     IdentityForm,
     PersonForm,
     ReferenceImportForm,
+    ReleveForm,
     RulesForm,
     SessionForm,
     UnitDatesForm,
@@ -33,6 +34,7 @@ from exam_app.enrolment.forms import (
 from exam_app.enrolment.models import Candidate, Establishment, ExamSession
 from exam_app.errors import ServiceError
 from exam_app.extensions import db
+from exam_app.formatting import local_datetime
 from exam_app.permissions import roles_required, session_or_404
 from exam_app.units import UnitKind, all_units
 
@@ -120,10 +122,14 @@ def session_settings(code: str):
                             "e6_duration_minutes": session.e6_duration_minutes,
                             "nv_excludes_interview": "1" if session.nv_excludes_interview
                             else "0", "ccf_combination": session.ccf_combination})
+    zone = ZoneInfo(session.timezone)
+    releve = ReleveForm(formdata=request.form if section == "releve" else None,
+                        releve_published_at=session.releve_published_at.astimezone(zone)
+                        .replace(tzinfo=None) if session.releve_published_at else None)
     dates_rows = _dates_forms(session)
     status = 200
     if request.method == "POST":
-        forms = {"identite": identity, "regles": rules}
+        forms = {"identite": identity, "regles": rules, "releve": releve}
         for index, (unit, _) in enumerate(dates_rows):
             if section == f"dates-{unit.code}":
                 forms[section] = UnitDatesForm(prefix=f"{unit.code}-")
@@ -150,6 +156,7 @@ def session_settings(code: str):
         "enrolment/session_settings.html", session=session, identity=identity, rules=rules,
         dates_rows=dates_rows, in_use=sessions.rules_in_use(session),
         rule_labels=sessions.RULE_LABELS, oral=UnitKind.ORAL, written=UnitKind.WRITTEN,
+        releve=releve,
     ), status
 
 
@@ -173,6 +180,14 @@ def _save_section(session, section: str, form, *, unit_code: str) -> str:
         return ("Règles enregistrées : " + ", ".join(sessions.RULE_LABELS[r] for r in changed)
                 + ".")
     zone = ZoneInfo(session.timezone)
+    if section == "releve":
+        at = _local(form.releve_published_at.data, zone)
+        if not sessions.set_releve_publication(session=session, actor=current_user,
+                                               published_at=at):
+            return "Aucun changement."
+        return (f"Relevés de notes publiés dans l'espace des candidats à partir du "
+                f"{local_datetime(at)}." if at else
+                "Relevés de notes retirés de l'espace des candidats (non publiés).")
     sessions.set_unit_dates(
         session=session, actor=current_user, unit_code=unit_code,
         deposit_opens_at=_local(form.deposit_opens_at.data, zone),

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import qrcode
 
+from exam_app.printing import qr_fast
+
 QR_BORDER = 2  # modules of quiet zone around the code
 
 
-def qr_svg(data: str) -> str:
+def qr_svg(data: str, *, mask_pattern: int | None = None) -> str:
     """The QR code of ``data`` as an inline SVG of one path, one subpath per run of dark modules.
+
+    ``mask_pattern`` (0-7): use that mask instead of searching the eight for the lowest
+    penalty. The search is three quarters of qrcode's time (~30 ms of ~38 for a
+    verification URL); a document printed by the hundred (the relevé pack) fixes it. Any
+    mask gives a valid code; the search only lowers the odds of large uniform areas,
+    which a 30 mm code printed from a vector PDF does not need (the tests decode them).
 
     WeasyPrint's cost for the SVG grows with the number of path commands: one
     rectangle per horizontal run instead of one per module (what qrcode's
     ``SvgPathImage`` writes) draws the same modules with about half the
     commands, and skips qrcode's per-module image drawing.
     """
-    code = qrcode.QRCode(border=QR_BORDER)
-    code.add_data(data)
-    code.make(fit=True)
-    matrix = code.get_matrix()  # with the quiet zone (border)
+    if mask_pattern is None:
+        code = qrcode.QRCode(border=QR_BORDER)
+        code.add_data(data)
+        code.make(fit=True)
+        matrix = code.get_matrix()  # with the quiet zone (border)
+    else:  # the fast path (printing/qr_fast.py): same matrix as qrcode's in byte mode
+        matrix = qr_fast.matrix(data, mask_pattern=mask_pattern, border=QR_BORDER)
     size = len(matrix)
     runs = []
     for y, row in enumerate(matrix):

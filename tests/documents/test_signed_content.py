@@ -38,6 +38,8 @@ UNSIGNED_TEMPLATES = {"print/activation_letter.html"}
 CCF_TEMPLATES = {"print/bordereau_ccf.html"}
 # The procès-verbal de délibération is walked by tests/deliberation/test_pv.py.
 DELIBERATION_TEMPLATES = {"print/deliberation_pv.html"}
+# The relevé de notes (one signed page per candidate) is walked by tests/documents/test_releve.py.
+RELEVE_TEMPLATES = {"print/releve.html"}
 
 
 @pytest.fixture()
@@ -75,7 +77,7 @@ def test_every_printed_field_is_in_the_signed_content(app, jury_day, request_con
     # Every print template is walked here or by the E6 test.
     every = {f"print/{p.name}" for p in PRINT_DIR.glob("*.html") if not p.name.startswith("_")}
     assert walked | E6_TEMPLATES | UNSIGNED_TEMPLATES | CCF_TEMPLATES \
-        | DELIBERATION_TEMPLATES == every
+        | DELIBERATION_TEMPLATES | RELEVE_TEMPLATES == every
 
 
 def test_the_check_catches_a_printed_field_left_out_of_the_signature(app, jury_day,

@@ -109,6 +109,10 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "documents.pack_state": {"GET": {H: (200, 403), G: 200}},
     "documents.pack_regenerate": {"POST": {H: (302, 403), G: 302}},
     "documents.pack_file": {"GET": {H: (302, 403), G: 302}},
+    # -- the candidate's own convocations and relevé (not published in this world: the
+    #    candidate is sent back to their space with the date; another's is 404)
+    "documents.candidate_convocation": {"GET": {C: (302, 404, 404)}},
+    "documents.candidate_releve": {"GET": {C: (302, 404, 404)}},
     "overview.centre_rooms": {"GET": {H: (200, 403), G: 200}, "POST": {H: (422, 403), G: 422}},
     # -- a correcteur's lot: its correcteur only (the académie through its own pages)
     "e6.lot": {"GET": {K: (200, 403)}},
@@ -168,6 +172,9 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "e6.lift": SESSION_POST,
     "e6.correspondence": SESSION,
     "e6.harmonisation": SESSION,
+    "documents.releves": SESSION,
+    # Without ?etablissement= the gestionnaire is sent back to the list.
+    "documents.releve_pack": {"GET": {G: 302}},
     "results.e6_bordereau_pdf": {"GET": {G: 302}},
     "results.export_csv": {"GET": {G: 302}},
     "results.export_xlsx": {"GET": {G: 302}},
