@@ -33,9 +33,10 @@ class Sitting:
 
 def published_passage(passage: Passage) -> bool:
     """Whether the candidate may see this passage's date and room and its convocation:
-    it is planned and the session's plan is published (issue 15)."""
-    return passage.scheduled_at is not None and \
-        last_publication(passage.commission.session_id) is not None
+    the session's plan is published and this passage with it (issue 15). What they see is
+    what was published: a change not yet published is not shown (nor printed)."""
+    return last_publication(passage.commission.session_id) is not None and \
+        passage.published_scheduled_at is not None
 
 
 def sittings(candidate: Candidate) -> list[Sitting]:
@@ -65,11 +66,12 @@ def sittings(candidate: Candidate) -> list[Sitting]:
             rows.append(Sitting(unit.code, unit.title, "Forme à préciser", None, ""))
         for variant in variants:
             passage = own.get(variant.code)
-            if passage is None or passage.scheduled_at is None or not published:
+            if passage is None or not published or passage.published_scheduled_at is None:
                 rows.append(Sitting(unit.code, unit.title, variant.label, None, ""))
-            else:
-                rows.append(Sitting(unit.code, unit.title, variant.label, passage.scheduled_at,
-                                    passage.room or "", passage.id))
+            else:  # as published (a later change shows once it is published in turn)
+                rows.append(Sitting(unit.code, unit.title, variant.label,
+                                    passage.published_scheduled_at,
+                                    passage.published_room or "", passage.id))
     return rows
 
 
