@@ -118,7 +118,19 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
 
     dossiers_demo.load(session=session, candidates=people, actor=gestion)
     _deliberation(session=session, people=people, actor=gestion, logins=logins)
+    _publication(session=session, actor=gestion)
     return logins
+
+
+def _publication(*, session: ExamSession, actor: User) -> None:
+    """The plan published (the candidates see their convocation, date, time and room) and
+    the relevés de notes announced for after the délibération."""
+    from exam_app.enrolment.sessions import set_releve_publication
+    from exam_app.juries.publication import publish_plan
+
+    publish_plan(session=session, actor=actor)
+    set_releve_publication(session=session, actor=actor,
+                           published_at=datetime(2027, 7, 6, 9, 0, tzinfo=PARIS))
 
 
 # Entered as a gestionnaire would from the session's règlement d'examen: illustrative
