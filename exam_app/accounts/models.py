@@ -22,6 +22,7 @@ class Role(StrEnum):
     EXAMINATEUR = "examinateur"
     CORRECTEUR = "correcteur"
     CANDIDAT = "candidat"
+    COORDINATEUR_CCF = "coordinateur_ccf"
 
     @property
     def label(self) -> str:
@@ -38,6 +39,7 @@ ROLE_LABELS = {
     Role.EXAMINATEUR: "Examinateur",
     Role.CORRECTEUR: "Correcteur",
     Role.CANDIDAT: "Candidat",
+    Role.COORDINATEUR_CCF: "Coordinateur CCF (établissement)",
 }
 
 ROLE_NAV_LABELS = {
@@ -46,6 +48,7 @@ ROLE_NAV_LABELS = {
     Role.EXAMINATEUR: "Jury",
     Role.CORRECTEUR: "Correction E6",
     Role.CANDIDAT: "Mon espace",
+    Role.COORDINATEUR_CCF: "CCF de l'établissement",
 }
 
 
@@ -130,6 +133,13 @@ class User(UserMixin, db.Model):
             r.candidate_id for r in self.roles if r.role == Role.CANDIDAT and r.candidate_id
         )
 
+    def establishment_ids(self) -> frozenset[int]:
+        """The establishments whose CCF the user coordinates."""
+        return frozenset(
+            r.establishment_id for r in self.roles
+            if r.role == Role.COORDINATEUR_CCF and r.establishment_id
+        )
+
     def __repr__(self) -> str:
         return f"<User {self.username}>"
 
@@ -137,7 +147,8 @@ class User(UserMixin, db.Model):
 class RoleAssignment(db.Model):
     """A role held by a user, with its scope.
 
-    chef de centre -> ``centre_id``; candidat -> ``candidate_id``;
+    chef de centre -> ``centre_id``; candidat -> ``candidate_id``; coordinateur CCF ->
+    ``establishment_id`` (the establishment's CCF candidates, commissions and passages);
     examinateur -> the commissions they sit on (``CommissionMember``);
     gestionnaire and correcteur are académie-wide (correcteurs then see only
     the anonymous copies of the lots assigned to them).
@@ -152,13 +163,17 @@ class RoleAssignment(db.Model):
     candidate_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("candidate.id", ondelete="CASCADE")
     )
+    establishment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("establishment.id", ondelete="CASCADE")
+    )
 
     user: Mapped[User] = relationship(back_populates="roles")
 
     __table_args__ = (
         sa.UniqueConstraint("user_id", "role", "centre_id", "candidate_id"),
         sa.CheckConstraint(
-            "role IN ('gestionnaire', 'chef_centre', 'examinateur', 'correcteur', 'candidat')",
+            "role IN ('gestionnaire', 'chef_centre', 'examinateur', 'correcteur', 'candidat', "
+            "'coordinateur_ccf')",
             name="role_known",
         ),
         sa.CheckConstraint(
@@ -166,6 +181,10 @@ class RoleAssignment(db.Model):
         ),
         sa.CheckConstraint(
             "(role = 'candidat') = (candidate_id IS NOT NULL)", name="candidate_scope"
+        ),
+        sa.CheckConstraint(
+            "(role = 'coordinateur_ccf') = (establishment_id IS NOT NULL)",
+            name="establishment_scope"
         ),
         sa.Index("ix_role_assignment_user_id", "user_id"),
     )
