@@ -44,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     _import_models()
 
     from exam_app.accounts.views import bp as accounts_bp
+    from exam_app.ccf.views import bp as ccf_bp
     from exam_app.documents.views import bp as documents_bp
     from exam_app.dossiers.views import bp as dossiers_bp
     from exam_app.e6.views import bp as e6_bp
@@ -60,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(documents_bp)
     app.register_blueprint(overview_bp)
     app.register_blueprint(dossiers_bp)
+    app.register_blueprint(ccf_bp)
 
     register_verification_checks()
 
@@ -119,7 +121,7 @@ def template_folder() -> Path:
 def register_verification_checks() -> None:
     """Every kind of printed document that ``/verifier/<token>`` vouches for, and its check:
     the one place where checks are registered (the printing core knows no feature)."""
-    from exam_app.documents import attendance, bordereau, convocation, evaluation
+    from exam_app.documents import attendance, bordereau, ccf_bordereau, convocation, evaluation
     from exam_app.dossiers import receipts
     from exam_app.e6 import documents as e6_documents
     from exam_app.printing import verification
@@ -131,6 +133,7 @@ def register_verification_checks() -> None:
         e6_bordereau.BORDEREAU_KIND: e6_bordereau.check_bordereau,
         e6_documents.SHEET_KIND: e6_documents.check_sheet,
         bordereau.KIND: bordereau.check,
+        ccf_bordereau.KIND: ccf_bordereau.check,
         evaluation.KIND: evaluation.check,
         convocation.KIND: convocation.check,
         attendance.KIND: attendance.check,

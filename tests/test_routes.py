@@ -128,6 +128,15 @@ ACCESS: dict[str, frozenset] = {
     "documents.pack_state": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack_regenerate": frozenset({G, Role.CHEF_CENTRE}),
     "documents.pack_file": frozenset({G, Role.CHEF_CENTRE}),
+    "ccf.home": frozenset({Role.COORDINATEUR_CCF}),
+    "ccf.establishment": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.new_commission": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.plan": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.bordereau_pdf": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.fiches_pdf": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.transmit": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.transmissions": frozenset({G}),
+    "ccf.reopen": frozenset({G}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
@@ -146,6 +155,8 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
         Role.EXAMINATEUR: create_user(Role.EXAMINATEUR),
         Role.CORRECTEUR: create_user(Role.CORRECTEUR),
         Role.CANDIDAT: create_user(Role.CANDIDAT, candidate=candidate),
+        Role.COORDINATEUR_CCF: create_user(Role.COORDINATEUR_CCF,
+                                           establishment=candidate.establishment),
     }
     commission = create_commission(session, centre=centre, teacher=users[Role.EXAMINATEUR])
     dossier_args = _dossier_world(app, session, candidate, users[Role.CANDIDAT])
@@ -155,6 +166,7 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
         "candidate_id": candidate.id,
         "number": candidate.number,
         "centre_id": centre.id,
+        "establishment_id": candidate.establishment_id,
         "commission_id": commission.id,
         "token": "not-a-token",
         "passage_id": _passage_for(commission, candidate, users[Role.GESTIONNAIRE]).id,

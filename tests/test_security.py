@@ -32,6 +32,7 @@ FORBIDDEN = {
     Role.EXAMINATEUR: "/centre/",
     Role.CORRECTEUR: "/jury/",
     Role.CANDIDAT: "/correction/",
+    Role.COORDINATEUR_CCF: "/jury/",
 }
 
 

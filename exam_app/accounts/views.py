@@ -49,6 +49,7 @@ ROLE_HOMES = {
     Role.EXAMINATEUR: "juries.home",
     Role.CORRECTEUR: "e6.correcteur_home",
     Role.CANDIDAT: "enrolment.candidate_home",
+    Role.COORDINATEUR_CCF: "ccf.home",
 }
 
 
