@@ -105,6 +105,7 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     _ponctuel_commissions(rng, session=session, centres=centres,
                           establishments=establishments, jurors=jurors, logins=logins)
     _ccf_commissions(session=session, establishments=establishments, jurors=jurors)
+    _ccf_coordinator(establishments, logins)
     _correcteurs(jurors, logins)
     _candidate_accounts(people, logins)
     db.session.flush()
@@ -369,6 +370,16 @@ def _ccf_commissions(*, session: ExamSession, establishments: list[Establishment
                         jurors=jurors)
 
 
+def _ccf_coordinator(establishments: list[Establishment], logins: list[DemoLogin]) -> None:
+    """The CCF coordinator (``ccf1``) of the first lycée, whose situations A and B the jury
+    day holds (``_ccf_situations``)."""
+    first = next(e for e, spec in zip(establishments, ESTABLISHMENTS, strict=True)
+                 if spec[4] == "ccf")
+    _user("ccf1", "Sylvie", "Marchand",
+          [(Role.COORDINATEUR_CCF, {"establishment_id": first.id})])
+    logins.append(DemoLogin("coordinateur CCF", "ccf1", first.name))
+
+
 def _correcteurs(jurors: _Jurors, logins: list[DemoLogin]) -> None:
     """Three E6 correcteurs (``correcteur1``..``3``)."""
     for index in range(1, 4):
@@ -392,12 +403,13 @@ def logins_for_display() -> list[DemoLogin]:
     if not is_loaded():
         return []
     wanted = ["gestion", "centre1", "jury1", "jury2", "jury7", "jury8", "correcteur1",
-              "candidat1"]
+              "candidat1", "ccf1"]
     users = {u.username: u for u in db.session.scalars(sa.select(User).where(
         User.username.in_(wanted)))}
     labels = {"gestion": "gestionnaire", "centre1": "chef de centre", "jury1": "examinateur E4",
               "jury2": "examinateur E4", "jury7": "examinateur E5", "jury8": "examinateur E5",
-              "correcteur1": "correcteur", "candidat1": "candidat"}
+              "correcteur1": "correcteur", "candidat1": "candidat",
+              "ccf1": "coordinateur CCF"}
     return [DemoLogin(labels[name], name, users[name].display_name)
             for name in wanted if name in users]
 
