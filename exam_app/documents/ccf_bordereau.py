@@ -18,8 +18,8 @@ from exam_app.e5.definition import E5
 from exam_app.enrolment import sessions
 from exam_app.enrolment.models import Establishment, ExamSession
 from exam_app.extensions import db
+from exam_app.formatting import decimal_fr
 from exam_app.juries import ccf
-from exam_app.juries.lifecycle import mark_text
 from exam_app.printing import document, signing, verification
 from exam_app.printing.document import session_facts
 from exam_app.printing.signing import TokenPayload, content_hash
@@ -52,7 +52,7 @@ def _situation_text(passage, zone: str) -> str:
     if passage.is_absent:
         state = "ABS"
     elif passage.is_final:
-        state = mark_text(passage.final_mark) if passage.final_mark is not None \
+        state = decimal_fr(passage.final_mark) if passage.final_mark is not None \
             else "grille validée"
     else:
         return f"prévue le {day}" if day else "à planifier"

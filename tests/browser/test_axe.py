@@ -38,6 +38,7 @@ LOGINS = {
     "examinateur E5": "jury7",
     "correcteur": "correcteur1",
     "candidat": "candidat1",
+    "coordinateur CCF": "ccf1",
     "anonyme": None,
 }
 MAX_PAGES = 80  # per role, a guard against a walk that never ends
