@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
@@ -30,20 +29,6 @@ from exam_app.juries.models import CcfTransmission, Commission, Passage
 from exam_app.units import UnitForm
 
 NOTHING_TO_TRANSMIT = "Aucun candidat de l'établissement ne passe l'E5 en CCF : rien à transmettre."
-
-
-def _row(session: ExamSession, establishment: Establishment) -> CcfTransmission:
-    """The establishment's row, created on first use (a concurrent creation is read back)."""
-    row = ccf.transmission(session.id, establishment.id)
-    if row is not None:
-        return row
-    try:
-        with db.session.begin_nested():
-            db.session.add(CcfTransmission(session_id=session.id,
-                                           establishment_id=establishment.id, count=0))
-    except IntegrityError:
-        pass
-    return ccf.transmission(session.id, establishment.id)
 
 
 def _lock_passages(session: ExamSession, establishment: Establishment) -> None:
@@ -70,7 +55,7 @@ def transmit(*, session: ExamSession, establishment: Establishment, actor,
     """The coordinator transmits the establishment's CCF results to the académie; they are
     then locked. Refused when already transmitted or while a result is pending."""
     now = now or utcnow()
-    row = _row(session, establishment)
+    row = ccf.transmission_row(session.id, establishment.id)
     done = db.session.execute(
         sa.update(CcfTransmission)
         .where(CcfTransmission.id == row.id, CcfTransmission.transmitted_at.is_(None))

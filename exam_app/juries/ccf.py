@@ -17,6 +17,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from exam_app.clock import utcnow
 from exam_app.e5.definition import E5
@@ -43,6 +44,20 @@ def transmission(session_id: int, establishment_id: int) -> CcfTransmission | No
         CcfTransmission.establishment_id == establishment_id))
 
 
+def transmission_row(session_id: int, establishment_id: int) -> CcfTransmission:
+    """The establishment's row, created on first use (a concurrent creation is read back)."""
+    row = transmission(session_id, establishment_id)
+    if row is not None:
+        return row
+    try:
+        with db.session.begin_nested():
+            db.session.add(CcfTransmission(session_id=session_id,
+                                           establishment_id=establishment_id, count=0))
+    except IntegrityError:
+        pass
+    return transmission(session_id, establishment_id)
+
+
 def is_transmitted(session_id: int, establishment_id: int) -> bool:
     return db.session.scalar(sa.select(CcfTransmission.id).where(
         CcfTransmission.session_id == session_id,
@@ -50,11 +65,21 @@ def is_transmitted(session_id: int, establishment_id: int) -> bool:
         CcfTransmission.transmitted_at.is_not(None))) is not None
 
 
-def require_open(commission: Commission) -> None:
+def require_open(commission: Commission, *, lock: bool = False) -> None:
     """Refuse a change to a CCF commission's passages once its establishment's marks are
-    transmitted (a ponctuel commission is never concerned)."""
-    if is_ccf(commission) and is_transmitted(commission.session_id,
-                                             commission.establishment_id):
+    transmitted (a ponctuel commission is never concerned).
+
+    ``lock`` (planning, which adds passages the transmission's passage locks cannot
+    see): the transmission row is locked first on PostgreSQL, so a transmission racing
+    the planning either commits first (and is read here) or waits and then reads the new
+    passage. SQLite serialises writers already."""
+    if not is_ccf(commission):
+        return
+    if lock and db.session.get_bind().dialect.name != "sqlite":
+        row = transmission_row(commission.session_id, commission.establishment_id)
+        db.session.execute(sa.select(CcfTransmission.id).where(CcfTransmission.id == row.id)
+                           .with_for_update())
+    if is_transmitted(commission.session_id, commission.establishment_id):
         raise JuryError(TRANSMITTED, code="transmitted")
 
 

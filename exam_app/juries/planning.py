@@ -292,7 +292,7 @@ def _require_open(commission: Commission) -> None:
     """A CCF commission's planning is locked once its establishment's marks are transmitted."""
     from exam_app.juries.ccf import require_open
 
-    require_open(commission)
+    require_open(commission, lock=True)
 
 
 def _require_unstarted(passage: Passage) -> None:
