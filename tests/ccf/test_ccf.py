@@ -468,3 +468,26 @@ def test_transmission_timestamps_are_in_utc(world):
                             actor=world["x"]["coordinator"],
                             now=datetime(2027, 4, 20, 8, 0, tzinfo=UTC))
     assert row.transmitted_at.replace(tzinfo=UTC) == datetime(2027, 4, 20, 8, 0, tzinfo=UTC)
+
+
+def test_commission_form_refuses_bad_input_on_its_fields(db, client, login_as, world):
+    db.session.commit()
+    login_as(world["x"]["coordinator"])
+    url = (f"/ccf/sessions/{world['session'].code}/etablissements/{world['x']['place'].id}"
+           "/commissions/nouvelle")
+    page = client.get(url)
+    assert 'value="E5-CCF-' in page.get_data(as_text=True)  # a code is proposed
+    token = csrf_token_from(page.get_data(as_text=True))
+    cases = [
+        ({"code": "E5-NEW", "days": "", "teacher_id": world["x"]["teacher"].id,
+          "professional_id": world["pro"].id}, "Indiquez au moins un jour de passage."),
+        ({"code": "E5-NEW", "days": "10/03/2027", "teacher_id": world["y"]["teacher"].id,
+          "professional_id": world["pro"].id}, "Choisissez un enseignant de l'établissement."),
+        ({"code": "E5-CCF-X", "days": "10/03/2027", "teacher_id": world["x"]["teacher"].id,
+          "professional_id": world["pro"].id}, "La commission E5-CCF-X existe déjà"),
+    ]
+    for data, message in cases:
+        answer = client.post(url, data={"csrf_token": token, **data})
+        assert answer.status_code == 422, message
+        assert message in unescape(answer.get_data(as_text=True))
+    assert db.session.scalar(sa.select(sa.func.count(Commission.id))) == 1
