@@ -44,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     _import_models()
 
     from exam_app.accounts.views import bp as accounts_bp
+    from exam_app.ccf.views import bp as ccf_bp
     from exam_app.documents.views import bp as documents_bp
     from exam_app.dossiers.views import bp as dossiers_bp
     from exam_app.e6.views import bp as e6_bp
@@ -62,6 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(documents_bp)
     app.register_blueprint(overview_bp)
     app.register_blueprint(dossiers_bp)
+    app.register_blueprint(ccf_bp)
 
     register_verification_checks()
 
@@ -140,7 +142,14 @@ def template_folder() -> Path:
 def register_verification_checks() -> None:
     """Every kind of printed document that ``/verifier/<token>`` vouches for, and its check:
     the one place where checks are registered (the printing core knows no feature)."""
-    from exam_app.documents import attendance, bordereau, convocation, evaluation, releve
+    from exam_app.documents import (
+        attendance,
+        bordereau,
+        ccf_bordereau,
+        convocation,
+        evaluation,
+        releve,
+    )
     from exam_app.dossiers import receipts
     from exam_app.e6 import documents as e6_documents
     from exam_app.printing import verification
@@ -153,6 +162,7 @@ def register_verification_checks() -> None:
         deliberation.PV_KIND: deliberation.check_pv,
         e6_documents.SHEET_KIND: e6_documents.check_sheet,
         bordereau.KIND: bordereau.check,
+        ccf_bordereau.KIND: ccf_bordereau.check,
         evaluation.KIND: evaluation.check,
         convocation.KIND: convocation.check,
         attendance.KIND: attendance.check,

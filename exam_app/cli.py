@@ -102,8 +102,10 @@ def import_candidates_command(file: Path, session_code: str | None) -> None:
 @click.option("--email", default=None)
 @click.option("--role", "roles", multiple=True, required=True,
               type=click.Choice(["gestionnaire", "chef_centre", "examinateur", "correcteur",
-                                 "candidat", "jury_deliberation"]))
+                                 "candidat", "jury_deliberation", "coordinateur_ccf"]))
 @click.option("--centre", "centre_code", default=None, help="Code du centre (chef_centre).")
+@click.option("--establishment", "uai", default=None,
+              help="UAI de l'établissement (coordinateur_ccf).")
 @click.option("--candidate", "candidate_number", default=None,
               help="N° candidat (candidat).")
 @click.option("--session", "session_code", default=None)
@@ -114,13 +116,13 @@ def import_candidates_command(file: Path, session_code: str | None) -> None:
                    "unique, affiché ici (ou envoyé par courriel avec --send).")
 @click.option("--send", is_flag=True, help="Avec --activation-link : envoyer le lien par "
                                            "courriel (MAIL_SERVER configuré, --email requis).")
-def create_user_command(username, first_name, last_name, email, roles, centre_code,
+def create_user_command(username, first_name, last_name, email, roles, centre_code, uai,
                         candidate_number, session_code, password, activation_link,
                         send) -> None:
     """Crée un compte utilisateur avec ses rôles."""
     from exam_app.accounts.models import Role
     from exam_app.accounts.services import create_user
-    from exam_app.enrolment.models import Candidate, Centre
+    from exam_app.enrolment.models import Candidate, Centre, Establishment
     from exam_app.enrolment.services import UnknownSession, resolve_session
 
     scoped = []
@@ -144,6 +146,13 @@ def create_user_command(username, first_name, last_name, email, roles, centre_co
             if candidate is None:
                 raise click.ClickException("Rôle candidat : --candidate NUMERO inconnu ou absent.")
             scope = {"candidate_id": candidate.id}
+        if role == "coordinateur_ccf":
+            establishment = db.session.scalar(sa.select(Establishment).where(
+                Establishment.uai == (uai or "").strip().upper()))
+            if establishment is None:
+                raise click.ClickException(
+                    "Rôle coordinateur_ccf : --establishment UAI inconnu ou absent.")
+            scope = {"establishment_id": establishment.id}
         scoped.append((Role(role), scope))
     if activation_link:
         if password is not None:

@@ -18,6 +18,7 @@ import os
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -105,6 +106,7 @@ def load(*, candidates: int = 150, seed: int = 2027) -> list[DemoLogin]:
     _ponctuel_commissions(rng, session=session, centres=centres,
                           establishments=establishments, jurors=jurors, logins=logins)
     _ccf_commissions(session=session, establishments=establishments, jurors=jurors)
+    _ccf_coordinator(establishments, logins)
     _correcteurs(jurors, logins, count=max(3, -(-candidates // COPIES_PER_LOT)))
     _candidate_accounts(people, logins)
     db.session.flush()
@@ -130,7 +132,8 @@ def _publication(*, session: ExamSession, actor: User) -> None:
 
     publish_plan(session=session, actor=actor)
     set_releve_publication(session=session, actor=actor,
-                           published_at=datetime(2027, 7, 6, 9, 0, tzinfo=PARIS))
+                           published_at=datetime(2027, 7, 6, 9, 0,
+                                                 tzinfo=ZoneInfo(session.timezone)))
 
 
 # Entered as a gestionnaire would from the session's règlement d'examen: illustrative
@@ -429,6 +432,16 @@ def _ccf_commissions(*, session: ExamSession, establishments: list[Establishment
                         jurors=jurors)
 
 
+def _ccf_coordinator(establishments: list[Establishment], logins: list[DemoLogin]) -> None:
+    """The CCF coordinator (``ccf1``) of the first lycée, whose situations A and B the jury
+    day holds (``_ccf_situations``)."""
+    first = next(e for e, spec in zip(establishments, ESTABLISHMENTS, strict=True)
+                 if spec[4] == "ccf")
+    _user("ccf1", "Sylvie", "Marchand",
+          [(Role.COORDINATEUR_CCF, {"establishment_id": first.id})])
+    logins.append(DemoLogin("coordinateur CCF", "ccf1", first.name))
+
+
 # A correcteur marks a few dozen copies: a large demo has as many correcteurs as its
 # copies need (a lot of ~60 copies each), as an académie would, not lots of 1,600.
 COPIES_PER_LOT = 60
@@ -457,14 +470,15 @@ def logins_for_display() -> list[DemoLogin]:
     if not is_loaded():
         return []
     wanted = ["gestion", "centre1", "jury1", "jury2", "jury7", "jury8", "correcteur1",
-              "candidat1", "deliberation1", "deliberation2"]
+              "candidat1", "deliberation1", "deliberation2", "ccf1"]
     users = {u.username: u for u in db.session.scalars(sa.select(User).where(
         User.username.in_(wanted)))}
     labels = {"gestion": "gestionnaire", "centre1": "chef de centre", "jury1": "examinateur E4",
               "jury2": "examinateur E4", "jury7": "examinateur E5", "jury8": "examinateur E5",
               "correcteur1": "correcteur", "candidat1": "candidat",
               "deliberation1": "président délib.",
-              "deliberation2": "membre délib."}
+              "deliberation2": "membre délib.",
+              "ccf1": "coordinateur CCF"}
     return [DemoLogin(labels[name], name, users[name].display_name)
             for name in wanted if name in users]
 

@@ -460,6 +460,8 @@ def candidate_for_jury_or_404(session, candidate_id: int):
     if candidate is None or candidate.session_id != session.id:
         abort(404)
     return candidate
+
+
 def passage_for_candidate_or_404(passage_id: int):
     """A passage of a candidate the current user *is* (their convocation); others are 404."""
     from exam_app.extensions import db
@@ -470,3 +472,58 @@ def passage_for_candidate_or_404(passage_id: int):
         abort(404)
     use_zone(passage.candidate.session.timezone)
     return passage
+
+
+# --- CCF (issue 14, §2): an establishment's coordinator sees its own CCF candidates,
+# commissions and passages; the académie sees every establishment's.
+
+
+def can_coordinate_ccf(user: User, establishment_id: int | None) -> bool:
+    """The académie, and the establishment's CCF coordinator."""
+    if not user.is_authenticated:
+        return False
+    if can_manage(user):
+        return True
+    return establishment_id is not None and establishment_id in user.establishment_ids()
+
+
+def ccf_establishment_or_403(code: str, establishment_id: int):
+    """(session, establishment) whose CCF the current user coordinates: 404 when either
+    is unknown, 403 when it is another establishment."""
+    from exam_app.enrolment.models import Establishment
+    from exam_app.extensions import db
+
+    establishment = db.session.get(Establishment, establishment_id)
+    if establishment is None:
+        abort(404)
+    if not can_coordinate_ccf(current_user, establishment.id):
+        abort(403)
+    return session_or_404(code), establishment
+
+
+def ccf_candidate_or_403(candidate_id: int):
+    """A candidate of an establishment whose CCF the current user coordinates: 404 when
+    unknown, 403 when another establishment's."""
+    from exam_app.enrolment.models import Candidate
+    from exam_app.extensions import db
+
+    candidate = db.session.get(Candidate, candidate_id)
+    if candidate is None:
+        abort(404)
+    if not can_coordinate_ccf(current_user, candidate.establishment_id):
+        abort(403)
+    use_zone(candidate.session.timezone)
+    return candidate
+
+
+def ccf_commission_for_coordinator(commission_id: int | None, establishment_id: int):
+    """A CCF commission of the establishment (a form's choice), or None: a commission of
+    another establishment is treated as unknown."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import Commission
+
+    if not commission_id:
+        return None
+    return db.session.scalar(sa.select(Commission).where(
+        Commission.id == commission_id, Commission.form == "ccf",
+        Commission.establishment_id == establishment_id))

@@ -257,8 +257,9 @@ def create_candidate(db, create_session, create_establishment):
 
 
 def build_user(*roles: Role, username: str | None = None, password: str = PASSWORD,
-               centre=None, candidate=None, **values) -> User:
-    """A user with ``roles`` in the current app context's database (flushed)."""
+               centre=None, candidate=None, establishment=None, **values) -> User:
+    """A user with ``roles`` in the current app context's database (flushed); a CCF
+    coordinator's establishment is ``establishment``, else the candidate's."""
     n = next(_seq)
     user = User(**{"username": username or f"user{n}", "first_name": f"Prénom{n}",
                    "last_name": f"Nom{n}", **values})
@@ -270,6 +271,8 @@ def build_user(*roles: Role, username: str | None = None, password: str = PASSWO
             scope["centre_id"] = centre.id
         if role == Role.CANDIDAT:
             scope["candidate_id"] = candidate.id
+        if role == Role.COORDINATEUR_CCF:
+            scope["establishment_id"] = (establishment or candidate.establishment).id
         user.roles.append(RoleAssignment(role=role.value, **scope))
     _db.session.add(user)
     _db.session.flush()

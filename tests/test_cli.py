@@ -339,3 +339,18 @@ def test_set_password_refuses_a_weak_password_or_an_unknown_user(app, db, create
     assert "Aucun compte n'a l'identifiant « personne »." in result.output
     assert user.check_password(PASSWORD) is True
     assert _count(db, AuditEvent) == 0
+
+
+def test_create_user_ccf_coordinator_of_an_establishment(app, db, create_establishment):
+    lycee = create_establishment(uai="0690026D", name="Lycée Édouard-Herriot")
+    result = _invoke(app, db, "create-user", "--username", "ccf.herriot", "--first-name",
+                     "Sylvie", "--last-name", "Marchand", "--role", "coordinateur_ccf",
+                     "--establishment", "0690026d", "--password", "un-long-mot-de-passe")
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(sa.select(User).where(User.username == "ccf.herriot"))
+    assert user.establishment_ids() == frozenset({lycee.id})
+    missing = _invoke(app, db, "create-user", "--username", "ccf.x", "--first-name", "A",
+                      "--last-name", "B", "--role", "coordinateur_ccf", "--password",
+                      "un-long-mot-de-passe")
+    assert missing.exit_code != 0
+    assert "Rôle coordinateur_ccf : --establishment UAI inconnu ou absent." in missing.output

@@ -55,7 +55,7 @@ def test_demo_session_is_complete_and_consistent(loaded_demo, demo_db):
     assert {login.username for login in logins} <= usernames
     assert [login.username for login in demo.logins_for_display()] == [
         "gestion", "centre1", "jury1", "jury2", "jury7", "jury8", "correcteur1", "candidat1",
-        "deliberation1", "deliberation2"]
+        "deliberation1", "deliberation2", "ccf1"]
     gestion = demo_db.session.scalar(sa.select(User).where(User.username == "gestion"))
     assert gestion.check_password(demo.demo_password()) is True
 

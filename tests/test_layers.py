@@ -40,7 +40,8 @@ LAYERS: list[set[str]] = [
     {"juries", "e6"},
     {"results"},
     {"documents"},
-    {"overview"},  # pages that gather several features (session dashboard, centre home)
+    # pages that gather several features (session dashboard, centre home; the CCF route)
+    {"overview", "ccf"},
 ]
 SIDE_BY_SIDE = {"juries", "e6"}
 COMPOSITION_ROOTS = {"__init__", "cli", "demo"}

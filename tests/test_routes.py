@@ -148,6 +148,15 @@ ACCESS: dict[str, frozenset] = {
     "documents.candidate_releve": frozenset({Role.CANDIDAT}),
     "documents.releves": frozenset({G}),
     "documents.releve_pack": frozenset({G}),
+    "ccf.home": frozenset({Role.COORDINATEUR_CCF}),
+    "ccf.establishment": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.new_commission": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.plan": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.bordereau_pdf": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.fiches_pdf": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.transmit": frozenset({G, Role.COORDINATEUR_CCF}),
+    "ccf.transmissions": frozenset({G}),
+    "ccf.reopen": frozenset({G}),
 }
 
 # Routes whose POST is not role-checked by design (login/logout are public).
@@ -167,6 +176,8 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
         Role.CORRECTEUR: create_user(Role.CORRECTEUR),
         Role.CANDIDAT: create_user(Role.CANDIDAT, candidate=candidate),
         Role.JURY_DELIBERATION: create_user(Role.JURY_DELIBERATION),
+        Role.COORDINATEUR_CCF: create_user(Role.COORDINATEUR_CCF,
+                                           establishment=candidate.establishment),
     }
     commission = create_commission(session, centre=centre, teacher=users[Role.EXAMINATEUR])
     dossier_args = _dossier_world(app, session, candidate, users[Role.CANDIDAT])
@@ -176,6 +187,7 @@ def world(app, create_session, create_centre, create_candidate, create_user, cre
         "candidate_id": candidate.id,
         "number": candidate.number,
         "centre_id": centre.id,
+        "establishment_id": candidate.establishment_id,
         "commission_id": commission.id,
         "token": "not-a-token",
         "passage_id": _passage_for(commission, candidate, users[Role.GESTIONNAIRE]).id,

@@ -33,6 +33,7 @@ FORBIDDEN = {
     Role.CORRECTEUR: "/jury/",
     Role.CANDIDAT: "/correction/",
     Role.JURY_DELIBERATION: "/gestion/utilisateurs",
+    Role.COORDINATEUR_CCF: "/jury/",
 }
 
 

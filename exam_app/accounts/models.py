@@ -23,6 +23,7 @@ class Role(StrEnum):
     CORRECTEUR = "correcteur"
     CANDIDAT = "candidat"
     JURY_DELIBERATION = "jury_deliberation"
+    COORDINATEUR_CCF = "coordinateur_ccf"
 
     @property
     def label(self) -> str:
@@ -40,6 +41,7 @@ ROLE_LABELS = {
     Role.CORRECTEUR: "Correcteur",
     Role.CANDIDAT: "Candidat",
     Role.JURY_DELIBERATION: "Jury de délibération (président ou membre)",
+    Role.COORDINATEUR_CCF: "Coordinateur CCF (établissement)",
 }
 
 ROLE_NAV_LABELS = {
@@ -49,6 +51,7 @@ ROLE_NAV_LABELS = {
     Role.CORRECTEUR: "Correction E6",
     Role.CANDIDAT: "Mon espace",
     Role.JURY_DELIBERATION: "Délibération",
+    Role.COORDINATEUR_CCF: "CCF de l'établissement",
 }
 
 
@@ -133,6 +136,13 @@ class User(UserMixin, db.Model):
             r.candidate_id for r in self.roles if r.role == Role.CANDIDAT and r.candidate_id
         )
 
+    def establishment_ids(self) -> frozenset[int]:
+        """The establishments whose CCF the user coordinates."""
+        return frozenset(
+            r.establishment_id for r in self.roles
+            if r.role == Role.COORDINATEUR_CCF and r.establishment_id
+        )
+
     def __repr__(self) -> str:
         return f"<User {self.username}>"
 
@@ -140,7 +150,8 @@ class User(UserMixin, db.Model):
 class RoleAssignment(db.Model):
     """A role held by a user, with its scope.
 
-    chef de centre -> ``centre_id``; candidat -> ``candidate_id``;
+    chef de centre -> ``centre_id``; candidat -> ``candidate_id``; coordinateur CCF ->
+    ``establishment_id`` (the establishment's CCF candidates, commissions and passages);
     examinateur -> the commissions they sit on (``CommissionMember``);
     gestionnaire and correcteur are académie-wide (correcteurs then see only
     the anonymous copies of the lots assigned to them); jury de délibération ->
@@ -156,6 +167,9 @@ class RoleAssignment(db.Model):
     candidate_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("candidate.id", ondelete="CASCADE")
     )
+    establishment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("establishment.id", ondelete="CASCADE")
+    )
 
     user: Mapped[User] = relationship(back_populates="roles")
 
@@ -163,7 +177,7 @@ class RoleAssignment(db.Model):
         sa.UniqueConstraint("user_id", "role", "centre_id", "candidate_id"),
         sa.CheckConstraint(
             "role IN ('gestionnaire', 'chef_centre', 'examinateur', 'correcteur', 'candidat', "
-            "'jury_deliberation')",
+            "'jury_deliberation', 'coordinateur_ccf')",
             name="role_known",
         ),
         sa.CheckConstraint(
@@ -171,6 +185,10 @@ class RoleAssignment(db.Model):
         ),
         sa.CheckConstraint(
             "(role = 'candidat') = (candidate_id IS NOT NULL)", name="candidate_scope"
+        ),
+        sa.CheckConstraint(
+            "(role = 'coordinateur_ccf') = (establishment_id IS NOT NULL)",
+            name="establishment_scope"
         ),
         sa.Index("ix_role_assignment_user_id", "user_id"),
     )

@@ -50,6 +50,7 @@ ROLE_HOMES = {
     Role.CORRECTEUR: "e6.correcteur_home",
     Role.CANDIDAT: "enrolment.candidate_home",
     Role.JURY_DELIBERATION: "deliberation.home",
+    Role.COORDINATEUR_CCF: "ccf.home",
 }
 
 

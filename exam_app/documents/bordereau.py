@@ -71,6 +71,14 @@ def printed_result(result: UnitResult) -> str | None:
     return result.printed
 
 
+def place_facts(commission: Commission) -> dict | None:
+    """The running header's place: the centre (ponctuel), or the establishment holding a
+    CCF commission (which has no centre)."""
+    if commission.centre is None and commission.establishment is not None:
+        return {"name": commission.establishment.name, "code": commission.establishment.uai}
+    return centre_facts(commission.centre)
+
+
 def jurors(commission: Commission) -> list[str]:
     """The teacher's and the professional's names, in that order."""
     names = []
@@ -119,7 +127,7 @@ def bordereau_context(commission: Commission, rows: list[dict]) -> dict:
     unit = get_unit(commission.unit_code)
     return {
         "doc_title": f"Bordereau de notation {unit.code}",
-        "doc_session": session_facts(commission.session), "doc_centre": centre_facts(commission.centre),
+        "doc_session": session_facts(commission.session), "doc_centre": place_facts(commission),
         "unit": {"code": unit.code, "title": unit.title, "max_mark": unit.max_mark,
                  "coefficient": unit.coefficient},
         "commission": {"code": commission.code,

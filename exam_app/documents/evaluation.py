@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from exam_app.clock import utcnow
-from exam_app.documents.bordereau import juror_roles, jurors
+from exam_app.documents.bordereau import juror_roles, jurors, place_facts
 from exam_app.documents.changes import ACTIONS, dossier_ids, history, withdrawn
 from exam_app.dossiers.conformity import recorded_missing_elements
 from exam_app.dossiers.validity import UnitValidity, nv_candidate_ids, unit_validity
@@ -25,7 +25,7 @@ from exam_app.juries.grids import carries_mark
 from exam_app.juries.lifecycle import planned_segments, result_label
 from exam_app.juries.models import AGREED, Grid, Passage
 from exam_app.printing import document, signing, verification
-from exam_app.printing.document import centre_facts, session_facts
+from exam_app.printing.document import session_facts
 from exam_app.printing.signing import TokenPayload, content_hash
 from exam_app.printing.verification import Status, Verification
 from exam_app.units import get_unit
@@ -107,7 +107,7 @@ def fiche_context(passage: Passage, *, nv: bool | None = None,
     commission, c = passage.commission, passage.candidate
     return {
         "doc_title": f"Fiche d'évaluation {unit.code}",
-        "doc_session": session_facts(commission.session), "doc_centre": centre_facts(commission.centre),
+        "doc_session": session_facts(commission.session), "doc_centre": place_facts(commission),
         "unit": {"code": unit.code, "title": unit.title, "max_mark": unit.max_mark},
         "variant": {"label": variant.label}, "commission": {"code": commission.code},
         "candidate": {"number": c.number, "last_name": c.last_name, "first_name": c.first_name},

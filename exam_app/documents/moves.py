@@ -168,7 +168,7 @@ def move_candidates(*, session: ExamSession, actor, centre: Centre,
     for passage_id in db.session.scalars(sa.select(Passage.id).where(
             Passage.candidate_id.in_([c.id for c in candidates if c.centre_id != centre.id]))
             .order_by(Passage.id)):
-        lock_passage(passage_id, timer=False)
+        lock_passage(passage_id, timer=False, transmitted_ok=True)
     plan = plan_move(session=session, candidates=candidates, centre=centre)
     if not plan.ok:
         raise Invalid("Déplacement refusé : " + " ".join(plan.refusals), field="candidates",
@@ -257,7 +257,7 @@ def apply_centre_table(*, session: ExamSession, actor, reassign: bool = False,
             locked = session_candidates(session, ids=ids, lock=True)
             for passage_id in db.session.scalars(sa.select(Passage.id).where(
                     Passage.candidate_id.in_(ids)).order_by(Passage.id)):
-                lock_passage(passage_id, timer=False)
+                lock_passage(passage_id, timer=False, transmitted_ok=True)
             plans.append(plan_move(session=session, candidates=locked, centre=centres[target]))
         refusals = [r for p in plans for r in p.refusals]
         if refusals:

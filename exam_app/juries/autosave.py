@@ -204,7 +204,17 @@ FINAL_PRIVATE = ("La note est définitive : votre grille individuelle est verrou
 
 
 def _refuse_final(context: SaveContext) -> JuryError:
-    """The refusal of a write to a final passage's grid (agreed or private)."""
+    """The refusal of a write to a final passage's grid (agreed or private); a CCF passage
+    whose establishment transmitted its marks says so (read only when refusing)."""
+    from exam_app.juries.ccf import TRANSMITTED, require_open
+    from exam_app.juries.models import Commission
+
+    commission = db.session.scalar(sa.select(Commission).join(
+        Passage, Passage.commission_id == Commission.id).where(Passage.id == context.passage_id))
+    try:
+        require_open(commission)
+    except JuryError:
+        return JuryError(TRANSMITTED, code="transmitted")
     return JuryError(FINAL_AGREED if context.grid_key == AGREED else FINAL_PRIVATE)
 
 

@@ -22,12 +22,18 @@ from exam_app.extensions import db
 from exam_app.juries.models import Commission, CommissionMember, Passage
 
 
-def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
+def lock_passage(passage: Passage | int, *, timer: bool = True,
+                 transmitted_ok: bool = False) -> Passage:
     """The passage, its row locked until the end of the transaction, and re-read.
 
     ``timer=False``: a decision that does not read the timer (validation) leaves
     the segments, the pauses and the members' roles to load on access instead of
     with the row, and joins the session to it, so less is read while the lock is held.
+
+    A passage of a CCF commission whose establishment's marks are transmitted to the
+    académie is refused (``juries.ccf.require_open``), read under the lock: the
+    transmission locks the same rows first. ``transmitted_ok``: a decision that is not
+    about the marks (a centre move withdrawing ponctuel passages).
     """
     passage_id = passage if isinstance(passage, int) else passage.id
     db.session.flush()  # pending changes first: the re-read must not drop them
@@ -54,4 +60,9 @@ def lock_passage(passage: Passage | int, *, timer: bool = True) -> Passage:
                        .execution_options(synchronize_session=False))
     if not isinstance(passage, int):
         db.session.expire(passage)  # collections too (segments, pauses, validations)
-    return db.session.scalars(statement.execution_options(populate_existing=True)).one()
+    locked = db.session.scalars(statement.execution_options(populate_existing=True)).one()
+    if not transmitted_ok:
+        from exam_app.juries.ccf import require_open
+
+        require_open(locked.commission)
+    return locked

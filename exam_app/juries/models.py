@@ -402,3 +402,41 @@ class Validation(db.Model):
     passage: Mapped[Passage] = relationship(back_populates="validations")
 
     __table_args__ = (sa.UniqueConstraint("passage_id", "user_id"),)
+
+
+class CcfTransmission(db.Model):
+    """An establishment's CCF marks of a session, transmitted to the académie by its
+    coordinator (issue 14, §2). While ``transmitted_at`` is set, its CCF passages are
+    locked (``juries.transmission``); only the gestionnaire reopens them, with a reason
+    (audited), after which they may be transmitted again. One row per (session,
+    establishment), its state changed by conditional UPDATEs; the audit trail keeps the
+    history."""
+
+    __tablename__ = "ccf_transmission"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("exam_session.id", ondelete="CASCADE"))
+    establishment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("establishment.id", ondelete="CASCADE"))
+    transmitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    transmitted_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL"))
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reopened_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL"))
+    reopen_reason: Mapped[str | None] = mapped_column(sa.String(1000))
+    # How many times the marks were transmitted (1 the first time).
+    count: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    transmitted_by = relationship("User", foreign_keys=[transmitted_by_id])
+    reopened_by = relationship("User", foreign_keys=[reopened_by_id])
+    establishment = relationship("Establishment", lazy="joined")
+
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "establishment_id"),
+        sa.CheckConstraint("count >= 0", name="count_not_negative"),
+    )
+
+    @property
+    def is_transmitted(self) -> bool:
+        return self.transmitted_at is not None

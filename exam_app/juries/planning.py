@@ -162,6 +162,7 @@ def assign_candidates(*, commission: Commission, numbers: list[str], variant_cod
     if variant_code not in allowed:
         raise JuryInvalid(
             "Cette situation d'épreuve ne correspond pas à la forme de la commission.")
+    _require_open(commission)
     numbers = [n.strip().upper() for n in numbers if n.strip()]
     if not numbers:
         raise JuryInvalid("Indiquez au moins un numéro de candidat.")
@@ -229,6 +230,7 @@ def generate_schedule(*, commission: Commission, day: date, day_start: time, bre
         raise JuryInvalid(f"La commission {commission.code} ne siège pas le {day:%d/%m/%Y} : "
                           "choisissez l'un de ses jours ("
                           + ", ".join(f"{d:%d/%m/%Y}" for d in commission.day_list) + ").")
+    _require_open(commission)
     settings = settings_for(commission)
     settings.day_start, settings.break_minutes = day_start, break_minutes
     settings.lunch_start, settings.lunch_minutes = lunch_start, lunch_minutes
@@ -286,6 +288,13 @@ def commission_passages(commission: Commission) -> list[Passage]:
                   Passage.id)))
 
 
+def _require_open(commission: Commission) -> None:
+    """A CCF commission's planning is locked once its establishment's marks are transmitted."""
+    from exam_app.juries.ccf import require_open
+
+    require_open(commission, lock=True)
+
+
 def _require_unstarted(passage: Passage) -> None:
     if passage.started_at is not None or passage.is_final:
         raise JuryError(f"Le passage de {passage.candidate.full_name} a déjà commencé : "
@@ -296,6 +305,7 @@ def move_passage(*, passage: Passage, scheduled_at: datetime, actor,
                  now: datetime | None = None) -> None:
     """Move a passage to another start time."""
     _require_unstarted(passage)
+    _require_open(passage.commission)
     before = passage.scheduled_at
     passage.scheduled_at = scheduled_at
     db.session.flush()
@@ -314,6 +324,8 @@ def swap_passages(*, first: Passage, second: Passage, actor, now: datetime | Non
             "On n'échange que deux passages de la même épreuve et de la même session.")
     _require_unstarted(first)
     _require_unstarted(second)
+    _require_open(first.commission)
+    _require_open(second.commission)
     for passage, target in ((first, second.commission), (second, first.commission)):
         conflict = conflict_of_interest(target, passage.candidate)
         if conflict:

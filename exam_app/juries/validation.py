@@ -115,6 +115,10 @@ def _refuse_early(passage_id: int, revision: int) -> None:
         .join(ExamSession, ExamSession.id == Commission.session_id)
         .where(Passage.id == passage_id)).one()
     if row.finalized_at is not None:
+        # A CCF mark transmitted to the académie says so (read only when refusing).
+        from exam_app.juries.ccf import require_open
+
+        require_open(db.session.get(Passage, passage_id).commission)
         raise JuryError(ALREADY_FINAL)
     if revision >= row.agreed_revision or row.attendance == Attendance.ABSENT.value:
         return  # absent: the locked decision answers (its message comes first)

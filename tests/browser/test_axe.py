@@ -39,6 +39,7 @@ LOGINS = {
     "correcteur": "correcteur1",
     "candidat": "candidat1",
     "jury deliberation": "deliberation1",
+    "coordinateur CCF": "ccf1",
     "anonyme": None,
 }
 MAX_PAGES = 80  # per role, a guard against a walk that never ends

@@ -34,6 +34,9 @@ def people(db, create_session, create_centre, create_establishment, create_candi
                                    first_name="Élodie", last_name="Dupré"),
         Role.JURY_DELIBERATION: create_user(Role.JURY_DELIBERATION, username="deliberation1",
                                             first_name="Claire", last_name="Duval"),
+        Role.COORDINATEUR_CCF: create_user(Role.COORDINATEUR_CCF, username="ccf1",
+                                           establishment=lycee, first_name="Sylvie",
+                                           last_name="Marchand"),
     }
     create_commission(session, centre=centre, teacher=users[Role.EXAMINATEUR])
     db.session.commit()
@@ -48,6 +51,9 @@ HOMES = {
     Role.CORRECTEUR: ("/correction/", "Correction de l'E6"),
     Role.CANDIDAT: ("/candidat/", "Mon espace candidat"),
     Role.JURY_DELIBERATION: ("/deliberation", "Jury de délibération"),
+    # The coordinator of one establishment goes straight to its CCF page.
+    Role.COORDINATEUR_CCF: ("/ccf/sessions/SAM2027/etablissements/{lycee}",
+                            "CCF de l'E5 — Lycée Édouard-Herriot — BTS SAM 2027"),
 }
 
 
@@ -63,6 +69,7 @@ def _log_in(page, live_server, username: str, password: str) -> None:
 def test_each_role_logs_in_and_sees_its_home(page, live_server, people, screenshot, role):
     user = people[role]
     path, heading = HOMES[role]
+    path = path.format(lycee=user.establishment_ids() and min(user.establishment_ids()))
     if heading is None:
         heading = f"Ma journée — {long_date(utcnow())}"
     _log_in(page, live_server, user.username, PASSWORD)

@@ -35,7 +35,9 @@ E6_TEMPLATES = {"print/e6_labels.html", "print/e6_emargement.html", "print/e6_bo
 UNSIGNED_TEMPLATES = {"print/activation_letter.html"}
 # The CCF bordereau (a CCF commission's, with the session's rule) is walked by
 # tests/results/test_consistency.py, which builds CCF situations.
-CCF_TEMPLATES = {"print/bordereau_ccf.html"}
+CCF_TEMPLATES = {"print/bordereau_ccf.html",
+                 # an establishment's: tests/ccf/test_ccf.py
+                 "print/bordereau_etablissement_ccf.html"}
 # The procès-verbal de délibération is walked by tests/deliberation/test_pv.py.
 DELIBERATION_TEMPLATES = {"print/deliberation_pv.html"}
 # The relevé de notes (one signed page per candidate) is walked by tests/documents/test_releve.py.

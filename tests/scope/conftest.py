@@ -97,6 +97,9 @@ def worlds(app, db, create_session, create_centre, create_candidate, create_user
         correcteur = create_user(Role.CORRECTEUR)
         built.users[Role.CHEF_CENTRE] = create_user(Role.CHEF_CENTRE, centre=centre)
         built.users[Role.CORRECTEUR] = correcteur
+        built.users[Role.COORDINATEUR_CCF] = create_user(
+            Role.COORDINATEUR_CCF, establishment=built.candidate.establishment)
+        built.args["establishment_id"] = built.candidate.establishment_id
         room = add_room(centre, name=f"Salle-{key}")
         copy = seat(built.candidate, room)
         corrector = enroll(session, correcteur)

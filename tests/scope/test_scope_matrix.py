@@ -32,8 +32,8 @@ from tests.e6.test_anonymity import _identities, _leaks
 from tests.scope.conftest import SIBLING_KEYS
 from tests.test_routes import ACCESS, ANONYMOUS, _routes
 
-C, E, K, H, G = (Role.CANDIDAT, Role.EXAMINATEUR, Role.CORRECTEUR, Role.CHEF_CENTRE,
-                 Role.GESTIONNAIRE)
+C, E, K, H, G, X = (Role.CANDIDAT, Role.EXAMINATEUR, Role.CORRECTEUR, Role.CHEF_CENTRE,
+                    Role.GESTIONNAIRE, Role.COORDINATEUR_CCF)
 J = Role.JURY_DELIBERATION
 SCOPES = ("other", "sibling", "own")  # own last: its POSTs may change what it names
 
@@ -51,6 +51,7 @@ UNSCOPED = {
     "overview.centre_home": "lists the user's own centres (listing test)",
     "enrolment.candidate_home": "lists the user's own candidacies (listing test)",
     "juries.home": "lists the user's own commissions and passages (listing test)",
+    "ccf.home": "redirects to the coordinator's own establishment (tests/ccf)",
     "juries.server_time": "the server clock",
     "e6.correcteur_home": "lists the user's own lots (listing test)",
     "documents.verify_document": "public: a signed token, no stored object",
@@ -114,6 +115,15 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "documents.candidate_convocation": {"GET": {C: (302, 404, 404)}},
     "documents.candidate_releve": {"GET": {C: (302, 404, 404)}},
     "overview.centre_rooms": {"GET": {H: (200, 403), G: 200}, "POST": {H: (422, 403), G: 422}},
+    # -- an establishment's CCF: its coordinator and the académie (issue 14, §2)
+    "ccf.establishment": {"GET": {X: (200, 403), G: 200}},
+    "ccf.new_commission": {"GET": {X: (200, 403), G: 200}, "POST": {X: (400, 403), G: 400}},
+    "ccf.plan": {"POST": {X: (302, 403, 403), G: 302}},
+    "ccf.bordereau_pdf": {"GET": {X: (200, 403), G: 200}},
+    "ccf.fiches_pdf": {"GET": {X: (302, 403), G: 302}},
+    "ccf.transmit": {"GET": {X: (200, 403), G: 200}, "POST": {X: (400, 403), G: 400}},
+    "ccf.transmissions": SESSION,
+    "ccf.reopen": {"GET": {G: 200}, "POST": {G: 400}},
     # -- a correcteur's lot: its correcteur only (the académie through its own pages)
     "e6.lot": {"GET": {K: (200, 403)}},
     "e6.save_copy": {"POST": {K: (400, 403)}},
