@@ -288,6 +288,13 @@ def test_coordinator_runs_situations_a_and_b_transmits_and_the_academie_agrees(
         assert db.session.get(Passage, passages["ccf_a"]).attendance != "absent"
     assert validated == "15.50"
     assert rows["02700000001"][header.index("E5")] == "15,5"
+    # The relevé de notes of the establishment's candidates says the same.
+    releve = g.request.get(f"{base}/gestion/sessions/CCF27/releves.pdf"
+                           f"?etablissement={ccf_server['lycee']}")
+    assert releve.ok and releve.body().startswith(b"%PDF")
+    [martin] = [page.extract_text() for page in PdfReader(io.BytesIO(releve.body())).pages
+                if "MARTIN" in page.extract_text()]  # one page per candidate
+    assert "E5" in martin and "15,5" in martin
     # The verification link printed on the bordereau says authentic.
     url = re.search(r"https://examens\.example(/verifier/[A-Za-z0-9_\-.]+)",
                     re.sub(r"\s+", "", text))
