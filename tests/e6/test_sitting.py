@@ -158,3 +158,16 @@ def test_labels_keep_clear_of_the_paper_edges(client, login_as, e6_world, tmp_pa
     assert round(width) == 210
     assert left >= 5.0, left
     assert width - right >= 5.0, width - right
+
+
+def test_attendance_list_sorts_names_in_french_order(e6_world, create_candidate):
+    # Issue 17: the attendance list put « ÉMERY » after « ZARATHOUSTRA » (byte order).
+    for last, first in (("ÉMERY", "Zoé"), ("BENALI", "Tom"), ("BENALI", "Élodie")):
+        seat(create_candidate(e6_world["session"], centre=e6_world["centre"],
+                              establishment=e6_world["schools"][0], last_name=last,
+                              first_name=first), e6_world["room"])
+    names = [(line.candidate.last_name, line.candidate.first_name)
+             for line in sitting.room_roster(e6_world["room"], e6_world["session"])]
+    assert names[:4] == [("ABRACADABRA", "Théodule"), ("ABSENTISSIME", "Fantômette"),
+                         ("BENALI", "Élodie"), ("BENALI", "Tom")]
+    assert names[4:6] == [("ÉMERY", "Zoé"), ("KORRIGANIUS", "Mélisande")]
