@@ -68,6 +68,7 @@ ACCESS: dict[str, frozenset] = {
     "e6.adjust_lot": frozenset({G}),
     "e6.finalize_lot": frozenset({G}),
     "e6.reopen_lot": frozenset({G}),
+    "e6.move_copy": frozenset({G}),
     "e6.lift": frozenset({G}),
     "results.e6_bordereau_pdf": frozenset({G}),
     "results.export_csv": frozenset({G}),

@@ -114,6 +114,7 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "e6.adjust_lot": {"POST": {G: 302}},
     "e6.finalize_lot": {"POST": {G: 302}},
     "e6.reopen_lot": {"POST": {G: 302}},
+    "e6.move_copy": {"POST": {G: 302}},
     "e6.remove_corrector": {"POST": {G: 302}},
     # -- session pages (the académie's)
     "overview.session_dashboard": SESSION,
