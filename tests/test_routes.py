@@ -97,6 +97,7 @@ ACCESS: dict[str, frozenset] = {
     "juries.commission_dossiers": frozenset({G, Role.EXAMINATEUR}),
     "dossiers.reasons": frozenset({G}),
     "juries.server_time": frozenset({Role.EXAMINATEUR}),
+    "juries.service_worker": PUBLIC,
     "juries.passage_page": frozenset({Role.EXAMINATEUR}),
     "juries.passage_state": frozenset({Role.EXAMINATEUR}),
     "juries.passage_wait": frozenset({Role.EXAMINATEUR}),

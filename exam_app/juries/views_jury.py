@@ -4,7 +4,7 @@ passage screen, and the attendance form (the screen's live parts are in ``views_
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import orm
 
@@ -83,6 +83,15 @@ def home():
     return render_template("juries/home.html", rows=rows, day=day, other_days=other_days,
                            commissions=commissions, get_unit=get_unit,
                            status_labels=lifecycle.STATUS_LABELS)
+
+
+@bp.route("/jury/passages/sw.js")
+def service_worker():
+    """The passage page's service worker (public: a static script, no data), served under
+    /jury/passages/ so that its scope is that path and nothing else."""
+    response = current_app.send_static_file("js/jury-sw.js")
+    response.headers["Cache-Control"] = "no-cache"  # the browser checks for a new one
+    return response
 
 
 @bp.route("/jury/passages/<int:passage_id>")

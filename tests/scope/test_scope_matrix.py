@@ -51,6 +51,7 @@ UNSCOPED = {
     "enrolment.candidate_home": "lists the user's own candidacies (listing test)",
     "juries.home": "lists the user's own commissions and passages (listing test)",
     "juries.server_time": "the server clock",
+    "juries.service_worker": "public: the passage page's static service worker script",
     "e6.correcteur_home": "lists the user's own lots (listing test)",
     "documents.verify_document": "public: a signed token, no stored object",
     "accounts.activate": "public: a one-time activation token (tests/accounts/test_activation)",
