@@ -476,6 +476,10 @@
     root.dataset.clockOffset = String(Math.round(offset));
     root.dataset.clockBound = String(Math.round(sample.bound));
     try { localStorage.setItem(clockKey, JSON.stringify({ offset: offset })); } catch (e) { /* private mode */ }
+    // The displayed clock follows the correction at once, not at the next tick (250 ms
+    // later, more on a busy tablet): the screen never shows a time from the old offset
+    // once the new one is known (a slow first poll's offset can be 1.5 s out).
+    renderTimer();
     clockProbe();
   }
   // When the best bound is poor (every poll slow), ask the server's bare clock, which
@@ -578,6 +582,10 @@
   }
 
   function applyState(data, receivedAt) {
+    // Answers can arrive out of order (a slow poll sent before the juror started the
+    // timer lands after the start's own answer): a state older than the one shown is
+    // dropped. Every change of the passage bumps its version (juries/locking.py).
+    if (state && typeof data.version === "number" && data.version < state.version) { return; }
     // The revision only grows: a poll sent before our last save must not lower it.
     if (state && state.passage.revision > data.passage.revision) { data.passage.revision = state.passage.revision; }
     state = data;
