@@ -916,13 +916,16 @@
     });
   }
   // ---- offline reload (issue 17): jury-sw.js keeps this page, its assets and the last
-  // state. The first time (no worker controls the page yet) the page caches itself.
+  // state. When no worker served this page (the first time), the page caches itself.
   function registerOffline() {
     if (!cfg.swUrl || !("serviceWorker" in navigator) || !window.caches) { return; }
+    // Read now, not once the worker is ready: it claims this page as it activates, but
+    // the page and its assets came before it, and only this page can cache them.
+    var servedByWorker = !!navigator.serviceWorker.controller;
     navigator.serviceWorker.register(cfg.swUrl, { scope: cfg.swScope }).then(function () {
       return navigator.serviceWorker.ready;
     }).then(function () {
-      if (navigator.serviceWorker.controller) { return; }  // it caches what goes through it
+      if (servedByWorker) { return; }  // the worker cached what went through it
       var urls = [window.location.pathname].concat(
         Array.prototype.map.call(document.querySelectorAll('link[rel~="stylesheet"], link[rel~="icon"], script[src]'),
           function (el) { return el.href || el.src; }));
