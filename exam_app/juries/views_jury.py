@@ -3,6 +3,8 @@ passage screen, and the attendance form (the screen's live parts are in ``views_
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -89,7 +91,8 @@ def home():
 def service_worker():
     """The passage page's service worker (public: a static script, no data), served under
     /jury/passages/ so that its scope is that path and nothing else."""
-    response = current_app.send_static_file("js/jury-sw.js")
+    path = Path(current_app.static_folder or "") / "js" / "jury-sw.js"
+    response = current_app.response_class(path.read_bytes(), mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"  # the browser checks for a new one
     return response
 
