@@ -191,6 +191,20 @@ def lot_for_manager_or_403(lot_id: int):
     return _managed_or_403(E6Lot, lot_id)
 
 
+def lot_copy_for_manager_or_404(lot_id: int, anonymous_number: str):
+    """An anonymous copy of a lot, for the académie (the lot checked as by
+    lot_for_manager_or_403): 404 when the copy is not in that lot."""
+    from exam_app.e6.models import E6Copy
+    from exam_app.extensions import db
+
+    lot = lot_for_manager_or_403(lot_id)
+    copy = db.session.scalar(sa.select(E6Copy).where(
+        E6Copy.lot_id == lot.id, E6Copy.anonymous_number == anonymous_number[:20]))
+    if copy is None:
+        abort(404)
+    return copy
+
+
 def lot_for_corrector_or_403(lot_id: int):
     """An E6 lot, if the current user is its correcteur: 404 when unknown, 403 when another's."""
 

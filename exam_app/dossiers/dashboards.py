@@ -36,7 +36,7 @@ def session_views(*, session: ExamSession, unit_code: str, now: datetime | None 
     candidates = db.session.scalars(
         sa.select(Candidate).where(Candidate.session_id == session.id,
                                    Candidate.sits_in(unit_code), *only)
-        .order_by(Candidate.last_name, Candidate.first_name, Candidate.id)).all()
+        .order_by(Candidate.search_text, Candidate.id)).all()  # French order: É with E
     dossiers = {d.candidate_id: d for d in db.session.scalars(
         sa.select(Dossier).join(Candidate).where(Candidate.session_id == session.id,
                                                   Dossier.unit_code == unit_code, *only)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -135,3 +136,70 @@ def copies_without_lot_count(session_id: int) -> int:
     return db.session.scalar(
         sa.select(sa.func.count(E6Copy.id))
         .where(E6Copy.session_id == session_id, E6Copy.lot_id.is_(None))) or 0
+
+
+@dataclass(frozen=True)
+class LotConflict:
+    """A copy whose candidate now belongs to the establishment of its lot's correcteur
+    (the candidate's establishment changed after the lots were formed)."""
+
+    copy_id: int
+    number: str  # the anonymous number: the page names no candidate
+    lot_id: int
+    lot_code: str
+    corrector: str
+    marked: bool  # points already entered on the copy
+
+
+def lot_conflicts(session_id: int) -> list[LotConflict]:
+    """Re-check every copy in a lot against its correcteur's establishment, as it is now
+    (one query; form_lots checked it once, the candidate's establishment may change)."""
+    marked = sa.exists().where(E6Points.copy_id == E6Copy.id)
+    rows = db.session.execute(
+        sa.select(E6Copy.id, E6Copy.anonymous_number, E6Lot.id, E6Lot.code, E6Lot.corrector_id,
+                  marked)
+        .join(Candidate, Candidate.id == E6Copy.candidate_id)
+        .join(E6Lot, E6Lot.id == E6Copy.lot_id)
+        .join(E6Corrector, sa.and_(E6Corrector.session_id == E6Lot.session_id,
+                                   E6Corrector.user_id == E6Lot.corrector_id))
+        .where(E6Copy.session_id == session_id,
+               E6Corrector.establishment_id == Candidate.establishment_id)
+        .order_by(E6Lot.code, E6Copy.anonymous_number)).all()
+    names = {m.user_id: m.user.display_name for m in correctors(session_id)} if rows else {}
+    return [LotConflict(copy_id, number, lot_id, code, names.get(corrector_id, ""), bool(m))
+            for copy_id, number, lot_id, code, corrector_id, m in rows]
+
+
+def move_conflicting_copy(*, copy: E6Copy, actor, now: datetime | None = None) -> E6Lot:
+    """Move a copy out of its correcteur's own establishment, into the smallest open lot of
+    a correcteur from another establishment; only while no point is entered on it."""
+    now = now or utcnow()
+    # Serialised: the copy's row is re-read under lock, and its version guards the UPDATE.
+    db.session.refresh(copy, with_for_update=True)
+    conflict = next((c for c in lot_conflicts(copy.session_id) if c.copy_id == copy.id), None)
+    if conflict is None:
+        raise E6Error("Cette copie n'est pas (ou plus) dans le lot d'un correcteur de son "
+                      "établissement.")
+    if conflict.marked:
+        raise E6Locked(f"Des points sont déjà saisis sur la copie {copy.anonymous_number} : "
+                       "elle ne peut plus changer de lot. Faites-la corriger à nouveau par "
+                       "la commission d'entente.")
+    establishment_id = db.session.scalar(
+        sa.select(Candidate.establishment_id).where(Candidate.id == copy.candidate_id))
+    allowed = {m.user_id for m in correctors(copy.session_id)
+               if m.establishment_id != establishment_id}
+    sizes = lot_sizes(copy.session_id)
+    targets = [lot for lot in session_lots(copy.session_id)
+               if lot.state == "open" and lot.corrector_id in allowed and lot.id != copy.lot_id]
+    if not targets:
+        raise E6Error(f"Aucun lot ouvert d'un correcteur d'un autre établissement ne peut "
+                      f"recevoir la copie {copy.anonymous_number} : inscrivez un correcteur "
+                      "d'un autre établissement.")
+    target = min(targets, key=lambda lot: (sizes.get(lot.id, 0), lot.code))
+    record(actor=actor, action="e6.copy.move", object_type="e6_copy", object_id=copy.id,
+           session_id=copy.session_id, now=now,
+           before={"lot": conflict.lot_code}, after={"lot": target.code},
+           reason="Le candidat relève désormais de l'établissement du correcteur.")
+    copy.lot_id = target.id
+    db.session.flush()
+    return target

@@ -57,7 +57,7 @@ def distribute_candidates(*, centre: Centre, actor, now: datetime | None = None)
         raise E6Error("Ajoutez d'abord au moins une salle.")
     candidates = db.session.scalars(
         sa.select(Candidate).where(Candidate.centre_id == centre.id, Candidate.sits_in(E6.code))
-        .order_by(Candidate.last_name, Candidate.first_name, Candidate.number)).all()
+        .order_by(Candidate.search_text, Candidate.id)).all()  # French order: É with E
     sittings = {s.candidate_id: s for s in db.session.scalars(
         sa.select(E6Sitting).where(E6Sitting.candidate_id.in_([c.id for c in candidates])))}
     seated = defaultdict(int)
@@ -106,7 +106,7 @@ def room_roster(room: E6Room, session: ExamSession) -> list[RosterLine]:
     sittings = db.session.scalars(
         sa.select(E6Sitting).join(Candidate, Candidate.id == E6Sitting.candidate_id)
         .where(E6Sitting.room_id == room.id, Candidate.sits_in(E6.code))
-        .order_by(Candidate.last_name, Candidate.first_name, Candidate.number)).all()
+        .order_by(Candidate.search_text, Candidate.id)).all()  # French order: É with E
     return [RosterLine(s, s.candidate,
                        end_time(starts_at=room.starts_at,
                                 duration_minutes=session.e6_duration_minutes,
@@ -193,8 +193,7 @@ def centre_label_copies(centre_id: int) -> list[tuple[E6Room | None, E6Copy]]:
         .join(Candidate, Candidate.id == E6Copy.candidate_id)
         .outerjoin(E6Room, E6Room.id == E6Sitting.room_id)
         .where(Candidate.centre_id == centre_id, Candidate.sits_in(E6.code))
-        .order_by(E6Room.starts_at, E6Room.name, Candidate.last_name, Candidate.first_name,
-                  Candidate.number)).all()
+        .order_by(E6Room.starts_at, E6Room.name, Candidate.search_text, Candidate.id)).all()
     return [(room, copy) for copy, room in rows]
 
 

@@ -29,8 +29,10 @@ def harmonisation(code: str):
     copies = harmonisation_service.marked_copies(session.id)
     rows, everyone = harmonisation_service.harmonisation_stats(session.id, copies=copies,
                                                                lots=lots)
+    conflicts = lots_service.lot_conflicts(session.id)
     return render_template(
         "e6/harmonisation.html", session=session, rows=rows, everyone=everyone,
+        conflicts=conflicts, conflict_numbers={c.number for c in conflicts},
         plot=plot.build_plot(rows, everyone, int(common.max_mark())) if rows else None,
         open_lots=[lot for lot in lots if lot.state == "open"],
         adjust_forms={lot.id: AdjustForm(prefix=f"lot{lot.id}") for lot in lots},

@@ -18,7 +18,8 @@ from exam_app.e6.forms import BaremeForm, ConfirmForm, CorrectorForm, CsrfOnlyFo
 from exam_app.e6.models import E6Corrector, E6Sitting
 from exam_app.enrolment.models import Candidate, Establishment, ExamSession
 from exam_app.extensions import db
-from exam_app.permissions import roles_required, session_or_404
+from exam_app.formatting import french_sort_key
+from exam_app.permissions import lot_copy_for_manager_or_404, roles_required, session_or_404
 
 
 @bp.route("/gestion/sessions/<code>/e6/")
@@ -37,9 +38,10 @@ def manage(code: str):
     form = CorrectorForm()
     enrolled = {m.user_id for m in markers}
     form.user_id.choices = [(0, "— choisir —")] + [
-        (u.id, f"{u.display_name} ({u.username})") for u in db.session.scalars(
-            sa.select(User).join(RoleAssignment).where(RoleAssignment.role == Role.CORRECTEUR.value)
-            .order_by(User.last_name, User.first_name)) if u.id not in enrolled]
+        (u.id, f"{u.display_name} ({u.username})") for u in sorted(db.session.scalars(
+            sa.select(User).join(RoleAssignment).where(RoleAssignment.role == Role.CORRECTEUR.value)),
+            key=lambda u: (french_sort_key(u.last_name, u.first_name), u.id))
+        if u.id not in enrolled]
     form.establishment_id.choices = [(0, "— aucun (professionnel) —")] + [
         (e.id, f"{e.name} ({e.uai})") for e in db.session.scalars(
             sa.select(Establishment).order_by(Establishment.name))]
@@ -50,6 +52,7 @@ def manage(code: str):
         blockers=release_service.lifting_blockers(session.id),
         release=release_service.release_of(session.id),
         marks_entered=lots_service.marks_entered(session.id),
+        conflicts=lots_service.lot_conflicts(session.id) if lots else [],
         centres=session.centres)
 
 
@@ -146,6 +149,30 @@ def form_lots(code: str):
         if commit():
             flash(f"{len(lots)} lot(s) formé(s).", "success")
     return redirect(url_for("e6.manage", code=session.code))
+
+
+@bp.route("/gestion/e6/lots/<int:lot_id>/copies/<anonymous_number>/reattribuer",
+          methods=["POST"])
+@roles_required(Role.GESTIONNAIRE)
+def move_copy(lot_id: int, anonymous_number: str):
+    """Move a copy out of the lot of a correcteur from its candidate's establishment."""
+    copy = lot_copy_for_manager_or_404(lot_id, anonymous_number)
+    session = db.session.get(ExamSession, copy.session_id)
+    back = redirect(url_for("e6.manage", code=session.code) + "#lot-conflicts")
+    if not ConfirmForm().validate_on_submit():
+        flash("Cochez la case pour confirmer le changement de lot.", "error")
+        return back
+    number = copy.anonymous_number
+    try:
+        target = lots_service.move_conflicting_copy(copy=copy, actor=current_user)
+    except E6Error as exc:
+        db.session.rollback()
+        flash_error(exc)
+    else:
+        if commit():
+            flash(f"Copie {number} placée dans le lot {target.code} "
+                  f"({target.corrector.display_name}).", "success")
+    return back
 
 
 @bp.route("/gestion/sessions/<code>/e6/correspondance")

@@ -24,6 +24,7 @@ from exam_app.csv_export import write_csv
 from exam_app.enrolment.models import ExamSession
 from exam_app.errors import ServiceError
 from exam_app.extensions import db
+from exam_app.formatting import french_sort_key
 
 
 class AccountStatus(StrEnum):
@@ -61,10 +62,10 @@ class Activation:
 
 def staff() -> list[User]:
     """The people of the people page: every account with a role other than candidat."""
-    return db.session.scalars(
+    return sorted(db.session.scalars(
         sa.select(User).where(User.id.in_(sa.select(RoleAssignment.user_id).where(
-            RoleAssignment.role != Role.CANDIDAT.value)))
-        .order_by(User.last_name, User.first_name, User.id)).all()
+            RoleAssignment.role != Role.CANDIDAT.value)))).all(),
+        key=lambda u: (french_sort_key(u.last_name, u.first_name), u.id))
 
 
 def statuses(users: list[User], *, now: datetime | None = None) -> dict[int, Activation]:

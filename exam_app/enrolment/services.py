@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from exam_app.accounts.models import User
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.enrolment import csv_import
@@ -25,6 +26,7 @@ from exam_app.enrolment.models import (
     search_key,
 )
 from exam_app.extensions import db
+from exam_app.formatting import french_sort_key
 from exam_app.units import UnitForm, all_units
 
 
@@ -497,6 +499,23 @@ def paginate(query: sa.Select, *, page: int, per_page: int) -> Page:
     page = max(1, min(page, max(1, -(-total // per_page))))
     items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique().all()
     return Page(list(items), total, page, per_page)
+
+
+def paginate_users_by_name(where: tuple, *, page: int, per_page: int) -> Page:
+    """Users matching ``where``, in French alphabetical order (« BENALI Élodie » before
+    « BENALI Tom », « ÉMERY » between « DUPONT » and « FAURE »), one page of them.
+
+    The databases' collations differ (SQLite's is binary, PostgreSQL's follows its
+    locale): the order is decided in Python over (id, names) rows, then the page's users
+    are loaded."""
+    rows = db.session.execute(sa.select(User.id, User.last_name, User.first_name)
+                              .where(*where)).all()
+    rows.sort(key=lambda r: (french_sort_key(r.last_name, r.first_name), r.id))
+    total = len(rows)
+    page = max(1, min(page, max(1, -(-total // per_page))))
+    ids = [r.id for r in rows[(page - 1) * per_page:page * per_page]]
+    users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))}
+    return Page([users[i] for i in ids], total, page, per_page)
 
 
 def dashboard_counts(session: ExamSession) -> dict:

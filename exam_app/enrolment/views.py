@@ -141,11 +141,11 @@ def import_candidates(code: str):
 def users():
     """Accounts and their roles, filterable by role."""
     role = request.args.get("role", "")
-    query = sa.select(User).order_by(User.last_name, User.first_name)
+    where = ()
     if role in {r.value for r in Role}:
-        query = query.where(User.id.in_(sa.select(RoleAssignment.user_id).where(
-            RoleAssignment.role == role)))
-    page = services.paginate(query, page=_int_arg("page") or 1, per_page=100)
+        where = (User.id.in_(sa.select(RoleAssignment.user_id).where(
+            RoleAssignment.role == role)),)
+    page = services.paginate_users_by_name(where, page=_int_arg("page") or 1, per_page=100)
     centres_by_id = {c.id: c for c in db.session.scalars(sa.select(Centre))}
     return render_template("enrolment/users.html", page=page, role=role, roles=list(Role),
                            centres_by_id=centres_by_id, nav_session=views_setup.nav_session())

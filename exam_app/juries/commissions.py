@@ -29,6 +29,7 @@ from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSess
 from exam_app.enrolment.reference import ReferenceReport
 from exam_app.errors import Conflict, Invalid, ServiceError
 from exam_app.extensions import db
+from exam_app.formatting import french_sort_key
 from exam_app.juries.grids import grid_key_for
 from exam_app.juries.models import (
     AGREED,
@@ -86,9 +87,9 @@ def is_professional(user: User, profile: PersonProfile | None) -> bool:
 
 def juror_choices() -> tuple[list[User], list[User]]:
     """The teachers and the professionals who may sit, by name (for the form's lists)."""
-    users = db.session.scalars(
-        sa.select(User).join(PersonProfile, PersonProfile.user_id == User.id)
-        .order_by(User.last_name, User.first_name, User.id)).all()
+    users = sorted(db.session.scalars(
+        sa.select(User).join(PersonProfile, PersonProfile.user_id == User.id)).all(),
+        key=lambda u: (french_sort_key(u.last_name, u.first_name), u.id))
     profiles = _profiles([u.id for u in users])
     teachers = [u for u in users if is_teacher(u, profiles.get(u.id))]
     pros = [u for u in users if is_professional(u, profiles.get(u.id))]

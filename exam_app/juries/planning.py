@@ -271,7 +271,7 @@ def unassigned_candidates(commission: Commission, limit: int = 200) -> list[Cand
     elif commission.centre_id is not None:
         query = query.where(Candidate.centre_id == commission.centre_id)
     candidates = db.session.scalars(
-        query.order_by(Candidate.last_name, Candidate.first_name).limit(limit)).all()
+        query.order_by(Candidate.search_text, Candidate.id).limit(limit)).all()
     members = list(commission.members)
     companies = pro_companies(members)
     organisations = internship_organisations([c.id for c in candidates])

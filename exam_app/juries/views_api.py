@@ -73,6 +73,7 @@ def _state(passage: Passage, *, nv: bool | None = None) -> dict:
     state = lifecycle.timer_state(passage, now)
     return {
         "server_time": ms(now),
+        "version": passage.live_version,  # the browser drops an answer older than its state
         "passage": passage_view,
         "timer": {
             "status": state.status, "current": state.current, "pause_reason": state.pause_reason,

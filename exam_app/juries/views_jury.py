@@ -3,8 +3,10 @@ passage screen, and the attendance form (the screen's live parts are in ``views_
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import orm
 
@@ -83,6 +85,16 @@ def home():
     return render_template("juries/home.html", rows=rows, day=day, other_days=other_days,
                            commissions=commissions, get_unit=get_unit,
                            status_labels=lifecycle.STATUS_LABELS)
+
+
+@bp.route("/jury/passages/sw.js")
+def service_worker():
+    """The passage page's service worker (public: a static script, no data), served under
+    /jury/passages/ so that its scope is that path and nothing else."""
+    path = Path(current_app.static_folder or "") / "js" / "jury-sw.js"
+    response = current_app.response_class(path.read_bytes(), mimetype="text/javascript")
+    response.headers["Cache-Control"] = "no-cache"  # the browser checks for a new one
+    return response
 
 
 @bp.route("/jury/passages/<int:passage_id>")

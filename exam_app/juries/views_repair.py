@@ -10,6 +10,7 @@ from wtforms import SelectChoice
 
 from exam_app.accounts.models import Role, User
 from exam_app.extensions import db
+from exam_app.formatting import french_sort_key
 from exam_app.juries import commissions as commission_service
 from exam_app.juries import planning_runs, publication, repair
 from exam_app.juries.blueprint import bp
@@ -23,11 +24,11 @@ _proposals: dict[int, repair.RepairProposal] = {}
 
 
 def _choices(form: RepairForm, session) -> None:
-    members = db.session.scalars(
+    members = sorted(db.session.scalars(
         sa.select(User).join(CommissionMember, CommissionMember.user_id == User.id)
         .join(Commission, Commission.id == CommissionMember.commission_id)
-        .where(Commission.session_id == session.id).distinct()
-        .order_by(User.last_name, User.first_name, User.id)).all()
+        .where(Commission.session_id == session.id).distinct()).all(),
+        key=lambda u: (french_sort_key(u.last_name, u.first_name), u.id))
     name = lambda u: f"{u.last_name} {u.first_name}"  # noqa: E731
     form.user_id.choices = [SelectChoice(0, "— choisir —")] + [
         SelectChoice(u.id, name(u)) for u in members]

@@ -28,6 +28,8 @@ from exam_app.permissions import (
 )
 from exam_app.units import all_units
 
+DASHBOARD_NAMES = 10  # candidates without centre named on the readiness board
+
 bp = Blueprint("overview", __name__)
 
 
@@ -53,7 +55,7 @@ def session_dashboard(code: str):
         sessions=sessions,
         board=board,
         counts=counts,
-        without_centre=candidates_without_centre(session),
+        without_centre=candidates_without_centre(session, limit=DASHBOARD_NAMES),
         commissions=commissions,
         units=all_units(),
     )

@@ -33,9 +33,11 @@ def test_filter_select_confirm_and_move(page, live_server, world, screenshot):
     page.get_by_label("Mot de passe").fill(PASSWORD)
     with page.expect_navigation():
         page.get_by_role("button", name="Se connecter").click()
-    block = page.locator("section[aria-labelledby=no-centre-title]")
-    assert block.get_by_role("heading").inner_text() == (
-        "Bloquant : 3 candidat(s) sans centre d'examen")
+    block = page.locator('[data-blocker="without_centre"]')
+    assert block.locator(".readiness__label").inner_text() == "candidats sans centre d'examen"
+    assert block.locator(".readiness__count").inner_text() == "3"
+    # Said once: the readiness board names them, no second panel repeats it.
+    assert page.get_by_text("sans centre d'examen").count() == 1
     screenshot(page, "dashboard-without-centre")
     page.goto(f"{live_server}/gestion/sessions/SAM2027/centres/table")
     assert page.get_by_label("Centre de Lycée Simone-Weil").is_visible()

@@ -221,3 +221,55 @@ def test_two_jurors_complete_e4_passage_with_offline_juror(jury_server, chromium
                   db.session.scalar(sa.select(sa.func.count()).select_from(Passage)))
     assert (result, errors) == (
         ("15.00", 2, [True, True], "Présentation claire, outils maîtrisés.", "TS", "S", 1), [])
+
+
+def test_passage_page_reloads_offline_and_sends_its_queue_when_back(jury_server, chromium):
+    # Issue 17: a juror's tablet that reloaded the passage page while the Wi-Fi was down
+    # got the browser's error page. The service worker keeps the page, its assets and the
+    # last state: the timer runs on, the grid takes values, the queue leaves when back.
+    from playwright.sync_api import expect
+
+    base, passage_id = jury_server["url"], jury_server["passage_id"]
+    context, page = _login(chromium, base, "jurya")
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base}/jury/passages/{passage_id}")
+    page.click("#btn-start")
+    expect(page.locator("#btn-next")).to_be_visible(timeout=5000)
+    # The worker is installed and controls the page, and a state poll went through it.
+    expect(page.locator("#jury")).to_have_attribute("data-offline-ready", "1", timeout=10000)
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10000)
+    page.wait_for_function(
+        "caches.open('jury-offline-v1').then(c => c.match(location.pathname + '/etat'))"
+        ".then(r => !!r)", polling=200, timeout=10000)
+    page.wait_for_function(
+        "caches.open('jury-offline-v1').then(c => c.match(location.pathname + '/etat'))"
+        ".then(r => r.json()).then(s => s.timer.status === 'running')", polling=200,
+        timeout=10000)
+
+    context.set_offline(True)
+    page.reload()
+    expect(page.locator("h1")).to_contain_text("TESTEUR Ana")
+    expect(page.locator("#timer-phase")).to_have_text(
+        "Présentation du parcours de professionnalisation et des missions", timeout=5000)
+    expect(page.locator("#net-status")).to_have_text(
+        "Hors ligne — aucune modification en attente", timeout=8000)
+    first = _seconds(page.locator("#timer-clock").inner_text())
+    page.wait_for_timeout(2200)  # one exam minute lasts one second here
+    later = _seconds(page.locator("#timer-clock").inner_text())
+    assert later != first  # the clock runs on from the last state, offline
+
+    page.fill("#commune-appreciation", "Saisie faite hors ligne.")
+    expect(page.locator("#net-status")).to_have_text("Hors ligne / en attente — 1 modification",
+                                                     timeout=8000)
+
+    context.set_offline(False)
+    expect(page.locator("#net-status")).to_have_text("Connecté — tout est enregistré",
+                                                     timeout=15000)
+    with jury_server["app"].app_context():
+        agreed = db.session.scalar(sa.select(Grid).where(Grid.passage_id == passage_id,
+                                                         Grid.key == "agreed"))
+        values = {f.name: f.value for f in agreed.fields}
+    assert values["appreciation"] == "Saisie faite hors ligne."
+    assert errors == []
+    context.close()

@@ -49,6 +49,9 @@ def _open(chromium, server, username="jurya"):
     expect(page.locator("#net-status")).to_have_text(SAVED)
     # The first state has arrived (the summary is the script's, not the template's).
     expect(page.locator("#validation-summary")).to_contain_text("La note devient définitive")
+    # The offline copy of the page is made (its fetches done): none of them is still in
+    # flight to bring a session cookie back after a test clears the cookies.
+    expect(page.locator("#jury")).to_have_attribute("data-offline-ready", "1", timeout=10000)
     return context, page
 
 

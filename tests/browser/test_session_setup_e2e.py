@@ -257,7 +257,7 @@ def test_an_academie_sets_up_a_session_from_an_empty_database(site, mail, browse
     assert board["without_centre"] == 1
     assert board["not_activated"] == 3
     assert board["unplanned"] == 1
-    assert "LEFÈVRE" in tab.locator("#no-centre-title + p + ul").inner_text()
+    assert "LEFÈVRE" in tab.locator('[data-blocker="without_centre"] .readiness__names').inner_text()
     shot(tab, "06-board-before")
 
     # 8. The establishment → centre table, reached from the blocker, saved then applied.
@@ -273,7 +273,7 @@ def test_an_academie_sets_up_a_session_from_an_empty_database(site, mail, browse
     go(tab, "Tableau de bord")
     board = blockers(tab)
     assert "without_centre" not in board
-    assert tab.locator("#no-centre-title").count() == 0
+    assert tab.locator(".readiness__names").count() == 0
 
     # 9. Activation links e-mailed to the two jurors, ticked on the people page.
     with tab.expect_navigation():

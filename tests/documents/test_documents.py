@@ -83,6 +83,14 @@ def test_fiche_shows_the_agreed_grid_mark_durations_and_jurors(jury_day, request
     assert "/verifier/" in printed.html
 
 
+def test_fiche_prints_the_passage_date_once(jury_day, request_context):
+    # Issue 17: « mercredi 12 mai 2027, 12/05/2027 à 09 h 00 » said the date twice.
+    printed = evaluation.build(jury_day["passages"][0], now=T0 + timedelta(days=3))
+    text = pdf_text(render_pdf(printed.html))
+    assert "mercredi 12 mai 2027 à 09 h 00 (heure de Paris) · salle B12" in text
+    assert "12/05/2027" not in text  # printed on the 15th: no other 12/05 on the page
+
+
 def test_fiche_of_a_pending_passage_is_provisional(jury_day, request_context):
     printed = evaluation.build(jury_day["passages"][0], now=T0)
     assert "PROVISOIRE" in pdf_text(render_pdf(printed.html))

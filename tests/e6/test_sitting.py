@@ -1,5 +1,7 @@
 import io
 import re
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -11,6 +13,7 @@ from exam_app.e6 import marking, sitting
 from exam_app.e6.common import E6Error
 from exam_app.e6.models import Attendance, E6Copy
 from exam_app.e6.sitting import ANONYMOUS_ALPHABET
+from exam_app.extensions import db
 from tests.conftest import csrf_token_from
 from tests.e6.builders import add_room, seat
 
@@ -121,3 +124,50 @@ def test_attendance_sheet_pdf_lists_the_room_with_end_times(client, login_as, e6
                              documents.sheet_context(e6_world["room"]), documents.SHEET_FIELDS)
     payload = read_token(secret_key=current_app.config["SECRET_KEY"], token=token)
     assert verify(payload).status is Status.AUTHENTIC
+
+
+
+def _ink_columns(pdf: bytes, tmp_path) -> tuple[float, float, float]:
+    """(page width, leftmost inked column, rightmost inked column) of page 1, in mm."""
+    (tmp_path / "sheet.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-gray", "-r", "200", "-f", "1", "-l", "1",
+                    str(tmp_path / "sheet.pdf"), str(tmp_path / "sheet")], check=True)
+    raw = next(tmp_path.glob("sheet*.pgm")).read_bytes()
+    magic, width, height, _maxval, pixels = raw.split(maxsplit=4)
+    assert magic == b"P5"
+    width, height = int(width), int(height)
+    inked = [x for x in range(width)
+             if any(pixels[y * width + x] < 128 for y in range(0, height, 2))]
+    mm = 25.4 / 200
+    return width * mm, inked[0] * mm, (inked[-1] + 1) * mm
+
+
+@pytest.mark.skipif(not shutil.which("pdftoppm"), reason="pdftoppm (poppler-utils) renders "
+                    "the sheet to find where ink falls")
+def test_labels_keep_clear_of_the_paper_edges(client, login_as, e6_world, tmp_path):
+    # Issue 17: the right column ended 2.4 mm from the paper's edge, inside the border
+    # office printers do not print (about 4 mm). Every label's ink (QR code and text, even
+    # with a long session code, centre code and room name) stays 5 mm clear of both edges.
+    e6_world["session"].code = "SAM2027-RATTRAPAGE"
+    e6_world["centre"].code = "LYC-HERRIOT-LYON-01"
+    e6_world["room"].name = "Amphithéâtre Marie-Curie"
+    db.session.flush()
+    login_as(e6_world["gestionnaire"])
+    response = client.get(f"/centre/{e6_world['centre'].id}/e6/etiquettes.pdf")
+    width, left, right = _ink_columns(response.data, tmp_path)
+    assert round(width) == 210
+    assert left >= 5.0, left
+    assert width - right >= 5.0, width - right
+
+
+def test_attendance_list_sorts_names_in_french_order(e6_world, create_candidate):
+    # Issue 17: the attendance list put « ÉMERY » after « ZARATHOUSTRA » (byte order).
+    for last, first in (("ÉMERY", "Zoé"), ("BENALI", "Tom"), ("BENALI", "Élodie")):
+        seat(create_candidate(e6_world["session"], centre=e6_world["centre"],
+                              establishment=e6_world["schools"][0], last_name=last,
+                              first_name=first), e6_world["room"])
+    names = [(line.candidate.last_name, line.candidate.first_name)
+             for line in sitting.room_roster(e6_world["room"], e6_world["session"])]
+    assert names[:4] == [("ABRACADABRA", "Théodule"), ("ABSENTISSIME", "Fantômette"),
+                         ("BENALI", "Élodie"), ("BENALI", "Tom")]
+    assert names[4:6] == [("ÉMERY", "Zoé"), ("KORRIGANIUS", "Mélisande")]

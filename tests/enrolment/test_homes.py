@@ -105,3 +105,31 @@ def test_users_page_filters_by_role(client, login_as, create_user, two_centres):
     assert "jamais" in everyone
     unknown = _text(client.get("/gestion/utilisateurs?role=directeur"))
     assert "6 comptes</p>" in unknown
+
+
+def test_users_page_sorts_names_in_french_order(client, login_as, create_user):
+    # Issue 17: « É » sorted after « Z » (byte order); a French reader looks for Élodie
+    # among the E, and for ÉMERY between DUPONT and FAURE.
+    login_as(create_user(Role.GESTIONNAIRE, username="gestion", last_name="ADMIN",
+                         first_name="Gestion"))
+    for username, last, first in (("tom", "BENALI", "Tom"), ("faure", "FAURE", "Léa"),
+                                  ("elodie", "BENALI", "Élodie"), ("emery", "ÉMERY", "Zoé"),
+                                  ("dupont", "DUPONT", "Anna"), ("zola", "ZOLA", "Émile")):
+        create_user(Role.CORRECTEUR, username=username, last_name=last, first_name=first)
+    page = _text(client.get("/gestion/utilisateurs?role=correcteur"))
+    assert re.findall(r"<td><code>([^<]+)</code></td>", page) == [
+        "elodie", "tom", "dupont", "emery", "faure", "zola"]
+
+
+def test_users_pages_follow_the_french_order_across_pages(db, create_user):
+    from exam_app.enrolment.services import paginate_users_by_name
+
+    for last, first in (("ZOLA", "Émile"), ("ÉMERY", "Zoé"), ("BENALI", "Tom"),
+                        ("BENALI", "Élodie"), ("DUPONT", "Anna")):
+        create_user(Role.CORRECTEUR, last_name=last, first_name=first)
+    pages = [paginate_users_by_name((), page=n, per_page=2) for n in (1, 2, 3, 4)]
+    assert [[(u.last_name, u.first_name) for u in p.items] for p in pages] == [
+        [("BENALI", "Élodie"), ("BENALI", "Tom")], [("DUPONT", "Anna"), ("ÉMERY", "Zoé")],
+        [("ZOLA", "Émile")], [("ZOLA", "Émile")]]  # past the last page: the last page
+    assert [p.total for p in pages] == [5, 5, 5, 5]
+    assert [p.page for p in pages] == [1, 2, 3, 3]

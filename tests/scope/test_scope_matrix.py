@@ -53,6 +53,7 @@ UNSCOPED = {
     "juries.home": "lists the user's own commissions and passages (listing test)",
     "ccf.home": "redirects to the coordinator's own establishment (tests/ccf)",
     "juries.server_time": "the server clock",
+    "juries.service_worker": "public: the passage page's static service worker script",
     "e6.correcteur_home": "lists the user's own lots (listing test)",
     "documents.verify_document": "public: a signed token, no stored object",
     "accounts.activate": "public: a one-time activation token (tests/accounts/test_activation)",
@@ -131,6 +132,7 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "e6.adjust_lot": {"POST": {G: 302}},
     "e6.finalize_lot": {"POST": {G: 302}},
     "e6.reopen_lot": {"POST": {G: 302}},
+    "e6.move_copy": {"POST": {G: 302}},
     "e6.remove_corrector": {"POST": {G: 302}},
     # -- session pages (the académie's)
     "overview.session_dashboard": SESSION,

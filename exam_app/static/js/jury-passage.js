@@ -17,7 +17,10 @@
   var queueKey = "jury-queue:" + cfg.passage + ":" + me;
   var refusedKey = "jury-refused:" + cfg.passage + ":" + me;
   var pollMs = parseInt(cfg.pollMs, 10) || 2000;
-  var offset = 0;            // server clock minus browser clock (ms)
+  var clockKey = "jury-clock";  // the last offset, for a reload while offline
+  var offset = (function () {  // server clock minus browser clock (ms)
+    try { return JSON.parse(localStorage.getItem(clockKey)).offset || 0; } catch (e) { return 0; }
+  })();
   var state = null;          // last state from the server
   var stateAt = 0;           // browser time when it arrived (ms)
   var online = true;          // the last poll got through
@@ -472,6 +475,11 @@
     offset = sample.offset;
     root.dataset.clockOffset = String(Math.round(offset));
     root.dataset.clockBound = String(Math.round(sample.bound));
+    try { localStorage.setItem(clockKey, JSON.stringify({ offset: offset })); } catch (e) { /* private mode */ }
+    // The displayed clock follows the correction at once, not at the next tick (250 ms
+    // later, more on a busy tablet): the screen never shows a time from the old offset
+    // once the new one is known (a slow first poll's offset can be 1.5 s out).
+    renderTimer();
     clockProbe();
   }
   // When the best bound is poor (every poll slow), ask the server's bare clock, which
@@ -496,6 +504,14 @@
           var auth = new Error("auth"); auth.status = 401; throw auth;
         }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
+        if (response.headers.get("X-Jury-Offline") === "1") {
+          // The service worker's copy of the last state (page reloaded offline): shown
+          // until a real answer, with the clock offset kept from before the reload.
+          return response.json().then(function (data) {
+            if (!state) { applyState(data, Date.now()); }
+            var offline = new Error("offline"); offline.status = 0; throw offline;
+          });
+        }
         return response.json();
       })
       .then(function (data) {
@@ -566,6 +582,10 @@
   }
 
   function applyState(data, receivedAt) {
+    // Answers can arrive out of order (a slow poll sent before the juror started the
+    // timer lands after the start's own answer): a state older than the one shown is
+    // dropped. Every change of the passage bumps its version (juries/locking.py).
+    if (state && typeof data.version === "number" && data.version < state.version) { return; }
     // The revision only grows: a poll sent before our last save must not lower it.
     if (state && state.passage.revision > data.passage.revision) { data.passage.revision = state.passage.revision; }
     state = data;
@@ -895,11 +915,40 @@
       })();
     });
   }
+  // ---- offline reload (issue 17): jury-sw.js keeps this page, its assets and the last
+  // state. When no worker served this page (the first time), the page caches itself.
+  function registerOffline() {
+    if (!cfg.swUrl || !("serviceWorker" in navigator) || !window.caches) { return; }
+    // Read now, not once the worker is ready: it claims this page as it activates, but
+    // the page and its assets came before it, and only this page can cache them.
+    var servedByWorker = !!navigator.serviceWorker.controller;
+    navigator.serviceWorker.register(cfg.swUrl, { scope: cfg.swScope }).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function () {
+      if (servedByWorker) { return; }  // the worker cached what went through it
+      var urls = [window.location.pathname].concat(
+        Array.prototype.map.call(document.querySelectorAll('link[rel~="stylesheet"], link[rel~="icon"], script[src]'),
+          function (el) { return el.href || el.src; }));
+      return caches.open("jury-offline-v1").then(function (cache) {
+        return Promise.all(urls.map(function (u) {
+          var url = new URL(u, window.location.href);
+          return fetch(url.href, { credentials: "same-origin" }).then(function (response) {
+            if (response.ok && !response.redirected) {
+              return cache.put(url.origin + url.pathname + (url.pathname.indexOf("/static/") === 0 ? url.search : ""), response);
+            }
+          });
+        }));
+      });
+    }).then(function () { root.dataset.offlineReady = "1"; })
+      .catch(function () { /* no offline reload: the page works as before */ });
+  }
+
   window.addEventListener("online", function () { attempts = 0; retryNow(); });
   window.addEventListener("offline", function () { setOnline(false); });
   // Leaving (reload, re-login): the debounced edits go into the persisted queue first.
   window.addEventListener("pagehide", function () { keepTyping(); persist(); });
   setInterval(renderTimer, 250);
+  registerOffline();
   renderRefused();
   runPoll();
   if (cfg.waitUrl) { pushWait(cfg.liveVersion || ""); }
