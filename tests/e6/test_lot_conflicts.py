@@ -42,6 +42,9 @@ def test_a_copy_whose_candidate_joins_its_correcteurs_establishment_is_flagged(
     code = e6_world["session"].code
     manage = html.unescape(client.get(f"/gestion/sessions/{code}/e6/").get_data(as_text=True))
     assert "1 copie à réattribuer" in manage
+    # The page no longer claims that no correcteur has a copy of their establishment.
+    assert "aucun correcteur ne reçoit de copie de son établissement" not in manage
+    assert "les copies signalées ci-dessus sont à réattribuer" in manage
     block = manage[manage.index('id="lot-conflicts"'):]
     assert "1 copie dans le lot d'un correcteur de son établissement" in block
     assert f"<code>{copy.anonymous_number}</code>" in block
