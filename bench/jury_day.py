@@ -121,6 +121,29 @@ def login(port: int, username: str) -> dict:
     return cookies
 
 
+def long_poll(conn: Connection, name: str, path, stats, stop: threading.Event,
+              on_answer) -> None:
+    """A page's long poll: asked again at once after each answer (after ``retry_ms`` when
+    the server says so, after 1 s on an error), until ``stop``."""
+    while not stop.is_set():
+        try:
+            status, data = conn.request("GET", path())
+        except OSError as error:
+            stats.error(f"{name} {error!r}")
+            time.sleep(1)
+            continue
+        if status != 200:
+            stats.error(f"{name} {status}")
+            time.sleep(1)
+            continue
+        answer = json.loads(data)
+        with stats.lock:
+            stats.answers += 1 if stats.recording else 0
+        on_answer(answer)
+        if answer.get("retry_ms"):
+            time.sleep(answer["retry_ms"] / 1000)
+
+
 class Stats:
     def __init__(self):
         self.lock = threading.Lock()
@@ -167,27 +190,14 @@ class Juror:
             thread.start()
 
     def waiting(self, stop: threading.Event) -> None:
-        conn = Connection(self.port, self.cookies)
-        path = f"/jury/passages/{self.juror['passage']}/attendre?depuis="
-        while not stop.is_set():
-            try:
-                status, data = conn.request("GET", path + urllib.parse.quote(self.version))
-            except OSError as error:
-                self.stats.error(f"attendre {error!r}")
-                time.sleep(1)
-                continue
-            if status != 200:
-                self.stats.error(f"attendre {status}")
-                time.sleep(1)
-                continue
-            answer = json.loads(data)
-            with self.stats.lock:
-                self.stats.answers += 1 if self.stats.recording else 0
+        def changed(answer: dict) -> None:
             self.version = answer["version"]
             if answer.get("changed"):
                 self.wake.set()
-            if answer.get("retry_ms"):
-                time.sleep(answer["retry_ms"] / 1000)
+
+        long_poll(Connection(self.port, self.cookies), "attendre",
+                  lambda: f"/jury/passages/{self.juror['passage']}/attendre?depuis="
+                          + urllib.parse.quote(self.version), self.stats, stop, changed)
 
     def acting(self, stop: threading.Event) -> None:
         conn = Connection(self.port, self.cookies)
@@ -259,25 +269,12 @@ class Board:
         threading.Thread(target=self.run, args=(stop,), daemon=True).start()
 
     def run(self, stop: threading.Event) -> None:
-        conn = Connection(self.port, self.cookies)
-        while not stop.is_set():
-            try:
-                status, data = conn.request(
-                    "GET", self.url + "&depuis=" + urllib.parse.quote(self.version))
-            except OSError as error:
-                self.stats.error(f"board {error!r}")
-                time.sleep(1)
-                continue
-            if status != 200:
-                self.stats.error(f"board {status}")
-                time.sleep(1)
-                continue
-            answer = json.loads(data)
-            with self.stats.lock:
-                self.stats.answers += 1 if self.stats.recording else 0
+        def changed(answer: dict) -> None:
             self.version = answer["version"]
-            if answer.get("retry_ms"):
-                time.sleep(answer["retry_ms"] / 1000)
+
+        long_poll(Connection(self.port, self.cookies), "board",
+                  lambda: self.url + "&depuis=" + urllib.parse.quote(self.version),
+                  self.stats, stop, changed)
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -302,6 +299,13 @@ def _postgres_pids() -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (every process, /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(len(ordered) * share + 0.5) - 1))]
@@ -319,15 +323,19 @@ def run_load(port: int, jurors: list[Juror], boards: list[Board], master: int,
     time.sleep(WARMUP)
     pids = _children(master)
     db_pids = _postgres_pids() if postgres else []
-    cpu0, db0, own0 = (_cpu_seconds(pids), _cpu_seconds(db_pids),
-                       resource.getrusage(resource.RUSAGE_SELF))
+    cpu0, db0, own0, busy0 = (_cpu_seconds(pids), {p: _cpu_seconds([p]) for p in db_pids},
+                              resource.getrusage(resource.RUSAGE_SELF), _machine_busy_seconds())
     began = time.monotonic()
     stats.recording = True
     time.sleep(SECONDS)
     stats.recording = False
     wall = time.monotonic() - began
     own1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu, db_cpu = _cpu_seconds(pids) - cpu0, _cpu_seconds(db_pids) - db0
+    busy = _machine_busy_seconds() - busy0
+    cpu = _cpu_seconds(pids) - cpu0
+    # The database's processes alive at both readings (a backend that came or went
+    # meanwhile is left out, so this is a floor).
+    db_cpu = sum(max(0.0, _cpu_seconds([p]) - before) for p, before in db0.items())
     stop.set()
     for juror in jurors:
         juror.wake.set()
@@ -346,6 +354,7 @@ def run_load(port: int, jurors: list[Juror], boards: list[Board], master: int,
             "errors": len(stats.errors), "error_samples": stats.errors[:5],
             "server_cpu_cores": round(cpu / wall, 2),
             "db_cpu_cores": round(db_cpu / wall, 2) if postgres else None,
+            "machine_cpu_cores": round(busy / wall, 2),
             "client_cpu_cores": round((own1.ru_utime + own1.ru_stime
                                        - own0.ru_utime - own0.ru_stime) / wall, 2),
             "load_average": round(os.getloadavg()[0], 2)}
