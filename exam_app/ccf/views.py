@@ -36,11 +36,16 @@ from exam_app.permissions import (
     roles_required,
     session_or_404,
 )
-from exam_app.printing.pdf import render_pdf
 from exam_app.printing.signing import PublicUrlMissing, public_url
 from exam_app.units import UnitForm
 
 bp = Blueprint("ccf", __name__)
+
+
+def render_pdf(html: str) -> bytes:
+    from exam_app.printing.pdf import render_pdf as render  # WeasyPrint: on the first render
+
+    return render(html)
 
 COORDINATORS = (Role.GESTIONNAIRE, Role.COORDINATEUR_CCF)
 RACE = "Une autre personne vient d'enregistrer les mêmes données : rechargez la page."

@@ -24,7 +24,6 @@ from exam_app.enrolment.models import Candidate, Establishment, ExamSession
 from exam_app.extensions import db
 from exam_app.printing import signing, verification
 from exam_app.printing.document import session_facts
-from exam_app.printing.pdf import render_pdf
 from exam_app.printing.signing import TokenPayload, content_hash
 from exam_app.printing.verification import Status, Verification
 from exam_app.results import compute
@@ -116,6 +115,8 @@ def candidate_html(candidate: Candidate, *, now: datetime | None = None) -> str:
 
 def candidate_pdf(candidate: Candidate, *, now: datetime | None = None) -> bytes:
     """A candidate's own relevé: a tagged PDF (PDF/UA-1, French, titled)."""
+    from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
+
     return render_pdf(candidate_html(candidate, now=now), tagged=True)
 
 
@@ -150,6 +151,8 @@ def pack_pdf(session: ExamSession, establishment_id: int, *, part: int | None = 
     """(the establishment's relevés as one PDF, its pages), for the printer (untagged, as
     the other print packs); nothing is rendered without a candidate."""
     html, count = pack_html(session, establishment_id, part=part, now=now)
+    from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
+
     return (render_pdf(html) if count else b""), count
 
 

@@ -20,7 +20,6 @@ from exam_app.permissions import (
     roles_required,
     session_or_404,
 )
-from exam_app.printing.pdf import render_pdf
 
 HOME = "enrolment.candidate_home"
 
@@ -51,6 +50,8 @@ def candidate_convocation(passage_id: int):
               "pas encore publié.", "info")
         return redirect(url_for(HOME) + "#mes-convocations")
     printed = convocation.build(passage)
+    from exam_app.printing.pdf import render_pdf  # WeasyPrint: on the first render
+
     return attachment(render_pdf(printed.html, tagged=True), mimetype="application/pdf",
                       filename=printed.filename)
 

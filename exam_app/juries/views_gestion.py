@@ -244,8 +244,8 @@ def board_wait(code: str):
     answer = push_views.wait_for(key)
     # On a jury day the board changes several times a second: each browser gets at most
     # one board every PUSH_BOARD_MIN_SECONDS (the changes meanwhile come in that one),
-    # well within the 2 s the board promises, instead of one per change.
-    rest = current_app.config.get("PUSH_BOARD_MIN_SECONDS", 1.5) - (monotonic() - asked_at)
+    # within the 2 s the board promises, instead of one per change.
+    rest = current_app.config.get("PUSH_BOARD_MIN_SECONDS", 1.0) - (monotonic() - asked_at)
     if answer["changed"] and rest > 0:
         db.session.close()
         sleep(rest)
