@@ -38,7 +38,9 @@ def _unavailable(reason: str):
 
 # Served apps are not in TESTING mode, so errors are handled as in production.
 SERVED_CONFIG = {"TESTING": False, "SECRET_KEY": "browser-test-secret",
-                 "PUBLIC_URL": "https://examens.example"}
+                 "PUBLIC_URL": "https://examens.example",
+                 # No watcher of stale print packs outliving the test's database.
+                 "PRINT_PACK_POLL_SECONDS": 0}
 
 
 @contextmanager
@@ -73,6 +75,7 @@ def live_server(app):
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
         "STORAGE_DIR": app.config["STORAGE_DIR"],
+        "PRINT_PACK_POLL_SECONDS": 0,
     })
     with serving(served) as url:
         yield url

@@ -244,7 +244,8 @@ def test_passage_page_reloads_offline_and_sends_its_queue_when_back(jury_server,
         ".then(r => !!r)", polling=200, timeout=10000)
     page.wait_for_function(
         "caches.open('jury-offline-v1').then(c => c.match(location.pathname + '/etat'))"
-        ".then(r => r.json()).then(s => s.timer.status === 'running')", polling=200,
+        ".then(r => r ? r.json().then(s => s.timer.status === 'running') : false)",
+        polling=200,
         timeout=10000)
 
     context.set_offline(True)
