@@ -4,8 +4,10 @@ board of a day."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, time
-from time import monotonic, sleep
+from time import sleep
+from time import time as wall_time
 
 import sqlalchemy as sa
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -239,16 +241,18 @@ def board_wait(code: str):
     session = session_or_404(code)
     day = day_arg()
     start, end = lifecycle.day_bounds(day)
-    asked_at = monotonic()
     key = push.BoardKey(session.id, start, end)
     answer = push_views.wait_for(key)
-    # On a jury day the board changes several times a second: each browser gets at most
-    # one board every PUSH_BOARD_MIN_SECONDS (the changes meanwhile come in that one),
-    # within the 2 s the board promises, instead of one per change.
-    rest = current_app.config.get("PUSH_BOARD_MIN_SECONDS", 1.0) - (monotonic() - asked_at)
-    if answer["changed"] and rest > 0:
+    # On a jury day the board changes several times a second. A change is answered at the
+    # next boundary of PUSH_BOARD_MIN_SECONDS on the clock, the same for every browser:
+    # each browser gets at most one board a period (every change of the period in it),
+    # within the 2 s the board promises, and the browsers answered at one boundary read
+    # one version, so one computation of the board serves them all (shared_board_view).
+    period = current_app.config.get("PUSH_BOARD_MIN_SECONDS", 1.0)
+    if answer["changed"] and period > 0:
         db.session.close()
-        sleep(rest)
+        now = wall_time()
+        sleep((math.floor(now / period) + 1) * period - now)
         answer["version"] = push.current_version(db.session.connection(), key)
     answer["board"] = boards.shared_board_view(session_id=session.id, day=day,
                                                version=answer["version"], now=utcnow())
