@@ -14,7 +14,7 @@ from pypdf import PdfReader, PdfWriter
 from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice
 
-from exam_app.accounts.models import Role, User
+from exam_app.accounts.models import Role
 from exam_app.ccf import services
 from exam_app.ccf.forms import (
     CcfCommissionForm,
@@ -29,6 +29,7 @@ from exam_app.enrolment.models import Establishment, ExamSession
 from exam_app.errors import ServiceError
 from exam_app.extensions import db
 from exam_app.juries import ccf, commissions
+from exam_app.juries.forms import set_juror_choices
 from exam_app.permissions import (
     ccf_candidate_or_403,
     ccf_commission_for_coordinator,
@@ -89,17 +90,8 @@ def establishment(code: str, establishment_id: int):
 def _commission_choices(form: CcfCommissionForm, establishment: Establishment) -> None:
     teachers = ccf.establishment_teachers(establishment)
     _, pros = commissions.juror_choices()
-
-    def label(user: User) -> str:
-        return f"{user.last_name} {user.first_name} ({user.email or user.username})"
-
-    form.teacher_id.choices = [SelectChoice(0, "— choisir —")] + [
-        SelectChoice(u.id, label(u)) for u in teachers]
-    replacing = "Enseignants de l'établissement (remplacement, motif obligatoire)"
-    form.professional_id.choices = (
-        [SelectChoice(0, "— choisir —")]
-        + [SelectChoice(u.id, label(u), optgroup="Professionnels") for u in pros]
-        + [SelectChoice(u.id, label(u), optgroup=replacing) for u in teachers])
+    set_juror_choices(form, teachers, pros,
+                      replacing="Enseignants de l'établissement (remplacement, motif obligatoire)")
 
 
 @bp.route("/ccf/sessions/<code>/etablissements/<int:establishment_id>/commissions/nouvelle",

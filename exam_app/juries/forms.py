@@ -197,3 +197,18 @@ class PlaceForm(FlaskForm):
         InputRequired("Choisissez la commission.")])
     start = TimeField("Début devant la commission", validators=[
         InputRequired("Indiquez l'heure (HH:MM).")])
+
+
+def set_juror_choices(form, teachers, professionals, *, replacing: str) -> None:
+    """A commission form's two juror lists: the teachers; the professionals, then the
+    teachers who may replace one (under ``replacing``, a reason being required)."""
+
+    def label(user) -> str:
+        return f"{user.last_name} {user.first_name} ({user.email or user.username})"
+
+    form.teacher_id.choices = [SelectChoice(0, "— choisir —")] + [
+        SelectChoice(u.id, label(u)) for u in teachers]
+    form.professional_id.choices = (
+        [SelectChoice(0, "— choisir —")]
+        + [SelectChoice(u.id, label(u), optgroup="Professionnels") for u in professionals]
+        + [SelectChoice(u.id, label(u), optgroup=replacing) for u in teachers])

@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from wtforms import SelectChoice
 
-from exam_app.accounts.models import Role, User
+from exam_app.accounts.models import Role
 from exam_app.enrolment.forms import ReferenceImportForm
 from exam_app.enrolment.models import Centre, Establishment, ExamSession
 from exam_app.enrolment.views_setup import run_import
@@ -19,7 +19,7 @@ from exam_app.errors import ServiceError
 from exam_app.extensions import db
 from exam_app.juries import commissions as service
 from exam_app.juries.blueprint import bp
-from exam_app.juries.forms import AvailabilityForm, CommissionForm
+from exam_app.juries.forms import AvailabilityForm, CommissionForm, set_juror_choices
 from exam_app.juries.models import Commission, MemberRole, Passage
 from exam_app.permissions import commission_for_manager_or_403, roles_required, session_or_404
 
@@ -39,17 +39,8 @@ def _choices(form: CommissionForm, session: ExamSession) -> None:
         SelectChoice(e.id, f"{e.uai} — {e.name}") for e in db.session.scalars(
             sa.select(Establishment).order_by(Establishment.name))]
     teachers, pros = service.juror_choices()
-
-    def label(user: User) -> str:
-        return f"{user.last_name} {user.first_name} ({user.email or user.username})"
-
-    form.teacher_id.choices = [SelectChoice(0, "— choisir —")] + [
-        SelectChoice(u.id, label(u)) for u in teachers]
-    replacing = "Enseignants (remplacement du professionnel, motif obligatoire)"
-    form.professional_id.choices = (
-        [SelectChoice(0, "— choisir —")]
-        + [SelectChoice(u.id, label(u), optgroup="Professionnels") for u in pros]
-        + [SelectChoice(u.id, label(u), optgroup=replacing) for u in teachers])
+    set_juror_choices(form, teachers, pros,
+                      replacing="Enseignants (remplacement du professionnel, motif obligatoire)")
 
 
 def _fill(form: CommissionForm, commission: Commission) -> None:
