@@ -224,18 +224,29 @@ def reopen(code: str):
     """Reopen a closed délibération, with a reason (audited)."""
     session = session_or_404(code)
     form = ReasonForm(prefix="reopen")
+    return _confirmed(
+        form, lambda: services.reopen(session_id=session.id, reason=form.reason.data,
+                                      actor=current_user),
+        unconfirmed="Indiquez le motif et cochez la case pour confirmer la réouverture.",
+        done="Délibération rouverte : les résultats sont de nouveau modifiables.",
+        back=url_for(".manage", code=code))
+
+
+def _confirmed(form, act, *, unconfirmed: str, done: str, back: str):
+    """A confirmed action of the gestionnaire: refused without the confirmation, the
+    service's refusal flashed, else committed; back to ``back`` in every case."""
     if not form.validate_on_submit():
-        flash("Indiquez le motif et cochez la case pour confirmer la réouverture.", "error")
-        return redirect(url_for(".manage", code=code))
+        flash(unconfirmed, "error")
+        return redirect(back)
     try:
-        services.reopen(session_id=session.id, reason=form.reason.data, actor=current_user)
+        act()
     except ServiceError as error:
         db.session.rollback()
         flash(error.message, "error")
-        return redirect(url_for(".manage", code=code))
+        return redirect(back)
     db.session.commit()
-    flash("Délibération rouverte : les résultats sont de nouveau modifiables.", "success")
-    return redirect(url_for(".manage", code=code))
+    flash(done, "success")
+    return redirect(back)
 
 
 @bp.route("/gestion/sessions/<code>/deliberation/epreuves", methods=["GET", "POST"])
@@ -272,19 +283,12 @@ def units(code: str):
 def delete_unit(code: str, unit_id: int):
     """Remove another unit and its imported marks (confirmed)."""
     session = session_or_404(code)
-    form = ConfirmForm(prefix="delete")
-    if not form.validate_on_submit():
-        flash("Cochez la case pour confirmer la suppression.", "error")
-        return redirect(url_for(".units", code=code))
-    try:
-        others.delete_other_unit(session=session, unit_id=unit_id, actor=current_user)
-    except ServiceError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for(".units", code=code))
-    db.session.commit()
-    flash("Épreuve supprimée, avec ses notes importées.", "success")
-    return redirect(url_for(".units", code=code))
+    return _confirmed(
+        ConfirmForm(prefix="delete"),
+        lambda: others.delete_other_unit(session=session, unit_id=unit_id, actor=current_user),
+        unconfirmed="Cochez la case pour confirmer la suppression.",
+        done="Épreuve supprimée, avec ses notes importées.",
+        back=url_for(".units", code=code))
 
 
 @bp.route("/gestion/sessions/<code>/deliberation/notes", methods=["GET", "POST"])
