@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import qrcode
 
 from exam_app.printing import qr_fast
 
 QR_BORDER = 2  # modules of quiet zone around the code
+_DARK_RUN = re.compile("1+")
 
 
 def qr_svg(data: str, *, mask_pattern: int | None = None) -> str:
@@ -27,21 +30,14 @@ def qr_svg(data: str, *, mask_pattern: int | None = None) -> str:
         code = qrcode.QRCode(border=QR_BORDER)
         code.add_data(data)
         code.make(fit=True)
-        matrix = code.get_matrix()  # with the quiet zone (border)
+        # with the quiet zone (border), as rows of '1' (dark) and '0'
+        lines = ["".join("1" if module else "0" for module in row) for row in code.get_matrix()]
     else:  # the fast path (printing/qr_fast.py): same matrix as qrcode's in byte mode
-        matrix = qr_fast.matrix(data, mask_pattern=mask_pattern, border=QR_BORDER)
-    size = len(matrix)
-    runs = []
-    for y, row in enumerate(matrix):
-        x = 0
-        while x < size:
-            if row[x]:
-                start = x
-                while x < size and row[x]:
-                    x += 1
-                runs.append(f"M{start},{y}h{x - start}v1h-{x - start}z")
-            else:
-                x += 1
+        lines = qr_fast.rows(data, mask_pattern=mask_pattern, border=QR_BORDER)
+    size = len(lines)
+    runs = [f"M{start},{y}h{end - start}v1h-{end - start}z"
+            for y, line in enumerate(lines)
+            for start, end in map(re.Match.span, _DARK_RUN.finditer(line))]
     return (f'<svg width="{size}mm" height="{size}mm" version="1.1" viewBox="0 0 {size} {size}" '
             f'xmlns="http://www.w3.org/2000/svg"><path d="{"".join(runs)}" fill="#000000" '
             'stroke="none" /></svg>')

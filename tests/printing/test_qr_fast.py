@@ -40,3 +40,38 @@ def test_qr_svg_with_a_fixed_mask_draws_the_fast_matrix():
     assert fixed != qr_svg(url)  # the mask search picks its own mask for this one
     matrix, _ = _reference(url, 3)
     assert f'viewBox="0 0 {len(matrix)} {len(matrix)}"' in fixed
+
+
+def _reference_svg(matrix) -> str:
+    """qr_svg's drawing done module by module from qrcode's own matrix: one rectangle per
+    horizontal run of dark modules."""
+    size = len(matrix)
+    runs = []
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < size:
+            if row[x]:
+                start = x
+                while x < size and row[x]:
+                    x += 1
+                runs.append(f"M{start},{y}h{x - start}v1h-{x - start}z")
+            else:
+                x += 1
+    return "".join(runs)
+
+
+@pytest.mark.parametrize("size", [20, 180, 700])
+def test_qr_svg_fast_path_draws_qrcode_s_modules_run_by_run(size):
+    rng = random.Random(size * 7)
+    for mask in range(8):
+        data = "".join(rng.choice(ALPHABET) for _ in range(size))
+        matrix, _ = _reference(data, mask)
+        assert f'd="{_reference_svg(matrix)}"' in qr_svg(data, mask_pattern=mask)
+
+
+def test_qr_svg_with_the_mask_search_draws_qrcode_s_modules():
+    url = "https://examens.example/verifier/" + "z9Y8" * 30
+    code = qrcode.QRCode(border=QR_BORDER)
+    code.add_data(url)
+    code.make(fit=True)
+    assert f'd="{_reference_svg(code.get_matrix())}"' in qr_svg(url)
