@@ -10,15 +10,17 @@ median of REPEAT runs, and counts its SQL statements. Prints ONE JSON line; neve
 fails on a timing.
 
 Then the relevé de notes pack of one establishment (the first: 625 candidates at
-5,000), built and rendered as the gestionnaire's download does it
-(``documents.releve.pack_html``: the establishment's candidates, their results through
-the results module, one signed QR code and page each, ONE HTML; then ``render_pdf`` with
-the thread's shared fonts), against raw WeasyPrint rendering the same HTML string in the
-same process with one FontConfiguration of its own reused (fonts shared as the app
-does), the stylesheet linked as a file (the same ``print.css``), the default fetcher.
-Both are timed ABBA (raw, pack, pack, raw) so that a drift of the machine's load falls on
-both. ``releve_overhead_ratio`` = the pack's seconds per page (HTML built AND rendered) /
-raw's seconds per page (rendering only).
+5,000), built and rendered as the gestionnaire's download does it: in parts of
+``releve.PART_SIZE`` candidates, one PDF each (``documents.releve.pack_html`` with
+``part``: the part's candidates, their results through the results module, one signed
+QR code and page each, ONE HTML; then ``render_pdf`` with the thread's shared fonts),
+against raw WeasyPrint rendering the same part's HTML string in the same process with
+one FontConfiguration of its own reused (fonts shared as the app does), the stylesheet
+linked as a file (the same ``print.css``), the default fetcher. Each part is timed
+paired with its raw twin, ABBA over the rounds (raw, pack, then pack, raw), so that a
+drift of the machine's load falls on both. ``releve_overhead_ratio`` = the pack's
+seconds per page (HTML built AND rendered) / raw's seconds per page (rendering only),
+on the process's CPU time, every part; ``releve_part_ratios`` each part's.
 
     .venv/bin/python bench/results.py
 """
@@ -162,7 +164,9 @@ def raw_html(html: str) -> str:
 
 
 def releve_pack(app, session_id: int) -> dict:
-    """Time the relevé pack of the first establishment against raw WeasyPrint (ABBA)."""
+    """Time the relevé pack of the first establishment against raw WeasyPrint, part by
+    part as the download serves it (``releve.PART_SIZE`` candidates a PDF), each part
+    paired with raw on the same part's HTML, ABBA (a drift of the load falls on both)."""
     from weasyprint import HTML
     from weasyprint.text.fonts import FontConfiguration
 
@@ -170,15 +174,19 @@ def releve_pack(app, session_id: int) -> dict:
     with app.test_request_context("/", base_url=PUBLIC_URL + "/"):
         session = db.session.get(ExamSession, session_id)
         establishment_id = releve.establishments(session)[0][0].id
+        count = len(releve.establishment_candidates(session, establishment_id))
+        part_numbers = [number for number, _, _ in releve.parts(count)]
 
-        def pack() -> tuple[tuple[float, float], float, int, bytes, str]:
+        def pack(part: int) -> tuple[tuple[float, float], float, int, bytes]:
+            """The download of one part: its HTML built (candidates, results, signatures,
+            QR codes, template) and rendered (``releve.pack_pdf``'s two steps, timed apart)."""
             db.session.expire_all()
             start, cpu = time.perf_counter(), time.process_time()
-            html, pages = releve.pack_html(session, establishment_id)
+            html, pages = releve.pack_html(session, establishment_id, part=part)
             built = time.process_time()
             pdf = render_pdf(html)
             return ((time.perf_counter() - start, time.process_time() - cpu), built - cpu,
-                    pages, pdf, html)
+                    pages, pdf)
 
         def raw(html: str) -> tuple[float, float]:
             start, cpu = time.perf_counter(), time.process_time()
@@ -191,39 +199,55 @@ def releve_pack(app, session_id: int) -> dict:
             now=utcnow()), now=utcnow())
         render_pdf(few)
         raw(raw_html(few))
-        # The HTML raw renders: built by the app, once, outside the timings.
-        html = raw_html(releve.pack_html(session, establishment_id)[0])
-        raw_samples, pack_samples, build_samples = [], [], []
-        for round_ in range(ROUNDS):  # A B, then B A: raw, pack, pack, raw
-            order = ("raw", "pack") if round_ % 2 == 0 else ("pack", "raw")
-            for side in order:
-                if side == "raw":
-                    raw_samples.append(raw(html))
-                else:
-                    times, built, pages, pdf, _ = pack()
-                    pack_samples.append(times)
-                    build_samples.append(built)
-        pdf_pages = len(PdfReader(io.BytesIO(pdf)).pages)
+        # The HTML raw renders: each part built by the app, once, outside the timings.
+        raw_htmls = {part: raw_html(releve.pack_html(session, establishment_id, part=part)[0])
+                     for part in part_numbers}
+        # samples[side][part] = [(wall, cpu), ...]; A B, then B A: raw, pack, pack, raw
+        samples = {"raw": {p: [] for p in part_numbers}, "pack": {p: [] for p in part_numbers}}
+        build_samples, pages, pdf_pages, pdf_bytes = [], {}, 0, 0
+        for round_ in range(ROUNDS):
+            for part in part_numbers:
+                order = ("raw", "pack") if (round_ + part) % 2 == 0 else ("pack", "raw")
+                for side in order:
+                    if side == "raw":
+                        samples["raw"][part].append(raw(raw_htmls[part]))
+                    else:
+                        times, built, pages[part], pdf = pack(part)
+                        samples["pack"][part].append(times)
+                        build_samples.append(built)
+                        if round_ == 0:
+                            pdf_pages += len(PdfReader(io.BytesIO(pdf)).pages)
+                            pdf_bytes += len(pdf)
+        total_pages = sum(pages.values())
 
-    def per_page(samples, index):
-        return statistics.mean(s[index] for s in samples) / pages
+    def per_page(side: str, index: int) -> float:
+        """Seconds a page: every part's mean over the rounds, summed, over the pages."""
+        return sum(statistics.mean(s[index] for s in samples[side][p])
+                   for p in part_numbers) / total_pages
+
+    def part_ratios(index: int) -> list[float]:
+        return [round(statistics.mean(s[index] for s in samples["pack"][p])
+                      / statistics.mean(s[index] for s in samples["raw"][p]), 3)
+                for p in part_numbers]
 
     return {
-        "releve_pages": pages, "releve_pdf_pages": pdf_pages,
-        "releve_pdf_mb": round(len(pdf) / 1e6, 2),
-        "releve_pack_seconds": [round(s[0], 2) for s in pack_samples],
-        "releve_pack_cpu_seconds": [round(s[1], 2) for s in pack_samples],
-        "releve_build_cpu_seconds": [round(x, 2) for x in build_samples],
-        "releve_raw_seconds": [round(s[0], 2) for s in raw_samples],
-        "releve_raw_cpu_seconds": [round(s[1], 2) for s in raw_samples],
-        "releve_ms_per_page": round(per_page(pack_samples, 0) * 1000, 1),
-        "raw_ms_per_page": round(per_page(raw_samples, 0) * 1000, 1),
+        "releve_pages": total_pages, "releve_pdf_pages": pdf_pages,
+        "releve_parts": len(part_numbers), "releve_part_size": releve.PART_SIZE,
+        "releve_pdf_mb": round(pdf_bytes / 1e6, 2),
+        "releve_pack_cpu_seconds": round(sum(s[1] for v in samples["pack"].values()
+                                             for s in v), 2),
+        "releve_build_cpu_seconds": round(sum(build_samples), 2),
+        "releve_raw_cpu_seconds": round(sum(s[1] for v in samples["raw"].values()
+                                            for s in v), 2),
+        "releve_ms_per_page": round(per_page("pack", 0) * 1000, 1),
+        "raw_ms_per_page": round(per_page("raw", 0) * 1000, 1),
+        "releve_build_ms_per_page": round(sum(build_samples) / ROUNDS / total_pages * 1000, 2),
         # Per page, pack (HTML built + rendered) over raw WeasyPrint (rendered): on the
         # process's CPU time, which other processes on the shared machine do not inflate
-        # (both sides are one thread); the wall-clock ratio beside it.
-        "releve_overhead_ratio": round(per_page(pack_samples, 1) / per_page(raw_samples, 1), 3),
-        "releve_overhead_ratio_wall": round(per_page(pack_samples, 0)
-                                            / per_page(raw_samples, 0), 3),
+        # (both sides are one thread); the wall-clock ratio beside it; each part's own.
+        "releve_overhead_ratio": round(per_page("pack", 1) / per_page("raw", 1), 3),
+        "releve_overhead_ratio_wall": round(per_page("pack", 0) / per_page("raw", 0), 3),
+        "releve_part_ratios": part_ratios(1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
