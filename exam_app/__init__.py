@@ -66,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(ccf_bp)
 
     register_verification_checks()
+    register_results_lock()
 
     from exam_app import cli, clock, formatting
 
@@ -137,6 +138,15 @@ def template_folder() -> Path:
     package = Path(__file__).resolve().parent
     installed = package / "templates"
     return installed if installed.is_dir() else package.parent / "templates"
+
+
+def register_results_lock() -> None:
+    """The délibération's lock, checked by enrolment (a layer below it) before a status or a
+    registration changes: they decide results too."""
+    from exam_app.deliberation.services import ensure_results_open
+    from exam_app.enrolment import results_lock
+
+    results_lock.register(ensure_results_open)
 
 
 def register_verification_checks() -> None:

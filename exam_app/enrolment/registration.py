@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
+from exam_app.enrolment import results_lock
 from exam_app.enrolment.csv_decode import UnreadableFile, decode, has_binary_controls, sniff_delimiter
 from exam_app.enrolment.csv_import import RowError, normalise_header
 from exam_app.enrolment.models import (
@@ -226,6 +227,7 @@ def set_registration(*, candidate: Candidate, registration: Registration, actor,
                      now: datetime | None = None) -> bool:
     """Record how the candidate is registered for one unit (audited); whether it changed."""
     now = now or utcnow()
+    results_lock.ensure_open(candidate.session_id)
     candidate = _lock(candidate)
     before = _row_dict(candidate.registration(registration.unit_code))
     if not _store(candidate, registration, now):
@@ -244,6 +246,7 @@ def set_status(*, candidate: Candidate, status: CandidateStatus | None, actor,
     """Change the candidate's status (audited); the units they sit in two forms take the
     status's default form again. Whether anything changed."""
     now = now or utcnow()
+    results_lock.ensure_open(candidate.session_id)
     candidate = _lock(candidate)
     if candidate.status == status:
         return False
@@ -391,6 +394,7 @@ def import_registrations(*, session: ExamSession, data: bytes, actor, max_rows: 
     if report.errors:
         report.errors.sort(key=lambda e: e.line)
         return report
+    results_lock.ensure_open(session.id)
     for candidate, registration in valid:
         if _store(candidate, registration, now):
             report.changed += 1

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from exam_app.accounts.models import User
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
-from exam_app.enrolment import csv_import
+from exam_app.enrolment import csv_import, results_lock
 from exam_app.enrolment.models import (
     Candidate,
     CandidateStatus,
@@ -106,7 +106,8 @@ def import_candidates(*, session: ExamSession, data: bytes, actor, max_rows: int
     parsed.errors.sort(key=lambda e: e.line)
     if not parsed.ok:
         return ImportReport(0, 0, 0, 0, parsed.errors, parsed.error_count, parsed.encoding)
-
+    # Statuses and forms decide results: locked with them once the délibération is closed.
+    results_lock.ensure_open(session.id)
     tally = _apply_rows(session=session, parsed=parsed, centres=centres)
     record(
         actor=actor,

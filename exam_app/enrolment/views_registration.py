@@ -8,11 +8,12 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
-from exam_app.enrolment import registration
+from exam_app.enrolment import registration, results_lock
 from exam_app.enrolment.blueprint import bp
 from exam_app.enrolment.forms import CandidateImportForm, RegistrationForm, StatusForm
 from exam_app.enrolment.models import Candidate, CandidateStatus, ExamSession, RegistrationKind
 from exam_app.enrolment.views_setup import run_import
+from exam_app.errors import Conflict
 from exam_app.extensions import db
 from exam_app.formatting import decimal_fr
 from exam_app.permissions import roles_required, session_or_404
@@ -51,6 +52,7 @@ def _page(session, candidate, *, status_form=None, bound=None, status=200):
             formdata=None, data={"status": candidate.status.value if candidate.status else ""}),
         unit_forms=_unit_forms(candidate, bound), units=all_units(),
         default_form=registration.default_form(candidate.status, candidate.establishment),
+        locked=results_lock.locked_message(session.id),
     ), status
 
 
@@ -60,6 +62,13 @@ def candidate(code: str, number: str):
     """A candidate's status and registration for each unit."""
     session = session_or_404(code)
     return _page(session, _candidate_or_404(session, number))
+
+
+def _refused(session: ExamSession, candidate: Candidate, error: Conflict):
+    """The candidate's page again (409) with why the change was refused; nothing written."""
+    db.session.rollback()
+    flash(f"{error.message} Rien n'a été modifié.", "error")
+    return _page(session, candidate, status=409)
 
 
 @bp.route("/gestion/sessions/<code>/candidats/<number>/statut", methods=["POST"])
@@ -72,7 +81,12 @@ def candidate_status(code: str, number: str):
     if not form.validate_on_submit():
         return _page(session, candidate, status_form=form, status=400)
     status = CandidateStatus(form.status.data) if form.status.data else None
-    if registration.set_status(candidate=candidate, status=status, actor=current_user):
+    try:
+        changed = registration.set_status(candidate=candidate, status=status,
+                                          actor=current_user)
+    except Conflict as exc:  # the délibération is closed: the results are locked
+        return _refused(session, candidate, exc)
+    if changed:
         db.session.commit()
         flash("Statut enregistré.", "success")
     return redirect(url_for("enrolment.candidate", code=session.code, number=candidate.number))
@@ -100,8 +114,12 @@ def candidate_registration(code: str, number: str, unit_code: str):
             for name, message in exc.errors.items():
                 getattr(form, name).errors = [*getattr(form, name).errors, message]
         else:
-            if registration.set_registration(candidate=candidate, registration=value,
-                                             actor=current_user):
+            try:
+                changed = registration.set_registration(candidate=candidate,
+                                                        registration=value, actor=current_user)
+            except Conflict as exc:  # the délibération is closed: the results are locked
+                return _refused(session, candidate, exc)
+            if changed:
                 db.session.commit()
                 flash(f"Inscription à l'{unit.code} enregistrée.", "success")
             return redirect(url_for("enrolment.candidate", code=session.code,

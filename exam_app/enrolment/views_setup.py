@@ -32,7 +32,7 @@ from exam_app.enrolment.forms import (
     UnitDatesForm,
 )
 from exam_app.enrolment.models import Candidate, Establishment, ExamSession
-from exam_app.errors import ServiceError
+from exam_app.errors import Conflict, ServiceError
 from exam_app.extensions import db
 from exam_app.formatting import local_datetime
 from exam_app.permissions import roles_required, session_or_404
@@ -234,6 +234,10 @@ def run_import(form, do_import, *, done: str, message=reference_done_message):
         db.session.rollback()
         flash("Un autre import a enregistré les mêmes lignes au même moment : rien n'a été "
               "importé par celui-ci. Réimportez le fichier.", "error")
+        return None, 409, None
+    except Conflict as exc:  # e.g. the results are locked by the closed délibération
+        db.session.rollback()
+        flash(f"{exc.message} Rien n'a été importé.", "error")
         return None, 409, None
     if not report.ok:
         db.session.rollback()
