@@ -85,11 +85,14 @@ def codewords(data: bytes, version: int) -> list[int]:
     return out
 
 
-@lru_cache(maxsize=64)
-def _layout(version: int, mask_pattern: int) -> tuple[list[str], list[int], int]:
-    """(the function patterns as a flat list of '0'/'1' with '0' on data modules, the data
-    modules' flat indexes in qrcode's placement order, their mask bits as one integer in
-    that order) — qrcode's ``makeImpl`` up to ``map_data``, and ``map_data``'s walk."""
+@lru_cache(maxsize=128)
+def _layout(version: int, mask_pattern: int, test: bool = False
+            ) -> tuple[int, int, tuple[int, ...]]:
+    """(the function patterns, the mask's bits on the data modules — both row by row as one
+    integer, the first module in the highest bit — and the data modules' indexes in
+    qrcode's placement order): qrcode's ``makeImpl(test, mask)`` up to ``map_data``, and
+    ``map_data``'s walk. ``test``: the format and version information left light, as
+    qrcode lays out a matrix to score a mask (``best_mask_pattern``)."""
     code = QRCode(version=version, error_correction=LEVEL, mask_pattern=mask_pattern)
     count = code.modules_count = version * 4 + 17
     code.modules = [[None] * count for _ in range(count)]
@@ -98,11 +101,11 @@ def _layout(version: int, mask_pattern: int) -> tuple[list[str], list[int], int]
     code.setup_position_probe_pattern(0, count - 7)
     code.setup_position_adjust_pattern()
     code.setup_timing_pattern()
-    code.setup_type_info(False, mask_pattern)
+    code.setup_type_info(test, mask_pattern)
     if version >= 7:
-        code.setup_type_number(False)
+        code.setup_type_number(test)
     mask = util.mask_func(mask_pattern)
-    places, mask_bits = [], 0
+    places, masked = [], ["0"] * (count * count)
     inc, row = -1, count - 1
     for col in range(count - 1, 0, -2):  # map_data's zigzag, two columns at a time
         if col <= 6:
@@ -111,36 +114,108 @@ def _layout(version: int, mask_pattern: int) -> tuple[list[str], list[int], int]
             for c in (col, col - 1):
                 if code.modules[row][c] is None:
                     places.append(row * count + c)
-                    mask_bits = (mask_bits << 1) | bool(mask(row, c))
+                    masked[row * count + c] = "1" if mask(row, c) else "0"
             row += inc
             if row < 0 or count <= row:
                 row -= inc
                 inc = -inc
                 break
-    base = ["1" if module else "0" for line in code.modules for module in line]
-    return base, places, mask_bits
+    patterns = "".join("1" if module else "0" for line in code.modules for module in line)
+    return int(patterns, 2), int("".join(masked), 2), tuple(places)
 
 
-def rows(data: str, *, mask_pattern: int, border: int) -> list[str]:
-    """The module rows (with the quiet zone) of ``data`` in byte mode with this mask, each
-    a string of '1' (dark) and '0'."""
+def _data(words: list[int], version: int) -> int:
+    """The codewords' bits on their data modules, unmasked, row by row as one integer
+    (the remainder bits after the codewords are light before the mask)."""
+    _, _, places = _layout(version, 0)  # the data modules are the same for every mask
+    count = version * 4 + 17
+    bits = format(int.from_bytes(bytes(words), "big"), f"0{8 * len(words)}b")
+    flat = ["0"] * (count * count)
+    for place, bit in zip(places, bits, strict=False):  # strict=False: the remainder bits
+        flat[place] = bit
+    return int("".join(flat), 2)
+
+
+def _place(data: int, version: int, mask_pattern: int, *, test: bool = False) -> list[str]:
+    """The module rows without quiet zone: the placed data masked, the function patterns."""
+    patterns, mask_bits, _ = _layout(version, mask_pattern, test)
+    count = version * 4 + 17
+    text = format(patterns | (data ^ mask_bits), f"0{count * count}b")
+    return [text[i:i + count] for i in range(0, count * count, count)]
+
+
+_FINDER_LIKE = ("10111010000", "00001011101")
+
+
+@cache
+def _line_masks(count: int) -> tuple[int, int, int]:
+    """Bit masks over ``count`` lines of ``count`` modules read as one integer (first line
+    in the highest bits): (neighbours in one line, of the rows; the same over rows then
+    columns; every line but the first)."""
+    one_line = "0" + "1" * (count - 1)  # a line's first module has no left neighbour
+    return (int(one_line * count, 2), int(one_line * 2 * count, 2),
+            (1 << count * (count - 1)) - 1)
+
+
+def penalty(lines: list[str]) -> int:
+    """qrcode's ``util.lost_point`` of a matrix given as rows of '0'/'1' (ISO/IEC 18004
+    §7.8.3): runs of five or more (3 + 1 per module beyond five), uniform 2x2 blocks (3
+    each), finder-like 1:1:3:1:1 patterns with four light modules (40 each), and the
+    distance of the dark share from 50 % (10 per full 5 %); in rows and in columns.
+
+    The rows (then the rows and the columns) are read as ONE integer, a bit a module, and
+    scored with a few bit operations on it; masks keep a neighbour in its own line."""
+    count = len(lines)
+    in_rows, in_lines, below_first = _line_masks(count)
+    columns = list(map("".join, zip(*lines, strict=True)))
+    # Finder-like patterns: '|' between the lines, so that none is counted across two.
+    text = "|".join((*lines, *columns))
+    points = 40 * (text.count(_FINDER_LIKE[0]) + text.count(_FINDER_LIKE[1]))
+    # Runs: bit j of ``equal`` says modules j and j+1 match (one line); of ``five``, that
+    # modules j..j+4 match. A run of L >= 5 has L - 4 such windows and one last window (a
+    # set bit of ``five`` without the next): L - 2 = (L - 4) + 2.
+    rows_value = int("".join(lines), 2)
+    every = (rows_value << count * count) | int("".join(columns), 2)
+    equal = ~(every ^ (every >> 1)) & in_lines
+    five = equal & (equal >> 1) & (equal >> 2) & (equal >> 3)
+    points += five.bit_count() + 2 * (five & ~(five >> 1)).bit_count()
+    # 2x2 blocks: bit j of ``same`` says a module matches the one above it; a block is
+    # uniform when a module matches the one above, its right neighbour too, and its
+    # right neighbour in its own row.
+    same = ~(rows_value ^ (rows_value >> count)) & below_first
+    beside = ~(rows_value ^ (rows_value >> 1)) & in_rows
+    points += 3 * (same & (same >> 1) & beside).bit_count()
+    dark = rows_value.bit_count()
+    return points + int(abs(float(dark) / (count ** 2) * 100 - 50) / 5) * 10
+
+
+def best_mask(data: str) -> int:
+    """The mask qrcode's ``best_mask_pattern`` chooses for ``data`` in byte mode: the
+    lowest penalty of the eight, the first on a tie."""
     raw = data.encode("utf-8")
     version = version_for(len(raw))
-    base, places, mask_bits = _layout(version, mask_pattern)
-    words = codewords(raw, version)
-    spare = len(places) - 8 * len(words)  # remainder bits: light before the mask
-    value = (int.from_bytes(bytes(words), "big") << spare) ^ mask_bits
-    flat = base.copy()
-    for place, bit in zip(places, format(value, f"0{len(places)}b"), strict=True):
-        flat[place] = bit
+    placed = _data(codewords(raw, version), version)
+    scores = [penalty(_place(placed, version, mask, test=True)) for mask in range(8)]
+    return scores.index(min(scores))
+
+
+def rows(data: str, *, mask_pattern: int | None, border: int) -> list[str]:
+    """The module rows (with the quiet zone) of ``data`` in byte mode with this mask (None:
+    the mask qrcode's search would choose), each a string of '1' (dark) and '0'."""
+    raw = data.encode("utf-8")
+    version = version_for(len(raw))
+    placed = _data(codewords(raw, version), version)
+    if mask_pattern is None:
+        scores = [penalty(_place(placed, version, mask, test=True)) for mask in range(8)]
+        mask_pattern = scores.index(min(scores))
     count = version * 4 + 17
     side = "0" * border
     quiet = ["0" * (count + 2 * border)] * border
-    return quiet + [side + "".join(flat[i:i + count]) + side
-                    for i in range(0, count * count, count)] + quiet
+    return quiet + [side + line + side
+                    for line in _place(placed, version, mask_pattern)] + quiet
 
 
-def matrix(data: str, *, mask_pattern: int, border: int) -> list[list[bool]]:
+def matrix(data: str, *, mask_pattern: int | None, border: int) -> list[list[bool]]:
     """The module matrix (with its quiet zone) of ``data`` in byte mode with this mask."""
     return [[module == "1" for module in row]
             for row in rows(data, mask_pattern=mask_pattern, border=border)]

@@ -191,12 +191,10 @@ def verify_url(token: str) -> str:
 
 
 def sign(*, kind: str, ids: list, content: Any,
-         fields: Mapping[str, str] | None = None,
-         mask_pattern: int | None = None) -> tuple[str, str]:
-    """(QR SVG, verification URL) for a document vouching for ``content``; ``mask_pattern``:
-    see ``qr.qr_svg``."""
+         fields: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(QR SVG, verification URL) for a document vouching for ``content``."""
     url = verify_url(app_token(kind, ids, content, fields))
-    return qr_svg(url, mask_pattern=mask_pattern), url
+    return qr_svg(url), url
 
 
 def stamp(moment: datetime) -> int:

@@ -1,5 +1,6 @@
 """The fast QR path (printing/qr_fast.py) draws exactly qrcode's matrix for the same data
-(byte mode, level M) and mask, whatever the length (versions 1 to 40's block layouts)."""
+(byte mode, level M) and mask, whatever the length (versions 1 to 40's block layouts), and
+its mask search scores and chooses as qrcode's does."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from exam_app.printing.qr import QR_BORDER, qr_svg
 ALPHABET = string.ascii_letters + string.digits + "/:._-~é"
 
 
-def _reference(data: str, mask: int):
+def _reference(data: str, mask: int | None):
+    """qrcode's matrix (with its quiet zone) and version; ``mask`` None: its mask search."""
     code = qrcode.QRCode(border=QR_BORDER, mask_pattern=mask)
     code.add_data(util.QRData(data.encode(), mode=util.MODE_8BIT_BYTE))
     code.make(fit=True)
@@ -69,9 +71,33 @@ def test_qr_svg_fast_path_draws_qrcode_s_modules_run_by_run(size):
         assert f'd="{_reference_svg(matrix)}"' in qr_svg(data, mask_pattern=mask)
 
 
-def test_qr_svg_with_the_mask_search_draws_qrcode_s_modules():
-    url = "https://examens.example/verifier/" + "z9Y8" * 30
-    code = qrcode.QRCode(border=QR_BORDER)
-    code.add_data(url)
-    code.make(fit=True)
-    assert f'd="{_reference_svg(code.get_matrix())}"' in qr_svg(url)
+@pytest.mark.parametrize("size", [1, 14, 90, 193, 260, 420, 1000])
+def test_mask_search_chooses_qrcode_s_mask_and_draws_its_matrix(size):
+    for seed in range(12):
+        rng = random.Random(size * 100 + seed)
+        data = "".join(rng.choice(ALPHABET) for _ in range(size))
+        matrix, _ = _reference(data, None)
+        assert qr_fast.matrix(data, mask_pattern=None, border=QR_BORDER) == matrix
+        assert f'd="{_reference_svg(matrix)}"' in qr_svg(data)
+
+
+@pytest.mark.parametrize("size", [3, 60, 193, 700])
+def test_penalty_equals_qrcode_s_lost_point_for_every_mask(size):
+    rng = random.Random(size)
+    data = "".join(rng.choice(ALPHABET) for _ in range(size))
+    version = qr_fast.version_for(len(data.encode()))
+    code = qrcode.QRCode(version=version, border=0)
+    code.data_cache = qr_fast.codewords(data.encode(), version)
+    placed = qr_fast._data(code.data_cache, version)
+    for mask in range(8):
+        code.makeImpl(True, mask)  # as qrcode's best_mask_pattern scores a mask
+        reference = util.lost_point(code.modules)
+        mine = qr_fast.penalty(qr_fast._place(placed, version, mask, test=True))
+        assert mine == reference, mask
+
+
+def test_penalty_counts_each_rule_on_a_known_matrix():
+    """Rows of 21 modules: the rules' points by hand, against qrcode's."""
+    lines = ["1" * 21] * 2 + ["10111010000" + "01" * 5] + ["01" * 10 + "0"] * 18
+    modules = [[c == "1" for c in line] for line in lines]
+    assert qr_fast.penalty(lines) == util.lost_point(modules)
