@@ -33,8 +33,6 @@ KIND = "releve"
 TEMPLATE = "print/releve.html"
 TITLE = "Relevé de notes"
 # The kinds of result of a unit not sat this session: no form is printed.
-# A fixed QR mask: the mask search would be most of a page's building (printing.qr).
-QR_MASK = 0
 NOT_SAT = frozenset({compute.Kind.BENEFICE, compute.Kind.DISPENSE, compute.Kind.NOT_REGISTERED})
 
 
@@ -74,10 +72,13 @@ def _session_doc(session: ExamSession) -> dict:
 
 
 def _candidates(session_id: int, *, establishment_id: int | None = None,
-                candidate_ids=None) -> list[Candidate]:
+                candidate_ids=None, offset: int = 0,
+                limit: int | None = None) -> list[Candidate]:
+    """The candidates by name (``offset``/``limit``: a slice of that order, in SQL)."""
     query = (sa.select(Candidate).where(Candidate.session_id == session_id)
              .options(selectinload(Candidate.unit_forms))
-             .order_by(Candidate.last_name, Candidate.first_name, Candidate.number))
+             .order_by(Candidate.last_name, Candidate.first_name, Candidate.number)
+             .offset(offset).limit(limit))
     if establishment_id is not None:
         query = query.where(Candidate.establishment_id == establishment_id)
     if candidate_ids is not None:
@@ -94,7 +95,7 @@ def pages(session: ExamSession, candidates: list[Candidate], *, now: datetime) -
         content = page_content(session_doc, candidate,
                                {u.code: results.of(candidate.id, u.code) for u in all_units()})
         qr, url = signing.sign(kind=KIND, ids=[candidate.id, stamp], content=content,
-                               fields=labels, mask_pattern=QR_MASK)
+                               fields=labels)
         out.append({"content": content, "qr": qr, "verify_url": url})
     return out
 
@@ -140,9 +141,13 @@ def pack_html(session: ExamSession, establishment_id: int, *, part: int | None =
     """(the pack's HTML, its number of pages): the establishment's candidates in the
     session, by name — all of them, or the ``part``-th ``PART_SIZE`` of them."""
     now = now or utcnow()
-    candidates = establishment_candidates(session, establishment_id)
-    if part is not None:
-        candidates = candidates[(part - 1) * PART_SIZE:part * PART_SIZE] if part >= 1 else []
+    if part is None:
+        candidates = establishment_candidates(session, establishment_id)
+    elif part < 1:
+        candidates = []
+    else:  # only the part's candidates are read
+        candidates = _candidates(session.id, establishment_id=establishment_id,
+                                 offset=(part - 1) * PART_SIZE, limit=PART_SIZE)
     return render_html(session, pages(session, candidates, now=now), now=now), len(candidates)
 
 
