@@ -105,6 +105,10 @@ class _Document:
         self.size = size
         self.objects: dict[tuple[int, int], object] = {}
         self.tokens: dict[bytes, object] = {}  # names, numbers and references met, shared
+        # Bytes the tokenizer may go through: an object's text runs to the next "endobj",
+        # so the texts of objects read whole do not overlap in an ordinary file; a file
+        # making them overlap (headers inside strings) is deferred past twice its size.
+        self.budget = 2 * max(size, 1 << 20)
         self.offsets: dict[int, tuple[int, int]] = {}
         self.trailer = self._read_xref(tail)
         self.pages: list[DictionaryObject] = []
@@ -177,6 +181,9 @@ class _Document:
         # a string, leaves tokens that do not make one value: deferred.
         end = data.find(b"endobj", header.end(), header.end() + MAX_OBJECT_BYTES)
         if end == -1:
+            raise Defer
+        self.budget -= end - header.end()
+        if self.budget < 0:
             raise Defer
         value = self._parse(data[header.end():end])
         self.objects[key] = value
