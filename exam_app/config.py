@@ -60,9 +60,11 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         # (ProxyFix): 0 (default) trusts none, 1 behind one nginx. README, "Production".
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         # Fast paths: "fast" (default) or "reference" (dossiers/body.py, dossiers/storage.py,
-        # juries/autosave_reference.py), each beside its fast module with an equivalence test.
+        # dossiers/pdfcheck.py, juries/autosave_reference.py), each beside its fast module
+        # with an equivalence test.
         "DOSSIER_BODY_READER": os.environ.get("DOSSIER_BODY_READER") or "fast",
         "DOSSIER_STORAGE_WRITER": os.environ.get("DOSSIER_STORAGE_WRITER") or "fast",
+        "DOSSIER_PDF_READER": os.environ.get("DOSSIER_PDF_READER") or "fast",
         "JURY_AUTOSAVE_STORE": os.environ.get("JURY_AUTOSAVE_STORE") or "fast",
         # Push (juries/push.py): long polls waiting at once per process, at most; keep it
         # below gunicorn's --threads so that ordinary requests always find a thread.

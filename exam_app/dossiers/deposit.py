@@ -293,7 +293,8 @@ def _check_complete_upload(*, upload: Upload, dossier: Dossier, piece: Piece, st
     try:
         info = pdfcheck.inspect_pdf(storage.temp_path(token), upload.size, head, tail,
                                     max_pages=session.dossier_max_pages,
-                                    xref_marks=received.marks if received else None)
+                                    xref_marks=received.marks if received else None,
+                                    reader=pdfcheck.configured_reader())
     except pdfcheck.PdfRejected as exc:
         raise DepositError(str(exc), status=422, code=exc.code) from None
     refused = pdfcheck.refused_kinds(info, session.active_content_policy)

@@ -5,7 +5,9 @@ configuration key (default: fast):
 
 - ``DOSSIER_STORAGE_WRITER``: ``storage_fast.FastLocalStorage`` / ``storage.LocalStorage``;
 - ``DOSSIER_BODY_READER``: ``body_fast.request_body`` (gunicorn's socket) /
-  ``body.request_body`` (werkzeug's stream over ``wsgi.input``).
+  ``body.request_body`` (werkzeug's stream over ``wsgi.input``);
+- ``DOSSIER_PDF_READER``: ``pdfcheck_fast`` then pypdf / pypdf only (compared file by
+  file in ``test_pdfcheck_fast.py``).
 
 Here both run on the same inputs and every observable result is compared:
 stored bytes, hashes, what the watchers saw, lost connections, database rows,
@@ -13,7 +15,7 @@ audit events and HTTP responses. The rest of ``tests/dossiers`` runs with the
 fast paths; to run it all with the references instead:
 
     DOSSIER_BODY_READER=reference DOSSIER_STORAGE_WRITER=reference \\
-        python -m pytest tests/dossiers
+        DOSSIER_PDF_READER=reference python -m pytest tests/dossiers
 
 (``.ci/run`` does, on both databases.)
 """
@@ -360,6 +362,7 @@ def test_fast_and_reference_paths_answer_and_store_the_same_over_http(
     for paths in ("fast", "reference"):
         monkeypatch.setitem(app.config, "DOSSIER_STORAGE_WRITER", paths)
         monkeypatch.setitem(app.config, "DOSSIER_BODY_READER", paths)
+        monkeypatch.setitem(app.config, "DOSSIER_PDF_READER", paths)
         monkeypatch.setitem(app.config, "STORAGE_DIR", str(tmp_path / paths))
         candidate = create_candidate(session, centre=centre)
         user = create_user(Role.CANDIDAT, candidate=candidate)
