@@ -61,6 +61,7 @@ def demo_command(candidates: int, force: bool) -> None:
 def import_candidates_command(file: Path, session_code: str | None) -> None:
     """Importe les candidats d'un fichier CSV (tout ou rien)."""
     from exam_app.enrolment.services import UnknownSession, import_candidates, resolve_session
+    from exam_app.errors import ServiceError
 
     try:
         session = resolve_session(session_code)
@@ -81,6 +82,9 @@ def import_candidates_command(file: Path, session_code: str | None) -> None:
         raise click.ClickException(
             "Un autre import a enregistré les mêmes candidats au même moment : "
             "rien n'a été importé. Relancez la commande.") from None
+    except ServiceError as exc:  # e.g. the results are locked by the closed délibération
+        db.session.rollback()
+        raise click.ClickException(f"{exc.message} Rien n'a été importé.") from None
     if not report.ok:
         db.session.rollback()
         click.echo(f"Import refusé : {report.error_count} erreur(s). Rien n'a été importé.",

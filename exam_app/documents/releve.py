@@ -121,6 +121,11 @@ def candidate_pdf(candidate: Candidate, *, now: datetime | None = None) -> bytes
     return render_pdf(candidate_html(candidate, now=now), tagged=True)
 
 
+def _count(session_id: int, establishment_id: int) -> int:
+    return db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(
+        Candidate.session_id == session_id, Candidate.establishment_id == establishment_id))
+
+
 def establishment_candidates(session: ExamSession, establishment_id: int) -> list[Candidate]:
     return _candidates(session.id, establishment_id=establishment_id)
 
@@ -143,8 +148,8 @@ def pack_html(session: ExamSession, establishment_id: int, *, part: int | None =
     now = now or utcnow()
     if part is None:
         candidates = establishment_candidates(session, establishment_id)
-    elif part < 1:
-        candidates = []
+    elif part < 1 or (part - 1) * PART_SIZE >= _count(session.id, establishment_id):
+        candidates = []  # past the last part (an offset the database need not read)
     else:  # only the part's candidates are read
         candidates = _candidates(session.id, establishment_id=establishment_id,
                                  offset=(part - 1) * PART_SIZE, limit=PART_SIZE)

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from exam_app.audit.models import AuditEvent
 from exam_app.audit.services import record
 from exam_app.clock import known_zones, utcnow
+from exam_app.enrolment import results_lock
 from exam_app.enrolment.models import DepositDeadline, ExamSession, UnitCalendar
 from exam_app.errors import Conflict, Invalid
 from exam_app.extensions import db
@@ -241,6 +242,9 @@ def change_rules(*, session: ExamSession, actor, reason: str = "",
     changed = {k: v for k, v in checked.items() if getattr(session, k) != v}
     if not changed:
         return []
+    # The results were decided under these rules (the CCF combination, NV, the mark step):
+    # once the délibération is closed they are locked with the results.
+    results_lock.ensure_open(session.id)
     reason = " ".join((reason or "").split())
     used = [r for r, is_used in rules_in_use(session).items() if is_used and r in changed]
     if used and len(reason) < 5:

@@ -15,6 +15,7 @@ from exam_app.enrolment import services, views_registration, views_setup
 from exam_app.enrolment.blueprint import bp
 from exam_app.enrolment.forms import CandidateImportForm
 from exam_app.enrolment.models import Candidate, Centre, Establishment, ExamSession
+from exam_app.errors import Conflict
 from exam_app.extensions import db
 from exam_app.permissions import roles_required, session_or_404
 from exam_app.units import UnitForm, all_units
@@ -118,6 +119,11 @@ def import_candidates(code: str):
                     "rien n'a été importé par celui-ci. Réimportez le fichier.",
                     "error",
                 )
+                report = None
+                status = 409
+            except Conflict as exc:  # e.g. the results are locked by the closed délibération
+                db.session.rollback()
+                flash(f"{exc.message} Rien n'a été importé.", "error")
                 report = None
                 status = 409
             if report is not None and report.ok:

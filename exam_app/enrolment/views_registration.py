@@ -65,9 +65,9 @@ def candidate(code: str, number: str):
 
 
 def _refused(session: ExamSession, candidate: Candidate, error: Conflict):
-    """The candidate's page again (409) with why the change was refused; nothing written."""
+    """The candidate's page again (409), which says why (the lock's notice); nothing written."""
     db.session.rollback()
-    flash(f"{error.message} Rien n'a été modifié.", "error")
+    flash("Modification refusée : rien n'a été modifié.", "error")
     return _page(session, candidate, status=409)
 
 

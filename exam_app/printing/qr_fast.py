@@ -1,11 +1,13 @@
-"""A fast path for ``qr.qr_svg`` with a fixed mask: the data codewords and their
-Reed-Solomon error correction computed with integers and multiplication tables, instead
-of qrcode's bit-by-bit buffer and polynomial objects, then laid out from a cached layout
-of the version and mask (the function patterns, and the data modules' places in
-qrcode's zigzag order with their mask bits) with one integer XOR, instead of qrcode's
-module-by-module ``map_data`` (most of a QR code's time once the mask search is
-skipped). qrcode itself builds each layout once (its own pattern methods);
-tests/printing/test_qr_fast.py proves the matrices equal qrcode's own.
+"""The fast path of ``qr.qr_svg``: qrcode's matrix, mask search included, about twenty
+times faster. The data codewords and their Reed-Solomon error correction are computed
+with integers and multiplication tables, instead of qrcode's bit-by-bit buffer and
+polynomial objects; the data bits are placed once (the data modules' places in qrcode's
+zigzag order, cached per version), then each mask is one integer XOR with a cached
+layout of the version and mask (its function patterns and mask bits), instead of
+qrcode's module-by-module ``map_data``; each mask is scored with qrcode's penalty rules
+on the rows read as one integer (``penalty``). qrcode itself builds each layout once
+(its own pattern methods); tests/printing/test_qr_fast.py proves the penalties, the
+chosen masks and the matrices equal qrcode's own.
 
 Byte mode, error correction level M (qrcode's default), one data segment.
 """
@@ -85,14 +87,10 @@ def codewords(data: bytes, version: int) -> list[int]:
     return out
 
 
-@lru_cache(maxsize=128)
-def _layout(version: int, mask_pattern: int, test: bool = False
-            ) -> tuple[int, int, tuple[int, ...]]:
-    """(the function patterns, the mask's bits on the data modules — both row by row as one
-    integer, the first module in the highest bit — and the data modules' indexes in
-    qrcode's placement order): qrcode's ``makeImpl(test, mask)`` up to ``map_data``, and
-    ``map_data``'s walk. ``test``: the format and version information left light, as
-    qrcode lays out a matrix to score a mask (``best_mask_pattern``)."""
+def _patterns(version: int, mask_pattern: int, test: bool) -> QRCode:
+    """A qrcode ``QRCode`` whose modules hold the function patterns (None on the data
+    modules): qrcode's ``makeImpl(test, mask)`` up to ``map_data``. ``test``: the format and
+    version information left light, as qrcode lays out a matrix to score a mask."""
     code = QRCode(version=version, error_correction=LEVEL, mask_pattern=mask_pattern)
     count = code.modules_count = version * 4 + 17
     code.modules = [[None] * count for _ in range(count)]
@@ -104,8 +102,16 @@ def _layout(version: int, mask_pattern: int, test: bool = False
     code.setup_type_info(test, mask_pattern)
     if version >= 7:
         code.setup_type_number(test)
-    mask = util.mask_func(mask_pattern)
-    places, masked = [], ["0"] * (count * count)
+    return code
+
+
+@cache
+def _places(version: int) -> tuple[int, ...]:
+    """The data modules' indexes (row by row) in qrcode's placement order (``map_data``'s
+    zigzag); the same for every mask (at most 40 versions cached)."""
+    code = _patterns(version, 0, False)
+    count = code.modules_count
+    places = []
     inc, row = -1, count - 1
     for col in range(count - 1, 0, -2):  # map_data's zigzag, two columns at a time
         if col <= 6:
@@ -114,31 +120,43 @@ def _layout(version: int, mask_pattern: int, test: bool = False
             for c in (col, col - 1):
                 if code.modules[row][c] is None:
                     places.append(row * count + c)
-                    masked[row * count + c] = "1" if mask(row, c) else "0"
             row += inc
             if row < 0 or count <= row:
                 row -= inc
                 inc = -inc
                 break
+    return tuple(places)
+
+
+@lru_cache(maxsize=128)
+def _layout(version: int, mask_pattern: int, test: bool = False) -> tuple[int, int]:
+    """(the function patterns, the mask's bits on the data modules), both row by row as one
+    integer, the first module in the highest bit (two integers of version² bits a key)."""
+    code = _patterns(version, mask_pattern, test)
+    count = code.modules_count
+    mask = util.mask_func(mask_pattern)
+    masked = ["0"] * (count * count)
+    for place in _places(version):
+        if mask(*divmod(place, count)):
+            masked[place] = "1"
     patterns = "".join("1" if module else "0" for line in code.modules for module in line)
-    return int(patterns, 2), int("".join(masked), 2), tuple(places)
+    return int(patterns, 2), int("".join(masked), 2)
 
 
 def _data(words: list[int], version: int) -> int:
     """The codewords' bits on their data modules, unmasked, row by row as one integer
     (the remainder bits after the codewords are light before the mask)."""
-    _, _, places = _layout(version, 0)  # the data modules are the same for every mask
     count = version * 4 + 17
     bits = format(int.from_bytes(bytes(words), "big"), f"0{8 * len(words)}b")
     flat = ["0"] * (count * count)
-    for place, bit in zip(places, bits, strict=False):  # strict=False: the remainder bits
+    for place, bit in zip(_places(version), bits, strict=False):  # then the remainder bits
         flat[place] = bit
     return int("".join(flat), 2)
 
 
 def _place(data: int, version: int, mask_pattern: int, *, test: bool = False) -> list[str]:
     """The module rows without quiet zone: the placed data masked, the function patterns."""
-    patterns, mask_bits, _ = _layout(version, mask_pattern, test)
+    patterns, mask_bits = _layout(version, mask_pattern, test)
     count = version * 4 + 17
     text = format(patterns | (data ^ mask_bits), f"0{count * count}b")
     return [text[i:i + count] for i in range(0, count * count, count)]
@@ -189,14 +207,18 @@ def penalty(lines: list[str]) -> int:
     return points + int(abs(float(dark) / (count ** 2) * 100 - 50) / 5) * 10
 
 
-def best_mask(data: str) -> int:
-    """The mask qrcode's ``best_mask_pattern`` chooses for ``data`` in byte mode: the
-    lowest penalty of the eight, the first on a tie."""
-    raw = data.encode("utf-8")
-    version = version_for(len(raw))
-    placed = _data(codewords(raw, version), version)
+def _best_mask(placed: int, version: int) -> int:
+    """The mask qrcode's ``best_mask_pattern`` chooses: the lowest penalty of the eight
+    (scored on the test layout), the first on a tie."""
     scores = [penalty(_place(placed, version, mask, test=True)) for mask in range(8)]
     return scores.index(min(scores))
+
+
+def best_mask(data: str) -> int:
+    """The mask qrcode's search chooses for ``data`` in byte mode."""
+    raw = data.encode("utf-8")
+    version = version_for(len(raw))
+    return _best_mask(_data(codewords(raw, version), version), version)
 
 
 def rows(data: str, *, mask_pattern: int | None, border: int) -> list[str]:
@@ -206,8 +228,7 @@ def rows(data: str, *, mask_pattern: int | None, border: int) -> list[str]:
     version = version_for(len(raw))
     placed = _data(codewords(raw, version), version)
     if mask_pattern is None:
-        scores = [penalty(_place(placed, version, mask, test=True)) for mask in range(8)]
-        mask_pattern = scores.index(min(scores))
+        mask_pattern = _best_mask(placed, version)
     count = version * 4 + 17
     side = "0" * border
     quiet = ["0" * (count + 2 * border)] * border

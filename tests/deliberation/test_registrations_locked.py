@@ -98,7 +98,7 @@ def test_candidate_page_says_locked_and_refuses_posts_with_409(client, login_as,
     token = csrf_token_from(html)
     status = client.post(url + "/statut", data={"csrf_token": token, "status": "individuel"})
     assert status.status_code == 409
-    assert "Rien n&#39;a été modifié." in status.get_data(as_text=True)
+    assert "Modification refusée : rien n&#39;a été modifié." in status.get_data(as_text=True)
     benefice = client.post(url + "/inscription/E4", data={
         "E4-csrf_token": token, "E4-kind": "benefice", "E4-kept_mark": "14,5",
         "E4-kept_year": str(session.year - 1), "E4-reason": "demande"})
@@ -122,3 +122,55 @@ def test_open_session_page_has_no_lock_notice(client, login_as, delib):
                       f"{candidate.number}").get_data(as_text=True)
     assert "data-results-locked" not in html
     assert 'disabled>Enregistrer le statut' not in html
+
+
+def test_session_rules_are_locked_with_the_results(closed):
+    """The CCF combination and NV's rule decide results: not changed once closed."""
+    from exam_app.enrolment import sessions
+
+    session = closed["session"]
+    rule = {"ccf_combination": "global_absence_counted"}
+    with pytest.raises(services.ResultsLocked):
+        sessions.change_rules(session=session, actor=closed["gestionnaire"],
+                              reason="décision du recteur", **rule)
+    db.session.rollback()
+    assert db.session.get(type(session), session.id).ccf_combination == "global"
+    services.reopen(session_id=session.id, reason="Erreur matérielle",
+                    actor=closed["gestionnaire"])
+    assert sessions.change_rules(session=session, actor=closed["gestionnaire"],
+                                 reason="décision du recteur", **rule) == ["ccf_combination"]
+
+
+def _candidates_file(candidate) -> bytes:
+    return (f"N° candidat;Nom;Prénom;Date de naissance;UAI;Statut\n"
+            f"{candidate.number};{candidate.last_name};{candidate.first_name};01/02/2005;"
+            f"{candidate.establishment.uai};candidat libre\n").encode()
+
+
+def test_candidate_import_page_refuses_with_the_lock_message(client, login_as, closed):
+    session, candidate = closed["session"], closed["candidates"][1]
+    before = candidate.status
+    login_as(closed["gestionnaire"])
+    url = f"/gestion/sessions/{session.code}/candidats/import"
+    token = csrf_token_from(client.get(url).get_data(as_text=True))
+    response = client.post(url, data={"csrf_token": token, "file": (
+        io.BytesIO(_candidates_file(candidate)), "candidats.csv")},
+        content_type="multipart/form-data")
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "La délibération de cette session est close" in html
+    assert "Rien n&#39;a été importé." in html
+    db.session.expire_all()
+    assert db.session.get(Candidate, candidate.id).status == before
+
+
+def test_candidate_import_command_refuses_with_the_lock_message(app, closed, tmp_path):
+    candidate = closed["candidates"][1]
+    path = tmp_path / "candidats.csv"
+    path.write_bytes(_candidates_file(candidate))
+    result = app.test_cli_runner().invoke(args=["import-candidates", str(path), "--session",
+                                                closed["session"].code])
+    assert result.exit_code == 1
+    assert "La délibération de cette session est close" in result.output
+    assert "Rien n'a été importé." in result.output
+    assert "Traceback" not in result.output

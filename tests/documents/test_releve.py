@@ -354,6 +354,7 @@ def test_a_large_establishment_is_printed_in_parts(
     assert releve.parts(3) == [(1, 1, 2), (2, 3, 3)]
     assert releve.pack_html(session, school.id, part=2, now=NOW)[1] == 1
     assert releve.pack_html(session, school.id, part=3, now=NOW)[1] == 0
+    assert releve.pack_html(session, school.id, part=10 ** 20, now=NOW)[1] == 0
     login_as(create_user(Role.GESTIONNAIRE))
     page = client.get(f"/gestion/sessions/{session.code}/releves").get_data(as_text=True)
     assert "Candidats 1 à 2" in page and "Candidats 3 à 3" in page
@@ -364,3 +365,4 @@ def test_a_large_establishment_is_printed_in_parts(
     assert len(reader.pages) == 1
     assert candidates[2].number in reader.pages[0].extract_text()
     assert client.get(f"{base}&partie=3").status_code == 302
+    assert client.get(f"{base}&partie={10 ** 20}").status_code == 302  # past the end: none

@@ -76,7 +76,10 @@ def test_mask_search_chooses_qrcode_s_mask_and_draws_its_matrix(size):
     for seed in range(12):
         rng = random.Random(size * 100 + seed)
         data = "".join(rng.choice(ALPHABET) for _ in range(size))
-        matrix, _ = _reference(data, None)
+        matrix, version = _reference(data, None)
+        code = qrcode.QRCode(version=version, border=0)
+        code.add_data(util.QRData(data.encode(), mode=util.MODE_8BIT_BYTE))
+        assert qr_fast.best_mask(data) == code.best_mask_pattern()
         assert qr_fast.matrix(data, mask_pattern=None, border=QR_BORDER) == matrix
         assert f'd="{_reference_svg(matrix)}"' in qr_svg(data)
 
