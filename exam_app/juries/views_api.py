@@ -181,6 +181,8 @@ def autosave(passage_id: int, grid: str):
     commission, at once, without loading the user. When the session carries no
     login or that query finds no row, the request goes the ordinary way
     (Flask-Login's loader, ``roles_required``, the scope check) for the usual answer.
+    The usual save (one new op, not the mark) is tried first on the lone-field path
+    (``juries/autosave_lone.py``), which keeps nothing and answers None otherwise.
     """
     login = session_login() if grid in GRID_KEYS else None
     if login is not None:
