@@ -6,7 +6,8 @@ through Flask's test client and times, request by request, the bare endpoint
 request ``jury-passage.js`` sends). For each, medians of: the service time,
 this thread's CPU time (less sensitive to a loaded machine), the time inside
 ``cursor.execute`` ("db"; the rest is the app's own Python), and the SQL
-statements run by the last request. With
+statements run by the last request (the lone-field path's statements, which run on the
+driver's cursor outside SQLAlchemy's events, are counted and timed around their run). With
 ``BENCH_PROFILE=1`` it also prints cProfile's top functions of the autosave.
 Prints ONE JSON line.
 
@@ -69,6 +70,23 @@ def main() -> int:
         def after(conn, cursor, statement, parameters, context, executemany):
             db_time[0] += time.perf_counter() - conn.info.pop("started")
             statements.append(statement.split(None, 1)[0] + " " + statement[:90].replace("\n", " "))
+
+        # The autosave's lone-field path runs its statements on the driver's cursor,
+        # outside SQLAlchemy's events: counted and timed here the same way.
+        from exam_app.juries import autosave_lone
+
+        run = autosave_lone._Compiled.run
+
+        def counted(compiled, cursor, values):
+            started = time.perf_counter()
+            try:
+                return run(compiled, cursor, values)
+            finally:
+                db_time[0] += time.perf_counter() - started
+                statements.append(compiled.sql.split(None, 1)[0] + " "
+                                  + compiled.sql[:90].replace("\n", " "))
+
+        autosave_lone._Compiled.run = counted
 
         client = app.test_client()
         page = client.get("/connexion").data

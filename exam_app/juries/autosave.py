@@ -16,9 +16,11 @@ under the passage row's lock): nothing of it is kept.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -134,7 +136,7 @@ def save_context(*, passage_id: int, user_id: int, grid_key: str = AGREED) -> Sa
     row = db.session.connection().execute(
         _context_query(), {"passage_id": passage_id, "user_id": user_id,
                            "grid_key": grid_key}).first()
-    return None if row is None else _context(row, grid_key)
+    return None if row is None else context_from(row._mapping, grid_key)
 
 
 def save_context_for_login(*, passage_id: int, user_id: int, token: str,
@@ -149,14 +151,14 @@ def save_context_for_login(*, passage_id: int, user_id: int, token: str,
                                      "token": token, "grid_key": grid_key}).first()
     if row is None:
         return None
-    context = _context(row, grid_key)
+    context = context_from(row._mapping, grid_key)
     context.actor = Actor(id=user_id, display_name=f"{row.actor_first_name} "
                                                    f"{row.actor_last_name}".strip())
     return context
 
 
-def _context(row: sa.Row, grid_key: str) -> SaveContext:
-    columns = row._mapping
+def context_from(columns: Mapping[str, Any], grid_key: str) -> SaveContext:
+    """The context from a row of ``_context_query`` (its columns by label)."""
     return SaveContext(
         passage_id=columns["passage_id"], session_id=columns["session_id"],
         candidate_id=columns["candidate_id"], unit_code=columns["unit_code"],

@@ -129,7 +129,8 @@ class FastStore:
 
     def record_ops(self, rows: list[dict]) -> None:
         """Store operation records; a known op id fails with IntegrityError."""
-        self.connection.execute(self.statements.insert_op, rows)
+        # One row as one execute (a list, even of one, goes the executemany way).
+        self.connection.execute(self.statements.insert_op, rows[0] if len(rows) == 1 else rows)
 
     def bump_revision(self, *, passage_id: int) -> int | None:
         """Add one to the passage's agreed revision and return it (None: the passage is final)."""

@@ -18,7 +18,7 @@ from exam_app.clock import utcnow
 from exam_app.dossiers import validity
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
-from exam_app.juries import grids, lifecycle, push, validation
+from exam_app.juries import autosave_lone, grids, lifecycle, push, validation
 from exam_app.juries.blueprint import bp, json_body, json_refusal, ms
 from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
 from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
@@ -181,16 +181,41 @@ def autosave(passage_id: int, grid: str):
     commission, at once, without loading the user. When the session carries no
     login or that query finds no row, the request goes the ordinary way
     (Flask-Login's loader, ``roles_required``, the scope check) for the usual answer.
+    The usual save (one new op, not the mark) is tried first on the lone-field path
+    (``juries/autosave_lone.py``), which keeps nothing and answers None otherwise.
     """
     login = session_login() if grid in GRID_KEYS else None
     if login is not None:
         user_id, token = login
         key = AGREED if grid == "commune" else grids.grid_key_for(user_id)
+        answer = _lone_save(passage_id, user_id, token, key)
+        if answer is not None:
+            return answer
         context = autosaving.save_context_for_login(passage_id=passage_id, user_id=user_id,
                                                     token=token, grid_key=key)
         if context is not None:
             return _autosave(context, context.actor)
     return _autosave_checked(passage_id, grid)
+
+
+def _lone_save(passage_id: int, user_id: int, token: str, key: str):
+    """The usual save (one new op on a field other than the mark) by the lone-field
+    path (``juries/autosave_lone.py``); None when it is not taken (nothing kept)."""
+    if not autosave_lone.enabled(current_app.config):
+        return None
+    try:
+        body = json_body()
+    except JuryError:
+        return None  # the ordinary path refuses it
+    op = autosave_lone.lone_op(body)
+    if op is None or current_app.config.get("JURY_MAX_OPS", 100) < 1:
+        return None
+    saved = autosave_lone.save(passage_id=passage_id, user_id=user_id, token=token,
+                               grid_key=key, op=op)
+    if saved is None:
+        return None
+    result, revision = saved
+    return jsonify({"results": [result], "revision": revision, "server_time": ms(utcnow())})
 
 
 @roles_required(Role.EXAMINATEUR)

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from exam_app.audit.models import AuditEvent
-from exam_app.juries import autosave
+from exam_app.juries import autosave, autosave_lone
 from exam_app.juries.autosave_fast import FastStore
 from exam_app.juries.autosave_reference import ReferenceStore
 from exam_app.juries.models import ClientOperation, Grid, GridField, Passage, Validation
@@ -80,7 +80,7 @@ def _login(app, user):
     return client
 
 
-def _run(app, db, passage, prefix: str) -> list:
+def _run(app, db, passage, prefix: str, script=SCRIPT) -> list:
     """Play the script on ``passage``; each response with ids named by role."""
     jurors = [m.user for m in passage.commission.members]
     clients = {}
@@ -90,9 +90,10 @@ def _run(app, db, passage, prefix: str) -> list:
         client.token = re.search(r'data-csrf="([^"]+)"', page).group(1)
     roles = {user.id: name for name, user in zip("ab", jurors, strict=True)}
     answers = []
-    for who, grid, ops, note in SCRIPT:
+    for who, grid, ops, note in script:
         client = clients[who]
         if grid == "validate":
+            db.session.expire_all()
             revision = db.session.get(Passage, passage.id).agreed_revision
             response = client.post(f"/jury/passages/{passage.id}/valider",
                                    json={"revision": revision},
@@ -158,6 +159,7 @@ def _rows(db, passage_id: int, prefix: str) -> dict:
 
 def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkeypatch):
     monkeypatch.setattr(autosave, "utcnow", lambda: NOW)
+    monkeypatch.setattr(autosave_lone, "utcnow", lambda: NOW)
     fused = []
     write = FastStore.write
 
@@ -166,6 +168,15 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
         return write(store, change)
 
     monkeypatch.setattr(FastStore, "write", spy)
+    lone = []  # (op id, taken) of each save the lone-field path was offered
+    save = autosave_lone.save
+
+    def lone_spy(**kwargs):
+        answer = save(**kwargs)
+        lone.append((kwargs["op"]["op"].removeprefix("fast-"), answer is not None))
+        return answer
+
+    monkeypatch.setattr(autosave_lone, "save", lone_spy)
     passages = {"fast": create_passage(), "reference": create_passage()}
     for passage in passages.values():  # the script sets the rest before validating
         complete_grid(passage, skip=("c:outils_maitrise", "appreciation"))
@@ -182,6 +193,11 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
     assert (bool(fused), any(fused)) == (True, postgres)
     assert answers["fast"] == answers["reference"]
     assert rows["fast"] == rows["reference"]
+    # The fast run's lone saves (one op, not the mark) went the lone-field path; it took
+    # the new writes and left the rest (replays, conflicts, refusals, validations to
+    # clear, a final passage) to the ordinary path. The reference run never offered it.
+    assert lone == [("o1", True), ("o1", False), ("o2", False), ("o3", False), ("o11", False),
+                    ("o5", False), ("o2", False), ("o2", False), ("o7", False)]
     # The script did what it says (so that agreeing is not agreeing on nothing).
     statuses = [answer[1] for answer in answers["reference"]]
     assert statuses == [200, 200, 200, 200, 200, 200, 400, 400, 400, 200, 400, 400, 200, 200,
@@ -192,6 +208,77 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
     assert (rows["reference"]["revision"], rows["reference"]["final_mark"],
             len(rows["reference"]["operations"]), rows["reference"]["audit"][3][0]) == (
         4, Decimal("12.5"), 12, "validation.cleared")
+
+
+# Lone saves (one op, not the mark): the lone-field path's kind, and what it leaves to
+# the ordinary path.
+LONE_SCRIPT = [
+    ("a", "commune", [("l1", "c:outils_maitrise", "TS", 0)], "a level: lone path"),
+    ("b", "commune", [("l2", "appreciation", "Bien", 0)], "a text: lone path"),
+    ("a", "perso", [("l3", "c:outils_maitrise", "S", 0)], "a private level: no revision"),
+    ("b", "perso", [("l4", "s:performance", "Solide", 0)], "the other juror's private grid"),
+    ("a", "commune", [("l5", "appreciation", "Très bien", 1)], "a text again"),
+    ("b", "commune", [("l6", "appreciation", "Autre", 1)], "stale version: conflict"),
+    ("b", "commune", [("l7", "appreciation", "Très bien", 1)], "stale, the same value: ok"),
+    ("a", "commune", [("l8", "c:outils_maitrise", "ZZ", 1)], "refused level"),
+    ("a", "commune", [("l9", "appreciation", "x" * 4001, 2)], "refused text"),
+    ("a", "commune", [("l10", "c:inconnu", "TS", 0)], "unknown field"),
+    ("a", "commune", [("l1", "c:outils_maitrise", "TS", 0)], "a replay, the same value"),
+    ("a", "commune", [("l5", "appreciation", "Autre chose", 2)],
+     "a replay of an id with another value, at the current version: refused"),
+    ("a", "commune", [("l11", "mark", "12", 0)], "the mark: the ordinary path"),
+    ("a", "validate", None, "first juror validates"),
+    ("b", "commune", [("l12", "appreciation", "Très bien vu", 2)],
+     "a save clearing a validation: the ordinary path"),
+    ("a", "validate", None, "validate again"),
+    ("b", "validate", None, "both validated: final"),
+    ("a", "commune", [("l13", "appreciation", "Après", 3)], "final: refused"),
+    ("b", "perso", [("l14", "s:performance", "Après", 1)], "final: the private grid too"),
+]
+
+
+def test_lone_path_and_reference_agree(app, db, create_passage, monkeypatch):
+    """The lone-field path (``autosave_lone``, fast store) against the plain reference
+    (``JURY_AUTOSAVE_STORE=reference``): the same answers and rows; the path took the
+    new writes and left everything else to the ordinary path, nothing of it kept."""
+    monkeypatch.setattr(autosave, "utcnow", lambda: NOW)
+    monkeypatch.setattr(autosave_lone, "utcnow", lambda: NOW)
+    lone = []
+    save = autosave_lone.save
+
+    def lone_spy(**kwargs):
+        answer = save(**kwargs)
+        lone.append((kwargs["op"]["op"].removeprefix("lone-"), answer is not None))
+        return answer
+
+    monkeypatch.setattr(autosave_lone, "save", lone_spy)
+    passages = {"lone": create_passage(), "reference": create_passage()}
+    for passage in passages.values():
+        complete_grid(passage, skip=("c:outils_maitrise", "appreciation"))
+    ids = {run: p.id for run, p in passages.items()}
+    db.session.commit()
+    answers, rows = {}, {}
+    for run in ("lone", "reference"):
+        monkeypatch.setitem(app.config, "JURY_AUTOSAVE_STORE",
+                            "fast" if run == "lone" else "reference")
+        answers[run] = _run(app, db, passages[run], f"{run}-", LONE_SCRIPT)
+        db.session.expire_all()
+        rows[run] = _rows(db, ids[run], f"{run}-")
+    assert answers["lone"] == answers["reference"]
+    assert rows["lone"] == rows["reference"]
+    assert lone == [("l1", True), ("l2", True), ("l3", True), ("l4", True), ("l5", True),
+                    ("l6", False), ("l7", False), ("l8", False), ("l9", False), ("l10", False),
+                    ("l1", False), ("l5", False), ("l12", False), ("l13", False),
+                    ("l14", False)]
+    statuses = [answer[1] for answer in answers["reference"]]
+    assert statuses == [200, 200, 200, 200, 200, 200, 200, 400, 400, 400, 200, 409, 200, 200,
+                        200, 200, 200, 409, 409]
+    results = [answer[2]["results"][0]["status"] for answer in answers["reference"][:7]]
+    assert results == ["ok"] * 5 + ["conflict", "ok"]
+    # Only the mark and the cleared validation are audited (a text or level change is not).
+    assert [event[0] for event in rows["reference"]["audit"]] == [
+        "mark.change", "mark.validate", "validation.cleared", "mark.validate", "mark.validate",
+        "mark.final"]
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "reference"])

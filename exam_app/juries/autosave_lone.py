@@ -1,0 +1,199 @@
+"""The autosave's lone-field path: the usual save (one new op on one text or level
+field, by a logged-in juror, to a writable grid), done on a pooled DBAPI connection
+with statements compiled once, outside the ORM session.
+
+A debounced keystroke of either juror is one such save. Measured in process
+(``bench/autosave_profile.py``), the ORM session's transaction, commit and
+teardown and SQLAlchemy's per-statement execution cost more than the statements
+themselves; here the same statements (``autosave._context_query`` with the login,
+then ``autosave_fast``'s compare-and-set, op record and revision bump, fused into
+one statement on PostgreSQL) run on the driver's cursor, with the columns' own
+bind and result conversions. Every decision is the one ``autosave.save_fields``
+makes with the fast store, on the same rows, in the same order and transaction.
+
+It is a shortcut that can only say yes: anything else (several ops, the mark,
+whose changes are audited, a replayed op id, a stale version, a refusal of any
+kind, validations to clear, a dossier whose validity needs its files) rolls back
+whatever it did and answers None, and the caller goes the ordinary way
+(``views_api._autosave``), which answers as it always did. The ordinary path is
+its reference: ``tests/juries/test_autosave_equivalence.py`` plays the same
+script through both and compares the answers and the rows.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from exam_app.clock import utcnow
+from exam_app.dossiers import validity
+from exam_app.extensions import db
+from exam_app.juries import autosave
+from exam_app.juries.autosave_fast import statements
+from exam_app.juries.errors import JuryError
+from exam_app.juries.grids import clean_value
+from exam_app.juries.models import AGREED, Attendance
+
+
+class _Compiled:
+    """A statement compiled once for a dialect, run on a DBAPI cursor, with the bind
+    and result conversions of its columns' types (as SQLAlchemy applies them)."""
+
+    def __init__(self, statement, dialect, column_keys: list[str] | None = None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        self.compiled, self.sql = compiled, compiled.string
+        self.order = list(compiled.positiontup) if dialect.positional else None
+        self.binds = {compiled.bind_names[bind]: processor for bind in compiled.binds.values()
+                      if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))}
+        columns = list(statement.exported_columns) if hasattr(statement, "exported_columns") else []
+        self.dialect, self.names = dialect, [column.key for column in columns]
+        self.types = [column.type.dialect_impl(dialect) for column in columns]
+        # The result conversions, from the first result's driver types (as SQLAlchemy's
+        # own: PostgreSQL's numeric conversion depends on the type the server sends).
+        self.results: list[Callable | None] | None = None
+
+    def run(self, cursor, values: Mapping[str, Any]) -> dict | None:
+        """Execute; the first row as a dict of converted values (None: no row, or no
+        result columns)."""
+        params = self.compiled.construct_params(dict(values))
+        for name, processor in self.binds.items():
+            params[name] = processor(params[name])
+        cursor.execute(self.sql, params if self.order is None
+                       else tuple(params[name] for name in self.order))
+        if not self.names:
+            return None
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        if self.results is None:
+            self.results = [kind.result_processor(self.dialect, described[1])
+                            for kind, described in zip(self.types, cursor.description,
+                                                       strict=True)]
+        return {name: value if processor is None else processor(value)
+                for name, processor, value in zip(self.names, self.results, row, strict=True)}
+
+
+@dataclass(frozen=True)
+class _Statements:
+    context: _Compiled
+    cas: _Compiled
+    insert_op: _Compiled
+    bump: _Compiled
+    fused: _Compiled | None
+
+
+@functools.cache
+def _statements(dialect_name: str) -> _Statements:
+    dialect = db.engine.dialect
+    assert dialect.name == dialect_name
+    fast = statements()
+    return _Statements(
+        context=_Compiled(autosave._context_query(login=True), dialect),
+        cas=_Compiled(fast.cas, dialect),
+        insert_op=_Compiled(fast.insert_op, dialect,
+                            column_keys=["op_id", "user_id", "passage_id", "result", "created_at"]),
+        bump=_Compiled(fast.bump, dialect),
+        fused=_Compiled(fast.fused_pg, dialect) if dialect_name == "postgresql" else None)
+
+
+class _NotTaken(Exception):
+    """The save is not the lone path's: roll back, the ordinary path answers."""
+
+
+def enabled(config: Mapping) -> bool:
+    """The lone path runs with the fast store (the default), not with the reference."""
+    return config.get("JURY_AUTOSAVE_STORE", "fast") == "fast"
+
+
+def lone_op(body: Any) -> dict | None:
+    """The body's one op when it is the lone path's kind (one op, a new id, a field
+    other than the mark, an integer base); None otherwise, nothing read."""
+    ops = body.get("ops") if isinstance(body, dict) else None
+    if not isinstance(ops, list) or len(ops) != 1 or not isinstance(ops[0], dict):
+        return None
+    [op] = ops
+    op_id, name, base = str(op.get("op", "")), op.get("field"), op.get("base")
+    if not op_id or len(op_id) > 64 or not isinstance(name, str) or name == "mark" \
+            or not isinstance(base, int) or isinstance(base, bool):
+        return None
+    return op
+
+
+def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
+         op: dict) -> tuple[dict, int | None] | None:
+    """Save ``op`` (from ``lone_op``) for the login ``user_id``/``token`` and commit:
+    (the op's result, the agreed revision after it), as ``save_fields`` answers a new
+    op; None when the ordinary path must answer (nothing of this attempt is kept)."""
+    dialect_name = db.engine.dialect.name
+    compiled = _statements(dialect_name)
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            answer = _save(cursor, compiled, passage_id=passage_id, user_id=user_id,
+                           token=token, grid_key=grid_key, op=op)
+        finally:
+            cursor.close()
+        connection.commit()
+        return answer
+    except (_NotTaken, JuryError, db.engine.dialect.dbapi.IntegrityError):
+        connection.rollback()
+        return None
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
+
+
+def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token: str,
+          grid_key: str, op: dict) -> tuple[dict, int | None]:
+    row = compiled.context.run(cursor, {"passage_id": passage_id, "user_id": user_id,
+                                        "token": token, "grid_key": grid_key})
+    if row is None:
+        raise _NotTaken  # no such seat or login: the ordinary path's 401/403/404
+    now = utcnow()
+    context = autosave.context_from(row, grid_key)
+    agreed = grid_key == AGREED
+    # What autosave._check_writable refuses, and what needs more than this path does.
+    if context.finalized or context.attendance == Attendance.ABSENT.value \
+            or context.grid_id is None or (context.grid_revealed and not agreed) \
+            or (agreed and context.has_validations):
+        raise _NotTaken
+    if context.nv_excludes_interview:
+        settled = validity.settled_without_files(
+            decision=context.dossier_decision, extended_until=context.dossier_extended_until,
+            session_deadline=context.deposit_deadline, now=now)
+        if settled is None or settled == validity.UnitValidity.NV:
+            raise _NotTaken
+    op_id, name = str(op["op"]), op["field"]
+    value = clean_value(name=name, value=op.get("value"), unit_code=context.unit_code,
+                        mark_step=context.mark_step)  # JuryInvalid: not taken
+    params = {"in_grid": context.grid_id, "field_name": name, "base": op["base"],
+              "new_value": value, "now": now, "by_user": user_id, "in_passage": passage_id}
+    if compiled.fused is not None:  # PostgreSQL: FastStore.write's fused statement
+        written = compiled.fused.run(cursor, {**params, "op_id": op_id, "is_agreed": agreed})
+        version, revision = written["version"], written["revision"]
+        if version is None or not written["recorded"] or (agreed and revision is None):
+            raise _NotTaken  # stale base (a conflict), or final since the context
+        return _result(op_id, name, version, value), revision
+    written = compiled.cas.run(cursor, params)
+    if written is None:
+        raise _NotTaken
+    result = _result(op_id, name, written["version"], value)
+    compiled.insert_op.run(cursor, {"op_id": op_id, "user_id": user_id, "passage_id": passage_id,
+                                    "result": result, "created_at": now})
+    if not agreed:
+        return result, None
+    bumped = compiled.bump.run(cursor, {"in_passage": passage_id})
+    if bumped is None:
+        raise _NotTaken  # final since the compare-and-set
+    return result, bumped["agreed_revision"]
+
+
+def _result(op_id: str, name: str, version: int, value: str) -> dict:
+    """An applied op's result, as ``autosave._Save.apply`` builds it."""
+    return {"op": op_id, "field": name, "status": "ok", "version": version, "value": value}
+
