@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import os
 import random
 from dataclasses import dataclass
@@ -341,7 +342,12 @@ class _Jurors:
     (``jury1``, ``jury2``...) and then to correcteurs."""
 
     def __init__(self, rng: random.Random):
-        self.names = iter(rng.sample([(f, last) for f in FIRST_NAMES for last in LAST_NAMES], 80))
+        every = [(f, last) for f in FIRST_NAMES for last in LAST_NAMES]
+        drawn = rng.sample(every, 80)
+        # A large demo (many commissions, a correcteur per 60 copies) needs more: the other
+        # names in order, without drawing again (the seeded demo stays the same).
+        chosen = set(drawn)
+        self.names = itertools.chain(drawn, (n for n in every if n not in chosen))
         self.count = 0
 
     def next_name(self) -> tuple[str, str]:

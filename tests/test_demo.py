@@ -201,3 +201,18 @@ def test_demo_results_hold_every_kind(loaded_demo, demo_db):
     benefices = sorted(r.printed for r in results.values() if r.kind is Kind.BENEFICE)
     assert benefices == [f"Bénéfice {session.year - 2} — {m}" for m in ("11", "12,5", "14")]
     assert sum(r.kind is Kind.DISPENSE for r in results.values()) == 2
+
+
+def test_demo_names_last_for_a_large_demo_and_the_first_draw_is_unchanged():
+    """A large demo (a correcteur per 60 copies: 84 at 5,000 candidates, plus the jurors)
+    needs more than the 80 names drawn first; those 80 stay the seeded draw."""
+    import random
+
+    from exam_app import demo
+
+    every = [(f, last) for f in demo.FIRST_NAMES for last in demo.LAST_NAMES]
+    first_draw = random.Random(2027).sample(every, 80)
+    jurors = demo._Jurors(random.Random(2027))
+    names = [jurors.next_name() for _ in range(300)]
+    assert names[:80] == first_draw
+    assert len(set(names)) == 300
