@@ -17,6 +17,7 @@ from exam_app.accounts.models import Role, User
 from exam_app.accounts.session_login import login_matches, session_login
 from exam_app.clock import utcnow
 from exam_app.dossiers import validity
+from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
 from exam_app.juries import grids, lifecycle, push, validation
@@ -105,13 +106,23 @@ def _state_statement():
     it does not read), the timer's segments and pauses and the validations, joined
     (a few rows: two members, at most a handful of segments, two validations).
     Nothing in it grows with the session. Built once: the state is read on every
-    change of a passage, by both jurors."""
+    change of a passage, by both jurors. The places the models join by default (the
+    commission's, its members', the candidate's centre and establishment) are not read
+    by the state: left out, and of the members' users only the names (the rows repeat
+    per member, segment, pause and validation: every column left out counts)."""
     commission = orm.joinedload(Passage.commission)
+    members = commission.joinedload(Commission.members)
     return (
         sa.select(Passage, *validity.settling_columns(Passage.candidate_id, Passage.unit_code))
         .options(commission.joinedload(Commission.session),
-                 commission.joinedload(Commission.members)
-                 .joinedload(CommissionMember.user).lazyload(User.roles),
+                 commission.lazyload(Commission.centre),
+                 commission.lazyload(Commission.establishment),
+                 members.lazyload(CommissionMember.establishment),
+                 members.joinedload(CommissionMember.user).lazyload(User.roles),
+                 members.joinedload(CommissionMember.user)
+                 .load_only(User.first_name, User.last_name),
+                 orm.joinedload(Passage.candidate).lazyload(Candidate.establishment),
+                 orm.joinedload(Passage.candidate).lazyload(Candidate.centre),
                  orm.joinedload(Passage.segments), orm.joinedload(Passage.pauses),
                  orm.joinedload(Passage.validations))
         .execution_options(populate_existing=True))
