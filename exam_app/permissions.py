@@ -380,18 +380,29 @@ def passage_for_juror_or_403(passage_id: int):
     return passage
 
 
+def juror_passage_row(passage_id: int, statement, user_id: int, *conditions):
+    """The row of ``statement`` (a select whose first entity is ``Passage``) for a
+    passage of one of ``user_id``'s commissions that also meets ``conditions`` (the
+    caller's, e.g. the login of a session cookie), in that one query; None when there
+    is none (no refusal here: see ``juror_passage_row_or_403``)."""
+    from exam_app.extensions import db
+    from exam_app.juries.models import CommissionMember, Passage
+
+    mine = sa.exists().where(CommissionMember.commission_id == Passage.commission_id,
+                             CommissionMember.user_id == user_id)
+    return db.session.execute(statement.where(Passage.id == passage_id, mine, *conditions)) \
+        .unique().one_or_none()
+
+
 def juror_passage_row_or_403(passage_id: int, statement):
     """The row of ``statement`` (a select whose first entity is ``Passage``, with the
     caller's columns and loader options) for a passage of one of the current juror's
     commissions: the scope check is in the same query. 404 when unknown, 403 otherwise
     (a second, narrow query only then)."""
     from exam_app.extensions import db
-    from exam_app.juries.models import CommissionMember, Passage
+    from exam_app.juries.models import Passage
 
-    mine = sa.exists().where(CommissionMember.commission_id == Passage.commission_id,
-                             CommissionMember.user_id == current_user.id)
-    row = db.session.execute(statement.where(Passage.id == passage_id, mine)).unique() \
-        .one_or_none()
+    row = juror_passage_row(passage_id, statement, current_user.id)
     if row is None:
         known = db.session.scalar(sa.select(Passage.id).where(Passage.id == passage_id))
         abort(403 if known is not None else 404)

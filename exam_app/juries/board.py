@@ -9,9 +9,11 @@ import time
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from exam_app.clock import to_local
 from exam_app.dossiers.validity import nv_candidate_ids
+from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import lifecycle
 from exam_app.juries.models import Commission, Passage
@@ -26,12 +28,19 @@ STATE_LABELS = {"upcoming": "À venir", "late": "En retard", "running": "En cour
 
 
 def day_passages(session_id: int, day: date) -> list[Passage]:
-    """The passages of a session scheduled on a day of the session's time zone, by commission and time."""
+    """The passages of a session scheduled on a day of the session's time zone, by commission and time.
+
+    With what the board reads (the commission and its place, the candidate, the timer),
+    not the validations nor the candidate's centre and establishment, which the models
+    load by default: the board is computed every second of a jury day."""
     start, end = lifecycle.day_bounds(day)
+    candidate = orm.joinedload(Passage.candidate)
     return list(db.session.scalars(
         sa.select(Passage).join(Commission, Commission.id == Passage.commission_id)
         .where(Commission.session_id == session_id, Passage.scheduled_at >= start,
                Passage.scheduled_at < end)
+        .options(orm.lazyload(Passage.validations), candidate.lazyload(Candidate.establishment),
+                 candidate.lazyload(Candidate.centre))
         .order_by(Commission.code, Passage.scheduled_at, Passage.id)))
 
 

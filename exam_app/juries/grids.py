@@ -10,14 +10,13 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 
 from exam_app.audit.services import record
 from exam_app.clock import utcnow
 from exam_app.extensions import db
 from exam_app.juries.errors import JuryInvalid, JuryNotFound
 from exam_app.juries.locking import lock_passage
-from exam_app.juries.models import AGREED, Grid, Passage
+from exam_app.juries.models import AGREED, Grid, GridField, Passage
 from exam_app.units import get_unit
 
 # ---- grid fields from the unit definition ----------------------------------
@@ -118,23 +117,30 @@ def reveal(*, passage: Passage, actor, now: datetime | None = None) -> None:
 
 
 def grids_view(passage: Passage, user_id: int) -> dict:
-    """The grids a juror may see: the agreed one, their own, the other's once both revealed."""
-    grids = list(db.session.scalars(  # the grids and their fields in one statement
-        sa.select(Grid).where(Grid.passage_id == passage.id)
-        .options(orm.joinedload(Grid.fields))).unique())
-    own = next((g for g in grids if g.key == grid_key_for(user_id)), None)
-    others = [g for g in grids if g.key not in (AGREED, grid_key_for(user_id))]
-    both_revealed = own is not None and own.revealed_at is not None and bool(others) and all(
-        g.revealed_at is not None for g in others)
+    """The grids a juror may see: the agreed one, their own, the other's once both revealed.
 
-    def fields(grid):
-        return {f.name: {"value": f.value, "version": f.version} for f in grid.fields}
-
-    agreed = next(g for g in grids if g.key == AGREED)
+    Read on every state poll: the grids and their fields as plain rows in one statement
+    (no ORM objects: three grids of a few dozen fields each, every poll)."""
+    rows = db.session.execute(
+        sa.select(Grid.id, Grid.key, Grid.revealed_at, GridField.name, GridField.value,
+                  GridField.version)
+        .outerjoin(GridField, GridField.grid_id == Grid.id)
+        .where(Grid.passage_id == passage.id).order_by(Grid.id, GridField.id))
+    grids: dict[str, dict] = {}  # key -> {"revealed": bool, "fields": {...}}, by grid id
+    for row in rows:
+        grid = grids.setdefault(row.key, {"revealed": row.revealed_at is not None,
+                                          "fields": {}})
+        if row.name is not None:
+            grid["fields"][row.name] = {"value": row.value, "version": row.version}
+    mine = grid_key_for(user_id)
+    own = grids.get(mine)
+    others = [g for key, g in grids.items() if key not in (AGREED, mine)]
+    both_revealed = own is not None and own["revealed"] and bool(others) and all(
+        g["revealed"] for g in others)
     return {
-        "agreed": fields(agreed),
-        "own": fields(own) if own else None,
-        "own_revealed": own is not None and own.revealed_at is not None,
-        "other": fields(others[0]) if both_revealed else None,
-        "other_revealed": bool(others) and others[0].revealed_at is not None,
+        "agreed": grids[AGREED]["fields"],
+        "own": own["fields"] if own else None,
+        "own_revealed": own is not None and own["revealed"],
+        "other": others[0]["fields"] if both_revealed else None,
+        "other_revealed": bool(others) and others[0]["revealed"],
     }

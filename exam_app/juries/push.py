@@ -39,7 +39,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from exam_app.juries.models import Commission, Passage
+from exam_app.accounts.models import Role, User
+from exam_app.accounts.session_login import login_matches
+from exam_app.juries.models import Commission, CommissionMember, Passage
 
 # ---- versions: what a waiter compares ---------------------------------------------
 
@@ -51,6 +53,22 @@ def passage_versions(connection, passage_ids: list[int]) -> dict[int, int]:
     rows = connection.execute(sa.select(Passage.id, Passage.live_version)
                               .where(Passage.id.in_(passage_ids)))
     return {row.id: row.live_version for row in rows}
+
+
+def passage_version_for_login(connection, passage_id: int, user_id: int,
+                              token: str) -> int | None:
+    """The live version of a passage for the login of a session cookie
+    (``accounts.session_login``), checked in the same one query, without loading the
+    user: the login is the one Flask-Login accepts, an examinateur, seated on the
+    passage's commission (``permissions.passage_version_for_juror_or_403``'s scope).
+    None when any check fails: the caller then goes the ordinary way (Flask-Login,
+    ``roles_required``, that scope check), whose refusals stay the only ones."""
+    return connection.execute(
+        sa.select(Passage.live_version)
+        .join(CommissionMember, CommissionMember.commission_id == Passage.commission_id)
+        .join(User, User.id == CommissionMember.user_id)
+        .where(Passage.id == passage_id, CommissionMember.user_id == user_id,
+               login_matches(user_id, token, Role.EXAMINATEUR))).scalar()
 
 
 def board_version(connection, session_id: int, start: datetime, end: datetime) -> str:
@@ -92,6 +110,7 @@ class _Waiter:
     key: PassageKey | BoardKey
     since: str
     event: threading.Event = field(default_factory=threading.Event)
+    seen: str | None = None  # the version the watcher read when it woke this waiter
 
 
 class Hub:
@@ -108,9 +127,10 @@ class Hub:
         with self._lock:
             return len(self._waiters)
 
-    def wait(self, app, key, since: str, *, timeout: float) -> bool | None:
-        """Block until ``key``'s version differs from ``since`` (True) or ``timeout``
-        passes (False); None, at once, when the process already has its cap of waiters."""
+    def wait(self, app, key, since: str, *, timeout: float) -> str | bool | None:
+        """Block until ``key``'s version differs from ``since``: that version, as the
+        watcher read it (the waiter need not read it again); False when ``timeout``
+        passes first; None, at once, when the process already has its cap of waiters."""
         waiter = _Waiter(key, since)
         with self._lock:
             if len(self._waiters) >= app.config["PUSH_MAX_WAITERS"]:
@@ -121,7 +141,7 @@ class Hub:
                                                  name="push-watcher", daemon=True)
                 self._watcher.start()
         try:
-            return waiter.event.wait(timeout)
+            return waiter.seen if waiter.event.wait(timeout) else False
         finally:
             with self._lock:
                 self._waiters.discard(waiter)
@@ -154,6 +174,7 @@ class Hub:
             now = (str(passages.get(key.passage_id)) if isinstance(key, PassageKey)
                    else boards[key])
             if now != waiter.since:
+                waiter.seen = now
                 waiter.event.set()
 
 

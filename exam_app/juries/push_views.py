@@ -29,12 +29,15 @@ def wait_for(key: push.PassageKey | push.BoardKey, version: str | None = None) -
     # Spread over the last quarter of the wait: pages opened together (a room at 8:00, a
     # restart) do not all ask again in the same instant every time.
     timeout = app.config["PUSH_WAIT_SECONDS"] * random.uniform(0.75, 1.0)  # noqa: S311
-    woke = push.hub_for(app).wait(app, key, since, timeout=timeout)
-    if woke is None:
+    seen = push.hub_for(app).wait(app, key, since, timeout=timeout)
+    if seen is None:
         return {"changed": False, "version": version, "retry_ms": RETRY_MS}
-    if woke:
-        version = push.current_version(db.session.connection(), key)
-    return {"changed": version != since, "version": version}
+    if seen is False:
+        return {"changed": False, "version": version}
+    # The version the watcher read when it woke us (at most a tick old): reading it again
+    # would cost a connection, a query and a rollback per answer, for the same answer (the
+    # page reads the state, or the board, afresh next anyway).
+    return {"changed": True, "version": seen}
 
 
 def no_store(response):

@@ -5,6 +5,7 @@ one JSON error shape; the CSRF token travels in X-CSRFToken."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import sqlalchemy as sa
 from flask import abort, current_app, jsonify, url_for
@@ -13,9 +14,10 @@ from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, User
-from exam_app.accounts.session_login import session_login
+from exam_app.accounts.session_login import login_matches, session_login
 from exam_app.clock import utcnow
 from exam_app.dossiers import validity
+from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
 from exam_app.juries import autosave_lone, grids, lifecycle, push, validation
@@ -25,6 +27,7 @@ from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
 from exam_app.juries.push_views import no_store, wait_for
 from exam_app.permissions import (
     juror_passage_id_or_403,
+    juror_passage_row,
     juror_passage_row_or_403,
     passage_for_juror_or_403,
     passage_version_for_juror_or_403,
@@ -41,20 +44,21 @@ def server_time():
     return jsonify({"server_time": ms(utcnow())})
 
 
-def _state(passage: Passage, *, nv: bool | None = None) -> dict:
+def _state(passage: Passage, *, nv: bool | None = None, me: int | None = None) -> dict:
     """Everything the passage screen shows, as the current juror may see it.
 
     ``nv``: the dossier's validity when the caller has read it (the state poll, with
     the passage); else read here, for this one candidate. The server time is read
     last, after every query: it anchors the browser's clock (the nearer the answer
     leaves, the less a slow query skews it) and the timer's elapsed times, computed
-    at that same instant.
+    at that same instant. ``me``: the juror's id (default: the logged-in user's).
     """
+    me = current_user.id if me is None else me
     planned = lifecycle.planned_segments(passage)
     if nv is None:
         nv = lifecycle.is_nv(passage)
     names = {m.user_id: m.user.display_name for m in passage.commission.members}
-    grid_view = grids.grids_view(passage, current_user.id)
+    grid_view = grids.grids_view(passage, me)
     validations = [{"user_id": v.user_id, "name": names.get(v.user_id, "?"),
                     "revision": v.revision}
                    for v in sorted(passage.validations, key=lambda v: v.id or 0)]
@@ -90,47 +94,98 @@ def _state(passage: Passage, *, nv: bool | None = None) -> dict:
         "grids": grid_view,
         "validations": validations,
         "members": [{"id": uid, "name": name} for uid, name in names.items()],
-        "me": current_user.id,
+        "me": me,
     }
 
 
-def _passage_for_state(passage_id: int) -> tuple[Passage, tuple]:
+@functools.cache
+def _state_statement():
     """The passage with what ``_state`` reads, and its dossier's settling columns
-    (``validity.settling_columns``), in ONE query that also checks the juror's scope:
+    (``validity.settling_columns``), in ONE query (the caller adds the scope check):
     the commission and its session, the members' users (without their roles, which
     it does not read), the timer's segments and pauses and the validations, joined
     (a few rows: two members, at most a handful of segments, two validations).
-    Nothing in it grows with the session."""
+    Nothing in it grows with the session. Built once: the state is read on every
+    change of a passage, by both jurors. The places the models join by default (the
+    commission's, its members', the candidate's centre and establishment) are not read
+    by the state: left out, and of the members' users only the names (the rows repeat
+    per member, segment, pause and validation: every column left out counts)."""
     commission = orm.joinedload(Passage.commission)
-    statement = (
+    members = commission.joinedload(Commission.members)
+    return (
         sa.select(Passage, *validity.settling_columns(Passage.candidate_id, Passage.unit_code))
         .options(commission.joinedload(Commission.session),
-                 commission.joinedload(Commission.members)
-                 .joinedload(CommissionMember.user).lazyload(User.roles),
+                 commission.lazyload(Commission.centre),
+                 commission.lazyload(Commission.establishment),
+                 members.lazyload(CommissionMember.establishment),
+                 members.joinedload(CommissionMember.user).lazyload(User.roles),
+                 members.joinedload(CommissionMember.user)
+                 .load_only(User.first_name, User.last_name),
+                 orm.joinedload(Passage.candidate).lazyload(Candidate.establishment),
+                 orm.joinedload(Passage.candidate).lazyload(Candidate.centre),
                  orm.joinedload(Passage.segments), orm.joinedload(Passage.pauses),
                  orm.joinedload(Passage.validations))
         .execution_options(populate_existing=True))
-    passage, *settled = juror_passage_row_or_403(passage_id, statement)
-    return passage, tuple(settled)
 
 
 @bp.route("/jury/passages/<int:passage_id>/etat")
-@roles_required(Role.EXAMINATEUR)
 def passage_state(passage_id: int):
-    """JSON state of the passage, with the server time (polled by both jurors)."""
-    passage, settled = _passage_for_state(passage_id)
+    """JSON state of the passage, with the server time (polled by both jurors).
+
+    Read on every change of the passage by both jurors: the login is checked in the
+    state's own query (the session cookie's user and token, the examinateur role, the
+    seat; ``accounts.session_login``), without loading the user; when that finds no
+    row, the ordinary way (Flask-Login's loader, ``roles_required``, the scope check)
+    gives the usual answer."""
+    login = session_login()
+    if login is not None:
+        user_id, token = login
+        row = juror_passage_row(passage_id, _state_statement(), user_id,
+                                sa.exists().where(login_matches(user_id, token,
+                                                                Role.EXAMINATEUR)))
+        if row is not None:
+            return _state_answer(row, user_id)
+    return _passage_state_checked(passage_id)
+
+
+@roles_required(Role.EXAMINATEUR)
+def _passage_state_checked(passage_id: int):
+    """The state through Flask-Login's loaded user: every refusal of the route."""
+    return _state_answer(juror_passage_row_or_403(passage_id, _state_statement()),
+                         current_user.id)
+
+
+def _state_answer(row, user_id: int):
+    passage, *settled = row
     if lifecycle.close_due_fixed(passage=passage):  # the preparation's time is up: write it
         db.session.commit()
-    response = jsonify(_state(passage, nv=lifecycle.is_nv(passage, settled=settled)))
+    response = jsonify(_state(passage, nv=lifecycle.is_nv(passage, settled=tuple(settled)),
+                              me=user_id))
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @bp.route("/jury/passages/<int:passage_id>/attendre")
-@roles_required(Role.EXAMINATEUR)
 def passage_wait(passage_id: int):
     """Long poll: answers when the passage changes (any state change, a save of the agreed
-    grid) or after ``PUSH_WAIT_SECONDS``; the page then fetches the state (``juries/push.py``)."""
+    grid) or after ``PUSH_WAIT_SECONDS``; the page then fetches the state (``juries/push.py``).
+
+    Each save of the agreed grid answers both jurors' polls, so this is as hot as the
+    autosave: the login is checked in the version's own query (the session cookie's user
+    and token, the examinateur role, the seat), without loading the user; when that finds
+    nothing, the ordinary way (Flask-Login's loader, ``roles_required``, the scope check)
+    gives the usual answer."""
+    login = session_login()
+    if login is not None:
+        version = push.passage_version_for_login(db.session.connection(), passage_id, *login)
+        if version is not None:
+            return no_store(jsonify(wait_for(push.PassageKey(passage_id), str(version))))
+    return _passage_wait_checked(passage_id)
+
+
+@roles_required(Role.EXAMINATEUR)
+def _passage_wait_checked(passage_id: int):
+    """The long poll through Flask-Login's loaded user: every refusal of the route."""
     version = passage_version_for_juror_or_403(passage_id)
     return no_store(jsonify(wait_for(push.PassageKey(passage_id), str(version))))
 

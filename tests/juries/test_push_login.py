@@ -1,0 +1,169 @@
+"""The jurors' long poll and state read check their juror's login in their own query
+(``accounts.session_login``, ``push.passage_version_for_login``) instead of loading the
+user through Flask-Login: a shortcut that may only say yes. Every login Flask-Login,
+``roles_required`` or the scope check would refuse is refused as before."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from exam_app.accounts.models import Role, RoleAssignment
+
+JSON = {"Accept": "application/json"}
+
+
+def _juror_logged_in(client, login_as, create_passage):
+    passage = create_passage()
+    juror = passage.commission.members[0].user
+    login_as(juror)
+    return passage, juror
+
+
+def _wait(client, passage_id, **kwargs):
+    # A stale version: the poll answers at once (no wait in these tests).
+    return client.get(f"/jury/passages/{passage_id}/attendre?depuis=stale",
+                      headers={**JSON, **kwargs.pop("headers", {})}, **kwargs)
+
+
+def test_the_long_poll_reads_its_juror_in_the_version_query(app, db, client, login_as,
+                                                           create_passage):
+    passage, _ = _juror_logged_in(client, login_as, create_passage)
+    passage_id, version = passage.id, passage.live_version
+    db.session.commit()
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        response = _wait(client, passage_id)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert (response.status_code, response.get_json()) == \
+        (200, {"changed": True, "version": str(version)})
+    # One statement in all: the version, with the token, the role and the seat.
+    [statement] = statements
+    assert "session_token" in statement and "live_version" in statement \
+        and "commission_member" in statement
+    assert re.search(r'(FROM|JOIN) "?user"?\s', statement)
+
+
+def test_a_long_poll_with_an_ended_session_is_refused(db, client, login_as, create_passage):
+    passage, juror = _juror_logged_in(client, login_as, create_passage)
+    juror.rotate_session_token()  # a password change or a logout elsewhere
+    db.session.commit()
+    assert _wait(client, passage.id).status_code == 401
+
+
+def test_a_long_poll_by_a_disabled_account_is_refused(db, client, login_as, create_passage):
+    passage, juror = _juror_logged_in(client, login_as, create_passage)
+    juror.is_enabled = False
+    db.session.commit()
+    assert _wait(client, passage.id).status_code == 401
+
+
+def test_a_long_poll_failing_session_protection_is_refused(db, client, login_as,
+                                                          create_passage):
+    passage, _ = _juror_logged_in(client, login_as, create_passage)
+    with client.session_transaction() as session:
+        session.permanent = False
+    response = _wait(client, passage.id, headers={"User-Agent": "un autre navigateur"})
+    assert response.status_code == 401
+
+
+def test_a_long_poll_by_a_member_without_the_examinateur_role_is_refused(db, client, login_as,
+                                                                        create_passage):
+    passage, juror = _juror_logged_in(client, login_as, create_passage)
+    db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.user_id == juror.id,
+                                                       RoleAssignment.role == Role.EXAMINATEUR))
+    db.session.commit()
+    assert _wait(client, passage.id).status_code == 403
+
+
+def test_a_long_poll_by_a_juror_of_another_commission_is_refused(db, client, login_as,
+                                                                create_passage):
+    passage = create_passage()
+    _juror_logged_in(client, login_as, create_passage)  # on another commission
+    db.session.commit()
+    assert _wait(client, passage.id).status_code == 403
+    assert _wait(client, passage.id + 1000).status_code == 404
+
+
+# ---- the state read, on every change by both jurors: the same shortcut -------------------
+
+
+def _state(client, passage_id, **kwargs):
+    return client.get(f"/jury/passages/{passage_id}/etat",
+                      headers={**JSON, **kwargs.pop("headers", {})}, **kwargs)
+
+
+def test_the_state_reads_its_juror_in_the_state_query(app, db, client, login_as,
+                                                     create_passage):
+    passage, juror = _juror_logged_in(client, login_as, create_passage)
+    passage_id, juror_id = passage.id, juror.id
+    db.session.commit()
+    expected = _state(client, passage_id).get_json()  # warm
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        response = _state(client, passage_id)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    state = response.get_json()
+    assert response.status_code == 200 and state["me"] == juror_id
+    assert state["passage"] == expected["passage"] and state["grids"] == expected["grids"]
+    # No statement loads the user alone: the login is checked in the passage's statement.
+    reading_users = [s for s in statements if re.search(r'(FROM|JOIN) "?user"?(\s|$)', s)]
+    assert len(reading_users) == 1 and "session_token" in reading_users[0] \
+        and "passage" in reading_users[0]
+
+
+def test_the_state_with_an_ended_session_is_refused(db, client, login_as, create_passage):
+    passage, juror = _juror_logged_in(client, login_as, create_passage)
+    juror.rotate_session_token()
+    db.session.commit()
+    assert _state(client, passage.id).status_code == 401
+
+
+def test_the_state_by_a_disabled_account_is_refused(db, client, login_as, create_passage):
+    passage, juror = _juror_logged_in(client, login_as, create_passage)
+    juror.is_enabled = False
+    db.session.commit()
+    assert _state(client, passage.id).status_code == 401
+
+
+def test_the_state_failing_session_protection_is_refused(db, client, login_as, create_passage):
+    passage, _ = _juror_logged_in(client, login_as, create_passage)
+    with client.session_transaction() as session:
+        session.permanent = False
+    assert _state(client, passage.id, headers={"User-Agent": "un autre navigateur"}) \
+        .status_code == 401
+
+
+def test_the_state_by_a_member_without_the_examinateur_role_is_refused(db, client, login_as,
+                                                                      create_passage):
+    passage, juror = _juror_logged_in(client, login_as, create_passage)
+    db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.user_id == juror.id,
+                                                       RoleAssignment.role == Role.EXAMINATEUR))
+    db.session.commit()
+    assert _state(client, passage.id).status_code == 403
+
+
+def test_the_state_by_a_juror_of_another_commission_is_refused(db, client, login_as,
+                                                              create_passage):
+    passage = create_passage()
+    _juror_logged_in(client, login_as, create_passage)
+    db.session.commit()
+    assert _state(client, passage.id).status_code == 403
+    assert _state(client, passage.id + 1000).status_code == 404
