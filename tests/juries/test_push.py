@@ -306,7 +306,10 @@ def test_a_busy_day_sends_each_board_at_most_one_answer_a_period(db, pair, creat
     _settle(live, 3)
     computed.clear()
     actions = [{"action": "start"}, {"action": "pause", "reason": "Alarme"}, {"action": "resume"}]
-    for action in actions:  # three changes within about a period
+    # Start just after a boundary of the clock's seconds, so that the three changes (half a
+    # period) all fall before the next one: the boards are then answered once with them all.
+    time.sleep((1.05 - time.time() % 1) % 1)
+    for action in actions:  # three changes within half a period
         status, _ = first.post(f"/jury/passages/{passage_id}/minuteur", action)
         assert status == 200
         time.sleep(0.25)
