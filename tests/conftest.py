@@ -146,6 +146,23 @@ def client(app, db):
     return app.test_client()
 
 
+def statements_of(app: Flask, call):
+    """(what ``call()`` returns, the SQL statements it ran on the app's engine, in order)."""
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = _db.engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        result = call()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    return result, statements
+
+
 def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
     assert match, "no CSRF token in the page"

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from exam_app.accounts.models import Role, RoleAssignment
 from exam_app.audit.models import AuditEvent
 from exam_app.juries.models import AGREED, ClientOperation, Grid, GridField
+from tests.conftest import statements_of
 
 JSON = {"Accept": "application/json"}
 
@@ -43,18 +44,7 @@ def test_autosave_reads_its_juror_in_the_save_query_and_audits_them(app, db, cli
     passage, juror, token = _juror_logged_in(client, login_as, create_passage)
     passage_id, juror_id, name = passage.id, juror.id, juror.display_name
     db.session.commit()
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
-        response = _save(client, passage_id, token)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
+    response, statements = statements_of(app, lambda: _save(client, passage_id, token))
     reading_users = [s for s in statements if re.search(r'(FROM|JOIN) "?user"?\s', s)]
     [event] = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "mark.change"))
     assert (response.status_code, response.get_json()["results"][0]["status"]) == (200, "ok")

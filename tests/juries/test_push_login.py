@@ -10,6 +10,7 @@ import re
 import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, RoleAssignment
+from tests.conftest import statements_of
 
 JSON = {"Accept": "application/json"}
 
@@ -32,18 +33,7 @@ def test_the_long_poll_reads_its_juror_in_the_version_query(app, db, client, log
     passage, _ = _juror_logged_in(client, login_as, create_passage)
     passage_id, version = passage.id, passage.live_version
     db.session.commit()
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
-        response = _wait(client, passage_id)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
+    response, statements = statements_of(app, lambda: _wait(client, passage_id))
     assert (response.status_code, response.get_json()) == \
         (200, {"changed": True, "version": str(version)})
     # One statement in all: the version, with the token, the role and the seat.
@@ -108,18 +98,7 @@ def test_the_state_reads_its_juror_in_the_state_query(app, db, client, login_as,
     passage_id, juror_id = passage.id, juror.id
     db.session.commit()
     expected = _state(client, passage_id).get_json()  # warm
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
-        response = _state(client, passage_id)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
+    response, statements = statements_of(app, lambda: _state(client, passage_id))
     state = response.get_json()
     assert response.status_code == 200 and state["me"] == juror_id
     assert state["passage"] == expected["passage"] and state["grids"] == expected["grids"]
