@@ -158,16 +158,19 @@ def _facts(session_id: int, candidate_ids: set[int] | None) -> _Facts:
     if candidate_ids is not None:
         query = query.where(Candidate.id.in_(candidate_ids))
     ids = list(db.session.scalars(query))
-    wanted = set(ids)
-    # Registrations are few (only non-default rows): read the session's, keep the wanted.
-    registrations = {
-        (r.candidate_id, r.unit_code): r for r in db.session.execute(
-            sa.select(UnitRegistration.candidate_id, UnitRegistration.unit_code,
-                      UnitRegistration.kind, UnitRegistration.form, UnitRegistration.kept_mark,
-                      UnitRegistration.kept_year, UnitRegistration.reason)
-            .join(Candidate, Candidate.id == UnitRegistration.candidate_id)
-            .where(Candidate.session_id == session_id))
-        if r.candidate_id in wanted}
+    # A page's few candidates: their registrations only (every E5 candidate has a row for
+    # its form, so the session's would make a bordereau's cost grow with the session).
+    registration_query = (
+        sa.select(UnitRegistration.candidate_id, UnitRegistration.unit_code,
+                  UnitRegistration.kind, UnitRegistration.form, UnitRegistration.kept_mark,
+                  UnitRegistration.kept_year, UnitRegistration.reason)
+        .join(Candidate, Candidate.id == UnitRegistration.candidate_id)
+        .where(Candidate.session_id == session_id))
+    if candidate_ids is not None:
+        registration_query = registration_query.where(
+            UnitRegistration.candidate_id.in_(candidate_ids))
+    registrations = {(r.candidate_id, r.unit_code): r
+                     for r in db.session.execute(registration_query)}
     nv = {unit.code: validity.nv_candidate_ids(session_id=session_id, unit_code=unit.code,
                                                candidate_ids=candidate_ids)
           for unit in all_units() if unit.has_dossier}
