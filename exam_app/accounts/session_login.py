@@ -48,8 +48,8 @@ def login_matches(user_id, token, *roles: Role) -> sa.ColumnElement[bool]:
     ``user_id`` and ``token`` are SQL expressions or values (bind parameters)."""
     # One role compares with ``=``: an ``IN`` of a list is re-rendered at each run
     # (an expanding parameter), a measurable part of the autosave's query.
-    [role] = roles if len(roles) == 1 else [None]
-    held = RoleAssignment.role == role if role is not None else RoleAssignment.role.in_(list(roles))
+    held = (RoleAssignment.role == roles[0] if len(roles) == 1
+            else RoleAssignment.role.in_(list(roles)))
     return sa.and_(
         User.id == user_id, User.session_token == token, User.is_enabled.is_(True),
         sa.exists().where(RoleAssignment.user_id == User.id, held))

@@ -39,9 +39,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from exam_app.accounts.models import Role, User
-from exam_app.accounts.session_login import login_matches
-from exam_app.juries.models import Commission, CommissionMember, Passage
+from exam_app.juries.models import Commission, Passage
 
 # ---- versions: what a waiter compares ---------------------------------------------
 
@@ -53,22 +51,6 @@ def passage_versions(connection, passage_ids: list[int]) -> dict[int, int]:
     rows = connection.execute(sa.select(Passage.id, Passage.live_version)
                               .where(Passage.id.in_(passage_ids)))
     return {row.id: row.live_version for row in rows}
-
-
-def passage_version_for_login(connection, passage_id: int, user_id: int,
-                              token: str) -> int | None:
-    """The live version of a passage for the login of a session cookie
-    (``accounts.session_login``), checked in the same one query, without loading the
-    user: the login is the one Flask-Login accepts, an examinateur, seated on the
-    passage's commission (``permissions.passage_version_for_juror_or_403``'s scope).
-    None when any check fails: the caller then goes the ordinary way (Flask-Login,
-    ``roles_required``, that scope check), whose refusals stay the only ones."""
-    return connection.execute(
-        sa.select(Passage.live_version)
-        .join(CommissionMember, CommissionMember.commission_id == Passage.commission_id)
-        .join(User, User.id == CommissionMember.user_id)
-        .where(Passage.id == passage_id, CommissionMember.user_id == user_id,
-               login_matches(user_id, token, Role.EXAMINATEUR))).scalar()
 
 
 def board_version(connection, session_id: int, start: datetime, end: datetime) -> str:

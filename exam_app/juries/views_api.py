@@ -177,9 +177,12 @@ def passage_wait(passage_id: int):
     gives the usual answer."""
     login = session_login()
     if login is not None:
-        version = push.passage_version_for_login(db.session.connection(), passage_id, *login)
-        if version is not None:
-            return no_store(jsonify(wait_for(push.PassageKey(passage_id), str(version))))
+        user_id, token = login
+        row = juror_passage_row(passage_id, sa.select(Passage.live_version), user_id,
+                                sa.exists().where(login_matches(user_id, token,
+                                                                Role.EXAMINATEUR)))
+        if row is not None:
+            return no_store(jsonify(wait_for(push.PassageKey(passage_id), str(row[0]))))
     return _passage_wait_checked(passage_id)
 
 

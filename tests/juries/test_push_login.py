@@ -1,5 +1,5 @@
 """The jurors' long poll and state read check their juror's login in their own query
-(``accounts.session_login``, ``push.passage_version_for_login``) instead of loading the
+(``accounts.session_login``, ``permissions.juror_passage_row``) instead of loading the
 user through Flask-Login: a shortcut that may only say yes. Every login Flask-Login,
 ``roles_required`` or the scope check would refuse is refused as before."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, RoleAssignment
@@ -43,47 +44,6 @@ def test_the_long_poll_reads_its_juror_in_the_version_query(app, db, client, log
     assert re.search(r'(FROM|JOIN) "?user"?\s', statement)
 
 
-def test_a_long_poll_with_an_ended_session_is_refused(db, client, login_as, create_passage):
-    passage, juror = _juror_logged_in(client, login_as, create_passage)
-    juror.rotate_session_token()  # a password change or a logout elsewhere
-    db.session.commit()
-    assert _wait(client, passage.id).status_code == 401
-
-
-def test_a_long_poll_by_a_disabled_account_is_refused(db, client, login_as, create_passage):
-    passage, juror = _juror_logged_in(client, login_as, create_passage)
-    juror.is_enabled = False
-    db.session.commit()
-    assert _wait(client, passage.id).status_code == 401
-
-
-def test_a_long_poll_failing_session_protection_is_refused(db, client, login_as,
-                                                          create_passage):
-    passage, _ = _juror_logged_in(client, login_as, create_passage)
-    with client.session_transaction() as session:
-        session.permanent = False
-    response = _wait(client, passage.id, headers={"User-Agent": "un autre navigateur"})
-    assert response.status_code == 401
-
-
-def test_a_long_poll_by_a_member_without_the_examinateur_role_is_refused(db, client, login_as,
-                                                                        create_passage):
-    passage, juror = _juror_logged_in(client, login_as, create_passage)
-    db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.user_id == juror.id,
-                                                       RoleAssignment.role == Role.EXAMINATEUR))
-    db.session.commit()
-    assert _wait(client, passage.id).status_code == 403
-
-
-def test_a_long_poll_by_a_juror_of_another_commission_is_refused(db, client, login_as,
-                                                                create_passage):
-    passage = create_passage()
-    _juror_logged_in(client, login_as, create_passage)  # on another commission
-    db.session.commit()
-    assert _wait(client, passage.id).status_code == 403
-    assert _wait(client, passage.id + 1000).status_code == 404
-
-
 # ---- the state read, on every change by both jurors: the same shortcut -------------------
 
 
@@ -108,41 +68,52 @@ def test_the_state_reads_its_juror_in_the_state_query(app, db, client, login_as,
         and "passage" in reading_users[0]
 
 
-def test_the_state_with_an_ended_session_is_refused(db, client, login_as, create_passage):
+# ---- refusals: every login the ordinary way refuses, on both hot routes ------------------
+
+
+ROUTES = pytest.mark.parametrize("route", [_wait, _state],
+                                 ids=["long_poll", "state"])
+
+
+@ROUTES
+def test_an_ended_session_is_refused(route, db, client, login_as, create_passage):
     passage, juror = _juror_logged_in(client, login_as, create_passage)
-    juror.rotate_session_token()
+    juror.rotate_session_token()  # a password change or a logout elsewhere
     db.session.commit()
-    assert _state(client, passage.id).status_code == 401
+    assert route(client, passage.id).status_code == 401
 
 
-def test_the_state_by_a_disabled_account_is_refused(db, client, login_as, create_passage):
+@ROUTES
+def test_a_disabled_account_is_refused(route, db, client, login_as, create_passage):
     passage, juror = _juror_logged_in(client, login_as, create_passage)
     juror.is_enabled = False
     db.session.commit()
-    assert _state(client, passage.id).status_code == 401
+    assert route(client, passage.id).status_code == 401
 
 
-def test_the_state_failing_session_protection_is_refused(db, client, login_as, create_passage):
+@ROUTES
+def test_failing_session_protection_is_refused(route, db, client, login_as, create_passage):
     passage, _ = _juror_logged_in(client, login_as, create_passage)
     with client.session_transaction() as session:
         session.permanent = False
-    assert _state(client, passage.id, headers={"User-Agent": "un autre navigateur"}) \
-        .status_code == 401
+    response = route(client, passage.id, headers={"User-Agent": "un autre navigateur"})
+    assert response.status_code == 401
 
 
-def test_the_state_by_a_member_without_the_examinateur_role_is_refused(db, client, login_as,
-                                                                      create_passage):
+@ROUTES
+def test_a_member_without_the_examinateur_role_is_refused(route, db, client, login_as,
+                                                          create_passage):
     passage, juror = _juror_logged_in(client, login_as, create_passage)
     db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.user_id == juror.id,
                                                        RoleAssignment.role == Role.EXAMINATEUR))
     db.session.commit()
-    assert _state(client, passage.id).status_code == 403
+    assert route(client, passage.id).status_code == 403
 
 
-def test_the_state_by_a_juror_of_another_commission_is_refused(db, client, login_as,
-                                                              create_passage):
+@ROUTES
+def test_a_juror_of_another_commission_is_refused(route, db, client, login_as, create_passage):
     passage = create_passage()
-    _juror_logged_in(client, login_as, create_passage)
+    _juror_logged_in(client, login_as, create_passage)  # on another commission
     db.session.commit()
-    assert _state(client, passage.id).status_code == 403
-    assert _state(client, passage.id + 1000).status_code == 404
+    assert route(client, passage.id).status_code == 403
+    assert route(client, passage.id + 1000).status_code == 404
