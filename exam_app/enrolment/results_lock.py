@@ -14,6 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import sqlalchemy as sa
+
+from exam_app.enrolment.models import ExamSession
+from exam_app.extensions import db
+
 _checks: list[Callable[[int], None]] = []
 
 
@@ -25,7 +30,18 @@ def register(check: Callable[[int], None]) -> None:
 
 
 def ensure_open(session_id: int) -> None:
-    """Raise (a ``Conflict``) when a registered check finds the session's results locked."""
+    """Raise (a ``Conflict``) when a registered check finds the session's results locked.
+    Call it before the writes it guards, in their transaction.
+
+    SQLite: a read opens no transaction and takes no lock, so a closing could commit
+    between the check and the writes; the database's write lock is taken first (an
+    UPDATE that changes nothing, as ``sessions.lock_session`` does), so that the check
+    and the writes are one decision, before or after a closing (which writes too).
+    PostgreSQL: the check's share lock on the délibération row does it."""
+    if _checks and db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.update(ExamSession).where(ExamSession.id == session_id)
+                           .values(code=ExamSession.code)
+                           .execution_options(synchronize_session=False))
     for check in _checks:
         check(session_id)
 
