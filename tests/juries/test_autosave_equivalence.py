@@ -157,6 +157,20 @@ def _rows(db, passage_id: int, prefix: str) -> dict:
             "final": passage.finalized_at is not None, "audit": audit}
 
 
+
+def _spy_lone_path(monkeypatch, prefix: str) -> list[tuple[str, bool]]:
+    """(op id without ``prefix``, taken) of each save the lone-field path is offered."""
+    offered: list[tuple[str, bool]] = []
+    save = autosave_lone.save
+
+    def spy(**kwargs):
+        answer = save(**kwargs)
+        offered.append((kwargs["op"]["op"].removeprefix(prefix), answer is not None))
+        return answer
+
+    monkeypatch.setattr(autosave_lone, "save", spy)
+    return offered
+
 def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkeypatch):
     monkeypatch.setattr(autosave, "utcnow", lambda: NOW)
     monkeypatch.setattr(autosave_lone, "utcnow", lambda: NOW)
@@ -168,15 +182,7 @@ def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkey
         return write(store, change)
 
     monkeypatch.setattr(FastStore, "write", spy)
-    lone = []  # (op id, taken) of each save the lone-field path was offered
-    save = autosave_lone.save
-
-    def lone_spy(**kwargs):
-        answer = save(**kwargs)
-        lone.append((kwargs["op"]["op"].removeprefix("fast-"), answer is not None))
-        return answer
-
-    monkeypatch.setattr(autosave_lone, "save", lone_spy)
+    lone = _spy_lone_path(monkeypatch, "fast-")
     passages = {"fast": create_passage(), "reference": create_passage()}
     for passage in passages.values():  # the script sets the rest before validating
         complete_grid(passage, skip=("c:outils_maitrise", "appreciation"))
@@ -243,15 +249,7 @@ def test_lone_path_and_reference_agree(app, db, create_passage, monkeypatch):
     new writes and left everything else to the ordinary path, nothing of it kept."""
     monkeypatch.setattr(autosave, "utcnow", lambda: NOW)
     monkeypatch.setattr(autosave_lone, "utcnow", lambda: NOW)
-    lone = []
-    save = autosave_lone.save
-
-    def lone_spy(**kwargs):
-        answer = save(**kwargs)
-        lone.append((kwargs["op"]["op"].removeprefix("lone-"), answer is not None))
-        return answer
-
-    monkeypatch.setattr(autosave_lone, "save", lone_spy)
+    lone = _spy_lone_path(monkeypatch, "lone-")
     passages = {"lone": create_passage(), "reference": create_passage()}
     for passage in passages.values():
         complete_grid(passage, skip=("c:outils_maitrise", "appreciation"))
