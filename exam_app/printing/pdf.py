@@ -9,12 +9,25 @@ Each thread keeps one WeasyPrint ``FontConfiguration`` for all the documents
 it renders: a new one per document (WeasyPrint's default) loads the fonts
 again every time and leaks about 0.25 MB per document in a long-lived
 process (measured with WeasyPrint 70; see BENCHMARKS.md, "pdf").
+
+Python's cyclic garbage collector is paused while WeasyPrint lays a document
+out (``collector_paused``). Layout allocates hundreds of thousands of objects
+that live until the PDF is written, so the collector keeps running full
+collections, and each of them walks every object of the process: in a web
+worker or a pack's parent, the app's own objects (ORM rows, templates,
+modules) made rendering 10-15 % slower than WeasyPrint alone in a small
+process (issue 16 §3; BENCHMARKS.md, "pdf"). The document's cyclic garbage
+is collected by the next ordinary collection after it, in the same process.
 """
 
 from __future__ import annotations
 
+import gc
 import mimetypes
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -35,6 +48,48 @@ def font_config() -> FontConfiguration:
     if config is None:
         config = _local.font_config = FontConfiguration()
     return config
+
+
+_collector_lock = threading.Lock()
+_collector_pauses = 0  # threads rendering now; the collector runs again when none is
+_collector_was_enabled = True  # as the first of them found it
+_collector_paused_at = 0.0
+# Renderings that overlap without end (a worker's threads printing all day) must not
+# starve the collector: past this many seconds paused, a rendering that ends collects.
+COLLECT_AFTER_SECONDS = 10.0
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a rendering, then put it back as it was.
+
+    Threads of one worker may render at once: the collector is turned back on
+    only when the last of them ends, and only if it was on when the first began;
+    while renderings keep overlapping, one that ends collects every
+    ``COLLECT_AFTER_SECONDS``.
+    """
+    global _collector_pauses, _collector_was_enabled, _collector_paused_at
+    with _collector_lock:
+        if _collector_pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            _collector_paused_at = time.monotonic()
+            gc.disable()
+        _collector_pauses += 1
+    try:
+        yield
+    finally:
+        collect = False
+        with _collector_lock:
+            _collector_pauses -= 1
+            if _collector_pauses == 0:
+                if _collector_was_enabled:
+                    gc.enable()
+            elif (_collector_was_enabled
+                  and time.monotonic() - _collector_paused_at > COLLECT_AFTER_SECONDS):
+                _collector_paused_at = time.monotonic()
+                collect = True
+        if collect:
+            gc.collect()
 
 
 class RefusedURL(ValueError):
@@ -76,8 +131,9 @@ def render_pdf(html: str, *, fetcher: StaticOnlyFetcher | None = None,
                tagged: bool = False) -> bytes:
     """Render one HTML document to PDF bytes; ``tagged``: an accessible PDF/UA-1 file."""
     fetcher = fetcher or StaticOnlyFetcher()
-    return HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).write_pdf(
-        font_config=font_config(), pdf_variant=TAGGED_VARIANT if tagged else None)
+    with collector_paused():
+        return HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).write_pdf(
+            font_config=font_config(), pdf_variant=TAGGED_VARIANT if tagged else None)
 
 
 def render_pdfs_to_file(htmls: list[str], path: str | Path) -> int:
@@ -89,8 +145,12 @@ def render_pdfs_to_file(htmls: list[str], path: str | Path) -> int:
     """
     fetcher = StaticOnlyFetcher()
     config = font_config()
-    documents = [HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).render(
-        font_config=config) for html in htmls]
+    documents = []
+    for html in htmls:
+        with collector_paused():
+            documents.append(HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).render(
+                font_config=config))
     pages = [page for document in documents for page in document.pages]
-    documents[0].copy(pages).write_pdf(str(path))
+    with collector_paused():
+        documents[0].copy(pages).write_pdf(str(path))
     return len(pages)
