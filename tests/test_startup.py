@@ -37,3 +37,24 @@ def test_create_app_imports_neither_weasyprint_nor_alembic(tmp_path):
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == {"weasyprint": False, "alembic": False, "flask_migrate": False,
                       "connections": 0, "alembic_after_use": True, "directory": str(ROOT / "migrations")}
+
+
+WSGI_PROBE = """
+import gc, json
+before = gc.get_freeze_count()
+import wsgi
+print(json.dumps({"before": before, "after": gc.get_freeze_count(), "enabled": gc.isenabled()}))
+"""
+
+
+def test_wsgi_moves_the_started_app_out_of_the_collectors_reach(tmp_path):
+    """``gunicorn wsgi:app``: what the start built is frozen (gc.freeze), the collector still runs."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "INSTANCE_PATH": str(tmp_path / "instance"),
+           "DATABASE_URL": f"sqlite:///{tmp_path}/probe.db", "SECRET_KEY": "x",
+           "STORAGE_DIR": str(tmp_path / "st")}
+    result = subprocess.run([sys.executable, "-c", WSGI_PROBE], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120, check=True)
+    frozen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert frozen["before"] == 0
+    assert frozen["after"] > 50_000  # the app's modules, classes and functions
+    assert frozen["enabled"]
