@@ -19,6 +19,10 @@ In one run, on the same HTML:
      fiches and bordereaux of the centre), its HTML BUILT in the pack's time
      (queries, QR codes, templates), then rendered by 2 processes (chunks of
      documents into temporary files, merged into one output file).
+     The raw process also renders each document a second time with Python's
+     garbage collector paused, as the app renders (``printing.pdf.collector_paused``):
+     ``overhead_ratio_vs_raw_gc_paused`` compares the app with that, so the
+     collector's share of the gain is shown, not hidden in the main ratio;
 overhead_ratio = app / raw; parallel_speedup = pack pages/s / raw pages/s;
 parent_peak_rss_mb = this process (the test data, step 1, then the pack's parent),
 workers_peak_rss_mb = the largest peak RSS reported by the pack's workers,
@@ -102,7 +106,10 @@ def build_world(db):
 
 
 def raw_renderer(connection) -> None:
-    """The raw side, in its own process: render each HTML received, answer the seconds."""
+    """The raw side, in its own process: render each HTML received twice, WeasyPrint as
+    it comes and with the garbage collector paused; answer both times in seconds."""
+    import gc
+
     from weasyprint import HTML
     from weasyprint.text.fonts import FontConfiguration
 
@@ -110,10 +117,26 @@ def raw_renderer(connection) -> None:
 
     base = STATIC_DIR.parent.as_uri() + "/"
     fonts = FontConfiguration()  # one for all documents, as the app keeps one per thread
-    while (html := connection.recv()) is not None:
+
+    def timed(html: str, paused: bool) -> float:
+        if paused:
+            gc.disable()
         start = time.perf_counter()
         HTML(string=html, base_url=base).write_pdf(font_config=fonts)
-        connection.send(time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        gc.enable()
+        return seconds
+
+    count = 0
+    while (html := connection.recv()) is not None:
+        count += 1  # the two renderings alternate their order, document by document
+        if count % 2:
+            plain = timed(html, False)
+            paused = timed(html, True)
+        else:
+            paused = timed(html, True)
+            plain = timed(html, False)
+        connection.send((plain, paused))
     connection.send(peak_rss_mb())
 
 
@@ -170,7 +193,7 @@ def main() -> None:
                                                                args=(raw_end,))
     raw_process.start()
 
-    def raw_render(html: str) -> float:
+    def raw_render(html: str) -> tuple[float, float]:
         raw_side.send(raw_html(html))
         return raw_side.recv()
 
@@ -189,7 +212,7 @@ def main() -> None:
             # App and raw alternate document by document, so both see the same machine load.
             htmls: list[str] = []
             pages = 0
-            build_seconds = app_seconds = raw_seconds = 0.0
+            build_seconds = app_seconds = raw_seconds = raw_paused_seconds = 0.0
             builders = [lambda c=c: bordereau.build(c) for c in commissions]
             fiches = evaluation.build_many(passages)
             builders += [lambda: next(fiches)] * len(passages)
@@ -199,7 +222,9 @@ def main() -> None:
                 built = time.perf_counter()
                 pdf = render_pdf(html)
                 done = time.perf_counter()
-                raw_seconds += raw_render(html)
+                plain, paused = raw_render(html)
+                raw_seconds += plain
+                raw_paused_seconds += paused
                 build_seconds += built - t
                 app_seconds += done - t
                 pages += len(PdfReader(io.BytesIO(pdf)).pages)
@@ -228,6 +253,8 @@ def main() -> None:
         "bench": "pdf", "candidates": CANDIDATES, "documents": len(htmls), "pages": pages,
         "seconds": round(app_seconds, 2), "raw_seconds": round(raw_seconds, 2),
         "overhead_ratio": round(app_seconds / raw_seconds, 3),
+        "raw_gc_paused_seconds": round(raw_paused_seconds, 2),
+        "overhead_ratio_vs_raw_gc_paused": round(app_seconds / raw_paused_seconds, 3),
         "build_seconds": round(build_seconds, 2),
         "render_seconds": round(app_seconds - build_seconds, 2),
         "pages_per_s": round(pages / app_seconds, 2), "raw_pages_per_s": round(raw_rate, 2),
