@@ -96,7 +96,7 @@ def centre_home():
                            pages=max([1, *(-(-b[3] // CENTRE_PAGE) for b in blocks)]))
 
 
-CENTRE_PAGE = 100  # candidates a page of the chef de centre's home lists
+CENTRE_PAGE = 50  # candidates a page of the chef de centre's home lists (as the candidates list)
 
 
 def _plural(count: int, word: str) -> str:
