@@ -9,6 +9,11 @@ SQL statements of one request on the engine. Documents (attendance sheets, borde
 are timed as the print pack builds them: their HTML, signed, before WeasyPrint (whose
 cost depends on the document alone).
 
+Each size has its own SQLite file, and the sizes are timed in turn (a page's run at 150,
+then at 5,000, then again), so that the load of a shared machine, which changes from
+minute to minute, weighs on both sides of a ratio alike. With BENCH_DATABASE_URL (one
+database) the sizes are loaded and timed one after the other, as before.
+
 BENCH_DB_DIR keeps the SQLite files there and loads each size once: a second run (e.g.
 the code before a change, with BENCH_SOURCE) measures the same databases.
 
@@ -18,7 +23,9 @@ The results exports are streamed: their first piece is timed as a page
 
 Prints one JSON line: ``max_ms_5000`` (the worst page at 5,000; target <= 300),
 ``max_growth`` (the worst 5,000 / 150 ratio of the medians; target <= 2) and each
-page's figures. Never fails on a timing.
+page's figures; ``max_growth_cpu`` is the same ratio on the process's CPU time (which
+other programs of a shared machine move least). BENCH_ONLY=name,name times those pages
+only. Never fails on a timing.
 
     .venv/bin/python bench/pages.py
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/h_pages .venv/bin/python bench/pages.py
@@ -82,21 +89,35 @@ def login(app, username: str):
     return client
 
 
-def measure(call) -> dict:
-    """Median wall time of ``call`` (ms) over REPEAT runs after a warm-up, the
-    statements of one run, and the size of its answer. A call may leave part of its
-    time out (``untimed``: a streamed answer read after its first piece)."""
-    size = call()
-    samples = []
+def measure(calls: dict) -> dict:
+    """Per size: the median wall time of its call (ms) and the median CPU time of the
+    process, over REPEAT runs after a warm-up, the statements of one run, and the size
+    of its answer. ``calls``: size -> (engine, call). The sizes are timed in turn, run
+    after run (150, 5,000, 150, ...), so that a change of the shared machine's load
+    falls on both. A call may leave part of its time out (``untimed``: a streamed answer
+    read after its first piece)."""
+    sizes = {size: call() for size, (_, call) in calls.items()}
+    samples = {size: [] for size in calls}
+    cpu = {size: [] for size in calls}
     for _ in range(REPEAT):
-        call.untimed = 0.0 if hasattr(call, "untimed") else None
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start - (call.untimed or 0)) * 1000)
-    with Counter() as counter:
-        call()
-    return {"ms": round(statistics.median(samples), 1), "statements": counter.count,
-            "bytes": size}
+        for size, (_, call) in calls.items():
+            if hasattr(call, "untimed"):
+                call.untimed, call.untimed_cpu = 0.0, 0.0
+            start, start_cpu = time.perf_counter(), time.process_time()
+            call()
+            samples[size].append((time.perf_counter() - start - getattr(call, "untimed", 0))
+                                 * 1000)
+            cpu[size].append((time.process_time() - start_cpu
+                              - getattr(call, "untimed_cpu", 0)) * 1000)
+    out = {}
+    for size, (engine, call) in calls.items():
+        Counter.engine = engine
+        with Counter() as counter:
+            call()
+        out[size] = {"ms": round(statistics.median(samples[size]), 1),
+                     "cpu_ms": round(statistics.median(cpu[size]), 1),
+                     "statements": counter.count, "bytes": sizes[size]}
+    return out
 
 
 def get(client, url: str):
@@ -115,12 +136,13 @@ def first_piece(client, url: str):
         pieces = iter(response.response)
         size = len(next(pieces))
         # Time stops here; the rest is drained so that the request ends as it would.
-        timed_out = time.perf_counter()
+        timed_out, timed_out_cpu = time.perf_counter(), time.process_time()
         size += sum(len(p) for p in pieces)
         response.close()
         call.untimed += time.perf_counter() - timed_out
+        call.untimed_cpu += time.process_time() - timed_out_cpu
         return size
-    call.untimed = 0.0
+    call.untimed, call.untimed_cpu = 0.0, 0.0
     return call
 
 
@@ -166,7 +188,8 @@ def build_session(app, candidates: int) -> dict:
                 "centre_head": head, "correcteur": by_role["correcteur"], "load_s": load_s}
 
 
-def pages(app, facts: dict) -> dict:
+def pages(app, facts: dict) -> tuple[dict, dict]:
+    """The calls that time each page (then each export) of the session."""
     from exam_app.documents import bordereau, packs
     from exam_app.enrolment.models import Centre
     from exam_app.juries.models import Commission
@@ -220,45 +243,68 @@ def pages(app, facts: dict) -> dict:
     }
     if facts["lot_id"]:
         table["correcteur_lot"] = get(correcteur, f"/correction/lots/{facts['lot_id']}")
-    # No app context around the requests: each request has its own (and its own ``g``,
-    # where Flask-Login keeps the user).
-    with app.app_context():
-        Counter.engine = db.engine
-    out = {}
-    for name, call in table.items():
-        if not ONLY or name in ONLY:
-            out[name] = measure(call)
-    # The exports need the levée d'anonymat, whose blockers the demo does not clear:
-    # the bench records it directly (a scratch database), after the other pages.
+    # The exports need the levée d'anonymat, whose blockers the demo does not clear: the
+    # bench records it directly (a scratch database), around the exports' timing.
+    exports = {}
+    for name, url in (("gestion_results_csv", f"{base}/e6/resultats.csv"),
+                      ("gestion_results_xlsx", f"{base}/e6/resultats.xlsx")):
+        # Streamed: the first piece (what the person waits for before the download
+        # starts), and the whole file (which grows with the session by nature).
+        exports[f"{name}_first_byte"] = first_piece(gestion, url)
+        exports[name] = get(gestion, url)
+    return table, exports
+
+
+def released(app, facts: dict, lifted: bool) -> None:
+    """Record (or remove) the session's levée d'anonymat, directly."""
     from exam_app.clock import utcnow
     from exam_app.e6.models import E6Release
 
     with app.app_context():
-        release = E6Release(session_id=facts["session_id"], lifted_at=utcnow())
-        db.session.add(release)
+        if lifted:
+            db.session.add(E6Release(session_id=facts["session_id"], lifted_at=utcnow()))
+        else:  # the database as loaded, for the next run (BENCH_DB_DIR)
+            db.session.execute(sa.delete(E6Release)
+                               .where(E6Release.session_id == facts["session_id"]))
         db.session.commit()
-    for name, url in (("gestion_results_csv", f"{base}/e6/resultats.csv"),
-                      ("gestion_results_xlsx", f"{base}/e6/resultats.xlsx")):
-        if not ONLY or name in ONLY:
-            # Streamed: the first piece (what the person waits for before the download
-            # starts), and the whole file (which grows with the session by nature).
-            out[f"{name}_first_byte"] = measure(first_piece(gestion, url))
-            out[name] = measure(get(gestion, url))
-    with app.app_context():  # the database as loaded, for the next run (BENCH_DB_DIR)
-        db.session.execute(sa.delete(E6Release).where(E6Release.session_id == facts["session_id"]))
-        db.session.commit()
-    return out
+
+
+def run(apps: dict, only_sizes: list[int]) -> dict:
+    """Time every page for the sizes given (together, in turn), as ``measure`` does."""
+    tables = {size: pages(apps[size][0], apps[size][1]) for size in only_sizes}
+    engines = {}
+    for size in only_sizes:
+        # No app context around the requests: each request has its own (and its own ``g``,
+        # where Flask-Login keeps the user).
+        with apps[size][0].app_context():
+            engines[size] = db.engine
+    results = {size: {} for size in only_sizes}
+    for part in (0, 1):
+        if part == 1:
+            for size in only_sizes:
+                released(*apps[size], True)
+        for name in tables[only_sizes[0]][part]:
+            if all(name in tables[size][part] for size in only_sizes) and (
+                    not ONLY or name.removesuffix("_first_byte") in ONLY or name in ONLY):
+                timed = measure({size: (engines[size], tables[size][part][name])
+                                 for size in only_sizes})
+                for size in only_sizes:
+                    results[size][name] = timed[size]
+    for size in only_sizes:
+        released(*apps[size], False)
+    return results
 
 
 def main() -> None:
     from exam_app.clock import utcnow
 
-    results, loads = {}, {}
+    results, loads, apps = {}, {}, {}
     keep = os.environ.get("BENCH_DB_DIR")  # SQLite files kept there, loaded once
+    shared = os.environ.get("BENCH_DATABASE_URL")  # one database: a size at a time
     for size in SIZES:
         path = Path(keep or TMP) / f"bench-{size}.db"
         reuse = keep is not None and path.exists()
-        url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{path}"
+        url = shared or f"sqlite:///{path}"
         app = create_app({"BENCH_REUSE": reuse,"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
                           "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
                           "PUBLIC_URL": "https://examens.example.org",
@@ -266,16 +312,25 @@ def main() -> None:
         facts = build_session(app, size)
         facts["now"] = utcnow()
         loads[size] = facts["load_s"]
-        results[size] = pages(app, facts)
+        apps[size] = (app, facts)
+        if shared:  # the next size replaces this one in the database: time it now
+            results.update(run(apps, [size]))
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+    if not shared:  # each size in its own file: the sizes timed in turn, page by page
+        results = run(apps, SIZES)
+    for size in SIZES:
         print(json.dumps({"size": size, "pages": results[size]}), file=sys.stderr, flush=True)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
     small, large = SIZES[0], SIZES[-1]
     figures = {name: {f"ms_{small}": results[small][name]["ms"],
                       f"ms_{large}": results[large][name]["ms"],
                       "growth": round(results[large][name]["ms"] / max(results[small][name]["ms"],
                                                                        0.1), 2),
+                      f"cpu_ms_{small}": results[small][name]["cpu_ms"],
+                      f"cpu_ms_{large}": results[large][name]["cpu_ms"],
+                      "growth_cpu": round(results[large][name]["cpu_ms"]
+                                          / max(results[small][name]["cpu_ms"], 0.1), 2),
                       f"statements_{small}": results[small][name]["statements"],
                       f"statements_{large}": results[large][name]["statements"],
                       f"kb_{small}": round(results[small][name]["bytes"] / 1024, 1),
@@ -287,13 +342,18 @@ def main() -> None:
     paged = [n for n in figures if n not in whole]
     worst = max(paged, key=lambda n: figures[n][f"ms_{large}"])
     steepest = max(paged, key=lambda n: figures[n]["growth"])
+    steepest_cpu = max(paged, key=lambda n: figures[n]["growth_cpu"])
     print(json.dumps({
         "bench": "pages",
         "database": sa.make_url(os.environ.get("BENCH_DATABASE_URL")
                                 or "sqlite://").get_backend_name(),
         "sizes": SIZES, "repeat": REPEAT, "load_s": loads,
+        "interleaved": not os.environ.get("BENCH_DATABASE_URL"),
         f"max_ms_{large}": figures[worst][f"ms_{large}"], "worst_page": worst,
         "max_growth": figures[steepest]["growth"], "steepest_page": steepest,
+        # The same ratio on the process's CPU time (the app and SQLite run in it): what
+        # other programs on a shared machine move least. The target is on "max_growth".
+        "max_growth_cpu": figures[steepest_cpu]["growth_cpu"], "steepest_page_cpu": steepest_cpu,
         f"whole_exports_ms_{large}": {n: figures[n][f"ms_{large}"] for n in whole if n in figures},
         "load_average": os.getloadavg()[0],
         "pages": figures,

@@ -29,16 +29,18 @@ def write_csv(header: Iterable[object], rows: Iterable[Iterable[object]]) -> byt
 
 
 def stream_csv(header: Iterable[object], rows: Iterable[Iterable[object]], *,
-               rows_per_chunk: int = 500) -> Iterator[bytes]:
-    """The same file as :func:`write_csv`, in pieces of ``rows_per_chunk`` rows, so a
-    long export starts downloading before its last row is computed."""
+               rows_per_chunk: int = 500, first_rows: int | None = None) -> Iterator[bytes]:
+    """The same file as :func:`write_csv`, in pieces of ``rows_per_chunk`` rows (the first
+    of ``first_rows`` when given), so a long export starts downloading before its last row
+    is computed."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     out.write("\ufeff")
     writer.writerow([safe_cell(v) for v in header])
+    first = rows_per_chunk if first_rows is None else first_rows
     for count, row in enumerate(rows, start=1):
         writer.writerow([safe_cell(v) for v in row])
-        if count % rows_per_chunk == 0:
+        if count == first or (count > first and (count - first) % rows_per_chunk == 0):
             yield out.getvalue().encode("utf-8")
             out.seek(0)
             out.truncate()

@@ -202,13 +202,16 @@ def nv_candidate_ids(*, session_id: int, unit_code: str, now: datetime | None = 
         return set()
     now = now or utcnow()
     deadline = session_deadline(session_id=session_id, unit_code=unit_code)
-    only = () if candidate_ids is None else (Candidate.id.in_(sorted(candidate_ids)),)
-    rows = db.session.execute(
-        sa.select(Candidate.id, Dossier.id.label("dossier_id"), Dossier.decision,
-                  Dossier.decision_reasons, Dossier.extended_until)
+    # Some candidates: read by their key, the session's kept here (with the session in the
+    # query, SQLite walks the session's index instead of the few keys).
+    which = (Candidate.session_id == session_id if candidate_ids is None
+             else Candidate.id.in_(sorted(candidate_ids)))
+    rows = [row for row in db.session.execute(
+        sa.select(Candidate.id, Candidate.session_id, Dossier.id.label("dossier_id"),
+                  Dossier.decision, Dossier.decision_reasons, Dossier.extended_until)
         .outerjoin(Dossier, sa.and_(Dossier.candidate_id == Candidate.id,
                                     Dossier.unit_code == unit_code))
-        .where(Candidate.session_id == session_id, Candidate.sits_in(unit_code), *only)).all()
+        .where(which, Candidate.sits_in(unit_code))) if row.session_id == session_id]
     unsettled = [row for row in rows if settled_without_files(
         decision=row.decision, extended_until=row.extended_until, session_deadline=deadline,
         now=now) is None]

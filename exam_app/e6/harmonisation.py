@@ -4,6 +4,7 @@ adjustments that keep every before/after mark, final and reopened lots."""
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -40,6 +41,10 @@ class MarkerStats:
         if len(self.marks) < 2:
             return None
         return round(Decimal(statistics.pstdev([float(m) for m in self.marks])), 2)
+
+    def distribution(self) -> list[tuple[Decimal, int]]:
+        """(mark, how many copies) by mark: what the plot draws."""
+        return sorted(Counter(self.marks).items())
 
 
 def marked_copies(session_id: int) -> dict[int, list]:

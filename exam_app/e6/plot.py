@@ -7,7 +7,6 @@ tick marks the mean; a dashed line carries the overall mean across rows.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 LEFT, RIGHT, TOP, ROW, AXIS = 230, 20, 20, 56, 36
@@ -41,19 +40,17 @@ def x_of(mark: float, max_mark: int = 20) -> float:
 
 
 def build_plot(rows, everyone, max_mark: int = 20) -> Plot:
+    """``rows`` and ``everyone``: statistics with ``label``, ``mean``, ``stdev`` and
+    ``distribution()`` ((mark, copies) by mark), e.g. harmonisation.MarkerStats."""
     plot_rows = []
     for index, stats in enumerate([*rows, everyone]):
         y = TOP + ROW * index + ROW / 2 + 8
-        seen: Counter = Counter()
         dots = []
-        for mark in sorted(stats.marks):
-            level = seen[mark]
-            seen[mark] += 1
-            # Stack equal marks upwards, wrapping so dots stay inside the row; a dot
-            # drawn already at that place is not drawn again (the SVG's size follows
-            # the marks' spread, not the number of copies).
-            if level < 6:
-                dots.append((x_of(mark, max_mark), round(y - 4 * level, 1)))
+        for mark, copies in stats.distribution():
+            # Stack equal marks upwards, six high at most so dots stay inside the row (the
+            # SVG's size follows the marks' spread, not the number of copies).
+            dots.extend((x_of(mark, max_mark), round(y - 4 * level, 1))
+                        for level in range(min(copies, 6)))
         mean = stats.mean
         band = None
         if mean is not None and stats.stdev is not None:

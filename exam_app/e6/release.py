@@ -88,8 +88,11 @@ def correspondence(session_id: int, *, page: int = 1, per_page: int | None = Non
         where.append(sa.or_(E6Copy.anonymous_number.ilike(like, escape="\\"),
                             Candidate.number.ilike(like, escape="\\"),
                             Candidate.last_name.ilike(like, escape="\\")))
-    total = db.session.scalar(sa.select(sa.func.count(E6Copy.id))
-                              .join(Candidate, Candidate.id == E6Copy.candidate_id).where(*where))
+    count = sa.select(sa.func.count(E6Copy.id)).where(*where)
+    # Without a search the copies alone are counted (every copy has its candidate): the
+    # session's number index answers, no join row by row.
+    total = db.session.scalar(count.join(Candidate, Candidate.id == E6Copy.candidate_id)
+                              if term else count)
     query = (sa.select(E6Copy, Candidate, E6Lot)
              .join(Candidate, Candidate.id == E6Copy.candidate_id)
              .outerjoin(E6Lot, E6Lot.id == E6Copy.lot_id)

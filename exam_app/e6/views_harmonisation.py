@@ -7,7 +7,7 @@ from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from exam_app.accounts.models import Role
-from exam_app.e6 import common, plot
+from exam_app.e6 import common, harmonisation_fast, plot
 from exam_app.e6 import harmonisation as harmonisation_service
 from exam_app.e6 import lots as lots_service
 from exam_app.e6.blueprint import bp, commit, flash_error
@@ -25,20 +25,23 @@ def harmonisation(code: str):
     """Per correcteur: count, mean, standard deviation, distribution against all copies."""
     session = session_or_404(code)
     lots = lots_service.session_lots(session.id)
-    # Every lot's copies in one light query (number and marks, not the points).
-    copies = harmonisation_service.marked_copies(session.id)
-    rows, everyone = harmonisation_service.harmonisation_stats(session.id, copies=copies,
-                                                               lots=lots)
+    # The validated lots' figures from SQL aggregates and their copies, never the
+    # session's: the page's cost follows the lots it shows.
+    rows, everyone = harmonisation_fast.harmonisation_stats(session.id, lots=lots)
+    shown = [row.lot for row in rows]
     conflicts = lots_service.lot_conflicts(session.id)
     return render_template(
         "e6/harmonisation.html", session=session, rows=rows, everyone=everyone,
         conflicts=conflicts, conflict_numbers={c.number for c in conflicts},
         plot=plot.build_plot(rows, everyone, int(common.max_mark())) if rows else None,
         open_lots=[lot for lot in lots if lot.state == "open"],
-        adjust_forms={lot.id: AdjustForm(prefix=f"lot{lot.id}") for lot in lots},
-        reason_forms={lot.id: ReasonForm(prefix=f"reopen{lot.id}") for lot in lots},
+        # Forms for the lots that can still be adjusted or reopened (the validated ones).
+        adjust_forms={lot.id: AdjustForm(prefix=f"lot{lot.id}") for lot in shown
+                      if lot.state == "validated"},
+        reason_forms={lot.id: ReasonForm(prefix=f"reopen{lot.id}") for lot in shown
+                      if lot.state == "validated"},
         confirm_form=ConfirmForm(),
-        copies={lot.id: copies.get(lot.id, []) for lot in lots if lot.state != "open"})
+        copies=harmonisation_fast.lot_copies_shown([lot.id for lot in shown]))
 
 
 def _back_to_harmonisation(lot: E6Lot):

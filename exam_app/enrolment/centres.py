@@ -39,12 +39,16 @@ class WithoutCentre:
     candidates: list[Candidate]  # the first LISTED, alphabetically
 
 
-def candidates_without_centre(session: ExamSession, *, limit: int = LISTED) -> WithoutCentre:
-    """The session's candidates who have no centre: how many, and the first ``limit``."""
+def candidates_without_centre(session: ExamSession, *, limit: int = LISTED,
+                              count: int | None = None) -> WithoutCentre:
+    """The session's candidates who have no centre: how many (``count`` when the caller
+    has counted them already), and the first ``limit`` with their establishment."""
     where = (Candidate.session_id == session.id, Candidate.centre_id.is_(None))
-    count = db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(*where)) or 0
-    listed = db.session.scalars(sa.select(Candidate).where(*where)
-                                .order_by(Candidate.search_text, Candidate.id).limit(limit)).all()
+    if count is None:
+        count = db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(*where)) or 0
+    listed = db.session.scalars(
+        sa.select(Candidate).where(*where).options(sa.orm.joinedload(Candidate.establishment))
+        .order_by(Candidate.search_text, Candidate.id).limit(limit)).all() if count else []
     return WithoutCentre(count, list(listed))
 
 

@@ -37,10 +37,14 @@ class Counts:
     copies_without_lot: int
 
 
-def counts(session: ExamSession, *, now: datetime | None = None) -> Counts:
-    """Every count of the board: one query per blocker (two for convocations)."""
+def counts(session: ExamSession, *, now: datetime | None = None,
+           without_centre: int | None = None) -> Counts:
+    """Every count of the board: one query per blocker (two for convocations).
+    ``without_centre``: that count when the caller has it already (the dashboard's
+    per-centre counts), not counted again."""
     return Counts(
-        without_centre=enrolment.candidates_without_centre_count(session),
+        without_centre=(enrolment.candidates_without_centre_count(session)
+                        if without_centre is None else without_centre),
         not_activated=accounts.staff_not_activated_count(),
         undecided=dossiers.undecided_after_deadline_counts(session=session, now=now),
         incomplete_commissions=planning.incomplete_commissions_count(session.id),
@@ -72,9 +76,10 @@ def _plural(count: int, singular: str, plural: str) -> str:
     return singular if count <= 1 else plural
 
 
-def blockers(session: ExamSession, *, now: datetime | None = None) -> list[Blocker]:
+def blockers(session: ExamSession, *, now: datetime | None = None,
+             without_centre: int | None = None) -> list[Blocker]:
     """The board's lines, in the order of the session's steps (counts of 0 included)."""
-    c = counts(session, now=now)
+    c = counts(session, now=now, without_centre=without_centre)
     code = session.code
     undecided = sum(c.undecided.values())
     unprinted = sum(n for _, _, n in c.unprinted)

@@ -39,8 +39,10 @@ def session_dashboard(code: str):
     """The readiness board (what blocks the next step), then counts per unit, centre and
     establishment for one session."""
     session = session_or_404(code)
-    board = readiness.blockers(session)
     counts = services.dashboard_counts(session)
+    # The candidates without centre are counted once (by the per-centre counts).
+    without_centre = counts["without_centre"]
+    board = readiness.blockers(session, without_centre=without_centre)
     commissions = dict(
         db.session.execute(
             sa.select(Commission.unit_code, sa.func.count(Commission.id))
@@ -55,7 +57,8 @@ def session_dashboard(code: str):
         sessions=sessions,
         board=board,
         counts=counts,
-        without_centre=candidates_without_centre(session, limit=DASHBOARD_NAMES),
+        without_centre=candidates_without_centre(session, limit=DASHBOARD_NAMES,
+                                                 count=without_centre),
         commissions=commissions,
         units=all_units(),
     )
@@ -93,7 +96,7 @@ def centre_home():
                            pages=max([1, *(-(-b[3] // CENTRE_PAGE) for b in blocks)]))
 
 
-CENTRE_PAGE = 100  # candidates a page of the chef de centre's home lists
+CENTRE_PAGE = 50  # candidates a page of the chef de centre's home lists (as the candidates list)
 
 
 def _plural(count: int, word: str) -> str:

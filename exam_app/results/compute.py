@@ -153,20 +153,29 @@ class _Facts:
 
 def _facts(session_id: int, candidate_ids: set[int] | None) -> _Facts:
     session = db.session.get(ExamSession, session_id)
-    query = sa.select(Candidate.id).where(Candidate.session_id == session_id) \
-        .order_by(Candidate.number)
-    if candidate_ids is not None:
-        query = query.where(Candidate.id.in_(candidate_ids))
-    ids = list(db.session.scalars(query))
+    if candidate_ids is None:
+        ids = list(db.session.scalars(sa.select(Candidate.id).where(
+            Candidate.session_id == session_id).order_by(Candidate.number)))
+    else:
+        # A page's few candidates, read by their key and kept if they are the session's
+        # (with the session in the query, SQLite walks the session's index instead);
+        # the queries below read these candidates by their key alone.
+        ids = [id_ for id_, of in db.session.execute(
+            sa.select(Candidate.id, Candidate.session_id)
+            .where(Candidate.id.in_(candidate_ids)).order_by(Candidate.number))
+            if of == session_id]
+        candidate_ids = set(ids)
     # A page's few candidates: their registrations only (every E5 candidate has a row for
     # its form, so the session's would make a bordereau's cost grow with the session).
-    registration_query = (
-        sa.select(UnitRegistration.candidate_id, UnitRegistration.unit_code,
-                  UnitRegistration.kind, UnitRegistration.form, UnitRegistration.kept_mark,
-                  UnitRegistration.kept_year, UnitRegistration.reason)
-        .join(Candidate, Candidate.id == UnitRegistration.candidate_id)
-        .where(Candidate.session_id == session_id))
-    if candidate_ids is not None:
+    registration_query = sa.select(
+        UnitRegistration.candidate_id, UnitRegistration.unit_code, UnitRegistration.kind,
+        UnitRegistration.form, UnitRegistration.kept_mark, UnitRegistration.kept_year,
+        UnitRegistration.reason)
+    if candidate_ids is None:
+        registration_query = registration_query.join(
+            Candidate, Candidate.id == UnitRegistration.candidate_id).where(
+            Candidate.session_id == session_id)
+    else:
         registration_query = registration_query.where(
             UnitRegistration.candidate_id.in_(candidate_ids))
     registrations = {(r.candidate_id, r.unit_code): r
@@ -187,11 +196,15 @@ def _facts(session_id: int, candidate_ids: set[int] | None) -> _Facts:
             in db.session.execute(passage_query):
         passages.setdefault((candidate_id, unit_code), []).append(_PassageFact(
             id_, variant_code, attendance == absent, finalized_at is not None, final_mark))
-    sitting_query = sa.select(E6Sitting.candidate_id).join(
-        Candidate, Candidate.id == E6Sitting.candidate_id).where(
-        Candidate.session_id == session_id, E6Sitting.attendance == E6Attendance.ABSENT)
+    sitting_query = sa.select(E6Sitting.candidate_id).where(
+        E6Sitting.attendance == E6Attendance.ABSENT)
     copy_query = sa.select(E6Copy.candidate_id, E6Copy.anonymous_number, E6Copy.raw_total,
-                           E6Copy.mark).where(E6Copy.session_id == session_id)
+                           E6Copy.mark)
+    if candidate_ids is None:
+        sitting_query = sitting_query.join(
+            Candidate, Candidate.id == E6Sitting.candidate_id).where(
+            Candidate.session_id == session_id)
+        copy_query = copy_query.where(E6Copy.session_id == session_id)
     change_query = (
         sa.select(ResultChange.id, ResultChange.candidate_id, ResultChange.unit_code,
                   ResultChange.kind, ResultChange.mark, ResultChange.before, ResultChange.reason)

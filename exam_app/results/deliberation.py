@@ -15,8 +15,8 @@ from exam_app.accounts.models import User
 from exam_app.deliberation import other_units as others
 from exam_app.deliberation import services
 from exam_app.deliberation.models import Deliberation, OtherMarkKind, ResultChange
-from exam_app.e6 import plot
-from exam_app.e6.harmonisation import MarkerStats, harmonisation_stats
+from exam_app.e6 import harmonisation_fast, plot
+from exam_app.e6.harmonisation import MarkerStats
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.enrolment.services import Page, paginate
 from exam_app.extensions import db
@@ -158,7 +158,7 @@ def distributions(session_id: int) -> list[dict]:
     blocks = []
     for unit in all_units():
         if unit.code == "E6":
-            rows, everyone = harmonisation_stats(session_id)
+            rows, everyone = harmonisation_fast.harmonisation_stats(session_id)
             by = "correcteur"
         else:
             rows, everyone = commission_stats(session_id, unit.code)

@@ -16,6 +16,7 @@ from exam_app.e6.models import E6Copy
 from exam_app.extensions import db as database
 from exam_app.results import exports
 from exam_app.xlsx_export import Sheet, stream_workbook
+from tests.conftest import statements_of
 from tests.e6.conftest import lift
 
 
@@ -37,16 +38,49 @@ def test_results_are_computed_a_batch_at_a_time(db, e6_world, monkeypatch):
         return real(session_id, candidate_ids=candidate_ids, **kwargs)
 
     monkeypatch.setattr(exports, "session_results", counting)
+    monkeypatch.setattr(exports, "FIRST_BATCH", 3)
     monkeypatch.setattr(exports, "BATCH", 2)
     assert exports.export_csv(session_id) == whole
     candidates = len(e6_world["candidates"])
-    assert asked == [2] * (candidates // 2) + ([candidates % 2] if candidates % 2 else [])
+    assert candidates == 7
+    assert asked == [3, 2, 2]
     assert len(_csv_rows(whole)) == candidates + 1
+
+
+def test_the_first_piece_is_the_first_batch_whatever_the_session(app, client, login_as,
+                                                                  e6_world, create_candidate,
+                                                                  monkeypatch):
+    """The CSV's first piece is the header and the first FIRST_BATCH candidates, computed
+    with the same statements for 7 candidates or 17: nothing of the rest is read first."""
+    lift(e6_world)
+    monkeypatch.setattr(exports, "FIRST_BATCH", 2)
+    monkeypatch.setattr(exports, "BATCH", 3)
+    login_as(e6_world["gestionnaire"])
+    url = f"/gestion/sessions/{e6_world['session'].code}/e6/resultats.csv"
+
+    def first_piece():
+        response = client.get(url, buffered=False)
+        first = next(iter(response.response))
+        response.close()
+        return first
+
+    firsts, counts = [], []
+    for extra in (0, 10):
+        for _ in range(extra):
+            create_candidate(e6_world["session"], centre=e6_world["centre"],
+                             establishment=e6_world["schools"][0])
+        database.session.commit()
+        first, statements = statements_of(app, first_piece)
+        firsts.append(_csv_rows(first))
+        counts.append(len(statements))
+    assert [len(rows) for rows in firsts] == [1 + 2, 1 + 2]  # the header and 2 candidates
+    assert counts[0] == counts[1]
 
 
 def test_the_download_is_streamed_and_starts_before_the_last_batch(client, login_as,
                                                                    e6_world, monkeypatch):
     lift(e6_world)
+    monkeypatch.setattr(exports, "FIRST_BATCH", 1)
     monkeypatch.setattr(exports, "BATCH", 1)
     computed = []
     real = exports.session_results
@@ -75,6 +109,7 @@ def test_a_mark_changed_during_the_download_is_not_half_in_it(app, client, login
     """The export reads one snapshot: a mark committed by someone else between two
     batches is not in the file (it would be in the next download)."""
     lot_of = lift(e6_world)
+    monkeypatch.setattr(exports, "FIRST_BATCH", 1)
     monkeypatch.setattr(exports, "BATCH", 1)
     session = e6_world["session"]
     last = max((c for c in e6_world["candidates"] if c.id in lot_of), key=lambda c: c.number)

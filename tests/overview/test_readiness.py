@@ -19,6 +19,7 @@ from exam_app.e6.models import E6Lot
 from exam_app.extensions import db as _db
 from exam_app.juries.models import CommissionMember, MemberRole, Passage
 from exam_app.overview import readiness
+from tests.conftest import statements_of
 from tests.e6.builders import add_room, seat
 
 NOW = datetime(2027, 4, 1, 10, 0, tzinfo=UTC)
@@ -241,3 +242,29 @@ def test_an_empty_session_is_not_called_ready(client, login_as, create_user, cre
     page = _text(client.get("/gestion/sessions/VIDE/"))
     assert "Tout est prêt" not in page
     assert "Pour continuer la mise en place" in page
+
+
+def test_dashboard_statements_do_not_grow_and_it_names_ten_without_centre(
+        app, client, login_as, create_user, built, create_candidate):
+    """The whole dashboard (board, counts, the first names without centre): the same
+    statements for 1 candidate without centre or 26, and 10 of them named."""
+    login_as(create_user(Role.GESTIONNAIRE))
+    _db.session.commit()
+
+    def page():
+        response = client.get("/gestion/sessions/SAM2027/")
+        assert response.status_code == 200
+        return _text(response)
+
+    first, few = statements_of(app, page)
+    for n in range(25):
+        create_candidate(built["session"], establishment=built["lycee"], centre=None,
+                         e5_form="ccf" if n % 3 else "ponctuel")
+    _db.session.commit()
+    second, many = statements_of(app, page)
+    assert len(few) == len(many)
+    names = [re.findall(r'aria-label="Candidats concernés">(.*?)</ul>', html, re.S)[0]
+             for html in (first, second)]
+    assert [len(re.findall(r"<li><code>", n)) for n in names] == [1, 10]
+    assert "… et 16 autres" in names[1]
+    assert ">26</span>" in second  # the board's count of candidates without centre

@@ -57,3 +57,23 @@ def test_results_export_carries_the_jury_marks(db, monkeypatch, create_passage):
 
     candidate = marked.candidate
     assert rows == [(candidate.number, candidate.last_name, candidate.first_name, "9,5", "", "")]
+
+
+def test_a_page_s_candidates_of_another_session_are_left_out(db, create_candidate,
+                                                             create_session):
+    """The candidates of a page are read by their key: one of another session given with
+    them is in none of the results (nor in the NV sets)."""
+    from exam_app.results.compute import session_results
+
+    ours, theirs = create_session(), create_session()
+    mine = create_candidate(ours)
+    stranger = create_candidate(theirs)
+    results = session_results(ours.id, candidate_ids=[mine.id, stranger.id])
+    assert results.candidate_ids == [mine.id]
+    assert {cid for cid, _ in results} == {mine.id}
+    for unit_code in ("E4", "E5"):
+        assert stranger.id not in validity.nv_candidate_ids(
+            session_id=ours.id, unit_code=unit_code, candidate_ids={mine.id, stranger.id})
+    assert validity.nv_candidate_ids(session_id=theirs.id, unit_code="E4",
+                                     candidate_ids={stranger.id}) == \
+        validity.nv_candidate_ids(session_id=theirs.id, unit_code="E4")
