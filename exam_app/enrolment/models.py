@@ -346,6 +346,8 @@ class Candidate(db.Model):
         sa.Index("ix_candidate_session_name", "session_id", "last_name", "first_name"),
         sa.Index("ix_candidate_establishment_id", "establishment_id"),
         sa.Index("ix_candidate_centre_id", "centre_id"),
+        # The session's counts (dashboard, readiness board) read this index alone.
+        sa.Index("ix_candidate_session_places", "session_id", "centre_id", "establishment_id"),
         sa.CheckConstraint("centre_origin IN ('import', 'table', 'manual')",
                            name="centre_origin_known"),
     )
