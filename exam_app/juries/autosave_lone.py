@@ -9,7 +9,19 @@ themselves; here the same statements (``autosave._context_query`` with the login
 then ``autosave_fast``'s compare-and-set, op record and revision bump, fused into
 one statement on PostgreSQL) run on the driver's cursor, with the columns' own
 bind and result conversions. Every decision is the one ``autosave.save_fields``
-makes with the fast store, on the same rows, in the same order and transaction.
+makes with the fast store, on the same rows, in the same order.
+
+On PostgreSQL a save is two round trips: the context's read, then the fused
+statement, on a connection in autocommit from a pool of the path's own that does
+not ping at checkout. Five before: the pool's ping, BEGIN, the two statements,
+COMMIT. Nothing is lost by it: under READ COMMITTED each statement of the former
+transaction read its own snapshot anyway and the read took no lock, so the one
+decision is still the fused statement, which re-reads under the row locks what it
+decides on and is all or nothing by itself (``_fused_pg(whole=True)``: where the
+transaction's rollback undid a partial save, the statement fails). A dead pooled
+connection fails the first statement instead of the ping: it is dropped, and the
+ordinary path answers (a lost answer of the fused statement too: its op id makes
+the ordinary path's replay answer what was stored).
 
 It is a shortcut that can only say yes: anything else (several ops, the mark,
 whose changes are audited, a replayed op id, a stale version, a refusal of any
@@ -23,9 +35,13 @@ script through both and compares the answers and the rows.
 from __future__ import annotations
 
 import functools
+import os
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
 
 from exam_app.clock import utcnow
 from exam_app.dossiers import validity
@@ -95,7 +111,24 @@ def _statements(dialect_name: str) -> _Statements:
         insert_op=_Compiled(fast.insert_op, dialect,
                             column_keys=["op_id", "user_id", "passage_id", "result", "created_at"]),
         bump=_Compiled(fast.bump, dialect),
-        fused=_Compiled(fast.fused_pg, dialect) if dialect_name == "postgresql" else None)
+        fused=_Compiled(fast.fused_pg_whole, dialect) if dialect_name == "postgresql" else None)
+
+
+# Per engine, this process's pool for the path on PostgreSQL (a worker forked from a
+# process that used it makes its own).
+_POOLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _pool(engine):
+    """The engine's pool, recreated without the ping at checkout (the path's first
+    statement finds a dead connection instead, and the ordinary path answers)."""
+    pid, pool = _POOLS.get(engine, (None, None))
+    if pid != os.getpid():
+        pool = engine.pool.recreate()
+        pool._pre_ping = False  # noqa: SLF001 - no public switch on a recreated pool
+        _POOLS[engine] = (os.getpid(), pool)
+        sa.event.listen(engine, "engine_disposed", lambda _engine: pool.dispose())
+    return pool
 
 
 class _NotTaken(Exception):
@@ -128,6 +161,9 @@ def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
     op; None when the ordinary path must answer (nothing of this attempt is kept)."""
     dialect_name = db.engine.dialect.name
     compiled = _statements(dialect_name)
+    if compiled.fused is not None:
+        return _save_autocommit(compiled, passage_id=passage_id, user_id=user_id,
+                                token=token, grid_key=grid_key, op=op)
     connection = db.engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -144,6 +180,27 @@ def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
     except BaseException:
         connection.rollback()
         raise
+    finally:
+        connection.close()
+
+
+def _save_autocommit(compiled: _Statements, **save_args) -> tuple[dict, int | None] | None:
+    """PostgreSQL: ``save`` on a connection in autocommit, each statement its own
+    transaction (see the module's docstring)."""
+    dbapi = db.engine.dialect.dbapi
+    connection = _pool(db.engine).connect()
+    try:
+        connection.driver_connection.autocommit = True
+        cursor = connection.cursor()
+        try:
+            return _save(cursor, compiled, **save_args)
+        finally:
+            cursor.close()
+    except (_NotTaken, JuryError, dbapi.IntegrityError, dbapi.DataError):
+        return None  # nothing kept: the fused statement is all or nothing
+    except dbapi.OperationalError:
+        connection.invalidate()  # dead, or the server ended it: not reused
+        return None
     finally:
         connection.close()
 
@@ -177,7 +234,7 @@ def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token
         written = compiled.fused.run(cursor, {**params, "op_id": op_id, "is_agreed": agreed})
         version, revision = written["version"], written["revision"]
         if version is None or not written["recorded"] or (agreed and revision is None):
-            raise _NotTaken  # stale base (a conflict), or final since the context
+            raise _NotTaken  # stale base (a conflict); the rest fails the statement
         return _result(op_id, name, version, value), revision
     written = compiled.cas.run(cursor, params)
     if written is None:
