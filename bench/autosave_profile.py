@@ -149,7 +149,7 @@ def main() -> int:
                 save()
             profile.disable()
             text = io.StringIO()
-            pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profile, stream=text).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(45)
             print(text.getvalue(), file=sys.stderr)
         with app.app_context():
             db.session.remove()
