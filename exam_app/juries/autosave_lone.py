@@ -11,17 +11,18 @@ one statement on PostgreSQL) run on the driver's cursor, with the columns' own
 bind and result conversions. Every decision is the one ``autosave.save_fields``
 makes with the fast store, on the same rows, in the same order.
 
-On PostgreSQL a save is two round trips: the context's read, then the fused
-statement, on a connection in autocommit from a pool of the path's own that does
-not ping at checkout. Five before: the pool's ping, BEGIN, the two statements,
-COMMIT. Nothing is lost by it: under READ COMMITTED each statement of the former
-transaction read its own snapshot anyway and the read took no lock, so the one
-decision is still the fused statement, which re-reads under the row locks what it
-decides on and is all or nothing by itself (``_fused_pg(whole=True)``: where the
-transaction's rollback undid a partial save, the statement fails). A dead pooled
-connection fails the first statement instead of the ping: it is dropped, and the
+On PostgreSQL a save is three round trips: the pool's ping, the context's read,
+then the fused statement, on a connection in autocommit. Five before: BEGIN and
+COMMIT around the two statements. Nothing is lost by it: under READ COMMITTED
+each statement of the former transaction read its own snapshot anyway and the read
+took no lock, so the one decision is still the fused statement, which re-reads
+under the row locks what it decides on and is all or nothing by itself
+(``_fused_pg(whole=True)``: where the transaction's rollback undid a partial save,
+the statement fails). A connection the server ends meanwhile is dropped and the
 ordinary path answers (a lost answer of the fused statement too: its op id makes
-the ordinary path's replay answer what was stored).
+the ordinary path's replay answer what was stored). The connection comes from the
+app's one pool (a pool of the path's own, without the ping, saved one more round
+trip but doubled the connections a worker of 128 threads may hold).
 
 It is a shortcut that can only say yes: anything else (several ops, the mark,
 whose changes are audited, a replayed op id, a stale version, a refusal of any
@@ -35,13 +36,9 @@ script through both and compares the answers and the rows.
 from __future__ import annotations
 
 import functools
-import os
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import sqlalchemy as sa
 
 from exam_app.clock import utcnow
 from exam_app.dossiers import validity
@@ -114,23 +111,6 @@ def _statements(dialect_name: str) -> _Statements:
         fused=_Compiled(fast.fused_pg_whole, dialect) if dialect_name == "postgresql" else None)
 
 
-# Per engine, this process's pool for the path on PostgreSQL (a worker forked from a
-# process that used it makes its own).
-_POOLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _pool(engine):
-    """The engine's pool, recreated without the ping at checkout (the path's first
-    statement finds a dead connection instead, and the ordinary path answers)."""
-    pid, pool = _POOLS.get(engine, (None, None))
-    if pid != os.getpid():
-        pool = engine.pool.recreate()
-        pool._pre_ping = False  # noqa: SLF001 - no public switch on a recreated pool
-        _POOLS[engine] = (os.getpid(), pool)
-        sa.event.listen(engine, "engine_disposed", lambda _engine: pool.dispose())
-    return pool
-
-
 class _NotTaken(Exception):
     """The save is not the lone path's: roll back, the ordinary path answers."""
 
@@ -188,10 +168,11 @@ def _save_autocommit(compiled: _Statements, **save_args) -> tuple[dict, int | No
     """PostgreSQL: ``save`` on a connection in autocommit, each statement its own
     transaction (see the module's docstring)."""
     dbapi = db.engine.dialect.dbapi
-    connection = _pool(db.engine).connect()
+    # SQLAlchemy sets autocommit on the driver's connection now and resets it when the
+    # connection goes back to the pool.
+    connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
-        connection.driver_connection.autocommit = True
-        cursor = connection.cursor()
+        cursor = connection.connection.cursor()
         try:
             return _save(cursor, compiled, **save_args)
         finally:
@@ -199,7 +180,7 @@ def _save_autocommit(compiled: _Statements, **save_args) -> tuple[dict, int | No
     except (_NotTaken, JuryError, dbapi.IntegrityError, dbapi.DataError):
         return None  # nothing kept: the fused statement is all or nothing
     except dbapi.OperationalError:
-        connection.invalidate()  # dead, or the server ended it: not reused
+        connection.invalidate()  # the server ended it: not reused
         return None
     finally:
         connection.close()

@@ -13,6 +13,7 @@ import threading
 import time
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from exam_app.juries import autosave_lone
@@ -78,3 +79,35 @@ def test_lone_save_racing_finalisation_keeps_nothing(app, db, create_passage):
                          after.agreed_revision, after.is_final, recorded))
     # The lone path declines (the ordinary path then refuses the final mark), and keeps nothing.
     assert outcomes == [([None], version, True, revision, True, 0)] * ROUNDS
+
+
+def test_lone_save_gives_back_a_transactional_connection(app, db, create_passage,
+                                                        monkeypatch):
+    """On PostgreSQL the path runs in autocommit: the connection goes back to the app's
+    pool without it (the ORM's transactions on it would otherwise commit each statement)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: the lone path runs in a transaction (no autocommit to undo)")
+    passage = create_passage()
+    juror = members(passage)[0]
+    db.session.commit()
+    checked_in, during = [], []
+    run = autosave_lone._save
+
+    def spy(cursor, *args, **kwargs):
+        during.append(cursor.connection.autocommit)
+        return run(cursor, *args, **kwargs)
+
+    monkeypatch.setattr(autosave_lone, "_save", spy)
+
+    def checkin(dbapi_connection, record):
+        checked_in.append(dbapi_connection.autocommit)
+
+    sa.event.listen(db.engine.pool, "checkin", checkin)
+    try:
+        answer = autosave_lone.save(passage_id=passage.id, user_id=juror.id,
+                                    token=juror.session_token, grid_key=AGREED,
+                                    op={"op": "lone-checkin", "field": "appreciation",
+                                        "value": "Bien", "base": 0})
+    finally:
+        sa.event.remove(db.engine.pool, "checkin", checkin)
+    assert (answer is not None, during, checked_in) == (True, [True], [False])
