@@ -81,10 +81,13 @@ def test_lone_save_racing_finalisation_keeps_nothing(app, db, create_passage):
     assert outcomes == [([None], version, True, revision, True, 0)] * ROUNDS
 
 
-def test_lone_save_gives_back_a_transactional_connection(app, db, create_passage,
-                                                        monkeypatch):
-    """On PostgreSQL the path runs in autocommit: the connection goes back to the app's
-    pool without it (the ORM's transactions on it would otherwise commit each statement)."""
+@pytest.mark.parametrize("own_free", [True, False], ids=["own_pool", "app_pool"])
+def test_lone_save_leaves_the_app_pool_transactional(app, db, create_passage, monkeypatch,
+                                                     own_free):
+    """On PostgreSQL the path runs in autocommit, on one of its own connections (never
+    given to the app's pool), or when all of them are in use, on one of the app's pool,
+    which goes back without autocommit (the ORM's transactions on it would otherwise
+    commit each statement)."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite: the lone path runs in a transaction (no autocommit to undo)")
     passage = create_passage()
@@ -102,6 +105,8 @@ def test_lone_save_gives_back_a_transactional_connection(app, db, create_passage
     def checkin(dbapi_connection, record):
         checked_in.append(dbapi_connection.autocommit)
 
+    own = autosave_lone._own_pool(db.engine)
+    held = [] if own_free else [own.connect() for _ in range(autosave_lone.OWN_POOL_SIZE)]
     sa.event.listen(db.engine.pool, "checkin", checkin)
     try:
         answer = autosave_lone.save(passage_id=passage.id, user_id=juror.id,
@@ -110,4 +115,7 @@ def test_lone_save_gives_back_a_transactional_connection(app, db, create_passage
                                         "value": "Bien", "base": 0})
     finally:
         sa.event.remove(db.engine.pool, "checkin", checkin)
-    assert (answer is not None, during, checked_in) == (True, [True], [False])
+        for connection in held:
+            connection.close()
+    assert (answer is not None, during, checked_in) == \
+        (True, [True], [] if own_free else [False])
