@@ -149,7 +149,8 @@ def main() -> int:
                 save()
             profile.disable()
             text = io.StringIO()
-            pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(45)
+            order = os.environ.get("BENCH_PROFILE_SORT", "cumulative")  # or tottime
+            pstats.Stats(profile, stream=text).sort_stats(order).print_stats(45)
             print(text.getvalue(), file=sys.stderr)
         with app.app_context():
             db.session.remove()

@@ -33,6 +33,7 @@ class _Statements:
                      .returning(p.c.agreed_revision))
         self.insert_op = o.insert()
         self.fused_pg = self._fused_pg(p, f, o)
+        self.fused_pg_whole = self._fused_pg(p, f, o, whole=True)
         self.replays = sa.select(o.c.op_id, o.c.result).where(
             o.c.op_id.in_(sa.bindparam("op_ids", expanding=True)))
 
@@ -51,13 +52,19 @@ class _Statements:
                 .returning(f.c.version))
 
     @classmethod
-    def _fused_pg(cls, p, f, o):
+    def _fused_pg(cls, p, f, o, *, whole: bool = False):
         """PostgreSQL only: one op's compare-and-set, the agreed revision bump and the
         op's record in one statement (data-modifying CTEs). Returns (version: new
         version or NULL, revision: new revision or NULL, recorded: rows stored); on a
         conflict nothing is written and the caller goes the long way. The bump re-checks
         ``finalized_at`` under the row's lock: a validation that finalised the mark
-        meanwhile leaves a written field without a revision, and the caller refuses."""
+        meanwhile leaves a written field without a revision, and the caller refuses.
+
+        ``whole``: the statement is all or nothing by itself (for a connection in
+        autocommit, ``autosave_lone``): a field written without its op record, or to
+        the agreed grid without the revision bump (final since the compare-and-set),
+        makes the statement fail (``WHOLE_FAILURE``), which undoes all of it, as the
+        caller's rollback does without ``whole``."""
         cas = cls._cas(f, p).cte("cas")
         bump = (p.update()
                 .where(p.c.id == sa.bindparam("in_passage"), p.c.finalized_at.is_(None),
@@ -82,10 +89,24 @@ class _Statements:
                                          sa.bindparam("now", type_=o.c.created_at.type))
                                .select_from(cas))
                   .returning(o.c.id).cte("stored"))
-        return sa.select(
-            sa.select(cas.c.version).scalar_subquery().label("version"),
-            sa.select(bump.c.agreed_revision).scalar_subquery().label("revision"),
-            sa.select(sa.func.count()).select_from(stored).scalar_subquery().label("recorded"))
+        version = sa.select(cas.c.version).scalar_subquery()
+        revision = sa.select(bump.c.agreed_revision).scalar_subquery()
+        recorded = sa.select(sa.func.count()).select_from(stored).scalar_subquery()
+        columns = [version.label("version"), revision.label("revision"),
+                   recorded.label("recorded")]
+        if whole:
+            # Not a constant (it reads the CTEs): evaluated at run time, never at planning.
+            partial = sa.and_(version.isnot(None), sa.or_(
+                recorded == 0, sa.and_(sa.bindparam("is_agreed", type_=sa.Boolean),
+                                       revision.is_(None))))
+            columns.append(sa.cast(sa.case((partial, WHOLE_FAILURE), else_="0"),
+                                   sa.Integer).label("whole"))
+        return sa.select(*columns)
+
+
+# The text PostgreSQL fails to read as an integer when the fused statement would keep
+# only part of a save (``_fused_pg(whole=True)``): its error undoes the statement.
+WHOLE_FAILURE = "partial autosave undone"
 
 
 @functools.cache

@@ -9,7 +9,21 @@ themselves; here the same statements (``autosave._context_query`` with the login
 then ``autosave_fast``'s compare-and-set, op record and revision bump, fused into
 one statement on PostgreSQL) run on the driver's cursor, with the columns' own
 bind and result conversions. Every decision is the one ``autosave.save_fields``
-makes with the fast store, on the same rows, in the same order and transaction.
+makes with the fast store, on the same rows, in the same order.
+
+On PostgreSQL a save is two round trips: the context's read, then the fused
+statement, on a connection in autocommit, one of the path's few own (``_own_pool``:
+no ping at checkout). Five before: the pool's ping, and BEGIN and COMMIT around the
+two statements. Nothing is lost by it: under READ COMMITTED
+each statement of the former transaction read its own snapshot anyway and the read
+took no lock, so the one decision is still the fused statement, which re-reads
+under the row locks what it decides on and is all or nothing by itself
+(``_fused_pg(whole=True)``: where the transaction's rollback undid a partial save,
+the statement fails). A connection the server ends meanwhile is dropped and the
+ordinary path answers (a lost answer of the fused statement too: its op id makes
+the ordinary path's replay answer what was stored). When all of the path's own
+connections are in use (a worker of many threads), one of the app's pool serves,
+in autocommit for the save (three round trips, with its ping).
 
 It is a shortcut that can only say yes: anything else (several ops, the mark,
 whose changes are audited, a replayed op id, a stale version, a refusal of any
@@ -23,9 +37,13 @@ script through both and compares the answers and the rows.
 from __future__ import annotations
 
 import functools
+import os
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
 
 from exam_app.clock import utcnow
 from exam_app.dossiers import validity
@@ -95,7 +113,7 @@ def _statements(dialect_name: str) -> _Statements:
         insert_op=_Compiled(fast.insert_op, dialect,
                             column_keys=["op_id", "user_id", "passage_id", "result", "created_at"]),
         bump=_Compiled(fast.bump, dialect),
-        fused=_Compiled(fast.fused_pg, dialect) if dialect_name == "postgresql" else None)
+        fused=_Compiled(fast.fused_pg_whole, dialect) if dialect_name == "postgresql" else None)
 
 
 class _NotTaken(Exception):
@@ -128,6 +146,9 @@ def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
     op; None when the ordinary path must answer (nothing of this attempt is kept)."""
     dialect_name = db.engine.dialect.name
     compiled = _statements(dialect_name)
+    if compiled.fused is not None:
+        return _save_autocommit(compiled, passage_id=passage_id, user_id=user_id,
+                                token=token, grid_key=grid_key, op=op)
     connection = db.engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -146,6 +167,73 @@ def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
         raise
     finally:
         connection.close()
+
+
+def _save_autocommit(compiled: _Statements, **save_args) -> tuple[dict, int | None] | None:
+    """PostgreSQL: ``save`` on a connection in autocommit, each statement its own
+    transaction (see the module's docstring): one of the path's few own, else one of
+    the app's pool."""
+    pool = _own_pool(db.engine)
+    try:
+        fairy = pool.connect() if pool is not None else None
+    except sa.exc.TimeoutError:
+        fairy = None  # all in use in this process
+    if fairy is not None:
+        fairy.driver_connection.autocommit = True  # kept: they serve only this path
+        return _run_autocommit(compiled, fairy, fairy.invalidate, save_args)
+    # SQLAlchemy sets autocommit on the driver's connection now and resets it when the
+    # connection goes back to the pool.
+    connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    return _run_autocommit(compiled, connection, connection.invalidate, save_args,
+                           dbapi_connection=connection.connection)
+
+
+def _run_autocommit(compiled: _Statements, connection, invalidate, save_args: dict, *,
+                    dbapi_connection=None) -> tuple[dict, int | None] | None:
+    dbapi = db.engine.dialect.dbapi
+    try:
+        cursor = (dbapi_connection or connection).cursor()
+        try:
+            return _save(cursor, compiled, **save_args)
+        finally:
+            cursor.close()
+    except (_NotTaken, JuryError, dbapi.IntegrityError, dbapi.DataError):
+        return None  # nothing kept: the fused statement is all or nothing
+    except dbapi.OperationalError:
+        invalidate()  # dead, or the server ended it: not reused
+        return None
+    finally:
+        connection.close()
+
+
+# The path's own connections on PostgreSQL, per engine and process (a worker forked
+# from a process that had some makes its own): OWN_POOL_SIZE at most, never more
+# (beyond, the app's pool serves), so a worker holds at most that many connections
+# more than the app's pool allows it.
+OWN_POOL_SIZE = 4
+_OWN_POOLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _own_pool(engine) -> sa.pool.QueuePool | None:
+    """The engine's pool for this path: the app pool's connection maker and events,
+    without the ping at checkout (a dead connection fails the path's first statement
+    instead, and the ordinary path answers), and without waiting when all are in use.
+    None when the app's pool is not a QueuePool."""
+    main = engine.pool
+    if not isinstance(main, sa.pool.QueuePool):
+        return None
+    pid, pool = _OWN_POOLS.get(engine, (None, None))
+    if pid != os.getpid():
+        # QueuePool.recreate()'s arguments, with the size, the overflow, the wait and
+        # the ping of this path (pinned with SQLAlchemy).
+        pool = sa.pool.QueuePool(
+            main._creator, pool_size=OWN_POOL_SIZE, max_overflow=0, timeout=0,  # noqa: SLF001
+            pre_ping=False, recycle=main._recycle, echo=main.echo,  # noqa: SLF001
+            reset_on_return=main._reset_on_return,  # noqa: SLF001
+            _dispatch=main.dispatch, dialect=main._dialect)  # noqa: SLF001
+        _OWN_POOLS[engine] = (os.getpid(), pool)
+        sa.event.listen(engine, "engine_disposed", lambda _engine: pool.dispose())
+    return pool
 
 
 def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token: str,
@@ -177,7 +265,7 @@ def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token
         written = compiled.fused.run(cursor, {**params, "op_id": op_id, "is_agreed": agreed})
         version, revision = written["version"], written["revision"]
         if version is None or not written["recorded"] or (agreed and revision is None):
-            raise _NotTaken  # stale base (a conflict), or final since the context
+            raise _NotTaken  # stale base (a conflict); the rest fails the statement
         return _result(op_id, name, version, value), revision
     written = compiled.cas.run(cursor, params)
     if written is None:

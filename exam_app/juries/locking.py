@@ -39,12 +39,15 @@ def lock_passage(passage: Passage | int, *, timer: bool = True,
     db.session.flush()  # pending changes first: the re-read must not drop them
     statement = sa.select(Passage).where(Passage.id == passage_id)
     if not timer:
+        # One statement: the members (read for who they are, not for their roles) and
+        # the validations (a validation decides on them) joined, a few rows (two
+        # members, at most two validations), instead of a query each after it.
         statement = statement.options(
             orm.lazyload(Passage.segments), orm.lazyload(Passage.pauses),
             orm.joinedload(Passage.commission).joinedload(Commission.session),
-            # The members are read for who they are, not for their roles.
-            orm.joinedload(Passage.commission).selectinload(Commission.members)
-            .joinedload(CommissionMember.user).lazyload(User.roles))
+            orm.joinedload(Passage.commission).joinedload(Commission.members)
+            .joinedload(CommissionMember.user).lazyload(User.roles),
+            orm.joinedload(Passage.validations))
     if db.session.get_bind().dialect.name != "sqlite":
         # FOR UPDATE first, as before the push: the UPDATE below alone would take the
         # weaker FOR NO KEY UPDATE, which lets an autosave's insert (a foreign key's KEY
@@ -60,7 +63,8 @@ def lock_passage(passage: Passage | int, *, timer: bool = True,
                        .execution_options(synchronize_session=False))
     if not isinstance(passage, int):
         db.session.expire(passage)  # collections too (segments, pauses, validations)
-    locked = db.session.scalars(statement.execution_options(populate_existing=True)).one()
+    locked = db.session.scalars(statement.execution_options(populate_existing=True)) \
+        .unique().one()
     if not transmitted_ok:
         from exam_app.juries.ccf import require_open
 

@@ -343,23 +343,48 @@ def reveal(passage_id: int):
 
 
 @bp.route("/jury/passages/<int:passage_id>/valider", methods=["POST"])
-@roles_required(Role.EXAMINATEUR)
 def validate(passage_id: int):
     """Validate the agreed grid and mark at the revision the juror saw.
 
-    The scope check reads only the id; the service loads the passage once,
-    under its lock, and the answer's state is built after the commit from it."""
-    passage_id = juror_passage_id_or_403(passage_id)
+    Both jurors validate every passage, racing each other's edits (a refused
+    validation is followed by a state read): the login is checked in the scope
+    check's own query (the session cookie's user and token, the examinateur role,
+    the seat), which also reads the juror's name for the audit, without loading
+    the user; when it finds no row, the ordinary way (Flask-Login's loader,
+    ``roles_required``, the scope check) gives the usual answer. The service loads
+    the passage once, under its lock, and the answer's state is built after the
+    commit from it."""
+    login = session_login()
+    if login is not None:
+        user_id, token = login
+        row = juror_passage_row(
+            passage_id, sa.select(Passage.id, User.first_name, User.last_name)
+            .join(User, login_matches(user_id, token, Role.EXAMINATEUR)), user_id)
+        if row is not None:
+            actor = autosaving.Actor(id=user_id, display_name=f"{row.first_name} "
+                                                              f"{row.last_name}".strip())
+            return _validate(row.id, actor)
+    return _validate_checked(passage_id)
+
+
+@roles_required(Role.EXAMINATEUR)
+def _validate_checked(passage_id: int):
+    """The validation through Flask-Login's loaded user: every refusal of the route."""
+    return _validate(juror_passage_id_or_403(passage_id), current_user)
+
+
+def _validate(passage_id: int, actor):
+    """Validate for ``actor`` (a juror of the passage), commit; the state, or the refusal."""
     try:
         body = json_body()
         revision = body.get("revision")
         if not isinstance(revision, int) or isinstance(revision, bool):
             raise JuryInvalid("Révision de la grille manquante.", field="revision")
-        validation.validate(passage=passage_id, revision=revision, actor=current_user)
+        validation.validate(passage=passage_id, revision=revision, actor=actor)
     except JuryError as error:
         return json_refusal(error)
     _commit_keeping_loaded()
-    return jsonify(_state(db.session.get(Passage, passage_id)))
+    return jsonify(_state(db.session.get(Passage, passage_id), me=actor.id))
 
 
 def _commit_keeping_loaded() -> None:

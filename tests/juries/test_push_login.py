@@ -117,3 +117,89 @@ def test_a_juror_of_another_commission_is_refused(route, db, client, login_as, c
     db.session.commit()
     assert route(client, passage.id).status_code == 403
     assert route(client, passage.id + 1000).status_code == 404
+
+
+# ---- the validation: both jurors validate every passage, the same shortcut ---------------
+
+
+def _validation_ready(client, login_as, create_passage, db):
+    """A juror logged in on a passage whose complete agreed grid has a mark (revision 1),
+    and the page's CSRF token (taken while the login holds: it outlives it)."""
+    from tests.juries.helpers import complete_grid, save
+
+    passage, juror = _juror_logged_in(client, login_as, create_passage)
+    complete_grid(passage)
+    save(passage, juror, "mark", "12", 0, f"validation-login-{passage.id}")
+    db.session.commit()
+    html = client.get(f"/jury/passages/{passage.id}").get_data(as_text=True)
+    return passage, juror, re.search(r'data-csrf="([^"]+)"', html).group(1)
+
+
+def _validate(client, passage_id, token, **kwargs):
+    return client.post(f"/jury/passages/{passage_id}/valider", json={"revision": 1},
+                       headers={"X-CSRFToken": token, **JSON, **kwargs.pop("headers", {})},
+                       **kwargs)
+
+
+def test_the_validation_reads_its_juror_in_the_scope_query(app, db, client, login_as,
+                                                         create_passage):
+    from exam_app.audit.models import AuditEvent
+
+    passage, juror, token = _validation_ready(client, login_as, create_passage, db)
+    passage_id, juror_id, name = passage.id, juror.id, juror.display_name
+    response, statements = statements_of(app, lambda: _validate(client, passage_id, token))
+    state = response.get_json()
+    assert (response.status_code, state["me"], state["validations"][0]["user_id"]) == \
+        (200, juror_id, juror_id)
+    # No statement loads the user alone: the login is checked in the scope's statement.
+    reading_users = [s for s in statements if re.search(r'FROM "?user"?(\s|$)', s)]
+    assert not reading_users, reading_users
+    assert any("session_token" in s and "commission_member" in s for s in statements)
+    # The audit names the juror as the loaded user would.
+    event = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "mark.validate", AuditEvent.object_id == str(passage_id))).one()
+    assert (event.actor_id, event.actor_label) == (juror_id, name)
+
+
+def _end_session(db, juror):
+    juror.rotate_session_token()
+
+
+def _disable(db, juror):
+    juror.is_enabled = False
+
+
+def _drop_role(db, juror):
+    db.session.execute(sa.delete(RoleAssignment).where(RoleAssignment.user_id == juror.id,
+                                                       RoleAssignment.role == Role.EXAMINATEUR))
+
+
+@pytest.mark.parametrize(("breaking", "status"), [(_end_session, 401), (_disable, 401),
+                                                  (_drop_role, 403)],
+                         ids=["ended_session", "disabled", "no_examinateur_role"])
+def test_the_validation_refuses_what_the_ordinary_way_refuses(db, client, login_as,
+                                                              create_passage, breaking, status):
+    from exam_app.juries.models import Validation
+
+    passage, juror, token = _validation_ready(client, login_as, create_passage, db)
+    breaking(db, juror)
+    db.session.commit()
+    assert _validate(client, passage.id, token).status_code == status
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Validation)) == 0
+
+
+def test_the_validation_refuses_failing_session_protection(db, client, login_as,
+                                                           create_passage):
+    passage, _, token = _validation_ready(client, login_as, create_passage, db)
+    with client.session_transaction() as session:
+        session.permanent = False
+    response = _validate(client, passage.id, token, headers={"User-Agent": "un autre navigateur"})
+    assert response.status_code == 401
+
+
+def test_the_validation_refuses_a_juror_of_another_commission(db, client, login_as,
+                                                              create_passage):
+    other = create_passage()
+    passage, _, token = _validation_ready(client, login_as, create_passage, db)
+    assert _validate(client, other.id, token).status_code == 403
+    assert _validate(client, passage.id + 1000, token).status_code == 404
