@@ -8,9 +8,12 @@ the jury day's request pattern at a doubling number of commissions (15, 30, 60, 
 MAX), each for WARMUP + SECONDS, as the pages do it (``jury-passage.js``,
 ``jury-board.js``):
 
-- each juror's page holds a long poll (``/attendre``) and, when it answers "changed",
-  reads the passage's state at once (``/etat``); without a change the state is read
-  every 5 s (``pushPollMs`` while the push works);
+- each juror's page holds a long poll (``/attendre``) and, when it answers "changed"
+  with a version newer than the one whose state the page holds, reads the passage's
+  state at once (``/etat``); without a change the state is read every 5 s
+  (``pushPollMs`` while the push works). The page holds the version its own save
+  answered (``live_version``) when that follows the one it held: the push of its own
+  save then reads nothing;
 - each juror types in the agreed grid: an autosave (``/grilles/commune/champs``) every
   2 to 5 s (uniformly drawn), of their own field, with the version last acknowledged;
   each save wakes the other juror's long poll (the agreed grid is shared);
@@ -176,6 +179,7 @@ class Juror:
         self.token = re.search(rb'data-csrf="([^"]+)"', page).group(1).decode()
         self.version = re.search(rb'data-live-version="([^"]*)"', page).group(1).decode()
         self.field_version = 0
+        self.seen = -1  # the live version whose state the page holds (``seenVersion``)
         self.saves = 0
         self.sent: dict = {}
         self.wake = threading.Event()
@@ -192,7 +196,7 @@ class Juror:
     def waiting(self, stop: threading.Event) -> None:
         def changed(answer: dict) -> None:
             self.version = answer["version"]
-            if answer.get("changed"):
+            if answer.get("changed") and not int(answer["version"]) <= self.seen:
                 self.wake.set()
 
         long_poll(Connection(self.port, self.cookies), "attendre",
@@ -224,13 +228,15 @@ class Juror:
     def state(self, conn: Connection) -> None:
         started = time.perf_counter()
         try:
-            status, _ = conn.request("GET", f"/jury/passages/{self.juror['passage']}/etat")
+            status, data = conn.request("GET", f"/jury/passages/{self.juror['passage']}/etat")
         except OSError as error:
             self.stats.error(f"etat {error!r}")
             return
         self.stats.add("etat", (time.perf_counter() - started) * 1000)
         if status != 200:
             self.stats.error(f"etat {status}")
+            return
+        self.seen = max(self.seen, json.loads(data)["version"])
 
     def save(self, conn: Connection, n: int) -> None:
         value = f"{self.juror['username']} écrit {n}"
@@ -255,6 +261,9 @@ class Juror:
             return
         self.field_version = result["version"]
         self.sent = {"version": result["version"], "value": value}
+        live = json.loads(data).get("live_version")
+        if isinstance(live, int) and live == self.seen + 1:
+            self.seen = live
 
 
 class Board:

@@ -30,7 +30,7 @@ class _Statements:
         self.bump = (p.update().where(p.c.id == sa.bindparam("in_passage"),
                                       p.c.finalized_at.is_(None))
                      .values(agreed_revision=p.c.agreed_revision + 1, live_version=p.c.live_version + 1)
-                     .returning(p.c.agreed_revision))
+                     .returning(p.c.agreed_revision, p.c.live_version))
         self.insert_op = o.insert()
         self.fused_pg = self._fused_pg(p, f, o)
         self.replays = sa.select(o.c.op_id, o.c.result).where(
@@ -55,7 +55,8 @@ class _Statements:
         """PostgreSQL only: one op's compare-and-set, the agreed revision bump and the
         op's record in one statement (data-modifying CTEs). Returns (version: new
         version or NULL, revision: new revision or NULL, recorded: rows stored); on a
-        conflict nothing is written and the caller goes the long way. The bump re-checks
+        conflict nothing is written and the caller goes the long way. ``live_version``: the
+        passage's, after the bump. The bump re-checks
         ``finalized_at`` under the row's lock: a validation that finalised the mark
         meanwhile leaves a written field without a revision, and the caller refuses."""
         cas = cls._cas(f, p).cte("cas")
@@ -64,7 +65,7 @@ class _Statements:
                        sa.bindparam("is_agreed", type_=sa.Boolean),
                        sa.exists(sa.select(cas.c.version)))
                 .values(agreed_revision=p.c.agreed_revision + 1, live_version=p.c.live_version + 1)
-                .returning(p.c.agreed_revision).cte("bump"))
+                .returning(p.c.agreed_revision, p.c.live_version).cte("bump"))
         text = sa.Text()
         # The same result as save_fields builds for an applied op.
         result = sa.func.json_build_object(
@@ -85,6 +86,7 @@ class _Statements:
         return sa.select(
             sa.select(cas.c.version).scalar_subquery().label("version"),
             sa.select(bump.c.agreed_revision).scalar_subquery().label("revision"),
+            sa.select(bump.c.live_version).scalar_subquery().label("live_version"),
             sa.select(sa.func.count()).select_from(stored).scalar_subquery().label("recorded"))
 
 

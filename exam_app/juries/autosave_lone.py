@@ -122,10 +122,11 @@ def lone_op(body: Any) -> dict | None:
 
 
 def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
-         op: dict) -> tuple[dict, int | None] | None:
+         op: dict) -> tuple[dict, int | None, int | None] | None:
     """Save ``op`` (from ``lone_op``) for the login ``user_id``/``token`` and commit:
-    (the op's result, the agreed revision after it), as ``save_fields`` answers a new
-    op; None when the ordinary path must answer (nothing of this attempt is kept)."""
+    (the op's result, the agreed revision and the passage's live version after it), as
+    ``save_fields`` answers a new op; None when the ordinary path must answer (nothing
+    of this attempt is kept)."""
     dialect_name = db.engine.dialect.name
     compiled = _statements(dialect_name)
     connection = db.engine.raw_connection()
@@ -149,7 +150,7 @@ def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
 
 
 def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token: str,
-          grid_key: str, op: dict) -> tuple[dict, int | None]:
+          grid_key: str, op: dict) -> tuple[dict, int | None, int | None]:
     row = compiled.context.run(cursor, {"passage_id": passage_id, "user_id": user_id,
                                         "token": token, "grid_key": grid_key})
     if row is None:
@@ -178,7 +179,7 @@ def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token
         version, revision = written["version"], written["revision"]
         if version is None or not written["recorded"] or (agreed and revision is None):
             raise _NotTaken  # stale base (a conflict), or final since the context
-        return _result(op_id, name, version, value), revision
+        return _result(op_id, name, version, value), revision, written["live_version"]
     written = compiled.cas.run(cursor, params)
     if written is None:
         raise _NotTaken
@@ -186,11 +187,11 @@ def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token
     compiled.insert_op.run(cursor, {"op_id": op_id, "user_id": user_id, "passage_id": passage_id,
                                     "result": result, "created_at": now})
     if not agreed:
-        return result, None
+        return result, None, None
     bumped = compiled.bump.run(cursor, {"in_passage": passage_id})
     if bumped is None:
         raise _NotTaken  # final since the compare-and-set
-    return result, bumped["agreed_revision"]
+    return result, bumped["agreed_revision"], bumped["live_version"]
 
 
 def _result(op_id: str, name: str, version: int, value: str) -> dict:

@@ -272,8 +272,9 @@ def _lone_save(passage_id: int, user_id: int, token: str, key: str):
                                grid_key=key, op=op)
     if saved is None:
         return None
-    result, revision = saved
-    return jsonify({"results": [result], "revision": revision, "server_time": ms(utcnow())})
+    result, revision, live_version = saved
+    return jsonify({"results": [result], "revision": revision, "live_version": live_version,
+                    "server_time": ms(utcnow())})
 
 
 @roles_required(Role.EXAMINATEUR)
@@ -299,15 +300,20 @@ def _autosave(context: autosaving.SaveContext, actor):
             raise JuryInvalid("Requête invalide : liste de modifications attendue.", field="ops")
         if len(ops) > current_app.config.get("JURY_MAX_OPS", 100):
             raise JuryTooLarge("Trop de modifications à la fois.", field="ops")
-        results, revision = _save_and_commit(context, ops, actor)
+        results, revision, live_version = _save_and_commit(context, ops, actor)
     except JuryError as error:
         return json_refusal(error)
-    return jsonify({"results": results, "revision": revision, "server_time": ms(utcnow())})
+    # ``live_version``: the passage's version after this save when the save changed nothing
+    # of the passage's state but its fields and the revision (else null): the page holds
+    # that state already and its own save's push wakes it for nothing to read.
+    return jsonify({"results": results, "revision": revision, "live_version": live_version,
+                    "server_time": ms(utcnow())})
 
 
 def _save_and_commit(context: autosaving.SaveContext, ops: list[dict],
-                     actor) -> tuple[list[dict], int]:
-    """Save and commit; the results and the agreed revision after the save.
+                     actor) -> tuple[list[dict], int, int | None]:
+    """Save and commit; the results, the agreed revision and the live version (see
+    ``SaveContext.live_version``) after the save.
 
     First as new operations (one query less); a replayed id fails on the unique
     op_id, and the second attempt answers it from the store.
@@ -320,13 +326,13 @@ def _save_and_commit(context: autosaving.SaveContext, ops: list[dict],
 
 
 def _save_once(context: autosaving.SaveContext, ops: list[dict], actor, *,
-               check_replays: bool) -> tuple[list[dict], int]:
+               check_replays: bool) -> tuple[list[dict], int, int | None]:
     """One attempt, on a copy of the context (a failed attempt leaves it untouched)."""
     attempt = dataclasses.replace(context)
     results = autosaving.save_fields(context=attempt, ops=ops, actor=actor,
                                      check_replays=check_replays)
     db.session.commit()
-    return results, attempt.revision
+    return results, attempt.revision, attempt.live_version
 
 
 @bp.route("/jury/passages/<int:passage_id>/reveler", methods=["POST"])
