@@ -14,7 +14,7 @@ from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, User
-from exam_app.accounts.session_login import login_matches, session_login
+from exam_app.accounts.session_login import session_login
 from exam_app.clock import utcnow
 from exam_app.dossiers import validity
 from exam_app.enrolment.models import Candidate
@@ -26,8 +26,8 @@ from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
 from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
 from exam_app.juries.push_views import no_store, wait_for
 from exam_app.permissions import (
+    juror_login_passage_row,
     juror_passage_id_or_403,
-    juror_passage_row,
     juror_passage_row_or_403,
     passage_for_juror_or_403,
     passage_version_for_juror_or_403,
@@ -140,9 +140,8 @@ def passage_state(passage_id: int):
     login = session_login()
     if login is not None:
         user_id, token = login
-        row = juror_passage_row(passage_id, _state_statement(), user_id,
-                                sa.exists().where(login_matches(user_id, token,
-                                                                Role.EXAMINATEUR)))
+        row = juror_login_passage_row(passage_id, _state_statement(), user_id, token,
+                                      Role.EXAMINATEUR)
         if row is not None:
             return _state_answer(row, user_id)
     return _passage_state_checked(passage_id)
@@ -165,6 +164,12 @@ def _state_answer(row, user_id: int):
     return response
 
 
+@functools.cache
+def _version_statement():
+    """The passage's live version (the long poll's one column), built once."""
+    return sa.select(Passage.live_version)
+
+
 @bp.route("/jury/passages/<int:passage_id>/attendre")
 def passage_wait(passage_id: int):
     """Long poll: answers when the passage changes (any state change, a save of the agreed
@@ -178,9 +183,8 @@ def passage_wait(passage_id: int):
     login = session_login()
     if login is not None:
         user_id, token = login
-        row = juror_passage_row(passage_id, sa.select(Passage.live_version), user_id,
-                                sa.exists().where(login_matches(user_id, token,
-                                                                Role.EXAMINATEUR)))
+        row = juror_login_passage_row(passage_id, _version_statement(), user_id, token,
+                                      Role.EXAMINATEUR)
         if row is not None:
             return no_store(jsonify(wait_for(push.PassageKey(passage_id), str(row[0]))))
     return _passage_wait_checked(passage_id)
