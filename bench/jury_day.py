@@ -13,7 +13,8 @@ MAX), each for WARMUP + SECONDS, as the pages do it (``jury-passage.js``,
   state at once (``/etat``); without a change the state is read every 5 s
   (``pushPollMs`` while the push works). The page holds the version its own save
   answered (``live_version``) when that follows the one it held: the push of its own
-  save then reads nothing;
+  save then reads nothing (a push that comes while a save is in flight waits for the
+  save's answer);
 - each juror types in the agreed grid: an autosave (``/grilles/commune/champs``) every
   2 to 5 s (uniformly drawn), of their own field, with the version last acknowledged;
   each save wakes the other juror's long poll (the agreed grid is shared);
@@ -180,6 +181,9 @@ class Juror:
         self.version = re.search(rb'data-live-version="([^"]*)"', page).group(1).decode()
         self.field_version = 0
         self.seen = -1  # the live version whose state the page holds (``seenVersion``)
+        self.saving = False  # a save in flight (``inflight``) ...
+        self.pushed_during_save = -1  # ... and the push it defers (``pushedDuringSave``)
+        self.saving_lock = threading.Lock()
         self.saves = 0
         self.sent: dict = {}
         self.wake = threading.Event()
@@ -196,8 +200,13 @@ class Juror:
     def waiting(self, stop: threading.Event) -> None:
         def changed(answer: dict) -> None:
             self.version = answer["version"]
-            if answer.get("changed") and not int(answer["version"]) <= self.seen:
-                self.wake.set()
+            version = int(answer["version"])
+            if answer.get("changed") and not version <= self.seen:
+                with self.saving_lock:  # a save in flight decides when answered
+                    if self.saving:
+                        self.pushed_during_save = max(self.pushed_during_save, version)
+                    else:
+                        self.wake.set()
 
         long_poll(Connection(self.port, self.cookies), "attendre",
                   lambda: f"/jury/passages/{self.juror['passage']}/attendre?depuis="
@@ -222,7 +231,14 @@ class Juror:
             elif now >= next_save:
                 n += 1
                 self.saves = n
+                with self.saving_lock:
+                    self.saving = True
                 self.save(conn, n)
+                with self.saving_lock:
+                    self.saving = False
+                    if self.pushed_during_save > self.seen:
+                        self.wake.set()
+                    self.pushed_during_save = -1
                 next_save = time.monotonic() + self.rng.uniform(*SAVE_S)
 
     def state(self, conn: Connection) -> None:

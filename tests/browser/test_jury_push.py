@@ -201,3 +201,47 @@ def test_a_save_reaches_the_other_juror_by_push_and_the_saver_reads_no_state_for
     finally:
         for context in contexts:
             context.close()
+
+
+def test_the_push_of_a_save_answered_late_reads_no_state_either(push_server, chromium):
+    """Juror A's save answer is held 0.8 s (a slow network): the push of that save reaches
+    A's page first, while the save is in flight. The page waits for the save's answer,
+    which says the version is its own: no state read; B's page reads it and shows it."""
+    from playwright.sync_api import expect
+
+    url, passage_id = push_server["url"], push_server["passage_id"]
+    contexts = []
+    try:
+        context_a, a = day._login(chromium, url, "jurya")
+        context_b, b = day._login(chromium, url, "juryb")
+        contexts += [context_a, context_b]
+        states = {"a": 0, "b": 0}
+        pushes = []
+        for name, page in (("a", a), ("b", b)):
+            page.on("request", lambda r, name=name: states.__setitem__(
+                name, states[name] + ("/etat" in r.url)))
+        a.on("response", lambda r: pushes.append(time.monotonic()) if "/attendre" in r.url
+             else None)
+
+        def late_save(route):
+            response = route.fetch()  # saved: the push is on its way
+            time.sleep(0.8)
+            route.fulfill(response=response)
+
+        a.route("**/grilles/commune/champs", late_save)
+        a.goto(f"{url}/jury/passages/{passage_id}")
+        b.goto(f"{url}/jury/passages/{passage_id}")
+        for page in (a, b):
+            expect(page.locator("#btn-start")).to_be_visible()
+        b.wait_for_timeout(500)
+        before = dict(states)
+        typed = time.monotonic()
+        a.fill("#commune-appreciation", "Saisi par Alice")
+        expect(b.locator("#commune-appreciation")).to_have_value("Saisi par Alice", timeout=3000)
+        expect(a.locator("#net-status")).to_have_attribute("data-state", "ok", timeout=3000)
+        a.wait_for_timeout(1000)
+        assert (states["a"] - before["a"], states["b"] - before["b"],
+                any(at > typed for at in pushes)) == (0, 1, True)
+    finally:
+        for context in contexts:
+            context.close()

@@ -25,6 +25,9 @@
   // The passage's live version whose whole state the page holds: the last state applied,
   // or the page's own save when nothing else changed since (its push is then no news).
   var seenVersion = -1;
+  // A pushed version that came while a save was in flight: that save's answer may say it
+  // is the page's own (its push can arrive first); decided when the save is answered.
+  var pushedDuringSave = -1;
   var stateAt = 0;           // browser time when it arrived (ms)
   var online = true;          // the last poll got through
   var inflight = false;
@@ -233,6 +236,8 @@
       }
     }).then(function () {
       inflight = false;
+      if (pushedDuringSave > seenVersion) { pollNow(); }
+      pushedDuringSave = -1;
       persist();
       showNet();
       if (!failing && !expired && !stalePage && queue.length) { setTimeout(flush, 0); }
@@ -545,7 +550,8 @@
   // ---- push: the other juror's changes, at once (exam_app/juries/push.py) ----------
   // A long poll answers as soon as the passage changes; the page then polls its state
   // at once through poll() (same ordering and refusal rules, and a clock sample), unless
-  // the page already holds that version (its own save: seenVersion). While the push
+  // the page already holds that version (its own save: seenVersion; a push that comes
+  // while a save is in flight waits for its answer: pushedDuringSave). While the push
   // works, the regular poll slows to pushPollMs: it still gives clock samples.
   var pushPollMs = Math.max(pollMs, parseInt(cfg.pushPollMs, 10) || 5000);
   var pushLive = false;
@@ -576,7 +582,9 @@
       pushFailures = 0;
       pushLive = !data.retry_ms;  // over the server's cap of waiters: plain polling
       var version = parseInt(data.version, 10);
-      if (data.changed && !(version <= seenVersion)) { pollNow(); }
+      if (data.changed && !(version <= seenVersion)) {
+        if (!inflight || isNaN(version)) { pollNow(); } else { pushedDuringSave = Math.max(pushedDuringSave, version); }
+      }
       setTimeout(function () { pushWait(data.version); }, data.retry_ms || 0);
     }).catch(function () {
       // Offline, expired login, server restarting: the regular poll says which and keeps
