@@ -173,7 +173,8 @@ def _version_statement():
 @bp.route("/jury/passages/<int:passage_id>/attendre")
 def passage_wait(passage_id: int):
     """Long poll: answers when the passage changes (any state change, a save of the agreed
-    grid) or after ``PUSH_WAIT_SECONDS``; the page then fetches the state (``juries/push.py``).
+    grid) or after ``PUSH_WAIT_SECONDS``; the page then fetches the state (``juries/push.py``)
+    unless it holds that version already (its own save's, given by the save's answer).
 
     Each save of the agreed grid answers both jurors' polls, so this is as hot as the
     autosave: the login is checked in the version's own query (the session cookie's user
