@@ -8,9 +8,13 @@ the jury day's request pattern at a doubling number of commissions (15, 30, 60, 
 MAX), each for WARMUP + SECONDS, as the pages do it (``jury-passage.js``,
 ``jury-board.js``):
 
-- each juror's page holds a long poll (``/attendre``) and, when it answers "changed",
-  reads the passage's state at once (``/etat``); without a change the state is read
-  every 5 s (``pushPollMs`` while the push works);
+- each juror's page holds a long poll (``/attendre``) and, when it answers "changed"
+  with a version newer than the one whose state the page holds, reads the passage's
+  state at once (``/etat``); without a change the state is read every 5 s
+  (``pushPollMs`` while the push works). The page holds the version its own save
+  answered (``live_version``) when that follows the one it held: the push of its own
+  save then reads nothing (a push that comes while a save is in flight waits for the
+  save's answer);
 - each juror types in the agreed grid: an autosave (``/grilles/commune/champs``) every
   2 to 5 s (uniformly drawn), of their own field, with the version last acknowledged;
   each save wakes the other juror's long poll (the agreed grid is shared);
@@ -176,6 +180,10 @@ class Juror:
         self.token = re.search(rb'data-csrf="([^"]+)"', page).group(1).decode()
         self.version = re.search(rb'data-live-version="([^"]*)"', page).group(1).decode()
         self.field_version = 0
+        self.seen = -1  # the live version whose state the page holds (``seenVersion``)
+        self.saving = False  # a save in flight (``inflight``) ...
+        self.pushed_during_save = -1  # ... and the push it defers (``pushedDuringSave``)
+        self.saving_lock = threading.Lock()
         self.saves = 0
         self.sent: dict = {}
         self.wake = threading.Event()
@@ -192,8 +200,13 @@ class Juror:
     def waiting(self, stop: threading.Event) -> None:
         def changed(answer: dict) -> None:
             self.version = answer["version"]
-            if answer.get("changed"):
-                self.wake.set()
+            version = int(answer["version"])
+            if answer.get("changed") and not version <= self.seen:
+                with self.saving_lock:  # a save in flight decides when answered
+                    if self.saving:
+                        self.pushed_during_save = max(self.pushed_during_save, version)
+                    else:
+                        self.wake.set()
 
         long_poll(Connection(self.port, self.cookies), "attendre",
                   lambda: f"/jury/passages/{self.juror['passage']}/attendre?depuis="
@@ -218,19 +231,28 @@ class Juror:
             elif now >= next_save:
                 n += 1
                 self.saves = n
+                with self.saving_lock:
+                    self.saving = True
                 self.save(conn, n)
+                with self.saving_lock:
+                    self.saving = False
+                    if self.pushed_during_save > self.seen:
+                        self.wake.set()
+                    self.pushed_during_save = -1
                 next_save = time.monotonic() + self.rng.uniform(*SAVE_S)
 
     def state(self, conn: Connection) -> None:
         started = time.perf_counter()
         try:
-            status, _ = conn.request("GET", f"/jury/passages/{self.juror['passage']}/etat")
+            status, data = conn.request("GET", f"/jury/passages/{self.juror['passage']}/etat")
         except OSError as error:
             self.stats.error(f"etat {error!r}")
             return
         self.stats.add("etat", (time.perf_counter() - started) * 1000)
         if status != 200:
             self.stats.error(f"etat {status}")
+            return
+        self.seen = max(self.seen, json.loads(data)["version"])
 
     def save(self, conn: Connection, n: int) -> None:
         value = f"{self.juror['username']} écrit {n}"
@@ -255,6 +277,9 @@ class Juror:
             return
         self.field_version = result["version"]
         self.sent = {"version": result["version"], "value": value}
+        live = json.loads(data).get("live_version")
+        if isinstance(live, int) and live == self.seen + 1:
+            self.seen = live
 
 
 class Board:

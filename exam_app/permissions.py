@@ -6,6 +6,7 @@ see, then call the matching ``can_*`` check and ``abort(403)`` when it fails.
 
 from __future__ import annotations
 
+import functools
 from functools import wraps
 
 import sqlalchemy as sa
@@ -391,6 +392,34 @@ def juror_passage_row(passage_id: int, statement, user_id: int, *conditions):
     mine = sa.exists().where(CommissionMember.commission_id == Passage.commission_id,
                              CommissionMember.user_id == user_id)
     return db.session.execute(statement.where(Passage.id == passage_id, mine, *conditions)) \
+        .unique().one_or_none()
+
+
+@functools.cache
+def _juror_login_statement(statement, role: Role):
+    """``statement`` restricted as ``juror_passage_row`` does, for the login of bind
+    parameters ``user_id`` and ``token`` holding ``role`` (``login_matches``), built once
+    per statement (``statement`` must itself be built once): the hot jury requests no
+    longer rebuild and re-key the same conditions on each call."""
+    from exam_app.accounts.session_login import login_matches
+    from exam_app.juries.models import CommissionMember, Passage
+
+    user_id, token = sa.bindparam("user_id", type_=sa.Integer), sa.bindparam("token",
+                                                                            type_=sa.String)
+    mine = sa.exists().where(CommissionMember.commission_id == Passage.commission_id,
+                             CommissionMember.user_id == user_id)
+    return statement.where(Passage.id == sa.bindparam("passage_id", type_=sa.Integer), mine,
+                           sa.exists().where(login_matches(user_id, token, role)))
+
+
+def juror_login_passage_row(passage_id: int, statement, user_id: int, token: str, role: Role):
+    """``juror_passage_row`` for the login (``user_id``, session ``token``) a session
+    cookie carries, checked in the same query (``accounts.session_login``): the row, or
+    None (no refusal here). ``statement`` must be built once (a cached function's)."""
+    from exam_app.extensions import db
+
+    return db.session.execute(_juror_login_statement(statement, role),
+                              {"passage_id": passage_id, "user_id": user_id, "token": token}) \
         .unique().one_or_none()
 
 

@@ -68,6 +68,10 @@ class SaveContext:
     deposit_deadline: datetime | None = None
     # The agreed grid's revision after a save that changed it.
     revision: int | None = None
+    # The passage's live version after a save whose only change to the passage's state
+    # is its fields and the revision (no validation cleared): the saving page then holds
+    # that version's state and need not read it again (``jury-passage.js``).
+    live_version: int | None = None
     # Who saves, when the query also checked the login (``save_context_for_login``).
     actor: Actor | None = None
 
@@ -379,6 +383,9 @@ def _agreed_changed(*, context: SaveContext, store: FieldStore, actor, now: date
         if context.revision is None:  # finalised since the save began: nothing is kept
             raise _refuse_final(context)
     if not context.has_validations:
+        # The bump's row lock is held until the commit: this is the save's own version.
+        context.live_version = db.session.connection().execute(
+            sa.select(Passage.live_version).where(Passage.id == context.passage_id)).scalar()
         return
     cleared = db.session.execute(
         sa.delete(Validation).where(Validation.passage_id == context.passage_id)

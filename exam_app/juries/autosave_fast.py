@@ -30,7 +30,7 @@ class _Statements:
         self.bump = (p.update().where(p.c.id == sa.bindparam("in_passage"),
                                       p.c.finalized_at.is_(None))
                      .values(agreed_revision=p.c.agreed_revision + 1, live_version=p.c.live_version + 1)
-                     .returning(p.c.agreed_revision))
+                     .returning(p.c.agreed_revision, p.c.live_version))
         self.insert_op = o.insert()
         self.fused_pg = self._fused_pg(p, f, o)
         self.fused_pg_whole = self._fused_pg(p, f, o, whole=True)
@@ -56,7 +56,8 @@ class _Statements:
         """PostgreSQL only: one op's compare-and-set, the agreed revision bump and the
         op's record in one statement (data-modifying CTEs). Returns (version: new
         version or NULL, revision: new revision or NULL, recorded: rows stored); on a
-        conflict nothing is written and the caller goes the long way. The bump re-checks
+        conflict nothing is written and the caller goes the long way. ``live_version``: the
+        passage's, after the bump. The bump re-checks
         ``finalized_at`` under the row's lock: a validation that finalised the mark
         meanwhile leaves a written field without a revision, and the caller refuses.
 
@@ -71,7 +72,7 @@ class _Statements:
                        sa.bindparam("is_agreed", type_=sa.Boolean),
                        sa.exists(sa.select(cas.c.version)))
                 .values(agreed_revision=p.c.agreed_revision + 1, live_version=p.c.live_version + 1)
-                .returning(p.c.agreed_revision).cte("bump"))
+                .returning(p.c.agreed_revision, p.c.live_version).cte("bump"))
         text = sa.Text()
         # The same result as save_fields builds for an applied op.
         result = sa.func.json_build_object(
@@ -91,9 +92,10 @@ class _Statements:
                   .returning(o.c.id).cte("stored"))
         version = sa.select(cas.c.version).scalar_subquery()
         revision = sa.select(bump.c.agreed_revision).scalar_subquery()
+        live_version = sa.select(bump.c.live_version).scalar_subquery()
         recorded = sa.select(sa.func.count()).select_from(stored).scalar_subquery()
         columns = [version.label("version"), revision.label("revision"),
-                   recorded.label("recorded")]
+                   live_version.label("live_version"), recorded.label("recorded")]
         if whole:
             # Not a constant (it reads the CTEs): evaluated at run time, never at planning.
             partial = sa.and_(version.isnot(None), sa.or_(

@@ -140,10 +140,11 @@ def lone_op(body: Any) -> dict | None:
 
 
 def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
-         op: dict) -> tuple[dict, int | None] | None:
+         op: dict) -> tuple[dict, int | None, int | None] | None:
     """Save ``op`` (from ``lone_op``) for the login ``user_id``/``token`` and commit:
-    (the op's result, the agreed revision after it), as ``save_fields`` answers a new
-    op; None when the ordinary path must answer (nothing of this attempt is kept)."""
+    (the op's result, the agreed revision and the passage's live version after it), as
+    ``save_fields`` answers a new op; None when the ordinary path must answer (nothing
+    of this attempt is kept)."""
     dialect_name = db.engine.dialect.name
     compiled = _statements(dialect_name)
     if compiled.fused is not None:
@@ -169,7 +170,8 @@ def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
         connection.close()
 
 
-def _save_autocommit(compiled: _Statements, **save_args) -> tuple[dict, int | None] | None:
+def _save_autocommit(compiled: _Statements,
+                      **save_args) -> tuple[dict, int | None, int | None] | None:
     """PostgreSQL: ``save`` on a connection in autocommit, each statement its own
     transaction (see the module's docstring): one of the path's few own, else one of
     the app's pool."""
@@ -189,7 +191,7 @@ def _save_autocommit(compiled: _Statements, **save_args) -> tuple[dict, int | No
 
 
 def _run_autocommit(compiled: _Statements, connection, invalidate, save_args: dict, *,
-                    dbapi_connection=None) -> tuple[dict, int | None] | None:
+                    dbapi_connection=None) -> tuple[dict, int | None, int | None] | None:
     dbapi = db.engine.dialect.dbapi
     try:
         cursor = (dbapi_connection or connection).cursor()
@@ -237,7 +239,7 @@ def _own_pool(engine) -> sa.pool.QueuePool | None:
 
 
 def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token: str,
-          grid_key: str, op: dict) -> tuple[dict, int | None]:
+          grid_key: str, op: dict) -> tuple[dict, int | None, int | None]:
     row = compiled.context.run(cursor, {"passage_id": passage_id, "user_id": user_id,
                                         "token": token, "grid_key": grid_key})
     if row is None:
@@ -266,7 +268,7 @@ def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token
         version, revision = written["version"], written["revision"]
         if version is None or not written["recorded"] or (agreed and revision is None):
             raise _NotTaken  # stale base (a conflict); the rest fails the statement
-        return _result(op_id, name, version, value), revision
+        return _result(op_id, name, version, value), revision, written["live_version"]
     written = compiled.cas.run(cursor, params)
     if written is None:
         raise _NotTaken
@@ -274,11 +276,11 @@ def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token
     compiled.insert_op.run(cursor, {"op_id": op_id, "user_id": user_id, "passage_id": passage_id,
                                     "result": result, "created_at": now})
     if not agreed:
-        return result, None
+        return result, None, None
     bumped = compiled.bump.run(cursor, {"in_passage": passage_id})
     if bumped is None:
         raise _NotTaken  # final since the compare-and-set
-    return result, bumped["agreed_revision"]
+    return result, bumped["agreed_revision"], bumped["live_version"]
 
 
 def _result(op_id: str, name: str, version: int, value: str) -> dict:

@@ -35,12 +35,16 @@ def day_passages(session_id: int, day: date) -> list[Passage]:
     load by default: the board is computed every second of a jury day."""
     start, end = lifecycle.day_bounds(day)
     candidate = orm.joinedload(Passage.candidate)
+    commission = orm.joinedload(Passage.commission)
     return list(db.session.scalars(
         sa.select(Passage).join(Commission, Commission.id == Passage.commission_id)
         .where(Commission.session_id == session_id, Passage.scheduled_at >= start,
                Passage.scheduled_at < end)
         .options(orm.lazyload(Passage.validations), candidate.lazyload(Candidate.establishment),
-                 candidate.lazyload(Candidate.centre))
+                 candidate.lazyload(Candidate.centre),
+                 # Its place, not its members (each with a user, roles, establishment:
+                 # ten rows a commission for nothing the board shows).
+                 commission.lazyload(Commission.members))
         .order_by(Commission.code, Passage.scheduled_at, Passage.id)))
 
 

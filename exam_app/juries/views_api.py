@@ -14,7 +14,7 @@ from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
 
 from exam_app.accounts.models import Role, User
-from exam_app.accounts.session_login import login_matches, session_login
+from exam_app.accounts.session_login import session_login
 from exam_app.clock import utcnow
 from exam_app.dossiers import validity
 from exam_app.enrolment.models import Candidate
@@ -26,8 +26,8 @@ from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
 from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
 from exam_app.juries.push_views import no_store, wait_for
 from exam_app.permissions import (
+    juror_login_passage_row,
     juror_passage_id_or_403,
-    juror_passage_row,
     juror_passage_row_or_403,
     passage_for_juror_or_403,
     passage_version_for_juror_or_403,
@@ -140,9 +140,8 @@ def passage_state(passage_id: int):
     login = session_login()
     if login is not None:
         user_id, token = login
-        row = juror_passage_row(passage_id, _state_statement(), user_id,
-                                sa.exists().where(login_matches(user_id, token,
-                                                                Role.EXAMINATEUR)))
+        row = juror_login_passage_row(passage_id, _state_statement(), user_id, token,
+                                      Role.EXAMINATEUR)
         if row is not None:
             return _state_answer(row, user_id)
     return _passage_state_checked(passage_id)
@@ -165,10 +164,17 @@ def _state_answer(row, user_id: int):
     return response
 
 
+@functools.cache
+def _version_statement():
+    """The passage's live version (the long poll's one column), built once."""
+    return sa.select(Passage.live_version)
+
+
 @bp.route("/jury/passages/<int:passage_id>/attendre")
 def passage_wait(passage_id: int):
     """Long poll: answers when the passage changes (any state change, a save of the agreed
-    grid) or after ``PUSH_WAIT_SECONDS``; the page then fetches the state (``juries/push.py``).
+    grid) or after ``PUSH_WAIT_SECONDS``; the page then fetches the state (``juries/push.py``)
+    unless it holds that version already (its own save's, given by the save's answer).
 
     Each save of the agreed grid answers both jurors' polls, so this is as hot as the
     autosave: the login is checked in the version's own query (the session cookie's user
@@ -178,9 +184,8 @@ def passage_wait(passage_id: int):
     login = session_login()
     if login is not None:
         user_id, token = login
-        row = juror_passage_row(passage_id, sa.select(Passage.live_version), user_id,
-                                sa.exists().where(login_matches(user_id, token,
-                                                                Role.EXAMINATEUR)))
+        row = juror_login_passage_row(passage_id, _version_statement(), user_id, token,
+                                      Role.EXAMINATEUR)
         if row is not None:
             return no_store(jsonify(wait_for(push.PassageKey(passage_id), str(row[0]))))
     return _passage_wait_checked(passage_id)
@@ -272,8 +277,9 @@ def _lone_save(passage_id: int, user_id: int, token: str, key: str):
                                grid_key=key, op=op)
     if saved is None:
         return None
-    result, revision = saved
-    return jsonify({"results": [result], "revision": revision, "server_time": ms(utcnow())})
+    result, revision, live_version = saved
+    return jsonify({"results": [result], "revision": revision, "live_version": live_version,
+                    "server_time": ms(utcnow())})
 
 
 @roles_required(Role.EXAMINATEUR)
@@ -299,15 +305,20 @@ def _autosave(context: autosaving.SaveContext, actor):
             raise JuryInvalid("Requête invalide : liste de modifications attendue.", field="ops")
         if len(ops) > current_app.config.get("JURY_MAX_OPS", 100):
             raise JuryTooLarge("Trop de modifications à la fois.", field="ops")
-        results, revision = _save_and_commit(context, ops, actor)
+        results, revision, live_version = _save_and_commit(context, ops, actor)
     except JuryError as error:
         return json_refusal(error)
-    return jsonify({"results": results, "revision": revision, "server_time": ms(utcnow())})
+    # ``live_version``: the passage's version after this save when the save changed nothing
+    # of the passage's state but its fields and the revision (else null): the page holds
+    # that state already and its own save's push wakes it for nothing to read.
+    return jsonify({"results": results, "revision": revision, "live_version": live_version,
+                    "server_time": ms(utcnow())})
 
 
 def _save_and_commit(context: autosaving.SaveContext, ops: list[dict],
-                     actor) -> tuple[list[dict], int]:
-    """Save and commit; the results and the agreed revision after the save.
+                     actor) -> tuple[list[dict], int, int | None]:
+    """Save and commit; the results, the agreed revision and the live version (see
+    ``SaveContext.live_version``) after the save.
 
     First as new operations (one query less); a replayed id fails on the unique
     op_id, and the second attempt answers it from the store.
@@ -320,13 +331,13 @@ def _save_and_commit(context: autosaving.SaveContext, ops: list[dict],
 
 
 def _save_once(context: autosaving.SaveContext, ops: list[dict], actor, *,
-               check_replays: bool) -> tuple[list[dict], int]:
+               check_replays: bool) -> tuple[list[dict], int, int | None]:
     """One attempt, on a copy of the context (a failed attempt leaves it untouched)."""
     attempt = dataclasses.replace(context)
     results = autosaving.save_fields(context=attempt, ops=ops, actor=actor,
                                      check_replays=check_replays)
     db.session.commit()
-    return results, attempt.revision
+    return results, attempt.revision, attempt.live_version
 
 
 @bp.route("/jury/passages/<int:passage_id>/reveler", methods=["POST"])
@@ -357,14 +368,21 @@ def validate(passage_id: int):
     login = session_login()
     if login is not None:
         user_id, token = login
-        row = juror_passage_row(
-            passage_id, sa.select(Passage.id, User.first_name, User.last_name)
-            .join(User, login_matches(user_id, token, Role.EXAMINATEUR)), user_id)
+        row = juror_login_passage_row(passage_id, _validation_login_statement(), user_id,
+                                      token, Role.EXAMINATEUR)
         if row is not None:
             actor = autosaving.Actor(id=user_id, display_name=f"{row.first_name} "
                                                               f"{row.last_name}".strip())
             return _validate(row.id, actor)
     return _validate_checked(passage_id)
+
+
+@functools.cache
+def _validation_login_statement():
+    """The validation's scope-and-login query: the passage and the juror's name for the
+    audit (the login's user, bind parameter ``user_id``), built once."""
+    return sa.select(Passage.id, User.first_name, User.last_name).join(
+        User, User.id == sa.bindparam("user_id", type_=sa.Integer))
 
 
 @roles_required(Role.EXAMINATEUR)

@@ -164,3 +164,84 @@ def test_a_phase_change_reaches_the_other_juror_and_the_board_within_2_s(push_se
     finally:
         for context in contexts:
             context.close()
+
+
+def test_a_save_reaches_the_other_juror_by_push_and_the_saver_reads_no_state_for_it(
+        push_server, chromium):
+    """Juror A's save of the agreed grid wakes both pages' long polls: B's page reads the
+    state and shows the text within 2 s (its polls are slowed to 20 s), while A's page,
+    whose save answer gave it that version, reads no state for its own save."""
+    from playwright.sync_api import expect
+
+    url, passage_id = push_server["url"], push_server["passage_id"]
+    contexts = []
+    try:
+        context_a, a = day._login(chromium, url, "jurya")
+        context_b, b = day._login(chromium, url, "juryb")
+        contexts += [context_a, context_b]
+        requests = {"a": [], "b": []}
+        for name, page in (("a", a), ("b", b)):
+            page.on("request", lambda r, name=name: requests[name].append(r.url.split("?")[0]))
+        a.goto(f"{url}/jury/passages/{passage_id}")
+        b.goto(f"{url}/jury/passages/{passage_id}")
+        for page in (a, b):
+            expect(page.locator("#btn-start")).to_be_visible()
+        b.wait_for_timeout(500)  # both long polls are waiting, the first states are read
+        state = f"{url}/jury/passages/{passage_id}/etat"
+        wait = f"{url}/jury/passages/{passage_id}/attendre"
+        before = {name: (seen.count(state), seen.count(wait)) for name, seen in requests.items()}
+
+        a.fill("#commune-appreciation", "Saisi par Alice")
+        expect(b.locator("#commune-appreciation")).to_have_value("Saisi par Alice", timeout=2000)
+        expect(a.locator("#net-status")).to_have_attribute("data-state", "ok")
+        a.wait_for_timeout(1000)  # A's push answered too (a tick, 0.2 s) and was asked again
+        after = {name: (seen.count(state), seen.count(wait)) for name, seen in requests.items()}
+        assert (after["a"][0] - before["a"][0], after["a"][1] > before["a"][1],
+                after["b"][0] - before["b"][0], after["b"][1] > before["b"][1]) == (0, True, 1, True)
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def test_the_push_of_a_save_answered_late_reads_no_state_either(push_server, chromium):
+    """Juror A's save answer is held 0.8 s (a slow network): the push of that save reaches
+    A's page first, while the save is in flight. The page waits for the save's answer,
+    which says the version is its own: no state read; B's page reads it and shows it."""
+    from playwright.sync_api import expect
+
+    url, passage_id = push_server["url"], push_server["passage_id"]
+    contexts = []
+    try:
+        context_a, a = day._login(chromium, url, "jurya")
+        context_b, b = day._login(chromium, url, "juryb")
+        contexts += [context_a, context_b]
+        states = {"a": 0, "b": 0}
+        pushes = []
+        for name, page in (("a", a), ("b", b)):
+            page.on("request", lambda r, name=name: states.__setitem__(
+                name, states[name] + ("/etat" in r.url)))
+        a.on("response", lambda r: pushes.append(time.monotonic()) if "/attendre" in r.url
+             else None)
+
+        def late_save(route):
+            response = route.fetch()  # saved: the push is on its way
+            time.sleep(0.8)
+            route.fulfill(response=response)
+
+        a.route("**/grilles/commune/champs", late_save)
+        a.goto(f"{url}/jury/passages/{passage_id}")
+        b.goto(f"{url}/jury/passages/{passage_id}")
+        for page in (a, b):
+            expect(page.locator("#btn-start")).to_be_visible()
+        b.wait_for_timeout(500)
+        before = dict(states)
+        typed = time.monotonic()
+        a.fill("#commune-appreciation", "Saisi par Alice")
+        expect(b.locator("#commune-appreciation")).to_have_value("Saisi par Alice", timeout=3000)
+        expect(a.locator("#net-status")).to_have_attribute("data-state", "ok", timeout=3000)
+        a.wait_for_timeout(1000)
+        assert (states["a"] - before["a"], states["b"] - before["b"],
+                any(at > typed for at in pushes)) == (0, 1, True)
+    finally:
+        for context in contexts:
+            context.close()

@@ -424,3 +424,37 @@ def test_planning_offers_a_swap_only_when_there_is_another_passage(client, login
     both = client.get(url).get_data(as_text=True)
     assert (f'id="swap-{passage.id}"' in alone, "Échanger</button>" in alone) == (False, False)
     assert re.findall(r'id="swap-(\d+)"', both) == [str(passage.id), str(other.id)]
+
+
+def test_save_answer_gives_the_live_version_only_when_the_save_changed_just_fields(
+        client, login_as, create_passage, db):
+    """``live_version``: the passage's version after a save that changed only its fields and
+    the revision, as the state then reads it (the page skips its own save's push); null
+    for a private grid (no version bump) and when the save cleared a validation."""
+    passage = create_passage()
+    complete_grid(passage)
+    first, _ = _jurors(passage)
+    login_as(first)
+    token = _page_token(client, passage)
+
+    def version():
+        return client.get(f"/jury/passages/{passage.id}/etat").get_json()["version"]
+
+    before = version()
+    lone = _save(client, passage, token, "appreciation", "Bien", 0, "op-1").get_json()
+    after_lone = version()
+    perso = _save(client, passage, token, "mark", "12", 0, "op-2", grid="perso").get_json()
+    after_perso = version()
+    batch = _post_json(client, f"/jury/passages/{passage.id}/grilles/commune/champs", {"ops": [
+        {"op": "op-3", "field": "appreciation", "value": "Très bien", "base": 1},
+        {"op": "op-4", "field": "mark", "value": "13", "base": 0}]}, token).get_json()
+    after_batch = version()
+    validated = _post_json(client, f"/jury/passages/{passage.id}/valider", {"revision": 2}, token)
+    cleared = _save(client, passage, token, "appreciation", "Bien.", 2, "op-5").get_json()
+    state = client.get(f"/jury/passages/{passage.id}/etat").get_json()
+    assert ([r["status"] for r in lone["results"] + perso["results"] + batch["results"]
+             + cleared["results"]], validated.status_code, state["validations"]) == (
+        ["ok"] * 5, 200, [])
+    assert (lone["live_version"], perso["live_version"], after_perso, batch["live_version"],
+            cleared["live_version"]) == (before + 1, None, after_lone, after_batch, None)
+    assert after_lone == before + 1 and after_batch == after_lone + 1

@@ -22,6 +22,12 @@
     try { return JSON.parse(localStorage.getItem(clockKey)).offset || 0; } catch (e) { return 0; }
   })();
   var state = null;          // last state from the server
+  // The passage's live version whose whole state the page holds: the last state applied,
+  // or the page's own save when nothing else changed since (its push is then no news).
+  var seenVersion = -1;
+  // A pushed version that came while a save was in flight: that save's answer may say it
+  // is the page's own (its push can arrive first); decided when the save is answered.
+  var pushedDuringSave = -1;
   var stateAt = 0;           // browser time when it arrived (ms)
   var online = true;          // the last poll got through
   var inflight = false;
@@ -205,6 +211,14 @@
       if (state && data.revision !== null && data.revision !== undefined) {
         state.passage.revision = Math.max(state.passage.revision, data.revision);
       }
+      // The server gives the passage's version after this save when the save changed only
+      // its fields and the revision (both applied just above). Right after the version the
+      // page holds, nothing else happened in between: the push this save sends to the page
+      // brings nothing to read. Any other version (the other juror's change in between, a
+      // validation cleared: null) leaves seenVersion as is, and the push reads the state.
+      if (typeof data.live_version === "number" && data.live_version === seenVersion + 1) {
+        seenVersion = data.live_version;
+      }
     }).catch(function (error) {
       // The ops stay "sent": if they come back, it is with the same id and value.
       if (!isTransient(error)) { failing = false; attempts = 0; }  // the server answered
@@ -222,6 +236,8 @@
       }
     }).then(function () {
       inflight = false;
+      if (pushedDuringSave > seenVersion) { pollNow(); }
+      pushedDuringSave = -1;
       persist();
       showNet();
       if (!failing && !expired && !stalePage && queue.length) { setTimeout(flush, 0); }
@@ -533,8 +549,10 @@
 
   // ---- push: the other juror's changes, at once (exam_app/juries/push.py) ----------
   // A long poll answers as soon as the passage changes; the page then polls its state
-  // at once through poll() (same ordering and refusal rules, and a clock sample). While
-  // the push works, the regular poll slows to pushPollMs: it still gives clock samples.
+  // at once through poll() (same ordering and refusal rules, and a clock sample), unless
+  // the page already holds that version (its own save: seenVersion; a push that comes
+  // while a save is in flight waits for its answer: pushedDuringSave). While the push
+  // works, the regular poll slows to pushPollMs: it still gives clock samples.
   var pushPollMs = Math.max(pollMs, parseInt(cfg.pushPollMs, 10) || 5000);
   var pushLive = false;
   var pushFailures = 0;
@@ -563,7 +581,10 @@
     }).then(function (data) {
       pushFailures = 0;
       pushLive = !data.retry_ms;  // over the server's cap of waiters: plain polling
-      if (data.changed) { pollNow(); }
+      var version = parseInt(data.version, 10);
+      if (data.changed && !(version <= seenVersion)) {
+        if (!inflight || isNaN(version)) { pollNow(); } else { pushedDuringSave = Math.max(pushedDuringSave, version); }
+      }
       setTimeout(function () { pushWait(data.version); }, data.retry_ms || 0);
     }).catch(function () {
       // Offline, expired login, server restarting: the regular poll says which and keeps
@@ -590,6 +611,7 @@
     if (state && state.passage.revision > data.passage.revision) { data.passage.revision = state.passage.revision; }
     state = data;
     stateAt = receivedAt;
+    if (typeof data.version === "number" && data.version > seenVersion) { seenVersion = data.version; }
     var p = data.passage;
     var locked = p.final || p.blocked || p.absent;
     var grids = data.grids;
