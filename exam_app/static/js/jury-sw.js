@@ -33,12 +33,11 @@ self.addEventListener("fetch", function (event) {
   event.respondWith(fetch(request).then(function (response) {
     // Only a page as the juror saw it: not a redirect to the login page, not an error.
     if (response.ok && !response.redirected && response.type === "basic") {
-      var copy = response.clone();
-      caches.open(CACHE).then(function (cache) { return cache.put(key, copy); });
+      keep(key, response.clone(), state);
     }
     return response;
   }, function (error) {
-    return caches.open(CACHE).then(function (cache) { return cache.match(key); }).then(function (hit) {
+    return matchSoon(key, 6).then(function (hit) {
       if (!hit) { throw error; }
       if (!state) { return hit; }
       var headers = new Headers(hit.headers);
@@ -49,3 +48,39 @@ self.addEventListener("fetch", function (event) {
     });
   }));
 });
+
+// The answer is read in full before it replaces the entry: a put fed by the network's
+// stream drops the previous entry first, so a connection lost in the middle of an answer
+// (the Wi-Fi going down during a poll) left no state at all for the reload. A state
+// older than the one kept (answers can land out of order) does not replace it.
+function keep(key, response, isState) {
+  return response.arrayBuffer().then(function (body) {
+    return caches.open(CACHE).then(function (cache) {
+      var newer = !isState ? Promise.resolve(true) : cache.match(key).then(function (hit) {
+        if (!hit) { return true; }
+        return hit.json().then(function (kept) {
+          var fresh = JSON.parse(new TextDecoder().decode(body));
+          return typeof kept.version !== "number" || typeof fresh.version !== "number" ||
+            fresh.version >= kept.version;
+        });
+      });
+      return newer.then(function (replace) {
+        if (!replace) { return; }
+        return cache.put(key, new Response(body, {
+          status: response.status, statusText: response.statusText, headers: response.headers }));
+      });
+    });
+  }).catch(function () { /* the previous entry stays */ });
+}
+
+// Chromium's Cache.put drops the previous entry before it writes the new one: a match
+// made meanwhile (a reload at the moment the last poll's answer is being kept) misses it
+// for a moment. A miss is asked again a few times, 150 ms apart, before giving up.
+function matchSoon(key, tries) {
+  return caches.open(CACHE).then(function (cache) { return cache.match(key); }).then(function (hit) {
+    if (hit || tries <= 0) { return hit; }
+    return new Promise(function (done) { setTimeout(done, 150); }).then(function () {
+      return matchSoon(key, tries - 1);
+    });
+  });
+}
