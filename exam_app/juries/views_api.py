@@ -20,7 +20,7 @@ from exam_app.dossiers import validity
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
-from exam_app.juries import autosave_lone, grids, lifecycle, push, validation
+from exam_app.juries import autosave_lone, grids, lifecycle, push, validation, validation_lean
 from exam_app.juries.blueprint import bp, json_body, json_refusal, ms
 from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
 from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
@@ -351,8 +351,10 @@ def validate(passage_id: int):
     check's own query (the session cookie's user and token, the examinateur role,
     the seat), which also reads the juror's name for the audit, without loading
     the user; when it finds no row, the ordinary way (Flask-Login's loader,
-    ``roles_required``, the scope check) gives the usual answer. The service loads
-    the passage once, under its lock, and the answer's state is built after the
+    ``roles_required``, the scope check) gives the usual answer. The answer is what
+    the validation changed (``validation.answer``), not the whole state: the lean path
+    (``validation_lean``) builds it from what its lock read; when it declines, the
+    service loads the passage once, under its lock, and the answer is built after the
     commit from it."""
     login = session_login()
     if login is not None:
@@ -380,11 +382,17 @@ def _validate(passage_id: int, actor):
         revision = body.get("revision")
         if not isinstance(revision, int) or isinstance(revision, bool):
             raise JuryInvalid("Révision de la grille manquante.", field="revision")
+        if current_app.config.get("JURY_VALIDATION_PATH", "fast") == "fast":
+            answer = validation_lean.validate(passage_id=passage_id, revision=revision,
+                                              actor=actor)
+            if answer is not None:
+                db.session.commit()
+                return jsonify(answer)
         validation.validate(passage=passage_id, revision=revision, actor=actor)
     except JuryError as error:
         return json_refusal(error)
     _commit_keeping_loaded()
-    return jsonify(_state(db.session.get(Passage, passage_id), me=actor.id))
+    return jsonify(validation.answer(db.session.get(Passage, passage_id)))
 
 
 def _commit_keeping_loaded() -> None:

@@ -1,0 +1,209 @@
+"""The joint validation's lean path: the usual validation (a ponctuel passage, complete
+agreed grid with its mark, délibération open) in a few Core statements, answering what
+the validation changes, not the whole passage state.
+
+Both jurors validate every passage while racing each other's edits; through the
+ORM (``validation.validate``, the reference) a validation that goes through loads
+the passage with its commission, members and validations, reads the dossier's
+validity twice and the délibération apart, then the view builds the full state
+(grids, timer) for the answer: about 40 ms of CPU on SQLite. Here:
+
+1. one read without a lock settles the refusals a committed read settles (final
+   mark, older revision), as ``validation._refuse_early`` does;
+2. the lock (``locking.lock_passage``'s, same order: PostgreSQL ``FOR UPDATE`` then
+   the push version's bump; SQLite the bump, which takes the write lock, then the
+   read), whose read is one statement: the passage's columns, the session's NV rule,
+   the dossier's settling columns and the délibération's ``closed_at`` (``FOR SHARE``
+   on PostgreSQL, as ``ensure_results_open`` reads it);
+3. the agreed grid's values, and the members with their names and validations;
+4. the writes the reference makes (stale validations deleted, the juror's row
+   inserted or updated, audit, final mark and its audit).
+
+Every decision is the reference's, on rows read under the same lock, in the same
+order, with the same messages. It answers the two refusals a validation race
+gives (already final, revision changed) itself; anything else (a CCF commission,
+a closed délibération, NV, absent, an incomplete grid or no
+mark) rolls back what it did and answers None, and the caller goes the reference
+way, which answers as it always did. ``tests/juries/test_validation_lean.py``
+plays the same scripts through both and compares the answers and the rows.
+
+The answer (``validation.answer``'s shape): the push version, the passage's
+finality, final mark and revision, and the validations with the jurors' names;
+``jury-passage.js`` merges it into the state it shows, and its push (the version
+moved) brings the full state right after.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from exam_app.accounts.models import User
+from exam_app.audit.services import record
+from exam_app.clock import utcnow
+from exam_app.deliberation.models import Deliberation
+from exam_app.dossiers import validity
+from exam_app.enrolment.models import Attendance, ExamSession, UnitForm
+from exam_app.extensions import db
+from exam_app.juries.errors import JuryError
+from exam_app.juries.grids import carries_mark
+from exam_app.juries.lifecycle import mark_text
+from exam_app.juries.models import (
+    AGREED,
+    Commission,
+    CommissionMember,
+    Grid,
+    GridField,
+    Passage,
+    Validation,
+)
+from exam_app.juries.validation import (
+    ALREADY_FINAL,
+    REVISION_CHANGED,
+    missing_for_validation,
+)
+
+
+def _read(passage_id: int, *, locked: bool) -> sa.Select:
+    """The passage's columns a validation decides on, its session's NV rule, its
+    commission's form, the dossier's settling columns; ``locked``: the délibération too."""
+    columns = [Passage.finalized_at, Passage.agreed_revision, Passage.attendance,
+               Passage.candidate_id, Passage.unit_code, Passage.variant_code,
+               Commission.id.label("commission_id"), Commission.session_id,
+               Commission.form, Commission.establishment_id,
+               ExamSession.nv_excludes_interview,
+               *validity.settling_columns(Passage.candidate_id, Passage.unit_code)]
+    statement = (sa.select(*columns)
+                 .join(Commission, Commission.id == Passage.commission_id)
+                 .join(ExamSession, ExamSession.id == Commission.session_id)
+                 .where(Passage.id == passage_id))
+    if locked:
+        closed = sa.select(Deliberation.closed_at).where(
+            Deliberation.session_id == Commission.session_id)
+        if db.session.get_bind().dialect.name != "sqlite":
+            closed = closed.with_for_update(read=True)
+            statement = statement.with_for_update(of=Passage)
+        statement = statement.add_columns(closed.scalar_subquery().label("closed_at"))
+    return statement
+
+
+def _settled(row) -> tuple:
+    return row.dossier_decision, row.dossier_extended_until, row.dossier_session_deadline
+
+
+def _nv(row, now: datetime) -> bool:
+    """NV, from the read's settling columns (``candidate_validity`` reads the dossier's
+    reasons or files only when they do not settle it)."""
+    return validity.candidate_validity(
+        candidate_id=row.candidate_id, session_id=row.session_id, unit_code=row.unit_code,
+        now=now, settled=_settled(row)) == validity.UnitValidity.NV
+
+
+def _ccf(row) -> bool:
+    return row.form == UnitForm.CCF.value and row.establishment_id is not None
+
+
+def validate(*, passage_id: int, revision: int, actor, now: datetime | None = None) -> dict | None:
+    """Validate as the reference does; the answer, a ``JuryError`` (already final,
+    revision changed), or None (nothing done: go the reference way)."""
+    now = now or utcnow()
+    early = db.session.execute(_read(passage_id, locked=False)).one()
+    if _ccf(early):
+        return None  # the transmission's lock and refusal: the reference's
+    if early.finalized_at is not None:
+        raise JuryError(ALREADY_FINAL)
+    # An older revision can never match again; absent or NV: the locked decision answers.
+    if (revision < early.agreed_revision and early.attendance != Attendance.ABSENT
+            and not (early.nv_excludes_interview and _nv(early, now))):
+        raise JuryError(REVISION_CHANGED)
+    try:
+        answer = _decide(passage_id, revision, actor, now)
+    except BaseException:
+        db.session.rollback()
+        raise
+    if answer is None:
+        db.session.rollback()
+    return answer
+
+
+def _lock(passage_id: int):
+    """``lock_passage``'s lock and bump, the decision's read under it; (row, version)."""
+    bump = (sa.update(Passage).where(Passage.id == passage_id)
+            .values(live_version=Passage.live_version + 1).returning(Passage.live_version))
+    if db.session.get_bind().dialect.name == "sqlite":
+        version = db.session.execute(bump).scalar_one()  # the write lock, first
+        row = db.session.execute(_read(passage_id, locked=True)).one()
+    else:
+        row = db.session.execute(_read(passage_id, locked=True)).one()  # FOR UPDATE, first
+        version = db.session.execute(bump).scalar_one()
+    return row, version
+
+
+def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None:
+    row, version = _lock(passage_id)
+    if _ccf(row) or row.closed_at is not None:
+        return None
+    if row.finalized_at is not None:
+        raise JuryError(ALREADY_FINAL)
+    if row.attendance == Attendance.ABSENT:
+        return None
+    if row.nv_excludes_interview and _nv(row, now):
+        return None
+    if revision != row.agreed_revision:
+        raise JuryError(REVISION_CHANGED)
+    values = dict(db.session.execute(
+        sa.select(GridField.name, GridField.value).join(Grid, Grid.id == GridField.grid_id)
+        .where(Grid.passage_id == passage_id, Grid.key == AGREED)).all())
+    mark = None
+    if carries_mark(row.unit_code, row.variant_code):
+        if not values.get("mark"):
+            return None
+        mark = Decimal(values["mark"])
+    if missing_for_validation(row, values):  # reads the unit and variant codes only
+        return None
+    # The members with their names, and every validation of the passage (a former
+    # member's too: the reference keeps it when it is at this revision).
+    members = db.session.execute(
+        sa.select(CommissionMember.user_id, User.first_name, User.last_name)
+        .join(User, User.id == CommissionMember.user_id)
+        .where(CommissionMember.commission_id == row.commission_id)).all()
+    validations = db.session.execute(
+        sa.select(Validation.id, Validation.user_id, Validation.revision)
+        .where(Validation.passage_id == passage_id).order_by(Validation.id)).all()
+    if any(v.revision != revision for v in validations):
+        db.session.execute(sa.delete(Validation).where(Validation.passage_id == passage_id,
+                                                       Validation.revision != revision))
+    kept = [v for v in validations if v.revision == revision]
+    if any(v.user_id == actor.id for v in kept):
+        db.session.execute(sa.update(Validation).where(
+            Validation.passage_id == passage_id, Validation.user_id == actor.id)
+            .values(mark=mark, validated_at=now))
+    else:
+        db.session.execute(sa.insert(Validation).values(
+            passage_id=passage_id, user_id=actor.id, revision=revision, mark=mark,
+            validated_at=now))
+    record(actor=actor, action="mark.validate", object_type="passage", object_id=passage_id,
+           session_id=row.session_id, now=now,
+           after={"mark": mark_text(mark), "revision": revision})
+    validated = [v.user_id for v in kept if v.user_id != actor.id] + [actor.id]
+    order = [v.user_id for v in kept] + ([] if actor.id in {v.user_id for v in kept}
+                                         else [actor.id])
+    member_ids = {m.user_id for m in members}
+    final = bool(member_ids) and member_ids <= set(validated)
+    if final:
+        db.session.execute(sa.update(Passage).where(Passage.id == passage_id)
+                           .values(final_mark=mark, finalized_at=now))
+        record(actor=actor, action="mark.final", object_type="passage", object_id=passage_id,
+               session_id=row.session_id, now=now,
+               before={"mark": None}, after={"mark": mark_text(mark)})
+    names = {m.user_id: f"{m.first_name} {m.last_name}".strip() for m in members}
+    return {
+        "version": version,
+        "passage": {"id": passage_id, "final": final,
+                    "final_mark": mark_text(mark) if final else None,
+                    "revision": row.agreed_revision, "blocked": False, "absent": False},
+        "validations": [{"user_id": uid, "name": names.get(uid, "?"), "revision": revision}
+                        for uid in order],
+    }
