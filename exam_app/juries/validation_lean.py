@@ -35,13 +35,14 @@ moved) brings the full state right after.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 
 from exam_app.accounts.models import User
-from exam_app.audit.services import record
+from exam_app.audit.models import AuditEvent
 from exam_app.clock import utcnow
 from exam_app.deliberation.models import Deliberation
 from exam_app.dossiers import validity
@@ -66,27 +67,66 @@ from exam_app.juries.validation import (
 )
 
 
-def _read(passage_id: int, *, locked: bool) -> sa.Select:
-    """The passage's columns a validation decides on, its session's NV rule, its
-    commission's form, the dossier's settling columns; ``locked``: the délibération too."""
+def _run(statement, parameters: dict):
+    """On the session's connection, in its transaction, without the ORM's execution
+    layer (the statements select columns, not entities; bulk writes, nothing loaded)."""
+    return db.session.connection().execute(statement, parameters)
+
+
+def _sqlite() -> bool:
+    return db.session.get_bind().dialect.name == "sqlite"
+
+
+@functools.cache
+def _statements(sqlite: bool) -> dict:
+    """The path's statements, built once (with bind parameters) for a dialect: building a
+    statement costs more CPU than SQLite takes to run it."""
+    passage_id = sa.bindparam("p_passage")
     columns = [Passage.finalized_at, Passage.agreed_revision, Passage.attendance,
                Passage.candidate_id, Passage.unit_code, Passage.variant_code,
                Commission.id.label("commission_id"), Commission.session_id,
                Commission.form, Commission.establishment_id,
                ExamSession.nv_excludes_interview,
                *validity.settling_columns(Passage.candidate_id, Passage.unit_code)]
-    statement = (sa.select(*columns)
-                 .join(Commission, Commission.id == Passage.commission_id)
-                 .join(ExamSession, ExamSession.id == Commission.session_id)
-                 .where(Passage.id == passage_id))
-    if locked:
-        closed = sa.select(Deliberation.closed_at).where(
-            Deliberation.session_id == Commission.session_id)
-        if db.session.get_bind().dialect.name != "sqlite":
-            closed = closed.with_for_update(read=True)
-            statement = statement.with_for_update(of=Passage)
-        statement = statement.add_columns(closed.scalar_subquery().label("closed_at"))
-    return statement
+    # The passage's columns a validation decides on, its session's NV rule, its
+    # commission's form, the dossier's settling columns.
+    early = (sa.select(*columns)
+             .join(Commission, Commission.id == Passage.commission_id)
+             .join(ExamSession, ExamSession.id == Commission.session_id)
+             .where(Passage.id == passage_id))
+    # Under the lock: the same, and the délibération's closing.
+    closed = sa.select(Deliberation.closed_at).where(
+        Deliberation.session_id == Commission.session_id)
+    locked = early
+    if not sqlite:
+        closed = closed.with_for_update(read=True)
+        locked = locked.with_for_update(of=Passage)
+    locked = locked.add_columns(closed.scalar_subquery().label("closed_at"))
+    user_id, revision = sa.bindparam("p_user"), sa.bindparam("p_revision")
+    return {
+        "early": early, "locked": locked,
+        "bump": sa.update(Passage).where(Passage.id == passage_id)
+        .values(live_version=Passage.live_version + 1).returning(Passage.live_version),
+        "values": sa.select(GridField.name, GridField.value)
+        .join(Grid, Grid.id == GridField.grid_id)
+        .where(Grid.passage_id == passage_id, Grid.key == AGREED),
+        "members": sa.select(CommissionMember.user_id, User.first_name, User.last_name)
+        .join(User, User.id == CommissionMember.user_id)
+        .where(CommissionMember.commission_id == sa.bindparam("p_commission")),
+        "validations": sa.select(Validation.id, Validation.user_id, Validation.revision)
+        .where(Validation.passage_id == passage_id).order_by(Validation.id),
+        "drop_stale": sa.delete(Validation).where(Validation.passage_id == passage_id,
+                                                  Validation.revision != revision),
+        "again": sa.update(Validation).where(Validation.passage_id == passage_id,
+                                             Validation.user_id == user_id)
+        .values(mark=sa.bindparam("p_mark"), validated_at=sa.bindparam("p_now")),
+        "insert": sa.insert(Validation).values(
+            passage_id=passage_id, user_id=user_id, revision=revision,
+            mark=sa.bindparam("p_mark"), validated_at=sa.bindparam("p_now")),
+        "final": sa.update(Passage).where(Passage.id == passage_id)
+        .values(final_mark=sa.bindparam("p_mark"), finalized_at=sa.bindparam("p_now")),
+        "audit": sa.insert(AuditEvent),
+    }
 
 
 def _settled(row) -> tuple:
@@ -109,7 +149,8 @@ def validate(*, passage_id: int, revision: int, actor, now: datetime | None = No
     """Validate as the reference does; the answer, a ``JuryError`` (already final,
     revision changed), or None (nothing done: go the reference way)."""
     now = now or utcnow()
-    early = db.session.execute(_read(passage_id, locked=False)).one()
+    early = _run(_statements(_sqlite())["early"],
+                               {"p_passage": passage_id}).one()
     if _ccf(early):
         return None  # the transmission's lock and refusal: the reference's
     if early.finalized_at is not None:
@@ -128,21 +169,33 @@ def validate(*, passage_id: int, revision: int, actor, now: datetime | None = No
     return answer
 
 
-def _lock(passage_id: int):
+def _lock(statements: dict, key: dict):
     """``lock_passage``'s lock and bump, the decision's read under it; (row, version)."""
-    bump = (sa.update(Passage).where(Passage.id == passage_id)
-            .values(live_version=Passage.live_version + 1).returning(Passage.live_version))
-    if db.session.get_bind().dialect.name == "sqlite":
-        version = db.session.execute(bump).scalar_one()  # the write lock, first
-        row = db.session.execute(_read(passage_id, locked=True)).one()
+    if _sqlite():
+        version = _run(statements["bump"], key).scalar_one()  # the write lock
+        row = _run(statements["locked"], key).one()
     else:
-        row = db.session.execute(_read(passage_id, locked=True)).one()  # FOR UPDATE, first
-        version = db.session.execute(bump).scalar_one()
+        row = _run(statements["locked"], key).one()  # FOR UPDATE, first
+        version = _run(statements["bump"], key).scalar_one()
     return row, version
 
 
+def _audit(statements: dict, *, actor, action: str, passage_id: int, session_id: int,
+           now: datetime, before: dict | None, after: dict) -> None:
+    """``audit.services.record``'s row, inserted as one statement (its values are JSON
+    already: text, numbers, None)."""
+    _run(statements["audit"], {
+        "at": now, "actor_id": actor.id,
+        "actor_label": getattr(actor, "display_name", None) or "système",
+        "action": action, "object_type": "passage", "object_id": str(passage_id),
+        "session_id": session_id, "before": before, "after": after, "reason": None,
+        "ip": None})
+
+
 def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None:
-    row, version = _lock(passage_id)
+    statements = _statements(_sqlite())
+    key = {"p_passage": passage_id}
+    row, version = _lock(statements, key)
     if _ccf(row) or row.closed_at is not None:
         return None
     if row.finalized_at is not None:
@@ -153,9 +206,7 @@ def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None
         return None
     if revision != row.agreed_revision:
         raise JuryError(REVISION_CHANGED)
-    values = dict(db.session.execute(
-        sa.select(GridField.name, GridField.value).join(Grid, Grid.id == GridField.grid_id)
-        .where(Grid.passage_id == passage_id, Grid.key == AGREED)).all())
+    values = dict(_run(statements["values"], key).all())
     mark = None
     if carries_mark(row.unit_code, row.variant_code):
         if not values.get("mark"):
@@ -165,27 +216,19 @@ def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None
         return None
     # The members with their names, and every validation of the passage (a former
     # member's too: the reference keeps it when it is at this revision).
-    members = db.session.execute(
-        sa.select(CommissionMember.user_id, User.first_name, User.last_name)
-        .join(User, User.id == CommissionMember.user_id)
-        .where(CommissionMember.commission_id == row.commission_id)).all()
-    validations = db.session.execute(
-        sa.select(Validation.id, Validation.user_id, Validation.revision)
-        .where(Validation.passage_id == passage_id).order_by(Validation.id)).all()
+    members = _run(statements["members"],
+                                 {"p_commission": row.commission_id}).all()
+    validations = _run(statements["validations"], key).all()
+    mine = {**key, "p_user": actor.id, "p_revision": revision, "p_mark": mark, "p_now": now}
     if any(v.revision != revision for v in validations):
-        db.session.execute(sa.delete(Validation).where(Validation.passage_id == passage_id,
-                                                       Validation.revision != revision))
+        _run(statements["drop_stale"], {**key, "p_revision": revision})
     kept = [v for v in validations if v.revision == revision]
     if any(v.user_id == actor.id for v in kept):
-        db.session.execute(sa.update(Validation).where(
-            Validation.passage_id == passage_id, Validation.user_id == actor.id)
-            .values(mark=mark, validated_at=now))
+        _run(statements["again"], mine)
     else:
-        db.session.execute(sa.insert(Validation).values(
-            passage_id=passage_id, user_id=actor.id, revision=revision, mark=mark,
-            validated_at=now))
-    record(actor=actor, action="mark.validate", object_type="passage", object_id=passage_id,
-           session_id=row.session_id, now=now,
+        _run(statements["insert"], mine)
+    _audit(statements, actor=actor, action="mark.validate", passage_id=passage_id,
+           session_id=row.session_id, now=now, before=None,
            after={"mark": mark_text(mark), "revision": revision})
     validated = [v.user_id for v in kept if v.user_id != actor.id] + [actor.id]
     order = [v.user_id for v in kept] + ([] if actor.id in {v.user_id for v in kept}
@@ -193,11 +236,10 @@ def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None
     member_ids = {m.user_id for m in members}
     final = bool(member_ids) and member_ids <= set(validated)
     if final:
-        db.session.execute(sa.update(Passage).where(Passage.id == passage_id)
-                           .values(final_mark=mark, finalized_at=now))
-        record(actor=actor, action="mark.final", object_type="passage", object_id=passage_id,
-               session_id=row.session_id, now=now,
-               before={"mark": None}, after={"mark": mark_text(mark)})
+        _run(statements["final"], {**key, "p_mark": mark, "p_now": now})
+        _audit(statements, actor=actor, action="mark.final", passage_id=passage_id,
+               session_id=row.session_id, now=now, before={"mark": None},
+               after={"mark": mark_text(mark)})
     names = {m.user_id: f"{m.first_name} {m.last_name}".strip() for m in members}
     return {
         "version": version,
