@@ -129,9 +129,9 @@ def main() -> int:
                         "Accept": "application/json"}
         mark_version, revision = [0], [0]
 
-        def save_mark():
+        def save_mark(value="12"):
             body = json.dumps({"ops": [{"op": str(uuid.uuid4()), "field": "mark",
-                                        "value": "12", "base": mark_version[0]}]})
+                                        "value": value, "base": mark_version[0]}]})
             response = client.post(f"/jury/passages/{contended}/grilles/commune/champs",
                                    data=body, headers=json_headers)
             assert response.status_code == 200, response.data
@@ -151,6 +151,9 @@ def main() -> int:
                                    data=json.dumps({"revision": 0}), headers=json_headers)
             assert response.status_code == 409, response.data
 
+        def change_mark():
+            save_mark("13" if mark_version[0] % 2 else "12")
+
         def state():
             assert client.get(f"/jury/passages/{contended}/etat").status_code == 200
 
@@ -158,7 +161,8 @@ def main() -> int:
                "database": "postgresql" if database_url.startswith("postgresql") else "sqlite"}
         cases = (("bare", bare), ("heure", heure), ("autosave", save),
                  ("validate_ok", validate_ok), ("validate_refused", validate_refused),
-                 ("state", state), ("save_mark_same_value", save_mark))
+                 ("state", state), ("save_mark_same_value", save_mark),
+                 ("save_mark_change", change_mark))
         for name, call in cases:
             for _ in range(20):  # warm up
                 call()

@@ -9,7 +9,8 @@ validity twice and the délibération apart, then the view builds the full state
 (grids, timer) for the answer: about 40 ms of CPU on SQLite. Here:
 
 1. one read without a lock settles the refusals a committed read settles (final
-   mark, older revision), as ``validation._refuse_early`` does;
+   mark, older revision), as ``validation._refuse_early`` does; for a session cookie's
+   login it is the route's scope check too (``read_for_juror``);
 2. the lock (``locking.lock_passage``'s, same order: PostgreSQL ``FOR UPDATE`` then
    the push version's bump; SQLite the bump, which takes the write lock, then the
    read), whose read is one statement: the passage's columns, the session's NV rule,
@@ -18,6 +19,10 @@ validity twice and the délibération apart, then the view builds the full state
 3. the agreed grid's values, and the members with their names and validations;
 4. the writes the reference makes (stale validations deleted, the juror's row
    inserted or updated, audit, final mark and its audit).
+
+The statements are built once (bind parameters) and run on the session's connection,
+in its transaction, without the ORM's execution layer: building and running them
+through the ORM cost more CPU than SQLite takes to run them.
 
 Every decision is the reference's, on rows read under the same lock, in the same
 order, with the same messages. It answers the two refusals a validation race
@@ -41,7 +46,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from exam_app.accounts.models import User
+from exam_app.accounts.models import Role, User
+from exam_app.accounts.session_login import login_matches
 from exam_app.audit.models import AuditEvent
 from exam_app.clock import utcnow
 from exam_app.deliberation.models import Deliberation
@@ -103,8 +109,13 @@ def _statements(sqlite: bool) -> dict:
         locked = locked.with_for_update(of=Passage)
     locked = locked.add_columns(closed.scalar_subquery().label("closed_at"))
     user_id, revision = sa.bindparam("p_user"), sa.bindparam("p_revision")
+    mine = sa.exists().where(CommissionMember.commission_id == Passage.commission_id,
+                             CommissionMember.user_id == user_id)
+    scoped = (early.add_columns(User.first_name, User.last_name)
+              .join(User, login_matches(user_id, sa.bindparam("p_token"), Role.EXAMINATEUR))
+              .where(mine))
     return {
-        "early": early, "locked": locked,
+        "early": early, "locked": locked, "scoped": scoped,
         "bump": sa.update(Passage).where(Passage.id == passage_id)
         .values(live_version=Passage.live_version + 1).returning(Passage.live_version),
         "values": sa.select(GridField.name, GridField.value)
@@ -145,12 +156,23 @@ def _ccf(row) -> bool:
     return row.form == UnitForm.CCF.value and row.establishment_id is not None
 
 
-def validate(*, passage_id: int, revision: int, actor, now: datetime | None = None) -> dict | None:
+def read_for_juror(passage_id: int, user_id: int, token: str):
+    """The read without the lock (step 1) of a passage of one of the juror's commissions,
+    with the juror's names, for the login of a session cookie (``accounts.session_login``:
+    the user's token, enabled, the examinateur role): the route's scope check and the
+    read in one statement. None when no row matches (the route then checks the usual way)."""
+    return _run(_statements(_sqlite())["scoped"],
+                {"p_passage": passage_id, "p_user": user_id, "p_token": token}).one_or_none()
+
+
+def validate(*, passage_id: int, revision: int, actor, now: datetime | None = None,
+             early=None) -> dict | None:
     """Validate as the reference does; the answer, a ``JuryError`` (already final,
-    revision changed), or None (nothing done: go the reference way)."""
+    revision changed), or None (nothing done: go the reference way). ``early``: the
+    row ``read_for_juror`` gave (else read here)."""
     now = now or utcnow()
-    early = _run(_statements(_sqlite())["early"],
-                               {"p_passage": passage_id}).one()
+    if early is None:
+        early = _run(_statements(_sqlite())["early"], {"p_passage": passage_id}).one()
     if _ccf(early):
         return None  # the transmission's lock and refusal: the reference's
     if early.finalized_at is not None:

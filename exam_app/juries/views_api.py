@@ -359,13 +359,17 @@ def validate(passage_id: int):
     login = session_login()
     if login is not None:
         user_id, token = login
-        row = juror_passage_row(
-            passage_id, sa.select(Passage.id, User.first_name, User.last_name)
-            .join(User, login_matches(user_id, token, Role.EXAMINATEUR)), user_id)
+        lean = current_app.config.get("JURY_VALIDATION_PATH", "fast") == "fast"
+        if lean:  # the lean path's first read is the scope check
+            row = validation_lean.read_for_juror(passage_id, user_id, token)
+        else:
+            row = juror_passage_row(
+                passage_id, sa.select(Passage.id, User.first_name, User.last_name)
+                .join(User, login_matches(user_id, token, Role.EXAMINATEUR)), user_id)
         if row is not None:
             actor = autosaving.Actor(id=user_id, display_name=f"{row.first_name} "
                                                               f"{row.last_name}".strip())
-            return _validate(row.id, actor)
+            return _validate(passage_id, actor, early=row if lean else None)
     return _validate_checked(passage_id)
 
 
@@ -375,8 +379,9 @@ def _validate_checked(passage_id: int):
     return _validate(juror_passage_id_or_403(passage_id), current_user)
 
 
-def _validate(passage_id: int, actor):
-    """Validate for ``actor`` (a juror of the passage), commit; the state, or the refusal."""
+def _validate(passage_id: int, actor, early=None):
+    """Validate for ``actor`` (a juror of the passage), commit; the answer, or the refusal.
+    ``early``: the lean path's first read, done with the scope check."""
     try:
         body = json_body()
         revision = body.get("revision")
@@ -384,7 +389,7 @@ def _validate(passage_id: int, actor):
             raise JuryInvalid("Révision de la grille manquante.", field="revision")
         if current_app.config.get("JURY_VALIDATION_PATH", "fast") == "fast":
             answer = validation_lean.validate(passage_id=passage_id, revision=revision,
-                                              actor=actor)
+                                              actor=actor, early=early)
             if answer is not None:
                 db.session.commit()
                 return jsonify(answer)
