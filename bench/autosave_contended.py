@@ -4,7 +4,13 @@ SAME agreed grid and validating it, at once, passage after passage (issue 11).
 Each juror saves the mark now and then (compare-and-set on the version it last
 saw) and otherwise validates at the revision it last saw; told that the grid
 changed (a conflict, or a refused validation), it reads the passage's state as the
-screen's poll would, then goes on. Expected refusals are not errors: a conflict, a validation of a revision
+screen's poll would, then goes on. Once its own validation of a revision went
+through, it does not validate that revision again (``jury-passage.js`` disables the
+button: "Vous avez validé"): its page reads the state (the poll its push brings when
+the passage changes), and if that shows the other juror has not validated yet, the
+juror changes the mark (a save), which calls for both validations again.
+Until 2 Dec 2026 the bench re-validated the same revision in a loop, which the
+screen never sends. Expected refusals are not errors: a conflict, a validation of a revision
 that changed meanwhile, a save or validation of a mark that turned final (the
 juror then moves on to the pair's next passage). Errors: any other status.
 Lost: an acknowledged write missing from the grid, or a final mark that differs
@@ -68,6 +74,8 @@ class Contended:
         self.position = [0] * len(clients)  # index in the juror's list of passages
         self.version = [0] * len(clients)  # the mark's version as the juror last saw it
         self.revision = [0] * len(clients)
+        self.validated = [0] * len(clients)  # the revision the juror's own validation holds
+        self.seen = [False] * len(clients)  # the state read since that validation
         self.acknowledged: dict[int, tuple[int, str]] = {}  # passage: (version, value)
         self.lock = threading.Lock()
         self.finals = 0  # final marks reached, counted by count_lost
@@ -100,7 +108,8 @@ class Contended:
 
     def _next_passage(self, index: int) -> None:
         self.position[index] += 1
-        self.version[index] = self.revision[index] = 0
+        self.version[index] = self.revision[index] = self.validated[index] = 0
+        self.seen[index] = False
 
     def request(self, index: int, n: int):
         """One juror action (see ``_action``), timed as a whole in ``action_samples``."""
@@ -118,11 +127,20 @@ class Contended:
         passage = passages[self.position[index]]
         if n % 6 == 0 or not self.revision[index]:  # nothing seen to validate yet: save first
             return self._save(index, passage, n, str(10 + (n // 2 + index) % 6))
+        if self.validated[index] == self.revision[index]:
+            # Its validation holds: the screen's button is disabled; the page reads the
+            # state (its push's poll), then the juror changes the mark.
+            if not self.seen[index]:
+                self.seen[index] = True
+                return self._refresh(index, passage)
+            return self._save(index, passage, n, str(10 + (n // 2 + index + 1) % 6))
         status, body = self._post(index, f"/jury/passages/{passage}/valider",
                                   {"revision": self.revision[index]})
         if status == 200:
             if body["passage"]["final"]:
                 self._next_passage(index)
+            else:
+                self.validated[index], self.seen[index] = self.revision[index], False
             return True
         if status == 409 and "définitive" in body.get("message", ""):
             self._next_passage(index)

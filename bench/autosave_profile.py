@@ -8,7 +8,9 @@ this thread's CPU time (less sensitive to a loaded machine), the time inside
 ``cursor.execute`` ("db"; the rest is the app's own Python), and the SQL
 statements run by the last request (the lone-field path's statements, which run on the
 driver's cursor outside SQLAlchemy's events, are counted and timed around their run). With
-``BENCH_PROFILE=1`` it also prints cProfile's top functions of the autosave.
+``BENCH_PROFILE=1`` it also prints cProfile's top functions of the autosave (or of the
+case named by ``BENCH_PROFILE_CASE``). The contended case's requests are timed too: a
+validation that goes through, one refused, the state read, a save of the mark.
 Prints ONE JSON line.
 
     .venv/bin/python bench/autosave_profile.py
@@ -118,9 +120,50 @@ def main() -> int:
             assert result["status"] == "ok", result
             version[0] = result["version"]
 
+        # The contended case's requests on one of the pair's passages: the mark saved once
+        # (revision 1), then a validation that goes through (the juror's own row, again, at the last
+        # revision),
+        # one refused without the lock (an older revision), a save of the mark, the state.
+        contended = juror["contended"][0]
+        json_headers = {"Content-Type": "application/json", "X-CSRFToken": csrf,
+                        "Accept": "application/json"}
+        mark_version, revision = [0], [0]
+
+        def save_mark(value="12"):
+            body = json.dumps({"ops": [{"op": str(uuid.uuid4()), "field": "mark",
+                                        "value": value, "base": mark_version[0]}]})
+            response = client.post(f"/jury/passages/{contended}/grilles/commune/champs",
+                                   data=body, headers=json_headers)
+            assert response.status_code == 200, response.data
+            answer = response.get_json()
+            mark_version[0] = answer["results"][0]["version"]
+            revision[0] = answer["revision"] or revision[0]
+
+        save_mark()
+
+        def validate_ok():
+            response = client.post(f"/jury/passages/{contended}/valider",
+                                   data=json.dumps({"revision": revision[0]}), headers=json_headers)
+            assert response.status_code == 200, response.data
+
+        def validate_refused():
+            response = client.post(f"/jury/passages/{contended}/valider",
+                                   data=json.dumps({"revision": 0}), headers=json_headers)
+            assert response.status_code == 409, response.data
+
+        def change_mark():
+            save_mark("13" if mark_version[0] % 2 else "12")
+
+        def state():
+            assert client.get(f"/jury/passages/{contended}/etat").status_code == 200
+
         out = {"bench": "autosave_profile",
                "database": "postgresql" if database_url.startswith("postgresql") else "sqlite"}
-        for name, call in (("bare", bare), ("heure", heure), ("autosave", save)):
+        cases = (("bare", bare), ("heure", heure), ("autosave", save),
+                 ("validate_ok", validate_ok), ("validate_refused", validate_refused),
+                 ("state", state), ("save_mark_same_value", save_mark),
+                 ("save_mark_change", change_mark))
+        for name, call in cases:
             for _ in range(20):  # warm up
                 call()
             times, cpu_times, db_times, counts = [], [], [], []
@@ -137,7 +180,7 @@ def main() -> int:
                          "cpu_median_ms": round(statistics.median(cpu_times), 3),
                          "db_median_ms": round(statistics.median(db_times), 3),
                          "statements": max(counts), "sql": list(statements)}
-        for name in ("heure", "autosave"):
+        for name, _ in cases[1:]:
             out[f"{name}_over_bare"] = round(out[name]["median_ms"] / out["bare"]["median_ms"], 2)
             out[f"{name}_cpu_over_bare"] = round(out[name]["cpu_median_ms"]
                                                  / out["bare"]["cpu_median_ms"], 2)
@@ -145,8 +188,9 @@ def main() -> int:
         if os.environ.get("BENCH_PROFILE"):
             profile = cProfile.Profile()
             profile.enable()
+            target = dict(cases)[os.environ.get("BENCH_PROFILE_CASE", "autosave")]
             for _ in range(REQUESTS):
-                save()
+                target()
             profile.disable()
             text = io.StringIO()
             order = os.environ.get("BENCH_PROFILE_SORT", "cumulative")  # or tottime

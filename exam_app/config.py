@@ -66,6 +66,9 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         "DOSSIER_STORAGE_WRITER": os.environ.get("DOSSIER_STORAGE_WRITER") or "fast",
         "DOSSIER_PDF_READER": os.environ.get("DOSSIER_PDF_READER") or "fast",
         "JURY_AUTOSAVE_STORE": os.environ.get("JURY_AUTOSAVE_STORE") or "fast",
+        # The joint validation: "fast" (juries/validation_lean.py, default) or "reference"
+        # (juries/validation.py alone).
+        "JURY_VALIDATION_PATH": os.environ.get("JURY_VALIDATION_PATH") or "fast",
         # Push (juries/push.py): long polls waiting at once per process, at most; keep it
         # below gunicorn's --threads so that ordinary requests always find a thread.
         "PUSH_MAX_WAITERS": int(os.environ.get("PUSH_MAX_WAITERS") or 112),

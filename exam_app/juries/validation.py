@@ -84,6 +84,23 @@ def validate(*, passage: Passage | int, revision: int, actor,
     return False
 
 
+def answer(passage: Passage) -> dict:
+    """What the validation route answers (the reference's, built from the passage as the
+    decision left it): the push version, the passage's finality, final mark and revision,
+    the validations with the jurors' names. The screen merges it into its state; the
+    push (the version moved) brings the rest. ``validation_lean`` builds the same."""
+    names = {m.user_id: m.user.display_name for m in passage.commission.members}
+    return {
+        "version": passage.live_version,
+        "passage": {"id": passage.id, "final": passage.is_final,
+                    "final_mark": mark_text(passage.final_mark),
+                    "revision": passage.agreed_revision, "blocked": False, "absent": False},
+        "validations": [{"user_id": v.user_id, "name": names.get(v.user_id, "?"),
+                         "revision": v.revision}
+                        for v in sorted(passage.validations, key=lambda v: v.id or 0)],
+    }
+
+
 def require_results_open(session_id: int) -> None:
     """Refused once the session's délibération is closed: the results are locked."""
     try:

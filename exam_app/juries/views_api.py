@@ -20,7 +20,7 @@ from exam_app.dossiers import validity
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
-from exam_app.juries import autosave_lone, grids, lifecycle, push, validation
+from exam_app.juries import autosave_lone, grids, lifecycle, push, validation, validation_lean
 from exam_app.juries.blueprint import bp, json_body, json_refusal, ms
 from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
 from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
@@ -362,18 +362,24 @@ def validate(passage_id: int):
     check's own query (the session cookie's user and token, the examinateur role,
     the seat), which also reads the juror's name for the audit, without loading
     the user; when it finds no row, the ordinary way (Flask-Login's loader,
-    ``roles_required``, the scope check) gives the usual answer. The service loads
-    the passage once, under its lock, and the answer's state is built after the
+    ``roles_required``, the scope check) gives the usual answer. The answer is what
+    the validation changed (``validation.answer``), not the whole state: the lean path
+    (``validation_lean``) builds it from what its lock read; when it declines, the
+    service loads the passage once, under its lock, and the answer is built after the
     commit from it."""
     login = session_login()
     if login is not None:
         user_id, token = login
-        row = juror_login_passage_row(passage_id, _validation_login_statement(), user_id,
-                                      token, Role.EXAMINATEUR)
+        lean = current_app.config.get("JURY_VALIDATION_PATH", "fast") == "fast"
+        if lean:  # the lean path's first read is the scope check
+            row = validation_lean.read_for_juror(passage_id, user_id, token)
+        else:
+            row = juror_login_passage_row(passage_id, _validation_login_statement(), user_id,
+                                          token, Role.EXAMINATEUR)
         if row is not None:
             actor = autosaving.Actor(id=user_id, display_name=f"{row.first_name} "
                                                               f"{row.last_name}".strip())
-            return _validate(row.id, actor)
+            return _validate(passage_id, actor, early=row if lean else None)
     return _validate_checked(passage_id)
 
 
@@ -391,18 +397,25 @@ def _validate_checked(passage_id: int):
     return _validate(juror_passage_id_or_403(passage_id), current_user)
 
 
-def _validate(passage_id: int, actor):
-    """Validate for ``actor`` (a juror of the passage), commit; the state, or the refusal."""
+def _validate(passage_id: int, actor, early=None):
+    """Validate for ``actor`` (a juror of the passage), commit; the answer, or the refusal.
+    ``early``: the lean path's first read, done with the scope check."""
     try:
         body = json_body()
         revision = body.get("revision")
         if not isinstance(revision, int) or isinstance(revision, bool):
             raise JuryInvalid("Révision de la grille manquante.", field="revision")
+        if current_app.config.get("JURY_VALIDATION_PATH", "fast") == "fast":
+            answer = validation_lean.validate(passage_id=passage_id, revision=revision,
+                                              actor=actor, early=early)
+            if answer is not None:
+                db.session.commit()
+                return jsonify(answer)
         validation.validate(passage=passage_id, revision=revision, actor=actor)
     except JuryError as error:
         return json_refusal(error)
     _commit_keeping_loaded()
-    return jsonify(_state(db.session.get(Passage, passage_id), me=actor.id))
+    return jsonify(validation.answer(db.session.get(Passage, passage_id)))
 
 
 def _commit_keeping_loaded() -> None:

@@ -148,9 +148,9 @@ def test_the_validation_reads_its_juror_in_the_scope_query(app, db, client, logi
     passage, juror, token = _validation_ready(client, login_as, create_passage, db)
     passage_id, juror_id, name = passage.id, juror.id, juror.display_name
     response, statements = statements_of(app, lambda: _validate(client, passage_id, token))
-    state = response.get_json()
-    assert (response.status_code, state["me"], state["validations"][0]["user_id"]) == \
-        (200, juror_id, juror_id)
+    answer = response.get_json()  # what the validation changed, with the juror's name
+    assert (response.status_code, answer["validations"]) == \
+        (200, [{"user_id": juror_id, "name": name, "revision": 1}])
     # No statement loads the user alone (Flask-Login's loader: a select whose first FROM
     # is the user table): the login is checked in the scope's statement.
     reading_users = [s for s in statements

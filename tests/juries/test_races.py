@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from exam_app import create_app
 from exam_app.audit.models import AuditEvent
-from exam_app.juries import lifecycle, validation
+from exam_app.juries import lifecycle, validation, validation_lean
 from exam_app.juries.models import AGREED, Grid, GridField, Passage, PassageSegment, Validation
 from tests.browser.conftest import SERVED_CONFIG, serving
 from tests.conftest import PASSWORD
@@ -164,10 +164,28 @@ def _prepare_validated_once(db, passage, jurors) -> None:
     db.session.commit()
 
 
-@pytest.mark.parametrize("store", ["fast", "reference"])
-def test_validate_races_edit(db, bench, store):
+def _count_lean_answers(monkeypatch) -> list[int]:
+    """Count the validations the lean path decided (it answers None to hand over)."""
+    answered = [0]
+    lean = validation_lean.validate
+
+    def counted(**kwargs):
+        answer = lean(**kwargs)
+        answered[0] += answer is not None
+        return answer
+
+    monkeypatch.setattr(validation_lean, "validate", counted)
+    return answered
+
+
+# The autosave's store and the validation's path (lean or the reference alone).
+@pytest.mark.parametrize(("store", "path"), [("fast", "fast"), ("reference", "fast"),
+                                             ("fast", "reference")])
+def test_validate_races_edit(db, bench, store, path, monkeypatch):
     live, passages, jurors, (a, b) = bench
+    answered = _count_lean_answers(monkeypatch)
     live.config["JURY_AUTOSAVE_STORE"] = store
+    live.config["JURY_VALIDATION_PATH"] = path
     outcomes = {"final": 0, "edited": 0}
     for number, passage in enumerate(passages):
         _prepare_validated_once(db, passage, jurors)
@@ -191,11 +209,17 @@ def test_validate_races_edit(db, bench, store):
                 409, 200, "ok", "18"), (validated, edited)
             assert (current.agreed_revision, rows) == (2, [])
     assert sum(outcomes.values()) == ROUNDS
-    print(f"validate vs edit ({store}): {ROUNDS} rounds, {outcomes}")
+    # The lean path decided the validations that went through (none on the reference's).
+    assert (answered[0] > 0) == (path == "fast"), answered
+    print(f"validate vs edit ({store}, validation {path}): {ROUNDS} rounds, {outcomes}, "
+          f"lean answers {answered[0]}")
 
 
-def test_both_validate_at_once_end_final(db, bench):
-    _, passages, jurors, (a, b) = bench
+@pytest.mark.parametrize("path", ["fast", "reference"])
+def test_both_validate_at_once_end_final(db, bench, path, monkeypatch):
+    live, passages, jurors, (a, b) = bench
+    answered = _count_lean_answers(monkeypatch)
+    live.config["JURY_VALIDATION_PATH"] = path
     for passage in passages:
         complete_grid(passage)
         save(passage, jurors[0], "mark", "13,5", 0, f"race-mark-{passage.id}")
@@ -210,7 +234,9 @@ def test_both_validate_at_once_end_final(db, bench):
         # The validation that completed the pair answers "final"; the other may too, when
         # its answer is read after the second commit (answers show the state as it is).
         assert True in {one[1]["passage"]["final"], two[1]["passage"]["final"]}
-    print(f"validate vs validate: {ROUNDS} rounds")
+    # Every validation of the pair went through the lean path (or none, on the reference's).
+    assert answered[0] == (2 * ROUNDS if path == "fast" else 0), answered
+    print(f"validate vs validate (validation {path}): {ROUNDS} rounds")
 
 
 def test_both_start_at_once_start_once(db, bench):

@@ -636,6 +636,19 @@
     renderTimer();
   }
 
+  // The validation answers what it changed (its version, the passage's finality, final
+  // mark and revision, the validations), merged into the state shown; the push (the
+  // version moved) then brings the whole state, as for any change of the passage.
+  function applyValidation(data) {
+    if (!state || (typeof data.version === "number" && data.version < state.version)) { return; }
+    applyState(Object.assign({}, state, {
+      version: data.version,
+      passage: Object.assign({}, state.passage, data.passage),
+      validations: data.validations
+    }), stateAt);
+    if (!pushLive) { pollNow(); }
+  }
+
   function renderGaps(grids) {
     var section = $("gaps");
     if (!section) { return; }
@@ -929,7 +942,7 @@
           return;
         }
         post(cfg.validateUrl, { revision: state.passage.revision })
-          .then(function (data) { applyState(data, Date.now()); })
+          .then(applyValidation)
           .catch(function (error) {
             validate.disabled = false;
             if (error.status === 401) { setExpired(true); } else { say(isTransient(error) ? "Serveur injoignable : rien n'est validé, réessayez." : error.message); }
