@@ -401,15 +401,25 @@ def _juror_login_statement(statement, role: Role):
     parameters ``user_id`` and ``token`` holding ``role`` (``login_matches``), built once
     per statement (``statement`` must itself be built once): the hot jury requests no
     longer rebuild and re-key the same conditions on each call."""
-    from exam_app.accounts.session_login import login_matches
-    from exam_app.juries.models import CommissionMember, Passage
+    from exam_app.juries.models import Passage
 
     user_id, token = sa.bindparam("user_id", type_=sa.Integer), sa.bindparam("token",
                                                                             type_=sa.String)
+    return statement.where(Passage.id == sa.bindparam("passage_id", type_=sa.Integer),
+                           *juror_login_conditions(user_id, token, role))
+
+
+def juror_login_conditions(user_id, token, role: Role) -> tuple:
+    """The conditions of a statement on ``Passage`` that keep a passage of one of
+    ``user_id``'s commissions for the login (``user_id``, session ``token``, values or
+    bind parameters) holding ``role``: the seat and ``login_matches``. For the
+    statements built once by the jury's lean paths."""
+    from exam_app.accounts.session_login import login_matches
+    from exam_app.juries.models import CommissionMember, Passage
+
     mine = sa.exists().where(CommissionMember.commission_id == Passage.commission_id,
                              CommissionMember.user_id == user_id)
-    return statement.where(Passage.id == sa.bindparam("passage_id", type_=sa.Integer), mine,
-                           sa.exists().where(login_matches(user_id, token, role)))
+    return mine, sa.exists().where(login_matches(user_id, token, role))
 
 
 def juror_login_passage_row(passage_id: int, statement, user_id: int, token: str, role: Role):

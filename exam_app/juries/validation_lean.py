@@ -47,7 +47,6 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, User
-from exam_app.accounts.session_login import login_matches
 from exam_app.audit.models import AuditEvent
 from exam_app.clock import utcnow
 from exam_app.deliberation.models import Deliberation
@@ -71,6 +70,7 @@ from exam_app.juries.validation import (
     REVISION_CHANGED,
     missing_for_validation,
 )
+from exam_app.permissions import juror_login_conditions
 
 
 def _run(statement, parameters: dict):
@@ -109,11 +109,11 @@ def _statements(sqlite: bool) -> dict:
         locked = locked.with_for_update(of=Passage)
     locked = locked.add_columns(closed.scalar_subquery().label("closed_at"))
     user_id, revision = sa.bindparam("p_user"), sa.bindparam("p_revision")
-    mine = sa.exists().where(CommissionMember.commission_id == Passage.commission_id,
-                             CommissionMember.user_id == user_id)
+    # The route's scope check (permissions.py), with the juror's names for the audit.
     scoped = (early.add_columns(User.first_name, User.last_name)
-              .join(User, login_matches(user_id, sa.bindparam("p_token"), Role.EXAMINATEUR))
-              .where(mine))
+              .join(User, User.id == user_id)
+              .where(*juror_login_conditions(user_id, sa.bindparam("p_token"),
+                                             Role.EXAMINATEUR)))
     return {
         "early": early, "locked": locked, "scoped": scoped,
         "bump": sa.update(Passage).where(Passage.id == passage_id)
