@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user, login_required
 
-from exam_app.accounts.models import Role, User
+from exam_app.accounts.models import Role, RoleAssignment, User
 from exam_app.clock import use_zone
 
 
@@ -409,12 +409,26 @@ def _juror_login_statement(statement, role: Role):
                            *juror_login_conditions(user_id, token, role))
 
 
+def login_matches(user_id, token, *roles: Role) -> sa.ColumnElement[bool]:
+    """SQL condition: ``User.id == user_id`` is the login ``load_user_from_cookie``
+    accepts (same session token), enabled (``login_required`` refuses a user whose
+    ``is_authenticated``, that is ``is_active``, is false) and holding one of
+    ``roles`` (``roles_required``).
+    ``user_id`` and ``token`` are SQL expressions or values (bind parameters)."""
+    # One role compares with ``=``: an ``IN`` of a list is re-rendered at each run
+    # (an expanding parameter), a measurable part of the autosave's query.
+    held = (RoleAssignment.role == roles[0] if len(roles) == 1
+            else RoleAssignment.role.in_(list(roles)))
+    return sa.and_(
+        User.id == user_id, User.session_token == token, User.is_enabled.is_(True),
+        sa.exists().where(RoleAssignment.user_id == User.id, held))
+
+
 def juror_login_conditions(user_id, token, role: Role) -> tuple:
     """The conditions of a statement on ``Passage`` that keep a passage of one of
     ``user_id``'s commissions for the login (``user_id``, session ``token``, values or
     bind parameters) holding ``role``: the seat and ``login_matches``. For the
     statements built once by the jury's lean paths."""
-    from exam_app.accounts.session_login import login_matches
     from exam_app.juries.models import CommissionMember, Passage
 
     mine = sa.exists().where(CommissionMember.commission_id == Passage.commission_id,

@@ -5,7 +5,7 @@ decorated with ``login_required`` runs. The jury screen's autosave is hot
 (every debounced keystroke of two jurors per room) and checks its juror in its
 own one query anyway; ``session_login`` gives it what Flask-Login would load
 the user from, and the caller checks the token and the role in that query
-(``login_matches``). It is a shortcut that can only say yes: when it answers
+(``permissions.login_matches``). It is a shortcut that can only say yes: when it answers
 None, or the caller's query finds no row, the request goes the ordinary way
 (Flask-Login's loader, ``roles_required``), whose answers (401, 403, 404)
 stay the only ones.
@@ -13,11 +13,8 @@ stay the only ones.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import current_app, session
 from flask_login.signals import user_accessed
-
-from exam_app.accounts.models import Role, RoleAssignment, User
 
 
 def session_login() -> tuple[int, str] | None:
@@ -38,18 +35,3 @@ def session_login() -> tuple[int, str] | None:
     if not user_id.isdigit() or not token:
         return None
     return int(user_id), token
-
-
-def login_matches(user_id, token, *roles: Role) -> sa.ColumnElement[bool]:
-    """SQL condition: ``User.id == user_id`` is the login ``load_user_from_cookie``
-    accepts (same session token), enabled (``login_required`` refuses a user whose
-    ``is_authenticated``, that is ``is_active``, is false) and holding one of
-    ``roles`` (``roles_required``).
-    ``user_id`` and ``token`` are SQL expressions or values (bind parameters)."""
-    # One role compares with ``=``: an ``IN`` of a list is re-rendered at each run
-    # (an expanding parameter), a measurable part of the autosave's query.
-    held = (RoleAssignment.role == roles[0] if len(roles) == 1
-            else RoleAssignment.role.in_(list(roles)))
-    return sa.and_(
-        User.id == user_id, User.session_token == token, User.is_enabled.is_(True),
-        sa.exists().where(RoleAssignment.user_id == User.id, held))

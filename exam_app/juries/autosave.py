@@ -93,9 +93,9 @@ def _context_query(*, login: bool = False) -> sa.Select:
     session token, as Flask-Login's loader checks them) and holds the examinateur
     role (as ``roles_required``), and the query returns their name for the audit."""
     from exam_app.accounts.models import Role, User
-    from exam_app.accounts.session_login import login_matches
     from exam_app.dossiers.models import DepositDeadline, Dossier
     from exam_app.enrolment.models import Candidate, ExamSession
+    from exam_app.permissions import login_matches
 
     query = (
         sa.select(
