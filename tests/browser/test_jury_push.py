@@ -166,6 +166,14 @@ def test_a_phase_change_reaches_the_other_juror_and_the_board_within_2_s(push_se
             context.close()
 
 
+def _two_jurors(chromium, url, contexts):
+    """Juror A's and juror B's pages, logged in; their contexts added to ``contexts``."""
+    context_a, a = day._login(chromium, url, "jurya")
+    context_b, b = day._login(chromium, url, "juryb")
+    contexts += [context_a, context_b]
+    return a, b
+
+
 def test_a_save_reaches_the_other_juror_by_push_and_the_saver_reads_no_state_for_it(
         push_server, chromium):
     """Juror A's save of the agreed grid wakes both pages' long polls: B's page reads the
@@ -176,9 +184,7 @@ def test_a_save_reaches_the_other_juror_by_push_and_the_saver_reads_no_state_for
     url, passage_id = push_server["url"], push_server["passage_id"]
     contexts = []
     try:
-        context_a, a = day._login(chromium, url, "jurya")
-        context_b, b = day._login(chromium, url, "juryb")
-        contexts += [context_a, context_b]
+        a, b = _two_jurors(chromium, url, contexts)
         requests = {"a": [], "b": []}
         for name, page in (("a", a), ("b", b)):
             page.on("request", lambda r, name=name: requests[name].append(r.url.split("?")[0]))
@@ -212,9 +218,7 @@ def test_the_push_of_a_save_answered_late_reads_no_state_either(push_server, chr
     url, passage_id = push_server["url"], push_server["passage_id"]
     contexts = []
     try:
-        context_a, a = day._login(chromium, url, "jurya")
-        context_b, b = day._login(chromium, url, "juryb")
-        contexts += [context_a, context_b]
+        a, b = _two_jurors(chromium, url, contexts)
         states = {"a": 0, "b": 0}
         pushes = []
         for name, page in (("a", a), ("b", b)):
