@@ -272,5 +272,15 @@ def test_passage_page_reloads_offline_and_sends_its_queue_when_back(jury_server,
                                                          Grid.key == "agreed"))
         values = {f.name: f.value for f in agreed.fields}
     assert values["appreciation"] == "Saisie faite hors ligne."
+    # The page keeps its last state too (localStorage), for a reload offline when the
+    # worker's copy is missing; logging out empties both, the unsent queue's key stays.
+    assert page.evaluate(f"localStorage.getItem('jury-state:{passage_id}:' + "
+                         "document.getElementById('jury').dataset.me) !== null")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_function(
+        "caches.keys().then(ks => !ks.some(k => k.indexOf('jury-offline-') === 0))"
+        " .then(none => none && !Object.keys(localStorage).some("
+        "k => k.indexOf('jury-state:') === 0))", polling=200, timeout=5000)
     assert errors == []
     context.close()

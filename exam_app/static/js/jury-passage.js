@@ -16,6 +16,9 @@
   var me = parseInt(cfg.me, 10);
   var queueKey = "jury-queue:" + cfg.passage + ":" + me;
   var refusedKey = "jury-refused:" + cfg.passage + ":" + me;
+  // The last state applied, for a reload while offline when the service worker's copy is
+  // missing (a cache entry being replaced is absent meanwhile; the login page empties it).
+  var keptStateKey = "jury-state:" + cfg.passage + ":" + me;
   var pollMs = parseInt(cfg.pollMs, 10) || 2000;
   var clockKey = "jury-clock";  // the last offset, for a reload while offline
   var offset = (function () {  // server clock minus browser clock (ms)
@@ -542,7 +545,12 @@
         if (queue.length) { flush(); }
       })
       .catch(function (error) {
-        if (error.status === 401) { setExpired(true); } else { setOnline(false); }
+        if (error.status === 401) { setExpired(true); return; }
+        if (!state) {  // reloaded offline without the worker's copy: the page's own
+          var kept = keptState();
+          if (kept) { applyState(kept, Date.now()); }
+        }
+        setOnline(false);
       })
       .then(pollDone);
   }
@@ -602,11 +610,18 @@
     showNet();
   }
 
+  function keptState() {
+    try { return JSON.parse(localStorage.getItem(keptStateKey)); } catch (e) { return null; }
+  }
+
   function applyState(data, receivedAt) {
     // Answers can arrive out of order (a slow poll sent before the juror started the
     // timer lands after the start's own answer): a state older than the one shown is
     // dropped. Every change of the passage bumps its version (juries/locking.py).
     if (state && typeof data.version === "number" && data.version < state.version) { return; }
+    if (data.timer && data.passage && data.grids) {  // a whole state (not a validation's answer)
+      try { localStorage.setItem(keptStateKey, JSON.stringify(data)); } catch (e) { /* full */ }
+    }
     // The revision only grows: a poll sent before our last save must not lower it.
     if (state && state.passage.revision > data.passage.revision) { data.passage.revision = state.passage.revision; }
     state = data;

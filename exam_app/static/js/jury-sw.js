@@ -84,3 +84,4 @@ function matchSoon(key, tries) {
     });
   });
 }
+
