@@ -37,9 +37,16 @@ def create_app(config: dict | None = None) -> Flask:
     from exam_app.extensions import csrf, db, init_migrations, login_manager
 
     db.init_app(app)
+    with app.app_context():
+        from exam_app.extensions import ping_idle_connections
+
+        ping_idle_connections(db.engine, float(app.config["DATABASE_PING_IDLE_SECONDS"]))
     init_migrations(app, directory=str(Path(__file__).parent.parent / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+    from exam_app.accounts.session_cookie import SlidingSessionInterface
+
+    app.session_interface = SlidingSessionInterface()
 
     _import_models()
 

@@ -105,15 +105,21 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
 
 
 DEFAULTS: dict = {
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # No ping at every checkout: a pooled connection is pinged before use only after it
+    # sat idle this long (extensions.ping_idle_connections).
+    "SQLALCHEMY_ENGINE_OPTIONS": {},
+    "DATABASE_PING_IDLE_SECONDS": 2.0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
-    # Sliding expiry: a login is permanent and its cookie re-signed on every request, so it
+    # Sliding expiry: a login is permanent and its cookie re-signed while it is used, so it
     # lasts while the user is active (an open jury screen polls) and ends after this idle time.
     "PERMANENT_SESSION_LIFETIME": 4 * 3600,
     "SESSION_REFRESH_EACH_REQUEST": True,
+    # ... at most once this often (accounts/session_cookie.py): the idle limit slides to
+    # within a minute, and the jury's frequent requests do not re-sign it each time.
+    "SESSION_REFRESH_SECONDS": 60,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
     # Largest request body accepted anywhere; uploads set their own lower limits.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints so that Alembic can drop and alter them on every backend.
@@ -92,6 +95,38 @@ def _sqlite_for_concurrent_writers(dbapi_connection, connection_record):
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before handing it out only when it has sat unused in
+    the pool for ``idle_seconds`` or more; one that fails the ping is replaced at once
+    (SQLAlchemy retries the checkout with a new connection), so a restarted database or
+    a connection the server ended while idle never reaches a request.
+
+    The pool's own ``pre_ping`` pings at every checkout: one more round trip for every
+    request (a quarter of the jury's long poll on PostgreSQL), although a connection
+    used a moment ago is known to be alive. A connection that dies while in use, or
+    within ``idle_seconds`` of its last use, fails its request's statement instead, as
+    it would after a ping; SQLAlchemy then invalidates the pool's older connections, so
+    the next requests get fresh ones."""
+    if idle_seconds < 0:
+        return
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _note_idle(dbapi_connection, record):
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy):
+        since = record.info.get("idle_since")  # None: just connected
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("dead pooled connection") from error
 
 
 def begin_read_snapshot() -> None:

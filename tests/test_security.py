@@ -132,6 +132,36 @@ def test_session_slides_while_active_and_expires_when_idle(app, client, login_as
         client.get(response.headers["Location"]))
 
 
+def test_session_cookie_is_re_signed_at_most_once_a_minute(app, client, login_as, create_user,
+                                                           later):
+    # The jury's frequent requests (long polls, saves) do not each re-sign the cookie: an
+    # unchanged session is sent again only once its signature is a minute old.
+    assert app.config["SESSION_REFRESH_SECONDS"] == 60
+    login_as(create_user(Role.GESTIONNAIRE))
+
+    def sets_cookie() -> bool:
+        response = client.get("/gestion/etablissements")
+        assert response.status_code == 200
+        return any(h.startswith("session=") for h in response.headers.getlist("Set-Cookie"))
+
+    assert [sets_cookie(), sets_cookie()] == [False, False]  # signed a moment ago
+    later(59)
+    assert sets_cookie() is False
+    later(61)
+    assert [sets_cookie(), sets_cookie()] == [True, False]  # re-signed once, then fresh
+    later(61 + 3599)
+    assert sets_cookie() is True  # an hour later: slid again, still logged in
+
+
+def test_a_changed_session_is_always_sent(app, client, login_as, create_user):
+    login_as(create_user(Role.GESTIONNAIRE))
+    client.get("/gestion/etablissements")
+    with client.session_transaction() as session:  # what a flash message does
+        session["_flashes"] = [("info", "Modifié.")]
+    response = client.get("/gestion/etablissements")
+    assert any(h.startswith("session=") for h in response.headers.getlist("Set-Cookie"))
+
+
 def test_expired_session_answers_a_script_with_a_json_401(app, client, login_as, create_user,
                                                           later):
     # The jury screen's poll (GET) and autosave (POST, CSRF checked first) must tell an
