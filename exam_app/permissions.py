@@ -396,7 +396,7 @@ def juror_passage_row(passage_id: int, statement, user_id: int, *conditions):
 
 
 @functools.cache
-def _juror_login_statement(statement, role: Role):
+def juror_login_statement(statement, role: Role):
     """``statement`` restricted as ``juror_passage_row`` does, for the login of bind
     parameters ``user_id`` and ``token`` holding ``role`` (``login_matches``), built once
     per statement (``statement`` must itself be built once): the hot jury requests no
@@ -442,7 +442,7 @@ def juror_login_passage_row(passage_id: int, statement, user_id: int, token: str
     None (no refusal here). ``statement`` must be built once (a cached function's)."""
     from exam_app.extensions import db
 
-    return db.session.execute(_juror_login_statement(statement, role),
+    return db.session.execute(juror_login_statement(statement, role),
                               {"passage_id": passage_id, "user_id": user_id, "token": token}) \
         .unique().one_or_none()
 

@@ -20,7 +20,15 @@ from exam_app.dossiers import validity
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
-from exam_app.juries import autosave_lone, grids, lifecycle, push, validation, validation_lean
+from exam_app.juries import (
+    autosave_lone,
+    grids,
+    lean_read,
+    lifecycle,
+    push,
+    validation,
+    validation_lean,
+)
 from exam_app.juries.blueprint import bp, json_body, json_refusal, ms
 from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
 from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
@@ -164,12 +172,6 @@ def _state_answer(row, user_id: int):
     return response
 
 
-@functools.cache
-def _version_statement():
-    """The passage's live version (the long poll's one column), built once."""
-    return sa.select(Passage.live_version)
-
-
 @bp.route("/jury/passages/<int:passage_id>/attendre")
 def passage_wait(passage_id: int):
     """Long poll: answers when the passage changes (any state change, a save of the agreed
@@ -180,14 +182,13 @@ def passage_wait(passage_id: int):
     autosave: the login is checked in the version's own query (the session cookie's user
     and token, the examinateur role, the seat), without loading the user; when that finds
     nothing, the ordinary way (Flask-Login's loader, ``roles_required``, the scope check)
-    gives the usual answer."""
+    gives the usual answer. That one read runs outside the ORM session, in one round
+    trip (``juries/lean_read.py``)."""
     login = session_login()
     if login is not None:
-        user_id, token = login
-        row = juror_login_passage_row(passage_id, _version_statement(), user_id, token,
-                                      Role.EXAMINATEUR)
-        if row is not None:
-            return no_store(jsonify(wait_for(push.PassageKey(passage_id), str(row[0]))))
+        version = lean_read.passage_version_for_login(passage_id, *login)
+        if version is not None:
+            return no_store(jsonify(wait_for(push.PassageKey(passage_id), str(version))))
     return _passage_wait_checked(passage_id)
 
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, RoleAssignment
+from exam_app.juries import autosave_lone
 from tests.conftest import statements_of
 
 JSON = {"Accept": "application/json"}
@@ -30,15 +31,25 @@ def _wait(client, passage_id, **kwargs):
 
 
 def test_the_long_poll_reads_its_juror_in_the_version_query(app, db, client, login_as,
-                                                           create_passage):
+                                                           create_passage, monkeypatch):
     passage, _ = _juror_logged_in(client, login_as, create_passage)
     passage_id, version = passage.id, passage.live_version
     db.session.commit()
+    lean = []  # the statements run outside the session (juries/lean_read.py)
+    run = autosave_lone._Compiled.run
+
+    def counted(compiled, cursor, values):
+        lean.append(compiled.sql)
+        return run(compiled, cursor, values)
+
+    monkeypatch.setattr(autosave_lone._Compiled, "run", counted)
     response, statements = statements_of(app, lambda: _wait(client, passage_id))
     assert (response.status_code, response.get_json()) == \
         (200, {"changed": True, "version": str(version)})
-    # One statement in all: the version, with the token, the role and the seat.
-    [statement] = statements
+    # One statement in all, outside the ORM session: the version, with the token, the
+    # role and the seat.
+    assert statements == []
+    [statement] = lean
     assert "session_token" in statement and "live_version" in statement \
         and "commission_member" in statement
     assert re.search(r'(FROM|JOIN) "?user"?\s', statement)
@@ -205,3 +216,57 @@ def test_the_validation_refuses_a_juror_of_another_commission(db, client, login_
     passage, _, token = _validation_ready(client, login_as, create_passage, db)
     assert _validate(client, other.id, token).status_code == 403
     assert _validate(client, passage.id + 1000, token).status_code == 404
+
+
+# ---- the long poll's read outside the session (juries/lean_read.py) -----------------------
+
+
+def test_the_lean_read_leaves_its_connection_as_the_pool_lends_it(app, db, create_passage):
+    from exam_app.juries import lean_read
+
+    passage = create_passage()
+    juror = passage.commission.members[0].user
+    db.session.commit()
+    with app.app_context():
+        assert lean_read.passage_version_for_login(
+            passage.id, juror.id, juror.session_token) == passage.live_version
+        assert lean_read.passage_version_for_login(passage.id, juror.id, "not-it") is None
+        engine = _db_engine(app)
+        with engine.connect() as connection:  # the same pooled connection, lent again
+            driver = connection.connection.driver_connection
+            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+            if engine.dialect.name == "postgresql":
+                assert driver.autocommit is False  # set back after the read:
+                assert driver.info.transaction_status.name == "INTRANS"  # a transaction again
+
+
+def test_a_failed_connection_answers_none_and_is_not_reused(app, db, create_passage,
+                                                          monkeypatch):
+    from exam_app.juries import lean_read
+
+    passage = create_passage()
+    juror = passage.commission.members[0].user
+    db.session.commit()
+    with app.app_context():
+        engine = _db_engine(app)
+        dbapi = engine.dialect.loaded_dbapi
+        failed = []
+
+        def dead(compiled, cursor, values):
+            failed.append(cursor.connection)
+            raise dbapi.OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(autosave_lone._Compiled, "run", dead)
+        assert lean_read.passage_version_for_login(passage.id, juror.id,
+                                                   juror.session_token) is None
+        monkeypatch.undo()
+        with engine.connect() as connection:  # a new connection, not the failed one
+            assert connection.connection.driver_connection is not failed[0]
+        assert lean_read.passage_version_for_login(
+            passage.id, juror.id, juror.session_token) == passage.live_version
+
+
+def _db_engine(app):
+    from exam_app.extensions import db as _db
+
+    return _db.engine
