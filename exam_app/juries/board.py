@@ -4,19 +4,22 @@ overrun and its state. One plain mapping serves the page and its push updates
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql, sqlite
 
 from exam_app.clock import to_local
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import lifecycle
-from exam_app.juries.models import Commission, Passage
+from exam_app.juries.models import BoardSnapshot, Commission, Passage
 from exam_app.units import all_units
 
 COUNTS = ("total", "finished", "running", "late", "absent", "nv", "final", "pending")
@@ -136,9 +139,13 @@ def board_view(*, session_id: int, day: date, now: datetime) -> dict:
 # ---- one board for every browser showing it ------------------------------------------------
 
 # A change wakes every browser showing the board at once (the live board is open in ten
-# places on a jury day): within a process, they share one computation of the board for
-# that version, reused for up to SHARE_SECONDS (its running overruns are then up to that
-# old; the page counts them on from the answer's arrival).
+# places on a jury day, served by several worker processes, maybe several instances): they
+# share one computation of the board for that version, reused for up to SHARE_SECONDS (its
+# running overruns are then up to that old; the page counts them on from the answer's
+# arrival). Within a process the browsers woken together wait for the first one's board;
+# across processes and instances the board is shared through the database
+# (``BoardSnapshot``): the first process to need a version computes it and stores it, the
+# others read it.
 SHARE_SECONDS = 1.0
 _shared: dict[tuple[int, date], tuple[str, float, dict]] = {}
 _shared_locks: dict[tuple[int, date], threading.Lock] = {}
@@ -146,8 +153,8 @@ _shared_guard = threading.Lock()
 
 
 def shared_board_view(*, session_id: int, day: date, version: str, now: datetime) -> dict:
-    """``board_view`` of the day, computed once per process for a given board version
-    (and at most SHARE_SECONDS old) however many browsers ask for it at once."""
+    """``board_view`` of the day, computed once for a given board version (and at most
+    SHARE_SECONDS old) however many browsers, processes and instances ask for it."""
     key = (session_id, day)
     with _shared_guard:
         lock = _shared_locks.setdefault(key, threading.Lock())
@@ -155,9 +162,42 @@ def shared_board_view(*, session_id: int, day: date, version: str, now: datetime
         cached = _shared.get(key)
         if cached and cached[0] == version and time.monotonic() - cached[1] < SHARE_SECONDS:
             return cached[2]
-        view = board_view(session_id=session_id, day=day, now=now)
+        view = _stored_view(session_id, day, version, now)
+        if view is None:
+            view = board_view(session_id=session_id, day=day, now=now)
+            _store_view(session_id, day, version, now, view)
         _shared[key] = (version, time.monotonic(), view)
         return view
+
+
+def _stored_view(session_id: int, day: date, version: str, now: datetime) -> dict | None:
+    """The board another process computed for ``version`` less than SHARE_SECONDS ago."""
+    row = db.session.execute(
+        sa.select(BoardSnapshot.version, BoardSnapshot.computed_at, BoardSnapshot.body)
+        .where(BoardSnapshot.session_id == session_id, BoardSnapshot.day == day)).one_or_none()
+    if row is None or row.version != version \
+            or abs((now - row.computed_at).total_seconds()) >= SHARE_SECONDS:
+        return None
+    return json.loads(row.body)
+
+
+def _store_view(session_id: int, day: date, version: str, now: datetime, view: dict) -> None:
+    """Keep ``view`` for the other processes, in its own short transaction (the request's
+    session stays a reader). Two processes computing at once both store a board of that
+    version: either serves. A failure to store costs only the sharing."""
+    values = {"session_id": session_id, "day": day, "version": version, "computed_at": now,
+              "body": json.dumps(view, ensure_ascii=False, separators=(",", ":"))}
+    dialect = db.engine.dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(BoardSnapshot)
+    statement = insert.values(**values).on_conflict_do_update(
+        index_elements=[BoardSnapshot.session_id, BoardSnapshot.day],
+        set_={name: values[name] for name in ("version", "computed_at", "body")})
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(statement)
+    except sa.exc.DBAPIError:
+        logging.getLogger(__name__).warning("board: the snapshot could not be stored",
+                                            exc_info=True)
 
 
 def forget_shared_views() -> None:

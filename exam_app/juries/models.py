@@ -189,6 +189,21 @@ class PlanningRun(db.Model):
     error: Mapped[str | None] = mapped_column(sa.Text)
 
 
+class BoardSnapshot(db.Model):
+    """The live board of a session's day as last computed (``board.shared_board_view``),
+    for every process and instance: computed once a version by one of them, read by the
+    others, instead of once by each (the board is asked every second on a jury day)."""
+
+    __tablename__ = "board_snapshot"
+
+    session_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("exam_session.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(100))  # push.board_version
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    body: Mapped[str] = mapped_column(sa.Text)  # JSON: board.board_view
+
+
 # ---- Jury day: planning settings, passages, timer, grids, validations --------
 
 

@@ -281,6 +281,49 @@ def test_browsers_woken_together_share_one_board(app, db, monkeypatch, create_pa
     assert len(computed) == 3
 
 
+def test_processes_share_one_board_through_the_database(app, db, monkeypatch, create_passage):
+    """Another worker process (or instance) finds the board the first one computed for that
+    version, less than SHARE_SECONDS old, in the database: computed once for them all, the
+    same board; a new version, or an old snapshot, is computed again and stored."""
+    from datetime import timedelta
+
+    from exam_app.juries import board
+    from exam_app.juries.models import BoardSnapshot
+
+    passage = create_passage()
+    passage.scheduled_at = utcnow()
+    db.session.commit()
+    session_id = passage.commission.session_id
+    day = to_local(passage.scheduled_at).date()
+    computed = []
+    real = board.board_view
+    monkeypatch.setattr(board, "board_view",
+                        lambda **kwargs: computed.append(1) or real(**kwargs))
+
+    def other_process(version, now):
+        board.forget_shared_views()  # a process that has computed nothing yet
+        with app.app_context():
+            return board.shared_board_view(session_id=session_id, day=day, version=version,
+                                           now=now)
+
+    now = utcnow()
+    first = other_process("1:5", now)
+    assert len(computed) == 1
+    assert other_process("1:5", now + timedelta(seconds=0.5)) == first  # read, not computed
+    assert len(computed) == 1
+    snapshot = db.session.get(BoardSnapshot, (session_id, day))
+    assert (snapshot.version, snapshot.computed_at) == ("1:5", now)
+    assert [row["id"] for row in first["passages"]] == [passage.id]
+    with app.app_context():  # what was read back is the board as computed
+        assert first == real(session_id=session_id, day=day, now=now)
+    other_process("1:6", now + timedelta(seconds=0.6))  # the board changed
+    assert len(computed) == 2
+    db.session.expire_all()
+    assert db.session.get(BoardSnapshot, (session_id, day)).version == "1:6"
+    other_process("1:6", now + timedelta(seconds=0.6 + board.SHARE_SECONDS))  # too old
+    assert len(computed) == 3
+
+
 def test_a_busy_day_sends_each_board_at_most_one_answer_a_period(db, pair, create_user,
                                                                 monkeypatch):
     """Changes every few tenths of a second (a jury day): a browser's board long poll
