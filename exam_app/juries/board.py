@@ -162,42 +162,48 @@ def shared_board_view(*, session_id: int, day: date, version: str, now: datetime
         cached = _shared.get(key)
         if cached and cached[0] == version and time.monotonic() - cached[1] < SHARE_SECONDS:
             return cached[2]
-        view = _stored_view(session_id, day, version, now)
-        if view is None:
+        try:
+            view = _shared_through_database(session_id, day, version, now)
+        except sa.exc.DBAPIError:  # costs only the sharing: this process computes its own
+            logging.getLogger(__name__).warning("board: no shared snapshot", exc_info=True)
             view = board_view(session_id=session_id, day=day, now=now)
-            _store_view(session_id, day, version, now, view)
         _shared[key] = (version, time.monotonic(), view)
         return view
 
 
-def _stored_view(session_id: int, day: date, version: str, now: datetime) -> dict | None:
-    """The board another process computed for ``version`` less than SHARE_SECONDS ago."""
-    row = db.session.execute(
-        sa.select(BoardSnapshot.version, BoardSnapshot.computed_at, BoardSnapshot.body)
-        .where(BoardSnapshot.session_id == session_id, BoardSnapshot.day == day)).one_or_none()
-    if row is None or row.version != version \
-            or abs((now - row.computed_at).total_seconds()) >= SHARE_SECONDS:
-        return None
-    return json.loads(row.body)
+def _shared_through_database(session_id: int, day: date, version: str, now: datetime) -> dict:
+    """The board of ``version`` another process stored less than SHARE_SECONDS ago, or
+    this process's computation of it, stored for the others.
 
-
-def _store_view(session_id: int, day: date, version: str, now: datetime, view: dict) -> None:
-    """Keep ``view`` for the other processes, in its own short transaction (the request's
-    session stays a reader). Two processes computing at once both store a board of that
-    version: either serves. A failure to store costs only the sharing."""
-    values = {"session_id": session_id, "day": day, "version": version, "computed_at": now,
-              "body": json.dumps(view, ensure_ascii=False, separators=(",", ":"))}
-    dialect = db.engine.dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(BoardSnapshot)
-    statement = insert.values(**values).on_conflict_do_update(
-        index_elements=[BoardSnapshot.session_id, BoardSnapshot.day],
-        set_={name: values[name] for name in ("version", "computed_at", "body")})
-    try:
-        with db.engine.begin() as connection:
-            connection.execute(statement)
-    except sa.exc.DBAPIError:
-        logging.getLogger(__name__).warning("board: the snapshot could not be stored",
-                                            exc_info=True)
+    The processes' board long polls all answer at the same boundary of the clock
+    (``views_gestion.board_wait``), so they ask at the same instant: on PostgreSQL the
+    first takes a transaction-level advisory lock of the session's day, on a connection
+    of its own, and the others wait for it to store the board, then read it (one
+    computation for them all). SQLite's locks are the whole database's: there each
+    process reads what is stored, and computes without waiting when it is not."""
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(
+                session_id, day.toordinal())))
+        row = connection.execute(
+            sa.select(BoardSnapshot.version, BoardSnapshot.computed_at, BoardSnapshot.body)
+            .where(BoardSnapshot.session_id == session_id, BoardSnapshot.day == day)
+        ).one_or_none()
+        if row is not None and row.version == version \
+                and abs((now - row.computed_at).total_seconds()) < SHARE_SECONDS:
+            connection.rollback()
+            return json.loads(row.body)
+        view = board_view(session_id=session_id, day=day, now=now)
+        values = {"session_id": session_id, "day": day, "version": version,
+                  "computed_at": now,
+                  "body": json.dumps(view, ensure_ascii=False, separators=(",", ":"))}
+        insert = (postgresql.insert if connection.dialect.name == "postgresql"
+                  else sqlite.insert)(BoardSnapshot)
+        connection.execute(insert.values(**values).on_conflict_do_update(
+            index_elements=[BoardSnapshot.session_id, BoardSnapshot.day],
+            set_={name: values[name] for name in ("version", "computed_at", "body")}))
+        connection.commit()  # and the advisory lock is released
+        return view
 
 
 def forget_shared_views() -> None:

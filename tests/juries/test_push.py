@@ -324,6 +324,49 @@ def test_processes_share_one_board_through_the_database(app, db, monkeypatch, cr
     assert len(computed) == 3
 
 
+def test_processes_asking_at_the_same_instant_compute_the_board_once(app, db, monkeypatch,
+                                                                    create_passage):
+    """The workers' board long polls answer at the same boundary of the clock: on
+    PostgreSQL the first to ask computes, the others wait for its board (an advisory
+    lock); every one of them gets the same board."""
+    import threading
+
+    from exam_app.juries import board
+
+    passage = create_passage()
+    passage.scheduled_at = utcnow()
+    db.session.commit()
+    session_id, day = passage.commission.session_id, to_local(passage.scheduled_at).date()
+    computed = []
+    real = board.board_view
+
+    def slow(**kwargs):
+        computed.append(1)
+        time.sleep(0.1)  # the others arrive while it computes
+        return real(**kwargs)
+
+    monkeypatch.setattr(board, "board_view", slow)
+    now, views, start = utcnow(), [], threading.Barrier(6)
+
+    def process():
+        with app.app_context():
+            start.wait()
+            views.append(board._shared_through_database(session_id, day, "1:7", now))
+            db.session.remove()
+
+    threads = [threading.Thread(target=process) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(views) == 6 and all(view == views[0] for view in views)
+    assert [row["id"] for row in views[0]["passages"]] == [passage.id]
+    if db.engine.dialect.name == "postgresql":
+        assert len(computed) == 1
+    else:  # SQLite: no waiting on a lock of the whole database; at least one computed it
+        assert 1 <= len(computed) <= 6
+
+
 def test_a_busy_day_sends_each_board_at_most_one_answer_a_period(db, pair, create_user,
                                                                 monkeypatch):
     """Changes every few tenths of a second (a jury day): a browser's board long poll
