@@ -96,6 +96,10 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         # one proxy: which one answered).
         "INSTANCE_NAME": os.environ.get("INSTANCE_NAME", ""),
         # How long an activation link and a password-reset link stay valid (seconds).
+        # PostgreSQL connections per worker: kept open, and more for a burst (README,
+        # Production: 15 at most per worker).
+        "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", 10),
+        "DATABASE_POOL_OVERFLOW": _int("DATABASE_POOL_OVERFLOW", 5),
         "ACTIVATION_MAX_AGE": _int("ACTIVATION_MAX_AGE", 7 * 86400),
         "RESET_MAX_AGE": _int("RESET_MAX_AGE", 3600),
     }

@@ -83,3 +83,23 @@ def test_a_connection_the_server_ended_while_idle_never_reaches_a_request(engine
     time.sleep(IDLE + 0.05)
     with engine.connect() as connection:  # pinged, found dead, replaced
         assert connection.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid
+
+
+def test_postgresql_workers_keep_ten_connections_and_open_five_more_at_most(tmp_path):
+    from exam_app import create_app
+
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # never connected to here
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x",
+                      "STORAGE_DIR": str(tmp_path / "storage")})
+    with app.app_context():
+        from exam_app.extensions import db
+
+        pool = db.engine.pool
+        assert (pool.size(), pool._max_overflow) == (10, 5)  # noqa: SLF001
+    given = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x",
+                        "STORAGE_DIR": str(tmp_path / "storage"),
+                        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 3}})
+    with given.app_context():
+        from exam_app.extensions import db
+
+        assert (db.engine.pool.size(), db.engine.pool._max_overflow) == (3, 5)  # noqa: SLF001
