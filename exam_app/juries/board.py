@@ -7,18 +7,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 
-from exam_app.clock import to_local
+from exam_app.clock import to_local, utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
-from exam_app.juries import lifecycle
+from exam_app.juries import lifecycle, push
 from exam_app.juries.models import BoardSnapshot, Commission, Passage
 from exam_app.units import all_units
 
@@ -139,48 +138,55 @@ def board_view(*, session_id: int, day: date, now: datetime) -> dict:
 # ---- one board for every browser showing it ------------------------------------------------
 
 # A change wakes every browser showing the board at once (the live board is open in ten
-# places on a jury day, served by several worker processes, maybe several instances): they
-# share one computation of the board for that version, reused for up to SHARE_SECONDS (its
-# running overruns are then up to that old; the page counts them on from the answer's
-# arrival). Within a process the browsers woken together wait for the first one's board;
-# across processes and instances the board is shared through the database
-# (``BoardSnapshot``): the first process to need a version computes it and stores it, the
-# others read it.
-SHARE_SECONDS = 1.0
-_shared: dict[tuple[int, date], tuple[str, float, dict]] = {}
+# places on a jury day, served by several worker processes, maybe several instances), and
+# they are answered at the same boundary of the clock (``views_gestion.board_wait``). A
+# board computed at or after that instant holds every change until then: one computation
+# serves them all. Within a process the browsers answered together wait for the first
+# one's board; across processes and instances it is shared through the database
+# (``BoardSnapshot``): the first to need it computes and stores it, the others read it.
+# (On a jury day the board's version moves several times a second: two processes reading
+# it a few milliseconds apart read two versions, so a board is shared by the instant it
+# was computed at, and carries the version it was computed from.)
+_shared: dict[tuple[int, date], tuple[str, datetime, dict]] = {}
 _shared_locks: dict[tuple[int, date], threading.Lock] = {}
 _shared_guard = threading.Lock()
 
 
-def shared_board_view(*, session_id: int, day: date, version: str, now: datetime) -> dict:
-    """``board_view`` of the day, computed once for a given board version (and at most
-    SHARE_SECONDS old) however many browsers, processes and instances ask for it."""
-    key = (session_id, day)
+def shared_board_view(*, session_id: int, day: date, key, fresh_from: datetime) -> tuple[str, dict]:
+    """(version, board) of the day: a board computed at or after ``fresh_from`` (by this
+    process, another one or another instance), or computed now; ``version`` is the board
+    version (``push.board_version`` of ``key``) read just before it was computed, so the
+    board holds at least every change of that version."""
+    cache_key = (session_id, day)
     with _shared_guard:
-        lock = _shared_locks.setdefault(key, threading.Lock())
-    with lock:  # the browsers woken together wait for the first one's board
-        cached = _shared.get(key)
-        if cached and cached[0] == version and time.monotonic() - cached[1] < SHARE_SECONDS:
-            return cached[2]
+        lock = _shared_locks.setdefault(cache_key, threading.Lock())
+    with lock:  # the browsers answered together wait for the first one's board
+        cached = _shared.get(cache_key)
+        if cached and cached[1] >= fresh_from:
+            return cached[0], cached[2]
         try:
-            view = _shared_through_database(session_id, day, version, now)
+            version, computed_at, view = _shared_through_database(session_id, day, key,
+                                                                  fresh_from)
         except sa.exc.DBAPIError:  # costs only the sharing: this process computes its own
             logging.getLogger(__name__).warning("board: no shared snapshot", exc_info=True)
-            view = board_view(session_id=session_id, day=day, now=now)
-        _shared[key] = (version, time.monotonic(), view)
-        return view
+            db.session.rollback()
+            computed_at = utcnow()
+            version = push.current_version(db.session.connection(), key)
+            view = board_view(session_id=session_id, day=day, now=computed_at)
+        if not cached or computed_at >= cached[1]:
+            _shared[cache_key] = (version, computed_at, view)
+        return version, view
 
 
-def _shared_through_database(session_id: int, day: date, version: str, now: datetime) -> dict:
-    """The board of ``version`` another process stored less than SHARE_SECONDS ago, or
-    this process's computation of it, stored for the others.
+def _shared_through_database(session_id: int, day: date, key,
+                             fresh_from: datetime) -> tuple[str, datetime, dict]:
+    """(version, computed at, board): the one stored if computed at or after
+    ``fresh_from``, else this process's computation, stored for the others.
 
-    The processes' board long polls all answer at the same boundary of the clock
-    (``views_gestion.board_wait``), so they ask at the same instant: on PostgreSQL the
-    first takes a transaction-level advisory lock of the session's day, on a connection
-    of its own, and the others wait for it to store the board, then read it (one
-    computation for them all). SQLite's locks are the whole database's: there each
-    process reads what is stored, and computes without waiting when it is not."""
+    On PostgreSQL the first process takes a transaction-level advisory lock of the
+    session's day, on a connection of its own, and the others wait for it to store the
+    board, then read it. SQLite's locks are the whole database's: there each process
+    reads what is stored, and computes without waiting when it is not there yet."""
     with db.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(
@@ -189,21 +195,23 @@ def _shared_through_database(session_id: int, day: date, version: str, now: date
             sa.select(BoardSnapshot.version, BoardSnapshot.computed_at, BoardSnapshot.body)
             .where(BoardSnapshot.session_id == session_id, BoardSnapshot.day == day)
         ).one_or_none()
-        if row is not None and row.version == version \
-                and abs((now - row.computed_at).total_seconds()) < SHARE_SECONDS:
+        if row is not None and row.computed_at >= fresh_from:
             connection.rollback()
-            return json.loads(row.body)
-        view = board_view(session_id=session_id, day=day, now=now)
+            return row.version, row.computed_at, json.loads(row.body)
+        computed_at = utcnow()
+        version = push.current_version(connection, key)  # first: the board is at least it
+        view = board_view(session_id=session_id, day=day, now=computed_at)
         values = {"session_id": session_id, "day": day, "version": version,
-                  "computed_at": now,
+                  "computed_at": computed_at,
                   "body": json.dumps(view, ensure_ascii=False, separators=(",", ":"))}
         insert = (postgresql.insert if connection.dialect.name == "postgresql"
                   else sqlite.insert)(BoardSnapshot)
         connection.execute(insert.values(**values).on_conflict_do_update(
             index_elements=[BoardSnapshot.session_id, BoardSnapshot.day],
-            set_={name: values[name] for name in ("version", "computed_at", "body")}))
+            set_={name: values[name] for name in ("version", "computed_at", "body")},
+            where=BoardSnapshot.computed_at < computed_at))  # never replaced by an older one
         connection.commit()  # and the advisory lock is released
-        return view
+        return version, computed_at, view
 
 
 def forget_shared_views() -> None:

@@ -5,7 +5,7 @@ board of a day."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, time
+from datetime import UTC, datetime, time
 from time import sleep
 from time import time as wall_time
 
@@ -227,8 +227,10 @@ def board(code: str):
     session = session_or_404(code)
     day = day_arg()
     start, end = lifecycle.day_bounds(day)
-    view = boards.board_view(session_id=session.id, day=day, now=utcnow())
+    # The version first: the board shown holds at least its changes (one that lands
+    # between the two reads is then announced again, never missed).
     version = push.current_version(db.session.connection(), push.BoardKey(session.id, start, end))
+    view = boards.board_view(session_id=session.id, day=day, now=utcnow())
     return render_template("juries/board.html", session=session, day=day, board=view,
                            version=version)
 
@@ -246,16 +248,19 @@ def board_wait(code: str):
     # On a jury day the board changes several times a second. A change is answered at the
     # next boundary of PUSH_BOARD_MIN_SECONDS on the clock, the same for every browser:
     # each browser gets at most one board a period (every change of the period in it),
-    # within the 2 s the board promises, and the browsers answered at one boundary read
-    # one version, so one computation of the board serves them all (shared_board_view).
+    # within the 2 s the board promises, and the browsers answered at one boundary, in
+    # every worker and instance, get one computation of the board made at or after it
+    # (shared_board_view), with the version it was made from.
     period = current_app.config.get("PUSH_BOARD_MIN_SECONDS", 1.0)
+    fresh_from = utcnow()
     if answer["changed"] and period > 0:
         db.session.close()
         now = wall_time()
-        sleep((math.floor(now / period) + 1) * period - now)
-        answer["version"] = push.current_version(db.session.connection(), key)
-    answer["board"] = boards.shared_board_view(session_id=session.id, day=day,
-                                               version=answer["version"], now=utcnow())
+        boundary = (math.floor(now / period) + 1) * period
+        sleep(boundary - now)
+        fresh_from = datetime.fromtimestamp(boundary, UTC)
+    answer["version"], answer["board"] = boards.shared_board_view(
+        session_id=session.id, day=day, key=key, fresh_from=fresh_from)
     return push_views.no_store(jsonify(answer))
 
 

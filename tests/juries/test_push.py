@@ -18,7 +18,7 @@ import pytest
 
 from exam_app.accounts.models import Role
 from exam_app.clock import to_local, utcnow
-from exam_app.juries import push
+from exam_app.juries import lifecycle, push
 from exam_app.juries.models import Passage
 from tests.juries.helpers import complete_grid, members
 from tests.juries.test_races import Juror
@@ -240,118 +240,144 @@ def test_the_documented_commands_leave_ordinary_requests_their_threads(app):
     assert not re.match(location, "/jury/passages/12/etat")
 
 
-def test_browsers_woken_together_share_one_board(app, db, monkeypatch, create_passage):
-    """Ten boards woken by one change cost one computation of the board per process; a
-    new version, or a board older than SHARE_SECONDS, is computed again."""
-    import threading
-
-    from exam_app.juries import board
+def _board_day(create_passage, db):
+    from exam_app.juries import push
 
     passage = create_passage()
+    passage.scheduled_at = utcnow()
     db.session.commit()
-    session_id = passage.commission.session_id
-    day = to_local(utcnow()).date()
+    day = to_local(passage.scheduled_at).date()
+    start, end = lifecycle.day_bounds(day)
+    return passage, day, push.BoardKey(passage.commission.session_id, start, end)
+
+
+def _counting_boards(monkeypatch, pause: float = 0.0):
+    from exam_app.juries import board
+
     computed = []
     real = board.board_view
 
     def counting(**kwargs):
         computed.append(kwargs["now"])
-        time.sleep(0.05)  # the others arrive while it computes
+        time.sleep(pause)  # the others arrive while it computes
         return real(**kwargs)
 
     monkeypatch.setattr(board, "board_view", counting)
-    views = []
+    return computed, real
 
-    def ask(version):
+
+def test_browsers_woken_together_share_one_board(app, db, monkeypatch, create_passage):
+    """Ten boards answered at one instant cost one computation of the board; a board
+    computed before the instant an answer is for is computed again."""
+    import threading
+    from datetime import timedelta
+
+    from exam_app.juries import board
+
+    passage, day, key = _board_day(create_passage, db)
+    computed, _ = _counting_boards(monkeypatch, pause=0.05)
+    answers = []
+
+    def ask(fresh_from):
         with app.app_context():
-            views.append(board.shared_board_view(session_id=session_id, day=day,
-                                                 version=version, now=utcnow()))
+            answers.append(board.shared_board_view(session_id=key.session_id, day=day,
+                                                   key=key, fresh_from=fresh_from))
 
-    threads = [threading.Thread(target=ask, args=("1:5",)) for _ in range(10)]
+    instant = utcnow()
+    threads = [threading.Thread(target=ask, args=(instant,)) for _ in range(10)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(computed) == 1 and len(views) == 10
-    assert all(view is views[0] for view in views)
-    ask("1:6")  # the board changed: computed again
+    assert len(computed) == 1 and len(answers) == 10
+    assert all(answer is answers[0] or answer == answers[0] for answer in answers)
+    version, view = answers[0]
+    assert [row["id"] for row in view["passages"]] == [passage.id]
+    ask(instant)  # the same instant, later: still that board
+    assert len(computed) == 1
+    ask(utcnow() + timedelta(seconds=1))  # a later instant: computed again
     assert len(computed) == 2
-    monkeypatch.setattr(board, "SHARE_SECONDS", 0.0)
-    ask("1:6")  # too old to share
-    assert len(computed) == 3
 
 
 def test_processes_share_one_board_through_the_database(app, db, monkeypatch, create_passage):
-    """Another worker process (or instance) finds the board the first one computed for that
-    version, less than SHARE_SECONDS old, in the database: computed once for them all, the
-    same board; a new version, or an old snapshot, is computed again and stored."""
+    """Another worker process (or instance) answering for an instant finds the board the
+    first one computed at or after it in the database: computed once for them all, the
+    same board and version; a later instant gets a new board, stored for the others."""
     from datetime import timedelta
 
     from exam_app.juries import board
     from exam_app.juries.models import BoardSnapshot
 
-    passage = create_passage()
-    passage.scheduled_at = utcnow()
-    db.session.commit()
-    session_id = passage.commission.session_id
-    day = to_local(passage.scheduled_at).date()
-    computed = []
-    real = board.board_view
-    monkeypatch.setattr(board, "board_view",
-                        lambda **kwargs: computed.append(1) or real(**kwargs))
+    passage, day, key = _board_day(create_passage, db)
+    computed, real = _counting_boards(monkeypatch)
 
-    def other_process(version, now):
+    def other_process(fresh_from):
         board.forget_shared_views()  # a process that has computed nothing yet
         with app.app_context():
-            return board.shared_board_view(session_id=session_id, day=day, version=version,
-                                           now=now)
+            return board.shared_board_view(session_id=key.session_id, day=day, key=key,
+                                           fresh_from=fresh_from)
 
-    now = utcnow()
-    first = other_process("1:5", now)
+    instant = utcnow()
+    first = other_process(instant)
     assert len(computed) == 1
-    assert other_process("1:5", now + timedelta(seconds=0.5)) == first  # read, not computed
+    assert other_process(instant) == first  # read from the database, not computed
     assert len(computed) == 1
-    snapshot = db.session.get(BoardSnapshot, (session_id, day))
-    assert (snapshot.version, snapshot.computed_at) == ("1:5", now)
-    assert [row["id"] for row in first["passages"]] == [passage.id]
+    snapshot = db.session.get(BoardSnapshot, (key.session_id, day))
+    assert snapshot.version == first[0] == str(first[0])
+    assert snapshot.computed_at == computed[0] >= instant
     with app.app_context():  # what was read back is the board as computed
-        assert first == real(session_id=session_id, day=day, now=now)
-    other_process("1:6", now + timedelta(seconds=0.6))  # the board changed
-    assert len(computed) == 2
+        assert first[1] == real(session_id=key.session_id, day=day, now=computed[0])
+    later = other_process(utcnow() + timedelta(milliseconds=1))
+    assert len(computed) == 2 and later[1]["passages"] == first[1]["passages"]
     db.session.expire_all()
-    assert db.session.get(BoardSnapshot, (session_id, day)).version == "1:6"
-    other_process("1:6", now + timedelta(seconds=0.6 + board.SHARE_SECONDS))  # too old
-    assert len(computed) == 3
+    assert db.session.get(BoardSnapshot, (key.session_id, day)).computed_at == computed[1]
+
+
+def test_the_board_carries_the_version_it_was_computed_from(app, db, monkeypatch,
+                                                            create_passage):
+    """A change that lands while the board is computed is not in the version it answers
+    with: the browser is told again at the next change of version, never misses one."""
+    from exam_app.juries import board, push
+    from exam_app.juries.locking import lock_passage
+
+    passage, day, key = _board_day(create_passage, db)
+    real = board.board_view
+
+    def changed_meanwhile(**kwargs):
+        with app.app_context():  # another juror's change, committed during the computation
+            lock_passage(db.session.get(Passage, passage.id))
+            db.session.commit()
+        return real(**kwargs)
+
+    with app.app_context():
+        before = push.current_version(db.session.connection(), key)
+        db.session.rollback()
+    monkeypatch.setattr(board, "board_view", changed_meanwhile)
+    with app.app_context():
+        version, _ = board.shared_board_view(session_id=key.session_id, day=day, key=key,
+                                             fresh_from=utcnow())
+        after = push.current_version(db.session.connection(), key)
+    assert version == before != after  # the browser's next long poll answers at once
 
 
 def test_processes_asking_at_the_same_instant_compute_the_board_once(app, db, monkeypatch,
                                                                     create_passage):
     """The workers' board long polls answer at the same boundary of the clock: on
     PostgreSQL the first to ask computes, the others wait for its board (an advisory
-    lock); every one of them gets the same board."""
+    lock); every one of them gets the same board and version."""
     import threading
 
     from exam_app.juries import board
 
-    passage = create_passage()
-    passage.scheduled_at = utcnow()
-    db.session.commit()
-    session_id, day = passage.commission.session_id, to_local(passage.scheduled_at).date()
-    computed = []
-    real = board.board_view
-
-    def slow(**kwargs):
-        computed.append(1)
-        time.sleep(0.1)  # the others arrive while it computes
-        return real(**kwargs)
-
-    monkeypatch.setattr(board, "board_view", slow)
-    now, views, start = utcnow(), [], threading.Barrier(6)
+    passage, day, key = _board_day(create_passage, db)
+    computed, _ = _counting_boards(monkeypatch, pause=0.1)
+    instant, answers, start = utcnow(), [], threading.Barrier(6)
 
     def process():
         with app.app_context():
             start.wait()
-            views.append(board._shared_through_database(session_id, day, "1:7", now))
+            version, _, view = board._shared_through_database(key.session_id, day, key, instant)
+            answers.append((version, view))
             db.session.remove()
 
     threads = [threading.Thread(target=process) for _ in range(6)]
@@ -359,10 +385,12 @@ def test_processes_asking_at_the_same_instant_compute_the_board_once(app, db, mo
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(views) == 6 and all(view == views[0] for view in views)
-    assert [row["id"] for row in views[0]["passages"]] == [passage.id]
+    assert len(answers) == 6
+    assert all((version, view["passages"]) == (answers[0][0], answers[0][1]["passages"])
+               for version, view in answers)
+    assert [row["id"] for row in answers[0][1]["passages"]] == [passage.id]
     if db.engine.dialect.name == "postgresql":
-        assert len(computed) == 1
+        assert len(computed) == 1 and all(answer == answers[0] for answer in answers)
     else:  # SQLite: no waiting on a lock of the whole database; at least one computed it
         assert 1 <= len(computed) <= 6
 
