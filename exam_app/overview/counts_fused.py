@@ -5,8 +5,9 @@ query per blocker of the board, each from the feature that owns its data. Four o
 go over every candidate of the session (places and E5 forms, undecided dossiers,
 unplanned orals, unseated E6 candidates), so the page grew with the session. Here those
 four are one aggregate: the session's candidates read once, in the order of their index
-(session, centre, establishment: no sort), each candidate's registrations and dossiers
-joined once, every count a column of the group. The other blockers (accounts,
+(session, centre, establishment: no sort), each candidate's registrations, dossiers and
+E6 sitting joined once (the first and last from covering indexes), every count a column
+of the group. The other blockers (accounts,
 commissions, convocations, lots) are the reference's own queries, which do not go over
 the candidates.
 
@@ -130,13 +131,13 @@ def _statement() -> tuple[sa.Select, tuple[str, ...]]:
                                         Passage.variant_code == variant.code,
                                         Passage.scheduled_at.is_not(None))
             missing.append(sa.and_(sits(unit, variant.form), ~planned))
-    # Unseated (e6.sitting.unseated_counts): no E6 sitting with a room.
-    seated = sa.exists().where(E6Sitting.candidate_id == Candidate.id,
-                               E6Sitting.room_id.is_not(None))
+    # Unseated (e6.sitting.unseated_counts): no E6 sitting with a room; a candidate has
+    # one sitting at most (unique), so: none joined, or one without a room.
+    sitting = aliased(E6Sitting, name="sitting")
     query = sa.select(
         Candidate.centre_id, Candidate.establishment_id, sa.func.count(Candidate.id),
         *enrolment.form_count_columns(form_row.form),
-        counted(~seated),
+        counted(sitting.room_id.is_(None)),
         counted(sa.or_(*missing)) if missing else sa.literal(0),
         *undecided,
     ).select_from(Candidate)
@@ -146,6 +147,12 @@ def _statement() -> tuple[sa.Select, tuple[str, ...]]:
     for unit_code, dossier in dossiers.items():
         query = query.outerjoin(dossier, sa.and_(dossier.candidate_id == Candidate.id,
                                                  dossier.unit_code == unit_code))
+    query = query.outerjoin(sitting, sitting.candidate_id == Candidate.id)
+    # SQLite takes the unique (candidate, unit) and (candidate) indexes, then each row for
+    # its form or room; these covering ones hold both (PostgreSQL chooses by itself).
+    for row in registrations.values():
+        query = query.with_hint(row, "INDEXED BY ix_candidate_unit_form_covering", "sqlite")
+    query = query.with_hint(sitting, "INDEXED BY ix_e6_sitting_candidate_room", "sqlite")
     return (query.where(Candidate.session_id == session_id)
             .group_by(Candidate.centre_id, Candidate.establishment_id), tuple(dossiers))
 
