@@ -62,8 +62,6 @@ class E6Sitting(db.Model):
     __table_args__ = (
         sa.CheckConstraint("attendance IN ('present', 'absent')", name="attendance_known"),
         sa.Index("ix_e6_sitting_room_id", "room_id"),
-        # The session dashboard's pass (overview/counts_fused.py) reads it alone.
-        sa.Index("ix_e6_sitting_candidate_room", "candidate_id", "room_id"),
     )
 
 

@@ -475,8 +475,6 @@ class UnitRegistration(db.Model):
         sa.CheckConstraint("kept_mark IS NULL OR (kept_mark >= 0 AND kept_mark <= 20)",
                            name="kept_mark_range"),
         sa.Index("ix_candidate_unit_form_unit_form", "unit_code", "form"),
-        # The session dashboard's pass (overview/counts_fused.py) reads it alone.
-        sa.Index("ix_candidate_unit_form_covering", "candidate_id", "unit_code", "kind", "form"),
     )
 
     @property

@@ -6,8 +6,10 @@ go over every candidate of the session (places and E5 forms, undecided dossiers,
 unplanned orals, unseated E6 candidates), so the page grew with the session. Here those
 four are one aggregate: the session's candidates read once, in the order of their index
 (session, centre, establishment: no sort), each candidate's registrations, dossiers and
-E6 sitting joined once (the first and last from covering indexes), every count a column
-of the group. The other blockers (accounts,
+E6 sitting joined once, every count a column of the group. Measured: as fast as the
+reference's statements at 5,000 candidates on SQLite (each candidate's joins are the
+cost, not the passes), 3.5x faster on PostgreSQL, and a few ms less at any size (the
+statement is built once). The other blockers (accounts,
 commissions, convocations, lots) are the reference's own queries, which do not go over
 the candidates.
 
@@ -148,11 +150,6 @@ def _statement() -> tuple[sa.Select, tuple[str, ...]]:
         query = query.outerjoin(dossier, sa.and_(dossier.candidate_id == Candidate.id,
                                                  dossier.unit_code == unit_code))
     query = query.outerjoin(sitting, sitting.candidate_id == Candidate.id)
-    # SQLite takes the unique (candidate, unit) and (candidate) indexes, then each row for
-    # its form or room; these covering ones hold both (PostgreSQL chooses by itself).
-    for row in registrations.values():
-        query = query.with_hint(row, "INDEXED BY ix_candidate_unit_form_covering", "sqlite")
-    query = query.with_hint(sitting, "INDEXED BY ix_e6_sitting_candidate_room", "sqlite")
     return (query.where(Candidate.session_id == session_id)
             .group_by(Candidate.centre_id, Candidate.establishment_id), tuple(dossiers))
 
