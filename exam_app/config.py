@@ -69,6 +69,9 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         # The joint validation: "fast" (juries/validation_lean.py, default) or "reference"
         # (juries/validation.py alone).
         "JURY_VALIDATION_PATH": os.environ.get("JURY_VALIDATION_PATH") or "fast",
+        # The session dashboard's counts: "fast" (overview/counts_fused.py, one pass over
+        # the candidates, default) or "reference" (readiness.session_counts).
+        "DASHBOARD_COUNTS_PATH": os.environ.get("DASHBOARD_COUNTS_PATH") or "fast",
         # Push (juries/push.py): long polls waiting at once per process, at most; keep it
         # below gunicorn's --threads so that ordinary requests always find a thread.
         "PUSH_MAX_WAITERS": int(os.environ.get("PUSH_MAX_WAITERS") or 112),

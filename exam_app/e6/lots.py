@@ -132,16 +132,12 @@ def lot_sizes(session_id: int) -> dict[int, int]:
 
 
 def copies_without_lot_count(session_id: int) -> int:
-    """How many of the session's anonymous copies are in no lot yet (one query): the
-    session's copies less those in its lots (a lot holds copies of its session only),
-    two counts the indexes answer alone (session's numbers, copies' lot), where the
-    lot-less copies would be read one by one."""
-    copies = sa.select(sa.func.count()).select_from(E6Copy) \
-        .where(E6Copy.session_id == session_id).scalar_subquery()
-    in_lots = sa.select(sa.func.count()).select_from(E6Lot) \
-        .join(E6Copy, E6Copy.lot_id == E6Lot.id) \
-        .where(E6Lot.session_id == session_id).scalar_subquery()
-    return db.session.scalar(sa.select(copies - in_lots)) or 0
+    """How many of the session's anonymous copies are in no lot yet (one query), read from
+    the (session, lot) index: only the lot-less copies' entries, however many copies the
+    session has (the session's copies less those in its lots read both in full)."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(E6Copy)
+        .where(E6Copy.session_id == session_id, E6Copy.lot_id.is_(None))) or 0
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,8 @@ class E6Copy(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("session_id", "anonymous_number"),
         sa.Index("ix_e6_copy_lot_id", "lot_id"),
+        # The copies in no lot (the dashboard's board) are one range of it.
+        sa.Index("ix_e6_copy_session_lot", "session_id", "lot_id"),
     )
     # UPDATE ... WHERE version = <read version>: two concurrent saves cannot both win.
     __mapper_args__ = {"version_id_col": version}

@@ -519,30 +519,42 @@ def paginate_users_by_name(where: tuple, *, page: int, per_page: int) -> Page:
     return Page([users[i] for i in ids], total, page, per_page)
 
 
+def form_count_columns(form_column) -> list[sa.ColumnElement[int]]:
+    """The columns that split a count of candidates by their form in ``form_unit_code()``
+    (``form_column``: that registration's form, None without one): ponctuel, CCF."""
+    return [sa.func.count(sa.case((form_column == UnitForm(form), 1)))
+            for form in ("ponctuel", "ccf")]
+
+
 def dashboard_counts(session: ExamSession) -> dict:
     """Candidates per centre and per establishment, split by E5 form, plus totals.
 
-    One pass over the session's candidates, grouped by (centre, establishment, E5
-    form): at most a row per combination present, summed here into the three views
-    (three aggregates over the candidates before, each as long as the session)."""
+    One pass over the session's candidates grouped by (centre, establishment), in the
+    order of their index (ix_candidate_session_places: no sort), each group's E5 forms
+    counted in its row; summed here into the three views."""
     # At most one row per candidate: the counts of candidates are unchanged by the join.
     groups = db.session.execute(
-        sa.select(Candidate.centre_id, Candidate.establishment_id, CandidateUnitForm.form,
-                  sa.func.count(Candidate.id))
+        sa.select(Candidate.centre_id, Candidate.establishment_id, sa.func.count(Candidate.id),
+                  *form_count_columns(CandidateUnitForm.form))
         .outerjoin(CandidateUnitForm, sa.and_(CandidateUnitForm.candidate_id == Candidate.id,
                                               CandidateUnitForm.unit_code == form_unit_code()))
         .where(Candidate.session_id == session.id)
-        .group_by(Candidate.centre_id, Candidate.establishment_id, CandidateUnitForm.form)
+        .group_by(Candidate.centre_id, Candidate.establishment_id)
     ).all()
-    ponctuel, ccf = UnitForm("ponctuel"), UnitForm("ccf")
+    return dashboard_counts_of(session, groups)
+
+
+def dashboard_counts_of(session: ExamSession, groups) -> dict:
+    """``dashboard_counts`` from its groups: (centre id, establishment id, candidates,
+    ponctuel, CCF) for each pair present (a fused query may give them)."""
     per_centre: dict[int | None, list[int]] = {}
     per_establishment: dict[int, list[int]] = {}
-    for centre_id, establishment_id, form, count in groups:
+    for centre_id, establishment_id, count, ponctuel, ccf in groups:
         for table, key in ((per_centre, centre_id), (per_establishment, establishment_id)):
             row = table.setdefault(key, [0, 0, 0])
             row[0] += count
-            row[1] += count if form == ponctuel else 0
-            row[2] += count if form == ccf else 0
+            row[1] += ponctuel
+            row[2] += ccf
     centres = db.session.scalars(sa.select(Centre).where(Centre.session_id == session.id)
                                  .order_by(Centre.code)).all()
     establishments = db.session.scalars(sa.select(Establishment).where(

@@ -55,6 +55,16 @@ def counts(session: ExamSession, *, now: datetime | None = None,
     )
 
 
+def session_counts(session: ExamSession, *,
+                   now: datetime | None = None) -> tuple[dict, Counts]:
+    """The session dashboard's counts (reference): ``enrolment.dashboard_counts`` (places
+    and E5 forms), then the board's counts, each from its feature's query.
+    ``overview.counts_fused.session_counts`` gives the same with one pass over the
+    candidates."""
+    places = enrolment.dashboard_counts(session)
+    return places, counts(session, now=now, without_centre=places["without_centre"])
+
+
 @dataclass(frozen=True)
 class Link:
     label: str
@@ -77,9 +87,11 @@ def _plural(count: int, singular: str, plural: str) -> str:
 
 
 def blockers(session: ExamSession, *, now: datetime | None = None,
-             without_centre: int | None = None) -> list[Blocker]:
-    """The board's lines, in the order of the session's steps (counts of 0 included)."""
-    c = counts(session, now=now, without_centre=without_centre)
+             without_centre: int | None = None, counted: Counts | None = None) -> list[Blocker]:
+    """The board's lines, in the order of the session's steps (counts of 0 included).
+    ``counted``: the counts when the caller has them (the dashboard's)."""
+    c = counted if counted is not None else counts(session, now=now,
+                                                   without_centre=without_centre)
     code = session.code
     undecided = sum(c.undecided.values())
     unprinted = sum(n for _, _, n in c.unprinted)

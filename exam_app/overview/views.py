@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -11,14 +11,14 @@ from wtforms import Field
 
 from exam_app.accounts.models import Role
 from exam_app.e6 import sitting
-from exam_app.enrolment import reference, services
+from exam_app.enrolment import reference
 from exam_app.enrolment.centres import candidates_without_centre
 from exam_app.enrolment.models import Candidate, Centre, ExamSession
 from exam_app.errors import ServiceError
 from exam_app.extensions import db
 from exam_app.juries import planning
 from exam_app.juries.models import Commission
-from exam_app.overview import readiness
+from exam_app.overview import counts_fused, readiness
 from exam_app.overview.forms import RemoveRoomForm, RoomForm
 from exam_app.permissions import (
     can_view_centre,
@@ -39,10 +39,9 @@ def session_dashboard(code: str):
     """The readiness board (what blocks the next step), then counts per unit, centre and
     establishment for one session."""
     session = session_or_404(code)
-    counts = services.dashboard_counts(session)
-    # The candidates without centre are counted once (by the per-centre counts).
-    without_centre = counts["without_centre"]
-    board = readiness.blockers(session, without_centre=without_centre)
+    fused = current_app.config.get("DASHBOARD_COUNTS_PATH", "fast") == "fast"
+    counts, counted = (counts_fused if fused else readiness).session_counts(session)
+    board = readiness.blockers(session, counted=counted)
     commissions = dict(
         db.session.execute(
             sa.select(Commission.unit_code, sa.func.count(Commission.id))
@@ -58,7 +57,7 @@ def session_dashboard(code: str):
         board=board,
         counts=counts,
         without_centre=candidates_without_centre(session, limit=DASHBOARD_NAMES,
-                                                 count=without_centre),
+                                                 count=counted.without_centre),
         commissions=commissions,
         units=all_units(),
     )
