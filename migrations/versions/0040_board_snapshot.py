@@ -6,7 +6,7 @@ in every worker). ``board_snapshot`` holds the last one per session and day, wit
 board version it shows, so that one computation serves them all.
 
 Revision ID: 0040_board_snapshot
-Revises: 0031_candidate_session_places
+Revises: 0032_e6_copy_session_lot
 Create Date: 2026-12-03 07:55:00
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0040_board_snapshot'
-down_revision = '0031_candidate_session_places'
+down_revision = '0032_e6_copy_session_lot'
 branch_labels = None
 depends_on = None
 
