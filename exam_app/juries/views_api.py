@@ -20,7 +20,15 @@ from exam_app.dossiers import validity
 from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
-from exam_app.juries import autosave_lone, grids, lifecycle, push, validation, validation_lean
+from exam_app.juries import (
+    autosave_lone,
+    autosave_mark,
+    grids,
+    lifecycle,
+    push,
+    validation,
+    validation_lean,
+)
 from exam_app.juries.blueprint import bp, json_body, json_refusal, ms
 from exam_app.juries.errors import JuryError, JuryInvalid, JuryTooLarge
 from exam_app.juries.models import AGREED, Commission, CommissionMember, Passage
@@ -245,7 +253,8 @@ def autosave(passage_id: int, grid: str):
     login or that query finds no row, the request goes the ordinary way
     (Flask-Login's loader, ``roles_required``, the scope check) for the usual answer.
     The usual save (one new op, not the mark) is tried first on the lone-field path
-    (``juries/autosave_lone.py``), which keeps nothing and answers None otherwise.
+    (``juries/autosave_lone.py``), a change of the agreed mark (one new op) on the mark's
+    lean save (``juries/autosave_mark.py``); each keeps nothing and answers None otherwise.
     """
     login = session_login() if grid in GRID_KEYS else None
     if login is not None:
@@ -263,18 +272,25 @@ def autosave(passage_id: int, grid: str):
 
 def _lone_save(passage_id: int, user_id: int, token: str, key: str):
     """The usual save (one new op on a field other than the mark) by the lone-field
-    path (``juries/autosave_lone.py``); None when it is not taken (nothing kept)."""
+    path (``juries/autosave_lone.py``), or one new op on the agreed mark by the mark's
+    lean save (``juries/autosave_mark.py``); None when it is not taken (nothing kept)."""
     if not autosave_lone.enabled(current_app.config):
         return None
     try:
         body = json_body()
     except JuryError:
         return None  # the ordinary path refuses it
-    op = autosave_lone.lone_op(body)
-    if op is None or current_app.config.get("JURY_MAX_OPS", 100) < 1:
+    if current_app.config.get("JURY_MAX_OPS", 100) < 1:
         return None
-    saved = autosave_lone.save(passage_id=passage_id, user_id=user_id, token=token,
-                               grid_key=key, op=op)
+    op = autosave_lone.lone_op(body)
+    if op is not None:
+        saved = autosave_lone.save(passage_id=passage_id, user_id=user_id, token=token,
+                                   grid_key=key, op=op)
+    elif key == AGREED and autosave_mark.enabled(current_app.config) \
+            and (op := autosave_mark.mark_op(body)) is not None:
+        saved = autosave_mark.save(passage_id=passage_id, user_id=user_id, token=token, op=op)
+    else:
+        return None
     if saved is None:
         return None
     result, revision, live_version = saved
