@@ -16,7 +16,8 @@ validity twice and the délibération apart, then the view builds the full state
    read), whose read is one statement: the passage's columns, the session's NV rule,
    the dossier's settling columns and the délibération's ``closed_at`` (``FOR SHARE``
    on PostgreSQL, as ``ensure_results_open`` reads it);
-3. the agreed grid's values, and the members with their names and validations;
+3. the agreed grid's values, and the members with their names and validations, in one
+   statement (one round trip);
 4. the writes the reference makes (stale validations deleted, the juror's row
    inserted or updated, audit, final mark and its audit).
 
@@ -43,6 +44,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -118,14 +120,7 @@ def _statements(sqlite: bool) -> dict:
         "early": early, "locked": locked, "scoped": scoped,
         "bump": sa.update(Passage).where(Passage.id == passage_id)
         .values(live_version=Passage.live_version + 1).returning(Passage.live_version),
-        "values": sa.select(GridField.name, GridField.value)
-        .join(Grid, Grid.id == GridField.grid_id)
-        .where(Grid.passage_id == passage_id, Grid.key == AGREED),
-        "members": sa.select(CommissionMember.user_id, User.first_name, User.last_name)
-        .join(User, User.id == CommissionMember.user_id)
-        .where(CommissionMember.commission_id == sa.bindparam("p_commission")),
-        "validations": sa.select(Validation.id, Validation.user_id, Validation.revision)
-        .where(Validation.passage_id == passage_id).order_by(Validation.id),
+        "reads": _reads(passage_id),
         "drop_stale": sa.delete(Validation).where(Validation.passage_id == passage_id,
                                                   Validation.revision != revision),
         "again": sa.update(Validation).where(Validation.passage_id == passage_id,
@@ -138,6 +133,49 @@ def _statements(sqlite: bool) -> dict:
         .values(final_mark=sa.bindparam("p_mark"), finalized_at=sa.bindparam("p_now")),
         "audit": sa.insert(AuditEvent),
     }
+
+
+def _reads(passage_id) -> sa.CompoundSelect:
+    """The three reads under the lock (the agreed grid's values, the members with their
+    names, the validations) as ONE statement, one round trip (``_split_reads``): rows
+    ``(kind, text1, text2, int1, int2, int3)``, kind ``v`` (name, value), ``m`` (first
+    and last name, user id), ``x`` (user id, id, revision)."""
+    no_text, no_int = sa.cast(sa.null(), sa.Text), sa.cast(sa.null(), sa.Integer)
+    return sa.union_all(
+        sa.select(sa.literal_column("'v'").label("kind"), GridField.name.label("text1"),
+                  GridField.value.label("text2"), no_int.label("int1"),
+                  no_int.label("int2"), no_int.label("int3"))
+        .join(Grid, Grid.id == GridField.grid_id)
+        .where(Grid.passage_id == passage_id, Grid.key == AGREED),
+        sa.select(sa.literal_column("'m'"), User.first_name, User.last_name,
+                  CommissionMember.user_id, no_int, no_int)
+        .join(User, User.id == CommissionMember.user_id)
+        .where(CommissionMember.commission_id == sa.bindparam("p_commission")),
+        sa.select(sa.literal_column("'x'"), no_text, no_text, Validation.user_id,
+                  Validation.id, Validation.revision)
+        .where(Validation.passage_id == passage_id))
+
+
+class _Member(NamedTuple):
+    user_id: int
+    first_name: str | None
+    last_name: str | None
+
+
+class _Validation(NamedTuple):
+    id: int
+    user_id: int
+    revision: int
+
+
+def _split_reads(rows) -> tuple[dict, list[_Member], list[_Validation]]:
+    """``_reads``'s rows as the three reads gave them: the values by name, the members,
+    the validations by id."""
+    values = {r.text1: r.text2 for r in rows if r.kind == "v"}
+    members = [_Member(r.int1, r.text1, r.text2) for r in rows if r.kind == "m"]
+    validations = sorted((_Validation(r.int2, r.int1, r.int3) for r in rows if r.kind == "x"),
+                         key=lambda v: v.id)
+    return values, members, validations
 
 
 def _settled(row) -> tuple:
@@ -228,7 +266,8 @@ def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None
         return None
     if revision != row.agreed_revision:
         raise JuryError(REVISION_CHANGED)
-    values = dict(_run(statements["values"], key).all())
+    values, members, validations = _split_reads(
+        _run(statements["reads"], {**key, "p_commission": row.commission_id}).all())
     mark = None
     if carries_mark(row.unit_code, row.variant_code):
         if not values.get("mark"):
@@ -236,11 +275,8 @@ def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None
         mark = Decimal(values["mark"])
     if missing_for_validation(row, values):  # reads the unit and variant codes only
         return None
-    # The members with their names, and every validation of the passage (a former
-    # member's too: the reference keeps it when it is at this revision).
-    members = _run(statements["members"],
-                                 {"p_commission": row.commission_id}).all()
-    validations = _run(statements["validations"], key).all()
+    # ``members``: with their names; ``validations``: every validation of the passage (a
+    # former member's too: the reference keeps it when it is at this revision).
     mine = {**key, "p_user": actor.id, "p_revision": revision, "p_mark": mark, "p_now": now}
     if any(v.revision != revision for v in validations):
         _run(statements["drop_stale"], {**key, "p_revision": revision})
