@@ -50,7 +50,7 @@ import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, User
 from exam_app.audit.models import AuditEvent
-from exam_app.clock import utcnow
+from exam_app.clock import UTCDateTime, utcnow
 from exam_app.deliberation.models import Deliberation
 from exam_app.dossiers import validity
 from exam_app.enrolment.models import Attendance, ExamSession, UnitForm
@@ -116,7 +116,9 @@ def _statements(sqlite: bool) -> dict:
               .join(User, User.id == user_id)
               .where(*juror_login_conditions(user_id, sa.bindparam("p_token"),
                                              Role.EXAMINATEUR)))
+    writes = {} if sqlite else {"writes": _writes_pg()}
     return {
+        **writes,
         "early": early, "locked": locked, "scoped": scoped,
         "bump": sa.update(Passage).where(Passage.id == passage_id)
         .values(live_version=Passage.live_version + 1).returning(Passage.live_version),
@@ -154,6 +156,49 @@ def _reads(passage_id) -> sa.CompoundSelect:
         sa.select(sa.literal_column("'x'"), no_text, no_text, Validation.user_id,
                   Validation.id, Validation.revision)
         .where(Validation.passage_id == passage_id))
+
+
+# PostgreSQL: the validation's writes as ONE statement (one round trip instead of two
+# to four): the juror's row updated (``p_again``: it holds one at this revision) or
+# inserted, the passage's final mark (``p_final``), and their audit rows in the order
+# ``_audit`` writes them (``mark.validate``, then ``mark.final``). Stale validations are
+# deleted before it, apart (the juror's own may be among them: its insert must come after).
+_WRITES_PG = """
+WITH again AS (
+    UPDATE validation SET mark = CAST(:p_mark AS NUMERIC), validated_at = :p_now
+    WHERE validation.passage_id = :p_passage AND validation.user_id = :p_user
+      AND CAST(:p_again AS BOOLEAN)
+    RETURNING validation.id),
+mine AS (
+    INSERT INTO validation (passage_id, user_id, revision, mark, validated_at)
+    SELECT :p_passage, :p_user, :p_revision, CAST(:p_mark AS NUMERIC), :p_now
+    WHERE NOT CAST(:p_again AS BOOLEAN)
+    RETURNING validation.id),
+final AS (
+    UPDATE passage SET final_mark = CAST(:p_mark AS NUMERIC), finalized_at = :p_now
+    WHERE passage.id = :p_passage AND CAST(:p_final AS BOOLEAN)
+    RETURNING passage.id)
+INSERT INTO audit_event (at, actor_id, actor_label, action, object_type, object_id,
+                         session_id, reason, before, after, ip)
+SELECT :p_now, :p_actor, CAST(:p_label AS VARCHAR), event.action, 'passage',
+       CAST(:p_object AS VARCHAR), :p_session, NULL, event.before, event.after, NULL
+FROM (
+    SELECT 1 AS n, 'mark.validate' AS action, CAST(NULL AS JSON) AS before,
+           CAST(:p_after_validate AS JSON) AS after
+    UNION ALL
+    SELECT 2, 'mark.final', CAST(:p_before_final AS JSON), CAST(:p_after_final AS JSON)
+    WHERE CAST(:p_final AS BOOLEAN)
+) AS event
+ORDER BY event.n
+"""
+
+
+def _writes_pg() -> sa.TextClause:
+    now = UTCDateTime()
+    return sa.text(_WRITES_PG).bindparams(
+        sa.bindparam("p_now", type_=now), sa.bindparam("p_after_validate", type_=sa.JSON()),
+        sa.bindparam("p_before_final", type_=sa.JSON()),
+        sa.bindparam("p_after_final", type_=sa.JSON()))
 
 
 class _Member(NamedTuple):
@@ -281,23 +326,28 @@ def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None
     if any(v.revision != revision for v in validations):
         _run(statements["drop_stale"], {**key, "p_revision": revision})
     kept = [v for v in validations if v.revision == revision]
-    if any(v.user_id == actor.id for v in kept):
-        _run(statements["again"], mine)
-    else:
-        _run(statements["insert"], mine)
-    _audit(statements, actor=actor, action="mark.validate", passage_id=passage_id,
-           session_id=row.session_id, now=now, before=None,
-           after={"mark": mark_text(mark), "revision": revision})
+    again = any(v.user_id == actor.id for v in kept)
     validated = [v.user_id for v in kept if v.user_id != actor.id] + [actor.id]
-    order = [v.user_id for v in kept] + ([] if actor.id in {v.user_id for v in kept}
-                                         else [actor.id])
+    order = [v.user_id for v in kept] + ([] if again else [actor.id])
     member_ids = {m.user_id for m in members}
     final = bool(member_ids) and member_ids <= set(validated)
-    if final:
-        _run(statements["final"], {**key, "p_mark": mark, "p_now": now})
-        _audit(statements, actor=actor, action="mark.final", passage_id=passage_id,
-               session_id=row.session_id, now=now, before={"mark": None},
-               after={"mark": mark_text(mark)})
+    if "writes" in statements:  # PostgreSQL: the writes below in one statement
+        _run(statements["writes"], {
+            **mine, "p_again": again, "p_final": final, "p_actor": actor.id,
+            "p_label": getattr(actor, "display_name", None) or "système",
+            "p_object": str(passage_id), "p_session": row.session_id,
+            "p_after_validate": {"mark": mark_text(mark), "revision": revision},
+            "p_before_final": {"mark": None}, "p_after_final": {"mark": mark_text(mark)}})
+    else:
+        _run(statements["again" if again else "insert"], mine)
+        _audit(statements, actor=actor, action="mark.validate", passage_id=passage_id,
+               session_id=row.session_id, now=now, before=None,
+               after={"mark": mark_text(mark), "revision": revision})
+        if final:
+            _run(statements["final"], {**key, "p_mark": mark, "p_now": now})
+            _audit(statements, actor=actor, action="mark.final", passage_id=passage_id,
+                   session_id=row.session_id, now=now, before={"mark": None},
+                   after={"mark": mark_text(mark)})
     names = {m.user_id: f"{m.first_name} {m.last_name}".strip() for m in members}
     return {
         "version": version,
