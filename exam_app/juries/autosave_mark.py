@@ -33,12 +33,14 @@ deleted, exactly as the ordinary path leaves one given after its context read
 the former revision and counts for nothing (a validation decides at the revision
 read under the lock, and drops stale ones).
 
-It is a shortcut that can only say yes: anything else (a stale base, a replayed op id,
-a refusal of any kind, a private grid, a dossier whose validity needs its files, a
-final mark) rolls back what it did and answers None; the ordinary path then answers
-as it always did. ``JURY_MARK_SAVE_PATH=reference`` turns it off. The ordinary path
-is its reference: ``tests/juries/test_autosave_mark.py`` plays the same scripts
-through both and compares answers and rows, and races it against a finalisation.
+It is a shortcut that says yes, or no to a final mark (the ordinary path's first
+refusal, ``Refused``, decided on the same read; a CCF commission's goes the ordinary
+way, which tells a transmitted one): anything else (a stale base, a replayed op id,
+another refusal, a private grid, a dossier whose validity needs its files) rolls back
+what it did and answers None; the ordinary path then answers as it always did.
+``JURY_MARK_SAVE_PATH=reference`` turns it off. The ordinary path is its reference:
+``tests/juries/test_autosave_mark.py`` plays the same scripts through both and compares
+answers and rows, and races it against a finalisation.
 """
 
 from __future__ import annotations
@@ -53,13 +55,15 @@ import sqlalchemy as sa
 from exam_app.audit.models import AuditEvent
 from exam_app.clock import UTCDateTime, utcnow
 from exam_app.dossiers import validity
+from exam_app.enrolment.models import UnitForm
 from exam_app.extensions import db
 from exam_app.juries import autosave, autosave_lone
 from exam_app.juries.autosave_fast import WHOLE_FAILURE
 from exam_app.juries.autosave_lone import _Compiled, _NotTaken
+from exam_app.juries.errors import JuryError
 from exam_app.juries.grids import clean_value
 from exam_app.juries.lifecycle import mark_text
-from exam_app.juries.models import AGREED, Attendance, Grid, GridField, Validation
+from exam_app.juries.models import AGREED, Attendance, Commission, Grid, GridField, Validation
 
 CLEARED_REASON = "grille commune modifiée après validation"  # as autosave._agreed_changed
 
@@ -128,11 +132,23 @@ assert f"'{WHOLE_FAILURE}'" in _FUSED_PG  # the text PostgreSQL fails to read as
 
 
 def _mark_context_query() -> sa.Select:
-    """``autosave._context_query(login=True)`` with the agreed mark's value and version."""
+    """``autosave._context_query(login=True)`` with the agreed mark's value and version,
+    and whether the commission is a CCF one of an establishment (``ccf.is_ccf``)."""
     mark = GridField.__table__.alias("mark_field")
+    ccf = sa.and_(Commission.form == UnitForm.CCF.value, Commission.establishment_id.isnot(None))
     return (autosave._context_query(login=True)  # noqa: SLF001 - the same feature's query
-            .add_columns(mark.c.value.label("mark_value"), mark.c.version.label("mark_version"))
+            .add_columns(mark.c.value.label("mark_value"), mark.c.version.label("mark_version"),
+                         sa.case((ccf, True), else_=False).label("ccf"))
             .outerjoin(mark, sa.and_(mark.c.grid_id == Grid.id, mark.c.name == "mark")))
+
+
+class Refused(Exception):  # noqa: N818 - a refusal, answered as the ordinary path answers it
+    """The ordinary path's refusal of this save, decided on the same read: a final mark
+    (of a ponctuel commission; a CCF one's may be transmitted: the ordinary path says so)."""
+
+    def __init__(self, error: JuryError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -194,7 +210,7 @@ def save(*, passage_id: int, user_id: int, token: str,
     """Save the agreed mark's ``op`` (from ``mark_op``) for the login ``user_id``/``token``
     and commit: (the op's result, the agreed revision and the passage's live version
     after it), as ``autosave.save_fields`` answers a new op; None when the ordinary path
-    must answer (nothing of this attempt is kept)."""
+    must answer (nothing of this attempt is kept); ``Refused`` for a final mark."""
     dialect_name = db.engine.dialect.name
     compiled = _statements(dialect_name)
     args = {"passage_id": passage_id, "user_id": user_id, "token": token, "op": op}
@@ -210,7 +226,7 @@ def save(*, passage_id: int, user_id: int, token: str,
             cursor.close()
         connection.commit()
         return answer
-    except (_NotTaken, autosave.JuryError, db.engine.dialect.dbapi.IntegrityError):
+    except (_NotTaken, JuryError, db.engine.dialect.dbapi.IntegrityError):
         connection.rollback()
         return None
     except BaseException:
@@ -228,6 +244,9 @@ def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token
         raise _NotTaken  # no such seat or login: the ordinary path's 401/403/404
     now = utcnow()
     context = autosave.context_from(row, AGREED)
+    if context.finalized and not row["ccf"] and context.grid_id is not None:
+        # autosave._check_writable's first refusal (``_refuse_final``), on the same read.
+        raise Refused(JuryError(autosave.FINAL_AGREED))
     # What autosave._check_writable refuses, and what needs more than this path does.
     if context.finalized or context.attendance == Attendance.ABSENT.value \
             or context.grid_id is None or row["mark_version"] is None \

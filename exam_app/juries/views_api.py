@@ -307,7 +307,11 @@ def _lone_save(passage_id: int, user_id: int, token: str, key: str):
                                    grid_key=key, op=op)
     elif key == AGREED and autosave_mark.enabled(current_app.config) \
             and (op := autosave_mark.mark_op(body)) is not None:
-        saved = autosave_mark.save(passage_id=passage_id, user_id=user_id, token=token, op=op)
+        try:
+            saved = autosave_mark.save(passage_id=passage_id, user_id=user_id, token=token,
+                                       op=op)
+        except autosave_mark.Refused as refused:
+            return json_refusal(refused.error)
     else:
         return None
     if saved is None:

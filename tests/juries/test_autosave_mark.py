@@ -41,13 +41,20 @@ SCRIPT = [
 ]
 
 
-def _spy(monkeypatch, prefix: str) -> list[tuple[str, bool]]:
-    offered: list[tuple[str, bool]] = []
+def _spy(monkeypatch, prefix: str) -> list[tuple[str, bool | str]]:
+    """(op id, taken) of each save offered to the lean path; taken "refused" when it
+    answered the refusal itself (a final mark)."""
+    offered: list[tuple[str, bool | str]] = []
     save = autosave_mark.save
 
     def spy(**kwargs):
-        answer = save(**kwargs)
-        offered.append((kwargs["op"]["op"].removeprefix(prefix), answer is not None))
+        op = kwargs["op"]["op"].removeprefix(prefix)
+        try:
+            answer = save(**kwargs)
+        except autosave_mark.Refused:
+            offered.append((op, "refused"))
+            raise
+        offered.append((op, answer is not None))
         return answer
 
     monkeypatch.setattr(autosave_mark, "save", spy)
@@ -77,10 +84,11 @@ def test_mark_save_and_reference_agree(app, db, create_passage, monkeypatch, ref
         rows[run] = _rows(db, ids[run], f"{run}-")
     assert answers["lean"] == answers["reference"]
     assert rows["lean"] == rows["reference"]
-    # The lean path took the new writes at the current version and left the rest.
+    # The lean path took the new writes at the current version, refused the write to the
+    # final mark itself, and left the rest.
     assert offered == [("m1", True), ("m2", False), ("m3", False), ("m4", True), ("m5", True),
                        ("m4", False), ("m4", False), ("m6", False), ("m7", False),
-                       ("m8", True), ("m9", True), ("m10", False)]
+                       ("m8", True), ("m9", True), ("m10", "refused")]
     statuses = [answer[1] for answer in answers["reference"]]
     assert statuses == [200, 200, 200, 200, 200, 200, 409, 200, 400, 400, 200, 200, 200,
                         200, 409]
