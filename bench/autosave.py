@@ -375,6 +375,7 @@ def main() -> int:
         "contended_target_met": contended_ratio_median <= 3,
         "contended_errors": contended_errors, "contended_lost": contended_lost,
         "contended_finals": contention.finals,
+        "contended_by_kind": contention.by_kind(),
         "load_average_1min": round(os.getloadavg()[0], 2),
         "first_errors": (baseline["errors"] + heure_summary["errors"] + saves["errors"]
                          + contended["errors"])[:3],

@@ -25,6 +25,7 @@ The per-action time is kept too (``action_samples``), for comparison.
 from __future__ import annotations
 
 import json
+import statistics
 import threading
 import time
 import uuid
@@ -80,6 +81,9 @@ class Contended:
         self.lock = threading.Lock()
         self.finals = 0  # final marks reached, counted by count_lost
         self.samples: list[float] = []  # ms per HTTP request (list.append is thread-safe)
+        # (kind, ms) per HTTP request, the kind its path's last part and its status
+        # ("valider 200", "champs 200", "etat 200"): where the contended time goes.
+        self.kind_samples: list[tuple[str, float]] = []
         self.action_samples: list[float] = []  # ms per juror action (1 or 2 requests)
 
     def take_samples(self) -> tuple[list[float], list[float]]:
@@ -91,10 +95,23 @@ class Contended:
     def _timed(self, index: int, method: str, path: str, body: bytes | None = None,
                headers: dict | None = None) -> tuple[int, bytes, dict]:
         started = time.perf_counter()
+        status = "error"
         try:
-            return self.clients[index].request(method, path, body, headers)
+            answer = self.clients[index].request(method, path, body, headers)
+            status = answer[0]
+            return answer
         finally:
-            self.samples.append((time.perf_counter() - started) * 1000)
+            elapsed = (time.perf_counter() - started) * 1000
+            self.samples.append(elapsed)
+            self.kind_samples.append((f"{path.rsplit('/', 1)[-1]} {status}", elapsed))
+
+    def by_kind(self) -> dict:
+        """Requests and median ms per kind of request, over the whole run."""
+        kinds: dict[str, list[float]] = {}
+        for kind, elapsed in self.kind_samples:
+            kinds.setdefault(kind, []).append(elapsed)
+        return {kind: {"requests": len(times), "median_ms": round(statistics.median(times), 2)}
+                for kind, times in sorted(kinds.items())}
 
     def _post(self, index: int, path: str, body: dict) -> tuple[int, dict]:
         status, data, _ = self._timed(

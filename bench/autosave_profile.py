@@ -5,9 +5,10 @@ through Flask's test client and times, request by request, the bare endpoint
 (no login, no database), ``/jury/heure`` and the autosave of one field (the
 request ``jury-passage.js`` sends). For each, medians of: the service time,
 this thread's CPU time (less sensitive to a loaded machine), the time inside
-``cursor.execute`` ("db"; the rest is the app's own Python), and the SQL
-statements run by the last request (the lone-field path's statements, which run on the
-driver's cursor outside SQLAlchemy's events, are counted and timed around their run). With
+``cursor.execute`` ("db"; the rest is the app's own Python), the SQL statements
+run by the last request (the lone-field path's statements, which run on the
+driver's cursor outside SQLAlchemy's events, are counted and timed around their run)
+and, on PostgreSQL, the most server round trips a request took (psycopg's waits). With
 ``BENCH_PROFILE=1`` it also prints cProfile's top functions of the autosave (or of the
 case named by ``BENCH_PROFILE_CASE``). The contended case's requests are timed too: a
 validation that goes through, one refused, the state read, a save of the mark.
@@ -90,6 +91,32 @@ def main() -> int:
 
         autosave_lone._Compiled.run = counted
 
+        # PostgreSQL: the round trips of each request (pool ping, BEGIN, statements,
+        # COMMIT, ROLLBACK): psycopg's Connection.wait runs a generator that yields each
+        # time it waits for the server's answer (Wait.R; a BEGIN sent before a statement
+        # is a wait of its own; a small answer is read in one).
+        round_trips = [0]
+        if database_url.startswith("postgresql"):
+            import psycopg
+            from psycopg.waiting import Wait
+
+            wait = psycopg.Connection.wait
+
+            def on_the_wire(generator):
+                try:
+                    sent = next(generator)
+                    while True:
+                        if sent == Wait.R:
+                            round_trips[0] += 1
+                        sent = generator.send((yield sent))
+                except StopIteration as stop:
+                    return stop.value
+
+            def counted_wait(connection, generator, *args, **kwargs):
+                return wait(connection, on_the_wire(generator), *args, **kwargs)
+
+            psycopg.Connection.wait = counted_wait
+
         client = app.test_client()
         page = client.get("/connexion").data
         token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
@@ -166,20 +193,23 @@ def main() -> int:
         for name, call in cases:
             for _ in range(20):  # warm up
                 call()
-            times, cpu_times, db_times, counts = [], [], [], []
+            times, cpu_times, db_times, counts, trips = [], [], [], [], []
             for _ in range(REQUESTS):
                 statements.clear()
                 db_time[0] = 0.0
+                round_trips[0] = 0
                 started, cpu_started = time.perf_counter(), time.thread_time()
                 call()
                 times.append((time.perf_counter() - started) * 1000)
                 cpu_times.append((time.thread_time() - cpu_started) * 1000)
                 db_times.append(db_time[0] * 1000)
                 counts.append(len(statements))
+                trips.append(round_trips[0])
             out[name] = {"median_ms": round(statistics.median(times), 3),
                          "cpu_median_ms": round(statistics.median(cpu_times), 3),
                          "db_median_ms": round(statistics.median(db_times), 3),
-                         "statements": max(counts), "sql": list(statements)}
+                         "statements": max(counts), "round_trips": max(trips),
+                         "sql": list(statements)}
         for name, _ in cases[1:]:
             out[f"{name}_over_bare"] = round(out[name]["median_ms"] / out["bare"]["median_ms"], 2)
             out[f"{name}_cpu_over_bare"] = round(out[name]["cpu_median_ms"]

@@ -66,6 +66,9 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         "DOSSIER_STORAGE_WRITER": os.environ.get("DOSSIER_STORAGE_WRITER") or "fast",
         "DOSSIER_PDF_READER": os.environ.get("DOSSIER_PDF_READER") or "fast",
         "JURY_AUTOSAVE_STORE": os.environ.get("JURY_AUTOSAVE_STORE") or "fast",
+        # A change of the agreed mark: "fast" (juries/autosave_mark.py, default, with the
+        # fast store) or "reference" (the ordinary autosave path).
+        "JURY_MARK_SAVE_PATH": os.environ.get("JURY_MARK_SAVE_PATH") or "fast",
         # The joint validation: "fast" (juries/validation_lean.py, default) or "reference"
         # (juries/validation.py alone).
         "JURY_VALIDATION_PATH": os.environ.get("JURY_VALIDATION_PATH") or "fast",

@@ -89,6 +89,18 @@ class _Compiled:
             self.results = [kind.result_processor(self.dialect, described[1])
                             for kind, described in zip(self.types, cursor.description,
                                                        strict=True)]
+        return self._converted(row)
+
+    def run_all(self, cursor, values: Mapping[str, Any]) -> list[dict]:
+        """Execute; every row, as ``run`` gives the first."""
+        first = self.run(cursor, values)
+        if first is None:
+            return []
+        return [first, *(self._converted(row) for row in cursor.fetchall())]
+
+    def _converted(self, row) -> dict:
+        if self.results is None:
+            raise RuntimeError("no result conversions before the first row")
         return {name: value if processor is None else processor(value)
                 for name, processor, value in zip(self.names, self.results, row, strict=True)}
 
@@ -170,11 +182,13 @@ def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
         connection.close()
 
 
-def _save_autocommit(compiled: _Statements,
-                      **save_args) -> tuple[dict, int | None, int | None] | None:
+def _save_autocommit(compiled, *, runner: Callable | None = None,
+                     **save_args) -> tuple[dict, int | None, int | None] | None:
     """PostgreSQL: ``save`` on a connection in autocommit, each statement its own
     transaction (see the module's docstring): one of the path's few own, else one of
-    the app's pool."""
+    the app's pool. ``runner``: the save on a cursor (default ``_save``; the mark's
+    lean save, ``autosave_mark``, runs its own on these connections)."""
+    runner = runner or _save
     pool = _own_pool(db.engine)
     try:
         fairy = pool.connect() if pool is not None else None
@@ -182,21 +196,21 @@ def _save_autocommit(compiled: _Statements,
         fairy = None  # all in use in this process
     if fairy is not None:
         fairy.driver_connection.autocommit = True  # kept: they serve only this path
-        return _run_autocommit(compiled, fairy, fairy.invalidate, save_args)
+        return _run_autocommit(compiled, fairy, fairy.invalidate, runner, save_args)
     # SQLAlchemy sets autocommit on the driver's connection now and resets it when the
     # connection goes back to the pool.
     connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    return _run_autocommit(compiled, connection, connection.invalidate, save_args,
+    return _run_autocommit(compiled, connection, connection.invalidate, runner, save_args,
                            dbapi_connection=connection.connection)
 
 
-def _run_autocommit(compiled: _Statements, connection, invalidate, save_args: dict, *,
+def _run_autocommit(compiled, connection, invalidate, runner: Callable, save_args: dict, *,
                     dbapi_connection=None) -> tuple[dict, int | None, int | None] | None:
     dbapi = db.engine.dialect.dbapi
     try:
         cursor = (dbapi_connection or connection).cursor()
         try:
-            return _save(cursor, compiled, **save_args)
+            return runner(cursor, compiled, **save_args)
         finally:
             cursor.close()
     except (_NotTaken, JuryError, dbapi.IntegrityError, dbapi.DataError):

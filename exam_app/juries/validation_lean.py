@@ -16,7 +16,8 @@ validity twice and the délibération apart, then the view builds the full state
    read), whose read is one statement: the passage's columns, the session's NV rule,
    the dossier's settling columns and the délibération's ``closed_at`` (``FOR SHARE``
    on PostgreSQL, as ``ensure_results_open`` reads it);
-3. the agreed grid's values, and the members with their names and validations;
+3. the agreed grid's values, and the members with their names and validations, in one
+   statement (one round trip);
 4. the writes the reference makes (stale validations deleted, the juror's row
    inserted or updated, audit, final mark and its audit).
 
@@ -43,12 +44,13 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
 from exam_app.accounts.models import Role, User
 from exam_app.audit.models import AuditEvent
-from exam_app.clock import utcnow
+from exam_app.clock import UTCDateTime, utcnow
 from exam_app.deliberation.models import Deliberation
 from exam_app.dossiers import validity
 from exam_app.enrolment.models import Attendance, ExamSession, UnitForm
@@ -114,18 +116,13 @@ def _statements(sqlite: bool) -> dict:
               .join(User, User.id == user_id)
               .where(*juror_login_conditions(user_id, sa.bindparam("p_token"),
                                              Role.EXAMINATEUR)))
+    writes = {} if sqlite else {"writes": _writes_pg()}
     return {
+        **writes,
         "early": early, "locked": locked, "scoped": scoped,
         "bump": sa.update(Passage).where(Passage.id == passage_id)
         .values(live_version=Passage.live_version + 1).returning(Passage.live_version),
-        "values": sa.select(GridField.name, GridField.value)
-        .join(Grid, Grid.id == GridField.grid_id)
-        .where(Grid.passage_id == passage_id, Grid.key == AGREED),
-        "members": sa.select(CommissionMember.user_id, User.first_name, User.last_name)
-        .join(User, User.id == CommissionMember.user_id)
-        .where(CommissionMember.commission_id == sa.bindparam("p_commission")),
-        "validations": sa.select(Validation.id, Validation.user_id, Validation.revision)
-        .where(Validation.passage_id == passage_id).order_by(Validation.id),
+        "reads": _reads(passage_id),
         "drop_stale": sa.delete(Validation).where(Validation.passage_id == passage_id,
                                                   Validation.revision != revision),
         "again": sa.update(Validation).where(Validation.passage_id == passage_id,
@@ -138,6 +135,92 @@ def _statements(sqlite: bool) -> dict:
         .values(final_mark=sa.bindparam("p_mark"), finalized_at=sa.bindparam("p_now")),
         "audit": sa.insert(AuditEvent),
     }
+
+
+def _reads(passage_id) -> sa.CompoundSelect:
+    """The three reads under the lock (the agreed grid's values, the members with their
+    names, the validations) as ONE statement, one round trip (``_split_reads``): rows
+    ``(kind, text1, text2, int1, int2, int3)``, kind ``v`` (name, value), ``m`` (first
+    and last name, user id), ``x`` (user id, id, revision)."""
+    no_text, no_int = sa.cast(sa.null(), sa.Text), sa.cast(sa.null(), sa.Integer)
+    return sa.union_all(
+        sa.select(sa.literal_column("'v'").label("kind"), GridField.name.label("text1"),
+                  GridField.value.label("text2"), no_int.label("int1"),
+                  no_int.label("int2"), no_int.label("int3"))
+        .join(Grid, Grid.id == GridField.grid_id)
+        .where(Grid.passage_id == passage_id, Grid.key == AGREED),
+        sa.select(sa.literal_column("'m'"), User.first_name, User.last_name,
+                  CommissionMember.user_id, no_int, no_int)
+        .join(User, User.id == CommissionMember.user_id)
+        .where(CommissionMember.commission_id == sa.bindparam("p_commission")),
+        sa.select(sa.literal_column("'x'"), no_text, no_text, Validation.user_id,
+                  Validation.id, Validation.revision)
+        .where(Validation.passage_id == passage_id))
+
+
+# PostgreSQL: the validation's writes as ONE statement (one round trip instead of two
+# to four): the juror's row updated (``p_again``: it holds one at this revision) or
+# inserted, the passage's final mark (``p_final``), and their audit rows in the order
+# ``_audit`` writes them (``mark.validate``, then ``mark.final``). Stale validations are
+# deleted before it, apart (the juror's own may be among them: its insert must come after).
+_WRITES_PG = """
+WITH again AS (
+    UPDATE validation SET mark = CAST(:p_mark AS NUMERIC), validated_at = :p_now
+    WHERE validation.passage_id = :p_passage AND validation.user_id = :p_user
+      AND CAST(:p_again AS BOOLEAN)
+    RETURNING validation.id),
+mine AS (
+    INSERT INTO validation (passage_id, user_id, revision, mark, validated_at)
+    SELECT :p_passage, :p_user, :p_revision, CAST(:p_mark AS NUMERIC), :p_now
+    WHERE NOT CAST(:p_again AS BOOLEAN)
+    RETURNING validation.id),
+final AS (
+    UPDATE passage SET final_mark = CAST(:p_mark AS NUMERIC), finalized_at = :p_now
+    WHERE passage.id = :p_passage AND CAST(:p_final AS BOOLEAN)
+    RETURNING passage.id)
+INSERT INTO audit_event (at, actor_id, actor_label, action, object_type, object_id,
+                         session_id, reason, before, after, ip)
+SELECT :p_now, :p_actor, CAST(:p_label AS VARCHAR), event.action, 'passage',
+       CAST(:p_object AS VARCHAR), :p_session, NULL, event.before, event.after, NULL
+FROM (
+    SELECT 1 AS n, 'mark.validate' AS action, CAST(NULL AS JSON) AS before,
+           CAST(:p_after_validate AS JSON) AS after
+    UNION ALL
+    SELECT 2, 'mark.final', CAST(:p_before_final AS JSON), CAST(:p_after_final AS JSON)
+    WHERE CAST(:p_final AS BOOLEAN)
+) AS event
+ORDER BY event.n
+"""
+
+
+def _writes_pg() -> sa.TextClause:
+    now = UTCDateTime()
+    return sa.text(_WRITES_PG).bindparams(
+        sa.bindparam("p_now", type_=now), sa.bindparam("p_after_validate", type_=sa.JSON()),
+        sa.bindparam("p_before_final", type_=sa.JSON()),
+        sa.bindparam("p_after_final", type_=sa.JSON()))
+
+
+class _Member(NamedTuple):
+    user_id: int
+    first_name: str | None
+    last_name: str | None
+
+
+class _Validation(NamedTuple):
+    id: int
+    user_id: int
+    revision: int
+
+
+def _split_reads(rows) -> tuple[dict, list[_Member], list[_Validation]]:
+    """``_reads``'s rows as the three reads gave them: the values by name, the members,
+    the validations by id."""
+    values = {r.text1: r.text2 for r in rows if r.kind == "v"}
+    members = [_Member(r.int1, r.text1, r.text2) for r in rows if r.kind == "m"]
+    validations = sorted((_Validation(r.int2, r.int1, r.int3) for r in rows if r.kind == "x"),
+                         key=lambda v: v.id)
+    return values, members, validations
 
 
 def _settled(row) -> tuple:
@@ -228,7 +311,8 @@ def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None
         return None
     if revision != row.agreed_revision:
         raise JuryError(REVISION_CHANGED)
-    values = dict(_run(statements["values"], key).all())
+    values, members, validations = _split_reads(
+        _run(statements["reads"], {**key, "p_commission": row.commission_id}).all())
     mark = None
     if carries_mark(row.unit_code, row.variant_code):
         if not values.get("mark"):
@@ -236,32 +320,34 @@ def _decide(passage_id: int, revision: int, actor, now: datetime) -> dict | None
         mark = Decimal(values["mark"])
     if missing_for_validation(row, values):  # reads the unit and variant codes only
         return None
-    # The members with their names, and every validation of the passage (a former
-    # member's too: the reference keeps it when it is at this revision).
-    members = _run(statements["members"],
-                                 {"p_commission": row.commission_id}).all()
-    validations = _run(statements["validations"], key).all()
+    # ``members``: with their names; ``validations``: every validation of the passage (a
+    # former member's too: the reference keeps it when it is at this revision).
     mine = {**key, "p_user": actor.id, "p_revision": revision, "p_mark": mark, "p_now": now}
     if any(v.revision != revision for v in validations):
         _run(statements["drop_stale"], {**key, "p_revision": revision})
     kept = [v for v in validations if v.revision == revision]
-    if any(v.user_id == actor.id for v in kept):
-        _run(statements["again"], mine)
-    else:
-        _run(statements["insert"], mine)
-    _audit(statements, actor=actor, action="mark.validate", passage_id=passage_id,
-           session_id=row.session_id, now=now, before=None,
-           after={"mark": mark_text(mark), "revision": revision})
+    again = any(v.user_id == actor.id for v in kept)
     validated = [v.user_id for v in kept if v.user_id != actor.id] + [actor.id]
-    order = [v.user_id for v in kept] + ([] if actor.id in {v.user_id for v in kept}
-                                         else [actor.id])
+    order = [v.user_id for v in kept] + ([] if again else [actor.id])
     member_ids = {m.user_id for m in members}
     final = bool(member_ids) and member_ids <= set(validated)
-    if final:
-        _run(statements["final"], {**key, "p_mark": mark, "p_now": now})
-        _audit(statements, actor=actor, action="mark.final", passage_id=passage_id,
-               session_id=row.session_id, now=now, before={"mark": None},
-               after={"mark": mark_text(mark)})
+    if "writes" in statements:  # PostgreSQL: the writes below in one statement
+        _run(statements["writes"], {
+            **mine, "p_again": again, "p_final": final, "p_actor": actor.id,
+            "p_label": getattr(actor, "display_name", None) or "système",
+            "p_object": str(passage_id), "p_session": row.session_id,
+            "p_after_validate": {"mark": mark_text(mark), "revision": revision},
+            "p_before_final": {"mark": None}, "p_after_final": {"mark": mark_text(mark)}})
+    else:
+        _run(statements["again" if again else "insert"], mine)
+        _audit(statements, actor=actor, action="mark.validate", passage_id=passage_id,
+               session_id=row.session_id, now=now, before=None,
+               after={"mark": mark_text(mark), "revision": revision})
+        if final:
+            _run(statements["final"], {**key, "p_mark": mark, "p_now": now})
+            _audit(statements, actor=actor, action="mark.final", passage_id=passage_id,
+                   session_id=row.session_id, now=now, before={"mark": None},
+                   after={"mark": mark_text(mark)})
     names = {m.user_id: f"{m.first_name} {m.last_name}".strip() for m in members}
     return {
         "version": version,

@@ -22,6 +22,7 @@ from exam_app.extensions import db
 from exam_app.juries import autosave as autosaving
 from exam_app.juries import (
     autosave_lone,
+    autosave_mark,
     grids,
     lean_read,
     lifecycle,
@@ -148,11 +149,30 @@ def passage_state(passage_id: int):
     login = session_login()
     if login is not None:
         user_id, token = login
+        autocommit = _reads_in_autocommit()
         row = juror_login_passage_row(passage_id, _state_statement(), user_id, token,
                                       Role.EXAMINATEUR)
-        if row is not None:
+        if row is not None and not (autocommit and lifecycle.fixed_due(row[0], utcnow())):
             return _state_answer(row, user_id)
+        if autocommit:  # a write to make (a preparation's time is up), or a refusal
+            db.session.rollback()  # the connection goes back; the next is transactional
+            if row is not None:
+                return _state_answer(juror_login_passage_row(
+                    passage_id, _state_statement(), user_id, token, Role.EXAMINATEUR), user_id)
     return _passage_state_checked(passage_id)
+
+
+def _reads_in_autocommit() -> bool:
+    """PostgreSQL: the request's first connection in autocommit, for a request that
+    only reads (the state). Under READ COMMITTED each statement of a transaction reads
+    its own snapshot anyway, so the reads see what they would; without the
+    transaction, no BEGIN and no ROLLBACK: two round trips of five. A request that
+    turns out to write rolls back (the connection goes back to the pool and leaves
+    autocommit) and reads again in a transaction. SQLite: no change (False)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return False
+    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True
 
 
 @roles_required(Role.EXAMINATEUR)
@@ -246,7 +266,8 @@ def autosave(passage_id: int, grid: str):
     login or that query finds no row, the request goes the ordinary way
     (Flask-Login's loader, ``roles_required``, the scope check) for the usual answer.
     The usual save (one new op, not the mark) is tried first on the lone-field path
-    (``juries/autosave_lone.py``), which keeps nothing and answers None otherwise.
+    (``juries/autosave_lone.py``), a change of the agreed mark (one new op) on the mark's
+    lean save (``juries/autosave_mark.py``); each keeps nothing and answers None otherwise.
     """
     login = session_login() if grid in GRID_KEYS else None
     if login is not None:
@@ -264,18 +285,29 @@ def autosave(passage_id: int, grid: str):
 
 def _lone_save(passage_id: int, user_id: int, token: str, key: str):
     """The usual save (one new op on a field other than the mark) by the lone-field
-    path (``juries/autosave_lone.py``); None when it is not taken (nothing kept)."""
+    path (``juries/autosave_lone.py``), or one new op on the agreed mark by the mark's
+    lean save (``juries/autosave_mark.py``); None when it is not taken (nothing kept)."""
     if not autosave_lone.enabled(current_app.config):
         return None
     try:
         body = json_body()
     except JuryError:
         return None  # the ordinary path refuses it
-    op = autosave_lone.lone_op(body)
-    if op is None or current_app.config.get("JURY_MAX_OPS", 100) < 1:
+    if current_app.config.get("JURY_MAX_OPS", 100) < 1:
         return None
-    saved = autosave_lone.save(passage_id=passage_id, user_id=user_id, token=token,
-                               grid_key=key, op=op)
+    op = autosave_lone.lone_op(body)
+    if op is not None:
+        saved = autosave_lone.save(passage_id=passage_id, user_id=user_id, token=token,
+                                   grid_key=key, op=op)
+    elif key == AGREED and autosave_mark.enabled(current_app.config) \
+            and (op := autosave_mark.mark_op(body)) is not None:
+        try:
+            saved = autosave_mark.save(passage_id=passage_id, user_id=user_id, token=token,
+                                       op=op)
+        except autosave_mark.Refused as refused:
+            return json_refusal(refused.error)
+    else:
+        return None
     if saved is None:
         return None
     result, revision, live_version = saved

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from exam_app.audit.models import AuditEvent
-from exam_app.juries import autosave, autosave_lone
+from exam_app.juries import autosave, autosave_lone, autosave_mark
 from exam_app.juries.autosave_fast import FastStore
 from exam_app.juries.autosave_reference import ReferenceStore
 from exam_app.juries.models import ClientOperation, Grid, GridField, Passage, Validation
@@ -174,6 +174,7 @@ def _spy_lone_path(monkeypatch, prefix: str) -> list[tuple[str, bool]]:
 def test_fast_and_reference_stores_agree(app, db, client, create_passage, monkeypatch):
     monkeypatch.setattr(autosave, "utcnow", lambda: NOW)
     monkeypatch.setattr(autosave_lone, "utcnow", lambda: NOW)
+    monkeypatch.setattr(autosave_mark, "utcnow", lambda: NOW)
     fused = []
     write = FastStore.write
 
@@ -249,6 +250,7 @@ def test_lone_path_and_reference_agree(app, db, create_passage, monkeypatch):
     new writes and left everything else to the ordinary path, nothing of it kept."""
     monkeypatch.setattr(autosave, "utcnow", lambda: NOW)
     monkeypatch.setattr(autosave_lone, "utcnow", lambda: NOW)
+    monkeypatch.setattr(autosave_mark, "utcnow", lambda: NOW)
     lone = _spy_lone_path(monkeypatch, "lone-")
     passages = {"lone": create_passage(), "reference": create_passage()}
     for passage in passages.values():

@@ -130,3 +130,43 @@ def test_e4_page_lists_no_preparations(client, login_as, db, create_passage):
     passage = create_passage()
     login_as(members(passage)[0])
     assert client.get(f"/jury/passages/{passage.id}/etat").get_json()["preparations"] == []
+
+
+def test_state_reads_in_autocommit_and_writes_in_a_transaction(client, login_as, db,
+                                                               create_passage):
+    """PostgreSQL: the state poll reads on a connection in autocommit (no BEGIN, no
+    ROLLBACK); when a preparation's time is up it reads again and writes in a
+    transaction, the end written once (``views_api._reads_in_autocommit``)."""
+    if db.engine.dialect.name != "postgresql":
+        import pytest
+
+        pytest.skip("SQLite: the state is read as before")
+    quiet, _ = _preparing(db, create_passage, minutes=5)
+    due, _ = _preparing(db, create_passage, minutes=47)
+    login_as(members(quiet)[0])
+    seen: list[tuple[str, bool]] = []
+
+    def spy(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement.split(None, 1)[0], conn.connection.driver_connection.autocommit))
+
+    quiet_id, due_id, due_juror = quiet.id, due.id, members(due)[0]
+    # The test's session serves the requests too (its app context): none of its
+    # connections open when a request begins, as in a request of its own.
+    db.session.rollback()
+    sa.event.listen(db.engine, "before_cursor_execute", spy)
+    try:
+        assert client.get(f"/jury/passages/{quiet_id}/etat").status_code == 200
+        quiet_seen = list(seen)
+        login_as(due_juror)
+        db.session.rollback()
+        seen.clear()
+        assert client.get(f"/jury/passages/{due_id}/etat").status_code == 200
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", spy)
+    assert quiet_seen and all(autocommit for _, autocommit in quiet_seen), quiet_seen
+    # The first read in autocommit; then, after the rollback, everything in a transaction.
+    assert seen[0] == ("SELECT", True)
+    assert seen[1:] and not any(autocommit for _, autocommit in seen[1:]), seen
+    assert "UPDATE" in {kind for kind, _ in seen[1:]}
+    db.session.rollback()
+    assert _auto_ends(db, db.session.get(type(due), due_id)) == 1
