@@ -39,7 +39,7 @@ run: check-system
 	$(BIN)/flask demo
 	@echo "exam_app sur http://$(HOST):$(PORT)/ (Ctrl+C pour arrêter)"
 	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-0} PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)} \
-	  $(BIN)/gunicorn --workers 2 --threads 128 --preload \
+	  $(BIN)/gunicorn --workers 2 --threads 128 --preload --keep-alive 75 \
 	  --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: install

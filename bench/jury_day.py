@@ -1,7 +1,7 @@
 """Benchmark: a whole académie's jury day on one machine (issue 16, item 1).
 
 Starts the app as the README's production section runs it (gunicorn, gthread,
-WORKERS x THREADS, ``--preload``) on loopback with a temporary database (SQLite, or a
+WORKERS x THREADS, ``--preload``, ``--keep-alive 75``) on loopback with a temporary database (SQLite, or a
 temporary database in BENCH_DATABASE_URL's PostgreSQL server), seeds MAX commissions of
 two jurors with a passage each (today) and a gestionnaire, logs everyone in, then runs
 the jury day's request pattern at a doubling number of commissions (15, 30, 60, ...,
@@ -430,7 +430,8 @@ def main() -> int:
                "INSTANCE_PATH": str(tmp / "instance"), "PUSH_MAX_WAITERS": str(THREADS - 16)}
         server = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(WORKERS), "--threads",
-             str(THREADS), "--preload", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+             str(THREADS), "--preload", "--keep-alive", "75", "--bind", f"127.0.0.1:{port}",
+             "wsgi:app"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         wait_for(port, server)

@@ -202,7 +202,7 @@ def deployment(tmp_path_factory):
                             "INSTANCE_PATH": str(tmp / f"instance-{name}")}
             instances[name] = stack.enter_context(_process(
                 [str(BIN / "gunicorn"), "--workers", "2", "--threads", "16", "--preload",
-                 "--bind", f"127.0.0.1:{ports[name]}", "wsgi:app"],
+                 "--keep-alive", "75", "--bind", f"127.0.0.1:{ports[name]}", "wsgi:app"],
                 instance_env, tmp / f"gunicorn-{name}.log"))
         conf = _nginx_conf(tmp, ports["nginx"], [ports["a"], ports["b"]])
         stack.enter_context(_process([NGINX, "-p", str(tmp), "-c", str(conf),
