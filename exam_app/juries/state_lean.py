@@ -15,7 +15,8 @@ of the session cookie (``permissions.juror_login_conditions``: the same check as
 reference's ``juror_login_passage_row``):
 
 - the passage's columns, its session's NV rule, the candidate's extra time and the
-  dossier's settling columns (``validity.settling_columns``), plain columns;
+  dossier's settling values (``validity.settling_columns``'), the passage alone in FROM
+  and the rest in scalar subqueries (cheaper to plan than joins, see ``_statement``);
 - its segments, pauses, validations, the commission's members with their names, the
   grids with their fields and the commission's other started, unended passages with
   their timers, each as one JSON aggregate (a correlated subquery: PostgreSQL's
@@ -47,6 +48,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from exam_app.accounts.models import Role, User
 from exam_app.clock import utcnow
 from exam_app.dossiers import validity
+from exam_app.dossiers.models import DepositDeadline, Dossier
 from exam_app.enrolment.models import Attendance, Candidate, ExamSession
 from exam_app.extensions import db
 from exam_app.juries import timer
@@ -136,24 +138,42 @@ def _statement(sqlite: bool):
         .join(Candidate, Candidate.id == other.candidate_id) \
         .where(other.commission_id == Passage.commission_id, other.id != Passage.id,
                other.started_at.is_not(None), other.ended_at.is_(None)).scalar_subquery()
+    # The passage's own row alone in FROM, everything else in scalar subqueries of one
+    # table each: PostgreSQL plans the statement on every run (psycopg drops its prepared
+    # statements at each ROLLBACK, which ends every request), and joins cost it far more
+    # to plan than subqueries (about 1.6 against 0.6 ms on the bench's machine).
+    session_id = sa.select(Commission.session_id) \
+        .where(Commission.id == Passage.commission_id).correlate_except(Commission) \
+        .scalar_subquery()
+    candidate_session = sa.select(Candidate.session_id) \
+        .where(Candidate.id == Passage.candidate_id).correlate_except(Candidate) \
+        .scalar_subquery()
+    # ``validity.settling_columns``' values: the dossier's decision and extension (one
+    # JSON pair), the session's deadline.
+    dossier = sa.select((sa.func.json_array if sqlite else sa.func.json_build_array)(
+        Dossier.decision, Dossier.extended_until)) \
+        .where(Dossier.candidate_id == Passage.candidate_id,
+               Dossier.unit_code == Passage.unit_code).scalar_subquery()
+    deadline = sa.select(DepositDeadline.deadline_at) \
+        .where(DepositDeadline.session_id == candidate_session,
+               DepositDeadline.unit_code == Passage.unit_code).scalar_subquery()
     user_id, token = sa.bindparam("p_user", type_=sa.Integer), sa.bindparam("p_token",
                                                                             type_=sa.String)
-    # The passage's candidate under an alias: the subqueries' ``Candidate`` (the
-    # others', the dossier deadline's) must not correlate to it.
-    candidate = orm.aliased(Candidate)
     return (
         sa.select(Passage.id, Passage.candidate_id, Passage.unit_code, Passage.variant_code,
                   Passage.attendance, Passage.started_at, Passage.ended_at,
                   Passage.final_mark, Passage.finalized_at, Passage.agreed_revision,
-                  Passage.live_version, Commission.session_id,
-                  ExamSession.nv_excludes_interview, candidate.extra_time,
-                  *validity.settling_columns(Passage.candidate_id, Passage.unit_code),
+                  Passage.live_version, session_id.label("session_id"),
+                  sa.select(ExamSession.nv_excludes_interview)
+                  .where(ExamSession.id == session_id).scalar_subquery()
+                  .label("nv_excludes_interview"),
+                  sa.select(Candidate.extra_time).where(Candidate.id == Passage.candidate_id)
+                  .scalar_subquery().label("extra_time"),
+                  _nested(sqlite, dossier).label("dossier"),
+                  deadline.label("dossier_session_deadline"),
                   segments.label("segments"), pauses.label("pauses"),
                   validations.label("validations"), members.label("members"),
                   grids.label("grids"), others.label("others"))
-        .join(Commission, Commission.id == Passage.commission_id)
-        .join(ExamSession, ExamSession.id == Commission.session_id)
-        .join(candidate, candidate.id == Passage.candidate_id)
         .where(Passage.id == sa.bindparam("p_passage", type_=sa.Integer),
                *juror_login_conditions(user_id, token, Role.EXAMINATEUR)))
 
@@ -173,13 +193,17 @@ def _utc(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def _json(value):
+    """A JSON column's value: parsed by psycopg on PostgreSQL, text on SQLite."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _rows(value, sqlite: bool) -> list:
     """A JSON aggregate's rows (NULL over no row on PostgreSQL); sorted on SQLite, whose
     aggregate does not order (every row leads with its sort key)."""
+    value = _json(value)
     if value is None:
         return []
-    if isinstance(value, str):
-        value = json.loads(value)
     if sqlite:
         value.sort(key=lambda row: (row[0], row[1]))
     return value
@@ -214,9 +238,10 @@ def state_for_juror(passage_id: int, user_id: int, token: str, *,
         return None
     planned = _plan(row.unit_code, row.variant_code, row.extra_time, seconds_per_minute)
     runs, stops = _timer(row.segments, row.pauses, sqlite)
+    decision, extended_until = _json(row.dossier) or (None, None)
     nv = validity.candidate_validity(
         candidate_id=row.candidate_id, session_id=row.session_id, unit_code=row.unit_code,
-        settled=(row.dossier_decision, row.dossier_extended_until,
+        settled=(decision, _utc(extended_until),
                  row.dossier_session_deadline)) == validity.UnitValidity.NV
     names = {uid: f"{first} {last}".strip()
              for _, _, uid, first, last in _rows(row.members, sqlite)}

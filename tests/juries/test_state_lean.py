@@ -3,7 +3,7 @@
 
 Varied passages (E4 and E5, ponctuel and CCF; not started, running, paused, in its
 preparation, its preparation over, waiting, finished; one and both validations, final;
-absent, NV blocked or interviewed, undecided dossier; extra time; private grids
+absent, NV blocked or interviewed, undecided dossier, extended; extra time; private grids
 revealed by one or both; a validation by a former member; other passages of the
 commission in their preparation) are read by each of their jurors through the route,
 once on each path, at a frozen clock: the status, the headers that matter and the body
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from exam_app import clock
 from exam_app.accounts.models import Role
+from exam_app.dossiers.models import Dossier
 from exam_app.enrolment.models import Attendance
 from exam_app.juries import grids, lifecycle, state_lean, validation, views_api
 from exam_app.juries.models import AGREED, Grid, Validation
@@ -102,6 +103,11 @@ def _build(db, create_passage, create_user, now) -> dict:
     nv_seen.commission.session.nv_excludes_interview = False
     past_deadline(nv_seen, at=now - 30 * 24 * 60 * m)
     built["undecided"] = create_passage(conforme=False)
+    extended = built["extended"] = create_passage(conforme=False)
+    past_deadline(extended, at=now - 30 * 24 * 60 * m)
+    db.session.add(Dossier(candidate_id=extended.candidate_id, unit_code=extended.unit_code,
+                           created_at=now - 40 * 24 * 60 * m, decision_reasons=[],
+                           extended_until=now + 2 * 24 * 60 * m - ODD))
 
     for name, theirs in (("revealed_one", False), ("revealed_both", True)):
         passage = built[name] = create_passage()
@@ -188,6 +194,7 @@ def test_lean_state_reads_what_the_cases_show(client, login_as, db, create_passa
     seen = {}
     for name in ("upcoming", "running", "paused", "finished", "validated_one", "final",
                  "former_member", "absent", "nv_blocked", "nv_interviewed", "undecided",
+                 "extended",
                  "revealed_one", "revealed_both", "e5_current", "e5_preparing",
                  "e5_preparation_over", "ccf_a"):
         passage = built[name]
@@ -208,6 +215,7 @@ def test_lean_state_reads_what_the_cases_show(client, login_as, db, create_passa
         "nv_blocked": ("nv", True, "upcoming", 0, False, 0),
         "nv_interviewed": ("nv", False, "upcoming", 0, False, 0),
         "undecided": ("upcoming", False, "upcoming", 0, False, 0),
+        "extended": ("upcoming", False, "upcoming", 0, False, 0),
         "revealed_one": ("upcoming", False, "upcoming", 0, False, 0),
         "revealed_both": ("upcoming", False, "upcoming", 0, True, 0),
         "e5_current": ("running", False, "running", 0, False, 3),
