@@ -75,6 +75,9 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         # The session dashboard's counts: "fast" (overview/counts_fused.py, one pass over
         # the candidates, default) or "reference" (readiness.session_counts).
         "DASHBOARD_COUNTS_PATH": os.environ.get("DASHBOARD_COUNTS_PATH") or "fast",
+        # The jury's state read: "fast" (juries/state_lean.py, one Core statement,
+        # default) or "reference" (the ORM query and views_api._state).
+        "JURY_STATE_PATH": os.environ.get("JURY_STATE_PATH") or "fast",
         # Push (juries/push.py): long polls waiting at once per process, at most; keep it
         # below gunicorn's --threads so that ordinary requests always find a thread.
         "PUSH_MAX_WAITERS": int(os.environ.get("PUSH_MAX_WAITERS") or 112),

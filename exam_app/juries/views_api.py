@@ -27,6 +27,7 @@ from exam_app.juries import (
     lean_read,
     lifecycle,
     push,
+    state_lean,
     validation,
     validation_lean,
 )
@@ -145,11 +146,21 @@ def passage_state(passage_id: int):
     state's own query (the session cookie's user and token, the examinateur role, the
     seat; ``accounts.session_login``), without loading the user; when that finds no
     row, the ordinary way (Flask-Login's loader, ``roles_required``, the scope check)
-    gives the usual answer."""
+    gives the usual answer. The lean path (``state_lean``, unless
+    ``JURY_STATE_PATH=reference``) reads it in one Core statement; when it declines
+    (a rare case, see there), this reference way answers."""
     login = session_login()
     if login is not None:
         user_id, token = login
         autocommit = _reads_in_autocommit()
+        if state_lean.enabled(current_app.config):
+            answer = state_lean.state_for_juror(
+                passage_id, user_id, token,
+                seconds_per_minute=current_app.config.get("JURY_SECONDS_PER_MINUTE", 60))
+            if answer is not None:
+                response = jsonify(answer)
+                response.headers["Cache-Control"] = "no-store"
+                return response
         row = juror_login_passage_row(passage_id, _state_statement(), user_id, token,
                                       Role.EXAMINATEUR)
         if row is not None and not (autocommit and lifecycle.fixed_due(row[0], utcnow())):
