@@ -153,6 +153,54 @@ def test_session_cookie_is_re_signed_at_most_once_a_minute(app, client, login_as
     assert sets_cookie() is True  # an hour later: slid again, still logged in
 
 
+def test_a_session_cookie_is_verified_once_then_remembered_until_it_expires(
+        app, client, login_as, create_user, later, monkeypatch):
+    from itsdangerous import URLSafeTimedSerializer
+
+    login_as(create_user(Role.GESTIONNAIRE))
+    verified = []
+    real = URLSafeTimedSerializer.loads
+
+    def counted(self, *args, **kwargs):
+        verified.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(URLSafeTimedSerializer, "loads", counted)
+    for _ in range(3):
+        assert client.get("/gestion/etablissements").status_code == 200
+    assert len(verified) <= 1  # the same cookie: verified at most once in this process
+    later(app.config["PERMANENT_SESSION_LIFETIME"] + 60)  # idle past the limit
+    response = client.get("/gestion/etablissements")
+    assert response.status_code == 302 and "/connexion" in response.headers["Location"]
+
+
+def test_a_tampered_session_cookie_is_refused_every_time(app, client, login_as, create_user):
+    login_as(create_user(Role.GESTIONNAIRE))
+    assert client.get("/gestion/etablissements").status_code == 200
+    value = client.get_cookie("session").value
+    forged = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
+    client.set_cookie("session", forged)
+    for _ in range(2):
+        response = client.get("/gestion/etablissements")
+        assert response.status_code == 302 and "/connexion" in response.headers["Location"]
+
+
+def test_a_remembered_session_is_copied_for_each_request(app):
+    from exam_app.accounts.session_cookie import SlidingSessionInterface
+
+    interface = app.session_interface
+    assert isinstance(interface, SlidingSessionInterface)
+    cookie = interface.get_signing_serializer(app).dumps(
+        {"_flashes": [("info", "Un.")], "_user_id": "1:x"})
+    with app.test_request_context(headers={"Cookie": f"session={cookie}"}):
+        from flask import request
+
+        first = interface.open_session(app, request)
+        first["_flashes"].append(("info", "Deux."))  # what flash() does
+        second = interface.open_session(app, request)
+    assert second["_flashes"] == [("info", "Un.")]
+
+
 def test_a_changed_session_is_always_sent(app, client, login_as, create_user):
     login_as(create_user(Role.GESTIONNAIRE))
     client.get("/gestion/etablissements")
