@@ -147,16 +147,18 @@ def board_view(*, session_id: int, day: date, now: datetime) -> dict:
 # (On a jury day the board's version moves several times a second: two processes reading
 # it a few milliseconds apart read two versions, so a board is shared by the instant it
 # was computed at, and carries the version it was computed from.)
-_shared: dict[tuple[int, date], tuple[str, datetime, dict]] = {}
+_shared: dict[tuple[int, date], tuple[str, datetime, str]] = {}
 _shared_locks: dict[tuple[int, date], threading.Lock] = {}
 _shared_guard = threading.Lock()
 
 
-def shared_board_view(*, session_id: int, day: date, key, fresh_from: datetime) -> tuple[str, dict]:
-    """(version, board) of the day: a board computed at or after ``fresh_from`` (by this
-    process, another one or another instance), or computed now; ``version`` is the board
-    version (``push.board_version`` of ``key``) read just before it was computed, so the
-    board holds at least every change of that version."""
+def shared_board_body(*, session_id: int, day: date, key, fresh_from: datetime) -> tuple[str, str]:
+    """(version, board as JSON text) of the day: a board computed at or after
+    ``fresh_from`` (by this process, another one or another instance), or computed now;
+    ``version`` is the board version (``push.board_version`` of ``key``) read just before
+    it was computed, so the board holds at least every change of that version. The text
+    is the one stored for the other processes: the answers send it as it is (the board
+    is encoded once a computation, not once an answer)."""
     cache_key = (session_id, day)
     with _shared_guard:
         lock = _shared_locks.setdefault(cache_key, threading.Lock())
@@ -165,23 +167,34 @@ def shared_board_view(*, session_id: int, day: date, key, fresh_from: datetime) 
         if cached and cached[1] >= fresh_from:
             return cached[0], cached[2]
         try:
-            version, computed_at, view = _shared_through_database(session_id, day, key,
+            version, computed_at, body = _shared_through_database(session_id, day, key,
                                                                   fresh_from)
         except sa.exc.DBAPIError:  # costs only the sharing: this process computes its own
             logging.getLogger(__name__).warning("board: no shared snapshot", exc_info=True)
             db.session.rollback()
             computed_at = utcnow()
             version = push.current_version(db.session.connection(), key)
-            view = board_view(session_id=session_id, day=day, now=computed_at)
+            body = _encoded(board_view(session_id=session_id, day=day, now=computed_at))
         if not cached or computed_at >= cached[1]:
-            _shared[cache_key] = (version, computed_at, view)
-        return version, view
+            _shared[cache_key] = (version, computed_at, body)
+        return version, body
+
+
+def shared_board_view(*, session_id: int, day: date, key, fresh_from: datetime) -> tuple[str, dict]:
+    """``shared_board_body`` with the board decoded."""
+    version, body = shared_board_body(session_id=session_id, day=day, key=key,
+                                      fresh_from=fresh_from)
+    return version, json.loads(body)
+
+
+def _encoded(view: dict) -> str:
+    return json.dumps(view, ensure_ascii=False, separators=(",", ":"))
 
 
 def _shared_through_database(session_id: int, day: date, key,
-                             fresh_from: datetime) -> tuple[str, datetime, dict]:
-    """(version, computed at, board): the one stored if computed at or after
-    ``fresh_from``, else this process's computation, stored for the others.
+                             fresh_from: datetime) -> tuple[str, datetime, str]:
+    """(version, computed at, board as JSON text): the one stored if computed at or
+    after ``fresh_from``, else this process's computation, stored for the others.
 
     On PostgreSQL the first process takes a transaction-level advisory lock of the
     session's day, on a connection of its own, and the others wait for it to store the
@@ -197,13 +210,12 @@ def _shared_through_database(session_id: int, day: date, key,
         ).one_or_none()
         if row is not None and row.computed_at >= fresh_from:
             connection.rollback()
-            return row.version, row.computed_at, json.loads(row.body)
+            return row.version, row.computed_at, row.body
         computed_at = utcnow()
         version = push.current_version(connection, key)  # first: the board is at least it
-        view = board_view(session_id=session_id, day=day, now=computed_at)
+        body = _encoded(board_view(session_id=session_id, day=day, now=computed_at))
         values = {"session_id": session_id, "day": day, "version": version,
-                  "computed_at": computed_at,
-                  "body": json.dumps(view, ensure_ascii=False, separators=(",", ":"))}
+                  "computed_at": computed_at, "body": body}
         insert = (postgresql.insert if connection.dialect.name == "postgresql"
                   else sqlite.insert)(BoardSnapshot)
         connection.execute(insert.values(**values).on_conflict_do_update(
@@ -211,7 +223,7 @@ def _shared_through_database(session_id: int, day: date, key,
             set_={name: values[name] for name in ("version", "computed_at", "body")},
             where=BoardSnapshot.computed_at < computed_at))  # never replaced by an older one
         connection.commit()  # and the advisory lock is released
-        return version, computed_at, view
+        return version, computed_at, body
 
 
 def forget_shared_views() -> None:

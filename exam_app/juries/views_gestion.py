@@ -4,13 +4,14 @@ board of a day."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, time
 from time import sleep
 from time import time as wall_time
 
 import sqlalchemy as sa
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -259,9 +260,12 @@ def board_wait(code: str):
         boundary = (math.floor(now / period) + 1) * period
         sleep(boundary - now)
         fresh_from = datetime.fromtimestamp(boundary, UTC)
-    answer["version"], answer["board"] = boards.shared_board_view(
+    answer["version"], board = boards.shared_board_body(
         session_id=session.id, day=day, key=key, fresh_from=fresh_from)
-    return push_views.no_store(jsonify(answer))
+    # The board's JSON text as it was encoded once for every browser and process.
+    head = json.dumps(answer, separators=(",", ":"))
+    return push_views.no_store(current_app.response_class(
+        f'{head[:-1]},"board":{board}}}', mimetype="application/json"))
 
 
 @bp.route("/gestion/passages/<int:passage_id>/derogation", methods=["GET", "POST"])

@@ -9,6 +9,7 @@ managers may wait. SQLite and PostgreSQL (TEST_DATABASE_URL).
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -376,8 +377,8 @@ def test_processes_asking_at_the_same_instant_compute_the_board_once(app, db, mo
     def process():
         with app.app_context():
             start.wait()
-            version, _, view = board._shared_through_database(key.session_id, day, key, instant)
-            answers.append((version, view))
+            version, _, body = board._shared_through_database(key.session_id, day, key, instant)
+            answers.append((version, json.loads(body)))
             db.session.remove()
 
     threads = [threading.Thread(target=process) for _ in range(6)]
