@@ -159,15 +159,22 @@ def save(*, passage_id: int, user_id: int, token: str, grid_key: str,
     of this attempt is kept)."""
     dialect_name = db.engine.dialect.name
     compiled = _statements(dialect_name)
+    args = {"passage_id": passage_id, "user_id": user_id, "token": token,
+            "grid_key": grid_key, "op": op}
     if compiled.fused is not None:
-        return _save_autocommit(compiled, passage_id=passage_id, user_id=user_id,
-                                token=token, grid_key=grid_key, op=op)
+        return _save_autocommit(compiled, **args)
+    return _save_in_transaction(_save, compiled, args)
+
+
+def _save_in_transaction(runner: Callable, compiled, args: dict):
+    """SQLite: ``runner(cursor, compiled, **args)`` in one transaction on a pooled
+    driver connection, committed; rolled back (None) when it is not taken, refused or
+    conflicts (the ordinary path answers), rolled back and raised on anything else."""
     connection = db.engine.raw_connection()
     try:
         cursor = connection.cursor()
         try:
-            answer = _save(cursor, compiled, passage_id=passage_id, user_id=user_id,
-                           token=token, grid_key=grid_key, op=op)
+            answer = runner(cursor, compiled, **args)
         finally:
             cursor.close()
         connection.commit()

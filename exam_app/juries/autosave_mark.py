@@ -217,23 +217,7 @@ def save(*, passage_id: int, user_id: int, token: str,
     if compiled.fused is not None:
         return autosave_lone._save_autocommit(  # noqa: SLF001 - the lone path's connections
             compiled, runner=_save, **args)
-    connection = db.engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        try:
-            answer = _save(cursor, compiled, **args)
-        finally:
-            cursor.close()
-        connection.commit()
-        return answer
-    except (_NotTaken, JuryError, db.engine.dialect.dbapi.IntegrityError):
-        connection.rollback()
-        return None
-    except BaseException:
-        connection.rollback()
-        raise
-    finally:
-        connection.close()
+    return autosave_lone._save_in_transaction(_save, compiled, args)  # noqa: SLF001
 
 
 def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token: str,

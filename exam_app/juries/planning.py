@@ -386,9 +386,10 @@ def incomplete_commissions_count(session_id: int) -> int:
                    ~has_day))) or 0
 
 
-def unplanned_candidates_count(session_id: int) -> int:
-    """How many of the session's candidates lack a planned passage (one with a time) for
-    a situation of an oral unit they sit in their form. One query."""
+def unplanned_conditions(sits) -> list:
+    """One SQL condition per situation of an oral unit: the candidate (``Candidate``)
+    sits it (``sits(unit, form)``, a condition) without a planned passage (one with a
+    time) for it. Shared with the dashboard's fused counts (overview/counts_fused.py)."""
     missing = []
     for unit in all_units():
         if unit.kind != UnitKind.ORAL or unit.grid is None:
@@ -398,7 +399,14 @@ def unplanned_candidates_count(session_id: int) -> int:
                                         Passage.unit_code == unit.code,
                                         Passage.variant_code == variant.code,
                                         Passage.scheduled_at.is_not(None))
-            missing.append(sa.and_(Candidate.sits_in(unit.code, variant.form), ~planned))
+            missing.append(sa.and_(sits(unit, variant.form), ~planned))
+    return missing
+
+
+def unplanned_candidates_count(session_id: int) -> int:
+    """How many of the session's candidates lack a planned passage (one with a time) for
+    a situation of an oral unit they sit in their form. One query."""
+    missing = unplanned_conditions(lambda unit, form: Candidate.sits_in(unit.code, form))
     if not missing:
         return 0
     return db.session.scalar(

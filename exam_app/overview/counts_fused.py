@@ -37,9 +37,8 @@ from exam_app.enrolment.models import Candidate, Centre, ExamSession, Registrati
 from exam_app.enrolment.models import UnitRegistration as Registration
 from exam_app.extensions import db
 from exam_app.juries import planning
-from exam_app.juries.models import Passage
 from exam_app.overview.readiness import Counts
-from exam_app.units import ExamUnit, UnitKind, all_units
+from exam_app.units import ExamUnit
 
 
 def session_counts(session: ExamSession, *,
@@ -123,16 +122,7 @@ def _statement() -> tuple[sa.Select, tuple[str, ...]]:
             sa.func.coalesce(dossier.extended_until, deadline) < now)))
     # Unplanned (juries.planning.unplanned_candidates_count): a situation of an oral
     # unit the candidate sits in their form without a passage with a time.
-    missing = []
-    for unit in all_units():
-        if unit.kind != UnitKind.ORAL or unit.grid is None:
-            continue
-        for variant in unit.variants:
-            planned = sa.exists().where(Passage.candidate_id == Candidate.id,
-                                        Passage.unit_code == unit.code,
-                                        Passage.variant_code == variant.code,
-                                        Passage.scheduled_at.is_not(None))
-            missing.append(sa.and_(sits(unit, variant.form), ~planned))
+    missing = planning.unplanned_conditions(sits)
     # Unseated (e6.sitting.unseated_counts): no E6 sitting with a room; a candidate has
     # one sitting at most (unique), so: none joined, or one without a room.
     sitting = aliased(E6Sitting, name="sitting")
