@@ -128,6 +128,17 @@ def _statements(dialect_name: str) -> _Statements:
         fused=_Compiled(fast.fused_pg_whole, dialect) if dialect_name == "postgresql" else None)
 
 
+def _require_settled_valid(context, now) -> None:
+    """``_NotTaken`` unless the dossier is known valid without reading its files (when
+    NV would exclude the interview): the ordinary path decides the rest."""
+    if context.nv_excludes_interview:
+        settled = validity.settled_without_files(
+            decision=context.dossier_decision, extended_until=context.dossier_extended_until,
+            session_deadline=context.deposit_deadline, now=now)
+        if settled is None or settled == validity.UnitValidity.NV:
+            raise _NotTaken
+
+
 class _NotTaken(Exception):
     """The save is not the lone path's: roll back, the ordinary path answers."""
 
@@ -273,12 +284,7 @@ def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token
             or context.grid_id is None or (context.grid_revealed and not agreed) \
             or (agreed and context.has_validations):
         raise _NotTaken
-    if context.nv_excludes_interview:
-        settled = validity.settled_without_files(
-            decision=context.dossier_decision, extended_until=context.dossier_extended_until,
-            session_deadline=context.deposit_deadline, now=now)
-        if settled is None or settled == validity.UnitValidity.NV:
-            raise _NotTaken
+    _require_settled_valid(context, now)
     op_id, name = str(op["op"]), op["field"]
     value = clean_value(name=name, value=op.get("value"), unit_code=context.unit_code,
                         mark_step=context.mark_step)  # JuryInvalid: not taken

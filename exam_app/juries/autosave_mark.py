@@ -54,7 +54,6 @@ import sqlalchemy as sa
 
 from exam_app.audit.models import AuditEvent
 from exam_app.clock import UTCDateTime, utcnow
-from exam_app.dossiers import validity
 from exam_app.enrolment.models import UnitForm
 from exam_app.extensions import db
 from exam_app.juries import autosave, autosave_lone
@@ -236,12 +235,7 @@ def _save(cursor, compiled: _Statements, *, passage_id: int, user_id: int, token
             or context.grid_id is None or row["mark_version"] is None \
             or row["mark_version"] != op["base"]:
         raise _NotTaken
-    if context.nv_excludes_interview:
-        settled = validity.settled_without_files(
-            decision=context.dossier_decision, extended_until=context.dossier_extended_until,
-            session_deadline=context.deposit_deadline, now=now)
-        if settled is None or settled == validity.UnitValidity.NV:
-            raise _NotTaken
+    autosave_lone._require_settled_valid(context, now)  # noqa: SLF001
     op_id, previous = str(op["op"]), row["mark_value"]
     value = clean_value(name="mark", value=op.get("value"), unit_code=context.unit_code,
                         mark_step=context.mark_step)  # JuryInvalid: not taken
