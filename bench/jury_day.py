@@ -24,7 +24,8 @@ MAX), each for WARMUP + SECONDS, as the pages do it (``jury-passage.js``,
 Measured per load: every non-held request's latency (state reads, autosaves), by
 endpoint (median, p95, p99), the long polls answered, errors (any answer but 200 and an
 accepted save), the server's CPU (gunicorn's processes, and the database's for
-PostgreSQL) in cores, and at the end "lost": acknowledged saves whose value or version
+PostgreSQL) in cores, ``change_seen_ms`` (from a save sent to the other juror's page
+holding a state with it: what a juror waits to see the other's typing), and at the end "lost": acknowledged saves whose value or version
 is not the database's. ``knee_commissions`` is the largest load whose worst p99 stays
 <= TARGET_MS with no error (target >= 120). The doubling stops at MAX, or after a load
 whose p99 is over 4 x TARGET_MS (the next would only be worse). The client runs on the
@@ -186,12 +187,16 @@ class Juror:
         self.saving_lock = threading.Lock()
         self.saves = 0
         self.sent: dict = {}
+        self.partner: Juror | None = None  # the other juror of the passage
+        self.sends: list[tuple[float, int]] = []  # (sent at, live version) of saves
+        self.receipts: list[tuple[float, int]] = []  # (received at, version) of states
         self.wake = threading.Event()
         self.threads: list[threading.Thread] = []
 
     def start(self, stats: Stats, stop: threading.Event) -> None:
         """The page's two activities for one load (they end when ``stop`` is set)."""
         self.stats = stats
+        self.sends, self.receipts = [], []
         self.threads = [threading.Thread(target=self.waiting, args=(stop,), daemon=True),
                         threading.Thread(target=self.acting, args=(stop,), daemon=True)]
         for thread in self.threads:
@@ -252,7 +257,10 @@ class Juror:
         if status != 200:
             self.stats.error(f"etat {status}")
             return
-        self.seen = max(self.seen, json.loads(data)["version"])
+        version = json.loads(data)["version"]
+        self.seen = max(self.seen, version)
+        if self.stats.recording:
+            self.receipts.append((time.monotonic(), version))
 
     def save(self, conn: Connection, n: int) -> None:
         value = f"{self.juror['username']} écrit {n}"
@@ -260,6 +268,7 @@ class Juror:
                                     "field": self.juror["field"], "value": value,
                                     "base": self.field_version}]}).encode()
         started = time.perf_counter()
+        sent_at = time.monotonic()
         try:
             status, data = conn.request(
                 "POST", f"/jury/passages/{self.juror['passage']}/grilles/commune/champs", body,
@@ -278,6 +287,8 @@ class Juror:
         self.field_version = result["version"]
         self.sent = {"version": result["version"], "value": value}
         live = json.loads(data).get("live_version")
+        if isinstance(live, int) and self.stats.recording:
+            self.sends.append((sent_at, live))
         if isinstance(live, int) and live == self.seen + 1:
             self.seen = live
 
@@ -367,6 +378,15 @@ def run_load(port: int, jurors: list[Juror], boards: list[Board], master: int,
     # Held long polls end by themselves (at most PUSH_WAIT_SECONDS); the actors at once.
     for juror in jurors:
         juror.threads[1].join(timeout=30)
+    # A save's change seen by the other juror: from the save sent to the first state the
+    # other page read with that version or a later one (the push, then ``/etat``).
+    seen_ms = []
+    for juror in jurors:
+        for sent_at, version in juror.sends:
+            seen_ms += [min(((at - sent_at) * 1000 for at, v in juror.partner.receipts
+                             if v >= version and at >= sent_at), default=None)]
+    unseen = sum(1 for ms in seen_ms if ms is None)
+    seen_ms = [ms for ms in seen_ms if ms is not None]
     endpoints = {}
     for kind, values in stats.latencies.items():
         endpoints[kind] = {"requests": len(values), "rps": round(len(values) / wall, 1),
@@ -376,6 +396,14 @@ def run_load(port: int, jurors: list[Juror], boards: list[Board], master: int,
     worst = max((e["p99_ms"] for e in endpoints.values()), default=0.0)
     return {"commissions": len(jurors) // 2, "p99_ms": worst, "endpoints": endpoints,
             "long_polls_answered_per_s": round(stats.answers / wall, 1),
+            # Not a request: how soon a juror sees the other's typing (the save, the
+            # watcher's tick, the push, the state read). Saves whose change the other
+            # page had not read when the load ended are counted apart.
+            "change_seen_ms": {
+                "saves": len(seen_ms), "not_seen_in_load": unseen,
+                "median": round(statistics.median(seen_ms), 1) if seen_ms else None,
+                "p95": round(percentile(seen_ms, 0.95), 1) if seen_ms else None,
+                "p99": round(percentile(seen_ms, 0.99), 1) if seen_ms else None},
             "errors": len(stats.errors), "error_samples": stats.errors[:5],
             "server_cpu_cores": round(cpu / wall, 2),
             "db_cpu_cores": round(db_cpu / wall, 2) if postgres else None,
@@ -438,6 +466,11 @@ def main() -> int:
         time.sleep(1.0)
         rng = random.Random(2027)
         jurors = [Juror(port, juror, rng) for juror in seeded]
+        by_passage: dict[int, list[Juror]] = {}
+        for juror in jurors:
+            by_passage.setdefault(juror.juror["passage"], []).append(juror)
+        for first, second in by_passage.values():
+            first.partner, second.partner = second, first
         manager = login(port, "bench-gestion")
         _, board_page = Connection(port, manager).request(
             "GET", f"/gestion/sessions/BENCH/suivi?jour={day}", headers={"Accept": "text/html"})
