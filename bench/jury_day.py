@@ -25,7 +25,8 @@ Measured per load: every non-held request's latency (state reads, autosaves), by
 endpoint (median, p95, p99), the long polls answered, errors (any answer but 200 and an
 accepted save), the server's CPU (gunicorn's processes, and the database's for
 PostgreSQL) in cores, ``change_seen_ms`` (from a save sent to the other juror's page
-holding a state with it: what a juror waits to see the other's typing), and at the end "lost": acknowledged saves whose value or version
+holding a state with it: what a juror waits to see the other's typing), and at the end
+"lost": acknowledged saves whose value or version
 is not the database's. ``knee_commissions`` is the largest load whose worst p99 stays
 <= TARGET_MS with no error (target >= 120). The doubling stops at MAX, or after a load
 whose p99 is over 4 x TARGET_MS (the next would only be worse). The client runs on the

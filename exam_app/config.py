@@ -109,6 +109,9 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         # Production: 15 at most per worker).
         "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", 10),
         "DATABASE_POOL_OVERFLOW": _int("DATABASE_POOL_OVERFLOW", 5),
+        # A table that one transaction loaded with this many rows or more gets its planner
+        # statistics refreshed after the commit (extensions.analyze_after_bulk_loads); 0: never.
+        "DATABASE_ANALYZE_AFTER_ROWS": _int("DATABASE_ANALYZE_AFTER_ROWS", 500),
         "ACTIVATION_MAX_AGE": _int("ACTIVATION_MAX_AGE", 7 * 86400),
         "RESET_MAX_AGE": _int("RESET_MAX_AGE", 3600),
     }
