@@ -66,6 +66,10 @@ class Dossier(db.Model):
         sa.CheckConstraint(
             "decision IS NULL OR decision IN ('compliant', 'non_compliant')", name="decision_known"
         ),
+        # Covering: the session dashboard's undecided dossiers (overview/counts_fused.py)
+        # read a candidate's dossier from the index alone.
+        sa.Index("ix_dossier_candidate_settling", "candidate_id", "unit_code", "decision",
+                 "extended_until"),
     )
 
 

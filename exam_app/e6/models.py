@@ -62,6 +62,8 @@ class E6Sitting(db.Model):
     __table_args__ = (
         sa.CheckConstraint("attendance IN ('present', 'absent')", name="attendance_known"),
         sa.Index("ix_e6_sitting_room_id", "room_id"),
+        # Covering: the dashboard's unseated candidates (overview/counts_fused.py).
+        sa.Index("ix_e6_sitting_candidate_room", "candidate_id", "room_id"),
     )
 
 
