@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import weakref
@@ -170,24 +171,40 @@ def commit_read_only_transactions(app, engine: Engine) -> None:
         if exc is not None or not db.session.registry.has():
             return
         session = db.session()
-        transaction = session.get_transaction()
-        if transaction is None or session.get_nested_transaction() is not None \
-                or session.new or session.dirty or session.deleted:
-            return
-        # (connection, transaction, ...) per bind and per connection: one connection here
-        connections = {id(entry[0]): entry[0] for entry in transaction._connections.values()}
-        if len(connections) != 1:
-            return
-        [connection] = connections.values()
-        if connection.engine is not engine or connection.info.get(_WROTE, True) \
-                or connection.closed or connection.invalidated:
-            return
         try:
-            session.commit()
-        except Exception:  # noqa: BLE001 - the read's answer is sent; the rollback follows
+            if _only_read(session, engine):
+                session.commit()
+        except Exception:  # noqa: BLE001 - never fail the teardown: the rollback follows
             logging.getLogger(__name__).warning("ending a read with COMMIT failed",
                                                 exc_info=True)
-            session.rollback()
+            with contextlib.suppress(Exception):  # session.remove() comes next anyway
+                session.rollback()
+
+
+def _only_read(session: Session, engine: Engine) -> bool:
+    """Whether ``session``'s transaction is open on ``engine`` and only read: no pending
+    change, no savepoint, one connection whose statements were all SELECTs, and (checked
+    on the server, whatever issued the statements) no transaction id assigned, which any
+    row, table or sequence write would have taken."""
+    transaction = session.get_transaction()
+    if transaction is None or session.get_nested_transaction() is not None \
+            or session.new or session.dirty or session.deleted:
+        return False
+    # (connection, transaction, ...) per bind and per connection: one connection here
+    connections = {id(entry[0]): entry[0] for entry in transaction._connections.values()}
+    if len(connections) != 1:
+        return False
+    [connection] = connections.values()
+    if connection.engine is not engine or connection.closed or connection.invalidated \
+            or connection.info.get(_WROTE, True):
+        return False
+    from psycopg.pq import TransactionStatus
+
+    driver = connection.connection.driver_connection
+    if driver.info.transaction_status != TransactionStatus.INTRANS:
+        return False  # autocommit, or a failed transaction: nothing to commit
+    return connection.exec_driver_sql(
+        "SELECT pg_current_xact_id_if_assigned() IS NULL").scalar() is True
 
 
 # ---- planner statistics after bulk loads ------------------------------------------------
@@ -219,7 +236,7 @@ def analyze_after_bulk_loads(engine: Engine, rows: int) -> None:
         event.listen(Session, "after_flush", _count_flushed)
         event.listen(Session, "do_orm_execute", _count_core_inserts)
         event.listen(Session, "after_commit", _analyze_loaded)
-        event.listen(Session, "after_rollback", _forget_inserted)
+        event.listen(Session, "after_transaction_end", _forget_inserted)
 
 
 def _count(session: Session, table: str, rows: int) -> None:
@@ -240,8 +257,10 @@ def _count_core_inserts(state) -> None:
         _count(state.session, statement.table.name, len(rows))
 
 
-def _forget_inserted(session: Session) -> None:
-    if session.get_nested_transaction() is None:  # not a savepoint's: the transaction's
+def _forget_inserted(session: Session, transaction) -> None:
+    """The transaction ended (after its commit's ``_analyze_loaded``, or a rollback, or
+    a close): its counts go with it; a savepoint's stay with the transaction."""
+    if transaction.parent is None:
         session.info.pop(_INSERTED, None)
 
 
@@ -260,6 +279,11 @@ def _analyze_loaded(session: Session) -> None:
     quote = engine.dialect.identifier_preparer.quote
     try:
         with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":  # never hang a request on a lock
+                connection.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+                connection.exec_driver_sql("SET LOCAL statement_timeout = '60s'")
+            elif engine.dialect.name == "sqlite":  # sampled, as PostgreSQL's: bounded time
+                connection.exec_driver_sql("PRAGMA analysis_limit = 1000")
             for table in tables:  # names from the models' metadata, quoted
                 connection.exec_driver_sql(f"ANALYZE {quote(table)}")
             connection.commit()

@@ -49,11 +49,29 @@ def served(db, tmp_path, request):
         _db.session.flush()
         return {}
 
+    def raw_write():
+        # A write the engine's events never see (a DBAPI cursor on the session's
+        # connection): the server's transaction id still says it wrote.
+        cursor = _db.session.connection().connection.cursor()
+        cursor.execute("UPDATE establishment SET name = 'Écrit en douce'")
+        return {}
+
+    def lost_connection():
+        from sqlalchemy.exc import OperationalError
+
+        _db.session.scalars(sa.select(Establishment.name)).first()
+        try:
+            _db.session.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        except OperationalError:
+            return {"error": "connexion perdue"}, 503
+        return {}
+
     def failing():
         _db.session.scalars(sa.select(Establishment.name)).first()
         raise RuntimeError("after a read")
 
-    for view in (read, prepared, unflushed, core_write, savepoint, failing):
+    for view in (read, prepared, unflushed, core_write, savepoint, raw_write, lost_connection,
+                 failing):
         app.add_url_rule(f"/t/{view.__name__}", view.__name__, view)
     with app.app_context():
         engine = _db.engine
@@ -103,7 +121,7 @@ def test_without_it_rollbacks_keep_no_prepared_statement(served):
     assert served.ends == ["rollback"] and counts == [0] * 8
 
 
-@pytest.mark.parametrize("path", ["unflushed", "core_write", "savepoint"])
+@pytest.mark.parametrize("path", ["unflushed", "core_write", "savepoint", "raw_write"])
 def test_what_a_request_changed_without_committing_is_rolled_back(served, db, path):
     _get(served, f"/t/{path}")
     assert "commit" not in served.ends and "rollback" in served.ends
@@ -113,3 +131,12 @@ def test_what_a_request_changed_without_committing_is_rolled_back(served, db, pa
 def test_a_request_that_failed_is_rolled_back(served):
     assert _get(served, "/t/failing").status_code == 500
     assert "commit" not in served.ends and "rollback" in served.ends
+
+
+def test_a_connection_lost_in_a_handled_error_leaves_the_answer_and_the_next_request(served):
+    """The view caught the error and answered: the teardown never turns that into a 500,
+    and the next request gets a working connection."""
+    response = _get(served, "/t/lost_connection")
+    assert (response.status_code, response.get_json()) == (503, {"error": "connexion perdue"})
+    assert "commit" not in served.ends
+    assert _get(served, "/t/read").get_json() == {"name": "Lycée du Parc"}
