@@ -43,10 +43,30 @@ SERVED_CONFIG = {"TESTING": False, "SECRET_KEY": "browser-test-secret",
                  "PRINT_PACK_POLL_SECONDS": 0}
 
 
+def closing_static(app):
+    """``app`` with its static files read whole and closed before the server sends them.
+
+    Werkzeug's development server closes a response's iterable only after it has
+    drained the request's socket; when that raises (the browser dropped the connection,
+    as it does for a favicon answered 304), the open file is left to the garbage
+    collector, and its ResourceWarning fails whichever test runs then. gunicorn, in
+    production, closes it in every case."""
+    def served(environ, start_response):
+        answer = app(environ, start_response)
+        if not environ.get("PATH_INFO", "").startswith("/static/"):
+            return answer
+        try:
+            return [b"".join(answer)]
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+    return served
+
+
 @contextmanager
 def serving(served):
     """``served`` over HTTP on 127.0.0.1 (free port), in a thread: yields its base URL."""
-    server = make_server("127.0.0.1", 0, served, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_static(served), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:

@@ -47,6 +47,8 @@ def ccf_server(tmp_path):
     candidate (dossier compliant), its teacher, a professional, its coordinator."""
     from werkzeug.serving import make_server
 
+    from tests.browser.conftest import closing_static
+
     app = create_app({
         "TESTING": True, "SECRET_KEY": "browser-secret", "PUBLIC_URL": "https://examens.example",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/ccf.db",
@@ -86,7 +88,7 @@ def ccf_server(tmp_path):
         db.session.commit()
         ids = {"session": session.id, "lycee": lycee.id, "candidate": candidate.id,
                "other": other.id}
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_static(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

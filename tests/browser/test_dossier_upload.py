@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 from exam_app.accounts.models import Role
 from exam_app.clock import utcnow
 from exam_app.dossiers.models import DepositDeadline
+from tests.browser.conftest import closing_static
 from tests.conftest import PASSWORD
 from tests.dossiers.conftest import pdf_text, squeeze
 from tests.dossiers.helpers import make_pdf
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture()
 def live_server(app, db):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_static(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

@@ -26,6 +26,7 @@ def live_e6(tmp_path):
     from exam_app.e6.models import Attendance, E6Copy
     from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
     from exam_app.extensions import db
+    from tests.browser.conftest import closing_static
     from tests.e6.builders import add_questions, add_room, enroll, make_lot, seat
 
     app = create_app({"SECRET_KEY": "browser-secret", "SESSION_COOKIE_SECURE": False,
@@ -59,7 +60,7 @@ def live_e6(tmp_path):
         lot = make_lot(session, marker, copies)
         db.session.commit()
         lot_id = lot.id
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_static(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield {"url": f"http://127.0.0.1:{server.server_port}", "app": app, "lot_id": lot_id}

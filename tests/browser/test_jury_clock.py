@@ -66,6 +66,8 @@ def _serve(tmp_path, *, unit_code: str, config: dict):
     """A live server on a private SQLite database with one passage and two jurors."""
     from werkzeug.serving import make_server
 
+    from tests.browser.conftest import closing_static
+
     side, every = config.pop("slow_side", "before"), config.pop("slow_every", 1)
     count = config.pop("candidates", 1)
     app = create_app({
@@ -109,7 +111,7 @@ def _serve(tmp_path, *, unit_code: str, config: dict):
         passage_ids = [p.id for p in passages]
     slow = SlowPolls(app.wsgi_app, side=side, every=every)
     app.wsgi_app = slow
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_static(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread, {"url": f"http://127.0.0.1:{server.server_port}", "app": app,

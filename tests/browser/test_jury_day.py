@@ -32,6 +32,8 @@ def jury_server(tmp_path):
     """A live server on a private SQLite database, with a passage ready for two jurors."""
     from werkzeug.serving import make_server
 
+    from tests.browser.conftest import closing_static
+
     app = create_app({
         "TESTING": True, "SECRET_KEY": "browser-secret", "PUBLIC_URL": "https://examens.example",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/browser.db",
@@ -77,7 +79,7 @@ def jury_server(tmp_path):
                     field.value = "S"
         db.session.commit()
         passage_id = passage.id
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_static(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -38,6 +38,8 @@ def push_server(tmp_path):
     gestionnaire; both the passage page's polls slowed to 20 s."""
     from werkzeug.serving import make_server
 
+    from tests.browser.conftest import closing_static
+
     app = create_app({
         "TESTING": True, "SECRET_KEY": "browser-secret",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/push.db",
@@ -78,7 +80,7 @@ def push_server(tmp_path):
                                decision=Decision.COMPLIANT.value))
         db.session.commit()
         passage_id = passage.id
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_static(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -28,6 +28,7 @@ def live_packs(tmp_path):
     from exam_app.enrolment.models import Candidate, CandidateUnitForm, Centre, Establishment, ExamSession
     from exam_app.extensions import db
     from exam_app.juries.models import Commission, CommissionMember, Passage
+    from tests.browser.conftest import closing_static
 
     app = create_app({"SECRET_KEY": "browser-secret", "SESSION_COOKIE_SECURE": False,
                       "PUBLIC_URL": "https://examens.example",
@@ -61,7 +62,7 @@ def live_packs(tmp_path):
                                    + timedelta(hours=n)))
         db.session.commit()
         centre_id = centre.id
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_static(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield {"url": f"http://127.0.0.1:{server.server_port}", "app": app, "centre_id": centre_id}
