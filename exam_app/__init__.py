@@ -39,16 +39,10 @@ def create_app(config: dict | None = None) -> Flask:
     _size_the_pool(app)
     db.init_app(app)
     with app.app_context():
-        from exam_app.extensions import (
-            analyze_after_bulk_loads,
-            commit_read_only_transactions,
-            ping_idle_connections,
-        )
+        from exam_app.extensions import analyze_after_bulk_loads, ping_idle_connections
 
         ping_idle_connections(db.engine, float(app.config["DATABASE_PING_IDLE_SECONDS"]))
         analyze_after_bulk_loads(db.engine, int(app.config["DATABASE_ANALYZE_AFTER_ROWS"]))
-        if app.config["DATABASE_COMMIT_READS"]:
-            commit_read_only_transactions(app, db.engine)
     init_migrations(app, directory=str(Path(__file__).parent.parent / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -112,9 +112,6 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         # A table that one transaction loaded with this many rows or more gets its planner
         # statistics refreshed after the commit (extensions.analyze_after_bulk_loads); 0: never.
         "DATABASE_ANALYZE_AFTER_ROWS": _int("DATABASE_ANALYZE_AFTER_ROWS", 500),
-        # PostgreSQL: a request's transaction that only read ends with COMMIT, so psycopg
-        # keeps its prepared statements (extensions.commit_read_only_transactions).
-        "DATABASE_COMMIT_READS": _bool("DATABASE_COMMIT_READS", True),
         "ACTIVATION_MAX_AGE": _int("ACTIVATION_MAX_AGE", 7 * 86400),
         "RESET_MAX_AGE": _int("RESET_MAX_AGE", 3600),
     }

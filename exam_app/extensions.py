@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import weakref
@@ -131,80 +130,6 @@ def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
             dialect.do_ping(dbapi_connection)
         except dialect.loaded_dbapi.Error as error:
             raise DisconnectionError("dead pooled connection") from error
-
-
-# ---- read-only transactions end with COMMIT (PostgreSQL) ---------------------------------
-
-_WROTE = "transaction_wrote"  # Connection.info: the transaction ran a statement not a SELECT
-
-
-def commit_read_only_transactions(app, engine: Engine) -> None:
-    """End a request whose transaction only read with COMMIT instead of Flask-SQLAlchemy's
-    ROLLBACK (PostgreSQL only; a no-op elsewhere).
-
-    For a transaction that ran nothing but SELECTs the two are the same: nothing to undo,
-    its row locks and transaction-level advisory locks released either way. But psycopg
-    forgets every prepared statement at a ROLLBACK (a statement rolled back with its
-    transaction may have taken a prepared one with it) and deallocates them on the
-    server, so a pooled connection that serves reads never keeps one: PostgreSQL then
-    plans every statement again (the passage state's statement: 0.8 ms of planning for
-    0.4 ms of execution). Which statements ran is watched on the engine: a transaction
-    is read-only while each of its statements starts with SELECT (a data-modifying
-    ``WITH``, a SAVEPOINT, any DDL or DML counts as a write). A request whose session
-    holds unflushed changes, a savepoint, or that ended on an error, rolls back as
-    before: those changes are dropped, never committed."""
-    if engine.dialect.name != "postgresql":
-        return
-
-    @event.listens_for(engine, "begin")
-    def _reset(connection):
-        connection.info[_WROTE] = False
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _watch(connection, cursor, statement, parameters, context, executemany):
-        if not connection.info.get(_WROTE) and \
-                statement.lstrip()[:6].upper() != "SELECT":
-            connection.info[_WROTE] = True
-
-    @app.teardown_appcontext  # registered after Flask-SQLAlchemy's: runs before it
-    def _commit_reads(exc):
-        if exc is not None or not db.session.registry.has():
-            return
-        session = db.session()
-        try:
-            if _only_read(session, engine):
-                session.commit()
-        except Exception:  # noqa: BLE001 - never fail the teardown: the rollback follows
-            logging.getLogger(__name__).warning("ending a read with COMMIT failed",
-                                                exc_info=True)
-            with contextlib.suppress(Exception):  # session.remove() comes next anyway
-                session.rollback()
-
-
-def _only_read(session: Session, engine: Engine) -> bool:
-    """Whether ``session``'s transaction is open on ``engine`` and only read: no pending
-    change, no savepoint, one connection whose statements were all SELECTs, and (checked
-    on the server, whatever issued the statements) no transaction id assigned, which any
-    row, table or sequence write would have taken."""
-    transaction = session.get_transaction()
-    if transaction is None or session.get_nested_transaction() is not None \
-            or session.new or session.dirty or session.deleted:
-        return False
-    # (connection, transaction, ...) per bind and per connection: one connection here
-    connections = {id(entry[0]): entry[0] for entry in transaction._connections.values()}
-    if len(connections) != 1:
-        return False
-    [connection] = connections.values()
-    if connection.engine is not engine or connection.closed or connection.invalidated \
-            or connection.info.get(_WROTE, True):
-        return False
-    from psycopg.pq import TransactionStatus
-
-    driver = connection.connection.driver_connection
-    if driver.info.transaction_status != TransactionStatus.INTRANS:
-        return False  # autocommit, or a failed transaction: nothing to commit
-    return connection.exec_driver_sql(
-        "SELECT pg_current_xact_id_if_assigned() IS NULL").scalar() is True
 
 
 # ---- planner statistics after bulk loads ------------------------------------------------

@@ -209,8 +209,8 @@ def _shared_through_database(session_id: int, day: date, key,
             .where(BoardSnapshot.session_id == session_id, BoardSnapshot.day == day)
         ).one_or_none()
         if row is not None and row.computed_at >= fresh_from:
-            connection.commit()  # read only (and the lock released): psycopg keeps its
-            return row.version, row.computed_at, row.body  # prepared statements
+            connection.rollback()
+            return row.version, row.computed_at, row.body
         computed_at = utcnow()
         version = push.current_version(connection, key)  # first: the board is at least it
         body = _encoded(board_view(session_id=session_id, day=day, now=computed_at))

@@ -150,9 +150,6 @@ class Hub:
                 w.key.passage_id for w in waiters if isinstance(w.key, PassageKey)}))
             boards = {key: board_version(connection, key.session_id, key.start, key.end)
                       for key in {w.key for w in waiters if isinstance(w.key, BoardKey)}}
-            # Read only: COMMIT, not the ROLLBACK of leaving the block, which makes psycopg
-            # forget the connection's prepared statements (extensions.commit_read_only_...).
-            connection.commit()
         self.ticks += 1
         for waiter in waiters:
             key = waiter.key
