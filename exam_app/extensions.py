@@ -147,7 +147,7 @@ def analyze_after_bulk_loads(engine: Engine, rows: int) -> None:
     Without them the planner guesses: PostgreSQL takes a table it never analysed for a
     few rows until autovacuum's next round (up to a minute later; measured: the session
     dashboard's counts over 5,000 freshly imported candidates took 1.35 s, nested loops
-    over every registration, and 13 ms once analysed), and SQLite never analyses by
+    over every registration, and 56 ms analysed right after the load), and SQLite never analyses by
     itself (its planner then ignores the covering indexes). Rows are counted as the ORM
     flushes them and as Core ``INSERT`` statements run through the session with a list
     of rows; a rollback forgets them. The ``ANALYZE`` runs after the commit on a
