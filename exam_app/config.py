@@ -109,6 +109,9 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         # Production: 15 at most per worker).
         "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", 10),
         "DATABASE_POOL_OVERFLOW": _int("DATABASE_POOL_OVERFLOW", 5),
+        # PostgreSQL's JIT compilation for the app's connections (off: see
+        # exam_app._postgresql_engine_options).
+        "DATABASE_JIT": _bool("DATABASE_JIT", False),
         # A table that one transaction loaded with this many rows or more gets its planner
         # statistics refreshed after the commit (extensions.analyze_after_bulk_loads); 0: never.
         "DATABASE_ANALYZE_AFTER_ROWS": _int("DATABASE_ANALYZE_AFTER_ROWS", 500),
