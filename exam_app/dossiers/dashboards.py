@@ -58,7 +58,7 @@ class QueuePage:
     views: list[DossierView]
     total: int  # candidates of the unit
     decided: int  # of them, whose dossier is decided
-    has_more: bool  # candidates listed after this page
+    next_after: int | None  # the keyset's last candidate when more are listed after this page
     first_page: bool
 
 
@@ -74,7 +74,10 @@ def queue_page(*, session: ExamSession, unit_code: str, pending_only: bool,
     total = db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(*sits))
     decided = db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(*sits,
                                                                             decided_dossier))
-    order = (Candidate.last_name, Candidate.first_name, Candidate.id)
+    # The keyset is the order the page is listed in (search_text: French order, É with E,
+    # whatever the case): keyed by raw last_name but listed by search_text, a page's last
+    # listed candidate was not the keyset's, and the next page repeated or skipped some.
+    order = (Candidate.search_text, Candidate.id)
     query = sa.select(Candidate.id).where(*sits)
     if pending_only:
         query = query.where(~decided_dossier)
@@ -83,9 +86,11 @@ def queue_page(*, session: ExamSession, unit_code: str, pending_only: bool,
     if anchor is not None:
         query = query.where(sa.tuple_(*order) > sa.tuple_(*(sa.literal(v) for v in anchor)))
     ids = db.session.scalars(query.order_by(*order).limit(size + 1)).all()
-    views = session_views(session=session, unit_code=unit_code, candidate_ids=set(ids[:size])) \
-        if ids else []
-    return QueuePage(views=views, total=total, decided=decided, has_more=len(ids) > size,
+    page_ids = ids[:size]
+    by_id = {v.candidate.id: v for v in session_views(
+        session=session, unit_code=unit_code, candidate_ids=set(page_ids))} if ids else {}
+    return QueuePage(views=[by_id[i] for i in page_ids], total=total, decided=decided,
+                     next_after=page_ids[-1] if len(ids) > size else None,
                      first_page=anchor is None)
 
 

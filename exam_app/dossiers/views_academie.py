@@ -196,7 +196,7 @@ def queue(code: str, unit_code: str):
                                  size=QUEUE_PAGE)
     return render_template("dossiers/queue.html", session=session, unit_code=unit_code,
                            views=page.views, total=page.total, decided=page.decided,
-                           has_more=page.has_more, first_page=page.first_page,
+                           next_after=page.next_after, first_page=page.first_page,
                            pending_only=pending_only, units=units_with_dossier(),
                            labels=dashboards.STATUS_LABELS, Decision=Decision)
 

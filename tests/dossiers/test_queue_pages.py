@@ -91,3 +91,23 @@ def test_a_small_queue_lists_everyone_without_pages(client, login_as, create_use
     assert (_listed(html), _next(html), "queue__pages" in html) == (
         ["NOM000", "NOM001", "NOM003"], None, False)
     assert "1 / 4 décidés" in html
+
+
+def test_queue_pages_list_every_candidate_once_with_accents_and_case(
+        client, login_as, create_user, create_session, create_candidate, monkeypatch):
+    # By raw bytes (SQLite, PostgreSQL's C collation) Zoe < zoé < Élodie < école; by name
+    # without accents nor case école < Élodie < zoé/Zoe: pages keyed by the one but listed
+    # and continued (``apres``: the last listed) by the other repeated zoé.
+    monkeypatch.setattr(views_academie, "QUEUE_PAGE", 3)
+    login_as(create_user(Role.GESTIONNAIRE))
+    session = create_session()
+    for name in ("zoé", "Élodie", "Abel", "école", "Zoe"):
+        create_candidate(session, last_name=name, first_name="Ann")
+    _db.session.commit()
+    url, listed = f"/gestion/sessions/{session.code}/conformite/E4", []
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        listed += re.findall(r"(\S+) Ann<br>", html)
+        url = _next(html)
+        assert len(listed) < 10
+    assert listed == ["Abel", "école", "Élodie", "zoé", "Zoe"]
