@@ -122,6 +122,7 @@ ACCESS: dict[str, frozenset] = {
     "juries.plan_board_place": frozenset({G}),
     "juries.move": frozenset({G}),
     "juries.swap": frozenset({G}),
+    "juries.swap_with": frozenset({G}),
     "juries.reopen": frozenset({G}),
     "juries.start_exception": frozenset({G}),
     "juries.board": frozenset({G}),

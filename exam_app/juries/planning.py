@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from exam_app.audit.services import record
 from exam_app.clock import local_zone, utcnow
 from exam_app.dossiers.models import InternshipPeriod
-from exam_app.enrolment.models import Candidate, PersonProfile
+from exam_app.enrolment.models import Candidate, PersonProfile, search_key
+from exam_app.enrolment.services import Page, paginate
 from exam_app.extensions import db
 from exam_app.juries import timer
 from exam_app.juries.errors import JuryError, JuryInvalid
 from exam_app.juries.grids import field_names, grid_key_for
-from exam_app.juries.lifecycle import plan_for
+from exam_app.juries.lifecycle import day_bounds, plan_for
 from exam_app.juries.models import (
     AGREED,
     Attendance,
@@ -286,6 +287,42 @@ def commission_passages(commission: Commission) -> list[Passage]:
         sa.select(Passage).where(Passage.commission_id == commission.id)
         .order_by(Passage.scheduled_at.is_(None), Passage.scheduled_at, Passage.position,
                   Passage.id)))
+
+
+def own_swap_partners(passages: list[Passage]) -> list[Passage]:
+    """Of a commission's ``passages``, those a swap may still move (not started, not final):
+    its planning page offers them in each row, so that row costs the commission, not the
+    day's other commissions (those are reached one passage at a time: ``swap_partners``)."""
+    return [p for p in passages if p.started_at is None and p.finalized_at is None]
+
+
+SWAP_PAGE = 50  # passages a page of « Échanger avec… » lists
+
+
+def swap_partners(*, passage: Passage, day: date, q: str = "", page: int = 1,
+                  per_page: int | None = None) -> Page:
+    """Passages ``passage`` may be swapped with, on ``day``, one page of them: not started,
+    of the same session, unit, form and variant, in any commission, in the day's order;
+    ``q`` narrows them to a candidate's name or number, or a commission's code."""
+    commission = passage.commission
+    start, end = day_bounds(day)
+    query = (sa.select(Passage)
+             .join(Commission, Commission.id == Passage.commission_id)
+             .join(Candidate, Candidate.id == Passage.candidate_id)
+             .where(Commission.session_id == commission.session_id,
+                    Commission.unit_code == commission.unit_code,
+                    Commission.form == commission.form,
+                    Passage.variant_code == passage.variant_code, Passage.id != passage.id,
+                    Passage.started_at.is_(None), Passage.finalized_at.is_(None),
+                    Passage.scheduled_at >= start, Passage.scheduled_at < end)
+             .options(sa.orm.contains_eager(Passage.commission),
+                      sa.orm.contains_eager(Passage.candidate)))
+    for word in search_key(q).split()[:5]:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(sa.or_(Candidate.search_text.like(f"%{escaped}%", escape="\\"),
+                                   sa.func.upper(Commission.code) == word))
+    return paginate(query.order_by(Passage.scheduled_at, Commission.code, Passage.position,
+                                   Passage.id), page=page, per_page=per_page or SWAP_PAGE)
 
 
 def _require_open(commission: Commission) -> None:

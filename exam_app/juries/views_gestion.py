@@ -18,7 +18,6 @@ from sqlalchemy.orm import selectinload
 from exam_app.accounts.models import Role
 from exam_app.clock import local_zone, to_local, utcnow
 from exam_app.dossiers.validity import nv_candidate_ids
-from exam_app.enrolment.models import Candidate
 from exam_app.extensions import db
 from exam_app.juries import board as boards
 from exam_app.juries import commissions as commission_service
@@ -87,7 +86,7 @@ def planning(commission_id: int):
                             candidate_ids={p.candidate_id for p in passages}),
         status_of=lifecycle.status, status_labels=lifecycle.STATUS_LABELS,
         result_of=lifecycle.result_label, needs_exception=derogation.needs_exception,
-        get_unit=get_unit, swap_choices=_swap_choices(commission, passages),
+        get_unit=get_unit, swap_choices=plans.own_swap_partners(passages),
         variants=plans.variants_for(commission), move_form=MoveForm(), swap_form=SwapForm(),
         unassigned=plans.unassigned_candidates(commission),
     ), status
@@ -140,28 +139,6 @@ def _schedule(commission: Commission, form: ScheduleForm) -> int | None:
     return None
 
 
-def _swap_choices(commission: Commission, passages: list[Passage]) -> list[tuple[int, str]]:
-    """Passages not started of the same session, unit and form, to swap with: on the
-    commission's days (those of its ``passages``), and the commission's own passages not
-    yet scheduled. Not the whole session's: every row of the page lists them."""
-    days = sorted({to_local(p.scheduled_at).date() for p in passages if p.scheduled_at})
-    where_ = [sa.and_(Passage.scheduled_at >= start, Passage.scheduled_at < end)
-              for start, end in (lifecycle.day_bounds(day) for day in days)]
-    where_.append(Passage.commission_id == commission.id)
-    rows = db.session.execute(
-        sa.select(Passage.id, Passage.scheduled_at, Commission.code, Candidate.first_name,
-                  Candidate.last_name)
-        .join(Commission, Commission.id == Passage.commission_id)
-        .join(Candidate, Candidate.id == Passage.candidate_id)
-        .where(Commission.session_id == commission.session_id,
-               Commission.unit_code == commission.unit_code, Commission.form == commission.form,
-               Passage.started_at.is_(None), Passage.finalized_at.is_(None), sa.or_(*where_))
-        .order_by(Commission.code, Passage.scheduled_at, Passage.position)).all()
-    return [(id_, f"{code} — {last} {first}"  # Candidate.full_name
-             + (f" ({to_local(when):%d/%m %H:%M})" if when else ""))
-            for id_, when, code, first, last in rows]
-
-
 @bp.route("/gestion/passages/<int:passage_id>/deplacer", methods=["POST"])
 @roles_required(Role.GESTIONNAIRE)
 def move(passage_id: int):
@@ -205,6 +182,28 @@ def swap(passage_id: int):
     flash(f"{passage.candidate.full_name} et {other.candidate.full_name} ont échangé leurs "
           "créneaux.", "success")
     return redirect(target)
+
+
+@bp.route("/gestion/passages/<int:passage_id>/echanger-avec")
+@roles_required(Role.GESTIONNAIRE)
+def swap_with(passage_id: int):
+    """The passages of a day, in any commission, a passage may be swapped with, a page at a
+    time (the planning page's rows offer only the commission's own)."""
+    passage = passage_for_manager_or_403(passage_id)
+    if request.args.get("jour"):
+        day = day_arg()
+    elif passage.scheduled_at:
+        day = to_local(passage.scheduled_at).date()
+    else:
+        first = db.session.scalar(sa.select(sa.func.min(Passage.scheduled_at))
+                                  .where(Passage.commission_id == passage.commission_id))
+        day = to_local(first).date() if first else to_local(utcnow()).date()
+    q = request.args.get("q", "").strip()[:100]
+    page = plans.swap_partners(passage=passage, day=day, q=q,
+                               page=request.args.get("page", 1, type=int))
+    return render_template("juries/swap_with.html", passage=passage, day=day, q=q, page=page,
+                           swap_form=SwapForm(), started=passage.started_at is not None
+                           or passage.finalized_at is not None)
 
 
 @bp.route("/gestion/passages/<int:passage_id>/rouvrir", methods=["GET", "POST"])

@@ -103,6 +103,39 @@ def test_planning_page_statements_fixed_whatever_the_session_size(client, gestio
     assert [row.count(">NV<") for row in rows if "swap-" in row] == [0, 0, 2]
 
 
+def test_planning_page_fixed_whatever_the_other_commissions_of_the_day(
+        client, gestionnaire, day_session, create_commission, create_passage):
+    """40 more commissions with passages on the commission's own day: the page's
+    statements and swap options stay those of the commission (issue 16 item 2: each row
+    listed every unstarted passage of the day, ~480 options in each of 8 rows at 60
+    commissions); another commission's passage is one link away (« Échanger avec… », a
+    page at a time, its statements fixed too)."""
+    built = day_session(2)
+    gestionnaire()
+    url = f"/gestion/commissions/{built['commission'].id}/planning"
+
+    def measure() -> tuple:
+        status, sent = _statements(client, url)
+        html = client.get(url).get_data(as_text=True)
+        swaps = re.findall(r'id="swap-\d+"[^>]*>(.*?)</select>', html, re.S)
+        partners = _statements(client, f"/gestion/passages/{built['passages'][0].id}"
+                                       "/echanger-avec")
+        return (status, len(sent), sum(s.count("<option") for s in swaps),
+                html.count("/echanger-avec"), partners[0], len(partners[1]))
+
+    before = measure()
+    morning = built["passages"][0].scheduled_at
+    for n in range(40):
+        other = create_commission(built["session"], unit_code="E5", centre=built["centre"])
+        for k in range(2):
+            create_passage(unit_code="E5", commission=other).scheduled_at = (
+                morning + timedelta(minutes=30 * k + n))
+    _db.session.commit()
+    assert measure() == before
+    # The commission's three passages: two options and a link in each of their rows.
+    assert before[:5] == (200, before[1], 6, 3, 200)
+
+
 def test_live_board_statements_fixed_whatever_the_session_size(client, gestionnaire,
                                                                day_session):
     counts, pages = {}, {}

@@ -96,6 +96,7 @@ MATRIX: dict[str, dict[str, dict[Role, int | tuple]]] = {
     "juries.planning": {"GET": {G: 200}, "POST": {G: 400}},
     "juries.move": {"POST": {G: 302}},
     "juries.swap": {"POST": {G: 302}},
+    "juries.swap_with": {"GET": {G: 200}},
     "juries.reopen": {"GET": {G: 200}, "POST": {G: 400}},
     "juries.start_exception": {"GET": {G: 200}, "POST": {G: 400}},
     "juries.edit_commission": {"GET": {G: 200}, "POST": {G: 400}},
