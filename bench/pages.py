@@ -17,9 +17,10 @@ database) the sizes are loaded and timed one after the other, as before.
 BENCH_DB_DIR keeps the SQLite files there and loads each size once: a second run (e.g.
 the code before a change, with BENCH_SOURCE) measures the same databases.
 
-The results exports are streamed: their first piece is timed as a page
-(``gestion_results_*_first_byte``), their whole download is printed beside
-(``whole_exports_ms_5000``) and left out of the maximum, as it lists every candidate.
+The results exports and the deposits CSV are streamed: their first piece is timed as a
+page (``gestion_results_*_first_byte``, ``gestion_deposits_csv_first_byte``), their whole
+download is printed beside (``whole_exports_ms_5000``) and left out of the maximum, as it
+lists every candidate.
 
 Prints one JSON line: ``max_ms_5000`` (the worst page at 5,000; target <= 300),
 ``max_growth`` (the worst 5,000 / 150 ratio of the medians; target <= 2) and each
@@ -228,6 +229,12 @@ def pages(app, facts: dict) -> tuple[dict, dict]:
         "gestion_dashboard": get(gestion, f"{base}/"),
         "gestion_candidates": get(gestion, f"{base}/candidats"),
         "gestion_conformity_E4": get(gestion, f"{base}/conformite/E4"),
+        # The deposit dashboard with a filter, so that its list (a page) shows too.
+        "gestion_deposits_E4": get(gestion, f"{base}/dossiers/?unite=E4&statut=missing"),
+        # Streamed: its first piece counts as a page, the whole file is printed beside.
+        "gestion_deposits_csv_first_byte": first_piece(gestion, f"{base}/dossiers/depots.csv"
+                                                       "?unite=E4"),
+        "gestion_deposits_csv": get(gestion, f"{base}/dossiers/depots.csv?unite=E4"),
         "gestion_live_board": get(gestion, f"{base}/suivi"),
         "gestion_planning": get(gestion, f"/gestion/commissions/{facts['commission_id']}/planning"),
         "gestion_commissions": get(gestion, f"{base}/commissions"),
@@ -338,7 +345,7 @@ def main() -> None:
                for name in results[large]}
     # The whole exports grow with the session by nature (every candidate is a row): they
     # are streamed, their first piece counts as the page; their whole time is printed.
-    whole = {"gestion_results_csv", "gestion_results_xlsx"}
+    whole = {"gestion_results_csv", "gestion_results_xlsx", "gestion_deposits_csv"}
     paged = [n for n in figures if n not in whole]
     worst = max(paged, key=lambda n: figures[n][f"ms_{large}"])
     steepest = max(paged, key=lambda n: figures[n]["growth"])

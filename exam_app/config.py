@@ -75,6 +75,10 @@ def from_environment(instance_path: str, *, with_secret: bool = True) -> dict:
         # The session dashboard's counts: "fast" (overview/counts_fused.py, one pass over
         # the candidates, default) or "reference" (readiness.session_counts).
         "DASHBOARD_COUNTS_PATH": os.environ.get("DASHBOARD_COUNTS_PATH") or "fast",
+        # The deposit dashboard's counts and filtered list: "fast" (dossiers/dashboards_sql.py,
+        # SQL aggregates, views for the page only, default) or "reference" (every
+        # candidate's view built, dossiers/dashboards.py).
+        "DEPOSIT_DASHBOARD_PATH": os.environ.get("DEPOSIT_DASHBOARD_PATH") or "fast",
         # The jury's state read: "fast" (juries/state_lean.py, one Core statement,
         # default) or "reference" (the ORM query and views_api._state).
         "JURY_STATE_PATH": os.environ.get("JURY_STATE_PATH") or "fast",

@@ -147,6 +147,25 @@ def centre_in_session_or_404(session, centre_id):
     return centre
 
 
+def establishment_in_session_or_404(session, establishment_id: int):
+    """An establishment with candidates in this session (the académie's deposit dashboard
+    filters by it): 404 when unknown or without a candidate of the session; 403 when the
+    user does not manage the session."""
+    from exam_app.enrolment.models import Candidate, Establishment
+    from exam_app.errors import NotFound
+    from exam_app.extensions import db
+
+    establishment = db.session.get(Establishment, establishment_id)
+    if establishment is None or db.session.scalar(
+            sa.select(Candidate.id).where(Candidate.session_id == session.id,
+                                          Candidate.establishment_id == establishment.id)
+            .limit(1)) is None:
+        raise NotFound("Cet établissement n'a aucun candidat dans cette session.")
+    if not can_manage(current_user, session):
+        abort(403)
+    return establishment
+
+
 def can_edit_centre_rooms(user: User, centre) -> bool:
     """A centre's rooms and E5 workstations: its own chef de centre, and the académie."""
     if can_manage(user):

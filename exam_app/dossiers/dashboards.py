@@ -1,15 +1,23 @@
 """The académie's deposit dashboard: every candidate's dossier for a unit in a
-few queries, counts per establishment, and the ``depots.csv`` export."""
+few queries, counts per establishment, and the ``depots.csv`` export.
+
+``establishment_rows`` and ``deposit_list`` are the plain reference of the dashboard's
+counts and filtered list: every candidate's ``DossierView`` built, then counted and
+filtered in Python. ``dashboards_sql`` gives the same in SQL aggregates, building views
+for the candidates of the page only (``DEPOSIT_DASHBOARD_PATH=reference`` selects these);
+tests/dossiers/test_deposit_dashboard.py compares them in varied states.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from exam_app.clock import utcnow
-from exam_app.csv_export import write_csv
+from exam_app.csv_export import stream_csv, write_csv
 from exam_app.dossiers.common import dossier_unit, units_with_dossier
 from exam_app.dossiers.deadlines import session_deadline
 from exam_app.dossiers.models import Decision, DepositDeadline, Dossier
@@ -95,26 +103,107 @@ def queue_page(*, session: ExamSession, unit_code: str, pending_only: bool,
 
 
 def establishment_counts(views: list[DossierView]) -> list[dict]:
-    """Per establishment (by name): how many dossiers are deposited, incomplete, missing."""
+    """Per establishment (by name, then id): how many dossiers are deposited, incomplete,
+    missing."""
     by_establishment: dict[int, dict] = {}
     for view in views:
         est = view.candidate.establishment
         row = by_establishment.setdefault(est.id, {"establishment": est, "deposited": 0,
                                                    "incomplete": 0, "missing": 0})
         row[view.status] += 1
-    return sorted(by_establishment.values(), key=lambda r: r["establishment"].name)
+    return sorted(by_establishment.values(),
+                  key=lambda r: (r["establishment"].name, r["establishment"].id))
+
+
+def establishment_rows(*, session: ExamSession, unit_code: str) -> list[dict]:
+    """The dashboard's rows (``establishment_counts``), from every candidate's view."""
+    return establishment_counts(session_views(session=session, unit_code=unit_code))
+
+
+@dataclass
+class DepositList:
+    """A page of the dashboard's filtered list."""
+
+    views: list[DossierView]
+    total: int  # candidates the filter keeps, on every page
+    page: int  # 1-based, within 1..pages
+    pages: int
+
+
+def page_bounds(total: int, page: int, size: int) -> tuple[int, int]:
+    """(the page shown, the number of pages): a page beyond the last shows the last."""
+    pages = max(1, -(-total // size))
+    return min(max(page, 1), pages), pages
+
+
+def deposit_list(*, session: ExamSession, unit_code: str, status: str | None,
+                 establishment_id: int | None, page: int, size: int) -> DepositList:
+    """The candidates of the unit in this state (``STATUS_LABELS``) and establishment
+    (either may be None: any), by name then id, ``size`` a page."""
+    views = [v for v in session_views(session=session, unit_code=unit_code)
+             if (status is None or v.status == status)
+             and (establishment_id is None or v.candidate.establishment_id == establishment_id)]
+    page, pages = page_bounds(len(views), page, size)
+    return DepositList(views=views[(page - 1) * size:page * size], total=len(views), page=page,
+                       pages=pages)
+
+
+def _csv_row(v: DossierView, unit_code: str) -> list:
+    """One candidate's row of ``depots.csv``."""
+    decision = Decision(v.dossier.decision).label if v.dossier and v.dossier.decision else ""
+    return [v.candidate.number, v.candidate.last_name, v.candidate.first_name,
+            v.candidate.establishment.uai, v.candidate.establishment.name,
+            unit_code, STATUS_LABELS[v.status], len(v.files),
+            f"{sum(p.complete for p in v.pieces)}/{len(v.pieces)}", decision]
 
 
 def deposits_csv(views: list[DossierView], unit_code: str) -> bytes:
     """The deposit state of every candidate of the views, as CSV bytes (``write_csv``)."""
-    rows = []
-    for v in views:
-        decision = Decision(v.dossier.decision).label if v.dossier and v.dossier.decision else ""
-        rows.append([v.candidate.number, v.candidate.last_name, v.candidate.first_name,
-                     v.candidate.establishment.uai, v.candidate.establishment.name,
-                     unit_code, STATUS_LABELS[v.status], len(v.files),
-                     f"{sum(p.complete for p in v.pieces)}/{len(v.pieces)}", decision])
-    return write_csv(CSV_HEADER, rows)
+    return write_csv(CSV_HEADER, [_csv_row(v, unit_code) for v in views])
+
+
+# Candidates a batch of the streamed ``depots.csv``: each batch's views are built together
+# (a fixed number of queries a batch) and written out before the next batch is read. The
+# first batch is smaller, so that the download starts after the same work whatever the
+# session.
+CSV_BATCH = 500
+CSV_FIRST_BATCH = 100
+
+
+def _candidate_batches(*, session_id: int, unit_code: str) -> Iterator[list[int]]:
+    """The ids of the unit's candidates in ``session_views``'s order (name, then id),
+    CSV_FIRST_BATCH then CSV_BATCH at a time, each batch read after the one before it."""
+    order = (Candidate.search_text, Candidate.id)
+    size, after = CSV_FIRST_BATCH, None
+    while True:
+        query = (sa.select(*order)
+                 .where(Candidate.session_id == session_id, Candidate.sits_in(unit_code))
+                 .order_by(*order).limit(size))
+        if after is not None:
+            query = query.where(sa.tuple_(*order) > sa.tuple_(*(sa.literal(v) for v in after)))
+        batch = db.session.execute(query).all()
+        if batch:
+            yield [row.id for row in batch]
+        if len(batch) < size:
+            return
+        size, after = CSV_BATCH, tuple(batch[-1])
+
+
+def iter_deposit_rows(*, session: ExamSession, unit_code: str,
+                      now: datetime | None = None) -> Iterator[list]:
+    """The rows of ``deposits_csv`` for every candidate of the unit, a batch at a time."""
+    now = now or utcnow()
+    for ids in _candidate_batches(session_id=session.id, unit_code=unit_code):
+        for view in session_views(session=session, unit_code=unit_code, now=now,
+                                  candidate_ids=set(ids)):
+            yield _csv_row(view, unit_code)
+
+
+def stream_deposits_csv(*, session: ExamSession, unit_code: str) -> Iterator[bytes]:
+    """The same file as ``deposits_csv`` of every candidate's view, in pieces, each batch
+    of candidates read when the previous one is written."""
+    return stream_csv(CSV_HEADER, iter_deposit_rows(session=session, unit_code=unit_code),
+                      rows_per_chunk=CSV_BATCH, first_rows=CSV_FIRST_BATCH)
 
 
 def undecided_after_deadline_counts(*, session: ExamSession,

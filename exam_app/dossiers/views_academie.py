@@ -6,14 +6,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from wtforms import SelectChoice
 
 from exam_app.accounts.models import Role
 from exam_app.clock import local_zone, to_local
 from exam_app.db_types import database_int
-from exam_app.dossiers import conformity, dashboards, filerules, pdfcheck, state
+from exam_app.dossiers import conformity, dashboards, dashboards_sql, filerules, pdfcheck, state
 from exam_app.dossiers import deadlines as deadline_services
 from exam_app.dossiers.blueprint import bp, error_json, error_response
 from exam_app.dossiers.common import DepositError, units_with_dossier
@@ -27,13 +36,14 @@ from exam_app.dossiers.forms import (
 from exam_app.dossiers.internships import internship_days, internships
 from exam_app.dossiers.models import Decision
 from exam_app.dossiers.validity import unit_validity
-from exam_app.downloads import attachment
-from exam_app.enrolment.models import Candidate, Establishment
-from exam_app.errors import ServiceError
-from exam_app.extensions import db
+from exam_app.downloads import attachment_stream
+from exam_app.enrolment.models import Candidate, ExamSession
+from exam_app.errors import Invalid, ServiceError
+from exam_app.extensions import begin_read_snapshot, db
 from exam_app.permissions import (
     dossier_for_reader_or_403,
     dossier_unit_or_404,
+    establishment_in_session_or_404,
     roles_required,
     session_or_404,
 )
@@ -146,38 +156,66 @@ def extension(candidate_id: int, unit_code: str):
 @bp.route("/gestion/sessions/<code>/dossiers/")
 @roles_required(Role.GESTIONNAIRE)
 def dashboard(code: str):
-    """Per unit and establishment: deposited / incomplete / missing, with the candidates."""
+    """Per unit and establishment: deposited / incomplete / missing (counted in SQL), and
+    a page of DEPOSIT_PAGE candidates of one state or establishment (``statut``,
+    ``etablissement``, ``page``): its cost follows the page, not the session."""
     session = session_or_404(code)
     units = units_with_dossier()
     unit_code = request.args.get("unite") or units[0].code
     dossier_unit_or_404(unit_code)
-    views = dashboards.session_views(session=session, unit_code=unit_code)
-    rows = dashboards.establishment_counts(views)
-    status = request.args.get("statut")
-    establishment_id = request.args.get("etablissement", type=database_int)
     labels = dashboards.STATUS_LABELS
-    listed = [v for v in views
-              if (status in labels and v.status == status or status is None)
-              and (establishment_id is None or v.candidate.establishment_id == establishment_id)]
+    status = request.args.get("statut") or None
+    if status is not None and status not in labels:
+        raise Invalid("État de dépôt inconnu : choisissez Déposé, Incomplet ou Absent.",
+                      status=400)
+    page = _page_number(request.args.get("page"))
+    establishment_id = request.args.get("etablissement", type=database_int)
+    establishment = (establishment_in_session_or_404(session, establishment_id)
+                     if establishment_id is not None else None)
+    paths = dashboards_sql if current_app.config.get(
+        "DEPOSIT_DASHBOARD_PATH", "fast") == "fast" else dashboards
+    rows = paths.establishment_rows(session=session, unit_code=unit_code)
+    listing = paths.deposit_list(session=session, unit_code=unit_code, status=status,
+                                 establishment_id=establishment_id, page=page,
+                                 size=DEPOSIT_PAGE) if status or establishment else None
     totals = {k: sum(r[k] for r in rows) for k in labels}
     return render_template(
         "dossiers/dashboard.html", session=session, units=units, unit_code=unit_code, rows=rows,
-        totals=totals, listed=listed if (status or establishment_id) else [],
-        status=status, establishment=db.session.get(Establishment, establishment_id)
-        if establishment_id else None, labels=labels,
+        totals=totals, listing=listing, status=status, establishment=establishment,
+        labels=labels, page_size=DEPOSIT_PAGE,
         deadline=deadline_services.session_deadline(session_id=session.id, unit_code=unit_code))
+
+
+DEPOSIT_PAGE = 100  # candidates a page of the deposit dashboard's list shows
+
+
+def _page_number(value: str | None) -> int:
+    """The ``page`` query argument: 1 when absent, a 400 unless a whole number from 1."""
+    if value is None or value == "":
+        return 1
+    if not value.isascii() or not value.isdigit() or len(value) > 9 or int(value) < 1:
+        raise Invalid("Numéro de page invalide : un nombre entier à partir de 1.", status=400)
+    return int(value)
 
 
 @bp.route("/gestion/sessions/<code>/dossiers/depots.csv")
 @roles_required(Role.GESTIONNAIRE)
 def dashboard_csv(code: str):
-    """The deposit state of every candidate for a unit, as CSV (Excel-friendly)."""
+    """The deposit state of every candidate for a unit, as CSV (Excel-friendly), streamed a
+    batch of candidates at a time from one snapshot of the database."""
     session = session_or_404(code)
     unit_code = request.args.get("unite") or units_with_dossier()[0].code
     dossier_unit_or_404(unit_code)
-    views = dashboards.session_views(session=session, unit_code=unit_code)
-    return attachment(dashboards.deposits_csv(views, unit_code), mimetype="text/csv",
-                      filename=f"depots-{session.code}-{unit_code}.csv")
+    session_id, filename = session.id, f"depots-{session.code}-{unit_code}.csv"
+    db.session.rollback()  # the snapshot is the transaction's first read
+
+    def body():
+        begin_read_snapshot()
+        yield from dashboards.stream_deposits_csv(
+            session=db.session.get(ExamSession, session_id), unit_code=unit_code)
+
+    return attachment_stream(stream_with_context(body()), mimetype="text/csv",
+                             filename=filename)
 
 
 # ---- conformity control ---------------------------------------------------------------------
