@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.engine import make_url
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -122,16 +123,22 @@ def _postgresql_engine_options(app: Flask) -> None:
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     options.setdefault("pool_size", int(app.config["DATABASE_POOL_SIZE"]))
     options.setdefault("max_overflow", int(app.config["DATABASE_POOL_OVERFLOW"]))
-    if not app.config["DATABASE_JIT"]:
+    if str(app.config["DATABASE_JIT"]).strip().lower() not in {"1", "true", "yes", "on", "oui"}:
         # PostgreSQL compiles a statement whose estimated cost passes jit_above_cost
         # (100,000) to machine code before running it. The session dashboard's counts over
         # 5,000 candidates ran in 6 ms and spent 45 ms compiling (EXPLAIN ANALYZE, "JIT":
         # 118 functions), at every request: its correlated EXISTS are costed per
         # candidate. Short OLTP statements never repay that; the server's own setting is
         # left alone (this is the app's connections only).
+        # The options given to the driver replace the URL's ``?options=`` and libpq's
+        # PGOPTIONS: those are carried over, before the switch.
         connect_args = dict(options.get("connect_args") or {})
-        connect_args["options"] = " ".join(
-            part for part in (connect_args.get("options"), "-c jit=off") if part)
+        given = connect_args.get("options")
+        if given is None:
+            in_url = make_url(uri).query.get("options")
+            given = (" ".join(in_url) if isinstance(in_url, tuple) else in_url) \
+                or os.environ.get("PGOPTIONS")
+        connect_args["options"] = " ".join(part for part in (given, "-c jit=off") if part)
         options["connect_args"] = connect_args
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 

@@ -17,23 +17,42 @@ NOWHERE = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # never connected to h
 
 def _options(tmp_path, **config) -> dict:
     app = create_app({"SQLALCHEMY_DATABASE_URI": NOWHERE, "SECRET_KEY": "x",
-                      "STORAGE_DIR": str(tmp_path / "storage"), **config})
+                      "STORAGE_DIR": str(tmp_path / "storage")} | config)
     return app.config["SQLALCHEMY_ENGINE_OPTIONS"]
 
 
-def test_postgresql_connections_are_opened_with_jit_off(tmp_path):
+def test_postgresql_connections_are_opened_with_jit_off(tmp_path, monkeypatch):
+    monkeypatch.delenv("PGOPTIONS", raising=False)
     assert _options(tmp_path)["connect_args"] == {"options": "-c jit=off"}
 
 
-def test_connect_options_given_are_kept_beside_jit_off(tmp_path):
+def test_connect_options_given_are_kept_beside_jit_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=4000")  # replaced by them, as libpq does
     options = _options(tmp_path, SQLALCHEMY_ENGINE_OPTIONS={
         "connect_args": {"options": "-c statement_timeout=9000", "connect_timeout": 3}})
     assert options["connect_args"] == {"options": "-c statement_timeout=9000 -c jit=off",
                                        "connect_timeout": 3}
 
 
-def test_database_jit_on_leaves_the_connection_options_alone(tmp_path):
-    assert "connect_args" not in _options(tmp_path, DATABASE_JIT=True)
+def test_the_urls_options_and_pgoptions_are_kept_beside_jit_off(tmp_path, monkeypatch):
+    """connect_args' options replace the URL's ``?options=`` and libpq's PGOPTIONS: both
+    are carried into them (the URL's first, as libpq takes it before PGOPTIONS)."""
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=4000")
+    assert _options(tmp_path)["connect_args"] == {"options": "-c lock_timeout=4000 -c jit=off"}
+    url = NOWHERE + "?options=-c%20statement_timeout%3D9000"
+    assert _options(tmp_path, SQLALCHEMY_DATABASE_URI=url)["connect_args"] == {
+        "options": "-c statement_timeout=9000 -c jit=off"}
+
+
+@pytest.mark.parametrize("on", [True, "1", "true", "oui"])
+def test_database_jit_on_leaves_the_connection_options_alone(tmp_path, on):
+    assert "connect_args" not in _options(tmp_path, DATABASE_JIT=on)
+
+
+@pytest.mark.parametrize("off", [False, "0", "false", "non", ""])
+def test_database_jit_off_however_it_is_written(tmp_path, monkeypatch, off):
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    assert _options(tmp_path, DATABASE_JIT=off)["connect_args"] == {"options": "-c jit=off"}
 
 
 def test_sqlite_gets_no_postgresql_options(tmp_path):
