@@ -97,7 +97,10 @@ def queue_page(*, session: ExamSession, unit_code: str, pending_only: bool,
     page_ids = ids[:size]
     by_id = {v.candidate.id: v for v in session_views(
         session=session, unit_code=unit_code, candidate_ids=set(page_ids))} if ids else {}
-    return QueuePage(views=[by_id[i] for i in page_ids], total=total, decided=decided,
+    # A candidate whose registration changed between the two reads (no longer sitting
+    # the unit) is not in the views: left out of this page, as of the next.
+    return QueuePage(views=[by_id[i] for i in page_ids if i in by_id], total=total,
+                     decided=decided,
                      next_after=page_ids[-1] if len(ids) > size else None,
                      first_page=anchor is None)
 

@@ -111,3 +111,27 @@ def test_queue_pages_list_every_candidate_once_with_accents_and_case(
         url = _next(html)
         assert len(listed) < 10
     assert listed == ["Abel", "école", "Élodie", "zoé", "Zoe"]
+
+
+def test_a_candidate_no_longer_sitting_between_the_two_reads_is_left_out_not_a_500(
+        client, login_as, create_user, queue_session, monkeypatch):
+    """The page's ids are read, then their views: a registration changed in between (an
+    import making a candidate exempt) drops that candidate from the views. The page lists
+    the others; the next page still starts after the keyset's last."""
+    from exam_app.dossiers import dashboards
+
+    monkeypatch.setattr(views_academie, "QUEUE_PAGE", 3)
+    login_as(create_user(Role.GESTIONNAIRE))
+    session, candidates = queue_session(5)
+    gone = candidates[1].id
+    views_of = dashboards.session_views
+
+    def without_one(**kwargs):
+        return [v for v in views_of(**kwargs) if v.candidate.id != gone]
+
+    monkeypatch.setattr(dashboards, "session_views", without_one)
+    response = client.get(f"/gestion/sessions/{session.code}/conformite/E4")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert _listed(html) == ["NOM000", "NOM002"]
+    assert f"apres={candidates[2].id}" in _next(html)
