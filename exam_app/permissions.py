@@ -517,14 +517,18 @@ def passage_for_manager_or_403(passage_id: int):
     """A passage, for the académie's exam office: 404 when unknown, 403 otherwise."""
     from exam_app.juries.models import Passage
 
-    return _managed_or_403(Passage, passage_id)
+    passage = _managed_or_403(Passage, passage_id)
+    use_zone(passage.commission.session.timezone)  # its day and times: its session's zone
+    return passage
 
 
 def commission_for_manager_or_403(commission_id: int):
     """A commission, for the académie's exam office: 404 when unknown, 403 otherwise."""
     from exam_app.juries.models import Commission
 
-    return _managed_or_403(Commission, commission_id)
+    commission = _managed_or_403(Commission, commission_id)
+    use_zone(commission.session.timezone)  # its planning's times: its session's zone
+    return commission
 
 
 def deliberation_for_member_or_403(code: str):

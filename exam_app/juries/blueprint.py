@@ -38,13 +38,24 @@ def ms(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
 
 
+# The days a ``jour`` argument may name: a day's bounds in UTC must stay within Python's
+# dates (9999-12-31 + 1 day, or 0001-01-01 moved to UTC, overflow).
+DAY_YEARS = (1900, 2999)
+
+
 def day_arg() -> date:
-    """The ``jour`` query argument (ISO date), today in the session's time zone by default."""
+    """The ``jour`` query argument (ISO date), today in the session's time zone by default;
+    a malformed or far-off date is refused (400, in French)."""
     text = request.args.get("jour", "")
-    try:
-        return date.fromisoformat(text) if text else to_local(utcnow()).date()
-    except ValueError:
+    if not text:
         return to_local(utcnow()).date()
+    try:
+        day = date.fromisoformat(text[:10]) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not DAY_YEARS[0] <= day.year <= DAY_YEARS[1]:
+        raise JuryInvalid("Date invalide : indiquez un jour au format AAAA-MM-JJ.")
+    return day
 
 
 def json_body() -> dict:
