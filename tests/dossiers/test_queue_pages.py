@@ -135,3 +135,14 @@ def test_a_candidate_no_longer_sitting_between_the_two_reads_is_left_out_not_a_5
     html = response.get_data(as_text=True)
     assert _listed(html) == ["NOM000", "NOM002"]
     assert f"apres={candidates[2].id}" in _next(html)
+
+
+@pytest.mark.parametrize("after", ["9" * 30, "abc"])
+def test_a_bad_or_huge_anchor_starts_the_queue_over_not_a_500(client, login_as, create_user,
+                                                             queue_session, monkeypatch, after):
+    monkeypatch.setattr(views_academie, "QUEUE_PAGE", 3)
+    login_as(create_user(Role.GESTIONNAIRE))
+    session, _ = queue_session(5)
+    response = client.get(f"/gestion/sessions/{session.code}/conformite/E4?apres={after}")
+    assert response.status_code == 200
+    assert _listed(response.get_data(as_text=True)) == ["NOM000", "NOM001", "NOM002"]
