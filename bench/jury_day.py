@@ -35,12 +35,13 @@ juror's page holding a state with it: what a juror waits to see the other's typi
 at the end "lost": acknowledged saves whose value or version is not the database's.
 ``knee_commissions`` is the largest load whose worst p99, and every smaller load's,
 stays <= TARGET_MS with no error (target >= 120). The headline ``commissions``,
-``p99_ms``, ``errors`` and ``server_cpu_cores`` are those of the target's load (120), or
-of the largest load run when the bench stopped before it; ``largest_load`` and
-``errors_all_loads`` give the rest. The doubling stops at MAX, or after a load whose p99
-is over 4 x TARGET_MS (the next would only be worse). The client runs on the same
-machine and takes CPU too: its own CPU is reported (``client_cpu_cores``). Prints ONE
-JSON line; never fails on a timing (exit code non-zero only on errors).
+``p99_ms``, ``errors`` and ``server_cpu_cores`` are those of the target's load (120, or
+the first load above it), or of the largest load run when the bench stopped before it;
+``largest_load`` and ``errors_all_loads`` (the login wave's included) give the rest.
+The doubling stops at MAX, or after a load whose p99 is over 4 x TARGET_MS (the next
+would only be worse). The client runs on the same machine and takes CPU too: its own
+CPU is reported (``client_cpu_cores``). Prints ONE JSON line; never fails on a timing
+(exit code non-zero only on errors).
 
     .venv/bin/python bench/jury_day.py
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
@@ -615,9 +616,10 @@ def main() -> int:
             if result["p99_ms"] > TARGET_MS or result["errors"]:
                 break
             knee = result["commissions"]
-        # The headline figures: the target's load (120 commissions), or the largest run
-        # when the bench stopped before it; the larger loads' are in "loads".
-        headline = next((r for r in results if r["commissions"] == TARGET_COMMISSIONS),
+        # The headline figures: the target's load (120 commissions; the first load from
+        # 120 up when BENCH_START doubles past it), or the largest run when the bench
+        # stopped before it; the larger loads' are in "loads".
+        headline = next((r for r in results if r["commissions"] >= TARGET_COMMISSIONS),
                         results[-1])
         largest = results[-1]
         print(json.dumps({
@@ -633,7 +635,7 @@ def main() -> int:
             "machine_cpu_cores": headline["machine_cpu_cores"],
             "knee_commissions": knee, "target_knee": TARGET_COMMISSIONS,
             "target_p99_ms": TARGET_MS, "target_met": knee >= TARGET_COMMISSIONS,
-            "errors_all_loads": sum(r["errors"] for r in results),
+            "errors_all_loads": sum(r["errors"] for r in results) + wave["errors"],
             "largest_load": {key: largest[key] for key in (
                 "commissions", "p99_ms", "errors", "server_cpu_cores", "machine_cpu_cores")},
             "login_wave": wave,
