@@ -26,6 +26,12 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
 os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="exam_app-instance-"))
+# No app of the suite starts the print packs' stale-job watcher (one per process, at the
+# first request) unless a test asks for it (test_pack_queue, the two-instance test): an
+# app built with create_app's defaults left one polling its deleted database, logging a
+# traceback every 10 s, and Python 3.11 formats a traceback with ast.parse, which broke
+# another thread's ast.parse at once ("AST constructor recursion depth mismatch").
+os.environ["PRINT_PACK_POLL_SECONDS"] = "0"
 
 from exam_app import create_app  # noqa: E402
 from exam_app.accounts.models import Role, RoleAssignment, User  # noqa: E402
