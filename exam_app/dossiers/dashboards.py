@@ -140,9 +140,12 @@ def page_bounds(total: int, page: int, size: int) -> tuple[int, int]:
 
 
 def deposit_list(*, session: ExamSession, unit_code: str, status: str | None,
-                 establishment_id: int | None, page: int, size: int) -> DepositList:
+                 establishment_id: int | None, page: int, size: int,
+                 rows: list[dict] | None = None) -> DepositList:
     """The candidates of the unit in this state (``STATUS_LABELS``) and establishment
-    (either may be None: any), by name then id, ``size`` a page."""
+    (either may be None: any), by name then id, ``size`` a page. ``rows``: the
+    dashboard's ``establishment_rows``, which the fast path counts the list from (here
+    unused: the views are counted)."""
     views = [v for v in session_views(session=session, unit_code=unit_code)
              if (status is None or v.status == status)
              and (establishment_id is None or v.candidate.establishment_id == establishment_id)]

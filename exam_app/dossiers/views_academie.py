@@ -178,7 +178,7 @@ def dashboard(code: str):
     rows = paths.establishment_rows(session=session, unit_code=unit_code)
     listing = paths.deposit_list(session=session, unit_code=unit_code, status=status,
                                  establishment_id=establishment_id, page=page,
-                                 size=DEPOSIT_PAGE) if status or establishment else None
+                                 size=DEPOSIT_PAGE, rows=rows) if status or establishment else None
     totals = {k: sum(r[k] for r in rows) for k in labels}
     return render_template(
         "dossiers/dashboard.html", session=session, units=units, unit_code=unit_code, rows=rows,
