@@ -313,3 +313,17 @@ def test_0022_split_grid_is_complete_for_validation(empty_database_url):
         db.session.remove()
         db.engine.dispose()
     assert missing == []
+
+
+def test_every_revision_id_fits_alembic_version_column():
+    """alembic_version.version_num is VARCHAR(32): PostgreSQL refuses a longer revision id
+    when it records the upgrade (SQLite does not check lengths, so only the PostgreSQL
+    run would fail)."""
+    import re
+    from pathlib import Path
+
+    versions = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+    ids = {path.name: re.search(r"^revision = ['\"]([^'\"]+)['\"]", path.read_text(), re.M)[1]
+           for path in versions.glob("*.py")}
+    assert ids
+    assert {name: rev for name, rev in ids.items() if len(rev) > 32} == {}

@@ -7,7 +7,7 @@ Without an index the database sorted every candidate of the session for each pag
 with it, it reads the index in order and stops after the page (2.4 ms), and the counts
 per establishment read it alone (1.85 ms, 0.33 with it).
 
-Revision ID: 0042_candidate_search_order_index
+Revision ID: 0042_candidate_search_index
 Revises: 0041_dashboard_covering_indexes
 Create Date: 2026-12-03 19:30:00
 
@@ -15,7 +15,7 @@ Create Date: 2026-12-03 19:30:00
 from alembic import op
 
 
-revision = '0042_candidate_search_order_index'
+revision = '0042_candidate_search_index'
 down_revision = '0041_dashboard_covering_indexes'
 branch_labels = None
 depends_on = None
