@@ -279,6 +279,20 @@ def create_candidate(db, create_session, create_establishment):
     return build
 
 
+def set_registration(candidate: Candidate, unit_code: str, kind) -> None:
+    """The candidate's registration for the unit made ``kind`` (a ``RegistrationKind``
+    other than SIT: no form; a bénéfice keeps 12/20 of 2025), the row added if missing."""
+    from exam_app.enrolment.models import RegistrationKind, UnitRegistration
+
+    row = candidate.registration(unit_code)
+    if row is None:
+        row = UnitRegistration(unit_code=unit_code, kind=kind)
+        candidate.unit_forms.append(row)
+    row.kind, row.form = kind, None
+    if kind == RegistrationKind.BENEFICE:
+        row.kept_mark, row.kept_year = 12, 2025
+
+
 def build_user(*roles: Role, username: str | None = None, password: str = PASSWORD,
                centre=None, candidate=None, establishment=None, **values) -> User:
     """A user with ``roles`` in the current app context's database (flushed); a CCF

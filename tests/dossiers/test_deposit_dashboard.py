@@ -20,7 +20,7 @@ from exam_app.dossiers.models import Decision, DepositDeadline, Dossier, Dossier
 from exam_app.enrolment.models import RegistrationKind, UnitRegistration
 from exam_app.extensions import db as _db
 from exam_app.units import get_unit
-from tests.conftest import statements_of
+from tests.conftest import set_registration, statements_of
 from tests.juries.test_poll_cost import _statements
 
 NOW = datetime(2027, 4, 1, 10, 0, tzinfo=UTC)
@@ -55,13 +55,7 @@ def _world(rng: random.Random, session, create_establishment, create_candidate,
                                                             RegistrationKind.DISPENSE,
                                                             RegistrationKind.NOT_REGISTERED])
             if kind != RegistrationKind.SIT:
-                row = candidate.registration(unit)
-                if row is None:
-                    row = UnitRegistration(unit_code=unit, kind=kind)
-                    candidate.unit_forms.append(row)
-                row.kind, row.form = kind, None
-                if kind == RegistrationKind.BENEFICE:
-                    row.kept_mark, row.kept_year = 12, 2025
+                set_registration(candidate, unit, kind)
             if rng.random() < 0.25:
                 continue  # no dossier row
             dossier = Dossier(candidate_id=candidate.id, unit_code=unit, decision_reasons=[],

@@ -17,6 +17,7 @@ from exam_app.enrolment.models import Attendance, RegistrationKind, UnitRegistra
 from exam_app.extensions import db as _db
 from exam_app.juries.models import Passage
 from exam_app.overview import counts_fused, readiness
+from tests.conftest import set_registration
 from tests.e6.builders import add_room, seat
 
 NOW = datetime(2027, 4, 1, 10, 0, tzinfo=UTC)
@@ -61,13 +62,7 @@ def _world(rng, session, create_centre, create_establishment, create_candidate,
             if kind == RegistrationKind.SIT and unit == "E4" and rng.random() < 0.3:
                 candidate.set_form("E4", "ponctuel")  # recorded, as the default would be
             if kind != RegistrationKind.SIT:
-                row = candidate.registration(unit)
-                if row is None:
-                    row = UnitRegistration(unit_code=unit, kind=kind)
-                    candidate.unit_forms.append(row)
-                row.kind, row.form = kind, None
-                if kind == RegistrationKind.BENEFICE:
-                    row.kept_mark, row.kept_year = 12, 2025
+                set_registration(candidate, unit, kind)
             if rng.random() < 0.6:
                 _db.session.add(Dossier(
                     candidate_id=candidate.id, unit_code=unit,
