@@ -23,6 +23,7 @@ from exam_app.dossiers.deadlines import session_deadline
 from exam_app.dossiers.models import Decision, DepositDeadline, Dossier
 from exam_app.dossiers.state import DossierView
 from exam_app.enrolment.models import Candidate, ExamSession
+from exam_app.enrolment.services import Page, clamp_page
 from exam_app.extensions import db
 
 STATUS_LABELS = {"deposited": "Déposé (complet)", "incomplete": "Incomplet", "missing": "Absent"}
@@ -123,35 +124,18 @@ def establishment_rows(*, session: ExamSession, unit_code: str) -> list[dict]:
     return establishment_counts(session_views(session=session, unit_code=unit_code))
 
 
-@dataclass
-class DepositList:
-    """A page of the dashboard's filtered list."""
-
-    views: list[DossierView]
-    total: int  # candidates the filter keeps, on every page
-    page: int  # 1-based, within 1..pages
-    pages: int
-
-
-def page_bounds(total: int, page: int, size: int) -> tuple[int, int]:
-    """(the page shown, the number of pages): a page beyond the last shows the last."""
-    pages = max(1, -(-total // size))
-    return min(max(page, 1), pages), pages
-
-
 def deposit_list(*, session: ExamSession, unit_code: str, status: str | None,
                  establishment_id: int | None, page: int, size: int,
-                 rows: list[dict] | None = None) -> DepositList:
+                 rows: list[dict] | None = None) -> Page:
     """The candidates of the unit in this state (``STATUS_LABELS``) and establishment
-    (either may be None: any), by name then id, ``size`` a page. ``rows``: the
+    (either may be None: any), by name then id, ``size`` a page (their views). ``rows``: the
     dashboard's ``establishment_rows``, which the fast path counts the list from (here
     unused: the views are counted)."""
     views = [v for v in session_views(session=session, unit_code=unit_code)
              if (status is None or v.status == status)
              and (establishment_id is None or v.candidate.establishment_id == establishment_id)]
-    page, pages = page_bounds(len(views), page, size)
-    return DepositList(views=views[(page - 1) * size:page * size], total=len(views), page=page,
-                       pages=pages)
+    page = clamp_page(page, total=len(views), per_page=size)
+    return Page(views[(page - 1) * size:page * size], len(views), page, size)
 
 
 def _csv_row(v: DossierView, unit_code: str) -> list:

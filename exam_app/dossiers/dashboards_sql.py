@@ -23,9 +23,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from exam_app.dossiers.common import dossier_unit
-from exam_app.dossiers.dashboards import STATUS_LABELS, DepositList, page_bounds, session_views
+from exam_app.dossiers.dashboards import STATUS_LABELS, session_views
 from exam_app.dossiers.models import Dossier, DossierFile
 from exam_app.enrolment.models import Candidate, Establishment, ExamSession
+from exam_app.enrolment.services import Page, clamp_page
 from exam_app.extensions import db
 
 STATUSES = tuple(STATUS_LABELS)  # deposited, incomplete, missing
@@ -102,7 +103,7 @@ def establishment_rows(*, session: ExamSession, unit_code: str) -> list[dict]:
 
 def deposit_list(*, session: ExamSession, unit_code: str, status: str | None,
                  establishment_id: int | None, page: int, size: int,
-                 rows: list[dict] | None = None) -> DepositList:
+                 rows: list[dict] | None = None) -> Page:
     """The candidates of the unit in this state and establishment, by name then id, ``size``
     a page: cut in the database, views built for the page's candidates. Counted from
     ``rows`` (``establishment_rows``, which the page shows anyway) when given, else in the
@@ -124,10 +125,10 @@ def deposit_list(*, session: ExamSession, unit_code: str, status: str | None,
                     if establishment_id is None or row["establishment"].id == establishment_id)
     else:
         total = db.session.scalar(sa.select(sa.func.count(Candidate.id)).where(*where))
-    page, pages = page_bounds(total, page, size)
+    page = clamp_page(page, total=total, per_page=size)
     ids = db.session.scalars(sa.select(Candidate.id).where(*where)
                              .order_by(Candidate.search_text, Candidate.id)
                              .limit(size).offset((page - 1) * size)).all()
     views = session_views(session=session, unit_code=unit_code, candidate_ids=set(ids)) \
         if ids else []
-    return DepositList(views=views, total=total, page=page, pages=pages)
+    return Page(views, total, page, size)

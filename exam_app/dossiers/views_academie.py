@@ -183,7 +183,7 @@ def dashboard(code: str):
     return render_template(
         "dossiers/dashboard.html", session=session, units=units, unit_code=unit_code, rows=rows,
         totals=totals, listing=listing, status=status, establishment=establishment,
-        labels=labels, page_size=DEPOSIT_PAGE,
+        labels=labels,
         deadline=deadline_services.session_deadline(session_id=session.id, unit_code=unit_code))
 
 

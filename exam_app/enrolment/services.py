@@ -495,9 +495,14 @@ class Page:
         return self.page < self.pages
 
 
+def clamp_page(page: int, *, total: int, per_page: int) -> int:
+    """The page shown for ``page``: within 1 and the last (a page beyond shows the last)."""
+    return max(1, min(page, max(1, -(-total // per_page))))
+
+
 def paginate(query: sa.Select, *, page: int, per_page: int) -> Page:
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    page = max(1, min(page, max(1, -(-total // per_page))))
+    page = clamp_page(page, total=total, per_page=per_page)
     items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique().all()
     return Page(list(items), total, page, per_page)
 
@@ -513,7 +518,7 @@ def paginate_users_by_name(where: tuple, *, page: int, per_page: int) -> Page:
                               .where(*where)).all()
     rows.sort(key=lambda r: (french_sort_key(r.last_name, r.first_name), r.id))
     total = len(rows)
-    page = max(1, min(page, max(1, -(-total // per_page))))
+    page = clamp_page(page, total=total, per_page=per_page)
     ids = [r.id for r in rows[(page - 1) * per_page:page * per_page]]
     users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))}
     return Page([users[i] for i in ids], total, page, per_page)

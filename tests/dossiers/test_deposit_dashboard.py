@@ -87,8 +87,8 @@ def _rows(rows: list[dict]) -> list[tuple]:
             for r in rows]
 
 
-def _listing(found: dashboards.DepositList) -> tuple:
-    return ([v.candidate.id for v in found.views], [v.status for v in found.views],
+def _listing(found) -> tuple:
+    return ([v.candidate.id for v in found.items], [v.status for v in found.items],
             found.total, found.page, found.pages)
 
 
@@ -189,7 +189,7 @@ def _counts(html: str) -> list[list[str]]:
 
 def test_page_counts_and_a_paginated_list(client, gestion, school_session, monkeypatch):
     """Counts per establishment, then the list of one state and establishment a page at a
-    time: following « Page suivante » lists each candidate once, in order."""
+    time: following « Suivante » lists each candidate once, in order."""
     monkeypatch.setattr(views_academie, "DEPOSIT_PAGE", 3)
     world = school_session
     code, a = world["session"].code, world["a"]
@@ -210,7 +210,7 @@ def test_page_counts_and_a_paginated_list(client, gestion, school_session, monke
         seen += re.findall(r'<th scope="row">(A\d\d) ', html)
         if pages > 1:
             assert 'rel="prev"' in html
-        following = re.search(r'<a href="([^"]+)" rel="next">Page suivante', html)
+        following = re.search(r'rel="next" href="([^"]+)">Suivante', html)
         url = following[1].replace("&amp;", "&") if following else None
         if url:  # the filters are kept
             assert "statut=missing" in url and f"etablissement={a.id}" in url \
